@@ -1,0 +1,388 @@
+#include "blades/blade_agent.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace bladesync {
+
+namespace {
+size_t PowerOfTwoAtLeast(size_t n) {
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+wire::Origin MakeOrigin(const BladeConfig& c) { return wire::Origin(c.cluster_id, c.epoch, c.chassis, c.slot); }
+}  // namespace
+
+BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport)
+    : cfg_(std::move(cfg)),
+      loop_(loop),
+      transport_(transport),
+      log_(PowerOfTwoAtLeast(cfg_.resend_queue)),
+      ctx_{cfg_, loop_, transport_, counters_, owned_, log_, encoder_, scratch_fbb_, MakeOrigin(cfg_), loop_.Now()} {
+  peer_index_.fill(-1);
+  uint8_t bit = 0;
+  for (uint8_t chassis : cfg_.peers) {
+    if (chassis == cfg_.chassis || peer_index_[chassis] >= 0) continue;
+    peer_index_[chassis] = static_cast<int8_t>(peers_.size());
+    peers_.push_back(std::make_unique<Peer>(ctx_, chassis, bit++, cfg_.link_lost_after()));
+  }
+}
+
+BladeAgent::~BladeAgent() = default;
+
+void BladeAgent::Start() {
+  transport_.SetReceiver([this](const FrameMeta& m, std::span<const uint8_t> b) { OnFrame(m, b); });
+  const Nanos tick = std::min<Nanos>(cfg_.ack_delay, cfg_.hb_interval / 4);
+  tick_ = std::make_unique<PeriodicTask>(loop_, std::max<Nanos>(tick, milliseconds(1)), [this] { Tick(); });
+  sweep_ = std::make_unique<PeriodicTask>(loop_, cfg_.sweep_interval, [this] { Sweep(); });
+  status_ = std::make_unique<PeriodicTask>(loop_, cfg_.hb_interval, [this] { SendStatus(); });
+  for (auto& p : peers_) p->out.Pump();  // an (empty) snapshot opens every stream
+}
+
+BladeAgent::Peer* BladeAgent::FindPeer(uint8_t chassis) {
+  const int8_t i = peer_index_[chassis];
+  return i < 0 ? nullptr : peers_[i].get();
+}
+
+const StandbyOrigin* BladeAgent::standby(uint8_t chassis) const {
+  const int8_t i = peer_index_[chassis];
+  return i < 0 ? nullptr : &peers_[i]->standby;
+}
+
+const OutboundStream* BladeAgent::outbound(uint8_t chassis) const {
+  const int8_t i = peer_index_[chassis];
+  return i < 0 ? nullptr : &peers_[i]->out;
+}
+
+uint32_t BladeAgent::TimeoutFor(uint8_t proto, uint8_t st) const {
+  const SessionTimers& t = cfg_.timers;
+  if (proto == kProtoTcp) {
+    switch (st) {
+      case kTcpSynSent:
+      case kTcpSynRecv: return t.tcp_halfopen_s;
+      case kTcpEstablished: return t.session_ttl_s;
+      case kTcpTimeWait:
+      case kTcpClose: return t.tcp_timewait_s;
+      default: return t.tcp_halfclose_s;
+    }
+  }
+  if (proto == kProtoIcmp || proto == kProtoIcmp6) return t.icmp_idle_s;
+  if (proto == kProtoSctp) return t.session_ttl_s;
+  return t.udp_idle_s;
+}
+
+// ---------------------------------------------------------------- owner side
+
+uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat) {
+  const PickupDecision d = Decide(cfg_.pickup, facts);
+  if (!d.sync) counters_.skipped[static_cast<int>(d.reason)].Add();
+  const uint32_t id = owned_.Allocate();
+  const uint32_t now_ds = ctx_.NowDs();
+  const uint64_t v = NextVersion();
+  owned_.Mutate(id, [&](SessionRecord& r) {
+    r.key = facts.key;
+    r.version = v;
+    r.set_state(state);
+    r.flags = facts.flags;
+    r.expires_ds = now_ds + state.timeout_s * 10;
+    r.born_ds = now_ds;
+    r.bits = static_cast<uint8_t>(kUsed | kLive | (d.sync ? kEligible : 0));
+    if (nat) {
+      owned_.set_nat(id, *nat);
+      r.bits |= kHasNat;
+      r.flags |= kFlagNat;
+    } else {
+      owned_.clear_nat(id);
+    }
+  });
+  if (d.sync) MarkDirty(id);
+  return id;
+}
+
+void BladeAgent::ChangeState(uint32_t id, const SessionState& state) {
+  if (!owned_.is_live(id)) return;
+  const uint64_t v = NextVersion();
+  const uint32_t now_ds = ctx_.NowDs();
+  owned_.Mutate(id, [&](SessionRecord& r) {
+    r.set_state(state);
+    r.version = v;
+    r.expires_ds = now_ds + state.timeout_s * 10;
+  });
+  if (owned_.rec(id).bits & kEligible) MarkDirty(id);
+}
+
+void BladeAgent::Refresh(uint32_t id) {
+  if (!owned_.is_live(id)) return;
+  // Not synced: mirrors run the same timers, and QUERY when theirs expire.
+  owned_.Mutate(id, [&](SessionRecord& r) { r.expires_ds = ctx_.NowDs() + r.timeout_s * 10; });
+}
+
+void BladeAgent::DeleteSession(uint32_t id, uint8_t reason) {
+  if (!owned_.is_live(id)) return;
+  const uint64_t v = NextVersion();
+  owned_.Mutate(id, [&](SessionRecord& r) {
+    r.version = v;
+    r.bits = static_cast<uint8_t>(r.bits & ~(kLive | kDirty));
+  });
+  deleted_.emplace_back(id, reason);
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    loop_.Post([this] { Flush(); });
+  }
+}
+
+std::optional<uint32_t> BladeAgent::Lookup(const SessionKey& key) const {
+  if (auto id = owned_.Find(key)) return id;
+  return owned_.Find(key.Reversed());
+}
+
+void BladeAgent::MarkDirty(uint32_t id) {
+  if (owned_.rec(id).bits & kDirty) return;  // coalesced: the flush reads the latest state
+  owned_.SetBookkeeping(id, kDirty, 0);
+  dirty_.push_back(id);
+  if (dirty_.size() >= cfg_.max_batch * 4) {
+    Flush();
+  } else if (!flush_posted_) {
+    flush_posted_ = true;
+    loop_.Post([this] { Flush(); });
+  }
+}
+
+void BladeAgent::Append(const ChangeEntry& e) {
+  if (log_.full()) {
+    // Streams that still need the oldest entry give up their place and
+    // resync from a snapshot; the others are not held back by them.
+    ReleaseLog();
+    if (log_.full()) {
+      for (auto& p : peers_) {
+        if (p->out.retain_from() <= log_.begin()) p->out.GiveUpLogPlace();
+      }
+      ReleaseLog();
+    }
+  }
+  log_.Append(e);
+}
+
+void BladeAgent::ReleaseLog() {
+  uint64_t from = log_.end();
+  for (auto& p : peers_) from = std::min(from, p->out.retain_from());
+  log_.ReleaseUpTo(from);
+}
+
+void BladeAgent::Flush() {
+  flush_posted_ = false;
+  const uint32_t now_ds = ctx_.NowDs();
+  for (uint32_t id : dirty_) {
+    owned_.SetBookkeeping(id, 0, kDirty);
+    const SessionRecord& r = owned_.rec(id);
+    if (!(r.bits & kLive) || !(r.bits & kEligible)) continue;
+    if (DelayApplies(cfg_.pickup, r.key.proto) && !(r.bits & kSynced) &&
+        now_ds - r.born_ds < cfg_.pickup.delay_s * 10) {
+      continue;  // session-pickup-delay: the sweep brings it back when old enough
+    }
+    const bool was_synced = r.bits & kSynced;
+    if (!was_synced) {
+      owned_.Mutate(id, [](SessionRecord& rr) { rr.bits |= kSynced; });
+      counters_.synced_sessions_total.Add();
+    }
+    Append(ChangeEntry{r.version, id, static_cast<uint8_t>(was_synced ? kOpUpdate : kOpCreate), kAllPeers, 0});
+  }
+  dirty_.clear();
+  for (auto [id, reason] : deleted_) {
+    const SessionRecord& r = owned_.rec(id);
+    if (r.bits & kSynced) {
+      Append(ChangeEntry{r.version, id, kOpDelete, kAllPeers, reason});
+      owned_.Mutate(id, [](SessionRecord& rr) { rr.bits &= static_cast<uint8_t>(~kSynced); });
+    }
+    owned_.clear_nat(id);
+    owned_.Release(id);  // reusable now: its delete is ahead of any reuse in the log
+  }
+  deleted_.clear();
+  for (auto& p : peers_) p->out.Pump();
+  ReleaseLog();
+}
+
+// ---------------------------------------------------------------- mirror side
+
+bool BladeAgent::ready() const {
+  return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) {
+    return p->standby.epoch() == 0 || p->standby.in_sync();
+  });
+}
+
+bool BladeAgent::quiet() const {
+  return dirty_.empty() && deleted_.empty() &&
+         std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->out.idle(); });
+}
+
+size_t BladeAgent::Adopt(uint8_t chassis) {
+  Peer* p = FindPeer(chassis);
+  if (!p) return 0;
+  size_t n = 0;
+  const uint32_t now_ds = ctx_.NowDs();
+  p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat) {
+    if (auto existing = owned_.Find(src.key)) {
+      if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
+      DeleteSession(*existing, kDeleteReplaced);
+    }
+    version_ = std::max(version_, src.version & kVersionMask);
+    uint16_t flags = static_cast<uint16_t>(src.flags | kFlagAdopted);
+    // Flow-inspected sessions continue uninspected after a failover.
+    if (flags & kFlagFlowInspected) flags |= kFlagNoInspectAfterFailover;
+    SessionFacts facts{src.key, flags, 0, 0};
+    const uint32_t id = CreateSession(facts, SessionState{src.proto_state, flags, src.timeout_s}, nat);
+    owned_.Mutate(id, [&](SessionRecord& r) {
+      r.flags = flags;
+      // update-all-session-timer: every picked-up session restarts its timer
+      // at the full timeout; otherwise it keeps what was left on the mirror.
+      r.expires_ds = cfg_.pickup.update_all_session_timer ? now_ds + r.timeout_s * 10 : src.expires_ds;
+      r.born_ds = 0;  // already past any pickup delay
+      r.bits |= kEligible;
+    });
+    MarkDirty(id);
+    ++n;
+  });
+  counters_.adopted_sessions.Add(n);
+  BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": adopted " << n << " sessions of chassis " << int(chassis);
+  Flush();
+  return n;
+}
+
+// ---------------------------------------------------------------- fabric
+
+void BladeAgent::DropFrame(DropReason r, const char* what) {
+  auto& c = counters_.dropped[static_cast<int>(r)];
+  c.Add();
+  const uint64_t n = c.get();
+  if ((n & (n - 1)) == 0) {  // log the 1st, 2nd, 4th, 8th ... of each kind
+    BS_LOG(kWarn, "fabric") << "slot " << int(cfg_.slot) << ": dropped frame (" << DropReasonName(r) << "): " << what
+                            << " [" << n << " so far]";
+  }
+}
+
+void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
+  counters_.frames_received.Add();
+  counters_.bytes_received.Add(bytes.size());
+  FrameLimits limits;
+  limits.max_frame_bytes = std::max<size_t>(cfg_.max_frame_bytes * 4, 64 * 1024);
+  limits.max_deltas = cfg_.max_batch * 4;
+  Result<const wire::Frame*> frame = VerifyFrame(bytes, limits);
+  if (!frame.ok()) return DropFrame(DropReason::kMalformed, frame.status().message().c_str());
+  const wire::Frame* f = frame.value();
+  auto check_origin = [&](const wire::Origin* o, bool from_peer) -> bool {
+    if (!o) return DropFrame(DropReason::kMalformed, "no origin"), false;
+    if (o->cluster_id() != cfg_.cluster_id) return DropFrame(DropReason::kWrongCluster, "cluster id"), false;
+    if (!from_peer) return true;
+    if (o->slot() != cfg_.slot) return DropFrame(DropReason::kWrongSlot, "slot"), false;
+    if (!FindPeer(o->chassis())) return DropFrame(DropReason::kWrongChassis, "unknown chassis"), false;
+    if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != o->chassis()) {
+      return DropFrame(DropReason::kUnauthenticated, "origin is not the authenticated peer"), false;
+    }
+    return true;
+  };
+  switch (f->msg_type()) {
+    case wire::Message::DeltaBatch: {
+      const wire::DeltaBatch* b = f->msg_as_DeltaBatch();
+      if (!check_origin(b->origin(), true)) return;
+      if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
+      FindPeer(b->origin()->chassis())->standby.OnBatch(*b, meta.link);
+      return;
+    }
+    case wire::Message::Ack: {
+      const wire::Ack* a = f->msg_as_Ack();
+      if (!check_origin(a->from(), true)) return;
+      if (a->origin_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "ack for another chassis");
+      Peer* p = FindPeer(a->from()->chassis());
+      HandleQueries(*p, *a, meta.link);
+      p->out.OnAck(*a, meta.link);
+      return;
+    }
+    case wire::Message::PacketBatch: {
+      const wire::PacketBatch* pb = f->msg_as_PacketBatch();
+      if (!check_origin(pb->from(), false)) return;
+      if (packet_handler_) packet_handler_(*pb);
+      Flush();
+      return;
+    }
+    case wire::Message::Command: {
+      const wire::Command* c = f->msg_as_Command();
+      if (!check_origin(c->from(), false)) return;
+      if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
+      return;
+    }
+    default:
+      return DropFrame(DropReason::kMalformed, "unexpected message kind");
+  }
+}
+
+void BladeAgent::HandleQueries(Peer& peer, const wire::Ack& ack, Link link) {
+  if (!ack.queries() || ack.origin_epoch() != cfg_.epoch) return;
+  const int li = static_cast<int>(link);
+  for (const wire::Query* q : *ack.queries()) {
+    counters_.received[static_cast<int>(SyncOp::kQuery)][li].Add();
+    const uint32_t id = q->id();
+    if (!owned_.is_live(id) || !(owned_.rec(id).bits & kSynced)) continue;  // its DELETE is on the stream
+    Append(ChangeEntry{owned_.rec(id).version, id, kOpRecreate, static_cast<uint8_t>(1u << peer.out.bit()), 0});
+  }
+}
+
+void BladeAgent::Tick() {
+  for (auto& p : peers_) {
+    p->out.OnTick();
+    p->standby.OnTick();
+  }
+  ReleaseLog();
+}
+
+void BladeAgent::Sweep() {
+  const uint32_t now_ds = ctx_.NowDs();
+  // Owner timers: an expired session is deleted (DELETE goes out first), and
+  // sessions waiting for session-pickup-delay are picked up when old enough.
+  scratch_ids_.clear();
+  const uint32_t budget = owned_.slots() / 10 + 256;
+  const bool delay = cfg_.pickup.delay;
+  owned_.Scan(budget, [&](uint32_t id) {
+    const SessionRecord& r = owned_.rec(id);
+    if (r.expires_ds <= now_ds) {
+      scratch_ids_.push_back(id);
+    } else if (delay && (r.bits & kEligible) && !(r.bits & kSynced) &&
+               now_ds - r.born_ds >= cfg_.pickup.delay_s * 10) {
+      MarkDirty(id);
+    }
+  });
+  for (uint32_t id : scratch_ids_) DeleteSession(id, kDeleteExpired);
+  for (auto& p : peers_) p->standby.Sweep();
+}
+
+void BladeAgent::SendStatus() {
+  flatbuffers::FlatBufferBuilder& fbb = scratch_fbb_;
+  fbb.Clear();
+  std::vector<wire::StandbySummary> sums;
+  for (auto& p : peers_) {
+    const StandbyOrigin& s = p->standby;
+    sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync());
+  }
+  auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
+  wire::Origin self = ctx_.self;
+  wire::BladeStatusBuilder b(fbb);
+  b.add_from(&self);
+  b.add_ready(ready());
+  b.add_owned_sessions(owned_.live());
+  b.add_synced_sessions(owned_.counted());
+  b.add_synced_digest(owned_.digest());
+  b.add_standby(sv);
+  b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
+  auto st = b.Finish();
+  fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
+  transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});
+}
+
+size_t BladeAgent::MemoryBytes() const {
+  size_t n = owned_.MemoryBytes() + log_.capacity() * sizeof(ChangeEntry);
+  for (auto& p : peers_) n += p->standby.store().MemoryBytes();
+  return n;
+}
+
+}  // namespace bladesync

@@ -1,0 +1,125 @@
+// BladeAgent: one blade. It owns a shard of the chassis's sessions and
+// mirrors the sessions of the blade in the same slot of every peer chassis.
+//
+// As owner it turns each session change into a versioned delta (coalesced
+// until the next flush: the latest state wins), keeps it in a bounded change
+// log and streams it to every mirror (OutboundStream). As mirror it follows
+// each peer's stream into a standby table (StandbyOrigin). Everything runs on
+// one EventLoop; the agent never touches a socket or a clock directly.
+//
+//   BladeAgent blade(cfg, loop, transport);
+//   blade.Start();
+//   uint32_t id = blade.CreateSession(facts, state, nullptr);
+//   blade.ChangeState(id, established);   // synced
+//   blade.Refresh(id);                    // timer only, not synced
+#pragma once
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "blades/blade_config.h"
+#include "blades/blade_counters.h"
+#include "blades/change_log.h"
+#include "blades/delta_codec.h"
+#include "blades/outbound_stream.h"
+#include "blades/session_store.h"
+#include "blades/standby_origin.h"
+#include "core/event_loop.h"
+#include "fabric/link_monitor.h"
+#include "fabric/transport.h"
+
+namespace bladesync {
+
+enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlushed = 2, kDeleteReplaced = 3 };
+
+class BladeAgent {
+ public:
+  using PacketHandler = std::function<void(const wire::PacketBatch&)>;
+
+  BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport);
+  ~BladeAgent();
+  BladeAgent(const BladeAgent&) = delete;
+  BladeAgent& operator=(const BladeAgent&) = delete;
+
+  void Start();
+
+  // ---- owner side: the session API of the data path ----
+  // Creates an owned session; the pickup policy decides whether it syncs.
+  uint32_t CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr);
+  void ChangeState(uint32_t id, const SessionState& state);  // a protocol-state change: synced
+  void Refresh(uint32_t id);                                 // a packet: restarts the timer only
+  void DeleteSession(uint32_t id, uint8_t reason);
+  // Finds an owned session by either direction of its key.
+  std::optional<uint32_t> Lookup(const SessionKey& key) const;
+  const SessionStore& owned() const { return owned_; }
+
+  // ---- mirror side ----
+  const StandbyOrigin* standby(uint8_t chassis) const;
+  // Takes over the sessions mirrored from `chassis` (its owner was lost).
+  size_t Adopt(uint8_t chassis);
+  // True while no mirror stream is in the middle of a bulk sync.
+  bool ready() const;
+
+  // ---- fabric ----
+  void OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
+  void set_packet_handler(PacketHandler h) { packet_handler_ = std::move(h); }
+  // Sends what is pending now instead of at the end of this loop turn.
+  void Flush();
+
+  const OutboundStream* outbound(uint8_t chassis) const;
+  const BladeConfig& config() const { return cfg_; }
+  BladeCounters& counters() { return counters_; }
+  const BladeCounters& counters() const { return counters_; }
+  EventLoop& loop() { return loop_; }
+  uint32_t NowDs() const { return ctx_.NowDs(); }
+  uint32_t TimeoutFor(uint8_t proto, uint8_t proto_state) const;
+  // True when every stream to a mirror has nothing unacknowledged.
+  bool quiet() const;
+  size_t MemoryBytes() const;
+
+ private:
+  struct Peer {
+    Peer(SyncContext& ctx, uint8_t chassis, uint8_t bit, Nanos lost_after)
+        : links(lost_after), out(ctx, chassis, bit, links), standby(ctx, chassis, links) {}
+    LinkMonitor links;
+    OutboundStream out;
+    StandbyOrigin standby;
+  };
+
+  uint64_t NextVersion() { return version_ = (version_ + 1) & kVersionMask; }
+  void MarkDirty(uint32_t id);
+  void Append(const ChangeEntry& e);
+  void ReleaseLog();
+  void Tick();
+  void Sweep();
+  void SendStatus();
+  void HandleQueries(Peer& peer, const wire::Ack& ack, Link link);
+  Peer* FindPeer(uint8_t chassis);
+  void DropFrame(DropReason r, const char* what);
+
+  BladeConfig cfg_;
+  EventLoop& loop_;
+  Transport& transport_;
+  BladeCounters counters_;
+  SessionStore owned_{kLive | kSynced};
+  ChangeLog log_;
+  DeltaEncoder encoder_;
+  flatbuffers::FlatBufferBuilder scratch_fbb_{4096};
+  SyncContext ctx_;
+  std::vector<std::unique_ptr<Peer>> peers_;
+  std::array<int8_t, 256> peer_index_{};
+  std::vector<uint32_t> dirty_;
+  std::vector<std::pair<uint32_t, uint8_t>> deleted_;
+  std::vector<uint32_t> scratch_ids_;
+  uint64_t version_ = 0;
+  bool flush_posted_ = false;
+  PacketHandler packet_handler_;
+  std::unique_ptr<PeriodicTask> tick_;
+  std::unique_ptr<PeriodicTask> sweep_;
+  std::unique_ptr<PeriodicTask> status_;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,52 @@
+// BladeConfig: what one blade agent needs to know, derived from the cluster
+// config (config/cluster_config.h) for one (chassis, slot).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "blades/pickup_policy.h"
+#include "core/event_loop.h"
+
+namespace bladesync {
+
+// Idle timers, FortiOS names: session-ttl default, tcp-halfopen-timer,
+// tcp-halfclose-timer, tcp-timewait-timer, udp-idle-timer.
+struct SessionTimers {
+  uint32_t session_ttl_s = 3600;
+  uint32_t tcp_halfopen_s = 10;
+  uint32_t tcp_halfclose_s = 120;
+  uint32_t tcp_timewait_s = 1;
+  uint32_t udp_idle_s = 180;
+  uint32_t icmp_idle_s = 60;
+};
+
+struct BladeConfig {
+  uint32_t cluster_id = 1;
+  uint8_t chassis = 1;
+  uint8_t slot = 1;
+  uint32_t epoch = 1;
+  std::vector<uint8_t> peers;       // the other chassis: mirrors of ours, owners of what we mirror
+  PickupOptions pickup;
+  SessionTimers timers;
+
+  Nanos hb_interval = milliseconds(200);   // hb-interval 2 (x100 ms)
+  int hb_lost_threshold = 6;               // hb-lost-threshold
+
+  // Fabric limits (bounded memory).
+  size_t resend_queue = 1u << 20;     // change-log entries kept until acked (power of 2)
+  uint32_t max_batch = 2048;          // deltas per frame
+  size_t max_frame_bytes = 256 * 1024;
+  uint32_t window = 1u << 16;         // unacknowledged deltas per stream
+  uint32_t max_sessions = 4u << 20;   // per store; a mirror refuses ids beyond it
+  Nanos ack_delay = milliseconds(2);
+  uint32_t ack_every = 8;             // frames
+  Nanos retransmit_timeout = milliseconds(200);
+  Nanos query_timeout = milliseconds(500);
+  int query_retries = 3;
+  Nanos sweep_interval = milliseconds(100);
+
+  Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
+};
+
+}  // namespace bladesync

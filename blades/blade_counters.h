@@ -1,0 +1,64 @@
+// BladeCounters: every outcome of a blade's sync work, counted.
+//
+// Plain single-writer counters, read by the CLI, the status reports and the
+// Prometheus collector. Indexed by op, link, skip reason and drop reason so
+// `diagnose sys session sync` can show create/update/delete/query/recreate
+// per link.
+#pragma once
+
+#include <array>
+
+#include "blades/pickup_policy.h"
+#include "core/counter.h"
+#include "fabric/transport.h"
+
+namespace bladesync {
+
+// Ops as counted (query travels mirror -> owner; the rest owner -> mirror).
+enum class SyncOp : uint8_t { kCreate = 0, kUpdate, kDelete, kQuery, kRecreate, kSnapshot, kCount };
+const char* SyncOpName(SyncOp op);
+
+enum class DropReason : uint8_t {
+  kMalformed = 0,     // failed size limit or verifier
+  kWrongCluster,
+  kWrongSlot,
+  kWrongChassis,      // not meant for this chassis, or from an unknown one
+  kUnauthenticated,   // claims a chassis its CURVE key does not prove
+  kOldEpoch,          // from an epoch before the one we follow (replay)
+  kDuplicate,         // a sequence number already applied
+  kGap,               // ahead of the next expected sequence number
+  kNotSynced,         // live deltas before the snapshot began
+  kStale,             // version at or below what the mirror holds
+  kStaleRecreate,     // RECREATE at or below a DELETE the mirror saw
+  kUnknownSession,    // update for a session the mirror does not have
+  kCount,
+};
+const char* DropReasonName(DropReason r);
+
+inline constexpr int kOps = static_cast<int>(SyncOp::kCount);
+inline constexpr int kDropReasons = static_cast<int>(DropReason::kCount);
+inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
+
+struct BladeCounters {
+  // [op][link] for M1 and M2.
+  std::array<std::array<Counter, kFabricLinksCount>, kOps> sent;
+  std::array<std::array<Counter, kFabricLinksCount>, kOps> received;
+  std::array<Counter, kOps> applied;
+  std::array<Counter, kDropReasons> dropped;
+  std::array<Counter, kSkipReasons> skipped;   // sessions not synced, by reason
+  Counter synced_sessions_total;               // sessions that became synced
+  Counter frames_sent, frames_resent, bytes_sent, frames_received, bytes_received;
+  Counter keepalives_sent;
+  Counter nacks_sent, nacks_received;
+  Counter acks_sent, acks_received;
+  Counter bulk_syncs_started;    // snapshots this blade sent as owner
+  Counter bulk_syncs_received;   // snapshots this blade completed as mirror
+  Counter resync_overflow;       // a limit forced a bulk resync
+  Counter send_queue_full;       // transport refused a frame
+  Counter link_switches;
+  Counter queries_unanswered;    // gave up after the retries
+  Counter packets, packets_dropped;
+  Counter adopted_sessions;
+};
+
+}  // namespace bladesync

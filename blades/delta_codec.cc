@@ -1,0 +1,164 @@
+#include "blades/delta_codec.h"
+
+namespace bladesync {
+
+wire::Ip6 ToWire(const IpAddr& a) { return wire::Ip6(a.hi(), a.lo()); }
+IpAddr FromWire(const wire::Ip6& a) { return IpAddr::V6(a.hi(), a.lo()); }
+
+SessionKey KeyOf(const wire::Create4& c) {
+  return SessionKey::V4(c.src(), c.dst(), c.sport(), c.dport(), c.proto(), c.zone());
+}
+
+SessionKey KeyOf(const wire::Create6& c) {
+  SessionKey k;
+  k.src = FromWire(c.src());
+  k.dst = FromWire(c.dst());
+  k.sport = c.sport();
+  k.dport = c.dport();
+  k.proto = c.proto();
+  k.zone = c.zone();
+  return k;
+}
+
+DeltaEncoder::DeltaEncoder() : fbb_(64 * 1024) {}
+
+void DeltaEncoder::Reset() {
+  deletes_.clear();
+  creates4_.clear();
+  recreates4_.clear();
+  creates6_.clear();
+  recreates6_.clear();
+  updates_.clear();
+  nat4_.clear();
+  nat6_.clear();
+  deltas_ = 0;
+  approx_bytes_ = 96;
+}
+
+void DeltaEncoder::AddDelete(uint32_t id, uint64_t version, uint8_t reason) {
+  deletes_.emplace_back(id, static_cast<uint32_t>(version), static_cast<uint16_t>(version >> 32), reason);
+  ++deltas_;
+  approx_bytes_ += sizeof(wire::Delete);
+}
+
+void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate) {
+  const auto vlo = static_cast<uint32_t>(r.version);
+  const auto vhi = static_cast<uint16_t>(r.version >> 32);
+  if (r.key.is_v4()) {
+    (recreate ? recreates4_ : creates4_)
+        .emplace_back(id, vlo, r.key.src.v4(), r.key.dst.v4(), r.timeout_s, r.key.sport, r.key.dport, vhi,
+                      r.key.zone, r.flags, r.key.proto, r.proto_state);
+    approx_bytes_ += sizeof(wire::Create4);
+  } else {
+    (recreate ? recreates6_ : creates6_)
+        .emplace_back(ToWire(r.key.src), ToWire(r.key.dst), id, vlo, r.timeout_s, r.key.sport, r.key.dport,
+                      vhi, r.key.zone, r.flags, r.key.proto, r.proto_state);
+    approx_bytes_ += sizeof(wire::Create6);
+  }
+  if (nat) {
+    if (nat->snat_ip.is_v4() && nat->dnat_ip.is_v4()) {
+      nat4_.emplace_back(id, nat->snat_ip.v4(), nat->dnat_ip.v4(), nat->snat_port, nat->dnat_port);
+      approx_bytes_ += sizeof(wire::Nat4);
+    } else {
+      nat6_.emplace_back(ToWire(nat->snat_ip), ToWire(nat->dnat_ip), id, nat->snat_port, nat->dnat_port);
+      approx_bytes_ += sizeof(wire::Nat6);
+    }
+  }
+  ++deltas_;
+}
+
+void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r) {
+  updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s,
+                        static_cast<uint16_t>(r.version >> 32), r.flags, r.proto_state);
+  ++deltas_;
+  approx_bytes_ += sizeof(wire::Update);
+}
+
+namespace {
+template <typename T>
+flatbuffers::Offset<flatbuffers::Vector<const T*>> MaybeStructs(flatbuffers::FlatBufferBuilder& fbb,
+                                                                const std::vector<T>& v) {
+  if (v.empty()) return 0;
+  return fbb.CreateVectorOfStructs(v.data(), v.size());
+}
+}  // namespace
+
+std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
+  fbb_.Clear();
+  auto deletes = MaybeStructs(fbb_, deletes_);
+  auto c4 = MaybeStructs(fbb_, creates4_);
+  auto r4 = MaybeStructs(fbb_, recreates4_);
+  auto c6 = MaybeStructs(fbb_, creates6_);
+  auto r6 = MaybeStructs(fbb_, recreates6_);
+  auto up = MaybeStructs(fbb_, updates_);
+  auto n4 = MaybeStructs(fbb_, nat4_);
+  auto n6 = MaybeStructs(fbb_, nat6_);
+  wire::DeltaBatchBuilder b(fbb_);
+  b.add_origin(&h.origin);
+  b.add_first_seq(h.first_seq);
+  b.add_seq_count(h.seq_count);
+  b.add_send_time_ns(h.send_time_ns);
+  b.add_flags(static_cast<wire::BatchFlags>(h.flags));
+  b.add_dest_chassis(h.dest_chassis);
+  if (!deletes.IsNull()) b.add_deletes(deletes);
+  if (!c4.IsNull()) b.add_creates4(c4);
+  if (!r4.IsNull()) b.add_recreates4(r4);
+  if (!c6.IsNull()) b.add_creates6(c6);
+  if (!r6.IsNull()) b.add_recreates6(r6);
+  if (!up.IsNull()) b.add_updates(up);
+  if (!n4.IsNull()) b.add_nat4(n4);
+  if (!n6.IsNull()) b.add_nat6(n6);
+  auto batch = b.Finish();
+  auto frame = wire::CreateFrame(fbb_, wire::Message::DeltaBatch, batch.Union());
+  fbb_.Finish(frame, wire::FrameIdentifier());
+  return {fbb_.GetBufferPointer(), fbb_.GetSize()};
+}
+
+Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const FrameLimits& limits) {
+  if (bytes.size() > limits.max_frame_bytes) {
+    return DataLoss("frame of " + std::to_string(bytes.size()) + " bytes is over the limit of " +
+                    std::to_string(limits.max_frame_bytes));
+  }
+  if (bytes.size() < 8 || !wire::FrameBufferHasIdentifier(bytes.data())) {
+    return DataLoss("not a bladesync frame (bad size or identifier)");
+  }
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/16, /*max_tables=*/64);
+  if (!wire::VerifyFrameBuffer(verifier)) return DataLoss("frame failed the FlatBuffers verifier");
+  const wire::Frame* frame = wire::GetFrame(bytes.data());
+  if (frame->msg_type() == wire::Message::NONE || frame->msg() == nullptr) {
+    return DataLoss("frame carries no message");
+  }
+  if (const auto* b = frame->msg_as_DeltaBatch()) {
+    if (!b->origin()) return DataLoss("delta batch without origin");
+    auto len = [](const auto* v) -> size_t { return v ? v->size() : 0; };
+    const size_t n = len(b->deletes()) + len(b->creates4()) + len(b->recreates4()) + len(b->creates6()) +
+                     len(b->recreates6()) + len(b->updates());
+    if (n > limits.max_deltas) return DataLoss("delta batch with " + std::to_string(n) + " deltas is over the limit");
+    if (n > b->seq_count()) return DataLoss("delta batch holds more deltas than its sequence range");
+  }
+  return frame;
+}
+
+std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
+                                  uint8_t origin_chassis, uint32_t origin_epoch, uint64_t next_seq,
+                                  uint64_t nack_from, uint64_t nack_to, uint8_t flags,
+                                  uint64_t echo_send_time_ns, const std::vector<wire::Query>& queries) {
+  fbb.Clear();
+  auto q = queries.empty() ? 0 : fbb.CreateVectorOfStructs(queries.data(), queries.size());
+  wire::AckBuilder b(fbb);
+  b.add_from(&from);
+  b.add_origin_chassis(origin_chassis);
+  b.add_origin_epoch(origin_epoch);
+  b.add_next_seq(next_seq);
+  b.add_nack_from(nack_from);
+  b.add_nack_to(nack_to);
+  b.add_flags(static_cast<wire::AckFlags>(flags));
+  b.add_echo_send_time_ns(echo_send_time_ns);
+  if (!q.IsNull()) b.add_queries(q);
+  auto ack = b.Finish();
+  auto frame = wire::CreateFrame(fbb, wire::Message::Ack, ack.Union());
+  fbb.Finish(frame, wire::FrameIdentifier());
+  return {fbb.GetBufferPointer(), fbb.GetSize()};
+}
+
+}  // namespace bladesync

@@ -1,0 +1,79 @@
+// DeltaEncoder and frame checks: sessions to FlatBuffers frames and back.
+//
+// The encoder keeps its builder and scratch vectors between frames, so a
+// frame costs no heap allocation per delta once warm. VerifyFrame runs the
+// size limit and the FlatBuffers verifier before any field is read.
+//
+//   DeltaEncoder enc;
+//   enc.AddCreate(id, record, nat, /*recreate=*/false);
+//   std::span<const uint8_t> bytes = enc.FinishBatch(header);
+//   Result<const wire::Frame*> f = VerifyFrame(bytes, limits);
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "blades/session.h"
+#include "core/status.h"
+#include "flatbuffers/flatbuffers.h"
+#include "schemas/bladesync_generated.h"
+
+namespace bladesync {
+
+struct BatchHeader {
+  wire::Origin origin;
+  uint64_t first_seq = 0;
+  uint32_t seq_count = 0;
+  uint64_t send_time_ns = 0;
+  uint8_t flags = 0;
+  uint8_t dest_chassis = 0;
+};
+
+class DeltaEncoder {
+ public:
+  DeltaEncoder();
+  void Reset();
+  void AddDelete(uint32_t id, uint64_t version, uint8_t reason);
+  void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate);
+  void AddUpdate(uint32_t id, const SessionRecord& r);
+  size_t deltas() const { return deltas_; }
+  size_t approx_bytes() const { return approx_bytes_; }
+  // Builds the frame; the bytes stay valid until the next Reset/Finish.
+  std::span<const uint8_t> FinishBatch(const BatchHeader& h);
+
+ private:
+  flatbuffers::FlatBufferBuilder fbb_;
+  std::vector<wire::Delete> deletes_;
+  std::vector<wire::Create4> creates4_, recreates4_;
+  std::vector<wire::Create6> creates6_, recreates6_;
+  std::vector<wire::Update> updates_;
+  std::vector<wire::Nat4> nat4_;
+  std::vector<wire::Nat6> nat6_;
+  size_t deltas_ = 0;
+  size_t approx_bytes_ = 0;
+};
+
+struct FrameLimits {
+  size_t max_frame_bytes = 4 << 20;
+  uint32_t max_deltas = 1 << 16;
+};
+
+// Checks size and structure; the returned pointer aliases `bytes`.
+Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const FrameLimits& limits);
+
+inline uint64_t VersionOf(uint32_t lo, uint16_t hi) { return (uint64_t{hi} << 32) | lo; }
+
+// Decoding helpers shared by the mirror and tools.
+SessionKey KeyOf(const wire::Create4& c);
+SessionKey KeyOf(const wire::Create6& c);
+wire::Ip6 ToWire(const IpAddr& a);
+IpAddr FromWire(const wire::Ip6& a);
+
+// Small builders for the other message kinds.
+std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
+                                  uint8_t origin_chassis, uint32_t origin_epoch, uint64_t next_seq,
+                                  uint64_t nack_from, uint64_t nack_to, uint8_t flags,
+                                  uint64_t echo_send_time_ns, const std::vector<wire::Query>& queries);
+
+}  // namespace bladesync

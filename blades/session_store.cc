@@ -1,0 +1,157 @@
+#include "blades/session_store.h"
+
+#include <cassert>
+
+namespace bladesync {
+namespace {
+inline uint64_t Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+}  // namespace
+
+SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {
+  index_.assign(1024, Slot{kEmpty, 0});
+}
+
+uint32_t SessionStore::Allocate() {
+  if (!free_.empty()) {
+    uint32_t id = free_.back();
+    free_.pop_back();
+    return id;
+  }
+  slab_.emplace_back();
+  return static_cast<uint32_t>(slab_.size() - 1);
+}
+
+void SessionStore::Release(uint32_t id) {
+  assert(!(slab_[id].bits & kLive));
+  free_.push_back(id);
+}
+
+void SessionStore::EnsureSlot(uint32_t id) {
+  if (id >= slab_.size()) slab_.resize(static_cast<size_t>(id) + 1);
+}
+
+uint64_t SessionStore::RecordHash(uint32_t id) const {
+  const SessionRecord& r = slab_[id];
+  uint64_t h = Mix(r.key.Hash() ^ (uint64_t{id} * 0x9e3779b97f4a7c15ULL));
+  h = Mix(h ^ (r.version & kVersionMask));
+  h = Mix(h ^ (uint64_t{r.proto_state} | uint64_t{r.flags} << 8 | uint64_t{r.timeout_s} << 24));
+  if (r.bits & kHasNat) {
+    auto it = nat_.find(id);
+    if (it != nat_.end()) {
+      h = Mix(h ^ it->second.snat_ip.lo() ^ (it->second.dnat_ip.lo() << 1));
+      h = Mix(h ^ it->second.snat_ip.hi() ^ it->second.dnat_ip.hi() ^
+              (uint64_t{it->second.snat_port} << 16 | it->second.dnat_port));
+    }
+  }
+  return h;
+}
+
+void SessionStore::Uncount(uint32_t id) {
+  if (!Counts(id)) return;
+  digest_ -= RecordHash(id);
+  --counted_;
+}
+
+void SessionStore::Count(uint32_t id) {
+  if (!Counts(id)) return;
+  digest_ += RecordHash(id);
+  ++counted_;
+}
+
+std::optional<uint32_t> SessionStore::Find(const SessionKey& key) const {
+  const uint64_t h = key.Hash();
+  const uint32_t tag = static_cast<uint32_t>(h >> 32);
+  const size_t mask = index_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = index_[i];
+    if (s.id == kEmpty) return std::nullopt;
+    if (s.tag == tag && slab_[s.id].key == key) return s.id;
+  }
+}
+
+void SessionStore::IndexInsert(uint32_t id) {
+  if ((index_used_ + 1) * 8 > index_.size() * 7) GrowIndex();
+  const uint64_t h = slab_[id].key.Hash();
+  const size_t mask = index_.size() - 1;
+  size_t i = h & mask;
+  while (index_[i].id != kEmpty) i = (i + 1) & mask;
+  index_[i] = Slot{id, static_cast<uint32_t>(h >> 32)};
+  ++index_used_;
+}
+
+// Linear probing with backward-shift deletion: no tombstones to clean up.
+void SessionStore::IndexErase(const SessionKey& key, uint32_t id) {
+  const size_t mask = index_.size() - 1;
+  size_t i = key.Hash() & mask;
+  while (index_[i].id != id) {
+    assert(index_[i].id != kEmpty);
+    i = (i + 1) & mask;
+  }
+  size_t hole = i;
+  for (size_t j = (hole + 1) & mask; index_[j].id != kEmpty; j = (j + 1) & mask) {
+    const size_t home = slab_[index_[j].id].key.Hash() & mask;
+    // Move j into the hole when its home is not in (hole, j] cyclically.
+    const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!in_range) {
+      index_[hole] = index_[j];
+      hole = j;
+    }
+  }
+  index_[hole] = Slot{kEmpty, 0};
+  --index_used_;
+}
+
+void SessionStore::GrowIndex() {
+  std::vector<Slot> old = std::move(index_);
+  index_.assign(old.size() * 2, Slot{kEmpty, 0});
+  const size_t mask = index_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.id == kEmpty) continue;
+    size_t i = slab_[s.id].key.Hash() & mask;
+    while (index_[i].id != kEmpty) i = (i + 1) & mask;
+    index_[i] = s;
+  }
+}
+
+const NatInfo* SessionStore::nat(uint32_t id) const {
+  auto it = nat_.find(id);
+  return it == nat_.end() ? nullptr : &it->second;
+}
+
+void SessionStore::Clear() {
+  slab_.clear();
+  free_.clear();
+  index_.assign(1024, Slot{kEmpty, 0});
+  index_used_ = 0;
+  live_ = 0;
+  counted_ = 0;
+  digest_ = 0;
+  sweep_cursor_ = 0;
+  nat_.clear();
+}
+
+void SessionStore::Scan(uint32_t budget, const std::function<void(uint32_t)>& fn) {
+  const uint32_t n = slots();
+  if (n == 0) return;
+  if (budget > n) budget = n;
+  for (uint32_t k = 0; k < budget; ++k) {
+    if (sweep_cursor_ >= slots()) sweep_cursor_ = 0;
+    const uint32_t id = sweep_cursor_++;
+    const SessionRecord& r = slab_[id];
+    if (r.bits & kLive) fn(id);
+  }
+}
+
+size_t SessionStore::MemoryBytes() const {
+  return slab_.capacity() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
+         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32);
+}
+
+}  // namespace bladesync

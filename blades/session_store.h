@@ -1,0 +1,112 @@
+// SessionStore: the sessions of one owner, as the owner or as a mirror holds them.
+//
+// A slab of 64-byte records indexed by the owner's session id (dense, reused
+// after delete), a flat open-addressing index from key to id for live records,
+// a side table for NAT translations, and an order-independent digest of the
+// records that count (live, or live and synced on an owner), so that "does the
+// mirror equal the owner" is one comparison of two numbers.
+//
+//   SessionStore store(kLive | kSynced);
+//   store.Mutate(id, [&](SessionRecord& r) { r.proto_state = kTcpEstablished; });
+//   std::optional<uint32_t> id = store.Find(key);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "blades/session.h"
+
+namespace bladesync {
+
+class SessionStore {
+ public:
+  // Records whose bits include all of `digest_bits` count in digest().
+  explicit SessionStore(uint8_t digest_bits = kLive);
+
+  uint32_t slots() const { return static_cast<uint32_t>(slab_.size()); }
+  size_t live() const { return live_; }
+  uint64_t digest() const { return digest_; }
+  size_t counted() const { return counted_; }
+
+  const SessionRecord& rec(uint32_t id) const { return slab_[id]; }
+  bool is_live(uint32_t id) const { return id < slab_.size() && (slab_[id].bits & kLive); }
+
+  // Owner side: a free id (grows the slab); Release() makes it free again.
+  uint32_t Allocate();
+  void Release(uint32_t id);
+  // Mirror side: make sure slot `id` exists (ids come from the owner).
+  void EnsureSlot(uint32_t id);
+
+  // Every change to a record goes through Mutate so the index, the digest and
+  // the live count follow. `f` may also change the NAT side table.
+  template <typename F>
+  void Mutate(uint32_t id, F&& f) {
+    SessionRecord& r = slab_[id];
+    const bool was_live = r.bits & kLive;
+    const SessionKey old_key = r.key;
+    Uncount(id);
+    f(r);
+    const bool now_live = r.bits & kLive;
+    if (was_live && (!now_live || !(old_key == r.key))) IndexErase(old_key, id);
+    if (now_live && (!was_live || !(old_key == r.key))) IndexInsert(id);
+    live_ += static_cast<size_t>(now_live) - static_cast<size_t>(was_live);
+    Count(id);
+  }
+
+  std::optional<uint32_t> Find(const SessionKey& key) const;
+
+  // Sets or clears bookkeeping bits that neither the index nor the digest
+  // looks at (kDirty), without the cost of Mutate.
+  void SetBookkeeping(uint32_t id, uint8_t set, uint8_t clear) {
+    constexpr uint8_t kAllowed = kDirty;
+    (void)kAllowed;
+    slab_[id].bits = static_cast<uint8_t>((slab_[id].bits & ~(clear & kAllowed)) | (set & kAllowed));
+  }
+
+  const NatInfo* nat(uint32_t id) const;
+  void set_nat(uint32_t id, const NatInfo& n) { nat_[id] = n; }
+  void clear_nat(uint32_t id) { nat_.erase(id); }
+
+  // Drops every record (a mirror starting a snapshot of a new epoch).
+  void Clear();
+
+  // Calls fn(id) for the live records among the next `budget` slots after
+  // where the last scan ended (timers and pickup delay walk the slab this way).
+  void Scan(uint32_t budget, const std::function<void(uint32_t)>& fn);
+
+  // The hash a record contributes to the digest (same on owner and mirror).
+  uint64_t RecordHash(uint32_t id) const;
+
+  // Approximate memory held, for the bounded-memory promise and benchmarks.
+  size_t MemoryBytes() const;
+
+ private:
+  struct Slot {
+    uint32_t id;
+    uint32_t tag;
+  };
+  static constexpr uint32_t kEmpty = 0xffffffffu;
+
+  bool Counts(uint32_t id) const { return (slab_[id].bits & digest_bits_) == digest_bits_; }
+  void Uncount(uint32_t id);
+  void Count(uint32_t id);
+  void IndexInsert(uint32_t id);
+  void IndexErase(const SessionKey& key, uint32_t id);
+  void GrowIndex();
+
+  uint8_t digest_bits_;
+  std::vector<SessionRecord> slab_;
+  std::vector<uint32_t> free_;
+  std::vector<Slot> index_;
+  size_t index_used_ = 0;
+  size_t live_ = 0;
+  size_t counted_ = 0;
+  uint64_t digest_ = 0;
+  uint32_t sweep_cursor_ = 0;
+  std::unordered_map<uint32_t, NatInfo> nat_;
+};
+
+}  // namespace bladesync

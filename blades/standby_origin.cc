@@ -1,0 +1,316 @@
+#include "blades/standby_origin.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace bladesync {
+
+namespace {
+constexpr uint8_t kBegin = static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin);
+constexpr uint8_t kEnd = static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd);
+template <typename V>
+size_t Len(const V* v) { return v ? v->size() : 0; }
+}  // namespace
+
+StandbyOrigin::StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonitor& links)
+    : ctx_(ctx), origin_(origin_chassis), links_(links) {}
+
+void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
+  const Nanos now = ctx_.loop.Now();
+  links_.OnReceive(link, now);
+  const uint32_t epoch = b.origin()->epoch();
+  const uint8_t flags = static_cast<uint8_t>(b.flags());
+  const uint64_t seq = b.first_seq();
+
+  if (epoch < epoch_) {  // a frame from an earlier life of the owner: a replay
+    Drop(DropReason::kOldEpoch);
+    return;
+  }
+  if (flags & kBegin) {
+    // A snapshot supersedes everything before it, so any begin at or after
+    // our position (or from a newer epoch) restarts the origin from scratch.
+    if (epoch > epoch_ || state_ == State::kNeedSync || seq >= next_seq_) {
+      if (epoch > epoch_ && epoch_ != 0) {
+        BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": chassis " << int(origin_)
+                              << " restarted (epoch " << epoch_ << " -> " << epoch << ")";
+      }
+      if (epoch != epoch_) gap_to_ = 0;
+      epoch_ = epoch;
+      store_.Clear();
+      queries_.clear();
+      next_seq_ = seq;
+      // Live frames dropped while we waited for this snapshot are NACKed next.
+      if (gap_to_ <= seq) gap_to_ = 0;
+      state_ = State::kSnapshot;
+    }
+  } else if (epoch > epoch_ || state_ == State::kNeedSync) {
+    // Live frames of an owner we have no snapshot of: ask for one, and
+    // remember how far the stream went so the gap after it is NACKed.
+    Drop(DropReason::kNotSynced);
+    if (epoch == epoch_) gap_to_ = std::max<uint64_t>(gap_to_, seq + b.seq_count());
+    if (now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
+      last_sync_request_ = now;
+      if (epoch > epoch_) {
+        epoch_ = epoch;
+        state_ = State::kNeedSync;
+        store_.Clear();
+      }
+      SendAck(link, true);
+    }
+    return;
+  }
+
+  if (b.seq_count() == 0) {  // keep-alive: it tells us the next number
+    if (seq > next_seq_ && now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2) {
+      gap_to_ = seq;
+      SendAck(link, false);
+    } else if (frames_since_ack_ > 0 || now - last_ack_ >= ctx_.cfg.hb_interval) {
+      SendAck(link, false);  // doubles as the link heartbeat back
+    }
+    return;
+  }
+  if (seq + b.seq_count() <= next_seq_) {
+    Drop(DropReason::kDuplicate);
+    ++frames_since_ack_;  // ack again so the owner stops resending
+    FlushAck(link, false);
+    return;
+  }
+  if (seq != next_seq_) {
+    Drop(DropReason::kGap);
+    if (seq > next_seq_) {
+      gap_to_ = std::max(gap_to_, seq);
+      if (now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2) SendAck(link, false);
+    }
+    return;
+  }
+  ApplyBatch(b, link);
+}
+
+void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
+  const int li = static_cast<int>(link);
+  const uint8_t flags = static_cast<uint8_t>(b.flags());
+  const bool snapshot = state_ == State::kSnapshot;
+  auto& rx = ctx_.counters.received;
+  if (b.deletes()) {
+    rx[static_cast<int>(SyncOp::kDelete)][li].Add(b.deletes()->size());
+    for (const wire::Delete* d : *b.deletes()) ApplyDelete(*d);
+  }
+  // Creates and recreates before updates: inside one frame an update can
+  // follow a create of the same session, never the other way round.
+  const bool snap_frame = (flags & (kBegin | kEnd)) || (snapshot && Len(b.creates4()) + Len(b.creates6()) > 0 &&
+                                                         Len(b.deletes()) + Len(b.updates()) == 0);
+  const SyncOp create_op = snap_frame ? SyncOp::kSnapshot : SyncOp::kCreate;
+  if (b.creates4()) {
+    rx[static_cast<int>(create_op)][li].Add(b.creates4()->size());
+    for (const wire::Create4* c : *b.creates4()) ApplyCreate(*c, false, snap_frame);
+  }
+  if (b.creates6()) {
+    rx[static_cast<int>(create_op)][li].Add(b.creates6()->size());
+    for (const wire::Create6* c : *b.creates6()) ApplyCreate(*c, false, snap_frame);
+  }
+  if (b.recreates4()) {
+    rx[static_cast<int>(SyncOp::kRecreate)][li].Add(b.recreates4()->size());
+    for (const wire::Create4* c : *b.recreates4()) ApplyCreate(*c, true, false);
+  }
+  if (b.recreates6()) {
+    rx[static_cast<int>(SyncOp::kRecreate)][li].Add(b.recreates6()->size());
+    for (const wire::Create6* c : *b.recreates6()) ApplyCreate(*c, true, false);
+  }
+  if (b.updates()) {
+    rx[static_cast<int>(SyncOp::kUpdate)][li].Add(b.updates()->size());
+    for (const wire::Update* u : *b.updates()) ApplyUpdate(*u);
+  }
+  auto apply_nat4 = [&](const wire::Nat4& n) {
+    if (!store_.is_live(n.id())) return;
+    NatInfo info{IpAddr::V4(n.snat_ip()), IpAddr::V4(n.dnat_ip()), n.snat_port(), n.dnat_port()};
+    store_.Mutate(n.id(), [&](SessionRecord& r) {
+      store_.set_nat(n.id(), info);
+      r.bits |= kHasNat;
+    });
+  };
+  if (b.nat4()) for (const wire::Nat4* n : *b.nat4()) apply_nat4(*n);
+  if (b.nat6()) {
+    for (const wire::Nat6* n : *b.nat6()) {
+      if (!store_.is_live(n->id())) continue;
+      NatInfo info{FromWire(n->snat_ip()), FromWire(n->dnat_ip()), n->snat_port(), n->dnat_port()};
+      store_.Mutate(n->id(), [&](SessionRecord& r) {
+        store_.set_nat(n->id(), info);
+        r.bits |= kHasNat;
+      });
+    }
+  }
+  next_seq_ = b.first_seq() + b.seq_count();
+  if (gap_to_ <= next_seq_) gap_to_ = 0;
+  if (flags & kEnd) {
+    if (state_ != State::kInSync) {
+      ctx_.counters.bulk_syncs_received.Add();
+      BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": in sync with chassis " << int(origin_) << " ("
+                            << store_.live() << " sessions)";
+    }
+    state_ = State::kInSync;
+  }
+  last_send_ns_ = b.send_time_ns();
+  last_lag_ = ctx_.loop.WallNow() - Nanos(b.send_time_ns());
+  ++frames_since_ack_;
+  FlushAck(link, (flags & kEnd) != 0);
+}
+
+void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
+  const uint32_t id = d.id();
+  if (id >= ctx_.cfg.max_sessions) return Drop(DropReason::kMalformed);
+  const uint64_t v = VersionOf(d.version_lo(), d.version_hi());
+  store_.EnsureSlot(id);
+  const SessionRecord& cur = store_.rec(id);
+  if ((cur.bits & kUsed) && v <= cur.version) return Drop(DropReason::kStale);
+  store_.Mutate(id, [&](SessionRecord& r) {
+    r.version = v;
+    r.bits = kUsed | kOwnerDeleted;  // tombstone: key kept, not live
+    store_.clear_nat(id);
+  });
+  ctx_.counters.applied[static_cast<int>(SyncOp::kDelete)].Add();
+  ResolveQuery(id);
+}
+
+template <typename C>
+void StandbyOrigin::ApplyCreate(const C& c, bool recreate, bool snapshot) {
+  const uint32_t id = c.id();
+  if (id >= ctx_.cfg.max_sessions) return Drop(DropReason::kMalformed);
+  const uint64_t v = VersionOf(c.version_lo(), c.version_hi());
+  store_.EnsureSlot(id);
+  const SessionRecord& cur = store_.rec(id);
+  if (cur.bits & kUsed) {
+    const bool newer = v > cur.version;
+    // After our own expiry the owner answers with the version we had.
+    const bool revive = v == cur.version && (cur.bits & kExpiredLocally);
+    if (!newer && !revive) {
+      Drop(recreate && (cur.bits & kOwnerDeleted) ? DropReason::kStaleRecreate : DropReason::kStale);
+      if (recreate) ResolveQuery(id);
+      return;
+    }
+  }
+  const SessionKey key = KeyOf(c);
+  store_.Mutate(id, [&](SessionRecord& r) {
+    r.key = key;
+    r.version = v;
+    r.proto_state = c.proto_state();
+    r.flags = c.flags();
+    r.timeout_s = c.timeout_s();
+    r.expires_ds = ctx_.ExpiryDs(c.timeout_s());
+    r.bits = kUsed | kLive;
+    store_.clear_nat(id);
+  });
+  ctx_.counters.applied[static_cast<int>(recreate ? SyncOp::kRecreate : snapshot ? SyncOp::kSnapshot
+                                                                                 : SyncOp::kCreate)].Add();
+  ResolveQuery(id);
+}
+
+void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
+  const uint32_t id = u.id();
+  const uint64_t v = VersionOf(u.version_lo(), u.version_hi());
+  if (id >= store_.slots() || !(store_.rec(id).bits & kUsed) || (store_.rec(id).bits & kOwnerDeleted)) {
+    Drop(DropReason::kUnknownSession);
+    // Outside a snapshot this means we lost the session: ask for it.
+    if (state_ == State::kInSync && id < ctx_.cfg.max_sessions) {
+      queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
+    }
+    return;
+  }
+  if (v <= store_.rec(id).version) return Drop(DropReason::kStale);
+  store_.Mutate(id, [&](SessionRecord& r) {
+    r.version = v;
+    r.proto_state = u.proto_state();
+    r.flags = u.flags();
+    r.timeout_s = u.timeout_s();
+    r.expires_ds = ctx_.ExpiryDs(u.timeout_s());
+    r.bits = static_cast<uint8_t>((r.bits & ~kExpiredLocally) | kLive);
+  });
+  ctx_.counters.applied[static_cast<int>(SyncOp::kUpdate)].Add();
+  ResolveQuery(id);
+}
+
+void StandbyOrigin::ResolveQuery(uint32_t id) {
+  if (queries_.empty()) return;
+  queries_.erase(std::remove_if(queries_.begin(), queries_.end(), [id](const PendingQuery& q) { return q.id == id; }),
+                 queries_.end());
+}
+
+void StandbyOrigin::FlushAck(Link link, bool force) {
+  const Nanos now = ctx_.loop.Now();
+  if (force || frames_since_ack_ >= ctx_.cfg.ack_every || now - last_ack_ >= ctx_.cfg.ack_delay) {
+    SendAck(link, false);
+  }
+}
+
+void StandbyOrigin::SendAck(Link link, bool sync_request) {
+  const Nanos now = ctx_.loop.Now();
+  uint64_t nack_from = 0, nack_to = 0;
+  if (gap_to_ > next_seq_) {
+    nack_from = next_seq_;
+    nack_to = gap_to_;
+    last_nack_ = now;
+    ctx_.counters.nacks_sent.Add();
+  }
+  query_out_.clear();
+  for (PendingQuery& q : queries_) {
+    if (q.tries > 0 && now - q.sent_at < ctx_.cfg.query_timeout) continue;
+    query_out_.emplace_back(q.id, static_cast<uint32_t>(q.version), static_cast<uint16_t>(q.version >> 32));
+    q.sent_at = now;
+    ++q.tries;
+    ctx_.counters.sent[static_cast<int>(SyncOp::kQuery)][static_cast<int>(link)].Add();
+    if (query_out_.size() >= 4096) break;
+  }
+  const uint8_t flags = sync_request ? static_cast<uint8_t>(wire::AckFlags::SyncRequest) : 0;
+  std::span<const uint8_t> bytes = BuildAck(ctx_.scratch_fbb, ctx_.self, origin_, epoch_, next_seq_, nack_from,
+                                            nack_to, flags, last_send_ns_, query_out_);
+  ctx_.Send(origin_, link, bytes);
+  ctx_.counters.acks_sent.Add();
+  frames_since_ack_ = 0;
+  last_ack_ = now;
+}
+
+void StandbyOrigin::Sweep() {
+  // Same timers as the owner: an expired session is deleted here and
+  // QUERYed; the owner answers RECREATE if it still has it.
+  if (state_ != State::kInSync) return;
+  const uint32_t now_ds = ctx_.NowDs();
+  expired_scratch_.clear();
+  store_.Scan(store_.slots() / 10 + 256, [&](uint32_t id) {
+    if (store_.rec(id).expires_ds <= now_ds) expired_scratch_.push_back(id);
+  });
+  for (uint32_t id : expired_scratch_) {
+    const uint64_t v = store_.rec(id).version;
+    store_.Mutate(id, [&](SessionRecord& r) { r.bits = static_cast<uint8_t>((r.bits & ~kLive) | kExpiredLocally); });
+    queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
+  }
+}
+
+void StandbyOrigin::OnTick() {
+  const Nanos now = ctx_.loop.Now();
+  links_.Update(now);
+  const Link link = links_.active();
+  // Queries that ran out of retries are given up (the session stays deleted).
+  const size_t before = queries_.size();
+  queries_.erase(std::remove_if(queries_.begin(), queries_.end(),
+                                [&](const PendingQuery& q) {
+                                  return q.tries > ctx_.cfg.query_retries && now - q.sent_at >= ctx_.cfg.query_timeout;
+                                }),
+                 queries_.end());
+  ctx_.counters.queries_unanswered.Add(before - queries_.size());
+
+  const bool query_due = std::any_of(queries_.begin(), queries_.end(), [&](const PendingQuery& q) {
+    return q.tries == 0 || now - q.sent_at >= ctx_.cfg.query_timeout;
+  });
+  if (state_ == State::kNeedSync && epoch_ != 0 && now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
+    last_sync_request_ = now;
+    SendAck(link, true);
+  } else if (frames_since_ack_ > 0 || query_due || (gap_to_ > next_seq_ && now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2)) {
+    SendAck(link, false);
+  } else if (now - last_ack_ >= ctx_.cfg.hb_interval && epoch_ != 0) {
+    // Idle heartbeat on both links so the owner can judge M1 and M2.
+    SendAck(Link::kM1, false);
+    SendAck(Link::kM2, false);
+  }
+}
+
+}  // namespace bladesync

@@ -1,0 +1,94 @@
+// StandbyOrigin: what a mirror blade holds of one owner (the blade in the
+// same slot of one peer chassis), and how it follows the owner's stream.
+//
+// Frames are applied strictly in sequence order, each exactly once; a gap is
+// NACKed, a duplicate dropped, an older epoch ignored. Per session the record
+// keeps the newest version seen, also after a delete (the tombstone), so
+//   - a create/update/recreate at or below the held version is dropped,
+//   - a RECREATE at or below a DELETE's version is dropped and counted:
+// together with the single ordered stream this makes the expiry race of the
+// FortiOS session-sync protocol impossible (a deleted session never returns).
+// When the mirror's own timer expires a session it deletes it locally and
+// QUERYs the owner, which answers RECREATE on the same stream if it still
+// has the session.
+#pragma once
+
+#include <vector>
+
+#include "blades/sync_context.h"
+#include "fabric/link_monitor.h"
+
+namespace bladesync {
+
+class StandbyOrigin {
+ public:
+  enum class State { kNeedSync, kSnapshot, kInSync };
+
+  StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonitor& links);
+
+  void OnBatch(const wire::DeltaBatch& b, Link link);
+  // Ack, NACK and query (re)sending; called every tick.
+  void OnTick();
+  // Local expiry of standby sessions; called every sweep interval.
+  void Sweep();
+  // Sends an ack now if one is due (after a burst of frames).
+  void FlushAck(Link link, bool force);
+
+  // Hands the live sessions to fn (adoption after the owner was lost) and
+  // forgets this origin until it comes back with a new epoch.
+  template <typename F>
+  void DrainLive(F&& fn) {
+    for (uint32_t id = 0; id < store_.slots(); ++id) {
+      if (store_.is_live(id)) fn(store_.rec(id), store_.nat(id));
+    }
+    store_.Clear();
+    state_ = State::kNeedSync;
+  }
+
+  uint8_t origin() const { return origin_; }
+  State state() const { return state_; }
+  bool in_sync() const { return state_ == State::kInSync; }
+  uint32_t epoch() const { return epoch_; }
+  uint64_t next_seq() const { return next_seq_; }
+  const SessionStore& store() const { return store_; }
+  // Owner wall-clock send time of the newest applied batch (for lag).
+  uint64_t last_applied_send_ns() const { return last_send_ns_; }
+  Nanos last_apply_lag() const { return last_lag_; }
+
+ private:
+  struct PendingQuery {
+    uint32_t id;
+    uint64_t version;
+    Nanos sent_at;
+    int tries;
+  };
+
+  void ApplyBatch(const wire::DeltaBatch& b, Link link);
+  void ApplyDelete(const wire::Delete& d);
+  template <typename C>
+  void ApplyCreate(const C& c, bool recreate, bool snapshot);
+  void ApplyUpdate(const wire::Update& u);
+  void ResolveQuery(uint32_t id);
+  void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
+  void SendAck(Link link, bool sync_request);
+
+  SyncContext& ctx_;
+  uint8_t origin_;
+  LinkMonitor& links_;
+  SessionStore store_{kLive};
+  State state_ = State::kNeedSync;
+  uint32_t epoch_ = 0;
+  uint64_t next_seq_ = 0;
+  uint64_t gap_to_ = 0;            // a NACK for [next_seq_, gap_to_) is out
+  Nanos last_nack_{0};
+  Nanos last_sync_request_{0};
+  uint32_t frames_since_ack_ = 0;
+  Nanos last_ack_{0};
+  uint64_t last_send_ns_ = 0;
+  Nanos last_lag_{0};
+  std::vector<PendingQuery> queries_;
+  std::vector<wire::Query> query_out_;
+  std::vector<uint32_t> expired_scratch_;
+};
+
+}  // namespace bladesync

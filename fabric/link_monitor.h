@@ -1,0 +1,61 @@
+// LinkMonitor: is M1 or M2 to one peer alive, and which one carries sync.
+//
+// A link is alive while something was received on it within
+// hb-interval x hb-lost-threshold. Sync uses M1 when it is alive, else M2
+// when it is alive, else keeps trying M1. ActiveLink() reports a switch so
+// the sender can resend what was not yet acknowledged on the new link.
+//
+//   LinkMonitor links(hb_interval * hb_lost_threshold);
+//   links.OnReceive(Link::kM2, loop.Now());
+//   if (links.Update(loop.Now())) ResendUnacked();
+#pragma once
+
+#include <array>
+
+#include "core/event_loop.h"
+#include "fabric/transport.h"
+
+namespace bladesync {
+
+class LinkMonitor {
+ public:
+  explicit LinkMonitor(Nanos lost_after) : lost_after_(lost_after) {}
+
+  void OnReceive(Link link, Nanos now) {
+    if (link == Link::kBackplane) return;
+    last_rx_[static_cast<int>(link)] = now;
+    heard_[static_cast<int>(link)] = true;
+  }
+  bool alive(Link link, Nanos now) const {
+    const int i = static_cast<int>(link);
+    return heard_[i] && now - last_rx_[i] <= lost_after_;
+  }
+  // Recomputes the active link; true when it changed.
+  bool Update(Nanos now) {
+    Link next = active_;
+    if (alive(Link::kM1, now)) {
+      next = Link::kM1;
+    } else if (alive(Link::kM2, now)) {
+      next = Link::kM2;
+    } else if (!any_alive_ever()) {
+      next = Link::kM1;
+    }
+    const bool changed = next != active_;
+    if (changed) ++switches_;
+    active_ = next;
+    return changed;
+  }
+  Link active() const { return active_; }
+  uint64_t switches() const { return switches_; }
+  void set_lost_after(Nanos d) { lost_after_ = d; }
+
+ private:
+  bool any_alive_ever() const { return heard_[0] || heard_[1]; }
+  Nanos lost_after_;
+  std::array<Nanos, kFabricLinks> last_rx_{};
+  std::array<bool, kFabricLinks> heard_{};
+  Link active_ = Link::kM1;
+  uint64_t switches_ = 0;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,54 @@
+// Transport: how blades and managers send frames to each other.
+//
+// A frame is a byte string sent to a node over one link. Delivery is best
+// effort, like a datagram: frames can be lost, duplicated or reordered, and
+// every guarantee lives above this interface (sequence numbers, acks, NACKs).
+// Production uses ZeroMQ (fabric/zmq_transport.h); tests use the in-memory
+// network of sim/sim_network.h.
+//
+//   transport.SetReceiver([&](const FrameMeta& m, std::span<const uint8_t> f) { ... });
+//   transport.Send(NodeId{2, 1}, Link::kM1, bytes);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+namespace bladesync {
+
+// M1 and M2 are the chassis management links the fabric runs on; the
+// backplane connects a chassis manager with its own blades.
+enum class Link : uint8_t { kM1 = 0, kM2 = 1, kBackplane = 2 };
+inline constexpr int kFabricLinks = 2;
+inline constexpr int kFabricLinksCount = kFabricLinks;
+const char* LinkName(Link link);
+
+// A blade is (chassis, slot >= 1); slot 0 is the chassis manager.
+struct NodeId {
+  uint8_t chassis = 0;
+  uint8_t slot = 0;
+  bool operator==(const NodeId&) const = default;
+  bool is_manager() const { return slot == 0; }
+  std::string ToString() const;
+};
+
+struct FrameMeta {
+  Link link = Link::kM1;
+  // The chassis whose CURVE key the transport verified, or -1 when the
+  // transport does not authenticate (in-memory, backplane).
+  int authenticated_chassis = -1;
+};
+
+enum class SendResult { kSent, kQueueFull, kNoRoute, kClosed };
+
+class Transport {
+ public:
+  using Receiver = std::function<void(const FrameMeta&, std::span<const uint8_t>)>;
+  virtual ~Transport() = default;
+  virtual SendResult Send(NodeId to, Link link, std::span<const uint8_t> frame) = 0;
+  // Frames are delivered on the owner's EventLoop.
+  virtual void SetReceiver(Receiver receiver) = 0;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,83 @@
+#include "sim/sim_network.h"
+
+namespace bladesync {
+
+SendResult SimTransport::Send(NodeId to, Link link, std::span<const uint8_t> frame) {
+  return net_.Deliver(self_, to, link, frame);
+}
+
+SimTransport& SimNetwork::AddNode(NodeId id, SimEventLoop& loop) {
+  auto& slot = nodes_[{id.chassis, id.slot}];
+  slot = std::make_unique<SimTransport>(*this, id, loop);
+  return *slot;
+}
+
+SimTransport& SimNetwork::ReplaceNode(NodeId id, SimEventLoop& loop) { return AddNode(id, loop); }
+
+void SimNetwork::SetDown(NodeId id, bool down) {
+  if (down) {
+    down_.insert({id.chassis, id.slot});
+  } else {
+    down_.erase({id.chassis, id.slot});
+  }
+}
+
+bool SimNetwork::Chance(double p) {
+  if (p <= 0) return false;
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p;
+}
+
+SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<const uint8_t> frame) {
+  if (!nodes_.count({to.chassis, to.slot})) return SendResult::kNoRoute;
+  if (down_.count({from.chassis, from.slot})) return SendResult::kClosed;
+  const bool fabric = link != Link::kBackplane;
+  if (fabric && from.chassis != to.chassis && is_cut(from.chassis, to.chassis, link)) {
+    ++dropped_;
+    return SendResult::kSent;  // a cut link swallows frames silently, like TCP on a dead veth
+  }
+  const bool faulty = fabric || faults_.faults_on_backplane;
+  if (faulty && Chance(faults_.drop)) {
+    ++dropped_;
+    return SendResult::kSent;
+  }
+  auto bytes = std::make_shared<std::vector<uint8_t>>(frame.begin(), frame.end());
+  auto draw_delay = [&] {
+    Nanos d = faults_.latency;
+    if (faults_.jitter.count() > 0) {
+      d += Nanos(std::uniform_int_distribution<int64_t>(0, faults_.jitter.count())(rng_));
+    }
+    if (faulty && Chance(faults_.delay)) {
+      d += Nanos(std::uniform_int_distribution<int64_t>(0, faults_.extra_delay.count())(rng_));
+    }
+    return d;
+  };
+  Schedule(to, link, bytes, draw_delay());
+  if (faulty && Chance(faults_.duplicate)) {
+    ++duplicated_;
+    Schedule(to, link, bytes, draw_delay());
+  }
+  return SendResult::kSent;
+}
+
+void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay) {
+  auto it = nodes_.find({to.chassis, to.slot});
+  SimTransport* t = it->second.get();
+  const std::pair<uint8_t, uint8_t> key{to.chassis, to.slot};
+  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes] {
+    auto node = nodes_.find(key);
+    if (node == nodes_.end() || down_.count(key) || !node->second->receiver_) {
+      ++dropped_;
+      return;
+    }
+    // Delivered only if the link is still up when the frame arrives.
+    ++delivered_;
+    node->second->receiver_(FrameMeta{link, -1}, std::span<const uint8_t>(bytes->data(), bytes->size()));
+  });
+}
+
+void SimNetwork::Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes) {
+  (void)from;
+  Schedule(to, link, std::make_shared<std::vector<uint8_t>>(std::move(bytes)), faults_.latency);
+}
+
+}  // namespace bladesync

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what bladesync needs to build, run and test on Debian 12, and only
+# what is missing: a second run does nothing. Called by the README commands.
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap g++ python3
+  libzmq3-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler
+  libboost-dev prometheus-cpp-dev librapidcheck-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  iproute2 procps
+)
+# Extra groups a caller can ask for: BLADESYNC_EXTRA="fuzz monitoring conntrack"
+for group in ${BLADESYNC_EXTRA:-}; do
+  case "$group" in
+    fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    monitoring) packages+=(prometheus) ;;
+    conntrack) packages+=(conntrack conntrackd nftables libnetfilter-conntrack-dev) ;;
+    *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo_cmd=()
+[[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
