@@ -365,6 +365,7 @@ void BladeAgent::SendStatus() {
     sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
+  auto cv = fbb.CreateVector(CounterValues(counters_));
   wire::Origin self = ctx_.self;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
@@ -374,6 +375,8 @@ void BladeAgent::SendStatus() {
   b.add_synced_digest(owned_.digest());
   b.add_standby(sv);
   b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
+  b.add_counters(cv);
+  b.add_memory_bytes(MemoryBytes());
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});

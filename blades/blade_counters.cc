@@ -34,4 +34,57 @@ const char* DropReasonName(DropReason r) {
   return "?";
 }
 
+std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  static const char* kLinks[] = {"m1", "m2"};
+  for (int op = 0; op < kOps; ++op) {
+    for (int l = 0; l < kFabricLinks; ++l) {
+      out.emplace_back(std::string("sent.") + SyncOpName(static_cast<SyncOp>(op)) + "." + kLinks[l], c.sent[op][l].get());
+    }
+  }
+  for (int op = 0; op < kOps; ++op) {
+    for (int l = 0; l < kFabricLinks; ++l) {
+      out.emplace_back(std::string("received.") + SyncOpName(static_cast<SyncOp>(op)) + "." + kLinks[l],
+                       c.received[op][l].get());
+    }
+  }
+  for (int op = 0; op < kOps; ++op) {
+    out.emplace_back(std::string("applied.") + SyncOpName(static_cast<SyncOp>(op)), c.applied[op].get());
+  }
+  for (int r = 0; r < kDropReasons; ++r) {
+    out.emplace_back(std::string("dropped.") + DropReasonName(static_cast<DropReason>(r)), c.dropped[r].get());
+  }
+  for (int r = 1; r < kSkipReasons; ++r) {
+    out.emplace_back(std::string("skipped.") + SkipReasonName(static_cast<SkipReason>(r)), c.skipped[r].get());
+  }
+  auto add = [&](const char* n, const Counter& v) { out.emplace_back(n, v.get()); };
+  add("synced_sessions", c.synced_sessions_total);
+  add("frames_sent", c.frames_sent);
+  add("frames_resent", c.frames_resent);
+  add("bytes_sent", c.bytes_sent);
+  add("frames_received", c.frames_received);
+  add("bytes_received", c.bytes_received);
+  add("keepalives_sent", c.keepalives_sent);
+  add("nacks_sent", c.nacks_sent);
+  add("nacks_received", c.nacks_received);
+  add("acks_sent", c.acks_sent);
+  add("acks_received", c.acks_received);
+  add("bulk_syncs_started", c.bulk_syncs_started);
+  add("bulk_syncs_received", c.bulk_syncs_received);
+  add("resync_overflow", c.resync_overflow);
+  add("send_queue_full", c.send_queue_full);
+  add("link_switches", c.link_switches);
+  add("queries_unanswered", c.queries_unanswered);
+  add("packets", c.packets);
+  add("packets_dropped", c.packets_dropped);
+  add("adopted_sessions", c.adopted_sessions);
+  return out;
+}
+
+std::vector<uint64_t> CounterValues(const BladeCounters& c) {
+  std::vector<uint64_t> v;
+  for (auto& [n, x] : CounterList(c)) v.push_back(x);
+  return v;
+}
+
 }  // namespace bladesync

@@ -7,6 +7,9 @@
 #pragma once
 
 #include <array>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "blades/pickup_policy.h"
 #include "core/counter.h"
@@ -60,5 +63,10 @@ struct BladeCounters {
   Counter packets, packets_dropped;
   Counter adopted_sessions;
 };
+
+// Every counter as (name, value), names like "sent.create.m1" or
+// "dropped.gap"; the order is fixed, so a list of values travels alone.
+std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c);
+std::vector<uint64_t> CounterValues(const BladeCounters& c);
 
 }  // namespace bladesync

@@ -152,6 +152,8 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   }
   last_send_ns_ = b.send_time_ns();
   last_lag_ = ctx_.loop.WallNow() - Nanos(b.send_time_ns());
+  if (last_lag_ > Nanos(0)) lag_sum_ns_ += static_cast<uint64_t>(last_lag_.count());
+  ++lag_batches_;
   ++frames_since_ack_;
   FlushAck(link, (flags & kEnd) != 0);
 }

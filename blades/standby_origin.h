@@ -54,6 +54,10 @@ class StandbyOrigin {
   // Owner wall-clock send time of the newest applied batch (for lag).
   uint64_t last_applied_send_ns() const { return last_send_ns_; }
   Nanos last_apply_lag() const { return last_lag_; }
+  // Cumulative owner-to-apply lag over applied batches (diff two readings
+  // for a window's mean).
+  uint64_t lag_sum_ns() const { return lag_sum_ns_; }
+  uint64_t lag_batches() const { return lag_batches_; }
 
  private:
   struct PendingQuery {
@@ -86,6 +90,8 @@ class StandbyOrigin {
   Nanos last_ack_{0};
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};
+  uint64_t lag_sum_ns_ = 0;
+  uint64_t lag_batches_ = 0;
   std::vector<PendingQuery> queries_;
   std::vector<wire::Query> query_out_;
   std::vector<uint32_t> expired_scratch_;

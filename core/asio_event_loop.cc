@@ -18,7 +18,7 @@ class AsioTimer : public Timer {
     armed_ = true;
     ++generation_;
     const uint64_t gen = generation_;
-    timer_.async_wait([this, gen, alive = alive_](const boost::system::error_code& ec) {
+    timer_.async_wait([this, gen, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
       // The timer may be gone (alive expired) or re-armed (generation moved on).
       if (ec || alive.expired() || gen != generation_) return;
       armed_ = false;

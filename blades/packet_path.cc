@@ -1,0 +1,117 @@
+#include "blades/packet_path.h"
+
+#include "blades/delta_codec.h"
+
+namespace bladesync {
+
+uint8_t NextTcpState(uint8_t st, uint8_t flags, bool reply) {
+  if (flags & kTcpRst) return kTcpClose;
+  const bool syn = flags & kTcpSyn, ack = flags & kTcpAck, fin = flags & kTcpFin;
+  switch (st) {
+    case kTcpSynSent:
+      if (reply && syn && ack) return kTcpSynRecv;
+      return st;
+    case kTcpSynRecv:
+      if (!reply && ack && !syn) return fin ? kTcpFinWait : kTcpEstablished;
+      return st;
+    case kTcpEstablished:
+      return fin ? kTcpFinWait : st;
+    case kTcpFinWait:
+      return fin ? kTcpLastAck : st;
+    case kTcpLastAck:
+      return (ack && !fin) ? kTcpTimeWait : st;
+    default:
+      return st;
+  }
+}
+
+namespace {
+// A source NAT the policy would apply: deterministic from the key, so both
+// ends of a test can recompute it.
+NatInfo SourceNat(const SessionKey& k) {
+  NatInfo n;
+  n.snat_ip = k.src.is_v4() ? IpAddr::V4(0xcb007100 | (k.src.v4() & 0xff)) : IpAddr::V6(0x20010db8ffff0000ULL, k.src.lo());
+  n.snat_port = static_cast<uint16_t>(1024 + (k.sport ^ 0x5a5a) % 60000);
+  n.dnat_ip = k.dst;
+  n.dnat_port = k.dport;
+  return n;
+}
+}  // namespace
+
+PacketResult PacketPath::Process(const PacketInfo& p) {
+  blade_.counters().packets.Add();
+  bool reply = false;
+  std::optional<uint32_t> id = blade_.owned().Find(p.key);
+  if (!id) {
+    id = blade_.owned().Find(p.key.Reversed());
+    reply = id.has_value();
+  }
+  const uint8_t proto = p.key.proto;
+  if (id && proto == kProtoTcp && (p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck) && !reply) {
+    const uint8_t st = blade_.owned().rec(*id).proto_state;
+    if (st == kTcpTimeWait || st == kTcpClose) {  // port reuse: a new connection
+      blade_.DeleteSession(*id, kDeleteReplaced);
+      id.reset();
+    }
+  }
+  if (!id) {
+    if (proto == kProtoTcp && !((p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck))) {
+      blade_.counters().packets_dropped.Add();  // strict: no session without a SYN
+      return PacketResult::kDropped;
+    }
+    SessionFacts facts{p.key, p.attrs, p.srcintf, p.dstintf};
+    const uint8_t st = proto == kProtoTcp ? kTcpSynSent : kUnreplied;
+    NatInfo nat;
+    const bool has_nat = p.attrs & kFlagNat;
+    if (has_nat) nat = SourceNat(p.key);
+    blade_.CreateSession(facts, SessionState{st, p.attrs, blade_.TimeoutFor(proto, st)}, has_nat ? &nat : nullptr);
+    return PacketResult::kCreated;
+  }
+  const SessionRecord& r = blade_.owned().rec(*id);
+  uint8_t next = r.proto_state;
+  if (proto == kProtoTcp) {
+    next = NextTcpState(r.proto_state, p.tcp_flags, reply);
+  } else if (reply) {
+    next = kReplied;
+  }
+  if (next != r.proto_state) {
+    blade_.ChangeState(*id, SessionState{next, r.flags, blade_.TimeoutFor(proto, next)});
+    return PacketResult::kStateChanged;
+  }
+  blade_.Refresh(*id);
+  return PacketResult::kRefreshed;
+}
+
+void PacketPath::ProcessBatch(const wire::PacketBatch& batch) {
+  if (batch.packets4()) {
+    for (const wire::Packet4* w : *batch.packets4()) {
+      PacketInfo p;
+      p.key = SessionKey::V4(w->src(), w->dst(), w->sport(), w->dport(), w->proto(), w->zone());
+      p.tcp_flags = w->tcp_flags();
+      p.attrs = w->attrs();
+      p.srcintf = w->srcintf();
+      p.dstintf = w->dstintf();
+      p.ttl = w->ttl();
+      Process(p);
+    }
+  }
+  if (batch.packets6()) {
+    for (const wire::Packet6* w : *batch.packets6()) {
+      PacketInfo p;
+      p.key.src = FromWire(w->src());
+      p.key.dst = FromWire(w->dst());
+      p.key.sport = w->sport();
+      p.key.dport = w->dport();
+      p.key.proto = w->proto();
+      p.key.zone = w->zone();
+      p.tcp_flags = w->tcp_flags();
+      p.attrs = w->attrs();
+      p.srcintf = w->srcintf();
+      p.dstintf = w->dstintf();
+      p.ttl = w->ttl();
+      Process(p);
+    }
+  }
+}
+
+}  // namespace bladesync

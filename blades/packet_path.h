@@ -1,0 +1,50 @@
+// PacketPath: packets to session changes on one blade.
+//
+// A strict tracker (like nf_conntrack_tcp_loose=0): only a SYN opens a TCP
+// session, every protocol-state change is synced, and every other packet
+// only restarts the session's timer. UDP and ICMP sessions open on the first
+// packet and become "replied" on the first answer.
+//
+//   PacketPath path(blade);
+//   path.Process(PacketInfo{key, kTcpSyn, attrs, /*srcintf=*/1, /*dstintf=*/2});
+#pragma once
+
+#include <cstdint>
+
+#include "blades/blade_agent.h"
+#include "blades/session.h"
+
+namespace bladesync {
+
+inline constexpr uint8_t kTcpFin = 0x01;
+inline constexpr uint8_t kTcpSyn = 0x02;
+inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpPsh = 0x08;
+inline constexpr uint8_t kTcpAck = 0x10;
+
+struct PacketInfo {
+  SessionKey key;        // as on the wire: a reply has src and dst swapped
+  uint8_t tcp_flags = 0;
+  uint16_t attrs = 0;    // session flags the policy match decided (inspection, NAT, app)
+  uint8_t srcintf = 0;
+  uint8_t dstintf = 0;
+  uint8_t ttl = 64;
+};
+
+enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped };
+
+// TCP state after a packet with `flags` in direction `reply`; pure.
+uint8_t NextTcpState(uint8_t state, uint8_t flags, bool reply);
+
+class PacketPath {
+ public:
+  explicit PacketPath(BladeAgent& blade) : blade_(blade) {}
+  PacketResult Process(const PacketInfo& p);
+  // Every packet of a PacketBatch from the distributor.
+  void ProcessBatch(const wire::PacketBatch& batch);
+
+ private:
+  BladeAgent& blade_;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,590 @@
+#include "config/cluster_config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "config/cli_tree.h"
+
+namespace bladesync {
+namespace {
+
+// Reads one block's settings against a table of known options.
+class BlockReader {
+ public:
+  BlockReader(const std::string& file, const std::string& where) : file_(file), where_(where) {}
+
+  using Handler = std::function<Status(const CliSetting&)>;
+  void On(const std::string& key, Handler h) { handlers_[key] = std::move(h); }
+
+  Status Read(const CliBlock& b) {
+    for (const CliSetting& s : b.settings) {
+      auto it = handlers_.find(s.key);
+      if (it == handlers_.end()) return Err(s, "unknown option");
+      if (s.unset) continue;  // back to the default
+      if (Status st = it->second(s); !st.ok()) return st;
+    }
+    return Status::Ok();
+  }
+  Status Err(const CliSetting& s, const std::string& what) const {
+    return InvalidArgument(file_ + ":" + std::to_string(s.line) + ": option '" + s.key + "' in '" + where_ + "': " + what);
+  }
+
+  // Typed helpers.
+  Handler Bool(bool* out) {
+    return [this, out](const CliSetting& s) -> Status {
+      if (s.values.size() != 1) return Err(s, "expects enable or disable");
+      if (s.values[0] == "enable") *out = true;
+      else if (s.values[0] == "disable") *out = false;
+      else return Err(s, "expects enable or disable, not '" + s.values[0] + "'");
+      return Status::Ok();
+    };
+  }
+  template <typename T>
+  Handler Int(T* out, long long lo, long long hi) {
+    return [this, out, lo, hi](const CliSetting& s) -> Status {
+      if (s.values.size() != 1) return Err(s, "expects one number");
+      long long v = 0;
+      if (!ParseInt(s.values[0], &v)) return Err(s, "'" + s.values[0] + "' is not a number");
+      if (v < lo || v > hi) return Err(s, "value " + s.values[0] + " is out of range " + std::to_string(lo) + "-" + std::to_string(hi));
+      *out = static_cast<T>(v);
+      return Status::Ok();
+    };
+  }
+  Handler String(std::string* out) {
+    return [this, out](const CliSetting& s) -> Status {
+      if (s.values.size() != 1) return Err(s, "expects one value");
+      *out = s.values[0];
+      return Status::Ok();
+    };
+  }
+  static bool ParseInt(const std::string& t, long long* v) {
+    if (t.empty()) return false;
+    size_t pos = 0;
+    try {
+      *v = std::stoll(t, &pos, 10);
+    } catch (...) {
+      return false;
+    }
+    return pos == t.size();
+  }
+
+ private:
+  std::string file_;
+  std::string where_;
+  std::map<std::string, Handler> handlers_;
+};
+
+std::optional<IpAddr> ParseIp(const std::string& s) {
+  uint8_t buf[16];
+  if (inet_pton(AF_INET, s.c_str(), buf) == 1) {
+    return IpAddr::V4((uint32_t{buf[0]} << 24) | (uint32_t{buf[1]} << 16) | (uint32_t{buf[2]} << 8) | buf[3]);
+  }
+  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) {
+    IpAddr a;
+    std::copy(buf, buf + 16, a.b.begin());
+    return a;
+  }
+  return std::nullopt;
+}
+
+// "10.0.0.0 255.0.0.0", "10.0.0.0/8", "2001:db8::/32", or a single address.
+std::optional<AddrPrefix> ParsePrefix(const std::vector<std::string>& v, size_t at, size_t* used) {
+  if (at >= v.size()) return std::nullopt;
+  std::string text = v[at];
+  int len = -1;
+  *used = 1;
+  if (auto slash = text.find('/'); slash != std::string::npos) {
+    long long l = 0;
+    if (!BlockReader::ParseInt(text.substr(slash + 1), &l)) return std::nullopt;
+    len = static_cast<int>(l);
+    text = text.substr(0, slash);
+  }
+  std::optional<IpAddr> a = ParseIp(text);
+  if (!a) return std::nullopt;
+  if (a->is_v4()) {
+    if (len < 0 && at + 1 < v.size()) {
+      if (std::optional<IpAddr> mask = ParseIp(v[at + 1]); mask && mask->is_v4()) {
+        uint32_t m = mask->v4();
+        len = 0;
+        while (m & 0x80000000u) { ++len; m <<= 1; }
+        if (m != 0) return std::nullopt;  // not a contiguous netmask
+        *used = 2;
+      }
+    }
+    if (len < 0) len = 32;
+    if (len > 32) return std::nullopt;
+    return AddrPrefix{*a, 96 + len};
+  }
+  if (len < 0) len = 128;
+  if (len > 128) return std::nullopt;
+  return AddrPrefix{*a, len};
+}
+
+std::optional<PortRange> ParsePortRange(const std::string& s) {
+  long long lo = 0, hi = 0;
+  auto dash = s.find('-');
+  if (dash == std::string::npos) {
+    if (!BlockReader::ParseInt(s, &lo)) return std::nullopt;
+    hi = lo;
+  } else if (!BlockReader::ParseInt(s.substr(0, dash), &lo) || !BlockReader::ParseInt(s.substr(dash + 1), &hi)) {
+    return std::nullopt;
+  }
+  if (lo < 0 || hi > 65535 || lo > hi) return std::nullopt;
+  // FortiOS writes "0-0" for "any".
+  if (lo == 0 && hi == 0) return PortRange{0, 65535};
+  return PortRange{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
+}
+
+std::optional<uint8_t> ParseProtocol(const std::string& s) {
+  if (s == "any") return 0;
+  if (s == "tcp") return kProtoTcp;
+  if (s == "udp") return kProtoUdp;
+  if (s == "icmp") return kProtoIcmp;
+  if (s == "icmpv6") return kProtoIcmp6;
+  if (s == "sctp") return kProtoSctp;
+  long long v = 0;
+  if (BlockReader::ParseInt(s, &v) && v >= 0 && v <= 255) return static_cast<uint8_t>(v);
+  return std::nullopt;
+}
+
+const CliBlock* FindBlock(const std::vector<CliBlock>& blocks, const std::string& name) {
+  for (const CliBlock& b : blocks)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+struct Loader {
+  const std::string& file;
+  ClusterConfig cfg;
+  std::map<std::string, std::pair<AddrPrefix, bool>> addresses;  // name -> (prefix, is_v6)
+
+  Status Err(int line, const std::string& what) { return InvalidArgument(file + ":" + std::to_string(line) + ": " + what); }
+
+  Status Interfaces(const CliBlock& b) {
+    for (const CliBlock& e : b.entries) {
+      long long index = 0;
+      BlockReader r(file, "config system interface / edit " + e.name);
+      r.On("index", r.Int(&index, 1, 255));
+      std::string ignored;
+      r.On("vdom", r.String(&ignored));
+      r.On("alias", r.String(&ignored));
+      r.On("type", r.String(&ignored));
+      r.On("ip", [&](const CliSetting&) { return Status::Ok(); });
+      if (Status s = r.Read(e); !s.ok()) return s;
+      if (index == 0) return Err(e.line, "interface '" + e.name + "' needs 'set index <1-255>'");
+      cfg.interfaces[e.name] = static_cast<uint8_t>(index);
+    }
+    return Status::Ok();
+  }
+
+  Status Addresses(const CliBlock& b, bool v6) {
+    for (const CliBlock& e : b.entries) {
+      BlockReader r(file, std::string(v6 ? "config firewall address6" : "config firewall address") + " / edit " + e.name);
+      std::optional<AddrPrefix> p;
+      auto h = [&](const CliSetting& s) -> Status {
+        size_t used = 0;
+        p = ParsePrefix(s.values, 0, &used);
+        if (!p || used != s.values.size() || p->addr.is_v4() == v6) return r.Err(s, "not a valid " + std::string(v6 ? "IPv6" : "IPv4") + " prefix");
+        return Status::Ok();
+      };
+      r.On(v6 ? "ip6" : "subnet", h);
+      std::string ignored;
+      r.On("comment", r.String(&ignored));
+      if (Status s = r.Read(e); !s.ok()) return s;
+      if (!p) return Err(e.line, "address '" + e.name + "' needs '" + (v6 ? "set ip6" : "set subnet") + "'");
+      addresses[e.name] = {*p, v6};
+    }
+    return Status::Ok();
+  }
+
+  Result<uint8_t> InterfaceIndex(BlockReader& r, const CliSetting& s, const std::string& name) {
+    auto it = cfg.interfaces.find(name);
+    if (it == cfg.interfaces.end()) return r.Err(s, "unknown interface '" + name + "'");
+    return it->second;
+  }
+
+  // Literal prefixes or names of address objects.
+  Status AddrList(BlockReader& r, const CliSetting& s, bool v6, std::vector<AddrPrefix>* out) {
+    for (size_t i = 0; i < s.values.size();) {
+      size_t used = 0;
+      if (std::optional<AddrPrefix> p = ParsePrefix(s.values, i, &used)) {
+        if (p->addr.is_v4() == v6) return r.Err(s, std::string("expects ") + (v6 ? "IPv6" : "IPv4") + " addresses");
+        out->push_back(*p);
+        i += used;
+        continue;
+      }
+      auto it = addresses.find(s.values[i]);
+      if (it == addresses.end()) return r.Err(s, "unknown address object '" + s.values[i] + "'");
+      if (it->second.second != v6) return r.Err(s, "address object '" + s.values[i] + "' is of the wrong family");
+      out->push_back(it->second.first);
+      ++i;
+    }
+    return Status::Ok();
+  }
+
+  Status ReadSyncFilter(const CliBlock& b) {
+    bladesync::SyncFilter& f = cfg.pickup.filter;
+    BlockReader r(file, "config session-sync-filter");
+    auto intfs = [&](std::vector<uint8_t>* out) {
+      return [&, out](const CliSetting& s) -> Status {
+        for (const std::string& n : s.values) {
+          Result<uint8_t> i = InterfaceIndex(r, s, n);
+          if (!i.ok()) return i.status();
+          out->push_back(i.value());
+        }
+        return Status::Ok();
+      };
+    };
+    r.On("srcintf", intfs(&f.srcintf));
+    r.On("dstintf", intfs(&f.dstintf));
+    r.On("srcaddr", [&](const CliSetting& s) { return AddrList(r, s, false, &f.srcaddr); });
+    r.On("dstaddr", [&](const CliSetting& s) { return AddrList(r, s, false, &f.dstaddr); });
+    r.On("srcaddr6", [&](const CliSetting& s) { return AddrList(r, s, true, &f.srcaddr6); });
+    r.On("dstaddr6", [&](const CliSetting& s) { return AddrList(r, s, true, &f.dstaddr6); });
+    if (Status s = r.Read(b); !s.ok()) return s;
+    for (const CliBlock& sub : b.blocks) {
+      if (sub.name != "custom-service") return Err(sub.line, "unknown block 'config " + sub.name + "' in 'config session-sync-filter'");
+      for (const CliBlock& e : sub.entries) {
+        CustomService cs;
+        BlockReader cr(file, "config custom-service / edit " + e.name);
+        auto range = [&](PortRange* out) {
+          return [&, out](const CliSetting& s) -> Status {
+            std::optional<PortRange> pr = s.values.size() == 1 ? ParsePortRange(s.values[0]) : std::nullopt;
+            if (!pr) return cr.Err(s, "expects a port range like 80-80");
+            *out = *pr;
+            return Status::Ok();
+          };
+        };
+        cr.On("src-port-range", range(&cs.src));
+        cr.On("dst-port-range", range(&cs.dst));
+        if (Status s = cr.Read(e); !s.ok()) return s;
+        f.custom_service.push_back(cs);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Chassis(const CliBlock& b) {
+    std::set<int> seen;
+    for (const CliBlock& e : b.entries) {
+      long long id = 0;
+      if (!BlockReader::ParseInt(e.name, &id) || id < 1 || id > 4) return Err(e.line, "chassis id '" + e.name + "' must be 1 to 4");
+      if (!seen.insert(static_cast<int>(id)).second) return Err(e.line, "chassis " + e.name + " is defined twice");
+      ChassisConfig c;
+      c.id = static_cast<uint8_t>(id);
+      c.line = e.line;
+      c.priority = default_priority;
+      BlockReader r(file, "config chassis / edit " + e.name);
+      r.On("priority", r.Int(&c.priority, 0, 255));
+      r.On("serial", r.String(&c.serial));
+      r.On("m1", r.String(&c.m1));
+      r.On("m2", r.String(&c.m2));
+      r.On("backplane", r.String(&c.backplane));
+      r.On("sync-port", r.Int(&c.sync_port, 1024, 65000));
+      r.On("control", r.String(&c.control));
+      r.On("metrics", r.String(&c.metrics));
+      r.On("public-key", r.String(&c.public_key));
+      r.On("private-key", r.String(&c.private_key));
+      if (Status s = r.Read(e); !s.ok()) return s;
+      if (c.m1.empty() || c.m2.empty()) return Err(e.line, "chassis " + e.name + " needs 'set m1' and 'set m2' addresses");
+      if (c.serial.empty()) c.serial = "BSYNC-CH" + e.name;
+      if (c.backplane.empty()) c.backplane = "inproc";
+      cfg.chassis.push_back(c);
+    }
+    return Status::Ok();
+  }
+
+  uint8_t default_priority = 128;
+
+  Status Ha(const CliBlock& b) {
+    BlockReader r(file, "config system ha");
+    PickupOptions& p = cfg.pickup;
+    r.On("group-id", r.Int(&cfg.group_id, 0, 1023));
+    r.On("group-name", r.String(&cfg.group_name));
+    r.On("mode", [&](const CliSetting& s) -> Status {
+      if (s.values.size() == 1 && s.values[0] == "a-p") cfg.mode = HaMode::kActivePassive;
+      else if (s.values.size() == 1 && s.values[0] == "a-a") cfg.mode = HaMode::kActiveActive;
+      else return r.Err(s, "expects a-p or a-a");
+      return Status::Ok();
+    });
+    r.On("hb-interval", r.Int(&cfg.hb_interval, 1, 20));
+    r.On("hb-lost-threshold", r.Int(&cfg.hb_lost_threshold, 1, 60));
+    r.On("override", r.Bool(&cfg.override_));
+    r.On("priority", r.Int(&default_priority, 0, 255));
+    r.On("monitor", [&](const CliSetting& s) -> Status {
+      for (const std::string& n : s.values) {
+        if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
+        cfg.monitor.push_back(n);
+      }
+      return Status::Ok();
+    });
+    r.On("session-pickup", r.Bool(&p.session_pickup));
+    r.On("session-pickup-connectionless", r.Bool(&p.connectionless));
+    r.On("session-pickup-delay", r.Bool(&p.delay));
+    r.On("session-pickup-delay-time", r.Int(&p.delay_s, 1, 3600));
+    r.On("session-pickup-expectation", r.Bool(&p.expectation));
+    r.On("session-pickup-nat", r.Bool(&p.nat));
+    r.On("multicast-ttl", r.Int(&p.multicast_ttl, 0, 3600));
+    r.On("update-all-session-timer", r.Bool(&p.update_all_session_timer));
+    r.On("slots", r.Int(&cfg.slots, 1, 16));
+    r.On("curve", r.Bool(&cfg.curve));
+    r.On("blade-hb-lost-threshold", r.Int(&cfg.blade_hb_lost_threshold, 1, 60));
+    r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
+    r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));
+    r.On("max-sessions", r.Int(&cfg.max_sessions, 1024, 1 << 28));
+    if (Status s = r.Read(b); !s.ok()) return s;
+    // Cross-field checks, reported at the line that breaks them.
+    for (const CliSetting& s : b.settings) {
+      if (s.unset) continue;
+      if (s.key == "session-pickup-connectionless" && p.connectionless && !p.session_pickup) {
+        return r.Err(s, "requires 'set session-pickup enable'");
+      }
+      if ((s.key == "session-pickup-delay" || s.key == "session-pickup-expectation" || s.key == "session-pickup-nat") &&
+          s.values[0] == "enable" && !p.session_pickup) {
+        return r.Err(s, "requires 'set session-pickup enable'");
+      }
+    }
+    const CliBlock* chassis = nullptr;
+    for (const CliBlock& sub : b.blocks) {
+      if (sub.name == "session-sync-filter") {
+        if (Status s = ReadSyncFilter(sub); !s.ok()) return s;
+      } else if (sub.name == "chassis") {
+        chassis = &sub;
+      } else {
+        return Err(sub.line, "unknown block 'config " + sub.name + "' in 'config system ha'");
+      }
+    }
+    if (chassis) {
+      if (Status s = Chassis(*chassis); !s.ok()) return s;
+    }
+    p.mode = cfg.mode;
+    return Status::Ok();
+  }
+
+  Status SessionTtl(const CliBlock& b) {
+    BlockReader r(file, "config system session-ttl");
+    r.On("default", r.Int(&cfg.timers.session_ttl_s, 1, 604800));
+    return r.Read(b);
+  }
+
+  Status Global(const CliBlock& b) {
+    BlockReader r(file, "config system global");
+    r.On("tcp-halfclose-timer", r.Int(&cfg.timers.tcp_halfclose_s, 1, 86400));
+    r.On("tcp-halfopen-timer", r.Int(&cfg.timers.tcp_halfopen_s, 1, 86400));
+    r.On("tcp-timewait-timer", r.Int(&cfg.timers.tcp_timewait_s, 0, 300));
+    r.On("udp-idle-timer", r.Int(&cfg.timers.udp_idle_s, 1, 86400));
+    r.On("icmp-idle-timer", r.Int(&cfg.timers.icmp_idle_s, 1, 86400));
+    std::string ignored;
+    r.On("hostname", r.String(&ignored));
+    return r.Read(b);
+  }
+
+  Status LoadBalanceSetting(const CliBlock& b) {
+    BlockReader r(file, "config load-balance setting");
+    auto method = [&](DistributionMethod* out, bool icmp) {
+      return [&, out, icmp](const CliSetting& s) -> Status {
+        std::optional<DistributionMethod> m = s.values.size() == 1 ? ParseDistributionMethod(s.values[0]) : std::nullopt;
+        if (!m || (*m == DistributionMethod::kDerived && !icmp) ||
+            (icmp && (*m == DistributionMethod::kSrcIpSport || *m == DistributionMethod::kDstIpDport ||
+                      *m == DistributionMethod::kSrcDstIpSportDport))) {
+          return r.Err(s, icmp ? "expects to-master, src-ip, dst-ip, src-dst-ip or derived"
+                               : "expects to-master, src-ip, dst-ip, src-dst-ip, src-ip-sport, dst-ip-dport or src-dst-ip-sport-dport");
+        }
+        *out = *m;
+        return Status::Ok();
+      };
+    };
+    r.On("dp-load-distribution-method", method(&cfg.distribution.method, false));
+    r.On("dp-icmp-distribution-method", method(&cfg.distribution.icmp_method, true));
+    r.On("master-slot", r.Int(&cfg.distribution.master_slot, 1, 16));
+    return r.Read(b);
+  }
+
+  Status FlowRules(const CliBlock& b) {
+    for (const CliBlock& e : b.entries) {
+      FlowRule fr;
+      long long id = 0;
+      if (!BlockReader::ParseInt(e.name, &id) || id < 1) return Err(e.line, "flow-rule id '" + e.name + "' must be a positive number");
+      fr.id = static_cast<uint32_t>(id);
+      BlockReader r(file, "config load-balance flow-rule / edit " + e.name);
+      r.On("status", r.Bool(&fr.enabled));
+      r.On("priority", r.Int(&fr.priority, 1, 100));
+      r.On("src-interface", [&](const CliSetting& s) -> Status {
+        for (const std::string& n : s.values) {
+          Result<uint8_t> i = InterfaceIndex(r, s, n);
+          if (!i.ok()) return i.status();
+          fr.src_interface.push_back(i.value());
+        }
+        return Status::Ok();
+      });
+      r.On("protocol", [&](const CliSetting& s) -> Status {
+        std::optional<uint8_t> p = s.values.size() == 1 ? ParseProtocol(s.values[0]) : std::nullopt;
+        if (!p) return r.Err(s, "expects any, tcp, udp, icmp, icmpv6, sctp or a number");
+        fr.protocol = *p;
+        return Status::Ok();
+      });
+      auto addr = [&](std::optional<AddrPrefix>* out, bool v6) {
+        return [&, out, v6](const CliSetting& s) -> Status {
+          size_t used = 0;
+          std::optional<AddrPrefix> p = ParsePrefix(s.values, 0, &used);
+          if (!p || used != s.values.size() || p->addr.is_v4() == v6) return r.Err(s, "not a valid prefix");
+          *out = p;
+          return Status::Ok();
+        };
+      };
+      r.On("src-addr-ipv4", addr(&fr.src_addr, false));
+      r.On("dst-addr-ipv4", addr(&fr.dst_addr, false));
+      r.On("src-addr-ipv6", addr(&fr.src_addr, true));
+      r.On("dst-addr-ipv6", addr(&fr.dst_addr, true));
+      auto ports = [&](PortRange* out) {
+        return [&, out](const CliSetting& s) -> Status {
+          std::optional<PortRange> pr = s.values.size() == 1 ? ParsePortRange(s.values[0]) : std::nullopt;
+          if (!pr) return r.Err(s, "expects a port range like 80-80");
+          *out = *pr;
+          return Status::Ok();
+        };
+      };
+      r.On("src-l4port", ports(&fr.src_port));
+      r.On("dst-l4port", ports(&fr.dst_port));
+      r.On("action", [&](const CliSetting& s) -> Status {
+        if (s.values.size() == 1 && s.values[0] == "forward") fr.action = FlowRule::Action::kForward;
+        else if (s.values.size() == 1 && s.values[0] == "drop") fr.action = FlowRule::Action::kDrop;
+        else return r.Err(s, "expects forward or drop");
+        return Status::Ok();
+      });
+      r.On("forward-slot", [&](const CliSetting& s) -> Status {
+        const std::string v = s.values.size() == 1 ? s.values[0] : "";
+        long long n = 0;
+        if (v == "master") fr.target = FlowRule::Target::kMaster;
+        else if (v == "load-balance") fr.target = FlowRule::Target::kLoadBalance;
+        else if ((v.rfind("FPC", 0) == 0 && BlockReader::ParseInt(v.substr(3), &n)) || BlockReader::ParseInt(v, &n)) {
+          if (n < 1 || n > 16) return r.Err(s, "slot out of range 1-16");
+          fr.target = FlowRule::Target::kSlot;
+          fr.slot = static_cast<uint8_t>(n);
+        } else {
+          return r.Err(s, "expects master, load-balance or a slot (FPC<n>)");
+        }
+        return Status::Ok();
+      });
+      std::string ignored;
+      r.On("comment", r.String(&ignored));
+      if (Status s = r.Read(e); !s.ok()) return s;
+      cfg.distribution.flow_rules.push_back(fr);
+    }
+    return Status::Ok();
+  }
+
+  Status Traffic(const CliBlock& b) {
+    BlockReader r(file, "config traffic-generator");
+    TrafficOptions& t = cfg.traffic;
+    r.On("rate", r.Int(&t.rate, 0, 10'000'000));
+    r.On("concurrency", r.Int(&t.concurrency, 1, 50'000'000));
+    r.On("duration", r.Int(&t.duration_s, 0, 86400));
+    r.On("tcp-percent", r.Int(&t.tcp_percent, 0, 100));
+    r.On("udp-percent", r.Int(&t.udp_percent, 0, 100));
+    r.On("ipv6-percent", r.Int(&t.ipv6_percent, 0, 100));
+    r.On("lifetime", r.Int(&t.mean_lifetime_ms, 0, 86'400'000));
+    r.On("packet-interval", r.Int(&t.packet_interval_ms, 1, 60'000));
+    r.On("idle-percent", r.Int(&t.idle_percent, 0, 100));
+    r.On("rst-percent", r.Int(&t.rst_percent, 0, 100));
+    r.On("nat-percent", r.Int(&t.nat_percent, 0, 100));
+    r.On("flow-inspected-percent", r.Int(&t.flow_inspected_percent, 0, 100));
+    r.On("proxy-inspected-percent", r.Int(&t.proxy_inspected_percent, 0, 100));
+    r.On("local-percent", r.Int(&t.local_percent, 0, 100));
+    r.On("seed", r.Int(&t.seed, 0, (1LL << 62)));
+    if (Status s = r.Read(b); !s.ok()) return s;
+    if (t.tcp_percent + t.udp_percent > 100) return Err(b.line, "tcp-percent + udp-percent is over 100 in 'config traffic-generator'");
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::string& file) {
+  Result<CliBlock> tree = ParseCli(text, file);
+  if (!tree.ok()) return tree.status();
+  Loader L{file, {}, {}};
+  L.cfg.source = file;
+  for (int i = 1; i <= 8; ++i) L.cfg.interfaces["port" + std::to_string(i)] = static_cast<uint8_t>(i);
+  L.cfg.interfaces["mgmt"] = 100;
+  const std::vector<CliBlock>& top = tree.value().blocks;
+  std::set<std::string> known = {"system interface", "firewall address", "firewall address6", "system ha",
+                                 "system session-ttl", "system global", "load-balance setting",
+                                 "load-balance flow-rule", "traffic-generator"};
+  for (const CliBlock& b : top) {
+    if (!known.count(b.name)) return L.Err(b.line, "unknown block 'config " + b.name + "'");
+  }
+  // Order matters: names (interfaces, addresses) before what refers to them.
+  if (const CliBlock* b = FindBlock(top, "system interface")) if (Status s = L.Interfaces(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "firewall address")) if (Status s = L.Addresses(*b, false); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "firewall address6")) if (Status s = L.Addresses(*b, true); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "system session-ttl")) if (Status s = L.SessionTtl(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "system global")) if (Status s = L.Global(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "load-balance setting")) if (Status s = L.LoadBalanceSetting(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "load-balance flow-rule")) if (Status s = L.FlowRules(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "traffic-generator")) if (Status s = L.Traffic(*b); !s.ok()) return s;
+  const CliBlock* ha = FindBlock(top, "system ha");
+  if (!ha) return InvalidArgument(file + ": no 'config system ha' block");
+  if (Status s = L.Ha(*ha); !s.ok()) return s;
+  ClusterConfig& c = L.cfg;
+  if (c.chassis.size() < 2) return L.Err(ha->line, "'config system ha' needs 'config chassis' with 2 to 4 chassis");
+  for (const FlowRule& fr : c.distribution.flow_rules) {
+    if (fr.target == FlowRule::Target::kSlot && fr.slot > c.slots) {
+      return InvalidArgument(file + ": flow-rule " + std::to_string(fr.id) + " forwards to slot " + std::to_string(fr.slot) +
+                             " but the chassis have " + std::to_string(c.slots) + " slots");
+    }
+  }
+  if (c.distribution.master_slot > c.slots) return InvalidArgument(file + ": master-slot is beyond 'set slots'");
+  if (c.curve) {
+    for (const ChassisConfig& ch : c.chassis) {
+      if (ch.public_key.size() != 40 || ch.private_key.empty()) {
+        return L.Err(ch.line, "with 'set curve enable' chassis " + std::to_string(ch.id) +
+                                  " needs 'set public-key' (40 Z85 characters) and 'set private-key'");
+      }
+    }
+  }
+  return std::move(L.cfg);
+}
+
+Result<ClusterConfig> LoadClusterConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadClusterConfig(ss.str(), path);
+}
+
+const ChassisConfig* ClusterConfig::FindChassis(uint8_t id) const {
+  for (const ChassisConfig& c : chassis)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+std::optional<std::string> ClusterConfig::InterfaceName(uint8_t index) const {
+  for (const auto& [name, i] : interfaces)
+    if (i == index) return name;
+  return std::nullopt;
+}
+
+BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t epoch) const {
+  BladeConfig b;
+  b.cluster_id = group_id;
+  b.chassis = chassis_id;
+  b.slot = slot;
+  b.epoch = epoch;
+  for (const ChassisConfig& c : chassis) b.peers.push_back(c.id);
+  b.pickup = pickup;
+  b.timers = timers;
+  b.hb_interval = hb_interval_ns();
+  b.hb_lost_threshold = hb_lost_threshold;
+  b.resend_queue = resend_queue;
+  b.max_batch = max_batch;
+  b.max_sessions = max_sessions;
+  return b;
+}
+
+}  // namespace bladesync

@@ -1,0 +1,86 @@
+// ClusterConfig: the typed bladesync configuration, read from a FortiOS-style
+// CLI file (see examples/demo.conf for every option).
+//
+//   config system ha              group-id, mode, hb-interval, hb-lost-threshold,
+//                                 session-pickup*, override, priority, monitor, ...
+//     config session-sync-filter  srcintf, dstintf, srcaddr, dstaddr, srcaddr6,
+//                                 dstaddr6, config custom-service
+//     config chassis              edit <id>: priority, serial, m1, m2, backplane,
+//                                 sync-port, control, public-key, private-key
+//   config system session-ttl     default
+//   config system global          tcp-halfopen-timer, tcp-halfclose-timer, ...
+//   config system interface       edit <name>: index
+//   config firewall address(6)    edit <name>: subnet / ip6
+//   config load-balance setting   dp-load-distribution-method, ...
+//   config load-balance flow-rule edit <id>: ...
+//   config traffic-generator      rate, concurrency, duration, ...
+//
+// Every error names the file, the line and the option.
+//
+//   Result<ClusterConfig> cfg = LoadClusterConfigFile("examples/demo.conf");
+//   BladeConfig blade = cfg->ForBlade(1, 3);
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blades/blade_config.h"
+#include "core/status.h"
+#include "manager/distributor.h"
+#include "traffic/traffic_generator.h"
+
+namespace bladesync {
+
+struct ChassisConfig {
+  uint8_t id = 0;
+  uint8_t priority = 128;
+  std::string serial;
+  std::string m1;          // address of the M1 link
+  std::string m2;          // address of the M2 link
+  std::string backplane;   // address (tcp) or "inproc" for in-process blades
+  uint16_t sync_port = 27100;
+  std::string control;     // ZeroMQ endpoint of the CLI control socket
+  std::string metrics;     // host:port of /metrics ("" = off; port 0 = any)
+  std::string public_key;  // CURVE, Z85
+  std::string private_key; // CURVE secret, Z85, or @path to a file holding it
+  int line = 0;
+};
+
+struct ClusterConfig {
+  std::string source;                  // file the config came from
+  uint32_t group_id = 0;
+  std::string group_name;
+  HaMode mode = HaMode::kActivePassive;
+  int hb_interval = 2;                 // x100 ms, 1..20
+  int hb_lost_threshold = 6;           // 1..60
+  bool override_ = false;
+  std::vector<std::string> monitor;    // monitored interfaces
+  int slots = 4;                       // blades per chassis
+  bool curve = false;                  // CURVE on M1/M2
+  uint32_t blade_hb_lost_threshold = 5;// manager declares a blade dead after this many missed reports
+
+  PickupOptions pickup;
+  SessionTimers timers;
+  DistributionOptions distribution;
+  TrafficOptions traffic;
+
+  // Fabric limits (bladesync options in config system ha).
+  uint32_t resend_queue = 1u << 20;
+  uint32_t max_batch = 2048;
+  uint32_t max_sessions = 4u << 20;
+
+  std::vector<ChassisConfig> chassis;
+  std::map<std::string, uint8_t> interfaces;  // name -> index
+
+  Nanos hb_interval_ns() const { return milliseconds(100) * hb_interval; }
+  const ChassisConfig* FindChassis(uint8_t id) const;
+  BladeConfig ForBlade(uint8_t chassis, uint8_t slot, uint32_t epoch = 1) const;
+  std::optional<std::string> InterfaceName(uint8_t index) const;
+};
+
+Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::string& file);
+Result<ClusterConfig> LoadClusterConfigFile(const std::string& path);
+
+}  // namespace bladesync

@@ -1,0 +1,178 @@
+#include "fabric/zmq_transport.h"
+
+#include <unistd.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace bladesync {
+
+struct ZmqTransport::Inbound {
+  Inbound(zmq::context_t& ctx, boost::asio::io_context& io, Link l) : socket(ctx, zmq::socket_type::pull), fd(io), link(l) {}
+  ~Inbound() {
+    // The descriptor belongs to ZeroMQ: Asio must not close it.
+    fd.release();
+  }
+  zmq::socket_t socket;
+  boost::asio::posix::stream_descriptor fd;
+  Link link;
+  std::string endpoint;
+};
+
+ZmqTransport::ZmqTransport(zmq::context_t& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
+                           CurveKeys curve, ZmqOptions options)
+    : ctx_(ctx), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
+
+ZmqTransport::~ZmqTransport() { Close(); }
+
+void ZmqTransport::Close() {
+  *alive_ = false;
+  for (auto& in : inbound_) {
+    boost::system::error_code ec;
+    in->fd.cancel(ec);
+    in->fd.release();
+    in->socket.set(zmq::sockopt::linger, 0);
+    in->socket.close();
+  }
+  inbound_.clear();
+  for (auto& [k, s] : outbound_) {
+    s->set(zmq::sockopt::linger, 0);
+    s->close();
+  }
+  outbound_.clear();
+}
+
+Status ZmqTransport::Bind() {
+  for (Link link : {Link::kM1, Link::kM2, Link::kBackplane}) {
+    std::optional<std::string> ep = book_.Endpoint(self_, link);
+    if (!ep || ep->empty()) continue;
+    auto in = std::make_unique<Inbound>(ctx_, loop_.context(), link);
+    in->socket.set(zmq::sockopt::linger, 0);
+    in->socket.set(zmq::sockopt::rcvhwm, opt_.recv_hwm);
+    if (link != Link::kBackplane) {
+      in->socket.set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
+      in->socket.set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);
+      if (curve_.enabled) {
+        in->socket.set(zmq::sockopt::curve_server, 1);
+        in->socket.set(zmq::sockopt::curve_secretkey, curve_.secret_key);
+        in->socket.set(zmq::sockopt::zap_domain, "bladesync");
+      }
+    }
+    try {
+      in->socket.bind(*ep);
+    } catch (const zmq::error_t& e) {
+      return Unavailable(self_.ToString() + ": cannot bind " + LinkName(link) + " endpoint " + *ep + ": " + e.what());
+    }
+    in->endpoint = in->socket.get(zmq::sockopt::last_endpoint);
+    in->fd.assign(in->socket.get(zmq::sockopt::fd));
+    inbound_.push_back(std::move(in));
+    Watch(*inbound_.back());
+    // Messages may already be queued: ZMQ_FD only signals changes.
+    Inbound* raw = inbound_.back().get();
+    loop_.Post([this, raw, alive = alive_] {
+      if (*alive) Drain(*raw);
+    });
+  }
+  return Status::Ok();
+}
+
+std::string ZmqTransport::bound_endpoint(Link link) const {
+  for (const auto& in : inbound_)
+    if (in->link == link) return in->endpoint;
+  return "";
+}
+
+void ZmqTransport::Watch(Inbound& in) {
+  in.fd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this, &in, alive = alive_](const boost::system::error_code& ec) {
+                     if (ec || !*alive) return;
+                     Drain(in);
+                   });
+}
+
+void ZmqTransport::Drain(Inbound& in) {
+  // ZMQ_FD is edge-like: read until ZeroMQ says nothing is left, then wait.
+  for (int n = 0; n < opt_.max_messages_per_wakeup; ++n) {
+    zmq::message_t msg;
+    zmq::recv_result_t r;
+    try {
+      r = in.socket.recv(msg, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      BS_LOG(kWarn, "fabric") << "recv on " << LinkName(in.link) << ": " << e.what();
+      break;
+    }
+    if (!r) {
+      Watch(in);
+      return;
+    }
+    FrameMeta meta{in.link, -1};
+    if (curve_.enabled && in.link != Link::kBackplane) {
+      const char* user = msg.gets("User-Id");
+      if (user && std::strncmp(user, "chassis:", 8) == 0) meta.authenticated_chassis = std::atoi(user + 8);
+    }
+    if (receiver_) receiver_(meta, std::span<const uint8_t>(static_cast<const uint8_t*>(msg.data()), msg.size()));
+    if (!*alive_) return;
+  }
+  // More may be waiting: continue after other work on this loop.
+  loop_.Post([this, &in, alive = alive_] {
+    if (*alive) Drain(in);
+  });
+}
+
+zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
+  auto key = std::make_tuple(to.chassis, to.slot, link);
+  auto it = outbound_.find(key);
+  if (it != outbound_.end()) return it->second.get();
+  std::optional<std::string> ep = book_.Endpoint(to, link);
+  if (!ep || ep->empty()) return nullptr;
+  auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+  s->set(zmq::sockopt::linger, 0);
+  s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
+  // Do not queue frames for a peer that is not connected: our own
+  // retransmits cover the gap, and a dead link does not hoard memory.
+  s->set(zmq::sockopt::immediate, 1);
+  s->set(zmq::sockopt::reconnect_ivl, opt_.reconnect_ivl_ms);
+  s->set(zmq::sockopt::reconnect_ivl_max, opt_.reconnect_ivl_max_ms);
+  if (link != Link::kBackplane) {
+    s->set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
+    s->set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);
+    if (curve_.enabled) {
+      std::optional<std::string> server_key = curve_.peer_public_key ? curve_.peer_public_key(to.chassis) : std::nullopt;
+      if (!server_key) {
+        BS_LOG(kError, "fabric") << "no public key for chassis " << int(to.chassis) << ": cannot open " << LinkName(link);
+        return nullptr;
+      }
+      s->set(zmq::sockopt::curve_serverkey, *server_key);
+      s->set(zmq::sockopt::curve_publickey, curve_.public_key);
+      s->set(zmq::sockopt::curve_secretkey, curve_.secret_key);
+    }
+  }
+  try {
+    s->connect(*ep);
+  } catch (const zmq::error_t& e) {
+    BS_LOG(kError, "fabric") << "connect " << *ep << ": " << e.what();
+    return nullptr;
+  }
+  return (outbound_[key] = std::move(s)).get();
+}
+
+SendResult ZmqTransport::Send(NodeId to, Link link, std::span<const uint8_t> frame) {
+  zmq::socket_t* s = Outbound(to, link);
+  if (!s) return SendResult::kNoRoute;
+  try {
+    auto r = s->send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+    return r ? SendResult::kSent : SendResult::kQueueFull;
+  } catch (const zmq::error_t& e) {
+    return SendResult::kClosed;
+  }
+}
+
+Result<CurveKeyPair> GenerateCurveKeyPair() {
+  char pub[41] = {0}, sec[41] = {0};
+  if (zmq_curve_keypair(pub, sec) != 0) return Unavailable("zmq_curve_keypair failed: libzmq without CURVE?");
+  return CurveKeyPair{pub, sec};
+}
+
+}  // namespace bladesync

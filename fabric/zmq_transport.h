@@ -1,0 +1,96 @@
+// ZmqTransport: the production Transport on ZeroMQ, driven by Boost.Asio.
+//
+// Each node binds one PULL socket per link it serves (M1, M2, backplane) and
+// opens PUSH sockets to peers on demand. The sockets' file descriptors join
+// the node's io_context, so receiving costs no thread and no busy polling.
+// With CURVE on, fabric sockets (M1/M2) encrypt and authenticate: the PULL
+// side is a CURVE server whose ZAP handler (fabric/zap_handler.h) admits only
+// known chassis keys, and each frame arrives tagged with the chassis its key
+// proves.
+//
+//   zmq::context_t ctx;
+//   ZmqTransport t(ctx, loop, NodeId{1, 2}, book, curve);
+//   if (Status s = t.Bind(); !s.ok()) ...
+//   t.SetReceiver(...);  t.Send(NodeId{2, 2}, Link::kM1, bytes);
+#pragma once
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <zmq.hpp>
+
+#include "core/asio_event_loop.h"
+#include "core/status.h"
+#include "fabric/transport.h"
+
+namespace bladesync {
+
+// Where each node listens on each link.
+class AddressBook {
+ public:
+  virtual ~AddressBook() = default;
+  virtual std::optional<std::string> Endpoint(NodeId node, Link link) const = 0;
+};
+
+struct CurveKeys {
+  bool enabled = false;
+  std::string public_key;   // Z85, 40 chars: this chassis
+  std::string secret_key;
+  // Public key of a chassis, for connecting to it as a CURVE client.
+  std::function<std::optional<std::string>(uint8_t chassis)> peer_public_key;
+};
+
+struct ZmqOptions {
+  int send_hwm = 256;                  // frames queued per peer link before EAGAIN
+  int recv_hwm = 1024;
+  int heartbeat_ivl_ms = 200;          // ZeroMQ's own liveness on each connection
+  int heartbeat_timeout_ms = 1200;
+  int reconnect_ivl_ms = 100;
+  int reconnect_ivl_max_ms = 1000;
+  int max_messages_per_wakeup = 256;   // fairness between sockets on one loop
+};
+
+class ZmqTransport : public Transport {
+ public:
+  ZmqTransport(zmq::context_t& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book, CurveKeys curve,
+               ZmqOptions options = {});
+  ~ZmqTransport() override;
+
+  // Binds the PULL sockets for every link the address book gives this node.
+  Status Bind();
+  SendResult Send(NodeId to, Link link, std::span<const uint8_t> frame) override;
+  void SetReceiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  // Closes every socket (LINGER 0); call on the loop thread before the context goes.
+  void Close();
+  // The endpoint actually bound (port resolved when the book said port 0).
+  std::string bound_endpoint(Link link) const;
+
+ private:
+  struct Inbound;
+  void Watch(Inbound& in);
+  void Drain(Inbound& in);
+  zmq::socket_t* Outbound(NodeId to, Link link);
+
+  zmq::context_t& ctx_;
+  AsioEventLoop& loop_;
+  NodeId self_;
+  const AddressBook& book_;
+  CurveKeys curve_;
+  ZmqOptions opt_;
+  Receiver receiver_;
+  std::vector<std::unique_ptr<Inbound>> inbound_;
+  std::map<std::tuple<uint8_t, uint8_t, Link>, std::unique_ptr<zmq::socket_t>> outbound_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Z85 CURVE key pair (zmq_curve_keypair).
+struct CurveKeyPair {
+  std::string public_key;
+  std::string secret_key;
+};
+Result<CurveKeyPair> GenerateCurveKeyPair();
+
+}  // namespace bladesync

@@ -1,0 +1,331 @@
+#include "manager/chassis_manager.h"
+
+#include <algorithm>
+
+#include "blades/delta_codec.h"
+#include "core/log.h"
+
+namespace bladesync {
+
+const char* HaRoleName(HaRole r) {
+  switch (r) {
+    case HaRole::kUnknown: return "unknown";
+    case HaRole::kPrimary: return "primary";
+    case HaRole::kSecondary: return "secondary";
+    case HaRole::kStandalone: return "standalone";
+  }
+  return "?";
+}
+
+ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& transport)
+    : cfg_(std::move(cfg)),
+      loop_(loop),
+      transport_(transport),
+      distributor_(cfg_.distribution, cfg_.slots),
+      start_(loop.Now()),
+      blades_(static_cast<size_t>(cfg_.slots)),
+      pending4_(static_cast<size_t>(cfg_.slots) + 1),
+      pending6_(static_cast<size_t>(cfg_.slots) + 1) {
+  for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
+  for (uint8_t p : cfg_.peers) {
+    if (p != cfg_.chassis) peers_[p].chassis = p;
+  }
+}
+
+void ChassisManager::Start() {
+  transport_.SetReceiver([this](const FrameMeta& m, std::span<const uint8_t> b) { OnFrame(m, b); });
+  tick_ = std::make_unique<PeriodicTask>(loop_, cfg_.hb_interval, [this] { Tick(); });
+  SendHeartbeats();
+}
+
+int ChassisManager::live_blades() const {
+  return static_cast<int>(std::count_if(blades_.begin(), blades_.end(), [](const BladeView& b) { return b.live; }));
+}
+
+bool ChassisManager::ready() const {
+  return std::all_of(blades_.begin(), blades_.end(), [](const BladeView& b) { return !b.live || b.ready; });
+}
+
+bool ChassisManager::processes_traffic() const {
+  if (!ready()) return false;  // down-intfs-before-sess-sync: no traffic while bulk-syncing
+  if (cfg_.mode == HaMode::kActiveActive) return role_ != HaRole::kUnknown;
+  return role_ == HaRole::kPrimary || role_ == HaRole::kStandalone;
+}
+
+Candidate ChassisManager::Self() const {
+  Candidate c;
+  c.chassis = cfg_.chassis;
+  c.live_blades = live_blades();
+  c.monitored_up = std::max(0, cfg_.monitored_total - monitored_down_);
+  c.uptime = loop_.Now() - start_;
+  c.priority = cfg_.priority;
+  c.serial = cfg_.serial;
+  c.ready = ready();
+  return c;
+}
+
+void ChassisManager::SendHeartbeats() {
+  const Candidate self = Self();
+  for (auto& [id, peer] : peers_) {
+    for (Link link : {Link::kM1, Link::kM2}) {
+      fbb_.Clear();
+      wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
+      auto serial = fbb_.CreateString(cfg_.serial);
+      wire::HeartbeatBuilder b(fbb_);
+      b.add_from(&from);
+      b.add_role(static_cast<wire::Role>(role_));
+      b.add_ready(self.ready);
+      b.add_live_blades(static_cast<uint8_t>(self.live_blades));
+      b.add_monitored_up(static_cast<uint8_t>(self.monitored_up));
+      // Manual failover: advertise the lowest standing so the peer takes over.
+      b.add_priority(manual_failover_ ? 0 : cfg_.priority);
+      b.add_override(cfg_.override_);
+      b.add_uptime_ms(static_cast<uint64_t>(self.uptime / milliseconds(1)));
+      b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
+      b.add_serial(serial);
+      auto hb = b.Finish();
+      fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Heartbeat, hb.Union()), wire::FrameIdentifier());
+      transport_.Send(NodeId{id, 0}, link, {fbb_.GetBufferPointer(), fbb_.GetSize()});
+    }
+  }
+}
+
+void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
+  Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
+  if (!f.ok()) {
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": dropped frame: " << f.status().message();
+    return;
+  }
+  switch (f.value()->msg_type()) {
+    case wire::Message::Heartbeat: {
+      const wire::Heartbeat* hb = f.value()->msg_as_Heartbeat();
+      if (!hb->from() || hb->from()->cluster_id() != cfg_.cluster_id) return;
+      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != hb->from()->chassis()) return;
+      OnHeartbeat(*hb, meta.link);
+      return;
+    }
+    case wire::Message::BladeStatus: {
+      const wire::BladeStatus* st = f.value()->msg_as_BladeStatus();
+      if (!st->from() || st->from()->cluster_id() != cfg_.cluster_id || st->from()->chassis() != cfg_.chassis) return;
+      OnBladeStatus(*st);
+      return;
+    }
+    case wire::Message::PacketBatch: {
+      // A data port: packets entering this chassis from outside.
+      const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
+      if (pb->packets4()) {
+        for (const wire::Packet4* w : *pb->packets4()) {
+          PacketInfo p;
+          p.key = SessionKey::V4(w->src(), w->dst(), w->sport(), w->dport(), w->proto(), w->zone());
+          p.tcp_flags = w->tcp_flags();
+          p.attrs = w->attrs();
+          p.srcintf = w->srcintf();
+          p.dstintf = w->dstintf();
+          p.ttl = w->ttl();
+          Ingress(p);
+        }
+      }
+      if (pb->packets6()) {
+        for (const wire::Packet6* w : *pb->packets6()) {
+          PacketInfo p;
+          p.key.src = FromWire(w->src());
+          p.key.dst = FromWire(w->dst());
+          p.key.sport = w->sport();
+          p.key.dport = w->dport();
+          p.key.proto = w->proto();
+          p.key.zone = w->zone();
+          p.tcp_flags = w->tcp_flags();
+          p.attrs = w->attrs();
+          p.srcintf = w->srcintf();
+          p.dstintf = w->dstintf();
+          p.ttl = w->ttl();
+          Ingress(p);
+        }
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
+  auto it = peers_.find(hb.from()->chassis());
+  if (it == peers_.end() || link == Link::kBackplane) return;
+  PeerView& p = it->second;
+  const Nanos now = loop_.Now();
+  p.last_rx[static_cast<int>(link)] = now;
+  p.heard[static_cast<int>(link)] = true;
+  p.ever_heard = true;
+  p.role = static_cast<HaRole>(hb.role());
+  p.ready = hb.ready();
+  p.live_blades = hb.live_blades();
+  p.monitored_up = hb.monitored_up();
+  p.priority = hb.priority();
+  p.uptime = milliseconds(hb.uptime_ms());
+  p.serial = hb.serial() ? hb.serial()->str() : "";
+  // One-way estimate (no echo yet): skew plus latency; good to a few ms on M1/M2.
+  p.clock_offset = Nanos(static_cast<int64_t>(hb.send_time_ns())) - loop_.WallNow();
+  if (!p.alive) {
+    p.alive = true;
+    BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": peer chassis " << int(p.chassis) << " is up (via "
+                             << LinkName(link) << ")";
+  }
+  // What the peer advertises (live blades, readiness, priority) can change
+  // with every heartbeat, and so can the election's outcome.
+  Evaluate();
+}
+
+void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
+  const uint8_t slot = st.from()->slot();
+  if (slot < 1 || slot > cfg_.slots) return;
+  BladeView& b = blades_[slot - 1];
+  const bool was_live = b.live;
+  b.live = true;
+  b.last_seen = loop_.Now();
+  b.ready = st.ready();
+  b.owned = st.owned_sessions();
+  b.synced = st.synced_sessions();
+  b.synced_digest = st.synced_digest();
+  b.memory_bytes = st.memory_bytes();
+  b.standby.clear();
+  if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
+  b.counters.clear();
+  if (st.counters()) b.counters.assign(st.counters()->begin(), st.counters()->end());
+  if (!was_live) {
+    BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " is up";
+    Evaluate();
+  }
+}
+
+void ChassisManager::Tick() {
+  const Nanos now = loop_.Now();
+  bool changed = false;
+  for (BladeView& b : blades_) {
+    if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
+      b.live = false;
+      changed = true;
+      BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
+                               << " missed its reports: marked dead";
+    }
+  }
+  const Nanos lost_after = cfg_.hb_interval * cfg_.hb_lost_threshold;
+  for (auto& [id, p] : peers_) {
+    if (!p.alive) continue;
+    bool any = false;
+    for (int l = 0; l < kFabricLinks; ++l) any |= p.heard[l] && now - p.last_rx[l] <= lost_after;
+    if (!any) {
+      p.alive = false;
+      changed = true;
+      BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)
+                               << " (no heartbeat on m1 or m2 for " << cfg_.hb_lost_threshold << " intervals)";
+      const bool was_primary = primary_ == id;
+      const Nanos t0 = now;
+      Evaluate();
+      // The primary among the survivors takes over the lost chassis's sessions.
+      if (primary_ == cfg_.chassis && (cfg_.mode == HaMode::kActiveActive || was_primary)) {
+        Adopt(id);
+        failovers_.Add();
+        last_failover_duration_ = (loop_.Now() - t0) + lost_after;
+      }
+    }
+  }
+  if (changed) Evaluate();
+  SendHeartbeats();
+}
+
+void ChassisManager::Evaluate() {
+  std::vector<Candidate> c{Self()};
+  if (manual_failover_) c[0].priority = 0;
+  for (auto& [id, p] : peers_) {
+    if (!p.alive) continue;
+    Candidate k;
+    k.chassis = id;
+    k.live_blades = p.live_blades;
+    k.monitored_up = p.monitored_up;
+    k.uptime = p.uptime;
+    k.priority = p.priority;
+    k.serial = p.serial;
+    k.ready = p.ready;
+    c.push_back(k);
+  }
+  ElectionOptions opt;
+  opt.override_ = cfg_.override_ || manual_failover_;
+  opt.uptime_margin = cfg_.uptime_margin;
+  const uint8_t winner = Elect(c, opt);
+  const HaRole next = c.size() == 1 ? HaRole::kStandalone : winner == cfg_.chassis ? HaRole::kPrimary : HaRole::kSecondary;
+  primary_ = winner;
+  if (next != role_) {
+    const HaRole old = role_;
+    role_ = next;
+    BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
+                             << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
+    if (role_listener_) role_listener_(old, next);
+  }
+}
+
+void ChassisManager::Adopt(uint8_t lost) {
+  BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": taking over the sessions of chassis " << int(lost);
+  for (int s = 1; s <= cfg_.slots; ++s) {
+    fbb_.Clear();
+    wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
+    wire::CommandBuilder b(fbb_);
+    b.add_from(&from);
+    b.add_kind(wire::CommandKind::Adopt);
+    b.add_origin_chassis(lost);
+    auto cmd = b.Finish();
+    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Command, cmd.Union()), wire::FrameIdentifier());
+    transport_.Send(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
+  }
+}
+
+void ChassisManager::Ingress(const PacketInfo& p) {
+  ingress_packets_.Add();
+  if (!processes_traffic()) {
+    ingress_dropped_.Add();
+    return;
+  }
+  const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf);
+  if (v.action == Verdict::kDrop || v.slot < 1 || v.slot > cfg_.slots || !blades_[v.slot - 1].live) {
+    ingress_dropped_.Add();
+    return;
+  }
+  const SessionKey& k = p.key;
+  if (k.is_v4()) {
+    pending4_[v.slot].emplace_back(k.src.v4(), k.dst.v4(), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
+                                   p.srcintf, p.dstintf, p.ttl);
+  } else {
+    pending6_[v.slot].emplace_back(ToWire(k.src), ToWire(k.dst), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
+                                   p.srcintf, p.dstintf, p.ttl);
+  }
+  if (pending4_[v.slot].size() + pending6_[v.slot].size() >= cfg_.ingress_batch) {
+    FlushIngress();
+  } else if (!ingress_flush_posted_) {
+    ingress_flush_posted_ = true;
+    loop_.Post([this] { FlushIngress(); });
+  }
+}
+
+void ChassisManager::FlushIngress() {
+  ingress_flush_posted_ = false;
+  for (int s = 1; s <= cfg_.slots; ++s) {
+    auto& v4 = pending4_[s];
+    auto& v6 = pending6_[s];
+    if (v4.empty() && v6.empty()) continue;
+    fbb_.Clear();
+    auto p4 = v4.empty() ? 0 : fbb_.CreateVectorOfStructs(v4.data(), v4.size());
+    auto p6 = v6.empty() ? 0 : fbb_.CreateVectorOfStructs(v6.data(), v6.size());
+    wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
+    wire::PacketBatchBuilder b(fbb_);
+    b.add_from(&from);
+    if (!p4.IsNull()) b.add_packets4(p4);
+    if (!p6.IsNull()) b.add_packets6(p6);
+    auto pb = b.Finish();
+    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
+    transport_.Send(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
+    v4.clear();
+    v6.clear();
+  }
+}
+
+}  // namespace bladesync

@@ -1,0 +1,153 @@
+// ChassisManager: one chassis's manager (the DP/NP role plus HA control).
+//
+// - Membership: blades report a BladeStatus every hb-interval on the
+//   backplane; a blade silent for blade-hb-lost-threshold intervals is dead.
+// - Heartbeats: every hb-interval on M1 and on M2 to every peer manager; a
+//   peer is lost after hb-lost-threshold intervals without a heartbeat on
+//   either link.
+// - Election (manager/election.h) over itself and the live peers decides the
+//   primary. When a peer is lost, the primary among the survivors tells its
+//   blades to adopt the lost chassis's sessions (promotion).
+// - Ingress: packets entering the chassis are distributed to blades by the
+//   Distributor, batched per slot, while this chassis processes traffic
+//   (active-passive: the primary only; active-active: every chassis).
+//
+//   ChassisManager m(cfg, loop, transport);
+//   m.Start();
+//   m.Ingress(packet);
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blades/packet_path.h"
+#include "blades/pickup_policy.h"
+#include "core/counter.h"
+#include "core/event_loop.h"
+#include "fabric/transport.h"
+#include "manager/distributor.h"
+#include "manager/election.h"
+#include "schemas/bladesync_generated.h"
+
+namespace bladesync {
+
+struct ManagerConfig {
+  uint32_t cluster_id = 0;
+  uint8_t chassis = 1;
+  uint32_t epoch = 1;
+  int slots = 4;
+  uint8_t priority = 128;
+  std::string serial;
+  bool override_ = false;
+  HaMode mode = HaMode::kActivePassive;
+  std::vector<uint8_t> peers;          // the other chassis
+  Nanos hb_interval = milliseconds(200);
+  int hb_lost_threshold = 6;
+  int blade_hb_lost_threshold = 5;
+  int monitored_total = 0;
+  Nanos uptime_margin = seconds(300);
+  DistributionOptions distribution;
+  size_t ingress_batch = 512;
+};
+
+enum class HaRole : uint8_t { kUnknown = 0, kPrimary = 1, kSecondary = 2, kStandalone = 3 };
+const char* HaRoleName(HaRole r);
+
+struct BladeView {
+  uint8_t slot = 0;
+  bool live = false;
+  bool ready = false;
+  Nanos last_seen{0};
+  uint64_t owned = 0;
+  uint64_t synced = 0;
+  uint64_t synced_digest = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<wire::StandbySummary> standby;
+  std::vector<uint64_t> counters;
+};
+
+struct PeerView {
+  uint8_t chassis = 0;
+  bool alive = false;
+  bool ever_heard = false;
+  std::array<Nanos, kFabricLinks> last_rx{};
+  std::array<bool, kFabricLinks> heard{};
+  HaRole role = HaRole::kUnknown;
+  bool ready = false;
+  int live_blades = 0;
+  int monitored_up = 0;
+  uint8_t priority = 0;
+  Nanos uptime{0};
+  std::string serial;
+  Nanos clock_offset{0};   // peer wall clock minus ours, from heartbeat round trips
+  Nanos rtt{0};
+};
+
+class ChassisManager {
+ public:
+  ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& transport);
+  void Start();
+  void OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
+
+  // A packet entering this chassis; dropped (and counted) unless the chassis
+  // processes traffic. Batches go out at the end of the loop turn.
+  void Ingress(const PacketInfo& p);
+  void FlushIngress();
+  bool processes_traffic() const;
+
+  HaRole role() const { return role_; }
+  uint8_t primary() const { return primary_; }
+  bool ready() const;
+  int live_blades() const;
+  const ManagerConfig& config() const { return cfg_; }
+  const std::vector<BladeView>& blades() const { return blades_; }
+  const std::map<uint8_t, PeerView>& peers() const { return peers_; }
+  uint64_t failovers() const { return failovers_.get(); }
+  Nanos last_failover_duration() const { return last_failover_duration_; }
+  // Monitored interfaces marked down (a failover trigger).
+  void SetMonitoredDown(int n) { monitored_down_ = n; Evaluate(); }
+  // execute ha failover set|unset: this chassis steps down while set.
+  void SetManualFailover(bool on) { manual_failover_ = on; Evaluate(); }
+  bool manual_failover() const { return manual_failover_; }
+  uint64_t ingress_packets() const { return ingress_packets_.get(); }
+  uint64_t ingress_dropped() const { return ingress_dropped_.get(); }
+  EventLoop& loop() { return loop_; }
+  // Called when the role changes: (old, new).
+  void set_role_listener(std::function<void(HaRole, HaRole)> f) { role_listener_ = std::move(f); }
+
+ private:
+  void Tick();
+  void SendHeartbeats();
+  void OnHeartbeat(const wire::Heartbeat& hb, Link link);
+  void OnBladeStatus(const wire::BladeStatus& st);
+  void Evaluate();
+  void Adopt(uint8_t lost_chassis);
+  Candidate Self() const;
+
+  ManagerConfig cfg_;
+  EventLoop& loop_;
+  Transport& transport_;
+  Distributor distributor_;
+  Nanos start_;
+  std::vector<BladeView> blades_;   // index = slot - 1
+  std::map<uint8_t, PeerView> peers_;
+  HaRole role_ = HaRole::kUnknown;
+  uint8_t primary_ = 0;
+  int monitored_down_ = 0;
+  bool manual_failover_ = false;
+  Counter failovers_;
+  Nanos last_failover_duration_{0};
+  Counter ingress_packets_, ingress_dropped_;
+  std::vector<std::vector<wire::Packet4>> pending4_;
+  std::vector<std::vector<wire::Packet6>> pending6_;
+  bool ingress_flush_posted_ = false;
+  flatbuffers::FlatBufferBuilder fbb_{4096};
+  std::unique_ptr<PeriodicTask> tick_;
+  std::function<void(HaRole, HaRole)> role_listener_;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,119 @@
+#include "manager/distributor.h"
+
+#include <algorithm>
+
+namespace bladesync {
+
+const char* DistributionMethodName(DistributionMethod m) {
+  switch (m) {
+    case DistributionMethod::kToMaster: return "to-master";
+    case DistributionMethod::kSrcIp: return "src-ip";
+    case DistributionMethod::kDstIp: return "dst-ip";
+    case DistributionMethod::kSrcDstIp: return "src-dst-ip";
+    case DistributionMethod::kSrcIpSport: return "src-ip-sport";
+    case DistributionMethod::kDstIpDport: return "dst-ip-dport";
+    case DistributionMethod::kSrcDstIpSportDport: return "src-dst-ip-sport-dport";
+    case DistributionMethod::kDerived: return "derived";
+  }
+  return "?";
+}
+
+std::optional<DistributionMethod> ParseDistributionMethod(const std::string& s) {
+  for (auto m : {DistributionMethod::kToMaster, DistributionMethod::kSrcIp, DistributionMethod::kDstIp,
+                 DistributionMethod::kSrcDstIp, DistributionMethod::kSrcIpSport, DistributionMethod::kDstIpDport,
+                 DistributionMethod::kSrcDstIpSportDport, DistributionMethod::kDerived}) {
+    if (s == DistributionMethodName(m)) return m;
+  }
+  return std::nullopt;
+}
+
+Distributor::Distributor(DistributionOptions options, int slots) : opt_(std::move(options)), slots_(slots) {
+  std::stable_sort(opt_.flow_rules.begin(), opt_.flow_rules.end(), [](const FlowRule& a, const FlowRule& b) {
+    return a.priority != b.priority ? a.priority < b.priority : a.id < b.id;
+  });
+}
+
+namespace {
+inline uint64_t Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+inline uint64_t AddrHash(const IpAddr& a) { return Mix(a.hi() ^ Mix(a.lo())); }
+
+// The flow's client and server ends, the same for both directions.
+struct Oriented {
+  const IpAddr* client;
+  uint16_t client_port;
+  const IpAddr* server;
+  uint16_t server_port;
+};
+Oriented Orient(const SessionKey& k) {
+  const bool src_is_server = k.sport < k.dport || (k.sport == k.dport && k.dst < k.src);
+  if (src_is_server) return {&k.dst, k.dport, &k.src, k.sport};
+  return {&k.src, k.sport, &k.dst, k.dport};
+}
+}  // namespace
+
+uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) const {
+  if (slots_ <= 1) return 1;
+  const Oriented o = Orient(key);
+  uint64_t h = 0;
+  switch (method) {
+    case DistributionMethod::kToMaster:
+    case DistributionMethod::kDerived:
+      return opt_.master_slot;
+    case DistributionMethod::kSrcIp: h = AddrHash(*o.client); break;
+    case DistributionMethod::kDstIp: h = AddrHash(*o.server); break;
+    case DistributionMethod::kSrcDstIp: h = Mix(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31)); break;
+    case DistributionMethod::kSrcIpSport: h = Mix(AddrHash(*o.client) ^ o.client_port); break;
+    case DistributionMethod::kDstIpDport: h = Mix(AddrHash(*o.server) ^ o.server_port); break;
+    case DistributionMethod::kSrcDstIpSportDport:
+      h = Mix(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31) ^ (uint64_t{o.client_port} << 16 | o.server_port) ^
+              (uint64_t{key.proto} << 40));
+      break;
+  }
+  return static_cast<uint8_t>(1 + h % static_cast<uint64_t>(slots_));
+}
+
+bool Distributor::Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) const {
+  if (!r.enabled) return false;
+  if (!r.src_interface.empty() &&
+      std::find(r.src_interface.begin(), r.src_interface.end(), intf) == r.src_interface.end()) {
+    return false;
+  }
+  if (r.protocol && r.protocol != k.proto) return false;
+  if (r.src_addr && !r.src_addr->Contains(k.src)) return false;
+  if (r.dst_addr && !r.dst_addr->Contains(k.dst)) return false;
+  return r.src_port.Contains(k.sport) && r.dst_port.Contains(k.dport);
+}
+
+Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t dstintf) const {
+  const SessionKey rev = key.Reversed();
+  for (const FlowRule& r : opt_.flow_rules) {
+    // A rule written for one direction also catches the reply, which
+    // arrives on the other interface.
+    if (!Matches(r, key, srcintf) && !Matches(r, rev, dstintf)) continue;
+    Verdict v;
+    v.rule = static_cast<int>(r.id);
+    if (r.action == FlowRule::Action::kDrop) {
+      v.action = Verdict::kDrop;
+      return v;
+    }
+    switch (r.target) {
+      case FlowRule::Target::kMaster: v.slot = opt_.master_slot; break;
+      case FlowRule::Target::kSlot: v.slot = r.slot; break;
+      case FlowRule::Target::kLoadBalance: v.slot = HashSlot(key, opt_.method); break;
+    }
+    return v;
+  }
+  const bool icmp = key.proto == kProtoIcmp || key.proto == kProtoIcmp6;
+  DistributionMethod m = opt_.method;
+  if (icmp && opt_.icmp_method != DistributionMethod::kDerived) m = opt_.icmp_method;
+  return Verdict{Verdict::kForward, HashSlot(key, m), -1};
+}
+
+}  // namespace bladesync

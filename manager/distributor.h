@@ -1,0 +1,83 @@
+// Distributor: which blade (slot) processes a packet, FortiGate-6000/7000 style.
+//
+// dp-load-distribution-method picks the fields hashed; every method is
+// symmetric because the flow is first oriented without state (the endpoint
+// with the lower port is the server side, ties broken by address), so a
+// reply lands on the same slot as its request. The hash has no per-chassis
+// seed: the same flow maps to the same slot on every chassis, which is what
+// makes blade k of every chassis a mirror group. Flow rules (config
+// load-balance flow-rule) are checked first, in priority order, against both
+// directions of the packet.
+//
+//   Distributor d(options, /*slots=*/4);
+//   Verdict v = d.Classify(key, /*srcintf=*/3);
+//   if (v.action == Verdict::kForward) send to v.slot;
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blades/pickup_policy.h"
+#include "blades/session.h"
+
+namespace bladesync {
+
+enum class DistributionMethod : uint8_t {
+  kToMaster,
+  kSrcIp,
+  kDstIp,
+  kSrcDstIp,
+  kSrcIpSport,
+  kDstIpDport,
+  kSrcDstIpSportDport,
+  kDerived,  // dp-icmp-distribution-method only: use the main method
+};
+const char* DistributionMethodName(DistributionMethod m);
+std::optional<DistributionMethod> ParseDistributionMethod(const std::string& s);
+
+struct FlowRule {
+  uint32_t id = 0;
+  bool enabled = true;
+  int priority = 5;                 // lower value wins; ties by id
+  std::vector<uint8_t> src_interface;
+  uint8_t protocol = 0;             // 0 = any
+  std::optional<AddrPrefix> src_addr;
+  std::optional<AddrPrefix> dst_addr;
+  PortRange src_port;
+  PortRange dst_port;
+  enum class Action : uint8_t { kForward, kDrop } action = Action::kForward;
+  // forward-slot: master, load-balance, or a slot number.
+  enum class Target : uint8_t { kMaster, kLoadBalance, kSlot } target = Target::kMaster;
+  uint8_t slot = 0;
+};
+
+struct DistributionOptions {
+  DistributionMethod method = DistributionMethod::kSrcDstIpSportDport;
+  DistributionMethod icmp_method = DistributionMethod::kDerived;
+  uint8_t master_slot = 1;
+  std::vector<FlowRule> flow_rules;
+};
+
+struct Verdict {
+  enum Action : uint8_t { kForward, kDrop } action = kForward;
+  uint8_t slot = 0;
+  int rule = -1;  // id of the flow rule that decided, or -1
+};
+
+class Distributor {
+ public:
+  Distributor(DistributionOptions options, int slots);
+  Verdict Classify(const SessionKey& key, uint8_t srcintf = 0, uint8_t dstintf = 0) const;
+  // The load-balancing hash alone (no rules): 1..slots.
+  uint8_t HashSlot(const SessionKey& key, DistributionMethod method) const;
+  int slots() const { return slots_; }
+
+ private:
+  bool Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) const;
+  DistributionOptions opt_;
+  int slots_;
+};
+
+}  // namespace bladesync

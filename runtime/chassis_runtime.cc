@@ -1,0 +1,168 @@
+#include "runtime/chassis_runtime.h"
+
+#include <sstream>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "runtime/status_report.h"
+
+namespace bladesync {
+
+uint32_t EpochFromWallClock(Nanos wall_now) {
+  constexpr int64_t k2025 = 1735689600;  // 2025-01-01T00:00:00Z
+  const int64_t ds = wall_now.count() / 100'000'000 - k2025 * 10;
+  return static_cast<uint32_t>(ds > 0 ? ds : 1);
+}
+
+ChassisRuntime::ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, zmq::context_t& ctx)
+    : cfg_(cfg), chassis_(chassis), opt_(std::move(opt)), ctx_(ctx), book_(cfg) {}
+
+ChassisRuntime::~ChassisRuntime() { Stop(); }
+
+std::vector<uint8_t> ChassisRuntime::slots() const {
+  std::vector<uint8_t> s;
+  for (auto& [slot, i] : slot_index_) s.push_back(slot);
+  return s;
+}
+
+Status ChassisRuntime::Start() {
+  const ChassisConfig* cc = cfg_.FindChassis(chassis_);
+  if (!cc) return NotFound(cfg_.source + ": no chassis " + std::to_string(chassis_) + " in 'config chassis'");
+  Result<CurveKeys> curve = CurveKeysFor(cfg_, chassis_);
+  if (!curve.ok()) return curve.status();
+  std::vector<uint8_t> slots = opt_.slots;
+  if (slots.empty() && opt_.all_slots) {
+    for (int s = 1; s <= cfg_.slots; ++s) slots.push_back(static_cast<uint8_t>(s));
+  }
+  if (opt_.run_manager) {
+    manager_thread_ = std::make_unique<NodeThread>("chassis" + std::to_string(chassis_) + "/manager");
+  }
+  epoch_ = opt_.epoch ? opt_.epoch : EpochFromWallClock(AsioEventLoop().WallNow());
+  if (manager_thread_) {
+    AsioEventLoop& loop = manager_thread_->loop();
+    manager_transport_ = std::make_unique<ZmqTransport>(ctx_, loop, NodeId{chassis_, 0}, book_, curve.value());
+    if (Status s = manager_transport_->Bind(); !s.ok()) return s;
+    ManagerConfig mc;
+    mc.cluster_id = cfg_.group_id;
+    mc.chassis = chassis_;
+    mc.epoch = epoch_;
+    mc.slots = cfg_.slots;
+    mc.priority = cc->priority;
+    mc.serial = cc->serial;
+    mc.override_ = cfg_.override_;
+    mc.mode = cfg_.mode;
+    for (const ChassisConfig& c : cfg_.chassis) mc.peers.push_back(c.id);
+    mc.hb_interval = cfg_.hb_interval_ns();
+    mc.hb_lost_threshold = cfg_.hb_lost_threshold;
+    mc.blade_hb_lost_threshold = static_cast<int>(cfg_.blade_hb_lost_threshold);
+    mc.monitored_total = static_cast<int>(cfg_.monitor.size());
+    mc.distribution = cfg_.distribution;
+    manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
+    manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });
+    if (!cc->control.empty()) {
+      control_ = std::make_unique<ControlServer>(ctx_, loop, cc->control,
+                                                 [this](const std::string& c) { return HandleControl(c); });
+      if (Status s = control_->Start(); !s.ok()) return s;
+    }
+    manager_->Start();
+  }
+  for (uint8_t slot : slots) {
+    auto b = std::make_unique<Blade>("chassis" + std::to_string(chassis_) + "/slot" + std::to_string(slot));
+    b->transport = std::make_unique<ZmqTransport>(ctx_, b->thread.loop(), NodeId{chassis_, slot}, book_, curve.value());
+    if (Status s = b->transport->Bind(); !s.ok()) return s;
+    b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
+    b->path = std::make_unique<PacketPath>(*b->agent);
+    PacketPath* path = b->path.get();
+    b->agent->set_packet_handler([path](const wire::PacketBatch& pb) { path->ProcessBatch(pb); });
+    b->agent->Start();
+    slot_index_[slot] = blades_.size();
+    blades_.push_back(std::move(b));
+  }
+  if (manager_thread_) manager_thread_->Start();
+  for (auto& b : blades_) b->thread.Start();
+  started_ = true;
+  BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << " up: " << (manager_ ? "manager + " : "") << blades_.size()
+                           << " blade(s), epoch " << epoch_;
+  return Status::Ok();
+}
+
+void ChassisRuntime::Stop() {
+  if (!started_) return;
+  started_ = false;
+  // Sockets close on their own threads, before the threads and the context go.
+  for (auto& b : blades_) {
+    b->thread.Call([&] {
+      b->agent.reset();
+      b->transport->Close();
+    });
+    b->thread.Stop();
+  }
+  blades_.clear();
+  if (manager_thread_) {
+    manager_thread_->Call([&] {
+      if (control_) control_->Close();
+      manager_.reset();
+      manager_transport_->Close();
+    });
+    manager_thread_->Stop();
+  }
+}
+
+std::string ChassisRuntime::Control(const std::string& command) {
+  if (!manager_thread_) return R"({"error":"no manager in this process"})";
+  return manager_thread_->Call([&] { return HandleControl(command); });
+}
+
+ChassisSnapshot ChassisRuntime::Snapshot() {
+  if (!manager_thread_) return {};
+  return manager_thread_->Call([&] {
+    ChassisSnapshot s;
+    s.role = manager_->role();
+    s.primary = manager_->primary();
+    s.live_blades = manager_->live_blades();
+    s.ready = manager_->ready();
+    s.processes_traffic = manager_->processes_traffic();
+    return s;
+  });
+}
+
+// Runs on the manager's loop. A leading "text" or "json" word picks the
+// reply format (default json).
+std::string ChassisRuntime::HandleControl(const std::string& command) {
+  std::istringstream in(command);
+  std::vector<std::string> w;
+  for (std::string t; in >> t;) w.push_back(t);
+  bool text = false;
+  if (!w.empty() && (w[0] == "text" || w[0] == "json")) {
+    text = w[0] == "text";
+    w.erase(w.begin());
+  }
+  auto is = [&](std::initializer_list<const char*> words) {
+    if (w.size() < words.size()) return false;
+    size_t i = 0;
+    for (const char* x : words)
+      if (w[i++] != x) return false;
+    return true;
+  };
+  auto error = [](const std::string& msg) {
+    JsonWriter j;
+    j.BeginObject().Key("error").String(msg).EndObject();
+    return j.str();
+  };
+  if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_) : HaStatusJson(*manager_, cfg_);
+  if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
+  if (is({"execute", "ha", "failover"})) {
+    if (w.size() == 4 && (w[3] == "set" || w[3] == "unset")) {
+      manager_->SetManualFailover(w[3] == "set");
+      if (text) return std::string("manual failover ") + (w[3] == "set" ? "set" : "unset") + "; role now " + HaRoleName(manager_->role()) + "\n";
+      JsonWriter j;
+      j.BeginObject().Key("manual_failover").Bool(w[3] == "set").Key("role").String(HaRoleName(manager_->role())).EndObject();
+      return j.str();
+    }
+    return error("usage: execute ha failover set|unset");
+  }
+  if (text) return "error: unknown command '" + command + "'\n";
+  return error("unknown command '" + command + "'");
+}
+
+}  // namespace bladesync

@@ -1,0 +1,98 @@
+// ChassisRuntime: one chassis (or some of its blades) in this process.
+//
+// The manager and every blade each get their own thread with an
+// AsioEventLoop and a ZmqTransport (M1 and M2 over TCP, the backplane over
+// inproc or TCP). The manager also serves the control socket the CLI uses.
+//
+//   zmq::context_t ctx;
+//   ChassisRuntime rt(cfg, /*chassis=*/1, RuntimeOptions{}, ctx);
+//   if (Status s = rt.Start(); !s.ok()) ...
+//   std::string json = rt.Control("get system ha status");
+//   rt.Stop();
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+#include <zmq.hpp>
+
+#include "blades/blade_agent.h"
+#include "blades/packet_path.h"
+#include "config/cluster_config.h"
+#include "fabric/zmq_transport.h"
+#include "manager/chassis_manager.h"
+#include "runtime/address_book.h"
+#include "runtime/control_server.h"
+#include "runtime/node_thread.h"
+
+namespace bladesync {
+
+struct ChassisSnapshot {
+  HaRole role = HaRole::kUnknown;
+  uint8_t primary = 0;
+  int live_blades = 0;
+  bool ready = false;
+  bool processes_traffic = false;
+};
+
+struct RuntimeOptions {
+  bool run_manager = true;
+  std::vector<uint8_t> slots;  // blades to run here; empty with run_manager = all slots
+  bool all_slots = true;
+  uint32_t epoch = 0;          // 0: derived from the wall clock (bumps on every restart)
+};
+
+class ChassisRuntime {
+ public:
+  ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, zmq::context_t& ctx);
+  ~ChassisRuntime();
+
+  Status Start();
+  void Stop();
+
+  // Runs one control command on the manager's loop; the reply is JSON.
+  std::string Control(const std::string& command);
+  HaRole role() const { return role_.load(); }
+  ChassisSnapshot Snapshot();
+  uint8_t chassis() const { return chassis_; }
+  uint32_t epoch() const { return epoch_; }
+  bool has_manager() const { return manager_ != nullptr; }
+  // Runs fn(blade) on the blade's own thread and returns its result.
+  template <typename F>
+  auto OnBlade(uint8_t slot, F&& fn) -> decltype(fn(std::declval<BladeAgent&>())) {
+    Blade& b = *blades_.at(slot_index_.at(slot));
+    return b.thread.Call([&] { return fn(*b.agent); });
+  }
+  std::vector<uint8_t> slots() const;
+
+ private:
+  struct Blade {
+    explicit Blade(std::string name) : thread(std::move(name)) {}
+    NodeThread thread;
+    std::unique_ptr<ZmqTransport> transport;
+    std::unique_ptr<BladeAgent> agent;
+    std::unique_ptr<PacketPath> path;
+  };
+  std::string HandleControl(const std::string& command);
+
+  const ClusterConfig& cfg_;
+  uint8_t chassis_;
+  RuntimeOptions opt_;
+  zmq::context_t& ctx_;
+  ConfigAddressBook book_;
+  uint32_t epoch_ = 0;
+  std::unique_ptr<NodeThread> manager_thread_;
+  std::unique_ptr<ZmqTransport> manager_transport_;
+  std::unique_ptr<ChassisManager> manager_;
+  std::unique_ptr<ControlServer> control_;
+  std::vector<std::unique_ptr<Blade>> blades_;
+  std::map<uint8_t, size_t> slot_index_;
+  std::atomic<HaRole> role_{HaRole::kUnknown};
+  bool started_ = false;
+};
+
+// Epoch for a process that starts now: deciseconds since 2025-01-01 by the
+// wall clock, so every restart gets a larger one.
+uint32_t EpochFromWallClock(Nanos wall_now);
+
+}  // namespace bladesync

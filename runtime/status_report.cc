@@ -1,0 +1,163 @@
+#include "runtime/status_report.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "blades/blade_counters.h"
+#include "core/json.h"
+
+namespace bladesync {
+
+std::string Hex64(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg) {
+  const ManagerConfig& mc = m.config();
+  const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("group_id").Uint(cfg.group_id);
+  j.Key("group_name").String(cfg.group_name);
+  j.Key("mode").String(mc.mode == HaMode::kActiveActive ? "a-a" : "a-p");
+  j.Key("chassis").Uint(mc.chassis);
+  j.Key("serial").String(mc.serial);
+  j.Key("priority").Uint(mc.priority);
+  j.Key("override").Bool(mc.override_);
+  j.Key("role").String(HaRoleName(m.role()));
+  j.Key("primary").Uint(m.primary());
+  j.Key("ready").Bool(m.ready());
+  j.Key("processes_traffic").Bool(m.processes_traffic());
+  j.Key("manual_failover").Bool(m.manual_failover());
+  j.Key("live_blades").Int(m.live_blades());
+  j.Key("failovers").Uint(m.failovers());
+  j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
+  j.Key("ingress_packets").Uint(m.ingress_packets());
+  j.Key("ingress_dropped").Uint(m.ingress_dropped());
+  j.Key("blades").BeginArray();
+  for (const BladeView& b : m.blades()) {
+    j.BeginObject();
+    j.Key("slot").Uint(b.slot);
+    j.Key("live").Bool(b.live);
+    j.Key("ready").Bool(b.ready);
+    j.Key("owned").Uint(b.owned);
+    j.Key("synced").Uint(b.synced);
+    j.Key("synced_digest").String(Hex64(b.synced_digest));
+    j.Key("memory_bytes").Uint(b.memory_bytes);
+    j.Key("standby").BeginArray();
+    for (const wire::StandbySummary& s : b.standby) {
+      j.BeginObject();
+      j.Key("origin").Uint(s.origin_chassis());
+      j.Key("sessions").Uint(s.sessions());
+      j.Key("digest").String(Hex64(s.digest()));
+      j.Key("in_sync").Bool(s.in_sync());
+      j.Key("epoch").Uint(s.origin_epoch());
+      j.Key("next_seq").Uint(s.next_seq());
+      j.EndObject();
+    }
+    j.EndArray();
+    j.EndObject();
+  }
+  j.EndArray();
+  j.Key("peers").BeginArray();
+  for (const auto& [id, p] : m.peers()) {
+    j.BeginObject();
+    j.Key("chassis").Uint(id);
+    j.Key("alive").Bool(p.alive);
+    j.Key("role").String(HaRoleName(p.role));
+    j.Key("ready").Bool(p.ready);
+    j.Key("serial").String(p.serial);
+    j.Key("priority").Uint(p.priority);
+    j.Key("live_blades").Int(p.live_blades);
+    j.Key("uptime_s").Double(static_cast<double>(p.uptime.count()) / 1e9);
+    const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
+    static const char* kNames[] = {"m1", "m2"};
+    for (int l = 0; l < kFabricLinks; ++l) {
+      const bool up = p.heard[l] && now - p.last_rx[l] <= lost_after;
+      j.Key(kNames[l]).String(up ? "up" : "down");
+    }
+    j.EndObject();
+  }
+  j.EndArray();
+  j.EndObject();
+  return j.str();
+}
+
+std::string SessionSyncJson(const ChassisManager& m) {
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> n;
+    for (auto& [name, v] : CounterList(BladeCounters{})) n.push_back(name);
+    return n;
+  }();
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("chassis").Uint(m.config().chassis);
+  j.Key("blades").BeginArray();
+  for (const BladeView& b : m.blades()) {
+    j.BeginObject();
+    j.Key("slot").Uint(b.slot);
+    j.Key("live").Bool(b.live);
+    j.Key("counters").BeginObject();
+    for (size_t i = 0; i < b.counters.size() && i < kNames.size(); ++i) j.Key(kNames[i]).Uint(b.counters[i]);
+    j.EndObject();
+    j.EndObject();
+  }
+  j.EndArray();
+  j.EndObject();
+  return j.str();
+}
+
+std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg) {
+  const ManagerConfig& mc = m.config();
+  const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
+  std::ostringstream o;
+  const bool healthy = m.ready() && m.live_blades() == mc.slots;
+  o << "HA Health Status: " << (healthy ? "OK" : "WARNING") << "\n";
+  o << "Mode: HA " << (mc.mode == HaMode::kActiveActive ? "A-A" : "A-P") << "\n";
+  o << "Group: " << cfg.group_id << " (" << cfg.group_name << ")\n";
+  o << "Chassis: " << int(mc.chassis) << " (" << mc.serial << "), priority " << int(mc.priority) << ", override "
+    << (mc.override_ ? "enable" : "disable") << "\n";
+  o << "Role: " << HaRoleName(m.role()) << " (primary is chassis " << int(m.primary()) << ")"
+    << ", ready: " << (m.ready() ? "yes" : "no (bulk sync running)")
+    << ", processes traffic: " << (m.processes_traffic() ? "yes" : "no")
+    << (m.manual_failover() ? ", manual failover set" : "") << "\n";
+  o << "Failovers: " << m.failovers() << "\n";
+  o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
+  for (const BladeView& b : m.blades()) {
+    o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
+      << ", owned " << b.owned << ", synced " << b.synced;
+    for (const wire::StandbySummary& s : b.standby) {
+      o << ", standby from chassis " << int(s.origin_chassis()) << " " << s.sessions()
+        << (s.in_sync() ? " (in sync)" : s.origin_epoch() ? " (SYNCING)" : " (no owner yet)");
+    }
+    o << "\n";
+  }
+  o << "Peers:\n";
+  const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
+  for (const auto& [id, p] : m.peers()) {
+    auto up = [&](int l) { return p.heard[l] && now - p.last_rx[l] <= lost_after ? "up" : "down"; };
+    o << "  chassis " << int(id) << " (" << (p.serial.empty() ? "?" : p.serial) << "): "
+      << (p.alive ? "alive" : "LOST") << ", " << HaRoleName(p.role) << (p.ready ? "" : ", not ready")
+      << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority) << "\n";
+  }
+  return o.str();
+}
+
+std::string SessionSyncText(const ChassisManager& m) {
+  std::vector<std::string> names;
+  for (auto& [name, v] : CounterList(BladeCounters{})) names.push_back(name);
+  std::ostringstream o;
+  o << "session sync counters, chassis " << int(m.config().chassis) << "\n";
+  for (const BladeView& b : m.blades()) {
+    o << "slot " << int(b.slot) << (b.live ? "" : " (DEAD)") << ":\n";
+    for (size_t i = 0; i < b.counters.size() && i < names.size(); ++i) {
+      if (b.counters[i] == 0) continue;
+      o << "  " << names[i] << " = " << b.counters[i] << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace bladesync

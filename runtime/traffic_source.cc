@@ -1,0 +1,102 @@
+#include "runtime/traffic_source.h"
+
+#include "blades/delta_codec.h"
+
+namespace bladesync {
+
+TrafficSource::TrafficSource(const ClusterConfig& cfg, zmq::context_t& ctx, Targets targets)
+    : cfg_(cfg), ctx_(ctx), targets_(std::move(targets)), book_(cfg), p4_(256), p6_(256) {}
+
+TrafficSource::~TrafficSource() { Stop(); }
+
+Status TrafficSource::Start() {
+  // Chassis 0 has no endpoints: the source only connects, it never binds.
+  transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{0, 0}, book_, CurveKeys{});
+  gen_ = std::make_unique<TrafficGenerator>(cfg_.traffic);
+  thread_.loop().Post([this] {
+    start_ = thread_.loop().Now();
+    tick_ = std::make_unique<PeriodicTask>(thread_.loop(), milliseconds(1), [this] { Tick(); });
+  });
+  thread_.Start();
+  started_ = true;
+  return Status::Ok();
+}
+
+void TrafficSource::Stop() {
+  if (!started_) return;
+  started_ = false;
+  thread_.Call([&] {
+    tick_.reset();
+    transport_->Close();
+  });
+  thread_.Stop();
+}
+
+namespace {
+uint64_t Rendezvous(const SessionKey& k, uint8_t chassis) {
+  // Direction-independent flow hash, mixed with the chassis id.
+  uint64_t a = k.Hash(), b = k.Reversed().Hash();
+  uint64_t h = (a ^ b) + chassis * 0x9e3779b97f4a7c15ULL;
+  h ^= h >> 31;
+  h *= 0xd6e8feb86659fd93ULL;
+  return h ^ (h >> 32);
+}
+}  // namespace
+
+void TrafficSource::Tick() {
+  const Nanos now = thread_.loop().Now();
+  if (last_targets_ < Nanos(0) || now - last_targets_ >= milliseconds(20)) {
+    targets_cache_ = targets_();
+    last_targets_ = now;
+  }
+  scratch_.clear();
+  gen_->Generate(now - start_, scratch_);
+  flows_.store(gen_->flows_started());
+  if (gen_->finished(now - start_)) finished_.store(true);
+  for (const PacketInfo& p : scratch_) {
+    if (targets_cache_.empty()) {
+      unroutable_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    uint8_t target = targets_cache_[0];
+    if (cfg_.mode == HaMode::kActiveActive && targets_cache_.size() > 1) {
+      uint64_t best = 0;
+      for (uint8_t c : targets_cache_) {
+        const uint64_t h = Rendezvous(p.key, c);
+        if (h >= best) best = h, target = c;
+      }
+    }
+    const SessionKey& k = p.key;
+    if (k.is_v4()) {
+      p4_[target].emplace_back(k.src.v4(), k.dst.v4(), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
+                               p.srcintf, p.dstintf, p.ttl);
+    } else {
+      p6_[target].emplace_back(ToWire(k.src), ToWire(k.dst), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
+                               p.srcintf, p.dstintf, p.ttl);
+    }
+  }
+  for (uint8_t c : targets_cache_) {
+    auto& v4 = p4_[c];
+    auto& v6 = p6_[c];
+    if (v4.empty() && v6.empty()) continue;
+    fbb_.Clear();
+    auto o4 = v4.empty() ? 0 : fbb_.CreateVectorOfStructs(v4.data(), v4.size());
+    auto o6 = v6.empty() ? 0 : fbb_.CreateVectorOfStructs(v6.data(), v6.size());
+    wire::Origin from(cfg_.group_id, 0, 0, 0);
+    wire::PacketBatchBuilder b(fbb_);
+    b.add_from(&from);
+    if (!o4.IsNull()) b.add_packets4(o4);
+    if (!o6.IsNull()) b.add_packets6(o6);
+    auto pb = b.Finish();
+    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
+    if (transport_->Send(NodeId{c, 0}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()}) == SendResult::kSent) {
+      sent_.fetch_add(v4.size() + v6.size(), std::memory_order_relaxed);
+    } else {
+      unroutable_.fetch_add(v4.size() + v6.size(), std::memory_order_relaxed);
+    }
+    v4.clear();
+    v6.clear();
+  }
+}
+
+}  // namespace bladesync

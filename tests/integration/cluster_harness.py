@@ -1,0 +1,234 @@
+"""Helpers for integration tests that run the real bladesync binaries.
+
+A test writes a cluster config with free ports, starts `bladesyncd` per
+chassis, drives traffic with `bladesync traffic`, and reads state through the
+operator CLI's JSON output. Every wait is bounded.
+"""
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def find_binary(name):
+    """The binary from Bazel runfiles, or from bazel-bin when run by hand."""
+    for root in (os.environ.get("TEST_SRCDIR", ""), "."):
+        for rel in ("bladesync/cmd/" + name, "bazel-bin/cmd/" + name, "cmd/" + name):
+            p = os.path.join(root, rel)
+            if os.path.isfile(p) and os.access(p, os.X_OK):
+                return os.path.abspath(p)
+    raise RuntimeError("cannot find binary " + name)
+
+
+def ports_free(addr_ports):
+    for addr, port in addr_ports:
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+CONFIG = """
+config system ha
+    set group-id {group}
+    set group-name "integration"
+    set mode {mode}
+    set hb-interval {hb_interval}
+    set hb-lost-threshold {hb_lost}
+    set session-pickup enable
+    set session-pickup-connectionless enable
+    set slots {slots}
+    config chassis
+{chassis}    end
+end
+config traffic-generator
+    set rate {rate}
+    set duration {duration}
+    set lifetime {lifetime}
+    set seed {seed}
+end
+"""
+
+CHASSIS = """        edit {id}
+            set priority {priority}
+            set m1 {m1}
+            set m2 {m2}
+            set backplane {bp}
+            set sync-port {port}
+            set control "tcp://127.0.0.1:{control}"
+        next
+"""
+
+
+class Cluster:
+    def __init__(self, n_chassis=2, slots=4, mode="a-p", rate=2000, duration=3, lifetime=2000,
+                 hb_interval=2, hb_lost=6, addresses=None, extra=""):
+        self.dir = tempfile.mkdtemp(prefix="bladesync-it-")
+        self.bladesync = find_binary("bladesync")
+        self.bladesyncd = find_binary("bladesyncd")
+        self.n_chassis = n_chassis
+        self.slots = slots
+        self.procs = {}
+        # addresses[c] = (m1, m2, backplane); default: separate loopback addresses.
+        self.addresses = addresses or {c: ("127.0.1.%d" % c, "127.0.2.%d" % c, "127.0.3.%d" % c)
+                                       for c in range(1, n_chassis + 1)}
+        rng = random.Random(os.getpid() ^ int(time.time()))
+        for _ in range(200):
+            port = rng.randrange(20000, 60000, 200)
+            control = [port + 190 + c for c in range(1, n_chassis + 1)]
+            needed = [("127.0.0.1", p) for p in control]
+            for c, (m1, m2, bp) in self.addresses.items():
+                for s in range(0, slots + 1):
+                    needed += [(m1, port + s), (m2, port + s), (bp, port + 100 + s)]
+            if all(a.startswith("127.") for a, _ in needed) and not ports_free(needed):
+                continue
+            break
+        self.port = port
+        self.control = {c: "tcp://127.0.0.1:%d" % (port + 190 + c) for c in range(1, n_chassis + 1)}
+        chassis = "".join(CHASSIS.format(id=c, priority=250 - 10 * c, m1=m1, m2=m2, bp=bp, port=port,
+                                         control=port + 190 + c)
+                          for c, (m1, m2, bp) in sorted(self.addresses.items()))
+        self.config = os.path.join(self.dir, "cluster.conf")
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(group=rng.randrange(1, 1000), mode=mode, hb_interval=hb_interval,
+                                  hb_lost=hb_lost, slots=slots, chassis=chassis, rate=rate,
+                                  duration=duration, lifetime=lifetime, seed=rng.randrange(1, 10**6)) + extra)
+
+    # ---- processes -------------------------------------------------------
+    def start_chassis(self, c, netns=None, extra_args=()):
+        cmd = [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args)
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        log = open(os.path.join(self.dir, "chassis%d.log" % c), "ab")
+        self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        return self.procs[c]
+
+    def stop_chassis(self, c, sig=15, timeout=10):
+        p = self.procs.pop(c, None)
+        if p is None:
+            return None
+        p.send_signal(sig)
+        try:
+            return p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError("chassis %d did not stop within %ds" % (c, timeout))
+
+    def stop_all(self):
+        codes = {}
+        for c in list(self.procs):
+            codes[c] = self.stop_chassis(c)
+        return codes
+
+    def log(self, c):
+        try:
+            with open(os.path.join(self.dir, "chassis%d.log" % c), "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    # ---- CLI ---------------------------------------------------------------
+    def cli(self, c, *words, check=True, timeout=10):
+        cmd = [self.bladesync, "--config", self.config, "--chassis", str(c), "--json"] + list(words)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("%s failed (%d): %s%s" % (" ".join(words), r.returncode, r.stdout, r.stderr))
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def status(self, c):
+        return self.cli(c, "get", "system", "ha", "status")
+
+    def traffic(self, duration=None, rate=None, background=False):
+        cmd = [self.bladesync, "traffic", "--config", self.config]
+        if duration is not None:
+            cmd += ["--duration", str(duration)]
+        if rate is not None:
+            cmd += ["--rate", str(rate)]
+        if background:
+            return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    # ---- waits ---------------------------------------------------------------
+    def wait_for(self, what, predicate, timeout=30.0, interval=0.2):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = predicate()
+                if last:
+                    return last
+            except Exception as e:  # a process may still be starting
+                last = e
+            time.sleep(interval)
+        raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+    def wait_settled(self, chassis=None, timeout=30.0):
+        chassis = chassis or list(range(1, self.n_chassis + 1))
+
+        def settled():
+            st = [self.status(c) for c in chassis]
+            roles = [s["role"] for s in st]
+            ok = all(s["live_blades"] == self.slots and s["ready"] for s in st)
+            return ok and roles.count("primary") == 1 and st
+        return self.wait_for("the cluster to settle", settled, timeout)
+
+    def mirror_report(self, owners=None, mirrors=None):
+        """[(owner, mirror, slot, owner_synced, mirror_sessions, match)] from both chassis' status."""
+        owners = owners or list(range(1, self.n_chassis + 1))
+        mirrors = mirrors or list(range(1, self.n_chassis + 1))
+        st = {c: self.status(c) for c in set(owners) | set(mirrors)}
+        rows = []
+        for o in owners:
+            for m in mirrors:
+                if m == o:
+                    continue
+                for b in st[o]["blades"]:
+                    mb = next(x for x in st[m]["blades"] if x["slot"] == b["slot"])
+                    sb = next((x for x in mb["standby"] if x["origin"] == o), None)
+                    match = (sb is not None and sb["in_sync"] and sb["sessions"] == b["synced"]
+                             and sb["digest"] == b["synced_digest"])
+                    rows.append((o, m, b["slot"], b["synced"], sb["sessions"] if sb else None, match))
+        return rows
+
+    def wait_mirrors_match(self, timeout=30.0, **kw):
+        return self.wait_for("every mirror to match its owner",
+                             lambda: (lambda r: r if all(x[5] for x in r) else None)(self.mirror_report(**kw)),
+                             timeout)
+
+
+def main(test_fn):
+    """Runs test_fn(cluster_factory), printing a clear PASS/FAIL and cleaning up."""
+    clusters = []
+
+    def factory(**kw):
+        c = Cluster(**kw)
+        clusters.append(c)
+        return c
+    try:
+        test_fn(factory)
+        print("PASS")
+        return 0
+    except Exception as e:
+        print("FAIL: %s" % e)
+        for c in clusters:
+            for ch in range(1, c.n_chassis + 1):
+                print("---- chassis %d log (tail) ----\n%s" % (ch, c.log(ch)))
+        return 1
+    finally:
+        for c in clusters:
+            try:
+                c.stop_all()
+            except Exception:
+                pass
