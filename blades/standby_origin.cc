@@ -48,14 +48,15 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
     // Live frames of an owner we have no snapshot of: ask for one, and
     // remember how far the stream went so the gap after it is NACKed.
     Drop(DropReason::kNotSynced);
-    if (epoch == epoch_) gap_to_ = std::max<uint64_t>(gap_to_, seq + b.seq_count());
+    if (epoch > epoch_) {
+      epoch_ = epoch;
+      state_ = State::kNeedSync;
+      store_.Clear();
+      gap_to_ = 0;
+    }
+    gap_to_ = std::max<uint64_t>(gap_to_, seq + b.seq_count());
     if (now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
       last_sync_request_ = now;
-      if (epoch > epoch_) {
-        epoch_ = epoch;
-        state_ = State::kNeedSync;
-        store_.Clear();
-      }
       SendAck(link, true);
     }
     return;

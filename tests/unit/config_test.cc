@@ -1,0 +1,207 @@
+// The FortiOS-style config: every option of the demo file, and bad input
+// named by file, line and option.
+#include <gtest/gtest.h>
+
+#include "config/cluster_config.h"
+
+namespace bladesync {
+namespace {
+
+const char* kGood = R"(config system interface
+    edit "port1"
+        set index 1
+    next
+    edit "wan"
+        set index 9
+    next
+end
+config firewall address
+    edit "lan"
+        set subnet 10.0.0.0 255.0.0.0
+    next
+end
+config firewall address6
+    edit "lan6"
+        set ip6 2001:db8::/32
+    next
+end
+config system ha
+    set group-id 42
+    set group-name "edge"
+    set mode a-a
+    set hb-interval 1
+    set hb-lost-threshold 3
+    set session-pickup enable
+    set session-pickup-connectionless enable
+    set session-pickup-delay enable
+    set session-pickup-expectation enable
+    set session-pickup-nat enable
+    set multicast-ttl 600
+    set update-all-session-timer enable
+    set override enable
+    set priority 150
+    set monitor "port1" "wan"
+    set slots 6
+    config session-sync-filter
+        set srcintf "port1"
+        set dstintf "wan"
+        set srcaddr "lan"
+        set dstaddr 192.0.2.0/24
+        set srcaddr6 "lan6"
+        config custom-service
+            edit 1
+                set src-port-range 0-0
+                set dst-port-range 80-443
+            next
+        end
+    end
+    config chassis
+        edit 1
+            set priority 200
+            set m1 10.1.1.1
+            set m2 10.2.1.1
+            set sync-port 30000
+        next
+        edit 2
+            set m1 10.1.1.2
+            set m2 10.2.1.2
+        next
+    end
+end
+config system session-ttl
+    set default 7200
+end
+config system global
+    set tcp-halfopen-timer 20
+    set tcp-halfclose-timer 60
+    set tcp-timewait-timer 2
+    set udp-idle-timer 90
+end
+config load-balance setting
+    set dp-load-distribution-method src-ip
+    set dp-icmp-distribution-method to-master
+end
+config load-balance flow-rule
+    edit 3
+        set protocol udp
+        set dst-l4port 161-161
+        set action drop
+        set priority 2
+    next
+    edit 4
+        set src-interface "port1"
+        set forward-slot FPC3
+    next
+end
+)";
+
+TEST(Config, ParsesEveryOption) {
+  Result<ClusterConfig> r = LoadClusterConfig(kGood, "good.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const ClusterConfig& c = r.value();
+  EXPECT_EQ(c.group_id, 42u);
+  EXPECT_EQ(c.group_name, "edge");
+  EXPECT_EQ(c.mode, HaMode::kActiveActive);
+  EXPECT_EQ(c.hb_interval, 1);
+  EXPECT_EQ(c.hb_interval_ns(), milliseconds(100));
+  EXPECT_EQ(c.hb_lost_threshold, 3);
+  EXPECT_TRUE(c.pickup.session_pickup && c.pickup.connectionless && c.pickup.delay && c.pickup.expectation &&
+              c.pickup.nat && c.pickup.update_all_session_timer);
+  EXPECT_EQ(c.pickup.multicast_ttl, 600u);
+  EXPECT_TRUE(c.override_);
+  EXPECT_EQ(c.monitor.size(), 2u);
+  EXPECT_EQ(c.slots, 6);
+  ASSERT_EQ(c.chassis.size(), 2u);
+  EXPECT_EQ(c.chassis[0].priority, 200);
+  EXPECT_EQ(c.chassis[1].priority, 150);  // the ha-level default
+  EXPECT_EQ(c.chassis[0].sync_port, 30000);
+  const SyncFilter& f = c.pickup.filter;
+  EXPECT_EQ(f.srcintf, std::vector<uint8_t>{1});
+  EXPECT_EQ(f.dstintf, std::vector<uint8_t>{9});
+  ASSERT_EQ(f.srcaddr.size(), 1u);
+  EXPECT_TRUE(f.srcaddr[0].Contains(IpAddr::V4(0x0a010203)));
+  EXPECT_FALSE(f.srcaddr[0].Contains(IpAddr::V4(0x0b010203)));
+  ASSERT_EQ(f.dstaddr.size(), 1u);
+  EXPECT_TRUE(f.dstaddr[0].Contains(IpAddr::V4(0xc0000207)));
+  ASSERT_EQ(f.srcaddr6.size(), 1u);
+  ASSERT_EQ(f.custom_service.size(), 1u);
+  EXPECT_EQ(f.custom_service[0].src.lo, 0);
+  EXPECT_EQ(f.custom_service[0].src.hi, 65535);
+  EXPECT_EQ(f.custom_service[0].dst.lo, 80);
+  EXPECT_EQ(f.custom_service[0].dst.hi, 443);
+  EXPECT_EQ(c.timers.session_ttl_s, 7200u);
+  EXPECT_EQ(c.timers.tcp_halfopen_s, 20u);
+  EXPECT_EQ(c.timers.udp_idle_s, 90u);
+  EXPECT_EQ(c.distribution.method, DistributionMethod::kSrcIp);
+  EXPECT_EQ(c.distribution.icmp_method, DistributionMethod::kToMaster);
+  ASSERT_EQ(c.distribution.flow_rules.size(), 2u);
+  EXPECT_EQ(c.distribution.flow_rules[0].action, FlowRule::Action::kDrop);
+  EXPECT_EQ(c.distribution.flow_rules[1].slot, 3);
+  BladeConfig b = c.ForBlade(2, 5, 9);
+  EXPECT_EQ(b.chassis, 2);
+  EXPECT_EQ(b.slot, 5);
+  EXPECT_EQ(b.epoch, 9u);
+  EXPECT_EQ(b.cluster_id, 42u);
+  EXPECT_EQ(b.peers.size(), 2u);
+  EXPECT_TRUE(b.pickup.session_pickup);
+}
+
+std::string ErrorOf(const std::string& text) {
+  Result<ClusterConfig> r = LoadClusterConfig(text, "bad.conf");
+  EXPECT_FALSE(r.ok()) << "accepted:\n" << text;
+  return r.ok() ? "" : r.status().message();
+}
+
+std::string Ha(const std::string& lines) {
+  return "config system ha\n" + lines +
+         "    config chassis\n        edit 1\n            set m1 127.0.1.1\n            set m2 127.0.2.1\n        next\n"
+         "        edit 2\n            set m1 127.0.1.2\n            set m2 127.0.2.2\n        next\n    end\nend\n";
+}
+
+TEST(Config, ErrorsNameFileLineAndOption) {
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickupp enable\n")),
+            "bad.conf:2: option 'session-pickupp' in 'config system ha': unknown option");
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup yes\n")),
+            "bad.conf:2: option 'session-pickup' in 'config system ha': expects enable or disable, not 'yes'");
+  EXPECT_EQ(ErrorOf(Ha("    set hb-interval 25\n")),
+            "bad.conf:2: option 'hb-interval' in 'config system ha': value 25 is out of range 1-20");
+  EXPECT_EQ(ErrorOf(Ha("    set hb-lost-threshold six\n")),
+            "bad.conf:2: option 'hb-lost-threshold' in 'config system ha': 'six' is not a number");
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup-connectionless enable\n")),
+            "bad.conf:2: option 'session-pickup-connectionless' in 'config system ha': requires 'set session-pickup enable'");
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup enable\n    config session-sync-filter\n        set srcaddr \"nosuch\"\n    end\n")),
+            "bad.conf:4: option 'srcaddr' in 'config session-sync-filter': unknown address object 'nosuch'");
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup enable\n    config session-sync-filter\n        set srcintf \"port99\"\n    end\n")),
+            "bad.conf:4: option 'srcintf' in 'config session-sync-filter': unknown interface 'port99'");
+  EXPECT_EQ(ErrorOf(Ha("    set mode active\n")), "bad.conf:2: option 'mode' in 'config system ha': expects a-p or a-a");
+}
+
+TEST(Config, SyntaxErrorsNameTheLine) {
+  EXPECT_EQ(ErrorOf("config system ha\n    set group-id 1\n"), "bad.conf:1: 'system ha' is never closed ('end' or 'next' missing)");
+  EXPECT_EQ(ErrorOf("config system ha\n  set group-name \"open\n"), "bad.conf:2: unterminated quoted string");
+  EXPECT_EQ(ErrorOf("set group-id 1\n"), "bad.conf:1: 'set' outside a 'config' block");
+  EXPECT_EQ(ErrorOf("config system ha\n    bogus x\nend\n"),
+            "bad.conf:2: unknown statement 'bogus' (expected config, set, unset, edit, next or end)");
+  EXPECT_EQ(ErrorOf("config system hax\nend\n"), "bad.conf:1: unknown block 'config system hax'");
+  EXPECT_EQ(ErrorOf("config system ha\n    edit 1\n    end\nend\n"), "bad.conf:3: 'end' before 'next' closes the 'edit 1'");
+  EXPECT_EQ(ErrorOf("config system ha\n    set group-id\nend\n"), "bad.conf:2: option 'group-id' needs a value");
+}
+
+TEST(Config, ChassisTableIsChecked) {
+  EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 1\n            set m1 127.0.0.1\n            set m2 127.0.0.2\n        next\n    end\nend\n"),
+            "bad.conf:1: 'config system ha' needs 'config chassis' with 2 to 4 chassis");
+  EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 9\n        next\n    end\nend\n"),
+            "bad.conf:3: chassis id '9' must be 1 to 4");
+  EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 1\n            set m1 127.0.0.1\n        next\n    end\nend\n"),
+            "bad.conf:3: chassis 1 needs 'set m1' and 'set m2' addresses");
+}
+
+TEST(Config, CommentsQuotesAndUnset) {
+  Result<ClusterConfig> r = LoadClusterConfig(Ha("    # a comment\n    set group-name \"two words\" # trailing\n    set priority 9\n    unset priority\n"), "c.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->group_name, "two words");
+  EXPECT_EQ(r->chassis[0].priority, 9);  // unset applies to later reads; the value set before stays
+}
+
+}  // namespace
+}  // namespace bladesync

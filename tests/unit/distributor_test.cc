@@ -1,0 +1,115 @@
+// Distributor: every method is symmetric, flow rules apply in priority order
+// to both directions, and the same flow maps to the same slot everywhere.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include "manager/distributor.h"
+
+namespace bladesync {
+namespace {
+
+SessionKey RandomKey() {
+  SessionKey k;
+  const bool v6 = *rc::gen::arbitrary<bool>();
+  if (v6) {
+    k.src = IpAddr::V6(*rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>());
+    k.dst = IpAddr::V6(*rc::gen::arbitrary<uint64_t>(), *rc::gen::arbitrary<uint64_t>());
+  } else {
+    k.src = IpAddr::V4(*rc::gen::arbitrary<uint32_t>());
+    k.dst = IpAddr::V4(*rc::gen::arbitrary<uint32_t>());
+  }
+  k.sport = *rc::gen::arbitrary<uint16_t>();
+  k.dport = *rc::gen::arbitrary<uint16_t>();
+  k.proto = *rc::gen::element(kProtoTcp, kProtoUdp, kProtoIcmp, kProtoSctp);
+  return k;
+}
+
+RC_GTEST_PROP(Distributor, EveryMethodIsSymmetric, ()) {
+  const auto method = *rc::gen::element(DistributionMethod::kToMaster, DistributionMethod::kSrcIp,
+                                        DistributionMethod::kDstIp, DistributionMethod::kSrcDstIp,
+                                        DistributionMethod::kSrcIpSport, DistributionMethod::kDstIpDport,
+                                        DistributionMethod::kSrcDstIpSportDport);
+  const int slots = *rc::gen::inRange(1, 17);
+  DistributionOptions o;
+  o.method = method;
+  Distributor d(o, slots);
+  const SessionKey k = RandomKey();
+  const Verdict a = d.Classify(k, 1, 2);
+  const Verdict b = d.Classify(k.Reversed(), 2, 1);
+  RC_ASSERT(a.slot == b.slot);
+  RC_ASSERT(a.slot >= 1 && a.slot <= slots);
+  // No per-chassis state: another distributor with the same options agrees.
+  Distributor other(o, slots);
+  RC_ASSERT(other.Classify(k, 1, 2).slot == a.slot);
+}
+
+TEST(Distributor, MethodsUseTheirFields) {
+  DistributionOptions o;
+  o.method = DistributionMethod::kSrcIp;
+  Distributor d(o, 16);
+  // Same client address, other ports and server: same slot under src-ip.
+  SessionKey a = SessionKey::V4(0x0a000001, 0xc6336401, 40000, 443, kProtoTcp);
+  SessionKey b = SessionKey::V4(0x0a000001, 0xc6336499, 50000, 80, kProtoTcp);
+  EXPECT_EQ(d.Classify(a).slot, d.Classify(b).slot);
+  o.method = DistributionMethod::kToMaster;
+  o.master_slot = 3;
+  EXPECT_EQ(Distributor(o, 16).Classify(a).slot, 3);
+}
+
+TEST(Distributor, SpreadsFlowsAcrossSlots) {
+  Distributor d(DistributionOptions{}, 4);
+  std::vector<int> count(5, 0);
+  for (uint32_t i = 0; i < 40000; ++i) {
+    ++count[d.Classify(SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(1024 + i % 60000), 443, kProtoTcp)).slot];
+  }
+  for (int s = 1; s <= 4; ++s) EXPECT_NEAR(count[s], 10000, 600) << "slot " << s;
+}
+
+TEST(Distributor, IcmpMethodOverridesUnlessDerived) {
+  DistributionOptions o;
+  o.icmp_method = DistributionMethod::kToMaster;
+  o.master_slot = 2;
+  Distributor d(o, 8);
+  EXPECT_EQ(d.Classify(SessionKey::V4(1, 2, 7, 0, kProtoIcmp)).slot, 2);
+  o.icmp_method = DistributionMethod::kDerived;
+  Distributor e(o, 8);
+  EXPECT_EQ(e.Classify(SessionKey::V4(1, 2, 7, 0, kProtoIcmp)).slot,
+            e.HashSlot(SessionKey::V4(1, 2, 7, 0, kProtoIcmp), o.method));
+}
+
+TEST(Distributor, FlowRulesByPriorityAndForBothDirections) {
+  DistributionOptions o;
+  FlowRule drop;
+  drop.id = 1;
+  drop.priority = 5;
+  drop.protocol = kProtoUdp;
+  drop.dst_port = PortRange{161, 161};
+  drop.action = FlowRule::Action::kDrop;
+  FlowRule pin;
+  pin.id = 2;
+  pin.priority = 1;  // wins over rule 1
+  pin.src_addr = AddrPrefix{IpAddr::V4(0x0a010000), 96 + 16};
+  pin.target = FlowRule::Target::kSlot;
+  pin.slot = 4;
+  FlowRule master;
+  master.id = 3;
+  master.priority = 3;
+  master.src_interface = {7};
+  master.target = FlowRule::Target::kMaster;
+  o.flow_rules = {drop, pin, master};
+  o.master_slot = 1;
+  Distributor d(o, 4);
+  const SessionKey snmp = SessionKey::V4(0x0a020001, 0xc6336401, 5000, 161, kProtoUdp);
+  EXPECT_EQ(d.Classify(snmp).action, Verdict::kDrop);
+  EXPECT_EQ(d.Classify(snmp.Reversed()).action, Verdict::kDrop);  // the reply too
+  const SessionKey pinned = SessionKey::V4(0x0a010005, 0xc6336401, 5000, 161, kProtoUdp);
+  EXPECT_EQ(d.Classify(pinned).slot, 4);       // rule 2 (priority 1) before rule 1
+  EXPECT_EQ(d.Classify(pinned.Reversed()).slot, 4);
+  const SessionKey from7 = SessionKey::V4(0x0b000001, 0xc6336401, 5000, 443, kProtoTcp);
+  EXPECT_EQ(d.Classify(from7, 7, 2).slot, 1);
+  EXPECT_EQ(d.Classify(from7.Reversed(), 2, 7).slot, 1);  // reply arrives on port2, leaves on 7
+}
+
+}  // namespace
+}  // namespace bladesync

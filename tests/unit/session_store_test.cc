@@ -1,0 +1,111 @@
+// SessionStore: the flat index against a std::unordered_map model, the
+// digest, and the memory per session.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <unordered_map>
+
+#include "blades/session_store.h"
+
+namespace bladesync {
+namespace {
+
+struct KeyHash {
+  size_t operator()(const SessionKey& k) const { return k.Hash(); }
+};
+
+SessionKey K(uint32_t i) { return SessionKey::V4(0x0a000000 + (i % 5000), 0xc0a80001, static_cast<uint16_t>(i), 80, kProtoTcp); }
+
+RC_GTEST_PROP(SessionStore, IndexAgreesWithModel, (const std::vector<std::pair<bool, uint16_t>>& ops)) {
+  SessionStore s(kLive);
+  std::unordered_map<SessionKey, uint32_t, KeyHash> model;
+  for (auto [insert, n] : ops) {
+    const SessionKey k = K(n % 3000);  // small key space: many collisions and erases
+    auto it = model.find(k);
+    if (insert && it == model.end()) {
+      uint32_t id = s.Allocate();
+      s.Mutate(id, [&](SessionRecord& r) {
+        r.key = k;
+        r.bits = kLive | kUsed;
+      });
+      model[k] = id;
+    } else if (!insert && it != model.end()) {
+      s.Mutate(it->second, [](SessionRecord& r) { r.bits = kUsed; });
+      s.Release(it->second);
+      model.erase(it);
+    }
+  }
+  RC_ASSERT(s.live() == model.size());
+  for (uint32_t i = 0; i < 3000; ++i) {
+    auto want = model.find(K(i));
+    auto got = s.Find(K(i));
+    if (want == model.end()) {
+      RC_ASSERT(!got.has_value());
+    } else {
+      RC_ASSERT(got.has_value());
+      RC_ASSERT(*got == want->second);
+    }
+  }
+}
+
+TEST(SessionStore, DigestIsOrderIndependentAndTracksState) {
+  SessionStore a(kLive), b(kLive);
+  for (uint32_t i = 0; i < 100; ++i) {
+    a.EnsureSlot(i);
+    a.Mutate(i, [&](SessionRecord& r) { r.key = K(i); r.version = i + 1; r.bits = kLive | kUsed; });
+  }
+  for (int i = 99; i >= 0; --i) {
+    b.EnsureSlot(static_cast<uint32_t>(i));
+    b.Mutate(static_cast<uint32_t>(i), [&](SessionRecord& r) { r.key = K(static_cast<uint32_t>(i)); r.version = static_cast<uint64_t>(i) + 1; r.bits = kLive | kUsed; });
+  }
+  EXPECT_EQ(a.digest(), b.digest());
+  b.Mutate(5, [](SessionRecord& r) { r.proto_state = kTcpEstablished; });
+  EXPECT_NE(a.digest(), b.digest());
+  a.Mutate(5, [](SessionRecord& r) { r.proto_state = kTcpEstablished; });
+  EXPECT_EQ(a.digest(), b.digest());
+  a.Mutate(7, [](SessionRecord& r) { r.bits = kUsed; });  // deleted: no longer counts
+  EXPECT_NE(a.digest(), b.digest());
+  EXPECT_EQ(a.live(), 99u);
+  EXPECT_FALSE(a.Find(K(7)).has_value());
+}
+
+TEST(SessionStore, DigestOnlyCountsRecordsWithAllDigestBits) {
+  SessionStore s(kLive | kSynced);
+  uint32_t id = s.Allocate();
+  s.Mutate(id, [](SessionRecord& r) { r.key = K(1); r.bits = kLive | kUsed; });
+  EXPECT_EQ(s.digest(), 0u);
+  EXPECT_EQ(s.counted(), 0u);
+  s.Mutate(id, [](SessionRecord& r) { r.bits |= kSynced; });
+  EXPECT_NE(s.digest(), 0u);
+  EXPECT_EQ(s.counted(), 1u);
+}
+
+TEST(SessionStore, ScanVisitsEveryLiveRecordOnceAroundTheSlab) {
+  SessionStore s(kLive);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    uint32_t id = s.Allocate();
+    s.Mutate(id, [&](SessionRecord& r) { r.key = K(i); r.bits = (i % 3) ? (kLive | kUsed) : kUsed; });
+  }
+  std::vector<int> seen(1000, 0);
+  for (int round = 0; round < 10; ++round) s.Scan(100, [&](uint32_t id) { ++seen[id]; });
+  for (uint32_t i = 0; i < 1000; ++i) EXPECT_EQ(seen[i], (i % 3) ? 1 : 0) << i;
+}
+
+TEST(SessionStore, RecordIs64BytesAndIndexStaysSmall) {
+  SessionStore s(kLive);
+  const uint32_t n = 200000;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t id = s.Allocate();
+    s.Mutate(id, [&](SessionRecord& r) {
+      r.key = SessionKey::V4(i, ~i, static_cast<uint16_t>(i), 443, kProtoTcp);
+      r.bits = kLive | kUsed;
+    });
+  }
+  EXPECT_EQ(sizeof(SessionRecord), 64u);
+  // Slab (with vector growth slack) plus index: well under 128 bytes each.
+  EXPECT_LT(s.MemoryBytes() / n, 128u);
+}
+
+}  // namespace
+}  // namespace bladesync
