@@ -75,7 +75,8 @@ uint32_t BladeAgent::TimeoutFor(uint8_t proto, uint8_t st) const {
 
 // ---------------------------------------------------------------- owner side
 
-uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat) {
+uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat,
+                                   const std::vector<Extension>* extensions) {
   const PickupDecision d = Decide(cfg_.pickup, facts);
   if (!d.sync) counters_.skipped[static_cast<int>(d.reason)].Add();
   const uint32_t id = owned_.Allocate();
@@ -96,9 +97,23 @@ uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState
     } else {
       owned_.clear_nat(id);
     }
+    owned_.clear_extensions(id);
+    if (extensions) {
+      for (const Extension& e : *extensions) owned_.set_extension(id, e);
+    }
   });
   if (d.sync) MarkDirty(id);
   return id;
+}
+
+void BladeAgent::SetExtension(uint32_t id, const Extension& e) {
+  if (!owned_.is_live(id)) return;
+  const uint64_t v = NextVersion();
+  owned_.Mutate(id, [&](SessionRecord& r) {
+    owned_.set_extension(id, e);
+    r.version = v;
+  });
+  if (owned_.rec(id).bits & kEligible) MarkDirty(id);
 }
 
 void BladeAgent::ChangeState(uint32_t id, const SessionState& state) {
@@ -197,6 +212,7 @@ void BladeAgent::Flush() {
       owned_.Mutate(id, [](SessionRecord& rr) { rr.bits &= static_cast<uint8_t>(~kSynced); });
     }
     owned_.clear_nat(id);
+    owned_.clear_extensions(id);
     owned_.Release(id);  // reusable now: its delete is ahead of any reuse in the log
   }
   deleted_.clear();
@@ -222,7 +238,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   if (!p) return 0;
   size_t n = 0;
   const uint32_t now_ds = ctx_.NowDs();
-  p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat) {
+  p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
     if (auto existing = owned_.Find(src.key)) {
       if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
       DeleteSession(*existing, kDeleteReplaced);
@@ -232,12 +248,15 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     // Flow-inspected sessions continue uninspected after a failover.
     if (flags & kFlagFlowInspected) flags |= kFlagNoInspectAfterFailover;
     SessionFacts facts{src.key, flags, 0, 0};
-    const uint32_t id = CreateSession(facts, SessionState{src.proto_state, flags, src.timeout_s}, nat);
+    const uint32_t id = CreateSession(facts, SessionState{src.proto_state, flags, src.timeout_s}, nat, ext);
+    const bool multicast = (flags & kFlagMulticast) || IsMulticast(src.key.dst);
     owned_.Mutate(id, [&](SessionRecord& r) {
       r.flags = flags;
       // update-all-session-timer: every picked-up session restarts its timer
       // at the full timeout; otherwise it keeps what was left on the mirror.
       r.expires_ds = cfg_.pickup.update_all_session_timer ? now_ds + r.timeout_s * 10 : src.expires_ds;
+      // multicast-ttl: how long synced multicast state lives on the new owner.
+      if (multicast && cfg_.pickup.multicast_ttl) r.expires_ds = now_ds + cfg_.pickup.multicast_ttl * 10;
       r.born_ds = 0;  // already past any pickup delay
       r.bits |= kEligible;
     });
@@ -324,8 +343,31 @@ void BladeAgent::HandleQueries(Peer& peer, const wire::Ack& ack, Link link) {
     counters_.received[static_cast<int>(SyncOp::kQuery)][li].Add();
     const uint32_t id = q->id();
     if (!owned_.is_live(id) || !(owned_.rec(id).bits & kSynced)) continue;  // its DELETE is on the stream
+    if (cfg_.test.naive_recreate) {
+      SendNaiveRecreate(peer.out.peer(), id, link);
+      continue;
+    }
+    // The answer travels on the same ordered stream as any DELETE.
     Append(ChangeEntry{owned_.rec(id).version, id, kOpRecreate, static_cast<uint8_t>(1u << peer.out.bit()), 0});
   }
+}
+
+// Test-only naive variant: an immediate, unsequenced RECREATE on the other
+// link, as a separate channel would carry it.
+void BladeAgent::SendNaiveRecreate(uint8_t peer, uint32_t id, Link query_link) {
+  encoder_.Reset();
+  const SessionRecord& r = owned_.rec(id);
+  encoder_.AddCreate(id, r, (r.bits & kHasNat) ? owned_.nat(id) : nullptr, true, owned_.extensions(id));
+  BatchHeader h;
+  h.origin = ctx_.self;
+  h.first_seq = 0;
+  h.seq_count = 1;
+  h.send_time_ns = static_cast<uint64_t>(loop_.WallNow().count());
+  h.flags = static_cast<uint8_t>(wire::BatchFlags::OutOfBand);
+  h.dest_chassis = peer;
+  const Link other = query_link == Link::kM1 ? Link::kM2 : Link::kM1;
+  ctx_.Send(peer, other, encoder_.FinishBatch(h));
+  counters_.sent[static_cast<int>(SyncOp::kRecreate)][static_cast<int>(other)].Add();
 }
 
 void BladeAgent::Tick() {

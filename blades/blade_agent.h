@@ -48,7 +48,12 @@ class BladeAgent {
 
   // ---- owner side: the session API of the data path ----
   // Creates an owned session; the pickup policy decides whether it syncs.
-  uint32_t CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr);
+  uint32_t CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr,
+                         const std::vector<Extension>* extensions = nullptr);
+  // Sets (replaces) one extension of a session; synced like a state change.
+  void SetExtension(uint32_t id, const Extension& e);
+  // New pickup options (a config reload); they apply to sessions created from now on.
+  void SetPickupOptions(const PickupOptions& p) { cfg_.pickup = p; }
   void ChangeState(uint32_t id, const SessionState& state);  // a protocol-state change: synced
   void Refresh(uint32_t id);                                 // a packet: restarts the timer only
   void DeleteSession(uint32_t id, uint8_t reason);
@@ -97,6 +102,7 @@ class BladeAgent {
   void Sweep();
   void SendStatus();
   void HandleQueries(Peer& peer, const wire::Ack& ack, Link link);
+  void SendNaiveRecreate(uint8_t peer, uint32_t id, Link query_link);
   Peer* FindPeer(uint8_t chassis);
   void DropFrame(DropReason r, const char* what);
 

@@ -21,6 +21,15 @@ struct SessionTimers {
   uint32_t icmp_idle_s = 60;
 };
 
+// Deliberately broken behaviours, only for tests that prove the suite
+// catches them. Never read from a config file.
+struct TestVariants {
+  // The vendor protocol as the seeds describe it: RECREATE answers a QUERY
+  // outside the ordered stream, and the mirror applies it without looking at
+  // the DELETE it may have seen.
+  bool naive_recreate = false;
+};
+
 struct BladeConfig {
   uint32_t cluster_id = 1;
   uint8_t chassis = 1;
@@ -45,6 +54,8 @@ struct BladeConfig {
   Nanos query_timeout = milliseconds(500);
   int query_retries = 3;
   Nanos sweep_interval = milliseconds(100);
+
+  TestVariants test;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
 };

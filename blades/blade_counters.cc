@@ -29,6 +29,7 @@ const char* DropReasonName(DropReason r) {
     case DropReason::kStale: return "stale";
     case DropReason::kStaleRecreate: return "stale_recreate";
     case DropReason::kUnknownSession: return "unknown_session";
+    case DropReason::kBadExtension: return "bad_extension";
     case DropReason::kCount: break;
   }
   return "?";
@@ -78,6 +79,8 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("packets", c.packets);
   add("packets_dropped", c.packets_dropped);
   add("adopted_sessions", c.adopted_sessions);
+  add("gtp_no_tunnel", c.gtp_no_tunnel);
+  add("gtp_wrong_direction", c.gtp_wrong_direction);
   return out;
 }
 

@@ -34,6 +34,7 @@ enum class DropReason : uint8_t {
   kStale,             // version at or below what the mirror holds
   kStaleRecreate,     // RECREATE at or below a DELETE the mirror saw
   kUnknownSession,    // update for a session the mirror does not have
+  kBadExtension,      // extension of an unknown type, version or size (the session still applies)
   kCount,
 };
 const char* DropReasonName(DropReason r);
@@ -62,6 +63,8 @@ struct BladeCounters {
   Counter queries_unanswered;    // gave up after the retries
   Counter packets, packets_dropped;
   Counter adopted_sessions;
+  Counter gtp_no_tunnel;        // GTP-U packet without a GTP-C tunnel
+  Counter gtp_wrong_direction;  // GTP-U packet against the tunnel's policy direction
 };
 
 // Every counter as (name, value), names like "sent.create.m1" or

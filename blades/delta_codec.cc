@@ -31,6 +31,7 @@ void DeltaEncoder::Reset() {
   updates_.clear();
   nat4_.clear();
   nat6_.clear();
+  ext_.clear();
   deltas_ = 0;
   approx_bytes_ = 96;
 }
@@ -41,7 +42,20 @@ void DeltaEncoder::AddDelete(uint32_t id, uint64_t version, uint8_t reason) {
   approx_bytes_ += sizeof(wire::Delete);
 }
 
-void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate) {
+void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
+  if (!ext) return;
+  const AppSpec& app = AppSpecFor(AppOf(r.flags));
+  if (app.policy != SyncPolicy::kSynced) return;
+  for (const Extension& e : *ext) {
+    if (e.type != static_cast<uint16_t>(app.extension)) continue;
+    ext_.emplace_back(id, &e);
+    approx_bytes_ += 24 + e.data.size();
+  }
+}
+
+void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
+                             const std::vector<Extension>* ext) {
+  AddExtensions(id, r, ext);
   const auto vlo = static_cast<uint32_t>(r.version);
   const auto vhi = static_cast<uint16_t>(r.version >> 32);
   if (r.key.is_v4()) {
@@ -67,7 +81,8 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
   ++deltas_;
 }
 
-void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r) {
+void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
+  AddExtensions(id, r, ext);
   updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s,
                         static_cast<uint16_t>(r.version >> 32), r.flags, r.proto_state);
   ++deltas_;
@@ -93,6 +108,14 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   auto up = MaybeStructs(fbb_, updates_);
   auto n4 = MaybeStructs(fbb_, nat4_);
   auto n6 = MaybeStructs(fbb_, nat6_);
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Extension>>> ex = 0;
+  if (!ext_.empty()) {
+    ext_offsets_.clear();
+    for (auto& [id, e] : ext_) {
+      ext_offsets_.push_back(wire::CreateExtension(fbb_, id, e->type, e->version, fbb_.CreateVector(e->data)));
+    }
+    ex = fbb_.CreateVector(ext_offsets_);
+  }
   wire::DeltaBatchBuilder b(fbb_);
   b.add_origin(&h.origin);
   b.add_first_seq(h.first_seq);
@@ -108,6 +131,7 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   if (!up.IsNull()) b.add_updates(up);
   if (!n4.IsNull()) b.add_nat4(n4);
   if (!n6.IsNull()) b.add_nat6(n6);
+  if (!ex.IsNull()) b.add_extensions(ex);
   auto batch = b.Finish();
   auto frame = wire::CreateFrame(fbb_, wire::Message::DeltaBatch, batch.Union());
   fbb_.Finish(frame, wire::FrameIdentifier());

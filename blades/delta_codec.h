@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "blades/extensions.h"
 #include "blades/session.h"
 #include "core/status.h"
 #include "flatbuffers/flatbuffers.h"
@@ -35,8 +36,11 @@ class DeltaEncoder {
   DeltaEncoder();
   void Reset();
   void AddDelete(uint32_t id, uint64_t version, uint8_t reason);
-  void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate);
-  void AddUpdate(uint32_t id, const SessionRecord& r);
+  // `ext` is the session's extension state; only what its application
+  // declares as synced goes on the wire.
+  void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
+                 const std::vector<Extension>* ext = nullptr);
+  void AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext = nullptr);
   size_t deltas() const { return deltas_; }
   size_t approx_bytes() const { return approx_bytes_; }
   // Builds the frame; the bytes stay valid until the next Reset/Finish.
@@ -50,8 +54,11 @@ class DeltaEncoder {
   std::vector<wire::Update> updates_;
   std::vector<wire::Nat4> nat4_;
   std::vector<wire::Nat6> nat6_;
+  std::vector<std::pair<uint32_t, const Extension*>> ext_;
+  std::vector<flatbuffers::Offset<wire::Extension>> ext_offsets_;
   size_t deltas_ = 0;
   size_t approx_bytes_ = 0;
+  void AddExtensions(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext);
 };
 
 struct FrameLimits {

@@ -52,7 +52,8 @@ bool OutboundStream::BuildSnapshot(InFlight& f) {
          ctx_.encoder.approx_bytes() + 128 < ctx_.cfg.max_frame_bytes) {
     const SessionRecord& r = ctx_.owned.rec(snap_cursor_);
     if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
-      ctx_.encoder.AddCreate(snap_cursor_, r, (r.bits & kHasNat) ? ctx_.owned.nat(snap_cursor_) : nullptr, false);
+      ctx_.encoder.AddCreate(snap_cursor_, r, (r.bits & kHasNat) ? ctx_.owned.nat(snap_cursor_) : nullptr, false,
+                             ctx_.owned.extensions(snap_cursor_));
       ++n;
     }
     ++snap_cursor_;
@@ -99,7 +100,7 @@ void OutboundStream::Encode(const InFlight& f) {
     for (uint32_t id = f.snap_begin; id < f.snap_end && id < ctx_.owned.slots(); ++id) {
       const SessionRecord& r = ctx_.owned.rec(id);
       if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
-        enc.AddCreate(id, r, (r.bits & kHasNat) ? ctx_.owned.nat(id) : nullptr, false);
+        enc.AddCreate(id, r, (r.bits & kHasNat) ? ctx_.owned.nat(id) : nullptr, false, ctx_.owned.extensions(id));
         ++op_counts_[static_cast<int>(SyncOp::kSnapshot)];
       }
     }
@@ -119,7 +120,8 @@ void OutboundStream::Encode(const InFlight& f) {
         // A full create with the current state is always safe: the mirror
         // applies it only when it is newer than what it holds.
         if (r) {
-          enc.AddCreate(e.id, *r, (r->bits & kHasNat) ? ctx_.owned.nat(e.id) : nullptr, e.op == kOpRecreate);
+          enc.AddCreate(e.id, *r, (r->bits & kHasNat) ? ctx_.owned.nat(e.id) : nullptr, e.op == kOpRecreate,
+                        ctx_.owned.extensions(e.id));
           ++op_counts_[static_cast<int>(e.op == kOpRecreate ? SyncOp::kRecreate : SyncOp::kCreate)];
         }
         break;
@@ -127,7 +129,7 @@ void OutboundStream::Encode(const InFlight& f) {
         // An update carries no key: send it only while it is still the latest
         // change of the same session; otherwise a later entry carries it.
         if (r && r->version == e.version) {
-          enc.AddUpdate(e.id, *r);
+          enc.AddUpdate(e.id, *r, ctx_.owned.extensions(e.id));
           ++op_counts_[static_cast<int>(SyncOp::kUpdate)];
         }
         break;

@@ -1,6 +1,7 @@
 #include "blades/packet_path.h"
 
 #include "blades/delta_codec.h"
+#include "blades/extensions.h"
 
 namespace bladesync {
 
@@ -36,6 +37,10 @@ NatInfo SourceNat(const SessionKey& k) {
   n.dnat_port = k.dport;
   return n;
 }
+uint32_t Hash32(const SessionKey& k, uint32_t salt) {
+  const uint64_t h = (k.Hash() ^ k.Reversed().Hash()) * (0x9e3779b97f4a7c15ULL + salt);
+  return static_cast<uint32_t>(h >> 32) | 1u;
+}
 }  // namespace
 
 PacketResult PacketPath::Process(const PacketInfo& p) {
@@ -59,12 +64,49 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
       blade_.counters().packets_dropped.Add();  // strict: no session without a SYN
       return PacketResult::kDropped;
     }
+    const AppKind app = AppOf(p.attrs);
+    std::vector<Extension> ext;
+    if (app == AppKind::kGtpU) {
+      // GTP-U needs its tunnel, and a packet in the direction a policy accepts.
+      SessionKey control = p.key;
+      control.sport = control.dport = kGtpControlPort;
+      std::optional<uint32_t> tunnel_id = blade_.Lookup(control);
+      const std::vector<Extension>* te = tunnel_id ? blade_.owned().extensions(*tunnel_id) : nullptr;
+      std::optional<GtpTunnel> tunnel;
+      if (te) {
+        for (const Extension& e : *te) {
+          if (!tunnel) tunnel = DecodeGtpTunnel(e);
+        }
+      }
+      if (!tunnel) {
+        blade_.counters().gtp_no_tunnel.Add();
+        blade_.counters().packets_dropped.Add();
+        return PacketResult::kDropped;
+      }
+      if (tunnel->policy_srcintf != p.srcintf) {
+        blade_.counters().gtp_wrong_direction.Add();
+        blade_.counters().packets_dropped.Add();
+        return PacketResult::kDropped;
+      }
+    } else if (app == AppKind::kGtpC) {
+      GtpTunnel t;
+      t.teid_c = Hash32(p.key, 1);
+      t.teid_u_up = Hash32(p.key, 2);
+      t.teid_u_down = Hash32(p.key, 3);
+      t.policy_srcintf = p.srcintf;
+      ext.push_back(EncodeGtpTunnel(t));
+    } else if (app == AppKind::kSip) {
+      SipCall c;
+      c.call_id_hash = Hash32(p.key, 4);
+      ext.push_back(EncodeSipCall(c));
+    }
     SessionFacts facts{p.key, p.attrs, p.srcintf, p.dstintf};
     const uint8_t st = proto == kProtoTcp ? kTcpSynSent : kUnreplied;
     NatInfo nat;
     const bool has_nat = p.attrs & kFlagNat;
     if (has_nat) nat = SourceNat(p.key);
-    blade_.CreateSession(facts, SessionState{st, p.attrs, blade_.TimeoutFor(proto, st)}, has_nat ? &nat : nullptr);
+    blade_.CreateSession(facts, SessionState{st, p.attrs, blade_.TimeoutFor(proto, st)}, has_nat ? &nat : nullptr,
+                         ext.empty() ? nullptr : &ext);
     return PacketResult::kCreated;
   }
   const SessionRecord& r = blade_.owned().rec(*id);
@@ -75,7 +117,21 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
     next = kReplied;
   }
   if (next != r.proto_state) {
-    blade_.ChangeState(*id, SessionState{next, r.flags, blade_.TimeoutFor(proto, next)});
+    const uint32_t sid = *id;
+    blade_.ChangeState(sid, SessionState{next, r.flags, blade_.TimeoutFor(proto, next)});
+    // The answer completes a SIP call's setup.
+    if (AppOf(blade_.owned().rec(sid).flags) == AppKind::kSip && next == kReplied) {
+      if (const std::vector<Extension>* ex = blade_.owned().extensions(sid)) {
+        for (const Extension& e : *ex) {
+          if (std::optional<SipCall> call = DecodeSipCall(e)) {
+            call->state = SipCall::kEstablished;
+            call->rtp_port = static_cast<uint16_t>(16384 + (call->call_id_hash % 16384));
+            blade_.SetExtension(sid, EncodeSipCall(*call));
+            break;
+          }
+        }
+      }
+    }
     return PacketResult::kStateChanged;
   }
   blade_.Refresh(*id);

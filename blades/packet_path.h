@@ -5,6 +5,14 @@
 // only restarts the session's timer. UDP and ICMP sessions open on the first
 // packet and become "replied" on the first answer.
 //
+// Application state: a SIP session carries its call state (SipCall), a
+// GTP-C session its tunnel (GtpTunnel). A GTP-U packet opens a session only
+// on an existing tunnel and only in the tunnel's policy direction, which is
+// what lets GTP-U flows continue after a failover (the tunnel state was
+// synced, the GTP-U sessions were not). GTP-C and GTP-U of a tunnel must
+// land on the same blade: use dp-load-distribution-method src-dst-ip (or a
+// flow rule) for GTP traffic.
+//
 //   PacketPath path(blade);
 //   path.Process(PacketInfo{key, kTcpSyn, attrs, /*srcintf=*/1, /*dstintf=*/2});
 #pragma once
@@ -21,6 +29,9 @@ inline constexpr uint8_t kTcpSyn = 0x02;
 inline constexpr uint8_t kTcpRst = 0x04;
 inline constexpr uint8_t kTcpPsh = 0x08;
 inline constexpr uint8_t kTcpAck = 0x10;
+
+inline constexpr uint16_t kGtpControlPort = 2123;
+inline constexpr uint16_t kGtpUserPort = 2152;
 
 struct PacketInfo {
   SessionKey key;        // as on the wire: a reply has src and dst swapped

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "blades/extensions.h"
+
 namespace bladesync {
 
 bool AddrPrefix::Contains(const IpAddr& a) const {
@@ -25,7 +27,7 @@ const char* SkipReasonName(SkipReason r) {
     case SkipReason::kNat: return "nat_disabled";
     case SkipReason::kFilter: return "sync_filter";
     case SkipReason::kAppNotSynced: return "app_not_synced";
-    case SkipReason::kSipActiveActive: return "sip_active_active";
+    case SkipReason::kActivePassiveOnly: return "active_passive_only";
     case SkipReason::kGtpUserPlane: return "gtp_user_plane";
     case SkipReason::kCount: break;
   }
@@ -75,21 +77,17 @@ PickupDecision Decide(const PickupOptions& opt, const SessionFacts& s) {
   if (s.flags & kFlagLocal) return skip(SkipReason::kLocal);
   if (!opt.session_pickup) return skip(SkipReason::kPickupDisabled);
   if (s.flags & kFlagProxyInspected) return skip(SkipReason::kProxyInspected);
-  switch (AppOf(s.flags)) {
-    case AppKind::kSccp:
-    case AppKind::kSimple:
-    case AppKind::kSslOffload:
-    case AppKind::kHttpMux:
-      return skip(SkipReason::kAppNotSynced);
-    case AppKind::kSip:
-    case AppKind::kSipRtp:
-      if (opt.mode != HaMode::kActivePassive) return skip(SkipReason::kSipActiveActive);
-      break;
-    case AppKind::kGtpU:
-      return skip(SkipReason::kGtpUserPlane);
-    default:
-      break;
-  }
+  // The application's own declaration (blades/extensions.h) decides.
+  const AppSpec& app = AppSpecFor(AppOf(s.flags));
+  auto app_reason = [&] {
+    switch (app.skip) {
+      case AppSkip::kUserPlane: return SkipReason::kGtpUserPlane;
+      case AppSkip::kActivePassiveOnly: return SkipReason::kActivePassiveOnly;
+      default: return SkipReason::kAppNotSynced;
+    }
+  };
+  if (app.policy == SyncPolicy::kNotFailedOver) return skip(app_reason());
+  if (app.active_passive_only && opt.mode != HaMode::kActivePassive) return skip(app_reason());
   const bool multicast = (s.flags & kFlagMulticast) || IsMulticast(s.key.dst);
   if (multicast) {
     if (opt.multicast_ttl == 0) return skip(SkipReason::kMulticast);

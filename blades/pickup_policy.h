@@ -62,7 +62,7 @@ struct PickupOptions {
   uint32_t delay_s = 30;                     // session-pickup-delay-time (bladesync extension)
   bool expectation = false;                  // session-pickup-expectation
   bool nat = false;                          // session-pickup-nat
-  uint32_t multicast_ttl = 0;                // multicast-ttl: >0 turns multicast pickup on
+  uint32_t multicast_ttl = 0;                // multicast-ttl (5-3600 s): set = multicast pickup on
   bool update_all_session_timer = false;     // update-all-session-timer
   SyncFilter filter;                         // session-sync-filter
 };
@@ -78,7 +78,7 @@ enum class SkipReason : uint8_t {
   kNat,
   kFilter,
   kAppNotSynced,      // SIMPLE, SCCP, SSL offload, HTTP multiplexing
-  kSipActiveActive,   // SIP state is synced in active-passive only
+  kActivePassiveOnly, // SIP calls and their RTP: synced in active-passive only
   kGtpUserPlane,      // GTP-U rides on the synced tunnel state
   kCount,
 };

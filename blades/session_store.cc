@@ -50,7 +50,35 @@ uint64_t SessionStore::RecordHash(uint32_t id) const {
               (uint64_t{it->second.snat_port} << 16 | it->second.dnat_port));
     }
   }
+  // Only extension state that is synced counts: the mirror holds nothing else.
+  const AppSpec& app = AppSpecFor(AppOf(r.flags));
+  if (app.extension != ExtensionType::kNone && app.policy == SyncPolicy::kSynced) {
+    auto it = ext_.find(id);
+    if (it != ext_.end()) {
+      for (const Extension& e : it->second) {
+        uint64_t x = Mix(uint64_t{e.type} << 16 | e.version);
+        for (uint8_t b : e.data) x = Mix(x ^ b);
+        h = Mix(h ^ x);
+      }
+    }
+  }
   return h;
+}
+
+const std::vector<Extension>* SessionStore::extensions(uint32_t id) const {
+  auto it = ext_.find(id);
+  return it == ext_.end() ? nullptr : &it->second;
+}
+
+void SessionStore::set_extension(uint32_t id, const Extension& e) {
+  std::vector<Extension>& v = ext_[id];
+  for (Extension& x : v) {
+    if (x.type == e.type) {
+      x = e;
+      return;
+    }
+  }
+  v.push_back(e);
 }
 
 void SessionStore::Uncount(uint32_t id) {
@@ -135,6 +163,7 @@ void SessionStore::Clear() {
   digest_ = 0;
   sweep_cursor_ = 0;
   nat_.clear();
+  ext_.clear();
 }
 
 void SessionStore::Scan(uint32_t budget, const std::function<void(uint32_t)>& fn) {
@@ -151,7 +180,7 @@ void SessionStore::Scan(uint32_t budget, const std::function<void(uint32_t)>& fn
 
 size_t SessionStore::MemoryBytes() const {
   return slab_.capacity() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
-         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32);
+         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) + ext_.size() * 96;
 }
 
 }  // namespace bladesync

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "blades/extensions.h"
 #include "blades/session.h"
 
 namespace bladesync {
@@ -70,6 +71,12 @@ class SessionStore {
   void set_nat(uint32_t id, const NatInfo& n) { nat_[id] = n; }
   void clear_nat(uint32_t id) { nat_.erase(id); }
 
+  // Extension state (ALG, tunnel) of sessions that have any; call inside
+  // Mutate so the digest follows.
+  const std::vector<Extension>* extensions(uint32_t id) const;
+  void set_extension(uint32_t id, const Extension& e);
+  void clear_extensions(uint32_t id) { ext_.erase(id); }
+
   // Drops every record (a mirror starting a snapshot of a new epoch).
   void Clear();
 
@@ -107,6 +114,7 @@ class SessionStore {
   uint64_t digest_ = 0;
   uint32_t sweep_cursor_ = 0;
   std::unordered_map<uint32_t, NatInfo> nat_;
+  std::unordered_map<uint32_t, std::vector<Extension>> ext_;
 };
 
 }  // namespace bladesync

@@ -23,6 +23,13 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
   const uint8_t flags = static_cast<uint8_t>(b.flags());
   const uint64_t seq = b.first_seq();
 
+  if (flags & static_cast<uint8_t>(wire::BatchFlags::OutOfBand)) {
+    // Only the test-only naive variant sends these; ours never applies them.
+    if (!ctx_.cfg.test.naive_recreate || epoch != epoch_) return Drop(DropReason::kNotSynced);
+    if (b.recreates4()) for (const wire::Create4* c : *b.recreates4()) ApplyNaiveRecreate(*c);
+    if (b.recreates6()) for (const wire::Create6* c : *b.recreates6()) ApplyNaiveRecreate(*c);
+    return;
+  }
   if (epoch < epoch_) {  // a frame from an earlier life of the owner: a replay
     Drop(DropReason::kOldEpoch);
     return;
@@ -141,6 +148,19 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
       });
     }
   }
+  if (b.extensions()) {
+    for (const wire::Extension* x : *b.extensions()) {
+      Extension e{x->type(), x->version(), {}};
+      if (x->data()) e.data.assign(x->data()->begin(), x->data()->end());
+      const uint32_t id = x->id();
+      if (!store_.is_live(id) || !ExtensionValid(e) ||
+          static_cast<uint16_t>(AppSpecFor(AppOf(store_.rec(id).flags)).extension) != e.type) {
+        Drop(DropReason::kBadExtension);
+        continue;
+      }
+      store_.Mutate(id, [&](SessionRecord&) { store_.set_extension(id, e); });
+    }
+  }
   next_seq_ = b.first_seq() + b.seq_count();
   if (gap_to_ <= next_seq_) gap_to_ = 0;
   if (flags & kEnd) {
@@ -170,6 +190,7 @@ void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
     r.version = v;
     r.bits = kUsed | kOwnerDeleted;  // tombstone: key kept, not live
     store_.clear_nat(id);
+    store_.clear_extensions(id);
   });
   ctx_.counters.applied[static_cast<int>(SyncOp::kDelete)].Add();
   ResolveQuery(id);
@@ -202,9 +223,30 @@ void StandbyOrigin::ApplyCreate(const C& c, bool recreate, bool snapshot) {
     r.expires_ds = ctx_.ExpiryDs(c.timeout_s());
     r.bits = kUsed | kLive;
     store_.clear_nat(id);
+    store_.clear_extensions(id);  // a new incarnation: its extensions follow in this frame
   });
   ctx_.counters.applied[static_cast<int>(recreate ? SyncOp::kRecreate : snapshot ? SyncOp::kSnapshot
                                                                                  : SyncOp::kCreate)].Add();
+  ResolveQuery(id);
+}
+
+template <typename C>
+void StandbyOrigin::ApplyNaiveRecreate(const C& c) {
+  // No version check, no tombstone: whatever arrives last wins.
+  const uint32_t id = c.id();
+  if (id >= ctx_.cfg.max_sessions) return;
+  store_.EnsureSlot(id);
+  const SessionKey key = KeyOf(c);
+  store_.Mutate(id, [&](SessionRecord& r) {
+    r.key = key;
+    r.version = VersionOf(c.version_lo(), c.version_hi());
+    r.proto_state = c.proto_state();
+    r.flags = c.flags();
+    r.timeout_s = c.timeout_s();
+    r.expires_ds = ctx_.ExpiryDs(c.timeout_s());
+    r.bits = kUsed | kLive;
+  });
+  ctx_.counters.applied[static_cast<int>(SyncOp::kRecreate)].Add();
   ResolveQuery(id);
 }
 

@@ -39,7 +39,7 @@ class StandbyOrigin {
   template <typename F>
   void DrainLive(F&& fn) {
     for (uint32_t id = 0; id < store_.slots(); ++id) {
-      if (store_.is_live(id)) fn(store_.rec(id), store_.nat(id));
+      if (store_.is_live(id)) fn(store_.rec(id), store_.nat(id), store_.extensions(id));
     }
     store_.Clear();
     state_ = State::kNeedSync;
@@ -72,6 +72,8 @@ class StandbyOrigin {
   template <typename C>
   void ApplyCreate(const C& c, bool recreate, bool snapshot);
   void ApplyUpdate(const wire::Update& u);
+  template <typename C>
+  void ApplyNaiveRecreate(const C& c);
   void ResolveQuery(uint32_t id);
   void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
   void SendAck(Link link, bool sync_request);

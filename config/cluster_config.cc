@@ -328,7 +328,7 @@ struct Loader {
     r.On("session-pickup-delay-time", r.Int(&p.delay_s, 1, 3600));
     r.On("session-pickup-expectation", r.Bool(&p.expectation));
     r.On("session-pickup-nat", r.Bool(&p.nat));
-    r.On("multicast-ttl", r.Int(&p.multicast_ttl, 0, 3600));
+    r.On("multicast-ttl", r.Int(&p.multicast_ttl, 5, 3600));
     r.On("update-all-session-timer", r.Bool(&p.update_all_session_timer));
     r.On("slots", r.Int(&cfg.slots, 1, 16));
     r.On("curve", r.Bool(&cfg.curve));
@@ -495,6 +495,8 @@ struct Loader {
     r.On("flow-inspected-percent", r.Int(&t.flow_inspected_percent, 0, 100));
     r.On("proxy-inspected-percent", r.Int(&t.proxy_inspected_percent, 0, 100));
     r.On("local-percent", r.Int(&t.local_percent, 0, 100));
+    r.On("sip-percent", r.Int(&t.sip_percent, 0, 100));
+    r.On("gtp-percent", r.Int(&t.gtp_percent, 0, 100));
     r.On("seed", r.Int(&t.seed, 0, (1LL << 62)));
     if (Status s = r.Read(b); !s.ok()) return s;
     if (t.tcp_percent + t.udp_percent > 100) return Err(b.line, "tcp-percent + udp-percent is over 100 in 'config traffic-generator'");

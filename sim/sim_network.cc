@@ -42,7 +42,7 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
   }
   auto bytes = std::make_shared<std::vector<uint8_t>>(frame.begin(), frame.end());
   auto draw_delay = [&] {
-    Nanos d = faults_.latency;
+    Nanos d = faults_.latency + faults_.link_latency[static_cast<int>(link)];
     if (faults_.jitter.count() > 0) {
       d += Nanos(std::uniform_int_distribution<int64_t>(0, faults_.jitter.count())(rng_));
     }
@@ -51,33 +51,37 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
     }
     return d;
   };
-  Schedule(to, link, bytes, draw_delay());
+  Schedule(to, link, bytes, draw_delay(), from.chassis);
   if (faulty && Chance(faults_.duplicate)) {
     ++duplicated_;
-    Schedule(to, link, bytes, draw_delay());
+    Schedule(to, link, bytes, draw_delay(), from.chassis);
   }
   return SendResult::kSent;
 }
 
-void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay) {
+void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay,
+                          uint8_t from_chassis) {
   auto it = nodes_.find({to.chassis, to.slot});
   SimTransport* t = it->second.get();
   const std::pair<uint8_t, uint8_t> key{to.chassis, to.slot};
-  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes] {
+  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes, from_chassis] {
     auto node = nodes_.find(key);
     if (node == nodes_.end() || down_.count(key) || !node->second->receiver_) {
       ++dropped_;
       return;
     }
-    // Delivered only if the link is still up when the frame arrives.
+    // A frame in flight on a link that was cut meanwhile is lost too.
+    if (link != Link::kBackplane && from_chassis != key.first && is_cut(from_chassis, key.first, link)) {
+      ++dropped_;
+      return;
+    }
     ++delivered_;
     node->second->receiver_(FrameMeta{link, -1}, std::span<const uint8_t>(bytes->data(), bytes->size()));
   });
 }
 
 void SimNetwork::Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes) {
-  (void)from;
-  Schedule(to, link, std::make_shared<std::vector<uint8_t>>(std::move(bytes)), faults_.latency);
+  Schedule(to, link, std::make_shared<std::vector<uint8_t>>(std::move(bytes)), faults_.latency, from.chassis);
 }
 
 }  // namespace bladesync

@@ -12,6 +12,7 @@
 //   net.Cut(1, 2, Link::kM1);
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,6 +34,8 @@ struct SimFaults {
   Nanos jitter = std::chrono::microseconds(20);
   Nanos extra_delay = milliseconds(5);
   bool faults_on_backplane = false;
+  // Extra one-way latency per link (M1, M2, backplane), e.g. a slow M2.
+  std::array<Nanos, 3> link_latency{};
 };
 
 class SimNetwork;
@@ -80,7 +83,7 @@ class SimNetwork {
     return {std::min(a, b), std::max(a, b), l};
   }
   SendResult Deliver(NodeId from, NodeId to, Link link, std::span<const uint8_t> frame);
-  void Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay);
+  void Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay, uint8_t from_chassis);
   bool Chance(double p);
 
   SimScheduler& sched_;

@@ -19,7 +19,53 @@ void TrafficGenerator::Emit(const Flow& f, bool reply, uint8_t flags, std::vecto
   ++packets_;
 }
 
+void TrafficGenerator::AddFlow(const SessionKey& key, uint16_t attrs, Kind kind, Nanos at, Nanos end) {
+  Flow f{};
+  f.key = key;
+  f.attrs = attrs;
+  f.kind = kind;
+  f.end = end;
+  f.alive = true;
+  uint32_t idx;
+  if (!free_.empty()) {
+    idx = free_.back();
+    free_.pop_back();
+    flows_[idx] = f;
+  } else {
+    idx = static_cast<uint32_t>(flows_.size());
+    flows_.push_back(f);
+  }
+  ++active_;
+  ++flows_started_;
+  due_.push(Due{at, idx});
+}
+
 void TrafficGenerator::StartFlow(Nanos now) {
+  const uint32_t app_pick = Percent();
+  if (app_pick < opt_.sip_percent + opt_.gtp_percent) {
+    const bool sip = app_pick < opt_.sip_percent;
+    SessionKey k;
+    k.src = IpAddr::V4(0x0a800000u | static_cast<uint32_t>(rng_() % 65536));
+    k.dst = IpAddr::V4(0xc6336400u | static_cast<uint32_t>(rng_() % 256));
+    k.proto = kProtoUdp;
+    const Nanos end = now + milliseconds(rng_() % (2 * uint64_t{opt_.mean_lifetime_ms} + 1));
+    if (sip) {
+      k.sport = static_cast<uint16_t>(5060 + rng_() % 100);
+      k.dport = 5060;
+      AddFlow(k, WithApp(0, AppKind::kSip), Kind::kUdp, now, end);
+      SessionKey rtp = k;
+      rtp.sport = static_cast<uint16_t>(20000 + rng_() % 10000);
+      rtp.dport = static_cast<uint16_t>(16384 + rng_() % 16384);
+      AddFlow(rtp, WithApp(0, AppKind::kSipRtp), Kind::kUdp, now + milliseconds(5), end);
+    } else {
+      k.sport = k.dport = kGtpControlPort;
+      AddFlow(k, WithApp(0, AppKind::kGtpC), Kind::kUdp, now, end);
+      SessionKey u = k;
+      u.sport = u.dport = kGtpUserPort;
+      AddFlow(u, WithApp(0, AppKind::kGtpU), Kind::kUdp, now + milliseconds(5), end);
+    }
+    return;
+  }
   Flow f{};
   const uint32_t proto_pick = Percent();
   if (proto_pick < opt_.tcp_percent) {
@@ -40,7 +86,7 @@ void TrafficGenerator::StartFlow(Nanos now) {
   uint16_t dport = kServices[rng_() % 8];
   if (f.kind == Kind::kUdp) {
     proto = kProtoUdp;
-    static constexpr uint16_t kUdp[] = {53, 123, 5060, 4500, 2152, 514};
+    static constexpr uint16_t kUdp[] = {53, 123, 443, 4500, 1194, 514};
     dport = kUdp[rng_() % 6];
   } else if (f.kind == Kind::kIcmp) {
     proto = v6 ? kProtoIcmp6 : kProtoIcmp;
@@ -65,24 +111,9 @@ void TrafficGenerator::StartFlow(Nanos now) {
     attrs |= kFlagFlowInspected;
   }
   if (Percent() < opt_.local_percent) attrs |= kFlagLocal;
-  if (proto == kProtoUdp && dport == 5060) attrs = WithApp(attrs, AppKind::kSip);
   f.attrs = attrs;
   const uint64_t life = opt_.mean_lifetime_ms ? rng_() % (2 * uint64_t{opt_.mean_lifetime_ms}) : 0;
-  f.end = now + milliseconds(life);
-  f.step = 0;
-  f.alive = true;
-  uint32_t idx;
-  if (!free_.empty()) {
-    idx = free_.back();
-    free_.pop_back();
-    flows_[idx] = f;
-  } else {
-    idx = static_cast<uint32_t>(flows_.size());
-    flows_.push_back(f);
-  }
-  ++active_;
-  ++flows_started_;
-  due_.push(Due{now, idx});
+  AddFlow(f.key, f.attrs, f.kind, now, now + milliseconds(life));
 }
 
 std::optional<Nanos> TrafficGenerator::Step(Flow& f, Nanos now, std::vector<PacketInfo>& out) {

@@ -37,6 +37,8 @@ struct TrafficOptions {
   uint32_t flow_inspected_percent = 20;
   uint32_t proxy_inspected_percent = 5;
   uint32_t local_percent = 1;      // management sessions to the cluster itself
+  uint32_t sip_percent = 0;        // SIP calls (UDP 5060) with an RTP flow
+  uint32_t gtp_percent = 0;        // GTP tunnels: GTP-C (2123) then GTP-U (2152) on the same addresses
   uint64_t seed = 1;
 };
 
@@ -69,6 +71,8 @@ class TrafficGenerator {
   };
 
   void StartFlow(Nanos now);
+  // Starts one flow of a given kind and key at `at` (a companion flow).
+  void AddFlow(const SessionKey& key, uint16_t attrs, Kind kind, Nanos at, Nanos end);
   // Emits the next packet of the flow; returns when the one after is due, or nothing.
   std::optional<Nanos> Step(Flow& f, Nanos now, std::vector<PacketInfo>& out);
   void Emit(const Flow& f, bool reply, uint8_t flags, std::vector<PacketInfo>& out);

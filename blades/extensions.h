@@ -1,0 +1,79 @@
+// Applications and their per-session extensions: one place per protocol.
+//
+// Each application a session can belong to (SIP, GTP, SCCP, ...) declares
+// its sync policy in the registry below: whether its sessions fail over,
+// whether only in active-passive mode, and which typed, versioned extension
+// (its ALG / inspection state) travels with the session. Supporting a new
+// protocol means adding one AppKind and one AppSpec row, plus an extension
+// codec if it has state; the pickup policy, the wire, the mirror and
+// failover handle it from there.
+//
+//   const AppSpec& s = AppSpecFor(AppKind::kGtpC);   // synced, with GtpTunnel
+//   Extension e = EncodeGtpTunnel(GtpTunnel{...});
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "blades/session.h"
+
+namespace bladesync {
+
+enum class SyncPolicy : uint8_t {
+  kSynced,          // the session and its extension state are synced
+  kSessionOnly,     // the session is synced, the extension state is not
+  kNotFailedOver,   // the session is never synced (restarts after failover)
+};
+
+enum class ExtensionType : uint16_t { kNone = 0, kSipCall = 1, kGtpTunnel = 2 };
+
+// Why a session of this application is not synced (pickup_policy.h SkipReason).
+enum class AppSkip : uint8_t { kNone, kNotSynced, kActivePassiveOnly, kUserPlane };
+
+struct AppSpec {
+  AppKind app;
+  const char* name;
+  SyncPolicy policy;
+  bool active_passive_only;   // FGCP syncs it only in active-passive clusters
+  AppSkip skip;               // reason counted when it is not synced
+  ExtensionType extension;    // the state it carries, if any
+  uint16_t extension_version; // the newest version this build writes and reads
+  uint16_t max_bytes;         // a frame carrying more is malformed
+};
+
+const AppSpec& AppSpecFor(AppKind app);
+const AppSpec* AppSpecForExtension(uint16_t type);
+
+struct Extension {
+  uint16_t type = 0;
+  uint16_t version = 0;
+  std::vector<uint8_t> data;
+  bool operator==(const Extension&) const = default;
+};
+
+// SIP call state (FGCP: active-passive only).
+struct SipCall {
+  enum State : uint8_t { kSetup = 0, kEstablished = 1, kTerminating = 2 };
+  uint8_t state = kSetup;
+  uint32_t call_id_hash = 0;
+  uint16_t rtp_port = 0;   // the media flow that rides on the call
+};
+
+// GTP tunnel state, kept after failover so GTP-U flows on the tunnel go on.
+struct GtpTunnel {
+  uint32_t teid_c = 0;
+  uint32_t teid_u_up = 0;
+  uint32_t teid_u_down = 0;
+  uint8_t policy_srcintf = 0;  // the direction a firewall policy accepts
+};
+
+Extension EncodeSipCall(const SipCall& c);
+std::optional<SipCall> DecodeSipCall(const Extension& e);
+Extension EncodeGtpTunnel(const GtpTunnel& t);
+std::optional<GtpTunnel> DecodeGtpTunnel(const Extension& e);
+
+// The extension is well formed for its spec (known type, version, size).
+bool ExtensionValid(const Extension& e);
+
+}  // namespace bladesync
