@@ -73,9 +73,9 @@ class OutboundStream {
   uint32_t snap_cursor_ = 0;
   bool snap_begin_pending_ = true;
   Nanos snapshot_started_{0};
-  Nanos last_send_{0};
-  Nanos last_keepalive_{0};
-  Nanos last_nack_resend_{0};
+  Nanos last_send_{kLongAgo};
+  Nanos last_keepalive_{kLongAgo};
+  Nanos last_nack_resend_{kLongAgo};
   std::deque<InFlight> in_flight_;
   std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just encoded
 };

@@ -86,10 +86,10 @@ class StandbyOrigin {
   uint32_t epoch_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t gap_to_ = 0;            // a NACK for [next_seq_, gap_to_) is out
-  Nanos last_nack_{0};
-  Nanos last_sync_request_{0};
+  Nanos last_nack_{kLongAgo};
+  Nanos last_sync_request_{kLongAgo};
   uint32_t frames_since_ack_ = 0;
-  Nanos last_ack_{0};
+  Nanos last_ack_{kLongAgo};
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};
   uint64_t lag_sum_ns_ = 0;

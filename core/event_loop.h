@@ -60,6 +60,10 @@ class PeriodicTask {
   std::unique_ptr<Timer> timer_;
 };
 
+// "Never happened" for rate limits: far enough in the past to be due at
+// once, also at the start of virtual time.
+inline constexpr Nanos kLongAgo = -std::chrono::hours(24 * 365);
+
 inline double ToSeconds(Nanos d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace bladesync

@@ -34,6 +34,15 @@ class SimBlades {
  public:
   SimBlades(int n_chassis, int n_slots, uint64_t seed, std::function<void(BladeConfig&)> tweak = {})
       : net_(sched_, seed), n_chassis_(n_chassis), n_slots_(n_slots), tweak_(std::move(tweak)) {
+    // Every node is on the network before any blade starts, as processes
+    // whose sockets are bound before they speak.
+    for (int c = 1; c <= n_chassis; ++c) {
+      for (int s = 1; s <= n_slots; ++s) {
+        auto& n = nodes_[{c, s}];
+        n.loop = std::make_unique<SimEventLoop>(sched_);
+        net_.AddNode(NodeId{static_cast<uint8_t>(c), static_cast<uint8_t>(s)}, *n.loop);
+      }
+    }
     for (int c = 1; c <= n_chassis; ++c)
       for (int s = 1; s <= n_slots; ++s) Boot(static_cast<uint8_t>(c), static_cast<uint8_t>(s), 1);
   }
@@ -41,14 +50,19 @@ class SimBlades {
   // (Re)starts a blade with the given epoch: a fresh process, empty tables.
   BladeAgent& Boot(uint8_t chassis, uint8_t slot, uint32_t epoch) {
     auto& n = nodes_[{chassis, slot}];
-    if (n.loop) n.loop->Kill();
-    n.agent.reset();
-    n.loop = std::make_unique<SimEventLoop>(sched_);
-    SimTransport& t = net_.ReplaceNode(NodeId{chassis, slot}, *n.loop);
+    SimTransport* t = nullptr;
+    if (n.agent || !n.loop) {  // a restart: the old process and its pending events are gone
+      if (n.loop) n.loop->Kill();
+      n.agent.reset();
+      n.loop = std::make_unique<SimEventLoop>(sched_);
+      t = &net_.ReplaceNode(NodeId{chassis, slot}, *n.loop);
+    } else {
+      t = &net_.AddNode(NodeId{chassis, slot}, *n.loop);
+    }
     BladeConfig cfg = TestBladeConfig(chassis, slot, n_chassis_);
     cfg.epoch = epoch;
     if (tweak_) tweak_(cfg);
-    n.agent = std::make_unique<BladeAgent>(cfg, *n.loop, t);
+    n.agent = std::make_unique<BladeAgent>(cfg, *n.loop, *t);
     n.agent->Start();
     return *n.agent;
   }
