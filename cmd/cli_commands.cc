@@ -82,7 +82,8 @@ int Control(const Flags& f) {
   if (endpoint.empty()) {
     Result<ClusterConfig> cfg = LoadConfigOrDemo(f.config);
     if (!cfg.ok()) {
-      std::fprintf(stderr, "bladesync: %s\n", cfg.status().message().c_str());
+      std::fprintf(stderr, "bladesync: %s\n(to reach a running chassis anyway: --connect <its control endpoint>)\n",
+                   cfg.status().message().c_str());
       return 2;
     }
     const ChassisConfig* c = cfg->FindChassis(static_cast<uint8_t>(f.chassis));

@@ -78,6 +78,9 @@ Status ChassisRuntime::Start() {
     slot_index_[slot] = blades_.size();
     blades_.push_back(std::move(b));
   }
+  config_state_.source = cfg_.source;
+  config_state_.session_pickup = cfg_.pickup.session_pickup;
+  config_state_.connectionless = cfg_.pickup.connectionless;
   if (manager_thread_) manager_thread_->Start();
   for (auto& b : blades_) b->thread.Start();
   started_ = true;
@@ -111,6 +114,55 @@ void ChassisRuntime::Stop() {
 std::string ChassisRuntime::Control(const std::string& command) {
   if (!manager_thread_) return R"({"error":"no manager in this process"})";
   return manager_thread_->Call([&] { return HandleControl(command); });
+}
+
+namespace {
+// What a running process cannot change without a restart.
+std::string ShapeChange(const ClusterConfig& a, const ClusterConfig& b) {
+  if (a.group_id != b.group_id) return "group-id";
+  if (a.mode != b.mode) return "mode";
+  if (a.slots != b.slots) return "slots";
+  if (a.curve != b.curve) return "curve";
+  if (a.chassis.size() != b.chassis.size()) return "config chassis";
+  for (size_t i = 0; i < a.chassis.size(); ++i) {
+    const ChassisConfig &x = a.chassis[i], &y = b.chassis[i];
+    if (x.id != y.id || x.m1 != y.m1 || x.m2 != y.m2 || x.backplane != y.backplane || x.sync_port != y.sync_port ||
+        x.control != y.control || x.public_key != y.public_key) {
+      return "config chassis / edit " + std::to_string(x.id);
+    }
+  }
+  return "";
+}
+}  // namespace
+
+Status ChassisRuntime::Reload(const std::string& path) {
+  Result<ClusterConfig> next = LoadClusterConfigFile(path);
+  Status status = next.ok() ? Status::Ok() : next.status();
+  if (status.ok()) {
+    const std::string change = ShapeChange(cfg_, next.value());
+    if (!change.empty()) {
+      status = FailedPrecondition(path + ": '" + change + "' changed: that needs a restart; the running config stays");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    if (!status.ok()) {
+      ++config_state_.reload_errors;
+      config_state_.last_error = status.message();
+      BS_LOG(kError, "config") << "reload refused, keeping the running config: " << status.message();
+      return status;
+    }
+    ++config_state_.reloads;
+    config_state_.last_error.clear();
+    config_state_.session_pickup = next->pickup.session_pickup;
+    config_state_.connectionless = next->pickup.connectionless;
+  }
+  for (auto& b : blades_) {
+    const PickupOptions p = next->pickup;
+    b->thread.Call([&] { b->agent->SetPickupOptions(p); });
+  }
+  BS_LOG(kInfo, "config") << "reloaded " << path << ": session-pickup " << (next->pickup.session_pickup ? "enable" : "disable");
+  return Status::Ok();
 }
 
 ChassisSnapshot ChassisRuntime::Snapshot() {
@@ -149,7 +201,12 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     j.BeginObject().Key("error").String(msg).EndObject();
     return j.str();
   };
-  if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_) : HaStatusJson(*manager_, cfg_);
+  ConfigState cs;
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    cs = config_state_;
+  }
+  if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_, cs) : HaStatusJson(*manager_, cfg_, cs);
   if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
   if (is({"execute", "ha", "failover"})) {
     if (w.size() == 4 && (w[3] == "set" || w[3] == "unset")) {

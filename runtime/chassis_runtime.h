@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <memory>
 #include <vector>
 #include <zmq.hpp>
@@ -24,6 +25,7 @@
 #include "runtime/address_book.h"
 #include "runtime/control_server.h"
 #include "runtime/node_thread.h"
+#include "runtime/status_report.h"
 
 namespace bladesync {
 
@@ -49,6 +51,11 @@ class ChassisRuntime {
 
   Status Start();
   void Stop();
+
+  // Re-reads the config file: options that can change at runtime (pickup
+  // options, session timers) go to every blade; a file with errors, or one
+  // that changes the cluster's shape, is refused and the running config stays.
+  Status Reload(const std::string& path);
 
   // Runs one control command on the manager's loop; the reply is JSON.
   std::string Control(const std::string& command);
@@ -88,6 +95,8 @@ class ChassisRuntime {
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};
+  ConfigState config_state_;   // guarded by running on the manager thread
+  std::mutex config_mu_;
   bool started_ = false;
 };
 

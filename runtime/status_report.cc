@@ -14,7 +14,7 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
-std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg) {
+std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs) {
   const ManagerConfig& mc = m.config();
   const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
   JsonWriter j;
@@ -36,6 +36,14 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg) {
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
   j.Key("ingress_packets").Uint(m.ingress_packets());
   j.Key("ingress_dropped").Uint(m.ingress_dropped());
+  j.Key("config").BeginObject();
+  j.Key("source").String(cs.source);
+  j.Key("reloads").Uint(cs.reloads);
+  j.Key("reload_errors").Uint(cs.reload_errors);
+  j.Key("last_error").String(cs.last_error);
+  j.Key("session_pickup").Bool(cs.session_pickup);
+  j.Key("session_pickup_connectionless").Bool(cs.connectionless);
+  j.EndObject();
   j.Key("blades").BeginArray();
   for (const BladeView& b : m.blades()) {
     j.BeginObject();
@@ -109,7 +117,7 @@ std::string SessionSyncJson(const ChassisManager& m) {
   return j.str();
 }
 
-std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg) {
+std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs) {
   const ManagerConfig& mc = m.config();
   const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
   std::ostringstream o;
@@ -124,6 +132,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg) {
     << ", processes traffic: " << (m.processes_traffic() ? "yes" : "no")
     << (m.manual_failover() ? ", manual failover set" : "") << "\n";
   o << "Failovers: " << m.failovers() << "\n";
+  o << "Config: " << cs.source << ", session-pickup " << (cs.session_pickup ? "enable" : "disable") << ", reloads "
+    << cs.reloads << (cs.reload_errors ? ", last reload REFUSED: " + cs.last_error : std::string()) << "\n";
   o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
   for (const BladeView& b : m.blades()) {
     o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")

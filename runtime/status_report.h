@@ -11,9 +11,19 @@
 
 namespace bladesync {
 
-std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg);
+// What the operator needs to know about the config in force.
+struct ConfigState {
+  std::string source;
+  uint64_t reloads = 0;
+  uint64_t reload_errors = 0;
+  std::string last_error;
+  bool session_pickup = false;
+  bool connectionless = false;
+};
+
+std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
 std::string SessionSyncJson(const ChassisManager& m);
-std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg);
+std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
 std::string SessionSyncText(const ChassisManager& m);
 std::string Hex64(uint64_t v);
 

@@ -139,7 +139,7 @@ class Cluster:
 
     # ---- CLI ---------------------------------------------------------------
     def cli(self, c, *words, check=True, timeout=10):
-        cmd = [self.bladesync, "--config", self.config, "--chassis", str(c), "--json"] + list(words)
+        cmd = [self.bladesync, "--connect", self.control[c], "--json"] + list(words)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError("%s failed (%d): %s%s" % (" ".join(words), r.returncode, r.stdout, r.stderr))

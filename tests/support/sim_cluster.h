@@ -10,7 +10,10 @@
 #include <memory>
 #include <string>
 
+#include <cstdlib>
+
 #include "blades/blade_agent.h"
+#include "core/log.h"
 #include "sim/sim_event_loop.h"
 #include "sim/sim_network.h"
 
@@ -34,6 +37,8 @@ class SimBlades {
  public:
   SimBlades(int n_chassis, int n_slots, uint64_t seed, std::function<void(BladeConfig&)> tweak = {})
       : net_(sched_, seed), n_chassis_(n_chassis), n_slots_(n_slots), tweak_(std::move(tweak)) {
+    // Thousands of simulated clusters per run: only warnings, unless asked.
+    if (!std::getenv("BLADESYNC_TEST_LOG")) SetLogLevel(LogLevel::kWarn);
     // Every node is on the network before any blade starts, as processes
     // whose sockets are bound before they speak.
     for (int c = 1; c <= n_chassis; ++c) {

@@ -1,0 +1,134 @@
+// Property: random session lifecycles under random pickup options, with
+// drop/duplicate/reorder faults, converge once the faults stop: the mirror
+// holds exactly the live sessions an independent model calls eligible, each
+// with the owner's state.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+
+#include "tests/support/sim_cluster.h"
+
+namespace bladesync::testing {
+namespace {
+
+// The test's own statement of the FortiOS rules (deliberately not Decide()).
+struct Kind {
+  uint8_t proto;
+  uint16_t flags;
+  bool multicast;
+};
+const Kind kKinds[] = {
+    {kProtoTcp, 0, false},
+    {kProtoTcp, kFlagFlowInspected, false},
+    {kProtoTcp, kFlagProxyInspected, false},
+    {kProtoTcp, kFlagLocal, false},
+    {kProtoTcp, kFlagExpectation, false},
+    {kProtoTcp, kFlagNat, false},
+    {kProtoUdp, 0, false},
+    {kProtoUdp, 0, true},
+    {kProtoIcmp, 0, false},
+    {kProtoSctp, 0, false},
+    {kProtoUdp, static_cast<uint16_t>(static_cast<uint16_t>(AppKind::kSip) << kAppShift), false},
+    {kProtoUdp, static_cast<uint16_t>(static_cast<uint16_t>(AppKind::kGtpU) << kAppShift), false},
+    {kProtoTcp, static_cast<uint16_t>(static_cast<uint16_t>(AppKind::kSccp) << kAppShift), false},
+};
+
+bool ModelEligible(const PickupOptions& o, const Kind& k) {
+  if (k.flags & kFlagLocal) return false;
+  if (!o.session_pickup) return false;
+  if (k.flags & kFlagProxyInspected) return false;
+  const auto app = static_cast<AppKind>(k.flags >> kAppShift);
+  if (app == AppKind::kSccp || app == AppKind::kGtpU) return false;
+  if (app == AppKind::kSip && o.mode == HaMode::kActiveActive) return false;
+  if (k.multicast) {
+    if (o.multicast_ttl == 0) return false;
+  } else if ((k.proto == kProtoUdp || k.proto == kProtoIcmp) && !o.connectionless) {
+    return false;
+  }
+  if ((k.flags & kFlagExpectation) && !o.expectation) return false;
+  if ((k.flags & kFlagNat) && o.mode == HaMode::kActiveActive && !o.nat) return false;
+  return true;
+}
+
+struct ModelSession {
+  SessionKey key;
+  Kind kind;
+  uint32_t id;
+  uint8_t state;
+  Nanos born;
+  bool alive;
+};
+
+RC_GTEST_PROP(PickupConvergence, MirrorHoldsExactlyTheEligibleSessions, ()) {
+  PickupOptions opt;
+  opt.session_pickup = *rc::gen::weightedElement<bool>({{4, true}, {1, false}});
+  opt.connectionless = opt.session_pickup && *rc::gen::arbitrary<bool>();
+  opt.delay = opt.session_pickup && *rc::gen::weightedElement<bool>({{1, true}, {3, false}});
+  opt.delay_s = 5;
+  opt.expectation = opt.session_pickup && *rc::gen::arbitrary<bool>();
+  opt.nat = opt.session_pickup && *rc::gen::arbitrary<bool>();
+  opt.multicast_ttl = *rc::gen::element<uint32_t>(0, 120);
+  opt.mode = *rc::gen::element(HaMode::kActivePassive, HaMode::kActiveActive);
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  SimBlades c(2, 1, seed, [&](BladeConfig& b) { b.pickup = opt; });
+  c.net().faults().drop = *rc::gen::element(0.0, 0.05, 0.2);
+  c.net().faults().duplicate = *rc::gen::element(0.0, 0.1);
+  c.net().faults().delay = *rc::gen::element(0.0, 0.3);
+  BladeAgent& a = c.blade(1, 1);
+  std::vector<ModelSession> model;
+  const int steps = *rc::gen::inRange(10, 200);
+  for (int i = 0; i < steps; ++i) {
+    const int op = *rc::gen::inRange(0, 10);
+    if (op < 4 || model.empty()) {
+      const Kind& k = kKinds[*rc::gen::inRange<size_t>(0, std::size(kKinds))];
+      SessionKey key = SessionKey::V4(0x0a000000 + static_cast<uint32_t>(model.size()), k.multicast ? 0xef000001 : 0xc6336401,
+                                      static_cast<uint16_t>(1024 + model.size()), 443, k.proto);
+      const uint8_t st = k.proto == kProtoTcp ? kTcpSynSent : kUnreplied;
+      const uint32_t id = a.CreateSession(SessionFacts{key, k.flags, 1, 2}, SessionState{st, k.flags, 600});
+      model.push_back(ModelSession{key, k, id, st, c.sched().now(), true});
+    } else if (op < 7) {
+      ModelSession& m = model[*rc::gen::inRange<size_t>(0, model.size())];
+      if (!m.alive) continue;
+      m.state = static_cast<uint8_t>(1 + *rc::gen::inRange(0, 8));
+      a.ChangeState(m.id, SessionState{m.state, m.kind.flags, 600});
+    } else if (op < 8) {
+      ModelSession& m = model[*rc::gen::inRange<size_t>(0, model.size())];
+      if (!m.alive) continue;
+      a.DeleteSession(m.id, kDeleteClosed);
+      m.alive = false;
+    } else {
+      c.RunFor(milliseconds(*rc::gen::inRange(1, 3000)));
+    }
+  }
+  // Quiesce: faults stop, time passes (well inside every timer).
+  c.net().faults() = SimFaults{};
+  c.RunFor(seconds(3));
+  const Nanos now = c.sched().now();
+  const StandbyOrigin* mirror = c.blade(2, 1).standby(1);
+  size_t expected = 0;
+  for (const ModelSession& m : model) {
+    const auto id = mirror->store().Find(m.key);
+    bool want = m.alive && ModelEligible(opt, m.kind);
+    if (want && opt.delay && m.kind.proto == kProtoTcp) {
+      const Nanos age = now - m.born;
+      if (age < seconds(opt.delay_s)) want = false;
+      else if (age < seconds(opt.delay_s + 1)) continue;  // the sweep may not have got to it yet
+    }
+    if (want) {
+      RC_ASSERT(id.has_value());
+      RC_ASSERT(mirror->store().rec(*id).proto_state == m.state);
+      ++expected;
+    } else {
+      RC_ASSERT(!id.has_value());
+    }
+  }
+  RC_ASSERT(mirror->store().live() >= expected);
+  std::string why;
+  RC_ASSERT(c.MirrorsMatch(&why));
+  RC_TAG(opt.session_pickup ? "pickup" : "no pickup");
+}
+
+}  // namespace
+}  // namespace bladesync::testing
