@@ -88,7 +88,7 @@ class BladeAgent {
  private:
   struct Peer {
     Peer(SyncContext& ctx, uint8_t chassis, uint8_t bit, Nanos lost_after)
-        : links(lost_after), out(ctx, chassis, bit, links), standby(ctx, chassis, links) {}
+        : links(lost_after, ctx.loop.Now()), out(ctx, chassis, bit, links), standby(ctx, chassis, links) {}
     LinkMonitor links;
     OutboundStream out;
     StandbyOrigin standby;

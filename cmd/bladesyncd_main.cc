@@ -5,6 +5,8 @@
 //   bladesyncd --config F --chassis 1 --slot 2 --no-manager (one blade)
 //
 // SIGHUP re-reads the config file; SIGTERM/SIGINT stop cleanly.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -17,10 +19,6 @@
 #include "runtime/chassis_runtime.h"
 
 namespace {
-volatile std::sig_atomic_t g_stop = 0;
-volatile std::sig_atomic_t g_reload = 0;
-void OnSignal(int) { g_stop = 1; }
-void OnHup(int) { g_reload = 1; }
 
 constexpr const char* kUsage =
     "usage: bladesyncd --config FILE --chassis N [--slot S]... [--no-manager] [--no-blades]\n"
@@ -66,6 +64,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bladesyncd: %s\n", cfg.status().message().c_str());
     return 2;
   }
+  // Signals are taken synchronously by the main thread (sigwait below); every
+  // other thread inherits the mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   zmq::context_t ctx(2);
   NodeThread zap_thread("zap");
   std::unique_ptr<ZapHandler> zap;
@@ -82,14 +88,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bladesyncd: %s\n", s.message().c_str());
     return 2;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGHUP, OnHup);
   // The main thread only waits for signals; every node runs on its own loop.
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (g_reload) {
-      g_reload = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    {
       if (config_path.empty()) {
         BS_LOG(kWarn, "config") << "SIGHUP: running the embedded demo config; nothing to reload";
       } else {

@@ -19,7 +19,12 @@ namespace bladesync {
 
 class LinkMonitor {
  public:
-  explicit LinkMonitor(Nanos lost_after) : lost_after_(lost_after) {}
+  // Both links are presumed up at `start` and lost only after lost_after
+  // of silence: whichever link a peer is heard on first does not matter.
+  LinkMonitor(Nanos lost_after, Nanos start) : lost_after_(lost_after) {
+    last_rx_.fill(start);
+    heard_.fill(true);
+  }
 
   void OnReceive(Link link, Nanos now) {
     if (link == Link::kBackplane) return;

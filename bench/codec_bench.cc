@@ -1,0 +1,63 @@
+// Wire codec cost: building and verifying+reading full frames of deltas.
+//
+//   bazel run -c opt //bench:codec_bench
+#include <benchmark/benchmark.h>
+
+#include "blades/delta_codec.h"
+
+namespace bladesync {
+namespace {
+
+SessionRecord Rec(uint32_t i) {
+  SessionRecord r;
+  r.key = SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(1024 + i), 443, kProtoTcp);
+  r.version = i;
+  r.proto_state = kTcpEstablished;
+  r.timeout_s = 3600;
+  return r;
+}
+
+void BM_EncodeCreates4(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  std::vector<SessionRecord> recs;
+  for (uint32_t i = 0; i < n; ++i) recs.push_back(Rec(i));
+  DeltaEncoder enc;
+  BatchHeader h;
+  h.origin = wire::Origin(1, 1, 1, 1);
+  h.seq_count = n;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    enc.Reset();
+    for (uint32_t i = 0; i < n; ++i) enc.AddCreate(i, recs[i], nullptr, false);
+    bytes = enc.FinishBatch(h).size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+}
+BENCHMARK(BM_EncodeCreates4)->Arg(64)->Arg(2048);
+
+void BM_VerifyAndReadCreates4(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  DeltaEncoder enc;
+  enc.Reset();
+  for (uint32_t i = 0; i < n; ++i) enc.AddCreate(i, Rec(i), nullptr, false);
+  BatchHeader h;
+  h.origin = wire::Origin(1, 1, 1, 1);
+  h.seq_count = n;
+  std::span<const uint8_t> f = enc.FinishBatch(h);
+  std::vector<uint8_t> bytes(f.begin(), f.end());
+  for (auto _ : state) {
+    Result<const wire::Frame*> frame = VerifyFrame(bytes, FrameLimits{});
+    uint64_t sum = 0;
+    for (const wire::Create4* c : *frame.value()->msg_as_DeltaBatch()->creates4()) sum += c->src() ^ c->id();
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_VerifyAndReadCreates4)->Arg(64)->Arg(2048);
+
+}  // namespace
+}  // namespace bladesync
+
+BENCHMARK_MAIN();
