@@ -51,6 +51,13 @@ const StandbyOrigin* BladeAgent::standby(uint8_t chassis) const {
   return i < 0 ? nullptr : &peers_[i]->standby;
 }
 
+void BladeAgent::set_apply_observer(std::function<void(uint8_t, uint64_t, uint32_t, bool)> f) {
+  for (auto& p : peers_) {
+    const uint8_t origin = p->standby.origin();
+    p->standby.set_apply_observer([f, origin](uint64_t first, uint32_t n, bool begin) { f(origin, first, n, begin); });
+  }
+}
+
 const OutboundStream* BladeAgent::outbound(uint8_t chassis) const {
   const int8_t i = peer_index_[chassis];
   return i < 0 ? nullptr : &peers_[i]->out;
@@ -77,6 +84,10 @@ uint32_t BladeAgent::TimeoutFor(uint8_t proto, uint8_t st) const {
 
 uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat,
                                    const std::vector<Extension>* extensions) {
+  if (owned_.live() >= cfg_.max_sessions) {
+    counters_.sessions_refused.Add();
+    return kNoSession;
+  }
   const PickupDecision d = Decide(cfg_.pickup, facts);
   if (!d.sync) counters_.skipped[static_cast<int>(d.reason)].Add();
   const uint32_t id = owned_.Allocate();
@@ -249,6 +260,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     if (flags & kFlagFlowInspected) flags |= kFlagNoInspectAfterFailover;
     SessionFacts facts{src.key, flags, 0, 0};
     const uint32_t id = CreateSession(facts, SessionState{src.proto_state, flags, src.timeout_s}, nat, ext);
+    if (id == kNoSession) return;
     const bool multicast = (flags & kFlagMulticast) || IsMulticast(src.key.dst);
     owned_.Mutate(id, [&](SessionRecord& r) {
       r.flags = flags;

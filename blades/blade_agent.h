@@ -33,6 +33,9 @@
 
 namespace bladesync {
 
+// CreateSession's answer when max-sessions is reached.
+inline constexpr uint32_t kNoSession = 0xffffffffu;
+
 enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlushed = 2, kDeleteReplaced = 3 };
 
 class BladeAgent {
@@ -48,6 +51,7 @@ class BladeAgent {
 
   // ---- owner side: the session API of the data path ----
   // Creates an owned session; the pickup policy decides whether it syncs.
+  // Returns kNoSession (and counts it) when max-sessions is reached.
   uint32_t CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr,
                          const std::vector<Extension>* extensions = nullptr);
   // Sets (replaces) one extension of a session; synced like a state change.
@@ -75,6 +79,7 @@ class BladeAgent {
   void Flush();
 
   const OutboundStream* outbound(uint8_t chassis) const;
+  void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
   const BladeConfig& config() const { return cfg_; }
   BladeCounters& counters() { return counters_; }
   const BladeCounters& counters() const { return counters_; }

@@ -53,6 +53,7 @@ struct BladeConfig {
   Nanos retransmit_timeout = milliseconds(200);
   Nanos query_timeout = milliseconds(500);
   int query_retries = 3;
+  uint32_t max_pending_queries = 1u << 16;  // per origin; beyond it the oldest are given up
   Nanos sweep_interval = milliseconds(100);
 
   TestVariants test;

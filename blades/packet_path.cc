@@ -105,8 +105,12 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
     NatInfo nat;
     const bool has_nat = p.attrs & kFlagNat;
     if (has_nat) nat = SourceNat(p.key);
-    blade_.CreateSession(facts, SessionState{st, p.attrs, blade_.TimeoutFor(proto, st)}, has_nat ? &nat : nullptr,
-                         ext.empty() ? nullptr : &ext);
+    const uint32_t id_new = blade_.CreateSession(facts, SessionState{st, p.attrs, blade_.TimeoutFor(proto, st)},
+                                                 has_nat ? &nat : nullptr, ext.empty() ? nullptr : &ext);
+    if (id_new == kNoSession) {  // max-sessions: the table is full
+      blade_.counters().packets_dropped.Add();
+      return PacketResult::kDropped;
+    }
     return PacketResult::kCreated;
   }
   const SessionRecord& r = blade_.owned().rec(*id);

@@ -98,6 +98,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
 void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   const int li = static_cast<int>(link);
   const uint8_t flags = static_cast<uint8_t>(b.flags());
+  if (observer_) observer_(b.first_seq(), b.seq_count(), (flags & kBegin) != 0);
   const bool snapshot = state_ == State::kSnapshot;
   auto& rx = ctx_.counters.received;
   if (b.deletes()) {
@@ -258,6 +259,7 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
     // Outside a snapshot this means we lost the session: ask for it.
     if (state_ == State::kInSync && id < ctx_.cfg.max_sessions) {
       queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
+      BoundQueries();
     }
     return;
   }
@@ -328,6 +330,16 @@ void StandbyOrigin::Sweep() {
     store_.Mutate(id, [&](SessionRecord& r) { r.bits = static_cast<uint8_t>((r.bits & ~kLive) | kExpiredLocally); });
     queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
   }
+  BoundQueries();
+}
+
+void StandbyOrigin::BoundQueries() {
+  if (queries_.size() <= ctx_.cfg.max_pending_queries) return;
+  const size_t excess = queries_.size() - ctx_.cfg.max_pending_queries;
+  queries_.erase(queries_.begin(), queries_.begin() + static_cast<long>(excess));
+  ctx_.counters.queries_dropped.Add(excess);
+  BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << ": more than " << ctx_.cfg.max_pending_queries
+                        << " queries pending to chassis " << int(origin_) << "; gave up the oldest " << excess;
 }
 
 void StandbyOrigin::OnTick() {

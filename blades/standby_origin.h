@@ -13,6 +13,7 @@
 // has the session.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "blades/sync_context.h"
@@ -59,6 +60,11 @@ class StandbyOrigin {
   uint64_t lag_sum_ns() const { return lag_sum_ns_; }
   uint64_t lag_batches() const { return lag_batches_; }
 
+  // Called for every batch applied: (first_seq, seq_count, snapshot_begin).
+  // Tests use it to prove in-order, exactly-once application.
+  using ApplyObserver = std::function<void(uint64_t, uint32_t, bool)>;
+  void set_apply_observer(ApplyObserver f) { observer_ = std::move(f); }
+
  private:
   struct PendingQuery {
     uint32_t id;
@@ -75,6 +81,7 @@ class StandbyOrigin {
   template <typename C>
   void ApplyNaiveRecreate(const C& c);
   void ResolveQuery(uint32_t id);
+  void BoundQueries();
   void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
   void SendAck(Link link, bool sync_request);
 
@@ -96,6 +103,7 @@ class StandbyOrigin {
   uint64_t lag_batches_ = 0;
   std::vector<PendingQuery> queries_;
   std::vector<wire::Query> query_out_;
+  ApplyObserver observer_;
   std::vector<uint32_t> expired_scratch_;
 };
 

@@ -28,6 +28,7 @@ bool SimNetwork::Chance(double p) {
 }
 
 SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<const uint8_t> frame) {
+  if (tap_) tap_(from, to, link, frame);
   if (!nodes_.count({to.chassis, to.slot})) return SendResult::kNoRoute;
   if (down_.count({from.chassis, from.slot})) return SendResult::kClosed;
   const bool fabric = link != Link::kBackplane;

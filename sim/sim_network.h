@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -72,6 +73,10 @@ class SimNetwork {
   // Injects raw bytes as if `from` had sent them (hostile peer tests).
   void Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes);
 
+  // Sees every frame handed to the network (for replay and fuzz corpora).
+  using Tap = std::function<void(NodeId from, NodeId to, Link link, std::span<const uint8_t> bytes)>;
+  void set_tap(Tap tap) { tap_ = std::move(tap); }
+
   uint64_t delivered() const { return delivered_; }
   uint64_t dropped() const { return dropped_; }
   uint64_t duplicated() const { return duplicated_; }
@@ -93,6 +98,7 @@ class SimNetwork {
   std::set<std::pair<uint8_t, uint8_t>> down_;
   std::set<std::tuple<uint8_t, uint8_t, Link>> cuts_;
   uint64_t delivered_ = 0, dropped_ = 0, duplicated_ = 0;
+  Tap tap_;
 };
 
 }  // namespace bladesync
