@@ -234,9 +234,7 @@ void BladeAgent::Flush() {
 // ---------------------------------------------------------------- mirror side
 
 bool BladeAgent::ready() const {
-  return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) {
-    return p->standby.epoch() == 0 || p->standby.in_sync();
-  });
+  return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby.settled(); });
 }
 
 bool BladeAgent::quiet() const {

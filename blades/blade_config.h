@@ -55,6 +55,11 @@ struct BladeConfig {
   int query_retries = 3;
   uint32_t max_pending_queries = 1u << 16;  // per origin; beyond it the oldest are given up
   Nanos sweep_interval = milliseconds(100);
+  // A snapshot that does not finish within bulk_sync_timeout is asked for
+  // again, bulk_sync_retries times; then the blade stops waiting (ready,
+  // with a warning and a counter), like down-intfs-before-sess-sync's timeout.
+  Nanos bulk_sync_timeout = seconds(30);
+  int bulk_sync_retries = 3;
 
   TestVariants test;
 

@@ -73,6 +73,8 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("bulk_syncs_started", c.bulk_syncs_started);
   add("bulk_syncs_received", c.bulk_syncs_received);
   add("resync_overflow", c.resync_overflow);
+  add("bulk_sync_timeouts", c.bulk_sync_timeouts);
+  add("bulk_sync_abandoned", c.bulk_sync_abandoned);
   add("send_queue_full", c.send_queue_full);
   add("link_switches", c.link_switches);
   add("queries_unanswered", c.queries_unanswered);

@@ -58,6 +58,8 @@ struct BladeCounters {
   Counter bulk_syncs_started;    // snapshots this blade sent as owner
   Counter bulk_syncs_received;   // snapshots this blade completed as mirror
   Counter resync_overflow;       // a limit forced a bulk resync
+  Counter bulk_sync_timeouts;    // a snapshot took longer than bulk-sync-timeout and was asked again
+  Counter bulk_sync_abandoned;   // retries exhausted: stopped waiting (ready with an incomplete table)
   Counter send_queue_full;       // transport refused a frame
   Counter link_switches;
   Counter queries_unanswered;    // gave up after the retries

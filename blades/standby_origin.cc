@@ -49,6 +49,10 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
       next_seq_ = seq;
       // Live frames dropped while we waited for this snapshot are NACKed next.
       if (gap_to_ <= seq) gap_to_ = 0;
+      if (state_ != State::kSnapshot) {
+        snapshot_began_ = now;
+        bulk_retries_ = 0;
+      }
       state_ = State::kSnapshot;
     }
   } else if (epoch > epoch_ || state_ == State::kNeedSync) {
@@ -171,6 +175,8 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
                             << store_.live() << " sessions)";
     }
     state_ = State::kInSync;
+    gave_up_ = false;
+    bulk_retries_ = 0;
   }
   last_send_ns_ = b.send_time_ns();
   last_lag_ = ctx_.loop.WallNow() - Nanos(b.send_time_ns());
@@ -358,6 +364,26 @@ void StandbyOrigin::OnTick() {
   const bool query_due = std::any_of(queries_.begin(), queries_.end(), [&](const PendingQuery& q) {
     return q.tries == 0 || now - q.sent_at >= ctx_.cfg.query_timeout;
   });
+  if (state_ == State::kSnapshot && now - snapshot_began_ > ctx_.cfg.bulk_sync_timeout) {
+    if (bulk_retries_ < ctx_.cfg.bulk_sync_retries) {
+      ++bulk_retries_;
+      ctx_.counters.bulk_sync_timeouts.Add();
+      BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << ": bulk sync from chassis " << int(origin_)
+                            << " did not finish in " << ToSeconds(ctx_.cfg.bulk_sync_timeout) << " s; asking again ("
+                            << bulk_retries_ << "/" << ctx_.cfg.bulk_sync_retries << ")";
+      snapshot_began_ = now;
+      last_sync_request_ = now;
+      SendAck(link, true);
+      return;
+    }
+    if (!gave_up_) {
+      gave_up_ = true;
+      ctx_.counters.bulk_sync_abandoned.Add();
+      BS_LOG(kError, "sync") << "slot " << int(ctx_.cfg.slot) << ": bulk sync from chassis " << int(origin_)
+                             << " failed " << ctx_.cfg.bulk_sync_retries + 1
+                             << " times; no longer waiting for it (the standby table is incomplete)";
+    }
+  }
   if (state_ == State::kNeedSync && epoch_ != 0 && now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
     last_sync_request_ = now;
     SendAck(link, true);

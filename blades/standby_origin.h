@@ -49,6 +49,9 @@ class StandbyOrigin {
   uint8_t origin() const { return origin_; }
   State state() const { return state_; }
   bool in_sync() const { return state_ == State::kInSync; }
+  // Waiting for this origin no longer holds the blade back.
+  bool settled() const { return epoch_ == 0 || state_ == State::kInSync || gave_up_; }
+  bool gave_up() const { return gave_up_; }
   uint32_t epoch() const { return epoch_; }
   uint64_t next_seq() const { return next_seq_; }
   const SessionStore& store() const { return store_; }
@@ -97,6 +100,9 @@ class StandbyOrigin {
   Nanos last_sync_request_{kLongAgo};
   uint32_t frames_since_ack_ = 0;
   Nanos last_ack_{kLongAgo};
+  Nanos snapshot_began_{0};
+  int bulk_retries_ = 0;
+  bool gave_up_ = false;
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};
   uint64_t lag_sum_ns_ = 0;

@@ -117,7 +117,7 @@ int Traffic(const Flags& f) {
   if (f.duration >= 0) cfg.traffic.duration_s = static_cast<uint32_t>(f.duration);
   if (f.rate >= 0) cfg.traffic.rate = static_cast<uint32_t>(f.rate);
   zmq::context_t ctx(1);
-  // Who processes traffic, as the managers say; asked every 20 ms.
+  // Who processes traffic, as the managers say (asked on the source's poller thread).
   TrafficSource source(cfg, ctx, [&cfg] {
     std::vector<uint8_t> t;
     for (const ChassisConfig& c : cfg.chassis) {

@@ -336,6 +336,8 @@ struct Loader {
     r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
     r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));
     r.On("max-sessions", r.Int(&cfg.max_sessions, 1024, 1 << 28));
+    r.On("bulk-sync-timeout", r.Int(&cfg.bulk_sync_timeout_s, 1, 3600));
+    r.On("bulk-sync-retries", r.Int(&cfg.bulk_sync_retries, 0, 100));
     if (Status s = r.Read(b); !s.ok()) return s;
     // Cross-field checks, reported at the line that breaks them.
     for (const CliSetting& s : b.settings) {
@@ -586,6 +588,8 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.resend_queue = resend_queue;
   b.max_batch = max_batch;
   b.max_sessions = max_sessions;
+  b.bulk_sync_timeout = seconds(bulk_sync_timeout_s);
+  b.bulk_sync_retries = static_cast<int>(bulk_sync_retries);
   return b;
 }
 

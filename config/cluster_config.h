@@ -70,6 +70,8 @@ struct ClusterConfig {
   uint32_t resend_queue = 1u << 20;
   uint32_t max_batch = 2048;
   uint32_t max_sessions = 4u << 20;
+  uint32_t bulk_sync_timeout_s = 30;
+  uint32_t bulk_sync_retries = 3;
 
   std::vector<ChassisConfig> chassis;
   std::map<std::string, uint8_t> interfaces;  // name -> index

@@ -17,6 +17,17 @@ Status TrafficSource::Start() {
     start_ = thread_.loop().Now();
     tick_ = std::make_unique<PeriodicTask>(thread_.loop(), milliseconds(1), [this] { Tick(); });
   });
+  targets_latest_ = targets_();
+  poller_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(targets_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      std::vector<uint8_t> t = targets_();
+      lock.lock();
+      targets_latest_ = std::move(t);
+      targets_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; });
+    }
+  });
   thread_.Start();
   started_ = true;
   return Status::Ok();
@@ -25,6 +36,12 @@ Status TrafficSource::Start() {
 void TrafficSource::Stop() {
   if (!started_) return;
   started_ = false;
+  {
+    std::lock_guard<std::mutex> lock(targets_mu_);
+    stopping_ = true;
+  }
+  targets_cv_.notify_all();
+  poller_.join();
   thread_.Call([&] {
     tick_.reset();
     transport_->Close();
@@ -45,9 +62,9 @@ uint64_t Rendezvous(const SessionKey& k, uint8_t chassis) {
 
 void TrafficSource::Tick() {
   const Nanos now = thread_.loop().Now();
-  if (last_targets_ < Nanos(0) || now - last_targets_ >= milliseconds(20)) {
-    targets_cache_ = targets_();
-    last_targets_ = now;
+  {
+    std::lock_guard<std::mutex> lock(targets_mu_);
+    targets_cache_ = targets_latest_;
   }
   scratch_.clear();
   gen_->Generate(now - start_, scratch_);

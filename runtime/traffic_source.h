@@ -9,6 +9,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -25,6 +28,8 @@ namespace bladesync {
 class TrafficSource {
  public:
   using Targets = std::function<std::vector<uint8_t>()>;
+  // `targets` may block (it can ask control sockets): it runs on its own
+  // thread every 50 ms, never on the packet thread.
   TrafficSource(const ClusterConfig& cfg, zmq::context_t& ctx, Targets targets);
   ~TrafficSource();
   Status Start();
@@ -49,8 +54,12 @@ class TrafficSource {
   std::vector<std::vector<wire::Packet6>> p6_;
   flatbuffers::FlatBufferBuilder fbb_{64 * 1024};
   Nanos start_{0};
-  Nanos last_targets_{-1};
   std::vector<uint8_t> targets_cache_;
+  std::mutex targets_mu_;
+  std::condition_variable targets_cv_;
+  std::vector<uint8_t> targets_latest_;
+  bool stopping_ = false;
+  std::thread poller_;
   std::atomic<bool> finished_{false};
   std::atomic<uint64_t> flows_{0}, sent_{0}, unroutable_{0};
   bool started_ = false;

@@ -71,13 +71,16 @@ CHASSIS = """        edit {id}
 
 class Cluster:
     def __init__(self, n_chassis=2, slots=4, mode="a-p", rate=2000, duration=3, lifetime=2000,
-                 hb_interval=2, hb_lost=6, addresses=None, extra=""):
+                 hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None):
         self.dir = tempfile.mkdtemp(prefix="bladesync-it-")
         self.bladesync = find_binary("bladesync")
         self.bladesyncd = find_binary("bladesyncd")
         self.n_chassis = n_chassis
         self.slots = slots
         self.procs = {}
+        # netns[c]: the network namespace chassis c runs in (its loopback holds
+        # its backplane and control socket), or None for this namespace.
+        self.netns = netns or {}
         # addresses[c] = (m1, m2, backplane); default: separate loopback addresses.
         self.addresses = addresses or {c: ("127.0.1.%d" % c, "127.0.2.%d" % c, "127.0.3.%d" % c)
                                        for c in range(1, n_chassis + 1)}
@@ -89,7 +92,7 @@ class Cluster:
             for c, (m1, m2, bp) in self.addresses.items():
                 for s in range(0, slots + 1):
                     needed += [(m1, port + s), (m2, port + s), (bp, port + 100 + s)]
-            if all(a.startswith("127.") for a, _ in needed) and not ports_free(needed):
+            if not self.netns and not ports_free(needed):
                 continue
             break
         self.port = port
@@ -104,10 +107,12 @@ class Cluster:
                                   duration=duration, lifetime=lifetime, seed=rng.randrange(1, 10**6)) + extra)
 
     # ---- processes -------------------------------------------------------
-    def start_chassis(self, c, netns=None, extra_args=()):
-        cmd = [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args)
-        if netns:
-            cmd = ["ip", "netns", "exec", netns] + cmd
+    def in_ns(self, c, cmd):
+        ns = self.netns.get(c)
+        return (["ip", "netns", "exec", ns] + cmd) if ns else cmd
+
+    def start_chassis(self, c, extra_args=()):
+        cmd = self.in_ns(c, [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args))
         log = open(os.path.join(self.dir, "chassis%d.log" % c), "ab")
         self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         return self.procs[c]
@@ -139,7 +144,7 @@ class Cluster:
 
     # ---- CLI ---------------------------------------------------------------
     def cli(self, c, *words, check=True, timeout=10):
-        cmd = [self.bladesync, "--connect", self.control[c], "--json"] + list(words)
+        cmd = self.in_ns(c, [self.bladesync, "--connect", self.control[c], "--json"] + list(words))
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError("%s failed (%d): %s%s" % (" ".join(words), r.returncode, r.stdout, r.stderr))
@@ -148,8 +153,8 @@ class Cluster:
     def status(self, c):
         return self.cli(c, "get", "system", "ha", "status")
 
-    def traffic(self, duration=None, rate=None, background=False):
-        cmd = [self.bladesync, "traffic", "--config", self.config]
+    def traffic(self, duration=None, rate=None, background=False, chassis=1):
+        cmd = self.in_ns(chassis, [self.bladesync, "traffic", "--config", self.config])
         if duration is not None:
             cmd += ["--duration", str(duration)]
         if rate is not None:
@@ -206,6 +211,49 @@ class Cluster:
         return self.wait_for("every mirror to match its owner",
                              lambda: (lambda r: r if all(x[5] for x in r) else None)(self.mirror_report(**kw)),
                              timeout)
+
+
+class Namespaces:
+    """Two chassis namespaces joined by two veth links, M1 and M2, with
+    link-local addresses; removed again on close. Needs root and ip netns."""
+
+    def __init__(self, tag):
+        self.a, self.b = "bsA%s" % tag, "bsB%s" % tag
+        self.links = {"m1": ("m1a" + tag, "m1b" + tag, "169.254.201"), "m2": ("m2a" + tag, "m2b" + tag, "169.254.202")}
+        self.created = []
+        try:
+            for ns in (self.a, self.b):
+                self.ip("netns", "add", ns)
+                self.created.append(ns)
+                self.ip("-n", ns, "link", "set", "lo", "up")
+            for name, (ea, eb, net) in self.links.items():
+                self.ip("link", "add", ea, "netns", self.a, "type", "veth", "peer", "name", eb, "netns", self.b)
+                self.ip("-n", self.a, "addr", "add", net + ".1/24", "dev", ea)
+                self.ip("-n", self.b, "addr", "add", net + ".2/24", "dev", eb)
+                self.ip("-n", self.a, "link", "set", ea, "up")
+                self.ip("-n", self.b, "link", "set", eb, "up")
+        except Exception:
+            self.close()
+            raise
+
+    @staticmethod
+    def ip(*args):
+        r = subprocess.run(["ip"] + list(args), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("ip %s: %s" % (" ".join(args), r.stderr.strip()))
+
+    def addresses(self):
+        return {1: ("169.254.201.1", "169.254.202.1", "127.0.0.1"), 2: ("169.254.201.2", "169.254.202.2", "127.0.0.1")}
+
+    def set_link(self, name, up):
+        ea, eb, _ = self.links[name]
+        self.ip("-n", self.a, "link", "set", ea, "up" if up else "down")
+        self.ip("-n", self.b, "link", "set", eb, "up" if up else "down")
+
+    def close(self):
+        for ns in self.created:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.created = []
 
 
 def main(test_fn):

@@ -157,3 +157,45 @@ TEST(BladeSync, HostileBytesAreCountedAndHarmless) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// A snapshot that stalls is asked for again, a bounded number of times, and
+// the blade is not ready (so its chassis takes no traffic) until it is done
+// or given up.
+TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
+  SimBlades c(2, 1, 51, [](BladeConfig& b) {
+    b.bulk_sync_timeout = milliseconds(500);
+    b.bulk_sync_retries = 2;
+    b.max_batch = 16;
+    b.window = 64;  // a slow snapshot: little in flight at once
+  });
+  BladeAgent& a = c.blade(1, 1);
+  for (uint32_t i = 0; i < 3000; ++i) a.CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+  c.RunFor(milliseconds(300));
+  c.Kill(2, 1);
+  c.Revive(2, 1, 2);
+  c.RunFor(milliseconds(20));
+  EXPECT_FALSE(c.blade(2, 1).ready()) << "bulk-syncing: not ready";
+  // Both links die in the middle of the snapshot: it can never finish.
+  c.net().Cut(1, 2, Link::kM1);
+  c.net().Cut(1, 2, Link::kM2);
+  c.RunFor(milliseconds(1200));
+  EXPECT_FALSE(c.blade(2, 1).ready());
+  EXPECT_GE(c.blade(2, 1).counters().bulk_sync_timeouts.get(), 1u);
+  c.RunFor(seconds(2));
+  EXPECT_EQ(c.blade(2, 1).counters().bulk_sync_timeouts.get(), 2u) << "bounded retries";
+  EXPECT_EQ(c.blade(2, 1).counters().bulk_sync_abandoned.get(), 1u);
+  EXPECT_TRUE(c.blade(2, 1).ready()) << "stops waiting after the last retry";
+  // Links back: a later snapshot completes and the table converges.
+  c.net().Restore(1, 2, Link::kM1);
+  c.net().Restore(1, 2, Link::kM2);
+  c.RunFor(seconds(3));
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+  EXPECT_TRUE(c.blade(2, 1).standby(1)->in_sync());
+}
+
+}  // namespace
+}  // namespace bladesync::testing
