@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     zap_thread.Start();
   }
   ChassisRuntime rt(cfg.value(), static_cast<uint8_t>(chassis), opt, ctx);
+  rt.set_zap(zap.get());
   if (Status s = rt.Start(); !s.ok()) {
     std::fprintf(stderr, "bladesyncd: %s\n", s.message().c_str());
     return 2;

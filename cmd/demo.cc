@@ -91,6 +91,7 @@ int RunDemo(const DemoOptions& opt) {
   std::vector<std::unique_ptr<ChassisRuntime>> rts;
   for (const ChassisConfig& c : cfg.chassis) {
     rts.push_back(std::make_unique<ChassisRuntime>(cfg, c.id, RuntimeOptions{}, ctx));
+    rts.back()->set_zap(zap.get());
     if (Status s = rts.back()->Start(); !s.ok()) {
       std::fprintf(stderr, "bladesync demo: %s\n", s.message().c_str());
       for (auto& rt : rts) rt->Stop();

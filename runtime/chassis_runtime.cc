@@ -206,6 +206,11 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     std::lock_guard<std::mutex> lock(config_mu_);
     cs = config_state_;
   }
+  cs.curve = cfg_.curve;
+  if (zap_) {
+    cs.zap_accepted = zap_->accepted();
+    cs.zap_refused = zap_->refused();
+  }
   if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_, cs) : HaStatusJson(*manager_, cfg_, cs);
   if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
   if (is({"execute", "ha", "failover"})) {

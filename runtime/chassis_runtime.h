@@ -20,6 +20,7 @@
 #include "blades/blade_agent.h"
 #include "blades/packet_path.h"
 #include "config/cluster_config.h"
+#include "fabric/zap_handler.h"
 #include "fabric/zmq_transport.h"
 #include "manager/chassis_manager.h"
 #include "runtime/address_book.h"
@@ -61,6 +62,8 @@ class ChassisRuntime {
   std::string Control(const std::string& command);
   HaRole role() const { return role_.load(); }
   ChassisSnapshot Snapshot();
+  // The process's ZAP handler (CURVE admission), for status; may be null.
+  void set_zap(const ZapHandler* zap) { zap_ = zap; }
   uint8_t chassis() const { return chassis_; }
   uint32_t epoch() const { return epoch_; }
   bool has_manager() const { return manager_ != nullptr; }
@@ -95,7 +98,8 @@ class ChassisRuntime {
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};
-  ConfigState config_state_;   // guarded by running on the manager thread
+  const ZapHandler* zap_ = nullptr;
+  ConfigState config_state_;   // guarded by config_mu_
   std::mutex config_mu_;
   bool started_ = false;
 };

@@ -44,6 +44,11 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("session_pickup").Bool(cs.session_pickup);
   j.Key("session_pickup_connectionless").Bool(cs.connectionless);
   j.EndObject();
+  j.Key("fabric").BeginObject();
+  j.Key("curve").Bool(cs.curve);
+  j.Key("zap_accepted").Uint(cs.zap_accepted);
+  j.Key("zap_refused").Uint(cs.zap_refused);
+  j.EndObject();
   j.Key("blades").BeginArray();
   for (const BladeView& b : m.blades()) {
     j.BeginObject();
@@ -132,6 +137,9 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     << ", processes traffic: " << (m.processes_traffic() ? "yes" : "no")
     << (m.manual_failover() ? ", manual failover set" : "") << "\n";
   o << "Failovers: " << m.failovers() << "\n";
+  o << "Fabric: CURVE " << (cs.curve ? "enable" : "disable");
+  if (cs.curve) o << ", peers admitted " << cs.zap_accepted << ", refused " << cs.zap_refused;
+  o << "\n";
   o << "Config: " << cs.source << ", session-pickup " << (cs.session_pickup ? "enable" : "disable") << ", reloads "
     << cs.reloads << (cs.reload_errors ? ", last reload REFUSED: " + cs.last_error : std::string()) << "\n";
   o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";

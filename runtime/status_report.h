@@ -19,6 +19,10 @@ struct ConfigState {
   std::string last_error;
   bool session_pickup = false;
   bool connectionless = false;
+  // Fabric security: CURVE on M1/M2 and what the ZAP handler decided.
+  bool curve = false;
+  uint64_t zap_accepted = 0;
+  uint64_t zap_refused = 0;
 };
 
 std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
