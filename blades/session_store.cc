@@ -178,6 +178,27 @@ void SessionStore::Scan(uint32_t budget, const std::function<void(uint32_t)>& fn
   }
 }
 
+std::string SessionStore::CheckConsistency() const {
+  size_t live = 0, counted = 0;
+  uint64_t digest = 0;
+  for (uint32_t id = 0; id < slots(); ++id) {
+    const SessionRecord& r = slab_[id];
+    if (r.bits & kLive) {
+      ++live;
+      std::optional<uint32_t> found = Find(r.key);
+      if (!found || *found != id) return "live record " + std::to_string(id) + " is not found by its key";
+    }
+    if (Counts(id)) {
+      ++counted;
+      digest += RecordHash(id);
+    }
+  }
+  if (live != live_) return "live count " + std::to_string(live_) + " but " + std::to_string(live) + " live records";
+  if (live != index_used_) return "index holds " + std::to_string(index_used_) + " entries for " + std::to_string(live) + " live records";
+  if (counted != counted_ || digest != digest_) return "digest or counted is off";
+  return "";
+}
+
 size_t SessionStore::MemoryBytes() const {
   return slab_.capacity() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
          free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) + ext_.size() * 96;

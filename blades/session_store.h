@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -86,6 +87,10 @@ class SessionStore {
 
   // The hash a record contributes to the digest (same on owner and mirror).
   uint64_t RecordHash(uint32_t id) const;
+
+  // Full consistency check (index, live count, digest); O(n), for fuzzers
+  // and tests. Returns an empty string when consistent.
+  std::string CheckConsistency() const;
 
   // Approximate memory held, for the bounded-memory promise and benchmarks.
   size_t MemoryBytes() const;

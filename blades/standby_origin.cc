@@ -221,6 +221,12 @@ void StandbyOrigin::ApplyCreate(const C& c, bool recreate, bool snapshot) {
     }
   }
   const SessionKey key = KeyOf(c);
+  // One live session per key: an honest owner never has two, so a second id
+  // with the same key means the first is gone (a corrupt or hostile stream).
+  if (std::optional<uint32_t> other = store_.Find(key); other && *other != id) {
+    Drop(DropReason::kStale);
+    store_.Mutate(*other, [](SessionRecord& r) { r.bits = static_cast<uint8_t>(r.bits & ~kLive); });
+  }
   store_.Mutate(id, [&](SessionRecord& r) {
     r.key = key;
     r.version = v;
@@ -244,6 +250,9 @@ void StandbyOrigin::ApplyNaiveRecreate(const C& c) {
   if (id >= ctx_.cfg.max_sessions) return;
   store_.EnsureSlot(id);
   const SessionKey key = KeyOf(c);
+  if (std::optional<uint32_t> other = store_.Find(key); other && *other != id) {
+    store_.Mutate(*other, [](SessionRecord& r) { r.bits = static_cast<uint8_t>(r.bits & ~kLive); });
+  }
   store_.Mutate(id, [&](SessionRecord& r) {
     r.key = key;
     r.version = VersionOf(c.version_lo(), c.version_hi());
@@ -270,6 +279,10 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
     return;
   }
   if (v <= store_.rec(id).version) return Drop(DropReason::kStale);
+  if (!store_.is_live(id)) {  // reviving a locally expired session: its key must still be free
+    std::optional<uint32_t> other = store_.Find(store_.rec(id).key);
+    if (other && *other != id) return Drop(DropReason::kStale);
+  }
   store_.Mutate(id, [&](SessionRecord& r) {
     r.version = v;
     r.proto_state = u.proto_state();

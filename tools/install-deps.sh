@@ -9,11 +9,11 @@ packages=(
   libboost-dev prometheus-cpp-dev librapidcheck-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps
+  clang libclang-rt-14-dev
 )
 # Extra groups a caller can ask for: BLADESYNC_EXTRA="fuzz monitoring conntrack"
 for group in ${BLADESYNC_EXTRA:-}; do
   case "$group" in
-    fuzz) packages+=(clang libclang-rt-14-dev) ;;
     monitoring) packages+=(prometheus) ;;
     conntrack) packages+=(conntrack conntrackd nftables libnetfilter-conntrack-dev) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;

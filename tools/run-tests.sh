@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything and runs every test target.
-# Ends with one line "tests: N passed, M failed" (test targets).
+# Installs what is missing, builds everything and runs every test target,
+# then the frame fuzzer under libFuzzer + AddressSanitizer for a bounded
+# time (FUZZ_SECONDS, default 60; 0 skips it). Ends with one line
+# "tests: N passed, M failed" (test targets).
 # BLADESYNC_TEST_ARGS adds bazel flags, e.g. "--test_tag_filters=-netns".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+filter() { grep -v -E '^[0-9]{10}\.[0-9]+: src/main/tools/linux-sandbox'; }
+
 # shellcheck disable=SC2086
-bazel test --nocache_test_results --test_summary=short --test_output=errors ${BLADESYNC_TEST_ARGS:-} //... 2>&1 | tee "$log" | grep -v -E '^[0-9]{10}\.[0-9]+: src/main/tools/linux-sandbox'
+bazel test --nocache_test_results --test_summary=short --test_output=errors ${BLADESYNC_TEST_ARGS:-} //... 2>&1 | tee "$log" | filter
 rc=${PIPESTATUS[0]}
+if [[ "${FUZZ_SECONDS:-60}" != "0" ]]; then
+  echo "== frame fuzzer: ${FUZZ_SECONDS:-60} s under libFuzzer + AddressSanitizer =="
+  bazel test --config=fuzz --nocache_test_results --test_summary=short --test_output=errors \
+    --test_env=FUZZ_SECONDS="${FUZZ_SECONDS:-60}" //tests/fuzz:frame_fuzz_test 2>&1 | tee -a "$log" | filter
+  frc=${PIPESTATUS[0]}
+  [[ $frc -ne 0 ]] && rc=$frc
+fi
 passed=$(grep -c -E '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
 failed=$(grep -c -E '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)|FAILED TO BUILD' "$log" || true)
-rm -f "$log"
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi  # the build itself broke
 echo "tests: ${passed} passed, ${failed} failed"
 [[ $rc -eq 0 ]]
