@@ -37,6 +37,44 @@ void BM_EncodeCreates4(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeCreates4)->Arg(64)->Arg(2048);
 
+void BM_EncodeDeletes(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  DeltaEncoder enc;
+  BatchHeader h;
+  h.origin = wire::Origin(1, 1, 1, 1);
+  h.seq_count = n;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    enc.Reset();
+    for (uint32_t i = 0; i < n; ++i) enc.AddDelete(i, i, 0);
+    bytes = enc.FinishBatch(h).size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+}
+BENCHMARK(BM_EncodeDeletes)->Arg(2048);
+
+void BM_EncodeUpdates(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  std::vector<SessionRecord> recs;
+  for (uint32_t i = 0; i < n; ++i) recs.push_back(Rec(i));
+  DeltaEncoder enc;
+  BatchHeader h;
+  h.origin = wire::Origin(1, 1, 1, 1);
+  h.seq_count = n;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    enc.Reset();
+    for (uint32_t i = 0; i < n; ++i) enc.AddUpdate(i, recs[i]);
+    bytes = enc.FinishBatch(h).size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+}
+BENCHMARK(BM_EncodeUpdates)->Arg(2048);
+
 void BM_VerifyAndReadCreates4(benchmark::State& state) {
   const uint32_t n = static_cast<uint32_t>(state.range(0));
   DeltaEncoder enc;
