@@ -38,6 +38,11 @@ void BladeAgent::Start() {
   tick_ = std::make_unique<PeriodicTask>(loop_, std::max<Nanos>(tick, milliseconds(1)), [this] { Tick(); });
   sweep_ = std::make_unique<PeriodicTask>(loop_, cfg_.sweep_interval, [this] { Sweep(); });
   status_ = std::make_unique<PeriodicTask>(loop_, cfg_.hb_interval, [this] { SendStatus(); });
+  for (auto& p : peers_) {
+    transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM1);
+    transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM2);
+  }
+  transport_.Prepare(NodeId{cfg_.chassis, 0}, Link::kBackplane);
   for (auto& p : peers_) p->out.Pump();  // an (empty) snapshot opens every stream
 }
 
@@ -279,6 +284,22 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   return n;
 }
 
+size_t BladeAgent::Relinquish() {
+  const size_t n = owned_.live();
+  for (uint32_t id = 0; id < owned_.slots(); ++id) {
+    if (!owned_.is_live(id)) continue;
+    owned_.Mutate(id, [](SessionRecord& r) { r.bits = kUsed; });  // neither live nor synced: no DELETE goes out
+    owned_.clear_nat(id);
+    owned_.clear_extensions(id);
+    owned_.Release(id);
+  }
+  dirty_.clear();
+  deleted_.clear();
+  counters_.relinquished_sessions.Add(n);
+  BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": relinquished " << n << " sessions (no longer primary)";
+  return n;
+}
+
 // ---------------------------------------------------------------- fabric
 
 void BladeAgent::DropFrame(DropReason r, const char* what) {
@@ -338,7 +359,12 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     case wire::Message::Command: {
       const wire::Command* c = f->msg_as_Command();
       if (!check_origin(c->from(), false)) return;
+      // Commands are resent until the status reports them: apply each once.
+      if (c->request_id() != 0 && c->request_id() <= last_command_) return;
       if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
+      if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
+      last_command_ = std::max(last_command_, c->request_id());
+      SendStatus();
       return;
     }
     default:
@@ -429,6 +455,7 @@ void BladeAgent::SendStatus() {
   b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
   b.add_counters(cv);
   b.add_memory_bytes(MemoryBytes());
+  b.add_last_command(last_command_);
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});

@@ -69,6 +69,10 @@ class BladeAgent {
   const StandbyOrigin* standby(uint8_t chassis) const;
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
   size_t Adopt(uint8_t chassis);
+  // This chassis is no longer the one that processes traffic and another
+  // chassis adopted what this blade owned: forget the owned sessions without
+  // sending DELETEs (the adopter holds them now), keep mirroring.
+  size_t Relinquish();
   // True while no mirror stream is in the middle of a bulk sync.
   bool ready() const;
 
@@ -127,6 +131,7 @@ class BladeAgent {
   std::vector<uint32_t> scratch_ids_;
   uint64_t version_ = 0;
   bool flush_posted_ = false;
+  uint64_t last_command_ = 0;
   PacketHandler packet_handler_;
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;

@@ -81,6 +81,7 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("packets", c.packets);
   add("packets_dropped", c.packets_dropped);
   add("adopted_sessions", c.adopted_sessions);
+  add("relinquished_sessions", c.relinquished_sessions);
   add("queries_dropped", c.queries_dropped);
   add("sessions_refused", c.sessions_refused);
   add("gtp_no_tunnel", c.gtp_no_tunnel);

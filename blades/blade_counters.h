@@ -65,6 +65,7 @@ struct BladeCounters {
   Counter queries_unanswered;    // gave up after the retries
   Counter packets, packets_dropped;
   Counter adopted_sessions;
+  Counter relinquished_sessions;
   Counter queries_dropped;      // more pending than max_pending_queries
   Counter sessions_refused;     // max-sessions reached on the owner
   Counter gtp_no_tunnel;        // GTP-U packet without a GTP-C tunnel

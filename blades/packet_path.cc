@@ -2,6 +2,7 @@
 
 #include "blades/delta_codec.h"
 #include "blades/extensions.h"
+#include "core/log.h"
 
 namespace bladesync {
 
@@ -61,7 +62,14 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
   }
   if (!id) {
     if (proto == kProtoTcp && !((p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck))) {
-      blade_.counters().packets_dropped.Add();  // strict: no session without a SYN
+      Counter& dropped = blade_.counters().packets_dropped;  // strict: no session without a SYN
+      dropped.Add();
+      const uint64_t n = dropped.get();
+      if ((n & (n - 1)) == 0) {
+        BS_LOG(kInfo, "packet") << "slot " << int(blade_.config().slot) << ": dropped TCP packet without a session: "
+                                << p.key.ToString() << " flags 0x" << std::hex << int(p.tcp_flags) << std::dec << " ["
+                                << n << " so far]";
+      }
       return PacketResult::kDropped;
     }
     const AppKind app = AppOf(p.attrs);

@@ -53,6 +53,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
         snapshot_began_ = now;
         bulk_retries_ = 0;
       }
+      released_ = false;
       state_ = State::kSnapshot;
     }
   } else if (epoch > epoch_ || state_ == State::kNeedSync) {

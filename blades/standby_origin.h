@@ -44,13 +44,14 @@ class StandbyOrigin {
     }
     store_.Clear();
     state_ = State::kNeedSync;
+    released_ = true;  // its owner is gone: nothing to wait for until it returns
   }
 
   uint8_t origin() const { return origin_; }
   State state() const { return state_; }
   bool in_sync() const { return state_ == State::kInSync; }
   // Waiting for this origin no longer holds the blade back.
-  bool settled() const { return epoch_ == 0 || state_ == State::kInSync || gave_up_; }
+  bool settled() const { return epoch_ == 0 || state_ == State::kInSync || gave_up_ || released_; }
   bool gave_up() const { return gave_up_; }
   uint32_t epoch() const { return epoch_; }
   uint64_t next_seq() const { return next_seq_; }
@@ -103,6 +104,7 @@ class StandbyOrigin {
   Nanos snapshot_began_{0};
   int bulk_retries_ = 0;
   bool gave_up_ = false;
+  bool released_ = false;   // drained by an adoption
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};
   uint64_t lag_sum_ns_ = 0;

@@ -28,6 +28,8 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   get system ha status                      roles, blades, links, sync state
   diagnose sys session sync                 sync counters per blade and link
   execute ha failover set|unset             make this chassis step down / undo
+  diagnose sys ha monitor <intf> down|up|auto
+                                            force a monitored interface's state (auto: the system's)
         these talk to a running chassis:  --chassis N [--config F] or --connect EP
         add --json for machine-readable output
   keygen [--out PREFIX]                     a CURVE key pair for one chassis

@@ -332,6 +332,7 @@ struct Loader {
     r.On("update-all-session-timer", r.Bool(&p.update_all_session_timer));
     r.On("slots", r.Int(&cfg.slots, 1, 16));
     r.On("curve", r.Bool(&cfg.curve));
+    r.On("hello-holddown", r.Int(&cfg.hello_holddown_s, 1, 300));
     r.On("blade-hb-lost-threshold", r.Int(&cfg.blade_hb_lost_threshold, 1, 60));
     r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
     r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));

@@ -59,7 +59,8 @@ struct ClusterConfig {
   std::vector<std::string> monitor;    // monitored interfaces
   int slots = 4;                       // blades per chassis
   bool curve = false;                  // CURVE on M1/M2
-  uint32_t blade_hb_lost_threshold = 5;// manager declares a blade dead after this many missed reports
+  uint32_t blade_hb_lost_threshold = 5;
+  uint32_t hello_holddown_s = 2;         // hello-holddown// manager declares a blade dead after this many missed reports
 
   PickupOptions pickup;
   SessionTimers timers;

@@ -47,6 +47,9 @@ class Transport {
   using Receiver = std::function<void(const FrameMeta&, std::span<const uint8_t>)>;
   virtual ~Transport() = default;
   virtual SendResult Send(NodeId to, Link link, std::span<const uint8_t> frame) = 0;
+  // Opens the way to a node ahead of the first frame, so that frame is not
+  // refused while a connection is still being set up. Optional.
+  virtual void Prepare(NodeId to, Link link) {}
   // Frames are delivered on the owner's EventLoop.
   virtual void SetReceiver(Receiver receiver) = 0;
 };

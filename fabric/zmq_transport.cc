@@ -132,7 +132,7 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
   // Do not queue frames for a peer that is not connected: our own
   // retransmits cover the gap, and a dead link does not hoard memory.
-  s->set(zmq::sockopt::immediate, 1);
+  s->set(zmq::sockopt::immediate, opt_.immediate ? 1 : 0);
   s->set(zmq::sockopt::reconnect_ivl, opt_.reconnect_ivl_ms);
   s->set(zmq::sockopt::reconnect_ivl_max, opt_.reconnect_ivl_max_ms);
   if (link != Link::kBackplane) {

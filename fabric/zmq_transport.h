@@ -51,6 +51,9 @@ struct ZmqOptions {
   int reconnect_ivl_ms = 100;
   int reconnect_ivl_max_ms = 1000;
   int max_messages_per_wakeup = 256;   // fairness between sockets on one loop
+  // Refuse frames while a peer is not connected (sync streams resend them
+  // themselves); a sender without its own resends queues instead.
+  bool immediate = true;
 };
 
 class ZmqTransport : public Transport {
@@ -63,6 +66,7 @@ class ZmqTransport : public Transport {
   Status Bind();
   SendResult Send(NodeId to, Link link, std::span<const uint8_t> frame) override;
   void SetReceiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  void Prepare(NodeId to, Link link) override { Outbound(to, link); }
   // Closes every socket (LINGER 0); call on the loop thread before the context goes.
   void Close();
   // The endpoint actually bound (port resolved when the book said port 0).

@@ -25,7 +25,10 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       start_(loop.Now()),
       blades_(static_cast<size_t>(cfg_.slots)),
       pending4_(static_cast<size_t>(cfg_.slots) + 1),
-      pending6_(static_cast<size_t>(cfg_.slots) + 1) {
+      pending6_(static_cast<size_t>(cfg_.slots) + 1),
+      // Ids grow across restarts of the manager (the epoch leads), so a
+      // blade never mistakes a new command for one it already applied.
+      next_command_id_((uint64_t{cfg_.epoch} << 24) + 1) {
   for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;
@@ -34,6 +37,11 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
 
 void ChassisManager::Start() {
   transport_.SetReceiver([this](const FrameMeta& m, std::span<const uint8_t> b) { OnFrame(m, b); });
+  for (int s = 1; s <= cfg_.slots; ++s) transport_.Prepare(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane);
+  for (auto& [id, p] : peers_) {
+    transport_.Prepare(NodeId{id, 0}, Link::kM1);
+    transport_.Prepare(NodeId{id, 0}, Link::kM2);
+  }
   tick_ = std::make_unique<PeriodicTask>(loop_, cfg_.hb_interval, [this] { Tick(); });
   SendHeartbeats();
 }
@@ -56,7 +64,7 @@ Candidate ChassisManager::Self() const {
   Candidate c;
   c.chassis = cfg_.chassis;
   c.live_blades = live_blades();
-  c.monitored_up = std::max(0, cfg_.monitored_total - monitored_down_);
+  c.monitored_up = cfg_.monitored_up ? cfg_.monitored_up() : cfg_.monitored_total;
   c.uptime = loop_.Now() - start_;
   c.priority = cfg_.priority;
   c.serial = cfg_.serial;
@@ -188,6 +196,8 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.synced = st.synced_sessions();
   b.synced_digest = st.synced_digest();
   b.memory_bytes = st.memory_bytes();
+  b.last_command = st.last_command();
+  std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
   b.standby.clear();
   if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
   b.counters.clear();
@@ -205,6 +215,7 @@ void ChassisManager::Tick() {
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
       b.live = false;
       changed = true;
+      failover_started_ = now - cfg_.hb_interval * cfg_.blade_hb_lost_threshold;  // when it went silent
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
                                << " missed its reports: marked dead";
     }
@@ -219,24 +230,39 @@ void ChassisManager::Tick() {
       changed = true;
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)
                                << " (no heartbeat on m1 or m2 for " << cfg_.hb_lost_threshold << " intervals)";
-      const bool was_primary = primary_ == id;
-      const Nanos t0 = now;
+      failover_started_ = now - lost_after;  // the peer went silent this long ago
+      const uint8_t before = primary_;
       Evaluate();
-      // The primary among the survivors takes over the lost chassis's sessions.
-      if (primary_ == cfg_.chassis && (cfg_.mode == HaMode::kActiveActive || was_primary)) {
-        Adopt(id);
+      // Active-active: every chassis owns what it processed; the primary
+      // among the survivors takes over what the lost one owned. (In
+      // active-passive Evaluate() hands over when the primary changes.)
+      if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis && before != id) {
+        SendCommand(wire::CommandKind::Adopt, id);
         failovers_.Add();
-        last_failover_duration_ = (loop_.Now() - t0) + lost_after;
+        last_failover_duration_ = loop_.Now() - failover_started_;
       }
     }
   }
-  if (changed) Evaluate();
+  (void)changed;
+  Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
+  ResendCommands();
   SendHeartbeats();
 }
 
+// The chassis that holds the primary role now, as far as this one knows.
+uint8_t ChassisManager::Incumbent() const {
+  if (role_ == HaRole::kPrimary || role_ == HaRole::kStandalone) return cfg_.chassis;
+  for (const auto& [id, p] : peers_) {
+    if (p.alive && p.role == HaRole::kPrimary) return id;
+  }
+  return 0;
+}
+
 void ChassisManager::Evaluate() {
+  if (loop_.Now() - start_ < cfg_.hello_holddown) return;  // still in hello state
   std::vector<Candidate> c{Self()};
   if (manual_failover_) c[0].priority = 0;
+  int peer_primaries = 0;
   for (auto& [id, p] : peers_) {
     if (!p.alive) continue;
     Candidate k;
@@ -248,35 +274,83 @@ void ChassisManager::Evaluate() {
     k.serial = p.serial;
     k.ready = p.ready;
     c.push_back(k);
+    peer_primaries += p.role == HaRole::kPrimary;
   }
   ElectionOptions opt;
   opt.override_ = cfg_.override_ || manual_failover_;
   opt.uptime_margin = cfg_.uptime_margin;
-  const uint8_t winner = Elect(c, opt);
-  const HaRole next = c.size() == 1 ? HaRole::kStandalone : winner == cfg_.chassis ? HaRole::kPrimary : HaRole::kSecondary;
-  primary_ = winner;
-  if (next != role_) {
-    const HaRole old = role_;
-    role_ = next;
-    BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
-                             << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
-    if (role_listener_) role_listener_(old, next);
+  uint8_t winner = Elect(c, opt);
+  // Failback only under override: without it the incumbent primary keeps the
+  // role unless the challenger is strictly better on what FGCP puts before
+  // age (readiness, live blades, monitored interfaces). Two primaries (a
+  // healed partition) fall back to the plain election.
+  const uint8_t incumbent = Incumbent();
+  const bool two_primaries = (role_ == HaRole::kPrimary) && peer_primaries > 0;
+  if (!opt.override_ && incumbent && winner != incumbent && !two_primaries) {
+    const Candidate* inc = nullptr;
+    const Candidate* win = nullptr;
+    for (const Candidate& x : c) {
+      if (x.chassis == incumbent) inc = &x;
+      if (x.chassis == winner) win = &x;
+    }
+    if (inc && win && CompareHard(*win, *inc) >= 0) winner = incumbent;
   }
+  const HaRole next = c.size() == 1 ? HaRole::kStandalone : winner == cfg_.chassis ? HaRole::kPrimary : HaRole::kSecondary;
+  const uint8_t old_primary = primary_;
+  primary_ = winner;
+  if (next == role_) return;
+  const HaRole old = role_;
+  role_ = next;
+  BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
+                           << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
+  if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
+    const bool now_primary = next == HaRole::kPrimary || next == HaRole::kStandalone;
+    const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
+    if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {
+      // Promotion: the sessions the old primary owned are in our standby tables.
+      SendCommand(wire::CommandKind::Adopt, old_primary);
+      failovers_.Add();
+      const Nanos started = failover_started_ > Nanos(0) && loop_.Now() - failover_started_ < seconds(60)
+                                ? failover_started_ : loop_.Now();
+      last_failover_duration_ = loop_.Now() - started;
+    } else if (was_primary && !now_primary) {
+      // Demotion: the new primary adopts what we owned; we drop it quietly.
+      SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
+    }
+  }
+  if (role_listener_) role_listener_(old, next);
 }
 
-void ChassisManager::Adopt(uint8_t lost) {
-  BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": taking over the sessions of chassis " << int(lost);
+void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin) {
+  BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": "
+                           << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
+                           << int(origin);
   for (int s = 1; s <= cfg_.slots; ++s) {
+    pending_commands_.push_back(PendingCommand{next_command_id_++, kind, origin, static_cast<uint8_t>(s), 0});
+  }
+  ResendCommands();
+}
+
+// Commands go to every blade until its status reports them applied (a
+// frame on a connection being set up can be refused); a dead blade's are
+// dropped after a bound.
+void ChassisManager::ResendCommands() {
+  for (PendingCommand& c : pending_commands_) {
+    ++c.tries;
     fbb_.Clear();
     wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
     wire::CommandBuilder b(fbb_);
     b.add_from(&from);
-    b.add_kind(wire::CommandKind::Adopt);
-    b.add_origin_chassis(lost);
+    b.add_kind(c.kind);
+    b.add_origin_chassis(c.origin);
+    b.add_request_id(c.id);
     auto cmd = b.Finish();
     fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Command, cmd.Union()), wire::FrameIdentifier());
-    transport_.Send(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
+    transport_.Send(NodeId{cfg_.chassis, c.slot}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
   }
+  std::erase_if(pending_commands_, [&](const PendingCommand& c) {
+    return c.tries > 10 * cfg_.blade_hb_lost_threshold && !blades_[c.slot - 1].live;
+  });
 }
 
 void ChassisManager::Ingress(const PacketInfo& p) {

@@ -50,6 +50,11 @@ struct ManagerConfig {
   int blade_hb_lost_threshold = 5;
   int monitored_total = 0;
   Nanos uptime_margin = seconds(300);
+  // hello-holddown: after start, wait this long for our blades and peers
+  // to report before taking part in the election (no role, no traffic).
+  Nanos hello_holddown = seconds(2);
+  // Connected monitored interfaces right now (the runtime reads the system).
+  std::function<int()> monitored_up;
   DistributionOptions distribution;
   size_t ingress_batch = 512;
 };
@@ -66,6 +71,7 @@ struct BladeView {
   uint64_t synced = 0;
   uint64_t synced_digest = 0;
   uint64_t memory_bytes = 0;
+  uint64_t last_command = 0;
   std::vector<wire::StandbySummary> standby;
   std::vector<uint64_t> counters;
 };
@@ -108,10 +114,17 @@ class ChassisManager {
   const std::map<uint8_t, PeerView>& peers() const { return peers_; }
   uint64_t failovers() const { return failovers_.get(); }
   Nanos last_failover_duration() const { return last_failover_duration_; }
-  // Monitored interfaces marked down (a failover trigger).
-  void SetMonitoredDown(int n) { monitored_down_ = n; Evaluate(); }
+  // Re-reads the monitored interfaces and re-runs the election.
+  void Reevaluate() {
+    failover_started_ = loop_.Now();
+    Evaluate();
+  }
   // execute ha failover set|unset: this chassis steps down while set.
-  void SetManualFailover(bool on) { manual_failover_ = on; Evaluate(); }
+  void SetManualFailover(bool on) {
+    manual_failover_ = on;
+    failover_started_ = loop_.Now();
+    Evaluate();
+  }
   bool manual_failover() const { return manual_failover_; }
   uint64_t ingress_packets() const { return ingress_packets_.get(); }
   uint64_t ingress_dropped() const { return ingress_dropped_.get(); }
@@ -125,7 +138,18 @@ class ChassisManager {
   void OnHeartbeat(const wire::Heartbeat& hb, Link link);
   void OnBladeStatus(const wire::BladeStatus& st);
   void Evaluate();
-  void Adopt(uint8_t lost_chassis);
+  void SendCommand(wire::CommandKind kind, uint8_t origin_chassis);
+  void ResendCommands();
+  struct PendingCommand {
+    uint64_t id;
+    wire::CommandKind kind;
+    uint8_t origin;
+    uint8_t slot;
+    int tries;
+  };
+  std::vector<PendingCommand> pending_commands_;
+  uint64_t next_command_id_;
+  uint8_t Incumbent() const;
   Candidate Self() const;
 
   ManagerConfig cfg_;
@@ -137,7 +161,7 @@ class ChassisManager {
   std::map<uint8_t, PeerView> peers_;
   HaRole role_ = HaRole::kUnknown;
   uint8_t primary_ = 0;
-  int monitored_down_ = 0;
+  Nanos failover_started_{0};
   bool manual_failover_ = false;
   Counter failovers_;
   Nanos last_failover_duration_{0};

@@ -2,10 +2,15 @@
 
 namespace bladesync {
 
-int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt) {
+int CompareHard(const Candidate& a, const Candidate& b) {
   if (a.ready != b.ready) return a.ready ? -1 : 1;
   if (a.live_blades != b.live_blades) return a.live_blades > b.live_blades ? -1 : 1;
   if (a.monitored_up != b.monitored_up) return a.monitored_up > b.monitored_up ? -1 : 1;
+  return 0;
+}
+
+int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt) {
+  if (int h = CompareHard(a, b)) return h;
   auto by_priority = [&]() { return a.priority == b.priority ? 0 : (a.priority > b.priority ? -1 : 1); };
   auto by_age = [&]() {
     const Nanos diff = a.uptime - b.uptime;

@@ -38,6 +38,9 @@ struct ElectionOptions {
 
 // Returns < 0 when a ranks above b (a is preferred).
 int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt);
+// Only what FGCP ranks before age and priority: readiness, live blades,
+// connected monitored interfaces. < 0 when a is strictly better.
+int CompareHard(const Candidate& a, const Candidate& b);
 // The winner's chassis id, or 0 when there is no candidate.
 uint8_t Elect(const std::vector<Candidate>& candidates, const ElectionOptions& opt);
 

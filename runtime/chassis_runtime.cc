@@ -1,6 +1,9 @@
 #include "runtime/chassis_runtime.h"
 
+#include <fstream>
 #include <sstream>
+
+#include <algorithm>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -57,6 +60,8 @@ Status ChassisRuntime::Start() {
     mc.blade_hb_lost_threshold = static_cast<int>(cfg_.blade_hb_lost_threshold);
     mc.monitored_total = static_cast<int>(cfg_.monitor.size());
     mc.distribution = cfg_.distribution;
+    mc.monitored_up = [this] { return MonitoredUp(); };
+    mc.hello_holddown = seconds(cfg_.hello_holddown_s);
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
     manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });
     if (!cc->control.empty()) {
@@ -165,6 +170,28 @@ Status ChassisRuntime::Reload(const std::string& path) {
   return Status::Ok();
 }
 
+// A monitored interface is up when /sys/class/net/<name>/operstate says so
+// (veths without a peer report "unknown": up); an interface this host does
+// not have counts as up, unless forced down from the CLI.
+int ChassisRuntime::MonitoredUp() const {
+  int up = 0;
+  for (const std::string& name : cfg_.monitor) {
+    auto forced = monitor_forced_.find(name);
+    if (forced != monitor_forced_.end()) {
+      up += forced->second;
+      continue;
+    }
+    std::ifstream in("/sys/class/net/" + name + "/operstate");
+    std::string state;
+    if (!(in >> state)) {
+      ++up;
+      continue;
+    }
+    up += state == "up" || state == "unknown";
+  }
+  return up;
+}
+
 ChassisSnapshot ChassisRuntime::Snapshot() {
   if (!manager_thread_) return {};
   return manager_thread_->Call([&] {
@@ -222,6 +249,26 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       return j.str();
     }
     return error("usage: execute ha failover set|unset");
+  }
+  if (is({"diagnose", "sys", "ha", "monitor"})) {
+    if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {
+      if (std::find(cfg_.monitor.begin(), cfg_.monitor.end(), w[4]) == cfg_.monitor.end()) {
+        return text ? "error: '" + w[4] + "' is not a monitored interface (set monitor)\n"
+                    : error("'" + w[4] + "' is not a monitored interface (set monitor)");
+      }
+      if (w[5] == "auto") {
+        monitor_forced_.erase(w[4]);
+      } else {
+        monitor_forced_[w[4]] = w[5] == "up";
+      }
+      manager_->Reevaluate();
+      JsonWriter j;
+      j.BeginObject().Key("monitored_up").Int(MonitoredUp()).Key("role").String(HaRoleName(manager_->role())).EndObject();
+      return text ? "monitored interfaces up: " + std::to_string(MonitoredUp()) + "; role " + HaRoleName(manager_->role()) + "\n"
+                  : j.str();
+    }
+    return text ? "usage: diagnose sys ha monitor <interface> down|up|auto\n"
+                : error("usage: diagnose sys ha monitor <interface> down|up|auto");
   }
   if (text) return "error: unknown command '" + command + "'\n";
   return error("unknown command '" + command + "'");

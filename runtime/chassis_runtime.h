@@ -84,6 +84,8 @@ class ChassisRuntime {
     std::unique_ptr<PacketPath> path;
   };
   std::string HandleControl(const std::string& command);
+  // Connected monitored interfaces: forced state if set, else the system's.
+  int MonitoredUp() const;
 
   const ClusterConfig& cfg_;
   uint8_t chassis_;
@@ -99,6 +101,7 @@ class ChassisRuntime {
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};
   const ZapHandler* zap_ = nullptr;
+  std::map<std::string, bool> monitor_forced_;  // manager thread only
   ConfigState config_state_;   // guarded by config_mu_
   std::mutex config_mu_;
   bool started_ = false;

@@ -32,6 +32,8 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("processes_traffic").Bool(m.processes_traffic());
   j.Key("manual_failover").Bool(m.manual_failover());
   j.Key("live_blades").Int(m.live_blades());
+  j.Key("monitored_up").Int(m.config().monitored_up ? m.config().monitored_up() : m.config().monitored_total);
+  j.Key("monitored_total").Int(m.config().monitored_total);
   j.Key("failovers").Uint(m.failovers());
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
   j.Key("ingress_packets").Uint(m.ingress_packets());

@@ -11,7 +11,13 @@ TrafficSource::~TrafficSource() { Stop(); }
 
 Status TrafficSource::Start() {
   // Chassis 0 has no endpoints: the source only connects, it never binds.
-  transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{0, 0}, book_, CurveKeys{});
+  // It plays the network and has no retransmits of its own: queue frames
+  // while a connection is being set up rather than lose them.
+  ZmqOptions zo;
+  zo.immediate = false;
+  zo.send_hwm = 4096;
+  transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{0, 0}, book_, CurveKeys{}, zo);
+  for (const ChassisConfig& c : cfg_.chassis) transport_->Prepare(NodeId{c.id, 0}, Link::kBackplane);
   gen_ = std::make_unique<TrafficGenerator>(cfg_.traffic);
   thread_.loop().Post([this] {
     start_ = thread_.loop().Now();

@@ -186,7 +186,8 @@ class Cluster:
             st = [self.status(c) for c in chassis]
             roles = [s["role"] for s in st]
             ok = all(s["live_blades"] == self.slots and s["ready"] for s in st)
-            return ok and roles.count("primary") == 1 and st
+            decided = all(r in ("primary", "secondary") for r in roles)  # past hello-holddown
+            return ok and decided and roles.count("primary") == 1 and st
         return self.wait_for("the cluster to settle", settled, timeout)
 
     def mirror_report(self, owners=None, mirrors=None):
