@@ -238,6 +238,33 @@ void BladeAgent::Flush() {
 
 // ---------------------------------------------------------------- mirror side
 
+std::optional<BladeAgent::StandbyHit> BladeAgent::LookupStandby(const SessionKey& key) const {
+  for (const auto& p : peers_) {
+    const SessionStore& st = p->standby.store();
+    if (auto id = st.Find(key)) return StandbyHit{p->standby.origin(), *id, false, &st.rec(*id)};
+    if (auto id = st.Find(key.Reversed())) return StandbyHit{p->standby.origin(), *id, true, &st.rec(*id)};
+  }
+  return std::nullopt;
+}
+
+void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
+  Peer* peer = FindPeer(origin);
+  if (!peer) return;
+  scratch_fbb_.Clear();
+  auto v4 = p4 ? scratch_fbb_.CreateVectorOfStructs(p4, 1) : 0;
+  auto v6 = p6 ? scratch_fbb_.CreateVectorOfStructs(p6, 1) : 0;
+  wire::Origin self = ctx_.self;
+  wire::PacketBatchBuilder b(scratch_fbb_);
+  b.add_from(&self);
+  if (!v4.IsNull()) b.add_packets4(v4);
+  if (!v6.IsNull()) b.add_packets6(v6);
+  auto pb = b.Finish();
+  scratch_fbb_.Finish(wire::CreateFrame(scratch_fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
+  transport_.Send(NodeId{origin, cfg_.slot}, peer->links.active(),
+                  {scratch_fbb_.GetBufferPointer(), scratch_fbb_.GetSize()});
+  counters_.packets_forwarded.Add();
+}
+
 bool BladeAgent::ready() const {
   return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby.settled(); });
 }

@@ -67,6 +67,16 @@ class BladeAgent {
 
   // ---- mirror side ----
   const StandbyOrigin* standby(uint8_t chassis) const;
+  // A peer's session we mirror, by either direction of its key.
+  struct StandbyHit {
+    uint8_t origin;
+    uint32_t id;
+    bool reply;
+    const SessionRecord* rec;
+  };
+  std::optional<StandbyHit> LookupStandby(const SessionKey& key) const;
+  // Active-active: hands a packet to the blade that owns its session.
+  void ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6);
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
   size_t Adopt(uint8_t chassis);
   // This chassis is no longer the one that processes traffic and another

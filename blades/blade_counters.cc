@@ -80,6 +80,8 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("queries_unanswered", c.queries_unanswered);
   add("packets", c.packets);
   add("packets_dropped", c.packets_dropped);
+  add("packets_asymmetric_local", c.packets_asymmetric_local);
+  add("packets_forwarded", c.packets_forwarded);
   add("adopted_sessions", c.adopted_sessions);
   add("relinquished_sessions", c.relinquished_sessions);
   add("queries_dropped", c.queries_dropped);

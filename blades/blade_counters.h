@@ -64,6 +64,8 @@ struct BladeCounters {
   Counter link_switches;
   Counter queries_unanswered;    // gave up after the retries
   Counter packets, packets_dropped;
+  Counter packets_asymmetric_local;   // active-active: handled with the synced copy
+  Counter packets_forwarded;          // active-active: sent to the owning blade
   Counter adopted_sessions;
   Counter relinquished_sessions;
   Counter queries_dropped;      // more pending than max_pending_queries

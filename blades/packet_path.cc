@@ -60,6 +60,32 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
       id.reset();
     }
   }
+  if (!id && blade_.config().pickup.mode == HaMode::kActiveActive) {
+    if (std::optional<BladeAgent::StandbyHit> hit = blade_.LookupStandby(p.key)) {
+      const SessionRecord& r = *hit->rec;
+      uint8_t next = r.proto_state;
+      if (proto == kProtoTcp) {
+        next = NextTcpState(r.proto_state, p.tcp_flags, hit->reply);
+      } else if (hit->reply) {
+        next = kReplied;
+      }
+      const bool inspected = r.flags & (kFlagFlowInspected | kFlagProxyInspected);
+      if (!inspected && next == r.proto_state) {
+        blade_.counters().packets_asymmetric_local.Add();
+        return PacketResult::kHandledWithCopy;
+      }
+      if (p.key.is_v4()) {
+        wire::Packet4 w(p.key.src.v4(), p.key.dst.v4(), p.key.sport, p.key.dport, p.key.zone, p.attrs, p.key.proto,
+                        p.tcp_flags, p.srcintf, p.dstintf, p.ttl);
+        blade_.ForwardToOwner(hit->origin, &w, nullptr);
+      } else {
+        wire::Packet6 w(ToWire(p.key.src), ToWire(p.key.dst), p.key.sport, p.key.dport, p.key.zone, p.attrs,
+                        p.key.proto, p.tcp_flags, p.srcintf, p.dstintf, p.ttl);
+        blade_.ForwardToOwner(hit->origin, nullptr, &w);
+      }
+      return PacketResult::kForwarded;
+    }
+  }
   if (!id) {
     if (proto == kProtoTcp && !((p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck))) {
       Counter& dropped = blade_.counters().packets_dropped;  // strict: no session without a SYN

@@ -13,6 +13,11 @@
 // land on the same blade: use dp-load-distribution-method src-dst-ip (or a
 // flow rule) for GTP traffic.
 //
+// Active-active: a packet of a session another chassis owns (we hold its
+// synced copy) is handled here when it changes nothing; when it would
+// change the session's state, or the session is inspected (the inspection
+// state lives with the owner), it goes to the owning blade.
+//
 //   PacketPath path(blade);
 //   path.Process(PacketInfo{key, kTcpSyn, attrs, /*srcintf=*/1, /*dstintf=*/2});
 #pragma once
@@ -42,7 +47,7 @@ struct PacketInfo {
   uint8_t ttl = 64;
 };
 
-enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped };
+enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded };
 
 // TCP state after a packet with `flags` in direction `reply`; pure.
 uint8_t NextTcpState(uint8_t state, uint8_t flags, bool reply);

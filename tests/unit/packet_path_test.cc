@@ -59,3 +59,43 @@ TEST(PacketPath, UdpBecomesRepliedAndNatIsSynced) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// Active-active: chassis 2 receives packets of a session chassis 1 owns.
+TEST(ActiveActive, NonOwnerUsesTheSyncedCopyOrForwardsToTheOwner) {
+  SimBlades c(2, 1, 61, [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; });
+  PacketPath owner(c.blade(1, 1)), other(c.blade(2, 1));
+  // As the runtime does: packets that arrive as frames go to the packet path.
+  c.blade(1, 1).set_packet_handler([&](const wire::PacketBatch& b) { owner.ProcessBatch(b); });
+  const SessionKey k = SessionKey::V4(0x0a000001, 0xc6336401, 40000, 443, kProtoTcp);
+  const SessionKey inspected = SessionKey::V4(0x0a000002, 0xc6336401, 40001, 443, kProtoTcp);
+  for (const auto& [key, attrs] : {std::pair{k, uint16_t{0}}, std::pair{inspected, uint16_t{kFlagFlowInspected}}}) {
+    owner.Process(PacketInfo{key, kTcpSyn, attrs, 1, 2});
+    owner.Process(PacketInfo{key.Reversed(), kTcpSyn | kTcpAck, attrs, 2, 1});
+    owner.Process(PacketInfo{key, kTcpAck, attrs, 1, 2});
+  }
+  c.RunFor(milliseconds(100));
+  // The reply direction arrives at chassis 2 (asymmetric routing).
+  EXPECT_EQ(other.Process(PacketInfo{k.Reversed(), kTcpAck | kTcpPsh, 0, 2, 1}), PacketResult::kHandledWithCopy);
+  EXPECT_EQ(other.Process(PacketInfo{inspected.Reversed(), kTcpAck | kTcpPsh, kFlagFlowInspected, 2, 1}),
+            PacketResult::kForwarded) << "inspected sessions go to the owner";
+  EXPECT_EQ(other.Process(PacketInfo{k.Reversed(), kTcpFin | kTcpAck, 0, 2, 1}), PacketResult::kForwarded)
+      << "a state change goes to the owner";
+  c.RunFor(milliseconds(100));
+  EXPECT_EQ(c.blade(2, 1).owned().live(), 0u) << "the non-owner created nothing";
+  // The owner applied the FIN and synced the new state back.
+  auto id = c.blade(1, 1).Lookup(k);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(c.blade(1, 1).owned().rec(*id).proto_state, kTcpFinWait);
+  auto mid = c.blade(2, 1).standby(1)->store().Find(k);
+  ASSERT_TRUE(mid);
+  EXPECT_EQ(c.blade(2, 1).standby(1)->store().rec(*mid).proto_state, kTcpFinWait);
+  EXPECT_EQ(c.blade(2, 1).counters().packets_forwarded.get(), 2u);
+  EXPECT_EQ(c.blade(2, 1).counters().packets_asymmetric_local.get(), 1u);
+  EXPECT_TRUE(c.MirrorsMatch());
+}
+
+}  // namespace
+}  // namespace bladesync::testing
