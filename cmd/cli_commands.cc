@@ -27,6 +27,8 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
         chassis processes traffic, asking the managers' control sockets
   get system ha status                      roles, blades, links, sync state
   diagnose sys session sync                 sync counters per blade and link
+  diagnose sys session list [src A] [dst A] [sport N] [dport N] [proto P] [slot N] [owned|standby] [max N]
+                                            sessions, owned and standby, filtered
   execute ha failover set|unset             make this chassis step down / undo
   diagnose sys ha monitor <intf> down|up|auto
                                             force a monitored interface's state (auto: the system's)

@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "runtime/session_list.h"
 #include "runtime/status_report.h"
 
 namespace bladesync {
@@ -249,6 +250,23 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       return j.str();
     }
     return error("usage: execute ha failover set|unset");
+  }
+  if (is({"diagnose", "sys", "session", "list"})) {
+    Result<SessionFilter> f = ParseSessionFilter(std::vector<std::string>(w.begin() + 4, w.end()));
+    if (!f.ok()) return text ? "error: " + f.status().message() + "\n" : error(f.status().message());
+    std::vector<ListedSession> listed;
+    std::vector<uint8_t> not_here;
+    size_t matched = 0;
+    for (int s = 1; s <= cfg_.slots; ++s) {
+      const uint8_t slot = static_cast<uint8_t>(s);
+      if (f->slot && *f->slot != slot) continue;
+      if (!slot_index_.count(slot)) {
+        not_here.push_back(slot);
+        continue;
+      }
+      matched += OnBlade(slot, [&](BladeAgent& b) { return CollectSessions(b, f.value(), f->max, &listed); });
+    }
+    return text ? SessionListText(listed, matched, not_here) : SessionListJson(chassis_, listed, matched, not_here);
   }
   if (is({"diagnose", "sys", "ha", "monitor"})) {
     if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {
