@@ -323,6 +323,16 @@ size_t BladeAgent::Relinquish() {
   dirty_.clear();
   deleted_.clear();
   counters_.relinquished_sessions.Add(n);
+  // After a grace period (the new primary adopts from our stream as it is
+  // now), tell the mirrors we own nothing: a snapshot of the empty table.
+  // Until then our stream stays as it was, so the adoption cannot lose it.
+  if (!resync_timer_) {
+    resync_timer_ = loop_.CreateTimer([this] {
+      for (auto& p : peers_) p->out.StartSnapshot("ownership given up");
+      Flush();
+    });
+  }
+  resync_timer_->Arm(std::max<Nanos>(seconds(1), cfg_.link_lost_after() * 2));
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": relinquished " << n << " sessions (no longer primary)";
   return n;
 }

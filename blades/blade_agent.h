@@ -146,6 +146,7 @@ class BladeAgent {
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;
+  std::unique_ptr<Timer> resync_timer_;
 };
 
 }  // namespace bladesync

@@ -287,6 +287,7 @@ struct Loader {
       r.On("sync-port", r.Int(&c.sync_port, 1024, 65000));
       r.On("control", r.String(&c.control));
       r.On("metrics", r.String(&c.metrics));
+      r.On("check", r.String(&c.check));
       r.On("public-key", r.String(&c.public_key));
       r.On("private-key", r.String(&c.private_key));
       if (Status s = r.Read(e); !s.ok()) return s;

@@ -43,6 +43,7 @@ struct ChassisConfig {
   uint16_t sync_port = 27100;
   std::string control;     // ZeroMQ endpoint of the CLI control socket
   std::string metrics;     // host:port of /metrics ("" = off; port 0 = any)
+  std::string check;       // host:port peers probe outside M1/M2 (split-brain guard)
   std::string public_key;  // CURVE, Z85
   std::string private_key; // CURVE secret, Z85, or @path to a file holding it
   int line = 0;

@@ -176,6 +176,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.clock_offset = Nanos(static_cast<int64_t>(hb.send_time_ns())) - loop_.WallNow();
   if (!p.alive) {
     p.alive = true;
+    p.partitioned = false;
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": peer chassis " << int(p.chassis) << " is up (via "
                              << LinkName(link) << ")";
   }
@@ -222,25 +223,19 @@ void ChassisManager::Tick() {
   }
   const Nanos lost_after = cfg_.hb_interval * cfg_.hb_lost_threshold;
   for (auto& [id, p] : peers_) {
-    if (!p.alive) continue;
+    if (!p.alive && !p.partitioned) continue;
     bool any = false;
     for (int l = 0; l < kFabricLinks; ++l) any |= p.heard[l] && now - p.last_rx[l] <= lost_after;
-    if (!any) {
+    if (any) continue;
+    if (p.alive) {
       p.alive = false;
       changed = true;
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)
                                << " (no heartbeat on m1 or m2 for " << cfg_.hb_lost_threshold << " intervals)";
       failover_started_ = now - lost_after;  // the peer went silent this long ago
-      const uint8_t before = primary_;
-      Evaluate();
-      // Active-active: every chassis owns what it processed; the primary
-      // among the survivors takes over what the lost one owned. (In
-      // active-passive Evaluate() hands over when the primary changes.)
-      if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis && before != id) {
-        SendCommand(wire::CommandKind::Adopt, id);
-        failovers_.Add();
-        last_failover_duration_ = loop_.Now() - failover_started_;
-      }
+      PeerSilent(id, now);
+    } else if (p.partitioned && !p.probing) {
+      PeerSilent(id, now);  // probe again every interval while the partition lasts
     }
   }
   (void)changed;
@@ -249,11 +244,56 @@ void ChassisManager::Tick() {
   SendHeartbeats();
 }
 
+// A peer went silent on both links. With a check address it is probed over
+// another path first: if it answers, this is a partition of M1/M2, not a
+// dead chassis, and nothing is taken over (the peer keeps its place in the
+// election with what it last said).
+void ChassisManager::PeerSilent(uint8_t id, Nanos now) {
+  auto check = cfg_.peer_check.find(id);
+  if (check == cfg_.peer_check.end() || !cfg_.probe) {
+    PeerGone(id, now);
+    return;
+  }
+  PeerView& p = peers_[id];
+  p.probing = true;
+  cfg_.probe(check->second, [this, id](bool answered) {
+    PeerView& q = peers_[id];
+    q.probing = false;
+    if (q.alive) return;  // heartbeats came back meanwhile
+    if (answered) {
+      if (!q.partitioned) {
+        split_brains_averted_.Add();
+        BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": peer chassis " << int(id)
+                                 << " is silent on m1 and m2 but answers at " << cfg_.peer_check[id]
+                                 << ": a partition; not taking over";
+      }
+      q.partitioned = true;
+      return;
+    }
+    q.partitioned = false;
+    PeerGone(id, loop_.Now());
+  });
+}
+
+void ChassisManager::PeerGone(uint8_t id, Nanos now) {
+  (void)now;
+  const uint8_t before = primary_;
+  Evaluate();
+  // Active-active: every chassis owns what it processed; the primary among
+  // the survivors takes over what the lost one owned. (In active-passive
+  // Evaluate() hands over when the primary changes.)
+  if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis && before != id) {
+    SendCommand(wire::CommandKind::Adopt, id);
+    failovers_.Add();
+    last_failover_duration_ = loop_.Now() - failover_started_;
+  }
+}
+
 // The chassis that holds the primary role now, as far as this one knows.
 uint8_t ChassisManager::Incumbent() const {
   if (role_ == HaRole::kPrimary || role_ == HaRole::kStandalone) return cfg_.chassis;
   for (const auto& [id, p] : peers_) {
-    if (p.alive && p.role == HaRole::kPrimary) return id;
+    if ((p.alive || p.partitioned) && p.role == HaRole::kPrimary) return id;
   }
   return 0;
 }
@@ -264,7 +304,8 @@ void ChassisManager::Evaluate() {
   if (manual_failover_) c[0].priority = 0;
   int peer_primaries = 0;
   for (auto& [id, p] : peers_) {
-    if (!p.alive) continue;
+    // A partitioned peer (or one being probed) keeps its last known place.
+    if (!p.alive && !p.partitioned && !p.probing) continue;
     Candidate k;
     k.chassis = id;
     k.live_blades = p.live_blades;

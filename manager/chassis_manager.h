@@ -55,6 +55,10 @@ struct ManagerConfig {
   Nanos hello_holddown = seconds(2);
   // Connected monitored interfaces right now (the runtime reads the system).
   std::function<int()> monitored_up;
+  // Split-brain guard: the check address of each peer (host:port reachable
+  // outside M1/M2) and how to probe it; done(true) means it answered.
+  std::map<uint8_t, std::string> peer_check;
+  std::function<void(const std::string& address, std::function<void(bool)> done)> probe;
   DistributionOptions distribution;
   size_t ingress_batch = 512;
 };
@@ -80,6 +84,8 @@ struct PeerView {
   uint8_t chassis = 0;
   bool alive = false;
   bool ever_heard = false;
+  bool partitioned = false;   // silent on M1 and M2, but its check address answers
+  bool probing = false;
   std::array<Nanos, kFabricLinks> last_rx{};
   std::array<bool, kFabricLinks> heard{};
   HaRole role = HaRole::kUnknown;
@@ -113,6 +119,7 @@ class ChassisManager {
   const std::vector<BladeView>& blades() const { return blades_; }
   const std::map<uint8_t, PeerView>& peers() const { return peers_; }
   uint64_t failovers() const { return failovers_.get(); }
+  uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
   Nanos last_failover_duration() const { return last_failover_duration_; }
   // Re-reads the monitored interfaces and re-runs the election.
   void Reevaluate() {
@@ -164,6 +171,9 @@ class ChassisManager {
   Nanos failover_started_{0};
   bool manual_failover_ = false;
   Counter failovers_;
+  Counter split_brains_averted_;
+  void PeerSilent(uint8_t id, Nanos now);
+  void PeerGone(uint8_t id, Nanos now);
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_;
   std::vector<std::vector<wire::Packet4>> pending4_;

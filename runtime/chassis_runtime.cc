@@ -63,6 +63,18 @@ Status ChassisRuntime::Start() {
     mc.distribution = cfg_.distribution;
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
+    peer_check_ = std::make_unique<PeerCheck>(loop);
+    if (!cc->check.empty()) {
+      if (Status s = peer_check_->Listen(cc->check); !s.ok()) return s;
+    }
+    for (const ChassisConfig& c : cfg_.chassis) {
+      if (c.id != chassis_ && !c.check.empty()) mc.peer_check[c.id] = c.check;
+    }
+    PeerCheck* pc = peer_check_.get();
+    const Nanos probe_timeout = cfg_.hb_interval_ns() * 2;
+    mc.probe = [pc, probe_timeout](const std::string& addr, std::function<void(bool)> done) {
+      pc->Probe(addr, probe_timeout, std::move(done));
+    };
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
     manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });
     if (!cc->control.empty()) {
@@ -110,6 +122,7 @@ void ChassisRuntime::Stop() {
   if (manager_thread_) {
     manager_thread_->Call([&] {
       if (control_) control_->Close();
+      if (peer_check_) peer_check_->Close();
       manager_.reset();
       manager_transport_->Close();
     });
@@ -133,7 +146,7 @@ std::string ShapeChange(const ClusterConfig& a, const ClusterConfig& b) {
   for (size_t i = 0; i < a.chassis.size(); ++i) {
     const ChassisConfig &x = a.chassis[i], &y = b.chassis[i];
     if (x.id != y.id || x.m1 != y.m1 || x.m2 != y.m2 || x.backplane != y.backplane || x.sync_port != y.sync_port ||
-        x.control != y.control || x.public_key != y.public_key) {
+        x.control != y.control || x.public_key != y.public_key || x.check != y.check) {
       return "config chassis / edit " + std::to_string(x.id);
     }
   }

@@ -26,6 +26,7 @@
 #include "runtime/address_book.h"
 #include "runtime/control_server.h"
 #include "runtime/node_thread.h"
+#include "runtime/peer_check.h"
 #include "runtime/status_report.h"
 
 namespace bladesync {
@@ -97,6 +98,7 @@ class ChassisRuntime {
   std::unique_ptr<ZmqTransport> manager_transport_;
   std::unique_ptr<ChassisManager> manager_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<PeerCheck> peer_check_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};

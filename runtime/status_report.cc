@@ -35,6 +35,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("monitored_up").Int(m.config().monitored_up ? m.config().monitored_up() : m.config().monitored_total);
   j.Key("monitored_total").Int(m.config().monitored_total);
   j.Key("failovers").Uint(m.failovers());
+  j.Key("split_brains_averted").Uint(m.split_brains_averted());
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
   j.Key("ingress_packets").Uint(m.ingress_packets());
   j.Key("ingress_dropped").Uint(m.ingress_dropped());
@@ -81,6 +82,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.BeginObject();
     j.Key("chassis").Uint(id);
     j.Key("alive").Bool(p.alive);
+    j.Key("partitioned").Bool(p.partitioned);
     j.Key("role").String(HaRoleName(p.role));
     j.Key("ready").Bool(p.ready);
     j.Key("serial").String(p.serial);
@@ -159,7 +161,7 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
   for (const auto& [id, p] : m.peers()) {
     auto up = [&](int l) { return p.heard[l] && now - p.last_rx[l] <= lost_after ? "up" : "down"; };
     o << "  chassis " << int(id) << " (" << (p.serial.empty() ? "?" : p.serial) << "): "
-      << (p.alive ? "alive" : "LOST") << ", " << HaRoleName(p.role) << (p.ready ? "" : ", not ready")
+      << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", " << HaRoleName(p.role) << (p.ready ? "" : ", not ready")
       << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority) << "\n";
   }
   return o.str();

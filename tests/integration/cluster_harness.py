@@ -59,7 +59,7 @@ end
 """
 
 CHASSIS = """        edit {id}
-            set priority {priority}
+            set priority {priority}{check}
             set m1 {m1}
             set m2 {m2}
             set backplane {bp}
@@ -71,7 +71,7 @@ CHASSIS = """        edit {id}
 
 class Cluster:
     def __init__(self, n_chassis=2, slots=4, mode="a-p", rate=2000, duration=3, lifetime=2000,
-                 hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None):
+                 hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None, checks=None):
         self.dir = tempfile.mkdtemp(prefix="bladesync-it-")
         self.bladesync = find_binary("bladesync")
         self.bladesyncd = find_binary("bladesyncd")
@@ -97,8 +97,10 @@ class Cluster:
             break
         self.port = port
         self.control = {c: "tcp://127.0.0.1:%d" % (port + 190 + c) for c in range(1, n_chassis + 1)}
+        checks = checks or {}
         chassis = "".join(CHASSIS.format(id=c, priority=250 - 10 * c, m1=m1, m2=m2, bp=bp, port=port,
-                                         control=port + 190 + c)
+                                         control=port + 190 + c,
+                                         check=("\n            set check \"%s\"" % checks[c]) if c in checks else "")
                           for c, (m1, m2, bp) in sorted(self.addresses.items()))
         self.config = os.path.join(self.dir, "cluster.conf")
         with open(self.config, "w") as f:
@@ -218,9 +220,11 @@ class Namespaces:
     """Two chassis namespaces joined by two veth links, M1 and M2, with
     link-local addresses; removed again on close. Needs root and ip netns."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, data_link=False):
         self.a, self.b = "bsA%s" % tag, "bsB%s" % tag
         self.links = {"m1": ("m1a" + tag, "m1b" + tag, "169.254.201"), "m2": ("m2a" + tag, "m2b" + tag, "169.254.202")}
+        if data_link:  # a third path (data / out-of-band) for the split-brain check
+            self.links["data"] = ("dta" + tag, "dtb" + tag, "169.254.203")
         self.created = []
         try:
             for ns in (self.a, self.b):
@@ -245,6 +249,7 @@ class Namespaces:
 
     def addresses(self):
         return {1: ("169.254.201.1", "169.254.202.1", "127.0.0.1"), 2: ("169.254.201.2", "169.254.202.2", "127.0.0.1")}
+
 
     def set_link(self, name, up):
         ea, eb, _ = self.links[name]
