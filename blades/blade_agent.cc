@@ -277,36 +277,56 @@ bool BladeAgent::quiet() const {
 size_t BladeAgent::Adopt(uint8_t chassis) {
   Peer* p = FindPeer(chassis);
   if (!p) return 0;
-  size_t n = 0;
   const uint32_t now_ds = ctx_.NowDs();
-  p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
-    if (auto existing = owned_.Find(src.key)) {
-      if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
-      DeleteSession(*existing, kDeleteReplaced);
-    }
-    version_ = std::max(version_, src.version & kVersionMask);
-    uint16_t flags = static_cast<uint16_t>(src.flags | kFlagAdopted);
+  const uint32_t multicast_ttl = cfg_.pickup.multicast_ttl;
+  const bool full_timer = cfg_.pickup.update_all_session_timer;
+  // What promotion does to each session, whichever path takes it.
+  auto promote = [&](SessionRecord& r) {
+    r.flags = static_cast<uint16_t>(r.flags | kFlagAdopted);
     // Flow-inspected sessions continue uninspected after a failover.
-    if (flags & kFlagFlowInspected) flags |= kFlagNoInspectAfterFailover;
-    SessionFacts facts{src.key, flags, 0, 0};
-    const uint32_t id = CreateSession(facts, SessionState{src.proto_state, flags, src.timeout_s}, nat, ext);
-    if (id == kNoSession) return;
-    const bool multicast = (flags & kFlagMulticast) || IsMulticast(src.key.dst);
-    owned_.Mutate(id, [&](SessionRecord& r) {
-      r.flags = flags;
-      // update-all-session-timer: every picked-up session restarts its timer
-      // at the full timeout; otherwise it keeps what was left on the mirror.
-      r.expires_ds = cfg_.pickup.update_all_session_timer ? now_ds + r.timeout_s * 10 : src.expires_ds;
-      // multicast-ttl: how long synced multicast state lives on the new owner.
-      if (multicast && cfg_.pickup.multicast_ttl) r.expires_ds = now_ds + cfg_.pickup.multicast_ttl * 10;
-      r.born_ds = 0;  // already past any pickup delay
-      r.bits |= kEligible;
+    if (r.flags & kFlagFlowInspected) r.flags |= kFlagNoInspectAfterFailover;
+    // update-all-session-timer: every picked-up session restarts its timer
+    // at the full timeout; otherwise it keeps what was left on the mirror.
+    if (full_timer) r.expires_ds = now_ds + r.timeout_s * 10;
+    // multicast-ttl: how long synced multicast state lives on the new owner.
+    if (multicast_ttl && ((r.flags & kFlagMulticast) || IsMulticast(r.key.dst))) r.expires_ds = now_ds + multicast_ttl * 10;
+    r.born_ds = 0;  // already past any pickup delay
+    // Versions stay Lamport: above everything seen, so reconciling by version works.
+    version_ = std::max(version_, r.version & kVersionMask);
+    r.version = NextVersion();
+    r.bits = kUsed | kLive | kEligible | kSynced;
+  };
+  size_t n = 0;
+  if (owned_.live() == 0 && dirty_.empty() && deleted_.empty()) {
+    // Fast path (the usual active-passive promotion): the standby table
+    // becomes the owned table as it is, ids and key index included.
+    n = p->standby.store().live();
+    p->standby.MoveInto(owned_, promote);
+  } else {
+    owned_.Reserve(owned_.live() + p->standby.store().live());
+    p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
+      if (auto existing = owned_.Find(src.key)) {
+        if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
+        DeleteSession(*existing, kDeleteReplaced);
+      }
+      const uint32_t id = owned_.Allocate();
+      owned_.Mutate(id, [&](SessionRecord& r) {
+        r = src;
+        promote(r);
+        if (nat) owned_.set_nat(id, *nat); else owned_.clear_nat(id);
+        if (nat) r.bits |= kHasNat;
+        owned_.clear_extensions(id);
+        if (ext) for (const Extension& e : *ext) owned_.set_extension(id, e);
+      });
+      ++n;
     });
-    MarkDirty(id);
-    ++n;
-  });
+  }
   counters_.adopted_sessions.Add(n);
+  counters_.synced_sessions_total.Add(n);
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": adopted " << n << " sessions of chassis " << int(chassis);
+  // One snapshot per mirror instead of a create per session; the chassis
+  // we adopted from gets one too, since it may be alive and now mirrors us.
+  for (auto& peer : peers_) peer->out.StartSnapshot("adopted sessions");
   Flush();
   return n;
 }
@@ -374,7 +394,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       const wire::DeltaBatch* b = f->msg_as_DeltaBatch();
       if (!check_origin(b->origin(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
-      FindPeer(b->origin()->chassis())->standby.OnBatch(*b, meta.link);
+      FindPeer(b->origin()->chassis())->standby.OnBatch(*b, meta.link, bytes);
       return;
     }
     case wire::Message::Ack: {

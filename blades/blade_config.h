@@ -54,6 +54,10 @@ struct BladeConfig {
   Nanos query_timeout = milliseconds(500);
   int query_retries = 3;
   uint32_t max_pending_queries = 1u << 16;  // per origin; beyond it the oldest are given up
+  // Frames that arrive ahead of a gap wait here (per origin) instead of
+  // being dropped and resent; beyond either limit they are dropped.
+  uint32_t reorder_frames = 512;
+  size_t reorder_bytes = 32u << 20;
   Nanos sweep_interval = milliseconds(100);
   // A snapshot that does not finish within bulk_sync_timeout is asked for
   // again, bulk_sync_retries times; then the blade stops waiting (ready,

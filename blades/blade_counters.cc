@@ -68,6 +68,7 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("keepalives_sent", c.keepalives_sent);
   add("nacks_sent", c.nacks_sent);
   add("nacks_received", c.nacks_received);
+  add("frames_reordered", c.frames_reordered);
   add("acks_sent", c.acks_sent);
   add("acks_received", c.acks_received);
   add("bulk_syncs_started", c.bulk_syncs_started);

@@ -54,6 +54,7 @@ struct BladeCounters {
   Counter frames_sent, frames_resent, bytes_sent, frames_received, bytes_received;
   Counter keepalives_sent;
   Counter nacks_sent, nacks_received;
+  Counter frames_reordered;     // arrived ahead of a gap and waited in the reorder buffer
   Counter acks_sent, acks_received;
   Counter bulk_syncs_started;    // snapshots this blade sent as owner
   Counter bulk_syncs_received;   // snapshots this blade completed as mirror

@@ -213,10 +213,17 @@ void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
     // One resend per round trip; the mirror repeats its NACK until it is filled.
     if (ctx_.loop.Now() - last_nack_resend_ >= ctx_.cfg.retransmit_timeout / 4) {
       last_nack_resend_ = ctx_.loop.Now();
-      ResendFrom(ack.nack_from(), "nack");
+      ResendRange(ack.nack_from(), ack.nack_to());
     }
   }
   Pump();
+}
+
+// Selective repeat: only the frames the mirror reported missing.
+void OutboundStream::ResendRange(uint64_t from, uint64_t to) {
+  for (InFlight& f : in_flight_) {
+    if (f.first_seq + f.seq_count > from && f.first_seq < to) Transmit(f, true);
+  }
 }
 
 void OutboundStream::ResendFrom(uint64_t seq, const char* why) {

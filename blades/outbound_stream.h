@@ -60,6 +60,7 @@ class OutboundStream {
   void Encode(const InFlight& f);
   void Transmit(InFlight& f, bool resend);
   void ResendFrom(uint64_t seq, const char* why);
+  void ResendRange(uint64_t from, uint64_t to);
   void SendKeepAlive();
 
   SyncContext& ctx_;

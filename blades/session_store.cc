@@ -148,6 +148,11 @@ void SessionStore::GrowIndex() {
   }
 }
 
+void SessionStore::Reserve(size_t sessions) {
+  slab_.reserve(sessions);
+  while (index_.size() * 7 < sessions * 8) GrowIndex();
+}
+
 const NatInfo* SessionStore::nat(uint32_t id) const {
   auto it = nat_.find(id);
   return it == nat_.end() ? nullptr : &it->second;

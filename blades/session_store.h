@@ -81,6 +81,37 @@ class SessionStore {
   // Drops every record (a mirror starting a snapshot of a new epoch).
   void Clear();
 
+  // Promotion fast path: takes over every record of `from` (left empty)
+  // while this store is empty, keeping ids and the key index; calls fn(r)
+  // on each live record (it must not change the key), frees the rest, and
+  // recounts for this store's digest bits. O(n), sequential.
+  template <typename F>
+  void TakeAll(SessionStore& from, F&& fn) {
+    std::swap(slab_, from.slab_);
+    std::swap(index_, from.index_);
+    std::swap(index_used_, from.index_used_);
+    std::swap(nat_, from.nat_);
+    std::swap(ext_, from.ext_);
+    from.Clear();
+    free_.clear();
+    live_ = counted_ = 0;
+    digest_ = 0;
+    for (uint32_t id = slots(); id-- > 0;) {
+      SessionRecord& r = slab_[id];
+      if (r.bits & kLive) {
+        fn(r);
+        ++live_;
+        Count(id);
+      } else {
+        r.bits = 0;
+        nat_.erase(id);
+        ext_.erase(id);
+        free_.push_back(id);
+      }
+    }
+  }
+  void Reserve(size_t sessions);
+
   // Calls fn(id) for the live records among the next `budget` slots after
   // where the last scan ended (timers and pickup delay walk the slab this way).
   void Scan(uint32_t budget, const std::function<void(uint32_t)>& fn);

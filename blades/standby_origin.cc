@@ -16,7 +16,7 @@ size_t Len(const V* v) { return v ? v->size() : 0; }
 StandbyOrigin::StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonitor& links)
     : ctx_(ctx), origin_(origin_chassis), links_(links) {}
 
-void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
+void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame) {
   const Nanos now = ctx_.loop.Now();
   links_.OnReceive(link, now);
   const uint32_t epoch = b.origin()->epoch();
@@ -46,6 +46,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
       epoch_ = epoch;
       store_.Clear();
       queries_.clear();
+      ClearBuffered();
       next_seq_ = seq;
       // Live frames dropped while we waited for this snapshot are NACKed next.
       if (gap_to_ <= seq) gap_to_ = 0;
@@ -90,14 +91,50 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link) {
     return;
   }
   if (seq != next_seq_) {
-    Drop(DropReason::kGap);
     if (seq > next_seq_) {
-      gap_to_ = std::max(gap_to_, seq);
+      Buffer(seq, frame);
+      gap_to_ = reorder_.empty() ? std::max(gap_to_, seq) : reorder_.begin()->first;
       if (now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2) SendAck(link, false);
+    } else {
+      Drop(DropReason::kGap);  // overlaps what was applied: a resend cut differently
     }
     return;
   }
   ApplyBatch(b, link);
+  DrainBuffered(link);
+}
+
+void StandbyOrigin::Buffer(uint64_t seq, std::span<const uint8_t> frame) {
+  if (reorder_.count(seq)) return Drop(DropReason::kDuplicate);
+  if (reorder_.size() >= ctx_.cfg.reorder_frames || reorder_bytes_ + frame.size() > ctx_.cfg.reorder_bytes) {
+    return Drop(DropReason::kGap);  // the buffer is full: the NACK brings it again
+  }
+  reorder_.emplace(seq, std::vector<uint8_t>(frame.begin(), frame.end()));
+  reorder_bytes_ += frame.size();
+  ctx_.counters.frames_reordered.Add();
+}
+
+void StandbyOrigin::DrainBuffered(Link link) {
+  while (!reorder_.empty()) {
+    auto it = reorder_.begin();
+    if (it->first < next_seq_) {  // superseded
+      reorder_bytes_ -= it->second.size();
+      reorder_.erase(it);
+      continue;
+    }
+    if (it->first != next_seq_) break;
+    std::vector<uint8_t> bytes = std::move(it->second);
+    reorder_bytes_ -= bytes.size();
+    reorder_.erase(it);
+    ApplyBatch(*wire::GetFrame(bytes.data())->msg_as_DeltaBatch(), link);
+  }
+  gap_to_ = reorder_.empty() ? 0 : reorder_.begin()->first;
+  if (gap_to_ <= next_seq_) gap_to_ = 0;
+}
+
+void StandbyOrigin::ClearBuffered() {
+  reorder_.clear();
+  reorder_bytes_ = 0;
 }
 
 void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "blades/sync_context.h"
@@ -27,7 +28,8 @@ class StandbyOrigin {
 
   StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonitor& links);
 
-  void OnBatch(const wire::DeltaBatch& b, Link link);
+  // `frame` is the verified frame `b` was read from (kept if `b` is early).
+  void OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame);
   // Ack, NACK and query (re)sending; called every tick.
   void OnTick();
   // Local expiry of standby sessions; called every sweep interval.
@@ -45,6 +47,15 @@ class StandbyOrigin {
     store_.Clear();
     state_ = State::kNeedSync;
     released_ = true;  // its owner is gone: nothing to wait for until it returns
+  }
+
+  // Promotion fast path: moves the whole standby table into `into` (see
+  // SessionStore::TakeAll) and forgets this origin, like DrainLive.
+  template <typename F>
+  void MoveInto(SessionStore& into, F&& fn) {
+    into.TakeAll(store_, std::forward<F>(fn));
+    state_ = State::kNeedSync;
+    released_ = true;
   }
 
   uint8_t origin() const { return origin_; }
@@ -88,6 +99,11 @@ class StandbyOrigin {
   void BoundQueries();
   void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
   void SendAck(Link link, bool sync_request);
+  // Keeps a verified frame that arrived ahead of a gap; applies buffered
+  // frames that have become next in line.
+  void Buffer(uint64_t seq, std::span<const uint8_t> frame);
+  void DrainBuffered(Link link);
+  void ClearBuffered();
 
   SyncContext& ctx_;
   uint8_t origin_;
@@ -112,6 +128,8 @@ class StandbyOrigin {
   std::vector<PendingQuery> queries_;
   std::vector<wire::Query> query_out_;
   ApplyObserver observer_;
+  std::map<uint64_t, std::vector<uint8_t>> reorder_;  // first_seq -> frame bytes
+  size_t reorder_bytes_ = 0;
   std::vector<uint32_t> expired_scratch_;
 };
 

@@ -120,9 +120,10 @@ TEST_F(HostileFrames, FramesFromAnEarlierEpochAreDroppedAfterARestart) {
   ExpectUnharmed();
 }
 
-TEST_F(HostileFrames, AheadOfSequenceIsAGapNotAnApply) {
+TEST_F(HostileFrames, AheadOfSequenceWaitsAndIsNotApplied) {
   Deliver(Batch(Owner(), 2, mirror().standby(1)->next_seq() + 1000));
-  EXPECT_EQ(dropped(DropReason::kGap), 1u);
+  // It waits in the bounded reorder buffer for a gap that never fills.
+  EXPECT_EQ(mirror().counters().frames_reordered.get(), 1u);
   EXPECT_FALSE(mirror().standby(1)->store().Find(SessionKey::V4(0x01020304, 0x05060708, 1, 2, kProtoTcp)));
   ExpectUnharmed();
 }
@@ -139,6 +140,26 @@ TEST(BoundedMemory, FullResendQueueDegradesToBulkResync) {
   c.RunFor(seconds(2));
   std::string why;
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
+TEST(BoundedMemory, ReorderBufferIsBounded) {
+  SimBlades c(2, 1, 44, [](BladeConfig& b) { b.reorder_frames = 4; });
+  c.RunFor(milliseconds(100));
+  c.Kill(1, 1);
+  BladeAgent& m = c.blade(2, 1);
+  const uint64_t next = m.standby(1)->next_seq();
+  DeltaEncoder enc;
+  for (uint64_t k = 1; k <= 10; ++k) {
+    enc.Reset();
+    BatchHeader h;
+    h.origin = wire::Origin(1, m.standby(1)->epoch(), 1, 1);
+    h.first_seq = next + 10 * k;
+    h.seq_count = 1;
+    h.dest_chassis = 2;
+    m.OnFrame(FrameMeta{Link::kM1, -1}, enc.FinishBatch(h));
+  }
+  EXPECT_EQ(m.counters().frames_reordered.get(), 4u);
+  EXPECT_EQ(m.counters().dropped[static_cast<int>(DropReason::kGap)].get(), 6u);
 }
 
 TEST(BoundedMemory, OwnerRefusesSessionsBeyondMaxSessions) {
