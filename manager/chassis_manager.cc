@@ -33,6 +33,7 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;
   }
+  for (auto& [id, p] : peers_) p.silence = loop_.CreateTimer([this] { CheckPeers(); });
 }
 
 void ChassisManager::Start() {
@@ -165,6 +166,8 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.last_rx[static_cast<int>(link)] = now;
   p.heard[static_cast<int>(link)] = true;
   p.ever_heard = true;
+  // Lost exactly hb-lost-threshold intervals after the last beat on any link.
+  p.silence->Arm(cfg_.hb_interval * cfg_.hb_lost_threshold + Nanos(1));
   p.role = static_cast<HaRole>(hb.role());
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
@@ -199,6 +202,14 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.memory_bytes = st.memory_bytes();
   b.last_command = st.last_command();
   std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
+  // A takeover is done when every live blade applied its Adopt.
+  if (failover_command_ && std::none_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) {
+        return c.id >= failover_command_ && blades_[c.slot - 1].live;
+      })) {
+    failover_command_ = 0;
+    failover_done_wall_ = loop_.WallNow();
+    last_failover_duration_ = loop_.Now() - failover_started_;
+  }
   b.standby.clear();
   if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
   b.counters.clear();
@@ -221,23 +232,7 @@ void ChassisManager::Tick() {
                                << " missed its reports: marked dead";
     }
   }
-  const Nanos lost_after = cfg_.hb_interval * cfg_.hb_lost_threshold;
-  for (auto& [id, p] : peers_) {
-    if (!p.alive && !p.partitioned) continue;
-    bool any = false;
-    for (int l = 0; l < kFabricLinks; ++l) any |= p.heard[l] && now - p.last_rx[l] <= lost_after;
-    if (any) continue;
-    if (p.alive) {
-      p.alive = false;
-      changed = true;
-      BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)
-                               << " (no heartbeat on m1 or m2 for " << cfg_.hb_lost_threshold << " intervals)";
-      failover_started_ = now - lost_after;  // the peer went silent this long ago
-      PeerSilent(id, now);
-    } else if (p.partitioned && !p.probing) {
-      PeerSilent(id, now);  // probe again every interval while the partition lasts
-    }
-  }
+  CheckPeers();
   (void)changed;
   Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
   ResendCommands();
@@ -283,6 +278,7 @@ void ChassisManager::PeerGone(uint8_t id, Nanos now) {
   // the survivors takes over what the lost one owned. (In active-passive
   // Evaluate() hands over when the primary changes.)
   if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis && before != id) {
+    failover_command_ = next_command_id_;
     SendCommand(wire::CommandKind::Adopt, id);
     failovers_.Add();
     last_failover_duration_ = loop_.Now() - failover_started_;
@@ -296,6 +292,26 @@ uint8_t ChassisManager::Incumbent() const {
     if ((p.alive || p.partitioned) && p.role == HaRole::kPrimary) return id;
   }
   return 0;
+}
+
+void ChassisManager::CheckPeers() {
+  const Nanos now = loop_.Now();
+  const Nanos lost_after = cfg_.hb_interval * cfg_.hb_lost_threshold;
+  for (auto& [id, p] : peers_) {
+    if (!p.alive && !p.partitioned) continue;
+    bool any = false;
+    for (int l = 0; l < kFabricLinks; ++l) any |= p.heard[l] && now - p.last_rx[l] <= lost_after;
+    if (any) continue;
+    if (p.alive) {
+      p.alive = false;
+      BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)
+                               << " (no heartbeat on m1 or m2 for " << cfg_.hb_lost_threshold << " intervals)";
+      failover_started_ = now - lost_after;  // the peer went silent this long ago
+      PeerSilent(id, now);
+    } else if (p.partitioned && !p.probing) {
+      PeerSilent(id, now);  // probe again every interval while the partition lasts
+    }
+  }
 }
 
 void ChassisManager::Evaluate() {
@@ -349,6 +365,7 @@ void ChassisManager::Evaluate() {
     const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
     if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {
       // Promotion: the sessions the old primary owned are in our standby tables.
+      failover_command_ = next_command_id_;
       SendCommand(wire::CommandKind::Adopt, old_primary);
       failovers_.Add();
       const Nanos started = failover_started_ > Nanos(0) && loop_.Now() - failover_started_ < seconds(60)

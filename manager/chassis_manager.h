@@ -97,6 +97,7 @@ struct PeerView {
   std::string serial;
   Nanos clock_offset{0};   // peer wall clock minus ours, from heartbeat round trips
   Nanos rtt{0};
+  std::shared_ptr<Timer> silence;  // fires hb-lost-threshold intervals after the last heartbeat
 };
 
 class ChassisManager {
@@ -121,6 +122,8 @@ class ChassisManager {
   uint64_t failovers() const { return failovers_.get(); }
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
   Nanos last_failover_duration() const { return last_failover_duration_; }
+  // Wall-clock time every blade had applied the last takeover (0: none yet).
+  Nanos last_failover_done_wall() const { return failover_done_wall_; }
   // Re-reads the monitored interfaces and re-runs the election.
   void Reevaluate() {
     failover_started_ = loop_.Now();
@@ -169,6 +172,9 @@ class ChassisManager {
   HaRole role_ = HaRole::kUnknown;
   uint8_t primary_ = 0;
   Nanos failover_started_{0};
+  uint64_t failover_command_ = 0;   // first command id of the last takeover
+  Nanos failover_done_wall_{0};
+  void CheckPeers();
   bool manual_failover_ = false;
   Counter failovers_;
   Counter split_brains_averted_;
