@@ -122,6 +122,10 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
     case wire::Message::PacketBatch: {
       // A data port: packets entering this chassis from outside.
       const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
+      if (!pb->from() || pb->from()->cluster_id() != cfg_.cluster_id) {
+        ingress_dropped_.Add();
+        return;
+      }
       if (pb->packets4()) {
         for (const wire::Packet4* w : *pb->packets4()) {
           PacketInfo p;
@@ -272,12 +276,11 @@ void ChassisManager::PeerSilent(uint8_t id, Nanos now) {
 
 void ChassisManager::PeerGone(uint8_t id, Nanos now) {
   (void)now;
-  const uint8_t before = primary_;
   Evaluate();
   // Active-active: every chassis owns what it processed; the primary among
-  // the survivors takes over what the lost one owned. (In active-passive
-  // Evaluate() hands over when the primary changes.)
-  if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis && before != id) {
+  // the survivors (whoever the lost one was) takes over what it owned. (In
+  // active-passive Evaluate() hands over when the primary changes.)
+  if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis) {
     failover_command_ = next_command_id_;
     SendCommand(wire::CommandKind::Adopt, id);
     failovers_.Add();

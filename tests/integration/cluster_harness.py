@@ -81,10 +81,13 @@ class Cluster:
         # netns[c]: the network namespace chassis c runs in (its loopback holds
         # its backplane and control socket), or None for this namespace.
         self.netns = netns or {}
-        # addresses[c] = (m1, m2, backplane); default: separate loopback addresses.
-        self.addresses = addresses or {c: ("127.0.1.%d" % c, "127.0.2.%d" % c, "127.0.3.%d" % c)
-                                       for c in range(1, n_chassis + 1)}
-        rng = random.Random(os.getpid() ^ int(time.time()))
+        # addresses[c] = (m1, m2, backplane); default: loopback addresses in a
+        # block of 127/8 of this cluster's own, so tests running side by side
+        # cannot collide on ports.
+        rng = random.Random(os.getpid() ^ time.time_ns())
+        block = rng.randrange(10, 250)
+        self.addresses = addresses or {c: ("127.%d.1.%d" % (block, c), "127.%d.2.%d" % (block, c),
+                                           "127.%d.3.%d" % (block, c)) for c in range(1, n_chassis + 1)}
         for _ in range(200):
             port = rng.randrange(20000, 60000, 200)
             control = [port + 190 + c for c in range(1, n_chassis + 1)]

@@ -41,10 +41,12 @@ def synced(st):
     return sum(b["synced"] for b in st["blades"] if b["live"])
 
 
-def start_cluster(make, split_blades=False):
-    c = make(n_chassis=2, slots=2, rate=800, duration=2, lifetime=7000, hb_interval=2, hb_lost=4)
+def start_cluster(make, split_blades=False, mode="a-p", override=False):
+    c = make(n_chassis=2, slots=2, rate=800, duration=2, lifetime=7000, hb_interval=2, hb_lost=4, mode=mode)
     text = open(c.config).read().replace("    set slots 2\n", "    set slots 2\n    set monitor \"port1\" \"port2\"\n"
-                                         "    set blade-hb-lost-threshold 4\n")
+                                         "    set blade-hb-lost-threshold 4\n" + ("    set override enable\n" if override else "")
+                                         # FGSP: NAT sessions sync in active-active only with session-pickup-nat.
+                                         + ("    set session-pickup-nat enable\n" if mode == "a-a" else ""))
     # Only sessions that fail over: proxy-inspected and management sessions
     # restart after a failover by design, and would be dropped as they should.
     text = text.replace("config traffic-generator\n", "config traffic-generator\n    set proxy-inspected-percent 0\n"
@@ -146,6 +148,45 @@ def monitor_down(make):
     print("manual failover back: chassis 1 adopted %d (chassis 2 held %d)" % (totals(c, 1)["adopted_sessions"], held))
 
 
+def failback_with_override(make):
+    c = start_cluster(make, override=True)
+    traffic, before = run_traffic_until_established(c)
+    c.cli(1, "diagnose", "sys", "ha", "monitor", "port1", "down")
+    check_new_owner(c, before, 2, traffic)
+    c.wait_for("chassis 1 to own nothing", lambda: owned(c.status(1)) == 0)
+    held = synced(c.status(2))
+    # With override, the higher priority takes the role back as soon as it can.
+    c.cli(1, "diagnose", "sys", "ha", "monitor", "port1", "auto")
+    c.wait_for("chassis 1 to fail back", lambda: c.status(1)["role"] == "primary" and c.status(2)["role"] == "secondary")
+    c.wait_for("the sessions to move back",
+               lambda: totals(c, 1)["adopted_sessions"] >= 0.9 * held and owned(c.status(2)) == 0)
+    c.wait_mirrors_match(owners=[1], mirrors=[2])
+    print("failback under override: chassis 1 adopted %d (chassis 2 held %d)" % (totals(c, 1)["adopted_sessions"], held))
+
+
+def kill_active_active(make):
+    c = start_cluster(make, mode="a-a")
+    traffic = c.traffic(background=True)
+    time.sleep(3.0)
+    st1, st2 = c.status(1), c.status(2)
+    own1, own2 = owned(st1), owned(st2)
+    assert own1 > 200 and own2 > 200, "both chassis process traffic: %d, %d" % (own1, own2)
+    c.procs[1].send_signal(signal.SIGKILL)
+    c.procs[1].wait()
+    del c.procs[1]
+    t = c.wait_for("chassis 2 to adopt chassis 1's sessions",
+                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced(st1) else None)(totals(c, 2)), timeout=10)
+    time.sleep(2.0)
+    t2 = totals(c, 2)
+    assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis 2"
+    assert t2["packets_dropped"] == 0, "packets of established flows dropped: %d" % t2["packets_dropped"]
+    out, _ = traffic.communicate(timeout=60)
+    assert traffic.returncode == 0, out
+    print("active-active: chassis 2 kept its own %d sessions and adopted %d of chassis 1's %d; none dropped"
+          % (own2, t["adopted_sessions"], synced(st1)))
+
+
 if __name__ == "__main__":
-    scenario = {"kill_primary": kill_primary, "kill_blade": kill_blade, "monitor_down": monitor_down}[sys.argv[1]]
+    scenario = {"kill_primary": kill_primary, "kill_blade": kill_blade, "monitor_down": monitor_down,
+                "failback_with_override": failback_with_override, "kill_active_active": kill_active_active}[sys.argv[1]]
     sys.exit(h.main(scenario))
