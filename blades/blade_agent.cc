@@ -420,6 +420,9 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       if (c->request_id() != 0 && c->request_id() <= last_command_) return;
       if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
       if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
+      if (c->kind() == wire::CommandKind::SetClockOffset) {
+        if (Peer* p = FindPeer(c->origin_chassis())) p->standby.set_clock_offset(Nanos(c->clock_offset_ns()));
+      }
       last_command_ = std::max(last_command_, c->request_id());
       SendStatus();
       return;

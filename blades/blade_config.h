@@ -65,6 +65,9 @@ struct BladeConfig {
   Nanos bulk_sync_timeout = seconds(30);
   int bulk_sync_retries = 3;
 
+  // Observe the sync-lag histograms (the metrics' only hot-path work).
+  bool metrics = true;
+
   TestVariants test;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }

@@ -164,6 +164,7 @@ void SessionStore::Clear() {
   index_.assign(1024, Slot{kEmpty, 0});
   index_used_ = 0;
   live_ = 0;
+  live_by_proto_ = {};
   counted_ = 0;
   digest_ = 0;
   sweep_cursor_ = 0;

@@ -11,6 +11,7 @@
 //   std::optional<uint32_t> id = store.Find(key);
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -30,6 +31,11 @@ class SessionStore {
 
   uint32_t slots() const { return static_cast<uint32_t>(slab_.size()); }
   size_t live() const { return live_; }
+  // Live sessions by protocol class: 0 tcp, 1 udp, 2 icmp, 3 other.
+  static int ProtoClass(uint8_t proto) {
+    return proto == kProtoTcp ? 0 : proto == kProtoUdp ? 1 : (proto == kProtoIcmp || proto == kProtoIcmp6) ? 2 : 3;
+  }
+  size_t live_by_proto(int cls) const { return live_by_proto_[cls]; }
   uint64_t digest() const { return digest_; }
   size_t counted() const { return counted_; }
 
@@ -55,6 +61,8 @@ class SessionStore {
     if (was_live && (!now_live || !(old_key == r.key))) IndexErase(old_key, id);
     if (now_live && (!was_live || !(old_key == r.key))) IndexInsert(id);
     live_ += static_cast<size_t>(now_live) - static_cast<size_t>(was_live);
+    if (was_live) --live_by_proto_[ProtoClass(old_key.proto)];
+    if (now_live) ++live_by_proto_[ProtoClass(r.key.proto)];
     Count(id);
   }
 
@@ -90,6 +98,7 @@ class SessionStore {
     std::swap(slab_, from.slab_);
     std::swap(index_, from.index_);
     std::swap(index_used_, from.index_used_);
+    live_by_proto_ = from.live_by_proto_;
     std::swap(nat_, from.nat_);
     std::swap(ext_, from.ext_);
     from.Clear();
@@ -146,6 +155,7 @@ class SessionStore {
   std::vector<Slot> index_;
   size_t index_used_ = 0;
   size_t live_ = 0;
+  std::array<size_t, 4> live_by_proto_{};
   size_t counted_ = 0;
   uint64_t digest_ = 0;
   uint32_t sweep_cursor_ = 0;

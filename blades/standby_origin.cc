@@ -209,6 +209,7 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   if (flags & kEnd) {
     if (state_ != State::kInSync) {
       ctx_.counters.bulk_syncs_received.Add();
+      bulk_durations_.Observe(ToSeconds(ctx_.loop.Now() - snapshot_began_));
       BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": in sync with chassis " << int(origin_) << " ("
                             << store_.live() << " sessions)";
     }
@@ -217,9 +218,13 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
     bulk_retries_ = 0;
   }
   last_send_ns_ = b.send_time_ns();
-  last_lag_ = ctx_.loop.WallNow() - Nanos(b.send_time_ns());
-  if (last_lag_ > Nanos(0)) lag_sum_ns_ += static_cast<uint64_t>(last_lag_.count());
+  // owner clock = our clock + offset: the send time on our clock is send - offset.
+  last_lag_ = ctx_.loop.WallNow() - Nanos(b.send_time_ns()) + clock_offset_;
+  if (last_lag_ < Nanos(0)) last_lag_ = Nanos(0);  // offset estimate error
+  lag_sum_ns_ += static_cast<uint64_t>(last_lag_.count());
   ++lag_batches_;
+  // Resends measure the retransmission, not the live path: lag counts them too.
+  if (ctx_.cfg.metrics) lag_[li].Observe(ToSeconds(last_lag_));
   ++frames_since_ack_;
   FlushAck(link, (flags & kEnd) != 0);
 }

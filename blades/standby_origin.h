@@ -13,11 +13,13 @@
 // has the session.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <vector>
 
 #include "blades/sync_context.h"
+#include "core/histogram.h"
 #include "fabric/link_monitor.h"
 
 namespace bladesync {
@@ -75,6 +77,14 @@ class StandbyOrigin {
   uint64_t lag_sum_ns() const { return lag_sum_ns_; }
   uint64_t lag_batches() const { return lag_batches_; }
 
+  // Sync lag per link: apply time minus the owner's send time, corrected by
+  // the clock offset (owner minus us) the managers estimate. Observed per
+  // applied batch. Read on this blade's thread.
+  const FixedHistogram& lag(Link link) const { return lag_[link == Link::kM2 ? 1 : 0]; }
+  const FixedHistogram& bulk_sync_durations() const { return bulk_durations_; }
+  void set_clock_offset(Nanos owner_minus_us) { clock_offset_ = owner_minus_us; }
+  Nanos clock_offset() const { return clock_offset_; }
+
   // Called for every batch applied: (first_seq, seq_count, snapshot_begin).
   // Tests use it to prove in-order, exactly-once application.
   using ApplyObserver = std::function<void(uint64_t, uint32_t, bool)>;
@@ -128,6 +138,10 @@ class StandbyOrigin {
   std::vector<PendingQuery> queries_;
   std::vector<wire::Query> query_out_;
   ApplyObserver observer_;
+  std::array<FixedHistogram, kFabricLinks> lag_{FixedHistogram(FixedHistogram::LagBounds()),
+                                                FixedHistogram(FixedHistogram::LagBounds())};
+  FixedHistogram bulk_durations_{FixedHistogram::DurationBounds()};
+  Nanos clock_offset_{0};
   std::map<uint64_t, std::vector<uint8_t>> reorder_;  // first_seq -> frame bytes
   size_t reorder_bytes_ = 0;
   std::vector<uint32_t> expired_scratch_;

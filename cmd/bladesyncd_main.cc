@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: bladesyncd --config FILE --chassis N [--slot S]... [--no-manager] [--no-blades]\n"
-    "                  [--epoch E] [--log-level debug|info|warn|error]\n";
+    "                  [--epoch E] [--metrics HOST:PORT] [--log-level debug|info|warn|error]\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
       else if (a == "--no-manager") opt.run_manager = false;
       else if (a == "--no-blades") opt.all_slots = false;
       else if (a == "--epoch") opt.epoch = static_cast<uint32_t>(std::stoul(next()));
+      else if (a == "--metrics") opt.metrics = next();
       else if (a == "--log-level") level = next();
       else { std::fprintf(stderr, "bladesyncd: unknown option %s\n%s", a.c_str(), kUsage); return 2; }
     } catch (const std::exception&) {

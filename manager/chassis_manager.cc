@@ -1,6 +1,7 @@
 #include "manager/chassis_manager.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "blades/delta_codec.h"
 #include "core/log.h"
@@ -92,6 +93,10 @@ void ChassisManager::SendHeartbeats() {
       b.add_uptime_ms(static_cast<uint64_t>(self.uptime / milliseconds(1)));
       b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
       b.add_serial(serial);
+      if (peer.last_send_ns) {
+        b.add_echo_send_time_ns(peer.last_send_ns);
+        b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
+      }
       auto hb = b.Finish();
       fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Heartbeat, hb.Union()), wire::FrameIdentifier());
       transport_.Send(NodeId{id, 0}, link, {fbb_.GetBufferPointer(), fbb_.GetSize()});
@@ -179,8 +184,29 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.priority = hb.priority();
   p.uptime = milliseconds(hb.uptime_ms());
   p.serial = hb.serial() ? hb.serial()->str() : "";
-  // One-way estimate (no echo yet): skew plus latency; good to a few ms on M1/M2.
-  p.clock_offset = Nanos(static_cast<int64_t>(hb.send_time_ns())) - loop_.WallNow();
+  // Clock offset, NTP-style: t1 our send (echoed), t2 their receive, t3
+  // their send, t4 our receive. The sample with the smallest round trip
+  // among the last 8 gives the estimate.
+  const Nanos t4 = loop_.WallNow();
+  p.last_send_ns = hb.send_time_ns();
+  p.last_rx_wall = t4;
+  if (hb.echo_send_time_ns() && hb.echo_receive_time_ns()) {
+    const Nanos t1(static_cast<int64_t>(hb.echo_send_time_ns()));
+    const Nanos t2(static_cast<int64_t>(hb.echo_receive_time_ns()));
+    const Nanos t3(static_cast<int64_t>(hb.send_time_ns()));
+    const Nanos delay = (t4 - t1) - (t3 - t2);
+    if (delay >= Nanos(0) && delay < seconds(5)) {
+      p.samples[static_cast<size_t>(p.n_samples++ % 8)] = {delay, ((t2 - t1) + (t3 - t4)) / 2};
+      const int n = std::min(p.n_samples, 8);
+      auto best = std::min_element(p.samples.begin(), p.samples.begin() + n);
+      p.rtt = best->first;
+      p.clock_offset = best->second;
+      if (std::chrono::abs(p.clock_offset - p.pushed_offset) > std::chrono::microseconds(50) || p.n_samples == 1) {
+        p.pushed_offset = p.clock_offset;
+        SendCommand(wire::CommandKind::SetClockOffset, p.chassis, p.clock_offset.count());
+      }
+    }
+  }
   if (!p.alive) {
     p.alive = true;
     p.partitioned = false;
@@ -208,7 +234,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
   // A takeover is done when every live blade applied its Adopt.
   if (failover_command_ && std::none_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) {
-        return c.id >= failover_command_ && blades_[c.slot - 1].live;
+        return c.id >= failover_command_ && c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live;
       })) {
     failover_command_ = 0;
     failover_done_wall_ = loop_.WallNow();
@@ -382,12 +408,14 @@ void ChassisManager::Evaluate() {
   if (role_listener_) role_listener_(old, next);
 }
 
-void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin) {
-  BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": "
-                           << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
-                           << int(origin);
+void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t offset_ns) {
+  if (kind == wire::CommandKind::Adopt || kind == wire::CommandKind::Relinquish) {
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": "
+                             << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
+                             << int(origin);
+  }
   for (int s = 1; s <= cfg_.slots; ++s) {
-    pending_commands_.push_back(PendingCommand{next_command_id_++, kind, origin, static_cast<uint8_t>(s), 0});
+    pending_commands_.push_back(PendingCommand{next_command_id_++, kind, origin, static_cast<uint8_t>(s), 0, offset_ns});
   }
   ResendCommands();
 }
@@ -405,6 +433,7 @@ void ChassisManager::ResendCommands() {
     b.add_kind(c.kind);
     b.add_origin_chassis(c.origin);
     b.add_request_id(c.id);
+    b.add_clock_offset_ns(c.offset_ns);
     auto cmd = b.Finish();
     fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Command, cmd.Union()), wire::FrameIdentifier());
     transport_.Send(NodeId{cfg_.chassis, c.slot}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});

@@ -97,6 +97,11 @@ struct PeerView {
   std::string serial;
   Nanos clock_offset{0};   // peer wall clock minus ours, from heartbeat round trips
   Nanos rtt{0};
+  uint64_t last_send_ns = 0;   // the peer's send time of its newest heartbeat
+  Nanos last_rx_wall{0};       // our wall clock when it arrived
+  std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
+  int n_samples = 0;
+  Nanos pushed_offset{0};
   std::shared_ptr<Timer> silence;  // fires hb-lost-threshold intervals after the last heartbeat
 };
 
@@ -148,7 +153,7 @@ class ChassisManager {
   void OnHeartbeat(const wire::Heartbeat& hb, Link link);
   void OnBladeStatus(const wire::BladeStatus& st);
   void Evaluate();
-  void SendCommand(wire::CommandKind kind, uint8_t origin_chassis);
+  void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
   void ResendCommands();
   struct PendingCommand {
     uint64_t id;
@@ -156,6 +161,7 @@ class ChassisManager {
     uint8_t origin;
     uint8_t slot;
     int tries;
+    int64_t offset_ns = 0;
   };
   std::vector<PendingCommand> pending_commands_;
   uint64_t next_command_id_;

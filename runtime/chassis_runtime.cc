@@ -96,6 +96,34 @@ Status ChassisRuntime::Start() {
     slot_index_[slot] = blades_.size();
     blades_.push_back(std::move(b));
   }
+  const std::string metrics_addr = opt_.metrics.empty() ? cc->metrics : opt_.metrics;
+  // A blade-only process serves /metrics only when given its own address.
+  if (!metrics_addr.empty() && (manager_ || !opt_.metrics.empty())) {
+    // /metrics: built at scrape time on the manager's and blades' threads.
+    class Collector : public prometheus::Collectable {
+     public:
+      explicit Collector(ChassisRuntime* rt) : rt_(rt) {}
+      std::vector<prometheus::MetricFamily> Collect() const override {
+        std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(rt_->CollectMetrics());
+        f.push_back(BuildInfoFamily());
+        return f;
+      }
+
+     private:
+      ChassisRuntime* rt_;
+    };
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(metrics_addr);
+    } catch (const std::exception& e) {
+      return Unavailable("cannot serve /metrics on " + metrics_addr + ": " + e.what());
+    }
+    collector_ = std::make_shared<Collector>(this);
+    exposer_->RegisterCollectable(collector_);
+    const auto ports = exposer_->GetListeningPorts();
+    const std::string host = metrics_addr.substr(0, metrics_addr.rfind(':'));
+    metrics_endpoint_ = host + ":" + std::to_string(ports.empty() ? 0 : ports[0]);
+    BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << ": metrics on http://" << metrics_endpoint_ << "/metrics";
+  }
   config_state_.source = cfg_.source;
   config_state_.session_pickup = cfg_.pickup.session_pickup;
   config_state_.connectionless = cfg_.pickup.connectionless;
@@ -110,6 +138,7 @@ Status ChassisRuntime::Start() {
 void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;
+  exposer_.reset();  // no scrape may reach into the threads that stop next
   // Sockets close on their own threads, before the threads and the context go.
   for (auto& b : blades_) {
     b->thread.Call([&] {
@@ -206,6 +235,97 @@ int ChassisRuntime::MonitoredUp() const {
   return up;
 }
 
+ChassisMetrics ChassisRuntime::CollectMetrics() {
+  ChassisMetrics m;
+  m.chassis = chassis_;
+  if (manager_thread_) {
+    static const std::vector<std::string> kNames = [] {
+      std::vector<std::string> n;
+      for (auto& [name, v] : CounterList(BladeCounters{})) n.push_back(name);
+      return n;
+    }();
+    manager_thread_->Call([&] {
+      const ChassisManager& mg = *manager_;
+      m.role = HaRoleName(mg.role());
+      m.ready = mg.ready();
+      m.processes_traffic = mg.processes_traffic();
+      m.failovers = mg.failovers();
+      m.last_failover_s = ToSeconds(mg.last_failover_duration());
+      m.split_brains_averted = mg.split_brains_averted();
+      m.ingress_packets = mg.ingress_packets();
+      m.ingress_dropped = mg.ingress_dropped();
+      const Nanos now = manager_thread_->loop().Now();
+      const Nanos lost_after = cfg_.hb_interval_ns() * cfg_.hb_lost_threshold;
+      for (const auto& [id, p] : mg.peers()) {
+        PeerMetrics pm;
+        pm.chassis = id;
+        pm.alive = p.alive;
+        pm.partitioned = p.partitioned;
+        for (int l = 0; l < 2; ++l) pm.link_up[l] = p.heard[l] && now - p.last_rx[l] <= lost_after;
+        pm.clock_offset_s = ToSeconds(p.clock_offset);
+        pm.rtt_s = ToSeconds(p.rtt);
+        m.peers.push_back(pm);
+      }
+      for (const BladeView& v : mg.blades()) {
+        BladeMetrics b;
+        b.slot = v.slot;
+        b.live = v.live;
+        b.ready = v.ready;
+        b.memory_bytes = v.memory_bytes;
+        for (size_t i = 0; i < v.counters.size() && i < kNames.size(); ++i) b.counters.emplace_back(kNames[i], v.counters[i]);
+        b.owned[3] = v.owned;  // refined below for blades in this process
+        m.blades.push_back(std::move(b));
+      }
+      return 0;
+    });
+  }
+  if (!manager_thread_) {  // a blade-only process: its own blades
+    m.role = "unknown";
+    for (auto& [slot, i] : slot_index_) {
+      BladeMetrics b;
+      b.slot = slot;
+      b.live = true;
+      OnBlade(slot, [&](BladeAgent& a) {
+        b.ready = a.ready();
+        b.counters = CounterList(a.counters());
+        b.memory_bytes = a.MemoryBytes();
+        return 0;
+      });
+      m.blades.push_back(std::move(b));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    m.config_reload_errors = config_state_.reload_errors;
+  }
+  if (zap_) {
+    m.zap_accepted = zap_->accepted();
+    m.zap_refused = zap_->refused();
+  }
+  for (BladeMetrics& b : m.blades) {
+    if (!slot_index_.count(b.slot)) continue;
+    OnBlade(b.slot, [&](BladeAgent& a) {
+      for (int p = 0; p < 4; ++p) b.owned[p] = a.owned().live_by_proto(p);
+      for (uint8_t c : a.config().peers) {
+        const StandbyOrigin* so = a.standby(c);
+        if (!so) continue;
+        StandbyMetrics s;
+        s.origin = c;
+        for (int p = 0; p < 4; ++p) s.sessions[p] = so->store().live_by_proto(p);
+        s.in_sync = so->in_sync();
+        s.lag = {so->lag(Link::kM1), so->lag(Link::kM2)};
+        s.bulk_durations = {so->bulk_sync_durations()};
+        s.clock_offset_s = ToSeconds(so->clock_offset());
+        b.standby.push_back(std::move(s));
+        b.unacked[c] = a.outbound(c)->unacked_deltas();
+      }
+      b.resend_queue = a.resend_queue_size();
+      return 0;
+    });
+  }
+  return m;
+}
+
 ChassisSnapshot ChassisRuntime::Snapshot() {
   if (!manager_thread_) return {};
   return manager_thread_->Call([&] {
@@ -252,6 +372,7 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     cs.zap_accepted = zap_->accepted();
     cs.zap_refused = zap_->refused();
   }
+  cs.metrics = metrics_endpoint_;
   if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_, cs) : HaStatusJson(*manager_, cfg_, cs);
   if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
   if (is({"execute", "ha", "failover"})) {

@@ -27,6 +27,8 @@
 #include "runtime/control_server.h"
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
+#include "monitoring/metrics.h"
+#include <prometheus/exposer.h>
 #include "runtime/status_report.h"
 
 namespace bladesync {
@@ -44,6 +46,7 @@ struct RuntimeOptions {
   std::vector<uint8_t> slots;  // blades to run here; empty with run_manager = all slots
   bool all_slots = true;
   uint32_t epoch = 0;          // 0: derived from the wall clock (bumps on every restart)
+  std::string metrics;         // overrides the chassis's `set metrics` (e.g. per blade process)
 };
 
 class ChassisRuntime {
@@ -63,6 +66,10 @@ class ChassisRuntime {
   std::string Control(const std::string& command);
   HaRole role() const { return role_.load(); }
   ChassisSnapshot Snapshot();
+  // Everything /metrics shows, gathered on the manager's and blades' threads.
+  ChassisMetrics CollectMetrics();
+  // host:port /metrics is served on ("" when off).
+  std::string metrics_endpoint() const { return metrics_endpoint_; }
   // The process's ZAP handler (CURVE admission), for status; may be null.
   void set_zap(const ZapHandler* zap) { zap_ = zap; }
   uint8_t chassis() const { return chassis_; }
@@ -99,6 +106,9 @@ class ChassisRuntime {
   std::unique_ptr<ChassisManager> manager_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<PeerCheck> peer_check_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Collectable> collector_;
+  std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};

@@ -48,6 +48,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("session_pickup").Bool(cs.session_pickup);
   j.Key("session_pickup_connectionless").Bool(cs.connectionless);
   j.EndObject();
+  j.Key("metrics").String(cs.metrics);
   j.Key("fabric").BeginObject();
   j.Key("curve").Bool(cs.curve);
   j.Key("zap_accepted").Uint(cs.zap_accepted);

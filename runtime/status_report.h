@@ -23,6 +23,7 @@ struct ConfigState {
   bool curve = false;
   uint64_t zap_accepted = 0;
   uint64_t zap_refused = 0;
+  std::string metrics;  // host:port of /metrics
 };
 
 std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);

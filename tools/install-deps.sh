@@ -10,11 +10,11 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps
   clang libclang-rt-14-dev
+  prometheus curl
 )
 # Extra groups a caller can ask for: BLADESYNC_EXTRA="fuzz monitoring conntrack"
 for group in ${BLADESYNC_EXTRA:-}; do
   case "$group" in
-    monitoring) packages+=(prometheus) ;;
     conntrack) packages+=(conntrack conntrackd nftables libnetfilter-conntrack-dev) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac

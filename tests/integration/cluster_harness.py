@@ -65,6 +65,7 @@ CHASSIS = """        edit {id}
             set backplane {bp}
             set sync-port {port}
             set control "tcp://127.0.0.1:{control}"
+            set metrics "127.0.0.1:0"
         next
 """
 

@@ -1,0 +1,193 @@
+#include "monitoring/metrics.h"
+
+#include <cstring>
+#include <limits>
+
+namespace bladesync {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+namespace {
+
+const char* kProto[] = {"tcp", "udp", "icmp", "other"};
+const char* kLink[] = {"m1", "m2"};
+
+class Families {
+ public:
+  MetricFamily& Get(const std::string& name, const std::string& help, MetricType type) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return out_[it->second];
+    index_[name] = out_.size();
+    out_.push_back(MetricFamily{name, help, type, {}});
+    return out_.back();
+  }
+  void Add(const std::string& name, const std::string& help, MetricType type, double v,
+           std::vector<ClientMetric::Label> labels) {
+    ClientMetric c;
+    c.label = std::move(labels);
+    if (type == MetricType::Counter) c.counter.value = v;
+    else c.gauge.value = v;
+    Get(name, help, type).metric.push_back(std::move(c));
+  }
+  void Histogram(const std::string& name, const std::string& help, const FixedHistogram& h,
+                 std::vector<ClientMetric::Label> labels) {
+    ClientMetric c;
+    c.label = std::move(labels);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < h.bounds().size(); ++i) {
+      cum += h.counts()[i];
+      c.histogram.bucket.push_back({cum, h.bounds()[i]});
+    }
+    cum += h.counts()[h.bounds().size()];
+    c.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
+    c.histogram.sample_count = h.count();
+    c.histogram.sample_sum = h.sum();
+    Get(name, help, MetricType::Histogram).metric.push_back(std::move(c));
+  }
+  std::vector<MetricFamily> Take() { return std::move(out_); }
+
+ private:
+  std::map<std::string, size_t> index_;
+  std::vector<MetricFamily> out_;
+};
+
+// Blade counters by their CounterList names ("sent.create.m1", "dropped.gap", ...).
+void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetrics& b) {
+  const std::string slot = std::to_string(b.slot);
+  auto split = [](const std::string& s) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (size_t i = 0; i <= s.size(); ++i) {
+      if (i == s.size() || s[i] == '.') {
+        parts.push_back(s.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    return parts;
+  };
+  for (const auto& [name, v] : b.counters) {
+    const std::vector<std::string> p = split(name);
+    const double value = static_cast<double>(v);
+    std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", slot}};
+    if (p[0] == "sent" && p.size() == 3) {
+      l.push_back({"op", p[1]});
+      l.push_back({"link", p[2]});
+      f.Add("bladesync_deltas_sent_total", "Deltas sent by op and link (queries go mirror to owner).", MetricType::Counter, value, l);
+    } else if (p[0] == "received" && p.size() == 3) {
+      l.push_back({"op", p[1]});
+      l.push_back({"link", p[2]});
+      f.Add("bladesync_deltas_received_total", "Deltas received by op and link.", MetricType::Counter, value, l);
+    } else if (p[0] == "applied" && p.size() == 2) {
+      l.push_back({"op", p[1]});
+      f.Add("bladesync_deltas_applied_total", "Deltas applied to standby tables, by op.", MetricType::Counter, value, l);
+    } else if (p[0] == "dropped" && p.size() == 2) {
+      l.push_back({"reason", p[1]});
+      f.Add("bladesync_dropped_total", "Frames or deltas dropped, by reason.", MetricType::Counter, value, l);
+    } else if (p[0] == "skipped" && p.size() == 2) {
+      l.push_back({"reason", p[1]});
+      f.Add("bladesync_sessions_skipped_total", "Sessions not synced, by pickup-policy reason.", MetricType::Counter, value, l);
+    } else if (p.size() == 1) {
+      f.Add("bladesync_" + name + "_total", "Blade counter " + name + ".", MetricType::Counter, value, l);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
+  Families f;
+  const std::string ch = std::to_string(m.chassis);
+  for (const char* r : {"primary", "secondary", "standalone", "unknown"}) {
+    f.Add("bladesync_ha_role", "1 for the HA role this chassis holds.", MetricType::Gauge, m.role == r ? 1 : 0,
+          {{"chassis", ch}, {"role", r}});
+  }
+  f.Add("bladesync_ready", "1 when no blade is bulk-syncing (0: not ready, takes no traffic).", MetricType::Gauge,
+        m.ready ? 1 : 0, {{"chassis", ch}});
+  f.Add("bladesync_processes_traffic", "1 when this chassis processes traffic.", MetricType::Gauge,
+        m.processes_traffic ? 1 : 0, {{"chassis", ch}});
+  f.Add("bladesync_failovers_total", "Takeovers performed by this chassis.", MetricType::Counter,
+        static_cast<double>(m.failovers), {{"chassis", ch}});
+  f.Add("bladesync_last_failover_seconds", "Detection plus promotion of the last takeover.", MetricType::Gauge,
+        m.last_failover_s, {{"chassis", ch}});
+  f.Add("bladesync_split_brains_averted_total", "Silent peers found alive on their check address.", MetricType::Counter,
+        static_cast<double>(m.split_brains_averted), {{"chassis", ch}});
+  f.Add("bladesync_ingress_packets_total", "Packets that entered this chassis.", MetricType::Counter,
+        static_cast<double>(m.ingress_packets), {{"chassis", ch}});
+  f.Add("bladesync_ingress_dropped_total", "Packets this chassis did not process.", MetricType::Counter,
+        static_cast<double>(m.ingress_dropped), {{"chassis", ch}});
+  f.Add("bladesync_config_reload_errors_total", "Refused config reloads.", MetricType::Counter,
+        static_cast<double>(m.config_reload_errors), {{"chassis", ch}});
+  f.Add("bladesync_curve_peers_total", "CURVE handshakes the ZAP handler decided.", MetricType::Counter,
+        static_cast<double>(m.zap_accepted), {{"chassis", ch}, {"result", "accepted"}});
+  f.Add("bladesync_curve_peers_total", "CURVE handshakes the ZAP handler decided.", MetricType::Counter,
+        static_cast<double>(m.zap_refused), {{"chassis", ch}, {"result", "refused"}});
+  for (const PeerMetrics& p : m.peers) {
+    const std::string peer = std::to_string(p.chassis);
+    for (int l = 0; l < 2; ++l) {
+      f.Add("bladesync_link_up", "1 while heartbeats arrive on the link from the peer.", MetricType::Gauge,
+            p.link_up[l] ? 1 : 0, {{"chassis", ch}, {"peer", peer}, {"link", kLink[l]}});
+    }
+    f.Add("bladesync_peer_up", "1 while the peer chassis is alive.", MetricType::Gauge, p.alive ? 1 : 0,
+          {{"chassis", ch}, {"peer", peer}});
+    f.Add("bladesync_peer_clock_offset_seconds", "Peer wall clock minus ours (NTP-style, from heartbeats).",
+          MetricType::Gauge, p.clock_offset_s, {{"chassis", ch}, {"peer", peer}});
+    f.Add("bladesync_peer_rtt_seconds", "Heartbeat round trip to the peer.", MetricType::Gauge, p.rtt_s,
+          {{"chassis", ch}, {"peer", peer}});
+  }
+  for (const BladeMetrics& b : m.blades) {
+    const std::string slot = std::to_string(b.slot);
+    f.Add("bladesync_blade_up", "1 while the blade reports to its manager.", MetricType::Gauge, b.live ? 1 : 0,
+          {{"chassis", ch}, {"slot", slot}});
+    if (!b.live) continue;
+    f.Add("bladesync_blade_ready", "0 while the blade is bulk-syncing.", MetricType::Gauge, b.ready ? 1 : 0,
+          {{"chassis", ch}, {"slot", slot}});
+    for (int p = 0; p < 4; ++p) {
+      f.Add("bladesync_sessions", "Sessions by role and protocol.", MetricType::Gauge, static_cast<double>(b.owned[p]),
+            {{"chassis", ch}, {"slot", slot}, {"role", "owned"}, {"proto", kProto[p]}});
+    }
+    for (const StandbyMetrics& s : b.standby) {
+      const std::string peer = std::to_string(s.origin);
+      for (int p = 0; p < 4; ++p) {
+        f.Add("bladesync_sessions", "Sessions by role and protocol.", MetricType::Gauge, static_cast<double>(s.sessions[p]),
+              {{"chassis", ch}, {"slot", slot}, {"role", "standby"}, {"proto", kProto[p]}});
+      }
+      f.Add("bladesync_standby_in_sync", "1 when the standby table follows the owner's live stream.", MetricType::Gauge,
+            s.in_sync ? 1 : 0, {{"chassis", ch}, {"slot", slot}, {"peer", peer}});
+      for (size_t l = 0; l < s.lag.size(); ++l) {
+        f.Histogram("bladesync_sync_lag_seconds",
+                    "Time from a change leaving the owner to its apply on this mirror (clock offset corrected).",
+                    s.lag[l], {{"chassis", ch}, {"slot", slot}, {"peer", peer}, {"link", kLink[l]}});
+      }
+      for (const FixedHistogram& h : s.bulk_durations) {
+        f.Histogram("bladesync_bulk_sync_duration_seconds", "Snapshots received, from begin to end.", h,
+                    {{"chassis", ch}, {"slot", slot}, {"peer", peer}});
+      }
+    }
+    for (const auto& [peer, n] : b.unacked) {
+      f.Add("bladesync_sequence_lag_deltas", "Deltas sent to the mirror and not yet acknowledged.", MetricType::Gauge,
+            static_cast<double>(n), {{"chassis", ch}, {"slot", slot}, {"peer", std::to_string(peer)}});
+    }
+    f.Add("bladesync_resend_queue_entries", "Changes kept until every mirror acknowledged them.", MetricType::Gauge,
+          static_cast<double>(b.resend_queue), {{"chassis", ch}, {"slot", slot}});
+    f.Add("bladesync_memory_bytes", "Memory held by the blade's session stores and resend queue.", MetricType::Gauge,
+          static_cast<double>(b.memory_bytes), {{"chassis", ch}, {"slot", slot}});
+    AddBladeCounters(f, ch, b);
+  }
+  return f.Take();
+}
+
+MetricFamily BuildInfoFamily() {
+  ClientMetric c;
+#ifdef BLADESYNC_VERSION
+  const char* version = BLADESYNC_VERSION;
+#else
+  const char* version = "0.1.0";
+#endif
+  c.label = {{"version", version}, {"compiler", "g++ " __VERSION__}};
+  c.gauge.value = 1;
+  return MetricFamily{"bladesync_build_info", "Build of this bladesync process.", MetricType::Gauge, {c}};
+}
+
+}  // namespace bladesync

@@ -1,0 +1,75 @@
+// Prometheus metrics of one chassis process, built at scrape time from a
+// plain snapshot (no Prometheus object is touched on the hot path).
+//
+// Names are bladesync_<thing>_<unit>, base units, labels of low cardinality
+// only (chassis, slot, peer, link, op, reason, role, proto); never a session.
+//
+//   ChassisMetrics m = runtime.CollectMetrics();
+//   std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(m);
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "core/histogram.h"
+
+namespace bladesync {
+
+struct StandbyMetrics {
+  uint8_t origin = 0;
+  std::array<uint64_t, 4> sessions{};  // tcp, udp, icmp, other
+  bool in_sync = false;
+  std::vector<FixedHistogram> lag;     // per link (m1, m2); empty when the blade is elsewhere
+  std::vector<FixedHistogram> bulk_durations;
+  double clock_offset_s = 0;
+};
+
+struct BladeMetrics {
+  uint8_t slot = 0;
+  bool live = false;
+  bool ready = false;
+  std::array<uint64_t, 4> owned{};
+  std::vector<StandbyMetrics> standby;
+  std::vector<std::pair<std::string, uint64_t>> counters;  // CounterList names
+  std::map<uint8_t, uint64_t> unacked;                     // per peer: deltas sent, not acknowledged
+  uint64_t resend_queue = 0;
+  uint64_t memory_bytes = 0;
+};
+
+struct PeerMetrics {
+  uint8_t chassis = 0;
+  bool alive = false;
+  bool partitioned = false;
+  std::array<bool, 2> link_up{};
+  double clock_offset_s = 0;
+  double rtt_s = 0;
+};
+
+struct ChassisMetrics {
+  uint8_t chassis = 0;
+  std::string role;
+  bool ready = false;
+  bool processes_traffic = false;
+  uint64_t failovers = 0;
+  double last_failover_s = 0;
+  uint64_t split_brains_averted = 0;
+  uint64_t ingress_packets = 0;
+  uint64_t ingress_dropped = 0;
+  uint64_t config_reload_errors = 0;
+  uint64_t zap_accepted = 0;
+  uint64_t zap_refused = 0;
+  std::vector<BladeMetrics> blades;
+  std::vector<PeerMetrics> peers;
+};
+
+std::vector<prometheus::MetricFamily> BuildMetricFamilies(const ChassisMetrics& m);
+
+// bladesync_build_info{version, revision, compiler} 1 (prometheus-cpp 1.0.1 has no BuildInfo).
+prometheus::MetricFamily BuildInfoFamily();
+
+}  // namespace bladesync
