@@ -75,12 +75,10 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
         return PacketResult::kHandledWithCopy;
       }
       if (p.key.is_v4()) {
-        wire::Packet4 w(p.key.src.v4(), p.key.dst.v4(), p.key.sport, p.key.dport, p.key.zone, p.attrs, p.key.proto,
-                        p.tcp_flags, p.srcintf, p.dstintf, p.ttl);
+        const wire::Packet4 w = ToWire4(p);
         blade_.ForwardToOwner(hit->origin, &w, nullptr);
       } else {
-        wire::Packet6 w(ToWire(p.key.src), ToWire(p.key.dst), p.key.sport, p.key.dport, p.key.zone, p.attrs,
-                        p.key.proto, p.tcp_flags, p.srcintf, p.dstintf, p.ttl);
+        const wire::Packet6 w = ToWire6(p);
         blade_.ForwardToOwner(hit->origin, nullptr, &w);
       }
       return PacketResult::kForwarded;
@@ -177,35 +175,46 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
 }
 
 void PacketPath::ProcessBatch(const wire::PacketBatch& batch) {
-  if (batch.packets4()) {
-    for (const wire::Packet4* w : *batch.packets4()) {
-      PacketInfo p;
-      p.key = SessionKey::V4(w->src(), w->dst(), w->sport(), w->dport(), w->proto(), w->zone());
-      p.tcp_flags = w->tcp_flags();
-      p.attrs = w->attrs();
-      p.srcintf = w->srcintf();
-      p.dstintf = w->dstintf();
-      p.ttl = w->ttl();
-      Process(p);
-    }
-  }
-  if (batch.packets6()) {
-    for (const wire::Packet6* w : *batch.packets6()) {
-      PacketInfo p;
-      p.key.src = FromWire(w->src());
-      p.key.dst = FromWire(w->dst());
-      p.key.sport = w->sport();
-      p.key.dport = w->dport();
-      p.key.proto = w->proto();
-      p.key.zone = w->zone();
-      p.tcp_flags = w->tcp_flags();
-      p.attrs = w->attrs();
-      p.srcintf = w->srcintf();
-      p.dstintf = w->dstintf();
-      p.ttl = w->ttl();
-      Process(p);
-    }
-  }
+  ForEachPacket(batch, [this](const PacketInfo& p) { Process(p); });
+}
+
+PacketInfo FromWire(const wire::Packet4& w) {
+  PacketInfo p;
+  p.key = SessionKey::V4(w.src(), w.dst(), w.sport(), w.dport(), w.proto(), w.zone());
+  p.tcp_flags = w.tcp_flags();
+  p.attrs = w.attrs();
+  p.srcintf = w.srcintf();
+  p.dstintf = w.dstintf();
+  p.ttl = w.ttl();
+  return p;
+}
+
+PacketInfo FromWire(const wire::Packet6& w) {
+  PacketInfo p;
+  p.key.src = FromWire(w.src());
+  p.key.dst = FromWire(w.dst());
+  p.key.sport = w.sport();
+  p.key.dport = w.dport();
+  p.key.proto = w.proto();
+  p.key.zone = w.zone();
+  p.tcp_flags = w.tcp_flags();
+  p.attrs = w.attrs();
+  p.srcintf = w.srcintf();
+  p.dstintf = w.dstintf();
+  p.ttl = w.ttl();
+  return p;
+}
+
+wire::Packet4 ToWire4(const PacketInfo& p) {
+  const SessionKey& k = p.key;
+  return wire::Packet4(k.src.v4(), k.dst.v4(), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags, p.srcintf,
+                       p.dstintf, p.ttl);
+}
+
+wire::Packet6 ToWire6(const PacketInfo& p) {
+  const SessionKey& k = p.key;
+  return wire::Packet6(ToWire(k.src), ToWire(k.dst), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags, p.srcintf,
+                       p.dstintf, p.ttl);
 }
 
 }  // namespace bladesync

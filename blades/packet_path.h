@@ -47,6 +47,18 @@ struct PacketInfo {
   uint8_t ttl = 64;
 };
 
+// One packet between the wire and the packet path (Packet4 for IPv4 keys).
+PacketInfo FromWire(const wire::Packet4& w);
+PacketInfo FromWire(const wire::Packet6& w);
+wire::Packet4 ToWire4(const PacketInfo& p);
+wire::Packet6 ToWire6(const PacketInfo& p);
+// Calls fn(PacketInfo) for every packet of a batch, IPv4 first.
+template <typename F>
+void ForEachPacket(const wire::PacketBatch& batch, F&& fn) {
+  if (batch.packets4()) for (const wire::Packet4* w : *batch.packets4()) fn(FromWire(*w));
+  if (batch.packets6()) for (const wire::Packet6* w : *batch.packets6()) fn(FromWire(*w));
+}
+
 enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded };
 
 // TCP state after a packet with `flags` in direction `reply`; pure.

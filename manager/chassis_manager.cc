@@ -131,35 +131,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         ingress_dropped_.Add();
         return;
       }
-      if (pb->packets4()) {
-        for (const wire::Packet4* w : *pb->packets4()) {
-          PacketInfo p;
-          p.key = SessionKey::V4(w->src(), w->dst(), w->sport(), w->dport(), w->proto(), w->zone());
-          p.tcp_flags = w->tcp_flags();
-          p.attrs = w->attrs();
-          p.srcintf = w->srcintf();
-          p.dstintf = w->dstintf();
-          p.ttl = w->ttl();
-          Ingress(p);
-        }
-      }
-      if (pb->packets6()) {
-        for (const wire::Packet6* w : *pb->packets6()) {
-          PacketInfo p;
-          p.key.src = FromWire(w->src());
-          p.key.dst = FromWire(w->dst());
-          p.key.sport = w->sport();
-          p.key.dport = w->dport();
-          p.key.proto = w->proto();
-          p.key.zone = w->zone();
-          p.tcp_flags = w->tcp_flags();
-          p.attrs = w->attrs();
-          p.srcintf = w->srcintf();
-          p.dstintf = w->dstintf();
-          p.ttl = w->ttl();
-          Ingress(p);
-        }
-      }
+      ForEachPacket(*pb, [this](const PacketInfo& p) { Ingress(p); });
       return;
     }
     default:
@@ -454,13 +426,10 @@ void ChassisManager::Ingress(const PacketInfo& p) {
     ingress_dropped_.Add();
     return;
   }
-  const SessionKey& k = p.key;
-  if (k.is_v4()) {
-    pending4_[v.slot].emplace_back(k.src.v4(), k.dst.v4(), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
-                                   p.srcintf, p.dstintf, p.ttl);
+  if (p.key.is_v4()) {
+    pending4_[v.slot].push_back(ToWire4(p));
   } else {
-    pending6_[v.slot].emplace_back(ToWire(k.src), ToWire(k.dst), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
-                                   p.srcintf, p.dstintf, p.ttl);
+    pending6_[v.slot].push_back(ToWire6(p));
   }
   if (pending4_[v.slot].size() + pending6_[v.slot].size() >= cfg_.ingress_batch) {
     FlushIngress();

@@ -89,13 +89,10 @@ void TrafficSource::Tick() {
         if (h >= best) best = h, target = c;
       }
     }
-    const SessionKey& k = p.key;
-    if (k.is_v4()) {
-      p4_[target].emplace_back(k.src.v4(), k.dst.v4(), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
-                               p.srcintf, p.dstintf, p.ttl);
+    if (p.key.is_v4()) {
+      p4_[target].push_back(ToWire4(p));
     } else {
-      p6_[target].emplace_back(ToWire(k.src), ToWire(k.dst), k.sport, k.dport, k.zone, p.attrs, k.proto, p.tcp_flags,
-                               p.srcintf, p.dstintf, p.ttl);
+      p6_[target].push_back(ToWire6(p));
     }
   }
   for (uint8_t c : targets_cache_) {
