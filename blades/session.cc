@@ -1,5 +1,7 @@
 #include "blades/session.h"
 
+#include "core/hash.h"
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -80,23 +82,13 @@ SessionKey SessionKey::Reversed() const {
   return r;
 }
 
-namespace {
-inline uint64_t Mix(uint64_t h) {  // splitmix64 finalizer
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
-}
-}  // namespace
 
 uint64_t SessionKey::Hash() const {
-  uint64_t h = Mix(src.hi() ^ 0x9e3779b97f4a7c15ULL);
-  h = Mix(h ^ src.lo());
-  h = Mix(h ^ dst.hi());
-  h = Mix(h ^ dst.lo());
-  h = Mix(h ^ (uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48));
+  uint64_t h = SplitMix64(src.hi() ^ 0x9e3779b97f4a7c15ULL);
+  h = SplitMix64(h ^ src.lo());
+  h = SplitMix64(h ^ dst.hi());
+  h = SplitMix64(h ^ dst.lo());
+  h = SplitMix64(h ^ (uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48));
   return h;
 }
 

@@ -1,18 +1,10 @@
 #include "blades/session_store.h"
 
+#include "core/hash.h"
+
 #include <cassert>
 
 namespace bladesync {
-namespace {
-inline uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-}  // namespace
 
 SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {
   index_.assign(1024, Slot{kEmpty, 0});
@@ -39,14 +31,14 @@ void SessionStore::EnsureSlot(uint32_t id) {
 
 uint64_t SessionStore::RecordHash(uint32_t id) const {
   const SessionRecord& r = slab_[id];
-  uint64_t h = Mix(r.key.Hash() ^ (uint64_t{id} * 0x9e3779b97f4a7c15ULL));
-  h = Mix(h ^ (r.version & kVersionMask));
-  h = Mix(h ^ (uint64_t{r.proto_state} | uint64_t{r.flags} << 8 | uint64_t{r.timeout_s} << 24));
+  uint64_t h = Fmix64(r.key.Hash() ^ (uint64_t{id} * 0x9e3779b97f4a7c15ULL));
+  h = Fmix64(h ^ (r.version & kVersionMask));
+  h = Fmix64(h ^ (uint64_t{r.proto_state} | uint64_t{r.flags} << 8 | uint64_t{r.timeout_s} << 24));
   if (r.bits & kHasNat) {
     auto it = nat_.find(id);
     if (it != nat_.end()) {
-      h = Mix(h ^ it->second.snat_ip.lo() ^ (it->second.dnat_ip.lo() << 1));
-      h = Mix(h ^ it->second.snat_ip.hi() ^ it->second.dnat_ip.hi() ^
+      h = Fmix64(h ^ it->second.snat_ip.lo() ^ (it->second.dnat_ip.lo() << 1));
+      h = Fmix64(h ^ it->second.snat_ip.hi() ^ it->second.dnat_ip.hi() ^
               (uint64_t{it->second.snat_port} << 16 | it->second.dnat_port));
     }
   }
@@ -56,9 +48,9 @@ uint64_t SessionStore::RecordHash(uint32_t id) const {
     auto it = ext_.find(id);
     if (it != ext_.end()) {
       for (const Extension& e : it->second) {
-        uint64_t x = Mix(uint64_t{e.type} << 16 | e.version);
-        for (uint8_t b : e.data) x = Mix(x ^ b);
-        h = Mix(h ^ x);
+        uint64_t x = Fmix64(uint64_t{e.type} << 16 | e.version);
+        for (uint8_t b : e.data) x = Fmix64(x ^ b);
+        h = Fmix64(h ^ x);
       }
     }
   }

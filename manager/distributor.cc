@@ -1,5 +1,7 @@
 #include "manager/distributor.h"
 
+#include "core/hash.h"
+
 #include <algorithm>
 
 namespace bladesync {
@@ -34,15 +36,7 @@ Distributor::Distributor(DistributionOptions options, int slots) : opt_(std::mov
 }
 
 namespace {
-inline uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-inline uint64_t AddrHash(const IpAddr& a) { return Mix(a.hi() ^ Mix(a.lo())); }
+inline uint64_t AddrHash(const IpAddr& a) { return Fmix64(a.hi() ^ Fmix64(a.lo())); }
 
 // The flow's client and server ends, the same for both directions.
 struct Oriented {
@@ -68,11 +62,11 @@ uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) 
       return opt_.master_slot;
     case DistributionMethod::kSrcIp: h = AddrHash(*o.client); break;
     case DistributionMethod::kDstIp: h = AddrHash(*o.server); break;
-    case DistributionMethod::kSrcDstIp: h = Mix(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31)); break;
-    case DistributionMethod::kSrcIpSport: h = Mix(AddrHash(*o.client) ^ o.client_port); break;
-    case DistributionMethod::kDstIpDport: h = Mix(AddrHash(*o.server) ^ o.server_port); break;
+    case DistributionMethod::kSrcDstIp: h = Fmix64(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31)); break;
+    case DistributionMethod::kSrcIpSport: h = Fmix64(AddrHash(*o.client) ^ o.client_port); break;
+    case DistributionMethod::kDstIpDport: h = Fmix64(AddrHash(*o.server) ^ o.server_port); break;
     case DistributionMethod::kSrcDstIpSportDport:
-      h = Mix(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31) ^ (uint64_t{o.client_port} << 16 | o.server_port) ^
+      h = Fmix64(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31) ^ (uint64_t{o.client_port} << 16 | o.server_port) ^
               (uint64_t{key.proto} << 40));
       break;
   }
