@@ -1,17 +1,10 @@
 #include "fabric/zap_handler.h"
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <vector>
 
 #include "core/log.h"
 
 namespace bladesync {
-
-struct ZapHandler::Fd {
-  explicit Fd(boost::asio::io_context& io) : sd(io) {}
-  ~Fd() { sd.release(); }
-  boost::asio::posix::stream_descriptor sd;
-};
 
 ZapHandler::ZapHandler(zmq::context_t& ctx, AsioEventLoop& loop, std::map<std::string, uint8_t> keys)
     : ctx_(ctx), loop_(loop), keys_(std::move(keys)), socket_(ctx, zmq::socket_type::rep) {}
@@ -25,31 +18,16 @@ Status ZapHandler::Start() {
   } catch (const zmq::error_t& e) {
     return Unavailable(std::string("cannot bind the ZAP handler: ") + e.what());
   }
-  fd_ = std::make_unique<Fd>(loop_.context());
-  fd_->sd.assign(socket_.get(zmq::sockopt::fd));
-  Watch();
-  loop_.Post([this, alive = alive_] {
-    if (*alive) Drain();
-  });
+  watch_ = std::make_unique<ZmqFdWatch>(loop_, socket_, [this] { Drain(); });
+  watch_->Start();
   return Status::Ok();
 }
 
 void ZapHandler::Close() {
   if (!*alive_) return;
   *alive_ = false;
-  if (fd_) {
-    boost::system::error_code ec;
-    fd_->sd.cancel(ec);
-    fd_.reset();
-  }
+  watch_.reset();
   socket_.close();
-}
-
-void ZapHandler::Watch() {
-  fd_->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this, alive = alive_](const boost::system::error_code& ec) {
-                       if (!ec && *alive) Drain();
-                     });
 }
 
 void ZapHandler::Drain() {
@@ -91,7 +69,7 @@ void ZapHandler::Drain() {
     socket_.send(zmq::buffer(user), zmq::send_flags::sndmore);
     socket_.send(zmq::const_buffer("", 0), zmq::send_flags::none);
   }
-  Watch();
+  watch_->Rearm();
 }
 
 }  // namespace bladesync

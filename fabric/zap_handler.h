@@ -16,6 +16,7 @@
 #include "core/asio_event_loop.h"
 #include "core/counter.h"
 #include "core/status.h"
+#include "fabric/zmq_fd_watch.h"
 
 namespace bladesync {
 
@@ -30,15 +31,13 @@ class ZapHandler {
   uint64_t refused() const { return refused_.get(); }
 
  private:
-  void Watch();
   void Drain();
 
   zmq::context_t& ctx_;
   AsioEventLoop& loop_;
   std::map<std::string, uint8_t> keys_;
   zmq::socket_t socket_;
-  struct Fd;
-  std::unique_ptr<Fd> fd_;
+  std::unique_ptr<ZmqFdWatch> watch_;
   Counter accepted_, refused_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdlib>
 
 #include "core/log.h"
@@ -10,13 +9,9 @@
 namespace bladesync {
 
 struct ZmqTransport::Inbound {
-  Inbound(zmq::context_t& ctx, boost::asio::io_context& io, Link l) : socket(ctx, zmq::socket_type::pull), fd(io), link(l) {}
-  ~Inbound() {
-    // The descriptor belongs to ZeroMQ: Asio must not close it.
-    fd.release();
-  }
+  Inbound(zmq::context_t& ctx, Link l) : socket(ctx, zmq::socket_type::pull), link(l) {}
   zmq::socket_t socket;
-  boost::asio::posix::stream_descriptor fd;
+  std::unique_ptr<ZmqFdWatch> watch;
   Link link;
   std::string endpoint;
 };
@@ -30,9 +25,7 @@ ZmqTransport::~ZmqTransport() { Close(); }
 void ZmqTransport::Close() {
   *alive_ = false;
   for (auto& in : inbound_) {
-    boost::system::error_code ec;
-    in->fd.cancel(ec);
-    in->fd.release();
+    in->watch.reset();
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.close();
   }
@@ -48,7 +41,7 @@ Status ZmqTransport::Bind() {
   for (Link link : {Link::kM1, Link::kM2, Link::kBackplane}) {
     std::optional<std::string> ep = book_.Endpoint(self_, link);
     if (!ep || ep->empty()) continue;
-    auto in = std::make_unique<Inbound>(ctx_, loop_.context(), link);
+    auto in = std::make_unique<Inbound>(ctx_, link);
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.set(zmq::sockopt::rcvhwm, opt_.recv_hwm);
     if (link != Link::kBackplane) {
@@ -66,14 +59,10 @@ Status ZmqTransport::Bind() {
       return Unavailable(self_.ToString() + ": cannot bind " + LinkName(link) + " endpoint " + *ep + ": " + e.what());
     }
     in->endpoint = in->socket.get(zmq::sockopt::last_endpoint);
-    in->fd.assign(in->socket.get(zmq::sockopt::fd));
+    Inbound* raw = in.get();
+    in->watch = std::make_unique<ZmqFdWatch>(loop_, in->socket, [this, raw] { Drain(*raw); });
     inbound_.push_back(std::move(in));
-    Watch(*inbound_.back());
-    // Messages may already be queued: ZMQ_FD only signals changes.
-    Inbound* raw = inbound_.back().get();
-    loop_.Post([this, raw, alive = alive_] {
-      if (*alive) Drain(*raw);
-    });
+    raw->watch->Start();
   }
   return Status::Ok();
 }
@@ -82,14 +71,6 @@ std::string ZmqTransport::bound_endpoint(Link link) const {
   for (const auto& in : inbound_)
     if (in->link == link) return in->endpoint;
   return "";
-}
-
-void ZmqTransport::Watch(Inbound& in) {
-  in.fd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                   [this, &in, alive = alive_](const boost::system::error_code& ec) {
-                     if (ec || !*alive) return;
-                     Drain(in);
-                   });
 }
 
 void ZmqTransport::Drain(Inbound& in) {
@@ -104,7 +85,7 @@ void ZmqTransport::Drain(Inbound& in) {
       break;
     }
     if (!r) {
-      Watch(in);
+      in.watch->Rearm();
       return;
     }
     FrameMeta meta{in.link, -1};

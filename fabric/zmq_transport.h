@@ -25,6 +25,7 @@
 #include "core/asio_event_loop.h"
 #include "core/status.h"
 #include "fabric/transport.h"
+#include "fabric/zmq_fd_watch.h"
 
 namespace bladesync {
 
@@ -74,7 +75,6 @@ class ZmqTransport : public Transport {
 
  private:
   struct Inbound;
-  void Watch(Inbound& in);
   void Drain(Inbound& in);
   zmq::socket_t* Outbound(NodeId to, Link link);
 

@@ -1,16 +1,8 @@
 #include "runtime/control_server.h"
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-
 #include "core/log.h"
 
 namespace bladesync {
-
-struct ControlServer::Fd {
-  explicit Fd(boost::asio::io_context& io) : sd(io) {}
-  ~Fd() { sd.release(); }
-  boost::asio::posix::stream_descriptor sd;
-};
 
 ControlServer::ControlServer(zmq::context_t& ctx, AsioEventLoop& loop, std::string endpoint, Handler handler)
     : ctx_(ctx), loop_(loop), endpoint_(std::move(endpoint)), handler_(std::move(handler)), socket_(ctx, zmq::socket_type::rep) {}
@@ -25,31 +17,16 @@ Status ControlServer::Start() {
     return Unavailable("cannot bind control socket " + endpoint_ + ": " + e.what());
   }
   bound_ = socket_.get(zmq::sockopt::last_endpoint);
-  fd_ = std::make_unique<Fd>(loop_.context());
-  fd_->sd.assign(socket_.get(zmq::sockopt::fd));
-  Watch();
-  loop_.Post([this, alive = alive_] {
-    if (*alive) Drain();
-  });
+  watch_ = std::make_unique<ZmqFdWatch>(loop_, socket_, [this] { Drain(); });
+  watch_->Start();
   return Status::Ok();
 }
 
 void ControlServer::Close() {
   if (!*alive_) return;
   *alive_ = false;
-  if (fd_) {
-    boost::system::error_code ec;
-    fd_->sd.cancel(ec);
-    fd_.reset();
-  }
+  watch_.reset();
   socket_.close();
-}
-
-void ControlServer::Watch() {
-  fd_->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this, alive = alive_](const boost::system::error_code& ec) {
-                       if (!ec && *alive) Drain();
-                     });
 }
 
 void ControlServer::Drain() {
@@ -69,7 +46,7 @@ void ControlServer::Drain() {
     }
     socket_.send(zmq::buffer(reply), zmq::send_flags::none);
   }
-  if (*alive_) Watch();
+  if (*alive_) watch_->Rearm();
 }
 
 Result<std::string> ControlRequest(const std::string& endpoint, const std::string& command, int timeout_ms) {

@@ -15,6 +15,7 @@
 
 #include "core/asio_event_loop.h"
 #include "core/status.h"
+#include "fabric/zmq_fd_watch.h"
 
 namespace bladesync {
 
@@ -28,7 +29,6 @@ class ControlServer {
   std::string bound_endpoint() const { return bound_; }
 
  private:
-  void Watch();
   void Drain();
   zmq::context_t& ctx_;
   AsioEventLoop& loop_;
@@ -36,8 +36,7 @@ class ControlServer {
   std::string bound_;
   Handler handler_;
   zmq::socket_t socket_;
-  struct Fd;
-  std::unique_ptr<Fd> fd_;
+  std::unique_ptr<ZmqFdWatch> watch_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
