@@ -139,6 +139,16 @@ std::optional<PortRange> ParsePortRange(const std::string& s) {
   return PortRange{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
 }
 
+// A port-range option ("80-80", "1024-65535"; "0-0" is any).
+BlockReader::Handler PortsHandler(BlockReader& r, PortRange* out) {
+  return [&r, out](const CliSetting& s) -> Status {
+    std::optional<PortRange> pr = s.values.size() == 1 ? ParsePortRange(s.values[0]) : std::nullopt;
+    if (!pr) return r.Err(s, "expects a port range like 80-80");
+    *out = *pr;
+    return Status::Ok();
+  };
+}
+
 std::optional<uint8_t> ParseProtocol(const std::string& s) {
   if (s == "any") return 0;
   if (s == "tcp") return kProtoTcp;
@@ -207,6 +217,18 @@ struct Loader {
     return it->second;
   }
 
+  // An option naming interfaces: their indexes go to `out`.
+  BlockReader::Handler InterfacesHandler(BlockReader& r, std::vector<uint8_t>* out) {
+    return [this, &r, out](const CliSetting& s) -> Status {
+      for (const std::string& n : s.values) {
+        Result<uint8_t> i = InterfaceIndex(r, s, n);
+        if (!i.ok()) return i.status();
+        out->push_back(i.value());
+      }
+      return Status::Ok();
+    };
+  }
+
   // Literal prefixes or names of address objects.
   Status AddrList(BlockReader& r, const CliSetting& s, bool v6, std::vector<AddrPrefix>* out) {
     for (size_t i = 0; i < s.values.size();) {
@@ -229,18 +251,8 @@ struct Loader {
   Status ReadSyncFilter(const CliBlock& b) {
     bladesync::SyncFilter& f = cfg.pickup.filter;
     BlockReader r(file, "config session-sync-filter");
-    auto intfs = [&](std::vector<uint8_t>* out) {
-      return [&, out](const CliSetting& s) -> Status {
-        for (const std::string& n : s.values) {
-          Result<uint8_t> i = InterfaceIndex(r, s, n);
-          if (!i.ok()) return i.status();
-          out->push_back(i.value());
-        }
-        return Status::Ok();
-      };
-    };
-    r.On("srcintf", intfs(&f.srcintf));
-    r.On("dstintf", intfs(&f.dstintf));
+    r.On("srcintf", InterfacesHandler(r, &f.srcintf));
+    r.On("dstintf", InterfacesHandler(r, &f.dstintf));
     r.On("srcaddr", [&](const CliSetting& s) { return AddrList(r, s, false, &f.srcaddr); });
     r.On("dstaddr", [&](const CliSetting& s) { return AddrList(r, s, false, &f.dstaddr); });
     r.On("srcaddr6", [&](const CliSetting& s) { return AddrList(r, s, true, &f.srcaddr6); });
@@ -251,16 +263,8 @@ struct Loader {
       for (const CliBlock& e : sub.entries) {
         CustomService cs;
         BlockReader cr(file, "config custom-service / edit " + e.name);
-        auto range = [&](PortRange* out) {
-          return [&, out](const CliSetting& s) -> Status {
-            std::optional<PortRange> pr = s.values.size() == 1 ? ParsePortRange(s.values[0]) : std::nullopt;
-            if (!pr) return cr.Err(s, "expects a port range like 80-80");
-            *out = *pr;
-            return Status::Ok();
-          };
-        };
-        cr.On("src-port-range", range(&cs.src));
-        cr.On("dst-port-range", range(&cs.dst));
+        cr.On("src-port-range", PortsHandler(cr, &cs.src));
+        cr.On("dst-port-range", PortsHandler(cr, &cs.dst));
         if (Status s = cr.Read(e); !s.ok()) return s;
         f.custom_service.push_back(cs);
       }
@@ -417,14 +421,7 @@ struct Loader {
       BlockReader r(file, "config load-balance flow-rule / edit " + e.name);
       r.On("status", r.Bool(&fr.enabled));
       r.On("priority", r.Int(&fr.priority, 1, 100));
-      r.On("src-interface", [&](const CliSetting& s) -> Status {
-        for (const std::string& n : s.values) {
-          Result<uint8_t> i = InterfaceIndex(r, s, n);
-          if (!i.ok()) return i.status();
-          fr.src_interface.push_back(i.value());
-        }
-        return Status::Ok();
-      });
+      r.On("src-interface", InterfacesHandler(r, &fr.src_interface));
       r.On("protocol", [&](const CliSetting& s) -> Status {
         std::optional<uint8_t> p = s.values.size() == 1 ? ParseProtocol(s.values[0]) : std::nullopt;
         if (!p) return r.Err(s, "expects any, tcp, udp, icmp, icmpv6, sctp or a number");
@@ -444,16 +441,8 @@ struct Loader {
       r.On("dst-addr-ipv4", addr(&fr.dst_addr, false));
       r.On("src-addr-ipv6", addr(&fr.src_addr, true));
       r.On("dst-addr-ipv6", addr(&fr.dst_addr, true));
-      auto ports = [&](PortRange* out) {
-        return [&, out](const CliSetting& s) -> Status {
-          std::optional<PortRange> pr = s.values.size() == 1 ? ParsePortRange(s.values[0]) : std::nullopt;
-          if (!pr) return r.Err(s, "expects a port range like 80-80");
-          *out = *pr;
-          return Status::Ok();
-        };
-      };
-      r.On("src-l4port", ports(&fr.src_port));
-      r.On("dst-l4port", ports(&fr.dst_port));
+      r.On("src-l4port", PortsHandler(r, &fr.src_port));
+      r.On("dst-l4port", PortsHandler(r, &fr.dst_port));
       r.On("action", [&](const CliSetting& s) -> Status {
         if (s.values.size() == 1 && s.values[0] == "forward") fr.action = FlowRule::Action::kForward;
         else if (s.values.size() == 1 && s.values[0] == "drop") fr.action = FlowRule::Action::kDrop;
