@@ -45,7 +45,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
       if (epoch != epoch_) gap_to_ = 0;
       epoch_ = epoch;
       store_.Clear();
-      queries_.clear();
+      queries_.Clear();
       ClearBuffered();
       next_seq_ = seq;
       // Live frames dropped while we waited for this snapshot are NACKed next.
@@ -316,7 +316,7 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
     Drop(DropReason::kUnknownSession);
     // Outside a snapshot this means we lost the session: ask for it.
     if (state_ == State::kInSync && id < ctx_.cfg.max_sessions) {
-      queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
+      queries_.Add(id, v);
       BoundQueries();
     }
     return;
@@ -338,11 +338,7 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
   ResolveQuery(id);
 }
 
-void StandbyOrigin::ResolveQuery(uint32_t id) {
-  if (queries_.empty()) return;
-  queries_.erase(std::remove_if(queries_.begin(), queries_.end(), [id](const PendingQuery& q) { return q.id == id; }),
-                 queries_.end());
-}
+void StandbyOrigin::ResolveQuery(uint32_t id) { queries_.Resolve(id); }
 
 void StandbyOrigin::FlushAck(Link link, bool force) {
   const Nanos now = ctx_.loop.Now();
@@ -361,14 +357,14 @@ void StandbyOrigin::SendAck(Link link, bool sync_request) {
     ctx_.counters.nacks_sent.Add();
   }
   query_out_.clear();
-  for (PendingQuery& q : queries_) {
-    if (q.tries > 0 && now - q.sent_at < ctx_.cfg.query_timeout) continue;
+  queries_.ForEach([&](PendingQueries::Query& q) {
+    if (q.tries > 0 && now - q.sent_at < ctx_.cfg.query_timeout) return true;
     query_out_.emplace_back(q.id, static_cast<uint32_t>(q.version), static_cast<uint16_t>(q.version >> 32));
     q.sent_at = now;
     ++q.tries;
     ctx_.counters.sent[static_cast<int>(SyncOp::kQuery)][static_cast<int>(link)].Add();
-    if (query_out_.size() >= 4096) break;
-  }
+    return query_out_.size() < 4096;
+  });
   const uint8_t flags = sync_request ? static_cast<uint8_t>(wire::AckFlags::SyncRequest) : 0;
   std::span<const uint8_t> bytes = BuildAck(ctx_.scratch_fbb, ctx_.self, origin_, epoch_, next_seq_, nack_from,
                                             nack_to, flags, last_send_ns_, query_out_);
@@ -390,15 +386,14 @@ void StandbyOrigin::Sweep() {
   for (uint32_t id : expired_scratch_) {
     const uint64_t v = store_.rec(id).version;
     store_.Mutate(id, [&](SessionRecord& r) { r.bits = static_cast<uint8_t>((r.bits & ~kLive) | kExpiredLocally); });
-    queries_.push_back(PendingQuery{id, v, Nanos(0), 0});
+    queries_.Add(id, v);
   }
   BoundQueries();
 }
 
 void StandbyOrigin::BoundQueries() {
   if (queries_.size() <= ctx_.cfg.max_pending_queries) return;
-  const size_t excess = queries_.size() - ctx_.cfg.max_pending_queries;
-  queries_.erase(queries_.begin(), queries_.begin() + static_cast<long>(excess));
+  const size_t excess = queries_.DropOldest(queries_.size() - ctx_.cfg.max_pending_queries);
   ctx_.counters.queries_dropped.Add(excess);
   BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << ": more than " << ctx_.cfg.max_pending_queries
                         << " queries pending to chassis " << int(origin_) << "; gave up the oldest " << excess;
@@ -409,16 +404,13 @@ void StandbyOrigin::OnTick() {
   links_.Update(now);
   const Link link = links_.active();
   // Queries that ran out of retries are given up (the session stays deleted).
-  const size_t before = queries_.size();
-  queries_.erase(std::remove_if(queries_.begin(), queries_.end(),
-                                [&](const PendingQuery& q) {
-                                  return q.tries > ctx_.cfg.query_retries && now - q.sent_at >= ctx_.cfg.query_timeout;
-                                }),
-                 queries_.end());
-  ctx_.counters.queries_unanswered.Add(before - queries_.size());
-
-  const bool query_due = std::any_of(queries_.begin(), queries_.end(), [&](const PendingQuery& q) {
-    return q.tries == 0 || now - q.sent_at >= ctx_.cfg.query_timeout;
+  ctx_.counters.queries_unanswered.Add(queries_.EraseIf([&](const PendingQueries::Query& q) {
+    return q.tries > ctx_.cfg.query_retries && now - q.sent_at >= ctx_.cfg.query_timeout;
+  }));
+  bool query_due = false;
+  queries_.ForEach([&](PendingQueries::Query& q) {
+    query_due = q.tries == 0 || now - q.sent_at >= ctx_.cfg.query_timeout;
+    return !query_due;
   });
   if (state_ == State::kSnapshot && now - snapshot_began_ > ctx_.cfg.bulk_sync_timeout) {
     if (bulk_retries_ < ctx_.cfg.bulk_sync_retries) {

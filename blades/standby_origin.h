@@ -16,6 +16,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "blades/sync_context.h"
@@ -23,6 +24,69 @@
 #include "fabric/link_monitor.h"
 
 namespace bladesync {
+
+// QUERYs a mirror waits on: oldest first (the bound gives those up), and
+// found by session id in O(1) (every applied delta resolves its session's).
+class PendingQueries {
+ public:
+  struct Query {
+    uint32_t id;
+    uint64_t version;
+    Nanos sent_at;
+    int tries;
+  };
+  void Add(uint32_t id, uint64_t version) {
+    Resolve(id);
+    by_id_[id] = next_;
+    by_age_.emplace(next_++, Query{id, version, Nanos(0), 0});
+  }
+  void Resolve(uint32_t id) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;
+    by_age_.erase(it->second);
+    by_id_.erase(it);
+  }
+  size_t DropOldest(size_t n) {
+    size_t dropped = 0;
+    while (dropped < n && !by_age_.empty()) {
+      by_id_.erase(by_age_.begin()->second.id);
+      by_age_.erase(by_age_.begin());
+      ++dropped;
+    }
+    return dropped;
+  }
+  template <typename P>
+  size_t EraseIf(P pred) {
+    size_t n = 0;
+    for (auto it = by_age_.begin(); it != by_age_.end();) {
+      if (pred(it->second)) {
+        by_id_.erase(it->second.id);
+        it = by_age_.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    }
+    return n;
+  }
+  template <typename F>
+  void ForEach(F fn) {
+    for (auto& [order, q] : by_age_) {
+      if (!fn(q)) break;
+    }
+  }
+  size_t size() const { return by_age_.size(); }
+  bool empty() const { return by_age_.empty(); }
+  void Clear() {
+    by_age_.clear();
+    by_id_.clear();
+  }
+
+ private:
+  std::map<uint64_t, Query> by_age_;
+  std::unordered_map<uint32_t, uint64_t> by_id_;
+  uint64_t next_ = 0;
+};
 
 class StandbyOrigin {
  public:
@@ -91,13 +155,6 @@ class StandbyOrigin {
   void set_apply_observer(ApplyObserver f) { observer_ = std::move(f); }
 
  private:
-  struct PendingQuery {
-    uint32_t id;
-    uint64_t version;
-    Nanos sent_at;
-    int tries;
-  };
-
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
   void ApplyDelete(const wire::Delete& d);
   template <typename C>
@@ -135,7 +192,7 @@ class StandbyOrigin {
   Nanos last_lag_{0};
   uint64_t lag_sum_ns_ = 0;
   uint64_t lag_batches_ = 0;
-  std::vector<PendingQuery> queries_;
+  PendingQueries queries_;
   std::vector<wire::Query> query_out_;
   ApplyObserver observer_;
   std::array<FixedHistogram, kFabricLinks> lag_{FixedHistogram(FixedHistogram::LagBounds()),
