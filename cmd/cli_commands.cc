@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <thread>
 #include <zmq.hpp>
 
 #include "cmd/demo.h"
+#include "core/asio_event_loop.h"
 #include "core/log.h"
 #include "fabric/zmq_transport.h"
 #include "runtime/chassis_runtime.h"
@@ -135,8 +135,9 @@ int Traffic(const Flags& f) {
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   (void)source.Start();
   const int limit_s = static_cast<int>(cfg.traffic.duration_s) + 2 * static_cast<int>(cfg.traffic.mean_lifetime_ms / 1000) + 3;
+  AsioEventLoop driver;  // the progress line's clock
   for (int sec = 1; sec <= limit_s && !source.finished() && !g_stop; ++sec) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    driver.RunFor(seconds(1));
     std::printf("[%3ds] flows %llu packets %llu unroutable %llu\n", sec,
                 static_cast<unsigned long long>(source.flows_started()),
                 static_cast<unsigned long long>(source.packets_sent()),

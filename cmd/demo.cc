@@ -1,12 +1,11 @@
 #include "cmd/demo.h"
 
-#include <chrono>
 #include <cstdio>
 #include <memory>
-#include <thread>
 #include <zmq.hpp>
 
 #include "cmd/demo_config.h"
+#include "core/asio_event_loop.h"
 #include "core/log.h"
 #include "fabric/zap_handler.h"
 #include "runtime/chassis_runtime.h"
@@ -21,8 +20,12 @@ Result<ClusterConfig> LoadConfigOrDemo(const std::string& path) {
 
 namespace {
 
-// The demo drives real threads; this is the one place it waits in real time.
-void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+// The demo's own loop: its waits and its clock, like every other part's.
+AsioEventLoop& DriverLoop() {
+  static AsioEventLoop loop;
+  return loop;
+}
+void SleepMs(int ms) { DriverLoop().RunFor(milliseconds(ms)); }
 
 struct MirrorCheck {
   uint8_t owner, mirror, slot;
@@ -124,7 +127,7 @@ int RunDemo(const DemoOptions& opt) {
       return t;
     });
     (void)source.Start();
-    const auto t0 = std::chrono::steady_clock::now();
+    const Nanos t0 = DriverLoop().Now();
     const int traffic_limit_s = static_cast<int>(cfg.traffic.duration_s) + 2 * static_cast<int>(cfg.traffic.mean_lifetime_ms / 1000) + 3;
     uint64_t lag_sum_prev = 0, lag_n_prev = 0;
     for (int sec = 1; sec <= traffic_limit_s && !source.finished(); ++sec) {
@@ -155,7 +158,7 @@ int RunDemo(const DemoOptions& opt) {
       std::fflush(stdout);
     }
     source.Stop();
-    const double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double ran = ToSeconds(DriverLoop().Now() - t0);
     std::printf("traffic stopped after %.1f s (%llu flows, %llu packets); waiting for the mirrors to converge...\n", ran,
                 static_cast<unsigned long long>(source.flows_started()),
                 static_cast<unsigned long long>(source.packets_sent()));

@@ -59,15 +59,21 @@ std::unique_ptr<Timer> AsioEventLoop::CreateTimer(std::function<void()> callback
 
 void AsioEventLoop::Post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
 
+// The work guard goes before restart(): releasing the last work stops the
+// io_context, and a stopped io_context returns from the next run at once.
 void AsioEventLoop::Run() {
-  auto guard = boost::asio::make_work_guard(io_);
-  io_.run();
+  {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run();
+  }
   io_.restart();
 }
 
 void AsioEventLoop::RunFor(Nanos duration) {
-  auto guard = boost::asio::make_work_guard(io_);
-  io_.run_for(duration);
+  {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run_for(duration);
+  }
   io_.restart();
 }
 
