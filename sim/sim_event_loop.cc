@@ -59,6 +59,7 @@ bool SimScheduler::RunOne() {
       }
     }
     ++events_run_;
+    MixTrace(static_cast<uint64_t>(ev.at.count()) ^ (ev.order << 1));
     ev.fn();
     return true;
   }

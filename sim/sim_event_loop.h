@@ -37,6 +37,10 @@ class SimScheduler {
   // Runs until no event is left or `max_events` ran; returns events run.
   uint64_t RunUntilIdle(uint64_t max_events = 100'000'000);
   uint64_t events_run() const { return events_run_; }
+  // A hash of everything that ran (when, in which order) and of what was
+  // mixed in (frames on the network): two runs of one seed must agree.
+  uint64_t trace_hash() const { return trace_; }
+  void MixTrace(uint64_t v) { trace_ = (trace_ ^ v) * 0x100000001b3ULL + (trace_ >> 29); }
   size_t pending() const { return queue_.size(); }
 
  private:
@@ -56,6 +60,7 @@ class SimScheduler {
   Nanos now_{0};
   uint64_t next_order_ = 0;
   uint64_t events_run_ = 0;
+  uint64_t trace_ = 0xcbf29ce484222325ULL;
 };
 
 class SimEventLoop : public EventLoop {

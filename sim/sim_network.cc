@@ -29,6 +29,10 @@ bool SimNetwork::Chance(double p) {
 
 SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<const uint8_t> frame) {
   if (tap_) tap_(from, to, link, frame);
+  uint64_t h = (uint64_t{from.chassis} << 24) ^ (uint64_t{to.chassis} << 16) ^ (uint64_t{to.slot} << 8) ^
+               static_cast<uint64_t>(link);
+  for (uint8_t b : frame) h = (h ^ b) * 0x100000001b3ULL;
+  sched_.MixTrace(h);
   if (!nodes_.count({to.chassis, to.slot})) return SendResult::kNoRoute;
   if (down_.count({from.chassis, from.slot})) return SendResult::kClosed;
   const bool fabric = link != Link::kBackplane;

@@ -13,80 +13,107 @@
 namespace bladesync::testing {
 namespace {
 
-RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
-  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  const int chassis = *rc::gen::inRange(2, 5);
-  SimBlades c(chassis, 1, seed, [](BladeConfig& b) { b.max_batch = 64; });
+// A generated plan, executed twice: the second run must replay the first.
+struct Step {
+  int op;
+  int owner;
+  int n;
+  size_t pick;
+  Link link;
+  int ms;
+};
+struct Plan {
+  uint64_t seed;
+  int chassis;
   SimFaults faults;
-  faults.drop = *rc::gen::element(0.0, 0.02, 0.1, 0.3);
-  faults.duplicate = *rc::gen::element(0.0, 0.05, 0.2);
-  faults.delay = *rc::gen::element(0.0, 0.1, 0.5);
-  c.net().faults() = faults;
+  std::vector<Step> steps;
+};
+struct Outcome {
+  std::string violation;
+  bool match;
+  std::string why;
+  uint64_t trace;
+  int cuts;
+};
 
+Outcome Execute(const Plan& plan) {
+  SimBlades c(plan.chassis, 1, plan.seed, [](BladeConfig& b) { b.max_batch = 64; });
+  c.net().faults() = plan.faults;
   // next expected seq per (mirror, origin); a violation is recorded, not thrown
   // inside the simulator.
   std::map<std::pair<int, int>, uint64_t> expect;
-  std::string violation;
-  for (int m = 1; m <= chassis; ++m) {
+  Outcome out{"", false, "", 0, 0};
+  for (int m = 1; m <= plan.chassis; ++m) {
     c.blade(m, 1).set_apply_observer([&, m](uint8_t origin, uint64_t first, uint32_t n, bool begin) {
       auto key = std::make_pair(m, int(origin));
       auto it = expect.find(key);
-      if (!begin && it != expect.end() && first != it->second && violation.empty()) {
-        violation = "mirror " + std::to_string(m) + " of " + std::to_string(origin) + " applied seq " +
-                    std::to_string(first) + " expecting " + std::to_string(it->second);
+      if (!begin && it != expect.end() && first != it->second && out.violation.empty()) {
+        out.violation = "mirror " + std::to_string(m) + " of " + std::to_string(origin) + " applied seq " +
+                        std::to_string(first) + " expecting " + std::to_string(it->second);
       }
-      if (it != expect.end() && begin && first < it->second && violation.empty()) {
-        violation = "a snapshot restarted behind what was applied";
+      if (it != expect.end() && begin && first < it->second && out.violation.empty()) {
+        out.violation = "a snapshot restarted behind what was applied";
       }
       expect[key] = first + n;
     });
   }
-  std::vector<std::vector<uint32_t>> ids(chassis + 1);
+  std::vector<std::vector<uint32_t>> ids(plan.chassis + 1);
   uint32_t next_key = 0;
-  int cuts = 0;
-  const int steps = *rc::gen::inRange(5, 60);
-  for (int i = 0; i < steps; ++i) {
-    const int op = *rc::gen::inRange(0, 10);
-    const int owner = *rc::gen::inRange(1, chassis + 1);
-    BladeAgent& a = c.blade(owner, 1);
-    if (op < 4) {
-      const int n = *rc::gen::inRange(1, 300);
-      for (int k = 0; k < n; ++k) {
-        ids[owner].push_back(a.CreateSession(TcpFacts(next_key++), SessionState{kTcpSynSent, 0, 3600}));
-      }
-    } else if (op < 6 && !ids[owner].empty()) {
-      for (size_t k = *rc::gen::inRange<size_t>(0, 5); k < ids[owner].size(); k += 7) {
-        a.ChangeState(ids[owner][k], SessionState{kTcpEstablished, 0, 3600});
-      }
-    } else if (op < 7 && !ids[owner].empty()) {
-      const size_t k = *rc::gen::inRange<size_t>(0, ids[owner].size());
-      a.DeleteSession(ids[owner][k], kDeleteClosed);
-      ids[owner].erase(ids[owner].begin() + static_cast<long>(k));
-    } else if (op < 8) {
-      const int other = 1 + (owner % chassis);
-      const Link link = *rc::gen::element(Link::kM1, Link::kM2);
-      if (c.net().is_cut(owner, other, link)) {
-        c.net().Restore(owner, other, link);
+  for (const Step& st : plan.steps) {
+    BladeAgent& a = c.blade(st.owner, 1);
+    if (st.op < 4) {
+      for (int k = 0; k < st.n; ++k) ids[st.owner].push_back(a.CreateSession(TcpFacts(next_key++), SessionState{kTcpSynSent, 0, 3600}));
+    } else if (st.op < 6 && !ids[st.owner].empty()) {
+      for (size_t k = st.pick % 5; k < ids[st.owner].size(); k += 7) a.ChangeState(ids[st.owner][k], SessionState{kTcpEstablished, 0, 3600});
+    } else if (st.op < 7 && !ids[st.owner].empty()) {
+      const size_t k = st.pick % ids[st.owner].size();
+      a.DeleteSession(ids[st.owner][k], kDeleteClosed);
+      ids[st.owner].erase(ids[st.owner].begin() + static_cast<long>(k));
+    } else if (st.op < 8) {
+      const uint8_t owner = static_cast<uint8_t>(st.owner), other = static_cast<uint8_t>(1 + (st.owner % plan.chassis));
+      if (c.net().is_cut(owner, other, st.link)) {
+        c.net().Restore(owner, other, st.link);
       } else {
-        c.net().Cut(owner, other, link);
-        ++cuts;
+        c.net().Cut(owner, other, st.link);
+        ++out.cuts;
       }
     } else {
-      c.RunFor(milliseconds(*rc::gen::inRange(1, 1500)));
+      c.RunFor(milliseconds(st.ms));
     }
   }
   // Quiesce: links back, faults off, time for retransmits and resyncs.
-  for (int x = 1; x <= chassis; ++x)
-    for (int y = x + 1; y <= chassis; ++y)
+  for (int x = 1; x <= plan.chassis; ++x)
+    for (int y = x + 1; y <= plan.chassis; ++y)
       for (Link l : {Link::kM1, Link::kM2}) c.net().Restore(static_cast<uint8_t>(x), static_cast<uint8_t>(y), l);
   c.net().faults() = SimFaults{};
   c.RunFor(seconds(3));
-  RC_ASSERT(violation.empty());
-  std::string why;
-  RC_ASSERT(c.MirrorsMatch(&why));
-  RC_CLASSIFY(cuts > 0, "link cuts");
-  RC_CLASSIFY(faults.drop > 0, "drops");
-  RC_CLASSIFY(chassis > 2, "3-4 chassis");
+  out.match = c.MirrorsMatch(&out.why);
+  out.trace = c.sched().trace_hash();
+  return out;
+}
+
+RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
+  Plan plan;
+  plan.seed = *rc::gen::arbitrary<uint64_t>();
+  plan.chassis = *rc::gen::inRange(2, 5);
+  plan.faults.drop = *rc::gen::element(0.0, 0.02, 0.1, 0.3);
+  plan.faults.duplicate = *rc::gen::element(0.0, 0.05, 0.2);
+  plan.faults.delay = *rc::gen::element(0.0, 0.1, 0.5);
+  const int steps = *rc::gen::inRange(5, 60);
+  for (int i = 0; i < steps; ++i) {
+    plan.steps.push_back(Step{*rc::gen::inRange(0, 10), *rc::gen::inRange(1, plan.chassis + 1), *rc::gen::inRange(1, 300),
+                              *rc::gen::inRange<size_t>(0, 1u << 20), *rc::gen::element(Link::kM1, Link::kM2),
+                              *rc::gen::inRange(1, 1500)});
+  }
+  const Outcome first = Execute(plan);
+  RC_ASSERT(first.violation.empty());
+  RC_ASSERT(first.match);
+  // Determinism: the same plan and seed replay the same events and frames.
+  const Outcome second = Execute(plan);
+  RC_ASSERT(second.trace == first.trace);
+  RC_CLASSIFY(first.cuts > 0, "link cuts");
+  RC_CLASSIFY(plan.faults.drop > 0, "drops");
+  RC_CLASSIFY(plan.chassis > 2, "3-4 chassis");
 }
 
 }  // namespace

@@ -199,3 +199,23 @@ TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+uint64_t TraceOf(uint64_t seed) {
+  SimBlades c(2, 1, seed);
+  c.net().faults().drop = 0.1;
+  c.net().faults().delay = 0.3;
+  for (uint32_t i = 0; i < 300; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+  c.RunFor(seconds(1));
+  return c.sched().trace_hash();
+}
+
+TEST(SimDeterminism, SameSeedSameTraceOtherSeedOtherTrace) {
+  EXPECT_EQ(TraceOf(11), TraceOf(11));
+  EXPECT_NE(TraceOf(11), TraceOf(12));
+}
+
+}  // namespace
+}  // namespace bladesync::testing
