@@ -326,8 +326,12 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": adopted " << n << " sessions of chassis " << int(chassis);
   // One snapshot per mirror instead of a create per session; the chassis
   // we adopted from gets one too, since it may be alive and now mirrors us.
+  // It streams from the next loop turn on: promotion itself is done here.
   for (auto& peer : peers_) peer->out.StartSnapshot("adopted sessions");
-  Flush();
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    loop_.Post([this] { Flush(); });
+  }
   return n;
 }
 

@@ -83,12 +83,17 @@ SessionKey SessionKey::Reversed() const {
 }
 
 
+// Reads the addresses as machine words (no byte-by-byte assembly): the hash
+// is the same in every process of one build, which is all the index, the
+// digests and the mirrors need.
 uint64_t SessionKey::Hash() const {
-  uint64_t h = SplitMix64(src.hi() ^ 0x9e3779b97f4a7c15ULL);
-  h = SplitMix64(h ^ src.lo());
-  h = SplitMix64(h ^ dst.hi());
-  h = SplitMix64(h ^ dst.lo());
-  h = SplitMix64(h ^ (uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48));
+  uint64_t w[4];
+  std::memcpy(&w[0], src.b.data(), 16);
+  std::memcpy(&w[2], dst.b.data(), 16);
+  uint64_t h = SplitMix64(w[0] ^ 0x9e3779b97f4a7c15ULL);
+  h = SplitMix64(h ^ w[1]);
+  h = SplitMix64(h ^ w[2] ^ (w[3] << 1));
+  h = SplitMix64(h ^ w[3] ^ (uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48));
   return h;
 }
 

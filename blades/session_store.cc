@@ -85,11 +85,13 @@ void SessionStore::Count(uint32_t id) {
   ++counted_;
 }
 
+// A slot keeps the low 32 bits of the key's hash: they give the home slot
+// (for the backward shift and for growing, without hashing again) and a
+// cheap compare before the full key.
 std::optional<uint32_t> SessionStore::Find(const SessionKey& key) const {
-  const uint64_t h = key.Hash();
-  const uint32_t tag = static_cast<uint32_t>(h >> 32);
+  const uint32_t tag = static_cast<uint32_t>(key.Hash());
   const size_t mask = index_.size() - 1;
-  for (size_t i = h & mask;; i = (i + 1) & mask) {
+  for (size_t i = tag & mask;; i = (i + 1) & mask) {
     const Slot& s = index_[i];
     if (s.id == kEmpty) return std::nullopt;
     if (s.tag == tag && slab_[s.id].key == key) return s.id;
@@ -97,26 +99,26 @@ std::optional<uint32_t> SessionStore::Find(const SessionKey& key) const {
 }
 
 void SessionStore::IndexInsert(uint32_t id) {
-  if ((index_used_ + 1) * 8 > index_.size() * 7) GrowIndex();
-  const uint64_t h = slab_[id].key.Hash();
+  if ((index_used_ + 1) * 10 > index_.size() * 7) GrowIndex();  // at most 70% full: short clusters
+  const uint32_t tag = static_cast<uint32_t>(slab_[id].key.Hash());
   const size_t mask = index_.size() - 1;
-  size_t i = h & mask;
+  size_t i = tag & mask;
   while (index_[i].id != kEmpty) i = (i + 1) & mask;
-  index_[i] = Slot{id, static_cast<uint32_t>(h >> 32)};
+  index_[i] = Slot{id, tag};
   ++index_used_;
 }
 
 // Linear probing with backward-shift deletion: no tombstones to clean up.
 void SessionStore::IndexErase(const SessionKey& key, uint32_t id) {
   const size_t mask = index_.size() - 1;
-  size_t i = key.Hash() & mask;
+  size_t i = static_cast<uint32_t>(key.Hash()) & mask;
   while (index_[i].id != id) {
     assert(index_[i].id != kEmpty);
     i = (i + 1) & mask;
   }
   size_t hole = i;
   for (size_t j = (hole + 1) & mask; index_[j].id != kEmpty; j = (j + 1) & mask) {
-    const size_t home = slab_[index_[j].id].key.Hash() & mask;
+    const size_t home = index_[j].tag & mask;
     // Move j into the hole when its home is not in (hole, j] cyclically.
     const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!in_range) {
@@ -134,7 +136,7 @@ void SessionStore::GrowIndex() {
   const size_t mask = index_.size() - 1;
   for (const Slot& s : old) {
     if (s.id == kEmpty) continue;
-    size_t i = slab_[s.id].key.Hash() & mask;
+    size_t i = s.tag & mask;
     while (index_[i].id != kEmpty) i = (i + 1) & mask;
     index_[i] = s;
   }
@@ -142,7 +144,7 @@ void SessionStore::GrowIndex() {
 
 void SessionStore::Reserve(size_t sessions) {
   slab_.reserve(sessions);
-  while (index_.size() * 7 < sessions * 8) GrowIndex();
+  while (index_.size() * 7 < sessions * 10) GrowIndex();
 }
 
 const NatInfo* SessionStore::nat(uint32_t id) const {

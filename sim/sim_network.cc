@@ -1,5 +1,7 @@
 #include "sim/sim_network.h"
 
+#include <cstring>
+
 namespace bladesync {
 
 SendResult SimTransport::Send(NodeId to, Link link, std::span<const uint8_t> frame) {
@@ -31,8 +33,14 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
   if (tap_) tap_(from, to, link, frame);
   uint64_t h = (uint64_t{from.chassis} << 24) ^ (uint64_t{to.chassis} << 16) ^ (uint64_t{to.slot} << 8) ^
                static_cast<uint64_t>(link);
-  for (uint8_t b : frame) h = (h ^ b) * 0x100000001b3ULL;
-  sched_.MixTrace(h);
+  size_t i = 0;
+  for (; i + 8 <= frame.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, frame.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+  }
+  for (; i < frame.size(); ++i) h = (h ^ frame[i]) * 0x100000001b3ULL;
+  sched_.MixTrace(h ^ frame.size());
   if (!nodes_.count({to.chassis, to.slot})) return SendResult::kNoRoute;
   if (down_.count({from.chassis, from.slot})) return SendResult::kClosed;
   const bool fabric = link != Link::kBackplane;
