@@ -28,6 +28,9 @@ struct TestVariants {
   // outside the ordered stream, and the mirror applies it without looking at
   // the DELETE it may have seen.
   bool naive_recreate = false;
+  // A mirror that acknowledges deltas it has not applied: frames past a gap
+  // are taken as if the gap had been applied (what "ack on receipt" does).
+  bool ack_unapplied = false;
 };
 
 struct BladeConfig {

@@ -90,6 +90,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
     FlushAck(link, false);
     return;
   }
+  if (seq > next_seq_ && ctx_.cfg.test.ack_unapplied) next_seq_ = seq;  // test-only broken variant
   if (seq != next_seq_) {
     if (seq > next_seq_) {
       Buffer(seq, frame);

@@ -36,8 +36,11 @@ struct Outcome {
   int cuts;
 };
 
-Outcome Execute(const Plan& plan) {
-  SimBlades c(plan.chassis, 1, plan.seed, [](BladeConfig& b) { b.max_batch = 64; });
+Outcome Execute(const Plan& plan, bool ack_unapplied = false) {
+  SimBlades c(plan.chassis, 1, plan.seed, [&](BladeConfig& b) {
+    b.max_batch = 64;
+    b.test.ack_unapplied = ack_unapplied;
+  });
   c.net().faults() = plan.faults;
   // next expected seq per (mirror, origin); a violation is recorded, not thrown
   // inside the simulator.
@@ -92,7 +95,7 @@ Outcome Execute(const Plan& plan) {
   return out;
 }
 
-RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
+Plan GeneratePlan() {
   Plan plan;
   plan.seed = *rc::gen::arbitrary<uint64_t>();
   plan.chassis = *rc::gen::inRange(2, 5);
@@ -105,6 +108,11 @@ RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
                               *rc::gen::inRange<size_t>(0, 1u << 20), *rc::gen::element(Link::kM1, Link::kM2),
                               *rc::gen::inRange(1, 1500)});
   }
+  return plan;
+}
+
+RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
+  const Plan plan = GeneratePlan();
   const Outcome first = Execute(plan);
   RC_ASSERT(first.violation.empty());
   RC_ASSERT(first.match);
@@ -114,6 +122,18 @@ RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
   RC_CLASSIFY(first.cuts > 0, "link cuts");
   RC_CLASSIFY(plan.faults.drop > 0, "drops");
   RC_CLASSIFY(plan.chassis > 2, "3-4 chassis");
+}
+
+// Teeth: the same property must catch a mirror that acknowledges deltas it
+// never applied. If this broken variant survives, the property proves nothing.
+TEST(FabricExactlyOnceTeeth, CatchesAMirrorThatAcksUnappliedDeltas) {
+  const bool survived = rc::check("broken variant: ack_unapplied", [] {
+    const Plan plan = GeneratePlan();
+    const Outcome o = Execute(plan, /*ack_unapplied=*/true);
+    RC_ASSERT(o.violation.empty());
+    RC_ASSERT(o.match);
+  });
+  EXPECT_FALSE(survived) << "the fabric property did not catch acknowledging unapplied deltas";
 }
 
 }  // namespace
