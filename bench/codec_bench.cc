@@ -17,10 +17,11 @@ SessionRecord Rec(uint32_t i) {
   return r;
 }
 
-void BM_EncodeCreates4(benchmark::State& state) {
+// Encodes frames of state.range(0) deltas with add(encoder, i), reporting
+// deltas per second and wire bytes per delta.
+template <typename Add>
+void EncodeFrames(benchmark::State& state, Add add) {
   const uint32_t n = static_cast<uint32_t>(state.range(0));
-  std::vector<SessionRecord> recs;
-  for (uint32_t i = 0; i < n; ++i) recs.push_back(Rec(i));
   DeltaEncoder enc;
   BatchHeader h;
   h.origin = wire::Origin(1, 1, 1, 1);
@@ -28,50 +29,34 @@ void BM_EncodeCreates4(benchmark::State& state) {
   size_t bytes = 0;
   for (auto _ : state) {
     enc.Reset();
-    for (uint32_t i = 0; i < n; ++i) enc.AddCreate(i, recs[i], nullptr, false);
+    for (uint32_t i = 0; i < n; ++i) add(enc, i);
     bytes = enc.FinishBatch(h).size();
     benchmark::DoNotOptimize(bytes);
   }
   state.SetItemsProcessed(state.iterations() * n);
   state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+}
+
+std::vector<SessionRecord> Records(uint32_t n) {
+  std::vector<SessionRecord> recs;
+  for (uint32_t i = 0; i < n; ++i) recs.push_back(Rec(i));
+  return recs;
+}
+
+void BM_EncodeCreates4(benchmark::State& state) {
+  const std::vector<SessionRecord> recs = Records(static_cast<uint32_t>(state.range(0)));
+  EncodeFrames(state, [&](DeltaEncoder& e, uint32_t i) { e.AddCreate(i, recs[i], nullptr, false); });
 }
 BENCHMARK(BM_EncodeCreates4)->Arg(64)->Arg(2048);
 
 void BM_EncodeDeletes(benchmark::State& state) {
-  const uint32_t n = static_cast<uint32_t>(state.range(0));
-  DeltaEncoder enc;
-  BatchHeader h;
-  h.origin = wire::Origin(1, 1, 1, 1);
-  h.seq_count = n;
-  size_t bytes = 0;
-  for (auto _ : state) {
-    enc.Reset();
-    for (uint32_t i = 0; i < n; ++i) enc.AddDelete(i, i, 0);
-    bytes = enc.FinishBatch(h).size();
-    benchmark::DoNotOptimize(bytes);
-  }
-  state.SetItemsProcessed(state.iterations() * n);
-  state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+  EncodeFrames(state, [](DeltaEncoder& e, uint32_t i) { e.AddDelete(i, i, 0); });
 }
 BENCHMARK(BM_EncodeDeletes)->Arg(2048);
 
 void BM_EncodeUpdates(benchmark::State& state) {
-  const uint32_t n = static_cast<uint32_t>(state.range(0));
-  std::vector<SessionRecord> recs;
-  for (uint32_t i = 0; i < n; ++i) recs.push_back(Rec(i));
-  DeltaEncoder enc;
-  BatchHeader h;
-  h.origin = wire::Origin(1, 1, 1, 1);
-  h.seq_count = n;
-  size_t bytes = 0;
-  for (auto _ : state) {
-    enc.Reset();
-    for (uint32_t i = 0; i < n; ++i) enc.AddUpdate(i, recs[i]);
-    bytes = enc.FinishBatch(h).size();
-    benchmark::DoNotOptimize(bytes);
-  }
-  state.SetItemsProcessed(state.iterations() * n);
-  state.counters["bytes_per_delta"] = static_cast<double>(bytes) / n;
+  const std::vector<SessionRecord> recs = Records(static_cast<uint32_t>(state.range(0)));
+  EncodeFrames(state, [&](DeltaEncoder& e, uint32_t i) { e.AddUpdate(i, recs[i]); });
 }
 BENCHMARK(BM_EncodeUpdates)->Arg(2048);
 

@@ -32,13 +32,11 @@ void DeltaEncoder::Reset() {
   nat4_.clear();
   nat6_.clear();
   ext_.clear();
-  deltas_ = 0;
   approx_bytes_ = 96;
 }
 
 void DeltaEncoder::AddDelete(uint32_t id, uint64_t version, uint8_t reason) {
   deletes_.emplace_back(id, static_cast<uint32_t>(version), static_cast<uint16_t>(version >> 32), reason);
-  ++deltas_;
   approx_bytes_ += sizeof(wire::Delete);
 }
 
@@ -78,14 +76,12 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
       approx_bytes_ += sizeof(wire::Nat6);
     }
   }
-  ++deltas_;
 }
 
 void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
   AddExtensions(id, r, ext);
   updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s,
                         static_cast<uint16_t>(r.version >> 32), r.flags, r.proto_state);
-  ++deltas_;
   approx_bytes_ += sizeof(wire::Update);
 }
 

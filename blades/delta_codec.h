@@ -41,7 +41,6 @@ class DeltaEncoder {
   void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
                  const std::vector<Extension>* ext = nullptr);
   void AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext = nullptr);
-  size_t deltas() const { return deltas_; }
   size_t approx_bytes() const { return approx_bytes_; }
   // Builds the frame; the bytes stay valid until the next Reset/Finish.
   std::span<const uint8_t> FinishBatch(const BatchHeader& h);
@@ -56,7 +55,6 @@ class DeltaEncoder {
   std::vector<wire::Nat6> nat6_;
   std::vector<std::pair<uint32_t, const Extension*>> ext_;
   std::vector<flatbuffers::Offset<wire::Extension>> ext_offsets_;
-  size_t deltas_ = 0;
   size_t approx_bytes_ = 0;
   void AddExtensions(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext);
 };

@@ -226,11 +226,7 @@ void OutboundStream::ResendRange(uint64_t from, uint64_t to) {
   }
 }
 
-void OutboundStream::ResendFrom(uint64_t seq, const char* why) {
-  for (InFlight& f : in_flight_) {
-    if (f.first_seq + f.seq_count > seq) Transmit(f, true);
-  }
-}
+void OutboundStream::ResendFrom(uint64_t seq) { ResendRange(seq, UINT64_MAX); }
 
 void OutboundStream::SendKeepAlive() {
   BatchHeader h;
@@ -255,10 +251,10 @@ void OutboundStream::OnTick() {
     BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << " -> chassis " << int(peer_) << ": sync moves to "
                           << LinkName(links_.active());
     // What went out on the old link may be stuck there: send it again.
-    ResendFrom(acked_, "link switch");
+    ResendFrom(acked_);
   }
   if (!in_flight_.empty() && now - in_flight_.front().sent_at >= ctx_.cfg.retransmit_timeout) {
-    ResendFrom(acked_, "timeout");
+    ResendFrom(acked_);
   }
   if (now - last_keepalive_ >= ctx_.cfg.hb_interval) SendKeepAlive();
   Pump();

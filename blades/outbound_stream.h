@@ -59,7 +59,7 @@ class OutboundStream {
   bool BuildSnapshot(InFlight& f);
   void Encode(const InFlight& f);
   void Transmit(InFlight& f, bool resend);
-  void ResendFrom(uint64_t seq, const char* why);
+  void ResendFrom(uint64_t seq);  // everything in flight from seq on
   void ResendRange(uint64_t from, uint64_t to);
   void SendKeepAlive();
 

@@ -42,8 +42,6 @@ class LinkMonitor {
       next = Link::kM1;
     } else if (alive(Link::kM2, now)) {
       next = Link::kM2;
-    } else if (!any_alive_ever()) {
-      next = Link::kM1;
     }
     const bool changed = next != active_;
     if (changed) ++switches_;
@@ -55,7 +53,6 @@ class LinkMonitor {
   void set_lost_after(Nanos d) { lost_after_ = d; }
 
  private:
-  bool any_alive_ever() const { return heard_[0] || heard_[1]; }
   Nanos lost_after_;
   std::array<Nanos, kFabricLinks> last_rx_{};
   std::array<bool, kFabricLinks> heard_{};

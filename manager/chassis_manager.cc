@@ -224,18 +224,15 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
 
 void ChassisManager::Tick() {
   const Nanos now = loop_.Now();
-  bool changed = false;
   for (BladeView& b : blades_) {
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
       b.live = false;
-      changed = true;
       failover_started_ = now - cfg_.hb_interval * cfg_.blade_hb_lost_threshold;  // when it went silent
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
                                << " missed its reports: marked dead";
     }
   }
   CheckPeers();
-  (void)changed;
   Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
   ResendCommands();
   SendHeartbeats();

@@ -144,6 +144,7 @@ class ChassisManager {
   uint64_t ingress_packets() const { return ingress_packets_.get(); }
   uint64_t ingress_dropped() const { return ingress_dropped_.get(); }
   EventLoop& loop() { return loop_; }
+  Nanos now() const { return loop_.Now(); }
   // Called when the role changes: (old, new).
   void set_role_listener(std::function<void(HaRole, HaRole)> f) { role_listener_ = std::move(f); }
 

@@ -16,7 +16,7 @@ std::string Hex64(uint64_t v) {
 
 std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs) {
   const ManagerConfig& mc = m.config();
-  const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
+  const Nanos now = m.now();
   JsonWriter j;
   j.BeginObject();
   j.Key("group_id").Uint(cfg.group_id);
@@ -130,7 +130,7 @@ std::string SessionSyncJson(const ChassisManager& m) {
 
 std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs) {
   const ManagerConfig& mc = m.config();
-  const Nanos now = const_cast<ChassisManager&>(m).loop().Now();
+  const Nanos now = m.now();
   std::ostringstream o;
   const bool healthy = m.ready() && m.live_blades() == mc.slots;
   o << "HA Health Status: " << (healthy ? "OK" : "WARNING") << "\n";

@@ -14,8 +14,6 @@ SimTransport& SimNetwork::AddNode(NodeId id, SimEventLoop& loop) {
   return *slot;
 }
 
-SimTransport& SimNetwork::ReplaceNode(NodeId id, SimEventLoop& loop) { return AddNode(id, loop); }
-
 void SimNetwork::SetDown(NodeId id, bool down) {
   if (down) {
     down_.insert({id.chassis, id.slot});

@@ -61,9 +61,8 @@ class SimNetwork {
  public:
   SimNetwork(SimScheduler& sched, uint64_t seed) : sched_(sched), rng_(seed) {}
 
+  // Adds a node, or replaces its transport (a restarted process gets a fresh one).
   SimTransport& AddNode(NodeId id, SimEventLoop& loop);
-  // Replaces a node's transport (a restarted process gets a fresh one).
-  SimTransport& ReplaceNode(NodeId id, SimEventLoop& loop);
   SimFaults& faults() { return faults_; }
   void Cut(uint8_t a, uint8_t b, Link link) { cuts_.insert(Key(a, b, link)); }
   void Restore(uint8_t a, uint8_t b, Link link) { cuts_.erase(Key(a, b, link)); }

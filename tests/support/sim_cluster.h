@@ -60,7 +60,7 @@ class SimBlades {
       if (n.loop) n.loop->Kill();
       n.agent.reset();
       n.loop = std::make_unique<SimEventLoop>(sched_);
-      t = &net_.ReplaceNode(NodeId{chassis, slot}, *n.loop);
+      t = &net_.AddNode(NodeId{chassis, slot}, *n.loop);
     } else {
       t = &net_.AddNode(NodeId{chassis, slot}, *n.loop);
     }
