@@ -332,6 +332,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     flush_posted_ = true;
     loop_.Post([this] { Flush(); });
   }
+  if (adopt_listener_) adopt_listener_(chassis, n);
   return n;
 }
 

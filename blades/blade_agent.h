@@ -93,6 +93,8 @@ class BladeAgent {
   void Flush();
 
   const OutboundStream* outbound(uint8_t chassis) const;
+  // Runs after Adopt(chassis) moved n sessions into the owned table.
+  void set_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listener_ = std::move(f); }
   void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
   const BladeConfig& config() const { return cfg_; }
   BladeCounters& counters() { return counters_; }
@@ -144,6 +146,7 @@ class BladeAgent {
   bool flush_posted_ = false;
   uint64_t last_command_ = 0;
   PacketHandler packet_handler_;
+  std::function<void(uint8_t, size_t)> adopt_listener_;
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;

@@ -5,7 +5,7 @@
 namespace bladesync {
 namespace {
 
-constexpr std::array<AppSpec, 9> kApps = {{
+constexpr std::array<AppSpec, 10> kApps = {{
     {AppKind::kNone, "none", SyncPolicy::kSynced, false, AppSkip::kNone, ExtensionType::kNone, 0, 0},
     {AppKind::kSip, "sip", SyncPolicy::kSynced, true, AppSkip::kActivePassiveOnly, ExtensionType::kSipCall, 1, 16},
     {AppKind::kSipRtp, "sip-rtp", SyncPolicy::kSynced, true, AppSkip::kActivePassiveOnly, ExtensionType::kNone, 0, 0},
@@ -15,6 +15,7 @@ constexpr std::array<AppSpec, 9> kApps = {{
     {AppKind::kSimple, "simple", SyncPolicy::kNotFailedOver, false, AppSkip::kNotSynced, ExtensionType::kNone, 0, 0},
     {AppKind::kSslOffload, "ssl-offload", SyncPolicy::kNotFailedOver, false, AppSkip::kNotSynced, ExtensionType::kNone, 0, 0},
     {AppKind::kHttpMux, "http-multiplex", SyncPolicy::kNotFailedOver, false, AppSkip::kNotSynced, ExtensionType::kNone, 0, 0},
+    {AppKind::kLinuxConntrack, "linux-conntrack", SyncPolicy::kSynced, false, AppSkip::kNone, ExtensionType::kConntrack, 1, 17},
 }};
 
 void Put32(std::vector<uint8_t>& v, uint32_t x) {
@@ -81,6 +82,29 @@ std::optional<GtpTunnel> DecodeGtpTunnel(const Extension& e) {
   t.teid_u_down = Get32(e.data, 8);
   t.policy_srcintf = e.data[12];
   return t;
+}
+
+Extension EncodeConntrack(const ConntrackState& c) {
+  Extension e{static_cast<uint16_t>(ExtensionType::kConntrack), 1, {}};
+  Put32(e.data, c.status);
+  Put32(e.data, c.mark);
+  Put32(e.data, c.timeout_s);
+  e.data.insert(e.data.end(), {c.tcp_state, c.wscale_orig, c.wscale_repl, c.flags_orig, c.flags_repl});
+  return e;
+}
+
+std::optional<ConntrackState> DecodeConntrack(const Extension& e) {
+  if (e.type != static_cast<uint16_t>(ExtensionType::kConntrack) || e.version != 1 || e.data.size() != 17) return std::nullopt;
+  ConntrackState c;
+  c.status = Get32(e.data, 0);
+  c.mark = Get32(e.data, 4);
+  c.timeout_s = Get32(e.data, 8);
+  c.tcp_state = e.data[12];
+  c.wscale_orig = e.data[13];
+  c.wscale_repl = e.data[14];
+  c.flags_orig = e.data[15];
+  c.flags_repl = e.data[16];
+  return c;
 }
 
 }  // namespace bladesync

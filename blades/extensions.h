@@ -26,7 +26,7 @@ enum class SyncPolicy : uint8_t {
   kNotFailedOver,   // the session is never synced (restarts after failover)
 };
 
-enum class ExtensionType : uint16_t { kNone = 0, kSipCall = 1, kGtpTunnel = 2 };
+enum class ExtensionType : uint16_t { kNone = 0, kSipCall = 1, kGtpTunnel = 2, kConntrack = 3 };
 
 // Why a session of this application is not synced (pickup_policy.h SkipReason).
 enum class AppSkip : uint8_t { kNone, kNotSynced, kActivePassiveOnly, kUserPlane };
@@ -68,10 +68,26 @@ struct GtpTunnel {
   uint8_t policy_srcintf = 0;  // the direction a firewall policy accepts
 };
 
+// What a Linux conntrack entry has beyond the session key and NAT: enough to
+// install it into another kernel as it was (conntrack/ct_mapping.h).
+struct ConntrackState {
+  uint32_t status = 0;       // IPS_* bits
+  uint32_t mark = 0;
+  uint32_t timeout_s = 0;    // what was left when the kernel last reported it
+  uint8_t tcp_state = 0;     // the kernel's TCP_CONNTRACK_* value
+  uint8_t wscale_orig = 0;
+  uint8_t wscale_repl = 0;
+  uint8_t flags_orig = 0;    // IP_CT_TCP_FLAG_* per direction
+  uint8_t flags_repl = 0;
+  bool operator==(const ConntrackState&) const = default;
+};
+
 Extension EncodeSipCall(const SipCall& c);
 std::optional<SipCall> DecodeSipCall(const Extension& e);
 Extension EncodeGtpTunnel(const GtpTunnel& t);
 std::optional<GtpTunnel> DecodeGtpTunnel(const Extension& e);
+Extension EncodeConntrack(const ConntrackState& c);
+std::optional<ConntrackState> DecodeConntrack(const Extension& e);
 
 // The extension is well formed for its spec (known type, version, size).
 bool ExtensionValid(const Extension& e);

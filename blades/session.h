@@ -51,6 +51,7 @@ inline constexpr int kAppShift = 12;
 enum class AppKind : uint8_t {
   kNone = 0, kSip = 1, kSipRtp = 2, kGtpC = 3, kGtpU = 4, kSccp = 5, kSimple = 6,
   kSslOffload = 7, kHttpMux = 8,
+  kLinuxConntrack = 9,  // learned from a Linux kernel's conntrack table (conntrack/)
 };
 inline AppKind AppOf(uint16_t flags) { return static_cast<AppKind>(flags >> kAppShift); }
 inline uint16_t WithApp(uint16_t flags, AppKind app) {

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <zmq.hpp>
 
+#include "cmd/conntrack_tool.h"
 #include "cmd/demo.h"
 #include "core/asio_event_loop.h"
 #include "core/log.h"
@@ -36,6 +37,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
         add --json for machine-readable output
   keygen [--out PREFIX]                     a CURVE key pair for one chassis
   check-config F                            parse and check a config file
+  conntrack dump|count|install N|flush      this namespace's kernel conntrack table
 )";
 
 struct Flags {
@@ -197,6 +199,7 @@ int RunCli(const std::vector<std::string>& args) {
   }
   if (cmd == "traffic") return Traffic(f);
   if (cmd == "keygen") return Keygen(f);
+  if (cmd == "conntrack") return ConntrackTool(f.words, f.json);
   if (cmd == "check-config") {
     if (f.words.size() != 2) {
       std::fprintf(stderr, "usage: bladesync check-config FILE\n");

@@ -495,6 +495,33 @@ struct Loader {
     if (t.tcp_percent + t.udp_percent > 100) return Err(b.line, "tcp-percent + udp-percent is over 100 in 'config traffic-generator'");
     return Status::Ok();
   }
+
+  Status Conntrack(const CliBlock& b) {
+    BlockReader r(file, "config system conntrack");
+    ConntrackOptions& c = cfg.conntrack;
+    long long buf = static_cast<long long>(c.event_buffer), buf_max = static_cast<long long>(c.event_buffer_max);
+    r.On("status", r.Bool(&c.enabled));
+    r.On("event-buffer-size", r.Int(&buf, 65536, 1LL << 31));
+    r.On("event-buffer-size-max", r.Int(&buf_max, 65536, 1LL << 31));
+    r.On("resync-interval", r.Int(&c.resync_interval_s, 0, 86400));
+    r.On("tcp-window-tracking", r.Bool(&c.tcp_window_tracking));
+    r.On("install-batch", r.Int(&c.install_chunk, 1, 10'000'000));
+    r.On("ignore-address", [&](const CliSetting& s) {
+      for (size_t i = 0; i < s.values.size();) {
+        size_t used = 0;
+        std::optional<AddrPrefix> p = ParsePrefix(s.values, i, &used);
+        if (!p) return r.Err(s, "'" + s.values[i] + "' is not an address or prefix");
+        c.ignore.push_back(*p);
+        i += used;
+      }
+      return Status::Ok();
+    });
+    if (Status s = r.Read(b); !s.ok()) return s;
+    if (buf_max < buf) return Err(b.line, "event-buffer-size-max is below event-buffer-size in 'config system conntrack'");
+    c.event_buffer = static_cast<size_t>(buf);
+    c.event_buffer_max = static_cast<size_t>(buf_max);
+    return Status::Ok();
+  }
 };
 
 }  // namespace
@@ -509,7 +536,7 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   const std::vector<CliBlock>& top = tree.value().blocks;
   std::set<std::string> known = {"system interface", "firewall address", "firewall address6", "system ha",
                                  "system session-ttl", "system global", "load-balance setting",
-                                 "load-balance flow-rule", "traffic-generator"};
+                                 "load-balance flow-rule", "traffic-generator", "system conntrack"};
   for (const CliBlock& b : top) {
     if (!known.count(b.name)) return L.Err(b.line, "unknown block 'config " + b.name + "'");
   }
@@ -522,6 +549,7 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   if (const CliBlock* b = FindBlock(top, "load-balance setting")) if (Status s = L.LoadBalanceSetting(*b); !s.ok()) return s;
   if (const CliBlock* b = FindBlock(top, "load-balance flow-rule")) if (Status s = L.FlowRules(*b); !s.ok()) return s;
   if (const CliBlock* b = FindBlock(top, "traffic-generator")) if (Status s = L.Traffic(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "system conntrack")) if (Status s = L.Conntrack(*b); !s.ok()) return s;
   const CliBlock* ha = FindBlock(top, "system ha");
   if (!ha) return InvalidArgument(file + ": no 'config system ha' block");
   if (Status s = L.Ha(*ha); !s.ok()) return s;

@@ -14,6 +14,8 @@
 //   config load-balance setting   dp-load-distribution-method, ...
 //   config load-balance flow-rule edit <id>: ...
 //   config traffic-generator      rate, concurrency, duration, ...
+//   config system conntrack       status, event-buffer-size, resync-interval,
+//                                 tcp-window-tracking, ignore-address, ...
 //
 // Every error names the file, the line and the option.
 //
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "blades/blade_config.h"
+#include "conntrack/conntrack_options.h"
 #include "core/status.h"
 #include "manager/distributor.h"
 #include "traffic/traffic_generator.h"
@@ -61,12 +64,13 @@ struct ClusterConfig {
   int slots = 4;                       // blades per chassis
   bool curve = false;                  // CURVE on M1/M2
   uint32_t blade_hb_lost_threshold = 5;
-  uint32_t hello_holddown_s = 2;         // hello-holddown// manager declares a blade dead after this many missed reports
+  uint32_t hello_holddown_s = 2;       // hello-holddown
 
   PickupOptions pickup;
   SessionTimers timers;
   DistributionOptions distribution;
   TrafficOptions traffic;
+  ConntrackOptions conntrack;          // config system conntrack
 
   // Fabric limits (bladesync options in config system ha).
   uint32_t resend_queue = 1u << 20;

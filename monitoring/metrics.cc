@@ -94,6 +94,31 @@ void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetric
   }
 }
 
+void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMetrics& b) {
+  const std::string slot = std::to_string(b.slot);
+  for (const auto& [name, v] : b.conntrack) {
+    const double value = static_cast<double>(v);
+    std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", slot}};
+    auto after = [&](const char* prefix) { return name.substr(std::string(prefix).size()); };
+    if (name.rfind("events.", 0) == 0) {
+      l.push_back({"event", after("events.")});
+      f.Add("bladesync_conntrack_events_total", "Kernel conntrack events followed, by event.", MetricType::Counter, value, l);
+    } else if (name.rfind("install.", 0) == 0) {
+      l.push_back({"result", after("install.")});
+      f.Add("bladesync_conntrack_installs_total", "Adopted sessions installed into the kernel, by result.", MetricType::Counter, value, l);
+    } else if (name.rfind("resync.", 0) == 0) {
+      l.push_back({"change", after("resync.")});
+      f.Add("bladesync_conntrack_resync_changes_total", "Sessions a dump added or removed that events had missed.", MetricType::Counter, value, l);
+    } else if (name == "last_install_us") {
+      f.Add("bladesync_conntrack_last_install_seconds", "Duration of the last promotion's install into the kernel.", MetricType::Gauge, value / 1e6, l);
+    } else if (name == "event_buffer_bytes") {
+      f.Add("bladesync_conntrack_event_buffer_bytes", "Receive buffer of the conntrack event socket.", MetricType::Gauge, value, l);
+    } else {
+      f.Add("bladesync_conntrack_" + name + "_total", "Conntrack source counter " + name + ".", MetricType::Counter, value, l);
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
@@ -174,6 +199,7 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
     f.Add("bladesync_memory_bytes", "Memory held by the blade's session stores and resend queue.", MetricType::Gauge,
           static_cast<double>(b.memory_bytes), {{"chassis", ch}, {"slot", slot}});
     AddBladeCounters(f, ch, b);
+    AddConntrackCounters(f, ch, b);
   }
   return f.Take();
 }

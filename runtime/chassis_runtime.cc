@@ -1,5 +1,7 @@
 #include "runtime/chassis_runtime.h"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -11,6 +13,27 @@
 #include "runtime/status_report.h"
 
 namespace bladesync {
+
+// The IP address in "10.0.0.1", "10.0.0.1:27100", "[fd00::1]:9" or
+// "tcp://10.0.0.1:5"; nothing for "inproc" or names.
+std::optional<IpAddr> HostAddress(std::string a) {
+  if (auto p = a.find("://"); p != std::string::npos) a = a.substr(p + 3);
+  if (!a.empty() && a[0] == '[') {
+    a = a.substr(1, a.find(']') - 1);
+  } else if (std::count(a.begin(), a.end(), ':') == 1) {
+    a = a.substr(0, a.find(':'));
+  }
+  uint8_t buf[16];
+  if (inet_pton(AF_INET, a.c_str(), buf) == 1) {
+    return IpAddr::V4((uint32_t{buf[0]} << 24) | (uint32_t{buf[1]} << 16) | (uint32_t{buf[2]} << 8) | buf[3]);
+  }
+  if (inet_pton(AF_INET6, a.c_str(), buf) == 1) {
+    IpAddr ip;
+    std::copy(buf, buf + 16, ip.b.begin());
+    return ip;
+  }
+  return std::nullopt;
+}
 
 uint32_t EpochFromWallClock(Nanos wall_now) {
   constexpr int64_t k2025 = 1735689600;  // 2025-01-01T00:00:00Z
@@ -93,6 +116,19 @@ Status ChassisRuntime::Start() {
     PacketPath* path = b->path.get();
     b->agent->set_packet_handler([path](const wire::PacketBatch& pb) { path->ProcessBatch(pb); });
     b->agent->Start();
+    if (cfg_.conntrack.enabled) {
+      // The sync traffic itself (M1, M2, backplane, check) is never a session to sync.
+      std::vector<IpAddr> own;
+      for (const std::string& a : {cc->m1, cc->m2, cc->backplane, cc->check}) {
+        if (auto ip = HostAddress(a)) own.push_back(*ip);
+      }
+      b->conntrack = std::make_unique<ConntrackSource>(b->thread.loop(), *b->agent, cfg_.conntrack, own);
+      if (Status s = b->conntrack->Start(); !s.ok()) {
+        return Unavailable("config system conntrack: " + s.message() + " (needs root and nf_conntrack)");
+      }
+      BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << " slot " << int(slot)
+                               << ": sessions come from the kernel's conntrack table";
+    }
     slot_index_[slot] = blades_.size();
     blades_.push_back(std::move(b));
   }
@@ -142,6 +178,7 @@ void ChassisRuntime::Stop() {
   // Sockets close on their own threads, before the threads and the context go.
   for (auto& b : blades_) {
     b->thread.Call([&] {
+      b->conntrack.reset();
       b->agent.reset();
       b->transport->Close();
     });
@@ -322,6 +359,20 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       b.resend_queue = a.resend_queue_size();
       return 0;
     });
+    Blade& blade = *blades_.at(slot_index_.at(b.slot));
+    if (blade.conntrack) {
+      blade.thread.Call([&] {
+        const ConntrackCounters& c = blade.conntrack->counters();
+        b.conntrack = {{"events.new", c.events_new.get()}, {"events.update", c.events_update.get()},
+                       {"events.destroy", c.events_destroy.get()}, {"ignored", c.ignored.get()},
+                       {"overruns", c.overruns.get()}, {"resyncs", c.resyncs.get()},
+                       {"resync.created", c.resync_created.get()}, {"resync.deleted", c.resync_deleted.get()},
+                       {"install.installed", c.installed.get()}, {"install.existed", c.install_existed.get()},
+                       {"install.failed", c.install_failed.get()}, {"refused", c.refused.get()},
+                       {"last_install_us", c.last_install_us.get()},
+                       {"event_buffer_bytes", blade.conntrack->event_buffer_bytes()}};
+      });
+    }
   }
   return m;
 }

@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "blades/blade_agent.h"
+#include "conntrack/conntrack_source.h"
 #include "blades/packet_path.h"
 #include "config/cluster_config.h"
 #include "fabric/zap_handler.h"
@@ -90,6 +91,7 @@ class ChassisRuntime {
     std::unique_ptr<ZmqTransport> transport;
     std::unique_ptr<BladeAgent> agent;
     std::unique_ptr<PacketPath> path;
+    std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
   std::string HandleControl(const std::string& command);
   // Connected monitored interfaces: forced state if set, else the system's.

@@ -11,11 +11,14 @@ packages=(
   iproute2 procps
   clang libclang-rt-14-dev
   prometheus curl
+  # Linux firewall clusters: the kernel session source/sink and conntrackd
+  # for the side-by-side runs.
+  conntrack conntrackd nftables libnetfilter-conntrack-dev libmnl-dev
 )
-# Extra groups a caller can ask for: BLADESYNC_EXTRA="fuzz monitoring conntrack"
+# Extra groups a caller can ask for: BLADESYNC_EXTRA="perf"
 for group in ${BLADESYNC_EXTRA:-}; do
   case "$group" in
-    conntrack) packages+=(conntrack conntrackd nftables libnetfilter-conntrack-dev) ;;
+    perf) packages+=(linux-perf valgrind) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done

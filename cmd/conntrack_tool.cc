@@ -1,0 +1,120 @@
+#include "cmd/conntrack_tool.h"
+
+#include <cstdio>
+#include <string>
+
+#include "conntrack/netlink_conntrack.h"
+#include "core/json.h"
+
+namespace bladesync {
+namespace {
+
+constexpr const char* kUsage = R"(usage: bladesync conntrack <dump|count|install N [liberal]|flush> [--json]
+  dump         every entry of this namespace's kernel table, as bladesync maps it
+  count        how many entries the table holds
+  install N    create N synthetic established TCP entries (10.200/16 -> 10.201/16)
+               in batches, and report the rate (a benchmark of the sink)
+  flush        remove every entry
+)";
+
+// Established TCP entries with distinct tuples, window scaling on.
+std::vector<KernelEntry> Synthetic(size_t n) {
+  std::vector<KernelEntry> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    KernelEntry& e = v[i];
+    const uint32_t src = 0x0ac80000u | static_cast<uint32_t>((i >> 14) & 0xffff);  // 10.200.x.y
+    const uint32_t dst = 0x0ac90000u | static_cast<uint32_t>(i & 0xff);            // 10.201.0.z
+    e.key = SessionKey::V4(src, dst, static_cast<uint16_t>(1024 + (i & 0x3fff)), 443, kProtoTcp);
+    e.reply_src = e.key.dst;
+    e.reply_dst = e.key.src;
+    e.reply_sport = e.key.dport;
+    e.reply_dport = e.key.sport;
+    e.status = kIpsSeenReply | kIpsAssured;
+    e.timeout_s = 3600;
+    e.tcp_state = kCtTcpEstablished;
+    e.wscale_orig = e.wscale_repl = 7;
+    e.flags_orig = e.flags_repl = kCtTcpWindowScale | kCtTcpSackPerm;
+  }
+  return v;
+}
+
+}  // namespace
+
+int ConntrackTool(const std::vector<std::string>& words, bool json) {
+  const std::string verb = words.size() > 1 ? words[1] : "";
+  if (verb == "dump" || verb == "count") {
+    size_t n = 0;
+    JsonWriter entries;
+    entries.BeginArray();
+    Status s = DumpConntrack([&](const KernelEntry& e) {
+      ++n;
+      if (verb == "count") return;
+      if (json) {
+        entries.BeginObject()
+            .Key("key").String(e.key.ToString())
+            .Key("reply_src").String(e.reply_src.ToString())
+            .Key("reply_dst").String(e.reply_dst.ToString())
+            .Key("reply_sport").Uint(e.reply_sport)
+            .Key("reply_dport").Uint(e.reply_dport)
+            .Key("status").Uint(e.status)
+            .Key("mark").Uint(e.mark)
+            .Key("zone").Uint(e.key.zone)
+            .Key("timeout").Uint(e.timeout_s)
+            .Key("tcp_state").Uint(e.tcp_state)
+            .EndObject();
+      } else {
+        std::printf("%s\n", e.ToString().c_str());
+      }
+    });
+    entries.EndArray();
+    if (!s.ok()) {
+      std::fprintf(stderr, "bladesync conntrack: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (json) {
+      JsonWriter o;
+      o.BeginObject().Key("count").Uint(n);
+      if (verb == "dump") o.Key("entries").Raw(entries.str());
+      o.EndObject();
+      std::printf("%s\n", o.str().c_str());
+    } else if (verb == "count") {
+      std::printf("%zu\n", n);
+    }
+    return 0;
+  }
+  if (verb == "install" && words.size() >= 3) {
+    const size_t n = std::stoul(words[2]);
+    InstallOptions opt;
+    opt.liberal = words.size() > 3 && words[3] == "liberal";
+    const std::vector<KernelEntry> v = Synthetic(n);
+    const InstallStats st = InstallConntrack(v, opt);
+    const double secs = static_cast<double>(st.took.count()) / 1e9;
+    if (json) {
+      JsonWriter o;
+      o.BeginObject()
+          .Key("installed").Uint(st.installed)
+          .Key("existed").Uint(st.existed)
+          .Key("failed").Uint(st.failed)
+          .Key("first_error").Int(st.first_error)
+          .Key("seconds").Double(secs)
+          .Key("per_second").Double(secs > 0 ? static_cast<double>(st.installed) / secs : 0.0)
+          .EndObject();
+      std::printf("%s\n", o.str().c_str());
+    } else {
+      std::printf("installed %zu (%zu existed, %zu failed) in %.3f s\n", st.installed, st.existed, st.failed, secs);
+    }
+    return st.failed ? 1 : 0;
+  }
+  if (verb == "flush") {
+    Status s = FlushConntrack();
+    if (!s.ok()) {
+      std::fprintf(stderr, "bladesync conntrack: %s\n", s.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::fputs(kUsage, stderr);
+  return 2;
+}
+
+}  // namespace bladesync

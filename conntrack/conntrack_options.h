@@ -1,0 +1,23 @@
+// ConntrackOptions: `config system conntrack`, the Linux kernel as the
+// session source and sink of a blade (conntrackd's job).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "blades/pickup_policy.h"
+
+namespace bladesync {
+
+struct ConntrackOptions {
+  bool enabled = false;                     // status
+  size_t event_buffer = 16u << 20;          // event-buffer-size (conntrackd NetlinkBufferSize)
+  size_t event_buffer_max = 256u << 20;     // event-buffer-size-max (NetlinkBufferSizeMaxGrowth)
+  uint32_t resync_interval_s = 60;          // resync-interval: dump and reconcile; 0 = after overruns only
+  bool tcp_window_tracking = true;          // tcp-window-tracking (conntrackd TCPWindowTracking)
+  std::vector<AddrPrefix> ignore;           // ignore-address (IgnoreTrafficFor); M1/M2 are always ignored
+  uint32_t install_chunk = 20000;           // install-batch: entries installed per loop turn on promotion
+};
+
+}  // namespace bladesync

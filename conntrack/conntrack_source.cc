@@ -1,0 +1,88 @@
+#include "conntrack/conntrack_source.h"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace bladesync {
+
+struct ConntrackSource::Watch {
+  explicit Watch(AsioEventLoop& loop, int fd) : sd(loop.context()) { sd.assign(fd); }
+  ~Watch() { sd.release(); }  // the event socket closes its own descriptor
+  boost::asio::posix::stream_descriptor sd;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+};
+
+ConntrackSource::ConntrackSource(AsioEventLoop& loop, BladeAgent& agent, ConntrackOptions opt,
+                                 std::vector<IpAddr> own_addresses)
+    : loop_(loop), agent_(agent), opt_(opt), sync_(agent, loop, kernel_, opt, std::move(own_addresses)) {}
+
+ConntrackSource::~ConntrackSource() {
+  if (watch_) {
+    *watch_->alive = false;
+    boost::system::error_code ec;
+    watch_->sd.cancel(ec);
+  }
+}
+
+Status ConntrackSource::Start() {
+  if (Status s = events_.Open(opt_.event_buffer); !s.ok()) return s;
+  watch_ = std::make_unique<Watch>(loop_, events_.fd());
+  agent_.set_adopt_listener([this](uint8_t chassis, size_t n) {
+    BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
+    sync_.InstallAdopted();
+  });
+  if (opt_.resync_interval_s) {
+    resync_ = std::make_unique<PeriodicTask>(loop_, seconds(opt_.resync_interval_s), [this] { Resync("resync-interval"); });
+  }
+  loop_.Post([this] {
+    Resync("start");
+    Wait();
+  });
+  return Status::Ok();
+}
+
+void ConntrackSource::Wait() {
+  watch_->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this, alive = watch_->alive](const boost::system::error_code& ec) {
+                          if (!ec && *alive) OnReadable();
+                        });
+}
+
+void ConntrackSource::OnReadable() {
+  // A bounded batch per turn: heartbeats and the fabric share this loop.
+  const CtEventSocket::ReadResult r = events_.Read(1024, [this](CtEvent k, const KernelEntry& e) { sync_.OnEvent(k, e); });
+  if (r.overrun) {
+    sync_.counters().overruns.Add();
+    const bool grown = events_.Grow(opt_.event_buffer_max);
+    BS_LOG(kWarn, "conntrack") << "event overrun: the kernel dropped events; resyncing from a dump"
+                               << (grown ? " (event buffer now " + std::to_string(events_.buffer_bytes()) + " bytes)" : "");
+    Resync("overrun");
+  }
+  if (r.error) {
+    BS_LOG(kWarn, "conntrack") << "event socket: " << std::strerror(r.error);
+  }
+  if (r.more) {
+    loop_.Post([this, alive = watch_->alive] {
+      if (*alive) OnReadable();
+    });
+    return;
+  }
+  Wait();
+}
+
+void ConntrackSource::Resync(const char* why) {
+  if (resync_posted_) return;
+  resync_posted_ = true;
+  // After the current batch of events: the dump is newer than them.
+  loop_.Post([this, why, alive = watch_->alive] {
+    if (!*alive) return;
+    resync_posted_ = false;
+    if (Status s = sync_.Reconcile(); !s.ok()) {
+      BS_LOG(kWarn, "conntrack") << "resync (" << why << "): " << s.message();
+    }
+  });
+}
+
+}  // namespace bladesync

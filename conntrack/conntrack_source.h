@@ -1,0 +1,46 @@
+// ConntrackSource: KernelSync on a blade's Asio loop, fed by the kernel's
+// conntrack event socket.
+//
+// Start() subscribes to events first and dumps second, so nothing falls in
+// between; an overrun grows the buffer (up to event-buffer-size-max) and
+// resyncs from a dump. Promotion (the blade adopting a lost owner) installs
+// the adopted sessions into the kernel.
+//
+//   ConntrackSource src(loop, agent, cfg.conntrack, {m1, m2});
+//   src.Start();   // before the loop runs, or on it
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "conntrack/kernel_sync.h"
+#include "core/asio_event_loop.h"
+
+namespace bladesync {
+
+class ConntrackSource {
+ public:
+  ConntrackSource(AsioEventLoop& loop, BladeAgent& agent, ConntrackOptions opt, std::vector<IpAddr> own_addresses);
+  ~ConntrackSource();
+  Status Start();
+  const ConntrackCounters& counters() const { return sync_.counters(); }
+  size_t event_buffer_bytes() const { return events_.buffer_bytes(); }
+
+ private:
+  void Wait();
+  void OnReadable();
+  void Resync(const char* why);
+
+  AsioEventLoop& loop_;
+  BladeAgent& agent_;
+  ConntrackOptions opt_;
+  CtEventSocket events_;
+  NetlinkKernelTable kernel_;
+  KernelSync sync_;
+  struct Watch;
+  std::unique_ptr<Watch> watch_;
+  std::unique_ptr<PeriodicTask> resync_;
+  bool resync_posted_ = false;
+};
+
+}  // namespace bladesync

@@ -1,0 +1,164 @@
+#include "conntrack/ct_mapping.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace bladesync {
+namespace {
+
+bool IsIcmp(uint8_t proto) { return proto == kProtoIcmp || proto == kProtoIcmp6; }
+bool Unset(const IpAddr& a) { return a == IpAddr{}; }
+
+}  // namespace
+
+std::string KernelEntry::ToString() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " reply %s:%u > %s:%u status 0x%x mark %u timeout %u tcp %u", reply_src.ToString().c_str(),
+                reply_sport, reply_dst.ToString().c_str(), reply_dport, status, mark, timeout_s, tcp_state);
+  return key.ToString() + buf;
+}
+
+uint8_t SessionTcpState(uint8_t k) {
+  switch (k) {
+    case kCtTcpSynSent:
+    case kCtTcpSynSent2: return kTcpSynSent;
+    case kCtTcpSynRecv: return kTcpSynRecv;
+    case kCtTcpEstablished: return kTcpEstablished;
+    case kCtTcpFinWait: return kTcpFinWait;
+    case kCtTcpCloseWait: return kTcpCloseWait;
+    case kCtTcpLastAck: return kTcpLastAck;
+    case kCtTcpTimeWait: return kTcpTimeWait;
+    case kCtTcpClose: return kTcpClose;
+    default: return kTcpNone;
+  }
+}
+
+uint8_t KernelTcpStateFor(uint8_t s) {
+  switch (s) {
+    case kTcpSynSent: return kCtTcpSynSent;
+    case kTcpSynRecv: return kCtTcpSynRecv;
+    case kTcpEstablished: return kCtTcpEstablished;
+    case kTcpFinWait: return kCtTcpFinWait;
+    case kTcpCloseWait: return kCtTcpCloseWait;
+    case kTcpLastAck: return kCtTcpLastAck;
+    case kTcpTimeWait: return kCtTcpTimeWait;
+    case kTcpClose: return kCtTcpClose;
+    default: return kCtTcpNone;
+  }
+}
+
+uint8_t IcmpReplyType(uint8_t proto, uint8_t type) {
+  if (proto == kProtoIcmp) {
+    switch (type) {
+      case 8: return 0;    // echo
+      case 13: return 14;  // timestamp
+      case 15: return 16;  // information
+      case 17: return 18;  // address mask
+    }
+  } else if (proto == kProtoIcmp6) {
+    if (type == 128) return 129;  // echo
+  }
+  return type;
+}
+
+bool SameSyncedState(const ConntrackState& a, const ConntrackState& b) {
+  return (a.status & kInstallableStatus) == (b.status & kInstallableStatus) && a.mark == b.mark &&
+         a.tcp_state == b.tcp_state && a.wscale_orig == b.wscale_orig && a.wscale_repl == b.wscale_repl &&
+         a.flags_orig == b.flags_orig && a.flags_repl == b.flags_repl;
+}
+
+MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
+  MappedSession m;
+  m.facts.key = e.key;
+  uint16_t flags = WithApp(0, AppKind::kLinuxConntrack);
+  if (e.status & kIpsExpected) flags |= kFlagExpectation;
+  // NAT: the reply tuple is not the original one turned around.
+  const bool icmp = IsIcmp(e.key.proto);
+  const bool snat = !(e.reply_dst == e.key.src) || (!icmp && e.reply_dport != e.key.sport);
+  const bool dnat = !(e.reply_src == e.key.dst) || (!icmp && e.reply_sport != e.key.dport);
+  if (snat || dnat) {
+    NatInfo n;
+    if (snat) {
+      n.snat_ip = e.reply_dst;
+      n.snat_port = e.reply_dport;
+    }
+    if (dnat) {
+      n.dnat_ip = e.reply_src;
+      n.dnat_port = e.reply_sport;
+    }
+    m.nat = n;
+    flags |= kFlagNat;
+  }
+  m.facts.flags = flags;
+  m.state.flags = flags;
+  if (e.key.proto == kProtoTcp) {
+    m.state.proto_state = SessionTcpState(e.tcp_state);
+  } else {
+    m.state.proto_state = (e.status & kIpsSeenReply) ? kReplied : kUnreplied;
+  }
+  m.state.timeout_s = std::max(e.timeout_s, min_timeout_s);
+  m.ct = ConntrackState{e.status, e.mark, e.timeout_s, e.tcp_state, e.wscale_orig, e.wscale_repl, e.flags_orig, e.flags_repl};
+  return m;
+}
+
+std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
+                                             const std::vector<Extension>* extensions) {
+  const uint8_t proto = r.key.proto;
+  if (proto != kProtoTcp && proto != kProtoUdp && !IsIcmp(proto) && proto != kProtoSctp && proto != kProtoGre) {
+    return std::nullopt;
+  }
+  KernelEntry e;
+  e.key = r.key;
+  e.reply_src = r.key.dst;
+  e.reply_dst = r.key.src;
+  if (IsIcmp(proto)) {
+    const uint8_t type = static_cast<uint8_t>(r.key.dport >> 8);
+    e.reply_sport = r.key.sport;
+    e.reply_dport = static_cast<uint16_t>((IcmpReplyType(proto, type) << 8) | (r.key.dport & 0xff));
+  } else {
+    e.reply_sport = r.key.dport;
+    e.reply_dport = r.key.sport;
+  }
+  if (nat) {
+    if (!Unset(nat->snat_ip)) {
+      e.reply_dst = nat->snat_ip;
+      if (!IsIcmp(proto)) e.reply_dport = nat->snat_port;
+      e.status |= kIpsSrcNat;
+    }
+    if (!Unset(nat->dnat_ip)) {
+      e.reply_src = nat->dnat_ip;
+      if (!IsIcmp(proto)) e.reply_sport = nat->dnat_port;
+      e.status |= kIpsDstNat;
+    }
+  }
+  std::optional<ConntrackState> ct;
+  if (extensions) {
+    for (const Extension& x : *extensions) {
+      if ((ct = DecodeConntrack(x))) break;
+    }
+  }
+  if (ct) {
+    e.status = ct->status;
+    e.mark = ct->mark;
+    e.timeout_s = ct->timeout_s;
+    e.tcp_state = ct->tcp_state;
+    e.wscale_orig = ct->wscale_orig;
+    e.wscale_repl = ct->wscale_repl;
+    e.flags_orig = ct->flags_orig;
+    e.flags_repl = ct->flags_repl;
+  } else {
+    // A session the data path (not a kernel) created: assume a flow that has
+    // seen both directions, and let the kernel's window tracking pick it up.
+    const bool replied = proto == kProtoTcp ? r.proto_state == kTcpEstablished : r.proto_state == kReplied;
+    if (replied) e.status |= kIpsSeenReply | kIpsAssured;
+    e.timeout_s = r.timeout_s;
+    if (proto == kProtoTcp) {
+      e.tcp_state = KernelTcpStateFor(r.proto_state);
+      e.flags_orig = e.flags_repl = kCtTcpSackPerm;
+    }
+  }
+  if (e.timeout_s == 0) e.timeout_s = 1;
+  return e;
+}
+
+}  // namespace bladesync

@@ -1,0 +1,46 @@
+// Between kernel conntrack entries and bladesync sessions.
+//
+// A kernel entry becomes a session of application linux-conntrack: its key
+// and zone, a protocol state the pickup policy and the CLI understand, NAT as
+// the translated addresses, and the rest (status, mark, timeout, TCP window
+// scale and flags, the kernel's own TCP state) in a ConntrackState extension,
+// so the peer can install it back as it was. Sessions from other sources
+// (no extension) map to an entry with conservative defaults.
+//
+//   MappedSession m = SessionFromKernel(entry, /*min_timeout_s=*/120);
+//   std::optional<KernelEntry> e = KernelFromSession(rec, nat, exts);
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "blades/extensions.h"
+#include "blades/pickup_policy.h"
+#include "conntrack/kernel_entry.h"
+
+namespace bladesync {
+
+struct MappedSession {
+  SessionFacts facts;
+  SessionState state;
+  std::optional<NatInfo> nat;
+  ConntrackState ct;
+};
+
+// min_timeout_s: the owner keeps a session at least this long without an
+// event (the kernel refreshes its timers silently; resyncs refresh ours).
+MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s);
+
+std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
+                                             const std::vector<Extension>* extensions);
+
+uint8_t SessionTcpState(uint8_t kernel_state);
+uint8_t KernelTcpStateFor(uint8_t session_state);
+// The reply ICMP type for a request type (echo 8 -> 0, ...), or the type itself.
+uint8_t IcmpReplyType(uint8_t proto, uint8_t type);
+
+// Equal for sync purposes: the same state apart from the ticking timeout and
+// the status bits only the kernel keeps.
+bool SameSyncedState(const ConntrackState& a, const ConntrackState& b);
+
+}  // namespace bladesync

@@ -1,0 +1,167 @@
+#include "conntrack/kernel_sync.h"
+
+#include <algorithm>
+
+#include "conntrack/ct_mapping.h"
+#include "core/log.h"
+
+namespace bladesync {
+
+struct InstallJob {
+  std::vector<KernelEntry> entries;
+  size_t next = 0;
+  InstallStats total;
+  Nanos started{0};
+  std::function<void(const InstallStats&)> done;
+};
+
+KernelSync::KernelSync(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+                       std::vector<IpAddr> own_addresses)
+    : agent_(agent), loop_(loop), kernel_(kernel), opt_(std::move(opt)), own_(std::move(own_addresses)) {}
+
+KernelSync::~KernelSync() { *alive_ = false; }
+
+namespace {
+bool Loopback(const IpAddr& a) {
+  if (a.is_v4()) return (a.v4() >> 24) == 127;
+  return a.hi() == 0 && a.lo() == 1;
+}
+}  // namespace
+
+bool KernelSync::Ignored(const SessionKey& k) const {
+  // This host's own conversations (the CLI, /metrics) are not forwarded traffic.
+  if (Loopback(k.src) || Loopback(k.dst)) return true;
+  for (const IpAddr& a : own_) {
+    if (k.src == a || k.dst == a) return true;
+  }
+  for (const AddrPrefix& p : opt_.ignore) {
+    if (p.Contains(k.src) || p.Contains(k.dst)) return true;
+  }
+  return false;
+}
+
+void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
+  if (Ignored(e.key)) {
+    counters_.ignored.Add();
+    return;
+  }
+  switch (kind) {
+    case CtEvent::kNew: counters_.events_new.Add(); break;
+    case CtEvent::kUpdate: counters_.events_update.Add(); break;
+    case CtEvent::kDestroy: counters_.events_destroy.Add(); break;
+  }
+  if (kind == CtEvent::kDestroy) {
+    if (auto id = agent_.Lookup(e.key)) agent_.DeleteSession(*id, kDeleteClosed);
+    return;
+  }
+  Upsert(e, false);
+}
+
+void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
+  // The kernel refreshes its timers without telling; ours must outlast the
+  // time to the next resync, which refreshes them.
+  const uint32_t min_timeout = opt_.resync_interval_s ? opt_.resync_interval_s * 2 : 0;
+  const MappedSession m = SessionFromKernel(e, min_timeout);
+  const Extension ext = EncodeConntrack(m.ct);
+  std::optional<uint32_t> id = agent_.Lookup(e.key);
+  if (!id) {
+    const std::vector<Extension> exts{ext};
+    const uint32_t nid = agent_.CreateSession(m.facts, m.state, m.nat ? &*m.nat : nullptr, &exts);
+    if (nid == kNoSession) {
+      counters_.refused.Add();
+      return;
+    }
+    if (from_dump) counters_.resync_created.Add();
+    id = nid;
+  } else {
+    const SessionRecord& r = agent_.owned().rec(*id);
+    std::optional<ConntrackState> old;
+    if (const auto* xs = agent_.owned().extensions(*id)) {
+      for (const Extension& x : *xs)
+        if ((old = DecodeConntrack(x))) break;
+    }
+    // Adoption marks sessions; the kernel does not know that bit.
+    SessionState state = m.state;
+    state.flags = static_cast<uint16_t>(state.flags | (r.flags & kFlagAdopted));
+    const bool state_changed = r.proto_state != state.proto_state || r.flags != state.flags;
+    if (!old || !SameSyncedState(*old, m.ct)) agent_.SetExtension(*id, ext);
+    if (state_changed) agent_.ChangeState(*id, state);
+    else agent_.Refresh(*id);
+  }
+  if (from_dump) {
+    if (seen_.size() <= *id) seen_.resize(std::max<size_t>(*id + 1, seen_.size() * 2), 0);
+    seen_[*id] = generation_;
+  }
+}
+
+Status KernelSync::Reconcile() {
+  ++generation_;
+  size_t dumped = 0;
+  Status s = kernel_.Dump([&](const KernelEntry& e) {
+    if (Ignored(e.key)) return;
+    ++dumped;
+    Upsert(e, true);
+  });
+  if (!s.ok()) return s;
+  counters_.resyncs.Add();
+  // What the kernel no longer has is gone (its DESTROY event was lost).
+  const SessionStore& owned = agent_.owned();
+  std::vector<uint32_t> gone;
+  for (uint32_t id = 0; id < owned.slots(); ++id) {
+    if (!owned.is_live(id) || AppOf(owned.rec(id).flags) != AppKind::kLinuxConntrack) continue;
+    if (id >= seen_.size() || seen_[id] != generation_) gone.push_back(id);
+  }
+  for (uint32_t id : gone) agent_.DeleteSession(id, kDeleteExpired);
+  counters_.resync_deleted.Add(gone.size());
+  BS_LOG(kInfo, "conntrack") << "resync: " << dumped << " kernel entries, " << gone.size() << " sessions removed";
+  return Status::Ok();
+}
+
+void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
+  auto job = std::make_shared<InstallJob>();
+  job->done = std::move(done);
+  job->started = loop_.Now();
+  const SessionStore& owned = agent_.owned();
+  job->entries.reserve(owned.live());
+  for (uint32_t id = 0; id < owned.slots(); ++id) {
+    if (!owned.is_live(id)) continue;
+    const SessionRecord& r = owned.rec(id);
+    if (!(r.flags & kFlagAdopted) || Ignored(r.key)) continue;
+    if (auto e = KernelFromSession(r, (r.bits & kHasNat) ? owned.nat(id) : nullptr, owned.extensions(id))) {
+      job->entries.push_back(*e);
+    }
+  }
+  BS_LOG(kInfo, "conntrack") << "installing " << job->entries.size() << " adopted sessions into the kernel";
+  InstallChunk(std::move(job));
+}
+
+void KernelSync::InstallChunk(std::shared_ptr<InstallJob> job) {
+  InstallOptions io;
+  io.liberal = !opt_.tcp_window_tracking;
+  const size_t n = std::min<size_t>(opt_.install_chunk ? opt_.install_chunk : job->entries.size(),
+                                    job->entries.size() - job->next);
+  const InstallStats st = kernel_.Install(std::span(job->entries).subspan(job->next, n), io);
+  job->next += n;
+  job->total.installed += st.installed;
+  job->total.existed += st.existed;
+  job->total.failed += st.failed;
+  if (!job->total.first_error) job->total.first_error = st.first_error;
+  counters_.installed.Add(st.installed);
+  counters_.install_existed.Add(st.existed);
+  counters_.install_failed.Add(st.failed);
+  if (job->next < job->entries.size()) {
+    loop_.Post([this, job, alive = alive_] {
+      if (*alive) InstallChunk(job);
+    });
+    return;
+  }
+  job->total.took = loop_.Now() - job->started;
+  counters_.last_install_us.Set(static_cast<uint64_t>(job->total.took.count() / 1000));
+  BS_LOG(kInfo, "conntrack") << "installed " << job->total.installed << " sessions (" << job->total.existed
+                             << " already there, " << job->total.failed << " failed"
+                             << (job->total.first_error ? ", first error " + std::to_string(job->total.first_error) : "")
+                             << ") in " << job->total.took.count() / 1000 << " us";
+  if (job->done) job->done(job->total);
+}
+
+}  // namespace bladesync

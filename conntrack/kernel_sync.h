@@ -1,0 +1,91 @@
+// KernelSync: a blade agent whose sessions are the Linux kernel's conntrack
+// table.
+//
+// As owner it follows the kernel's events (NEW and UPDATE upsert a session,
+// DESTROY deletes it) and, after an event overrun or every resync-interval,
+// dumps the table and reconciles: what the kernel has is created or
+// refreshed, what it no longer has is deleted. Nothing is lost silently: an
+// overrun is counted and repaired by the dump. When the blade adopts a lost
+// owner's sessions, it installs them into the kernel, in chunks so the loop
+// keeps serving heartbeats, before traffic moves (the route follows the
+// manager's failover).
+//
+//   KernelSync sync(agent, loop, kernel, opt, own_addresses);
+//   sync.Reconcile();                       // at start
+//   sync.OnEvent(CtEvent::kNew, entry);     // from the event socket
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "blades/blade_agent.h"
+#include "conntrack/conntrack_options.h"
+#include "conntrack/kernel_entry.h"
+#include "conntrack/netlink_conntrack.h"
+#include "core/counter.h"
+
+namespace bladesync {
+
+// The kernel table as KernelSync uses it; a fake stands in for it in tests.
+class KernelTable {
+ public:
+  virtual ~KernelTable() = default;
+  virtual Status Dump(const std::function<void(const KernelEntry&)>& fn) = 0;
+  virtual InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) = 0;
+};
+
+class NetlinkKernelTable : public KernelTable {
+ public:
+  Status Dump(const std::function<void(const KernelEntry&)>& fn) override { return DumpConntrack(fn); }
+  InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) override {
+    return InstallConntrack(entries, opt);
+  }
+};
+
+struct ConntrackCounters {
+  Counter events_new, events_update, events_destroy;
+  Counter ignored;          // loopback, own M1/M2 traffic and ignore-address
+  Counter overruns;         // the kernel dropped events: a resync follows
+  Counter resyncs;          // dumps reconciled
+  Counter resync_created;   // sessions a dump found that events had not told
+  Counter resync_deleted;   // sessions the kernel no longer had
+  Counter installed, install_existed, install_failed;
+  Counter last_install_us;  // duration of the last promotion's install
+  Counter refused;          // max-sessions reached
+};
+
+class KernelSync {
+ public:
+  KernelSync(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+             std::vector<IpAddr> own_addresses);
+  ~KernelSync();
+
+  void OnEvent(CtEvent kind, const KernelEntry& e);
+  // Makes the owned table equal to a dump of the kernel.
+  Status Reconcile();
+  // Installs every adopted session into the kernel, install_chunk per loop
+  // turn; `done` runs when the last chunk is in.
+  void InstallAdopted(std::function<void(const InstallStats&)> done = nullptr);
+
+  const ConntrackCounters& counters() const { return counters_; }
+  ConntrackCounters& counters() { return counters_; }
+  bool Ignored(const SessionKey& k) const;
+
+ private:
+  void Upsert(const KernelEntry& e, bool from_dump);
+  void InstallChunk(std::shared_ptr<struct InstallJob> job);
+
+  BladeAgent& agent_;
+  EventLoop& loop_;
+  KernelTable& kernel_;
+  ConntrackOptions opt_;
+  std::vector<IpAddr> own_;
+  ConntrackCounters counters_;
+  std::vector<uint32_t> seen_;   // per owned id: the resync generation that last saw it
+  uint32_t generation_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bladesync

@@ -1,0 +1,79 @@
+// The Linux kernel's conntrack table over netlink (libmnl carries the
+// messages, libnetfilter_conntrack builds and parses them). Everything acts
+// on the network namespace of the calling thread.
+//
+//   CtEventSocket events;                        // NEW, UPDATE, DESTROY
+//   events.Open(16 << 20);
+//   events.Read(256, [](CtEvent k, const KernelEntry& e) { ... });
+//   DumpConntrack([](const KernelEntry& e) { ... });
+//   InstallStats s = InstallConntrack(entries, {.liberal = false});
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <span>
+
+#include "conntrack/kernel_entry.h"
+#include "core/event_loop.h"
+#include "core/status.h"
+
+struct mnl_socket;
+
+namespace bladesync {
+
+// The conntrack event group socket, non-blocking.
+class CtEventSocket {
+ public:
+  CtEventSocket() = default;
+  ~CtEventSocket();
+  CtEventSocket(const CtEventSocket&) = delete;
+  CtEventSocket& operator=(const CtEventSocket&) = delete;
+
+  // Subscribes to NEW, UPDATE and DESTROY with a receive buffer of
+  // buffer_bytes (forced past rmem_max: we run as root, like conntrackd).
+  Status Open(size_t buffer_bytes);
+  int fd() const;
+  size_t buffer_bytes() const { return buffer_bytes_; }
+  // Doubles the buffer up to max_bytes; false when already there.
+  bool Grow(size_t max_bytes);
+
+  struct ReadResult {
+    size_t events = 0;
+    bool overrun = false;   // the kernel dropped events (ENOBUFS): resync
+    bool more = false;      // stopped at max_messages with data left
+    int error = 0;          // errno of another failure
+  };
+  using Handler = std::function<void(CtEvent, const KernelEntry&)>;
+  ReadResult Read(size_t max_messages, const Handler& fn);
+
+ private:
+  mnl_socket* nl_ = nullptr;
+  size_t buffer_bytes_ = 0;
+};
+
+// Every entry of the kernel table (all families and zones).
+Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn);
+
+struct InstallOptions {
+  // Install TCP entries with IP_CT_TCP_FLAG_BE_LIBERAL (conntrackd's default
+  // with TCPWindowTracking off). Off: the kernel picks the windows up from
+  // the next packet in each direction and keeps tracking them strictly.
+  bool liberal = false;
+  size_t batch_bytes = 256 * 1024;   // messages per sendmsg
+};
+
+struct InstallStats {
+  size_t installed = 0;
+  size_t existed = 0;    // EEXIST: the kernel had it (not an error)
+  size_t failed = 0;
+  int first_error = 0;   // errno of the first failure
+  Nanos took{0};
+};
+
+// Creates the entries in batches, one acknowledgement per entry.
+InstallStats InstallConntrack(std::span<const KernelEntry> entries, const InstallOptions& opt);
+
+// Removes every entry (tests and benchmarks only).
+Status FlushConntrack();
+
+}  // namespace bladesync

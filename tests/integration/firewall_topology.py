@@ -1,0 +1,133 @@
+"""A Linux firewall pair in network namespaces, for conntrack failover runs.
+
+    client (10.9.0.1) --ca-- A --sa-- server (10.9.0.2)
+           \\--cb-- B --sb--/
+    A and B: M1 (169.254.201.0/24) and M2 (169.254.202.0/24) veth links.
+
+A and B forward with nftables: `ct state invalid drop`, `ct state
+established,related accept`, new connections accepted only from the client
+side (a drop policy for new inbound), and strict TCP tracking
+(nf_conntrack_tcp_loose=0). Routes on the client and server point through A;
+fail_over_routes() moves them to B, as a VRRP address or a routing protocol
+would. Needs root; everything is removed again by close().
+"""
+import os
+import subprocess
+import time
+
+NFT_RULES = """
+table inet fw {{
+    chain forward {{
+        type filter hook forward priority 0; policy drop;
+        ct state invalid counter drop
+        ct state established,related counter accept
+        iifname "{client_if}" ct state new counter accept
+        counter comment "new inbound: dropped by the policy"
+    }}
+}}
+"""
+
+
+def run(*cmd, check=True, **kw):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), (r.stderr or r.stdout).strip()))
+    return r
+
+
+def conntrack_missing():
+    """Why this kernel cannot run the scenario, or None."""
+    if not os.path.isdir("/proc/sys/net/netfilter") or not os.path.exists("/proc/sys/net/netfilter/nf_conntrack_max"):
+        run("modprobe", "nf_conntrack", check=False)
+        if not os.path.exists("/proc/sys/net/netfilter/nf_conntrack_max"):
+            return "the kernel has no nf_conntrack (no /proc/sys/net/netfilter/nf_conntrack_max)"
+    for tool in ("nft", "ip"):
+        if run("sh", "-c", "command -v " + tool, check=False).returncode != 0:
+            return "%s is not installed" % tool
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, nftables)"
+    return None
+
+
+class FirewallPair:
+    def __init__(self, tag):
+        self.tag = tag
+        self.ns = {k: "bsfw%s%s" % (k, tag) for k in ("c", "a", "b", "s")}
+        self.created = []
+        try:
+            self._build()
+        except Exception:
+            self.close()
+            raise
+
+    # ---- building ----------------------------------------------------------
+    def _veth(self, name_x, ns_x, addr_x, name_y, ns_y, addr_y):
+        run("ip", "link", "add", name_x, "netns", ns_x, "type", "veth", "peer", "name", name_y, "netns", ns_y)
+        for ns, name, addr in ((ns_x, name_x, addr_x), (ns_y, name_y, addr_y)):
+            run("ip", "-n", ns, "addr", "add", addr, "dev", name)
+            run("ip", "-n", ns, "link", "set", name, "up")
+
+    def _build(self):
+        t = self.tag
+        c, a, b, s = (self.ns[k] for k in ("c", "a", "b", "s"))
+        for ns in (c, a, b, s):
+            run("ip", "netns", "add", ns)
+            self.created.append(ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        self.if_names = {"ca": "ca" + t, "ac": "ac" + t, "cb": "cb" + t, "bc": "bc" + t,
+                         "sa": "sa" + t, "as": "as" + t, "sb": "sb" + t, "bs": "bs" + t}
+        n = self.if_names
+        self._veth(n["ca"], c, "10.0.1.2/24", n["ac"], a, "10.0.1.1/24")
+        self._veth(n["cb"], c, "10.0.2.2/24", n["bc"], b, "10.0.2.1/24")
+        self._veth(n["sa"], s, "10.0.3.2/24", n["as"], a, "10.0.3.1/24")
+        self._veth(n["sb"], s, "10.0.4.2/24", n["bs"], b, "10.0.4.1/24")
+        self._veth("m1a" + t, a, "169.254.201.1/24", "m1b" + t, b, "169.254.201.2/24")
+        self._veth("m2a" + t, a, "169.254.202.1/24", "m2b" + t, b, "169.254.202.2/24")
+        run("ip", "-n", c, "addr", "add", "10.9.0.1/32", "dev", "lo")
+        run("ip", "-n", s, "addr", "add", "10.9.0.2/32", "dev", "lo")
+        run("ip", "-n", a, "route", "add", "10.9.0.1/32", "via", "10.0.1.2")
+        run("ip", "-n", a, "route", "add", "10.9.0.2/32", "via", "10.0.3.2")
+        run("ip", "-n", b, "route", "add", "10.9.0.1/32", "via", "10.0.2.2")
+        run("ip", "-n", b, "route", "add", "10.9.0.2/32", "via", "10.0.4.2")
+        run("ip", "-n", c, "route", "add", "10.9.0.2/32", "via", "10.0.1.1", "src", "10.9.0.1")
+        run("ip", "-n", s, "route", "add", "10.9.0.1/32", "via", "10.0.3.1", "src", "10.9.0.2")
+        for fw, client_if in ((a, n["ac"]), (b, n["bc"])):
+            self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
+            run("ip", "netns", "exec", fw, "nft", "-f", "-", input=NFT_RULES.format(client_if=client_if))
+            # Strict TCP tracking: a mid-stream packet without a session is invalid.
+            self.sh(fw, "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0")
+            if self.sh(fw, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout.strip() != "0":
+                raise RuntimeError("could not set nf_conntrack_tcp_loose=0 in " + fw)
+
+    # ---- using -------------------------------------------------------------
+    def sh(self, ns, command, check=True):
+        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
+
+    def exec_args(self, key, argv):
+        return ["ip", "netns", "exec", self.ns[key]] + list(argv)
+
+    def chassis_addresses(self):
+        """(m1, m2, backplane) per chassis for the bladesync config."""
+        return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
+
+    def fail_over_routes(self):
+        """Traffic goes through B from now on (client and server routes)."""
+        run("ip", "-n", self.ns["c"], "route", "replace", "10.9.0.2/32", "via", "10.0.2.1", "src", "10.9.0.1")
+        run("ip", "-n", self.ns["s"], "route", "replace", "10.9.0.1/32", "via", "10.0.4.1", "src", "10.9.0.2")
+        return time.monotonic()
+
+    def conntrack_entries(self, fw, match="10.9.0."):
+        out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
+        return [l for l in out.splitlines() if match in l]
+
+    def nft_counters(self, fw):
+        return self.sh(self.ns[fw], "nft list chain inet fw forward").stdout
+
+    def close(self):
+        for ns in reversed(self.created):
+            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for p in pids:
+                subprocess.run(["kill", "-9", p], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.created = []
