@@ -294,7 +294,8 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     // Versions stay Lamport: above everything seen, so reconciling by version works.
     version_ = std::max(version_, r.version & kVersionMask);
     r.version = NextVersion();
-    r.bits = kUsed | kLive | kEligible | kSynced;
+    // NAT stays: the mirror's side table moves with the store.
+    r.bits = static_cast<uint8_t>(kUsed | kLive | kEligible | kSynced | (r.bits & kHasNat));
   };
   size_t n = 0;
   if (owned_.live() == 0 && dirty_.empty() && deleted_.empty()) {

@@ -92,16 +92,25 @@ CtPtr ToNfct(const KernelEntry& e, bool liberal) {
   nfct_set_attr_u8(ct.get(), ATTR_REPL_L3PROTO, v4 ? AF_INET : AF_INET6);
   nfct_set_attr_u8(ct.get(), ATTR_ORIG_L4PROTO, proto);
   nfct_set_attr_u8(ct.get(), ATTR_REPL_L4PROTO, proto);
+  // With NAT the reply tuple goes in untranslated and the kernel applies the
+  // SNAT/DNAT below to it: that sets the NAT status bits packets are
+  // translated by (a translated reply tuple alone would not).
+  const bool snat = (e.status & kIpsSrcNat) || !(e.reply_dst == e.key.src) || (!IsIcmp(proto) && e.reply_dport != e.key.sport);
+  const bool dnat = (e.status & kIpsDstNat) || !(e.reply_src == e.key.dst) || (!IsIcmp(proto) && e.reply_sport != e.key.dport);
+  const IpAddr& rsrc = (snat || dnat) ? e.key.dst : e.reply_src;
+  const IpAddr& rdst = (snat || dnat) ? e.key.src : e.reply_dst;
+  const uint16_t rsport = (snat || dnat) ? e.key.dport : e.reply_sport;
+  const uint16_t rdport = (snat || dnat) ? e.key.sport : e.reply_dport;
   if (v4) {
     nfct_set_attr_u32(ct.get(), ATTR_ORIG_IPV4_SRC, htonl(e.key.src.v4()));
     nfct_set_attr_u32(ct.get(), ATTR_ORIG_IPV4_DST, htonl(e.key.dst.v4()));
-    nfct_set_attr_u32(ct.get(), ATTR_REPL_IPV4_SRC, htonl(e.reply_src.v4()));
-    nfct_set_attr_u32(ct.get(), ATTR_REPL_IPV4_DST, htonl(e.reply_dst.v4()));
+    nfct_set_attr_u32(ct.get(), ATTR_REPL_IPV4_SRC, htonl(rsrc.v4()));
+    nfct_set_attr_u32(ct.get(), ATTR_REPL_IPV4_DST, htonl(rdst.v4()));
   } else {
     nfct_set_attr(ct.get(), ATTR_ORIG_IPV6_SRC, e.key.src.b.data());
     nfct_set_attr(ct.get(), ATTR_ORIG_IPV6_DST, e.key.dst.b.data());
-    nfct_set_attr(ct.get(), ATTR_REPL_IPV6_SRC, e.reply_src.b.data());
-    nfct_set_attr(ct.get(), ATTR_REPL_IPV6_DST, e.reply_dst.b.data());
+    nfct_set_attr(ct.get(), ATTR_REPL_IPV6_SRC, rsrc.b.data());
+    nfct_set_attr(ct.get(), ATTR_REPL_IPV6_DST, rdst.b.data());
   }
   if (IsIcmp(proto)) {
     nfct_set_attr_u8(ct.get(), ATTR_ICMP_TYPE, static_cast<uint8_t>(e.key.dport >> 8));
@@ -110,16 +119,15 @@ CtPtr ToNfct(const KernelEntry& e, bool liberal) {
   } else {
     nfct_set_attr_u16(ct.get(), ATTR_ORIG_PORT_SRC, htons(e.key.sport));
     nfct_set_attr_u16(ct.get(), ATTR_ORIG_PORT_DST, htons(e.key.dport));
-    nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_SRC, htons(e.reply_sport));
-    nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_DST, htons(e.reply_dport));
+    nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_SRC, htons(rsport));
+    nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_DST, htons(rdport));
   }
-  // NAT: the kernel sets the binding up from these, not from the reply tuple.
-  if ((e.status & kIpsSrcNat) || !(e.reply_dst == e.key.src)) {
+  if (snat) {
     if (v4) nfct_set_attr_u32(ct.get(), ATTR_SNAT_IPV4, htonl(e.reply_dst.v4()));
     else nfct_set_attr(ct.get(), ATTR_SNAT_IPV6, e.reply_dst.b.data());
     if (!IsIcmp(proto)) nfct_set_attr_u16(ct.get(), ATTR_SNAT_PORT, htons(e.reply_dport));
   }
-  if ((e.status & kIpsDstNat) || !(e.reply_src == e.key.dst)) {
+  if (dnat) {
     if (v4) nfct_set_attr_u32(ct.get(), ATTR_DNAT_IPV4, htonl(e.reply_src.v4()));
     else nfct_set_attr(ct.get(), ATTR_DNAT_IPV6, e.reply_src.b.data());
     if (!IsIcmp(proto)) nfct_set_attr_u16(ct.get(), ATTR_DNAT_PORT, htons(e.reply_sport));

@@ -196,6 +196,33 @@ TEST(Config, ChassisTableIsChecked) {
             "bad.conf:3: chassis 1 needs 'set m1' and 'set m2' addresses");
 }
 
+TEST(Config, ConntrackBlock) {
+  const std::string ct =
+      "config system conntrack\n    set status enable\n    set event-buffer-size 1048576\n"
+      "    set resync-interval 30\n    set tcp-window-tracking disable\n    set ignore-address 192.0.2.0/24 10.1.1.1\nend\n";
+  Result<ClusterConfig> r = LoadClusterConfig(Ha("") + ct, "fw.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->conntrack.enabled);
+  EXPECT_EQ(r->conntrack.event_buffer, 1048576u);
+  EXPECT_EQ(r->conntrack.resync_interval_s, 30u);
+  EXPECT_FALSE(r->conntrack.tcp_window_tracking);
+  ASSERT_EQ(r->conntrack.ignore.size(), 2u);
+  EXPECT_TRUE(r->conntrack.ignore[0].Contains(IpAddr::V4(0xc0000263)));
+  EXPECT_EQ(ErrorOf(Ha("") + "config system conntrack\n    set ignore-address bogus\nend\n"),
+            "bad.conf:14: option 'ignore-address' in 'config system conntrack': 'bogus' is not an address or prefix");
+  EXPECT_EQ(ErrorOf(Ha("") + "config system conntrack\n    set event-buffer-size 10\nend\n"),
+            "bad.conf:14: option 'event-buffer-size' in 'config system conntrack': value 10 is out of range 65536-2147483648");
+}
+
+TEST(Config, ShippedExamplesLoad) {
+  // (secure.conf needs keys from `bladesync keygen` first.)
+  for (const char* f : {"examples/demo.conf", "examples/linux-firewall.conf"}) {
+    Result<ClusterConfig> r = LoadClusterConfigFile(f);
+    EXPECT_TRUE(r.ok()) << f << ": " << r.status().message();
+  }
+  EXPECT_TRUE(LoadClusterConfigFile("examples/linux-firewall.conf")->conntrack.enabled);
+}
+
 TEST(Config, CommentsQuotesAndUnset) {
   Result<ClusterConfig> r = LoadClusterConfig(Ha("    # a comment\n    set group-name \"two words\" # trailing\n    set priority 9\n    unset priority\n"), "c.conf");
   ASSERT_TRUE(r.ok()) << r.status().message();

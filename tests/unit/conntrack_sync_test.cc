@@ -1,0 +1,278 @@
+// Kernel conntrack entries <-> sessions, and KernelSync against a fake
+// kernel on the simulator: events, lost events repaired by a dump, and the
+// install on promotion giving the new owner's kernel what the old one had.
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "conntrack/ct_mapping.h"
+#include "conntrack/kernel_sync.h"
+#include "tests/support/sim_cluster.h"
+
+namespace bladesync {
+namespace {
+
+KernelEntry Tcp(uint32_t i) {
+  KernelEntry e;
+  e.key = SessionKey::V4(0x0a090001, 0x0a090002, static_cast<uint16_t>(40000 + i), 5001, kProtoTcp);
+  e.reply_src = e.key.dst;
+  e.reply_dst = e.key.src;
+  e.reply_sport = 5001;
+  e.reply_dport = e.key.sport;
+  e.status = kIpsSeenReply | kIpsAssured | kIpsConfirmed;
+  e.mark = 0x42;
+  e.timeout_s = 431999;
+  e.tcp_state = kCtTcpEstablished;
+  e.wscale_orig = 7;
+  e.wscale_repl = 9;
+  e.flags_orig = e.flags_repl = kCtTcpWindowScale | kCtTcpSackPerm;
+  return e;
+}
+
+KernelEntry UdpSnat() {
+  KernelEntry e;
+  e.key = SessionKey::V4(0xc0a80105, 0x08080808, 5353, 53, kProtoUdp, /*zone=*/3);
+  e.reply_src = e.key.dst;
+  e.reply_dst = IpAddr::V4(0xcb007101);  // translated source 203.0.113.1:61000
+  e.reply_sport = 53;
+  e.reply_dport = 61000;
+  e.status = kIpsSeenReply | kIpsSrcNat | kIpsSrcNatDone | kIpsConfirmed;
+  e.timeout_s = 120;
+  return e;
+}
+
+KernelEntry IcmpEcho() {
+  KernelEntry e;
+  e.key = SessionKey::V4(0x0a090001, 0x0a090002, /*id=*/777, /*type 8 code 0*/ 8 << 8, kProtoIcmp);
+  e.reply_src = e.key.dst;
+  e.reply_dst = e.key.src;
+  e.reply_sport = 777;
+  e.reply_dport = 0;  // echo reply, code 0
+  e.status = kIpsSeenReply;
+  e.timeout_s = 30;
+  return e;
+}
+
+KernelEntry Tcp6Dnat() {
+  KernelEntry e;
+  e.key.src = IpAddr::V6(0x20010db800000000ull, 1);
+  e.key.dst = IpAddr::V6(0x20010db800000000ull, 2);
+  e.key.sport = 50000;
+  e.key.dport = 80;
+  e.key.proto = kProtoTcp;
+  e.reply_src = IpAddr::V6(0x20010db800000001ull, 0x80);  // the real server behind the DNAT
+  e.reply_dst = e.key.src;
+  e.reply_sport = 8080;
+  e.reply_dport = 50000;
+  e.status = kIpsSeenReply | kIpsAssured | kIpsDstNat;
+  e.timeout_s = 60;
+  e.tcp_state = kCtTcpFinWait;
+  e.flags_orig = kCtTcpSackPerm | kCtTcpCloseInit;
+  return e;
+}
+
+// What a blade would hold for an entry, turned back into an entry.
+KernelEntry RoundTrip(const KernelEntry& e) {
+  const MappedSession m = SessionFromKernel(e, 0);
+  SessionRecord r;
+  r.key = m.facts.key;
+  r.set_state(m.state);
+  const std::vector<Extension> ext{EncodeConntrack(m.ct)};
+  std::optional<KernelEntry> back = KernelFromSession(r, m.nat ? &*m.nat : nullptr, &ext);
+  EXPECT_TRUE(back.has_value());
+  return back.value_or(KernelEntry{});
+}
+
+TEST(ConntrackMapping, EveryFieldSurvivesTheTripThroughASession) {
+  for (const KernelEntry& e : {Tcp(1), UdpSnat(), IcmpEcho(), Tcp6Dnat()}) {
+    EXPECT_EQ(RoundTrip(e), e) << e.ToString() << "\n vs " << RoundTrip(e).ToString();
+  }
+}
+
+TEST(ConntrackMapping, StatesNatAndApplicationAsThePickupPolicySeesThem) {
+  const MappedSession tcp = SessionFromKernel(Tcp(1), 120);
+  EXPECT_EQ(tcp.state.proto_state, kTcpEstablished);
+  EXPECT_EQ(AppOf(tcp.facts.flags), AppKind::kLinuxConntrack);
+  EXPECT_FALSE(tcp.nat.has_value());
+  EXPECT_EQ(tcp.state.timeout_s, 431999u);
+  const MappedSession udp = SessionFromKernel(UdpSnat(), 120);
+  EXPECT_EQ(udp.state.proto_state, kReplied);
+  ASSERT_TRUE(udp.nat.has_value());
+  EXPECT_EQ(udp.nat->snat_port, 61000);
+  EXPECT_TRUE(udp.facts.flags & kFlagNat);
+  EXPECT_EQ(udp.facts.key.zone, 3);
+  // The owner keeps a session at least min_timeout_s between resyncs.
+  EXPECT_EQ(SessionFromKernel(IcmpEcho(), 120).state.timeout_s, 120u);
+}
+
+TEST(ConntrackMapping, ASessionWithoutKernelStateGetsInstallableDefaults) {
+  SessionRecord r;
+  r.key = SessionKey::V4(1, 2, 3, 4, kProtoTcp);
+  r.proto_state = kTcpEstablished;
+  r.timeout_s = 3600;
+  std::optional<KernelEntry> e = KernelFromSession(r, nullptr, nullptr);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->tcp_state, kCtTcpEstablished);
+  EXPECT_EQ(e->timeout_s, 3600u);
+  EXPECT_TRUE(e->status & kIpsAssured);
+  EXPECT_EQ(e->reply_src, r.key.dst);
+  EXPECT_EQ(e->reply_dport, 3);
+  r.key.proto = 99;  // a protocol conntrack would not take from us
+  EXPECT_FALSE(KernelFromSession(r, nullptr, nullptr).has_value());
+}
+
+// A kernel table in memory.
+class FakeKernel : public KernelTable {
+ public:
+  std::map<std::string, KernelEntry> table;
+  size_t install_calls = 0;
+  void Put(const KernelEntry& e) { table[e.key.ToString()] = e; }
+  Status Dump(const std::function<void(const KernelEntry&)>& fn) override {
+    for (auto& [k, e] : table) fn(e);
+    return Status::Ok();
+  }
+  InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions&) override {
+    ++install_calls;
+    InstallStats s;
+    for (const KernelEntry& e : entries) {
+      if (table.count(e.key.ToString())) {
+        ++s.existed;
+      } else {
+        table[e.key.ToString()] = e;
+        ++s.installed;
+      }
+    }
+    return s;
+  }
+};
+
+struct Pair {
+  testing::SimBlades c{2, 1, 11};
+  FakeKernel k1, k2;
+  ConntrackOptions opt = [] {
+    ConntrackOptions o;
+    o.enabled = true;
+    o.install_chunk = 3;  // several loop turns for a handful of sessions
+    return o;
+  }();
+  const IpAddr m1 = IpAddr::V4(0xa9fec901);
+  KernelSync s1{c.blade(1, 1), c.blade(1, 1).loop(), k1, opt, {m1}};
+  KernelSync s2{c.blade(2, 1), c.blade(2, 1).loop(), k2, opt, {IpAddr::V4(0xa9fec902)}};
+
+  // The mirror on chassis 2 equals chassis 1's kernel, session by session.
+  ::testing::AssertionResult MirrorEqualsKernel() {
+    const StandbyOrigin* so = c.blade(2, 1).standby(1);
+    if (so->store().live() != k1.table.size()) {
+      return ::testing::AssertionFailure() << so->store().live() << " mirrored, kernel has " << k1.table.size();
+    }
+    for (auto& [k, e] : k1.table) {
+      auto id = so->store().Find(e.key);
+      if (!id) return ::testing::AssertionFailure() << "not mirrored: " << k;
+      const SessionRecord& r = so->store().rec(*id);
+      std::optional<KernelEntry> back = KernelFromSession(r, so->store().nat(*id), so->store().extensions(*id));
+      if (!back) return ::testing::AssertionFailure() << "not installable: " << k;
+      back->timeout_s = e.timeout_s;
+      if (!(*back == e)) return ::testing::AssertionFailure() << "differs: " << back->ToString() << " vs " << e.ToString();
+    }
+    return ::testing::AssertionSuccess();
+  }
+};
+
+TEST(KernelSync, EventsReachTheMirrorAsTheKernelHasThem) {
+  Pair p;
+  for (const KernelEntry& e : {Tcp(1), Tcp(2), UdpSnat(), IcmpEcho(), Tcp6Dnat()}) {
+    p.k1.Put(e);
+    p.s1.OnEvent(CtEvent::kNew, e);
+  }
+  KernelEntry syn = Tcp(3);
+  syn.tcp_state = kCtTcpSynSent;
+  syn.status = kIpsConfirmed;
+  p.k1.Put(syn);
+  p.s1.OnEvent(CtEvent::kNew, syn);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  // The handshake completes; a flow ends.
+  syn.tcp_state = kCtTcpEstablished;
+  syn.status |= kIpsSeenReply | kIpsAssured;
+  p.k1.Put(syn);
+  p.s1.OnEvent(CtEvent::kUpdate, syn);
+  p.k1.table.erase(Tcp(2).key.ToString());
+  p.s1.OnEvent(CtEvent::kDestroy, Tcp(2));
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  EXPECT_EQ(p.s1.counters().events_new.get(), 6u);
+  EXPECT_EQ(p.s1.counters().events_destroy.get(), 1u);
+}
+
+TEST(KernelSync, TheClustersOwnTrafficIsNeverSynced) {
+  Pair p;
+  KernelEntry sync_link = Tcp(9);
+  sync_link.key.src = p.m1;  // a connection on M1
+  KernelEntry cli = Tcp(10);
+  cli.key.src = cli.key.dst = IpAddr::V4(0x7f000001);
+  p.s1.OnEvent(CtEvent::kNew, sync_link);
+  p.s1.OnEvent(CtEvent::kNew, cli);
+  EXPECT_EQ(p.c.blade(1, 1).owned().live(), 0u);
+  EXPECT_EQ(p.s1.counters().ignored.get(), 2u);
+}
+
+TEST(KernelSync, LostEventsAreRepairedByTheDumpNotLost) {
+  Pair p;
+  // Events for three flows arrive; then the socket overruns: one flow's
+  // DESTROY and two flows' NEW never arrive.
+  for (uint32_t i = 1; i <= 3; ++i) {
+    p.k1.Put(Tcp(i));
+    p.s1.OnEvent(CtEvent::kNew, Tcp(i));
+  }
+  p.k1.table.erase(Tcp(1).key.ToString());
+  p.k1.Put(Tcp(4));
+  p.k1.Put(UdpSnat());
+  p.c.RunFor(milliseconds(200));
+  EXPECT_FALSE(p.MirrorEqualsKernel());
+  ASSERT_TRUE(p.s1.Reconcile().ok());
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  EXPECT_EQ(p.s1.counters().resync_created.get(), 2u);
+  EXPECT_EQ(p.s1.counters().resync_deleted.get(), 1u);
+  EXPECT_EQ(p.c.blade(1, 1).owned().live(), 4u);
+}
+
+TEST(KernelSync, PromotionInstallsWhatTheLostOwnersKernelHad) {
+  Pair p;
+  for (const KernelEntry& e : {Tcp(1), Tcp(2), Tcp(3), UdpSnat(), IcmpEcho(), Tcp6Dnat(), Tcp(4)}) {
+    p.k1.Put(e);
+    p.s1.OnEvent(CtEvent::kNew, e);
+  }
+  p.c.RunFor(milliseconds(300));
+  ASSERT_TRUE(p.MirrorEqualsKernel());
+  // B's kernel already has one of them (traffic reached B first): not an error.
+  p.k2.Put(Tcp(4));
+  bool done = false;
+  InstallStats total;
+  p.c.blade(2, 1).set_adopt_listener([&](uint8_t, size_t) {
+    p.s2.InstallAdopted([&](const InstallStats& s) {
+      total = s;
+      done = true;
+    });
+  });
+  p.c.Kill(1, 1);
+  EXPECT_EQ(p.c.blade(2, 1).Adopt(1), 7u);
+  p.c.RunFor(milliseconds(50));
+  ASSERT_TRUE(done);
+  EXPECT_EQ(total.installed, 6u);
+  EXPECT_EQ(total.existed, 1u);
+  EXPECT_GE(p.k2.install_calls, 3u);  // in chunks, between which the loop runs
+  for (auto& [k, e] : p.k1.table) {
+    ASSERT_TRUE(p.k2.table.count(k)) << k;
+    KernelEntry got = p.k2.table[k];
+    got.timeout_s = e.timeout_s;
+    EXPECT_EQ(got, e) << k;
+  }
+  // The kernel's NEW events for what was installed find the adopted sessions.
+  for (auto& [k, e] : p.k2.table) p.s2.OnEvent(CtEvent::kNew, e);
+  EXPECT_EQ(p.c.blade(2, 1).owned().live(), 7u);
+  EXPECT_EQ(p.s2.counters().refused.get(), 0u);
+}
+
+}  // namespace
+}  // namespace bladesync
