@@ -142,7 +142,10 @@ Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const Fra
   if (bytes.size() < 8 || !wire::FrameBufferHasIdentifier(bytes.data())) {
     return DataLoss("not a bladesync frame (bad size or identifier)");
   }
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/16, /*max_tables=*/64);
+  // Every delta may carry extension tables (ALG state, kernel conntrack
+  // state): the table budget follows the delta budget, the bytes bound the rest.
+  const size_t max_tables = 64 + 4 * static_cast<size_t>(limits.max_deltas);
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size(), /*max_depth=*/16, max_tables);
   if (!wire::VerifyFrameBuffer(verifier)) return DataLoss("frame failed the FlatBuffers verifier");
   const wire::Frame* frame = wire::GetFrame(bytes.data());
   if (frame->msg_type() == wire::Message::NONE || frame->msg() == nullptr) {

@@ -204,6 +204,21 @@ TEST(KernelSync, EventsReachTheMirrorAsTheKernelHasThem) {
   EXPECT_EQ(p.s1.counters().events_destroy.get(), 1u);
 }
 
+TEST(KernelSync, FullFramesOfSessionsWithKernelStateArrive) {
+  // Every session carries an extension table: a frame holds thousands.
+  Pair p;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    KernelEntry e = Tcp(i % 20000);
+    e.key.src = IpAddr::V4(0x0a100000 + i);
+    e.reply_dst = e.key.src;
+    p.k1.Put(e);
+    p.s1.OnEvent(CtEvent::kNew, e);
+  }
+  p.c.RunFor(seconds(2));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  EXPECT_EQ(p.c.blade(2, 1).counters().dropped[static_cast<int>(DropReason::kMalformed)].get(), 0u);
+}
+
 TEST(KernelSync, TheClustersOwnTrafficIsNeverSynced) {
   Pair p;
   KernelEntry sync_link = Tcp(9);
