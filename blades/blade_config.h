@@ -31,6 +31,10 @@ struct TestVariants {
   // A mirror that acknowledges deltas it has not applied: frames past a gap
   // are taken as if the gap had been applied (what "ack on receipt" does).
   bool ack_unapplied = false;
+  // An owner that, when sync moves to the other link, forgets what was in
+  // flight on the old one and numbers on from the last acknowledged delta
+  // (the retransmit buffer dropped on a link switch).
+  bool drop_retransmit_on_link_switch = false;
 };
 
 struct BladeConfig {

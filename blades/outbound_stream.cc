@@ -250,8 +250,13 @@ void OutboundStream::OnTick() {
     ctx_.counters.link_switches.Add();
     BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << " -> chassis " << int(peer_) << ": sync moves to "
                           << LinkName(links_.active());
-    // What went out on the old link may be stuck there: send it again.
-    ResendFrom(acked_);
+    if (ctx_.cfg.test.drop_retransmit_on_link_switch) {
+      next_seq_ = acked_;  // broken on purpose (tests only): what was in flight is lost
+      in_flight_.clear();
+    } else {
+      // What went out on the old link may be stuck there: send it again.
+      ResendFrom(acked_);
+    }
   }
   if (!in_flight_.empty() && now - in_flight_.front().sent_at >= ctx_.cfg.retransmit_timeout) {
     ResendFrom(acked_);

@@ -148,7 +148,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.heard[static_cast<int>(link)] = true;
   p.ever_heard = true;
   // Lost exactly hb-lost-threshold intervals after the last beat on any link.
-  p.silence->Arm(cfg_.hb_interval * cfg_.hb_lost_threshold + Nanos(1));
+  p.silence->Arm(cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold) + Nanos(1));
   p.role = static_cast<HaRole>(hb.role());
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
@@ -294,7 +294,7 @@ uint8_t ChassisManager::Incumbent() const {
 
 void ChassisManager::CheckPeers() {
   const Nanos now = loop_.Now();
-  const Nanos lost_after = cfg_.hb_interval * cfg_.hb_lost_threshold;
+  const Nanos lost_after = cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold);
   for (auto& [id, p] : peers_) {
     if (!p.alive && !p.partitioned) continue;
     bool any = false;

@@ -61,6 +61,9 @@ struct ManagerConfig {
   std::function<void(const std::string& address, std::function<void(bool)> done)> probe;
   DistributionOptions distribution;
   size_t ingress_batch = 512;
+  // Broken on purpose, tests only: take over after one missed heartbeat,
+  // before the peer is declared lost (hb-lost-threshold ignored).
+  bool test_promote_early = false;
 };
 
 enum class HaRole : uint8_t { kUnknown = 0, kPrimary = 1, kSecondary = 2, kStandalone = 3 };

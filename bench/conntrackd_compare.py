@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""bladesync and conntrackd side by side on the same machine, one after the
+other in one run, in the same topology (tests/integration/firewall_topology:
+client, firewalls A and B with nftables and strict TCP tracking, server;
+M1/M2 veth links between A and B).
+
+conntrackd runs FTFW over UDP on M1 (Debian's conntrack-tools 1.4.7), its
+netlink buffers at 64 MiB growing to 256 MiB so it does not overrun, the
+external cache on, committed on failover with `conntrackd -c` right after
+the routes move (what keepalived's notify script does, with no detection
+delay added). bladesync runs `config system conntrack` with hb-interval 1,
+hb-lost-threshold 3 and detects the loss itself.
+
+1. Failover gap: a TCP stream and a server-to-client UDP flow through A; A's
+   daemon is killed (kill -9) and the routes move to B; the longest silence
+   at the receiver (ms) and whether every byte arrived.
+2. Sync and install at N sessions (default 100000 and 500000): N synthetic
+   established TCP entries are created in A's kernel in one burst; reported:
+   entries/s until B holds all N (sync), CPU seconds per entry of both
+   daemons together, bytes per entry on M1+M2 (both directions), then A's
+   daemon is killed and the time to install the N sessions into B's kernel.
+
+  bazel build //cmd:all && sudo python3 bench/conntrackd_compare.py [N ...]
+Needs root; raises net.netfilter.nf_conntrack_max for the run and puts it back.
+"""
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import cluster_harness as h  # noqa: E402
+import firewall_topology as fw  # noqa: E402
+
+PROBE = os.path.join(HERE, "..", "tests", "integration", "flow_probe.py")
+TICK = os.sysconf("SC_CLK_TCK")
+
+CONNTRACKD_CONF = """
+Sync {{
+    Mode FTFW {{
+        ResendQueueSize 262144
+        DisableExternalCache Off
+    }}
+    UDP {{
+        IPv4_address {local}
+        IPv4_Destination_Address {peer}
+        Port 3780
+        Interface {iface}
+        SndSocketBuffer 24985600
+        RcvSocketBuffer 24985600
+        Checksum on
+    }}
+}}
+General {{
+    HashSize 262144
+    HashLimit 2097152
+    LogFile {dir}/conntrackd-{x}.log
+    Syslog off
+    LockFile {dir}/conntrackd-{x}.lock
+    UNIX {{
+        Path {dir}/conntrackd-{x}.ctl
+    }}
+    NetlinkBufferSize 67108864
+    NetlinkBufferSizeMaxGrowth 268435456
+    NetlinkOverrunResync On
+    Filter From Userspace {{
+        Protocol Accept {{
+            TCP
+            UDP
+            ICMP
+        }}
+        Address Ignore {{
+            IPv4_address 127.0.0.1
+            IPv4_address 169.254.201.1
+            IPv4_address 169.254.201.2
+            IPv4_address 169.254.202.1
+            IPv4_address 169.254.202.2
+        }}
+    }}
+}}
+"""
+
+BLADESYNC_CT = """
+config system conntrack
+    set status enable
+    set event-buffer-size 67108864
+    set event-buffer-size-max 268435456
+    set resync-interval 60
+end
+"""
+
+
+def cpu_seconds(pid):
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / TICK
+    except OSError:
+        return 0.0
+
+
+def link_bytes(topo):
+    total = 0
+    for side, names in (("a", ("m1a", "m2a")), ("b", ("m1b", "m2b"))):
+        for n in names:
+            out = topo.sh(topo.ns[side], "cat /sys/class/net/%s%s/statistics/tx_bytes" % (n, topo.tag)).stdout
+            total += int(out.strip())
+    return total
+
+
+def kernel_count(topo, side, bladesync):
+    out = subprocess.run(topo.exec_args(side, [bladesync, "conntrack", "count"]), capture_output=True, text=True).stdout
+    return int(out.strip() or 0)
+
+
+class Conntrackd:
+    name = "conntrackd"
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.dir = tempfile.mkdtemp(prefix="bs-ctd-")
+        self.conf, self.procs = {}, {}
+        for x, local, peer, iface in (("a", "169.254.201.1", "169.254.201.2", "m1a"),
+                                      ("b", "169.254.201.2", "169.254.201.1", "m1b")):
+            self.conf[x] = os.path.join(self.dir, "conntrackd-%s.conf" % x)
+            open(self.conf[x], "w").write(CONNTRACKD_CONF.format(local=local, peer=peer, iface=iface + topo.tag,
+                                                                  dir=self.dir, x=x))
+
+    def start(self):
+        for x in ("a", "b"):
+            self.procs[x] = subprocess.Popen(self.topo.exec_args(x, ["conntrackd", "-C", self.conf[x]]),
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        for x in ("a", "b"):
+            if self.procs[x].poll() is not None:
+                raise RuntimeError("conntrackd in %s exited: %s" % (x, open(os.path.join(self.dir, "conntrackd-%s.log" % x)).read()[-2000:]))
+
+    def ctl(self, x, *args, timeout=120):
+        return subprocess.run(self.topo.exec_args(x, ["conntrackd", "-C", self.conf[x]] + list(args)),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def mirrored(self):
+        out = self.ctl("b", "-s", "cache").stdout
+        m = re.search(r"cache:external\s+active objects:\s+(\d+)", out)
+        return int(m.group(1)) if m else 0
+
+    def has_flows(self):
+        return "10.9.0.1" in self.ctl("b", "-e").stdout
+
+    def pids(self):
+        return [p.pid for p in self.procs.values() if p.poll() is None]
+
+    def kill_a(self):
+        self.procs["a"].send_signal(signal.SIGKILL)
+        self.procs["a"].wait()
+
+    def take_over(self):
+        """keepalived's notify on B: commit the external cache into the kernel."""
+        t = time.monotonic()
+        r = self.ctl("b", "-c")
+        return time.monotonic() - t, r
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+class Bladesync:
+    name = "bladesync"
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.c = h.Cluster(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
+                           addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]},
+                           extra=BLADESYNC_CT)
+
+    def start(self):
+        self.c.start_chassis(1)
+        self.c.start_chassis(2)
+        self.c.wait_settled(timeout=30)
+
+    def mirrored(self):
+        st = self.c.status(2)
+        return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["origin"] == 1)
+
+    def has_flows(self):
+        rows = self.c.cli(2, "diagnose", "sys", "session", "list", "standby", "src", "10.9.0.1")["sessions"]
+        return {6, 17} <= {r["proto"] for r in rows}
+
+    def pids(self):
+        return [p.pid for p in self.c.procs.values() if p.poll() is None]
+
+    def kill_a(self):
+        p = self.c.procs.pop(1)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+    def take_over(self):
+        """Nothing to run: B detects the loss and installs by itself. Returns
+        the install duration B logged."""
+        def installed():
+            m = re.findall(r"installed (\d+) sessions .* in (\d+) us", self.c.log(2))
+            return m[-1] if m else None
+        n, us = self.c.wait_for("B to install the sessions", installed, timeout=120, interval=0.05)
+        return int(us) / 1e6, None
+
+    def stop(self):
+        self.c.stop_all()
+
+
+def gap_run(system_cls, tag):
+    topo = fw.FirewallPair(tag)
+    sysm = system_cls(topo)
+    try:
+        sysm.start()
+        server = subprocess.Popen(topo.exec_args("s", [sys.executable, PROBE, "server", "--max-seconds", "60"]),
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        client = subprocess.Popen(topo.exec_args("c", [sys.executable, PROBE, "client", "--server", "10.9.0.2",
+                                                       "--duration", "8", "--drain", "15"]),
+                                  stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not sysm.has_flows():
+            time.sleep(0.1)
+        time.sleep(1.0)
+        sysm.kill_a()
+        topo.fail_over_routes()
+        if system_cls is Conntrackd:
+            sysm.take_over()
+        out_c = client.communicate(timeout=60)[0]
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        out_s = server.communicate(timeout=10)[0]
+        cli, srv = json.loads(out_c.strip().splitlines()[-1]), json.loads(out_s.strip().splitlines()[-1])
+        intact = cli["tcp_error"] is None and srv["tcp_pattern_ok"] and srv["tcp_bytes"] == cli["tcp_sent"]
+        return {"tcp_gap_ms": srv["tcp_max_gap_ms"], "udp_gap_ms": cli["udp_max_gap_ms"], "tcp_intact": intact}
+    finally:
+        sysm.stop()
+        topo.close()
+
+
+def scale_run(system_cls, tag, n, bladesync):
+    topo = fw.FirewallPair(tag)
+    sysm = system_cls(topo)
+    try:
+        sysm.start()
+        pids = sysm.pids()
+        cpu0, bytes0 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
+        t0 = time.monotonic()
+        r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), "--json"]),
+                           capture_output=True, text=True)
+        inject = json.loads(r.stdout)
+        deadline = time.monotonic() + 300
+        got = 0
+        while time.monotonic() < deadline:
+            got = sysm.mirrored()
+            if got >= n:
+                break
+            time.sleep(0.05)
+        t1 = time.monotonic()
+        time.sleep(0.5)  # acknowledgements and the last stats
+        cpu1, bytes1 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
+        sysm.kill_a()
+        install_s, _ = sysm.take_over()
+        in_b = kernel_count(topo, "b", bladesync)
+        return {"n": n, "injected": inject["installed"], "mirrored": got, "sync_s": round(t1 - t0, 3),
+                "entries_per_s": round(got / (t1 - t0)), "cpu_us_per_entry": round((cpu1 - cpu0) / max(got, 1) * 1e6, 2),
+                "bytes_per_entry": round((bytes1 - bytes0) / max(got, 1), 1),
+                "install_s": round(install_s, 3), "in_b_kernel": in_b}
+    finally:
+        sysm.stop()
+        topo.close()
+
+
+def main():
+    sizes = [int(a) for a in sys.argv[1:]] or [100000, 500000]
+    why = fw.conntrack_missing()
+    if why:
+        print("cannot run: " + why)
+        return 2
+    bladesync = h.find_binary("bladesync")
+    ct_max_path = "/proc/sys/net/netfilter/nf_conntrack_max"
+    old_max = open(ct_max_path).read().strip()
+    open(ct_max_path, "w").write(str(max(int(old_max), 2 * max(sizes) + 100000)))
+    results = {"gap": {}, "scale": {}}
+    try:
+        tag = "%04x" % random.randrange(1 << 16)
+        for cls in (Bladesync, Conntrackd):
+            results["gap"][cls.name] = gap_run(cls, tag)
+            print(cls.name, "failover gap:", results["gap"][cls.name], flush=True)
+        for n in sizes:
+            for cls in (Bladesync, Conntrackd):
+                r = scale_run(cls, tag, n, bladesync)
+                results["scale"].setdefault(str(n), {})[cls.name] = r
+                print(cls.name, n, r, flush=True)
+    finally:
+        open(ct_max_path, "w").write(old_max)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
