@@ -26,10 +26,11 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       start_(loop.Now()),
       blades_(static_cast<size_t>(cfg_.slots)),
       pending4_(static_cast<size_t>(cfg_.slots) + 1),
-      pending6_(static_cast<size_t>(cfg_.slots) + 1),
-      // Ids grow across restarts of the manager (the epoch leads), so a
-      // blade never mistakes a new command for one it already applied.
-      next_command_id_((uint64_t{cfg_.epoch} << 24) + 1) {
+      pending6_(static_cast<size_t>(cfg_.slots) + 1) {
+  // Ids grow across restarts of the manager (the epoch leads), so a blade
+  // never mistakes a new command for one it already applied. (Set here, not
+  // in the initializer list: next_command_id_ is declared before cfg_.)
+  next_command_id_ = (uint64_t{cfg_.epoch} << 24) + 1;
   for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;

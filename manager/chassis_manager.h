@@ -168,7 +168,7 @@ class ChassisManager {
     int64_t offset_ns = 0;
   };
   std::vector<PendingCommand> pending_commands_;
-  uint64_t next_command_id_;
+  uint64_t next_command_id_ = 1;
   uint8_t Incumbent() const;
   Candidate Self() const;
 

@@ -1,0 +1,570 @@
+// The promises P1-P6 of DESIGN.md, checked with rapidcheck/state on whole
+// chassis (managers and blades) on the simulator.
+//
+// Commands are traffic (create, establish, delete, idle expiry by advancing
+// time), faults (drop/duplicate/delay, link cuts, glitches of both links and
+// pauses shorter than hb-lost-threshold, clock skew, malformed frames),
+// failover (kill -9 of the chassis that processes traffic, restart with a new
+// epoch, `execute ha failover`) and quiesce. The model below is the test's
+// own record of what traffic did; after each quiesce every chassis is
+// checked against it:
+//   P1 convergence: every mirror equals its owner, every blade ready;
+//   P2 no acknowledged session lost: each live session is owned, in its
+//      latest acknowledged state, by a chassis that processes traffic;
+//   P3 no resurrection: a deleted or idle-expired session is nowhere;
+//   P4 exactly one chassis processes traffic, and faults within the budget
+//      (glitches, pauses under the loss threshold) never move it;
+//   P5 bounded memory: resend queues drained, tables no larger than the
+//      sessions the model has seen;
+//   P6 hostile frames are counted and dropped, and change nothing above.
+// Each case runs twice: the event-trace hashes must be equal (replay).
+// BLADESYNC_SOAK_SECONDS=N runs cases for N seconds and reports what ran.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+#include <rapidcheck/state.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/hash.h"
+#include "tests/support/sim_chassis_cluster.h"
+
+namespace bladesync::testing {
+namespace {
+
+struct Variant {
+  bool ack_unapplied = false;
+  bool drop_retransmit = false;
+  bool promote_early = false;
+};
+
+// ---- the model: what traffic did, independent of the code under test ----
+struct MSession {
+  bool udp = false;
+  uint8_t state = kTcpSynSent;
+  bool deleted = false;
+  int64_t expires_ms = -1;  // short-lived: dead after this (virtual ms)
+};
+struct Model {
+  int chassis = 2;
+  int slots = 1;
+  uint64_t seed = 1;
+  std::map<uint32_t, MSession> sessions;
+  std::set<int> alive;
+  bool settled = false;
+  int64_t now_ms = 0;
+  int64_t last_kill_ms = -100000;
+  size_t max_live = 0;
+
+  bool live(uint32_t k) const {
+    auto it = sessions.find(k);
+    return it != sessions.end() && !it->second.deleted && (it->second.expires_ms < 0 || it->second.expires_ms > now_ms);
+  }
+};
+
+// Counts of what a run exercised (the soak report).
+struct Stats {
+  std::map<std::string, uint64_t> commands;
+  uint64_t cases = 0;
+  void Add(const Stats& o) {
+    for (auto& [k, v] : o.commands) commands[k] += v;
+    cases += o.cases;
+  }
+};
+
+// ---- the system under test --------------------------------------------
+struct Sut {
+  Sut(const Model& m, Variant v)
+      : c(m.chassis, m.slots, m.seed,
+          SimClusterOptions{[v](BladeConfig& b) {
+                              b.max_batch = 64;
+                              b.test.ack_unapplied = v.ack_unapplied;
+                              b.test.drop_retransmit_on_link_switch = v.drop_retransmit;
+                            },
+                            [v](ManagerConfig& mc) { mc.test_promote_early = v.promote_early; }}) {
+    c.RunFor(seconds(2));  // hello-holddown, election, first syncs
+  }
+  SimChassisCluster c;
+  std::set<uint32_t> uncertain;   // changed after the last acknowledgement, then their owner died
+  std::string violation;          // first broken promise, with the command
+  Stats stats;
+  std::set<std::tuple<int, int, int>> cuts;
+
+  void Fail(const std::string& what) {
+    if (violation.empty()) violation = what;
+  }
+  uint8_t Traffic() {
+    std::vector<uint8_t> t = c.TrafficChassis();
+    if (t.size() != 1) {
+      Fail("P4: " + std::to_string(t.size()) + " chassis process traffic");
+      return t.empty() ? 0 : t[0];
+    }
+    return t[0];
+  }
+  static uint8_t SlotOf(const Model& m, uint32_t k) { return static_cast<uint8_t>(1 + k % m.slots); }
+  static SessionKey KeyOf(uint32_t k, bool udp) {
+    return SessionKey::V4(0x0a000000 + k, 0xc6336401, static_cast<uint16_t>(1024 + k), udp ? 53 : 443,
+                          udp ? kProtoUdp : kProtoTcp);
+  }
+  // Every owner blade of the traffic chassis has nothing unacknowledged.
+  bool WaitQuiet(uint8_t t, const Model& m, Nanos budget) {
+    c.RunFor(milliseconds(5));  // changes are flushed at the end of their loop turn
+    for (Nanos spent{0}; spent < budget; spent += milliseconds(50)) {
+      bool quiet = true;
+      for (int s = 1; s <= m.slots; ++s) {
+        BladeAgent* b = c.blade(t, static_cast<uint8_t>(s));
+        for (int p = 1; p <= m.chassis; ++p) {  // acknowledged by every live mirror
+          if (p != t && c.alive(static_cast<uint8_t>(p))) quiet &= b->outbound(static_cast<uint8_t>(p))->idle();
+        }
+      }
+      if (quiet) return true;
+      c.RunFor(milliseconds(50));
+    }
+    return false;
+  }
+  uint64_t Failovers() {
+    uint64_t n = 0;
+    for (int x = 1; x <= c.chassis(); ++x)
+      if (c.alive(static_cast<uint8_t>(x))) n += c.manager(static_cast<uint8_t>(x))->failovers();
+    return n;
+  }
+};
+
+using Cmd = rc::state::Command<Model, Sut>;
+
+struct Create : Cmd {
+  uint32_t key = *rc::gen::inRange<uint32_t>(0, 400);
+  bool udp = *rc::gen::element(false, false, true);
+  bool short_lived = *rc::gen::element(false, false, false, true);
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && !m.sessions.count(key)); }
+  void apply(Model& m) const override {
+    MSession s;
+    s.udp = udp;
+    s.state = udp ? kUnreplied : kTcpSynSent;
+    if (short_lived) s.expires_ms = m.now_ms + 2000;
+    m.sessions[key] = s;
+    size_t live = 0;
+    for (auto& [k, x] : m.sessions) live += m.live(k);
+    m.max_live = std::max(m.max_live, live);
+  }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["create"]++;
+    const uint8_t t = s.Traffic();
+    if (!t) return;
+    SessionFacts f;
+    f.key = Sut::KeyOf(key, udp);
+    s.c.blade(t, Sut::SlotOf(m, key))->CreateSession(f, SessionState{udp ? uint8_t(kUnreplied) : uint8_t(kTcpSynSent), 0,
+                                                                      short_lived ? 2u : 3600u});
+  }
+  void show(std::ostream& os) const override { os << "Create(" << key << (udp ? ", udp" : "") << (short_lived ? ", 2s" : "") << ")"; }
+};
+
+// A live session of the model (traffic acts on sessions that exist).
+uint32_t PickLive(const Model& m) {
+  std::vector<uint32_t> live;
+  for (auto& [k, x] : m.sessions)
+    if (m.live(k)) live.push_back(k);
+  return live.empty() ? 0 : *rc::gen::elementOf(live);
+}
+
+struct Establish : Cmd {
+  uint32_t key;
+  explicit Establish(const Model& m) : key(PickLive(m)) {}
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.live(key)); }
+  void apply(Model& m) const override {
+    MSession& ms = m.sessions[key];
+    ms.state = ms.udp ? kReplied : kTcpEstablished;
+    if (ms.expires_ms >= 0) ms.expires_ms = m.now_ms + 2000;  // a state change restarts the idle timer
+  }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["establish"]++;
+    const uint8_t t = s.Traffic();
+    if (!t || s.uncertain.count(key)) return;
+    const MSession& ms = m.sessions.at(key);
+    BladeAgent* b = s.c.blade(t, Sut::SlotOf(m, key));
+    auto id = b->Lookup(Sut::KeyOf(key, ms.udp));
+    if (!id) return s.Fail("P2: live session " + std::to_string(key) + " is not owned by the traffic chassis");
+    b->ChangeState(*id, SessionState{ms.udp ? uint8_t(kReplied) : uint8_t(kTcpEstablished), 0, b->owned().rec(*id).timeout_s});
+  }
+  void show(std::ostream& os) const override { os << "Establish(" << key << ")"; }
+};
+
+struct Delete : Cmd {
+  uint32_t key;
+  explicit Delete(const Model& m) : key(PickLive(m)) {}
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.live(key)); }
+  void apply(Model& m) const override { m.sessions[key].deleted = true; }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["delete"]++;
+    const uint8_t t = s.Traffic();
+    if (!t || s.uncertain.count(key)) return;
+    BladeAgent* b = s.c.blade(t, Sut::SlotOf(m, key));
+    if (auto id = b->Lookup(Sut::KeyOf(key, m.sessions.at(key).udp))) b->DeleteSession(*id, kDeleteClosed);
+  }
+  void show(std::ostream& os) const override { os << "Delete(" << key << ")"; }
+};
+
+struct Advance : Cmd {
+  int ms = *rc::gen::inRange(10, 1500);
+  void apply(Model& m) const override { m.now_ms += ms; }
+  void run(const Model&, Sut& s) const override {
+    s.stats.commands["advance"]++;
+    s.c.RunFor(milliseconds(ms));
+  }
+  void show(std::ostream& os) const override { os << "Advance(" << ms << "ms)"; }
+};
+
+struct Faults : Cmd {
+  double drop = *rc::gen::element(0.0, 0.02, 0.1, 0.3);
+  double dup = *rc::gen::element(0.0, 0.05, 0.2);
+  double delay = *rc::gen::element(0.0, 0.1, 0.5);
+  void run(const Model&, Sut& s) const override {
+    s.stats.commands["fault.net"]++;
+    s.c.net().faults().drop = drop;
+    s.c.net().faults().duplicate = dup;
+    s.c.net().faults().delay = delay;
+  }
+  void show(std::ostream& os) const override { os << "Faults(drop " << drop << ", dup " << dup << ", delay " << delay << ")"; }
+};
+
+struct CutLink : Cmd {
+  int a = *rc::gen::inRange(1, 5), b = *rc::gen::inRange(1, 5);
+  Link link = *rc::gen::element(Link::kM1, Link::kM2);
+  void checkPreconditions(const Model& m) const override { RC_PRE(a <= m.chassis && b <= m.chassis && a != b); }
+  void run(const Model&, Sut& s) const override {
+    s.stats.commands[link == Link::kM1 ? "fault.cut_m1" : "fault.cut_m2"]++;
+    // One link at a time: both down for longer than the budget is a partition.
+    const Link other = link == Link::kM1 ? Link::kM2 : Link::kM1;
+    if (s.c.net().is_cut(static_cast<uint8_t>(a), static_cast<uint8_t>(b), other)) {
+      s.c.net().Restore(static_cast<uint8_t>(a), static_cast<uint8_t>(b), other);
+    }
+    s.c.net().Cut(static_cast<uint8_t>(a), static_cast<uint8_t>(b), link);
+  }
+  void show(std::ostream& os) const override { os << "Cut(" << a << "-" << b << " " << LinkName(link) << ")"; }
+};
+
+// Both links down for less than hb-interval x hb-lost-threshold (300 ms), or
+// the whole chassis paused as long: inside the budget, nothing may move.
+struct Glitch : Cmd {
+  int a = *rc::gen::inRange(1, 5), b = *rc::gen::inRange(1, 5);
+  int ms = *rc::gen::inRange(20, 200);
+  bool pause = *rc::gen::arbitrary<bool>();
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(m.settled && a <= m.chassis && b <= m.chassis && a != b && m.alive.count(a) && m.alive.count(b));
+  }
+  void apply(Model& m) const override { m.now_ms += ms; }
+  void run(const Model&, Sut& s) const override {
+    s.stats.commands[pause ? "fault.pause" : "fault.glitch_m1_m2"]++;
+    // The budget is this glitch alone: random loss on top of it (30% of
+    // heartbeats on both links) can take a peer out legitimately.
+    const SimFaults saved = s.c.net().faults();
+    s.c.net().faults() = SimFaults{};
+    const uint8_t before = s.Traffic();
+    const uint64_t failovers = s.Failovers();
+    const uint8_t x = static_cast<uint8_t>(a), y = static_cast<uint8_t>(b);
+    if (pause) {
+      s.c.PauseChassis(x);
+      s.c.RunFor(milliseconds(ms));
+      s.c.ResumeChassis(x);
+    } else {
+      for (Link l : {Link::kM1, Link::kM2}) s.c.net().Cut(x, y, l);
+      s.c.RunFor(milliseconds(ms));
+      for (Link l : {Link::kM1, Link::kM2}) s.c.net().Restore(x, y, l);
+    }
+    s.c.RunFor(milliseconds(400));
+    if (s.Traffic() != before || s.Failovers() != failovers) {
+      s.Fail("P4: a fault within the budget (" + std::to_string(ms) + " ms) moved the traffic or counted a failover");
+    }
+    s.c.net().faults() = saved;
+  }
+  void show(std::ostream& os) const override { os << (pause ? "Pause(" : "Glitch(") << a << "-" << b << ", " << ms << "ms)"; }
+};
+
+struct Skew : Cmd {
+  int chassis = *rc::gen::inRange(1, 5);
+  int ms = *rc::gen::inRange(-2000, 2000);
+  void checkPreconditions(const Model& m) const override { RC_PRE(chassis <= m.chassis && m.alive.count(chassis)); }
+  void run(const Model&, Sut& s) const override {
+    s.stats.commands["fault.clock_skew"]++;
+    s.c.SetSkew(static_cast<uint8_t>(chassis), milliseconds(ms));
+  }
+  void show(std::ostream& os) const override { os << "Skew(" << chassis << ", " << ms << "ms)"; }
+};
+
+struct Hostile : Cmd {
+  int chassis = *rc::gen::inRange(1, 5);
+  uint64_t salt = *rc::gen::arbitrary<uint64_t>();
+  void checkPreconditions(const Model& m) const override { RC_PRE(chassis <= m.chassis && m.alive.count(chassis)); }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["fault.malformed"]++;
+    const uint8_t to = static_cast<uint8_t>(chassis);
+    if (!s.c.alive(to)) return;
+    uint64_t x = salt;
+    uint64_t before = 0;
+    for (int sl = 1; sl <= m.slots; ++sl) before += s.c.blade(to, static_cast<uint8_t>(sl))->counters().dropped[0].get();
+    for (int i = 0; i < 8; ++i) {
+      x = SplitMix64(x + 0x9e3779b97f4a7c15ull);
+      std::vector<uint8_t> junk(16 + x % 300);
+      for (size_t j = 0; j < junk.size(); ++j) junk[j] = static_cast<uint8_t>(SplitMix64(x + j));
+      if (i % 2) std::copy_n("BSY1", 4, junk.begin() + 4);  // our identifier, junk around it
+      const uint8_t from = static_cast<uint8_t>(1 + (chassis % m.chassis));
+      for (Link l : {Link::kM1, Link::kM2}) {  // one of them may be cut
+        s.c.net().Inject(NodeId{from, 1}, NodeId{to, static_cast<uint8_t>(1 + i % m.slots)}, l, junk);
+        s.c.net().Inject(NodeId{from, 0}, NodeId{to, 0}, l, junk);
+      }
+    }
+    s.c.RunFor(milliseconds(20));
+    uint64_t after = 0;
+    for (int sl = 1; sl <= m.slots; ++sl) after += s.c.blade(to, static_cast<uint8_t>(sl))->counters().dropped[0].get();
+    if (after < before + 1) s.Fail("P6: malformed frames were not counted as dropped");
+  }
+  void show(std::ostream& os) const override { os << "Hostile(to " << chassis << ")"; }
+};
+
+struct KillTraffic : Cmd {
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.alive.size() >= 2); }
+  void apply(Model& m) const override {
+    // The model does not know which chassis; Sut records it. All stay "alive"
+    // in the count that matters for preconditions: one fewer.
+    m.alive.erase(*m.alive.begin());
+    m.settled = false;
+    m.now_ms += 1500;
+    m.last_kill_ms = m.now_ms;
+  }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["failover.kill"]++;
+    const uint8_t t = s.Traffic();
+    if (!t) return;
+    if (!s.WaitQuiet(t, m, seconds(3))) {
+      // Not everything was acknowledged: what changed since may be lost, legitimately.
+      for (auto& [k, x] : m.sessions) s.uncertain.insert(k);
+    }
+    // The budget: a takeover on a network without random loss (heavy loss
+    // between the survivors while they take over is beyond what is promised).
+    const SimFaults saved = s.c.net().faults();
+    s.c.net().faults() = SimFaults{};
+    s.c.KillChassis(t);
+    s.c.RunFor(milliseconds(1500));
+    s.c.net().faults() = saved;
+  }
+  void show(std::ostream& os) const override { os << "KillTrafficChassis"; }
+};
+
+struct Restart : Cmd {
+  // Inside the budget: the peers noticed the death before the restart. (A
+  // restart faster than hb-interval x hb-lost-threshold is a known gap: the
+  // new incarnation's empty snapshot replaces what it owned; see README.)
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(static_cast<int>(m.alive.size()) < m.chassis && m.now_ms - m.last_kill_ms >= 1000);
+  }
+  void apply(Model& m) const override {
+    for (int x = 1; x <= m.chassis; ++x)
+      if (!m.alive.count(x)) {
+        m.alive.insert(x);
+        break;
+      }
+    m.settled = false;
+  }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["failover.restart"]++;
+    for (int x = 1; x <= m.chassis; ++x)
+      if (!s.c.alive(static_cast<uint8_t>(x))) {
+        s.c.RestartChassis(static_cast<uint8_t>(x));
+        return;
+      }
+  }
+  void show(std::ostream& os) const override { os << "RestartDeadChassis"; }
+};
+
+struct ManualFailover : Cmd {
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.alive.size() >= 2); }
+  void apply(Model& m) const override { m.settled = false; }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["failover.manual"]++;
+    const uint8_t t = s.Traffic();
+    if (!t) return;
+    // P2 is about acknowledged sessions: what is still unacknowledged when
+    // the role moves may be lost (the old owner gives up its table).
+    if (!s.WaitQuiet(t, m, seconds(3))) {
+      for (auto& [k, x] : m.sessions) s.uncertain.insert(k);
+    }
+    const SimFaults saved = s.c.net().faults();
+    s.c.net().faults() = SimFaults{};
+    s.c.manager(t)->SetManualFailover(true);
+    s.c.RunFor(seconds(1));
+    s.c.manager(t)->SetManualFailover(false);
+    s.c.net().faults() = saved;
+  }
+  void show(std::ostream& os) const override { os << "ExecuteHaFailover"; }
+};
+
+struct Quiesce : Cmd {
+  void apply(Model& m) const override {
+    m.settled = true;
+    m.now_ms += 5000;
+  }
+  void run(const Model& m0, Sut& s) const override {
+    s.stats.commands["quiesce"]++;
+    Model m = m0;
+    apply(m);
+    for (int x = 1; x <= m.chassis; ++x) {
+      if (s.c.alive(static_cast<uint8_t>(x)) && s.c.paused(static_cast<uint8_t>(x))) s.c.ResumeChassis(static_cast<uint8_t>(x));
+      for (int y = x + 1; y <= m.chassis; ++y)
+        for (Link l : {Link::kM1, Link::kM2}) s.c.net().Restore(static_cast<uint8_t>(x), static_cast<uint8_t>(y), l);
+    }
+    s.c.net().faults() = SimFaults{};
+    s.c.RunFor(seconds(5));
+    Check(m, s);
+  }
+  static void Check(const Model& m, Sut& s) {
+    const uint8_t t = s.Traffic();  // P4
+    if (!t) return;
+    std::vector<uint8_t> alive;
+    for (int x = 1; x <= m.chassis; ++x)
+      if (s.c.alive(static_cast<uint8_t>(x))) alive.push_back(static_cast<uint8_t>(x));
+    std::string why;
+    for (uint8_t o : alive) {
+      for (int sl = 1; sl <= m.slots; ++sl) {
+        BladeAgent* owner = s.c.blade(o, static_cast<uint8_t>(sl));
+        if (!owner->ready()) return s.Fail("P1: chassis " + std::to_string(o) + " slot " + std::to_string(sl) + " is not ready");
+        // P5: nothing unacknowledged is kept, tables bounded by what was seen.
+        // (Towards a dead mirror the log waits, bounded, for it to return.)
+        const bool all_alive = static_cast<int>(alive.size()) == m.chassis;
+        const size_t bound = all_alive ? 0 : 3 * m.sessions.size() + 1;
+        if (owner->resend_queue_size() > bound) {
+          return s.Fail("P5: resend queue of chassis " + std::to_string(o) + " holds " +
+                        std::to_string(owner->resend_queue_size()) + " entries (bound " + std::to_string(bound) + ")");
+        }
+        if (owner->owned().live() > m.max_live + s.uncertain.size()) {
+          return s.Fail("P5: more owned sessions than traffic created");
+        }
+        for (uint8_t mi : alive) {
+          if (mi == o) continue;
+          const StandbyOrigin* so = s.c.blade(mi, static_cast<uint8_t>(sl))->standby(o);
+          if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
+            return s.Fail("P1: chassis " + std::to_string(mi) + " slot " + std::to_string(sl) + " mirrors " +
+                          std::to_string(so ? so->store().live() : 0) + " of chassis " + std::to_string(o) + "'s " +
+                          std::to_string(owner->owned().counted()) + " sessions");
+          }
+        }
+      }
+    }
+    for (auto& [k, ms] : m.sessions) {
+      if (s.uncertain.count(k)) continue;
+      const SessionKey key = Sut::KeyOf(k, ms.udp);
+      const uint8_t slot = Sut::SlotOf(m, k);
+      int owners = 0;
+      bool anywhere = false;
+      for (uint8_t o : alive) {
+        BladeAgent* b = s.c.blade(o, slot);
+        if (auto id = b->owned().Find(key)) {
+          ++owners;
+          anywhere = true;
+          if (m.live(k) && o == t && b->owned().rec(*id).proto_state != ms.state) {
+            return s.Fail("P2: session " + std::to_string(k) + " is in state " + std::to_string(b->owned().rec(*id).proto_state) +
+                          ", acknowledged " + std::to_string(ms.state));
+          }
+        }
+        for (uint8_t p : alive)
+          if (p != o && b->standby(p) && b->standby(p)->store().Find(key)) anywhere = true;
+      }
+      const bool expiring = ms.expires_ms >= 0 && !ms.deleted && m.now_ms - ms.expires_ms < 3000 && m.now_ms > ms.expires_ms - 3000;
+      if (expiring) continue;  // its timer may or may not have run out by now
+      if (m.live(k) && owners != 1) {
+        return s.Fail("P2/P4: live session " + std::to_string(k) + " has " + std::to_string(owners) + " owners");
+      }
+      if (!m.live(k) && anywhere) return s.Fail("P3: session " + std::to_string(k) + " came back after it ended");
+    }
+  }
+  void show(std::ostream& os) const override { os << "Quiesce"; }
+};
+
+Model InitialModel() {
+  Model m;
+  m.chassis = *rc::gen::inRange(2, 5);
+  m.slots = *rc::gen::inRange(1, 3);
+  m.seed = *rc::gen::arbitrary<uint64_t>();
+  for (int x = 1; x <= m.chassis; ++x) m.alive.insert(x);
+  m.settled = true;
+  return m;
+}
+
+auto CommandGen() {
+  return rc::state::gen::execOneOfWithArgs<Create, Create, Create, Establish, Delete, Advance, Faults, CutLink, Glitch, Skew,
+                                           Hostile, KillTraffic, Restart, ManualFailover, Quiesce, Quiesce>();
+}
+
+struct CaseResult {
+  std::string violation;
+  uint64_t trace;
+  Stats stats;
+};
+
+CaseResult RunCase(const Model& m0, const rc::state::Commands<Cmd>& cmds, Variant v) {
+  Sut s(m0, v);
+  rc::state::runAll(cmds, m0, s);
+  Model m = m0;
+  rc::state::applyAll(cmds, m);
+  Quiesce().run(m, s);  // the final quiesce
+  s.stats.cases = 1;
+  return {s.violation, s.c.sched().trace_hash(), s.stats};
+}
+
+std::string Describe(const rc::state::Commands<Cmd>& cmds) {
+  std::ostringstream o;
+  for (auto& c : cmds) {
+    c->show(o);
+    o << "; ";
+  }
+  return o.str();
+}
+
+// One property case: run, check, run again, compare the traces.
+void Case(Variant v, Stats* stats = nullptr) {
+  const Model m0 = InitialModel();
+  const auto cmds = *rc::state::gen::commands(m0, CommandGen());
+  const CaseResult a = RunCase(m0, cmds, v);
+  RC_TAG(m0.chassis, "chassis");
+  if (stats) stats->Add(a.stats);
+  if (!a.violation.empty()) {
+    RC_FAIL(a.violation + "\n  " + std::to_string(m0.chassis) + " chassis x " + std::to_string(m0.slots) +
+            " slots, simulator seed " + std::to_string(m0.seed) + "\n  commands: " + Describe(cmds) +
+            "\n  replay: bazel-bin/tests/property/cluster_stateful_test with the RC_PARAMS=\"reproduce=...\" line printed at the end");
+  }
+  const CaseResult b = RunCase(m0, cmds, v);
+  RC_ASSERT(a.trace == b.trace);
+}
+
+TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
+  Stats stats;
+  const char* soak = std::getenv("BLADESYNC_SOAK_SECONDS");
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(soak ? std::atoi(soak) : 0);
+  int rounds = 0;
+  do {
+    const bool ok = rc::check("P1-P6 on whole chassis", [&] { Case(Variant{}, &stats); });
+    ASSERT_TRUE(ok);
+    ++rounds;
+  } while (soak && std::chrono::steady_clock::now() < end);
+  std::printf("cluster_stateful: %llu cases in %d round(s)\n", static_cast<unsigned long long>(stats.cases), rounds);
+  for (auto& [k, n] : stats.commands) std::printf("  %-22s %llu\n", k.c_str(), static_cast<unsigned long long>(n));
+}
+
+// Teeth: each broken variant must be caught, or the suite proves nothing.
+void ExpectCaught(Variant v, const char* name) {
+  const bool survived = rc::check(std::string("broken variant: ") + name, [v] { Case(v); });
+  EXPECT_FALSE(survived) << "the cluster suite did not catch the broken variant " << name;
+}
+TEST(ClusterStatefulTeeth, CatchesAckBeforeApply) { ExpectCaught(Variant{true, false, false}, "ack_unapplied"); }
+TEST(ClusterStatefulTeeth, CatchesDroppedRetransmitsAfterALinkSwitch) {
+  ExpectCaught(Variant{false, true, false}, "drop_retransmit_on_link_switch");
+}
+TEST(ClusterStatefulTeeth, CatchesPromotionBeforeThePeerIsLost) {
+  ExpectCaught(Variant{false, false, true}, "promote_early");
+}
+
+}  // namespace
+}  // namespace bladesync::testing
