@@ -77,6 +77,7 @@ Candidate ChassisManager::Self() const {
 
 void ChassisManager::SendHeartbeats() {
   const Candidate self = Self();
+  ++hb_seq_;
   for (auto& [id, peer] : peers_) {
     for (Link link : {Link::kM1, Link::kM2}) {
       fbb_.Clear();
@@ -93,6 +94,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_override(cfg_.override_);
       b.add_uptime_ms(static_cast<uint64_t>(self.uptime / milliseconds(1)));
       b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
+      b.add_seq(hb_seq_);
       b.add_serial(serial);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
@@ -150,6 +152,13 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.ever_heard = true;
   // Lost exactly hb-lost-threshold intervals after the last beat on any link.
   p.silence->Arm(cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold) + Nanos(1));
+  // Heartbeats go on M1 and M2: an older copy arriving late on the slower
+  // link proves the peer alive but must not roll its role back (a stale
+  // "primary" would make the real primary step down with nobody taking over).
+  const uint32_t epoch = hb.from()->epoch();
+  if (epoch < p.epoch || (epoch == p.epoch && hb.seq() != 0 && hb.seq() <= p.hb_seq)) return;
+  p.epoch = epoch;
+  p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
@@ -204,7 +213,13 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.synced_digest = st.synced_digest();
   b.memory_bytes = st.memory_bytes();
   b.last_command = st.last_command();
+  const size_t before = pending_commands_.size();
   std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
+  // The blade took its command: the next one for it goes now, not at the next tick.
+  if (pending_commands_.size() != before &&
+      std::any_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) { return c.slot == slot; })) {
+    ResendCommands();
+  }
   // A takeover is done when every live blade applied its Adopt.
   if (failover_command_ && std::none_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) {
         return c.id >= failover_command_ && c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live;
@@ -393,8 +408,16 @@ void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t
 // Commands go to every blade until its status reports them applied (a
 // frame on a connection being set up can be refused); a dead blade's are
 // dropped after a bound.
+//
+// One command in flight per blade, the oldest first: a blade applies each id
+// once and acknowledges the highest it applied, so a newer command that
+// overtook an older one (a refused first send, a resend) would make the
+// blade skip the older one, an Adopt among them.
 void ChassisManager::ResendCommands() {
+  std::vector<bool> sent(static_cast<size_t>(cfg_.slots) + 1, false);
   for (PendingCommand& c : pending_commands_) {
+    if (sent[c.slot]) continue;
+    sent[c.slot] = true;
     ++c.tries;
     fbb_.Clear();
     wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);

@@ -101,6 +101,8 @@ struct PeerView {
   Nanos clock_offset{0};   // peer wall clock minus ours, from heartbeat round trips
   Nanos rtt{0};
   uint64_t last_send_ns = 0;   // the peer's send time of its newest heartbeat
+  uint32_t epoch = 0;          // the peer's incarnation and its newest heartbeat seq
+  uint64_t hb_seq = 0;
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;
@@ -169,6 +171,7 @@ class ChassisManager {
   };
   std::vector<PendingCommand> pending_commands_;
   uint64_t next_command_id_ = 1;
+  uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
   Candidate Self() const;
 

@@ -368,14 +368,21 @@ struct Restart : Cmd {
         break;
       }
     m.settled = false;
+    m.now_ms += 2000;
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["failover.restart"]++;
+    // Inside the budget: the restarted chassis hears its peers during
+    // hello-holddown (under heavy loss it may not, and claim the role).
+    const SimFaults saved = s.c.net().faults();
+    s.c.net().faults() = SimFaults{};
     for (int x = 1; x <= m.chassis; ++x)
       if (!s.c.alive(static_cast<uint8_t>(x))) {
         s.c.RestartChassis(static_cast<uint8_t>(x));
-        return;
+        break;
       }
+    s.c.RunFor(seconds(2));
+    s.c.net().faults() = saved;
   }
   void show(std::ostream& os) const override { os << "RestartDeadChassis"; }
 };
