@@ -20,6 +20,16 @@ IpAddr IpAddr::V4(uint32_t host_order) {
   return a;
 }
 
+std::optional<IpAddr> IpAddr::Parse(const std::string& text) {
+  uint8_t b[16];
+  if (inet_pton(AF_INET, text.c_str(), b) == 1) {
+    return V4((uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3]);
+  }
+  IpAddr a;
+  if (inet_pton(AF_INET6, text.c_str(), a.b.data()) == 1) return a;
+  return std::nullopt;
+}
+
 IpAddr IpAddr::V6(uint64_t hi, uint64_t lo) {
   IpAddr a;
   for (int i = 0; i < 8; ++i) {

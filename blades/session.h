@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace bladesync {
@@ -64,6 +65,8 @@ struct IpAddr {
 
   static IpAddr V4(uint32_t host_order);
   static IpAddr V6(uint64_t hi, uint64_t lo);
+  // "10.0.0.1" or "2001:db8::1"; nothing for anything else.
+  static std::optional<IpAddr> Parse(const std::string& text);
   bool is_v4() const;
   uint32_t v4() const;  // host order; valid when is_v4()
   uint64_t hi() const;

@@ -1,6 +1,5 @@
 #include "config/cluster_config.h"
 
-#include <arpa/inet.h>
 
 #include <fstream>
 #include <functional>
@@ -78,19 +77,6 @@ class BlockReader {
   std::map<std::string, Handler> handlers_;
 };
 
-std::optional<IpAddr> ParseIp(const std::string& s) {
-  uint8_t buf[16];
-  if (inet_pton(AF_INET, s.c_str(), buf) == 1) {
-    return IpAddr::V4((uint32_t{buf[0]} << 24) | (uint32_t{buf[1]} << 16) | (uint32_t{buf[2]} << 8) | buf[3]);
-  }
-  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) {
-    IpAddr a;
-    std::copy(buf, buf + 16, a.b.begin());
-    return a;
-  }
-  return std::nullopt;
-}
-
 // "10.0.0.0 255.0.0.0", "10.0.0.0/8", "2001:db8::/32", or a single address.
 std::optional<AddrPrefix> ParsePrefix(const std::vector<std::string>& v, size_t at, size_t* used) {
   if (at >= v.size()) return std::nullopt;
@@ -103,11 +89,11 @@ std::optional<AddrPrefix> ParsePrefix(const std::vector<std::string>& v, size_t 
     len = static_cast<int>(l);
     text = text.substr(0, slash);
   }
-  std::optional<IpAddr> a = ParseIp(text);
+  std::optional<IpAddr> a = IpAddr::Parse(text);
   if (!a) return std::nullopt;
   if (a->is_v4()) {
     if (len < 0 && at + 1 < v.size()) {
-      if (std::optional<IpAddr> mask = ParseIp(v[at + 1]); mask && mask->is_v4()) {
+      if (std::optional<IpAddr> mask = IpAddr::Parse(v[at + 1]); mask && mask->is_v4()) {
         uint32_t m = mask->v4();
         len = 0;
         while (m & 0x80000000u) { ++len; m <<= 1; }

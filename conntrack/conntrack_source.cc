@@ -1,34 +1,20 @@
 #include "conntrack/conntrack_source.h"
 
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstring>
 
 #include "core/log.h"
 
 namespace bladesync {
 
-struct ConntrackSource::Watch {
-  explicit Watch(AsioEventLoop& loop, int fd) : sd(loop.context()) { sd.assign(fd); }
-  ~Watch() { sd.release(); }  // the event socket closes its own descriptor
-  boost::asio::posix::stream_descriptor sd;
-  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
-};
-
 ConntrackSource::ConntrackSource(AsioEventLoop& loop, BladeAgent& agent, ConntrackOptions opt,
                                  std::vector<IpAddr> own_addresses)
     : loop_(loop), agent_(agent), opt_(opt), sync_(agent, loop, kernel_, opt, std::move(own_addresses)) {}
 
-ConntrackSource::~ConntrackSource() {
-  if (watch_) {
-    *watch_->alive = false;
-    boost::system::error_code ec;
-    watch_->sd.cancel(ec);
-  }
-}
+ConntrackSource::~ConntrackSource() = default;
 
 Status ConntrackSource::Start() {
   if (Status s = events_.Open(opt_.event_buffer); !s.ok()) return s;
-  watch_ = std::make_unique<Watch>(loop_, events_.fd());
+  watch_ = std::make_unique<FdWatch>(loop_, events_.fd(), [this] { OnReadable(); });
   agent_.set_adopt_listener([this](uint8_t chassis, size_t n) {
     BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
     sync_.InstallAdopted();
@@ -38,16 +24,9 @@ Status ConntrackSource::Start() {
   }
   loop_.Post([this] {
     Resync("start");
-    Wait();
+    watch_->Wait();
   });
   return Status::Ok();
-}
-
-void ConntrackSource::Wait() {
-  watch_->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this, alive = watch_->alive](const boost::system::error_code& ec) {
-                          if (!ec && *alive) OnReadable();
-                        });
 }
 
 void ConntrackSource::OnReadable() {
@@ -64,19 +43,19 @@ void ConntrackSource::OnReadable() {
     BS_LOG(kWarn, "conntrack") << "event socket: " << std::strerror(r.error);
   }
   if (r.more) {
-    loop_.Post([this, alive = watch_->alive] {
+    loop_.Post([this, alive = watch_->alive()] {
       if (*alive) OnReadable();
     });
     return;
   }
-  Wait();
+  watch_->Wait();
 }
 
 void ConntrackSource::Resync(const char* why) {
   if (resync_posted_) return;
   resync_posted_ = true;
   // After the current batch of events: the dump is newer than them.
-  loop_.Post([this, why, alive = watch_->alive] {
+  loop_.Post([this, why, alive = watch_->alive()] {
     if (!*alive) return;
     resync_posted_ = false;
     if (Status s = sync_.Reconcile(); !s.ok()) {

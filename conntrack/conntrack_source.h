@@ -15,6 +15,7 @@
 
 #include "conntrack/kernel_sync.h"
 #include "core/asio_event_loop.h"
+#include "core/fd_watch.h"
 
 namespace bladesync {
 
@@ -27,7 +28,6 @@ class ConntrackSource {
   size_t event_buffer_bytes() const { return events_.buffer_bytes(); }
 
  private:
-  void Wait();
   void OnReadable();
   void Resync(const char* why);
 
@@ -37,8 +37,7 @@ class ConntrackSource {
   CtEventSocket events_;
   NetlinkKernelTable kernel_;
   KernelSync sync_;
-  struct Watch;
-  std::unique_ptr<Watch> watch_;
+  std::unique_ptr<FdWatch> watch_;
   std::unique_ptr<PeriodicTask> resync_;
   bool resync_posted_ = false;
 };

@@ -18,6 +18,13 @@ std::string KernelEntry::ToString() const {
   return key.ToString() + buf;
 }
 
+bool KernelEntry::snat() const {
+  return !(reply_dst == key.src) || (!IsIcmp(key.proto) && reply_dport != key.sport);
+}
+bool KernelEntry::dnat() const {
+  return !(reply_src == key.dst) || (!IsIcmp(key.proto) && reply_sport != key.dport);
+}
+
 uint8_t SessionTcpState(uint8_t k) {
   switch (k) {
     case kCtTcpSynSent:
@@ -72,10 +79,7 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
   m.facts.key = e.key;
   uint16_t flags = WithApp(0, AppKind::kLinuxConntrack);
   if (e.status & kIpsExpected) flags |= kFlagExpectation;
-  // NAT: the reply tuple is not the original one turned around.
-  const bool icmp = IsIcmp(e.key.proto);
-  const bool snat = !(e.reply_dst == e.key.src) || (!icmp && e.reply_dport != e.key.sport);
-  const bool dnat = !(e.reply_src == e.key.dst) || (!icmp && e.reply_sport != e.key.dport);
+  const bool snat = e.snat(), dnat = e.dnat();
   if (snat || dnat) {
     NatInfo n;
     if (snat) {

@@ -67,6 +67,10 @@ struct KernelEntry {
 
   bool operator==(const KernelEntry&) const = default;
   std::string ToString() const;
+  // Translated source / destination: the reply tuple is not the original
+  // one turned around (ICMP ids are not ports and never count).
+  bool snat() const;
+  bool dnat() const;
 };
 
 enum class CtEvent : uint8_t { kNew, kUpdate, kDestroy };

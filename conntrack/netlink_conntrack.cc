@@ -12,7 +12,6 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -24,8 +23,6 @@
 
 namespace bladesync {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct CtDeleter {
   void operator()(nf_conntrack* ct) const { nfct_destroy(ct); }
@@ -95,8 +92,8 @@ CtPtr ToNfct(const KernelEntry& e, bool liberal) {
   // With NAT the reply tuple goes in untranslated and the kernel applies the
   // SNAT/DNAT below to it: that sets the NAT status bits packets are
   // translated by (a translated reply tuple alone would not).
-  const bool snat = (e.status & kIpsSrcNat) || !(e.reply_dst == e.key.src) || (!IsIcmp(proto) && e.reply_dport != e.key.sport);
-  const bool dnat = (e.status & kIpsDstNat) || !(e.reply_src == e.key.dst) || (!IsIcmp(proto) && e.reply_sport != e.key.dport);
+  const bool snat = (e.status & kIpsSrcNat) || e.snat();
+  const bool dnat = (e.status & kIpsDstNat) || e.dnat();
   const IpAddr& rsrc = (snat || dnat) ? e.key.dst : e.reply_src;
   const IpAddr& rdst = (snat || dnat) ? e.key.src : e.reply_dst;
   const uint16_t rsport = (snat || dnat) ? e.key.dport : e.reply_sport;
@@ -291,7 +288,6 @@ Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {
 
 InstallStats InstallConntrack(std::span<const KernelEntry> entries, const InstallOptions& opt) {
   InstallStats st;
-  const auto t0 = Clock::now();
   Result<MnlPtr> nl = OpenBound(0);
   if (!nl.ok()) {
     st.failed = entries.size();
@@ -364,7 +360,6 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
     }
     drain(in_batch);
   }
-  st.took = std::chrono::duration_cast<Nanos>(Clock::now() - t0);
   return st;
 }
 

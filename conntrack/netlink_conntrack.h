@@ -67,7 +67,7 @@ struct InstallStats {
   size_t existed = 0;    // EEXIST: the kernel had it (not an error)
   size_t failed = 0;
   int first_error = 0;   // errno of the first failure
-  Nanos took{0};
+  Nanos took{0};         // set by the caller, on its own clock
 };
 
 // Creates the entries in batches, one acknowledgement per entry.

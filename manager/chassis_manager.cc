@@ -151,7 +151,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.heard[static_cast<int>(link)] = true;
   p.ever_heard = true;
   // Lost exactly hb-lost-threshold intervals after the last beat on any link.
-  p.silence->Arm(cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold) + Nanos(1));
+  p.silence->Arm(PeerLostAfter() + Nanos(1));
   // Heartbeats go on M1 and M2: an older copy arriving late on the slower
   // link proves the peer alive but must not roll its role back (a stale
   // "primary" would make the real primary step down with nobody taking over).
@@ -310,7 +310,7 @@ uint8_t ChassisManager::Incumbent() const {
 
 void ChassisManager::CheckPeers() {
   const Nanos now = loop_.Now();
-  const Nanos lost_after = cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold);
+  const Nanos lost_after = PeerLostAfter();
   for (auto& [id, p] : peers_) {
     if (!p.alive && !p.partitioned) continue;
     bool any = false;

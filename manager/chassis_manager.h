@@ -173,6 +173,8 @@ class ChassisManager {
   uint64_t next_command_id_ = 1;
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
+  // Silence on both links this long declares a peer lost (hb-interval x hb-lost-threshold).
+  Nanos PeerLostAfter() const { return cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold); }
   Candidate Self() const;
 
   ManagerConfig cfg_;

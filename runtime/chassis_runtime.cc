@@ -1,7 +1,5 @@
 #include "runtime/chassis_runtime.h"
 
-#include <arpa/inet.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -16,23 +14,14 @@ namespace bladesync {
 
 // The IP address in "10.0.0.1", "10.0.0.1:27100", "[fd00::1]:9" or
 // "tcp://10.0.0.1:5"; nothing for "inproc" or names.
-std::optional<IpAddr> HostAddress(std::string a) {
+static std::optional<IpAddr> HostAddress(std::string a) {
   if (auto p = a.find("://"); p != std::string::npos) a = a.substr(p + 3);
   if (!a.empty() && a[0] == '[') {
     a = a.substr(1, a.find(']') - 1);
   } else if (std::count(a.begin(), a.end(), ':') == 1) {
     a = a.substr(0, a.find(':'));
   }
-  uint8_t buf[16];
-  if (inet_pton(AF_INET, a.c_str(), buf) == 1) {
-    return IpAddr::V4((uint32_t{buf[0]} << 24) | (uint32_t{buf[1]} << 16) | (uint32_t{buf[2]} << 8) | buf[3]);
-  }
-  if (inet_pton(AF_INET6, a.c_str(), buf) == 1) {
-    IpAddr ip;
-    std::copy(buf, buf + 16, ip.b.begin());
-    return ip;
-  }
-  return std::nullopt;
+  return IpAddr::Parse(a);
 }
 
 uint32_t EpochFromWallClock(Nanos wall_now) {

@@ -1,23 +1,11 @@
 #include "runtime/session_list.h"
 
-#include <arpa/inet.h>
-
 #include <sstream>
 
 #include "core/json.h"
 
 namespace bladesync {
 namespace {
-
-std::optional<IpAddr> ParseAddr(const std::string& s) {
-  uint8_t b[16];
-  if (inet_pton(AF_INET, s.c_str(), b) == 1) {
-    return IpAddr::V4((uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3]);
-  }
-  IpAddr a;
-  if (inet_pton(AF_INET6, s.c_str(), a.b.data()) == 1) return a;
-  return std::nullopt;
-}
 
 bool ParseNumber(const std::string& s, long long lo, long long hi, long long* v) {
   try {
@@ -68,7 +56,7 @@ Result<SessionFilter> ParseSessionFilter(const std::vector<std::string>& w) {
     const std::string& v = w[++i];
     long long n = 0;
     if (k == "src" || k == "dst") {
-      std::optional<IpAddr> a = ParseAddr(v);
+      std::optional<IpAddr> a = IpAddr::Parse(v);
       if (!a) return InvalidArgument("'" + v + "' is not an address");
       (k == "src" ? f.src : f.dst) = a;
     } else if (k == "sport" || k == "dport") {

@@ -125,7 +125,6 @@ class FirewallPair:
 
     def close(self):
         for ns in reversed(self.created):
-            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
             pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
             for p in pids:
                 subprocess.run(["kill", "-9", p], capture_output=True)

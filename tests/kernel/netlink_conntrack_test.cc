@@ -13,6 +13,7 @@
 
 #include "conntrack/ct_mapping.h"
 #include "conntrack/netlink_conntrack.h"
+#include "tests/support/kernel_entries.h"
 
 namespace bladesync {
 namespace {
@@ -36,58 +37,7 @@ class KernelTest : public ::testing::Test {
 };
 std::string* KernelTest::why_not_ = nullptr;
 
-std::vector<KernelEntry> Mixed() {
-  std::vector<KernelEntry> v;
-  KernelEntry t;
-  t.key = SessionKey::V4(0x0a090001, 0x0a090002, 40001, 5001, kProtoTcp);
-  t.reply_src = t.key.dst;
-  t.reply_dst = t.key.src;
-  t.reply_sport = 5001;
-  t.reply_dport = 40001;
-  t.status = kIpsSeenReply | kIpsAssured;
-  t.mark = 0x42;
-  t.timeout_s = 3000;
-  t.tcp_state = kCtTcpEstablished;
-  t.wscale_orig = 7;
-  t.wscale_repl = 9;
-  t.flags_orig = t.flags_repl = kCtTcpWindowScale | kCtTcpSackPerm;
-  v.push_back(t);
-  KernelEntry u;  // UDP with source NAT, in zone 3
-  u.key = SessionKey::V4(0xc0a80105, 0x08080808, 5353, 53, kProtoUdp, 3);
-  u.reply_src = u.key.dst;
-  u.reply_dst = IpAddr::V4(0xcb007101);
-  u.reply_sport = 53;
-  u.reply_dport = 61000;
-  u.status = kIpsSeenReply | kIpsSrcNat;
-  u.timeout_s = 100;
-  v.push_back(u);
-  KernelEntry i;  // ICMP echo
-  i.key = SessionKey::V4(0x0a090001, 0x0a090002, 777, 8 << 8, kProtoIcmp);
-  i.reply_src = i.key.dst;
-  i.reply_dst = i.key.src;
-  i.reply_sport = 777;
-  i.reply_dport = 0;
-  i.status = kIpsSeenReply;
-  i.timeout_s = 25;
-  v.push_back(i);
-  KernelEntry s;  // IPv6 TCP with destination NAT, closing
-  s.key.src = IpAddr::V6(0x20010db800000000ull, 1);
-  s.key.dst = IpAddr::V6(0x20010db800000000ull, 2);
-  s.key.sport = 50000;
-  s.key.dport = 80;
-  s.key.proto = kProtoTcp;
-  s.reply_src = IpAddr::V6(0x20010db800000001ull, 0x80);
-  s.reply_dst = s.key.src;
-  s.reply_sport = 8080;
-  s.reply_dport = 50000;
-  s.status = kIpsSeenReply | kIpsAssured | kIpsDstNat;
-  s.timeout_s = 60;
-  s.tcp_state = kCtTcpFinWait;
-  s.flags_orig = kCtTcpSackPerm | kCtTcpCloseInit;
-  s.flags_repl = kCtTcpSackPerm;
-  v.push_back(s);
-  return v;
-}
+std::vector<KernelEntry> Mixed() { return {testing::Tcp(1), testing::UdpSnat(), testing::IcmpEcho(), testing::Tcp6Dnat()}; }
 
 std::map<std::string, KernelEntry> DumpAll() {
   std::map<std::string, KernelEntry> m;

@@ -126,6 +126,28 @@ struct Sut {
     }
     return false;
   }
+  // What ends on the traffic chassis: everything acknowledged by the live
+  // mirrors, or else every session is marked as possibly lost (P2 covers
+  // acknowledged sessions only).
+  void SettleBeforeFailover(uint8_t t, const Model& m) {
+    if (!WaitQuiet(t, m, seconds(3))) {
+      for (auto& [k, x] : m.sessions) uncertain.insert(k);
+    }
+  }
+  // Runs fn on a network without random loss, then puts the loss back: the
+  // fault budget for takeovers, restarts and glitches.
+  template <typename F>
+  void WithoutRandomLoss(F&& fn) {
+    const SimFaults saved = c.net().faults();
+    c.net().faults() = SimFaults{};
+    fn();
+    c.net().faults() = saved;
+  }
+  uint64_t MalformedDrops(uint8_t chassis, int slots) {
+    uint64_t n = 0;
+    for (int sl = 1; sl <= slots; ++sl) n += c.blade(chassis, static_cast<uint8_t>(sl))->counters().dropped[0].get();
+    return n;
+  }
   uint64_t Failovers() {
     uint64_t n = 0;
     for (int x = 1; x <= c.chassis(); ++x)
@@ -261,25 +283,24 @@ struct Glitch : Cmd {
     s.stats.commands[pause ? "fault.pause" : "fault.glitch_m1_m2"]++;
     // The budget is this glitch alone: random loss on top of it (30% of
     // heartbeats on both links) can take a peer out legitimately.
-    const SimFaults saved = s.c.net().faults();
-    s.c.net().faults() = SimFaults{};
-    const uint8_t before = s.Traffic();
-    const uint64_t failovers = s.Failovers();
-    const uint8_t x = static_cast<uint8_t>(a), y = static_cast<uint8_t>(b);
-    if (pause) {
-      s.c.PauseChassis(x);
-      s.c.RunFor(milliseconds(ms));
-      s.c.ResumeChassis(x);
-    } else {
-      for (Link l : {Link::kM1, Link::kM2}) s.c.net().Cut(x, y, l);
-      s.c.RunFor(milliseconds(ms));
-      for (Link l : {Link::kM1, Link::kM2}) s.c.net().Restore(x, y, l);
-    }
-    s.c.RunFor(milliseconds(400));
-    if (s.Traffic() != before || s.Failovers() != failovers) {
-      s.Fail("P4: a fault within the budget (" + std::to_string(ms) + " ms) moved the traffic or counted a failover");
-    }
-    s.c.net().faults() = saved;
+    s.WithoutRandomLoss([&] {
+      const uint8_t before = s.Traffic();
+      const uint64_t failovers = s.Failovers();
+      const uint8_t x = static_cast<uint8_t>(a), y = static_cast<uint8_t>(b);
+      if (pause) {
+        s.c.PauseChassis(x);
+        s.c.RunFor(milliseconds(ms));
+        s.c.ResumeChassis(x);
+      } else {
+        for (Link l : {Link::kM1, Link::kM2}) s.c.net().Cut(x, y, l);
+        s.c.RunFor(milliseconds(ms));
+        for (Link l : {Link::kM1, Link::kM2}) s.c.net().Restore(x, y, l);
+      }
+      s.c.RunFor(milliseconds(400));
+      if (s.Traffic() != before || s.Failovers() != failovers) {
+        s.Fail("P4: a fault within the budget (" + std::to_string(ms) + " ms) moved the traffic or counted a failover");
+      }
+    });
   }
   void show(std::ostream& os) const override { os << (pause ? "Pause(" : "Glitch(") << a << "-" << b << ", " << ms << "ms)"; }
 };
@@ -304,8 +325,7 @@ struct Hostile : Cmd {
     const uint8_t to = static_cast<uint8_t>(chassis);
     if (!s.c.alive(to)) return;
     uint64_t x = salt;
-    uint64_t before = 0;
-    for (int sl = 1; sl <= m.slots; ++sl) before += s.c.blade(to, static_cast<uint8_t>(sl))->counters().dropped[0].get();
+    const uint64_t before = s.MalformedDrops(to, m.slots);
     for (int i = 0; i < 8; ++i) {
       x = SplitMix64(x + 0x9e3779b97f4a7c15ull);
       std::vector<uint8_t> junk(16 + x % 300);
@@ -318,9 +338,7 @@ struct Hostile : Cmd {
       }
     }
     s.c.RunFor(milliseconds(20));
-    uint64_t after = 0;
-    for (int sl = 1; sl <= m.slots; ++sl) after += s.c.blade(to, static_cast<uint8_t>(sl))->counters().dropped[0].get();
-    if (after < before + 1) s.Fail("P6: malformed frames were not counted as dropped");
+    if (s.MalformedDrops(to, m.slots) < before + 1) s.Fail("P6: malformed frames were not counted as dropped");
   }
   void show(std::ostream& os) const override { os << "Hostile(to " << chassis << ")"; }
 };
@@ -339,17 +357,13 @@ struct KillTraffic : Cmd {
     s.stats.commands["failover.kill"]++;
     const uint8_t t = s.Traffic();
     if (!t) return;
-    if (!s.WaitQuiet(t, m, seconds(3))) {
-      // Not everything was acknowledged: what changed since may be lost, legitimately.
-      for (auto& [k, x] : m.sessions) s.uncertain.insert(k);
-    }
+    s.SettleBeforeFailover(t, m);
     // The budget: a takeover on a network without random loss (heavy loss
     // between the survivors while they take over is beyond what is promised).
-    const SimFaults saved = s.c.net().faults();
-    s.c.net().faults() = SimFaults{};
-    s.c.KillChassis(t);
-    s.c.RunFor(milliseconds(1500));
-    s.c.net().faults() = saved;
+    s.WithoutRandomLoss([&] {
+      s.c.KillChassis(t);
+      s.c.RunFor(milliseconds(1500));
+    });
   }
   void show(std::ostream& os) const override { os << "KillTrafficChassis"; }
 };
@@ -374,15 +388,14 @@ struct Restart : Cmd {
     s.stats.commands["failover.restart"]++;
     // Inside the budget: the restarted chassis hears its peers during
     // hello-holddown (under heavy loss it may not, and claim the role).
-    const SimFaults saved = s.c.net().faults();
-    s.c.net().faults() = SimFaults{};
-    for (int x = 1; x <= m.chassis; ++x)
-      if (!s.c.alive(static_cast<uint8_t>(x))) {
-        s.c.RestartChassis(static_cast<uint8_t>(x));
-        break;
-      }
-    s.c.RunFor(seconds(2));
-    s.c.net().faults() = saved;
+    s.WithoutRandomLoss([&] {
+      for (int x = 1; x <= m.chassis; ++x)
+        if (!s.c.alive(static_cast<uint8_t>(x))) {
+          s.c.RestartChassis(static_cast<uint8_t>(x));
+          break;
+        }
+      s.c.RunFor(seconds(2));
+    });
   }
   void show(std::ostream& os) const override { os << "RestartDeadChassis"; }
 };
@@ -394,17 +407,13 @@ struct ManualFailover : Cmd {
     s.stats.commands["failover.manual"]++;
     const uint8_t t = s.Traffic();
     if (!t) return;
-    // P2 is about acknowledged sessions: what is still unacknowledged when
-    // the role moves may be lost (the old owner gives up its table).
-    if (!s.WaitQuiet(t, m, seconds(3))) {
-      for (auto& [k, x] : m.sessions) s.uncertain.insert(k);
-    }
-    const SimFaults saved = s.c.net().faults();
-    s.c.net().faults() = SimFaults{};
-    s.c.manager(t)->SetManualFailover(true);
-    s.c.RunFor(seconds(1));
-    s.c.manager(t)->SetManualFailover(false);
-    s.c.net().faults() = saved;
+    // The old owner gives up its table when the role moves.
+    s.SettleBeforeFailover(t, m);
+    s.WithoutRandomLoss([&] {
+      s.c.manager(t)->SetManualFailover(true);
+      s.c.RunFor(seconds(1));
+      s.c.manager(t)->SetManualFailover(false);
+    });
   }
   void show(std::ostream& os) const override { os << "ExecuteHaFailover"; }
 };
