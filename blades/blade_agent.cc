@@ -21,6 +21,7 @@ BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport)
       transport_(transport),
       log_(PowerOfTwoAtLeast(cfg_.resend_queue)),
       ctx_{cfg_, loop_, transport_, counters_, owned_, log_, encoder_, scratch_fbb_, MakeOrigin(cfg_), loop_.Now()} {
+  if (cfg_.table_reserve) owned_.Reserve(cfg_.table_reserve);
   peer_index_.fill(-1);
   uint8_t bit = 0;
   for (uint8_t chassis : cfg_.peers) {
@@ -59,6 +60,10 @@ const StandbyOrigin* BladeAgent::standby(uint8_t chassis) const {
 void BladeAgent::set_apply_observer(std::function<void(uint8_t, uint64_t, uint32_t, bool)> f) {
   for (auto& p : peers_) {
     const uint8_t origin = p->standby.origin();
+    if (!f) {
+      p->standby.set_apply_observer(nullptr);
+      continue;
+    }
     p->standby.set_apply_observer([f, origin](uint64_t first, uint32_t n, bool begin) { f(origin, first, n, begin); });
   }
 }

@@ -119,6 +119,7 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_send_time_ns(h.send_time_ns);
   b.add_flags(static_cast<wire::BatchFlags>(h.flags));
   b.add_dest_chassis(h.dest_chassis);
+  if (h.snapshot_slots) b.add_snapshot_slots(h.snapshot_slots);
   if (!deletes.IsNull()) b.add_deletes(deletes);
   if (!c4.IsNull()) b.add_creates4(c4);
   if (!r4.IsNull()) b.add_recreates4(r4);

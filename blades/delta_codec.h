@@ -29,6 +29,7 @@ struct BatchHeader {
   uint64_t send_time_ns = 0;
   uint8_t flags = 0;
   uint8_t dest_chassis = 0;
+  uint32_t snapshot_slots = 0;  // SnapshotBegin only
 };
 
 class DeltaEncoder {

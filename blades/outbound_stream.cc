@@ -146,6 +146,7 @@ void OutboundStream::Transmit(InFlight& f, bool resend) {
   h.send_time_ns = static_cast<uint64_t>(ctx_.loop.WallNow().count());
   h.flags = f.flags | (resend ? static_cast<uint8_t>(wire::BatchFlags::Resend) : 0);
   h.dest_chassis = peer_;
+  if (f.flags & static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin)) h.snapshot_slots = ctx_.owned.slots();
   std::span<const uint8_t> bytes = ctx_.encoder.FinishBatch(h);
   const Link link = links_.active();
   const SendResult r = ctx_.Send(peer_, link, bytes);

@@ -328,6 +328,7 @@ struct Loader {
     r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
     r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));
     r.On("max-sessions", r.Int(&cfg.max_sessions, 1024, 1 << 28));
+    r.On("session-table-reserve", r.Int(&cfg.table_reserve, 0, 1 << 28));
     r.On("bulk-sync-timeout", r.Int(&cfg.bulk_sync_timeout_s, 1, 3600));
     r.On("bulk-sync-retries", r.Int(&cfg.bulk_sync_retries, 0, 100));
     if (Status s = r.Read(b); !s.ok()) return s;
@@ -340,6 +341,9 @@ struct Loader {
       if ((s.key == "session-pickup-delay" || s.key == "session-pickup-expectation" || s.key == "session-pickup-nat") &&
           s.values[0] == "enable" && !p.session_pickup) {
         return r.Err(s, "requires 'set session-pickup enable'");
+      }
+      if (s.key == "session-table-reserve" && cfg.table_reserve > cfg.max_sessions) {
+        return r.Err(s, "exceeds max-sessions (" + std::to_string(cfg.max_sessions) + ")");
       }
     }
     const CliBlock* chassis = nullptr;
@@ -593,6 +597,7 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.resend_queue = resend_queue;
   b.max_batch = max_batch;
   b.max_sessions = max_sessions;
+  b.table_reserve = table_reserve;
   b.bulk_sync_timeout = seconds(bulk_sync_timeout_s);
   b.bulk_sync_retries = static_cast<int>(bulk_sync_retries);
   return b;

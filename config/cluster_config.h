@@ -76,6 +76,7 @@ struct ClusterConfig {
   uint32_t resend_queue = 1u << 20;
   uint32_t max_batch = 2048;
   uint32_t max_sessions = 4u << 20;
+  uint32_t table_reserve = 0;          // session-table-reserve
   uint32_t bulk_sync_timeout_s = 30;
   uint32_t bulk_sync_retries = 3;
 

@@ -42,6 +42,7 @@ config system ha
     set priority 150
     set monitor "port1" "wan"
     set slots 6
+    set session-table-reserve 65536
     config session-sync-filter
         set srcintf "port1"
         set dstintf "wan"
@@ -144,6 +145,7 @@ TEST(Config, ParsesEveryOption) {
   EXPECT_EQ(b.cluster_id, 42u);
   EXPECT_EQ(b.peers.size(), 2u);
   EXPECT_TRUE(b.pickup.session_pickup);
+  EXPECT_EQ(b.table_reserve, 65536u);
 }
 
 std::string ErrorOf(const std::string& text) {
@@ -174,6 +176,8 @@ TEST(Config, ErrorsNameFileLineAndOption) {
   EXPECT_EQ(ErrorOf(Ha("    set session-pickup enable\n    config session-sync-filter\n        set srcintf \"port99\"\n    end\n")),
             "bad.conf:4: option 'srcintf' in 'config session-sync-filter': unknown interface 'port99'");
   EXPECT_EQ(ErrorOf(Ha("    set mode active\n")), "bad.conf:2: option 'mode' in 'config system ha': expects a-p or a-a");
+  EXPECT_EQ(ErrorOf(Ha("    set max-sessions 100000\n    set session-table-reserve 200000\n")),
+            "bad.conf:3: option 'session-table-reserve' in 'config system ha': exceeds max-sessions (100000)");
 }
 
 TEST(Config, SyntaxErrorsNameTheLine) {
