@@ -20,7 +20,11 @@ hb-lost-threshold 3 and detects the loss itself.
    daemons together, bytes per entry on M1+M2 (both directions), then A's
    daemon is killed and the time to install the N sessions into B's kernel.
 
-  bazel build //cmd:all && sudo python3 bench/conntrackd_compare.py [N ...]
+  bazel build //cmd:all && sudo python3 bench/conntrackd_compare.py [--runs R] [N ...]
+
+With --runs R the whole comparison repeats R times (each run has both daemons
+side by side) and the summary gives the median, min and max of every figure
+and the ratio of the medians.
 Needs root; raises net.netfilter.nf_conntrack_max for the run and puts it back.
 """
 import json
@@ -279,8 +283,37 @@ def scale_run(system_cls, tag, n, bladesync):
         topo.close()
 
 
+def spread(values):
+    v = sorted(values)
+    return {"median": v[len(v) // 2], "min": v[0], "max": v[-1]}
+
+
+def summary(runs):
+    """Median, min and max over the runs of every figure, and the ratio of
+    bladesync's median to conntrackd's (each run had both, side by side)."""
+    out = {"gap": {}, "scale": {}}
+    for name in ("bladesync", "conntrackd"):
+        out["gap"][name] = {k: spread([r["gap"][name][k] for r in runs])
+                            for k in ("tcp_gap_ms", "udp_gap_ms")}
+        out["gap"][name]["tcp_intact_every_run"] = all(r["gap"][name]["tcp_intact"] for r in runs)
+    for n in runs[0]["scale"]:
+        row = {}
+        for name in ("bladesync", "conntrackd"):
+            row[name] = {k: spread([r["scale"][n][name][k] for r in runs])
+                         for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry", "install_s")}
+        row["ratio_bladesync_to_conntrackd"] = {
+            k: round(row["bladesync"][k]["median"] / max(row["conntrackd"][k]["median"], 1e-9), 3)
+            for k in row["bladesync"]}
+        out["scale"][n] = row
+    return out
+
+
 def main():
-    sizes = [int(a) for a in sys.argv[1:]] or [100000, 500000]
+    args = sys.argv[1:]
+    runs = 1
+    if args[:1] == ["--runs"]:
+        runs, args = int(args[1]), args[2:]
+    sizes = [int(a) for a in args] or [100000, 500000]
     why = fw.conntrack_missing()
     if why:
         print("cannot run: " + why)
@@ -289,20 +322,23 @@ def main():
     ct_max_path = "/proc/sys/net/netfilter/nf_conntrack_max"
     old_max = open(ct_max_path).read().strip()
     open(ct_max_path, "w").write(str(max(int(old_max), 2 * max(sizes) + 100000)))
-    results = {"gap": {}, "scale": {}}
+    all_runs = []
     try:
         tag = "%04x" % random.randrange(1 << 16)
-        for cls in (Bladesync, Conntrackd):
-            results["gap"][cls.name] = gap_run(cls, tag)
-            print(cls.name, "failover gap:", results["gap"][cls.name], flush=True)
-        for n in sizes:
+        for run in range(runs):
+            results = {"gap": {}, "scale": {}}
             for cls in (Bladesync, Conntrackd):
-                r = scale_run(cls, tag, n, bladesync)
-                results["scale"].setdefault(str(n), {})[cls.name] = r
-                print(cls.name, n, r, flush=True)
+                results["gap"][cls.name] = gap_run(cls, tag)
+                print("run", run + 1, cls.name, "failover gap:", results["gap"][cls.name], flush=True)
+            for n in sizes:
+                for cls in (Bladesync, Conntrackd):
+                    r = scale_run(cls, tag, n, bladesync)
+                    results["scale"].setdefault(str(n), {})[cls.name] = r
+                    print("run", run + 1, cls.name, n, r, flush=True)
+            all_runs.append(results)
     finally:
         open(ct_max_path, "w").write(old_max)
-    print(json.dumps(results, indent=1))
+    print(json.dumps({"runs": len(all_runs), "summary": summary(all_runs)}, indent=1))
     return 0
 
 

@@ -306,10 +306,10 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   if (owned_.live() == 0 && dirty_.empty() && deleted_.empty()) {
     // Fast path (the usual active-passive promotion): the standby table
     // becomes the owned table as it is, ids and key index included.
-    n = p->standby.store().live();
+    n = p->standby.adoptable().live();
     p->standby.MoveInto(owned_, promote);
   } else {
-    owned_.Reserve(owned_.live() + p->standby.store().live());
+    owned_.Reserve(owned_.live() + p->standby.adoptable().live());
     p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
       if (auto existing = owned_.Find(src.key)) {
         if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
@@ -511,7 +511,8 @@ void BladeAgent::SendStatus() {
   std::vector<wire::StandbySummary> sums;
   for (auto& p : peers_) {
     const StandbyOrigin& s = p->standby;
-    sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync());
+    sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync(),
+                      s.released());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
   auto cv = fbb.CreateVector(CounterValues(counters_));

@@ -89,6 +89,8 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("sessions_refused", c.sessions_refused);
   add("gtp_no_tunnel", c.gtp_no_tunnel);
   add("gtp_wrong_direction", c.gtp_wrong_direction);
+  add("orphaned_sessions", c.orphaned_sessions);
+  add("orphaned_sessions_dropped", c.orphaned_sessions_dropped);
   return out;
 }
 

@@ -73,6 +73,8 @@ struct BladeCounters {
   Counter sessions_refused;     // max-sessions reached on the owner
   Counter gtp_no_tunnel;        // GTP-U packet without a GTP-C tunnel
   Counter gtp_wrong_direction;  // GTP-U packet against the tunnel's policy direction
+  Counter orphaned_sessions;          // kept from an owner that restarted before its loss was declared
+  Counter orphaned_sessions_dropped;  // of those, not taken over here and dropped
 };
 
 // Every counter as (name, value), names like "sent.create.m1" or

@@ -192,8 +192,11 @@ void OutboundStream::Pump() {
 void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   links_.OnReceive(link, ctx_.loop.Now());
   ctx_.counters.acks_received.Add();
-  if (ack.origin_epoch() != ctx_.self.epoch()) return;  // about an earlier life of ours
-  if (static_cast<uint8_t>(ack.flags()) & static_cast<uint8_t>(wire::AckFlags::SyncRequest)) {
+  const bool sync_request = static_cast<uint8_t>(ack.flags()) & static_cast<uint8_t>(wire::AckFlags::SyncRequest);
+  // About an earlier life of ours; epoch 0 is a mirror that never heard us
+  // asking for its first snapshot (it need not wait for our keepalive).
+  if (ack.origin_epoch() != ctx_.self.epoch() && !(sync_request && ack.origin_epoch() == 0)) return;
+  if (sync_request) {
     // The mirror lost its place. Restart unless a snapshot is already on its way.
     const bool fresh = state_ == State::kSnapshot || (!in_flight_.empty() && (in_flight_.front().flags &
                        static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin)));

@@ -67,6 +67,12 @@ class SessionStore {
   }
 
   std::optional<uint32_t> Find(const SessionKey& key) const;
+  // Starts loading the index slot of `key` into cache: a mirror applying a
+  // frame of creates asks a few ahead, so the probes of Find and the insert
+  // do not each wait on memory (they dominated bulk sync of a large table).
+  void Prefetch(const SessionKey& key) const {
+    __builtin_prefetch(&index_[static_cast<uint32_t>(key.Hash()) & (index_.size() - 1)]);
+  }
 
   // Sets or clears bookkeeping bits that neither the index nor the digest
   // looks at (kDirty), without the cost of Mutate.

@@ -43,6 +43,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
       if (epoch > epoch_ && epoch_ != 0) {
         BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": chassis " << int(origin_)
                               << " restarted (epoch " << epoch_ << " -> " << epoch << ")";
+        KeepOrphan(epoch);
       }
       if (epoch != epoch_) gap_to_ = 0;
       epoch_ = epoch;
@@ -66,6 +67,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
     // remember how far the stream went so the gap after it is NACKed.
     Drop(DropReason::kNotSynced);
     if (epoch > epoch_) {
+      if (epoch_ != 0) KeepOrphan(epoch);
       epoch_ = epoch;
       state_ = State::kNeedSync;
       store_.Clear();
@@ -158,11 +160,11 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   const SyncOp create_op = snap_frame ? SyncOp::kSnapshot : SyncOp::kCreate;
   if (b.creates4()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates4()->size());
-    for (const wire::Create4* c : *b.creates4()) ApplyCreate(*c, false, snap_frame);
+    ApplyCreates(*b.creates4(), snap_frame);
   }
   if (b.creates6()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates6()->size());
-    for (const wire::Create6* c : *b.creates6()) ApplyCreate(*c, false, snap_frame);
+    ApplyCreates(*b.creates6(), snap_frame);
   }
   if (b.recreates4()) {
     rx[static_cast<int>(SyncOp::kRecreate)][li].Add(b.recreates4()->size());
@@ -233,6 +235,17 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   if (observer_) observer_(b.first_seq(), b.seq_count(), (flags & kBegin) != 0);
   ++frames_since_ack_;
   FlushAck(link, (flags & kEnd) != 0);
+}
+
+template <typename V>
+void StandbyOrigin::ApplyCreates(const V& creates, bool snapshot) {
+  constexpr uint32_t kAhead = 8;  // index slots in flight
+  const uint32_t n = creates.size();
+  for (uint32_t i = 0; i < std::min(n, kAhead); ++i) store_.Prefetch(KeyOf(*creates.Get(i)));
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) store_.Prefetch(KeyOf(*creates.Get(i + kAhead)));
+    ApplyCreate(*creates.Get(i), false, snapshot);
+  }
 }
 
 void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
@@ -405,9 +418,44 @@ void StandbyOrigin::BoundQueries() {
                         << " queries pending to chassis " << int(origin_) << "; gave up the oldest " << excess;
 }
 
+void StandbyOrigin::Released() {
+  if (has_orphan_) {  // the new incarnation's stream is untouched
+    has_orphan_ = false;
+    return;
+  }
+  state_ = State::kNeedSync;
+  released_ = true;  // its owner is gone: nothing to wait for until it returns
+}
+
+void StandbyOrigin::KeepOrphan(uint32_t new_epoch) {
+  if (released_ || store_.live() == 0) return;  // adopted already, or nothing owned
+  if (has_orphan_) ctx_.counters.orphaned_sessions_dropped.Add(orphan_.live());  // restarted twice
+  orphan_ = std::move(store_);
+  store_ = SessionStore(kLive);
+  has_orphan_ = true;
+  orphan_since_ = ctx_.loop.Now();
+  ctx_.counters.orphaned_sessions.Add(orphan_.live());
+  BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << ": chassis " << int(origin_) << " restarted (epoch "
+                        << new_epoch << ") before its loss was declared; keeping the " << orphan_.live()
+                        << " sessions of its previous incarnation for the chassis manager";
+}
+
+// Held long enough for the manager to see the new incarnation's heartbeat and
+// decide; not adopted by then means the old incarnation owned nothing that
+// this chassis takes over.
+void StandbyOrigin::DropOrphanIfStale(Nanos now) {
+  if (!has_orphan_ || now - orphan_since_ < std::max<Nanos>(seconds(2), ctx_.cfg.link_lost_after() * 4)) return;
+  ctx_.counters.orphaned_sessions_dropped.Add(orphan_.live());
+  BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": dropped " << orphan_.live()
+                        << " sessions of chassis " << int(origin_) << "'s previous incarnation (not taken over here)";
+  orphan_.Clear();
+  has_orphan_ = false;
+}
+
 void StandbyOrigin::OnTick() {
   const Nanos now = ctx_.loop.Now();
   links_.Update(now);
+  DropOrphanIfStale(now);
   const Link link = links_.active();
   // Queries that ran out of retries are given up (the session stays deleted).
   ctx_.counters.queries_unanswered.Add(queries_.EraseIf([&](const PendingQueries::Query& q) {
@@ -438,7 +486,9 @@ void StandbyOrigin::OnTick() {
                              << " times; no longer waiting for it (the standby table is incomplete)";
     }
   }
-  if (state_ == State::kNeedSync && epoch_ != 0 && now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
+  // A mirror that never heard its owner asks too (epoch 0), so a blade that
+  // starts gets its snapshot without waiting for the owner's keepalive.
+  if (state_ == State::kNeedSync && !released_ && now - last_sync_request_ >= ctx_.cfg.retransmit_timeout) {
     last_sync_request_ = now;
     SendAck(link, true);
   } else if (frames_since_ack_ > 0 || query_due || (gap_to_ > next_seq_ && now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2)) {

@@ -103,25 +103,29 @@ class StandbyOrigin {
   // Sends an ack now if one is due (after a burst of frames).
   void FlushAck(Link link, bool force);
 
+  // What an adoption takes: the previous incarnation's table when the owner
+  // restarted before its loss was declared (the orphan), else this one.
+  const SessionStore& adoptable() const { return has_orphan_ ? orphan_ : store_; }
+
   // Hands the live sessions to fn (adoption after the owner was lost) and
-  // forgets this origin until it comes back with a new epoch.
+  // forgets this origin until it comes back with a new epoch. An orphan is
+  // taken instead when there is one; the new incarnation's stream goes on.
   template <typename F>
   void DrainLive(F&& fn) {
-    for (uint32_t id = 0; id < store_.slots(); ++id) {
-      if (store_.is_live(id)) fn(store_.rec(id), store_.nat(id), store_.extensions(id));
+    SessionStore& from = has_orphan_ ? orphan_ : store_;
+    for (uint32_t id = 0; id < from.slots(); ++id) {
+      if (from.is_live(id)) fn(from.rec(id), from.nat(id), from.extensions(id));
     }
-    store_.Clear();
-    state_ = State::kNeedSync;
-    released_ = true;  // its owner is gone: nothing to wait for until it returns
+    from.Clear();
+    Released();
   }
 
   // Promotion fast path: moves the whole standby table into `into` (see
   // SessionStore::TakeAll) and forgets this origin, like DrainLive.
   template <typename F>
   void MoveInto(SessionStore& into, F&& fn) {
-    into.TakeAll(store_, std::forward<F>(fn));
-    state_ = State::kNeedSync;
-    released_ = true;
+    into.TakeAll(has_orphan_ ? orphan_ : store_, std::forward<F>(fn));
+    Released();
   }
 
   uint8_t origin() const { return origin_; }
@@ -130,6 +134,8 @@ class StandbyOrigin {
   // Waiting for this origin no longer holds the blade back.
   bool settled() const { return epoch_ == 0 || state_ == State::kInSync || gave_up_ || released_; }
   bool gave_up() const { return gave_up_; }
+  // Its sessions were adopted (the owner was lost); nothing held until it returns.
+  bool released() const { return released_; }
   uint32_t epoch() const { return epoch_; }
   uint64_t next_seq() const { return next_seq_; }
   const SessionStore& store() const { return store_; }
@@ -159,10 +165,19 @@ class StandbyOrigin {
   void ApplyDelete(const wire::Delete& d);
   template <typename C>
   void ApplyCreate(const C& c, bool recreate, bool snapshot);
+  template <typename V>
+  void ApplyCreates(const V& creates, bool snapshot);
   void ApplyUpdate(const wire::Update& u);
   template <typename C>
   void ApplyNaiveRecreate(const C& c);
   void ResolveQuery(uint32_t id);
+  // After an adoption took the orphan or the table.
+  void Released();
+  // The owner came back with a new epoch: what its old incarnation owned is
+  // kept aside for the chassis manager, which adopts it if the owner was
+  // processing traffic (it restarted faster than its loss was detected).
+  void KeepOrphan(uint32_t new_epoch);
+  void DropOrphanIfStale(Nanos now);
   void BoundQueries();
   void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
   void SendAck(Link link, bool sync_request);
@@ -188,6 +203,9 @@ class StandbyOrigin {
   int bulk_retries_ = 0;
   bool gave_up_ = false;
   bool released_ = false;   // drained by an adoption
+  SessionStore orphan_{kLive};
+  bool has_orphan_ = false;
+  Nanos orphan_since_{0};
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};
   uint64_t lag_sum_ns_ = 0;

@@ -78,11 +78,16 @@ Candidate ChassisManager::Self() const {
 void ChassisManager::SendHeartbeats() {
   const Candidate self = Self();
   ++hb_seq_;
+  std::vector<wire::HeldOrigin> held;
+  for (const auto& [id, p] : peers_) {
+    if (p.epoch && HoldsSessionsOf(id, p.epoch)) held.emplace_back(id, p.epoch);
+  }
   for (auto& [id, peer] : peers_) {
     for (Link link : {Link::kM1, Link::kM2}) {
       fbb_.Clear();
       wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
       auto serial = fbb_.CreateString(cfg_.serial);
+      auto holds = fbb_.CreateVectorOfStructs(held);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -96,6 +101,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
       b.add_seq(hb_seq_);
       b.add_serial(serial);
+      b.add_holds(holds);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -157,9 +163,28 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // "primary" would make the real primary step down with nobody taking over).
   const uint32_t epoch = hb.from()->epoch();
   if (epoch < p.epoch || (epoch == p.epoch && hb.seq() != 0 && hb.seq() <= p.hb_seq)) return;
+  if (p.alive && p.epoch != 0 && epoch > p.epoch) {
+    // The peer restarted faster than hb-interval x hb-lost-threshold: its
+    // previous incarnation is gone with what it owned. It is lost first (our
+    // blades keep that incarnation's tables for the takeover), then back.
+    peer_restarts_.Add();
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": peer chassis " << int(p.chassis)
+                             << " restarted (epoch " << p.epoch << " -> " << epoch << ") before its loss was declared";
+    p.alive = false;
+    failover_started_ = now;
+    PeerGone(p.chassis, now);
+  }
+  const HaRole was = p.epoch == epoch ? p.role : HaRole::kUnknown;
   p.epoch = epoch;
   p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
+  p.holds.clear();
+  if (hb.holds()) for (const wire::HeldOrigin* h : *hb.holds()) p.holds.emplace_back(h->chassis(), h->epoch());
+  // A primary that stepped down (a handover, or two primaries resolved: a
+  // healed partition, a restart that heard nobody): whoever holds the role
+  // adopts what it owned (HandOver, from Evaluate below).
+  if (p.role == HaRole::kPrimary) p.stepped_down = false;
+  if (was == HaRole::kPrimary && p.role != HaRole::kPrimary) p.stepped_down = true;
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
@@ -292,8 +317,7 @@ void ChassisManager::PeerGone(uint8_t id, Nanos now) {
   // the survivors (whoever the lost one was) takes over what it owned. (In
   // active-passive Evaluate() hands over when the primary changes.)
   if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis) {
-    failover_command_ = next_command_id_;
-    SendCommand(wire::CommandKind::Adopt, id);
+    AdoptFrom(id);
     failovers_.Add();
     last_failover_duration_ = loop_.Now() - failover_started_;
   }
@@ -366,31 +390,100 @@ void ChassisManager::Evaluate() {
     }
     if (inc && win && CompareHard(*win, *inc) >= 0) winner = incumbent;
   }
+  winner = OnlyToAHolder(winner, incumbent, c);
   const HaRole next = c.size() == 1 ? HaRole::kStandalone : winner == cfg_.chassis ? HaRole::kPrimary : HaRole::kSecondary;
   const uint8_t old_primary = primary_;
   primary_ = winner;
-  if (next == role_) return;
-  const HaRole old = role_;
-  role_ = next;
-  BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
-                           << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
-  if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
-    const bool now_primary = next == HaRole::kPrimary || next == HaRole::kStandalone;
-    const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
-    if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {
-      // Promotion: the sessions the old primary owned are in our standby tables.
-      failover_command_ = next_command_id_;
-      SendCommand(wire::CommandKind::Adopt, old_primary);
-      failovers_.Add();
-      const Nanos started = failover_started_ > Nanos(0) && loop_.Now() - failover_started_ < seconds(60)
-                                ? failover_started_ : loop_.Now();
-      last_failover_duration_ = loop_.Now() - started;
-    } else if (was_primary && !now_primary) {
-      // Demotion: the new primary adopts what we owned; we drop it quietly.
-      SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
+  if (next != role_) {
+    const HaRole old = role_;
+    role_ = next;
+    BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
+                             << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
+    if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
+      const bool now_primary = next == HaRole::kPrimary || next == HaRole::kStandalone;
+      const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
+      if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {
+        // Promotion: the sessions the old primary owned are in our standby
+        // tables. A lost primary's are taken now; a live one's when it has
+        // stepped down (HandOver).
+        auto op = peers_.find(old_primary);
+        const bool live = op != peers_.end() && op->second.alive && op->second.role == HaRole::kPrimary;
+        if (!live) AdoptFrom(old_primary);
+        failovers_.Add();
+        const Nanos started = failover_started_ > Nanos(0) && loop_.Now() - failover_started_ < seconds(60)
+                                  ? failover_started_ : loop_.Now();
+        last_failover_duration_ = loop_.Now() - started;
+      } else if (was_primary && !now_primary) {
+        // Demotion: we stop processing traffic now, and give up what we own
+        // once the new primary holds it and has taken the role (HandOver).
+        pending_relinquish_ = true;
+      }
     }
+    if (role_listener_) role_listener_(old, next);
   }
-  if (role_listener_) role_listener_(old, next);
+  if (cfg_.mode == HaMode::kActivePassive) HandOver();
+}
+
+// Adopt before relinquish: a primary that steps down keeps its sessions
+// until the new primary, which holds them, has taken the role and adopted
+// them; if the role comes back first, nothing moved and nothing is lost.
+void ChassisManager::HandOver() {
+  if (role_ == HaRole::kPrimary || role_ == HaRole::kStandalone) {
+    pending_relinquish_ = false;  // still ours
+    for (auto& [id, p] : peers_) {
+      if (!p.stepped_down) continue;
+      p.stepped_down = false;
+      if (p.adopted_epoch != p.epoch) AdoptFrom(id);
+    }
+    return;
+  }
+  if (!pending_relinquish_) return;
+  auto it = peers_.find(primary_);
+  if (it == peers_.end() || !it->second.alive || it->second.role != HaRole::kPrimary) return;
+  const auto& holds = it->second.holds;
+  if (std::find(holds.begin(), holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) == holds.end()) return;
+  pending_relinquish_ = false;
+  SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
+}
+
+bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
+  bool any = false;
+  for (const BladeView& b : blades_) {
+    if (!b.live) continue;
+    any = true;
+    const bool holds = std::any_of(b.standby.begin(), b.standby.end(), [&](const wire::StandbySummary& s) {
+      return s.origin_chassis() == chassis && s.origin_epoch() == epoch && (s.in_sync() || s.adopted());
+    });
+    if (!holds) return false;
+  }
+  return any;
+}
+
+uint8_t ChassisManager::OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const {
+  if (!incumbent || winner == incumbent) return winner;
+  const Candidate* inc = nullptr;
+  const Candidate* win = nullptr;
+  for (const Candidate& x : c) {
+    if (x.chassis == incumbent) inc = &x;
+    if (x.chassis == winner) win = &x;
+  }
+  if (!inc || !win) return winner;
+  // Lost blades or monitored interfaces move the role regardless: traffic first.
+  if (win->live_blades > inc->live_blades || win->monitored_up > inc->monitored_up) return winner;
+  bool holds = true;
+  if (incumbent == cfg_.chassis) {  // we step down only for a chassis that holds ours
+    const PeerView& w = peers_.at(winner);
+    holds = std::find(w.holds.begin(), w.holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) != w.holds.end();
+  } else if (winner == cfg_.chassis) {  // we take over: only once we hold the incumbent's
+    holds = HoldsSessionsOf(incumbent, peers_.at(incumbent).epoch);
+  }
+  return holds ? winner : incumbent;
+}
+
+void ChassisManager::AdoptFrom(uint8_t peer) {
+  failover_command_ = next_command_id_;
+  SendCommand(wire::CommandKind::Adopt, peer);
+  if (auto it = peers_.find(peer); it != peers_.end()) it->second.adopted_epoch = it->second.epoch;
 }
 
 void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t offset_ns) {

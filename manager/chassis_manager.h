@@ -103,6 +103,9 @@ struct PeerView {
   uint64_t last_send_ns = 0;   // the peer's send time of its newest heartbeat
   uint32_t epoch = 0;          // the peer's incarnation and its newest heartbeat seq
   uint64_t hb_seq = 0;
+  std::vector<std::pair<uint8_t, uint32_t>> holds;  // what its heartbeat says it holds (chassis, epoch)
+  uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
+  bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;
@@ -131,6 +134,8 @@ class ChassisManager {
   const std::map<uint8_t, PeerView>& peers() const { return peers_; }
   uint64_t failovers() const { return failovers_.get(); }
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
+  // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
+  uint64_t peer_restarts() const { return peer_restarts_.get(); }
   Nanos last_failover_duration() const { return last_failover_duration_; }
   // Wall-clock time every blade had applied the last takeover (0: none yet).
   Nanos last_failover_done_wall() const { return failover_done_wall_; }
@@ -173,6 +178,14 @@ class ChassisManager {
   uint64_t next_command_id_ = 1;
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
+  // Every live blade holds chassis `c` incarnation `epoch` in sync, or adopted it.
+  bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
+  // The election's winner, unless the role would move between a primary and
+  // a chassis that does not hold its sessions (adopt before relinquish).
+  uint8_t OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const;
+  // Sends Adopt(peer) to every blade; remembers which incarnation was adopted.
+  void AdoptFrom(uint8_t peer);
+  void HandOver();
   // Silence on both links this long declares a peer lost (hb-interval x hb-lost-threshold).
   Nanos PeerLostAfter() const { return cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold); }
   Candidate Self() const;
@@ -186,6 +199,7 @@ class ChassisManager {
   std::map<uint8_t, PeerView> peers_;
   HaRole role_ = HaRole::kUnknown;
   uint8_t primary_ = 0;
+  bool pending_relinquish_ = false;  // demoted; our sessions go once the new primary holds them
   Nanos failover_started_{0};
   uint64_t failover_command_ = 0;   // first command id of the last takeover
   Nanos failover_done_wall_{0};
@@ -193,6 +207,7 @@ class ChassisManager {
   bool manual_failover_ = false;
   Counter failovers_;
   Counter split_brains_averted_;
+  Counter peer_restarts_;
   void PeerSilent(uint8_t id, Nanos now);
   void PeerGone(uint8_t id, Nanos now);
   Nanos last_failover_duration_{0};

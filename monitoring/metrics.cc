@@ -138,6 +138,8 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         m.last_failover_s, {{"chassis", ch}});
   f.Add("bladesync_split_brains_averted_total", "Silent peers found alive on their check address.", MetricType::Counter,
         static_cast<double>(m.split_brains_averted), {{"chassis", ch}});
+  f.Add("bladesync_peer_restarts_total", "Peers back with a new epoch before their loss was declared (taken over).",
+        MetricType::Counter, static_cast<double>(m.peer_restarts), {{"chassis", ch}});
   f.Add("bladesync_ingress_packets_total", "Packets that entered this chassis.", MetricType::Counter,
         static_cast<double>(m.ingress_packets), {{"chassis", ch}});
   f.Add("bladesync_ingress_dropped_total", "Packets this chassis did not process.", MetricType::Counter,

@@ -278,6 +278,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.failovers = mg.failovers();
       m.last_failover_s = ToSeconds(mg.last_failover_duration());
       m.split_brains_averted = mg.split_brains_averted();
+      m.peer_restarts = mg.peer_restarts();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
       const Nanos now = manager_thread_->loop().Now();

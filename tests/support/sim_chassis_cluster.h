@@ -52,6 +52,9 @@ class SimChassisCluster {
   void RestartChassis(uint8_t c) {
     for (int s = 0; s <= n_slots_; ++s) {
       auto& n = nodes_[{c, s}];
+      // The old loop's events may still be queued (dropped by generation):
+      // it outlives them, retired rather than freed.
+      if (n.loop) retired_loops_.push_back(std::move(n.loop));
       n.loop = std::make_unique<SimEventLoop>(sched_, skew_[c]);
       n.transport = &net_.AddNode(NodeId{c, static_cast<uint8_t>(s)}, *n.loop);
       net_.SetDown(NodeId{c, static_cast<uint8_t>(s)}, false);
@@ -131,6 +134,7 @@ class SimChassisCluster {
     std::unique_ptr<ChassisManager> manager;
   };
   SimScheduler sched_;
+  std::vector<std::unique_ptr<SimEventLoop>> retired_loops_;
   SimNetwork net_;
   int n_chassis_, n_slots_;
   SimClusterOptions opt_;

@@ -59,6 +59,8 @@ class SimBlades {
     if (n.agent || !n.loop) {  // a restart: the old process and its pending events are gone
       if (n.loop) n.loop->Kill();
       n.agent.reset();
+      // Its queued events are dropped by generation: the loop outlives them.
+      if (n.loop) retired_loops_.push_back(std::move(n.loop));
       n.loop = std::make_unique<SimEventLoop>(sched_);
       t = &net_.AddNode(NodeId{chassis, slot}, *n.loop);
     } else {
@@ -115,6 +117,7 @@ class SimBlades {
     std::unique_ptr<BladeAgent> agent;
   };
   SimScheduler sched_;
+  std::vector<std::unique_ptr<SimEventLoop>> retired_loops_;
   SimNetwork net_;
   int n_chassis_, n_slots_;
   std::function<void(BladeConfig&)> tweak_;
