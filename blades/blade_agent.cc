@@ -202,6 +202,7 @@ void BladeAgent::Append(const ChangeEntry& e) {
 }
 
 void BladeAgent::ReleaseLog() {
+  if (cfg_.test.trim_log_when_full && !log_.full()) return;  // test-only broken variant
   uint64_t from = log_.end();
   for (auto& p : peers_) from = std::min(from, p->out.retain_from());
   log_.ReleaseUpTo(from);
@@ -371,6 +372,7 @@ size_t BladeAgent::Relinquish() {
 // ---------------------------------------------------------------- fabric
 
 void BladeAgent::DropFrame(DropReason r, const char* what) {
+  if (cfg_.test.uncounted_malformed && r == DropReason::kMalformed) return;  // test-only broken variant
   auto& c = counters_.dropped[static_cast<int>(r)];
   c.Add();
   const uint64_t n = c.get();

@@ -35,6 +35,12 @@ struct TestVariants {
   // flight on the old one and numbers on from the last acknowledged delta
   // (the retransmit buffer dropped on a link switch).
   bool drop_retransmit_on_link_switch = false;
+  // An owner that trims its resend queue only when it is full: acknowledged
+  // entries are held (memory the bound says must be free).
+  bool trim_log_when_full = false;
+  // A blade that drops malformed frames without counting them (hostile
+  // input goes unseen).
+  bool uncounted_malformed = false;
 };
 
 struct BladeConfig {

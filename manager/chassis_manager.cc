@@ -382,12 +382,8 @@ void ChassisManager::Evaluate() {
   const uint8_t incumbent = Incumbent();
   const bool two_primaries = (role_ == HaRole::kPrimary) && peer_primaries > 0;
   if (!opt.override_ && incumbent && winner != incumbent && !two_primaries) {
-    const Candidate* inc = nullptr;
-    const Candidate* win = nullptr;
-    for (const Candidate& x : c) {
-      if (x.chassis == incumbent) inc = &x;
-      if (x.chassis == winner) win = &x;
-    }
+    const Candidate* inc = FindCandidate(c, incumbent);
+    const Candidate* win = FindCandidate(c, winner);
     if (inc && win && CompareHard(*win, *inc) >= 0) winner = incumbent;
   }
   winner = OnlyToAHolder(winner, incumbent, c);
@@ -440,10 +436,20 @@ void ChassisManager::HandOver() {
   if (!pending_relinquish_) return;
   auto it = peers_.find(primary_);
   if (it == peers_.end() || !it->second.alive || it->second.role != HaRole::kPrimary) return;
-  const auto& holds = it->second.holds;
-  if (std::find(holds.begin(), holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) == holds.end()) return;
+  if (!HoldsOurs(it->second)) return;
   pending_relinquish_ = false;
   SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
+}
+
+const Candidate* ChassisManager::FindCandidate(const std::vector<Candidate>& c, uint8_t chassis) {
+  for (const Candidate& x : c) {
+    if (x.chassis == chassis) return &x;
+  }
+  return nullptr;
+}
+
+bool ChassisManager::HoldsOurs(const PeerView& p) const {
+  return std::find(p.holds.begin(), p.holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) != p.holds.end();
 }
 
 bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
@@ -461,19 +467,14 @@ bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
 
 uint8_t ChassisManager::OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const {
   if (!incumbent || winner == incumbent) return winner;
-  const Candidate* inc = nullptr;
-  const Candidate* win = nullptr;
-  for (const Candidate& x : c) {
-    if (x.chassis == incumbent) inc = &x;
-    if (x.chassis == winner) win = &x;
-  }
+  const Candidate* inc = FindCandidate(c, incumbent);
+  const Candidate* win = FindCandidate(c, winner);
   if (!inc || !win) return winner;
   // Lost blades or monitored interfaces move the role regardless: traffic first.
   if (win->live_blades > inc->live_blades || win->monitored_up > inc->monitored_up) return winner;
   bool holds = true;
   if (incumbent == cfg_.chassis) {  // we step down only for a chassis that holds ours
-    const PeerView& w = peers_.at(winner);
-    holds = std::find(w.holds.begin(), w.holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) != w.holds.end();
+    holds = HoldsOurs(peers_.at(winner));
   } else if (winner == cfg_.chassis) {  // we take over: only once we hold the incumbent's
     holds = HoldsSessionsOf(incumbent, peers_.at(incumbent).epoch);
   }

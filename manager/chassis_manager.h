@@ -180,6 +180,9 @@ class ChassisManager {
   uint8_t Incumbent() const;
   // Every live blade holds chassis `c` incarnation `epoch` in sync, or adopted it.
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
+  // Its heartbeat says it holds this incarnation of us.
+  bool HoldsOurs(const PeerView& p) const;
+  static const Candidate* FindCandidate(const std::vector<Candidate>& c, uint8_t chassis);
   // The election's winner, unless the role would move between a primary and
   // a chassis that does not hold its sessions (adopt before relinquish).
   uint8_t OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const;
@@ -187,7 +190,12 @@ class ChassisManager {
   void AdoptFrom(uint8_t peer);
   void HandOver();
   // Silence on both links this long declares a peer lost (hb-interval x hb-lost-threshold).
-  Nanos PeerLostAfter() const { return cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold); }
+  // hb-lost-threshold heartbeats missed, plus a quarter interval for the
+  // next one's latency: exactly threshold x interval after the last beat
+  // raced the beat that was due then, so threshold - 1 lost ones could fail over.
+  Nanos PeerLostAfter() const {
+    return cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold) + cfg_.hb_interval / 4;
+  }
   Candidate Self() const;
 
   ManagerConfig cfg_;

@@ -3,9 +3,10 @@
 //
 // Commands are traffic (create, establish, delete, idle expiry by advancing
 // time), faults (drop/duplicate/delay, link cuts, glitches of both links and
-// pauses shorter than hb-lost-threshold, clock skew, malformed frames),
-// failover (kill -9 of the chassis that processes traffic, restart with a new
-// epoch, `execute ha failover`) and quiesce. The model below is the test's
+// pauses shorter than two heartbeats, clock skew, malformed frames, an M1+M2
+// partition longer than the detection time), failover (kill -9 of the
+// chassis that processes traffic, restart with a new epoch after or before
+// its loss was declared, `execute ha failover`) and quiesce. The model below is the test's
 // own record of what traffic did; after each quiesce every chassis is
 // checked against it:
 //   P1 convergence: every mirror equals its owner, every blade ready;
@@ -18,7 +19,8 @@
 //      sessions the model has seen;
 //   P6 hostile frames are counted and dropped, and change nothing above.
 // Each case runs twice: the event-trace hashes must be equal (replay).
-// BLADESYNC_SOAK_SECONDS=N runs cases for N seconds and reports what ran.
+// tools/soak.sh runs batches with fresh seeds for a bounded time and sums
+// the counts each batch prints.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -40,6 +42,8 @@ struct Variant {
   bool ack_unapplied = false;
   bool drop_retransmit = false;
   bool promote_early = false;
+  bool trim_log_when_full = false;
+  bool uncounted_malformed = false;
 };
 
 // ---- the model: what traffic did, independent of the code under test ----
@@ -84,6 +88,8 @@ struct Sut {
                               b.max_batch = 64;
                               b.test.ack_unapplied = v.ack_unapplied;
                               b.test.drop_retransmit_on_link_switch = v.drop_retransmit;
+                              b.test.trim_log_when_full = v.trim_log_when_full;
+                              b.test.uncounted_malformed = v.uncounted_malformed;
                             },
                             [v](ManagerConfig& mc) { mc.test_promote_early = v.promote_early; }}) {
     c.RunFor(seconds(2));  // hello-holddown, election, first syncs
@@ -462,6 +468,15 @@ struct Partition : Cmd {
         }
       }
       s.c.RunFor(milliseconds(ms));
+      // Beyond the budget the system must say so, not lie: each side
+      // reports the other lost (a takeover follows, as in FGCP).
+      for (int x = 1; x <= m.chassis; ++x) {
+        const uint8_t y = static_cast<uint8_t>(x);
+        if (y == t || !s.c.alive(y)) continue;
+        if (s.c.manager(t)->peers().at(y).alive || s.c.manager(y)->peers().at(t).alive) {
+          s.Fail("a partition of M1 and M2 (" + std::to_string(ms) + " ms) is not reported: a peer still shows alive");
+        }
+      }
       for (auto& [x, l] : cut) s.c.net().Restore(t, x, l);
       s.c.RunFor(milliseconds(3000));
     });
@@ -591,9 +606,17 @@ struct CaseResult {
 
 CaseResult RunCase(const Model& m0, const rc::state::Commands<Cmd>& cmds, Variant v) {
   Sut s(m0, v);
-  rc::state::runAll(cmds, m0, s);
   Model m = m0;
-  rc::state::applyAll(cmds, m);
+  const bool log = std::getenv("BLADESYNC_TEST_LOG") != nullptr;  // mark each command in the log
+  for (const auto& cmd : cmds) {
+    if (log) {
+      std::ostringstream o;
+      cmd->show(o);
+      std::fprintf(stderr, "==== %s at %.3f s\n", o.str().c_str(), ToSeconds(s.c.sched().now()));
+    }
+    cmd->run(m, s);
+    cmd->apply(m);
+  }
   Quiesce().run(m, s);  // the final quiesce
   s.stats.cases = 1;
   return {s.violation, s.c.sched().trace_hash(), s.stats};
@@ -608,6 +631,8 @@ std::string Describe(const rc::state::Commands<Cmd>& cmds) {
   return o.str();
 }
 
+std::string last_violation;  // of the latest failing case (teeth report it)
+
 // One property case: run, check, run again, compare the traces.
 void Case(Variant v, Stats* stats = nullptr) {
   const Model m0 = InitialModel();
@@ -616,6 +641,7 @@ void Case(Variant v, Stats* stats = nullptr) {
   RC_TAG(m0.chassis, "chassis");
   if (stats) stats->Add(a.stats);
   if (!a.violation.empty()) {
+    last_violation = a.violation;
     RC_FAIL(a.violation + "\n  " + std::to_string(m0.chassis) + " chassis x " + std::to_string(m0.slots) +
             " slots, simulator seed " + std::to_string(m0.seed) + "\n  commands: " + Describe(cmds) +
             "\n  replay: bazel-bin/tests/property/cluster_stateful_test with the RC_PARAMS=\"reproduce=...\" line printed at the end");
@@ -626,16 +652,10 @@ void Case(Variant v, Stats* stats = nullptr) {
 
 TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
   Stats stats;
-  const char* soak = std::getenv("BLADESYNC_SOAK_SECONDS");
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(soak ? std::atoi(soak) : 0);
-  int rounds = 0;
-  do {
-    const bool ok = rc::check("P1-P6 on whole chassis", [&] { Case(Variant{}, &stats); });
-    ASSERT_TRUE(ok);
-    ++rounds;
-  } while (soak && std::chrono::steady_clock::now() < end);
-  std::printf("cluster_stateful: %llu cases in %d round(s)\n", static_cast<unsigned long long>(stats.cases), rounds);
+  const bool ok = rc::check("P1-P6 on whole chassis", [&] { Case(Variant{}, &stats); });
+  std::printf("cluster_stateful: %llu cases\n", static_cast<unsigned long long>(stats.cases));
   for (auto& [k, n] : stats.commands) std::printf("  %-22s %llu\n", k.c_str(), static_cast<unsigned long long>(n));
+  ASSERT_TRUE(ok);
 }
 
 // Teeth: each broken variant must be caught, or the suite proves nothing.
@@ -643,23 +663,30 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
 // once, so the check ends in seconds.
 void ExpectCaught(Variant v, const char* name) {
   bool caught = false;
-  const bool survived = rc::check(std::string("broken variant: ") + name, [v, &caught] {
+  const bool survived = rc::check(std::string("broken variant: ") + name, [v, name, &caught] {
     if (caught) RC_FAIL("caught (shrinking skipped)");
     try {
       Case(v);
     } catch (...) {
+      if (!caught) std::printf("%s caught: %s\n", name, last_violation.c_str());
       caught = true;
       throw;
     }
   });
   EXPECT_FALSE(survived) << "the cluster suite did not catch the broken variant " << name;
 }
-TEST(ClusterStatefulTeeth, CatchesAckBeforeApply) { ExpectCaught(Variant{true, false, false}, "ack_unapplied"); }
+TEST(ClusterStatefulTeeth, CatchesAckBeforeApply) { ExpectCaught(Variant{.ack_unapplied = true}, "ack_unapplied"); }
 TEST(ClusterStatefulTeeth, CatchesDroppedRetransmitsAfterALinkSwitch) {
-  ExpectCaught(Variant{false, true, false}, "drop_retransmit_on_link_switch");
+  ExpectCaught(Variant{.drop_retransmit = true}, "drop_retransmit_on_link_switch");
 }
 TEST(ClusterStatefulTeeth, CatchesPromotionBeforeThePeerIsLost) {
-  ExpectCaught(Variant{false, false, true}, "promote_early");
+  ExpectCaught(Variant{.promote_early = true}, "promote_early");
+}
+TEST(ClusterStatefulTeeth, CatchesAResendQueueHeldAfterAcks) {  // P5
+  ExpectCaught(Variant{.trim_log_when_full = true}, "trim_log_when_full");
+}
+TEST(ClusterStatefulTeeth, CatchesUncountedMalformedFrames) {  // P6
+  ExpectCaught(Variant{.uncounted_malformed = true}, "uncounted_malformed");
 }
 
 }  // namespace
