@@ -16,7 +16,7 @@ perf record -F 999 -g -o "$data" "bazel-bin/bench/$name" "$@" > /dev/null 2>&1
   echo "\$ bash bench/profile.sh $name $*"
   echo "# self time by symbol (perf report --no-children), top 25"
   perf report -i "$data" --no-children --sort symbol --stdio -g none 2>/dev/null |
-    grep -E '^ +[0-9]+\.[0-9]+%' | head -25 | awk '{$1=$1; print}' | cut -c1-110
+    grep -E '^ +[0-9]+\.[0-9]+%' | awk 'NR <= 25 {$1=$1; print}' | cut -c1-110
 } > "$file"
 rm -f "$data"
 cat "$file"

@@ -28,3 +28,10 @@ run bulk_sync_bench 1000000 5
 run standby_memory_bench 1000000 10000000
 run promotion_bench 1000000
 run metrics_cost_bench
+# Failover with real processes (kill -9 of the primary on loopback).
+bazel build //cmd:all
+{
+  echo "\$ bazel build //cmd:all && python3 bench/failover_time.py 5"
+  python3 bench/failover_time.py 5
+} > "$out/failover_time-$day.txt" 2>&1
+cat "$out/failover_time-$day.txt"
