@@ -140,6 +140,12 @@ struct Sut {
       for (auto& [k, x] : m.sessions) uncertain.insert(k);
     }
   }
+  // The traffic chassis, settled as above (0 when none processes traffic).
+  uint8_t SettledTraffic(const Model& m) {
+    const uint8_t t = Traffic();
+    if (t) SettleBeforeFailover(t, m);
+    return t;
+  }
   // Runs fn on a network without random loss, then puts the loss back: the
   // fault budget for takeovers, restarts and glitches.
   template <typename F>
@@ -364,9 +370,8 @@ struct KillTraffic : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["failover.kill"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.SettledTraffic(m);
     if (!t) return;
-    s.SettleBeforeFailover(t, m);
     // The budget: a takeover on a network without random loss (heavy loss
     // between the survivors while they take over is beyond what is promised).
     s.WithoutRandomLoss([&] {
@@ -421,14 +426,13 @@ struct FastRestart : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands[traffic ? "failover.fast_restart" : "fault.fast_restart_other"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.SettledTraffic(m);
     if (!t) return;
     uint8_t victim = t;
     if (!traffic) {
       for (int x = 1; x <= m.chassis; ++x)
         if (x != t && s.c.alive(static_cast<uint8_t>(x))) victim = static_cast<uint8_t>(x);
     }
-    s.SettleBeforeFailover(t, m);
     s.WithoutRandomLoss([&] {
       s.c.KillChassis(victim);
       s.c.RunFor(milliseconds(down_ms));
@@ -455,9 +459,8 @@ struct Partition : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["fault.partition"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.SettledTraffic(m);
     if (!t) return;
-    s.SettleBeforeFailover(t, m);
     s.WithoutRandomLoss([&] {
       std::vector<std::pair<uint8_t, Link>> cut;
       for (int x = 1; x <= m.chassis; ++x) {
@@ -489,10 +492,9 @@ struct ManualFailover : Cmd {
   void apply(Model& m) const override { m.settled = false; }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["failover.manual"]++;
-    const uint8_t t = s.Traffic();
-    if (!t) return;
     // The old owner gives up its table when the role moves.
-    s.SettleBeforeFailover(t, m);
+    const uint8_t t = s.SettledTraffic(m);
+    if (!t) return;
     s.WithoutRandomLoss([&] {
       s.c.manager(t)->SetManualFailover(true);
       s.c.RunFor(seconds(1));
