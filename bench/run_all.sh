@@ -21,7 +21,7 @@ run() {
   } > "$file" 2>&1
   cat "$file"
 }
-run codec_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+run codec_bench --benchmark_repetitions=5
 run zmq_throughput_bench 1000000 5
 run sync_lag_bench 2 5
 run bulk_sync_bench 1000000 5

@@ -5,8 +5,9 @@
 // time), faults (drop/duplicate/delay, link cuts, glitches of both links and
 // pauses shorter than two heartbeats, clock skew, malformed frames, an M1+M2
 // partition longer than the detection time), failover (kill -9 of the
-// chassis that processes traffic, restart with a new epoch after or before
-// its loss was declared, `execute ha failover`) and quiesce. The model below is the test's
+// chassis that processes traffic or of one of its blades, restart with a new
+// epoch after or before its loss was declared, `execute ha failover`) and
+// quiesce. The model below is the test's
 // own record of what traffic did; after each quiesce every chassis is
 // checked against it:
 //   P1 convergence: every mirror equals its owner, every blade ready;
@@ -487,6 +488,38 @@ struct Partition : Cmd {
   void show(std::ostream& os) const override { os << "Partition(" << ms << " ms)"; }
 };
 
+// A blade of the traffic chassis dies: its chassis has fewer live blades
+// than a peer, so the role moves (the peer's same-slot blade holds the dead
+// blade's sessions); then the operator restarts the degraded chassis.
+struct KillBlade : Cmd {
+  int slot = *rc::gen::inRange(1, 3);
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(m.settled && m.alive.size() >= 2 && slot <= m.slots);
+  }
+  void apply(Model& m) const override {
+    m.settled = false;
+    m.now_ms += 2000 + 2500;
+  }
+  void run(const Model& m, Sut& s) const override {
+    s.stats.commands["failover.kill_blade"]++;
+    const uint8_t t = s.SettledTraffic(m);
+    if (!t) return;
+    s.WithoutRandomLoss([&] {
+      s.c.KillBlade(t, static_cast<uint8_t>(slot));
+      s.c.RunFor(milliseconds(2000));  // blade loss (5 reports), election, handover
+      std::vector<uint8_t> now = s.c.TrafficChassis();
+      if (now.size() != 1 || now[0] == t) {
+        s.Fail("P4: after losing a blade, chassis " + std::to_string(t) + " still holds the traffic (" +
+               std::to_string(now.size()) + " chassis process it)");
+      }
+      s.c.KillChassis(t);
+      s.c.RestartChassis(t);
+      s.c.RunFor(milliseconds(2500));
+    });
+  }
+  void show(std::ostream& os) const override { os << "KillBlade(traffic chassis, slot " << slot << ")"; }
+};
+
 struct ManualFailover : Cmd {
   void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.alive.size() >= 2); }
   void apply(Model& m) const override { m.settled = false; }
@@ -597,7 +630,7 @@ Model InitialModel() {
 
 auto CommandGen() {
   return rc::state::gen::execOneOfWithArgs<Create, Create, Create, Establish, Delete, Advance, Faults, CutLink, Glitch, Skew,
-                                           Hostile, KillTraffic, Restart, FastRestart, Partition, ManualFailover, Quiesce, Quiesce>();
+                                           Hostile, KillTraffic, Restart, FastRestart, Partition, KillBlade, ManualFailover, Quiesce, Quiesce>();
 }
 
 struct CaseResult {

@@ -48,6 +48,14 @@ class SimChassisCluster {
     }
     alive_[c] = false;
   }
+  // One blade dies (kill -9 of its thread, or the board); the chassis runs on
+  // degraded until it is restarted whole (blades share their chassis' epoch).
+  void KillBlade(uint8_t c, uint8_t s) {
+    auto& n = nodes_[{c, s}];
+    n.loop->Kill();
+    net_.SetDown(NodeId{c, s}, true);
+    n.agent.reset();
+  }
   // A fresh start with a new epoch (empty tables, bulk sync from the peers).
   void RestartChassis(uint8_t c) {
     for (int s = 0; s <= n_slots_; ++s) {
