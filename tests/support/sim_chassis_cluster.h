@@ -86,6 +86,29 @@ class SimChassisCluster {
   bool alive(uint8_t c) const { return alive_.at(c); }
   ChassisManager* manager(uint8_t c) { return nodes_.at({c, 0}).manager.get(); }
   BladeAgent* blade(uint8_t c, uint8_t s) { return nodes_.at({c, s}).agent.get(); }
+  // Every live blade's mirror of every live owner blade (same slot, other
+  // live chassis) equals what the owner synced.
+  bool MirrorsMatch(std::string* why = nullptr) {
+    for (int c = 1; c <= n_chassis_; ++c) {
+      for (int s = 1; s <= n_slots_; ++s) {
+        BladeAgent* owner = alive_[c] ? blade(static_cast<uint8_t>(c), static_cast<uint8_t>(s)) : nullptr;
+        for (int m = 1; owner && m <= n_chassis_; ++m) {
+          BladeAgent* mirror = alive_[m] && m != c ? blade(static_cast<uint8_t>(m), static_cast<uint8_t>(s)) : nullptr;
+          if (!mirror) continue;
+          const StandbyOrigin* so = mirror->standby(static_cast<uint8_t>(c));
+          if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
+            if (why) {
+              *why = "chassis " + std::to_string(m) + " slot " + std::to_string(s) + " mirror of chassis " +
+                     std::to_string(c) + ": " + std::to_string(so ? so->store().live() : 0) + " sessions vs owner " +
+                     std::to_string(owner->owned().counted());
+            }
+            return false;
+          }
+        }
+      }
+    }
+    return true;
+  }
   SimNetwork& net() { return net_; }
   SimScheduler& sched() { return sched_; }
   void RunFor(Nanos d) { sched_.RunFor(d); }
