@@ -22,8 +22,9 @@ class Handover : public ::testing::Test {
     EXPECT_EQ(t.size(), 1u) << "exactly one chassis processes traffic";
     return t.empty() ? 0 : t[0];
   }
-  // Sessions on the traffic chassis, synced to the other before the fault.
-  void CreateSessions() {
+  // Sessions on the traffic chassis, synced to the other before the fault;
+  // returns that chassis.
+  uint8_t CreateSessions() {
     const uint8_t t = Traffic();
     for (int i = 0; i < kSessions; ++i) {
       SessionFacts f;
@@ -31,8 +32,11 @@ class Handover : public ::testing::Test {
       c_.blade(t, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
     }
     c_.RunFor(seconds(1));
+    return t;
   }
-  // Every session owned exactly once, by the chassis that processes traffic.
+  static uint8_t Other(uint8_t chassis) { return chassis == 1 ? 2 : 1; }
+  // Every session owned exactly once, by the chassis that processes traffic,
+  // and every mirror equal to its owner.
   void ExpectOwnedOnceBy(uint8_t chassis, int sessions = kSessions) {
     for (int i = 0; i < sessions; ++i) {
       int owners = 0;
@@ -48,15 +52,16 @@ class Handover : public ::testing::Test {
       }
       EXPECT_EQ(owners, 1) << "session " << i;
     }
+    std::string why;
+    EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
   }
 
   SimChassisCluster c_;
 };
 
 TEST_F(Handover, AChassisRestartedBeforeItsLossWasDeclaredIsTakenOver) {
-  CreateSessions();
-  const uint8_t old = Traffic();
-  const uint8_t peer = old == 1 ? 2 : 1;
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
   c_.KillChassis(old);
   c_.RunFor(milliseconds(50));  // far below hb-interval x hb-lost-threshold (300 ms)
   c_.RestartChassis(old);
@@ -67,28 +72,22 @@ TEST_F(Handover, AChassisRestartedBeforeItsLossWasDeclaredIsTakenOver) {
   uint64_t orphaned = 0;
   for (uint8_t s = 1; s <= 2; ++s) orphaned += c_.blade(peer, s)->counters().orphaned_sessions.get();
   EXPECT_EQ(orphaned, static_cast<uint64_t>(kSessions)) << "the old incarnation's tables were kept for the takeover";
-  std::string why;
-  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
 TEST_F(Handover, ManualFailoverHandsOverOnlyWhatTheNewPrimaryHolds) {
-  CreateSessions();
-  const uint8_t old = Traffic();
-  const uint8_t peer = old == 1 ? 2 : 1;
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
   c_.manager(old)->SetManualFailover(true);
   c_.RunFor(seconds(1));
   c_.manager(old)->SetManualFailover(false);
   c_.RunFor(seconds(1));
   ASSERT_EQ(Traffic(), peer);
   ExpectOwnedOnceBy(peer);
-  std::string why;
-  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
 TEST_F(Handover, TwoPrimariesAfterAPartitionMergeWithoutLoss) {
-  CreateSessions();
-  const uint8_t old = Traffic();
-  const uint8_t peer = old == 1 ? 2 : 1;
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
   for (Link l : {Link::kM1, Link::kM2}) c_.net().Cut(1, 2, l);
   c_.RunFor(seconds(1));
   EXPECT_FALSE(c_.manager(old)->peers().at(peer).alive) << "the partition is reported";
@@ -104,14 +103,11 @@ TEST_F(Handover, TwoPrimariesAfterAPartitionMergeWithoutLoss) {
   const uint8_t now = Traffic();
   ASSERT_NE(now, 0);
   ExpectOwnedOnceBy(now, 2 * kSessions);  // the loser handed its own over too
-  std::string why;
-  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
 TEST_F(Handover, LosingABladeMovesTheRoleAndTheBladesSessions) {
-  CreateSessions();
-  const uint8_t old = Traffic();
-  const uint8_t peer = old == 1 ? 2 : 1;
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
   c_.KillBlade(old, 2);
   c_.RunFor(seconds(2));
   ASSERT_EQ(Traffic(), peer) << "fewer live blades loses the election";
