@@ -37,7 +37,6 @@ Percentiles PercentilesOf(std::vector<int64_t> ns) {
 
 struct LagRun {
   Percentiles bladesync, raw;
-  double achieved_per_s;
 };
 
 // Creates sessions on the owner's loop as they fall due, every 100 us.
@@ -109,7 +108,6 @@ LagRun RunAtRate(double per_second, double seconds_per_run, bool reserve) {
   const uint64_t bytes = p.OnOwner([&] { return p.owner().counters().bytes_sent.get(); }) - bytes0;
   LagRun r;
   r.bladesync = PercentilesOf(std::move(lag));
-  r.achieved_per_s = total / std::max(seconds_per_run, took - r.bladesync.p50_ms / 1e3);
   r.raw = PercentilesOf(RawZmqPacedLatencies(frames, bytes / frames, frames / seconds_per_run));
   return r;
 }

@@ -8,13 +8,10 @@
 // the whole process (both blades, ZeroMQ's threads) per delta. Raw: PUSH/PULL
 // of as many messages of the same size as the frames bladesync sent.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <vector>
-#include <zmq.hpp>
 
 #include "bench/raw_zmq.h"
 #include "bench/zmq_pair.h"

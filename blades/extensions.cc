@@ -27,6 +27,11 @@ uint32_t Get32(const std::vector<uint8_t>& v, size_t at) {
   return x;
 }
 
+// The decoders read version 1 of their type at its exact size, nothing else.
+bool IsV1(const Extension& e, ExtensionType type, size_t size) {
+  return e.type == static_cast<uint16_t>(type) && e.version == 1 && e.data.size() == size;
+}
+
 }  // namespace
 
 const AppSpec& AppSpecFor(AppKind app) {
@@ -57,7 +62,7 @@ Extension EncodeSipCall(const SipCall& c) {
 }
 
 std::optional<SipCall> DecodeSipCall(const Extension& e) {
-  if (e.type != static_cast<uint16_t>(ExtensionType::kSipCall) || e.version != 1 || e.data.size() != 7) return std::nullopt;
+  if (!IsV1(e, ExtensionType::kSipCall, 7)) return std::nullopt;
   SipCall c;
   c.state = e.data[0];
   c.call_id_hash = Get32(e.data, 1);
@@ -75,7 +80,7 @@ Extension EncodeGtpTunnel(const GtpTunnel& t) {
 }
 
 std::optional<GtpTunnel> DecodeGtpTunnel(const Extension& e) {
-  if (e.type != static_cast<uint16_t>(ExtensionType::kGtpTunnel) || e.version != 1 || e.data.size() != 13) return std::nullopt;
+  if (!IsV1(e, ExtensionType::kGtpTunnel, 13)) return std::nullopt;
   GtpTunnel t;
   t.teid_c = Get32(e.data, 0);
   t.teid_u_up = Get32(e.data, 4);
@@ -94,7 +99,7 @@ Extension EncodeConntrack(const ConntrackState& c) {
 }
 
 std::optional<ConntrackState> DecodeConntrack(const Extension& e) {
-  if (e.type != static_cast<uint16_t>(ExtensionType::kConntrack) || e.version != 1 || e.data.size() != 17) return std::nullopt;
+  if (!IsV1(e, ExtensionType::kConntrack, 17)) return std::nullopt;
   ConntrackState c;
   c.status = Get32(e.data, 0);
   c.mark = Get32(e.data, 4);

@@ -99,7 +99,7 @@ std::optional<uint32_t> SessionStore::Find(const SessionKey& key) const {
 }
 
 void SessionStore::IndexInsert(uint32_t id) {
-  if ((index_used_ + 1) * 10 > index_.size() * 7) GrowIndex();  // at most 70% full: short clusters
+  if ((index_used_ + 1) * 10 > index_.size() * 7) Rehash(index_.size() * 2);  // at most 70% full: short clusters
   const uint32_t tag = static_cast<uint32_t>(slab_[id].key.Hash());
   const size_t mask = index_.size() - 1;
   size_t i = tag & mask;
@@ -130,9 +130,9 @@ void SessionStore::IndexErase(const SessionKey& key, uint32_t id) {
   --index_used_;
 }
 
-void SessionStore::GrowIndex() {
+void SessionStore::Rehash(size_t slots) {
   std::vector<Slot> old = std::move(index_);
-  index_.assign(old.size() * 2, Slot{kEmpty, 0});
+  index_.assign(slots, Slot{kEmpty, 0});
   const size_t mask = index_.size() - 1;
   for (const Slot& s : old) {
     if (s.id == kEmpty) continue;
@@ -144,7 +144,9 @@ void SessionStore::GrowIndex() {
 
 void SessionStore::Reserve(size_t sessions) {
   slab_.reserve(sessions);
-  while (index_.size() * 7 < sessions * 10) GrowIndex();
+  size_t slots = index_.size();
+  while (slots * 7 < sessions * 10) slots *= 2;
+  if (slots != index_.size()) Rehash(slots);  // once, not once per doubling
 }
 
 const NatInfo* SessionStore::nat(uint32_t id) const {

@@ -153,7 +153,7 @@ class SessionStore {
   void Count(uint32_t id);
   void IndexInsert(uint32_t id);
   void IndexErase(const SessionKey& key, uint32_t id);
-  void GrowIndex();
+  void Rehash(size_t slots);  // a power of two
 
   uint8_t digest_bits_;
   std::vector<SessionRecord> slab_;

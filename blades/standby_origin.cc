@@ -420,7 +420,7 @@ void StandbyOrigin::BoundQueries() {
 
 void StandbyOrigin::Released() {
   if (has_orphan_) {  // the new incarnation's stream is untouched
-    has_orphan_ = false;
+    DropOrphan();
     return;
   }
   state_ = State::kNeedSync;
@@ -448,7 +448,11 @@ void StandbyOrigin::DropOrphanIfStale(Nanos now) {
   ctx_.counters.orphaned_sessions_dropped.Add(orphan_.live());
   BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": dropped " << orphan_.live()
                         << " sessions of chassis " << int(origin_) << "'s previous incarnation (not taken over here)";
-  orphan_.Clear();
+  DropOrphan();
+}
+
+void StandbyOrigin::DropOrphan() {
+  orphan_ = SessionStore(kLive);  // its memory too: Clear() keeps the capacity
   has_orphan_ = false;
 }
 

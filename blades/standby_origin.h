@@ -178,6 +178,7 @@ class StandbyOrigin {
   // processing traffic (it restarted faster than its loss was detected).
   void KeepOrphan(uint32_t new_epoch);
   void DropOrphanIfStale(Nanos now);
+  void DropOrphan();
   void BoundQueries();
   void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
   void SendAck(Link link, bool sync_request);

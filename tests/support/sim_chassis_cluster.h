@@ -89,25 +89,9 @@ class SimChassisCluster {
   // Every live blade's mirror of every live owner blade (same slot, other
   // live chassis) equals what the owner synced.
   bool MirrorsMatch(std::string* why = nullptr) {
-    for (int c = 1; c <= n_chassis_; ++c) {
-      for (int s = 1; s <= n_slots_; ++s) {
-        BladeAgent* owner = alive_[c] ? blade(static_cast<uint8_t>(c), static_cast<uint8_t>(s)) : nullptr;
-        for (int m = 1; owner && m <= n_chassis_; ++m) {
-          BladeAgent* mirror = alive_[m] && m != c ? blade(static_cast<uint8_t>(m), static_cast<uint8_t>(s)) : nullptr;
-          if (!mirror) continue;
-          const StandbyOrigin* so = mirror->standby(static_cast<uint8_t>(c));
-          if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
-            if (why) {
-              *why = "chassis " + std::to_string(m) + " slot " + std::to_string(s) + " mirror of chassis " +
-                     std::to_string(c) + ": " + std::to_string(so ? so->store().live() : 0) + " sessions vs owner " +
-                     std::to_string(owner->owned().counted());
-            }
-            return false;
-          }
-        }
-      }
-    }
-    return true;
+    return MirrorsMatchAcross(
+        n_chassis_, n_slots_,
+        [&](int c, int s) { return alive_[c] ? blade(static_cast<uint8_t>(c), static_cast<uint8_t>(s)) : nullptr; }, why);
   }
   SimNetwork& net() { return net_; }
   SimScheduler& sched() { return sched_; }
