@@ -1,17 +1,18 @@
 // Memory per standby session: what a mirror blade's heap grows by to hold N
-// sessions of one owner, measured by the allocator (mallinfo2: bytes in use
-// plus mmapped), at 1,000,000 and 10,000,000 sessions. Two ways in:
+// sessions of one owner, measured as resident memory (VmRSS: the tables are
+// mapped and committed by HugePageAllocator, the rest comes from malloc), at
+// 1,000,000 and 10,000,000 sessions. Two ways in:
 //   live:     the mirror follows the owner's creates as they happen, and
 //   snapshot: a fresh mirror blade receives the owner's bulk sync.
 // Owner and mirror run on the simulator in one process. For the snapshot the
 // owner's tables are built and the old mirror freed before the first reading,
-// so the allocator's difference is the new mirror's. For the live path the
+// so the difference in resident memory is the new mirror's. For the live path the
 // owner's frames wait in the simulated network and are freed as the mirror
 // grows, so only the store's own count (capacity of its slab and index) is
 // reported there.
 //
 //   bazel run -c opt //bench:standby_memory_bench -- [sessions...]
-#include <malloc.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,9 +23,13 @@
 
 namespace {
 
-double HeapBytes() {
-  const struct mallinfo2 m = mallinfo2();
-  return static_cast<double>(m.uordblks + m.hblkhd);
+// Resident bytes of this process (/proc/self/statm, second field, in pages).
+double ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (!f || std::fscanf(f, "%lu %lu", &size, &resident) != 2) std::abort();
+  std::fclose(f);
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace
@@ -64,11 +69,11 @@ int main(int argc, char** argv) {
     const double live_store = c.blade(2, 1).standby(1)->store().MemoryBytes();
     c.Kill(2, 1);
     c.Revive(2, 1, 2);  // frees the old mirror: a fresh process in the slot
-    const double snap0 = HeapBytes();
+    const double snap0 = ResidentBytes();
     sync("snapshot");
-    const double snap1 = HeapBytes();
+    const double snap1 = ResidentBytes();
     const double snap_store = c.blade(2, 1).standby(1)->store().MemoryBytes();
-    std::printf("%u standby sessions: snapshot %.1f bytes/session by the allocator (store's own count %.1f); "
+    std::printf("%u standby sessions: snapshot %.1f bytes/session resident (store's own count %.1f); "
                 "grown live %.1f bytes/session (store's own count)\n",
                 n, (snap1 - snap0) / n, snap_store / n, live_store / n);
   }

@@ -20,7 +20,7 @@ BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport)
       loop_(loop),
       transport_(transport),
       log_(PowerOfTwoAtLeast(cfg_.resend_queue)),
-      ctx_{cfg_, loop_, transport_, counters_, owned_, log_, encoder_, scratch_fbb_, MakeOrigin(cfg_), loop_.Now()} {
+      ctx_{cfg_, loop_, transport_, counters_, owned_, log_, encoder_, scratch_fbb_, MakeOrigin(cfg_), loop_.CoarseNow()} {
   if (cfg_.table_reserve) owned_.Reserve(cfg_.table_reserve);
   peer_index_.fill(-1);
   uint8_t bit = 0;

@@ -174,8 +174,20 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
   return PacketResult::kRefreshed;
 }
 
+// A burst, as a DPDK application handles one: the key index slot of the
+// packet a few ahead loads while this one is handled (on a large table every
+// probe is otherwise a cache miss).
 void PacketPath::ProcessBatch(const wire::PacketBatch& batch) {
-  ForEachPacket(batch, [this](const PacketInfo& p) { Process(p); });
+  constexpr uint32_t kAhead = 4;
+  if (const auto* v4 = batch.packets4()) {
+    for (uint32_t i = 0; i < v4->size(); ++i) {
+      if (i + kAhead < v4->size()) blade_.owned().Prefetch(FromWire(*v4->Get(i + kAhead)).key);
+      Process(FromWire(*v4->Get(i)));
+    }
+  }
+  if (const auto* v6 = batch.packets6()) {
+    for (const wire::Packet6* w : *v6) Process(FromWire(*w));
+  }
 }
 
 PacketInfo FromWire(const wire::Packet4& w) {

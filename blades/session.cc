@@ -39,12 +39,6 @@ IpAddr IpAddr::V6(uint64_t hi, uint64_t lo) {
   return a;
 }
 
-bool IpAddr::is_v4() const {
-  for (int i = 0; i < 10; ++i)
-    if (b[i] != 0) return false;
-  return b[10] == 0xff && b[11] == 0xff;
-}
-
 uint32_t IpAddr::v4() const {
   return (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
 }
@@ -96,15 +90,17 @@ SessionKey SessionKey::Reversed() const {
 // Reads the addresses as machine words (no byte-by-byte assembly): the hash
 // is the same in every process of one build, which is all the index, the
 // digests and the mirrors need.
+// wyhash's shape: the two addresses are multiplied in parallel, then folded
+// with the ports, zone and protocol. A key's hash is taken several times per
+// synced change (index, digest, prefetch) on both ends.
 uint64_t SessionKey::Hash() const {
   uint64_t w[4];
   std::memcpy(&w[0], src.b.data(), 16);
   std::memcpy(&w[2], dst.b.data(), 16);
-  uint64_t h = SplitMix64(w[0] ^ 0x9e3779b97f4a7c15ULL);
-  h = SplitMix64(h ^ w[1]);
-  h = SplitMix64(h ^ w[2] ^ (w[3] << 1));
-  h = SplitMix64(h ^ w[3] ^ (uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48));
-  return h;
+  const uint64_t rest = uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48;
+  const uint64_t a = Mum(w[0] ^ 0xa0761d6478bd642fULL, w[1] ^ 0xe7037ed1a0b428dbULL);
+  const uint64_t b = Mum(w[2] ^ 0x8ebc6af09c88c6e3ULL, w[3] ^ 0x589965cc75374cc3ULL);
+  return Mum(a ^ rest ^ 0x1d8e4e27c47d124fULL, b ^ 0xa0761d6478bd642fULL);
 }
 
 std::string SessionKey::ToString() const {

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -67,7 +68,11 @@ struct IpAddr {
   static IpAddr V6(uint64_t hi, uint64_t lo);
   // "10.0.0.1" or "2001:db8::1"; nothing for anything else.
   static std::optional<IpAddr> Parse(const std::string& text);
-  bool is_v4() const;
+  // In ::ffff:0:0/96 (the compiler reads the prefix as two words).
+  bool is_v4() const {
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(b.data(), kMapped, 12) == 0;
+  }
   uint32_t v4() const;  // host order; valid when is_v4()
   uint64_t hi() const;
   uint64_t lo() const;

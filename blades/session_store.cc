@@ -16,7 +16,7 @@ uint32_t SessionStore::Allocate() {
     free_.pop_back();
     return id;
   }
-  slab_.emplace_back();
+  slab_.push_back();
   return static_cast<uint32_t>(slab_.size() - 1);
 }
 
@@ -131,7 +131,7 @@ void SessionStore::IndexErase(const SessionKey& key, uint32_t id) {
 }
 
 void SessionStore::Rehash(size_t slots) {
-  std::vector<Slot> old = std::move(index_);
+  std::vector<Slot, HugePageAllocator<Slot>> old = std::move(index_);
   index_.assign(slots, Slot{kEmpty, 0});
   const size_t mask = index_.size() - 1;
   for (const Slot& s : old) {

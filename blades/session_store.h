@@ -21,6 +21,8 @@
 
 #include "blades/extensions.h"
 #include "blades/session.h"
+#include "blades/record_slab.h"
+#include "core/huge_page_allocator.h"
 
 namespace bladesync {
 
@@ -101,7 +103,7 @@ class SessionStore {
   // recounts for this store's digest bits. O(n), sequential.
   template <typename F>
   void TakeAll(SessionStore& from, F&& fn) {
-    std::swap(slab_, from.slab_);
+    swap(slab_, from.slab_);
     std::swap(index_, from.index_);
     std::swap(index_used_, from.index_used_);
     live_by_proto_ = from.live_by_proto_;
@@ -156,9 +158,9 @@ class SessionStore {
   void Rehash(size_t slots);  // a power of two
 
   uint8_t digest_bits_;
-  std::vector<SessionRecord> slab_;
+  RecordSlab slab_;
   std::vector<uint32_t> free_;
-  std::vector<Slot> index_;
+  std::vector<Slot, HugePageAllocator<Slot>> index_;
   size_t index_used_ = 0;
   size_t live_ = 0;
   std::array<size_t, 4> live_by_proto_{};

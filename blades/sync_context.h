@@ -23,9 +23,10 @@ struct SyncContext {
   wire::Origin self;
   Nanos start;
 
-  // Session timers run in deciseconds since the blade started.
+  // Session timers run in deciseconds since the blade started (`start` is
+  // read from the same coarse clock).
   uint32_t NowDs() const {
-    return static_cast<uint32_t>((loop.Now() - start) / milliseconds(100));
+    return static_cast<uint32_t>((loop.CoarseNow() - start) / milliseconds(100));
   }
   uint32_t ExpiryDs(uint32_t timeout_s) const { return NowDs() + timeout_s * 10; }
   SendResult Send(uint8_t chassis, Link link, std::span<const uint8_t> bytes) {

@@ -1,5 +1,7 @@
 #include "core/asio_event_loop.h"
 
+#include <time.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -48,6 +50,12 @@ AsioEventLoop::~AsioEventLoop() = default;
 // The one place the production code reads the real clocks.
 Nanos AsioEventLoop::Now() const {
   return std::chrono::duration_cast<Nanos>(std::chrono::steady_clock::now().time_since_epoch());
+}
+// The same clock as steady_clock (CLOCK_MONOTONIC), as of the last tick.
+Nanos AsioEventLoop::CoarseNow() const {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Nanos(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
 }
 Nanos AsioEventLoop::WallNow() const {
   return std::chrono::duration_cast<Nanos>(std::chrono::system_clock::now().time_since_epoch());

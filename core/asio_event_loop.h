@@ -20,6 +20,7 @@ class AsioEventLoop : public EventLoop {
   ~AsioEventLoop() override;
 
   Nanos Now() const override;
+  Nanos CoarseNow() const override;
   Nanos WallNow() const override;
   std::unique_ptr<Timer> CreateTimer(std::function<void()> callback) override;
   void Post(std::function<void()> fn) override;

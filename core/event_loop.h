@@ -34,6 +34,10 @@ class EventLoop {
   virtual ~EventLoop() = default;
   // Monotonic time since an arbitrary start; only differences mean anything.
   virtual Nanos Now() const = 0;
+  // Now() to within a few milliseconds, for timestamps kept in deciseconds
+  // (session expiry): read per created or applied session, where a precise
+  // clock read was 7% of a blade's time.
+  virtual Nanos CoarseNow() const { return Now(); }
   // Wall-clock time since the Unix epoch. Chassis clocks may be skewed.
   virtual Nanos WallNow() const = 0;
   virtual std::unique_ptr<Timer> CreateTimer(std::function<void()> callback) = 0;

@@ -1,8 +1,9 @@
 // 64-bit mixing functions, one definition each.
 //
-// Fmix64 is MurmurHash3's finalizer (session store digests, distribution);
-// SplitMix64 is the SplitMix64 finalizer (session keys). Both are fixed:
-// digests and slot choices are compared across processes.
+// Fmix64 is MurmurHash3's finalizer (session store digests); SplitMix64 is
+// the SplitMix64 finalizer; Mum is wyhash's folded 64x64->128 multiply
+// (session keys). All are fixed: digests and slot choices are compared
+// across processes.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,13 @@ inline uint64_t SplitMix64(uint64_t h) {
   h *= 0x94d049bb133111ebULL;
   h ^= h >> 31;
   return h;
+}
+
+// The 128-bit product of a and b, its halves xored: every input bit reaches
+// the output in one multiply, where a chain of SplitMix64 rounds took four.
+inline uint64_t Mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
 }
 
 }  // namespace bladesync

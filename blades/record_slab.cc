@@ -1,0 +1,45 @@
+#include "blades/record_slab.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+
+namespace bladesync {
+
+static_assert(std::is_trivially_copyable_v<SessionRecord>, "chunks are moved with memcpy");
+
+SessionRecord* RecordSlab::NewChunk(size_t records) {
+  SessionRecord* c = Alloc().allocate(records);
+  std::uninitialized_value_construct_n(c, records);
+  return c;
+}
+
+void RecordSlab::FreeChunk(SessionRecord* c, size_t records) { Alloc().deallocate(c, records); }
+
+void RecordSlab::reserve(size_t n) {
+  if (n <= capacity()) return;
+  if (first_capacity_ < kChunk) {  // the first chunk grows like a vector
+    const size_t want = std::min<size_t>(kChunk, std::max<size_t>({n, first_capacity_ * 2, 1024}));
+    SessionRecord* grown = NewChunk(want);
+    if (!chunks_.empty()) {
+      std::memcpy(static_cast<void*>(grown), chunks_[0], size_ * sizeof(SessionRecord));
+      FreeChunk(chunks_[0], first_capacity_);
+      chunks_[0] = grown;
+    } else {
+      chunks_.push_back(grown);
+    }
+    first_capacity_ = want;
+  }
+  while (capacity() < n) chunks_.push_back(NewChunk(kChunk));
+}
+
+void RecordSlab::clear() {
+  for (size_t i = 0; i < chunks_.size(); ++i) FreeChunk(chunks_[i], i == 0 ? first_capacity_ : kChunk);
+  chunks_.clear();
+  chunks_.shrink_to_fit();
+  first_capacity_ = 0;
+  size_ = 0;
+}
+
+}  // namespace bladesync
