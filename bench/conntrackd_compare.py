@@ -17,8 +17,17 @@ hb-lost-threshold 3 and detects the loss itself.
 2. Sync and install at N sessions (default 100000 and 500000): N synthetic
    established TCP entries are created in A's kernel in one burst; reported:
    entries/s until B holds all N (sync), CPU seconds per entry of both
-   daemons together, bytes per entry on M1+M2 (both directions), then A's
-   daemon is killed and the time to install the N sessions into B's kernel.
+   daemons together, bytes per entry on M1+M2 (both directions). Both
+   daemons learn the entries from the kernel's event stream, which is
+   slower than either's sync, so this compares the kernel more than them.
+3. Resync of a restarted peer, same N: B's daemon is killed (kill -9) and
+   started again while A holds the N entries; from B's start until B holds
+   all N again: entries/s, CPU seconds per entry of both daemons, bytes per
+   entry. conntrackd asks for it with `StartupResync On` (FTFW); bladesync's
+   mirror asks for a bulk sync when it starts. No kernel events: this is the
+   sync machinery alone.
+4. Then A's daemon is killed and the time to install the N sessions into B's
+   kernel.
 
   bazel build //cmd:all && sudo python3 bench/conntrackd_compare.py [--runs R] [N ...]
 
@@ -50,6 +59,7 @@ Sync {{
     Mode FTFW {{
         ResendQueueSize 262144
         DisableExternalCache Off
+        StartupResync On
     }}
     UDP {{
         IPv4_address {local}
@@ -149,7 +159,10 @@ class Conntrackd:
                               capture_output=True, text=True, timeout=timeout)
 
     def mirrored(self):
-        out = self.ctl("b", "-s", "cache").stdout
+        try:
+            out = self.ctl("b", "-s", "cache", timeout=5).stdout
+        except subprocess.TimeoutExpired:
+            return 0
         m = re.search(r"cache:external\s+active objects:\s+(\d+)", out)
         return int(m.group(1)) if m else 0
 
@@ -162,6 +175,20 @@ class Conntrackd:
     def kill_a(self):
         self.procs["a"].send_signal(signal.SIGKILL)
         self.procs["a"].wait()
+
+    def restart_b(self):
+        """kill -9 and start again; B asks A for a resync at startup."""
+        self.procs["b"].send_signal(signal.SIGKILL)
+        self.procs["b"].wait()
+        for f in ("lock", "ctl"):
+            try:
+                os.unlink(os.path.join(self.dir, "conntrackd-b.%s" % f))
+            except OSError:
+                pass
+        t = time.monotonic()
+        self.procs["b"] = subprocess.Popen(self.topo.exec_args("b", ["conntrackd", "-C", self.conf["b"]]),
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return t
 
     def take_over(self):
         """keepalived's notify on B: commit the external cache into the kernel."""
@@ -191,7 +218,9 @@ class Bladesync:
         self.c.wait_settled(timeout=30)
 
     def mirrored(self):
-        st = self.c.status(2)
+        st = self.c.cli(2, "get", "system", "ha", "status", check=False)
+        if not st:  # not answering yet (starting)
+            return 0
         return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["origin"] == 1)
 
     def has_flows(self):
@@ -205,6 +234,13 @@ class Bladesync:
         p = self.c.procs.pop(1)
         p.send_signal(signal.SIGKILL)
         p.wait()
+
+    def restart_b(self):
+        """kill -9 and start again; B's mirror asks for a bulk sync."""
+        self.c.stop_chassis(2, sig=signal.SIGKILL)
+        t = time.monotonic()
+        self.c.start_chassis(2)
+        return t
 
     def take_over(self):
         """Nothing to run: B detects the loss and installs by itself. Returns
@@ -271,12 +307,31 @@ def scale_run(system_cls, tag, n, bladesync):
         t1 = time.monotonic()
         time.sleep(0.5)  # acknowledgements and the last stats
         cpu1, bytes1 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
+        # Resync of a restarted B (A's CPU from here; B's new process whole).
+        a_pid = sysm.pids()[0]
+        cpu_a0, rbytes0 = cpu_seconds(a_pid), link_bytes(topo)
+        rt0 = sysm.restart_b()
+        rgot = 0
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            rgot = sysm.mirrored()
+            if rgot >= n:
+                break
+            time.sleep(0.02)
+        rt1 = time.monotonic()
+        time.sleep(0.5)
+        b_pid = [p for p in sysm.pids() if p != a_pid][0]
+        rcpu = cpu_seconds(a_pid) - cpu_a0 + cpu_seconds(b_pid)
+        rbytes = link_bytes(topo) - rbytes0
         sysm.kill_a()
         install_s, _ = sysm.take_over()
         in_b = kernel_count(topo, "b", bladesync)
         return {"n": n, "injected": inject["installed"], "mirrored": got, "sync_s": round(t1 - t0, 3),
                 "entries_per_s": round(got / (t1 - t0)), "cpu_us_per_entry": round((cpu1 - cpu0) / max(got, 1) * 1e6, 2),
                 "bytes_per_entry": round((bytes1 - bytes0) / max(got, 1), 1),
+                "resynced": rgot, "resync_s": round(rt1 - rt0, 3), "resync_entries_per_s": round(rgot / (rt1 - rt0)),
+                "resync_cpu_us_per_entry": round(rcpu / max(rgot, 1) * 1e6, 2),
+                "resync_bytes_per_entry": round(rbytes / max(rgot, 1), 1),
                 "install_s": round(install_s, 3), "in_b_kernel": in_b}
     finally:
         sysm.stop()
@@ -300,7 +355,8 @@ def summary(runs):
         row = {}
         for name in ("bladesync", "conntrackd"):
             row[name] = {k: spread([r["scale"][n][name][k] for r in runs])
-                         for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry", "install_s")}
+                         for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry", "resync_entries_per_s",
+                                   "resync_cpu_us_per_entry", "resync_bytes_per_entry", "install_s")}
         row["ratio_bladesync_to_conntrackd"] = {
             k: round(row["bladesync"][k]["median"] / max(row["conntrackd"][k]["median"], 1e-9), 3)
             for k in row["bladesync"]}

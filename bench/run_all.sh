@@ -22,7 +22,7 @@ run() {
   cat "$file"
 }
 run codec_bench --benchmark_repetitions=5
-run zmq_throughput_bench 1000000 5
+run zmq_throughput_bench 1000000 7
 run sync_lag_bench 2 5
 run bulk_sync_bench 1000000 5
 run standby_memory_bench 1000000 10000000

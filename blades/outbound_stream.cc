@@ -137,7 +137,7 @@ void OutboundStream::Encode(const InFlight& f) {
   }
 }
 
-void OutboundStream::Transmit(InFlight& f, bool resend) {
+bool OutboundStream::Transmit(InFlight& f, bool resend) {
   Encode(f);
   BatchHeader h;
   h.origin = ctx_.self;
@@ -154,8 +154,11 @@ void OutboundStream::Transmit(InFlight& f, bool resend) {
   last_send_ = f.sent_at;
   if (r != SendResult::kSent) {
     ctx_.counters.send_queue_full.Add();
-    return;  // stays in flight; a NACK or the retransmit timer sends it again
+    f.unsent = true;  // stays in flight and goes out first when the queue drains
+    held_back_ = true;
+    return false;
   }
+  f.unsent = false;
   const int li = static_cast<int>(link);
   ctx_.counters.frames_sent.Add();
   ctx_.counters.bytes_sent.Add(bytes.size());
@@ -163,9 +166,20 @@ void OutboundStream::Transmit(InFlight& f, bool resend) {
   for (int op = 0; op < kOps; ++op) {
     if (op_counts_[op]) ctx_.counters.sent[op][li].Add(op_counts_[op]);
   }
+  return true;
+}
+
+bool OutboundStream::SendHeldBack() {
+  if (!held_back_) return true;
+  for (InFlight& f : in_flight_) {
+    if (f.unsent && !Transmit(f, false)) return false;
+  }
+  held_back_ = false;
+  return true;
 }
 
 void OutboundStream::Pump() {
+  if (!SendHeldBack()) return;
   while (unacked_deltas() < ctx_.cfg.window) {
     InFlight f{};
     f.first_seq = next_seq_;
@@ -176,14 +190,14 @@ void OutboundStream::Pump() {
     if (!built) break;
     next_seq_ += f.seq_count;
     in_flight_.push_back(f);
-    Transmit(in_flight_.back(), false);
+    if (!Transmit(in_flight_.back(), false)) return;
     if (state_ == State::kSnapshot && log_cursor_ < ctx_.log.end()) {
       InFlight live{};
       live.first_seq = next_seq_;
       if (BuildLive(live)) {
         next_seq_ += live.seq_count;
         in_flight_.push_back(live);
-        Transmit(in_flight_.back(), false);
+        if (!Transmit(in_flight_.back(), false)) return;
       }
     }
   }
@@ -223,10 +237,11 @@ void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   Pump();
 }
 
-// Selective repeat: only the frames the mirror reported missing.
+// Selective repeat: only the frames the mirror reported missing, in order,
+// up to the first the transport refuses.
 void OutboundStream::ResendRange(uint64_t from, uint64_t to) {
   for (InFlight& f : in_flight_) {
-    if (f.first_seq + f.seq_count > from && f.first_seq < to) Transmit(f, true);
+    if (f.first_seq + f.seq_count > from && f.first_seq < to && !Transmit(f, true)) return;
   }
 }
 
@@ -235,7 +250,14 @@ void OutboundStream::ResendFrom(uint64_t seq) { ResendRange(seq, UINT64_MAX); }
 void OutboundStream::SendKeepAlive() {
   BatchHeader h;
   h.origin = ctx_.self;
+  // What was sent: a frame held back must not look lost (the mirror would NACK it).
   h.first_seq = next_seq_;
+  for (const InFlight& f : in_flight_) {
+    if (f.unsent) {
+      h.first_seq = f.first_seq;
+      break;
+    }
+  }
   h.seq_count = 0;
   h.send_time_ns = static_cast<uint64_t>(ctx_.loop.WallNow().count());
   h.dest_chassis = peer_;

@@ -7,6 +7,10 @@
 // current state. A mirror that starts, restarts or fell too far behind gets a
 // snapshot (SnapshotBegin ... SnapshotEnd) interleaved with the live stream.
 // An idle stream sends keep-alives on both links so a lost tail is noticed.
+// When the transport's queue is full the stream holds back: the refused frame
+// and everything after it wait, in order, for the next ack or tick (sending
+// later frames past a refused one made gaps, NACKs and resends that filled
+// the queue again).
 #pragma once
 
 #include <array>
@@ -52,13 +56,17 @@ class OutboundStream {
     uint64_t log_begin, log_end;   // live entries [log_begin, log_end)
     uint32_t snap_begin, snap_end; // snapshot ids [snap_begin, snap_end)
     uint8_t flags;
+    bool unsent;                   // the transport refused it: goes out before anything newer
     Nanos sent_at;
   };
 
   bool BuildLive(InFlight& f);
   bool BuildSnapshot(InFlight& f);
   void Encode(const InFlight& f);
-  void Transmit(InFlight& f, bool resend);
+  // False when the transport refused the frame (its queue is full).
+  bool Transmit(InFlight& f, bool resend);
+  // Sends the frames the transport refused, oldest first; false if it still refuses.
+  bool SendHeldBack();
   void ResendFrom(uint64_t seq);  // everything in flight from seq on
   void ResendRange(uint64_t from, uint64_t to);
   void SendKeepAlive();
@@ -78,6 +86,7 @@ class OutboundStream {
   Nanos last_keepalive_{kLongAgo};
   Nanos last_nack_resend_{kLongAgo};
   std::deque<InFlight> in_flight_;
+  bool held_back_ = false;  // some frame in flight is unsent
   std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just encoded
 };
 

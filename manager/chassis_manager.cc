@@ -395,7 +395,18 @@ void ChassisManager::Evaluate() {
     role_ = next;
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
                              << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
-    if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
+    if (cfg_.mode == HaMode::kActivePassive && old == HaRole::kUnknown &&
+        (next == HaRole::kPrimary || next == HaRole::kStandalone)) {
+      // Leaving the hello state as primary: a peer that was primary and was
+      // lost meanwhile (a restarted backup that had resynced from it) owned
+      // what our standby tables hold, and nobody else has it.
+      for (auto& [id, p] : peers_) {
+        if (p.alive || p.partitioned || p.role != HaRole::kPrimary) continue;
+        AdoptFrom(id);
+        failovers_.Add();
+        last_failover_duration_ = loop_.Now() - (failover_started_ > Nanos(0) ? failover_started_ : loop_.Now());
+      }
+    } else if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
       const bool now_primary = next == HaRole::kPrimary || next == HaRole::kStandalone;
       const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
       if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {

@@ -11,6 +11,11 @@ SendResult SimTransport::Send(NodeId to, Link link, std::span<const uint8_t> fra
 SimTransport& SimNetwork::AddNode(NodeId id, SimEventLoop& loop) {
   auto& slot = nodes_[{id.chassis, id.slot}];
   slot = std::make_unique<SimTransport>(*this, id, loop);
+  // A restarted process starts with empty connections, both ways.
+  std::erase_if(queued_, [&](const auto& q) {
+    const auto& [fc, fs, tc, ts, l] = q.first;
+    return (fc == id.chassis && fs == id.slot) || (tc == id.chassis && ts == id.slot);
+  });
   return *slot;
 }
 
@@ -51,6 +56,12 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
     ++dropped_;
     return SendResult::kSent;
   }
+  std::optional<QueueKey> queued;
+  if (fabric && faults_.send_queue > 0) {
+    queued = QueueKey{from.chassis, from.slot, to.chassis, to.slot, link};
+    if (queued_[*queued] >= faults_.send_queue) return SendResult::kQueueFull;
+    ++queued_[*queued];
+  }
   auto bytes = std::make_shared<std::vector<uint8_t>>(frame.begin(), frame.end());
   auto draw_delay = [&] {
     Nanos d = faults_.latency + faults_.link_latency[static_cast<int>(link)];
@@ -62,7 +73,7 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
     }
     return d;
   };
-  Schedule(to, link, bytes, draw_delay(), from.chassis);
+  Schedule(to, link, bytes, draw_delay(), from.chassis, queued);
   if (faulty && Chance(faults_.duplicate)) {
     ++duplicated_;
     Schedule(to, link, bytes, draw_delay(), from.chassis);
@@ -71,11 +82,15 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
 }
 
 void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay,
-                          uint8_t from_chassis) {
+                          uint8_t from_chassis, std::optional<QueueKey> queued) {
   auto it = nodes_.find({to.chassis, to.slot});
   SimTransport* t = it->second.get();
   const std::pair<uint8_t, uint8_t> key{to.chassis, to.slot};
-  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes, from_chassis] {
+  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes, from_chassis, queued] {
+    if (queued) {  // off the sender's queue, whatever becomes of it now
+      auto q = queued_.find(*queued);
+      if (q != queued_.end() && q->second > 0) --q->second;
+    }
     auto node = nodes_.find(key);
     if (node == nodes_.end() || down_.count(key) || !node->second->receiver_) {
       ++dropped_;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <set>
@@ -35,6 +36,10 @@ struct SimFaults {
   Nanos jitter = std::chrono::microseconds(20);
   Nanos extra_delay = milliseconds(5);
   bool faults_on_backplane = false;
+  // Frames a sender may have on the way to one peer on one fabric link
+  // before Send answers kQueueFull, as ZeroMQ's send high-water mark does
+  // (0: unbounded).
+  int send_queue = 0;
   // Extra one-way latency per link (M1, M2, backplane), e.g. a slow M2.
   std::array<Nanos, 3> link_latency{};
 };
@@ -87,7 +92,10 @@ class SimNetwork {
     return {std::min(a, b), std::max(a, b), l};
   }
   SendResult Deliver(NodeId from, NodeId to, Link link, std::span<const uint8_t> frame);
-  void Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay, uint8_t from_chassis);
+  // (from chassis, from slot, to chassis, to slot, link): frames on their way.
+  using QueueKey = std::tuple<uint8_t, uint8_t, uint8_t, uint8_t, Link>;
+  void Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay, uint8_t from_chassis,
+                std::optional<QueueKey> queued = std::nullopt);
   bool Chance(double p);
 
   SimScheduler& sched_;
@@ -96,6 +104,7 @@ class SimNetwork {
   std::map<std::pair<uint8_t, uint8_t>, std::unique_ptr<SimTransport>> nodes_;
   std::set<std::pair<uint8_t, uint8_t>> down_;
   std::set<std::tuple<uint8_t, uint8_t, Link>> cuts_;
+  std::map<QueueKey, int> queued_;
   uint64_t delivered_ = 0, dropped_ = 0, duplicated_ = 0;
   Tap tap_;
 };

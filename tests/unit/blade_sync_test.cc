@@ -47,6 +47,29 @@ TEST(BladeSync, ConvergesUnderDropDuplicateReorder) {
   }
 }
 
+// ZeroMQ refuses a frame when its send queue is full. The stream must hold
+// that frame and everything after it back: sending later frames past it made
+// gaps, NACKs and resends that filled the queue again (seen with conntrack's
+// many small frames).
+TEST(BladeSync, FullSendQueueHoldsBackInsteadOfMakingGaps) {
+  SimBlades c(2, 1, 4);
+  c.net().faults().send_queue = 3;
+  c.net().faults().jitter = Nanos(0);  // in order, as on one TCP connection
+  BladeAgent& a = c.blade(1, 1);
+  c.RunFor(milliseconds(100));
+  for (uint32_t round = 0; round < 20; ++round) {
+    for (uint32_t i = 0; i < 5000; ++i) a.CreateSession(TcpFacts(round * 5000 + i), Est(a));
+    c.RunFor(milliseconds(1));
+  }
+  c.RunFor(seconds(2));
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+  EXPECT_EQ(c.blade(2, 1).standby(1)->store().live(), 100000u);
+  EXPECT_GT(a.counters().send_queue_full.get(), 0u) << "the queue should have filled";
+  EXPECT_EQ(c.blade(2, 1).counters().nacks_sent.get(), 0u) << "a refused frame made a gap";
+  EXPECT_EQ(a.counters().frames_resent.get(), 0u);
+}
+
 TEST(BladeSync, SyncMovesToM2WhenM1IsCutAndBack) {
   SimBlades c(2, 1, 3);
   BladeAgent& a = c.blade(1, 1);

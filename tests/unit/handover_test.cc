@@ -74,6 +74,27 @@ TEST_F(Handover, AChassisRestartedBeforeItsLossWasDeclaredIsTakenOver) {
   EXPECT_EQ(orphaned, static_cast<uint64_t>(kSessions)) << "the old incarnation's tables were kept for the takeover";
 }
 
+// Found by the conntrackd comparison: a backup restarts, resyncs from the
+// primary during its hello-holddown, and the primary dies before the
+// holddown ends. The backup leaves the hello state alone, and what it
+// resynced is the only copy of the primary's sessions.
+TEST_F(Handover, ARestartedBackupTakesOverWhenThePrimaryDiesDuringItsHoldDown) {
+  const uint8_t primary = CreateSessions();
+  const uint8_t backup = Other(primary);
+  c_.KillChassis(backup);
+  c_.RunFor(milliseconds(500));
+  c_.RestartChassis(backup);
+  c_.RunFor(milliseconds(100));  // resynced, still in the hello state (500 ms here)
+  uint64_t held = 0;
+  for (uint8_t s = 1; s <= 2; ++s) held += c_.blade(backup, s)->standby(primary)->store().live();
+  ASSERT_EQ(held, static_cast<uint64_t>(kSessions)) << "the restarted backup resynced";
+  ASSERT_EQ(c_.manager(backup)->role(), HaRole::kUnknown);
+  c_.KillChassis(primary);  // its loss is declared before the hello state ends
+  c_.RunFor(seconds(3));
+  ASSERT_EQ(Traffic(), backup);
+  ExpectOwnedOnceBy(backup);
+}
+
 TEST_F(Handover, ManualFailoverHandsOverOnlyWhatTheNewPrimaryHolds) {
   const uint8_t old = CreateSessions();
   const uint8_t peer = Other(old);
