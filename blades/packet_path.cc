@@ -17,11 +17,11 @@ uint8_t NextTcpState(uint8_t st, uint8_t flags, bool reply) {
       if (!reply && ack && !syn) return fin ? kTcpFinWait : kTcpEstablished;
       return st;
     case kTcpEstablished:
-      return fin ? kTcpFinWait : st;
+      return fin ? uint8_t{kTcpFinWait} : st;
     case kTcpFinWait:
-      return fin ? kTcpLastAck : st;
+      return fin ? uint8_t{kTcpLastAck} : st;
     case kTcpLastAck:
-      return (ack && !fin) ? kTcpTimeWait : st;
+      return (ack && !fin) ? uint8_t{kTcpTimeWait} : st;
     default:
       return st;
   }
@@ -133,7 +133,7 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
       ext.push_back(EncodeSipCall(c));
     }
     SessionFacts facts{p.key, p.attrs, p.srcintf, p.dstintf};
-    const uint8_t st = proto == kProtoTcp ? kTcpSynSent : kUnreplied;
+    const uint8_t st = proto == kProtoTcp ? uint8_t{kTcpSynSent} : uint8_t{kUnreplied};
     NatInfo nat;
     const bool has_nat = p.attrs & kFlagNat;
     if (has_nat) nat = SourceNat(p.key);

@@ -49,8 +49,11 @@ struct ZmqOptions {
   int recv_hwm = 1024;
   int heartbeat_ivl_ms = 200;          // ZeroMQ's own liveness on each connection
   int heartbeat_timeout_ms = 1200;
-  int reconnect_ivl_ms = 100;
-  int reconnect_ivl_max_ms = 1000;
+  // A restarted peer is reached within 10-100 ms (ZeroMQ backs off from the
+  // first to the second): its resync waits on this. At 100/1000 ms a peer
+  // back after a second's outage waited up to another second.
+  int reconnect_ivl_ms = 10;
+  int reconnect_ivl_max_ms = 100;
   int max_messages_per_wakeup = 256;   // fairness between sockets on one loop
   // Refuse frames while a peer is not connected (sync streams resend them
   // themselves); a sender without its own resends queues instead.
