@@ -286,6 +286,18 @@ def gap_run(system_cls, tag):
         topo.close()
 
 
+def wait_mirrored(sysm, n, interval):
+    """Polls B until it holds n entries (at most 300 s); (held, when)."""
+    deadline = time.monotonic() + 300
+    got = 0
+    while time.monotonic() < deadline:
+        got = sysm.mirrored()
+        if got >= n:
+            break
+        time.sleep(interval)
+    return got, time.monotonic()
+
+
 def scale_run(system_cls, tag, n, bladesync):
     topo = fw.FirewallPair(tag)
     sysm = system_cls(topo)
@@ -297,28 +309,14 @@ def scale_run(system_cls, tag, n, bladesync):
         r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), "--json"]),
                            capture_output=True, text=True)
         inject = json.loads(r.stdout)
-        deadline = time.monotonic() + 300
-        got = 0
-        while time.monotonic() < deadline:
-            got = sysm.mirrored()
-            if got >= n:
-                break
-            time.sleep(0.05)
-        t1 = time.monotonic()
+        got, t1 = wait_mirrored(sysm, n, 0.05)
         time.sleep(0.5)  # acknowledgements and the last stats
         cpu1, bytes1 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
         # Resync of a restarted B (A's CPU from here; B's new process whole).
         a_pid = sysm.pids()[0]
         cpu_a0, rbytes0 = cpu_seconds(a_pid), link_bytes(topo)
         rt0 = sysm.restart_b()
-        rgot = 0
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            rgot = sysm.mirrored()
-            if rgot >= n:
-                break
-            time.sleep(0.02)
-        rt1 = time.monotonic()
+        rgot, rt1 = wait_mirrored(sysm, n, 0.02)
         time.sleep(0.5)
         b_pid = [p for p in sysm.pids() if p != a_pid][0]
         rcpu = cpu_seconds(a_pid) - cpu_a0 + cpu_seconds(b_pid)
