@@ -102,6 +102,7 @@ Plan GeneratePlan() {
   plan.faults.drop = *rc::gen::element(0.0, 0.02, 0.1, 0.3);
   plan.faults.duplicate = *rc::gen::element(0.0, 0.05, 0.2);
   plan.faults.delay = *rc::gen::element(0.0, 0.1, 0.5);
+  plan.faults.send_queue = *rc::gen::element(0, 0, 2, 8);  // ZeroMQ's high-water mark refusing frames
   const int steps = *rc::gen::inRange(5, 60);
   for (int i = 0; i < steps; ++i) {
     plan.steps.push_back(Step{*rc::gen::inRange(0, 10), *rc::gen::inRange(1, plan.chassis + 1), *rc::gen::inRange(1, 300),
@@ -122,6 +123,7 @@ RC_GTEST_PROP(FabricExactlyOnce, InOrderExactlyOnceAndConvergent, ()) {
   RC_CLASSIFY(first.cuts > 0, "link cuts");
   RC_CLASSIFY(plan.faults.drop > 0, "drops");
   RC_CLASSIFY(plan.chassis > 2, "3-4 chassis");
+  RC_CLASSIFY(plan.faults.send_queue > 0, "send queue limit");
 }
 
 // Teeth: the same property must catch a mirror that acknowledges deltas it
