@@ -108,7 +108,7 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   if (!ext_.empty()) {
     ext_offsets_.clear();
     for (auto& [id, e] : ext_) {
-      ext_offsets_.push_back(wire::CreateExtension(fbb_, id, e->type, e->version, fbb_.CreateVector(e->data)));
+      ext_offsets_.push_back(wire::CreateExtension(fbb_, id, e->type, e->version, fbb_.CreateVector(e->data.data(), e->data.size())));
     }
     ex = fbb_.CreateVector(ext_offsets_);
   }

@@ -18,10 +18,10 @@ constexpr std::array<AppSpec, 10> kApps = {{
     {AppKind::kLinuxConntrack, "linux-conntrack", SyncPolicy::kSynced, false, AppSkip::kNone, ExtensionType::kConntrack, 1, 17},
 }};
 
-void Put32(std::vector<uint8_t>& v, uint32_t x) {
+void Put32(ExtensionBytes& v, uint32_t x) {
   for (int i = 0; i < 4; ++i) v.push_back(static_cast<uint8_t>(x >> (8 * i)));
 }
-uint32_t Get32(const std::vector<uint8_t>& v, size_t at) {
+uint32_t Get32(const ExtensionBytes& v, size_t at) {
   uint32_t x = 0;
   for (int i = 0; i < 4; ++i) x |= uint32_t{v[at + i]} << (8 * i);
   return x;
@@ -94,7 +94,7 @@ Extension EncodeConntrack(const ConntrackState& c) {
   Put32(e.data, c.status);
   Put32(e.data, c.mark);
   Put32(e.data, c.timeout_s);
-  e.data.insert(e.data.end(), {c.tcp_state, c.wscale_orig, c.wscale_repl, c.flags_orig, c.flags_repl});
+  for (uint8_t b : {c.tcp_state, c.wscale_orig, c.wscale_repl, c.flags_orig, c.flags_repl}) e.data.push_back(b);
   return e;
 }
 

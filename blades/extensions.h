@@ -12,6 +12,9 @@
 //   Extension e = EncodeGtpTunnel(GtpTunnel{...});
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -45,10 +48,45 @@ struct AppSpec {
 const AppSpec& AppSpecFor(AppKind app);
 const AppSpec* AppSpecForExtension(uint16_t type);
 
+// An extension's bytes, held inline: every kind is at most
+// kMaxExtensionBytes (AppSpec::max_bytes; a frame carrying more is
+// malformed), so an extension costs a session no allocation of its own. A
+// mirror in conntrack mode holds one per session; as a std::vector it was an
+// allocation per session on every apply.
+inline constexpr size_t kMaxExtensionBytes = 24;
+class ExtensionBytes {
+ public:
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const uint8_t* data() const { return b_.data(); }
+  const uint8_t* begin() const { return b_.data(); }
+  const uint8_t* end() const { return b_.data() + n_; }
+  uint8_t operator[](size_t i) const { return b_[i]; }
+  // False, keeping nothing more, past kMaxExtensionBytes.
+  bool push_back(uint8_t x) {
+    if (n_ >= kMaxExtensionBytes) return false;
+    b_[n_++] = x;
+    return true;
+  }
+  template <typename It>
+  bool assign(It first, It last) {
+    n_ = 0;
+    for (; first != last; ++first) {
+      if (!push_back(*first)) return false;
+    }
+    return true;
+  }
+  bool operator==(const ExtensionBytes& o) const { return n_ == o.n_ && std::equal(begin(), end(), o.begin()); }
+
+ private:
+  std::array<uint8_t, kMaxExtensionBytes> b_{};
+  uint8_t n_ = 0;
+};
+
 struct Extension {
   uint16_t type = 0;
   uint16_t version = 0;
-  std::vector<uint8_t> data;
+  ExtensionBytes data;
   bool operator==(const Extension&) const = default;
 };
 

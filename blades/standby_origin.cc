@@ -200,9 +200,9 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   if (b.extensions()) {
     for (const wire::Extension* x : *b.extensions()) {
       Extension e{x->type(), x->version(), {}};
-      if (x->data()) e.data.assign(x->data()->begin(), x->data()->end());
+      const bool fits = !x->data() || e.data.assign(x->data()->begin(), x->data()->end());
       const uint32_t id = x->id();
-      if (!store_.is_live(id) || !ExtensionValid(e) ||
+      if (!fits || !store_.is_live(id) || !ExtensionValid(e) ||
           static_cast<uint16_t>(AppSpecFor(AppOf(store_.rec(id).flags)).extension) != e.type) {
         Drop(DropReason::kBadExtension);
         continue;

@@ -134,3 +134,25 @@ TEST(DeltaCodec, RejectsMalformedFrames) {
 
 }  // namespace
 }  // namespace bladesync
+
+namespace bladesync {
+namespace {
+
+// Extension bytes are held inline: every kind must fit, and more is refused.
+TEST(ExtensionBytes, EveryKindFitsInlineAndMoreIsRefused) {
+  for (int app = 0; app <= static_cast<int>(AppKind::kLinuxConntrack); ++app) {
+    EXPECT_LE(AppSpecFor(static_cast<AppKind>(app)).max_bytes, kMaxExtensionBytes) << "app " << app;
+  }
+  ExtensionBytes b;
+  for (size_t i = 0; i < kMaxExtensionBytes; ++i) ASSERT_TRUE(b.push_back(static_cast<uint8_t>(i)));
+  EXPECT_FALSE(b.push_back(0xff));
+  EXPECT_EQ(b.size(), kMaxExtensionBytes);
+  EXPECT_EQ(b[kMaxExtensionBytes - 1], kMaxExtensionBytes - 1);
+  const std::vector<uint8_t> too_long(kMaxExtensionBytes + 1, 7);
+  EXPECT_FALSE(b.assign(too_long.begin(), too_long.end()));
+  const ConntrackState c{0x1234, 7, 300, 3, 7, 7, 0x23, 0x22};
+  EXPECT_EQ(DecodeConntrack(EncodeConntrack(c)), c);
+}
+
+}  // namespace
+}  // namespace bladesync
