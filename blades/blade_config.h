@@ -62,8 +62,9 @@ struct BladeConfig {
   uint32_t window = 1u << 16;         // unacknowledged deltas per stream
   uint32_t max_sessions = 4u << 20;   // per store; a mirror refuses ids beyond it
   // session-table-reserve: every table (owned, and each peer's standby) is
-  // sized for this many sessions at start, so growing it (a copy of the slab
-  // and a rehash of the index, tens of ms at a million) never stalls sync.
+  // sized for this many sessions at start, so growing it (new record chunks
+  // faulted in, the key index rehashed: ms to tens of ms at a million) never
+  // stalls sync.
   uint32_t table_reserve = 0;
   Nanos ack_delay = milliseconds(2);
   uint32_t ack_every = 8;             // frames

@@ -87,12 +87,11 @@ SessionKey SessionKey::Reversed() const {
 }
 
 
-// Reads the addresses as machine words (no byte-by-byte assembly): the hash
-// is the same in every process of one build, which is all the index, the
-// digests and the mirrors need.
-// wyhash's shape: the two addresses are multiplied in parallel, then folded
-// with the ports, zone and protocol. A key's hash is taken several times per
-// synced change (index, digest, prefetch) on both ends.
+// wyhash's shape: the addresses, read as machine words, are multiplied in
+// parallel, then folded with the ports, zone and protocol. A key's hash is
+// taken several times per synced change (index, digest, prefetch) on both
+// ends. It is the same in every process of one build, which is all the
+// index, the digests and the mirrors need.
 uint64_t SessionKey::Hash() const {
   uint64_t w[4];
   std::memcpy(&w[0], src.b.data(), 16);

@@ -112,7 +112,7 @@ class StandbyOrigin {
   // taken instead when there is one; the new incarnation's stream goes on.
   template <typename F>
   void DrainLive(F&& fn) {
-    SessionStore& from = has_orphan_ ? orphan_ : store_;
+    SessionStore& from = Adoptable();
     for (uint32_t id = 0; id < from.slots(); ++id) {
       if (from.is_live(id)) fn(from.rec(id), from.nat(id), from.extensions(id));
     }
@@ -124,7 +124,7 @@ class StandbyOrigin {
   // SessionStore::TakeAll) and forgets this origin, like DrainLive.
   template <typename F>
   void MoveInto(SessionStore& into, F&& fn) {
-    into.TakeAll(has_orphan_ ? orphan_ : store_, std::forward<F>(fn));
+    into.TakeAll(Adoptable(), std::forward<F>(fn));
     Released();
   }
 
@@ -171,6 +171,7 @@ class StandbyOrigin {
   template <typename C>
   void ApplyNaiveRecreate(const C& c);
   void ResolveQuery(uint32_t id);
+  SessionStore& Adoptable() { return has_orphan_ ? orphan_ : store_; }
   // After an adoption took the orphan or the table.
   void Released();
   // The owner came back with a new epoch: what its old incarnation owned is

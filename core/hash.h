@@ -1,8 +1,8 @@
 // 64-bit mixing functions, one definition each.
 //
-// Fmix64 is MurmurHash3's finalizer (session store digests); SplitMix64 is
-// the SplitMix64 finalizer; Mum is wyhash's folded 64x64->128 multiply
-// (session keys). All are fixed: digests and slot choices are compared
+// Fmix64 is MurmurHash3's finalizer (session store digests, distribution);
+// SplitMix64 is the SplitMix64 finalizer (test data); Mum is wyhash's folded
+// 64x64->128 multiply (session keys). All are fixed: digests and slot choices are compared
 // across processes.
 #pragma once
 

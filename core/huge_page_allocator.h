@@ -11,7 +11,7 @@
 // start (session-table-reserve) takes no faults later. Smaller ones come from
 // operator new as usual.
 //
-//   std::vector<SessionRecord, HugePageAllocator<SessionRecord>> slab;
+//   std::vector<Slot, HugePageAllocator<Slot>> index;
 #pragma once
 
 #include <cstddef>

@@ -318,9 +318,17 @@ void ChassisManager::PeerGone(uint8_t id, Nanos now) {
   // active-passive Evaluate() hands over when the primary changes.)
   if (cfg_.mode == HaMode::kActiveActive && primary_ == cfg_.chassis) {
     AdoptFrom(id);
-    failovers_.Add();
-    last_failover_duration_ = loop_.Now() - failover_started_;
+    CountFailover();
   }
+}
+
+// Its duration runs from when the loss was noticed; from now when nothing was
+// lost lately (a manual failover, an override failback).
+void ChassisManager::CountFailover() {
+  failovers_.Add();
+  const Nanos now = loop_.Now();
+  const bool lost_lately = failover_started_ > Nanos(0) && now - failover_started_ < seconds(60);
+  last_failover_duration_ = now - (lost_lately ? failover_started_ : now);
 }
 
 // The chassis that holds the primary role now, as far as this one knows.
@@ -403,8 +411,7 @@ void ChassisManager::Evaluate() {
       for (auto& [id, p] : peers_) {
         if (p.alive || p.partitioned || p.role != HaRole::kPrimary) continue;
         AdoptFrom(id);
-        failovers_.Add();
-        last_failover_duration_ = loop_.Now() - (failover_started_ > Nanos(0) ? failover_started_ : loop_.Now());
+        CountFailover();
       }
     } else if (cfg_.mode == HaMode::kActivePassive && old != HaRole::kUnknown) {
       const bool now_primary = next == HaRole::kPrimary || next == HaRole::kStandalone;
@@ -416,10 +423,7 @@ void ChassisManager::Evaluate() {
         auto op = peers_.find(old_primary);
         const bool live = op != peers_.end() && op->second.alive && op->second.role == HaRole::kPrimary;
         if (!live) AdoptFrom(old_primary);
-        failovers_.Add();
-        const Nanos started = failover_started_ > Nanos(0) && loop_.Now() - failover_started_ < seconds(60)
-                                  ? failover_started_ : loop_.Now();
-        last_failover_duration_ = loop_.Now() - started;
+        CountFailover();
       } else if (was_primary && !now_primary) {
         // Demotion: we stop processing traffic now, and give up what we own
         // once the new primary holds it and has taken the role (HandOver).

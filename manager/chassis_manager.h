@@ -218,6 +218,8 @@ class ChassisManager {
   Counter peer_restarts_;
   void PeerSilent(uint8_t id, Nanos now);
   void PeerGone(uint8_t id, Nanos now);
+  // A takeover: counted, with how long it took since the loss was noticed.
+  void CountFailover();
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_;
   std::vector<std::vector<wire::Packet4>> pending4_;
