@@ -358,8 +358,10 @@ size_t BladeAgent::Relinquish() {
   // After a grace period (the new primary adopts from our stream as it is
   // now), tell the mirrors we own nothing: a snapshot of the empty table.
   // Until then our stream stays as it was, so the adoption cannot lose it.
+  ctx_.summaries = false;
   if (!resync_timer_) {
     resync_timer_ = loop_.CreateTimer([this] {
+      ctx_.summaries = true;
       for (auto& p : peers_) p->out.StartSnapshot("ownership given up");
       Flush();
     });
@@ -402,9 +404,23 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     }
     return true;
   };
+  // Provenance: deltas and acks travel between peer blades on M1/M2;
+  // commands and packets come from this chassis's manager on the backplane,
+  // and packets also from a peer's blade of this slot that hands over a
+  // packet of a session we own (active-active).
+  const bool fabric = meta.link != Link::kBackplane;
+  auto from_own_manager = [&](const wire::Origin* o) -> bool {
+    if (!check_origin(o, false)) return false;
+    if (fabric) return DropFrame(DropReason::kWrongLink, "manager frame on m1/m2"), false;
+    if (o->chassis() != cfg_.chassis || o->slot() != 0) {
+      return DropFrame(DropReason::kWrongSender, "not from this chassis's manager"), false;
+    }
+    return true;
+  };
   switch (f->msg_type()) {
     case wire::Message::DeltaBatch: {
       const wire::DeltaBatch* b = f->msg_as_DeltaBatch();
+      if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
       if (!check_origin(b->origin(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
       FindPeer(b->origin()->chassis())->standby.OnBatch(*b, meta.link, bytes);
@@ -412,6 +428,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     }
     case wire::Message::Ack: {
       const wire::Ack* a = f->msg_as_Ack();
+      if (!fabric) return DropFrame(DropReason::kWrongLink, "ack on the backplane");
       if (!check_origin(a->from(), true)) return;
       if (a->origin_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "ack for another chassis");
       Peer* p = FindPeer(a->from()->chassis());
@@ -421,22 +438,39 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     }
     case wire::Message::PacketBatch: {
       const wire::PacketBatch* pb = f->msg_as_PacketBatch();
-      if (!check_origin(pb->from(), false)) return;
-      if (packet_handler_) packet_handler_(*pb);
+      if (fabric) {
+        if (cfg_.pickup.mode != HaMode::kActiveActive) return DropFrame(DropReason::kWrongLink, "packets on m1/m2");
+        if (!check_origin(pb->from(), true)) return;
+      } else if (!from_own_manager(pb->from())) {
+        return;
+      }
+      if (packet_handler_) packet_handler_(*pb, fabric);
       Flush();
       return;
     }
     case wire::Message::Command: {
       const wire::Command* c = f->msg_as_Command();
-      if (!check_origin(c->from(), false)) return;
+      if (!from_own_manager(c->from())) return;
+      // Request ids are scoped to the manager's incarnation (its epoch in the
+      // high half): a restarted manager starts afresh, and no id can claim
+      // to be newer than every command its manager will ever send.
+      const uint32_t manager_epoch = c->from()->epoch();
+      if (manager_epoch < manager_epoch_) return DropFrame(DropReason::kOldEpoch, "command from an earlier manager");
+      if (c->request_id() >> 32 != manager_epoch) {
+        return DropFrame(DropReason::kImplausible, "command request id outside its manager's incarnation");
+      }
+      if (manager_epoch > manager_epoch_) {
+        manager_epoch_ = manager_epoch;
+        last_command_ = 0;
+      }
       // Commands are resent until the status reports them: apply each once.
-      if (c->request_id() != 0 && c->request_id() <= last_command_) return;
+      if (c->request_id() <= last_command_) return;
       if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
       if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
       if (c->kind() == wire::CommandKind::SetClockOffset) {
         if (Peer* p = FindPeer(c->origin_chassis())) p->standby.set_clock_offset(Nanos(c->clock_offset_ns()));
       }
-      last_command_ = std::max(last_command_, c->request_id());
+      last_command_ = c->request_id();
       SendStatus();
       return;
     }

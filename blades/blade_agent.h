@@ -40,7 +40,8 @@ enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlus
 
 class BladeAgent {
  public:
-  using PacketHandler = std::function<void(const wire::PacketBatch&)>;
+  // forwarded: from a peer chassis's blade (active-active), not from our manager.
+  using PacketHandler = std::function<void(const wire::PacketBatch&, bool forwarded)>;
 
   BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport);
   ~BladeAgent();
@@ -144,7 +145,8 @@ class BladeAgent {
   std::vector<uint32_t> scratch_ids_;
   uint64_t version_ = 0;
   bool flush_posted_ = false;
-  uint64_t last_command_ = 0;
+  uint32_t manager_epoch_ = 0;  // the incarnation of our manager whose commands we apply
+  uint64_t last_command_ = 0;   // its newest request id applied
   PacketHandler packet_handler_;
   std::function<void(uint8_t, size_t)> adopt_listener_;
   std::unique_ptr<PeriodicTask> tick_;

@@ -30,6 +30,10 @@ const char* DropReasonName(DropReason r) {
     case DropReason::kStaleRecreate: return "stale_recreate";
     case DropReason::kUnknownSession: return "unknown_session";
     case DropReason::kBadExtension: return "bad_extension";
+    case DropReason::kWrongLink: return "wrong_link";
+    case DropReason::kWrongSender: return "wrong_sender";
+    case DropReason::kImplausible: return "implausible";
+    case DropReason::kUnconfirmedEpoch: return "unconfirmed_epoch";
     case DropReason::kCount: break;
   }
   return "?";
@@ -74,6 +78,8 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("bulk_syncs_started", c.bulk_syncs_started);
   add("bulk_syncs_received", c.bulk_syncs_received);
   add("resync_overflow", c.resync_overflow);
+  add("resyncs_in_doubt", c.resyncs_in_doubt);
+  add("sync_requests_deferred", c.sync_requests_deferred);
   add("bulk_sync_timeouts", c.bulk_sync_timeouts);
   add("bulk_sync_abandoned", c.bulk_sync_abandoned);
   add("send_queue_full", c.send_queue_full);

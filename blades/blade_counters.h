@@ -35,6 +35,10 @@ enum class DropReason : uint8_t {
   kStaleRecreate,     // RECREATE at or below a DELETE the mirror saw
   kUnknownSession,    // update for a session the mirror does not have
   kBadExtension,      // extension of an unknown type, version or size (the session still applies)
+  kWrongLink,         // a kind of frame that cannot come on the link it came on
+  kWrongSender,       // from a node that may not send this kind of frame
+  kImplausible,       // numbers that cannot be true (sequence range, request id, ack beyond what was sent)
+  kUnconfirmedEpoch,  // another incarnation while the one we follow is still talking
   kCount,
 };
 const char* DropReasonName(DropReason r);
@@ -59,6 +63,8 @@ struct BladeCounters {
   Counter bulk_syncs_started;    // snapshots this blade sent as owner
   Counter bulk_syncs_received;   // snapshots this blade completed as mirror
   Counter resync_overflow;       // a limit forced a bulk resync
+  Counter resyncs_in_doubt;      // a stream's numbers contradicted each other: resynced from a snapshot
+  Counter sync_requests_deferred;  // a mirror's snapshot request waited for the rate limit
   Counter bulk_sync_timeouts;    // a snapshot took longer than bulk-sync-timeout and was asked again
   Counter bulk_sync_abandoned;   // retries exhausted: stopped waiting (ready with an incomplete table)
   Counter send_queue_full;       // transport refused a frame

@@ -120,6 +120,8 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_flags(static_cast<wire::BatchFlags>(h.flags));
   b.add_dest_chassis(h.dest_chassis);
   if (h.snapshot_slots) b.add_snapshot_slots(h.snapshot_slots);
+  if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);
+  if (h.owner_digest) b.add_owner_digest(h.owner_digest);
   if (!deletes.IsNull()) b.add_deletes(deletes);
   if (!c4.IsNull()) b.add_creates4(c4);
   if (!r4.IsNull()) b.add_recreates4(r4);

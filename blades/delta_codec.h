@@ -30,6 +30,8 @@ struct BatchHeader {
   uint8_t flags = 0;
   uint8_t dest_chassis = 0;
   uint32_t snapshot_slots = 0;  // SnapshotBegin only
+  uint64_t owner_sessions = 0;  // Summary keep-alives only
+  uint64_t owner_digest = 0;
 };
 
 class DeltaEncoder {

@@ -47,21 +47,23 @@ bool OutboundStream::BuildSnapshot(InFlight& f) {
   f.log_begin = f.log_end = log_cursor_;
   f.flags = snap_begin_pending_ ? static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin) : 0;
   const uint32_t slots = ctx_.owned.slots();
-  uint32_t n = 0;
-  while (snap_cursor_ < slots && n < ctx_.cfg.max_batch &&
+  // A frame covers at most max_batch ids, and numbers them all: a resend
+  // rebuilds it from the table as it is then, and sessions created since in
+  // those ids must still fit its sequence range (a frame with more deltas
+  // than numbers is malformed).
+  while (snap_cursor_ < slots && snap_cursor_ - f.snap_begin < ctx_.cfg.max_batch &&
          ctx_.encoder.approx_bytes() + 128 < ctx_.cfg.max_frame_bytes) {
     const SessionRecord& r = ctx_.owned.rec(snap_cursor_);
     if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
       ctx_.encoder.AddCreate(snap_cursor_, r, (r.bits & kHasNat) ? ctx_.owned.nat(snap_cursor_) : nullptr, false,
                              ctx_.owned.extensions(snap_cursor_));
-      ++n;
     }
     ++snap_cursor_;
   }
   f.snap_end = snap_cursor_;
   if (snap_cursor_ >= slots) f.flags |= static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd);
   // A snapshot frame takes at least one number, so even an empty one is acked.
-  f.seq_count = n == 0 ? 1 : n;
+  f.seq_count = std::max<uint32_t>(1, f.snap_end - f.snap_begin);
   snap_begin_pending_ = false;
   if (f.flags & static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd)) state_ = State::kLive;
   return true;
@@ -204,33 +206,54 @@ void OutboundStream::Pump() {
 }
 
 void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
-  links_.OnReceive(link, ctx_.loop.Now());
+  const Nanos now = ctx_.loop.Now();
   ctx_.counters.acks_received.Add();
   const bool sync_request = static_cast<uint8_t>(ack.flags()) & static_cast<uint8_t>(wire::AckFlags::SyncRequest);
   // About an earlier life of ours; epoch 0 is a mirror that never heard us
   // asking for its first snapshot (it need not wait for our keepalive).
   if (ack.origin_epoch() != ctx_.self.epoch() && !(sync_request && ack.origin_epoch() == 0)) return;
   if (sync_request) {
-    // The mirror lost its place. Restart unless a snapshot is already on its way.
+    // The mirror lost its place. Restart unless a snapshot is already on its
+    // way; at most one per mirror per link-loss interval, whoever asks.
     const bool fresh = state_ == State::kSnapshot || (!in_flight_.empty() && (in_flight_.front().flags &
                        static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin)));
-    if (!fresh || ctx_.loop.Now() - snapshot_started_ > ctx_.cfg.retransmit_timeout * 4) {
-      StartSnapshot("mirror asked");
-      Pump();
+    if (fresh && now - snapshot_started_ <= ctx_.cfg.retransmit_timeout * 4) return;
+    if (now - last_asked_snapshot_ < ctx_.cfg.link_lost_after()) {
+      ctx_.counters.sync_requests_deferred.Add();
+      return;
     }
+    links_.OnReceive(link, now);
+    last_asked_snapshot_ = now;
+    StartSnapshot("mirror asked");
+    Pump();
     return;
   }
   const uint64_t next = ack.next_seq();
-  if (next > next_seq_) return;  // acknowledges what we never sent: ignore
+  if (next > next_seq_) {  // acknowledges what we never sent
+    ctx_.counters.dropped[static_cast<int>(DropReason::kImplausible)].Add();
+    return;
+  }
+  links_.OnReceive(link, now);
+  if (next >= acked_) doubt_since_ = Nanos(0);
   if (next > acked_) acked_ = next;
   while (!in_flight_.empty() && in_flight_.front().first_seq + in_flight_.front().seq_count <= acked_) {
     in_flight_.pop_front();
   }
-  if (ack.nack_to() > ack.nack_from() && ack.nack_from() >= acked_) {
+  if (ack.nack_to() > ack.nack_from() && ack.nack_from() < acked_) {
+    // The mirror misses deltas we took as acknowledged: the ack was not its
+    // own (forged) or not of this stream. Once that persists (a reordered
+    // old NACK does not), resync rather than leave the gap open for good.
+    if (doubt_since_ == Nanos(0)) doubt_since_ = now;
+    if (now - doubt_since_ >= ctx_.cfg.retransmit_timeout * 2) {
+      doubt_since_ = Nanos(0);
+      ctx_.counters.resyncs_in_doubt.Add();
+      StartSnapshot("the mirror misses deltas it acknowledged");
+    }
+  } else if (ack.nack_to() > ack.nack_from()) {
     ctx_.counters.nacks_received.Add();
     // One resend per round trip; the mirror repeats its NACK until it is filled.
-    if (ctx_.loop.Now() - last_nack_resend_ >= ctx_.cfg.retransmit_timeout / 4) {
-      last_nack_resend_ = ctx_.loop.Now();
+    if (now - last_nack_resend_ >= ctx_.cfg.retransmit_timeout / 4) {
+      last_nack_resend_ = now;
       ResendRange(ack.nack_from(), ack.nack_to());
     }
   }
@@ -261,6 +284,11 @@ void OutboundStream::SendKeepAlive() {
   h.seq_count = 0;
   h.send_time_ns = static_cast<uint64_t>(ctx_.loop.WallNow().count());
   h.dest_chassis = peer_;
+  if (idle() && ctx_.summaries) {  // everything synced went out and was acked: the mirror must hold exactly this
+    h.flags = static_cast<uint8_t>(wire::BatchFlags::Summary);
+    h.owner_sessions = ctx_.owned.counted();
+    h.owner_digest = ctx_.owned.digest();
+  }
   ctx_.encoder.Reset();
   std::span<const uint8_t> bytes = ctx_.encoder.FinishBatch(h);
   // Both links: the keep-alive is also the link heartbeat of this stream.

@@ -85,6 +85,8 @@ class OutboundStream {
   Nanos last_send_{kLongAgo};
   Nanos last_keepalive_{kLongAgo};
   Nanos last_nack_resend_{kLongAgo};
+  Nanos last_asked_snapshot_{kLongAgo};  // the last snapshot a mirror's request started
+  Nanos doubt_since_{0};                 // the mirror has NACKed below acked_ since then
   std::deque<InFlight> in_flight_;
   bool held_back_ = false;  // some frame in flight is unsent
   std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just encoded

@@ -44,7 +44,7 @@ uint32_t Hash32(const SessionKey& k, uint32_t salt) {
 }
 }  // namespace
 
-PacketResult PacketPath::Process(const PacketInfo& p) {
+PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
   blade_.counters().packets.Add();
   bool reply = false;
   std::optional<uint32_t> id = blade_.owned().Find(p.key);
@@ -59,6 +59,12 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
       blade_.DeleteSession(*id, kDeleteReplaced);
       id.reset();
     }
+  }
+  if (!id && forwarded) {
+    // A peer's blade hands over packets of sessions we own; it can neither
+    // create one here nor bounce it back (a forged or stale hand-over).
+    blade_.counters().packets_dropped.Add();
+    return PacketResult::kDropped;
   }
   if (!id && blade_.config().pickup.mode == HaMode::kActiveActive) {
     if (std::optional<BladeAgent::StandbyHit> hit = blade_.LookupStandby(p.key)) {
@@ -177,16 +183,16 @@ PacketResult PacketPath::Process(const PacketInfo& p) {
 // A burst, as a DPDK application handles one: the key index slot of the
 // packet a few ahead loads while this one is handled (on a large table every
 // probe is otherwise a cache miss).
-void PacketPath::ProcessBatch(const wire::PacketBatch& batch) {
+void PacketPath::ProcessBatch(const wire::PacketBatch& batch, bool forwarded) {
   constexpr uint32_t kAhead = 4;
   if (const auto* v4 = batch.packets4()) {
     for (uint32_t i = 0; i < v4->size(); ++i) {
       if (i + kAhead < v4->size()) blade_.owned().Prefetch(FromWire(*v4->Get(i + kAhead)).key);
-      Process(FromWire(*v4->Get(i)));
+      Process(FromWire(*v4->Get(i)), forwarded);
     }
   }
   if (const auto* v6 = batch.packets6()) {
-    for (const wire::Packet6* w : *v6) Process(FromWire(*w));
+    for (const wire::Packet6* w : *v6) Process(FromWire(*w), forwarded);
   }
 }
 

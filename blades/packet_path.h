@@ -67,9 +67,10 @@ uint8_t NextTcpState(uint8_t state, uint8_t flags, bool reply);
 class PacketPath {
  public:
   explicit PacketPath(BladeAgent& blade) : blade_(blade) {}
-  PacketResult Process(const PacketInfo& p);
-  // Every packet of a PacketBatch from the distributor.
-  void ProcessBatch(const wire::PacketBatch& batch);
+  // forwarded: a peer chassis's blade handed it over (active-active).
+  PacketResult Process(const PacketInfo& p, bool forwarded = false);
+  // Every packet of a PacketBatch from the distributor (or forwarded).
+  void ProcessBatch(const wire::PacketBatch& batch, bool forwarded = false);
 
  private:
   BladeAgent& blade_;

@@ -9,6 +9,7 @@ namespace bladesync {
 namespace {
 constexpr uint8_t kBegin = static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin);
 constexpr uint8_t kEnd = static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd);
+constexpr uint8_t kSummary = static_cast<uint8_t>(wire::BatchFlags::Summary);
 template <typename V>
 size_t Len(const V* v) { return v ? v->size() : 0; }
 }  // namespace
@@ -20,7 +21,6 @@ StandbyOrigin::StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonit
 
 void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame) {
   const Nanos now = ctx_.loop.Now();
-  links_.OnReceive(link, now);
   const uint32_t epoch = b.origin()->epoch();
   const uint8_t flags = static_cast<uint8_t>(b.flags());
   const uint64_t seq = b.first_seq();
@@ -32,27 +32,38 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
     if (b.recreates6()) for (const wire::Create6* c : *b.recreates6()) ApplyNaiveRecreate(*c);
     return;
   }
-  if (epoch < epoch_) {  // a frame from an earlier life of the owner: a replay
-    Drop(DropReason::kOldEpoch);
-    return;
+  // An honest owner numbers at most a frame's worth of deltas per frame; a
+  // larger range would make every genuine frame after it a "duplicate".
+  if (b.seq_count() > ctx_.cfg.max_batch * 4 || seq > UINT64_MAX / 2) return Drop(DropReason::kImplausible);
+  if (epoch != epoch_ && epoch_ != 0 && now - heard_ < ConfirmAfter()) {
+    // Another incarnation while the one we follow still talks: a frame from
+    // an earlier life (a replay), or a claim that the owner restarted which
+    // its own stream contradicts. Believed once the current one is quiet.
+    return Drop(epoch < epoch_ ? DropReason::kOldEpoch : DropReason::kUnconfirmedEpoch);
   }
+  links_.OnReceive(link, now);
+  heard_ = now;
   if (flags & kBegin) {
     // A snapshot supersedes everything before it, so any begin at or after
-    // our position (or from a newer epoch) restarts the origin from scratch.
-    if (epoch > epoch_ || state_ == State::kNeedSync || seq >= next_seq_) {
-      if (epoch > epoch_ && epoch_ != 0) {
+    // our position (or from another epoch) restarts the origin from scratch.
+    if (epoch != epoch_ || state_ == State::kNeedSync || seq >= next_seq_) {
+      if (epoch != epoch_ && epoch_ != 0) {
         BS_LOG(kInfo, "sync") << "slot " << int(ctx_.cfg.slot) << ": chassis " << int(origin_)
                               << " restarted (epoch " << epoch_ << " -> " << epoch << ")";
         KeepOrphan(epoch);
       }
       if (epoch != epoch_) gap_to_ = 0;
+      // Size the table once for what the owner holds, but only in proportion
+      // to what this origin held before: the claim comes from the wire.
+      const size_t plausible = std::max<size_t>(2 * store_.live(), RecordSlab::kChunk);
       epoch_ = epoch;
       store_.Clear();
-      // Size the table once for what the owner holds (bounded by ours).
-      store_.Reserve(std::max(ctx_.cfg.table_reserve, std::min<uint32_t>(b.snapshot_slots(), ctx_.cfg.max_sessions)));
+      store_.Reserve(std::max<size_t>(ctx_.cfg.table_reserve,
+                                      std::min<size_t>({b.snapshot_slots(), ctx_.cfg.max_sessions, plausible})));
       queries_.Clear();
       ClearBuffered();
       next_seq_ = seq;
+      caught_up_ = now;
       // Live frames dropped while we waited for this snapshot are NACKed next.
       if (gap_to_ <= seq) gap_to_ = 0;
       if (state_ != State::kSnapshot) {
@@ -62,11 +73,11 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
       released_ = false;
       state_ = State::kSnapshot;
     }
-  } else if (epoch > epoch_ || state_ == State::kNeedSync) {
+  } else if (epoch != epoch_ || state_ == State::kNeedSync) {
     // Live frames of an owner we have no snapshot of: ask for one, and
     // remember how far the stream went so the gap after it is NACKed.
     Drop(DropReason::kNotSynced);
-    if (epoch > epoch_) {
+    if (epoch != epoch_) {
       if (epoch_ != 0) KeepOrphan(epoch);
       epoch_ = epoch;
       state_ = State::kNeedSync;
@@ -82,6 +93,25 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
   }
 
   if (b.seq_count() == 0) {  // keep-alive: it tells us the next number
+    if (seq >= next_seq_) {
+      caught_up_ = now;
+    } else if (now - caught_up_ >= ConfirmAfter()) {
+      // The owner's stream stays behind our position: frames it never sent
+      // (forged, or corrupt) moved us ahead. What we hold is in doubt.
+      return ResyncInDoubt(link, "the owner's stream is behind this mirror");
+    }
+    if ((flags & kSummary) && seq == next_seq_ && state_ == State::kInSync && queries_.empty() && reorder_.empty()) {
+      // The owner is idle and we are caught up: we must hold what it synced.
+      // Three summaries in a row that say otherwise (with nothing applied in
+      // between) mean the table is wrong however it got so.
+      if (store_.live() == b.owner_sessions() && store_.digest() == b.owner_digest()) {
+        summary_mismatches_ = 0;
+      } else if (++summary_mismatches_ >= 3) {
+        summary_mismatches_ = 0;
+        return ResyncInDoubt(link, "this mirror holds " + std::to_string(store_.live()) + " sessions, its owner " +
+                                       std::to_string(b.owner_sessions()));
+      }
+    }
     if (seq > next_seq_ && now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2) {
       gap_to_ = seq;
       SendAck(link, false);
@@ -102,10 +132,11 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
       Buffer(seq, frame);
       gap_to_ = reorder_.empty() ? std::max(gap_to_, seq) : reorder_.begin()->first;
       if (now - last_nack_ >= ctx_.cfg.retransmit_timeout / 2) SendAck(link, false);
-    } else {
-      Drop(DropReason::kGap);  // overlaps what was applied: a resend cut differently
+      return;
     }
-    return;
+    // Overlaps what was applied: an honest owner resends a frame as it cut
+    // it first, so our position came from frames it never sent.
+    return ResyncInDoubt(link, "a frame of the owner overlaps this mirror's position");
   }
   ApplyBatch(b, link);
   DrainBuffered(link);
@@ -211,6 +242,8 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
     }
   }
   next_seq_ = b.first_seq() + b.seq_count();
+  caught_up_ = ctx_.loop.Now();
+  summary_mismatches_ = 0;
   if (gap_to_ <= next_seq_) gap_to_ = 0;
   if (flags & kEnd) {
     if (state_ != State::kInSync) {
@@ -358,6 +391,18 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
 }
 
 void StandbyOrigin::ResolveQuery(uint32_t id) { queries_.Resolve(id); }
+
+void StandbyOrigin::ResyncInDoubt(Link link, const std::string& why) {
+  Drop(DropReason::kImplausible);
+  ctx_.counters.resyncs_in_doubt.Add();
+  BS_LOG(kWarn, "sync") << "slot " << int(ctx_.cfg.slot) << ": " << why << " (chassis " << int(origin_)
+                        << "); asking for a snapshot";
+  state_ = State::kNeedSync;  // the table stays for an adoption until the snapshot replaces it
+  ClearBuffered();
+  gap_to_ = 0;
+  last_sync_request_ = ctx_.loop.Now();
+  SendAck(link, true);
+}
 
 void StandbyOrigin::FlushAck(Link link, bool force) {
   const Nanos now = ctx_.loop.Now();

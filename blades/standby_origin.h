@@ -171,6 +171,11 @@ class StandbyOrigin {
   template <typename C>
   void ApplyNaiveRecreate(const C& c);
   void ResolveQuery(uint32_t id);
+  // What we hold was moved by frames the owner never sent: ask for a snapshot.
+  void ResyncInDoubt(Link link, const std::string& why);
+  // Keep-alives come every hb-interval on both links: two missed on both
+  // means the stream we follow has gone quiet.
+  Nanos ConfirmAfter() const { return ctx_.cfg.hb_interval * 2; }
   SessionStore& Adoptable() { return has_orphan_ ? orphan_ : store_; }
   // After an adoption took the orphan or the table.
   void Released();
@@ -197,6 +202,9 @@ class StandbyOrigin {
   uint32_t epoch_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t gap_to_ = 0;            // a NACK for [next_seq_, gap_to_) is out
+  Nanos heard_{kLongAgo};          // last frame of epoch_ taken
+  Nanos caught_up_{0};             // last time the owner's stream was at or past next_seq_
+  int summary_mismatches_ = 0;     // idle summaries in a row that differ from what we hold
   Nanos last_nack_{kLongAgo};
   Nanos last_sync_request_{kLongAgo};
   uint32_t frames_since_ack_ = 0;

@@ -22,6 +22,10 @@ struct SyncContext {
   flatbuffers::FlatBufferBuilder& scratch_fbb;
   wire::Origin self;
   Nanos start;
+  // Idle keep-alives carry a summary of the owned table. Not while a
+  // relinquish waits out its grace: the table is empty on purpose, and the
+  // stream still says what it held until the adopter has it.
+  bool summaries = true;
 
   // Session timers run in deciseconds since the blade started (`start` is
   // read from the same coarse clock).

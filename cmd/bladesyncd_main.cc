@@ -1,11 +1,14 @@
 // bladesyncd: one chassis (manager + blades), or some of its blades, per process.
 //
 //   bladesyncd --config examples/demo.conf --chassis 1
+//   bladesyncd --chassis 1                       (reads /etc/bladesync/bladesync.conf)
+//   bladesyncd --demo --chassis 1                (the embedded demo cluster, said out loud)
 //   bladesyncd --config F --chassis 1 --no-blades          (manager only)
 //   bladesyncd --config F --chassis 1 --slot 2 --no-manager (one blade)
 //
 // SIGHUP re-reads the config file; SIGTERM/SIGINT stop cleanly.
 #include <pthread.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -20,14 +23,16 @@
 
 namespace {
 
+constexpr const char* kDefaultConfig = "/etc/bladesync/bladesync.conf";
 constexpr const char* kUsage =
-    "usage: bladesyncd --config FILE --chassis N [--slot S]... [--no-manager] [--no-blades]\n"
+    "usage: bladesyncd [--config FILE | --demo] --chassis N [--slot S]... [--no-manager] [--no-blades]\n"
     "                  [--epoch E] [--metrics HOST:PORT] [--log-level debug|info|warn|error]\n";
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bladesync;
   std::string config_path, level = "info";
+  bool demo = false;
   int chassis = 0;
   RuntimeOptions opt;
   for (int i = 1; i < argc; ++i) {
@@ -41,6 +46,7 @@ int main(int argc, char** argv) {
     };
     try {
       if (a == "--config") config_path = next();
+      else if (a == "--demo") demo = true;
       else if (a == "--chassis") chassis = std::stoi(next());
       else if (a == "--slot") { opt.slots.push_back(static_cast<uint8_t>(std::stoi(next()))); opt.all_slots = false; }
       else if (a == "--no-manager") opt.run_manager = false;
@@ -57,6 +63,20 @@ int main(int argc, char** argv) {
   if (chassis < 1) {
     std::fputs(kUsage, stderr);
     return 2;
+  }
+  // Never a demo cluster by accident: a daemon started without a config file
+  // reads the packaged default, or says why it cannot.
+  if (demo && !config_path.empty()) {
+    std::fprintf(stderr, "bladesyncd: --demo and --config exclude each other\n");
+    return 2;
+  }
+  if (!demo && config_path.empty()) {
+    if (access(kDefaultConfig, R_OK) != 0) {
+      std::fprintf(stderr, "bladesyncd: no --config given and %s cannot be read; --demo runs the embedded demo cluster\n",
+                   kDefaultConfig);
+      return 2;
+    }
+    config_path = kDefaultConfig;
   }
   SetLogLevel(level == "debug" ? LogLevel::kDebug : level == "warn" ? LogLevel::kWarn : level == "error" ? LogLevel::kError : LogLevel::kInfo);
   SetLogPrefix("chassis" + std::to_string(chassis));

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
+#include "core/crc32c.h"
 #include "core/log.h"
 
 namespace bladesync {
@@ -44,6 +46,7 @@ Status ZmqTransport::Bind() {
     auto in = std::make_unique<Inbound>(ctx_, link);
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.set(zmq::sockopt::rcvhwm, opt_.recv_hwm);
+    in->socket.set(zmq::sockopt::maxmsgsize, opt_.max_message_bytes);
     if (link != Link::kBackplane) {
       in->socket.set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
       in->socket.set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);
@@ -93,7 +96,20 @@ void ZmqTransport::Drain(Inbound& in) {
       const char* user = msg.gets("User-Id");
       if (user && std::strncmp(user, "chassis:", 8) == 0) meta.authenticated_chassis = std::atoi(user + 8);
     }
-    if (receiver_) receiver_(meta, std::span<const uint8_t>(static_cast<const uint8_t*>(msg.data()), msg.size()));
+    const auto* data = static_cast<const uint8_t*>(msg.data());
+    uint32_t crc = 0;
+    if (msg.size() >= kFrameTrailerBytes) std::memcpy(&crc, data + msg.size() - kFrameTrailerBytes, kFrameTrailerBytes);
+    const std::span<const uint8_t> frame(data, msg.size() >= kFrameTrailerBytes ? msg.size() - kFrameTrailerBytes : 0);
+    if (msg.size() < kFrameTrailerBytes || Crc32c(frame) != crc) {
+      corrupt_frames_.Add();
+      const uint64_t n = corrupt_frames_.get();
+      if ((n & (n - 1)) == 0) {
+        BS_LOG(kWarn, "fabric") << self_.ToString() << ": dropped a corrupt frame of " << msg.size() << " bytes on "
+                                << LinkName(in.link) << " (checksum) [" << n << " so far]";
+      }
+      continue;
+    }
+    if (receiver_) receiver_(meta, frame);
     if (!*alive_) return;
   }
   // More may be waiting: continue after other work on this loop.
@@ -142,8 +158,13 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
 SendResult ZmqTransport::Send(NodeId to, Link link, std::span<const uint8_t> frame) {
   zmq::socket_t* s = Outbound(to, link);
   if (!s) return SendResult::kNoRoute;
+  zmq::message_t msg(frame.size() + kFrameTrailerBytes);
+  auto* out = static_cast<uint8_t*>(msg.data());
+  std::memcpy(out, frame.data(), frame.size());
+  const uint32_t crc = Crc32c(frame);
+  std::memcpy(out + frame.size(), &crc, kFrameTrailerBytes);
   try {
-    auto r = s->send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+    auto r = s->send(msg, zmq::send_flags::dontwait);
     return r ? SendResult::kSent : SendResult::kQueueFull;
   } catch (const zmq::error_t& e) {
     return SendResult::kClosed;

@@ -3,6 +3,9 @@
 // Each node binds one PULL socket per link it serves (M1, M2, backplane) and
 // opens PUSH sockets to peers on demand. The sockets' file descriptors join
 // the node's io_context, so receiving costs no thread and no busy polling.
+// Every frame carries a CRC32C trailer (core/crc32c.h): a frame corrupted in
+// transit is dropped and counted here, never handed on. Inbound sockets cap
+// a message at max_message_bytes, so an oversized one costs nothing.
 // With CURVE on, fabric sockets (M1/M2) encrypt and authenticate: the PULL
 // side is a CURVE server whose ZAP handler (fabric/zap_handler.h) admits only
 // known chassis keys, and each frame arrives tagged with the chassis its key
@@ -23,6 +26,7 @@
 #include <zmq.hpp>
 
 #include "core/asio_event_loop.h"
+#include "core/counter.h"
 #include "core/status.h"
 #include "fabric/transport.h"
 #include "fabric/zmq_fd_watch.h"
@@ -35,6 +39,9 @@ class AddressBook {
   virtual ~AddressBook() = default;
   virtual std::optional<std::string> Endpoint(NodeId node, Link link) const = 0;
 };
+
+// Bytes each frame carries after its FlatBuffer: the CRC32C of what precedes.
+inline constexpr size_t kFrameTrailerBytes = 4;
 
 struct CurveKeys {
   bool enabled = false;
@@ -58,6 +65,9 @@ struct ZmqOptions {
   // Refuse frames while a peer is not connected (sync streams resend them
   // themselves); a sender without its own resends queues instead.
   bool immediate = true;
+  // ZMQ_MAXMSGSIZE on every inbound socket: ZeroMQ drops the connection of a
+  // peer that sends more (the frame limits above it are smaller still).
+  int64_t max_message_bytes = (4 << 20) + kFrameTrailerBytes;
 };
 
 class ZmqTransport : public Transport {
@@ -75,6 +85,8 @@ class ZmqTransport : public Transport {
   void Close();
   // The endpoint actually bound (port resolved when the book said port 0).
   std::string bound_endpoint(Link link) const;
+  // Frames dropped because their checksum did not match (corrupt in transit).
+  uint64_t corrupt_frames() const { return corrupt_frames_.get(); }
 
  private:
   struct Inbound;
@@ -88,6 +100,7 @@ class ZmqTransport : public Transport {
   CurveKeys curve_;
   ZmqOptions opt_;
   Receiver receiver_;
+  Counter corrupt_frames_;
   std::vector<std::unique_ptr<Inbound>> inbound_;
   std::map<std::tuple<uint8_t, uint8_t, Link>, std::unique_ptr<zmq::socket_t>> outbound_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

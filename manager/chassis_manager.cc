@@ -27,10 +27,10 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       blades_(static_cast<size_t>(cfg_.slots)),
       pending4_(static_cast<size_t>(cfg_.slots) + 1),
       pending6_(static_cast<size_t>(cfg_.slots) + 1) {
-  // Ids grow across restarts of the manager (the epoch leads), so a blade
-  // never mistakes a new command for one it already applied. (Set here, not
-  // in the initializer list: next_command_id_ is declared before cfg_.)
-  next_command_id_ = (uint64_t{cfg_.epoch} << 24) + 1;
+  // Ids carry the manager's epoch in their high half: a blade scopes them to
+  // this incarnation and refuses an id outside it. (Set here, not in the
+  // initializer list: next_command_id_ is declared before cfg_.)
+  next_command_id_ = (uint64_t{cfg_.epoch} << 32) + 1;
   for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;
@@ -113,46 +113,84 @@ void ChassisManager::SendHeartbeats() {
   }
 }
 
+void ChassisManager::Drop(DropReason r, const std::string& what) {
+  Counter& c = dropped_[static_cast<int>(r)];
+  c.Add();
+  const uint64_t n = c.get();
+  if ((n & (n - 1)) == 0) {  // the 1st, 2nd, 4th, 8th ... of each kind: a flood cannot fill the log
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": dropped frame (" << DropReasonName(r)
+                             << "): " << what << " [" << n << " so far]";
+  }
+}
+
+// Provenance: heartbeats come from peer managers on M1/M2; blade status from
+// our own blades and packets from the network in front of the chassis, both
+// on the backplane. Anything else is dropped and counted by reason.
 void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
   Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
-  if (!f.ok()) {
-    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": dropped frame: " << f.status().message();
-    return;
-  }
+  if (!f.ok()) return Drop(DropReason::kMalformed, f.status().message());
+  const bool fabric = meta.link != Link::kBackplane;
   switch (f.value()->msg_type()) {
     case wire::Message::Heartbeat: {
       const wire::Heartbeat* hb = f.value()->msg_as_Heartbeat();
-      if (!hb->from() || hb->from()->cluster_id() != cfg_.cluster_id) return;
-      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != hb->from()->chassis()) return;
+      if (!fabric) return Drop(DropReason::kWrongLink, "heartbeat on the backplane");
+      if (!hb->from()) return Drop(DropReason::kMalformed, "heartbeat without origin");
+      if (hb->from()->cluster_id() != cfg_.cluster_id) return Drop(DropReason::kWrongCluster, "heartbeat");
+      if (hb->from()->slot() != 0) return Drop(DropReason::kWrongSender, "heartbeat not from a manager");
+      if (!peers_.count(hb->from()->chassis())) return Drop(DropReason::kWrongChassis, "heartbeat from an unknown chassis");
+      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != hb->from()->chassis()) {
+        return Drop(DropReason::kUnauthenticated, "heartbeat claims another chassis than its key proves");
+      }
       OnHeartbeat(*hb, meta.link);
       return;
     }
     case wire::Message::BladeStatus: {
       const wire::BladeStatus* st = f.value()->msg_as_BladeStatus();
-      if (!st->from() || st->from()->cluster_id() != cfg_.cluster_id || st->from()->chassis() != cfg_.chassis) return;
+      if (fabric) return Drop(DropReason::kWrongLink, "blade status on m1/m2");
+      if (!st->from()) return Drop(DropReason::kMalformed, "blade status without origin");
+      if (st->from()->cluster_id() != cfg_.cluster_id) return Drop(DropReason::kWrongCluster, "blade status");
+      if (st->from()->chassis() != cfg_.chassis || st->from()->slot() < 1 || st->from()->slot() > cfg_.slots) {
+        return Drop(DropReason::kWrongSender, "blade status not from a blade of this chassis");
+      }
       OnBladeStatus(*st);
       return;
     }
     case wire::Message::PacketBatch: {
       // A data port: packets entering this chassis from outside.
       const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
+      if (fabric) return Drop(DropReason::kWrongLink, "packets on m1/m2");
       if (!pb->from() || pb->from()->cluster_id() != cfg_.cluster_id) {
         ingress_dropped_.Add();
-        return;
+        return Drop(DropReason::kWrongCluster, "packets");
       }
       ForEachPacket(*pb, [this](const PacketInfo& p) { Ingress(p); });
       return;
     }
     default:
-      return;
+      return Drop(DropReason::kWrongSender, "a blade's frame at the manager");
   }
 }
 
 void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
-  auto it = peers_.find(hb.from()->chassis());
-  if (it == peers_.end() || link == Link::kBackplane) return;
-  PeerView& p = it->second;
+  PeerView& p = peers_.at(hb.from()->chassis());
   const Nanos now = loop_.Now();
+  const uint32_t epoch = hb.from()->epoch();
+  // What we follow of the peer (its epoch, its heartbeat seq) changes only
+  // by plausible steps, or once what we follow has gone quiet: one frame
+  // (forged, replayed, a bit flip) can neither fake a restart nor freeze the
+  // peer's role.
+  const bool quiet = now - p.confirmed_at >= cfg_.hb_interval * 2;
+  if (p.epoch != 0 && epoch != p.epoch && !quiet) {
+    return Drop(epoch < p.epoch ? DropReason::kOldEpoch : DropReason::kUnconfirmedEpoch,
+                "heartbeat of another incarnation of chassis " + std::to_string(p.chassis) + " (epoch " +
+                    std::to_string(epoch) + ", following " + std::to_string(p.epoch) + ")");
+  }
+  if (epoch == p.epoch && hb.seq() > p.hb_seq && !quiet) {
+    // One seq per interval: further ahead than the time since the last one
+    // allows (twice over, for clock rates) is not the peer's.
+    const uint64_t allowed = 4 + 2 * static_cast<uint64_t>((now - p.confirmed_at) / cfg_.hb_interval);
+    if (hb.seq() - p.hb_seq > allowed) return Drop(DropReason::kImplausible, "heartbeat sequence jumps ahead");
+  }
   p.last_rx[static_cast<int>(link)] = now;
   p.heard[static_cast<int>(link)] = true;
   p.ever_heard = true;
@@ -161,9 +199,9 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // Heartbeats go on M1 and M2: an older copy arriving late on the slower
   // link proves the peer alive but must not roll its role back (a stale
   // "primary" would make the real primary step down with nobody taking over).
-  const uint32_t epoch = hb.from()->epoch();
-  if (epoch < p.epoch || (epoch == p.epoch && hb.seq() != 0 && hb.seq() <= p.hb_seq)) return;
-  if (p.alive && p.epoch != 0 && epoch > p.epoch) {
+  if (epoch == p.epoch && hb.seq() != 0 && hb.seq() <= p.hb_seq && !quiet) return;
+  p.confirmed_at = now;
+  if (p.alive && p.epoch != 0 && epoch != p.epoch) {
     // The peer restarted faster than hb-interval x hb-lost-threshold: its
     // previous incarnation is gone with what it owned. It is lost first (our
     // blades keep that incarnation's tables for the takeover), then back.

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "blades/blade_counters.h"
 #include "blades/packet_path.h"
 #include "blades/pickup_policy.h"
 #include "core/counter.h"
@@ -103,6 +104,7 @@ struct PeerView {
   uint64_t last_send_ns = 0;   // the peer's send time of its newest heartbeat
   uint32_t epoch = 0;          // the peer's incarnation and its newest heartbeat seq
   uint64_t hb_seq = 0;
+  Nanos confirmed_at{0};       // when the epoch and seq we follow were last confirmed by a heartbeat
   std::vector<std::pair<uint8_t, uint32_t>> holds;  // what its heartbeat says it holds (chassis, epoch)
   uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
@@ -151,6 +153,8 @@ class ChassisManager {
     Evaluate();
   }
   bool manual_failover() const { return manual_failover_; }
+  // Frames refused, by reason (the blades' reasons: one word per concept).
+  uint64_t dropped(DropReason r) const { return dropped_[static_cast<int>(r)].get(); }
   uint64_t ingress_packets() const { return ingress_packets_.get(); }
   uint64_t ingress_dropped() const { return ingress_dropped_.get(); }
   EventLoop& loop() { return loop_; }
@@ -162,6 +166,8 @@ class ChassisManager {
   void Tick();
   void SendHeartbeats();
   void OnHeartbeat(const wire::Heartbeat& hb, Link link);
+  // Counts a refused frame by reason; logs the 1st, 2nd, 4th, ... of each.
+  void Drop(DropReason r, const std::string& what);
   void OnBladeStatus(const wire::BladeStatus& st);
   void Evaluate();
   void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
@@ -222,6 +228,7 @@ class ChassisManager {
   void CountFailover();
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_;
+  std::array<Counter, kDropReasons> dropped_;
   std::vector<std::vector<wire::Packet4>> pending4_;
   std::vector<std::vector<wire::Packet6>> pending6_;
   bool ingress_flush_posted_ = false;

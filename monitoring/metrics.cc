@@ -150,6 +150,12 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         static_cast<double>(m.zap_accepted), {{"chassis", ch}, {"result", "accepted"}});
   f.Add("bladesync_curve_peers_total", "CURVE handshakes the ZAP handler decided.", MetricType::Counter,
         static_cast<double>(m.zap_refused), {{"chassis", ch}, {"result", "refused"}});
+  for (const auto& [reason, n] : m.manager_dropped) {
+    f.Add("bladesync_manager_dropped_total", "Frames the chassis manager refused, by reason.", MetricType::Counter,
+          static_cast<double>(n), {{"chassis", ch}, {"reason", reason}});
+  }
+  f.Add("bladesync_corrupt_frames_total", "Frames dropped on their checksum (corrupt in transit).", MetricType::Counter,
+        static_cast<double>(m.corrupt_frames), {{"chassis", ch}});
   for (const PeerMetrics& p : m.peers) {
     const std::string peer = std::to_string(p.chassis);
     for (int l = 0; l < 2; ++l) {

@@ -103,7 +103,7 @@ Status ChassisRuntime::Start() {
     b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
     b->path = std::make_unique<PacketPath>(*b->agent);
     PacketPath* path = b->path.get();
-    b->agent->set_packet_handler([path](const wire::PacketBatch& pb) { path->ProcessBatch(pb); });
+    b->agent->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
     b->agent->Start();
     if (cfg_.conntrack.enabled) {
       // The sync traffic itself (M1, M2, backplane, check) is never a session to sync.
@@ -281,6 +281,9 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.peer_restarts = mg.peer_restarts();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
+      for (int r = 0; r < kDropReasons; ++r) {
+        if (uint64_t n = mg.dropped(static_cast<DropReason>(r))) m.manager_dropped.emplace_back(DropReasonName(static_cast<DropReason>(r)), n);
+      }
       const Nanos now = manager_thread_->loop().Now();
       const Nanos lost_after = cfg_.hb_interval_ns() * cfg_.hb_lost_threshold;
       for (const auto& [id, p] : mg.peers()) {
@@ -325,6 +328,9 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
     std::lock_guard<std::mutex> lock(config_mu_);
     m.config_reload_errors = config_state_.reload_errors;
   }
+  // Atomic counters, read from this thread.
+  if (manager_transport_) m.corrupt_frames += manager_transport_->corrupt_frames();
+  for (auto& b : blades_) m.corrupt_frames += b->transport->corrupt_frames();
   if (zap_) {
     m.zap_accepted = zap_->accepted();
     m.zap_refused = zap_->refused();

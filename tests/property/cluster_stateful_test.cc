@@ -34,6 +34,7 @@
 #include <sstream>
 
 #include "core/hash.h"
+#include "tests/support/forged_frames.h"
 #include "tests/support/sim_chassis_cluster.h"
 
 namespace bladesync::testing {
@@ -100,6 +101,7 @@ struct Sut {
   std::string violation;          // first broken promise, with the command
   Stats stats;
   std::set<std::tuple<int, int, int>> cuts;
+  bool attacked = false;  // an Adversary ran: mirrors may have had to resync in doubt
 
   void Fail(const std::string& what) {
     if (violation.empty()) violation = what;
@@ -372,6 +374,80 @@ struct Hostile : Cmd {
   void show(std::ostream& os) const override { os << "Hostile(to " << chassis << ")"; }
 };
 
+// An attacker on M1/M2 (no key: sync is unauthenticated here) sends forged
+// frames of every kind, with extreme numbers and with numbers aimed at what
+// the chassis follow right now: epochs (0, 2^32-1, the next one, one bit
+// flipped), sequence numbers (the mirror's next, just past it, 2^64-1),
+// request ids, sizes, claiming chassis that are up. Traffic waits for the
+// next quiesce, which requires
+// P1-P6 once the adversary has stopped: nothing it claimed may lock out the
+// genuine peer, lose a session or make a second primary.
+struct Adversary : Cmd {
+  int chassis = *rc::gen::inRange(1, 5);
+  int frames = *rc::gen::inRange(1, 24);
+  uint64_t salt = *rc::gen::arbitrary<uint64_t>();
+  void checkPreconditions(const Model& m) const override { RC_PRE(chassis <= m.chassis && m.alive.count(chassis)); }
+  void apply(Model& m) const override { m.settled = false; }
+  void run(const Model& m, Sut& s) const override {
+    const uint8_t to = static_cast<uint8_t>(chassis);
+    if (!s.c.alive(to)) return;
+    s.stats.commands["fault.adversary"]++;
+    s.attacked = true;
+    uint64_t x = salt;
+    auto pick = [&](uint64_t n) {
+      x = SplitMix64(x + 0x9e3779b97f4a7c15ull);
+      return x % n;
+    };
+    for (int i = 0; i < frames; ++i) {
+      const uint8_t slot = static_cast<uint8_t>(1 + pick(m.slots));
+      // It claims a chassis that is up (the target itself too): one that is
+      // down an attacker without a key can impersonate whole, heartbeats and
+      // streams, which only authentication (CURVE) stops.
+      uint8_t from = static_cast<uint8_t>(1 + pick(m.chassis));
+      if (!s.c.alive(from)) from = to;
+      BladeAgent* b = s.c.blade(to, slot);
+      const StandbyOrigin* so = b ? b->standby(from) : nullptr;
+      const uint32_t cur = so ? so->epoch() : 1;
+      const uint32_t epochs[] = {0, 1, cur, cur + 1, 0xffffffffu, cur ^ (1u << pick(32))};
+      const uint32_t epoch = epochs[pick(6)];
+      const uint64_t next = so ? so->next_seq() : 1;
+      const uint64_t seqs[] = {0, next, next + 1, next + 1000, 1ull << 63, ~0ull};
+      const uint64_t seq = seqs[pick(6)];
+      const uint32_t counts[] = {0, 1, 64, 100000, 0xffffffffu};
+      const uint32_t count = counts[pick(5)];
+      const uint8_t flags = static_cast<uint8_t>(pick(16));
+      const wire::Origin blade(1, epoch, from, slot), manager(1, epoch, from, 0);
+      const wire::Origin own_manager(1, epoch, to, 0);
+      const uint64_t ids[] = {0, 1, ~0ull, (uint64_t{epoch} << 32) + 1, (uint64_t{epoch} << 32) + (1ull << 31)};
+      std::vector<uint8_t> f;
+      bool to_manager = false;
+      switch (pick(9)) {
+        case 0: f = ForgedEmptySnapshot(blade, to, seq); break;
+        case 1: f = ForgedBatch(blade, to, seq, std::max<uint32_t>(count, 1), flags & 3, 1 + pick(8),
+                                static_cast<uint32_t>(pick(2) ? pick(64) : 4194303), count); break;
+        case 2: f = ForgedBatch(blade, to, seq, 0, flags); break;  // a keep-alive
+        case 3: f = ForgedAck(wire::Origin(1, epoch, from, slot), to, pick(2) ? cur : epoch, seq, flags & 1, pick(2) ? 0 : seq,
+                              pick(2) ? 0 : seq + count); break;
+        case 4: f = ForgedCommand(pick(2) ? own_manager : manager,
+                                  static_cast<wire::CommandKind>(pick(5)), from, ids[pick(5)]); break;
+        case 5: f = ForgedSyns(pick(2) ? own_manager : blade, 1 + static_cast<uint32_t>(pick(200)), static_cast<uint32_t>(pick(1000))); break;
+        case 6: f = ForgedHeartbeat(manager, static_cast<wire::Role>(pick(4)), seq, static_cast<uint8_t>(pick(256)),
+                                    static_cast<uint8_t>(pick(256)), pick(2)); to_manager = true; break;
+        case 7: f = ForgedBladeStatus(wire::Origin(1, epoch, to, slot), pick(2), ids[pick(5)]); to_manager = true; break;
+        default: f = ForgedHeartbeat(wire::Origin(1, cur ^ (1u << pick(32)), from, 0), wire::Role::Secondary, 1, 0, 0);
+                 to_manager = true; break;
+      }
+      const Link link = pick(2) ? Link::kM1 : Link::kM2;
+      s.c.net().Inject(NodeId{9, 9}, NodeId{to, to_manager ? uint8_t(0) : slot}, link, f);
+      s.c.RunFor(milliseconds(pick(30)));
+    }
+    s.c.RunFor(milliseconds(20));
+  }
+  void show(std::ostream& os) const override {
+    os << "Adversary(to " << chassis << ", " << frames << " frames, salt " << salt << ")";
+  }
+};
+
 struct KillTraffic : Cmd {
   void checkPreconditions(const Model& m) const override { RC_PRE(m.settled && m.alive.size() >= 2); }
   void apply(Model& m) const override {
@@ -601,6 +677,20 @@ struct Quiesce : Cmd {
         }
       }
     }
+    // The self-healing that resyncs a mirror whose stream contradicts its
+    // owner (or whose table differs from the owner's idle summary) is for
+    // hostile input: in a case without one, the protocol alone must have
+    // kept every mirror right (P1), so a resync in doubt is a violation.
+    if (!s.attacked) {
+      for (uint8_t o : alive) {
+        for (int sl = 1; sl <= m.slots; ++sl) {
+          if (s.c.blade(o, static_cast<uint8_t>(sl))->counters().resyncs_in_doubt.get() > 0) {
+            return s.Fail("P1: chassis " + std::to_string(o) + " slot " + std::to_string(sl) +
+                          " resynced in doubt with no adversary (its stream disagreed with its owner)");
+          }
+        }
+      }
+    }
     for (auto& [k, ms] : m.sessions) {
       if (s.uncertain.count(k)) continue;
       const SessionKey key = Sut::KeyOf(k, ms.udp);
@@ -643,7 +733,7 @@ Model InitialModel() {
 
 auto CommandGen() {
   return rc::state::gen::execOneOfWithArgs<Create, Create, Create, Establish, Delete, Advance, Faults, CutLink, Glitch, Skew,
-                                           Hostile, KillTraffic, Restart, FastRestart, Partition, KillBlade, ManualFailover, Quiesce, Quiesce>();
+                                           Hostile, Adversary, KillTraffic, Restart, FastRestart, Partition, KillBlade, ManualFailover, Quiesce, Quiesce>();
 }
 
 struct CaseResult {

@@ -9,6 +9,8 @@
 // cannot happen, also when the stream moves from M1 to M2 in the middle.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "blades/delta_codec.h"
 #include "tests/support/sim_cluster.h"
 
@@ -21,6 +23,8 @@ struct Outcome {
   uint64_t recreates_applied = 0;
   uint64_t queries = 0;
   uint64_t link_switches = 0;
+  size_t most_extra = 0;          // the most sessions the mirror held beyond its owner's, sampled every 10 ms
+  uint64_t resyncs_in_doubt = 0;  // the mirror found out from the owner's idle summary
 };
 
 Outcome RunRace(bool naive, bool cut_m1_during_recreate) {
@@ -44,14 +48,19 @@ Outcome RunRace(bool naive, bool cut_m1_during_recreate) {
     EXPECT_GT(sent[0].get() + sent[1].get(), 0u) << "the owner never answered the QUERY";
     c.net().Cut(1, 2, Link::kM1);
   }
-  c.RunFor(milliseconds(1000));  // t ~ 3 s: well before the mirror's next timer
   Outcome o;
+  for (int i = 0; i < 100; ++i) {  // t ~ 3 s: well before the mirror's next timer
+    c.RunFor(milliseconds(10));
+    const size_t m = c.blade(2, 1).standby(1)->store().live(), w = owner.owned().live();
+    o.most_extra = std::max(o.most_extra, m > w ? m - w : 0);
+  }
   o.owner = owner.owned().live();
   o.mirror = c.blade(2, 1).standby(1)->store().live();
   o.recreates_applied = c.blade(2, 1).counters().applied[static_cast<int>(SyncOp::kRecreate)].get();
   o.queries = c.blade(2, 1).counters().sent[static_cast<int>(SyncOp::kQuery)][0].get() +
               c.blade(2, 1).counters().sent[static_cast<int>(SyncOp::kQuery)][1].get();
   o.link_switches = owner.counters().link_switches.get();
+  o.resyncs_in_doubt = c.blade(2, 1).counters().resyncs_in_doubt.get();
   return o;
 }
 
@@ -60,7 +69,12 @@ TEST(ExpiryRace, NaiveVariantEndsWithAnExtraSessionOnTheMirror) {
   EXPECT_GE(o.queries, 1u);
   EXPECT_EQ(o.recreates_applied, 1u);
   EXPECT_EQ(o.owner, 0u);
-  EXPECT_EQ(o.mirror, 1u) << "the seed's bug: the secondary has more sessions than the primary";
+  EXPECT_EQ(o.most_extra, 1u) << "the seed's bug: the secondary has more sessions than the primary";
+  // Not for good any more: the idle owner's summaries keep saying it holds
+  // nothing (a lasting difference, not a delete in flight), and the mirror
+  // resyncs.
+  EXPECT_GE(o.resyncs_in_doubt, 1u);
+  EXPECT_EQ(o.mirror, 0u);
 }
 
 TEST(ExpiryRace, OrderedVersionedAnswerCannotResurrect) {
@@ -69,6 +83,7 @@ TEST(ExpiryRace, OrderedVersionedAnswerCannotResurrect) {
   EXPECT_EQ(o.recreates_applied, 1u);  // the same race happened: the owner did answer RECREATE
   EXPECT_EQ(o.owner, 0u);
   EXPECT_EQ(o.mirror, 0u);
+  EXPECT_EQ(o.resyncs_in_doubt, 0u) << "by the protocol, not by a resync";
 }
 
 TEST(ExpiryRace, OrderedAnswerSurvivesAnM1ToM2SwitchInTheMiddle) {

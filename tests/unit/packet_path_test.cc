@@ -68,7 +68,7 @@ TEST(ActiveActive, NonOwnerUsesTheSyncedCopyOrForwardsToTheOwner) {
   SimBlades c(2, 1, 61, [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; });
   PacketPath owner(c.blade(1, 1)), other(c.blade(2, 1));
   // As the runtime does: packets that arrive as frames go to the packet path.
-  c.blade(1, 1).set_packet_handler([&](const wire::PacketBatch& b) { owner.ProcessBatch(b); });
+  c.blade(1, 1).set_packet_handler([&](const wire::PacketBatch& b, bool fwd) { owner.ProcessBatch(b, fwd); });
   const SessionKey k = SessionKey::V4(0x0a000001, 0xc6336401, 40000, 443, kProtoTcp);
   const SessionKey inspected = SessionKey::V4(0x0a000002, 0xc6336401, 40001, 443, kProtoTcp);
   for (const auto& [key, attrs] : {std::pair{k, uint16_t{0}}, std::pair{inspected, uint16_t{kFlagFlowInspected}}}) {
