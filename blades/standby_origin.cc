@@ -95,6 +95,17 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
   if (b.seq_count() == 0) {  // keep-alive: it tells us the next number
     if (seq >= next_seq_) {
       caught_up_ = now;
+      // Nothing at or past `seq` was sent: frames waiting there are not the
+      // owner's (a genuine one dropped here is NACKed and resent).
+      const size_t before = reorder_.size();
+      for (auto it = reorder_.lower_bound(seq); it != reorder_.end(); it = reorder_.erase(it)) {
+        reorder_bytes_ -= it->second.size();
+      }
+      if (reorder_.size() != before) {
+        Drop(DropReason::kImplausible, before - reorder_.size());
+        gap_to_ = reorder_.empty() ? 0 : reorder_.begin()->first;
+        if (gap_to_ <= next_seq_) gap_to_ = 0;
+      }
     } else if (now - caught_up_ >= ConfirmAfter()) {
       // The owner's stream stays behind our position: frames it never sent
       // (forged, or corrupt) moved us ahead. What we hold is in doubt.

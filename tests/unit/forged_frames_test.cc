@@ -13,7 +13,7 @@ namespace bladesync::testing {
 namespace {
 
 constexpr uint32_t kMaxEpoch = 0xffffffffu;
-constexpr NodeId kAttacker{9, 9};
+constexpr NodeId kAttacker{9, 9};  // a host of the attacker's own on M1/M2
 constexpr uint8_t kBegin = static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin);
 constexpr uint8_t kEnd = static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd);
 
@@ -290,6 +290,30 @@ TEST(MirrorHonesty, IdleOwnersSummaryHealsALostSession) {
   }
   EXPECT_GE(c.blade(2, 1).counters().resyncs_in_doubt.get(), 1u);
   EXPECT_GE(c.blade(2, 1).counters().bulk_syncs_received.get(), 2u);
+}
+
+}  // namespace
+}  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// Found by the soak: a forged frame just past the mirror's position waited
+// in the reorder buffer until the owner's next genuine frame filled the
+// gap, and was then applied (and adopted on failover). The owner's
+// keep-alive says nothing was sent there: it is dropped first.
+TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
+  SimBlades c(2, 1, 31);
+  c.RunFor(milliseconds(300));
+  const StandbyOrigin* so = c.blade(2, 1).standby(1);
+  c.net().Inject(kAttacker, NodeId{2, 1}, Link::kM1,
+                 ForgedBatch(wire::Origin(1, so->epoch(), 1, 1), 2, so->next_seq() + 1, 1, 0, 1, 50));
+  c.RunFor(milliseconds(500));  // idle owner: keep-alives
+  c.blade(1, 1).CreateSession(TcpFacts(1), SessionState{kTcpEstablished, 0, 3600});
+  c.RunFor(milliseconds(500));
+  EXPECT_EQ(so->store().live(), 1u) << "the forged session was applied";
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
 
 }  // namespace
