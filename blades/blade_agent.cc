@@ -378,7 +378,7 @@ void BladeAgent::DropFrame(DropReason r, const char* what) {
   auto& c = counters_.dropped[static_cast<int>(r)];
   c.Add();
   const uint64_t n = c.get();
-  if ((n & (n - 1)) == 0) {  // log the 1st, 2nd, 4th, 8th ... of each kind
+  if (LogOccurrence(n)) {
     BS_LOG(kWarn, "fabric") << "slot " << int(cfg_.slot) << ": dropped frame (" << DropReasonName(r) << "): " << what
                             << " [" << n << " so far]";
   }

@@ -95,7 +95,7 @@ PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
       Counter& dropped = blade_.counters().packets_dropped;  // strict: no session without a SYN
       dropped.Add();
       const uint64_t n = dropped.get();
-      if ((n & (n - 1)) == 0) {
+      if (LogOccurrence(n)) {
         BS_LOG(kInfo, "packet") << "slot " << int(blade_.config().slot) << ": dropped TCP packet without a session: "
                                 << p.key.ToString() << " flags 0x" << std::hex << int(p.tcp_flags) << std::dec << " ["
                                 << n << " so far]";

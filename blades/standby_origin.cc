@@ -103,8 +103,7 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
       }
       if (reorder_.size() != before) {
         Drop(DropReason::kImplausible, before - reorder_.size());
-        gap_to_ = reorder_.empty() ? 0 : reorder_.begin()->first;
-        if (gap_to_ <= next_seq_) gap_to_ = 0;
+        GapFromBuffer();
       }
     } else if (now - caught_up_ >= ConfirmAfter()) {
       // The owner's stream stays behind our position: frames it never sent
@@ -177,6 +176,10 @@ void StandbyOrigin::DrainBuffered(Link link) {
     reorder_.erase(it);
     ApplyBatch(*wire::GetFrame(bytes.data())->msg_as_DeltaBatch(), link);
   }
+  GapFromBuffer();
+}
+
+void StandbyOrigin::GapFromBuffer() {
   gap_to_ = reorder_.empty() ? 0 : reorder_.begin()->first;
   if (gap_to_ <= next_seq_) gap_to_ = 0;
 }

@@ -192,6 +192,8 @@ class StandbyOrigin {
   // frames that have become next in line.
   void Buffer(uint64_t seq, std::span<const uint8_t> frame);
   void DrainBuffered(Link link);
+  // The NACK range after the buffer changed: up to the first frame waiting.
+  void GapFromBuffer();
   void ClearBuffered();
 
   SyncContext& ctx_;

@@ -3,6 +3,7 @@
 //   BS_LOG(kWarn, "fabric") << "dropped frame from " << peer << ": " << why;
 #pragma once
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -14,6 +15,10 @@ void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
 void SetLogPrefix(std::string prefix);  // e.g. "chassis1" in a multi-chassis demo
 void WriteLogLine(LogLevel level, const char* component, const std::string& text);
+
+// True for the 1st, 2nd, 4th, 8th ... occurrence of something a flood can
+// repeat: logging those shows it keeps happening without filling the disk.
+inline bool LogOccurrence(uint64_t n) { return (n & (n - 1)) == 0; }
 
 class LogLine {
  public:

@@ -103,7 +103,7 @@ void ZmqTransport::Drain(Inbound& in) {
     if (msg.size() < kFrameTrailerBytes || Crc32c(frame) != crc) {
       corrupt_frames_.Add();
       const uint64_t n = corrupt_frames_.get();
-      if ((n & (n - 1)) == 0) {
+      if (LogOccurrence(n)) {
         BS_LOG(kWarn, "fabric") << self_.ToString() << ": dropped a corrupt frame of " << msg.size() << " bytes on "
                                 << LinkName(in.link) << " (checksum) [" << n << " so far]";
       }
@@ -161,14 +161,25 @@ SendResult ZmqTransport::Send(NodeId to, Link link, std::span<const uint8_t> fra
   zmq::message_t msg(frame.size() + kFrameTrailerBytes);
   auto* out = static_cast<uint8_t*>(msg.data());
   std::memcpy(out, frame.data(), frame.size());
-  const uint32_t crc = Crc32c(frame);
-  std::memcpy(out + frame.size(), &crc, kFrameTrailerBytes);
+  WriteFrameTrailer(frame, out + frame.size());
   try {
     auto r = s->send(msg, zmq::send_flags::dontwait);
     return r ? SendResult::kSent : SendResult::kQueueFull;
   } catch (const zmq::error_t& e) {
     return SendResult::kClosed;
   }
+}
+
+void WriteFrameTrailer(std::span<const uint8_t> frame, uint8_t* out) {
+  const uint32_t crc = Crc32c(frame);
+  std::memcpy(out, &crc, kFrameTrailerBytes);
+}
+
+std::vector<uint8_t> WithFrameTrailer(std::span<const uint8_t> frame) {
+  std::vector<uint8_t> v(frame.size() + kFrameTrailerBytes);
+  std::memcpy(v.data(), frame.data(), frame.size());
+  WriteFrameTrailer(frame, v.data() + frame.size());
+  return v;
 }
 
 Result<CurveKeyPair> GenerateCurveKeyPair() {

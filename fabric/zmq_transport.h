@@ -22,7 +22,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "core/asio_event_loop.h"
@@ -42,6 +44,10 @@ class AddressBook {
 
 // Bytes each frame carries after its FlatBuffer: the CRC32C of what precedes.
 inline constexpr size_t kFrameTrailerBytes = 4;
+// Writes the trailer of `frame` to out[0, kFrameTrailerBytes).
+void WriteFrameTrailer(std::span<const uint8_t> frame, uint8_t* out);
+// `frame` as it goes on the wire (tools and tests that speak ZeroMQ directly).
+std::vector<uint8_t> WithFrameTrailer(std::span<const uint8_t> frame);
 
 struct CurveKeys {
   bool enabled = false;

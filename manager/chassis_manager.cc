@@ -117,7 +117,7 @@ void ChassisManager::Drop(DropReason r, const std::string& what) {
   Counter& c = dropped_[static_cast<int>(r)];
   c.Add();
   const uint64_t n = c.get();
-  if ((n & (n - 1)) == 0) {  // the 1st, 2nd, 4th, 8th ... of each kind: a flood cannot fill the log
+  if (LogOccurrence(n)) {
     BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": dropped frame (" << DropReasonName(r)
                              << "): " << what << " [" << n << " so far]";
   }

@@ -11,7 +11,6 @@
 #include <zmq.hpp>
 
 #include "blades/delta_codec.h"
-#include "core/crc32c.h"
 #include "fabric/zmq_transport.h"
 
 int main(int argc, char** argv) {
@@ -66,9 +65,7 @@ int main(int argc, char** argv) {
     // Blocking send with a timeout: a refused handshake never connects.
     s.set(zmq::sockopt::sndtimeo, 200);
     // With the checksum trailer the fabric expects: an attacker computes it too.
-    std::vector<uint8_t> framed(b.begin(), b.end());
-    const uint32_t crc = Crc32c(b);
-    framed.insert(framed.end(), reinterpret_cast<const uint8_t*>(&crc), reinterpret_cast<const uint8_t*>(&crc) + 4);
+    const std::vector<uint8_t> framed = WithFrameTrailer(b);
     if (s.send(zmq::const_buffer(framed.data(), framed.size()), zmq::send_flags::none)) ++sent;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

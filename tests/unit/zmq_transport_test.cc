@@ -45,11 +45,6 @@ class ZmqTransportTest : public ::testing::Test {
     s.send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
     loop_.RunFor(milliseconds(100));
   }
-  static std::vector<uint8_t> WithCrc(std::vector<uint8_t> b) {
-    const uint32_t crc = Crc32c(b);
-    b.insert(b.end(), reinterpret_cast<const uint8_t*>(&crc), reinterpret_cast<const uint8_t*>(&crc) + 4);
-    return b;
-  }
 
   zmq::context_t ctx_{1};
   AsioEventLoop loop_;
@@ -74,7 +69,7 @@ TEST_F(ZmqTransportTest, FramesArriveWholeAndInOrder) {
 }
 
 TEST_F(ZmqTransportTest, CorruptFramesAreDroppedAndCounted) {
-  std::vector<uint8_t> good = WithCrc(std::vector<uint8_t>(200, 7));
+  std::vector<uint8_t> good = WithFrameTrailer(std::vector<uint8_t>(200, 7));
   std::vector<uint8_t> flipped = good;
   flipped[37] ^= 0x10;  // one bit, anywhere in the frame
   SendRaw(flipped);
@@ -87,8 +82,8 @@ TEST_F(ZmqTransportTest, CorruptFramesAreDroppedAndCounted) {
 }
 
 TEST_F(ZmqTransportTest, OversizedMessagesAreRefusedByZeroMq) {
-  SendRaw(WithCrc(std::vector<uint8_t>((8 << 20), 1)));
-  SendRaw(WithCrc(std::vector<uint8_t>(64, 2)));
+  SendRaw(WithFrameTrailer(std::vector<uint8_t>((8 << 20), 1)));
+  SendRaw(WithFrameTrailer(std::vector<uint8_t>(64, 2)));
   WaitFor(1);
   ASSERT_EQ(got_.size(), 1u);
   EXPECT_EQ(got_[0].size(), 64u);
