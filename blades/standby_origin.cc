@@ -427,8 +427,13 @@ void StandbyOrigin::FlushAck(Link link, bool force) {
 
 void StandbyOrigin::SendAck(Link link, bool sync_request) {
   const Nanos now = ctx_.loop.Now();
+  // A mirror waiting for a snapshot has no place in the stream: it
+  // acknowledges nothing and asks for no resend (after an epoch switch, or a
+  // resync in doubt, next_seq_ belongs to another stream or is not to be
+  // trusted). gap_to_ is kept for the NACK once the snapshot begins.
+  const bool placed = state_ != State::kNeedSync;
   uint64_t nack_from = 0, nack_to = 0;
-  if (gap_to_ > next_seq_) {
+  if (placed && gap_to_ > next_seq_) {
     nack_from = next_seq_;
     nack_to = gap_to_;
     last_nack_ = now;
@@ -444,7 +449,7 @@ void StandbyOrigin::SendAck(Link link, bool sync_request) {
     return query_out_.size() < 4096;
   });
   const uint8_t flags = sync_request ? static_cast<uint8_t>(wire::AckFlags::SyncRequest) : 0;
-  std::span<const uint8_t> bytes = BuildAck(ctx_.scratch_fbb, ctx_.self, origin_, epoch_, next_seq_, nack_from,
+  std::span<const uint8_t> bytes = BuildAck(ctx_.scratch_fbb, ctx_.self, origin_, epoch_, placed ? next_seq_ : 0, nack_from,
                                             nack_to, flags, last_send_ns_, query_out_);
   ctx_.Send(origin_, link, bytes);
   ctx_.counters.acks_sent.Add();

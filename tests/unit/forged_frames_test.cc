@@ -327,3 +327,34 @@ TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// Found by the soak (no adversary): a mirror that switched to an owner's new
+// epoch on a live frame still acked with its position in the old stream, so
+// the owner took its NACKs as "misses deltas it acknowledged" and resynced
+// in doubt. A mirror waiting for a snapshot acknowledges nothing.
+TEST(MirrorHonesty, NoDoubtWhenAnOwnerRestartsBehindACutLink) {
+  SimChassisCluster c(3, 1, 0, SimClusterOptions{[](BladeConfig& b) { b.max_batch = 64; }, {}});
+  c.RunFor(seconds(2));
+  const uint8_t first = c.TrafficChassis().at(0);
+  c.KillChassis(first);
+  c.RunFor(seconds(6));
+  const uint8_t second = c.TrafficChassis().at(0);
+  c.KillChassis(second);  // and back faster than its loss is declared
+  c.RunFor(milliseconds(10));
+  c.RestartChassis(second);
+  c.RunFor(milliseconds(2500));
+  c.net().Cut(1, 2, Link::kM1);
+  c.RestartChassis(first);
+  c.RunFor(seconds(2));
+  for (uint8_t x = 1; x <= 3; ++x) {
+    EXPECT_EQ(c.blade(x, 1)->counters().resyncs_in_doubt.get(), 0u) << "chassis " << int(x);
+  }
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
+}  // namespace
+}  // namespace bladesync::testing
