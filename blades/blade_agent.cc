@@ -109,7 +109,7 @@ uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState
     r.set_state(state);
     r.flags = facts.flags;
     r.expires_ds = now_ds + state.timeout_s * 10;
-    r.born_ds = now_ds;
+    r.born_ds = now_ds + 1;  // the decisecond it was born in does not count: the delay never ends early
     r.bits = static_cast<uint8_t>(kUsed | kLive | (d.sync ? kEligible : 0));
     if (nat) {
       owned_.set_nat(id, *nat);
@@ -216,7 +216,7 @@ void BladeAgent::Flush() {
     const SessionRecord& r = owned_.rec(id);
     if (!(r.bits & kLive) || !(r.bits & kEligible)) continue;
     if (DelayApplies(cfg_.pickup, r.key.proto) && !(r.bits & kSynced) &&
-        now_ds - r.born_ds < cfg_.pickup.delay_s * 10) {
+        now_ds < r.born_ds + cfg_.pickup.delay_s * 10) {
       continue;  // session-pickup-delay: the sweep brings it back when old enough
     }
     const bool was_synced = r.bits & kSynced;
@@ -533,7 +533,7 @@ void BladeAgent::Sweep() {
     if (r.expires_ds <= now_ds) {
       scratch_ids_.push_back(id);
     } else if (delay && (r.bits & kEligible) && !(r.bits & kSynced) &&
-               now_ds - r.born_ds >= cfg_.pickup.delay_s * 10) {
+               now_ds >= r.born_ds + cfg_.pickup.delay_s * 10) {
       MarkDirty(id);
     }
   });

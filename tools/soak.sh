@@ -2,6 +2,9 @@
 # Soak: the whole-cluster property suite (P1-P6 under traffic, faults and
 # failovers) with a fresh random seed per batch of cases, for a bounded time,
 # then a report of how many cases, commands and faults of each kind ran.
+# Every batch also runs the smaller properties (pickup convergence, the
+# fabric's exactly-once, election, distributor, session store) with its seed:
+# CI pins their seeds, so new cases are found here.
 #   bash tools/soak.sh [SECONDS] (default 600)   CASES=200 cases per batch
 # A failure stops the soak and prints the batch's seed and RapidCheck's
 # reproduce line.
@@ -10,7 +13,9 @@ cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 seconds="${1:-600}"
 cases="${CASES:-200}"
-bazel build //tests/property:cluster_stateful_test
+others=(tests/property:pickup_convergence_test tests/property:fabric_exactly_once_test
+        tests/unit:election_test tests/unit:distributor_test tests/unit:session_store_test)
+bazel build //tests/property:cluster_stateful_test "${others[@]/#/\/\/}"
 logs=$(mktemp -d /tmp/bladesync-soak.XXXXXX)
 end=$((SECONDS + seconds))
 batch=0
@@ -26,10 +31,20 @@ while (( SECONDS < end )); do
     status=1
     break
   fi
+  for t in "${others[@]}"; do
+    bin="bazel-bin/${t/://}"
+    if ! RC_PARAMS="seed=$seed" timeout 900 "$bin" > "$log.${t##*:}" 2>&1; then
+      echo "soak: batch $batch (seed $seed) FAILED in $t; log: $log.${t##*:}"
+      grep -E 'Falsifiable|RC_ASSERT|\.cc:[0-9]+|reproduce' "$log.${t##*:}" | tail -8
+      status=1
+      break 2
+    fi
+  done
 done
 # Every batch prints "cluster_stateful: N cases" and one "  name  count" line per command kind.
 awk '/^cluster_stateful: / { cases += $2; batches++ }
      /^  [a-z0-9_.]+ +[0-9]+$/ { n[$1] += $2 }
      END { printf "soak: %d cases in %d batches of different seeds\n", cases, batches;
            for (k in n) printf "  %-26s %d\n", k, n[k] }' "$logs"/batch-*.log | sort
+echo "soak: the ${#others[@]} smaller properties passed $((status == 0 ? batch : batch - 1)) fresh seeds each"
 exit $status

@@ -165,6 +165,23 @@ TEST(PickupBlades, SessionPickupDelaySyncsOnlyTcpThatLives30s) {
   EXPECT_TRUE(c.MirrorsMatch());
 }
 
+// Session timers count in deciseconds: a session born 51 ms into one must
+// not count that decisecond as lived (found by pickup_convergence_test: a
+// session born at 0.451 s was synced at 5.401 s with a 5 s delay).
+TEST(PickupBlades, SessionPickupDelayNeverEndsEarly) {
+  SimBlades c = Pair(34, [](PickupOptions& o) { o.delay = true; o.delay_s = 5; });
+  BladeAgent& a = c.blade(1, 1);
+  c.RunFor(milliseconds(451));
+  a.CreateSession(SessionFacts{Tcp4(), 0, 1, 2}, SessionState{kTcpSynSent, 0, 600});
+  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  while (c.sched().now() < milliseconds(5451)) {
+    c.RunFor(milliseconds(10));
+    ASSERT_FALSE(m->store().Find(Tcp4())) << "synced at " << c.sched().now().count() / 1000000 << " ms, age below 5 s";
+  }
+  c.RunFor(seconds(1));
+  EXPECT_TRUE(m->store().Find(Tcp4())) << "synced within a second of the delay";
+}
+
 TEST(PickupBlades, SkippedSessionsAreCountedByReason) {
   SimBlades c = Pair(32, [](PickupOptions&) {});
   BladeAgent& a = c.blade(1, 1);
