@@ -78,9 +78,12 @@ Candidate ChassisManager::Self() const {
 void ChassisManager::SendHeartbeats() {
   const Candidate self = Self();
   ++hb_seq_;
-  std::vector<wire::HeldOrigin> held;
-  for (const auto& [id, p] : peers_) {
-    if (p.epoch && HoldsSessionsOf(id, p.epoch)) held.emplace_back(id, p.epoch);
+  std::vector<wire::HeldStream> held;
+  for (const BladeView& bv : blades_) {
+    if (!bv.live) continue;
+    for (const wire::StandbySummary& sum : bv.standby) {
+      if (sum.in_sync() || sum.adopted()) held.emplace_back(sum.origin_chassis(), bv.slot, sum.origin_epoch());
+    }
   }
   for (auto& [id, peer] : peers_) {
     for (Link link : {Link::kM1, Link::kM2}) {
@@ -101,7 +104,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
       b.add_seq(hb_seq_);
       b.add_serial(serial);
-      b.add_holds(holds);
+      b.add_held_streams(holds);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -216,8 +219,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.epoch = epoch;
   p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
-  p.holds.clear();
-  if (hb.holds()) for (const wire::HeldOrigin* h : *hb.holds()) p.holds.emplace_back(h->chassis(), h->epoch());
+  p.held_streams.clear();
+  if (hb.held_streams()) {
+    for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
+  }
   // A primary that stepped down (a handover, or two primaries resolved: a
   // healed partition, a restart that heard nobody): whoever holds the role
   // adopts what it owned (HandOver, from Evaluate below).
@@ -276,6 +281,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.synced_digest = st.synced_digest();
   b.memory_bytes = st.memory_bytes();
   b.last_command = st.last_command();
+  b.epoch = st.from()->epoch();
   const size_t before = pending_commands_.size();
   std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
   // The blade took its command: the next one for it goes now, not at the next tick.
@@ -502,7 +508,16 @@ const Candidate* ChassisManager::FindCandidate(const std::vector<Candidate>& c, 
 }
 
 bool ChassisManager::HoldsOurs(const PeerView& p) const {
-  return std::find(p.holds.begin(), p.holds.end(), std::make_pair(cfg_.chassis, cfg_.epoch)) != p.holds.end();
+  bool any = false;
+  for (const BladeView& b : blades_) {
+    if (!b.live) continue;
+    any = true;
+    const bool held = std::any_of(p.held_streams.begin(), p.held_streams.end(), [&](const wire::HeldStream& h) {
+      return h.chassis() == cfg_.chassis && h.slot() == b.slot && h.epoch() == b.epoch;
+    });
+    if (!held) return false;
+  }
+  return any;
 }
 
 bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {

@@ -80,6 +80,7 @@ struct BladeView {
   uint64_t synced_digest = 0;
   uint64_t memory_bytes = 0;
   uint64_t last_command = 0;
+  uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   std::vector<wire::StandbySummary> standby;
   std::vector<uint64_t> counters;
 };
@@ -105,7 +106,7 @@ struct PeerView {
   uint32_t epoch = 0;          // the peer's incarnation and its newest heartbeat seq
   uint64_t hb_seq = 0;
   Nanos confirmed_at{0};       // when the epoch and seq we follow were last confirmed by a heartbeat
-  std::vector<std::pair<uint8_t, uint32_t>> holds;  // what its heartbeat says it holds (chassis, epoch)
+  std::vector<wire::HeldStream> held_streams;  // what its heartbeat says its live blades hold
   uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
   Nanos last_rx_wall{0};       // our wall clock when it arrived
@@ -186,7 +187,7 @@ class ChassisManager {
   uint8_t Incumbent() const;
   // Every live blade holds chassis `c` incarnation `epoch` in sync, or adopted it.
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
-  // Its heartbeat says it holds this incarnation of us.
+  // Its heartbeat says its blades hold the current stream of each of our live blades.
   bool HoldsOurs(const PeerView& p) const;
   static const Candidate* FindCandidate(const std::vector<Candidate>& c, uint8_t chassis);
   // The election's winner, unless the role would move between a primary and

@@ -138,5 +138,33 @@ TEST_F(Handover, LosingABladeMovesTheRoleAndTheBladesSessions) {
   EXPECT_EQ(c_.blade(old, 1)->owned().live(), 0u) << "the old primary handed over once the new one held its sessions";
 }
 
+// Blades run as processes of their own (bladesyncd --slot N --no-manager)
+// each start their own incarnation, a decisecond or more apart from the
+// manager's. The handover must follow each blade's stream, not the manager's
+// epoch (found when the integration test's processes started a little
+// apart: the demoted chassis never relinquished).
+TEST(HandoverSplitProcesses, LosingABladeHandsOverWhenEachBladeHasItsOwnEpoch) {
+  SimClusterOptions opt;
+  opt.blade = [](BladeConfig& b) { b.epoch = b.epoch * 100 + b.slot; };
+  SimChassisCluster c(2, 2, 12, opt);
+  c.RunFor(seconds(2));
+  std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t.size(), 1u);
+  const uint8_t old = t[0], peer = old == 1 ? 2 : 1;
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c.blade(old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c.RunFor(seconds(1));
+  c.KillBlade(old, 2);
+  c.RunFor(seconds(3));
+  ASSERT_EQ(c.TrafficChassis(), std::vector<uint8_t>{peer});
+  for (int i = 0; i < kSessions; ++i) {
+    EXPECT_TRUE(c.blade(peer, static_cast<uint8_t>(1 + i % 2))->owned().Find(KeyOf(i))) << "session " << i;
+  }
+  EXPECT_EQ(c.blade(old, 1)->owned().live(), 0u) << "the old primary hands over once the new one holds its sessions";
+}
+
 }  // namespace
 }  // namespace bladesync::testing
