@@ -415,6 +415,9 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     if (o->chassis() != cfg_.chassis || o->slot() != 0) {
       return DropFrame(DropReason::kWrongSender, "not from this chassis's manager"), false;
     }
+    if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
+      return DropFrame(DropReason::kUnauthenticated, "manager frame under another chassis's key"), false;
+    }
     return true;
   };
   switch (f->msg_type()) {

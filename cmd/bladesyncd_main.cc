@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "fabric/zap_handler.h"
 #include "runtime/chassis_runtime.h"
+#include "runtime/fabric_security.h"
 
 namespace {
 
@@ -95,15 +96,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   zmq::context_t ctx(2);
   NodeThread zap_thread("zap");
-  std::unique_ptr<ZapHandler> zap;
-  if (cfg->curve) {
-    zap = std::make_unique<ZapHandler>(ctx, zap_thread.loop(), CurvePeerKeys(cfg.value()));
-    if (Status s = zap->Start(); !s.ok()) {
-      std::fprintf(stderr, "bladesyncd: %s\n", s.message().c_str());
-      return 2;
-    }
-    zap_thread.Start();
+  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg.value(), ctx, zap_thread.loop());
+  if (!started.ok()) {
+    std::fprintf(stderr, "bladesyncd: %s\n", started.status().message().c_str());
+    return 2;
   }
+  std::unique_ptr<ZapHandler> zap = std::move(started).value();
+  if (zap) zap_thread.Start();
   ChassisRuntime rt(cfg.value(), static_cast<uint8_t>(chassis), opt, ctx);
   rt.set_zap(zap.get());
   if (Status s = rt.Start(); !s.ok()) {

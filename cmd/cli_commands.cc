@@ -13,6 +13,7 @@
 #include "fabric/zmq_transport.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/control_server.h"
+#include "runtime/fabric_security.h"
 #include "runtime/traffic_source.h"
 
 namespace bladesync {
@@ -135,7 +136,10 @@ int Traffic(const Flags& f) {
   });
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
-  (void)source.Start();
+  if (Status s = source.Start(); !s.ok()) {
+    std::fprintf(stderr, "bladesync traffic: %s\n", s.message().c_str());
+    return 2;
+  }
   const int limit_s = static_cast<int>(cfg.traffic.duration_s) + 2 * static_cast<int>(cfg.traffic.mean_lifetime_ms / 1000) + 3;
   AsioEventLoop driver;  // the progress line's clock
   for (int sec = 1; sec <= limit_s && !source.finished() && !g_stop; ++sec) {
@@ -210,8 +214,13 @@ int RunCli(const std::vector<std::string>& args) {
       std::fprintf(stderr, "%s\n", c.status().message().c_str());
       return 1;
     }
-    std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s)\n", f.words[1].c_str(), c->chassis.size(), c->slots,
-                c->pickup.session_pickup ? "enable" : "disable");
+    std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s)\n", f.words[1].c_str(),
+                c->chassis.size(), c->slots, c->pickup.session_pickup ? "enable" : "disable",
+                FabricAuthName(c->fabric_auth()));
+    if (c->fabric_auth() == ClusterConfig::FabricAuth::kOff) {
+      std::fprintf(stderr, "warning: %s: the fabric is unauthenticated (%s)\n", f.words[1].c_str(),
+                   c->authentication ? "loopback only; add 'set password'" : "'set authentication disable'");
+    }
     return 0;
   }
   if (cmd == "get" || cmd == "diagnose" || cmd == "execute") return Control(f);

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "fabric/zap_handler.h"
 #include "runtime/chassis_runtime.h"
+#include "runtime/fabric_security.h"
 #include "runtime/traffic_source.h"
 
 namespace bladesync {
@@ -81,16 +82,14 @@ int RunDemo(const DemoOptions& opt) {
 
   zmq::context_t ctx(2);
   std::unique_ptr<NodeThread> zap_thread;
-  std::unique_ptr<ZapHandler> zap;
-  if (cfg.curve) {
-    zap_thread = std::make_unique<NodeThread>("zap");
-    zap = std::make_unique<ZapHandler>(ctx, zap_thread->loop(), CurvePeerKeys(cfg));
-    if (Status s = zap->Start(); !s.ok()) {
-      std::fprintf(stderr, "bladesync demo: %s\n", s.message().c_str());
-      return 2;
-    }
-    zap_thread->Start();
+  zap_thread = std::make_unique<NodeThread>("zap");
+  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread->loop());
+  if (!started.ok()) {
+    std::fprintf(stderr, "bladesync demo: %s\n", started.status().message().c_str());
+    return 2;
   }
+  std::unique_ptr<ZapHandler> zap = std::move(started).value();
+  if (zap) zap_thread->Start();
   std::vector<std::unique_ptr<ChassisRuntime>> rts;
   for (const ChassisConfig& c : cfg.chassis) {
     rts.push_back(std::make_unique<ChassisRuntime>(cfg, c.id, RuntimeOptions{}, ctx));
@@ -126,7 +125,11 @@ int RunDemo(const DemoOptions& opt) {
         if (rt->Snapshot().processes_traffic) t.push_back(rt->chassis());
       return t;
     });
-    (void)source.Start();
+    if (Status s = source.Start(); !s.ok()) {
+      std::fprintf(stderr, "bladesync demo: traffic: %s\n", s.message().c_str());
+      for (auto& rt : rts) rt->Stop();
+      return 2;
+    }
     const Nanos t0 = DriverLoop().Now();
     const int traffic_limit_s = static_cast<int>(cfg.traffic.duration_s) + 2 * static_cast<int>(cfg.traffic.mean_lifetime_ms / 1000) + 3;
     uint64_t lag_sum_prev = 0, lag_n_prev = 0;

@@ -293,6 +293,7 @@ struct Loader {
 
   Status Ha(const CliBlock& b) {
     BlockReader r(file, "config system ha");
+    cfg.ha_line = b.line;
     PickupOptions& p = cfg.pickup;
     r.On("group-id", r.Int(&cfg.group_id, 0, 1023));
     r.On("group-name", r.String(&cfg.group_name));
@@ -323,6 +324,8 @@ struct Loader {
     r.On("update-all-session-timer", r.Bool(&p.update_all_session_timer));
     r.On("slots", r.Int(&cfg.slots, 1, 16));
     r.On("curve", r.Bool(&cfg.curve));
+    r.On("password", r.String(&cfg.password));
+    r.On("authentication", r.Bool(&cfg.authentication));
     r.On("hello-holddown", r.Int(&cfg.hello_holddown_s, 1, 300));
     r.On("blade-hb-lost-threshold", r.Int(&cfg.blade_hb_lost_threshold, 1, 60));
     r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
@@ -341,6 +344,15 @@ struct Loader {
       if ((s.key == "session-pickup-delay" || s.key == "session-pickup-expectation" || s.key == "session-pickup-nat") &&
           s.values[0] == "enable" && !p.session_pickup) {
         return r.Err(s, "requires 'set session-pickup enable'");
+      }
+      if (s.key == "password" && cfg.password.rfind("REPLACE-WITH", 0) == 0) {
+        return r.Err(s, "is the example's placeholder: choose a secret of your own");
+      }
+      if (s.key == "password" && cfg.curve) {
+        return r.Err(s, "and 'set curve enable' are two ways to key the fabric: keep one");
+      }
+      if ((s.key == "password" || s.key == "curve") && !cfg.authentication && (cfg.curve || !cfg.password.empty())) {
+        return r.Err(s, "contradicts 'set authentication disable'");
       }
       if (s.key == "session-table-reserve" && cfg.table_reserve > cfg.max_sessions) {
         return r.Err(s, "exceeds max-sessions (" + std::to_string(cfg.max_sessions) + ")");
@@ -560,7 +572,30 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
       }
     }
   }
+  // Secure by default: beyond this host the fabric is authenticated unless
+  // the operator says otherwise in so many words.
+  if (c.authentication && c.fabric_auth() == ClusterConfig::FabricAuth::kOff && !c.loopback_only()) {
+    return L.Err(c.ha_line, "M1, M2 and the backplane use addresses beyond this host, so the fabric must be "
+                            "authenticated: add 'set password <secret>' (the same on every chassis), or keys with "
+                            "'set curve enable', or 'set authentication disable' to run unauthenticated");
+  }
   return std::move(L.cfg);
+}
+
+namespace {
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "inproc" || host == "localhost") return true;
+  std::optional<IpAddr> a = IpAddr::Parse(host);
+  if (!a) return false;
+  return a->is_v4() ? (a->v4() >> 24) == 127 : (a->hi() == 0 && a->lo() == 1);
+}
+}  // namespace
+
+bool ClusterConfig::loopback_only() const {
+  for (const ChassisConfig& c : chassis) {
+    if (!IsLoopbackHost(c.m1) || !IsLoopbackHost(c.m2) || !IsLoopbackHost(c.backplane)) return false;
+  }
+  return true;
 }
 
 Result<ClusterConfig> LoadClusterConfigFile(const std::string& path) {

@@ -62,7 +62,10 @@ struct ClusterConfig {
   bool override_ = false;
   std::vector<std::string> monitor;    // monitored interfaces
   int slots = 4;                       // blades per chassis
-  bool curve = false;                  // CURVE on M1/M2
+  bool curve = false;                  // CURVE with keys per chassis (set curve enable)
+  std::string password;                // HA password: CURVE keys derived from it
+  bool authentication = true;          // `set authentication disable`: run unauthenticated, on purpose
+  int ha_line = 0;                     // line of 'config system ha', for cross-block errors
   uint32_t blade_hb_lost_threshold = 5;
   uint32_t hello_holddown_s = 2;       // hello-holddown
 
@@ -84,6 +87,13 @@ struct ClusterConfig {
   std::map<std::string, uint8_t> interfaces;  // name -> index
 
   Nanos hb_interval_ns() const { return milliseconds(100) * hb_interval; }
+  // How M1, M2 and the backplane are authenticated.
+  enum class FabricAuth { kOff, kKeys, kPassword };
+  FabricAuth fabric_auth() const {
+    return curve ? FabricAuth::kKeys : !password.empty() ? FabricAuth::kPassword : FabricAuth::kOff;
+  }
+  // Every M1, M2 and backplane address is loopback (or in-process).
+  bool loopback_only() const;
   const ChassisConfig* FindChassis(uint8_t id) const;
   BladeConfig ForBlade(uint8_t chassis, uint8_t slot, uint32_t epoch = 1) const;
   std::optional<std::string> InterfaceName(uint8_t index) const;

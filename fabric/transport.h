@@ -35,8 +35,9 @@ struct NodeId {
 
 struct FrameMeta {
   Link link = Link::kM1;
-  // The chassis whose CURVE key the transport verified, or -1 when the
-  // transport does not authenticate (in-memory, backplane).
+  // The chassis whose CURVE key the transport verified (0: the network in
+  // front of the cluster), or -1 when the transport does not authenticate
+  // (in-memory, in-process backplane, authentication off).
   int authenticated_chassis = -1;
 };
 

@@ -55,8 +55,10 @@ void ZapHandler::Drain() {
         accepted_.Add();
       } else {
         refused_.Add();
-        BS_LOG(kWarn, "fabric") << "refused CURVE client with unknown key " << z85 << " from "
-                                << parts[3].to_string() << " [" << refused_.get() << " refused so far]";
+        if (LogOccurrence(refused_.get())) {
+          BS_LOG(kWarn, "fabric") << "refused CURVE client with unknown key " << z85 << " from "
+                                  << parts[3].to_string() << " [" << refused_.get() << " refused so far]";
+        }
       }
     } else {
       refused_.Add();

@@ -11,12 +11,24 @@
 namespace bladesync {
 
 struct ZmqTransport::Inbound {
-  Inbound(zmq::context_t& ctx, Link l) : socket(ctx, zmq::socket_type::pull), link(l) {}
+  Inbound(zmq::context_t& ctx, Link l) : socket(ctx, zmq::socket_type::pull), monitor(ctx, zmq::socket_type::pair), link(l) {}
   zmq::socket_t socket;
   std::unique_ptr<ZmqFdWatch> watch;
+  // Handshake failures (a plain client, a key the ZAP handler refused), as
+  // ZeroMQ's socket monitor reports them: neither reaches Drain.
+  zmq::socket_t monitor;
+  std::unique_ptr<ZmqFdWatch> monitor_watch;
   Link link;
+  bool secured = false;  // CURVE: every key was checked by the ZAP handler
   std::string endpoint;
 };
+
+namespace {
+// In-process endpoints cannot be reached from outside the process.
+bool NeedsCurve(const CurveKeys& curve, const std::string& endpoint) {
+  return curve.enabled && endpoint.rfind("inproc://", 0) != 0;
+}
+}  // namespace
 
 ZmqTransport::ZmqTransport(zmq::context_t& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
                            CurveKeys curve, ZmqOptions options)
@@ -28,8 +40,12 @@ void ZmqTransport::Close() {
   *alive_ = false;
   for (auto& in : inbound_) {
     in->watch.reset();
+    in->monitor_watch.reset();
+    if (in->secured) zmq_socket_monitor(in->socket.handle(), nullptr, 0);
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.close();
+    in->monitor.set(zmq::sockopt::linger, 0);
+    in->monitor.close();
   }
   inbound_.clear();
   for (auto& [k, s] : outbound_) {
@@ -50,11 +66,13 @@ Status ZmqTransport::Bind() {
     if (link != Link::kBackplane) {
       in->socket.set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
       in->socket.set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);
-      if (curve_.enabled) {
-        in->socket.set(zmq::sockopt::curve_server, 1);
-        in->socket.set(zmq::sockopt::curve_secretkey, curve_.secret_key);
-        in->socket.set(zmq::sockopt::zap_domain, "bladesync");
-      }
+    }
+    // M1, M2 and a backplane on TCP alike: a local user can reach loopback.
+    if (NeedsCurve(curve_, *ep)) {
+      in->secured = true;
+      in->socket.set(zmq::sockopt::curve_server, 1);
+      in->socket.set(zmq::sockopt::curve_secretkey, curve_.secret_key);
+      in->socket.set(zmq::sockopt::zap_domain, "bladesync");
     }
     try {
       in->socket.bind(*ep);
@@ -64,8 +82,19 @@ Status ZmqTransport::Bind() {
     in->endpoint = in->socket.get(zmq::sockopt::last_endpoint);
     Inbound* raw = in.get();
     in->watch = std::make_unique<ZmqFdWatch>(loop_, in->socket, [this, raw] { Drain(*raw); });
+    if (in->secured) {
+      const std::string mon = "inproc://bladesync-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(raw));
+      if (zmq_socket_monitor(in->socket.handle(), mon.c_str(),
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        in->monitor.set(zmq::sockopt::linger, 0);
+        in->monitor.connect(mon);
+        in->monitor_watch = std::make_unique<ZmqFdWatch>(loop_, in->monitor, [this, raw] { DrainMonitor(*raw); });
+      }
+    }
     inbound_.push_back(std::move(in));
     raw->watch->Start();
+    if (raw->monitor_watch) raw->monitor_watch->Start();
   }
   return Status::Ok();
 }
@@ -92,7 +121,7 @@ void ZmqTransport::Drain(Inbound& in) {
       return;
     }
     FrameMeta meta{in.link, -1};
-    if (curve_.enabled && in.link != Link::kBackplane) {
+    if (in.secured) {
       const char* user = msg.gets("User-Id");
       if (user && std::strncmp(user, "chassis:", 8) == 0) meta.authenticated_chassis = std::atoi(user + 8);
     }
@@ -118,6 +147,28 @@ void ZmqTransport::Drain(Inbound& in) {
   });
 }
 
+void ZmqTransport::DrainMonitor(Inbound& in) {
+  for (;;) {
+    // An event is two frames: 2 bytes of event id and 4 of value, then the peer's address.
+    zmq::message_t event, address;
+    if (!in.monitor.recv(event, zmq::recv_flags::dontwait)) break;
+    if (event.more()) (void)in.monitor.recv(address, zmq::recv_flags::none);
+    uint16_t id = 0;
+    if (event.size() >= 2) std::memcpy(&id, event.data(), 2);
+    refused_handshakes_.Add();
+    const uint64_t n = refused_handshakes_.get();
+    if (LogOccurrence(n)) {
+      BS_LOG(kWarn, "fabric") << self_.ToString() << ": refused a "
+                              << (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "CURVE key it does not know"
+                                  : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "connection without CURVE (or a broken handshake)"
+                                                                               : "handshake")
+                              << " on " << LinkName(in.link) << " from " << address.to_string() << " [" << n
+                              << " so far; a peer with another password?]";
+    }
+  }
+  in.monitor_watch->Rearm();
+}
+
 zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   auto key = std::make_tuple(to.chassis, to.slot, link);
   auto it = outbound_.find(key);
@@ -135,16 +186,16 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   if (link != Link::kBackplane) {
     s->set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
     s->set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);
-    if (curve_.enabled) {
-      std::optional<std::string> server_key = curve_.peer_public_key ? curve_.peer_public_key(to.chassis) : std::nullopt;
-      if (!server_key) {
-        BS_LOG(kError, "fabric") << "no public key for chassis " << int(to.chassis) << ": cannot open " << LinkName(link);
-        return nullptr;
-      }
-      s->set(zmq::sockopt::curve_serverkey, *server_key);
-      s->set(zmq::sockopt::curve_publickey, curve_.public_key);
-      s->set(zmq::sockopt::curve_secretkey, curve_.secret_key);
+  }
+  if (NeedsCurve(curve_, *ep)) {
+    std::optional<std::string> server_key = curve_.peer_public_key ? curve_.peer_public_key(to.chassis) : std::nullopt;
+    if (!server_key) {
+      BS_LOG(kError, "fabric") << "no public key for chassis " << int(to.chassis) << ": cannot open " << LinkName(link);
+      return nullptr;
     }
+    s->set(zmq::sockopt::curve_serverkey, *server_key);
+    s->set(zmq::sockopt::curve_publickey, curve_.public_key);
+    s->set(zmq::sockopt::curve_secretkey, curve_.secret_key);
   }
   try {
     s->connect(*ep);

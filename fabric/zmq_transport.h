@@ -93,10 +93,14 @@ class ZmqTransport : public Transport {
   std::string bound_endpoint(Link link) const;
   // Frames dropped because their checksum did not match (corrupt in transit).
   uint64_t corrupt_frames() const { return corrupt_frames_.get(); }
+  // CURVE handshakes refused on this node's inbound sockets: no CURVE, an
+  // unknown key (another password), a broken handshake. Logged 1st, 2nd, 4th...
+  uint64_t refused_handshakes() const { return refused_handshakes_.get(); }
 
  private:
   struct Inbound;
   void Drain(Inbound& in);
+  void DrainMonitor(Inbound& in);
   zmq::socket_t* Outbound(NodeId to, Link link);
 
   zmq::context_t& ctx_;
@@ -107,6 +111,7 @@ class ZmqTransport : public Transport {
   ZmqOptions opt_;
   Receiver receiver_;
   Counter corrupt_frames_;
+  Counter refused_handshakes_;
   std::vector<std::unique_ptr<Inbound>> inbound_;
   std::map<std::tuple<uint8_t, uint8_t, Link>, std::unique_ptr<zmq::socket_t>> outbound_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

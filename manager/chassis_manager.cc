@@ -155,6 +155,9 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (st->from()->chassis() != cfg_.chassis || st->from()->slot() < 1 || st->from()->slot() > cfg_.slots) {
         return Drop(DropReason::kWrongSender, "blade status not from a blade of this chassis");
       }
+      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
+        return Drop(DropReason::kUnauthenticated, "blade status under another chassis's key");
+      }
       OnBladeStatus(*st);
       return;
     }

@@ -154,6 +154,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
     f.Add("bladesync_manager_dropped_total", "Frames the chassis manager refused, by reason.", MetricType::Counter,
           static_cast<double>(n), {{"chassis", ch}, {"reason", reason}});
   }
+  f.Add("bladesync_refused_handshakes_total",
+        "Connections refused at the CURVE handshake: no CURVE, or a key of no chassis (another password).",
+        MetricType::Counter, static_cast<double>(m.refused_handshakes), {{"chassis", ch}});
   f.Add("bladesync_corrupt_frames_total", "Frames dropped on their checksum (corrupt in transit).", MetricType::Counter,
         static_cast<double>(m.corrupt_frames), {{"chassis", ch}});
   for (const PeerMetrics& p : m.peers) {

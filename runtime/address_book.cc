@@ -1,6 +1,10 @@
 #include "runtime/address_book.h"
 
 #include <fstream>
+#include <map>
+#include <mutex>
+
+#include "fabric/ha_password.h"
 
 namespace bladesync {
 
@@ -21,9 +25,44 @@ std::optional<std::string> ConfigAddressBook::Endpoint(NodeId node, Link link) c
   return std::nullopt;
 }
 
+namespace {
+
+// The password's keys, derived once per process (Argon2 is slow on purpose).
+Result<HaPasswordKeys> PasswordKeys(const ClusterConfig& cfg) {
+  static std::mutex mu;
+  static std::map<std::string, HaPasswordKeys> done;
+  const std::string id = std::to_string(cfg.group_id) + "/" + cfg.group_name + "/" + cfg.password;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = done.find(id);
+  if (it != done.end()) return it->second;
+  Result<HaPasswordKeys> k = HaPasswordKeys::Derive(cfg.password, cfg.group_id, cfg.group_name);
+  if (k.ok()) done.emplace(id, k.value());
+  return k;
+}
+
+}  // namespace
+
 Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis) {
   CurveKeys k;
-  if (!cfg.curve) return k;
+  switch (cfg.fabric_auth()) {
+    case ClusterConfig::FabricAuth::kOff:
+      return k;
+    case ClusterConfig::FabricAuth::kPassword: {
+      Result<HaPasswordKeys> pk = PasswordKeys(cfg);
+      if (!pk.ok()) return pk.status();
+      if (chassis > kMaxKeyedChassis) return InvalidArgument("no password key for chassis " + std::to_string(chassis));
+      k.enabled = true;
+      k.public_key = pk->public_key(chassis);
+      k.secret_key = pk->secret_key(chassis);
+      k.peer_public_key = [keys = pk.value()](uint8_t peer) -> std::optional<std::string> {
+        if (peer > kMaxKeyedChassis) return std::nullopt;
+        return keys.public_key(peer);
+      };
+      return k;
+    }
+    case ClusterConfig::FabricAuth::kKeys:
+      break;
+  }
   const ChassisConfig* c = cfg.FindChassis(chassis);
   if (!c) return NotFound("no chassis " + std::to_string(chassis) + " in " + cfg.source);
   k.enabled = true;
@@ -36,17 +75,40 @@ Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis) {
   }
   if (secret.size() != 40) return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": private key is not 40 Z85 characters");
   k.secret_key = secret;
-  const ClusterConfig* cp = &cfg;
-  k.peer_public_key = [cp](uint8_t peer) -> std::optional<std::string> {
-    const ChassisConfig* pc = cp->FindChassis(peer);
-    if (!pc) return std::nullopt;
-    return pc->public_key;
+  // A copy: the keys outlive any particular config object (reloads).
+  std::map<uint8_t, std::string> peers;
+  for (const ChassisConfig& pc : cfg.chassis) peers[pc.id] = pc.public_key;
+  k.peer_public_key = [peers](uint8_t peer) -> std::optional<std::string> {
+    auto it = peers.find(peer);
+    if (it == peers.end()) return std::nullopt;
+    return it->second;
   };
   return k;
 }
 
-std::map<std::string, uint8_t> CurvePeerKeys(const ClusterConfig& cfg) {
+Result<CurveKeys> NetworkCurveKeys(const ClusterConfig& cfg) {
+  if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kPassword) return CurveKeysFor(cfg, 0);
+  if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kOff) return CurveKeys{};
+  // Keys per chassis: the network has none of its own; it may use a
+  // chassis's pair when it can read that chassis's private key (root on a
+  // cluster host, as in the demo and the tests).
+  Status last = NotFound(cfg.source + ": no readable private key to reach the backplane with");
+  for (const ChassisConfig& c : cfg.chassis) {
+    Result<CurveKeys> k = CurveKeysFor(cfg, c.id);
+    if (k.ok()) return k;
+    last = k.status();
+  }
+  return last;
+}
+
+Result<std::map<std::string, uint8_t>> CurvePeerKeys(const ClusterConfig& cfg) {
   std::map<std::string, uint8_t> m;
+  if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kPassword) {
+    Result<HaPasswordKeys> pk = PasswordKeys(cfg);
+    if (!pk.ok()) return pk.status();
+    for (int c = 0; c <= kMaxKeyedChassis; ++c) m[pk->public_key(static_cast<uint8_t>(c))] = static_cast<uint8_t>(c);
+    return m;
+  }
   for (const ChassisConfig& c : cfg.chassis) m[c.public_key] = c.id;
   return m;
 }

@@ -20,8 +20,14 @@ class ConfigAddressBook : public AddressBook {
   const ClusterConfig& cfg_;
 };
 
-// CURVE settings of one chassis from the config (keys, peers' public keys).
+// CURVE settings of one chassis from the config (keys, peers' public keys):
+// from `set password` (derived, see fabric/ha_password.h) or from each
+// chassis's public-key and private-key; disabled when neither is set.
 Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis);
-std::map<std::string, uint8_t> CurvePeerKeys(const ClusterConfig& cfg);
+// The keys the network in front of the cluster (the traffic source) sends
+// with to a manager's backplane port.
+Result<CurveKeys> NetworkCurveKeys(const ClusterConfig& cfg);
+// Public key -> chassis, for the ZAP handler (0 = the network, password only).
+Result<std::map<std::string, uint8_t>> CurvePeerKeys(const ClusterConfig& cfg);
 
 }  // namespace bladesync

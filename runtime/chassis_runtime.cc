@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "runtime/fabric_security.h"
 #include "runtime/session_list.h"
 #include "runtime/status_report.h"
 
@@ -46,6 +47,7 @@ Status ChassisRuntime::Start() {
   if (!cc) return NotFound(cfg_.source + ": no chassis " + std::to_string(chassis_) + " in 'config chassis'");
   Result<CurveKeys> curve = CurveKeysFor(cfg_, chassis_);
   if (!curve.ok()) return curve.status();
+  public_key_ = curve->public_key;
   std::vector<uint8_t> slots = opt_.slots;
   if (slots.empty() && opt_.all_slots) {
     for (int s = 1; s <= cfg_.slots; ++s) slots.push_back(static_cast<uint8_t>(s));
@@ -190,6 +192,12 @@ std::string ChassisRuntime::Control(const std::string& command) {
   return manager_thread_->Call([&] { return HandleControl(command); });
 }
 
+uint64_t ChassisRuntime::RefusedHandshakes() const {
+  uint64_t n = manager_transport_ ? manager_transport_->refused_handshakes() : 0;
+  for (const auto& b : blades_) n += b->transport->refused_handshakes();
+  return n;
+}
+
 namespace {
 // What a running process cannot change without a restart.
 std::string ShapeChange(const ClusterConfig& a, const ClusterConfig& b) {
@@ -197,6 +205,7 @@ std::string ShapeChange(const ClusterConfig& a, const ClusterConfig& b) {
   if (a.mode != b.mode) return "mode";
   if (a.slots != b.slots) return "slots";
   if (a.curve != b.curve) return "curve";
+  if (a.password != b.password || a.authentication != b.authentication) return "password / authentication";
   if (a.chassis.size() != b.chassis.size()) return "config chassis";
   for (size_t i = 0; i < a.chassis.size(); ++i) {
     const ChassisConfig &x = a.chassis[i], &y = b.chassis[i];
@@ -331,6 +340,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   // Atomic counters, read from this thread.
   if (manager_transport_) m.corrupt_frames += manager_transport_->corrupt_frames();
   for (auto& b : blades_) m.corrupt_frames += b->transport->corrupt_frames();
+  m.refused_handshakes = RefusedHandshakes();
   if (zap_) {
     m.zap_accepted = zap_->accepted();
     m.zap_refused = zap_->refused();
@@ -414,7 +424,10 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     std::lock_guard<std::mutex> lock(config_mu_);
     cs = config_state_;
   }
-  cs.curve = cfg_.curve;
+  cs.curve = cfg_.fabric_auth() != ClusterConfig::FabricAuth::kOff;
+  cs.authentication = FabricAuthName(cfg_.fabric_auth());
+  cs.refused_handshakes = RefusedHandshakes();
+  cs.public_key = public_key_;
   if (zap_) {
     cs.zap_accepted = zap_->accepted();
     cs.zap_refused = zap_->refused();

@@ -93,6 +93,7 @@ class ChassisRuntime {
     std::unique_ptr<PacketPath> path;
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
+  uint64_t RefusedHandshakes() const;  // every transport of this process, atomic counters
   std::string HandleControl(const std::string& command);
   // Connected monitored interfaces: forced state if set, else the system's.
   int MonitoredUp() const;
@@ -119,6 +120,7 @@ class ChassisRuntime {
   ConfigState config_state_;   // guarded by config_mu_
   std::mutex config_mu_;
   bool started_ = false;
+  std::string public_key_;  // this chassis's CURVE key (Z85; "" when unauthenticated)
 };
 
 // Epoch for a process that starts now: deciseconds since 2025-01-01 by the

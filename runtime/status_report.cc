@@ -41,6 +41,12 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("last_failover_done_ns").Int(m.last_failover_done_wall().count());
   j.Key("ingress_packets").Uint(m.ingress_packets());
   j.Key("ingress_dropped").Uint(m.ingress_dropped());
+  // Frames the manager refused, by reason (only reasons that occurred).
+  j.Key("dropped").BeginObject();
+  for (int r = 0; r < kDropReasons; ++r) {
+    if (uint64_t n = m.dropped(static_cast<DropReason>(r))) j.Key(DropReasonName(static_cast<DropReason>(r))).Uint(n);
+  }
+  j.EndObject();
   j.Key("config").BeginObject();
   j.Key("source").String(cs.source);
   j.Key("reloads").Uint(cs.reloads);
@@ -52,8 +58,11 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("metrics").String(cs.metrics);
   j.Key("fabric").BeginObject();
   j.Key("curve").Bool(cs.curve);
+  j.Key("authentication").String(cs.authentication);
   j.Key("zap_accepted").Uint(cs.zap_accepted);
   j.Key("zap_refused").Uint(cs.zap_refused);
+  j.Key("refused_handshakes").Uint(cs.refused_handshakes);
+  j.Key("public_key").String(cs.public_key);
   j.EndObject();
   j.Key("blades").BeginArray();
   for (const BladeView& b : m.blades()) {
@@ -144,8 +153,11 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     << ", processes traffic: " << (m.processes_traffic() ? "yes" : "no")
     << (m.manual_failover() ? ", manual failover set" : "") << "\n";
   o << "Failovers: " << m.failovers() << "\n";
-  o << "Fabric: CURVE " << (cs.curve ? "enable" : "disable");
-  if (cs.curve) o << ", peers admitted " << cs.zap_accepted << ", refused " << cs.zap_refused;
+  o << "Fabric: CURVE " << (cs.curve ? "enable" : "disable") << ", authentication " << cs.authentication;
+  if (cs.curve) {
+    o << ", peers admitted " << cs.zap_accepted << ", refused " << cs.zap_refused << ", handshakes refused "
+      << cs.refused_handshakes;
+  }
   o << "\n";
   o << "Config: " << cs.source << ", session-pickup " << (cs.session_pickup ? "enable" : "disable") << ", reloads "
     << cs.reloads << (cs.reload_errors ? ", last reload REFUSED: " + cs.last_error : std::string()) << "\n";

@@ -20,9 +20,12 @@ struct ConfigState {
   bool session_pickup = false;
   bool connectionless = false;
   // Fabric security: CURVE on M1/M2 and what the ZAP handler decided.
-  bool curve = false;
+  bool curve = false;                 // CURVE on the fabric (password or keys)
+  std::string authentication = "off";  // password, keys or off
   uint64_t zap_accepted = 0;
   uint64_t zap_refused = 0;
+  uint64_t refused_handshakes = 0;  // every inbound socket: no CURVE, unknown key
+  std::string public_key;           // this chassis's CURVE key, Z85
   std::string metrics;  // host:port of /metrics
 };
 

@@ -16,7 +16,9 @@ Status TrafficSource::Start() {
   ZmqOptions zo;
   zo.immediate = false;
   zo.send_hwm = 4096;
-  transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{0, 0}, book_, CurveKeys{}, zo);
+  Result<CurveKeys> keys = NetworkCurveKeys(cfg_);
+  if (!keys.ok()) return keys.status();
+  transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{0, 0}, book_, keys.value(), zo);
   for (const ChassisConfig& c : cfg_.chassis) transport_->Prepare(NodeId{c.id, 0}, Link::kBackplane);
   gen_ = std::make_unique<TrafficGenerator>(cfg_.traffic);
   thread_.loop().Post([this] {

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   bazel-bootstrap g++ python3
-  libzmq3-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler
+  libzmq3-dev libsodium-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler
   libboost-dev prometheus-cpp-dev librapidcheck-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps

@@ -46,7 +46,7 @@ config system ha
     set hb-lost-threshold {hb_lost}
     set session-pickup enable
     set session-pickup-connectionless enable
-    set slots {slots}
+    set slots {slots}{auth}
     config chassis
 {chassis}    end
 end
@@ -72,7 +72,8 @@ CHASSIS = """        edit {id}
 
 class Cluster:
     def __init__(self, n_chassis=2, slots=4, mode="a-p", rate=2000, duration=3, lifetime=2000,
-                 hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None, checks=None):
+                 hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None, checks=None,
+                 password="integration-secret"):
         self.dir = tempfile.mkdtemp(prefix="bladesync-it-")
         self.bladesync = find_binary("bladesync")
         self.bladesyncd = find_binary("bladesyncd")
@@ -110,7 +111,10 @@ class Cluster:
         with open(self.config, "w") as f:
             f.write(CONFIG.format(group=rng.randrange(1, 1000), mode=mode, hb_interval=hb_interval,
                                   hb_lost=hb_lost, slots=slots, chassis=chassis, rate=rate,
-                                  duration=duration, lifetime=lifetime, seed=rng.randrange(1, 10**6)) + extra)
+                                  duration=duration, lifetime=lifetime, seed=rng.randrange(1, 10**6),
+                                  # The default (authenticated, keys from the password); None: no
+                                  # password, for tests that key the fabric themselves.
+                                  auth=("\n    set password \"%s\"" % password) if password else "") + extra)
 
     # ---- processes -------------------------------------------------------
     def in_ns(self, c, cmd):
@@ -281,8 +285,10 @@ def main(test_fn):
     except Exception as e:
         print("FAIL: %s" % e)
         for c in clusters:
-            for ch in range(1, c.n_chassis + 1):
-                print("---- chassis %d log (tail) ----\n%s" % (ch, c.log(ch)))
+            # Every process's log: chassis, and blades run as their own processes.
+            for name in sorted(n for n in os.listdir(c.dir) if n.endswith(".log")):
+                with open(os.path.join(c.dir, name), "rb") as f:
+                    print("---- %s (tail) ----\n%s" % (name, f.read().decode(errors="replace")[-4000:]))
         return 1
     finally:
         for c in clusters:

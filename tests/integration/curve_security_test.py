@@ -28,7 +28,7 @@ def counters(c, ch):
 
 
 def test(make):
-    c = make(n_chassis=3, slots=1, rate=1000, duration=2)
+    c = make(n_chassis=3, slots=1, rate=1000, duration=2, password=None)
     keys = {ch: keygen(c, "chassis%d" % ch) for ch in (1, 2, 3)}
     text = open(c.config).read().replace("    set slots 1\n", "    set slots 1\n    set curve enable\n")
     for ch in (1, 2, 3):

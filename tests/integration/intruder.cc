@@ -1,21 +1,33 @@
-// intruder: a hostile peer for the fabric tests. It connects to a blade's
-// M1/M2 endpoint and sends well-formed delta batches.
+// intruder: a hostile peer for the fabric tests. It connects to one node's
+// endpoint (a blade's or a manager's, on M1, M2 or the backplane) and sends
+// the frames of the hostile-input report (issue 15), well formed and with
+// the fabric's checksum trailer, as an attacker who knows the protocol would.
 //
-//   intruder --endpoint tcp://127.0.1.1:27101 --server-key <Z85>
+//   intruder --endpoint tcp://127.0.1.1:27101 [--server-key <Z85>]
 //            [--keys PUB SEC | --random-key | --plain]
-//            --cluster 7 --origin-chassis 3 --slot 1 --dest 1 [--frames 20]
+//            --cluster 7 --origin-chassis 3 --slot 1 --dest 1
+//            [--attack snapshot|epoch-lock|relinquish|command-lock|heartbeat|syns] [--frames 20]
+//
+// Attacks (what each would do unchecked):
+//   snapshot     SnapshotBegin frames with sessions (epoch 1)
+//   epoch-lock   an empty snapshot with epoch 0xFFFFFFFF: empties the mirror and locks out the owner
+//   relinquish   Command Relinquish from "the manager": the blade gives its sessions away
+//   command-lock Command with request id 2^64-1: later genuine commands look applied
+//   heartbeat    a heartbeat with epoch 0xFFFFFFFF: a second primary
+//   syns         a PacketBatch of SYNs: sessions created on a chassis that does not process traffic
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
-#include "blades/delta_codec.h"
 #include "fabric/zmq_transport.h"
+#include "tests/support/forged_frames.h"
 
 int main(int argc, char** argv) {
   using namespace bladesync;
-  std::string endpoint, server_key, pub, sec;
+  using namespace bladesync::testing;
+  std::string endpoint, server_key, pub, sec, attack = "snapshot";
   bool plain = false, random_key = false;
   int cluster = 1, origin = 3, slot = 1, dest = 1, frames = 20;
   for (int i = 1; i < argc; ++i) {
@@ -31,11 +43,38 @@ int main(int argc, char** argv) {
     else if (a == "--slot") slot = std::stoi(next());
     else if (a == "--dest") dest = std::stoi(next());
     else if (a == "--frames") frames = std::stoi(next());
+    else if (a == "--attack") attack = next();
+    else {
+      std::fprintf(stderr, "intruder: unknown argument %s\n", a.c_str());
+      return 2;
+    }
   }
   if (random_key) {
     Result<CurveKeyPair> kp = GenerateCurveKeyPair();
     pub = kp->public_key;
     sec = kp->secret_key;
+  }
+  const auto c = static_cast<uint32_t>(cluster);
+  const auto o = static_cast<uint8_t>(origin);
+  const auto s8 = static_cast<uint8_t>(slot);
+  const auto d = static_cast<uint8_t>(dest);
+  auto frame = [&](int f) -> std::vector<uint8_t> {
+    if (attack == "snapshot") {
+      return ForgedBatch(wire::Origin(c, 1, o, s8), d, static_cast<uint64_t>(f) + 1, 1,
+                         static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin), 1, static_cast<uint32_t>(f));
+    }
+    if (attack == "epoch-lock") return ForgedEmptySnapshot(wire::Origin(c, 0xffffffffu, o, s8), d, 1);
+    if (attack == "relinquish") return ForgedCommand(wire::Origin(c, 0, o, 0), wire::CommandKind::Relinquish, o, 0);
+    if (attack == "command-lock") return ForgedCommand(wire::Origin(c, 0, o, 0), wire::CommandKind::Adopt, d, ~0ull);
+    if (attack == "heartbeat") {
+      return ForgedHeartbeat(wire::Origin(c, 0xffffffffu, o, 0), wire::Role::Secondary, static_cast<uint64_t>(f) + 1);
+    }
+    if (attack == "syns") return ForgedSyns(wire::Origin(c, 1, o, 0), 200, static_cast<uint32_t>(f) * 200);
+    return {};
+  };
+  if (frame(0).empty()) {
+    std::fprintf(stderr, "intruder: unknown attack %s\n", attack.c_str());
+    return 2;
   }
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::push);
@@ -46,30 +85,16 @@ int main(int argc, char** argv) {
     s.set(zmq::sockopt::curve_secretkey, sec);
   }
   s.connect(endpoint);
-  DeltaEncoder enc;
+  // Blocking send with a timeout: a refused handshake never connects.
+  s.set(zmq::sockopt::sndtimeo, 200);
   int sent = 0;
   for (int f = 0; f < frames; ++f) {
-    enc.Reset();
-    SessionRecord r;
-    r.key = SessionKey::V4(0x0a0a0a0a, 0x0b0b0b0b, static_cast<uint16_t>(1000 + f), 80, kProtoTcp);
-    r.version = 1ull << 46;
-    r.timeout_s = 3600;
-    enc.AddCreate(static_cast<uint32_t>(f), r, nullptr, false);
-    BatchHeader h;
-    h.origin = wire::Origin(static_cast<uint32_t>(cluster), 1, static_cast<uint8_t>(origin), static_cast<uint8_t>(slot));
-    h.first_seq = static_cast<uint64_t>(f) + 1;
-    h.seq_count = 1;
-    h.flags = static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin);
-    h.dest_chassis = static_cast<uint8_t>(dest);
-    std::span<const uint8_t> b = enc.FinishBatch(h);
-    // Blocking send with a timeout: a refused handshake never connects.
-    s.set(zmq::sockopt::sndtimeo, 200);
     // With the checksum trailer the fabric expects: an attacker computes it too.
-    const std::vector<uint8_t> framed = WithFrameTrailer(b);
+    const std::vector<uint8_t> framed = WithFrameTrailer(frame(f));
     if (s.send(zmq::const_buffer(framed.data(), framed.size()), zmq::send_flags::none)) ++sent;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  std::printf("intruder: %d of %d frames handed to ZeroMQ\n", sent, frames);
+  std::printf("intruder: %s: %d of %d frames handed to ZeroMQ\n", attack.c_str(), sent, frames);
   return 0;
 }

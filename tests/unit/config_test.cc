@@ -2,6 +2,9 @@
 // named by file, line and option.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "config/cluster_config.h"
 
 namespace bladesync {
@@ -42,6 +45,7 @@ config system ha
     set priority 150
     set monitor "port1" "wan"
     set slots 6
+    set password "edge-secret"
     set session-table-reserve 65536
     config session-sync-filter
         set srcintf "port1"
@@ -218,13 +222,67 @@ TEST(Config, ConntrackBlock) {
             "bad.conf:14: option 'event-buffer-size' in 'config system conntrack': value 10 is out of range 65536-2147483648");
 }
 
+std::string Slurp(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 TEST(Config, ShippedExamplesLoad) {
   // (secure.conf needs keys from `bladesync keygen` first.)
-  for (const char* f : {"examples/demo.conf", "examples/linux-firewall.conf"}) {
-    Result<ClusterConfig> r = LoadClusterConfigFile(f);
-    EXPECT_TRUE(r.ok()) << f << ": " << r.status().message();
-  }
-  EXPECT_TRUE(LoadClusterConfigFile("examples/linux-firewall.conf")->conntrack.enabled);
+  Result<ClusterConfig> demo = LoadClusterConfigFile("examples/demo.conf");
+  ASSERT_TRUE(demo.ok()) << demo.status().message();
+  EXPECT_EQ(demo->fabric_auth(), ClusterConfig::FabricAuth::kPassword) << "the demo runs the secure default";
+  // The firewall example ships a placeholder password that must be replaced.
+  std::string fw = Slurp("examples/linux-firewall.conf");
+  Result<ClusterConfig> placeholder = LoadClusterConfig(fw, "fw.conf");
+  ASSERT_FALSE(placeholder.ok());
+  EXPECT_NE(placeholder.status().message().find("option 'password' in 'config system ha': is the example's placeholder"),
+            std::string::npos) << placeholder.status().message();
+  fw.replace(fw.find("REPLACE-WITH-A-SECRET"), 21, "our-own-secret");
+  Result<ClusterConfig> r = LoadClusterConfig(fw, "fw.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->conntrack.enabled);
+  EXPECT_EQ(r->fabric_auth(), ClusterConfig::FabricAuth::kPassword);
+}
+
+// Beyond loopback the fabric is authenticated unless the file says otherwise.
+std::string HaAt(const std::string& m1_prefix, const std::string& lines) {
+  return "config system ha\n" + lines + "    config chassis\n        edit 1\n            set m1 " + m1_prefix +
+         ".1\n            set m2 127.0.2.1\n        next\n        edit 2\n            set m1 " + m1_prefix +
+         ".2\n            set m2 127.0.2.2\n        next\n    end\nend\n";
+}
+
+TEST(Config, AuthenticationIsTheDefaultBeyondLoopback) {
+  using A = ClusterConfig::FabricAuth;
+  Result<ClusterConfig> lo = LoadClusterConfig(HaAt("127.0.1", ""), "a.conf");
+  ASSERT_TRUE(lo.ok()) << lo.status().message();
+  EXPECT_EQ(lo->fabric_auth(), A::kOff) << "loopback only: allowed (bladesyncd warns)";
+  EXPECT_EQ(ErrorOf(HaAt("10.1.1", "")),
+            "bad.conf:1: M1, M2 and the backplane use addresses beyond this host, so the fabric must be "
+            "authenticated: add 'set password <secret>' (the same on every chassis), or keys with "
+            "'set curve enable', or 'set authentication disable' to run unauthenticated");
+  Result<ClusterConfig> pw = LoadClusterConfig(HaAt("10.1.1", "    set password \"s3cret\"\n"), "a.conf");
+  ASSERT_TRUE(pw.ok()) << pw.status().message();
+  EXPECT_EQ(pw->fabric_auth(), A::kPassword);
+  EXPECT_EQ(pw->password, "s3cret");
+  Result<ClusterConfig> off = LoadClusterConfig(HaAt("10.1.1", "    set authentication disable\n"), "a.conf");
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_EQ(off->fabric_auth(), A::kOff);
+  EXPECT_FALSE(off->authentication);
+  EXPECT_EQ(ErrorOf(HaAt("10.1.1", "    set authentication disable\n    set password \"s3cret\"\n")),
+            "bad.conf:3: option 'password' in 'config system ha': contradicts 'set authentication disable'");
+  EXPECT_EQ(ErrorOf(HaAt("10.1.1", "    set curve enable\n    set password \"s3cret\"\n")),
+            "bad.conf:3: option 'password' in 'config system ha': and 'set curve enable' are two ways to key the "
+            "fabric: keep one");
+  EXPECT_EQ(ErrorOf(HaAt("10.1.1", "    set password \"REPLACE-WITH-A-SECRET\"\n")),
+            "bad.conf:2: option 'password' in 'config system ha': is the example's placeholder: choose a secret of "
+            "your own");
+  // Backplane counts too: a TCP backplane on a LAN address is reachable.
+  std::string bp = HaAt("127.0.1", "");
+  bp.replace(bp.find("set m2 127.0.2.1"), 16, "set m2 127.0.2.1\n            set backplane 192.0.2.1");
+  EXPECT_NE(ErrorOf(bp).find("must be authenticated"), std::string::npos);
 }
 
 TEST(Config, CommentsQuotesAndUnset) {

@@ -1,0 +1,36 @@
+#include "runtime/fabric_security.h"
+
+#include "core/log.h"
+#include "runtime/address_book.h"
+
+namespace bladesync {
+
+Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
+                                                        AsioEventLoop& loop) {
+  if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kOff) {
+    if (!cfg.authentication) {
+      BS_LOG(kWarn, "fabric") << cfg.source << ": 'set authentication disable': the fabric is unauthenticated; "
+                              << "anyone who reaches M1, M2 or the backplane can forge sessions, commands and roles";
+    } else {
+      BS_LOG(kWarn, "fabric") << cfg.source << ": no 'set password': the fabric is unauthenticated (allowed because "
+                              << "every address is loopback; any local user can still forge frames)";
+    }
+    return std::unique_ptr<ZapHandler>();
+  }
+  Result<std::map<std::string, uint8_t>> keys = CurvePeerKeys(cfg);
+  if (!keys.ok()) return keys.status();
+  auto zap = std::make_unique<ZapHandler>(ctx, loop, std::move(keys).value());
+  if (Status s = zap->Start(); !s.ok()) return s;
+  return zap;
+}
+
+const char* FabricAuthName(ClusterConfig::FabricAuth auth) {
+  switch (auth) {
+    case ClusterConfig::FabricAuth::kPassword: return "password";
+    case ClusterConfig::FabricAuth::kKeys: return "keys";
+    case ClusterConfig::FabricAuth::kOff: break;
+  }
+  return "off";
+}
+
+}  // namespace bladesync

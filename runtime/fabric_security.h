@@ -1,0 +1,27 @@
+// FabricSecurity: what a process does at start for the fabric's
+// authentication: the ZAP handler that admits the cluster's CURVE keys, and
+// a warning when the fabric runs unauthenticated.
+//
+//   NodeThread zap_thread("zap");
+//   Result<std::unique_ptr<ZapHandler>> zap = StartFabricSecurity(cfg, ctx, zap_thread.loop());
+//   zap_thread.Start();   // only when *zap is not null
+#pragma once
+
+#include <memory>
+#include <zmq.hpp>
+
+#include "config/cluster_config.h"
+#include "core/asio_event_loop.h"
+#include "core/status.h"
+#include "fabric/zap_handler.h"
+
+namespace bladesync {
+
+// Null (and a warning logged) when the fabric is unauthenticated.
+Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
+                                                        AsioEventLoop& loop);
+
+// "password", "keys" or "off", as status and check-config say it.
+const char* FabricAuthName(ClusterConfig::FabricAuth auth);
+
+}  // namespace bladesync
