@@ -34,7 +34,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   execute ha failover set|unset             make this chassis step down / undo
   diagnose sys ha monitor <intf> down|up|auto
                                             force a monitored interface's state (auto: the system's)
-        these talk to a running chassis:  --chassis N [--config F] or --connect EP
+        these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
         add --json for machine-readable output
   keygen [--out PREFIX]                     a CURVE key pair for one chassis
   check-config F                            parse and check a config file
@@ -89,13 +89,13 @@ int Control(const Flags& f) {
   if (endpoint.empty()) {
     Result<ClusterConfig> cfg = LoadConfigOrDemo(f.config);
     if (!cfg.ok()) {
-      std::fprintf(stderr, "bladesync: %s\n(to reach a running chassis anyway: --connect <its control endpoint>)\n",
+      std::fprintf(stderr, "bladesync: %s\n(to reach a running chassis anyway: --connect <its control socket path>)\n",
                    cfg.status().message().c_str());
       return 2;
     }
     const ChassisConfig* c = cfg->FindChassis(static_cast<uint8_t>(f.chassis));
     if (!c || c->control.empty()) {
-      std::fprintf(stderr, "bladesync: chassis %d has no 'set control' endpoint in %s\n", f.chassis, cfg->source.c_str());
+      std::fprintf(stderr, "bladesync: chassis %d has no 'set control' socket in %s\n", f.chassis, cfg->source.c_str());
       return 2;
     }
     endpoint = c->control;

@@ -283,6 +283,15 @@ struct Loader {
       if (Status s = r.Read(e); !s.ok()) return s;
       if (c.m1.empty() || c.m2.empty()) return Err(e.line, "chassis " + e.name + " needs 'set m1' and 'set m2' addresses");
       if (c.serial.empty()) c.serial = "BSYNC-CH" + e.name;
+      if (c.control.empty()) c.control = "/run/bladesync/chassis" + e.name + ".sock";
+      if (c.control[0] != '/') {
+        for (const CliSetting& s : e.settings) {
+          if (s.key == "control") {
+            return r.Err(s, "expects the path of a Unix socket (e.g. /run/bladesync/chassis" + e.name +
+                                ".sock); the control socket is not offered on TCP: use ssh to reach it");
+          }
+        }
+      }
       if (c.backplane.empty()) c.backplane = "inproc";
       cfg.chassis.push_back(c);
     }

@@ -44,7 +44,7 @@ struct ChassisConfig {
   std::string m2;          // address of the M2 link
   std::string backplane;   // address (tcp) or "inproc" for in-process blades
   uint16_t sync_port = 27100;
-  std::string control;     // ZeroMQ endpoint of the CLI control socket
+  std::string control;     // Unix socket of the CLI (default /run/bladesync/chassis<N>.sock)
   std::string metrics;     // host:port of /metrics ("" = off; port 0 = any)
   std::string check;       // host:port peers probe outside M1/M2 (split-brain guard)
   std::string public_key;  // CURVE, Z85

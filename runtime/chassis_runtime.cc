@@ -91,11 +91,6 @@ Status ChassisRuntime::Start() {
     };
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
     manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });
-    if (!cc->control.empty()) {
-      control_ = std::make_unique<ControlServer>(ctx_, loop, cc->control,
-                                                 [this](const std::string& c) { return HandleControl(c); });
-      if (Status s = control_->Start(); !s.ok()) return s;
-    }
     manager_->Start();
   }
   for (uint8_t slot : slots) {
@@ -157,6 +152,13 @@ Status ChassisRuntime::Start() {
   if (manager_thread_) manager_thread_->Start();
   for (auto& b : blades_) b->thread.Start();
   started_ = true;
+  if (manager_) {
+    control_ = std::make_unique<ControlServer>(cc->control, [this](const std::string& c) { return Control(c); });
+    if (Status s = control_->Start(); !s.ok()) {
+      control_.reset();
+      return s;
+    }
+  }
   BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << " up: " << (manager_ ? "manager + " : "") << blades_.size()
                            << " blade(s), epoch " << epoch_;
   return Status::Ok();
@@ -166,6 +168,7 @@ void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;
   exposer_.reset();  // no scrape may reach into the threads that stop next
+  control_.reset();  // nor a control request
   // Sockets close on their own threads, before the threads and the context go.
   for (auto& b : blades_) {
     b->thread.Call([&] {
@@ -178,7 +181,6 @@ void ChassisRuntime::Stop() {
   blades_.clear();
   if (manager_thread_) {
     manager_thread_->Call([&] {
-      if (control_) control_->Close();
       if (peer_check_) peer_check_->Close();
       manager_.reset();
       manager_transport_->Close();
@@ -187,9 +189,43 @@ void ChassisRuntime::Stop() {
   }
 }
 
+// Runs on the caller's thread (the control socket's): what the manager
+// knows is asked on its loop, a session list from each blade in turn, so
+// no request keeps the manager from its heartbeats.
 std::string ChassisRuntime::Control(const std::string& command) {
   if (!manager_thread_) return R"({"error":"no manager in this process"})";
+  std::istringstream in(command);
+  std::vector<std::string> w;
+  for (std::string t; in >> t;) w.push_back(t);
+  const bool text = !w.empty() && w[0] == "text";
+  if (!w.empty() && (w[0] == "text" || w[0] == "json")) w.erase(w.begin());
+  if (w.size() >= 4 && w[0] == "diagnose" && w[1] == "sys" && w[2] == "session" && w[3] == "list") {
+    return ListSessions(std::vector<std::string>(w.begin() + 4, w.end()), text);
+  }
   return manager_thread_->Call([&] { return HandleControl(command); });
+}
+
+std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, bool text) {
+  Result<SessionFilter> f = ParseSessionFilter(words);
+  if (!f.ok()) {
+    if (text) return "error: " + f.status().message() + "\n";
+    JsonWriter j;
+    j.BeginObject().Key("error").String(f.status().message()).EndObject();
+    return j.str();
+  }
+  std::vector<ListedSession> listed;
+  std::vector<uint8_t> not_here;
+  size_t matched = 0;
+  for (int s = 1; s <= cfg_.slots; ++s) {
+    const uint8_t slot = static_cast<uint8_t>(s);
+    if (f->slot && *f->slot != slot) continue;
+    if (!slot_index_.count(slot)) {
+      not_here.push_back(slot);
+      continue;
+    }
+    matched += OnBlade(slot, [&](BladeAgent& b) { return CollectSessions(b, f.value(), f->max, &listed); });
+  }
+  return text ? SessionListText(listed, matched, not_here) : SessionListJson(chassis_, listed, matched, not_here);
 }
 
 uint64_t ChassisRuntime::RefusedHandshakes() const {
@@ -396,8 +432,8 @@ ChassisSnapshot ChassisRuntime::Snapshot() {
   });
 }
 
-// Runs on the manager's loop. A leading "text" or "json" word picks the
-// reply format (default json).
+// Runs on the manager's loop (Control brings it there; session lists stay
+// outside). A leading "text" or "json" word picks the reply format (default json).
 std::string ChassisRuntime::HandleControl(const std::string& command) {
   std::istringstream in(command);
   std::vector<std::string> w;
@@ -444,23 +480,6 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       return j.str();
     }
     return error("usage: execute ha failover set|unset");
-  }
-  if (is({"diagnose", "sys", "session", "list"})) {
-    Result<SessionFilter> f = ParseSessionFilter(std::vector<std::string>(w.begin() + 4, w.end()));
-    if (!f.ok()) return text ? "error: " + f.status().message() + "\n" : error(f.status().message());
-    std::vector<ListedSession> listed;
-    std::vector<uint8_t> not_here;
-    size_t matched = 0;
-    for (int s = 1; s <= cfg_.slots; ++s) {
-      const uint8_t slot = static_cast<uint8_t>(s);
-      if (f->slot && *f->slot != slot) continue;
-      if (!slot_index_.count(slot)) {
-        not_here.push_back(slot);
-        continue;
-      }
-      matched += OnBlade(slot, [&](BladeAgent& b) { return CollectSessions(b, f.value(), f->max, &listed); });
-    }
-    return text ? SessionListText(listed, matched, not_here) : SessionListJson(chassis_, listed, matched, not_here);
   }
   if (is({"diagnose", "sys", "ha", "monitor"})) {
     if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {

@@ -93,7 +93,8 @@ class ChassisRuntime {
     std::unique_ptr<PacketPath> path;
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
-  uint64_t RefusedHandshakes() const;  // every transport of this process, atomic counters
+  uint64_t RefusedHandshakes() const;
+  std::string ListSessions(const std::vector<std::string>& words, bool text);  // every transport of this process, atomic counters
   std::string HandleControl(const std::string& command);
   // Connected monitored interfaces: forced state if set, else the system's.
   int MonitoredUp() const;

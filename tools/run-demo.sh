@@ -5,5 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
-bazel build --noshow_progress //cmd:bladesync //cmd:bladesyncd 2>&1 | grep -v -E '^(INFO|Loading|Analyzing|Target|  bazel-bin)' || true
-exec ./bazel-bin/cmd/bladesync demo "$@"
+# A failed build stops here: never run whatever binary an earlier build left.
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+if ! bazel build --noshow_progress //cmd:bladesync //cmd:bladesyncd > "$build_log" 2>&1; then
+  cat "$build_log" >&2
+  echo "run-demo: the build failed" >&2
+  exit 1
+fi
+./bazel-bin/cmd/bladesync demo "$@"

@@ -64,7 +64,7 @@ CHASSIS = """        edit {id}
             set m2 {m2}
             set backplane {bp}
             set sync-port {port}
-            set control "tcp://127.0.0.1:{control}"
+            set control "{control}"
             set metrics "127.0.0.1:0"
         next
 """
@@ -81,7 +81,7 @@ class Cluster:
         self.slots = slots
         self.procs = {}
         # netns[c]: the network namespace chassis c runs in (its loopback holds
-        # its backplane and control socket), or None for this namespace.
+        # its backplane), or None for this namespace.
         self.netns = netns or {}
         # addresses[c] = (m1, m2, backplane); default: loopback addresses in a
         # block of 127/8 of this cluster's own, so tests running side by side
@@ -92,8 +92,7 @@ class Cluster:
                                            "127.%d.3.%d" % (block, c)) for c in range(1, n_chassis + 1)}
         for _ in range(200):
             port = rng.randrange(20000, 60000, 200)
-            control = [port + 190 + c for c in range(1, n_chassis + 1)]
-            needed = [("127.0.0.1", p) for p in control]
+            needed = []
             for c, (m1, m2, bp) in self.addresses.items():
                 for s in range(0, slots + 1):
                     needed += [(m1, port + s), (m2, port + s), (bp, port + 100 + s)]
@@ -101,10 +100,11 @@ class Cluster:
                 continue
             break
         self.port = port
-        self.control = {c: "tcp://127.0.0.1:%d" % (port + 190 + c) for c in range(1, n_chassis + 1)}
+        # The control sockets: Unix sockets in this cluster's own directory.
+        self.control = {c: os.path.join(self.dir, "chassis%d.sock" % c) for c in range(1, n_chassis + 1)}
         checks = checks or {}
         chassis = "".join(CHASSIS.format(id=c, priority=250 - 10 * c, m1=m1, m2=m2, bp=bp, port=port,
-                                         control=port + 190 + c,
+                                         control=self.control[c],
                                          check=("\n            set check \"%s\"" % checks[c]) if c in checks else "")
                           for c, (m1, m2, bp) in sorted(self.addresses.items()))
         self.config = os.path.join(self.dir, "cluster.conf")
