@@ -1,7 +1,10 @@
 #include "runtime/peer_check.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 
 #include "core/log.h"
 
@@ -11,6 +14,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
+constexpr std::string_view kCheckGreeting = "bladesync check alive\n";
+
 bool Split(const std::string& hp, std::string* host, unsigned short* port) {
   const auto colon = hp.rfind(':');
   if (colon == std::string::npos) return false;
@@ -26,12 +31,17 @@ bool Split(const std::string& hp, std::string* host, unsigned short* port) {
 
 struct PeerCheck::Impl {
   explicit Impl(AsioEventLoop& l) : loop(l) {}
+  // The answer is written by this loop (the manager's): a daemon that hangs
+  // still completes TCP handshakes from the kernel's backlog, but says nothing.
   void Accept() {
     acceptor->async_accept([this, alive = alive](const boost::system::error_code& ec, tcp::socket s) {
       if (!*alive) return;
       if (!ec) {
-        boost::system::error_code ignore;
-        s.close(ignore);  // answering is all a check asks for
+        auto sock = std::make_shared<tcp::socket>(std::move(s));
+        asio::async_write(*sock, asio::buffer(kCheckGreeting), [sock](const boost::system::error_code&, size_t) {
+          boost::system::error_code ignore;
+          sock->close(ignore);
+        });
       }
       Accept();
     });
@@ -81,13 +91,23 @@ void PeerCheck::Probe(const std::string& host_port, Nanos timeout, std::function
     sock->close(ignore);
     (*cb)(false);
   });
-  sock->async_connect(tcp::endpoint(addr, port), [sock, timer, finished, cb](const boost::system::error_code& e) {
+  auto finish = [sock, timer, finished, cb](bool alive) {
     if (*finished) return;
     *finished = true;
     timer->cancel();
     boost::system::error_code ignore;
     sock->close(ignore);
-    (*cb)(!e);
+    (*cb)(alive);
+  };
+  // Alive only when the peer's loop answers; a connect alone is the kernel's.
+  sock->async_connect(tcp::endpoint(addr, port), [sock, finish](const boost::system::error_code& e) {
+    if (e) return finish(false);
+    auto buf = std::make_shared<asio::streambuf>(64);
+    asio::async_read_until(*sock, *buf, '\n', [buf, finish](const boost::system::error_code& e2, size_t n) {
+      if (e2) return finish(false);
+      const std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
+      finish(line == kCheckGreeting);
+    });
   });
 }
 

@@ -1,10 +1,12 @@
 // PeerCheck: the split-brain guard's reachability check.
 //
-// Each chassis with `set check "host:port"` listens there (accept, close)
-// on an address its peers reach outside M1/M2 (a data or out-of-band
-// network). When a peer goes silent on M1 and M2, its manager probes that
-// address with a TCP connect bounded in time: an answer means the peer is
-// alive and only the sync links are cut.
+// Each chassis with `set check "host:port"` listens there on an address its
+// peers reach outside M1/M2 (a data or out-of-band network) and answers
+// every connection with one line from its manager's loop. When a peer goes
+// silent on M1 and M2, its manager probes that address, bounded in time:
+// the line means the peer is alive and only the sync links are cut; a
+// completed connect without it (a hung or stopped daemon: the kernel
+// accepts from its backlog) counts as dead.
 //
 //   PeerCheck pc(loop);
 //   pc.Listen("10.9.0.1:27300");

@@ -1,0 +1,49 @@
+"""A hung daemon is a dead one: with a split-brain check address configured,
+a SIGSTOPped primary still completes TCP handshakes on it (the kernel
+accepts from its backlog), but its loop no longer answers, so the secondary
+takes over within the usual detection time instead of calling it a
+partition (issue 15 point 13). After SIGCONT the cluster settles on one
+primary again."""
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_harness as h  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test(make):
+    checks = {1: "127.0.0.1:%d" % free_port(), 2: "127.0.0.1:%d" % free_port()}
+    c = make(n_chassis=2, slots=1, rate=500, duration=0, hb_interval=1, hb_lost=5, checks=checks)
+    for ch in (1, 2):
+        c.start_chassis(ch)
+    st = c.wait_settled()
+    assert {s["chassis"]: s["role"] for s in st} == {1: "primary", 2: "secondary"}
+    c.procs[1].send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        # Detection 0.5 s (1 x 100 ms x 5) plus the probe's bound (2 hb-intervals).
+        c.wait_for("chassis 2 to take over from the hung primary",
+                   lambda: c.status(2)["role"] in ("primary", "standalone"), timeout=5, interval=0.05)
+        took = time.time() - t0
+        st2 = c.status(2)
+        assert st2["split_brains_averted"] == 0, "the hung chassis was taken for a partition"
+    finally:
+        c.procs[1].send_signal(signal.SIGCONT)
+    c.wait_for("one primary again", lambda: sorted(c.status(ch)["role"] for ch in (1, 2)) == ["primary", "secondary"],
+               timeout=15)
+    print("the secondary took over %.2f s after the primary hung" % took)
+
+
+if __name__ == "__main__":
+    sys.exit(h.main(test))
