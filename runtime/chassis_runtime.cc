@@ -135,7 +135,12 @@ Status ChassisRuntime::Start() {
       ChassisRuntime* rt_;
     };
     try {
-      exposer_ = std::make_unique<prometheus::Exposer>(metrics_addr);
+      // Slow or half-open clients hold a thread for at most the request
+      // timeout, and there are enough threads that a few of them do not
+      // starve Prometheus's scrapes (CivetWeb's default: 2 threads, 30 s).
+      exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+          "listening_ports", metrics_addr, "num_threads", "8", "request_timeout_ms", "2000",
+          "enable_keep_alive", "no"});
     } catch (const std::exception& e) {
       return Unavailable("cannot serve /metrics on " + metrics_addr + ": " + e.what());
     }

@@ -94,8 +94,27 @@ def test(make):
             used |= set(re.findall(r"bladesync_[a-z_]+", open(repo_file(rel)).read()))
         missing = sorted(u for u in used if u not in names and u not in ("bladesync_demo",))
         assert not missing, "used but not exported: %s" % missing
-        print("p99 sync lag %.3f ms over %d standby sessions; %d rules healthy; promtool ok on %s"
-              % (p99[0] * 1e3, int(standby[0]), len(rules), targets))
+        # Slow clients (half-open requests) do not starve the scrape, and
+        # are cut off after the request timeout (issue 15 point 9).
+        host, mport = targets[0].rsplit(":", 1)
+        slow = []
+        for _ in range(4):
+            s = socket.create_connection((host, int(mport)), timeout=5)
+            s.sendall(b"GET /metr")
+            slow.append(s)
+        t0 = time.time()
+        assert "bladesync_" in get("http://%s/metrics" % targets[0], timeout=1.5)
+        scrape_s = time.time() - t0
+        time.sleep(2.5)
+        for s in slow:
+            try:
+                assert s.recv(1 << 16) is not None  # b"" (closed) or an error reply, not a hang
+            except (ConnectionResetError, socket.timeout) as e:
+                assert not isinstance(e, socket.timeout), "a slow client was never cut off"
+            s.close()
+        print("p99 sync lag %.3f ms over %d standby sessions; %d rules healthy; promtool ok on %s; "
+              "scrape beside 4 half-open clients took %.0f ms"
+              % (p99[0] * 1e3, int(standby[0]), len(rules), targets, scrape_s * 1e3))
     finally:
         prom.terminate()
         prom.wait(timeout=10)
