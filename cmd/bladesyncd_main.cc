@@ -21,6 +21,7 @@
 #include "fabric/zap_handler.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/fabric_security.h"
+#include "runtime/fd_limit.h"
 
 namespace {
 
@@ -81,6 +82,14 @@ int main(int argc, char** argv) {
   }
   SetLogLevel(level == "debug" ? LogLevel::kDebug : level == "warn" ? LogLevel::kWarn : level == "error" ? LogLevel::kError : LogLevel::kInfo);
   SetLogPrefix("chassis" + std::to_string(chassis));
+  if (Result<FdLimit> fds = RaiseFdLimit(); !fds.ok()) {
+    BS_LOG(kWarn, "runtime") << "cannot raise the open-file limit: " << fds.status().message();
+  } else if (fds->now < 4096) {
+    BS_LOG(kWarn, "runtime") << "open-file limit " << fds->now << " (hard limit): raise it (LimitNOFILE=) so a flood of "
+                             << "connections cannot exhaust it";
+  } else if (fds->now != fds->before) {
+    BS_LOG(kInfo, "runtime") << "open-file limit raised from " << fds->before << " to " << fds->now;
+  }
   Result<ClusterConfig> cfg = LoadConfigOrDemo(config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "bladesyncd: %s\n", cfg.status().message().c_str());

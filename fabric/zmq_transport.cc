@@ -63,6 +63,8 @@ Status ZmqTransport::Bind() {
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.set(zmq::sockopt::rcvhwm, opt_.recv_hwm);
     in->socket.set(zmq::sockopt::maxmsgsize, opt_.max_message_bytes);
+    in->socket.set(zmq::sockopt::handshake_ivl, opt_.handshake_ivl_ms);
+    in->socket.set(zmq::sockopt::backlog, opt_.backlog);
     if (link != Link::kBackplane) {
       in->socket.set(zmq::sockopt::heartbeat_ivl, opt_.heartbeat_ivl_ms);
       in->socket.set(zmq::sockopt::heartbeat_timeout, opt_.heartbeat_timeout_ms);

@@ -62,6 +62,12 @@ struct ZmqOptions {
   int recv_hwm = 1024;
   int heartbeat_ivl_ms = 200;          // ZeroMQ's own liveness on each connection
   int heartbeat_timeout_ms = 1200;
+  // A connection that has not finished its handshake (ZMTP greeting, CURVE)
+  // in this time is closed: idle connections cannot pile up and hold fds.
+  int handshake_ivl_ms = 2000;
+  // Connections waiting to be accepted (ZeroMQ's default is 100): under a
+  // flood a genuine peer's connect is not dropped for a full queue.
+  int backlog = 1024;
   // A restarted peer is reached within 10-100 ms (ZeroMQ backs off from the
   // first to the second): its resync waits on this. At 100/1000 ms a peer
   // back after a second's outage waited up to another second.

@@ -121,10 +121,10 @@ class Cluster:
         ns = self.netns.get(c)
         return (["ip", "netns", "exec", ns] + cmd) if ns else cmd
 
-    def start_chassis(self, c, extra_args=()):
+    def start_chassis(self, c, extra_args=(), preexec_fn=None):
         cmd = self.in_ns(c, [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args))
         log = open(os.path.join(self.dir, "chassis%d.log" % c), "ab")
-        self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         return self.procs[c]
 
     def stop_chassis(self, c, sig=15, timeout=10):
