@@ -1,6 +1,9 @@
 #include "blades/record_slab.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -15,7 +18,35 @@ SessionRecord* RecordSlab::NewChunk(size_t records) {
   return c;
 }
 
-void RecordSlab::FreeChunk(SessionRecord* c, size_t records) { Alloc().deallocate(c, records); }
+void RecordSlab::FreeChunk(SessionRecord* c, size_t records) {
+  if (c != EmptyChunk()) Alloc().deallocate(c, records);
+}
+
+// Read-only: a write that skipped Materialize faults at once instead of
+// changing what every empty chunk reads as.
+SessionRecord* RecordSlab::EmptyChunk() {
+  static SessionRecord* const empty = [] {
+    void* p = mmap(nullptr, kChunk * sizeof(SessionRecord), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    return static_cast<SessionRecord*>(p);
+  }();
+  return empty;
+}
+
+void RecordSlab::MaterializeChunk(size_t k) {
+  chunks_[k] = NewChunk(kChunk);
+  --empty_chunks_;
+}
+
+void RecordSlab::resize_sparse(size_t n) {
+  if (n <= size_) return;
+  if (first_capacity_ < kChunk) reserve(std::min<size_t>(n, kChunk));
+  while (capacity() < n) {
+    chunks_.push_back(EmptyChunk());
+    ++empty_chunks_;
+  }
+  size_ = n;
+}
 
 void RecordSlab::reserve(size_t n) {
   if (n <= capacity()) return;
@@ -40,6 +71,7 @@ void RecordSlab::clear() {
   chunks_.shrink_to_fit();
   first_capacity_ = 0;
   size_ = 0;
+  empty_chunks_ = 0;
 }
 
 }  // namespace bladesync

@@ -7,6 +7,12 @@
 // up to a full chunk, so the many small stores of tests and idle peers stay
 // small; full chunks are one huge page each (HugePageAllocator).
 //
+// A mirror learns ids from its owner, and a forged frame can name any id up
+// to max-sessions: growing to an id leaves the chunks in between unallocated
+// (they read as empty records from one shared read-only zero mapping) until
+// a record in them is written, so one session at id 4194303 costs one chunk,
+// not 128. Writers make an id's chunk real first (Materialize).
+//
 //   RecordSlab slab;
 //   slab.resize(5);
 //   slab[4].version = 7;
@@ -41,11 +47,14 @@ class RecordSlab {
     std::swap(a.chunks_, b.chunks_);
     std::swap(a.first_capacity_, b.first_capacity_);
     std::swap(a.size_, b.size_);
+    std::swap(a.empty_chunks_, b.empty_chunks_);
   }
 
   size_t size() const { return size_; }
-  // Records allocated (for memory accounting).
+  // Records addressable without growing.
   size_t capacity() const { return chunks_.empty() ? 0 : first_capacity_ + (chunks_.size() - 1) * size_t{kChunk}; }
+  // Records backed by memory (for memory accounting): not the empty chunks.
+  size_t allocated() const { return capacity() - empty_chunks_ * size_t{kChunk}; }
   SessionRecord& operator[](uint32_t id) { return chunks_[id >> kChunkBits][id & (kChunk - 1)]; }
   const SessionRecord& operator[](uint32_t id) const { return chunks_[id >> kChunkBits][id & (kChunk - 1)]; }
 
@@ -56,6 +65,12 @@ class RecordSlab {
     size_ = n;
   }
   void push_back() { resize(size_ + 1); }
+  // Grows to n records, allocating only the first chunk and none in between.
+  void resize_sparse(size_t n);
+  // The chunk holding `id` (< size()) gets memory of its own; call before writing it.
+  void Materialize(uint32_t id) {
+    if (chunks_[id >> kChunkBits] == EmptyChunk()) [[unlikely]] MaterializeChunk(id >> kChunkBits);
+  }
   // Allocates room for n records; new room is zeroed.
   void reserve(size_t n);
   // Frees every chunk.
@@ -63,12 +78,15 @@ class RecordSlab {
 
  private:
   using Alloc = HugePageAllocator<SessionRecord>;
+  static SessionRecord* EmptyChunk();
+  void MaterializeChunk(size_t k);
   SessionRecord* NewChunk(size_t records);
   void FreeChunk(SessionRecord* c, size_t records);
 
   std::vector<SessionRecord*> chunks_;
   size_t first_capacity_ = 0;  // records in chunks_[0]; kChunk once a second chunk exists
   size_t size_ = 0;
+  size_t empty_chunks_ = 0;  // chunks_ entries that are EmptyChunk()
 };
 
 }  // namespace bladesync

@@ -14,10 +14,13 @@ uint32_t SessionStore::Allocate() {
   if (!free_.empty()) {
     uint32_t id = free_.back();
     free_.pop_back();
+    slab_.Materialize(id);  // a promoted mirror's free ids may lie in chunks never written
     return id;
   }
   slab_.push_back();
-  return static_cast<uint32_t>(slab_.size() - 1);
+  const auto id = static_cast<uint32_t>(slab_.size() - 1);
+  slab_.Materialize(id);
+  return id;
 }
 
 void SessionStore::Release(uint32_t id) {
@@ -26,7 +29,8 @@ void SessionStore::Release(uint32_t id) {
 }
 
 void SessionStore::EnsureSlot(uint32_t id) {
-  if (id >= slab_.size()) slab_.resize(static_cast<size_t>(id) + 1);
+  if (id >= slab_.size()) slab_.resize_sparse(static_cast<size_t>(id) + 1);
+  slab_.Materialize(id);
 }
 
 uint64_t SessionStore::RecordHash(uint32_t id) const {
@@ -202,7 +206,7 @@ std::string SessionStore::CheckConsistency() const {
 }
 
 size_t SessionStore::MemoryBytes() const {
-  return slab_.capacity() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
+  return slab_.allocated() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
          free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) + ext_.size() * 96;
 }
 

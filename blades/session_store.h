@@ -54,6 +54,7 @@ class SessionStore {
   // the live count follow. `f` may also change the NAT side table.
   template <typename F>
   void Mutate(uint32_t id, F&& f) {
+    slab_.Materialize(id);
     SessionRecord& r = slab_[id];
     const bool was_live = r.bits & kLive;
     const SessionKey old_key = r.key;
@@ -81,6 +82,7 @@ class SessionStore {
   void SetBookkeeping(uint32_t id, uint8_t set, uint8_t clear) {
     constexpr uint8_t kAllowed = kDirty;
     (void)kAllowed;
+    slab_.Materialize(id);
     slab_[id].bits = static_cast<uint8_t>((slab_[id].bits & ~(clear & kAllowed)) | (set & kAllowed));
   }
 
@@ -120,7 +122,7 @@ class SessionStore {
         ++live_;
         Count(id);
       } else {
-        r.bits = 0;
+        if (r.bits) r.bits = 0;  // (records of never-written chunks are read-only zeros)
         nat_.erase(id);
         ext_.erase(id);
         free_.push_back(id);

@@ -82,6 +82,18 @@ TEST_F(ForgedDeltas, ClaimedSnapshotSizeReservesNothing) {
   ExpectMirrorFollows();
 }
 
+// Point 6 at the owner's own epoch and the mirror's next number (a sniffer on
+// M1 can send that): a session at id 4194303 costs the chunk that holds it,
+// not every chunk below it (found by hostile_frames_test: 41 -> 300 MiB).
+TEST_F(ForgedDeltas, ForgedHighIdAtTheCurrentEpochCostsOneChunk) {
+  const size_t before = mirror().MemoryBytes();
+  const uint32_t epoch = mirror().standby(1)->epoch();
+  ToMirror(ForgedBatch(Owner(epoch), 2, mirror().standby(1)->next_seq(), 1, kBegin, 1, 4194303, kMaxEpoch));
+  c_.RunFor(milliseconds(50));
+  EXPECT_LT(mirror().MemoryBytes(), before + (8u << 20));
+  ExpectMirrorFollows();
+}
+
 // A sequence range of 2^32-1 at the current epoch would make every genuine
 // frame after it a "duplicate".
 TEST_F(ForgedDeltas, ImplausibleSequenceRangeIsRefused) {

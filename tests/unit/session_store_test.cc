@@ -109,3 +109,55 @@ TEST(SessionStore, RecordIs64BytesAndIndexStaysSmall) {
 
 }  // namespace
 }  // namespace bladesync
+
+namespace bladesync {
+namespace {
+
+// A mirror told of one session at a high id holds that id's chunk only; the
+// chunks in between read as empty, are skipped by scans, and become real
+// when written (also after promotion, when the owner reuses their ids).
+TEST(SessionStoreSparse, AHighIdCostsOneChunkAndEveryWriteStillWorks) {
+  SessionStore s;
+  const size_t empty = s.MemoryBytes();
+  s.EnsureSlot(4194303);
+  s.Mutate(4194303, [](SessionRecord& r) {
+    r.key = SessionKey::V4(1, 2, 3, 4, kProtoTcp);
+    r.bits = kUsed | kLive;
+  });
+  EXPECT_LT(s.MemoryBytes(), empty + (8u << 20)) << "every chunk below the id was allocated";
+  EXPECT_EQ(s.slots(), 4194304u);
+  EXPECT_FALSE(s.is_live(100000));
+  EXPECT_EQ(s.Find(SessionKey::V4(1, 2, 3, 4, kProtoTcp)), std::optional<uint32_t>(4194303));
+  size_t seen = 0;
+  s.Scan(s.slots(), [&](uint32_t) { ++seen; });
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(s.CheckConsistency(), "");
+  // Writes into an untouched chunk: a mirror's delete of an id it never had,
+  // bookkeeping, a create.
+  s.Mutate(2000000, [](SessionRecord& r) { r.bits = 0; });
+  s.SetBookkeeping(3000000, kDirty, 0);
+  s.EnsureSlot(1000000);
+  s.Mutate(1000000, [](SessionRecord& r) {
+    r.key = SessionKey::V4(5, 6, 7, 8, kProtoUdp);
+    r.bits = kUsed | kLive;
+  });
+  EXPECT_EQ(s.live(), 2u);
+  // Promotion: the owner takes the mirror's records and reuses its free ids.
+  SessionStore owner;
+  owner.TakeAll(s, [](SessionRecord&) {});
+  EXPECT_EQ(owner.live(), 2u);
+  for (int i = 0; i < 1000; ++i) {
+    const uint32_t id = owner.Allocate();
+    owner.Mutate(id, [&](SessionRecord& r) {
+      r.key = SessionKey::V4(100 + static_cast<uint32_t>(i), 2, 3, 4, kProtoTcp);
+      r.bits = kUsed | kLive;
+    });
+  }
+  EXPECT_EQ(owner.live(), 1002u);
+  EXPECT_EQ(owner.CheckConsistency(), "");
+  owner.Clear();
+  EXPECT_EQ(owner.live(), 0u);
+}
+
+}  // namespace
+}  // namespace bladesync
