@@ -153,7 +153,38 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
 }
 
 void StandbyOrigin::Buffer(uint64_t seq, std::span<const uint8_t> frame) {
-  if (reorder_.count(seq)) return Drop(DropReason::kDuplicate);
+  // An honest owner cuts its stream once (a resend repeats a frame's range):
+  // two waiting frames whose ranges overlap but differ cannot both be its.
+  // Neither is kept; the NACK brings the owner's own again.
+  auto count_of = [](const std::vector<uint8_t>& bytes) {
+    return wire::GetFrame(bytes.data())->msg_as_DeltaBatch()->seq_count();
+  };
+  const uint64_t end = seq + wire::GetFrame(frame.data())->msg_as_DeltaBatch()->seq_count();
+  auto it = reorder_.upper_bound(seq);
+  if (it != reorder_.begin()) --it;  // the frame that starts at or before seq
+  size_t conflicts = 0;
+  bool same = false;
+  while (it != reorder_.end() && it->first < end) {
+    const uint64_t t_end = it->first + count_of(it->second);
+    if (t_end <= seq) {
+      ++it;
+      continue;
+    }
+    if (it->first == seq && t_end == end) {
+      same = true;
+      ++it;
+      continue;
+    }
+    reorder_bytes_ -= it->second.size();
+    it = reorder_.erase(it);
+    ++conflicts;
+  }
+  if (conflicts) {
+    Drop(DropReason::kImplausible, conflicts + 1);
+    GapFromBuffer();
+    return;
+  }
+  if (same) return Drop(DropReason::kDuplicate);
   if (reorder_.size() >= ctx_.cfg.reorder_frames || reorder_bytes_ + frame.size() > ctx_.cfg.reorder_bytes) {
     return Drop(DropReason::kGap);  // the buffer is full: the NACK brings it again
   }

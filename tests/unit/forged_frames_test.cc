@@ -337,6 +337,42 @@ TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
 
+// A forged frame waiting ahead of a gap whose range overlaps the owner's
+// frame there, differently cut: an honest owner cuts its stream once, so
+// neither is kept and the NACK brings the owner's own again. Without it the
+// genuine frame was dropped as a duplicate of the forged one, which was
+// applied once the gap filled.
+TEST(ForgedAhead, AFrameCutDifferentlyFromTheOwnersIsNeverApplied) {
+  SimBlades c(2, 1, 32);
+  c.RunFor(milliseconds(300));
+  const StandbyOrigin* so = c.blade(2, 1).standby(1);
+  const uint64_t x = so->next_seq();
+  // Forged: [x+2, x+4) creating the session at id 50 (the owner's ids start at 0).
+  c.net().Inject(kAttacker, NodeId{2, 1}, Link::kM1, ForgedBatch(wire::Origin(1, so->epoch(), 1, 1), 2, x + 2, 2, 0, 1, 50));
+  c.RunFor(milliseconds(1));
+  // The owner's frame x is lost; x+1 and x+2 arrive and wait behind the gap.
+  c.net().Cut(1, 2, Link::kM1);
+  c.net().Cut(1, 2, Link::kM2);
+  c.blade(1, 1).CreateSession(TcpFacts(1), SessionState{kTcpEstablished, 0, 3600});
+  c.RunFor(milliseconds(1));
+  c.net().Restore(1, 2, Link::kM1);
+  c.net().Restore(1, 2, Link::kM2);
+  for (int i = 2; i <= 3; ++i) {
+    c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+    c.RunFor(milliseconds(1));
+  }
+  const SessionKey forged = SessionKey::V4(0x0b000000 + 50, 0x0c000001, 1000, 80, kProtoTcp);
+  bool seen = false;
+  for (int i = 0; i < 200; ++i) {
+    c.RunFor(milliseconds(5));
+    seen |= so->store().Find(forged).has_value();
+  }
+  EXPECT_FALSE(seen) << "the forged session was applied";
+  EXPECT_EQ(so->store().live(), 3u);
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
 }  // namespace
 }  // namespace bladesync::testing
 
