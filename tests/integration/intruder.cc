@@ -6,7 +6,8 @@
 //   intruder --endpoint tcp://127.0.1.1:27101 [--server-key <Z85>]
 //            [--keys PUB SEC | --random-key | --plain]
 //            --cluster 7 --origin-chassis 3 --slot 1 --dest 1
-//            [--attack snapshot|epoch-lock|relinquish|command-lock|heartbeat|syns] [--frames 20]
+//            [--attack snapshot|epoch-lock|relinquish|command-lock|heartbeat|syns|blade-status|
+//                      huge-snapshot|ack-reset] [--epoch E] [--seq S] [--frames 20]
 //
 // Attacks (what each would do unchecked):
 //   snapshot     SnapshotBegin frames with sessions (epoch 1)
@@ -15,6 +16,9 @@
 //   command-lock Command with request id 2^64-1: later genuine commands look applied
 //   heartbeat    a heartbeat with epoch 0xFFFFFFFF: a second primary
 //   syns         a PacketBatch of SYNs: sessions created on a chassis that does not process traffic
+//   blade-status BladeStatus ready=false from "a blade": the primary steps down
+//   huge-snapshot a snapshot of epoch E announcing 2^32-1 slots with a session at id 4194303: memory
+//   ack-reset    an Ack with origin epoch 0 from "a mirror": a full bulk sync each
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
   std::string endpoint, server_key, pub, sec, attack = "snapshot";
   bool plain = false, random_key = false;
   int cluster = 1, origin = 3, slot = 1, dest = 1, frames = 20;
+  uint32_t epoch = 1;
+  uint64_t seq = 1;  // the first frame's sequence number (snapshot, huge-snapshot)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -44,6 +50,8 @@ int main(int argc, char** argv) {
     else if (a == "--dest") dest = std::stoi(next());
     else if (a == "--frames") frames = std::stoi(next());
     else if (a == "--attack") attack = next();
+    else if (a == "--epoch") epoch = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--seq") seq = std::stoull(next());
     else {
       std::fprintf(stderr, "intruder: unknown argument %s\n", a.c_str());
       return 2;
@@ -60,7 +68,7 @@ int main(int argc, char** argv) {
   const auto d = static_cast<uint8_t>(dest);
   auto frame = [&](int f) -> std::vector<uint8_t> {
     if (attack == "snapshot") {
-      return ForgedBatch(wire::Origin(c, 1, o, s8), d, static_cast<uint64_t>(f) + 1, 1,
+      return ForgedBatch(wire::Origin(c, epoch, o, s8), d, seq + static_cast<uint64_t>(f), 1,
                          static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin), 1, static_cast<uint32_t>(f));
     }
     if (attack == "epoch-lock") return ForgedEmptySnapshot(wire::Origin(c, 0xffffffffu, o, s8), d, 1);
@@ -70,6 +78,12 @@ int main(int argc, char** argv) {
       return ForgedHeartbeat(wire::Origin(c, 0xffffffffu, o, 0), wire::Role::Secondary, static_cast<uint64_t>(f) + 1);
     }
     if (attack == "syns") return ForgedSyns(wire::Origin(c, 1, o, 0), 200, static_cast<uint32_t>(f) * 200);
+    if (attack == "blade-status") return ForgedBladeStatus(wire::Origin(c, epoch, o, s8), false);
+    if (attack == "huge-snapshot") {
+      return ForgedBatch(wire::Origin(c, epoch, o, s8), d, seq + static_cast<uint64_t>(f), 1,
+                         static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin), 1, 4194303, 0xffffffffu);
+    }
+    if (attack == "ack-reset") return ForgedAck(wire::Origin(c, 1, o, s8), d, 0, 0);
     return {};
   };
   if (frame(0).empty()) {
