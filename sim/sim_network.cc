@@ -82,11 +82,11 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
 }
 
 void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay,
-                          uint8_t from_chassis, std::optional<QueueKey> queued) {
+                          uint8_t from_chassis, std::optional<QueueKey> queued, int key_of) {
   auto it = nodes_.find({to.chassis, to.slot});
   SimTransport* t = it->second.get();
   const std::pair<uint8_t, uint8_t> key{to.chassis, to.slot};
-  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes, from_chassis, queued] {
+  sched_.ScheduleAt(sched_.now() + delay, &t->loop(), [this, key, link, bytes, from_chassis, queued, key_of] {
     if (queued) {  // off the sender's queue, whatever becomes of it now
       auto q = queued_.find(*queued);
       if (q != queued_.end() && q->second > 0) --q->second;
@@ -102,12 +102,13 @@ void SimNetwork::Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint
       return;
     }
     ++delivered_;
-    node->second->receiver_(FrameMeta{link, -1}, std::span<const uint8_t>(bytes->data(), bytes->size()));
+    node->second->receiver_(FrameMeta{link, key_of}, std::span<const uint8_t>(bytes->data(), bytes->size()));
   });
 }
 
-void SimNetwork::Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes) {
-  Schedule(to, link, std::make_shared<std::vector<uint8_t>>(std::move(bytes)), faults_.latency, from.chassis);
+void SimNetwork::Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes, int key_of) {
+  Schedule(to, link, std::make_shared<std::vector<uint8_t>>(std::move(bytes)), faults_.latency, from.chassis,
+           std::nullopt, key_of);
 }
 
 }  // namespace bladesync

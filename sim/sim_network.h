@@ -75,7 +75,9 @@ class SimNetwork {
   // A node that is down receives nothing (its frames are lost).
   void SetDown(NodeId id, bool down);
   // Injects raw bytes as if `from` had sent them (hostile peer tests).
-  void Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes);
+  // `key_of` models an authenticated link: the chassis whose key the sender
+  // holds (0: the network's), as FrameMeta::authenticated_chassis; -1: none.
+  void Inject(NodeId from, NodeId to, Link link, std::vector<uint8_t> bytes, int key_of = -1);
 
   // Sees every frame handed to the network (for replay and fuzz corpora).
   using Tap = std::function<void(NodeId from, NodeId to, Link link, std::span<const uint8_t> bytes)>;
@@ -95,7 +97,7 @@ class SimNetwork {
   // (from chassis, from slot, to chassis, to slot, link): frames on their way.
   using QueueKey = std::tuple<uint8_t, uint8_t, uint8_t, uint8_t, Link>;
   void Schedule(NodeId to, Link link, std::shared_ptr<std::vector<uint8_t>> bytes, Nanos delay, uint8_t from_chassis,
-                std::optional<QueueKey> queued = std::nullopt);
+                std::optional<QueueKey> queued = std::nullopt, int key_of = -1);
   bool Chance(double p);
 
   SimScheduler& sched_;

@@ -378,8 +378,10 @@ struct Hostile : Cmd {
 // frames of every kind, with extreme numbers and with numbers aimed at what
 // the chassis follow right now: epochs (0, 2^32-1, the next one, one bit
 // flipped), sequence numbers (the mirror's next, just past it, 2^64-1),
-// request ids, sizes, claiming chassis that are up. Traffic waits for the
-// next quiesce, which requires
+// request ids, sizes, claiming chassis that are up. A quarter of its frames
+// go to the backplane, keyed as a TCP backplane is: it holds the network's
+// key or another chassis's and sends commands and blade status as this
+// chassis's own. Traffic waits for the next quiesce, which requires
 // P1-P6 once the adversary has stopped: nothing it claimed may lock out the
 // genuine peer, lose a session or make a second primary.
 struct Adversary : Cmd {
@@ -437,8 +439,23 @@ struct Adversary : Cmd {
         default: f = ForgedHeartbeat(wire::Origin(1, cur ^ (1u << pick(32)), from, 0), wire::Role::Secondary, 1, 0, 0);
                  to_manager = true; break;
       }
-      const Link link = pick(2) ? Link::kM1 : Link::kM2;
-      s.c.net().Inject(NodeId{9, 9}, NodeId{to, to_manager ? uint8_t(0) : slot}, link, f);
+      Link link = pick(2) ? Link::kM1 : Link::kM2;
+      int key_of = -1;
+      if (pick(4) == 0) {
+        // On the backplane, keyed (a TCP backplane under CURVE): the
+        // attacker holds the network's key or another chassis's, never this
+        // chassis's, and claims to be this chassis's manager or a blade.
+        link = Link::kBackplane;
+        key_of = pick(2) ? 0 : (to % m.chassis) + 1;
+        if (pick(2)) {
+          f = ForgedCommand(own_manager, static_cast<wire::CommandKind>(pick(5)), from, ids[pick(5)]);
+          to_manager = false;
+        } else {
+          f = ForgedBladeStatus(wire::Origin(1, epoch, to, slot), pick(2), ids[pick(5)]);
+          to_manager = true;
+        }
+      }
+      s.c.net().Inject(NodeId{9, 9}, NodeId{to, to_manager ? uint8_t(0) : slot}, link, f, key_of);
       s.c.RunFor(milliseconds(pick(30)));
     }
     s.c.RunFor(milliseconds(20));
