@@ -14,10 +14,10 @@ import tempfile
 import time
 
 
-def find_binary(name):
+def find_binary(name, package="cmd"):
     """The binary from Bazel runfiles, or from bazel-bin when run by hand."""
     for root in (os.environ.get("TEST_SRCDIR", ""), "."):
-        for rel in ("bladesync/cmd/" + name, "bazel-bin/cmd/" + name, "cmd/" + name):
+        for rel in ("bladesync/%s/%s" % (package, name), "bazel-bin/%s/%s" % (package, name), "%s/%s" % (package, name)):
             p = os.path.join(root, rel)
             if os.path.isfile(p) and os.access(p, os.X_OK):
                 return os.path.abspath(p)

@@ -19,15 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def find_intruder():
-    for root in (os.environ.get("TEST_SRCDIR", ""), "."):
-        for rel in ("bladesync/tests/integration/intruder", "bazel-bin/tests/integration/intruder"):
-            p = os.path.join(root, rel)
-            if os.path.isfile(p):
-                return os.path.abspath(p)
-    raise AssertionError("intruder binary not found")
-
-
 # Drops honest operation also causes (a resend after a link switch arrives
 # twice; a query for a session not synced yet): none of the intruder's
 # frames would be counted under them, so they are left out of the comparison.
@@ -65,7 +56,7 @@ def attack(c, intruder, endpoint, server_key, kind, key_mode, origin, slot, dest
 
 
 def test(make):
-    intruder = find_intruder()
+    intruder = h.find_binary("intruder", "tests/integration")
     c = make(n_chassis=2, slots=2, rate=1500, duration=6, lifetime=8000)
     for ch in (1, 2):
         c.start_chassis(ch)

@@ -36,15 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def find_intruder():
-    for root in (os.environ.get("TEST_SRCDIR", ""), "."):
-        for rel in ("bladesync/tests/integration/intruder", "bazel-bin/tests/integration/intruder"):
-            p = os.path.join(root, rel)
-            if os.path.isfile(p):
-                return os.path.abspath(p)
-    raise AssertionError("intruder binary not found")
-
-
 def totals(c, ch):
     t = {}
     for b in c.cli(ch, "diagnose", "sys", "session", "sync")["blades"]:
@@ -59,7 +50,7 @@ def rss_mib(pid):
 
 
 def test(make):
-    intruder = find_intruder()
+    intruder = h.find_binary("intruder", "tests/integration")
     c = make(n_chassis=2, slots=2, rate=1500, duration=4, lifetime=20000, hb_interval=2, hb_lost=4, password=None)
     text = open(c.config).read().replace("config traffic-generator\n", "config traffic-generator\n"
                                          "    set proxy-inspected-percent 0\n    set local-percent 0\n")
