@@ -1,5 +1,7 @@
 #include "manager/election.h"
 
+#include <algorithm>
+
 namespace bladesync {
 
 int CompareHard(const Candidate& a, const Candidate& b) {
@@ -9,14 +11,24 @@ int CompareHard(const Candidate& a, const Candidate& b) {
   return 0;
 }
 
-int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt) {
+Nanos SeniorFrom(const std::vector<Candidate>& c, const ElectionOptions& opt) {
+  const Candidate* best = nullptr;
+  for (const Candidate& x : c) {
+    if (!best || CompareHard(x, *best) < 0) best = &x;
+  }
+  Nanos oldest{0};
+  for (const Candidate& x : c) {
+    if (best && CompareHard(x, *best) == 0) oldest = std::max(oldest, x.uptime);
+  }
+  return oldest - opt.uptime_margin;
+}
+
+int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt, Nanos senior_from) {
   if (int h = CompareHard(a, b)) return h;
   auto by_priority = [&]() { return a.priority == b.priority ? 0 : (a.priority > b.priority ? -1 : 1); };
   auto by_age = [&]() {
-    const Nanos diff = a.uptime - b.uptime;
-    if (diff > opt.uptime_margin) return -1;
-    if (-diff > opt.uptime_margin) return 1;
-    return 0;
+    const bool sa = a.uptime >= senior_from, sb = b.uptime >= senior_from;
+    return sa == sb ? 0 : (sa ? -1 : 1);
   };
   if (opt.override_) {
     if (int p = by_priority()) return p;
@@ -31,9 +43,10 @@ int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOpti
 }
 
 uint8_t Elect(const std::vector<Candidate>& candidates, const ElectionOptions& opt) {
+  const Nanos senior_from = SeniorFrom(candidates, opt);
   const Candidate* best = nullptr;
   for (const Candidate& c : candidates) {
-    if (!best || CompareCandidates(c, *best, opt) < 0) best = &c;
+    if (!best || CompareCandidates(c, *best, opt, senior_from) < 0) best = &c;
   }
   return best ? best->chassis : 0;
 }
