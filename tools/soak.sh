@@ -17,6 +17,15 @@ others=(tests/property:pickup_convergence_test tests/property:fabric_exactly_onc
         tests/unit:election_test tests/unit:distributor_test tests/unit:session_store_test)
 bazel build //tests/property:cluster_stateful_test "${others[@]/#/\/\/}"
 logs=$(mktemp -d /tmp/bladesync-soak.XXXXXX)
+# A copy of each test with its shared libraries (the runfiles tree): a build
+# in this clone while the soak runs must not change what it runs.
+snapshot() {  # package:name -> the copied binary
+  local pkg=${1%%:*} name=${1##*:}
+  [[ -d "$logs/bin/$name.runfiles" ]] || cp -rL "bazel-bin/$pkg/$name.runfiles" "$logs/bin/$name.runfiles"
+  echo "$logs/bin/$name.runfiles/bladesync/$pkg/$name"
+}
+mkdir -p "$logs/bin"
+cluster_bin=$(snapshot tests/property:cluster_stateful_test)
 end=$((SECONDS + seconds))
 batch=0
 status=0
@@ -24,7 +33,7 @@ while (( SECONDS < end )); do
   batch=$((batch + 1))
   seed=$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')
   log="$logs/batch-$batch.log"
-  if ! RC_PARAMS="seed=$seed max_success=$cases" timeout 1800 bazel-bin/tests/property/cluster_stateful_test \
+  if ! RC_PARAMS="seed=$seed max_success=$cases" timeout 1800 "$cluster_bin" \
       --gtest_filter=ClusterStateful.PromisesHoldUnderTrafficFaultsAndFailovers > "$log" 2>&1; then
     echo "soak: batch $batch (seed $seed) FAILED; log: $log"
     grep -v '^\s*$' "$log" | grep -vE '^(\[|RC_FAIL)' | tail -25
@@ -32,7 +41,7 @@ while (( SECONDS < end )); do
     break
   fi
   for t in "${others[@]}"; do
-    bin="bazel-bin/${t/://}"
+    bin=$(snapshot "$t")
     if ! RC_PARAMS="seed=$seed" timeout 900 "$bin" > "$log.${t##*:}" 2>&1; then
       echo "soak: batch $batch (seed $seed) FAILED in $t; log: $log.${t##*:}"
       grep -E 'Falsifiable|RC_ASSERT|\.cc:[0-9]+|reproduce' "$log.${t##*:}" | tail -8
