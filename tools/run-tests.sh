@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs every test target,
 # then the frame fuzzer under libFuzzer + AddressSanitizer for a bounded
-# time (FUZZ_SECONDS, default 60; 0 skips it). Ends with one line
-# "tests: N passed, M failed" (test targets).
+# time (FUZZ_SECONDS, default 60; 0 skips it). Prints "skipped: K" (targets
+# that could not run here, and the fuzzer when skipped), then ends with one
+# line "tests: N passed, M failed" (test targets). A defined target that did
+# not run (a tag filter, a target marked manual) counts as failed.
 # BLADESYNC_TEST_ARGS adds bazel flags, e.g. "--test_tag_filters=-netns".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +30,30 @@ if [[ "${FUZZ_SECONDS:-60}" != "0" ]]; then
   frc=${PIPESTATUS[0]}
   [[ $frc -ne 0 ]] && rc=$frc
 fi
-passed=$(grep -c -E '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
-passed=$((passed - $(echo -n "$skipped" | grep -c . || true)))
-failed=$(grep -c -E '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)|FAILED TO BUILD' "$log" || true)
+# One outcome per test target over both runs (a failure in either counts);
+# skipped targets are not passes; every defined target must have run.
+declare -A outcome
+while read -r target status; do
+  if [[ "$status" == PASSED ]]; then
+    [[ "${outcome[$target]:-}" == FAILED ]] || outcome[$target]=PASSED
+  else
+    outcome[$target]=FAILED
+  fi
+done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log" |
+         sed -E 's/ +\(cached\)//' | awk '{print $1, $2}')
+for t in $skipped; do outcome["//${t%/*}:${t##*/}"]=SKIPPED; done
+passed=0 failed=0 skips=0
+for t in "${!outcome[@]}"; do
+  case "${outcome[$t]}" in PASSED) passed=$((passed + 1)) ;; SKIPPED) skips=$((skips + 1)) ;; *) failed=$((failed + 1)) ;; esac
+done
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi  # the build itself broke
+defined=$(bazel query 'kind(".*_test rule", //...)' 2>/dev/null | wc -l)
+ran=$((passed + failed + skips))
+if (( ran < defined )); then
+  echo "only ${ran} of the ${defined} test targets ran (a tag filter? a target marked manual?): the rest count as failed"
+  failed=$((failed + defined - ran))
+fi
+[[ "${FUZZ_SECONDS:-60}" == "0" ]] && { echo "fuzzer: not run (FUZZ_SECONDS=0)"; skips=$((skips + 1)); }
+echo "skipped: ${skips}"
 echo "tests: ${passed} passed, ${failed} failed"
-[[ $rc -eq 0 ]]
+[[ $rc -eq 0 && $failed -eq 0 ]]
