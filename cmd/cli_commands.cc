@@ -1,5 +1,10 @@
 #include "cmd/cli_commands.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -109,7 +114,10 @@ int Control(const Flags& f) {
   }
   std::fwrite(reply->data(), 1, reply->size(), stdout);
   if (f.json) std::fputc('\n', stdout);
-  return reply->find("\"error\"") == 0 || reply->rfind("error:", 0) == 0 ? 4 : 0;
+  // An error reply: {"error":...} in JSON, "error: ..." or a usage line in text.
+  const bool error = reply->rfind("{\"error\":", 0) == 0 || reply->rfind("error:", 0) == 0 ||
+                     reply->rfind("usage:", 0) == 0;
+  return error ? 4 : 0;
 }
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -156,8 +164,23 @@ int Traffic(const Flags& f) {
   return 0;
 }
 
+// Writes `text` to a new file (never over an existing one) with `mode`.
+Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) return InvalidArgument(path + " exists: not overwriting a key (remove it first)");
+    return Unavailable("cannot create " + path + ": " + std::strerror(errno));
+  }
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool closed = close(fd) == 0;
+  if (!ok || !closed) return Unavailable("cannot write " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
 int Keygen(const Flags& f) {
   Result<CurveKeyPair> kp = GenerateCurveKeyPair();
+  // A key that begins with '@' would read as "load from this file" in the config.
+  while (kp.ok() && (kp->secret_key[0] == '@' || kp->public_key[0] == '@')) kp = GenerateCurveKeyPair();
   if (!kp.ok()) {
     std::fprintf(stderr, "bladesync keygen: %s\n", kp.status().message().c_str());
     return 2;
@@ -166,16 +189,17 @@ int Keygen(const Flags& f) {
     std::printf("public-key %s\nprivate-key %s\n", kp->public_key.c_str(), kp->secret_key.c_str());
     return 0;
   }
-  {
-    std::ofstream pub(f.out + ".pub");
-    pub << kp->public_key << "\n";
+  // The private key is its owner's only, whatever the umask.
+  for (const auto& [path, text, mode] : {std::tuple{f.out + ".key", kp->secret_key + "\n", mode_t{0600}},
+                                         std::tuple{f.out + ".pub", kp->public_key + "\n", mode_t{0644}}}) {
+    if (Status s = WriteNewFile(path, text, mode); !s.ok()) {
+      std::fprintf(stderr, "bladesync keygen: %s\n", s.message().c_str());
+      if (path.size() > 4 && path.substr(path.size() - 4) == ".pub") unlink((f.out + ".key").c_str());
+      return 1;
+    }
   }
-  {
-    std::ofstream sec(f.out + ".key");
-    sec << kp->secret_key << "\n";
-  }
-  std::printf("wrote %s.pub and %s.key\nin the config: set public-key \"%s\" / set private-key \"@%s.key\"\n", f.out.c_str(),
-              f.out.c_str(), kp->public_key.c_str(), f.out.c_str());
+  std::printf("wrote %s.pub and %s.key (0600)\nin the config: set public-key \"%s\" / set private-key \"@%s.key\"\n",
+              f.out.c_str(), f.out.c_str(), kp->public_key.c_str(), f.out.c_str());
   return 0;
 }
 

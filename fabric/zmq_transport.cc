@@ -164,7 +164,8 @@ void ZmqTransport::DrainMonitor(Inbound& in) {
                               << (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "CURVE key it does not know"
                                   : id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "connection without CURVE (or a broken handshake)"
                                                                                : "handshake")
-                              << " on " << LinkName(in.link) << " from " << address.to_string() << " [" << n
+                              << " on " << LinkName(in.link) << " (" << address.to_string()
+                              << "; the ZAP handler's log names the client) [" << n
                               << " so far; a peer with another password?]";
     }
   }

@@ -484,7 +484,7 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       j.BeginObject().Key("manual_failover").Bool(w[3] == "set").Key("role").String(HaRoleName(manager_->role())).EndObject();
       return j.str();
     }
-    return error("usage: execute ha failover set|unset");
+    return text ? "usage: execute ha failover set|unset\n" : error("usage: execute ha failover set|unset");
   }
   if (is({"diagnose", "sys", "ha", "monitor"})) {
     if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {
@@ -506,8 +506,11 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     return text ? "usage: diagnose sys ha monitor <interface> down|up|auto\n"
                 : error("usage: diagnose sys ha monitor <interface> down|up|auto");
   }
-  if (text) return "error: unknown command '" + command + "'\n";
-  return error("unknown command '" + command + "'");
+  // Name the command as the operator typed it (without the format word).
+  std::string typed;
+  for (const std::string& x : w) typed += (typed.empty() ? "" : " ") + x;
+  if (text) return "error: unknown command '" + typed + "'\n";
+  return error("unknown command '" + typed + "'");
 }
 
 }  // namespace bladesync

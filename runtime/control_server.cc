@@ -11,6 +11,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -40,6 +42,13 @@ Status PrepareDirectory(const std::string& dir) {
     if (stat(dir.c_str(), &st) != 0) return Unavailable("control socket directory " + dir + ": " + std::strerror(errno));
   }
   if (!S_ISDIR(st.st_mode)) return InvalidArgument("control socket directory " + dir + " is not a directory");
+  // Reached without symlinks: one that another user controls could move the
+  // socket (and our unlink at exit) anywhere.
+  char real[PATH_MAX] = {0};
+  if (!realpath(dir.c_str(), real) || dir != real) {
+    return InvalidArgument("control socket directory " + dir + " is reached through a symlink (" +
+                           (real[0] ? std::string(real) : "?") + "): give its real path");
+  }
   if (st.st_uid != geteuid() && st.st_uid != 0) {
     return InvalidArgument("control socket directory " + dir + " belongs to another user (uid " +
                            std::to_string(st.st_uid) + "): anyone could replace the socket");
@@ -84,7 +93,7 @@ struct ControlServer::Impl {
       if (answered || closed) return;
       request.append(buf, n);
       const size_t nl = request.find('\n');
-      if (nl == std::string::npos && request.size() > impl.server.limits_.max_request_bytes) {
+      if ((nl == std::string::npos ? request.size() : nl) > impl.server.limits_.max_request_bytes) {
         impl.server.refused_.Add();
         return Answer(R"({"error":"command too long"})");
       }
@@ -97,8 +106,15 @@ struct ControlServer::Impl {
     }
     void Answer(std::string r) {
       answered = true;
-      timer.cancel();
       reply = std::move(r);
+      // A client that does not read its reply holds a slot no longer than
+      // one that does not send its request.
+      timer.expires_after(std::chrono::nanoseconds(impl.server.limits_.read_timeout));
+      timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec) return;
+        self->impl.server.refused_.Add();
+        self->Close();
+      });
       asio::async_write(socket, asio::buffer(reply), [self = shared_from_this()](const boost::system::error_code&, size_t) {
         self->Close();
       });
@@ -209,9 +225,16 @@ Result<std::string> ControlRequest(const std::string& path, const std::string& c
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     if (errno == EACCES || errno == EPERM) {
-      return Unavailable("no permission to use " + path + " (the control socket is root's: run as root)");
+      return Unavailable("no permission to use " + path + " (only root and the daemon's user may)");
     }
     return Unavailable("no bladesync process answers on " + path + " (is it running?): " + std::strerror(errno));
+  }
+  // The other end must be root's or ours: not a look-alike another user put there.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != 0 && cred.uid != geteuid())) {
+    return Unavailable("the process on " + path + " runs as uid " + std::to_string(cred.uid) +
+                       ", neither root nor you: not a bladesync daemon to trust");
   }
   const std::string line = command + "\n";
   if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {

@@ -3,7 +3,9 @@ eight clients asking for the largest session list as fast as they can for
 five seconds, and one client pipelining 300 such requests on a connection,
 do not stop the primary's heartbeats (no failover, roles unchanged); an
 unprivileged user cannot use the socket at all (`execute ha failover set`
-as uid 65534 fails with exit code 3, and the chassis stays primary)."""
+as uid 65534 fails with exit code 3, and the chassis stays primary); error
+replies exit 4 in JSON and text, and JSON stays valid for any bytes."""
+import json
 import os
 import shutil
 import socket
@@ -91,6 +93,20 @@ def test(make):
     assert "permission" in r.stderr, r.stderr
     shutil.rmtree(public, ignore_errors=True)
     assert c.status(1)["role"] == "primary" and not c.status(1)["manual_failover"]
+    # Exit codes tell scripts the truth: errors exit 4 in JSON and text.
+    def rc(*words):
+        return subprocess.run([c.bladesync, "--connect", path] + list(words), capture_output=True, text=True,
+                              timeout=10)
+    for words in (["get", "foo", "--json"], ["get", "foo"], ["diagnose", "sys", "session", "list", "max", "0", "--json"],
+                  ["diagnose", "sys", "session", "list", "bogus", "--json"], ["execute", "ha", "failover", "bogus"],
+                  ["execute", "ha", "failover", "--json"], ["diagnose", "sys", "ha", "monitor", "port1", "sideways"]):
+        r = rc(*words)
+        assert r.returncode == 4, (words, r.returncode, r.stdout)
+    r = rc("get", "foo")
+    assert r.stdout.strip() == "error: unknown command 'get foo'", r.stdout
+    r = rc("get", "\udcff\udcfe", "--json")  # bytes that are not UTF-8
+    assert r.returncode == 4 and json.loads(r.stdout)["error"].startswith("unknown command"), r.stdout
+    assert rc("get", "system", "ha", "status", "--json").returncode == 0
     out, _ = traffic.communicate(timeout=90)
     assert traffic.returncode == 0, out
     print("%d heavy session lists from 8 clients in 5 s and 300 pipelined: no failover; uid 65534 refused (%s)"

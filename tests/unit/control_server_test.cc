@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -164,6 +165,74 @@ TEST_F(ControlSocket, OneProcessPerSocketAndStaleSocketsAreReplaced) {
   Result<std::string> none = ControlRequest(dir_ + "/nobody.sock", "x", 200);
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("is it running?"), std::string::npos);
+}
+
+TEST_F(ControlSocket, RefusesADirectoryReachedThroughASymlink) {
+  const std::string real = dir_ + "/real", link = dir_ + "/link";
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  Status s = ControlServer(link + "/chassis1.sock", Echo).Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("through a symlink"), std::string::npos) << s.message();
+  struct stat st {};
+  EXPECT_NE(stat((real + "/chassis1.sock").c_str(), &st), 0) << "a socket was made behind the link";
+}
+
+// A client that sends its request but never reads the reply holds its slot
+// no longer than the read timeout; a line over the limit is refused even
+// when it ends in a newline.
+TEST_F(ControlSocket, UnreadRepliesAndOverlongLinesAreCutOff) {
+  ControlLimits lim;
+  lim.max_clients = 2;
+  lim.read_timeout = milliseconds(300);
+  const std::string big(16 << 20, 'x');  // more than the socket buffers hold
+  ControlServer s(path_, [&](const std::string& cmd) { return cmd == "big" ? big : Echo(cmd); }, lim);
+  ASSERT_TRUE(s.Start().ok());
+  std::vector<int> hogs;
+  for (int i = 0; i < 2; ++i) {
+    hogs.push_back(Connect());
+    ASSERT_EQ(write(hogs.back(), "big\n", 4), 4);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  Result<std::string> r = ControlRequest(path_, "after", 2000);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r.value(), R"({"echo":"after"})");
+  for (int fd : hogs) close(fd);
+  const int fd = Connect();
+  const std::string line = std::string(5000, 'y') + "\n";
+  (void)send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  EXPECT_EQ(ReadAll(fd), R"({"error":"command too long"})");
+}
+
+// The client trusts only a server run by root or by itself: a look-alike
+// another user put at the path gets no command.
+TEST_F(ControlSocket, ClientRefusesAServerOfAnotherUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root to act as another user";
+  chmod(dir_.c_str(), 0777);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    const int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0) _exit(3);
+    chmod(path_.c_str(), 0777);
+    (void)!write(ready[1], "r", 1);
+    const int c = accept(l, nullptr, nullptr);
+    (void)!write(c, "{\"role\":\"fake\"}", 15);
+    sleep(2);
+    _exit(0);
+  }
+  char b;
+  ASSERT_EQ(read(ready[0], &b, 1), 1);
+  Result<std::string> r = ControlRequest(path_, "execute ha failover set", 1000);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_FALSE(r.ok()) << "talked to another user's server: " << r.value();
+  EXPECT_NE(r.status().message().find("neither root nor you"), std::string::npos) << r.status().message();
 }
 
 }  // namespace

@@ -1,0 +1,39 @@
+"""`bladesync keygen --out PREFIX`: the private key is 0600 whatever the
+umask, an existing key is never overwritten, a missing directory is an
+error (exit 1), and no key begins with '@' (the config's "read from file")."""
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_harness as h  # noqa: E402
+
+
+def test(make):
+    cli = h.find_binary("bladesync")
+    d = tempfile.mkdtemp(prefix="bladesync-keygen-")
+    old = os.umask(0o022)
+    try:
+        prefix = os.path.join(d, "chassis1")
+        r = subprocess.run([cli, "keygen", "--out", prefix], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(os.stat(prefix + ".key").st_mode) == 0o600, oct(os.stat(prefix + ".key").st_mode)
+        key = open(prefix + ".key").read()
+        r = subprocess.run([cli, "keygen", "--out", prefix], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "exists" in r.stderr, (r.returncode, r.stderr)
+        assert open(prefix + ".key").read() == key, "an existing key was overwritten"
+        r = subprocess.run([cli, "keygen", "--out", os.path.join(d, "no", "such", "dir", "k")], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 1 and "cannot create" in r.stderr, (r.returncode, r.stderr)
+        for _ in range(200):  # about one key in 85 began with '@' before
+            out = subprocess.run([cli, "keygen"], capture_output=True, text=True, timeout=10).stdout.split()
+            assert not out[1].startswith("@") and not out[3].startswith("@"), out
+    finally:
+        os.umask(old)
+    print("keygen: 0600 under umask 022, no overwrite, missing directory refused, no '@' keys in 200")
+
+
+if __name__ == "__main__":
+    sys.exit(h.main(test))
