@@ -77,7 +77,13 @@ Status ChassisRuntime::Start() {
     mc.distribution = cfg_.distribution;
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
-    peer_check_ = std::make_unique<PeerCheck>(loop);
+    // Keyed like the fabric: only the peer itself can answer its probe.
+    CheckKeys check_keys;
+    check_keys.enabled = curve->enabled;
+    check_keys.self = chassis_;
+    check_keys.secret_key = curve->secret_key;
+    check_keys.public_key = curve->peer_public_key;
+    peer_check_ = std::make_unique<PeerCheck>(loop, check_keys);
     if (!cc->check.empty()) {
       if (Status s = peer_check_->Listen(cc->check); !s.ok()) return s;
     }
@@ -86,8 +92,11 @@ Status ChassisRuntime::Start() {
     }
     PeerCheck* pc = peer_check_.get();
     const Nanos probe_timeout = cfg_.hb_interval_ns() * 2;
-    mc.probe = [pc, probe_timeout](const std::string& addr, std::function<void(bool)> done) {
-      pc->Probe(addr, probe_timeout, std::move(done));
+    std::map<std::string, uint8_t> check_owner;
+    for (const auto& [id, addr] : mc.peer_check) check_owner[addr] = id;
+    mc.probe = [pc, probe_timeout, check_owner](const std::string& addr, std::function<void(bool)> done) {
+      auto it = check_owner.find(addr);
+      pc->Probe(it == check_owner.end() ? 0 : it->second, addr, probe_timeout, std::move(done));
     };
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
     manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });

@@ -6,6 +6,12 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <sodium.h>
+#include <zmq.h>
+
+#include <array>
+#include <sstream>
+
 #include "core/log.h"
 
 namespace bladesync {
@@ -27,31 +33,93 @@ bool Split(const std::string& hp, std::string* host, unsigned short* port) {
   }
   return true;
 }
+
+std::string Hex(const unsigned char* p, size_t n) {
+  std::string h(n * 2 + 1, '\0');
+  sodium_bin2hex(h.data(), h.size(), p, n);
+  h.pop_back();
+  return h;
+}
+
+// The answer of `answerer` to `nonce` from `asker`: HMAC-SHA256 under a key
+// from the X25519 secret their CURVE pairs share. Empty when a key is missing.
+std::string Proof(const CheckKeys& k, uint8_t peer, uint8_t answerer, const std::string& nonce_hex) {
+  const std::optional<std::string> peer_public = k.public_key ? k.public_key(peer) : std::nullopt;
+  if (!peer_public || peer_public->size() != 40 || k.secret_key.size() != 40) return "";
+  std::array<uint8_t, 32> sec{}, pub{};
+  if (!zmq_z85_decode(sec.data(), k.secret_key.c_str()) || !zmq_z85_decode(pub.data(), peer_public->c_str())) return "";
+  unsigned char shared[crypto_scalarmult_BYTES];
+  if (crypto_scalarmult(shared, sec.data(), pub.data()) != 0) return "";
+  unsigned char key[crypto_auth_hmacsha256_KEYBYTES];
+  crypto_generichash(key, sizeof key, shared, sizeof shared, reinterpret_cast<const unsigned char*>("bladesync check"), 15);
+  const std::string msg = nonce_hex + "/" + std::to_string(answerer);
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256(mac, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), key);
+  sodium_memzero(shared, sizeof shared);
+  sodium_memzero(sec.data(), sec.size());
+  return Hex(mac, sizeof mac);
+}
 }  // namespace
 
 struct PeerCheck::Impl {
-  explicit Impl(AsioEventLoop& l) : loop(l) {}
+  Impl(AsioEventLoop& l, CheckKeys k) : loop(l), keys(std::move(k)) {}
   // The answer is written by this loop (the manager's): a daemon that hangs
   // still completes TCP handshakes from the kernel's backlog, but says nothing.
   void Accept() {
     acceptor->async_accept([this, alive = alive](const boost::system::error_code& ec, tcp::socket s) {
       if (!*alive) return;
-      if (!ec) {
-        auto sock = std::make_shared<tcp::socket>(std::move(s));
-        asio::async_write(*sock, asio::buffer(kCheckGreeting), [sock](const boost::system::error_code&, size_t) {
-          boost::system::error_code ignore;
-          sock->close(ignore);
-        });
-      }
+      if (!ec) Answer(std::make_shared<tcp::socket>(std::move(s)));
       Accept();
     });
   }
+  void Answer(std::shared_ptr<tcp::socket> sock) {
+    if (!keys.enabled) {
+      asio::async_write(*sock, asio::buffer(kCheckGreeting), [sock](const boost::system::error_code&, size_t) {
+        boost::system::error_code ignore;
+        sock->close(ignore);
+      });
+      return;
+    }
+    // "bladesync check <chassis> <nonce>\n", read within a second, at most 128 bytes.
+    auto buf = std::make_shared<asio::streambuf>(128);
+    auto timer = std::make_shared<asio::steady_timer>(loop.context());
+    timer->expires_after(std::chrono::seconds(1));
+    timer->async_wait([sock](const boost::system::error_code& e) {
+      if (e) return;
+      boost::system::error_code ignore;
+      sock->close(ignore);
+    });
+    asio::async_read_until(*sock, *buf, '\n', [this, sock, buf, timer, alive = alive](const boost::system::error_code& e,
+                                                                                      size_t n) {
+      timer->cancel();
+      if (e || !*alive) return;
+      std::istringstream in(std::string(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n)));
+      std::string w1, w2, nonce;
+      int from = -1;
+      in >> w1 >> w2 >> from >> nonce;
+      std::string proof;
+      if (w1 == "bladesync" && w2 == "check" && from >= 0 && from <= 255 && nonce.size() == 64) {
+        proof = Proof(keys, static_cast<uint8_t>(from), keys.self, nonce);
+      }
+      if (proof.empty()) {
+        boost::system::error_code ignore;
+        sock->close(ignore);
+        return;
+      }
+      auto reply = std::make_shared<std::string>("bladesync check alive " + proof + "\n");
+      asio::async_write(*sock, asio::buffer(*reply), [sock, reply](const boost::system::error_code&, size_t) {
+        boost::system::error_code ignore;
+        sock->close(ignore);
+      });
+    });
+  }
   AsioEventLoop& loop;
+  CheckKeys keys;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
 
-PeerCheck::PeerCheck(AsioEventLoop& loop) : impl_(std::make_unique<Impl>(loop)) {}
+PeerCheck::PeerCheck(AsioEventLoop& loop, CheckKeys keys) : impl_(std::make_unique<Impl>(loop, std::move(keys))) {}
 PeerCheck::~PeerCheck() { Close(); }
 
 Status PeerCheck::Listen(const std::string& host_port) {
@@ -72,7 +140,7 @@ Status PeerCheck::Listen(const std::string& host_port) {
   return Status::Ok();
 }
 
-void PeerCheck::Probe(const std::string& host_port, Nanos timeout, std::function<void(bool)> done) {
+void PeerCheck::Probe(uint8_t peer, const std::string& host_port, Nanos timeout, std::function<void(bool)> done) {
   std::string host;
   unsigned short port = 0;
   boost::system::error_code ec;
@@ -100,13 +168,32 @@ void PeerCheck::Probe(const std::string& host_port, Nanos timeout, std::function
     (*cb)(alive);
   };
   // Alive only when the peer's loop answers; a connect alone is the kernel's.
-  sock->async_connect(tcp::endpoint(addr, port), [sock, finish](const boost::system::error_code& e) {
+  // Keyed, only an answer that proves the peer's key counts.
+  std::string expect(kCheckGreeting);
+  auto request = std::make_shared<std::string>();
+  if (impl_->keys.enabled) {
+    unsigned char nonce[32];
+    randombytes_buf(nonce, sizeof nonce);
+    const std::string nonce_hex = Hex(nonce, sizeof nonce);
+    const std::string proof = Proof(impl_->keys, peer, peer, nonce_hex);
+    if (proof.empty()) return finish(false);
+    *request = "bladesync check " + std::to_string(impl_->keys.self) + " " + nonce_hex + "\n";
+    expect = "bladesync check alive " + proof + "\n";
+  }
+  sock->async_connect(tcp::endpoint(addr, port), [sock, finish, request, expect](const boost::system::error_code& e) {
     if (e) return finish(false);
-    auto buf = std::make_shared<asio::streambuf>(64);
-    asio::async_read_until(*sock, *buf, '\n', [buf, finish](const boost::system::error_code& e2, size_t n) {
+    auto read_answer = [sock, finish, expect] {
+      auto buf = std::make_shared<asio::streambuf>(256);
+      asio::async_read_until(*sock, *buf, '\n', [buf, finish, expect](const boost::system::error_code& e2, size_t n) {
+        if (e2) return finish(false);
+        const std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
+        finish(line == expect);
+      });
+    };
+    if (request->empty()) return read_answer();
+    asio::async_write(*sock, asio::buffer(*request), [request, finish, read_answer](const boost::system::error_code& e2, size_t) {
       if (e2) return finish(false);
-      const std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
-      finish(line == kCheckGreeting);
+      read_answer();
     });
   });
 }

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "fabric/ha_password.h"
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
 
@@ -16,7 +17,7 @@ namespace {
 
 bool ProbeFrom(NodeThread& prober, PeerCheck& pc, const std::string& addr, Nanos timeout) {
   std::promise<bool> result;
-  prober.loop().Post([&] { pc.Probe(addr, timeout, [&](bool up) { result.set_value(up); }); });
+  prober.loop().Post([&] { pc.Probe(2, addr, timeout, [&](bool up) { result.set_value(up); }); });
   return result.get_future().get();
 }
 
@@ -41,6 +42,43 @@ TEST(PeerCheck, AliveOnlyWhenTheDaemonsLoopAnswers) {
   EXPECT_FALSE(ProbeFrom(prober, probe, "127.0.0.1:27396", milliseconds(300)));
   prober.Call([&] { probe.Close(); });
   peer.Call([&] { listener.Close(); });
+}
+
+CheckKeys KeysOf(const HaPasswordKeys& k, uint8_t self) {
+  CheckKeys c;
+  c.enabled = true;
+  c.self = self;
+  c.secret_key = k.secret_key(self);
+  c.public_key = [k](uint8_t peer) -> std::optional<std::string> { return k.public_key(peer); };
+  return c;
+}
+
+// Keyed, only the peer itself can answer: someone who took its check
+// address (its IP after it died, a free port) and answers as an unkeyed
+// daemon would, or a chassis with another password, counts as dead; so a
+// takeover cannot be stopped by faking the answer.
+TEST(PeerCheck, KeyedAnswersProveThePeer) {
+  Result<HaPasswordKeys> ours = HaPasswordKeys::Derive("s3cret", 7, "t");
+  Result<HaPasswordKeys> theirs = HaPasswordKeys::Derive("other", 7, "t");
+  ASSERT_TRUE(ours.ok() && theirs.ok());
+  NodeThread peer("peer"), prober("prober");
+  PeerCheck probe(prober.loop(), KeysOf(ours.value(), 1));
+  prober.Start();
+  peer.Start();
+  const std::string addr = "127.0.0.1:27395";
+  auto answers = [&](CheckKeys as) {
+    auto listener = std::make_unique<PeerCheck>(peer.loop(), std::move(as));
+    const bool listening = peer.Call([&] { return listener->Listen(addr).ok(); });
+    const bool up = listening && ProbeFrom(prober, probe, addr, milliseconds(500));
+    peer.Call([&] { listener->Close(); });
+    peer.Call([&] { listener.reset(); });
+    return up;
+  };
+  EXPECT_TRUE(answers(KeysOf(ours.value(), 2))) << "the peer itself";
+  EXPECT_FALSE(answers(CheckKeys{})) << "an impostor answering as an unkeyed daemon does";
+  EXPECT_FALSE(answers(KeysOf(theirs.value(), 2))) << "a chassis with another password";
+  EXPECT_FALSE(answers(KeysOf(ours.value(), 3))) << "another chassis of the cluster in its place";
+  prober.Call([&] { probe.Close(); });
 }
 
 }  // namespace
