@@ -241,6 +241,7 @@ int RunCli(const std::vector<std::string>& args) {
     std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s)\n", f.words[1].c_str(),
                 c->chassis.size(), c->slots, c->pickup.session_pickup ? "enable" : "disable",
                 FabricAuthName(c->fabric_auth()));
+    for (const std::string& w : FabricWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (c->fabric_auth() == ClusterConfig::FabricAuth::kOff) {
       std::fprintf(stderr, "warning: %s: the fabric is unauthenticated (%s)\n", f.words[1].c_str(),
                    c->authentication ? "loopback only; add 'set password'" : "'set authentication disable'");

@@ -83,7 +83,7 @@ int RunDemo(const DemoOptions& opt) {
   zmq::context_t ctx(2);
   std::unique_ptr<NodeThread> zap_thread;
   zap_thread = std::make_unique<NodeThread>("zap");
-  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread->loop());
+  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread->loop(), /*warn=*/false);
   if (!started.ok()) {
     std::fprintf(stderr, "bladesync demo: %s\n", started.status().message().c_str());
     return 2;

@@ -9,7 +9,8 @@ Status Error(const std::string& file, int line, const std::string& what) {
   return InvalidArgument(file + ":" + std::to_string(line) + ": " + what);
 }
 
-// Splits one line into words; quotes group, backslash escapes inside quotes.
+// Splits one line into words; quotes group, backslash escapes inside quotes;
+// a word that begins with '#' begins a comment.
 Result<std::vector<std::string>> Words(const std::string& line, const std::string& file, int lineno) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -34,7 +35,9 @@ Result<std::vector<std::string>> Words(const std::string& line, const std::strin
       }
       if (!closed) return Error(file, lineno, "unterminated quoted string");
     } else {
-      while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '#') w += line[i++];
+      // '#' starts a comment only where a word would start: inside a word
+      // (a password such as abc#def) it is part of it.
+      while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') w += line[i++];
     }
     out.push_back(w);
   }

@@ -1,12 +1,29 @@
 #include "runtime/fabric_security.h"
 
+#include <sys/stat.h>
+
 #include "core/log.h"
 #include "runtime/address_book.h"
 
 namespace bladesync {
 
+std::vector<std::string> FabricWarnings(const ClusterConfig& cfg) {
+  std::vector<std::string> w;
+  if (cfg.password.empty()) return w;
+  if (cfg.password.size() < 12) {
+    w.push_back(cfg.source + ": the HA password has " + std::to_string(cfg.password.size()) +
+                " characters: whoever captures a handshake can try short ones offline; use 12 or more");
+  }
+  struct stat st {};
+  if (stat(cfg.source.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH))) {
+    w.push_back(cfg.source + " holds the HA password and others can read it: chmod 600 " + cfg.source);
+  }
+  return w;
+}
+
 Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
-                                                        AsioEventLoop& loop) {
+                                                        AsioEventLoop& loop, bool warn) {
+  if (warn) for (const std::string& w : FabricWarnings(cfg)) BS_LOG(kWarn, "fabric") << w;
   if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kOff) {
     if (!cfg.authentication) {
       BS_LOG(kWarn, "fabric") << cfg.source << ": 'set authentication disable': the fabric is unauthenticated; "

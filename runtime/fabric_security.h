@@ -8,6 +8,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "config/cluster_config.h"
@@ -17,9 +19,14 @@
 
 namespace bladesync {
 
-// Null (and a warning logged) when the fabric is unauthenticated.
+// Null (and a warning logged) when the fabric is unauthenticated. The demo
+// passes warn = false: its password is in the repository on purpose.
 Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
-                                                        AsioEventLoop& loop);
+                                                        AsioEventLoop& loop, bool warn = true);
+
+// What an operator should fix: a short password, a config file with the
+// password that others can read. Logged at start, printed by check-config.
+std::vector<std::string> FabricWarnings(const ClusterConfig& cfg);
 
 // "password", "keys" or "off", as status and check-config say it.
 const char* FabricAuthName(ClusterConfig::FabricAuth auth);

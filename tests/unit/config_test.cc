@@ -285,6 +285,15 @@ TEST(Config, AuthenticationIsTheDefaultBeyondLoopback) {
   EXPECT_NE(ErrorOf(bp).find("must be authenticated"), std::string::npos);
 }
 
+// A '#' inside a word is part of it (found in review: `set password abc#def`
+// became "abc" on one chassis and "abc#def" quoted on the other).
+TEST(Config, HashInsideAWordIsNotAComment) {
+  Result<ClusterConfig> r = LoadClusterConfig(Ha("    set password abc#def # a comment\n    set group-name x#1\n"), "c.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->password, "abc#def");
+  EXPECT_EQ(r->group_name, "x#1");
+}
+
 TEST(Config, CommentsQuotesAndUnset) {
   Result<ClusterConfig> r = LoadClusterConfig(Ha("    # a comment\n    set group-name \"two words\" # trailing\n    set priority 9\n    unset priority\n"), "c.conf");
   ASSERT_TRUE(r.ok()) << r.status().message();
