@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(
-  bazel-bootstrap g++ python3
+  # Bazel 4's py_test launchers run "/usr/bin/env python": Debian's python3 as python.
+  bazel-bootstrap g++ python3 python-is-python3
   libzmq3-dev libsodium-dev cppzmq-dev libflatbuffers-dev flatbuffers-compiler
   libboost-dev prometheus-cpp-dev librapidcheck-dev
   libgtest-dev libgmock-dev libbenchmark-dev
