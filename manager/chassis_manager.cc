@@ -553,6 +553,11 @@ uint8_t ChassisManager::OnlyToAHolder(uint8_t winner, uint8_t incumbent, const s
 }
 
 void ChassisManager::AdoptFrom(uint8_t peer) {
+  // Timed from the loss, the manual failover or the monitor change that
+  // caused it when that was lately; else from now (the peer stepped down:
+  // nothing here marked a start, which made the duration our uptime).
+  const Nanos now = loop_.Now();
+  if (failover_started_ <= Nanos(0) || now - failover_started_ >= seconds(60)) failover_started_ = now;
   failover_command_ = next_command_id_;
   SendCommand(wire::CommandKind::Adopt, peer);
   if (auto it = peers_.find(peer); it != peers_.end()) it->second.adopted_epoch = it->second.epoch;

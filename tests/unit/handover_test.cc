@@ -138,6 +138,21 @@ TEST_F(Handover, LosingABladeMovesTheRoleAndTheBladesSessions) {
   EXPECT_EQ(c_.blade(old, 1)->owned().live(), 0u) << "the old primary handed over once the new one held its sessions";
 }
 
+// Issue 17 point 4: after `execute ha failover set` on one chassis, the one
+// that takes over reported its uptime as the failover's duration (nothing
+// on it had marked a start).
+TEST_F(Handover, ThePeerOfAManualFailoverReportsItsOwnTakeoverTime) {
+  c_.RunFor(seconds(30));  // an uptime that would show
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
+  c_.manager(old)->SetManualFailover(true);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(Traffic(), peer);
+  const Nanos took = c_.manager(peer)->last_failover_duration();
+  EXPECT_GT(took, Nanos(0));
+  EXPECT_LT(took, seconds(2)) << "reported " << took.count() / 1000000 << " ms";
+}
+
 // Blades run as processes of their own (bladesyncd --slot N --no-manager)
 // each start their own incarnation, a decisecond or more apart from the
 // manager's. The handover must follow each blade's stream, not the manager's
