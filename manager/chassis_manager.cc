@@ -105,6 +105,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_seq(hb_seq_);
       b.add_serial(serial);
       b.add_held_streams(holds);
+      b.add_handing_over(pending_relinquish_);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -231,6 +232,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // adopts what it owned (HandOver, from Evaluate below).
   if (p.role == HaRole::kPrimary) p.stepped_down = false;
   if (was == HaRole::kPrimary && p.role != HaRole::kPrimary) p.stepped_down = true;
+  if (hb.handing_over() && p.role != HaRole::kPrimary) p.stepped_down = true;
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
