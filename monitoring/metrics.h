@@ -67,7 +67,8 @@ struct ChassisMetrics {
   uint64_t zap_accepted = 0;
   uint64_t zap_refused = 0;
   std::vector<std::pair<std::string, uint64_t>> manager_dropped;  // frames the manager refused, by reason
-  uint64_t refused_handshakes = 0;  // CURVE handshakes refused (no CURVE, unknown key)
+  uint64_t refused_handshakes = 0;
+  uint64_t health_problems = 0;  // what get system ha status lists under problems  // CURVE handshakes refused (no CURVE, unknown key)
   uint64_t corrupt_frames = 0;  // frames every transport of this process dropped on their checksum
   std::vector<BladeMetrics> blades;
   std::vector<PeerMetrics> peers;

@@ -242,6 +242,26 @@ std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, 
   return text ? SessionListText(listed, matched, not_here) : SessionListJson(chassis_, listed, matched, not_here);
 }
 
+// On the manager's loop (the monitored interfaces' forced states live there).
+ConfigState ChassisRuntime::CurrentConfigState() const {
+  ConfigState cs;
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    cs = config_state_;
+  }
+  cs.curve = cfg_.fabric_auth() != ClusterConfig::FabricAuth::kOff;
+  cs.authentication = FabricAuthName(cfg_.fabric_auth());
+  cs.refused_handshakes = RefusedHandshakes();
+  cs.public_key = public_key_;
+  cs.monitored_down = MonitoredDown();
+  if (zap_) {
+    cs.zap_accepted = zap_->accepted();
+    cs.zap_refused = zap_->refused();
+  }
+  cs.metrics = metrics_endpoint_;
+  return cs;
+}
+
 uint64_t ChassisRuntime::RefusedHandshakes() const {
   uint64_t n = manager_transport_ ? manager_transport_->refused_handshakes() : 0;
   for (const auto& b : blades_) n += b->transport->refused_handshakes();
@@ -301,23 +321,27 @@ Status ChassisRuntime::Reload(const std::string& path) {
 // A monitored interface is up when /sys/class/net/<name>/operstate says so
 // (veths without a peer report "unknown": up); an interface this host does
 // not have counts as up, unless forced down from the CLI.
-int ChassisRuntime::MonitoredUp() const {
-  int up = 0;
+// Down by name: forced with `diagnose sys ha monitor`, else the system's
+// operstate (up or unknown counts as up; an interface the system does not
+// have counts as up, as it always did).
+std::vector<std::string> ChassisRuntime::MonitoredDown() const {
+  std::vector<std::string> down;
   for (const std::string& name : cfg_.monitor) {
     auto forced = monitor_forced_.find(name);
     if (forced != monitor_forced_.end()) {
-      up += forced->second;
+      if (!forced->second) down.push_back(name);
       continue;
     }
     std::ifstream in("/sys/class/net/" + name + "/operstate");
     std::string state;
-    if (!(in >> state)) {
-      ++up;
-      continue;
-    }
-    up += state == "up" || state == "unknown";
+    if (!(in >> state)) continue;
+    if (state != "up" && state != "unknown") down.push_back(name);
   }
-  return up;
+  return down;
+}
+
+int ChassisRuntime::MonitoredUp() const {
+  return static_cast<int>(cfg_.monitor.size() - MonitoredDown().size());
 }
 
 ChassisMetrics ChassisRuntime::CollectMetrics() {
@@ -340,6 +364,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.peer_restarts = mg.peer_restarts();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
+      m.health_problems = HealthProblems(mg, CurrentConfigState()).size();
       for (int r = 0; r < kDropReasons; ++r) {
         if (uint64_t n = mg.dropped(static_cast<DropReason>(r))) m.manager_dropped.emplace_back(DropReasonName(static_cast<DropReason>(r)), n);
       }
@@ -469,20 +494,7 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
     j.BeginObject().Key("error").String(msg).EndObject();
     return j.str();
   };
-  ConfigState cs;
-  {
-    std::lock_guard<std::mutex> lock(config_mu_);
-    cs = config_state_;
-  }
-  cs.curve = cfg_.fabric_auth() != ClusterConfig::FabricAuth::kOff;
-  cs.authentication = FabricAuthName(cfg_.fabric_auth());
-  cs.refused_handshakes = RefusedHandshakes();
-  cs.public_key = public_key_;
-  if (zap_) {
-    cs.zap_accepted = zap_->accepted();
-    cs.zap_refused = zap_->refused();
-  }
-  cs.metrics = metrics_endpoint_;
+  const ConfigState cs = CurrentConfigState();
   if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_, cs) : HaStatusJson(*manager_, cfg_, cs);
   if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
   if (is({"execute", "ha", "failover"})) {

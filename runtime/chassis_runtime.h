@@ -94,10 +94,12 @@ class ChassisRuntime {
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
   uint64_t RefusedHandshakes() const;
+  ConfigState CurrentConfigState() const;
   std::string ListSessions(const std::vector<std::string>& words, bool text);  // every transport of this process, atomic counters
   std::string HandleControl(const std::string& command);
   // Connected monitored interfaces: forced state if set, else the system's.
   int MonitoredUp() const;
+  std::vector<std::string> MonitoredDown() const;
 
   const ClusterConfig& cfg_;
   uint8_t chassis_;
@@ -119,7 +121,7 @@ class ChassisRuntime {
   const ZapHandler* zap_ = nullptr;
   std::map<std::string, bool> monitor_forced_;  // manager thread only
   ConfigState config_state_;   // guarded by config_mu_
-  std::mutex config_mu_;
+  mutable std::mutex config_mu_;
   bool started_ = false;
   std::string public_key_;  // this chassis's CURVE key (Z85; "" when unauthenticated)
 };

@@ -41,6 +41,11 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("last_failover_done_ns").Int(m.last_failover_done_wall().count());
   j.Key("ingress_packets").Uint(m.ingress_packets());
   j.Key("ingress_dropped").Uint(m.ingress_dropped());
+  const std::vector<std::string> problems = HealthProblems(m, cs);
+  j.Key("health").String(problems.empty() ? "ok" : "warning");
+  j.Key("problems").BeginArray();
+  for (const std::string& x : problems) j.String(x);
+  j.EndArray();
   // Frames the manager refused, by reason (only reasons that occurred).
   j.Key("dropped").BeginObject();
   for (int r = 0; r < kDropReasons; ++r) {
@@ -95,7 +100,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.Key("chassis").Uint(id);
     j.Key("alive").Bool(p.alive);
     j.Key("partitioned").Bool(p.partitioned);
-    j.Key("role").String(HaRoleName(p.role));
+    j.Key("role").String(p.alive ? HaRoleName(p.role) : "unknown");  // a lost peer's last role is history
     j.Key("ready").Bool(p.ready);
     j.Key("serial").String(p.serial);
     j.Key("priority").Uint(p.priority);
@@ -112,6 +117,33 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.EndArray();
   j.EndObject();
   return j.str();
+}
+
+std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigState& cs) {
+  std::vector<std::string> p;
+  if (!m.ready()) p.push_back("not ready: a bulk sync is running");
+  for (const BladeView& b : m.blades()) {
+    if (!b.live) p.push_back("blade in slot " + std::to_string(b.slot) + " is down");
+  }
+  for (const auto& [id, peer] : m.peers()) {
+    if (peer.partitioned) {
+      p.push_back("peer chassis " + std::to_string(id) + " is partitioned: silent on M1 and M2, answers its check");
+    } else if (!peer.alive) {
+      p.push_back("peer chassis " + std::to_string(id) + " is lost");
+    }
+  }
+  for (const BladeView& b : m.blades()) {
+    if (!b.live) continue;
+    for (const wire::StandbySummary& s : b.standby) {
+      auto it = m.peers().find(s.origin_chassis());
+      if (it == m.peers().end() || !it->second.alive || s.in_sync() || s.adopted()) continue;
+      p.push_back("slot " + std::to_string(b.slot) + ": the mirror of chassis " + std::to_string(s.origin_chassis()) +
+                  " is not in sync");
+    }
+  }
+  for (const std::string& name : cs.monitored_down) p.push_back("monitored interface " + name + " is down");
+  if (!cs.last_error.empty()) p.push_back("the last reload was refused: " + cs.last_error);
+  return p;
 }
 
 std::string SessionSyncJson(const ChassisManager& m) {
@@ -142,8 +174,9 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
   const ManagerConfig& mc = m.config();
   const Nanos now = m.now();
   std::ostringstream o;
-  const bool healthy = m.ready() && m.live_blades() == mc.slots;
-  o << "HA Health Status: " << (healthy ? "OK" : "WARNING") << "\n";
+  const std::vector<std::string> problems = HealthProblems(m, cs);
+  o << "HA Health Status: " << (problems.empty() ? "OK" : "WARNING") << "\n";
+  for (const std::string& x : problems) o << "  - " << x << "\n";
   o << "Mode: HA " << (mc.mode == HaMode::kActiveActive ? "A-A" : "A-P") << "\n";
   o << "Group: " << cfg.group_id << " (" << cfg.group_name << ")\n";
   o << "Chassis: " << int(mc.chassis) << " (" << mc.serial << "), priority " << int(mc.priority) << ", override "
@@ -160,7 +193,7 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
   }
   o << "\n";
   o << "Config: " << cs.source << ", session-pickup " << (cs.session_pickup ? "enable" : "disable") << ", reloads "
-    << cs.reloads << (cs.reload_errors ? ", last reload REFUSED: " + cs.last_error : std::string()) << "\n";
+    << cs.reloads << (cs.last_error.empty() ? std::string() : ", last reload REFUSED: " + cs.last_error) << "\n";
   o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
   for (const BladeView& b : m.blades()) {
     o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
@@ -176,7 +209,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
   for (const auto& [id, p] : m.peers()) {
     auto up = [&](int l) { return p.heard[l] && now - p.last_rx[l] <= lost_after ? "up" : "down"; };
     o << "  chassis " << int(id) << " (" << (p.serial.empty() ? "?" : p.serial) << "): "
-      << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", " << HaRoleName(p.role) << (p.ready ? "" : ", not ready")
+      << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", "
+      << (p.alive ? HaRoleName(p.role) : "role unknown") << (p.alive && !p.ready ? ", not ready" : "")
       << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority) << "\n";
   }
   return o.str();

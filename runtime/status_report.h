@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config/cluster_config.h"
 #include "manager/chassis_manager.h"
@@ -27,7 +28,13 @@ struct ConfigState {
   uint64_t refused_handshakes = 0;  // every inbound socket: no CURVE, unknown key
   std::string public_key;           // this chassis's CURVE key, Z85
   std::string metrics;  // host:port of /metrics
+  std::vector<std::string> monitored_down;  // monitored interfaces that are down, by name
 };
+
+// Why the cluster is not healthy, one line each (empty: healthy): not
+// ready, blades down, peers lost or partitioned, mirrors of live peers not in
+// sync, monitored interfaces down, the last reload refused.
+std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigState& cs);
 
 std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
 std::string SessionSyncJson(const ChassisManager& m);
