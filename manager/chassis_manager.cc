@@ -223,6 +223,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.epoch = epoch;
   p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
+  if (p.role == HaRole::kPrimary && lost_primary_ && lost_primary_->first != p.chassis) lost_primary_.reset();
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -360,7 +361,7 @@ void ChassisManager::PeerSilent(uint8_t id, Nanos now) {
 }
 
 void ChassisManager::PeerGone(uint8_t id, Nanos now) {
-  (void)now;
+  if (primary_ == id) lost_primary_ = std::make_pair(id, now);
   Evaluate();
   // Active-active: every chassis owns what it processed; the primary among
   // the survivors (whoever the lost one was) takes over what it owned. (In
@@ -472,6 +473,17 @@ void ChassisManager::Evaluate() {
         auto op = peers_.find(old_primary);
         const bool live = op != peers_.end() && op->second.alive && op->second.role == HaRole::kPrimary;
         if (!live) AdoptFrom(old_primary);
+        // The primary lost before, when our view of who comes next moved in
+        // between: nobody else took the role, so it is ours to adopt. If it
+        // is back with a new incarnation, only while our blades still keep
+        // the old one's tables (2 s at least, from about when we noticed):
+        // later an Adopt would take the live incarnation's.
+        if (lost_primary_ && lost_primary_->first != old_primary) {
+          auto lp = peers_.find(lost_primary_->first);
+          const bool back = lp != peers_.end() && lp->second.alive;
+          if (!back || loop_.Now() - lost_primary_->second < seconds(1)) AdoptFrom(lost_primary_->first);
+        }
+        lost_primary_.reset();
         CountFailover();
       } else if (was_primary && !now_primary) {
         // Demotion: we stop processing traffic now, and give up what we own

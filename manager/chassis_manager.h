@@ -217,6 +217,11 @@ class ChassisManager {
   bool pending_relinquish_ = false;  // demoted; our sessions go once the new primary holds them
   Nanos failover_started_{0};
   uint64_t failover_command_ = 0;   // first command id of the last takeover
+  // The primary we lost (or that restarted before its loss was declared)
+  // and when: whoever is promoted next adopts it, even when in between this
+  // chassis took another for the coming primary (a view that changed as
+  // readiness did). Cleared when a chassis takes the role or we adopt it.
+  std::optional<std::pair<uint8_t, Nanos>> lost_primary_;
   Nanos failover_done_wall_{0};
   void CheckPeers();
   bool manual_failover_ = false;
