@@ -24,6 +24,15 @@ def find_binary(name, package="cmd"):
     raise RuntimeError("cannot find binary " + name)
 
 
+def free_port():
+    """A TCP port on loopback that nothing listens on now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def ports_free(addr_ports):
     for addr, port in addr_ports:
         s = socket.socket()
@@ -162,6 +171,16 @@ class Cluster:
 
     def status(self, c):
         return self.cli(c, "get", "system", "ha", "status")
+
+    def counter_totals(self, c, live_only=False):
+        """Every blade counter of chassis c (`diagnose sys session sync`), summed over its blades."""
+        t = {}
+        for b in self.cli(c, "diagnose", "sys", "session", "sync")["blades"]:
+            if live_only and not b["live"]:
+                continue
+            for k, v in b["counters"].items():
+                t[k] = t.get(k, 0) + v
+        return t
 
     def traffic(self, duration=None, rate=None, background=False, chassis=1):
         cmd = self.in_ns(chassis, [self.bladesync, "traffic", "--config", self.config])

@@ -19,13 +19,6 @@ def keygen(c, name):
     return open(path + ".pub").read().strip(), open(path + ".key").read().strip(), path + ".key"
 
 
-def counters(c, ch):
-    total = {}
-    for b in c.cli(ch, "diagnose", "sys", "session", "sync")["blades"]:
-        for k, v in b["counters"].items():
-            total[k] = total.get(k, 0) + v
-    return total
-
 
 def test(make):
     c = make(n_chassis=3, slots=1, rate=1000, duration=2, password=None)
@@ -60,16 +53,16 @@ def test(make):
     # 2. A stolen key of chassis 2 claiming to be chassis 3: dropped as unauthenticated.
     subprocess.run([intruder] + common + ["--keys", keys[2][0], keys[2][1], "--origin-chassis", "3"], check=True, timeout=30)
     after = c.wait_for("the forged origin to be dropped",
-                       lambda: (lambda x: x if x["dropped.unauthenticated"] > 0 else None)(counters(c, 1)))
+                       lambda: (lambda x: x if x["dropped.unauthenticated"] > 0 else None)(c.counter_totals(1)))
     # 3. Without CURVE at all: the handshake fails and is counted; nothing
     # reaches a blade (its drop counters stay where they were).
     handshakes_before = c.status(1)["fabric"]["refused_handshakes"]
-    drops_before = {k: v for k, v in counters(c, 1).items() if k.startswith("dropped.") and k != "dropped.duplicate"}
+    drops_before = {k: v for k, v in c.counter_totals(1).items() if k.startswith("dropped.") and k != "dropped.duplicate"}
     subprocess.run([intruder] + common + ["--plain", "--origin-chassis", "2", "--attack", "epoch-lock"], check=True,
                    timeout=30)
     c.wait_for("the plain client's handshake to be refused",
                lambda: c.status(1)["fabric"]["refused_handshakes"] > handshakes_before)
-    drops_after = {k: v for k, v in counters(c, 1).items() if k.startswith("dropped.") and k != "dropped.duplicate"}
+    drops_after = {k: v for k, v in c.counter_totals(1).items() if k.startswith("dropped.") and k != "dropped.duplicate"}
     assert drops_after == drops_before, "a frame without CURVE reached a blade: %s -> %s" % (drops_before, drops_after)
     # Nothing of theirs was applied: chassis 1 still mirrors exactly what 2 and 3 own,
     # and 2 and 3 still mirror chassis 1.

@@ -23,15 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def totals(c, ch):
-    t = {}
-    for b in c.cli(ch, "diagnose", "sys", "session", "sync")["blades"]:
-        if not b["live"]:
-            continue
-        for k, v in b["counters"].items():
-            t[k] = t.get(k, 0) + v
-    return t
-
 
 def owned(st):
     return sum(b["owned"] for b in st["blades"] if b["live"])
@@ -80,11 +71,11 @@ def check_new_owner(c, old, new_ch, traffic):
                      timeout=15)
     before_synced = synced(old)
     # Blade counters reach the manager with the next status report.
-    t = c.wait_for("the adoption to show", lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * before_synced else None)(totals(c, new_ch)),
+    t = c.wait_for("the adoption to show", lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * before_synced else None)(c.counter_totals(new_ch, live_only=True)),
                    timeout=5)
     adopted = t["adopted_sessions"]
     time.sleep(2.0)  # the flows keep sending to the new owner
-    t2 = totals(c, new_ch)
+    t2 = c.counter_totals(new_ch, live_only=True)
     assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis %d" % new_ch
     assert t2["packets_dropped"] == 0, "packets of established flows dropped on the new owner: %d" % t2["packets_dropped"]
     out, _ = traffic.communicate(timeout=60)
@@ -145,8 +136,8 @@ def monitor_down(make):
     c.cli(2, "execute", "ha", "failover", "set")
     st = c.wait_for("chassis 1 to be primary again", lambda: (lambda s: s if s["role"] == "primary" else None)(c.status(1)))
     c.wait_for("chassis 1 to hold the sessions",
-               lambda: totals(c, 1)["adopted_sessions"] >= 0.9 * held and owned(c.status(2)) == 0)
-    print("manual failover back: chassis 1 adopted %d (chassis 2 held %d)" % (totals(c, 1)["adopted_sessions"], held))
+               lambda: c.counter_totals(1, live_only=True)["adopted_sessions"] >= 0.9 * held and owned(c.status(2)) == 0)
+    print("manual failover back: chassis 1 adopted %d (chassis 2 held %d)" % (c.counter_totals(1, live_only=True)["adopted_sessions"], held))
 
 
 def failback_with_override(make):
@@ -160,9 +151,9 @@ def failback_with_override(make):
     c.cli(1, "diagnose", "sys", "ha", "monitor", "port1", "auto")
     c.wait_for("chassis 1 to fail back", lambda: c.status(1)["role"] == "primary" and c.status(2)["role"] == "secondary")
     c.wait_for("the sessions to move back",
-               lambda: totals(c, 1)["adopted_sessions"] >= 0.9 * held and owned(c.status(2)) == 0)
+               lambda: c.counter_totals(1, live_only=True)["adopted_sessions"] >= 0.9 * held and owned(c.status(2)) == 0)
     c.wait_mirrors_match(owners=[1], mirrors=[2])
-    print("failback under override: chassis 1 adopted %d (chassis 2 held %d)" % (totals(c, 1)["adopted_sessions"], held))
+    print("failback under override: chassis 1 adopted %d (chassis 2 held %d)" % (c.counter_totals(1, live_only=True)["adopted_sessions"], held))
 
 
 def kill_active_active(make):
@@ -176,9 +167,9 @@ def kill_active_active(make):
     c.procs[1].wait()
     del c.procs[1]
     t = c.wait_for("chassis 2 to adopt chassis 1's sessions",
-                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced(st1) else None)(totals(c, 2)), timeout=10)
+                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced(st1) else None)(c.counter_totals(2, live_only=True)), timeout=10)
     time.sleep(2.0)
-    t2 = totals(c, 2)
+    t2 = c.counter_totals(2, live_only=True)
     assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis 2"
     assert t2["packets_dropped"] == 0, "packets of established flows dropped: %d" % t2["packets_dropped"]
     out, _ = traffic.communicate(timeout=60)

@@ -36,13 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def totals(c, ch):
-    t = {}
-    for b in c.cli(ch, "diagnose", "sys", "session", "sync")["blades"]:
-        for k, v in b["counters"].items():
-            t[k] = t.get(k, 0) + v
-    return t
-
 
 def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -70,7 +63,7 @@ def test(make):
     m2 = {ch: c.addresses[ch][1] for ch in (1, 2)}
     port = c.port
     rss_before = rss_mib(c.procs[2].pid)
-    bulk_before = totals(c, 1)["bulk_syncs_started"]
+    bulk_before = c.counter_totals(1)["bulk_syncs_started"]
 
     def send(host_port, kind, origin, slot, dest, frames=10, epoch=None, seq=None):
         args = [intruder, "--plain", "--endpoint", "tcp://%s:%d" % host_port, "--cluster", group,
@@ -101,7 +94,7 @@ def test(make):
     st = {ch: c.status(ch) for ch in (1, 2)}
     assert {ch: s["role"] for ch, s in st.items()} == {1: "primary", 2: "secondary"}, "one primary"
     assert st[1]["failovers"] == 0 and st[2]["failovers"] == 0
-    t1, t2 = totals(c, 1), totals(c, 2)
+    t1, t2 = c.counter_totals(1), c.counter_totals(2)
     assert t1["relinquished_sessions"] == 0, "the primary relinquished sessions"
     assert all(b["owned"] == 0 for b in st[2]["blades"]), "the secondary owns sessions: %s" % st[2]["blades"]
     assert t1["bulk_syncs_started"] - bulk_before <= 1, \
@@ -122,14 +115,14 @@ def test(make):
     time.sleep(3.0)  # two seconds of new flows, then one to sync them all
     synced = sum(b["synced"] for b in c.status(1)["blades"])
     assert synced > 1500, synced
-    packets_before = totals(c, 2)["packets"]
+    packets_before = c.counter_totals(2)["packets"]
     c.procs[1].send_signal(signal.SIGKILL)
     c.procs[1].wait()
     del c.procs[1]
     t = c.wait_for("chassis 2 to adopt chassis 1's sessions",
-                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced else None)(totals(c, 2)), timeout=15)
+                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced else None)(c.counter_totals(2)), timeout=15)
     time.sleep(2.0)
-    t2 = totals(c, 2)
+    t2 = c.counter_totals(2)
     assert t2["packets"] - packets_before > 500, "traffic did not move to chassis 2"
     assert t2["packets_dropped"] == 0, "packets of established flows dropped: %d" % t2["packets_dropped"]
     out, _ = traffic.communicate(timeout=150)

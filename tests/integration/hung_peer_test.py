@@ -17,16 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def test(make):
-    checks = {1: "127.0.0.1:%d" % free_port(), 2: "127.0.0.1:%d" % free_port()}
+    checks = {1: "127.0.0.1:%d" % h.free_port(), 2: "127.0.0.1:%d" % h.free_port()}
     c = make(n_chassis=2, slots=1, rate=500, duration=0, hb_interval=1, hb_lost=5, checks=checks)
     for ch in (1, 2):
         c.start_chassis(ch)

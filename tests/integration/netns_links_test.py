@@ -16,14 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
-def counters(c, ch):
-    sync = c.cli(ch, "diagnose", "sys", "session", "sync")
-    total = {}
-    for b in sync["blades"]:
-        for k, v in b["counters"].items():
-            total[k] = total.get(k, 0) + v
-    return total
-
 
 def test(make):
     ns = h.Namespaces(str(os.getpid() % 10000))
@@ -38,17 +30,17 @@ def test(make):
         c.wait_settled()
         traffic = c.traffic(background=True)
         time.sleep(2)
-        before = counters(c, 1)
+        before = c.counter_totals(1)
         assert before["sent.create.m1"] > 0 and before["sent.create.m2"] == 0, before
 
         # 1. M1 goes down: sync moves to M2 within the bound (1 s + scheduling).
         ns.set_link("m1", False)
         t0 = time.monotonic()
-        c.wait_for("sync to move to M2", lambda: counters(c, 1)["link_switches"] >= 2, timeout=5, interval=0.05)
+        c.wait_for("sync to move to M2", lambda: c.counter_totals(1)["link_switches"] >= 2, timeout=5, interval=0.05)
         moved_after = time.monotonic() - t0
         assert moved_after < 2.5, "sync took %.2fs to move to M2" % moved_after
         time.sleep(1.5)
-        mid = counters(c, 1)
+        mid = c.counter_totals(1)
         assert mid["sent.create.m2"] > 0, mid
         st = c.status(1)
         assert st["peers"][0]["m1"] == "down" and st["peers"][0]["m2"] == "up", st["peers"]
@@ -65,7 +57,7 @@ def test(make):
         assert traffic.returncode == 0, out
         rows = c.wait_mirrors_match(timeout=30)
         synced = sum(r[3] for r in rows if r[0] == 1)
-        after = counters(c, 1)
+        after = c.counter_totals(1)
         creates_m1_late = after["sent.create.m1"] - mid["sent.create.m1"]
         st = c.status(2)
         assert all(s["role"] in ("primary", "secondary") for s in [c.status(1), st])

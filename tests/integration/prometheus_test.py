@@ -27,13 +27,6 @@ def repo_file(rel):
     raise RuntimeError("missing " + rel)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -62,7 +55,7 @@ def test(make):
         f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [alerts.yml]\n"
                 "scrape_configs:\n  - job_name: bladesync\n    static_configs:\n      - targets: %s\n"
                 % json.dumps(targets))
-    port = free_port()
+    port = h.free_port()
     prom = subprocess.Popen([prometheus, "--config.file=" + os.path.join(work, "prometheus.yml"),
                              "--storage.tsdb.path=" + os.path.join(work, "data"),
                              "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
