@@ -24,6 +24,8 @@
 // the counts each batch prints.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
+#include <rapidcheck/detail/TestListenerAdapter.h>
+#include <rapidcheck/detail/Configuration.h>
 #include <rapidcheck/gtest.h>
 #include <rapidcheck/state.h>
 
@@ -820,6 +822,45 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
   std::printf("cluster_stateful: %llu cases\n", static_cast<unsigned long long>(stats.cases));
   for (auto& [k, n] : stats.commands) std::printf("  %-22s %llu\n", k.c_str(), static_cast<unsigned long long>(n));
   ASSERT_TRUE(ok);
+}
+
+// Named regressions: cases the soak found with fresh seeds, replayed from
+// RapidCheck's reproduce strings. A change to the commands' generators can
+// make a string replay another case: the test then fails ("Unable to
+// reproduce") and the case is to be found again with its new string.
+void ExpectReplayHolds(const char* reproduce, const char* what) {
+  const rc::detail::Configuration cfg = rc::detail::configFromString(std::string("reproduce=") + reproduce);
+  rc::detail::TestMetadata md;
+  md.id = md.description = "P1-P6 on whole chassis";
+  rc::detail::TestListenerAdapter quiet;
+  const rc::detail::TestResult r =
+      rc::detail::checkTestable([] { Case(Variant{}); }, md, cfg.testParams, quiet, cfg.reproduce);
+  // RapidCheck reports a reproduce that no longer fails as an error of its
+  // own, with this description: the case holds now. A real failure comes
+  // back as a FailureResult with the broken promise.
+  rc::detail::Error replayed;
+  rc::detail::FailureResult failure;
+  if (r.match(failure)) ADD_FAILURE() << what << ": " << failure.description;
+  ASSERT_TRUE(r.match(replayed)) << what << ": the replay did not run as a reproduction";
+  EXPECT_EQ(replayed.description, "Reproduced result is not a failure") << what;
+}
+// P2/P4 (0 owners): 3 chassis; the primary adopted only from a peer it had
+// seen as primary (fixed: heartbeats say handing_over).
+TEST(ClusterStatefulRegressions, APrimaryAdoptsFromAPeerHandingOver) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c0rvUSqwqSoHlj9co5iy+0tHM5LNqdxXA8dxJmPHK35JQAcgRAAAAIEAAbMxDQABL",
+                    "handing_over");
+}
+// P2/P4 (0 owners): the primary restarted fast, the promoted chassis adopted
+// from the one it had expected instead (fixed: it adopts the primary it lost).
+TEST(ClusterStatefulRegressions, ThePromotedChassisAdoptsThePrimaryItLost) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c2d7lfy5xM3NYfY_1X77kRSWcWwQnjib6sscG5f2bH1EgACBATIFAAAgCBYjHjUyWjQyUYB",
+                    "lost primary");
+}
+// P5: a forged frame at the owner's epoch and live position (what only
+// authentication stops; the unauthenticated adversary aims behind it now).
+TEST(ClusterStatefulRegressions, TheUnkeyedAdversaryDoesNotHitTheLivePosition) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c7rWybvaoeLwCvI1gwo_GCg5NMxNRRFFlGu2Bie6aExFIAYQRAAAAIAAAUQQBEEjT",
+                    "adversary at the live position");
 }
 
 // Teeth: each broken variant must be caught, or the suite proves nothing.
