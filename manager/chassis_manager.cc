@@ -186,6 +186,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // by plausible steps, or once what we follow has gone quiet: one frame
   // (forged, replayed, a bit flip) can neither fake a restart nor freeze the
   // peer's role.
+  // Every heartbeat is numbered from 1: a 0 would pass for "newer than
+  // anything" below and reset what we follow (found by the soak: one forged
+  // heartbeat with seq 0 made the peer's later ones look like jumps ahead).
+  if (hb.seq() == 0) return Drop(DropReason::kImplausible, "heartbeat without a sequence number");
   const bool quiet = now - p.confirmed_at >= cfg_.hb_interval * 2;
   if (p.epoch != 0 && epoch != p.epoch && !quiet) {
     return Drop(epoch < p.epoch ? DropReason::kOldEpoch : DropReason::kUnconfirmedEpoch,
@@ -206,7 +210,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // Heartbeats go on M1 and M2: an older copy arriving late on the slower
   // link proves the peer alive but must not roll its role back (a stale
   // "primary" would make the real primary step down with nobody taking over).
-  if (epoch == p.epoch && hb.seq() != 0 && hb.seq() <= p.hb_seq && !quiet) return;
+  if (epoch == p.epoch && hb.seq() <= p.hb_seq && !quiet) return;
   p.confirmed_at = now;
   if (p.alive && p.epoch != 0 && epoch != p.epoch) {
     // The peer restarted faster than hb-interval x hb-lost-threshold: its

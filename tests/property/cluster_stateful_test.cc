@@ -856,6 +856,13 @@ TEST(ClusterStatefulRegressions, ThePromotedChassisAdoptsThePrimaryItLost) {
   ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c2d7lfy5xM3NYfY_1X77kRSWcWwQnjib6sscG5f2bH1EgACBATIFAAAgCBYjHjUyWjQyUYB",
                     "lost primary");
 }
+// P2/P4 (0 owners): a forged heartbeat numbered 0 passed for newer than
+// anything, reset the peer's sequence so its own heartbeats looked like jumps
+// ahead, and the roles went astray (fixed: a heartbeat numbered 0 is dropped).
+TEST(ClusterStatefulRegressions, AHeartbeatNumberedZeroIsDropped) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2cT4phTbPF5LDXNHGIaWNX0Few0Y75ayieiu16Vx6WnVHgACIgACIgAGAA5QFAAAwBAgYAJYgBJoA",
+                    "heartbeat seq 0");
+}
 // P5: a forged frame at the owner's epoch and live position (what only
 // authentication stops; the unauthenticated adversary aims behind it now).
 TEST(ClusterStatefulRegressions, TheUnkeyedAdversaryDoesNotHitTheLivePosition) {
