@@ -19,6 +19,13 @@ inline std::vector<uint8_t> Bytes(flatbuffers::FlatBufferBuilder& fbb) {
   return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
 }
 
+// Wraps a finished message in a Frame and returns the frame's bytes.
+template <typename T>
+std::vector<uint8_t> FrameBytes(flatbuffers::FlatBufferBuilder& fbb, wire::Message type, flatbuffers::Offset<T> msg) {
+  fbb.Finish(wire::CreateFrame(fbb, type, msg.Union()), wire::FrameIdentifier());
+  return Bytes(fbb);
+}
+
 // A delta batch: `creates` IPv4 sessions from id `first_id` on.
 inline std::vector<uint8_t> ForgedBatch(wire::Origin origin, uint8_t dest, uint64_t first_seq, uint32_t seq_count,
                                         uint8_t flags = 0, uint32_t creates = 0, uint32_t first_id = 0,
@@ -64,9 +71,7 @@ inline std::vector<uint8_t> ForgedCommand(wire::Origin from, wire::CommandKind k
   b.add_kind(kind);
   b.add_origin_chassis(origin_chassis);
   b.add_request_id(request_id);
-  auto c = b.Finish();
-  fbb.Finish(wire::CreateFrame(fbb, wire::Message::Command, c.Union()), wire::FrameIdentifier());
-  return Bytes(fbb);
+  return FrameBytes(fbb, wire::Message::Command, b.Finish());
 }
 
 inline std::vector<uint8_t> ForgedHeartbeat(wire::Origin from, wire::Role role, uint64_t seq, uint8_t priority = 255,
@@ -83,9 +88,7 @@ inline std::vector<uint8_t> ForgedHeartbeat(wire::Origin from, wire::Role role, 
   b.add_uptime_ms(1ull << 40);
   b.add_seq(seq);
   b.add_serial(serial);
-  auto hb = b.Finish();
-  fbb.Finish(wire::CreateFrame(fbb, wire::Message::Heartbeat, hb.Union()), wire::FrameIdentifier());
-  return Bytes(fbb);
+  return FrameBytes(fbb, wire::Message::Heartbeat, b.Finish());
 }
 
 inline std::vector<uint8_t> ForgedBladeStatus(wire::Origin from, bool ready, uint64_t last_command = 0) {
@@ -94,9 +97,7 @@ inline std::vector<uint8_t> ForgedBladeStatus(wire::Origin from, bool ready, uin
   b.add_from(&from);
   b.add_ready(ready);
   b.add_last_command(last_command);
-  auto st = b.Finish();
-  fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
-  return Bytes(fbb);
+  return FrameBytes(fbb, wire::Message::BladeStatus, b.Finish());
 }
 
 // `n` TCP SYNs of new flows.
@@ -111,9 +112,7 @@ inline std::vector<uint8_t> ForgedSyns(wire::Origin from, uint32_t n, uint32_t f
   wire::PacketBatchBuilder b(fbb);
   b.add_from(&from);
   b.add_packets4(v);
-  auto pb = b.Finish();
-  fbb.Finish(wire::CreateFrame(fbb, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
-  return Bytes(fbb);
+  return FrameBytes(fbb, wire::Message::PacketBatch, b.Finish());
 }
 
 }  // namespace bladesync::testing

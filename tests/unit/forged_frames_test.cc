@@ -278,11 +278,6 @@ TEST_F(ForgedControl, GarbageIsCounted) {
   ExpectOnePrimary(primary_);
 }
 
-}  // namespace
-}  // namespace bladesync::testing
-
-namespace bladesync::testing {
-namespace {
 
 // "In sync" is what the mirror holds, not what its stream's numbers say: a
 // mirror that lost a session its idle owner still holds (here: its QUERY is
@@ -306,11 +301,6 @@ TEST(MirrorHonesty, IdleOwnersSummaryHealsALostSession) {
   EXPECT_GE(c.blade(2, 1).counters().bulk_syncs_received.get(), 2u);
 }
 
-}  // namespace
-}  // namespace bladesync::testing
-
-namespace bladesync::testing {
-namespace {
 
 // Found by the soak: a forged frame just past the mirror's position waited
 // in the reorder buffer until the owner's next genuine frame filled the
@@ -373,11 +363,6 @@ TEST(ForgedAhead, AFrameCutDifferentlyFromTheOwnersIsNeverApplied) {
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
 
-}  // namespace
-}  // namespace bladesync::testing
-
-namespace bladesync::testing {
-namespace {
 
 // Found by the soak (no adversary): a mirror that switched to an owner's new
 // epoch on a live frame still acked with its position in the old stream, so

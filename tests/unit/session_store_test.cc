@@ -107,11 +107,6 @@ TEST(SessionStore, RecordIs64BytesAndIndexStaysSmall) {
   EXPECT_LT(s.MemoryBytes() / n, 128u);
 }
 
-}  // namespace
-}  // namespace bladesync
-
-namespace bladesync {
-namespace {
 
 // A mirror told of one session at a high id holds that id's chunk only; the
 // chunks in between read as empty, are skipped by scans, and become real
