@@ -219,14 +219,20 @@ std::string ChassisRuntime::Control(const std::string& command) {
   return manager_thread_->Call([&] { return HandleControl(command); });
 }
 
+namespace {
+// An error answer: {"error": ...} in JSON; in text "error: ..." (a usage
+// line as it is). The CLI exits 4 on either.
+std::string ErrorReply(const std::string& msg, bool text) {
+  if (text) return (msg.rfind("usage:", 0) == 0 ? msg : "error: " + msg) + "\n";
+  JsonWriter j;
+  j.BeginObject().Key("error").String(msg).EndObject();
+  return j.str();
+}
+}  // namespace
+
 std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, bool text) {
   Result<SessionFilter> f = ParseSessionFilter(words);
-  if (!f.ok()) {
-    if (text) return "error: " + f.status().message() + "\n";
-    JsonWriter j;
-    j.BeginObject().Key("error").String(f.status().message()).EndObject();
-    return j.str();
-  }
+  if (!f.ok()) return ErrorReply(f.status().message(), text);
   std::vector<ListedSession> listed;
   std::vector<uint8_t> not_here;
   size_t matched = 0;
@@ -489,11 +495,6 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       if (w[i++] != x) return false;
     return true;
   };
-  auto error = [](const std::string& msg) {
-    JsonWriter j;
-    j.BeginObject().Key("error").String(msg).EndObject();
-    return j.str();
-  };
   const ConfigState cs = CurrentConfigState();
   if (is({"get", "system", "ha", "status"})) return text ? HaStatusText(*manager_, cfg_, cs) : HaStatusJson(*manager_, cfg_, cs);
   if (is({"diagnose", "sys", "session", "sync"})) return text ? SessionSyncText(*manager_) : SessionSyncJson(*manager_);
@@ -505,13 +506,12 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       j.BeginObject().Key("manual_failover").Bool(w[3] == "set").Key("role").String(HaRoleName(manager_->role())).EndObject();
       return j.str();
     }
-    return text ? "usage: execute ha failover set|unset\n" : error("usage: execute ha failover set|unset");
+    return ErrorReply("usage: execute ha failover set|unset", text);
   }
   if (is({"diagnose", "sys", "ha", "monitor"})) {
     if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {
       if (std::find(cfg_.monitor.begin(), cfg_.monitor.end(), w[4]) == cfg_.monitor.end()) {
-        return text ? "error: '" + w[4] + "' is not a monitored interface (set monitor)\n"
-                    : error("'" + w[4] + "' is not a monitored interface (set monitor)");
+        return ErrorReply("'" + w[4] + "' is not a monitored interface (set monitor)", text);
       }
       if (w[5] == "auto") {
         monitor_forced_.erase(w[4]);
@@ -524,14 +524,12 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       return text ? "monitored interfaces up: " + std::to_string(MonitoredUp()) + "; role " + HaRoleName(manager_->role()) + "\n"
                   : j.str();
     }
-    return text ? "usage: diagnose sys ha monitor <interface> down|up|auto\n"
-                : error("usage: diagnose sys ha monitor <interface> down|up|auto");
+    return ErrorReply("usage: diagnose sys ha monitor <interface> down|up|auto", text);
   }
   // Name the command as the operator typed it (without the format word).
   std::string typed;
   for (const std::string& x : w) typed += (typed.empty() ? "" : " ") + x;
-  if (text) return "error: unknown command '" + typed + "'\n";
-  return error("unknown command '" + typed + "'");
+  return ErrorReply("unknown command '" + typed + "'", text);
 }
 
 }  // namespace bladesync
