@@ -76,6 +76,8 @@ struct IpAddr {
   uint32_t v4() const;  // host order; valid when is_v4()
   uint64_t hi() const;
   uint64_t lo() const;
+  // 127.0.0.0/8 or ::1.
+  bool is_loopback() const { return is_v4() ? (v4() >> 24) == 127 : (hi() == 0 && lo() == 1); }
   std::string ToString() const;
   bool operator==(const IpAddr& o) const { return b == o.b; }
   bool operator<(const IpAddr& o) const { return b < o.b; }

@@ -596,7 +596,7 @@ bool IsLoopbackHost(const std::string& host) {
   if (host == "inproc" || host == "localhost") return true;
   std::optional<IpAddr> a = IpAddr::Parse(host);
   if (!a) return false;
-  return a->is_v4() ? (a->v4() >> 24) == 127 : (a->hi() == 0 && a->lo() == 1);
+  return a->is_loopback();
 }
 }  // namespace
 

@@ -21,16 +21,9 @@ KernelSync::KernelSync(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, 
 
 KernelSync::~KernelSync() { *alive_ = false; }
 
-namespace {
-bool Loopback(const IpAddr& a) {
-  if (a.is_v4()) return (a.v4() >> 24) == 127;
-  return a.hi() == 0 && a.lo() == 1;
-}
-}  // namespace
-
 bool KernelSync::Ignored(const SessionKey& k) const {
   // This host's own conversations (the CLI, /metrics) are not forwarded traffic.
-  if (Loopback(k.src) || Loopback(k.dst)) return true;
+  if (k.src.is_loopback() || k.dst.is_loopback()) return true;
   for (const IpAddr& a : own_) {
     if (k.src == a || k.dst == a) return true;
   }
