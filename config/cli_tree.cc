@@ -5,6 +5,11 @@
 namespace bladesync {
 namespace {
 
+// Deeper than any real config (system ha / session-sync-filter /
+// custom-service / edit is four); a bound keeps a hostile file from
+// exhausting the stack of whatever walks or frees the tree.
+constexpr size_t kMaxDepth = 16;
+
 Status Error(const std::string& file, int line, const std::string& what) {
   return InvalidArgument(file + ":" + std::to_string(line) + ": " + what);
 }
@@ -62,11 +67,21 @@ Result<CliBlock> ParseCli(const std::string& text, const std::string& file) {
     if (w.empty()) continue;
     const std::string& cmd = w[0];
     CliBlock* cur = stack.back();
+    if ((cmd == "config" || cmd == "edit") && stack.size() > kMaxDepth) {
+      return Error(file, lineno, "blocks nest deeper than " + std::to_string(kMaxDepth) + " levels ('" + cmd +
+                                     "' inside '" + cur->name + "' from line " + std::to_string(cur->line) + ")");
+    }
     if (cmd == "config") {
       if (w.size() < 2) return Error(file, lineno, "'config' needs a name");
       if (cur->is_table) return Error(file, lineno, "'config' inside a table needs an 'edit' first");
       std::string name;
       for (size_t k = 1; k < w.size(); ++k) name += (k > 1 ? " " : "") + w[k];
+      for (const CliBlock& b : cur->blocks) {
+        if (b.name == name) {
+          return Error(file, lineno, "'config " + name + "' appears twice in '" + cur->name + "' (first at line " +
+                                         std::to_string(b.line) + ")");
+        }
+      }
       cur->blocks.push_back(CliBlock{name, lineno, {}, {}, {}, false});
       stack.push_back(&cur->blocks.back());
       in_edit.push_back(false);
@@ -75,6 +90,12 @@ Result<CliBlock> ParseCli(const std::string& text, const std::string& file) {
       if (stack.size() == 1 || in_edit.back()) return Error(file, lineno, "'edit' outside a 'config' block");
       if (!cur->settings.empty()) return Error(file, lineno, "'edit' in a block that already has 'set' lines");
       cur->is_table = true;
+      for (const CliBlock& e : cur->entries) {
+        if (e.name == w[1]) {
+          return Error(file, lineno, "'edit " + w[1] + "' appears twice in 'config " + cur->name + "' (first at line " +
+                                         std::to_string(e.line) + ")");
+        }
+      }
       cur->entries.push_back(CliBlock{w[1], lineno, {}, {}, {}, false});
       stack.push_back(&cur->entries.back());
       in_edit.push_back(true);

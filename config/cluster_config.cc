@@ -19,7 +19,17 @@ class BlockReader {
   using Handler = std::function<Status(const CliSetting&)>;
   void On(const std::string& key, Handler h) { handlers_[key] = std::move(h); }
 
+  // Nested `config` blocks this block may hold (read by the caller); any
+  // other is an error, never silently skipped with all it holds.
+  void AllowBlocks(std::set<std::string> names) { blocks_ = std::move(names); }
+
   Status Read(const CliBlock& b) {
+    for (const CliBlock& sub : b.blocks) {
+      if (!blocks_.count(sub.name)) {
+        return InvalidArgument(file_ + ":" + std::to_string(sub.line) + ": unknown block 'config " + sub.name + "' in '" +
+                               where_ + "'");
+      }
+    }
     for (const CliSetting& s : b.settings) {
       auto it = handlers_.find(s.key);
       if (it == handlers_.end()) return Err(s, "unknown option");
@@ -72,6 +82,7 @@ class BlockReader {
   }
 
  private:
+  std::set<std::string> blocks_;
   std::string file_;
   std::string where_;
   std::map<std::string, Handler> handlers_;
@@ -153,6 +164,46 @@ const CliBlock* FindBlock(const std::vector<CliBlock>& blocks, const std::string
   return nullptr;
 }
 
+// The setting that decides `key` in `b` (the last one), or nullptr.
+const CliSetting* SettingOf(const CliBlock& b, const std::string& key) {
+  const CliSetting* found = nullptr;
+  for (const CliSetting& s : b.settings)
+    if (s.key == key) found = &s;
+  return found;
+}
+
+// "a.b.c.d:port" with an IPv4 literal and a port 0-65535.
+bool SplitHostPort(const std::string& v, std::string* host, int* port) {
+  const size_t colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) return false;
+  long long p = 0;
+  if (!BlockReader::ParseInt(v.substr(colon + 1), &p) || p < 0 || p > 65535) return false;
+  *host = v.substr(0, colon);
+  *port = static_cast<int>(p);
+  return true;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "inproc" || host == "localhost") return true;
+  std::optional<IpAddr> a = IpAddr::Parse(host);
+  if (!a) return false;
+  return a->is_loopback();
+}
+
+bool IsIpv4Literal(const std::string& host) {
+  std::optional<IpAddr> a = IpAddr::Parse(host);
+  return a && a->is_v4();
+}
+
+// One TCP endpoint a chassis listens on, for the duplicate check.
+struct Listener {
+  std::string host;
+  int port;
+  uint8_t chassis;
+  std::string what;  // "m1 (slot 2)", "metrics"...
+  int line;
+};
+
 struct Loader {
   const std::string& file;
   ClusterConfig cfg;
@@ -160,7 +211,21 @@ struct Loader {
 
   Status Err(int line, const std::string& what) { return InvalidArgument(file + ":" + std::to_string(line) + ": " + what); }
 
+  // A table holds `edit` entries only: a `set` or `config` beside them would
+  // be skipped with all it says.
+  Status TableOnly(const CliBlock& b) {
+    if (!b.settings.empty()) {
+      return Err(b.settings.front().line, "option '" + b.settings.front().key + "' in 'config " + b.name +
+                                              "' needs an 'edit <name>' first");
+    }
+    if (!b.blocks.empty()) {
+      return Err(b.blocks.front().line, "unknown block 'config " + b.blocks.front().name + "' in 'config " + b.name + "'");
+    }
+    return Status::Ok();
+  }
+
   Status Interfaces(const CliBlock& b) {
+    if (Status s = TableOnly(b); !s.ok()) return s;
     for (const CliBlock& e : b.entries) {
       long long index = 0;
       BlockReader r(file, "config system interface / edit " + e.name);
@@ -178,6 +243,7 @@ struct Loader {
   }
 
   Status Addresses(const CliBlock& b, bool v6) {
+    if (Status s = TableOnly(b); !s.ok()) return s;
     for (const CliBlock& e : b.entries) {
       BlockReader r(file, std::string(v6 ? "config firewall address6" : "config firewall address") + " / edit " + e.name);
       std::optional<AddrPrefix> p;
@@ -237,6 +303,7 @@ struct Loader {
   Status ReadSyncFilter(const CliBlock& b) {
     bladesync::SyncFilter& f = cfg.pickup.filter;
     BlockReader r(file, "config session-sync-filter");
+    r.AllowBlocks({"custom-service"});
     r.On("srcintf", InterfacesHandler(r, &f.srcintf));
     r.On("dstintf", InterfacesHandler(r, &f.dstintf));
     r.On("srcaddr", [&](const CliSetting& s) { return AddrList(r, s, false, &f.srcaddr); });
@@ -246,6 +313,7 @@ struct Loader {
     if (Status s = r.Read(b); !s.ok()) return s;
     for (const CliBlock& sub : b.blocks) {
       if (sub.name != "custom-service") return Err(sub.line, "unknown block 'config " + sub.name + "' in 'config session-sync-filter'");
+      if (Status s = TableOnly(sub); !s.ok()) return s;
       for (const CliBlock& e : sub.entries) {
         CustomService cs;
         BlockReader cr(file, "config custom-service / edit " + e.name);
@@ -258,8 +326,71 @@ struct Loader {
     return Status::Ok();
   }
 
+  // No two listeners of the cluster share an address and port, and no two
+  // chassis share a control socket: the second would fail to start, or
+  // worse, two chassis would answer as one.
+  const std::string& FindM1(uint8_t id) const {
+    for (const ChassisConfig& c : cfg.chassis)
+      if (c.id == id) return c.m1;
+    return cfg.chassis.front().m1;
+  }
+
+  Status DistinctEndpoints(const CliBlock& table) {
+    auto line_of = [&](uint8_t id, const std::string& key) {
+      for (const CliBlock& e : table.entries) {
+        if (e.name != std::to_string(id)) continue;
+        const CliSetting* s = SettingOf(e, key);
+        return s ? s->line : e.line;
+      }
+      return table.line;
+    };
+    std::vector<Listener> all;
+    for (const ChassisConfig& c : cfg.chassis) {
+      for (int slot = 0; slot <= cfg.slots; ++slot) {
+        const std::string node = slot == 0 ? " (manager)" : " (slot " + std::to_string(slot) + ")";
+        all.push_back({c.m1, c.sync_port + slot, c.id, "m1" + node, line_of(c.id, "m1")});
+        all.push_back({c.m2, c.sync_port + slot, c.id, "m2" + node, line_of(c.id, "m2")});
+        if (c.backplane != "inproc") {
+          all.push_back({c.backplane, c.sync_port + 100 + slot, c.id, "backplane" + node, line_of(c.id, "backplane")});
+        }
+      }
+      for (const char* key : {"metrics", "check"}) {
+        const std::string& v = std::string(key) == "metrics" ? c.metrics : c.check;
+        std::string host;
+        int port = 0;
+        if (!v.empty() && SplitHostPort(v, &host, &port) && port != 0) all.push_back({host, port, c.id, key, line_of(c.id, key)});
+      }
+    }
+    for (size_t i = 0; i < all.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        const Listener& a = all[j];
+        const Listener& b = all[i];
+        if (a.port != b.port || (a.host != b.host && a.host != "0.0.0.0" && b.host != "0.0.0.0")) continue;
+        // A loopback address is each machine's own: chassis on machines of
+        // their own (their M1 beyond loopback) may all use 127.0.0.1.
+        const bool local = IsLoopbackHost(a.host) || IsLoopbackHost(b.host);
+        if (local && a.chassis != b.chassis && (!IsLoopbackHost(FindM1(a.chassis)) || !IsLoopbackHost(FindM1(b.chassis)))) continue;
+        return Err(b.line, "chassis " + std::to_string(b.chassis) + " " + b.what + " listens on " + b.host + ":" +
+                               std::to_string(b.port) + ", which chassis " + std::to_string(a.chassis) + " " + a.what +
+                               " (line " + std::to_string(a.line) + ") already uses: give each chassis its own " +
+                               "addresses or sync-port");
+      }
+    }
+    for (size_t i = 0; i < cfg.chassis.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (cfg.chassis[i].control == cfg.chassis[j].control) {
+          return Err(line_of(cfg.chassis[i].id, "control"),
+                     "chassis " + std::to_string(cfg.chassis[i].id) + " control socket " + cfg.chassis[i].control +
+                         " is chassis " + std::to_string(cfg.chassis[j].id) + "'s too: each chassis needs its own");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
   Status Chassis(const CliBlock& b) {
     std::set<int> seen;
+    if (Status s = TableOnly(b); !s.ok()) return s;
     for (const CliBlock& e : b.entries) {
       long long id = 0;
       if (!BlockReader::ParseInt(e.name, &id) || id < 1 || id > 4) return Err(e.line, "chassis id '" + e.name + "' must be 1 to 4");
@@ -282,6 +413,27 @@ struct Loader {
       r.On("private-key", r.String(&c.private_key));
       if (Status s = r.Read(e); !s.ok()) return s;
       if (c.m1.empty() || c.m2.empty()) return Err(e.line, "chassis " + e.name + " needs 'set m1' and 'set m2' addresses");
+      // Addresses are checked here, not when a socket fails to bind at start.
+      for (const char* key : {"m1", "m2", "backplane"}) {
+        const CliSetting* s = SettingOf(e, key);
+        if (!s || s->unset) continue;
+        const std::string& v = s->values[0];
+        if (std::string(key) == "backplane" && v == "inproc") continue;
+        if (!IsIpv4Literal(v)) {
+          return r.Err(*s, "'" + v + "' is not an IPv4 address" +
+                               (std::string(key) == "backplane" ? std::string(" (or inproc)") : std::string()) +
+                               (IpAddr::Parse(v) ? ": IPv6 sync links are not supported yet" : ""));
+        }
+      }
+      for (const char* key : {"metrics", "check"}) {
+        const CliSetting* s = SettingOf(e, key);
+        if (!s || s->unset) continue;
+        std::string host;
+        int port = 0;
+        if (!SplitHostPort(s->values[0], &host, &port) || !IsIpv4Literal(host)) {
+          return r.Err(*s, "'" + s->values[0] + "' is not IPv4-address:port (port 0 to 65535)");
+        }
+      }
       if (c.serial.empty()) c.serial = "BSYNC-CH" + e.name;
       if (c.control.empty()) c.control = "/run/bladesync/chassis" + e.name + ".sock";
       if (c.control[0] != '/') {
@@ -302,6 +454,7 @@ struct Loader {
 
   Status Ha(const CliBlock& b) {
     BlockReader r(file, "config system ha");
+    r.AllowBlocks({"session-sync-filter", "chassis"});
     cfg.ha_line = b.line;
     PickupOptions& p = cfg.pickup;
     r.On("group-id", r.Int(&cfg.group_id, 0, 1023));
@@ -379,6 +532,7 @@ struct Loader {
     }
     if (chassis) {
       if (Status s = Chassis(*chassis); !s.ok()) return s;
+      if (Status s = DistinctEndpoints(*chassis); !s.ok()) return s;
     }
     p.mode = cfg.mode;
     return Status::Ok();
@@ -424,6 +578,7 @@ struct Loader {
   }
 
   Status FlowRules(const CliBlock& b) {
+    if (Status s = TableOnly(b); !s.ok()) return s;
     for (const CliBlock& e : b.entries) {
       FlowRule fr;
       long long id = 0;
@@ -590,15 +745,6 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   }
   return std::move(L.cfg);
 }
-
-namespace {
-bool IsLoopbackHost(const std::string& host) {
-  if (host == "inproc" || host == "localhost") return true;
-  std::optional<IpAddr> a = IpAddr::Parse(host);
-  if (!a) return false;
-  return a->is_loopback();
-}
-}  // namespace
 
 bool ClusterConfig::loopback_only() const {
   for (const ChassisConfig& c : chassis) {

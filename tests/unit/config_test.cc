@@ -204,6 +204,67 @@ TEST(Config, ChassisTableIsChecked) {
             "bad.conf:3: chassis 1 needs 'set m1' and 'set m2' addresses");
 }
 
+// Issue 17 point 5: what would fail at start, or be silently ignored, is an
+// error that names the line.
+TEST(Config, AddressesAreCheckedBeforeStart) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string t = Ha("");
+    t.replace(t.find(from), from.size(), to);
+    return t;
+  };
+  EXPECT_EQ(ErrorOf(with("set m1 127.0.1.1", "set m1 127.0.1.999")),
+            "bad.conf:4: option 'm1' in 'config chassis / edit 1': '127.0.1.999' is not an IPv4 address");
+  EXPECT_EQ(ErrorOf(with("set m2 127.0.2.2", "set m2 ::1")),
+            "bad.conf:9: option 'm2' in 'config chassis / edit 2': '::1' is not an IPv4 address: IPv6 sync links are "
+            "not supported yet");
+  EXPECT_EQ(ErrorOf(with("set m2 127.0.2.1", "set m2 127.0.2.1\n            set metrics 127.0.0.1")),
+            "bad.conf:6: option 'metrics' in 'config chassis / edit 1': '127.0.0.1' is not IPv4-address:port (port 0 "
+            "to 65535)");
+  EXPECT_EQ(ErrorOf(with("set m1 127.0.1.2", "set m1 127.0.1.1")),
+            "bad.conf:8: chassis 2 m1 (manager) listens on 127.0.1.1:27100, which chassis 1 m1 (manager) (line 4) "
+            "already uses: give each chassis its own addresses or sync-port");
+  EXPECT_EQ(ErrorOf(with("set m2 127.0.2.1", "set m2 127.0.1.1")),
+            "bad.conf:5: chassis 1 m2 (manager) listens on 127.0.1.1:27100, which chassis 1 m1 (manager) (line 4) "
+            "already uses: give each chassis its own addresses or sync-port");
+  EXPECT_EQ(ErrorOf(with("set m2 127.0.2.2", "set m2 127.0.2.2\n            set control /run/bladesync/chassis1.sock")),
+            "bad.conf:10: chassis 2 control socket /run/bladesync/chassis1.sock is chassis 1's too: each chassis needs "
+            "its own");
+  // Loopback is each machine's own: chassis on different machines may share it.
+  std::string apart = with("set m1 127.0.1.1", "set m1 10.0.1.1\n            set backplane 127.0.0.1");
+  apart = apart.replace(apart.find("set m1 127.0.1.2"), 16, "set m1 10.0.1.2\n            set backplane 127.0.0.1");
+  EXPECT_TRUE(LoadClusterConfig("config system ha\n    set authentication disable\n" + apart.substr(17), "ok.conf").ok());
+}
+
+TEST(Config, NothingIsSilentlyIgnored) {
+  EXPECT_EQ(ErrorOf(Ha("    config system ha\n        set bogus-thing 1\n    end\n")),
+            "bad.conf:2: unknown block 'config system ha' in 'config system ha'");
+  EXPECT_EQ(ErrorOf(Ha("") + "config system ha\n    set bogus-thing 1\nend\n"),
+            "bad.conf:13: 'config system ha' appears twice in '(top level)' (first at line 1)");
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup enable\n    config session-sync-filter\n        config bogus\n        end\n    end\n")),
+            "bad.conf:4: unknown block 'config bogus' in 'config session-sync-filter'");
+  std::string nested = Ha("");
+  nested.replace(nested.find("        next\n"), 0, "            config bogus\n                set x 1\n            end\n");
+  EXPECT_EQ(ErrorOf(nested), "bad.conf:6: unknown block 'config bogus' in 'config chassis / edit 1'");
+  EXPECT_EQ(ErrorOf(Ha("") + "config system interface\n    set index 3\nend\n"),
+            "bad.conf:14: option 'index' in 'config system interface' needs an 'edit <name>' first");
+  EXPECT_EQ(ErrorOf(Ha("") + "config firewall address\n    edit a\n        set subnet 10.0.0.0/8\n    next\n    edit a\n    next\nend\n"),
+            "bad.conf:17: 'edit a' appears twice in 'config firewall address' (first at line 14)");
+}
+
+// Issue 17 point 6: no input crashes the parser; nesting has a bound.
+TEST(Config, DeepNestingIsAnErrorNotACrash) {
+  std::string open;
+  for (int i = 0; i < 100000; ++i) open += "config system ha\n";
+  EXPECT_EQ(ErrorOf(open), "bad.conf:17: blocks nest deeper than 16 levels ('config' inside 'system ha' from line 16)");
+  std::string closed;
+  for (int i = 0; i < 60000; ++i) closed += "config system ha\n";
+  for (int i = 0; i < 60000; ++i) closed += "end\n";
+  EXPECT_EQ(ErrorOf(closed), "bad.conf:17: blocks nest deeper than 16 levels ('config' inside 'system ha' from line 16)");
+  std::string edits = "config x\n";
+  for (int i = 0; i < 50000; ++i) edits += "edit a\nconfig y\n";
+  EXPECT_FALSE(LoadClusterConfig(edits, "bad.conf").ok());
+}
+
 TEST(Config, ConntrackBlock) {
   const std::string ct =
       "config system conntrack\n    set status enable\n    set event-buffer-size 1048576\n"
