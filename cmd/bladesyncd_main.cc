@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 
 #include "cmd/demo.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "fabric/zap_handler.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/fabric_security.h"
@@ -28,7 +30,35 @@ namespace {
 constexpr const char* kDefaultConfig = "/etc/bladesync/bladesync.conf";
 constexpr const char* kUsage =
     "usage: bladesyncd [--config FILE | --demo] --chassis N [--slot S]... [--no-manager] [--no-blades]\n"
-    "                  [--epoch E] [--metrics HOST:PORT] [--log-level debug|info|warn|error]\n";
+    "                  [--epoch E] [--metrics HOST:PORT] [--log-level debug|info|warn|error]\n"
+    "       bladesyncd -h | --help | --version\n";
+constexpr const char* kHelp =
+    "\n"
+    "Runs one chassis of a bladesync cluster: its manager and blades, or some of them.\n"
+    "\n"
+    "  --config FILE     the cluster config (default /etc/bladesync/bladesync.conf)\n"
+    "  --demo            the embedded demo cluster instead of a config file\n"
+    "  --chassis N       which chassis of the config this is\n"
+    "  --slot S          run only this blade (repeatable); with --no-manager, a blade process\n"
+    "  --no-manager      run no chassis manager here\n"
+    "  --no-blades       run no blades here (a manager-only process)\n"
+    "  --epoch E         this incarnation's epoch (default: from the wall clock)\n"
+    "  --metrics H:P     serve /metrics here instead of the chassis's 'set metrics'\n"
+    "  --log-level L     debug, info (default), warn or error\n"
+    "\n"
+    "SIGHUP reloads the config file; SIGTERM and SIGINT stop cleanly.\n"
+    "Exit codes: 0 stopped cleanly, 2 usage, config or start-up error.\n";
+
+// A whole number in [lo, hi], or nullopt ("3x", "-1" and "" are not numbers).
+std::optional<long> WholeNumber(const std::string& v, long lo, long hi) {
+  size_t used = 0;
+  try {
+    const long n = std::stol(v, &used);
+    if (used == v.size() && n >= lo && n <= hi) return n;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,21 +76,32 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    try {
-      if (a == "--config") config_path = next();
-      else if (a == "--demo") demo = true;
-      else if (a == "--chassis") chassis = std::stoi(next());
-      else if (a == "--slot") { opt.slots.push_back(static_cast<uint8_t>(std::stoi(next()))); opt.all_slots = false; }
-      else if (a == "--no-manager") opt.run_manager = false;
-      else if (a == "--no-blades") opt.all_slots = false;
-      else if (a == "--epoch") opt.epoch = static_cast<uint32_t>(std::stoul(next()));
-      else if (a == "--metrics") opt.metrics = next();
-      else if (a == "--log-level") level = next();
-      else { std::fprintf(stderr, "bladesyncd: unknown option %s\n%s", a.c_str(), kUsage); return 2; }
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "bladesyncd: %s needs a number\n", a.c_str());
-      return 2;
-    }
+    auto number = [&](long lo, long hi) {
+      const std::string v = next();
+      std::optional<long> n = WholeNumber(v, lo, hi);
+      if (!n) {
+        std::fprintf(stderr, "bladesyncd: %s needs a whole number from %ld to %ld, not '%s'\n", a.c_str(), lo, hi,
+                     v.c_str());
+        std::exit(2);
+      }
+      return *n;
+    };
+    if (a == "-h" || a == "--help") {
+      std::printf("%s%s", kUsage, kHelp);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("bladesyncd %s\n", kVersion);
+      return 0;
+    } else if (a == "--config") config_path = next();
+    else if (a == "--demo") demo = true;
+    else if (a == "--chassis") chassis = static_cast<int>(number(1, 255));
+    else if (a == "--slot") { opt.slots.push_back(static_cast<uint8_t>(number(1, 255))); opt.all_slots = false; }
+    else if (a == "--no-manager") opt.run_manager = false;
+    else if (a == "--no-blades") opt.all_slots = false;
+    else if (a == "--epoch") opt.epoch = static_cast<uint32_t>(number(1, 4294967295L));
+    else if (a == "--metrics") opt.metrics = next();
+    else if (a == "--log-level") level = next();
+    else { std::fprintf(stderr, "bladesyncd: unknown option %s\n%s", a.c_str(), kUsage); return 2; }
   }
   if (chassis < 1) {
     std::fputs(kUsage, stderr);
@@ -80,7 +121,12 @@ int main(int argc, char** argv) {
     }
     config_path = kDefaultConfig;
   }
-  SetLogLevel(level == "debug" ? LogLevel::kDebug : level == "warn" ? LogLevel::kWarn : level == "error" ? LogLevel::kError : LogLevel::kInfo);
+  std::optional<LogLevel> log_level = ParseLogLevel(level);
+  if (!log_level) {
+    std::fprintf(stderr, "bladesyncd: --log-level is one of %s, not '%s'\n", kLogLevelNames, level.c_str());
+    return 2;
+  }
+  SetLogLevel(*log_level);
   SetLogPrefix("chassis" + std::to_string(chassis));
   if (Result<FdLimit> fds = RaiseFdLimit(); !fds.ok()) {
     BS_LOG(kWarn, "runtime") << "cannot raise the open-file limit: " << fds.status().message();
@@ -114,8 +160,18 @@ int main(int argc, char** argv) {
   if (zap) zap_thread.Start();
   ChassisRuntime rt(cfg.value(), static_cast<uint8_t>(chassis), opt, ctx);
   rt.set_zap(zap.get());
+  // The ZAP handler's sockets belong to its thread: closed there, before the
+  // context goes, on every way out.
+  auto stop = [&] {
+    rt.Stop();
+    if (zap) {
+      zap_thread.Call([&] { zap->Close(); });
+      zap_thread.Stop();
+    }
+  };
   if (Status s = rt.Start(); !s.ok()) {
     std::fprintf(stderr, "bladesyncd: %s\n", s.message().c_str());
+    stop();
     return 2;
   }
   // The main thread only waits for signals; every node runs on its own loop.
@@ -132,10 +188,6 @@ int main(int argc, char** argv) {
     }
   }
   BS_LOG(kInfo, "runtime") << "stopping";
-  rt.Stop();
-  if (zap) {
-    zap_thread.Call([&] { zap->Close(); });
-    zap_thread.Stop();
-  }
+  stop();
   return 0;
 }

@@ -1,6 +1,9 @@
 #include "cmd/cli_commands.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +18,7 @@
 #include "cmd/demo.h"
 #include "core/asio_event_loop.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "fabric/zmq_transport.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/control_server.h"
@@ -29,9 +33,11 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   demo [--config F] [--duration S] [--rate N] [-v]
         run a whole cluster on this machine (the embedded demo config by
         default), send traffic, and check every mirror against its owner
-  traffic --config F [--duration S] [--rate N]
+  traffic --config F [--duration S] [--rate N] [--max-unroutable PERCENT]
         the traffic generator as its own process: it sends to whichever
-        chassis processes traffic, asking the managers' control sockets
+        chassis processes traffic, asking the managers' control sockets;
+        exits 1 when nothing was delivered or more than PERCENT (default 1)
+        of the packets found no chassis to take them
   get system ha status                      roles, blades, links, sync state
   diagnose sys session sync                 sync counters per blade and link
   diagnose sys session list [src A] [dst A] [sport N] [dport N] [proto P] [slot N] [owned|standby] [max N]
@@ -42,14 +48,21 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
         these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
         add --json for machine-readable output
   keygen [--out PREFIX]                     a CURVE key pair for one chassis
-  check-config F                            parse and check a config file
+  check-config F [--chassis N]              parse and check a config file; with --chassis,
+                                            also that chassis N's addresses are this host's
   conntrack dump|count|install N|flush      this namespace's kernel conntrack table
+  -h, --help, help                          this text
+  --version                                 the release
+exit codes: 0 ok, 1 the command ran and failed (check, traffic, keygen),
+            2 usage or config error, 3 no chassis answers, 4 the chassis refused
 )";
 
 struct Flags {
   std::string config, connect, out;
   int chassis = 1, duration = -1, rate = -1;
-  bool json = false, verbose = false;
+  double max_unroutable_percent = 1.0;
+  bool json = false, verbose = false, help = false, version = false;
+  bool chassis_given = false;
   std::vector<std::string> words;
 };
 
@@ -64,13 +77,30 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
       *out = args[++i];
       return true;
     };
+    // Whole non-negative numbers only: "-5", "3x" and "" are errors, never a default.
     auto int_value = [&](int* out) {
       std::string v;
       if (!value(&v)) return false;
+      size_t used = 0;
       try {
-        *out = std::stoi(v);
+        const long n = std::stol(v, &used);
+        if (used != v.size() || n < 0 || n > 1000000000) throw std::out_of_range(v);
+        *out = static_cast<int>(n);
       } catch (...) {
-        *err = a + " needs a number, not '" + v + "'";
+        *err = a + " needs a whole number from 0, not '" + v + "'";
+        return false;
+      }
+      return true;
+    };
+    auto percent_value = [&](double* out) {
+      std::string v;
+      if (!value(&v)) return false;
+      size_t used = 0;
+      try {
+        *out = std::stod(v, &used);
+        if (used != v.size() || !(*out >= 0 && *out <= 100)) throw std::out_of_range(v);
+      } catch (...) {
+        *err = a + " needs a percentage from 0 to 100, not '" + v + "'";
         return false;
       }
       return true;
@@ -78,10 +108,13 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
     if (a == "--config") { if (!value(&f->config)) return false; }
     else if (a == "--connect") { if (!value(&f->connect)) return false; }
     else if (a == "--out") { if (!value(&f->out)) return false; }
-    else if (a == "--chassis") { if (!int_value(&f->chassis)) return false; }
+    else if (a == "--chassis") { if (!int_value(&f->chassis)) return false; f->chassis_given = true; }
     else if (a == "--duration") { if (!int_value(&f->duration)) return false; }
     else if (a == "--rate") { if (!int_value(&f->rate)) return false; }
+    else if (a == "--max-unroutable") { if (!percent_value(&f->max_unroutable_percent)) return false; }
     else if (a == "--json") f->json = true;
+    else if (a == "-h" || a == "--help") f->help = true;
+    else if (a == "--version") f->version = true;
     else if (a == "-v" || a == "--verbose") f->verbose = true;
     else if (a.rfind("--", 0) == 0) { *err = "unknown option " + a; return false; }
     else f->words.push_back(a);
@@ -104,6 +137,13 @@ int Control(const Flags& f) {
       return 2;
     }
     endpoint = c->control;
+  } else if (endpoint[0] != '/' && endpoint.find(':') != std::string::npos) {
+    // The control socket is a Unix socket (see the README's threat model).
+    std::fprintf(stderr,
+                 "bladesync: --connect takes the path of a chassis's control socket ('set control' in its config), "
+                 "not '%s': the control socket is a Unix socket, never TCP\n",
+                 endpoint.c_str());
+    return 2;
   }
   std::string command = f.json ? "json" : "text";
   for (const std::string& w : f.words) command += " " + w;
@@ -159,8 +199,75 @@ int Traffic(const Flags& f) {
     std::fflush(stdout);
   }
   source.Stop();
-  std::printf("traffic done: %llu flows, %llu packets\n", static_cast<unsigned long long>(source.flows_started()),
-              static_cast<unsigned long long>(source.packets_sent()));
+  const uint64_t sent = source.packets_sent(), unroutable = source.packets_unroutable();
+  const double unroutable_percent = sent + unroutable ? 100.0 * static_cast<double>(unroutable) / static_cast<double>(sent + unroutable) : 0.0;
+  std::printf("traffic done: %llu flows, %llu packets delivered, %llu unroutable (%.2f%%)\n",
+              static_cast<unsigned long long>(source.flows_started()), static_cast<unsigned long long>(sent),
+              static_cast<unsigned long long>(unroutable), unroutable_percent);
+  if (sent == 0) {
+    std::fprintf(stderr, "bladesync traffic: nothing was delivered: no chassis answered as processing traffic "
+                         "(is the cluster running, and its control sockets in %s?)\n", cfg.source.c_str());
+    return 1;
+  }
+  if (unroutable_percent > f.max_unroutable_percent) {
+    std::fprintf(stderr, "bladesync traffic: %.2f%% of the packets found no chassis to take them (more than "
+                         "--max-unroutable %.2f%%)\n", unroutable_percent, f.max_unroutable_percent);
+    return 1;
+  }
+  return 0;
+}
+
+// Whether this host can bind `ip` (any port): EADDRNOTAVAIL is what the
+// daemon would hit at start when the address belongs to another machine.
+Status AddressIsLocal(const std::string& ip) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) return InvalidArgument(ip + " is not an IPv4 address");
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Unavailable(std::string("socket: ") + std::strerror(errno));
+  const int rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return Unavailable(ip + " cannot be bound on this host: " + std::strerror(err));
+  return Status::Ok();
+}
+
+int CheckConfig(const Flags& f) {
+  if (f.words.size() != 2) {
+    std::fprintf(stderr, "usage: bladesync check-config FILE [--chassis N]\n");
+    return 2;
+  }
+  Result<ClusterConfig> c = LoadClusterConfigFile(f.words[1]);
+  if (!c.ok()) {
+    std::fprintf(stderr, "%s\n", c.status().message().c_str());
+    return 1;
+  }
+  if (f.chassis_given) {
+    const ChassisConfig* ch = c->FindChassis(static_cast<uint8_t>(f.chassis));
+    if (!ch) {
+      std::fprintf(stderr, "%s: no chassis %d in 'config chassis'\n", f.words[1].c_str(), f.chassis);
+      return 1;
+    }
+    int bad = 0;
+    for (const auto& [what, ip] : {std::pair<std::string, std::string>{"m1", ch->m1}, {"m2", ch->m2},
+                                   {"backplane", ch->backplane}}) {
+      if (ip == "inproc") continue;
+      if (Status s = AddressIsLocal(ip); !s.ok()) {
+        std::fprintf(stderr, "%s: chassis %d '%s': %s\n", f.words[1].c_str(), f.chassis, what.c_str(), s.message().c_str());
+        ++bad;
+      }
+    }
+    if (bad) return 1;
+  }
+  std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s%s)\n", f.words[1].c_str(),
+              c->chassis.size(), c->slots, c->pickup.session_pickup ? "enable" : "disable",
+              FabricAuthName(c->fabric_auth()),
+              f.chassis_given ? (", chassis " + std::to_string(f.chassis) + "'s addresses are this host's").c_str() : "");
+  for (const std::string& w : FabricWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (c->fabric_auth() == ClusterConfig::FabricAuth::kOff) {
+    std::fprintf(stderr, "warning: %s: the fabric is unauthenticated (%s)\n", f.words[1].c_str(),
+                 c->authentication ? "loopback only; add 'set password'" : "'set authentication disable'");
+  }
   return 0;
 }
 
@@ -209,12 +316,20 @@ int RunCli(const std::vector<std::string>& args) {
   Flags f;
   std::string err;
   if (!ParseFlags(args, &f, &err)) {
-    std::fprintf(stderr, "bladesync: %s\n%s", err.c_str(), kUsage);
+    std::fprintf(stderr, "bladesync: %s (bladesync --help lists commands and options)\n", err.c_str());
     return 2;
   }
-  if (f.words.empty() || f.words[0] == "help" || f.words[0] == "-h") {
-    std::fputs(kUsage, f.words.empty() ? stderr : stdout);
-    return f.words.empty() ? 2 : 0;
+  if (f.version) {
+    std::printf("bladesync %s\n", kVersion);
+    return 0;
+  }
+  if (f.help || (!f.words.empty() && f.words[0] == "help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (f.words.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
   }
   const std::string& cmd = f.words[0];
   if (cmd == "demo") {
@@ -228,26 +343,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (cmd == "traffic") return Traffic(f);
   if (cmd == "keygen") return Keygen(f);
   if (cmd == "conntrack") return ConntrackTool(f.words, f.json);
-  if (cmd == "check-config") {
-    if (f.words.size() != 2) {
-      std::fprintf(stderr, "usage: bladesync check-config FILE\n");
-      return 2;
-    }
-    Result<ClusterConfig> c = LoadClusterConfigFile(f.words[1]);
-    if (!c.ok()) {
-      std::fprintf(stderr, "%s\n", c.status().message().c_str());
-      return 1;
-    }
-    std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s)\n", f.words[1].c_str(),
-                c->chassis.size(), c->slots, c->pickup.session_pickup ? "enable" : "disable",
-                FabricAuthName(c->fabric_auth()));
-    for (const std::string& w : FabricWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    if (c->fabric_auth() == ClusterConfig::FabricAuth::kOff) {
-      std::fprintf(stderr, "warning: %s: the fabric is unauthenticated (%s)\n", f.words[1].c_str(),
-                   c->authentication ? "loopback only; add 'set password'" : "'set authentication disable'");
-    }
-    return 0;
-  }
+  if (cmd == "check-config") return CheckConfig(f);
   if (cmd == "get" || cmd == "diagnose" || cmd == "execute") return Control(f);
   std::fprintf(stderr, "bladesync: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;

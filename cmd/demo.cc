@@ -92,7 +92,9 @@ int RunDemo(const DemoOptions& opt) {
   if (zap) zap_thread->Start();
   std::vector<std::unique_ptr<ChassisRuntime>> rts;
   for (const ChassisConfig& c : cfg.chassis) {
-    rts.push_back(std::make_unique<ChassisRuntime>(cfg, c.id, RuntimeOptions{}, ctx));
+    RuntimeOptions ro;
+    ro.thread_prefix = "c" + std::to_string(c.id) + "/";
+    rts.push_back(std::make_unique<ChassisRuntime>(cfg, c.id, ro, ctx));
     rts.back()->set_zap(zap.get());
     if (Status s = rts.back()->Start(); !s.ok()) {
       std::fprintf(stderr, "bladesync demo: %s\n", s.message().c_str());

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/version.h"
+
 namespace bladesync {
 
 using prometheus::ClientMetric;
@@ -221,12 +223,7 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
 
 MetricFamily BuildInfoFamily() {
   ClientMetric c;
-#ifdef BLADESYNC_VERSION
-  const char* version = BLADESYNC_VERSION;
-#else
-  const char* version = "0.1.0";
-#endif
-  c.label = {{"version", version}, {"compiler", "g++ " __VERSION__}};
+  c.label = {{"version", kVersion}, {"compiler", "g++ " __VERSION__}};
   c.gauge.value = 1;
   return MetricFamily{"bladesync_build_info", "Build of this bladesync process.", MetricType::Gauge, {c}};
 }

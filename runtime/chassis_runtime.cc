@@ -52,8 +52,14 @@ Status ChassisRuntime::Start() {
   if (slots.empty() && opt_.all_slots) {
     for (int s = 1; s <= cfg_.slots; ++s) slots.push_back(static_cast<uint8_t>(s));
   }
+  for (uint8_t slot : slots) {
+    if (slot < 1 || slot > cfg_.slots) {
+      return InvalidArgument("no slot " + std::to_string(slot) + " in " + cfg_.source + ": 'set slots " +
+                             std::to_string(cfg_.slots) + "' gives slots 1 to " + std::to_string(cfg_.slots));
+    }
+  }
   if (opt_.run_manager) {
-    manager_thread_ = std::make_unique<NodeThread>("chassis" + std::to_string(chassis_) + "/manager");
+    manager_thread_ = std::make_unique<NodeThread>(opt_.thread_prefix + "manager");
   }
   epoch_ = opt_.epoch ? opt_.epoch : EpochFromWallClock(AsioEventLoop().WallNow());
   if (manager_thread_) {
@@ -103,7 +109,7 @@ Status ChassisRuntime::Start() {
     manager_->Start();
   }
   for (uint8_t slot : slots) {
-    auto b = std::make_unique<Blade>("chassis" + std::to_string(chassis_) + "/slot" + std::to_string(slot));
+    auto b = std::make_unique<Blade>(opt_.thread_prefix + "blade" + std::to_string(slot));
     b->transport = std::make_unique<ZmqTransport>(ctx_, b->thread.loop(), NodeId{chassis_, slot}, book_, curve.value());
     if (Status s = b->transport->Bind(); !s.ok()) return s;
     b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
@@ -164,7 +170,12 @@ Status ChassisRuntime::Start() {
   config_state_.session_pickup = cfg_.pickup.session_pickup;
   config_state_.connectionless = cfg_.pickup.connectionless;
   if (manager_thread_) manager_thread_->Start();
-  for (auto& b : blades_) b->thread.Start();
+  for (auto& b : blades_) {
+    b->thread.Start();
+    b->thread.loop().Post([this, slot = b->agent->config().slot] {
+      BS_LOG(kDebug, "runtime") << "chassis " << int(chassis_) << " slot " << int(slot) << ": blade running";
+    });
+  }
   started_ = true;
   if (manager_) {
     control_ = std::make_unique<ControlServer>(cc->control, [this](const std::string& c) { return Control(c); });

@@ -48,6 +48,7 @@ struct RuntimeOptions {
   bool all_slots = true;
   uint32_t epoch = 0;          // 0: derived from the wall clock (bumps on every restart)
   std::string metrics;         // overrides the chassis's `set metrics` (e.g. per blade process)
+  std::string thread_prefix;   // before the thread names: "c2/" when one process runs several chassis
 };
 
 class ChassisRuntime {

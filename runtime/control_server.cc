@@ -196,7 +196,10 @@ Status ControlServer::Start() {
     return Unavailable("cannot listen on the control socket " + path_ + ": " + ec.message());
   }
   impl_->Accept();
-  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    SetThreadName("control");
+    impl->io.run();
+  });
   return Status::Ok();
 }
 

@@ -23,7 +23,9 @@ std::vector<std::string> FabricWarnings(const ClusterConfig& cfg) {
 
 Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
                                                         AsioEventLoop& loop, bool warn) {
-  if (warn) for (const std::string& w : FabricWarnings(cfg)) BS_LOG(kWarn, "fabric") << w;
+  if (warn) {
+    for (const std::string& w : FabricWarnings(cfg)) BS_LOG(kWarn, "fabric") << w;
+  }
   if (cfg.fabric_auth() == ClusterConfig::FabricAuth::kOff) {
     if (!cfg.authentication) {
       BS_LOG(kWarn, "fabric") << cfg.source << ": 'set authentication disable': the fabric is unauthenticated; "

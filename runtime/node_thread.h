@@ -1,7 +1,7 @@
 // NodeThread: one AsioEventLoop on its own thread, with a way to run code
 // on it and wait for the answer from another thread.
 //
-//   NodeThread t("chassis1/slot2");
+//   NodeThread t("blade2");  // the thread's name in logs and top -H
 //   t.Start();
 //   size_t n = t.Call([&] { return blade->owned().live(); });
 //   t.Stop();
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/asio_event_loop.h"
+#include "core/log.h"
 
 namespace bladesync {
 
@@ -21,7 +22,10 @@ class NodeThread {
   ~NodeThread() { Stop(); }
   AsioEventLoop& loop() { return loop_; }
   void Start() {
-    thread_ = std::thread([this] { loop_.Run(); });
+    thread_ = std::thread([this] {
+      SetThreadName(name_);
+      loop_.Run();
+    });
   }
   // Runs fn on the loop and waits for its result.
   template <typename F>

@@ -1,6 +1,7 @@
 #include "runtime/traffic_source.h"
 
 #include "blades/delta_codec.h"
+#include "core/log.h"
 
 namespace bladesync {
 
@@ -27,6 +28,7 @@ Status TrafficSource::Start() {
   });
   targets_latest_ = targets_();
   poller_ = std::thread([this] {
+    SetThreadName("traffic-poll");
     std::unique_lock<std::mutex> lock(targets_mu_);
     while (!stopping_) {
       lock.unlock();

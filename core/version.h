@@ -1,0 +1,7 @@
+// The one place the release number lives: --version, bladesync_build_info
+// and the Debian package read it from here.
+#pragma once
+
+namespace bladesync {
+inline constexpr const char kVersion[] = "0.2.0";
+}  // namespace bladesync

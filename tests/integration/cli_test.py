@@ -1,0 +1,98 @@
+"""Both binaries are script-safe (issue 17, points 9 to 11): -h/--help and
+--version exit 0; every error exits non-zero and names what was typed;
+`bladesync traffic` fails when nothing was delivered and reports what was
+unroutable; a blade beyond `set slots` is refused, not started; log lines
+carry an RFC 3339 timestamp, or a journal priority when stderr is the
+journal, and the name of the thread that wrote them."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_harness as h  # noqa: E402
+
+
+def run(cmd, env=None, timeout=30):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def check_help_and_version(cli, daemon):
+    for binary, name in ((cli, "bladesync"), (daemon, "bladesyncd")):
+        for flag in ("-h", "--help"):
+            r = run([binary, flag])
+            assert r.returncode == 0 and r.stdout.startswith("usage: " + name), (binary, flag, r.returncode, r.stderr)
+        r = run([binary, "--version"])
+        assert r.returncode == 0 and re.fullmatch(name + r" \d+\.\d+\.\d+\n", r.stdout), (binary, r.returncode, r.stdout)
+    r = run([cli])
+    assert r.returncode == 2 and "usage:" in r.stderr, (r.returncode, r.stderr)
+
+
+def check_errors_exit_non_zero(c):
+    cli, daemon = c.bladesync, c.bladesyncd
+    cases = [
+        ([cli, "bogus"], 2, "unknown command 'bogus'"),
+        ([cli, "traffic", "--config", c.config, "--rate", "-5"], 2, "--rate needs a whole number from 0, not '-5'"),
+        ([cli, "traffic", "--config", c.config, "--duration", "3x"], 2, "not '3x'"),
+        ([cli, "traffic", "--config", c.config, "--max-unroutable", "150"], 2, "not '150'"),
+        ([cli, "get", "system", "ha", "status", "--connect", "127.0.0.1:37191"], 2,
+         "not '127.0.0.1:37191': the control socket is a Unix socket"),
+        ([daemon, "--config", c.config, "--chassis", "1", "--log-level", "verbose"], 2,
+         "--log-level is one of debug|info|warn|error, not 'verbose'"),
+        ([daemon, "--config", c.config, "--chassis", "1x"], 2, "not '1x'"),
+        ([daemon, "--config", c.config, "--chassis", "1", "--slot", "9", "--no-manager"], 2,
+         "no slot 9 in %s: 'set slots 2' gives slots 1 to 2" % c.config),
+        ([cli, "check-config", c.config, "--chassis", "3"], 1, "no chassis 3"),
+    ]
+    for cmd, rc, text in cases:
+        r = run(cmd)
+        assert r.returncode == rc and text in r.stderr, (cmd, r.returncode, r.stderr)
+
+
+def check_traffic_without_cluster(c):
+    r = run([c.bladesync, "traffic", "--config", c.config, "--duration", "1"], timeout=60)
+    last = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert re.fullmatch(r"traffic done: \d+ flows, 0 packets delivered, [1-9]\d* unroutable \(100\.00%\)", last), last
+    assert "nothing was delivered" in r.stderr, r.stderr
+
+
+def check_log_lines(c):
+    """A running chassis's log lines: timestamp or journal priority, then thread names."""
+    log_path = os.path.join(c.dir, "chassis1.log")
+    with open(log_path, "ab") as log:
+        st = os.fstat(log.fileno())
+        journal_env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        for env, pattern in ((None, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z chassis1 (\S+) \[(debug|info|warn|error)\] "),
+                             (journal_env, r"<[3467]>chassis1 (\S+) \[(debug|info|warn|error)\] ")):
+            log.truncate(0)
+            p = subprocess.Popen([c.bladesyncd, "--config", c.config, "--chassis", "1", "--log-level", "debug"],
+                                 stdout=log, stderr=log, env=env)
+            try:
+                c.wait_for("manager and blade log lines",
+                           lambda: re.search(r" manager \[", open(log_path).read()) and
+                           re.search(r" blade1 \[", open(log_path).read()), timeout=20)
+            finally:
+                p.terminate()
+                assert p.wait(timeout=10) == 0
+            lines = [x for x in open(log_path).read().splitlines() if x]
+            assert lines, "no log lines"
+            for line in lines:
+                assert re.match(pattern, line), (env is not None, line)
+            threads = {re.match(pattern, x).group(1) for x in lines}
+            assert {"manager", "blade1", "blade2"} <= threads, threads
+
+
+def test(make):
+    c = make(n_chassis=2, slots=2, duration=1)
+    check_help_and_version(c.bladesync, c.bladesyncd)
+    check_errors_exit_non_zero(c)
+    check_traffic_without_cluster(c)
+    check_log_lines(c)
+    print("cli: help and version exit 0, errors exit non-zero and name what was typed, traffic without a cluster "
+          "fails, log lines stamped and named by thread")
+
+
+if __name__ == "__main__":
+    sys.exit(h.main(test))
