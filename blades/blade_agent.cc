@@ -339,7 +339,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     flush_posted_ = true;
     loop_.Post([this] { Flush(); });
   }
-  if (adopt_listener_) adopt_listener_(chassis, n);
+  for (const auto& listener : adopt_listeners_) listener(chassis, n);
   return n;
 }
 

@@ -94,8 +94,9 @@ class BladeAgent {
   void Flush();
 
   const OutboundStream* outbound(uint8_t chassis) const;
-  // Runs after Adopt(chassis) moved n sessions into the owned table.
-  void set_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listener_ = std::move(f); }
+  // Each runs after Adopt(chassis) moved n sessions into the owned table
+  // (the kernel sync installs them, the demo counts what it picked up).
+  void add_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listeners_.push_back(std::move(f)); }
   void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
   const BladeConfig& config() const { return cfg_; }
   BladeCounters& counters() { return counters_; }
@@ -148,7 +149,7 @@ class BladeAgent {
   uint32_t manager_epoch_ = 0;  // the incarnation of our manager whose commands we apply
   uint64_t last_command_ = 0;   // its newest request id applied
   PacketHandler packet_handler_;
-  std::function<void(uint8_t, size_t)> adopt_listener_;
+  std::vector<std::function<void(uint8_t, size_t)>> adopt_listeners_;
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;

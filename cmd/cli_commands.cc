@@ -30,9 +30,10 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: bladesync <command> [options]
 
-  demo [--config F] [--duration S] [--rate N] [-v]
+  demo [--config F] [--duration S] [--rate N] [--no-failover] [-v]
         run a whole cluster on this machine (the embedded demo config by
-        default), send traffic, and check every mirror against its owner
+        default), send traffic, crash the primary halfway, count what the
+        survivor picked up, and check every mirror against its owner
   traffic --config F [--duration S] [--rate N] [--max-unroutable PERCENT]
         the traffic generator as its own process: it sends to whichever
         chassis processes traffic, asking the managers' control sockets;
@@ -62,7 +63,7 @@ struct Flags {
   int chassis = 1, duration = -1, rate = -1;
   double max_unroutable_percent = 1.0;
   bool json = false, verbose = false, help = false, version = false;
-  bool chassis_given = false;
+  bool chassis_given = false, no_failover = false;
   std::vector<std::string> words;
 };
 
@@ -113,6 +114,7 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
     else if (a == "--rate") { if (!int_value(&f->rate)) return false; }
     else if (a == "--max-unroutable") { if (!percent_value(&f->max_unroutable_percent)) return false; }
     else if (a == "--json") f->json = true;
+    else if (a == "--no-failover") f->no_failover = true;
     else if (a == "-h" || a == "--help") f->help = true;
     else if (a == "--version") f->version = true;
     else if (a == "-v" || a == "--verbose") f->verbose = true;
@@ -338,6 +340,7 @@ int RunCli(const std::vector<std::string>& args) {
     d.duration_s = f.duration;
     d.rate = f.rate;
     d.verbose = f.verbose;
+    d.failover = !f.no_failover;
     return RunDemo(d);
   }
   if (cmd == "traffic") return Traffic(f);

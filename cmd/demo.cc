@@ -1,10 +1,15 @@
 #include "cmd/demo.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <zmq.hpp>
 
 #include "cmd/demo_config.h"
+#include "cmd/takeover_watch.h"
 #include "core/asio_event_loop.h"
 #include "core/log.h"
 #include "fabric/zap_handler.h"
@@ -61,6 +66,104 @@ std::vector<MirrorCheck> CheckMirrors(std::vector<std::unique_ptr<ChassisRuntime
   return out;
 }
 
+// The cluster as the demo runs it: the traffic source's poller thread asks
+// who processes traffic while the demo crashes and restarts a chassis.
+class DemoCluster {
+ public:
+  DemoCluster(const ClusterConfig& cfg, zmq::context_t& ctx, ZapHandler* zap) : cfg_(cfg), ctx_(ctx), zap_(zap) {}
+  ~DemoCluster() { StopAll(); }
+
+  Status Start(uint8_t chassis) {
+    RuntimeOptions ro;
+    ro.thread_prefix = "c" + std::to_string(chassis) + "/";
+    auto rt = std::make_unique<ChassisRuntime>(cfg_, chassis, ro, ctx_);
+    rt->set_zap(zap_);
+    if (Status s = rt->Start(); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(mu_);
+    rts_.push_back(std::move(rt));
+    return Status::Ok();
+  }
+  // As kill -9 would: its sockets close at once and nothing more is sent.
+  // `silenced` runs then, before the rest of the chassis stops.
+  void Crash(uint8_t chassis, const std::function<void()>& silenced) {
+    std::unique_ptr<ChassisRuntime> victim;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = rts_.begin(); it != rts_.end(); ++it) {
+        if ((*it)->chassis() == chassis) {
+          victim = std::move(*it);
+          rts_.erase(it);
+          break;
+        }
+      }
+    }
+    if (!victim) return;
+    victim->Crash();
+    silenced();
+    victim->Stop();
+  }
+  void StopAll() {
+    std::vector<std::unique_ptr<ChassisRuntime>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(rts_);
+    }
+    for (auto& rt : all) rt->Stop();
+  }
+  std::vector<uint8_t> ProcessingTraffic() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<uint8_t> t;
+    for (auto& rt : rts_)
+      if (rt->Snapshot().processes_traffic) t.push_back(rt->chassis());
+    return t;
+  }
+  // Only the demo's own thread changes the set, so it may use it unlocked.
+  std::vector<std::unique_ptr<ChassisRuntime>>& runtimes() { return rts_; }
+
+ private:
+  const ClusterConfig& cfg_;
+  zmq::context_t& ctx_;
+  ZapHandler* zap_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<ChassisRuntime>> rts_;
+};
+
+struct SessionTotals {
+  uint64_t owned = 0, standby = 0, lag_sum = 0, lag_n = 0;
+};
+
+SessionTotals Totals(std::vector<std::unique_ptr<ChassisRuntime>>& rts) {
+  SessionTotals t;
+  for (auto& rt : rts) {
+    for (uint8_t s : rt->slots()) {
+      rt->OnBlade(s, [&](BladeAgent& b) {
+        t.owned += b.owned().live();
+        for (uint8_t peer : b.config().peers) {
+          if (const StandbyOrigin* so = b.standby(peer)) {
+            t.standby += so->store().live();
+            t.lag_sum += so->lag_sum_ns();
+            t.lag_n += so->lag_batches();
+          }
+        }
+        return 0;
+      });
+    }
+  }
+  return t;
+}
+
+uint64_t CounterTotal(ChassisRuntime& rt, const char* name) {
+  uint64_t n = 0;
+  for (uint8_t s : rt.slots()) {
+    n += rt.OnBlade(s, [&](BladeAgent& b) {
+      for (const auto& [k, v] : CounterList(b.counters()))
+        if (k == name) return v;
+      return uint64_t{0};
+    });
+  }
+  return n;
+}
+
 }  // namespace
 
 int RunDemo(const DemoOptions& opt) {
@@ -73,100 +176,140 @@ int RunDemo(const DemoOptions& opt) {
   if (opt.duration_s >= 0) cfg.traffic.duration_s = static_cast<uint32_t>(opt.duration_s);
   if (opt.rate >= 0) cfg.traffic.rate = static_cast<uint32_t>(opt.rate);
   SetLogLevel(opt.verbose ? LogLevel::kInfo : LogLevel::kWarn);
+  // The crash comes halfway through the new flows, once there is something to lose.
+  const int crash_at_s = opt.failover ? std::max(2, static_cast<int>(cfg.traffic.duration_s) / 2) : -1;
 
-  std::printf("bladesync demo: %zu chassis x %d blades, %s, session-pickup %s, traffic %u flows/s for %u s (%s)\n",
+  std::printf("bladesync demo: %zu chassis x %d blades, %s, session-pickup %s, traffic %u flows/s for %u s, %s\n",
               cfg.chassis.size(), cfg.slots, cfg.mode == HaMode::kActiveActive ? "active-active" : "active-passive",
               cfg.pickup.session_pickup ? "enable" : "disable", cfg.traffic.rate, cfg.traffic.duration_s,
               cfg.source.c_str());
+  if (opt.failover) {
+    std::printf("the primary chassis crashes at %d s; the survivor must pick up every synced session\n", crash_at_s);
+  }
   std::fflush(stdout);
 
   zmq::context_t ctx(2);
-  std::unique_ptr<NodeThread> zap_thread;
-  zap_thread = std::make_unique<NodeThread>("zap");
-  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread->loop(), /*warn=*/false);
+  NodeThread zap_thread("zap");
+  Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread.loop(), /*warn=*/false);
   if (!started.ok()) {
     std::fprintf(stderr, "bladesync demo: %s\n", started.status().message().c_str());
     return 2;
   }
   std::unique_ptr<ZapHandler> zap = std::move(started).value();
-  if (zap) zap_thread->Start();
-  std::vector<std::unique_ptr<ChassisRuntime>> rts;
+  if (zap) zap_thread.Start();
+  auto stop_zap = [&] {
+    if (!zap) return;
+    zap_thread.Call([&] { zap->Close(); });
+    zap_thread.Stop();
+  };
+  DemoCluster cluster(cfg, ctx, zap.get());
   for (const ChassisConfig& c : cfg.chassis) {
-    RuntimeOptions ro;
-    ro.thread_prefix = "c" + std::to_string(c.id) + "/";
-    rts.push_back(std::make_unique<ChassisRuntime>(cfg, c.id, ro, ctx));
-    rts.back()->set_zap(zap.get());
-    if (Status s = rts.back()->Start(); !s.ok()) {
+    if (Status s = cluster.Start(c.id); !s.ok()) {
       std::fprintf(stderr, "bladesync demo: %s\n", s.message().c_str());
-      for (auto& rt : rts) rt->Stop();
+      cluster.StopAll();
+      stop_zap();
       return 2;
     }
   }
+  auto& rts = cluster.runtimes();
   int rc = 1;
   {
     // Wait (bounded) for every blade to report and a primary to be elected.
     bool settled = false;
     for (int i = 0; i < 100 && !settled; ++i) {
       SleepMs(100);
-      int primaries = 0, blades = 0;
+      int primaries = 0, blades = 0, unknown = 0;
       for (auto& rt : rts) {
         ChassisSnapshot s = rt->Snapshot();
         primaries += s.role == HaRole::kPrimary;
+        unknown += s.role == HaRole::kUnknown;
         blades += s.live_blades;
       }
-      settled = primaries == 1 && blades == cfg.slots * static_cast<int>(rts.size());
+      settled = primaries == 1 && unknown == 0 && blades == cfg.slots * static_cast<int>(rts.size());
     }
     if (!settled) std::printf("warning: the cluster did not settle within 10 s; running anyway\n");
     for (auto& rt : rts) {
       ChassisSnapshot s = rt->Snapshot();
       std::printf("chassis %d: %s, %d blades live\n", rt->chassis(), HaRoleName(s.role), s.live_blades);
     }
-    TrafficSource source(cfg, ctx, [&rts] {
-      std::vector<uint8_t> t;
-      for (auto& rt : rts)
-        if (rt->Snapshot().processes_traffic) t.push_back(rt->chassis());
-      return t;
-    });
+    TrafficSource source(cfg, ctx, [&cluster] { return cluster.ProcessingTraffic(); });
     if (Status s = source.Start(); !s.ok()) {
       std::fprintf(stderr, "bladesync demo: traffic: %s\n", s.message().c_str());
-      for (auto& rt : rts) rt->Stop();
+      cluster.StopAll();
+      stop_zap();
       return 2;
     }
     const Nanos t0 = DriverLoop().Now();
     const int traffic_limit_s = static_cast<int>(cfg.traffic.duration_s) + 2 * static_cast<int>(cfg.traffic.mean_lifetime_ms / 1000) + 3;
     uint64_t lag_sum_prev = 0, lag_n_prev = 0;
+    std::unique_ptr<TakeoverWatch> watch;
+    uint8_t crashed = 0;
+    double crash_time_s = 0;
+    int restart_at_s = -1;
+    bool takeover_reported = false;
+    uint64_t dropped_before = 0;
     for (int sec = 1; sec <= traffic_limit_s && !source.finished(); ++sec) {
       SleepMs(1000);
-      uint64_t owned = 0, standby = 0, lag_sum = 0, lag_n = 0;
-      for (auto& rt : rts) {
-        for (uint8_t s : rt->slots()) {
-          rt->OnBlade(s, [&](BladeAgent& b) {
-            owned += b.owned().live();
-            for (auto& other : rts) {
-              if (const StandbyOrigin* so = b.standby(other->chassis())) {
-                standby += so->store().live();
-                lag_sum += so->lag_sum_ns();
-                lag_n += so->lag_batches();
-              }
-            }
-            return 0;
-          });
-        }
-      }
-      const double lag_ms = lag_n > lag_n_prev ? static_cast<double>(lag_sum - lag_sum_prev) / static_cast<double>(lag_n - lag_n_prev) / 1e6 : 0.0;
-      lag_sum_prev = lag_sum;
-      lag_n_prev = lag_n;
+      const SessionTotals t = Totals(rts);
+      const double lag_ms = t.lag_n > lag_n_prev ? static_cast<double>(t.lag_sum - lag_sum_prev) / static_cast<double>(t.lag_n - lag_n_prev) / 1e6 : 0.0;
+      lag_sum_prev = t.lag_sum;
+      lag_n_prev = t.lag_n;
       std::printf("[%3ds] flows %-8llu packets %-9llu sessions owned %-8llu standby %-8llu sync lag (mean) %.3f ms\n",
                   sec, static_cast<unsigned long long>(source.flows_started()),
-                  static_cast<unsigned long long>(source.packets_sent()), static_cast<unsigned long long>(owned),
-                  static_cast<unsigned long long>(standby), lag_ms);
+                  static_cast<unsigned long long>(source.packets_sent()), static_cast<unsigned long long>(t.owned),
+                  static_cast<unsigned long long>(t.standby), lag_ms);
+      if (sec == crash_at_s) {
+        for (auto& rt : rts) {
+          if (rt->Snapshot().role == HaRole::kPrimary) crashed = rt->chassis();
+        }
+        if (crashed) {
+          for (auto& rt : rts) dropped_before += CounterTotal(*rt, "packets_dropped");
+          crash_time_s = ToSeconds(DriverLoop().Now() - t0);
+          cluster.Crash(crashed, [&] {
+            // What the survivors mirror now is what was synced.
+            watch = std::make_unique<TakeoverWatch>(crashed, std::chrono::steady_clock::now());
+            for (auto& rt : rts) watch->Arm(*rt);
+          });
+          std::printf("[%3ds] chassis %d (the primary) crashes: its threads stop, its sockets close, nothing is sent\n",
+                      sec, crashed);
+          restart_at_s = sec + 3;
+        } else {
+          std::printf("[%3ds] no primary to crash\n", sec);
+        }
+      }
+      if (watch && !takeover_reported) {
+        const TakeoverWatch::Outcome o = watch->outcome();
+        if (o.blades_adopted == cfg.slots) {
+          takeover_reported = true;
+          std::printf("[%3ds] chassis %d took over after %.2f s: it picked up %llu sessions; traffic goes to it\n", sec,
+                      o.adopter, std::chrono::duration<double>(o.took).count(),
+                      static_cast<unsigned long long>(o.picked_up));
+        }
+      }
+      if (sec == restart_at_s) {
+        if (Status s = cluster.Start(crashed); s.ok()) {
+          std::printf("[%3ds] chassis %d restarts (a new epoch): it joins as secondary and takes a bulk sync\n", sec,
+                      crashed);
+        } else {
+          std::printf("[%3ds] chassis %d does not restart: %s\n", sec, crashed, s.message().c_str());
+        }
+      }
       std::fflush(stdout);
     }
     source.Stop();
     const double ran = ToSeconds(DriverLoop().Now() - t0);
-    std::printf("traffic stopped after %.1f s (%llu flows, %llu packets); waiting for the mirrors to converge...\n", ran,
-                static_cast<unsigned long long>(source.flows_started()),
-                static_cast<unsigned long long>(source.packets_sent()));
+    std::printf("traffic stopped after %.1f s (%llu flows, %llu packets, %llu found no chassis processing traffic)\n",
+                ran, static_cast<unsigned long long>(source.flows_started()),
+                static_cast<unsigned long long>(source.packets_sent()),
+                static_cast<unsigned long long>(source.packets_unroutable()));
+    if (crashed && restart_at_s > 0) {
+      bool back = false;
+      for (auto& rt : rts) back |= rt->chassis() == crashed;
+      if (!back && cluster.Start(crashed).ok()) {
+        std::printf("chassis %d restarts (a new epoch): it joins as secondary and takes a bulk sync\n", crashed);
+      }
+    }
+    std::printf("waiting for the mirrors to converge...\n");
     std::fflush(stdout);
 
     std::vector<MirrorCheck> checks;
@@ -175,6 +318,30 @@ int RunDemo(const DemoOptions& opt) {
       SleepMs(100);
       checks = CheckMirrors(rts, cfg.slots);
       all = std::all_of(checks.begin(), checks.end(), [](const MirrorCheck& c) { return c.match(); });
+    }
+    bool failover_ok = !opt.failover;
+    if (watch) {
+      const TakeoverWatch::Outcome o = watch->outcome();
+      uint64_t dropped_after = 0;
+      for (auto& rt : rts) dropped_after += CounterTotal(*rt, "packets_dropped");
+      failover_ok = o.blades_adopted == cfg.slots && o.lost == 0 && o.synced > 0;
+      std::printf("\n");
+      if (o.blades_adopted == 0) {
+        std::printf("failover at %.1f s: FAILED: no chassis took over chassis %d's sessions\n", crash_time_s, crashed);
+      } else {
+        std::printf("failover at %.1f s took %.2f s: %llu of %llu synced sessions picked up, %llu lost\n", crash_time_s,
+                    std::chrono::duration<double>(o.took).count(), static_cast<unsigned long long>(o.picked_up),
+                    static_cast<unsigned long long>(o.synced - o.ended), static_cast<unsigned long long>(o.lost));
+        std::printf("  (%llu more had ended by their timers before the takeover. The new primary dropped %llu "
+                    "packets of flows it never had: their SYN reached no chassis during the outage, they were born "
+                    "in the last moment before the crash, or they are proxy and local sessions, which do not fail "
+                    "over.)\n",
+                    static_cast<unsigned long long>(o.ended),
+                    static_cast<unsigned long long>(dropped_after >= dropped_before ? dropped_after - dropped_before : 0));
+        if (o.blades_adopted != cfg.slots) {
+          std::printf("  FAILED: only %d of %d blades of chassis %d adopted\n", o.blades_adopted, cfg.slots, o.adopter);
+        }
+      }
     }
     std::printf("\n%-6s %-5s %-12s %-10s %-10s %-12s %s\n", "owner", "slot", "owner synced", "mirror", "mirror has",
                 "digest", "match");
@@ -195,9 +362,9 @@ int RunDemo(const DemoOptions& opt) {
         std::string line = rt->OnBlade(s, [&](BladeAgent& b) {
           std::string l = std::to_string(b.owned().live());
           std::string sb;
-          for (auto& other : rts) {
-            if (const StandbyOrigin* so = b.standby(other->chassis())) {
-              sb += " chassis" + std::to_string(other->chassis()) + "=" + std::to_string(so->store().live());
+          for (uint8_t peer : b.config().peers) {
+            if (const StandbyOrigin* so = b.standby(peer)) {
+              sb += " chassis" + std::to_string(peer) + "=" + std::to_string(so->store().live());
             }
           }
           return l + "|" + sb;
@@ -206,21 +373,20 @@ int RunDemo(const DemoOptions& opt) {
         std::printf("%-8d %-5d %-8s%s\n", rt->chassis(), s, line.substr(0, bar).c_str(), line.substr(bar + 1).c_str());
       }
     }
-    if (all && total > 0) {
-      std::printf("\nresult: every mirror matches its owner (%zu mirror tables, %llu synced sessions)\n", checks.size(),
-                  static_cast<unsigned long long>(total));
+    if (all && total > 0 && failover_ok) {
+      std::printf("\nresult: every mirror matches its owner (%zu mirror tables, %llu synced sessions)%s\n", checks.size(),
+                  static_cast<unsigned long long>(total), watch ? " after the failover; no synced session lost" : "");
       rc = 0;
+    } else if (!failover_ok) {
+      std::printf("\nresult: FAILED: the failover lost sessions or did not complete\n");
     } else if (total == 0) {
       std::printf("\nresult: FAILED: no session was synced (is session-pickup enabled and traffic running?)\n");
     } else {
       std::printf("\nresult: FAILED: some mirrors do not match their owner after %d s\n", opt.converge_timeout_s);
     }
   }
-  for (auto& rt : rts) rt->Stop();
-  if (zap_thread) {
-    zap_thread->Call([&] { zap->Close(); });
-    zap_thread->Stop();
-  }
+  cluster.StopAll();
+  stop_zap();
   return rc;
 }
 

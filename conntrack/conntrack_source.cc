@@ -15,7 +15,7 @@ ConntrackSource::~ConntrackSource() = default;
 Status ConntrackSource::Start() {
   if (Status s = events_.Open(opt_.event_buffer); !s.ok()) return s;
   watch_ = std::make_unique<FdWatch>(loop_, events_.fd(), [this] { OnReadable(); });
-  agent_.set_adopt_listener([this](uint8_t chassis, size_t n) {
+  agent_.add_adopt_listener([this](uint8_t chassis, size_t n) {
     BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
     sync_.InstallAdopted();
   });

@@ -176,6 +176,7 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   auto key = std::make_tuple(to.chassis, to.slot, link);
   auto it = outbound_.find(key);
   if (it != outbound_.end()) return it->second.get();
+  if (!*alive_) return nullptr;  // closed: nothing leaves any more
   std::optional<std::string> ep = book_.Endpoint(to, link);
   if (!ep || ep->empty()) return nullptr;
   auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);

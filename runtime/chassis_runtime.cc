@@ -189,6 +189,17 @@ Status ChassisRuntime::Start() {
   return Status::Ok();
 }
 
+void ChassisRuntime::Crash() {
+  if (!started_) return;
+  for (auto& b : blades_) b->thread.Call([&] { b->transport->Close(); });
+  if (manager_thread_) {
+    manager_thread_->Call([&] {
+      if (peer_check_) peer_check_->Close();
+      manager_transport_->Close();
+    });
+  }
+}
+
 void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;

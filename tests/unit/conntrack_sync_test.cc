@@ -211,7 +211,7 @@ TEST(KernelSync, PromotionInstallsWhatTheLostOwnersKernelHad) {
   p.k2.Put(Tcp(4));
   bool done = false;
   InstallStats total;
-  p.c.blade(2, 1).set_adopt_listener([&](uint8_t, size_t) {
+  p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t) {
     p.s2.InstallAdopted([&](const InstallStats& s) {
       total = s;
       done = true;
