@@ -182,8 +182,12 @@ class Cluster:
                 t[k] = t.get(k, 0) + v
         return t
 
-    def traffic(self, duration=None, rate=None, background=False, chassis=1):
+    def traffic(self, duration=None, rate=None, background=False, chassis=1, max_unroutable=None):
+        """`bladesync traffic`; max_unroutable: the percentage of packets that may
+        find no chassis (a failover's gap) before it exits 1 (default: its own 1%)."""
         cmd = self.in_ns(chassis, [self.bladesync, "traffic", "--config", self.config])
+        if max_unroutable is not None:
+            cmd += ["--max-unroutable", str(max_unroutable)]
         if duration is not None:
             cmd += ["--duration", str(duration)]
         if rate is not None:

@@ -58,7 +58,8 @@ def start_cluster(make, split_blades=False, mode="a-p", override=False):
 
 
 def run_traffic_until_established(c):
-    traffic = c.traffic(background=True)
+    # The takeover's gap (hb-lost-threshold x hb-interval) leaves packets without a chassis.
+    traffic = c.traffic(background=True, max_unroutable=40)
     time.sleep(3.0)  # two seconds of new flows, then one to sync them all
     before = c.status(1)
     assert synced(before) > 500, before
