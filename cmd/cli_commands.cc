@@ -46,6 +46,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   execute ha failover set|unset             make this chassis step down / undo
   diagnose sys ha monitor <intf> down|up|auto
                                             force a monitored interface's state (auto: the system's)
+  diagnose sys ha checksum show|cluster     config checksums per section: this chassis / every chassis
         these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
         add --json for machine-readable output
   keygen [--out PREFIX]                     a CURVE key pair for one chassis

@@ -743,6 +743,8 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
                             "authenticated: add 'set password <secret>' (the same on every chassis), or keys with "
                             "'set curve enable', or 'set authentication disable' to run unauthenticated");
   }
+  c.options = FlattenConfig(tree.value());
+  c.checksums = ChecksumConfig(c.options);
   return std::move(L.cfg);
 }
 

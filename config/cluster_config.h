@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "blades/blade_config.h"
+#include "config/config_options.h"
 #include "conntrack/conntrack_options.h"
 #include "core/status.h"
 #include "manager/distributor.h"
@@ -85,6 +86,11 @@ struct ClusterConfig {
 
   std::vector<ChassisConfig> chassis;
   std::map<std::string, uint8_t> interfaces;  // name -> index
+
+  // Every option as the file sets it (a reload names what changed), and
+  // the checksums of its cluster-wide part (chassis compare them).
+  ConfigOptions options;
+  ConfigChecksums checksums;
 
   Nanos hb_interval_ns() const { return milliseconds(100) * hb_interval; }
   // How M1, M2 and the backplane are authenticated.

@@ -91,6 +91,7 @@ void ChassisManager::SendHeartbeats() {
       wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
       auto serial = fbb_.CreateString(cfg_.serial);
       auto holds = fbb_.CreateVectorOfStructs(held);
+      auto checksums = fbb_.CreateVector(cfg_.config_checksums);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -106,6 +107,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_serial(serial);
       b.add_held_streams(holds);
       b.add_handing_over(pending_relinquish_);
+      b.add_config_checksums(checksums);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -244,6 +246,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.priority = hb.priority();
   p.uptime = milliseconds(hb.uptime_ms());
   p.serial = hb.serial() ? hb.serial()->str() : "";
+  p.config_checksums.clear();
+  if (hb.config_checksums() && hb.config_checksums()->size() <= kMaxConfigSections) {
+    p.config_checksums.assign(hb.config_checksums()->begin(), hb.config_checksums()->end());
+  }
   // Clock offset, NTP-style: t1 our send (echoed), t2 their receive, t3
   // their send, t4 our receive. The sample with the smallest round trip
   // among the last 8 gives the estimate.

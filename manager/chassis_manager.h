@@ -61,6 +61,8 @@ struct ManagerConfig {
   std::map<uint8_t, std::string> peer_check;
   std::function<void(const std::string& address, std::function<void(bool)> done)> probe;
   DistributionOptions distribution;
+  // Checksums of this chassis's config per section, sent in heartbeats.
+  std::vector<uint64_t> config_checksums;
   size_t ingress_batch = 512;
   // Broken on purpose, tests only: take over after one missed heartbeat,
   // before the peer is declared lost (hb-lost-threshold ignored).
@@ -69,6 +71,9 @@ struct ManagerConfig {
 
 enum class HaRole : uint8_t { kUnknown = 0, kPrimary = 1, kSecondary = 2, kStandalone = 3 };
 const char* HaRoleName(HaRole r);
+
+// A heartbeat with more config sections than this is not believed.
+inline constexpr size_t kMaxConfigSections = 64;
 
 struct BladeView {
   uint8_t slot = 0;
@@ -107,6 +112,7 @@ struct PeerView {
   uint64_t hb_seq = 0;
   Nanos confirmed_at{0};       // when the epoch and seq we follow were last confirmed by a heartbeat
   std::vector<wire::HeldStream> held_streams;  // what its heartbeat says its live blades hold
+  std::vector<uint64_t> config_checksums;      // its config's, per section (empty: not sent)
   uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
   Nanos last_rx_wall{0};       // our wall clock when it arrived
@@ -154,6 +160,8 @@ class ChassisManager {
     Evaluate();
   }
   bool manual_failover() const { return manual_failover_; }
+  // A reload changed the config: the next heartbeats carry its checksums.
+  void SetConfigChecksums(std::vector<uint64_t> c) { cfg_.config_checksums = std::move(c); }
   // Frames refused, by reason (the blades' reasons: one word per concept).
   uint64_t dropped(DropReason r) const { return dropped_[static_cast<int>(r)].get(); }
   uint64_t ingress_packets() const { return ingress_packets_.get(); }

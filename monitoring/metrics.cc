@@ -173,6 +173,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
     }
     f.Add("bladesync_peer_up", "1 while the peer chassis is alive.", MetricType::Gauge, p.alive ? 1 : 0,
           {{"chassis", ch}, {"peer", peer}});
+    f.Add("bladesync_peer_config_sections_differ",
+          "Config sections (diagnose sys ha checksum) whose checksum on this peer differs from ours; 0 when alike.",
+          MetricType::Gauge, p.config_sections_differ, {{"chassis", ch}, {"peer", peer}});
     f.Add("bladesync_peer_clock_offset_seconds", "Peer wall clock minus ours (NTP-style, from heartbeats).",
           MetricType::Gauge, p.clock_offset_s, {{"chassis", ch}, {"peer", peer}});
     f.Add("bladesync_peer_rtt_seconds", "Heartbeat round trip to the peer.", MetricType::Gauge, p.rtt_s,

@@ -50,6 +50,7 @@ struct PeerMetrics {
   std::array<bool, 2> link_up{};
   double clock_offset_s = 0;
   double rtt_s = 0;
+  int config_sections_differ = 0;  // config sections whose checksums differ from ours
 };
 
 struct ChassisMetrics {

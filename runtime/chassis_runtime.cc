@@ -1,6 +1,7 @@
 #include "runtime/chassis_runtime.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <algorithm>
@@ -81,6 +82,7 @@ Status ChassisRuntime::Start() {
     mc.blade_hb_lost_threshold = static_cast<int>(cfg_.blade_hb_lost_threshold);
     mc.monitored_total = static_cast<int>(cfg_.monitor.size());
     mc.distribution = cfg_.distribution;
+    mc.config_checksums = cfg_.checksums.sections;
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
     // Keyed like the fabric: only the peer itself can answer its probe.
@@ -167,6 +169,7 @@ Status ChassisRuntime::Start() {
     BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << ": metrics on http://" << metrics_endpoint_ << "/metrics";
   }
   config_state_.source = cfg_.source;
+  running_options_ = cfg_.options;
   config_state_.session_pickup = cfg_.pickup.session_pickup;
   config_state_.connectionless = cfg_.pickup.connectionless;
   if (manager_thread_) manager_thread_->Start();
@@ -298,31 +301,39 @@ uint64_t ChassisRuntime::RefusedHandshakes() const {
 
 namespace {
 // What a running process cannot change without a restart.
-std::string ShapeChange(const ClusterConfig& a, const ClusterConfig& b) {
-  if (a.group_id != b.group_id) return "group-id";
-  if (a.mode != b.mode) return "mode";
-  if (a.slots != b.slots) return "slots";
-  if (a.curve != b.curve) return "curve";
-  if (a.password != b.password || a.authentication != b.authentication) return "password / authentication";
-  if (a.chassis.size() != b.chassis.size()) return "config chassis";
-  for (size_t i = 0; i < a.chassis.size(); ++i) {
-    const ChassisConfig &x = a.chassis[i], &y = b.chassis[i];
-    if (x.id != y.id || x.m1 != y.m1 || x.m2 != y.m2 || x.backplane != y.backplane || x.sync_port != y.sync_port ||
-        x.control != y.control || x.public_key != y.public_key || x.check != y.check) {
-      return "config chassis / edit " + std::to_string(x.id);
-    }
-  }
-  return "";
+// What a reload applies while running: the pickup policy (every blade takes
+// it at once, for what it syncs from then on) and the traffic generator's
+// options (only the traffic tool reads them). Anything else needs a restart.
+bool LiveOption(const std::string& path) {
+  static const std::set<std::string> kLive = {
+      "system ha / session-pickup",          "system ha / session-pickup-connectionless",
+      "system ha / session-pickup-delay",    "system ha / session-pickup-delay-time",
+      "system ha / session-pickup-expectation", "system ha / session-pickup-nat",
+      "system ha / multicast-ttl",           "system ha / update-all-session-timer"};
+  return kLive.count(path) || path.rfind("system ha / session-sync-filter / ", 0) == 0 ||
+         path.rfind("traffic-generator / ", 0) == 0;
 }
 }  // namespace
 
 Status ChassisRuntime::Reload(const std::string& path) {
   Result<ClusterConfig> next = LoadClusterConfigFile(path);
   Status status = next.ok() ? Status::Ok() : next.status();
+  std::vector<std::string> changed;
   if (status.ok()) {
-    const std::string change = ShapeChange(cfg_, next.value());
-    if (!change.empty()) {
-      status = FailedPrecondition(path + ": '" + change + "' changed: that needs a restart; the running config stays");
+    std::lock_guard<std::mutex> lock(config_mu_);
+    changed = ChangedOptions(running_options_, next->options);
+  }
+  if (status.ok()) {
+    // All or nothing: one option that needs a restart refuses the whole file.
+    std::vector<std::string> restart;
+    for (const std::string& o : changed)
+      if (!LiveOption(o)) restart.push_back(o);
+    if (!restart.empty()) {
+      std::string names;
+      for (size_t i = 0; i < restart.size() && i < 8; ++i) names += (i ? ", " : "") + restart[i];
+      if (restart.size() > 8) names += " and " + std::to_string(restart.size() - 8) + " more";
+      status = FailedPrecondition(path + ": changed " + names + (restart.size() == 1 ? ", which needs" : ", which need") +
+                                  " a restart; nothing was applied, the running config stays");
     }
   }
   {
@@ -337,12 +348,18 @@ Status ChassisRuntime::Reload(const std::string& path) {
     config_state_.last_error.clear();
     config_state_.session_pickup = next->pickup.session_pickup;
     config_state_.connectionless = next->pickup.connectionless;
+    running_options_ = next->options;
   }
   for (auto& b : blades_) {
     const PickupOptions p = next->pickup;
     b->thread.Call([&] { b->agent->SetPickupOptions(p); });
   }
-  BS_LOG(kInfo, "config") << "reloaded " << path << ": session-pickup " << (next->pickup.session_pickup ? "enable" : "disable");
+  if (manager_thread_) {
+    manager_thread_->Call([&] { manager_->SetConfigChecksums(next->checksums.sections); });
+  }
+  std::string names;
+  for (const std::string& o : changed) names += (names.empty() ? "" : ", ") + o;
+  BS_LOG(kInfo, "config") << "reloaded " << path << ": " << (changed.empty() ? std::string("nothing changed") : "applied " + names);
   return Status::Ok();
 }
 
@@ -406,6 +423,9 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         for (int l = 0; l < 2; ++l) pm.link_up[l] = p.heard[l] && now - p.last_rx[l] <= lost_after;
         pm.clock_offset_s = ToSeconds(p.clock_offset);
         pm.rtt_s = ToSeconds(p.rtt);
+        if (p.alive && !p.config_checksums.empty()) {
+          pm.config_sections_differ = static_cast<int>(DifferingSections(mg.config().config_checksums, p.config_checksums).size());
+        }
         m.peers.push_back(pm);
       }
       for (const BladeView& v : mg.blades()) {
@@ -529,6 +549,12 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
       return j.str();
     }
     return ErrorReply("usage: execute ha failover set|unset", text);
+  }
+  if (is({"diagnose", "sys", "ha", "checksum"})) {
+    if (w.size() == 5 && (w[4] == "show" || w[4] == "cluster")) {
+      return text ? ChecksumText(*manager_, w[4] == "cluster") : ChecksumJson(*manager_, w[4] == "cluster");
+    }
+    return ErrorReply("usage: diagnose sys ha checksum show|cluster", text);
   }
   if (is({"diagnose", "sys", "ha", "monitor"})) {
     if (w.size() == 6 && (w[5] == "down" || w[5] == "up" || w[5] == "auto")) {

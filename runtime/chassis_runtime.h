@@ -125,6 +125,7 @@ class ChassisRuntime {
   std::atomic<HaRole> role_{HaRole::kUnknown};
   const ZapHandler* zap_ = nullptr;
   std::map<std::string, bool> monitor_forced_;  // manager thread only
+  ConfigOptions running_options_;  // what the last good load or reload set (config_mu_)
   ConfigState config_state_;   // guarded by config_mu_
   mutable std::mutex config_mu_;
   bool started_ = false;

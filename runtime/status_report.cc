@@ -1,9 +1,11 @@
 #include "runtime/status_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
 #include "blades/blade_counters.h"
+#include "config/config_options.h"
 #include "core/json.h"
 
 namespace bladesync {
@@ -143,7 +145,79 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
   }
   for (const std::string& name : cs.monitored_down) p.push_back("monitored interface " + name + " is down");
   if (!cs.last_error.empty()) p.push_back("the last reload was refused: " + cs.last_error);
+  for (const auto& [id, peer] : m.peers()) {
+    if (!peer.alive || peer.config_checksums.empty()) continue;
+    const std::vector<std::string> d = DifferingSections(m.config().config_checksums, peer.config_checksums);
+    if (d.empty()) continue;
+    std::string names;
+    for (const std::string& s : d) names += (names.empty() ? "" : ", ") + s;
+    p.push_back("the config differs from chassis " + std::to_string(id) + "'s in: " + names +
+                " (diagnose sys ha checksum cluster)");
+  }
   return p;
+}
+
+std::vector<std::string> DifferingSections(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < kChecksumSections.size(); ++i) {
+    const bool in_a = i < a.size(), in_b = i < b.size();
+    if (in_a != in_b || (in_a && a[i] != b[i])) out.push_back(kChecksumSections[i]);
+  }
+  if (a.size() > kChecksumSections.size() || b.size() > kChecksumSections.size()) {
+    if (a.size() != b.size() || !std::equal(a.begin() + kChecksumSections.size(), a.end(), b.begin() + kChecksumSections.size())) {
+      out.push_back("(sections another release checksums)");
+    }
+  }
+  return out;
+}
+
+namespace {
+// Every chassis's checksums as this one knows them: its own, then each
+// peer's from its last heartbeat.
+std::vector<std::pair<uint8_t, const std::vector<uint64_t>*>> KnownChecksums(const ChassisManager& m, bool cluster) {
+  std::vector<std::pair<uint8_t, const std::vector<uint64_t>*>> out{{m.config().chassis, &m.config().config_checksums}};
+  if (cluster) {
+    for (const auto& [id, peer] : m.peers()) out.emplace_back(id, &peer.config_checksums);
+  }
+  return out;
+}
+}  // namespace
+
+std::string ChecksumText(const ChassisManager& m, bool cluster) {
+  std::ostringstream o;
+  for (const auto& [id, sums] : KnownChecksums(m, cluster)) {
+    const auto peer = m.peers().find(id);
+    o << "chassis " << int(id);
+    if (id == m.config().chassis) o << " (this one)";
+    else if (!peer->second.alive) o << " (not heard now; as last heard)";
+    o << ":\n";
+    if (sums->empty()) {
+      o << "  (no checksums heard)\n";
+      continue;
+    }
+    for (size_t i = 0; i < kChecksumSections.size() && i < sums->size(); ++i) {
+      o << "  " << kChecksumSections[i] << ": " << ChecksumHex((*sums)[i]) << "\n";
+    }
+    o << "  all: " << ChecksumHex(ChecksumOfSections(*sums)) << "\n";
+  }
+  return o.str();
+}
+
+std::string ChecksumJson(const ChassisManager& m, bool cluster) {
+  JsonWriter j;
+  j.BeginObject().Key("chassis").BeginArray();
+  for (const auto& [id, sums] : KnownChecksums(m, cluster)) {
+    j.BeginObject().Key("chassis").Uint(id).Key("self").Bool(id == m.config().chassis);
+    j.Key("sections").BeginObject();
+    for (size_t i = 0; i < kChecksumSections.size() && i < sums->size(); ++i) {
+      j.Key(kChecksumSections[i]).String(ChecksumHex((*sums)[i]));
+    }
+    j.EndObject();
+    if (!sums->empty()) j.Key("all").String(ChecksumHex(ChecksumOfSections(*sums)));
+    j.EndObject();
+  }
+  j.EndArray().EndObject();
+  return j.str();
 }
 
 std::string SessionSyncJson(const ChassisManager& m) {

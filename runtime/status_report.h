@@ -33,7 +33,8 @@ struct ConfigState {
 
 // Why the cluster is not healthy, one line each (empty: healthy): not
 // ready, blades down, peers lost or partitioned, mirrors of live peers not in
-// sync, monitored interfaces down, the last reload refused.
+// sync, monitored interfaces down, the last reload refused, a peer whose
+// config differs.
 std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigState& cs);
 
 std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
@@ -41,5 +42,10 @@ std::string SessionSyncJson(const ChassisManager& m);
 std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
 std::string SessionSyncText(const ChassisManager& m);
 std::string Hex64(uint64_t v);
+// The names of the config sections whose checksums differ.
+std::vector<std::string> DifferingSections(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
+// diagnose sys ha checksum show (this chassis) / cluster (every chassis).
+std::string ChecksumText(const ChassisManager& m, bool cluster);
+std::string ChecksumJson(const ChassisManager& m, bool cluster);
 
 }  // namespace bladesync

@@ -265,6 +265,47 @@ TEST(Config, DeepNestingIsAnErrorNotACrash) {
   EXPECT_FALSE(LoadClusterConfig(edits, "bad.conf").ok());
 }
 
+// Issue 17 points 7 and 8: options flattened for a reload's diff, and the
+// cluster-wide part checksummed per section.
+TEST(ConfigOptions, FlattenedChecksummedAndCompared) {
+  Result<ClusterConfig> a = LoadClusterConfig(Ha("    set hb-interval 3\n"), "a.conf");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->options.at("system ha / hb-interval"), "3");
+  EXPECT_EQ(a->options.at("system ha / chassis / 2 / m1"), "127.0.1.2");
+  EXPECT_EQ(a->options.count("system ha / priority"), 0u) << "defaults are not options set";
+  ASSERT_EQ(a->checksums.sections.size(), kChecksumSections.size());
+
+  // Comments, blank lines and the order of statements change nothing.
+  Result<ClusterConfig> same =
+      LoadClusterConfig("# a comment\n\n" + Ha("    set group-name \"x\"   # why\n\n    set hb-interval 3\n"), "b.conf");
+  ASSERT_TRUE(same.ok());
+  Result<ClusterConfig> reordered = LoadClusterConfig(Ha("    set hb-interval 3\n    set group-name \"x\"\n"), "c.conf");
+  ASSERT_TRUE(reordered.ok());
+  EXPECT_EQ(same->checksums.all, reordered->checksums.all);
+  EXPECT_NE(same->checksums.all, a->checksums.all);
+
+  // What differs per chassis stays out; the section that changed is the only one that differs.
+  std::string own_key = Ha("    set hb-interval 3\n");
+  own_key.replace(own_key.find("set m2 127.0.2.1"), 16, "set m2 127.0.2.1\n            set private-key \"@/etc/k\"\n"
+                                                        "            set control /run/x.sock");
+  Result<ClusterConfig> per_chassis = LoadClusterConfig(own_key, "d.conf");
+  ASSERT_TRUE(per_chassis.ok()) << per_chassis.status().message();
+  EXPECT_EQ(per_chassis->checksums.all, a->checksums.all);
+  Result<ClusterConfig> other = LoadClusterConfig(Ha("    set hb-interval 4\n") + "config system global\n    set hostname h\nend\n", "e.conf");
+  ASSERT_TRUE(other.ok());
+  for (size_t i = 0; i < kChecksumSections.size(); ++i) {
+    EXPECT_EQ(other->checksums.sections[i] != a->checksums.sections[i], std::string(kChecksumSections[i]) == "system ha")
+        << kChecksumSections[i];
+  }
+  EXPECT_EQ(ChangedOptions(a->options, other->options),
+            (std::vector<std::string>{"system global / hostname", "system ha / hb-interval"}));
+  EXPECT_TRUE(ChangedOptions(a->options, a->options).empty());
+  // `unset` is back to the default: the option is gone.
+  Result<ClusterConfig> unset = LoadClusterConfig(Ha("    set hb-interval 3\n    unset hb-interval\n"), "f.conf");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->options.count("system ha / hb-interval"), 0u);
+}
+
 TEST(Config, ConntrackBlock) {
   const std::string ct =
       "config system conntrack\n    set status enable\n    set event-buffer-size 1048576\n"

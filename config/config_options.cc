@@ -1,0 +1,109 @@
+#include "config/config_options.h"
+
+#include <cstdio>
+
+namespace bladesync {
+namespace {
+
+void Flatten(const CliBlock& b, const std::string& prefix, ConfigOptions* out) {
+  for (const CliSetting& s : b.settings) {
+    const std::string path = prefix + s.key;
+    if (s.unset) {
+      out->erase(path);
+      continue;
+    }
+    std::string v;
+    for (const std::string& w : s.values) v += (v.empty() ? "" : " ") + w;
+    (*out)[path] = v;
+  }
+  // The parser bounds nesting, so this recursion is bounded too.
+  for (const CliBlock& sub : b.blocks) Flatten(sub, prefix + sub.name + " / ", out);
+  for (const CliBlock& e : b.entries) {
+    // An entry with nothing set still exists (e.g. an interface by name).
+    (*out)[prefix + e.name] = "(edit)";
+    Flatten(e, prefix + e.name + " / ", out);
+  }
+}
+
+std::string SectionOf(const std::string& path) { return path.substr(0, path.find(" / ")); }
+
+// FNV-1a, 64 bits: a fingerprint to compare, not a secret.
+uint64_t Fnv(uint64_t h, const std::string& s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ULL;
+
+}  // namespace
+
+ConfigOptions FlattenConfig(const CliBlock& root) {
+  ConfigOptions out;
+  for (const CliBlock& top : root.blocks) Flatten(top, top.name + " / ", &out);
+  return out;
+}
+
+bool PerChassisOption(const std::string& path) {
+  auto ends = [&](const std::string& tail) {
+    return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (path.rfind("system ha / chassis / ", 0) == 0) {
+    return ends(" / private-key") || ends(" / control") || ends(" / metrics");
+  }
+  return path == "system global / hostname" || path == "system ha / password";
+}
+
+ConfigChecksums ChecksumConfig(const ConfigOptions& options) {
+  ConfigChecksums c;
+  c.sections.assign(kChecksumSections.size(), kFnvBasis);
+  for (const auto& [path, value] : options) {
+    if (PerChassisOption(path)) continue;
+    const std::string section = SectionOf(path);
+    for (size_t i = 0; i < kChecksumSections.size(); ++i) {
+      if (section == kChecksumSections[i]) {
+        // Sorted by path (a map): the same options give the same sum in any file order.
+        c.sections[i] = Fnv(Fnv(c.sections[i], path + '\0'), value + '\n');
+      }
+    }
+  }
+  c.all = ChecksumOfSections(c.sections);
+  return c;
+}
+
+uint64_t ChecksumOfSections(const std::vector<uint64_t>& sections) {
+  uint64_t h = kFnvBasis;
+  for (uint64_t s : sections) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (s >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ULL;
+    }
+  }
+  return h;
+}
+
+std::string ChecksumHex(uint64_t c) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(c));
+  return buf;
+}
+
+std::vector<std::string> ChangedOptions(const ConfigOptions& a, const ConfigOptions& b) {
+  std::vector<std::string> out;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (ia != a.end() || ib != b.end()) {
+    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+      out.push_back(ia++->first);
+    } else if (ia == a.end() || ib->first < ia->first) {
+      out.push_back(ib++->first);
+    } else {
+      if (ia->second != ib->second) out.push_back(ia->first);
+      ++ia, ++ib;
+    }
+  }
+  return out;
+}
+
+}  // namespace bladesync
