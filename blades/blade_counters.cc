@@ -1,5 +1,7 @@
 #include "blades/blade_counters.h"
 
+#include <map>
+
 namespace bladesync {
 
 const char* SyncOpName(SyncOp op) {
@@ -98,6 +100,47 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("orphaned_sessions", c.orphaned_sessions);
   add("orphaned_sessions_dropped", c.orphaned_sessions_dropped);
   return out;
+}
+
+const char* CounterHelp(const std::string& name) {
+  static const std::map<std::string, const char*> kHelp = {
+      {"synced_sessions", "Sessions that became synced (eligible for pickup), as owner or by adoption."},
+      {"frames_sent", "Sync frames sent to mirrors, first transmissions."},
+      {"frames_resent", "Sync frames sent again after a NACK or a missing ack."},
+      {"bytes_sent", "Bytes of sync frames sent."},
+      {"frames_received", "Sync frames received from owners and mirrors."},
+      {"bytes_received", "Bytes of sync frames received."},
+      {"keepalives_sent", "Keepalives sent on an idle stream so the mirror knows it is current."},
+      {"nacks_sent", "Gaps this mirror asked the owner to resend."},
+      {"nacks_received", "Resend requests this owner received from mirrors."},
+      {"frames_reordered", "Frames that arrived ahead of a gap and waited in the reorder buffer."},
+      {"acks_sent", "Acknowledgements this mirror sent."},
+      {"acks_received", "Acknowledgements this owner received."},
+      {"bulk_syncs_started", "Snapshots (bulk syncs) this blade sent as owner."},
+      {"bulk_syncs_received", "Snapshots this blade completed as mirror."},
+      {"resync_overflow", "Bulk resyncs forced by a limit (resend queue, reorder buffer)."},
+      {"resyncs_in_doubt", "Streams whose numbers contradicted each other, resynced from a snapshot."},
+      {"sync_requests_deferred", "Snapshot requests that waited for the rate limit."},
+      {"bulk_sync_timeouts", "Snapshots that took longer than bulk-sync-timeout and were asked again."},
+      {"bulk_sync_abandoned", "Snapshots given up after bulk-sync-retries (ready with an incomplete table)."},
+      {"send_queue_full", "Frames the transport refused (send queue full)."},
+      {"link_switches", "Times a stream moved between M1 and M2."},
+      {"queries_unanswered", "Queries about expired standby sessions the owner never answered."},
+      {"packets", "Packets this blade processed."},
+      {"packets_dropped", "Packets dropped: no session for a non-SYN TCP packet, table full, GTP-U without tunnel."},
+      {"packets_asymmetric_local", "Active-active: packets of a peer's session handled with the synced copy."},
+      {"packets_forwarded", "Active-active: packets sent to the blade that owns their session."},
+      {"adopted_sessions", "Sessions taken over from a lost or stepping-down chassis."},
+      {"relinquished_sessions", "Sessions handed to the new primary when this chassis stepped down."},
+      {"queries_dropped", "Queries given up because more than max-pending-queries were waiting."},
+      {"sessions_refused", "Sessions not created because max-sessions was reached."},
+      {"gtp_no_tunnel", "GTP-U packets without a GTP-C tunnel."},
+      {"gtp_wrong_direction", "GTP-U packets against their tunnel's policy direction."},
+      {"orphaned_sessions", "Sessions kept from an owner that restarted before its loss was declared."},
+      {"orphaned_sessions_dropped", "Orphaned sessions not taken over here and dropped."},
+  };
+  auto it = kHelp.find(name);
+  return it == kHelp.end() ? nullptr : it->second;
 }
 
 std::vector<uint64_t> CounterValues(const BladeCounters& c) {

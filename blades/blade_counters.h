@@ -87,5 +87,8 @@ struct BladeCounters {
 // "dropped.gap"; the order is fixed, so a list of values travels alone.
 std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c);
 std::vector<uint64_t> CounterValues(const BladeCounters& c);
+// What a one-word counter of CounterList ("frames_resent") counts, for
+// /metrics' HELP; nullptr for a name it does not know.
+const char* CounterHelp(const std::string& name);
 
 }  // namespace bladesync

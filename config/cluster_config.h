@@ -93,6 +93,8 @@ struct ClusterConfig {
   ConfigChecksums checksums;
 
   Nanos hb_interval_ns() const { return milliseconds(100) * hb_interval; }
+  // The cluster's name in metrics: group-name, or the group-id when unnamed.
+  std::string cluster_label() const { return group_name.empty() ? std::to_string(group_id) : group_name; }
   // How M1, M2 and the backplane are authenticated.
   enum class FabricAuth { kOff, kKeys, kPassword };
   FabricAuth fabric_auth() const {

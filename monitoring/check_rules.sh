@@ -7,3 +7,16 @@ promtool check rules alerts.yml
 promtool test rules alerts_test.yml
 promtool check config prometheus.yml
 python3 -c 'import json,sys; d=json.load(open("grafana-dashboard.json")); assert len(d["panels"]) >= 8; print(len(d["panels"]), "panels")'
+# The dashboard: a cluster and an instance variable, and every bladesync
+# query limited by both.
+python3 - <<'PY'
+import json, re
+d = json.load(open("grafana-dashboard.json"))
+names = {v["name"] for v in d["templating"]["list"]}
+assert {"cluster", "instance"} <= names, names
+for p in d["panels"]:
+    for t in p["targets"]:
+        for sel in re.findall(r"bladesync_[a-z_]+(\{[^}]*\})?", t["expr"]):
+            assert 'cluster=~"$cluster"' in sel and 'instance=~"$instance"' in sel, (p["title"], t["expr"])
+print("dashboard: every query limited by $cluster and $instance")
+PY

@@ -2,7 +2,9 @@
 
 #include <cstring>
 #include <limits>
+#include <map>
 
+#include "blades/blade_counters.h"
 #include "core/version.h"
 
 namespace bladesync {
@@ -16,8 +18,12 @@ namespace {
 const char* kProto[] = {"tcp", "udp", "icmp", "other"};
 const char* kLink[] = {"m1", "m2"};
 
+// Every series carries the cluster (group-name, or group-id when unnamed):
+// one Prometheus watching several clusters must not add one's chassis to
+// another's.
 class Families {
  public:
+  explicit Families(std::string cluster) : cluster_(std::move(cluster)) {}
   MetricFamily& Get(const std::string& name, const std::string& help, MetricType type) {
     auto it = index_.find(name);
     if (it != index_.end()) return out_[it->second];
@@ -28,7 +34,7 @@ class Families {
   void Add(const std::string& name, const std::string& help, MetricType type, double v,
            std::vector<ClientMetric::Label> labels) {
     ClientMetric c;
-    c.label = std::move(labels);
+    c.label = WithCluster(std::move(labels));
     if (type == MetricType::Counter) c.counter.value = v;
     else c.gauge.value = v;
     Get(name, help, type).metric.push_back(std::move(c));
@@ -36,7 +42,7 @@ class Families {
   void Histogram(const std::string& name, const std::string& help, const FixedHistogram& h,
                  std::vector<ClientMetric::Label> labels) {
     ClientMetric c;
-    c.label = std::move(labels);
+    c.label = WithCluster(std::move(labels));
     uint64_t cum = 0;
     for (size_t i = 0; i < h.bounds().size(); ++i) {
       cum += h.counts()[i];
@@ -51,6 +57,11 @@ class Families {
   std::vector<MetricFamily> Take() { return std::move(out_); }
 
  private:
+  std::vector<ClientMetric::Label> WithCluster(std::vector<ClientMetric::Label> labels) const {
+    labels.insert(labels.begin(), ClientMetric::Label{"cluster", cluster_});
+    return labels;
+  }
+  std::string cluster_;
   std::map<std::string, size_t> index_;
   std::vector<MetricFamily> out_;
 };
@@ -91,7 +102,8 @@ void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetric
       l.push_back({"reason", p[1]});
       f.Add("bladesync_sessions_skipped_total", "Sessions not synced, by pickup-policy reason.", MetricType::Counter, value, l);
     } else if (p.size() == 1) {
-      f.Add("bladesync_" + name + "_total", "Blade counter " + name + ".", MetricType::Counter, value, l);
+      const char* help = CounterHelp(name);
+      f.Add("bladesync_" + name + "_total", help ? help : name, MetricType::Counter, value, l);
     }
   }
 }
@@ -116,7 +128,14 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
     } else if (name == "event_buffer_bytes") {
       f.Add("bladesync_conntrack_event_buffer_bytes", "Receive buffer of the conntrack event socket.", MetricType::Gauge, value, l);
     } else {
-      f.Add("bladesync_conntrack_" + name + "_total", "Conntrack source counter " + name + ".", MetricType::Counter, value, l);
+      static const std::map<std::string, const char*> kHelp = {
+          {"ignored", "Kernel conntrack events not synced (ignore-address, or not a session bladesync tracks)."},
+          {"overruns", "Times the conntrack event socket overran (ENOBUFS): events were lost, a resync follows."},
+          {"resyncs", "Full dumps of the kernel table to catch up after lost events."},
+          {"refused", "Kernel entries refused as implausible (bad addresses, protocol or state)."},
+      };
+      auto it = kHelp.find(name);
+      f.Add("bladesync_conntrack_" + name + "_total", it != kHelp.end() ? it->second : name, MetricType::Counter, value, l);
     }
   }
 }
@@ -124,7 +143,7 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
 }  // namespace
 
 std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
-  Families f;
+  Families f(m.cluster);
   const std::string ch = std::to_string(m.chassis);
   for (const char* r : {"primary", "secondary", "standalone", "unknown"}) {
     f.Add("bladesync_ha_role", "1 for the HA role this chassis holds.", MetricType::Gauge, m.role == r ? 1 : 0,
@@ -136,8 +155,10 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         m.processes_traffic ? 1 : 0, {{"chassis", ch}});
   f.Add("bladesync_failovers_total", "Takeovers performed by this chassis.", MetricType::Counter,
         static_cast<double>(m.failovers), {{"chassis", ch}});
-  f.Add("bladesync_last_failover_seconds", "Detection plus promotion of the last takeover.", MetricType::Gauge,
-        m.last_failover_s, {{"chassis", ch}});
+  f.Add("bladesync_last_failover_duration_seconds",
+        "How long the last takeover by this chassis took, from noticing the loss to every blade having adopted "
+        "(a duration, not a time; 0: none yet).",
+        MetricType::Gauge, m.last_failover_s, {{"chassis", ch}});
   f.Add("bladesync_split_brains_averted_total", "Silent peers found alive on their check address.", MetricType::Counter,
         static_cast<double>(m.split_brains_averted), {{"chassis", ch}});
   f.Add("bladesync_peer_restarts_total", "Peers back with a new epoch before their loss was declared (taken over).",
@@ -224,9 +245,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
   return f.Take();
 }
 
-MetricFamily BuildInfoFamily() {
+MetricFamily BuildInfoFamily(const std::string& cluster) {
   ClientMetric c;
-  c.label = {{"version", kVersion}, {"compiler", "g++ " __VERSION__}};
+  c.label = {{"cluster", cluster}, {"version", kVersion}, {"compiler", "g++ " __VERSION__}};
   c.gauge.value = 1;
   return MetricFamily{"bladesync_build_info", "Build of this bladesync process.", MetricType::Gauge, {c}};
 }

@@ -54,6 +54,7 @@ struct PeerMetrics {
 };
 
 struct ChassisMetrics {
+  std::string cluster;  // the `cluster` label: group-name, or group-id when unnamed
   uint8_t chassis = 0;
   std::string role;
   bool ready = false;
@@ -78,6 +79,6 @@ struct ChassisMetrics {
 std::vector<prometheus::MetricFamily> BuildMetricFamilies(const ChassisMetrics& m);
 
 // bladesync_build_info{version, revision, compiler} 1 (prometheus-cpp 1.0.1 has no BuildInfo).
-prometheus::MetricFamily BuildInfoFamily();
+prometheus::MetricFamily BuildInfoFamily(const std::string& cluster);
 
 }  // namespace bladesync

@@ -144,7 +144,7 @@ Status ChassisRuntime::Start() {
       explicit Collector(ChassisRuntime* rt) : rt_(rt) {}
       std::vector<prometheus::MetricFamily> Collect() const override {
         std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(rt_->CollectMetrics());
-        f.push_back(BuildInfoFamily());
+        f.push_back(BuildInfoFamily(rt_->cfg_.cluster_label()));
         return f;
       }
 
@@ -391,6 +391,7 @@ int ChassisRuntime::MonitoredUp() const {
 
 ChassisMetrics ChassisRuntime::CollectMetrics() {
   ChassisMetrics m;
+  m.cluster = cfg_.cluster_label();
   m.chassis = chassis_;
   if (manager_thread_) {
     static const std::vector<std::string> kNames = [] {

@@ -71,7 +71,7 @@ def test(make):
         up = query(port, 'sum(up{job="bladesync"})')
         assert up == [2.0], up
         rules = json.loads(get("http://127.0.0.1:%d/api/v1/rules" % port))["data"]["groups"][0]["rules"]
-        assert len(rules) == 8 and all(r["health"] == "ok" for r in rules), rules
+        assert len(rules) == 11 and all(r["health"] == "ok" for r in rules), rules
         firing = [r["name"] for r in rules if r["state"] == "firing"]
         assert "BladesyncTwoPrimaries" not in firing, firing
         # promtool on the raw exposition of both chassis.
@@ -81,6 +81,14 @@ def test(make):
             r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
             assert r.returncode == 0, r.stdout + r.stderr
             names |= set(re.findall(r"^(bladesync_[a-z_]+)", text, re.M))
+            # Every series names its cluster (group-name), so one Prometheus can watch several.
+            samples = [l for l in text.splitlines() if l.startswith("bladesync_")]
+            unlabelled = [l for l in samples if 'cluster="integration"' not in l]
+            assert samples and not unlabelled, unlabelled[:5]
+            # Every HELP says what its family counts, in words.
+            helps = re.findall(r"^# HELP (bladesync_\S+) (.*)$", text, re.M)
+            vague = [(n, t) for n, t in helps if " " not in t.strip() or t.startswith(("Blade counter", "Conntrack source counter"))]
+            assert helps and not vague, vague
         # Every metric the alerts and the dashboard use is exported.
         used = set()
         for rel in ("monitoring/alerts.yml", "monitoring/grafana-dashboard.json"):
