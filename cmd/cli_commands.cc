@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
 #include <csignal>
@@ -289,8 +291,6 @@ Status WriteNewFile(const std::string& path, const std::string& text, mode_t mod
 
 int Keygen(const Flags& f) {
   Result<CurveKeyPair> kp = GenerateCurveKeyPair();
-  // A key that begins with '@' would read as "load from this file" in the config.
-  while (kp.ok() && (kp->secret_key[0] == '@' || kp->public_key[0] == '@')) kp = GenerateCurveKeyPair();
   if (!kp.ok()) {
     std::fprintf(stderr, "bladesync keygen: %s\n", kp.status().message().c_str());
     return 2;
@@ -308,8 +308,10 @@ int Keygen(const Flags& f) {
       return 1;
     }
   }
-  std::printf("wrote %s.pub and %s.key (0600)\nin the config: set public-key \"%s\" / set private-key \"@%s.key\"\n",
-              f.out.c_str(), f.out.c_str(), kp->public_key.c_str(), f.out.c_str());
+  char abs[PATH_MAX];
+  const std::string key_path = realpath((f.out + ".key").c_str(), abs) ? std::string(abs) : f.out + ".key";
+  std::printf("wrote %s.pub and %s.key (0600)\nin the config: set public-key \"%s\" / set private-key-file \"%s\"\n",
+              f.out.c_str(), f.out.c_str(), kp->public_key.c_str(), key_path.c_str());
   return 0;
 }
 

@@ -411,6 +411,7 @@ struct Loader {
       r.On("check", r.String(&c.check));
       r.On("public-key", r.String(&c.public_key));
       r.On("private-key", r.String(&c.private_key));
+      r.On("private-key-file", r.String(&c.private_key_file));
       if (Status s = r.Read(e); !s.ok()) return s;
       if (c.m1.empty() || c.m2.empty()) return Err(e.line, "chassis " + e.name + " needs 'set m1' and 'set m2' addresses");
       // Addresses are checked here, not when a socket fails to bind at start.
@@ -424,6 +425,16 @@ struct Loader {
                                (std::string(key) == "backplane" ? std::string(" (or inproc)") : std::string()) +
                                (IpAddr::Parse(v) ? ": IPv6 sync links are not supported yet" : ""));
         }
+      }
+      // A key is its 40 characters and a file is private-key-file: no value
+      // can be read as either (Z85 keys may begin with '@').
+      if (const CliSetting* s = SettingOf(e, "private-key"); s && !s->unset && c.private_key.size() != 40) {
+        return r.Err(*s, "expects the key itself (40 Z85 characters); to read it from a file: set private-key-file " +
+                             std::string(c.private_key.rfind("@", 0) == 0 ? c.private_key.substr(1) : "/etc/bladesync/chassis" + e.name + ".key"));
+      }
+      if (const CliSetting* s = SettingOf(e, "private-key-file"); s && !s->unset) {
+        if (!c.private_key.empty()) return r.Err(*s, "and 'set private-key' are two ways to give one key: keep one");
+        if (c.private_key_file.empty() || c.private_key_file[0] != '/') return r.Err(*s, "expects an absolute path");
       }
       for (const char* key : {"metrics", "check"}) {
         const CliSetting* s = SettingOf(e, key);
@@ -730,9 +741,9 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   if (c.distribution.master_slot > c.slots) return InvalidArgument(file + ": master-slot is beyond 'set slots'");
   if (c.curve) {
     for (const ChassisConfig& ch : c.chassis) {
-      if (ch.public_key.size() != 40 || ch.private_key.empty()) {
+      if (ch.public_key.size() != 40 || (ch.private_key.empty() && ch.private_key_file.empty())) {
         return L.Err(ch.line, "with 'set curve enable' chassis " + std::to_string(ch.id) +
-                                  " needs 'set public-key' (40 Z85 characters) and 'set private-key'");
+                                  " needs 'set public-key' (40 Z85 characters) and 'set private-key' or 'set private-key-file'");
       }
     }
   }

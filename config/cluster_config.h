@@ -6,7 +6,7 @@
 //     config session-sync-filter  srcintf, dstintf, srcaddr, dstaddr, srcaddr6,
 //                                 dstaddr6, config custom-service
 //     config chassis              edit <id>: priority, serial, m1, m2, backplane,
-//                                 sync-port, control, public-key, private-key
+//                                 sync-port, control, public-key, private-key[-file]
 //   config system session-ttl     default
 //   config system global          tcp-halfopen-timer, tcp-halfclose-timer, ...
 //   config system interface       edit <name>: index
@@ -49,7 +49,8 @@ struct ChassisConfig {
   std::string metrics;     // host:port of /metrics ("" = off; port 0 = any)
   std::string check;       // host:port peers probe outside M1/M2 (split-brain guard)
   std::string public_key;  // CURVE, Z85
-  std::string private_key; // CURVE secret, Z85, or @path to a file holding it
+  std::string private_key;       // CURVE secret: the 40 Z85 characters themselves
+  std::string private_key_file;  // or the absolute path of a file holding them
   int line = 0;
 };
 

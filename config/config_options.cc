@@ -50,7 +50,7 @@ bool PerChassisOption(const std::string& path) {
     return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
   };
   if (path.rfind("system ha / chassis / ", 0) == 0) {
-    return ends(" / private-key") || ends(" / control") || ends(" / metrics");
+    return ends(" / private-key") || ends(" / private-key-file") || ends(" / control") || ends(" / metrics");
   }
   return path == "system global / hostname" || path == "system ha / password";
 }

@@ -68,9 +68,9 @@ Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis) {
   k.enabled = true;
   k.public_key = c->public_key;
   std::string secret = c->private_key;
-  if (!secret.empty() && secret[0] == '@') {
-    std::ifstream in(secret.substr(1));
-    if (!in) return NotFound(cfg.source + ": chassis " + std::to_string(chassis) + ": cannot read private key file " + secret.substr(1));
+  if (!c->private_key_file.empty()) {
+    std::ifstream in(c->private_key_file);
+    if (!in) return NotFound(cfg.source + ": chassis " + std::to_string(chassis) + ": cannot read private-key-file " + c->private_key_file);
     in >> secret;
   }
   if (secret.size() != 40) return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": private key is not 40 Z85 characters");

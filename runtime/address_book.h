@@ -22,7 +22,7 @@ class ConfigAddressBook : public AddressBook {
 
 // CURVE settings of one chassis from the config (keys, peers' public keys):
 // from `set password` (derived, see fabric/ha_password.h) or from each
-// chassis's public-key and private-key; disabled when neither is set.
+// chassis's public-key and private-key (or private-key-file); disabled when neither is set.
 Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis);
 // The keys the network in front of the cluster (the traffic source) sends
 // with to a manager's backplane port.

@@ -27,7 +27,7 @@ def test(make):
     for ch in (1, 2, 3):
         pub, _, keyfile = keys[ch]
         text = text.replace("        edit %d\n" % ch, "        edit %d\n            set public-key \"%s\"\n"
-                            "            set private-key \"@%s\"\n" % (ch, pub, keyfile))
+                            "            set private-key-file \"%s\"\n" % (ch, pub, keyfile))
     with open(c.config, "w") as f:
         f.write(text)
     for ch in (1, 2, 3):

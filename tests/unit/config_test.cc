@@ -235,6 +235,32 @@ TEST(Config, AddressesAreCheckedBeforeStart) {
   EXPECT_TRUE(LoadClusterConfig("config system ha\n    set authentication disable\n" + apart.substr(17), "ok.conf").ok());
 }
 
+// Issue 17 point 3: a key is its 40 characters, a file is private-key-file;
+// a key beginning with '@' (Z85 has it) is a key.
+TEST(Config, PrivateKeyIsNeverReadAsAFile) {
+  auto with_key = [](const std::string& line) {
+    std::string t = Ha("    set curve enable\n");
+    const std::string keys = "            set public-key \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n" + line;
+    t.replace(t.find("        next\n"), 0, keys);
+    std::string second = "            set public-key \"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"\n"
+                         "            set private-key \"D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs\"\n";
+    t.replace(t.rfind("        next\n"), 0, second);
+    return t;
+  };
+  Result<ClusterConfig> at = LoadClusterConfig(with_key("            set private-key \"@8Q:Fhq4{)Ay9[+y}%CJT<j&?o$b+e.7q-6Ah0F}\"\n"), "k.conf");
+  ASSERT_TRUE(at.ok()) << at.status().message();
+  EXPECT_EQ(at->chassis[0].private_key, "@8Q:Fhq4{)Ay9[+y}%CJT<j&?o$b+e.7q-6Ah0F}");
+  EXPECT_TRUE(at->chassis[0].private_key_file.empty());
+  EXPECT_EQ(ErrorOf(with_key("            set private-key \"@/etc/bladesync/chassis1.key\"\n")),
+            "bad.conf:8: option 'private-key' in 'config chassis / edit 1': expects the key itself (40 Z85 characters); "
+            "to read it from a file: set private-key-file /etc/bladesync/chassis1.key");
+  EXPECT_EQ(ErrorOf(with_key("            set private-key-file \"chassis1.key\"\n")),
+            "bad.conf:8: option 'private-key-file' in 'config chassis / edit 1': expects an absolute path");
+  Result<ClusterConfig> file = LoadClusterConfig(with_key("            set private-key-file \"/etc/bladesync/c1.key\"\n"), "k.conf");
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->chassis[0].private_key_file, "/etc/bladesync/c1.key");
+}
+
 TEST(Config, NothingIsSilentlyIgnored) {
   EXPECT_EQ(ErrorOf(Ha("    config system ha\n        set bogus-thing 1\n    end\n")),
             "bad.conf:2: unknown block 'config system ha' in 'config system ha'");
@@ -286,7 +312,7 @@ TEST(ConfigOptions, FlattenedChecksummedAndCompared) {
 
   // What differs per chassis stays out; the section that changed is the only one that differs.
   std::string own_key = Ha("    set hb-interval 3\n");
-  own_key.replace(own_key.find("set m2 127.0.2.1"), 16, "set m2 127.0.2.1\n            set private-key \"@/etc/k\"\n"
+  own_key.replace(own_key.find("set m2 127.0.2.1"), 16, "set m2 127.0.2.1\n            set private-key-file \"/etc/k\"\n"
                                                         "            set control /run/x.sock");
   Result<ClusterConfig> per_chassis = LoadClusterConfig(own_key, "d.conf");
   ASSERT_TRUE(per_chassis.ok()) << per_chassis.status().message();
