@@ -116,6 +116,19 @@ struct Sut {
     }
     return t[0];
   }
+  // Where traffic about session k goes now. Random loss heavy enough to
+  // lose hb-lost-threshold heartbeats on every link makes a secondary take
+  // over while the primary runs (FGCP does the same): beyond the budget, as
+  // in SettledTraffic. While that split lasts traffic has no one place to
+  // go: k is no longer promised (uncertain, counted) instead of P4 failing.
+  uint8_t TrafficFor(uint32_t k) {
+    if (c.net().faults().drop > 0 && c.TrafficChassis().size() > 1) {
+      stats.commands["split_under_loss"]++;
+      uncertain.insert(k);
+      return 0;
+    }
+    return Traffic();
+  }
   static uint8_t SlotOf(const Model& m, uint32_t k) { return static_cast<uint8_t>(1 + k % m.slots); }
   static SessionKey KeyOf(uint32_t k, bool udp) {
     return SessionKey::V4(0x0a000000 + k, 0xc6336401, static_cast<uint16_t>(1024 + k), udp ? 53 : 443,
@@ -200,7 +213,7 @@ struct Create : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["create"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.TrafficFor(key);
     if (!t) return;
     SessionFacts f;
     f.key = Sut::KeyOf(key, udp);
@@ -229,7 +242,7 @@ struct Establish : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["establish"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.TrafficFor(key);
     if (!t || s.uncertain.count(key)) return;
     const MSession& ms = m.sessions.at(key);
     BladeAgent* b = s.c.blade(t, Sut::SlotOf(m, key));
@@ -247,7 +260,7 @@ struct Delete : Cmd {
   void apply(Model& m) const override { m.sessions[key].deleted = true; }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["delete"]++;
-    const uint8_t t = s.Traffic();
+    const uint8_t t = s.TrafficFor(key);
     if (!t || s.uncertain.count(key)) return;
     BladeAgent* b = s.c.blade(t, Sut::SlotOf(m, key));
     if (auto id = b->Lookup(Sut::KeyOf(key, m.sessions.at(key).udp))) b->DeleteSession(*id, kDeleteClosed);
@@ -868,6 +881,15 @@ TEST(ClusterStatefulRegressions, AHeartbeatNumberedZeroIsDropped) {
 TEST(ClusterStatefulRegressions, TheUnkeyedAdversaryDoesNotHitTheLivePosition) {
   ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c7rWybvaoeLwCvI1gwo_GCg5NMxNRRFFlGu2Bie6aExFIAYQRAAAAIAAAUQQBEEjT",
                     "adversary at the live position");
+}
+// P4 (2 process traffic): 30% loss on every link lost three heartbeats in
+// a row, a secondary took over while the primary ran, and a Create judged P4
+// in the middle of that split (fixed in the suite: random loss that splits
+// the cluster is beyond the budget, as SettledTraffic already said; what
+// traffic touches meanwhile is uncertain, and counted).
+TEST(ClusterStatefulRegressions, ASplitUnderHeavyRandomLossIsBeyondTheBudget) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2cR+IOsGuK11eVw+06QnPVu_mKRfv_6WP_znKfZ1Hw7cOgASAARsCAAAwE3lzN5ojLyITN2czN7szO7szO7A",
+                    "split under random loss");
 }
 
 // Teeth: each broken variant must be caught, or the suite proves nothing.
