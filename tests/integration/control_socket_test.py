@@ -42,7 +42,10 @@ def test(make):
         c.start_chassis(ch)
     st = c.wait_settled()
     assert {s["chassis"]: s["role"] for s in st} == {1: "primary", 2: "secondary"}
-    traffic = c.traffic(background=True)
+    # The flood below also shuts the traffic tool's own "who processes
+    # traffic?" queries out of the primary's socket for a while: its packets
+    # find no chassis meanwhile (the daemon's heartbeats are what must not suffer).
+    traffic = c.traffic(background=True, max_unroutable=20)
     c.wait_for("sessions on the primary", lambda: sum(b["owned"] for b in c.status(1)["blades"]) > 2000)
     path = c.control[1]
 
