@@ -99,6 +99,7 @@ std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c
   add("gtp_wrong_direction", c.gtp_wrong_direction);
   add("orphaned_sessions", c.orphaned_sessions);
   add("orphaned_sessions_dropped", c.orphaned_sessions_dropped);
+  add("standby_expired", c.standby_expired);
   return out;
 }
 
@@ -138,6 +139,7 @@ const char* CounterHelp(const std::string& name) {
       {"gtp_wrong_direction", "GTP-U packets against their tunnel's policy direction."},
       {"orphaned_sessions", "Sessions kept from an owner that restarted before its loss was declared."},
       {"orphaned_sessions_dropped", "Orphaned sessions not taken over here and dropped."},
+      {"standby_expired", "Mirrored sessions whose timers ran out on this mirror (each asks the owner with a query)."},
   };
   auto it = kHelp.find(name);
   return it == kHelp.end() ? nullptr : it->second;

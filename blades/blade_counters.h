@@ -81,6 +81,7 @@ struct BladeCounters {
   Counter gtp_wrong_direction;  // GTP-U packet against the tunnel's policy direction
   Counter orphaned_sessions;          // kept from an owner that restarted before its loss was declared
   Counter orphaned_sessions_dropped;  // of those, not taken over here and dropped
+  Counter standby_expired;            // mirrored sessions whose timers ran out here (each queries the owner)
 };
 
 // Every counter as (name, value), names like "sent.create.m1" or

@@ -497,6 +497,7 @@ void StandbyOrigin::Sweep() {
   store_.Scan(store_.slots() / 10 + 256, [&](uint32_t id) {
     if (store_.rec(id).expires_ds <= now_ds) expired_scratch_.push_back(id);
   });
+  ctx_.counters.standby_expired.Add(expired_scratch_.size());
   for (uint32_t id : expired_scratch_) {
     const uint64_t v = store_.rec(id).version;
     store_.Mutate(id, [&](SessionRecord& r) { r.bits = static_cast<uint8_t>((r.bits & ~kLive) | kExpiredLocally); });

@@ -13,7 +13,9 @@ established and synced: with strict TCP tracking, a packet of one of those
 flows that reaches the new owner without a session would be dropped. The
 new owner must drop none and must hold the sessions the old one had.
 """
+import datetime
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,9 +73,13 @@ def check_new_owner(c, old, new_ch, traffic):
                      lambda: (lambda s: s if s["role"] in ("primary", "standalone") and s["failovers"] >= 1 else None)(c.status(new_ch)),
                      timeout=15)
     before_synced = synced(old)
-    # Blade counters reach the manager with the next status report.
-    t = c.wait_for("the adoption to show", lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * before_synced else None)(c.counter_totals(new_ch, live_only=True)),
+    # Blade counters reach the manager with the next status report; the exact
+    # count is checked where the scenario knows it (kill_primary), here that
+    # the adoption shows and that no established flow finds no session.
+    t = c.wait_for("the adoption to show", lambda: (lambda x: x if x["adopted_sessions"] > 0 else None)(c.counter_totals(new_ch, live_only=True)),
                    timeout=5)
+    time.sleep(0.5)  # every blade's report
+    t = c.counter_totals(new_ch, live_only=True)
     adopted = t["adopted_sessions"]
     time.sleep(2.0)  # the flows keep sending to the new owner
     t2 = c.counter_totals(new_ch, live_only=True)
@@ -86,15 +92,52 @@ def check_new_owner(c, old, new_ch, traffic):
     return new
 
 
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z chassis2 blade\d+ \[info\] blade: slot \d+: adopted (\d+) "
+                      r"sessions of chassis 1$", re.M)
+
+
+def mirrored_from(st, origin):
+    return sum(s["sessions"] for b in st["blades"] if b["live"] for s in b["standby"] if s["origin"] == origin)
+
+
+def expired_here(t):
+    """Mirrored sessions whose timers ran out on the mirror (not adopted)."""
+    return t["standby_expired"]
+
+
 def kill_primary(make):
     c = start_cluster(make)
     traffic, before = run_traffic_until_established(c)
+    t_kill = time.time()  # the test's clock (wall time, as the daemons' log stamps)
     c.procs[1].send_signal(signal.SIGKILL)
     c.procs[1].wait()
     del c.procs[1]
+    # What chassis 2 mirrors of chassis 1 once the last deltas are in (blade
+    # reports are 200 ms apart) and before detection (at least 3 intervals).
+    time.sleep(0.4)
+    st2 = c.status(2)
+    assert st2["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
+    mirrored = mirrored_from(st2, 1)
+    expired_before = expired_here(c.counter_totals(2, live_only=True))
     new = check_new_owner(c, before, 2, traffic)
-    # Detection plus promotion within hb-interval x hb-lost-threshold (+ margin for a loaded machine).
-    assert new["last_failover_ms"] < 800 + 400, new["last_failover_ms"]
+    # Every mirrored session is adopted, but for those whose timers ran out on
+    # the mirror meanwhile (closed flows in TIME_WAIT: counted as they go).
+    adopted = c.counter_totals(2, live_only=True)["adopted_sessions"]
+    expired = expired_here(c.counter_totals(2, live_only=True)) - expired_before
+    assert mirrored - expired <= adopted <= mirrored, (mirrored, expired, adopted)
+    # Failover time from outside: from the kill to the last blade's adoption,
+    # by the log's timestamps, against the README's bound of hb-interval x
+    # (hb-lost-threshold + 1/4) + 20 ms = 870 ms at these timers; 130 ms more
+    # for scheduling on a shared machine. Never before hb-lost-threshold - 1
+    # heartbeats could have been missed.
+    stamps = [t for t, _ in LOG_TIME.findall(c.log(2))]
+    assert len(stamps) == 2, c.log(2)
+    done = max(datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
+               for t in stamps)
+    took_ms = (done - t_kill) * 1000
+    assert (4 - 1) * 200 - 200 <= took_ms <= 870 + 130, "kill to adoption took %.0f ms" % took_ms
+    print("from outside: kill to the last adoption %.0f ms (bound 870 ms + 130); adopted %d of %d mirrored (%d expired)"
+          % (took_ms, adopted, mirrored, expired))
 
 
 def kill_blade(make):
@@ -167,8 +210,21 @@ def kill_active_active(make):
     c.procs[1].send_signal(signal.SIGKILL)
     c.procs[1].wait()
     del c.procs[1]
-    t = c.wait_for("chassis 2 to adopt chassis 1's sessions",
-                   lambda: (lambda x: x if x["adopted_sessions"] >= 0.9 * synced(st1) else None)(c.counter_totals(2, live_only=True)), timeout=10)
+    time.sleep(0.4)  # the last deltas in, detection not yet (see kill_primary)
+    st = c.status(2)
+    assert st["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
+    mirrored = mirrored_from(st, 1)
+    expired_before = expired_here(c.counter_totals(2, live_only=True))
+    c.wait_for("chassis 2 to adopt chassis 1's sessions",
+               lambda: (lambda x: x if x["adopted_sessions"] > 0 else None)(c.counter_totals(2, live_only=True)), timeout=10)
+    time.sleep(0.5)  # every blade's report
+    t = c.counter_totals(2, live_only=True)
+    expired = expired_here(t) - expired_before
+    # In active-active the survivor may already own a newer copy of a few of
+    # the lost chassis's sessions (flows whose packets the traffic source
+    # moved to it before the loss): adoption keeps its own and does not count
+    # them. All but those (at most 2%) are adopted; none is dropped below.
+    assert 0.98 * (mirrored - expired) <= t["adopted_sessions"] <= mirrored, (mirrored, expired, t["adopted_sessions"])
     time.sleep(2.0)
     t2 = c.counter_totals(2, live_only=True)
     assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis 2"

@@ -67,7 +67,9 @@ def test(make):
         standby = c.wait_for("standby sessions in Prometheus", lambda: (lambda v: v and v[0] > 500 and v)(
             query(port, 'sum(bladesync_sessions{role="standby"})')), timeout=30, interval=0.5)
         p99 = query(port, "histogram_quantile(0.99, sum by (le) (rate(bladesync_sync_lag_seconds_bucket[1m])))")
-        assert p99 and 0 < p99[0] < 1.0, p99
+        # Twice the alert's threshold (50 ms): loopback sync lag is in the
+        # low milliseconds even on a shared machine.
+        assert p99 and 0 < p99[0] < 0.1, p99
         up = query(port, 'sum(up{job="bladesync"})')
         assert up == [2.0], up
         rules = json.loads(get("http://127.0.0.1:%d/api/v1/rules" % port))["data"]["groups"][0]["rules"]
