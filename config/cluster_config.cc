@@ -30,11 +30,16 @@ class BlockReader {
                                where_ + "'");
       }
     }
+    // The last statement about an option decides it: a later `set`
+    // replaces an earlier one, and `unset` puts the default back.
+    std::map<std::string, const CliSetting*> last;
     for (const CliSetting& s : b.settings) {
-      auto it = handlers_.find(s.key);
-      if (it == handlers_.end()) return Err(s, "unknown option");
-      if (s.unset) continue;  // back to the default
-      if (Status st = it->second(s); !st.ok()) return st;
+      if (!handlers_.count(s.key)) return Err(s, "unknown option");
+      last[s.key] = &s;
+    }
+    for (const CliSetting& s : b.settings) {
+      if (last[s.key] != &s || s.unset) continue;
+      if (Status st = handlers_.at(s.key)(s); !st.ok()) return st;
     }
     return Status::Ok();
   }

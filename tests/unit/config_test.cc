@@ -47,6 +47,13 @@ config system ha
     set slots 6
     set password "edge-secret"
     set session-table-reserve 65536
+    set hello-holddown 7
+    set bulk-sync-timeout 45
+    set bulk-sync-retries 5
+    set blade-hb-lost-threshold 8
+    set max-sessions 200000
+    set sync-resend-queue 4096
+    set sync-max-batch 512
     config session-sync-filter
         set srcintf "port1"
         set dstintf "wan"
@@ -66,6 +73,10 @@ config system ha
             set m1 10.1.1.1
             set m2 10.2.1.1
             set sync-port 30000
+            set check "10.3.1.1:27999"
+            set serial "FG7K-A"
+            set control "/run/bladesync/edge1.sock"
+            set metrics "10.3.1.1:9461"
         next
         edit 2
             set m1 10.1.1.2
@@ -120,6 +131,20 @@ TEST(Config, ParsesEveryOption) {
   EXPECT_EQ(c.chassis[0].priority, 200);
   EXPECT_EQ(c.chassis[1].priority, 150);  // the ha-level default
   EXPECT_EQ(c.chassis[0].sync_port, 30000);
+  EXPECT_EQ(c.chassis[0].check, "10.3.1.1:27999");
+  EXPECT_EQ(c.chassis[0].serial, "FG7K-A");
+  EXPECT_EQ(c.chassis[0].control, "/run/bladesync/edge1.sock");
+  EXPECT_EQ(c.chassis[0].metrics, "10.3.1.1:9461");
+  EXPECT_EQ(c.chassis[1].control, "/run/bladesync/chassis2.sock");  // the default
+  EXPECT_EQ(c.hello_holddown_s, 7u);
+  EXPECT_EQ(c.bulk_sync_timeout_s, 45u);
+  EXPECT_EQ(c.bulk_sync_retries, 5u);
+  EXPECT_EQ(c.blade_hb_lost_threshold, 8u);
+  EXPECT_EQ(c.max_sessions, 200000u);
+  EXPECT_EQ(c.resend_queue, 4096u);
+  EXPECT_EQ(c.max_batch, 512u);
+  EXPECT_EQ(c.password, "edge-secret");
+  EXPECT_EQ(c.fabric_auth(), ClusterConfig::FabricAuth::kPassword);
   const SyncFilter& f = c.pickup.filter;
   EXPECT_EQ(f.srcintf, std::vector<uint8_t>{1});
   EXPECT_EQ(f.dstintf, std::vector<uint8_t>{9});
@@ -250,6 +275,8 @@ TEST(Config, PrivateKeyIsNeverReadAsAFile) {
   Result<ClusterConfig> at = LoadClusterConfig(with_key("            set private-key \"@8Q:Fhq4{)Ay9[+y}%CJT<j&?o$b+e.7q-6Ah0F}\"\n"), "k.conf");
   ASSERT_TRUE(at.ok()) << at.status().message();
   EXPECT_EQ(at->chassis[0].private_key, "@8Q:Fhq4{)Ay9[+y}%CJT<j&?o$b+e.7q-6Ah0F}");
+  EXPECT_TRUE(at->curve);
+  EXPECT_EQ(at->fabric_auth(), ClusterConfig::FabricAuth::kKeys);
   EXPECT_TRUE(at->chassis[0].private_key_file.empty());
   EXPECT_EQ(ErrorOf(with_key("            set private-key \"@/etc/bladesync/chassis1.key\"\n")),
             "bad.conf:8: option 'private-key' in 'config chassis / edit 1': expects the key itself (40 Z85 characters); "
@@ -426,7 +453,16 @@ TEST(Config, CommentsQuotesAndUnset) {
   Result<ClusterConfig> r = LoadClusterConfig(Ha("    # a comment\n    set group-name \"two words\" # trailing\n    set priority 9\n    unset priority\n"), "c.conf");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->group_name, "two words");
-  EXPECT_EQ(r->chassis[0].priority, 9);  // unset applies to later reads; the value set before stays
+  EXPECT_EQ(r->chassis[0].priority, 128);  // unset: back to the default, whatever was set before
+  // The last statement decides: a later set replaces an earlier one (not added to it).
+  Result<ClusterConfig> twice = LoadClusterConfig(Ha("    set monitor \"port1\" \"port2\"\n    set monitor \"port3\"\n    set hb-interval 3\n"
+                                                     "    unset hb-interval\n    set hb-interval 4\n"), "c.conf");
+  ASSERT_TRUE(twice.ok()) << twice.status().message();
+  EXPECT_EQ(twice->monitor, (std::vector<std::string>{"port3"}));
+  EXPECT_EQ(twice->hb_interval, 4);
+  Result<ClusterConfig> back = LoadClusterConfig(Ha("    set hb-interval 3\n    unset hb-interval\n"), "c.conf");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->hb_interval, ClusterConfig{}.hb_interval);
 }
 
 }  // namespace

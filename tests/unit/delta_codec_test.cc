@@ -124,12 +124,31 @@ TEST(DeltaCodec, RejectsMalformedFrames) {
   std::span<const uint8_t> l = enc.FinishBatch(lie);
   std::vector<uint8_t> lb(l.begin(), l.end());
   EXPECT_FALSE(VerifyFrame(lb, FrameLimits{}).ok());
-  // Every single-byte corruption either fails verification or parses safely.
+  // Every single-byte corruption either fails verification or yields a
+  // frame that keeps the promises VerifyFrame makes beyond FlatBuffers: a
+  // message, a delta batch with an origin and no more deltas than its
+  // sequence range or the limit. Corrupting the identifier always fails.
+  size_t rejected = 0;
   for (size_t i = 0; i < bytes.size(); ++i) {
     std::vector<uint8_t> m = bytes;
     m[i] ^= 0xff;
-    (void)VerifyFrame(m, FrameLimits{});
+    Result<const wire::Frame*> r = VerifyFrame(m, FrameLimits{});
+    if (!r.ok()) {
+      ++rejected;
+      continue;
+    }
+    EXPECT_FALSE(i >= 4 && i < 8) << "a corrupt identifier was accepted at byte " << i;
+    ASSERT_NE(r.value()->msg(), nullptr) << "byte " << i;
+    if (const auto* b = r.value()->msg_as_DeltaBatch()) {
+      ASSERT_NE(b->origin(), nullptr) << "byte " << i;
+      auto len = [](const auto* v) -> size_t { return v ? v->size() : 0; };
+      const size_t n = len(b->deletes()) + len(b->creates4()) + len(b->recreates4()) + len(b->creates6()) +
+                       len(b->recreates6()) + len(b->updates());
+      EXPECT_LE(n, b->seq_count()) << "byte " << i;
+      EXPECT_LE(n, FrameLimits{}.max_deltas) << "byte " << i;
+    }
   }
+  EXPECT_GT(rejected, 0u);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <random>
+#include <set>
+
 #include "manager/distributor.h"
 
 namespace bladesync {
@@ -55,6 +58,57 @@ TEST(Distributor, MethodsUseTheirFields) {
   o.method = DistributionMethod::kToMaster;
   o.master_slot = 3;
   EXPECT_EQ(Distributor(o, 16).Classify(a).slot, 3);
+}
+
+// Every method: a field it does not use never moves a flow; each field it
+// uses moves most flows (16 slots: about 15 in 16 would move by chance).
+// Fields are the flow's ends as the distributor orients them (the client is
+// the end with the higher port): keys here keep sport > dport, so src is the
+// client and dst the server.
+TEST(Distributor, EveryMethodUsesExactlyItsFields) {
+  enum Field { kSrc, kDst, kSport, kDport };
+  const std::vector<std::pair<DistributionMethod, std::set<Field>>> methods = {
+      {DistributionMethod::kToMaster, {}},
+      {DistributionMethod::kSrcIp, {kSrc}},
+      {DistributionMethod::kDstIp, {kDst}},
+      {DistributionMethod::kSrcDstIp, {kSrc, kDst}},
+      {DistributionMethod::kSrcIpSport, {kSrc, kSport}},
+      {DistributionMethod::kDstIpDport, {kDst, kDport}},
+      {DistributionMethod::kSrcDstIpSportDport, {kSrc, kDst, kSport, kDport}},
+  };
+  std::mt19937_64 rng(20261202);
+  auto change = [&](SessionKey k, Field f) {
+    switch (f) {
+      case kSrc: k.src = IpAddr::V4(static_cast<uint32_t>(rng())); break;
+      case kDst: k.dst = IpAddr::V4(static_cast<uint32_t>(rng())); break;
+      case kSport: k.sport = static_cast<uint16_t>(1024 + rng() % 64512); break;
+      case kDport: k.dport = static_cast<uint16_t>(1 + rng() % 1023); break;
+    }
+    return k;
+  };
+  for (const auto& [method, used] : methods) {
+    DistributionOptions o;
+    o.method = method;
+    o.master_slot = 5;
+    Distributor d(o, 16);
+    for (Field f : {kSrc, kDst, kSport, kDport}) {
+      int moved = 0;
+      for (int i = 0; i < 400; ++i) {
+        const SessionKey k = SessionKey::V4(static_cast<uint32_t>(rng()), static_cast<uint32_t>(rng()),
+                                            static_cast<uint16_t>(1024 + rng() % 64512),
+                                            static_cast<uint16_t>(1 + rng() % 1023), kProtoTcp);
+        const SessionKey k2 = change(k, f);
+        if (k2 == k) continue;
+        const bool differs = d.Classify(k).slot != d.Classify(k2).slot;
+        if (!used.count(f)) ASSERT_FALSE(differs) << DistributionMethodName(method) << " moved a flow on field " << f;
+        moved += differs;
+      }
+      if (used.count(f)) EXPECT_GT(moved, 300) << DistributionMethodName(method) << " ignores field " << f;
+    }
+    if (method == DistributionMethod::kToMaster) {
+      EXPECT_EQ(d.Classify(SessionKey::V4(1, 2, 3, 4, kProtoTcp)).slot, 5);
+    }
+  }
 }
 
 TEST(Distributor, SpreadsFlowsAcrossSlots) {
