@@ -38,6 +38,9 @@ struct TestVariants {
   // An owner that trims its resend queue only when it is full: acknowledged
   // entries are held (memory the bound says must be free).
   bool trim_log_when_full = false;
+  // A mirror that counts a DELETE as applied and keeps the session live
+  // (a deleted session would come back with a failover).
+  bool keep_deleted = false;
   // A blade that drops malformed frames without counting them (hostile
   // input goes unseen).
   bool uncounted_malformed = false;

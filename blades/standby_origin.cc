@@ -333,6 +333,10 @@ void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
   store_.EnsureSlot(id);
   const SessionRecord& cur = store_.rec(id);
   if ((cur.bits & kUsed) && v <= cur.version) return Drop(DropReason::kStale);
+  if (ctx_.cfg.test.keep_deleted) {  // test-only broken variant
+    ctx_.counters.applied[static_cast<int>(SyncOp::kDelete)].Add();
+    return;
+  }
   store_.Mutate(id, [&](SessionRecord& r) {
     r.version = v;
     r.bits = kUsed | kOwnerDeleted;  // tombstone: key kept, not live
