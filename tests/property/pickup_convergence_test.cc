@@ -6,7 +6,9 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <cstdio>
 #include <map>
+#include <string>
 
 #include "tests/support/sim_cluster.h"
 
@@ -61,7 +63,12 @@ struct ModelSession {
   bool alive;
 };
 
-RC_GTEST_PROP(PickupConvergence, MirrorHoldsExactlyTheEligibleSessions, ()) {
+// One case: returns the first broken promise ("" when all hold), tagged
+// "eligibility:" when the mirror holds a session the rules exclude or lacks
+// one they include. misread: the blades run with session-pickup-
+// connectionless and -expectation the other way round from the model's
+// (an implementation that does not honour those options).
+std::string PickupCase(bool misread) {
   PickupOptions opt;
   opt.session_pickup = *rc::gen::weightedElement<bool>({{4, true}, {1, false}});
   opt.connectionless = opt.session_pickup && *rc::gen::arbitrary<bool>();
@@ -72,7 +79,12 @@ RC_GTEST_PROP(PickupConvergence, MirrorHoldsExactlyTheEligibleSessions, ()) {
   opt.multicast_ttl = *rc::gen::element<uint32_t>(0, 120);
   opt.mode = *rc::gen::element(HaMode::kActivePassive, HaMode::kActiveActive);
   const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  SimBlades c(2, 1, seed, [&](BladeConfig& b) { b.pickup = opt; });
+  PickupOptions run_with = opt;
+  if (misread && opt.session_pickup) {
+    run_with.connectionless = !opt.connectionless;
+    run_with.expectation = !opt.expectation;
+  }
+  SimBlades c(2, 1, seed, [&](BladeConfig& b) { b.pickup = run_with; });
   c.net().faults().drop = *rc::gen::element(0.0, 0.05, 0.2);
   c.net().faults().duplicate = *rc::gen::element(0.0, 0.1);
   c.net().faults().delay = *rc::gen::element(0.0, 0.3);
@@ -117,22 +129,49 @@ RC_GTEST_PROP(PickupConvergence, MirrorHoldsExactlyTheEligibleSessions, ()) {
       else if (age < seconds(opt.delay_s + 1)) continue;  // the sweep may not have got to it yet
     }
     if (want) {
-      RC_ASSERT(id.has_value());
-      RC_ASSERT(mirror->store().rec(*id).proto_state == m.state);
+      if (!id) return "eligibility: an eligible session is not mirrored: " + m.key.ToString();
+      if (mirror->store().rec(*id).proto_state != m.state) return "state: a mirrored session is in another state: " + m.key.ToString();
       ++expected;
-    } else {
-      RC_ASSERT(!id.has_value());
+    } else if (id) {
+      return "eligibility: a session the rules exclude is mirrored: " + m.key.ToString();
     }
   }
-  RC_ASSERT(mirror->store().live() >= expected);
+  if (mirror->store().live() < expected) return "tables: the mirror holds fewer sessions than the model's";
   // Whole tables compare once nothing is on its way: a session whose
   // session-pickup-delay ran out just now is marked synced and still in
   // flight (the per-session checks above skip that second too).
   for (int i = 0; i < 200 && !a.quiet(); ++i) c.RunFor(milliseconds(10));
-  RC_ASSERT(a.quiet());
+  if (!a.quiet()) return "quiet: the owner still has unacknowledged deltas";
   std::string why;
-  if (!c.MirrorsMatch(&why)) RC_FAIL(why);
+  if (!c.MirrorsMatch(&why)) return "tables: " + why;
   RC_TAG(opt.session_pickup ? "pickup" : "no pickup");
+  return "";
+}
+
+RC_GTEST_PROP(PickupConvergence, MirrorHoldsExactlyTheEligibleSessions, ()) {
+  const std::string v = PickupCase(/*misread=*/false);
+  if (!v.empty()) RC_FAIL(v);
+}
+
+// Teeth: blades that misread session-pickup-connectionless and
+// -expectation must be caught, by the eligibility check; a case that breaks
+// something else is counted and passed over.
+TEST(PickupConvergenceTeeth, CatchesMisreadPickupOptions) {
+  bool caught = false;
+  int other = 0;
+  const bool survived = rc::check("broken variant: options misread", [&] {
+    if (caught) RC_FAIL("caught (shrinking skipped)");
+    const std::string v = PickupCase(/*misread=*/true);
+    if (v.rfind("eligibility:", 0) == 0) {
+      std::printf("misread options caught: %s\n", v.c_str());
+      caught = true;
+      RC_FAIL(v);
+    }
+    other += !v.empty();
+  });
+  EXPECT_TRUE(caught) << "the pickup property did not catch misread options by eligibility (" << other
+                      << " cases broke something else)";
+  EXPECT_FALSE(survived);
 }
 
 }  // namespace
