@@ -376,19 +376,28 @@ struct Hostile : Cmd {
     s.stats.commands["fault.malformed"]++;
     uint64_t x = salt;
     const uint64_t before = s.MalformedDrops(to, m.slots);
+    const uint64_t manager_before = s.c.manager(to)->dropped(DropReason::kMalformed);
+    const uint8_t from = static_cast<uint8_t>(1 + (chassis % m.chassis));
+    int open_links = 0;  // a frame on a cut link never arrives; the rest all must be counted
+    for (Link l : {Link::kM1, Link::kM2}) open_links += !s.c.net().is_cut(from, to, l);
     for (int i = 0; i < 8; ++i) {
       x = SplitMix64(x + 0x9e3779b97f4a7c15ull);
       std::vector<uint8_t> junk(16 + x % 300);
       for (size_t j = 0; j < junk.size(); ++j) junk[j] = static_cast<uint8_t>(SplitMix64(x + j));
       if (i % 2) std::copy_n("BSY1", 4, junk.begin() + 4);  // our identifier, junk around it
-      const uint8_t from = static_cast<uint8_t>(1 + (chassis % m.chassis));
       for (Link l : {Link::kM1, Link::kM2}) {  // one of them may be cut
         s.c.net().Inject(NodeId{from, 1}, NodeId{to, static_cast<uint8_t>(1 + i % m.slots)}, l, junk);
         s.c.net().Inject(NodeId{from, 0}, NodeId{to, 0}, l, junk);
       }
     }
     s.c.RunFor(milliseconds(20));
-    if (s.MalformedDrops(to, m.slots) < before + 1) s.Fail("P6: malformed frames were not counted as dropped");
+    // Every one of them, at the blades and at the manager (8 each per open link).
+    const uint64_t blades = s.MalformedDrops(to, m.slots) - before;
+    const uint64_t manager = s.c.manager(to)->dropped(DropReason::kMalformed) - manager_before;
+    if (blades != 8u * open_links || manager != 8u * open_links) {
+      s.Fail("P6: malformed frames were not counted as dropped (" + std::to_string(blades) + " at the blades, " +
+             std::to_string(manager) + " at the manager, of " + std::to_string(8 * open_links) + " each)");
+    }
   }
   void show(std::ostream& os) const override { os << "Hostile(to " << chassis << ")"; }
 };
