@@ -5,6 +5,10 @@ set -euo pipefail
 cd monitoring 2>/dev/null || cd "$(dirname "$0")"
 promtool check rules alerts.yml
 promtool test rules alerts_test.yml
+# Every rule has a test that expects it to fire.
+for rule in $(sed -n 's/^ *- alert: *//p' alerts.yml); do
+  grep -q "alertname: $rule\$" alerts_test.yml || { echo "alerts_test.yml never tests $rule" >&2; exit 1; }
+done
 promtool check config prometheus.yml
 python3 -c 'import json,sys; d=json.load(open("grafana-dashboard.json")); assert len(d["panels"]) >= 8; print(len(d["panels"]), "panels")'
 # The dashboard: a cluster and an instance variable, and every bladesync
