@@ -243,3 +243,29 @@ TEST(SimDeterminism, SameSeedSameTraceOtherSeedOtherTrace) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// session-table-reserve sizes every table at start, owned and standby, at
+// about 80 bytes per session (README, Table sizing); without it they start
+// small and grow.
+TEST(BladeSync, SessionTableReserveSizesEveryTableAtStart) {
+  constexpr size_t kReserve = 200000;
+  SimBlades sized(2, 1, 3, [](BladeConfig& b) { b.table_reserve = kReserve; });
+  SimBlades grown(2, 1, 3);
+  for (const SessionStore* t : {&sized.blade(1, 1).owned(), &sized.blade(1, 1).standby(2)->store()}) {
+    const double per_session = static_cast<double>(t->MemoryBytes()) / kReserve;
+    EXPECT_GE(per_session, 40.0);
+    EXPECT_LE(per_session, 120.0);
+  }
+  EXPECT_LT(grown.blade(1, 1).owned().MemoryBytes(), kReserve * 40 / 10) << "unsized tables start small";
+  // Filling the reserve does not grow the index again.
+  BladeAgent& a = sized.blade(1, 1);
+  const size_t before = a.owned().MemoryBytes();
+  for (uint32_t i = 0; i < 100000; ++i) a.CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+  EXPECT_LE(a.owned().MemoryBytes(), before + before / 10);
+}
+
+}  // namespace
+}  // namespace bladesync::testing

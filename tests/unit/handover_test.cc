@@ -181,5 +181,61 @@ TEST(HandoverSplitProcesses, LosingABladeHandsOverWhenEachBladeHasItsOwnEpoch) {
   EXPECT_EQ(c.blade(old, 1)->owned().live(), 0u) << "the old primary hands over once the new one holds its sessions";
 }
 
+// Commands are resent until the blade applies them: the Adopt commands of a
+// takeover crossing a backplane that loses 60% of its frames still reach
+// every blade, and every blade adopts exactly what it mirrored.
+TEST_F(Handover, TakeoverCommandsAreResentUntilEveryBladeApplies) {
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
+  std::vector<size_t> mirrored;
+  for (uint8_t s = 1; s <= 2; ++s) mirrored.push_back(c_.blade(peer, s)->standby(old)->store().live());
+  c_.KillChassis(old);
+  c_.net().faults().drop = 0.6;  // the only fabric link left leads to the dead chassis
+  c_.net().faults().faults_on_backplane = true;
+  c_.RunFor(seconds(3));
+  c_.net().faults() = SimFaults{};
+  c_.RunFor(seconds(1));
+  ASSERT_EQ(Traffic(), peer);
+  for (uint8_t s = 1; s <= 2; ++s) {
+    EXPECT_EQ(c_.blade(peer, s)->counters().adopted_sessions.get(), mirrored[s - 1]) << "slot " << int(s);
+  }
+  EXPECT_GT(c_.net().dropped(), 0u) << "the backplane lost frames";
+}
+
+// Orphans nobody adopts are dropped after max(2 s, 4 x the detection time):
+// three chassis, the primary restarts before its loss is declared; one
+// survivor takes over, the other keeps the old incarnation's copies only
+// for that while, then drops them.
+TEST(Orphans, ThoseNobodyAdoptsAreDroppedAfterTheirDelay) {
+  SimChassisCluster c(3, 1, 17);
+  c.RunFor(seconds(2));
+  const std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t.size(), 1u);
+  const uint8_t old = t[0];
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c.blade(old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c.RunFor(seconds(1));
+  c.KillChassis(old);
+  c.RunFor(milliseconds(50));
+  c.RestartChassis(old);
+  c.RunFor(milliseconds(1500));  // past the takeover, short of the 2 s delay
+  const std::vector<uint8_t> now = c.TrafficChassis();
+  ASSERT_EQ(now.size(), 1u);
+  ASSERT_NE(now[0], old);
+  uint8_t bystander = 0;
+  for (uint8_t x = 1; x <= 3; ++x)
+    if (x != old && x != now[0]) bystander = x;
+  const BladeCounters& k = c.blade(bystander, 1)->counters();
+  EXPECT_EQ(k.orphaned_sessions.get(), static_cast<uint64_t>(kSessions)) << "kept for the takeover";
+  EXPECT_EQ(k.orphaned_sessions_dropped.get(), 0u) << "dropped before the delay";
+  c.RunFor(seconds(2));
+  EXPECT_EQ(k.orphaned_sessions_dropped.get(), static_cast<uint64_t>(kSessions)) << "kept past the delay";
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
 }  // namespace
 }  // namespace bladesync::testing
