@@ -384,7 +384,15 @@ void BladeAgent::DropFrame(DropReason r, const char* what) {
   }
 }
 
+void BladeAgent::Halt() {
+  halted_ = true;
+  tick_.reset();
+  sweep_.reset();
+  status_.reset();
+}
+
 void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
+  if (halted_) return;
   counters_.frames_received.Add();
   counters_.bytes_received.Add(bytes.size());
   FrameLimits limits;

@@ -89,6 +89,9 @@ class BladeAgent {
 
   // ---- fabric ----
   void OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
+  // Stops, as a crashed process would: no more timers, sweeps, reports or
+  // frames handled (the demo's crash; the tables stay readable).
+  void Halt();
   void set_packet_handler(PacketHandler h) { packet_handler_ = std::move(h); }
   // Sends what is pending now instead of at the end of this loop turn.
   void Flush();
@@ -153,6 +156,7 @@ class BladeAgent {
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;
+  bool halted_ = false;
   std::unique_ptr<Timer> resync_timer_;
 };
 

@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
   }
   Result<ClusterConfig> cfg = LoadConfigOrDemo(config_path);
   if (!cfg.ok()) {
-    std::fprintf(stderr, "bladesyncd: %s\n", cfg.status().message().c_str());
+    // Through the log: stamped, and with its priority under the journal
+    // (journalctl -p err shows why the daemon did not start).
+    BS_LOG(kError, "config") << cfg.status().message();
     return 2;
   }
   // Signals are taken synchronously by the main thread (sigwait below); every
@@ -153,7 +155,7 @@ int main(int argc, char** argv) {
   NodeThread zap_thread("zap");
   Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg.value(), ctx, zap_thread.loop());
   if (!started.ok()) {
-    std::fprintf(stderr, "bladesyncd: %s\n", started.status().message().c_str());
+    BS_LOG(kError, "fabric") << started.status().message();
     return 2;
   }
   std::unique_ptr<ZapHandler> zap = std::move(started).value();
@@ -170,7 +172,7 @@ int main(int argc, char** argv) {
     }
   };
   if (Status s = rt.Start(); !s.ok()) {
-    std::fprintf(stderr, "bladesyncd: %s\n", s.message().c_str());
+    BS_LOG(kError, "runtime") << "cannot start: " << s.message();
     stop();
     return 2;
   }

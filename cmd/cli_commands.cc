@@ -19,9 +19,11 @@
 #include "cmd/conntrack_tool.h"
 #include "cmd/demo.h"
 #include "core/asio_event_loop.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "fabric/zmq_transport.h"
+#include "runtime/address_book.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/control_server.h"
 #include "runtime/fabric_security.h"
@@ -51,7 +53,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   diagnose sys ha checksum show|cluster     config checksums per section: this chassis / every chassis
         these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
         add --json for machine-readable output
-  keygen [--out PREFIX]                     a CURVE key pair for one chassis
+  keygen [--out PREFIX [--force]]           a CURVE key pair for one chassis (--force: over existing files)
   check-config F [--chassis N]              parse and check a config file; with --chassis,
                                             also that chassis N's addresses are this host's
   conntrack dump|count|install N|flush      this namespace's kernel conntrack table
@@ -66,7 +68,7 @@ struct Flags {
   int chassis = 1, duration = -1, rate = -1;
   double max_unroutable_percent = 1.0;
   bool json = false, verbose = false, help = false, version = false;
-  bool chassis_given = false, no_failover = false;
+  bool chassis_given = false, no_failover = false, force = false, out_given = false;
   std::vector<std::string> words;
 };
 
@@ -111,7 +113,12 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
     };
     if (a == "--config") { if (!value(&f->config)) return false; }
     else if (a == "--connect") { if (!value(&f->connect)) return false; }
-    else if (a == "--out") { if (!value(&f->out)) return false; }
+    else if (a == "--out") {
+      if (!value(&f->out)) return false;
+      if (f->out.empty()) { *err = "--out needs a file prefix, not ''"; return false; }
+      f->out_given = true;
+    }
+    else if (a == "--force") f->force = true;
     else if (a == "--chassis") { if (!int_value(&f->chassis)) return false; f->chassis_given = true; }
     else if (a == "--duration") { if (!int_value(&f->duration)) return false; }
     else if (a == "--rate") { if (!int_value(&f->rate)) return false; }
@@ -155,6 +162,11 @@ int Control(const Flags& f) {
   Result<std::string> reply = ControlRequest(endpoint, command, 3000);
   if (!reply.ok()) {
     std::fprintf(stderr, "bladesync: %s\n", reply.status().message().c_str());
+    if (f.json) {  // a script reading stdout gets JSON either way
+      JsonWriter j;
+      j.BeginObject().Key("error").String(reply.status().message()).EndObject();
+      std::printf("%s\n", j.str().c_str());
+    }
     return 3;
   }
   std::fwrite(reply->data(), 1, reply->size(), stdout);
@@ -262,6 +274,10 @@ int CheckConfig(const Flags& f) {
         ++bad;
       }
     }
+    if (Result<CurveKeys> keys = CurveKeysFor(c.value(), static_cast<uint8_t>(f.chassis)); !keys.ok()) {
+      std::fprintf(stderr, "%s\n", keys.status().message().c_str());
+      ++bad;
+    }
     if (bad) return 1;
   }
   std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s%s)\n", f.words[1].c_str(),
@@ -280,7 +296,7 @@ int CheckConfig(const Flags& f) {
 Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    if (errno == EEXIST) return InvalidArgument(path + " exists: not overwriting a key (remove it first)");
+    if (errno == EEXIST) return InvalidArgument(path + " exists: not overwriting a key (--force replaces the pair)");
     return Unavailable("cannot create " + path + ": " + std::strerror(errno));
   }
   const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
@@ -298,6 +314,14 @@ int Keygen(const Flags& f) {
   if (f.out.empty()) {
     std::printf("public-key %s\nprivate-key %s\n", kp->public_key.c_str(), kp->secret_key.c_str());
     return 0;
+  }
+  if (f.force) {  // replace on purpose: the old pair goes, the new one is written as new files
+    for (const std::string& path : {f.out + ".key", f.out + ".pub"}) {
+      if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+        std::fprintf(stderr, "bladesync keygen: cannot remove %s: %s\n", path.c_str(), std::strerror(errno));
+        return 1;
+      }
+    }
   }
   // The private key is its owner's only, whatever the umask.
   for (const auto& [path, text, mode] : {std::tuple{f.out + ".key", kp->secret_key + "\n", mode_t{0600}},

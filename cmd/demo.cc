@@ -251,7 +251,9 @@ int RunDemo(const DemoOptions& opt) {
     for (int sec = 1; sec <= traffic_limit_s && !source.finished(); ++sec) {
       SleepMs(1000);
       const SessionTotals t = Totals(rts);
-      const double lag_ms = t.lag_n > lag_n_prev ? static_cast<double>(t.lag_sum - lag_sum_prev) / static_cast<double>(t.lag_n - lag_n_prev) / 1e6 : 0.0;
+      // A chassis that crashed or restarted takes its totals with it: no mean across that.
+      const bool comparable = t.lag_n > lag_n_prev && t.lag_sum >= lag_sum_prev;
+      const double lag_ms = comparable ? static_cast<double>(t.lag_sum - lag_sum_prev) / static_cast<double>(t.lag_n - lag_n_prev) / 1e6 : 0.0;
       lag_sum_prev = t.lag_sum;
       lag_n_prev = t.lag_n;
       std::printf("[%3ds] flows %-8llu packets %-9llu sessions owned %-8llu standby %-8llu sync lag (mean) %.3f ms\n",
@@ -266,12 +268,17 @@ int RunDemo(const DemoOptions& opt) {
           for (auto& rt : rts) dropped_before += CounterTotal(*rt, "packets_dropped");
           crash_time_s = ToSeconds(DriverLoop().Now() - t0);
           cluster.Crash(crashed, [&] {
-            // What the survivors mirror now is what was synced.
-            watch = std::make_unique<TakeoverWatch>(crashed, std::chrono::steady_clock::now());
+            const auto crash_time = std::chrono::steady_clock::now();
+            std::printf("[%5.1fs] chassis %d (the primary) crashes: its sockets close, nothing more is sent, its manager "
+                        "and blades stop\n", ToSeconds(DriverLoop().Now() - t0), crashed);
+            std::fflush(stdout);
+            // Frames it sent just before are still landing: once they are in
+            // (loopback takes well under 100 ms, detection over a second),
+            // what the survivors mirror is what was synced.
+            SleepMs(100);
+            watch = std::make_unique<TakeoverWatch>(crashed, crash_time);
             for (auto& rt : rts) watch->Arm(*rt);
           });
-          std::printf("[%3ds] chassis %d (the primary) crashes: its threads stop, its sockets close, nothing is sent\n",
-                      sec, crashed);
           restart_at_s = sec + 3;
         } else {
           std::printf("[%3ds] no primary to crash\n", sec);
@@ -281,15 +288,15 @@ int RunDemo(const DemoOptions& opt) {
         const TakeoverWatch::Outcome o = watch->outcome();
         if (o.blades_adopted == cfg.slots) {
           takeover_reported = true;
-          std::printf("[%3ds] chassis %d took over after %.2f s: it picked up %llu sessions; traffic goes to it\n", sec,
-                      o.adopter, std::chrono::duration<double>(o.took).count(),
+          std::printf("[%5.1fs] chassis %d took over after %.2f s: it picked up %llu sessions; traffic goes to it\n",
+                      ToSeconds(DriverLoop().Now() - t0), o.adopter, std::chrono::duration<double>(o.took).count(),
                       static_cast<unsigned long long>(o.picked_up));
         }
       }
       if (sec == restart_at_s) {
         if (Status s = cluster.Start(crashed); s.ok()) {
-          std::printf("[%3ds] chassis %d restarts (a new epoch): it joins as secondary and takes a bulk sync\n", sec,
-                      crashed);
+          std::printf("[%5.1fs] chassis %d restarts (a new epoch): it joins as secondary and takes a bulk sync\n",
+                      ToSeconds(DriverLoop().Now() - t0), crashed);
         } else {
           std::printf("[%3ds] chassis %d does not restart: %s\n", sec, crashed, s.message().c_str());
         }

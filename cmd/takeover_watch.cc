@@ -5,6 +5,17 @@
 
 namespace bladesync {
 
+PickupCount CountPickup(const std::vector<std::pair<SessionKey, uint32_t>>& mirrored, uint32_t now_ds,
+                        const std::function<bool(const SessionKey&)>& owned) {
+  PickupCount c;
+  for (const auto& [key, expires_ds] : mirrored) {
+    if (owned(key)) ++c.picked_up;
+    else if (expires_ds <= now_ds) ++c.ended;
+    else ++c.lost;
+  }
+  return c;
+}
+
 TakeoverWatch::TakeoverWatch(uint8_t crashed, std::chrono::steady_clock::time_point crash_time)
     : state_(std::make_shared<State>()) {
   state_->crashed = crashed;
@@ -28,22 +39,17 @@ void TakeoverWatch::Arm(ChassisRuntime& rt) {
       blade.add_adopt_listener([state = state_, mirrored, done, survivor, &blade](uint8_t from, size_t) {
         if (from != state->crashed || *done) return;  // only this crash's first adoption
         *done = true;
-        const uint32_t now_ds = blade.NowDs();
-        uint64_t picked = 0, ended = 0, lost = 0;
-        for (const auto& [key, expires_ds] : *mirrored) {
-          if (blade.owned().Find(key)) ++picked;
-          else if (expires_ds <= now_ds) ++ended;
-          else ++lost;
-        }
+        const PickupCount n =
+            CountPickup(*mirrored, blade.NowDs(), [&](const SessionKey& k) { return blade.owned().Find(k).has_value(); });
         const auto now = std::chrono::steady_clock::now();
         std::lock_guard<std::mutex> lock(state->mu);
         Outcome& o = state->outcome;
         o.adopter = survivor;
         ++o.blades_adopted;
         o.synced += mirrored->size();
-        o.picked_up += picked;
-        o.ended += ended;
-        o.lost += lost;
+        o.picked_up += n.picked_up;
+        o.ended += n.ended;
+        o.lost += n.lost;
         o.took = std::max(o.took, now - state->crash_time);
       });
       return 0;

@@ -14,12 +14,24 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <mutex>
 
 #include "runtime/chassis_runtime.h"
 
 namespace bladesync {
+
+// One blade's pickup, counted the moment it adopted: each session it
+// mirrored at the crash (key, when its timer runs out) is picked up when it
+// owns it now, ended when its timer ran out by now, else lost.
+struct PickupCount {
+  uint64_t picked_up = 0, ended = 0, lost = 0;
+};
+PickupCount CountPickup(const std::vector<std::pair<SessionKey, uint32_t>>& mirrored, uint32_t now_ds,
+                        const std::function<bool(const SessionKey&)>& owned);
 
 class TakeoverWatch {
  public:

@@ -772,11 +772,16 @@ bool ClusterConfig::loopback_only() const {
 }
 
 Result<ClusterConfig> LoadClusterConfigFile(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read config file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return LoadClusterConfig(ss.str(), path);
+  // A config is a few kilobytes; anything past 4 MiB (/dev/zero, a log
+  // file given by mistake) is refused before it is read whole.
+  constexpr size_t kMaxBytes = 4 << 20;
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxBytes) return InvalidArgument(path + ": larger than 4 MiB: not a config file");
+  return LoadClusterConfig(text, path);
 }
 
 const ChassisConfig* ClusterConfig::FindChassis(uint8_t id) const {

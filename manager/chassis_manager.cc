@@ -133,6 +133,7 @@ void ChassisManager::Drop(DropReason r, const std::string& what) {
 // our own blades and packets from the network in front of the chassis, both
 // on the backplane. Anything else is dropped and counted by reason.
 void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
+  if (halted_) return;
   Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
   if (!f.ok()) return Drop(DropReason::kMalformed, f.status().message());
   const bool fabric = meta.link != Link::kBackplane;
@@ -312,6 +313,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
     failover_command_ = 0;
     failover_done_wall_ = loop_.WallNow();
     last_failover_duration_ = loop_.Now() - failover_started_;
+    failover_started_ = Nanos(0);  // used up: no start for the next one
   }
   b.standby.clear();
   if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
@@ -323,7 +325,14 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   }
 }
 
+void ChassisManager::Halt() {
+  halted_ = true;
+  tick_.reset();
+  for (auto& [id, p] : peers_) p.silence.reset();
+}
+
 void ChassisManager::Tick() {
+  if (halted_) return;
   const Nanos now = loop_.Now();
   for (BladeView& b : blades_) {
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
@@ -344,6 +353,7 @@ void ChassisManager::Tick() {
 // dead chassis, and nothing is taken over (the peer keeps its place in the
 // election with what it last said).
 void ChassisManager::PeerSilent(uint8_t id, Nanos now) {
+  if (halted_) return;
   auto check = cfg_.peer_check.find(id);
   if (check == cfg_.peer_check.end() || !cfg_.probe) {
     PeerGone(id, now);
@@ -386,9 +396,25 @@ void ChassisManager::PeerGone(uint8_t id, Nanos now) {
 // lost lately (a manual failover, an override failback).
 void ChassisManager::CountFailover() {
   failovers_.Add();
+  failover_started_ = TakeoverStart();
+  last_failover_duration_ = loop_.Now() - failover_started_;
+}
+
+Nanos ChassisManager::TakeoverStart() const {
   const Nanos now = loop_.Now();
-  const bool lost_lately = failover_started_ > Nanos(0) && now - failover_started_ < seconds(60);
-  last_failover_duration_ = now - (lost_lately ? failover_started_ : now);
+  // A cause older than the detection time plus a split-brain probe (1 s)
+  // and a turn of the loop belongs to something else.
+  const Nanos window = PeerLostAfter() + seconds(2);
+  return failover_started_ > Nanos(0) && now - failover_started_ <= window ? failover_started_ : now;
+}
+
+void ChassisManager::EvaluateAfterCommand() {
+  const Nanos before = failover_started_;
+  const HaRole role = role_;
+  const uint64_t command = failover_command_;
+  failover_started_ = loop_.Now();
+  Evaluate();
+  if (role_ == role && failover_command_ == command) failover_started_ = before;
 }
 
 // The chassis that holds the primary role now, as far as this one knows.
@@ -421,6 +447,7 @@ void ChassisManager::CheckPeers() {
 }
 
 void ChassisManager::Evaluate() {
+  if (halted_) return;
   if (loop_.Now() - start_ < cfg_.hello_holddown) return;  // still in hello state
   std::vector<Candidate> c{Self()};
   if (manual_failover_) c[0].priority = 0;
@@ -580,8 +607,7 @@ void ChassisManager::AdoptFrom(uint8_t peer) {
   // Timed from the loss, the manual failover or the monitor change that
   // caused it when that was lately; else from now (the peer stepped down:
   // nothing here marked a start, which made the duration our uptime).
-  const Nanos now = loop_.Now();
-  if (failover_started_ <= Nanos(0) || now - failover_started_ >= seconds(60)) failover_started_ = now;
+  failover_started_ = TakeoverStart();
   failover_command_ = next_command_id_;
   SendCommand(wire::CommandKind::Adopt, peer);
   if (auto it = peers_.find(peer); it != peers_.end()) it->second.adopted_epoch = it->second.epoch;

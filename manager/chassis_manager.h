@@ -126,6 +126,9 @@ class ChassisManager {
  public:
   ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& transport);
   void Start();
+  // Stops deciding, as a crashed process would: no more ticks, heartbeats,
+  // elections or frames handled (the demo's crash; the object stays readable).
+  void Halt();
   void OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
 
   // A packet entering this chassis; dropped (and counted) unless the chassis
@@ -149,15 +152,11 @@ class ChassisManager {
   // Wall-clock time every blade had applied the last takeover (0: none yet).
   Nanos last_failover_done_wall() const { return failover_done_wall_; }
   // Re-reads the monitored interfaces and re-runs the election.
-  void Reevaluate() {
-    failover_started_ = loop_.Now();
-    Evaluate();
-  }
+  void Reevaluate() { EvaluateAfterCommand(); }
   // execute ha failover set|unset: this chassis steps down while set.
   void SetManualFailover(bool on) {
     manual_failover_ = on;
-    failover_started_ = loop_.Now();
-    Evaluate();
+    EvaluateAfterCommand();
   }
   bool manual_failover() const { return manual_failover_; }
   // A reload changed the config: the next heartbeats carry its checksums.
@@ -179,6 +178,12 @@ class ChassisManager {
   void Drop(DropReason r, const std::string& what);
   void OnBladeStatus(const wire::BladeStatus& st);
   void Evaluate();
+  // An operator's command starts a takeover's clock only when it moved the
+  // role: one that changed nothing is no start for a later takeover.
+  void EvaluateAfterCommand();
+  // When the cause of the takeover starting now was noticed: a recent loss
+  // or command (within the detection time and a probe), else now.
+  Nanos TakeoverStart() const;
   void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
   void ResendCommands();
   struct PendingCommand {
@@ -248,6 +253,7 @@ class ChassisManager {
   bool ingress_flush_posted_ = false;
   flatbuffers::FlatBufferBuilder fbb_{4096};
   std::unique_ptr<PeriodicTask> tick_;
+  bool halted_ = false;
   std::function<void(HaRole, HaRole)> role_listener_;
 };
 

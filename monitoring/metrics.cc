@@ -178,8 +178,8 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
           static_cast<double>(n), {{"chassis", ch}, {"reason", reason}});
   }
   f.Add("bladesync_health_problems",
-        "Problems get system ha status lists: blades down, peers lost or partitioned, mirrors not in sync, "
-        "monitored interfaces down, a refused reload (0: HA Health Status OK).",
+        "Problems get system ha status lists: not ready, blades down, peers lost or partitioned, mirrors not in "
+        "sync, monitored interfaces down, a refused reload, a peer whose config differs (0: HA Health Status OK).",
         MetricType::Gauge, static_cast<double>(m.health_problems), {{"chassis", ch}});
   f.Add("bladesync_refused_handshakes_total",
         "Connections refused at the CURVE handshake: no CURVE, or a key of no chassis (another password).",

@@ -4,6 +4,8 @@
 #include <map>
 #include <mutex>
 
+#include <zmq.h>
+
 #include "fabric/ha_password.h"
 
 namespace bladesync {
@@ -74,6 +76,16 @@ Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis) {
     in >> secret;
   }
   if (secret.size() != 40) return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": private key is not 40 Z85 characters");
+  // A private key that is not the pair of the public key the peers expect
+  // would only show as refused handshakes: say so at once.
+  char derived[41] = {0};
+  if (zmq_curve_public(derived, secret.c_str()) != 0) {
+    return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": the private key is not a CURVE key");
+  }
+  if (c->public_key != derived) {
+    return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) +
+                           ": the private key does not belong to its public-key (another pair's?)");
+  }
   k.secret_key = secret;
   // A copy: the keys outlive any particular config object (reloads).
   std::map<uint8_t, std::string> peers;

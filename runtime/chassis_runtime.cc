@@ -194,11 +194,17 @@ Status ChassisRuntime::Start() {
 
 void ChassisRuntime::Crash() {
   if (!started_) return;
-  for (auto& b : blades_) b->thread.Call([&] { b->transport->Close(); });
+  for (auto& b : blades_) {
+    b->thread.Call([&] {
+      b->transport->Close();
+      b->agent->Halt();
+    });
+  }
   if (manager_thread_) {
     manager_thread_->Call([&] {
       if (peer_check_) peer_check_->Close();
       manager_transport_->Close();
+      manager_->Halt();
     });
   }
 }

@@ -59,8 +59,9 @@ class ChassisRuntime {
   Status Start();
   void Stop();
   // As kill -9 would look from the network: every node's sockets close at
-  // once (LINGER 0) and nothing more is sent, not even a last heartbeat.
-  // Stop() then releases the rest. The demo's failover uses it.
+  // once (LINGER 0), nothing more is sent, not even a last heartbeat, and
+  // the manager and blades stop deciding anything (their tables stay
+  // readable). Stop() then releases the rest. The demo's failover uses it.
   void Crash();
 
   // Re-reads the config file: options that can change at runtime (pickup

@@ -273,8 +273,11 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
       << ", owned " << b.owned << ", synced " << b.synced;
     for (const wire::StandbySummary& s : b.standby) {
+      auto owner = m.peers().find(s.origin_chassis());
+      const bool owner_lost = owner != m.peers().end() && !owner->second.alive;
       o << ", standby from chassis " << int(s.origin_chassis()) << " " << s.sessions()
-        << (s.in_sync() ? " (in sync)" : s.origin_epoch() ? " (SYNCING)" : " (no owner yet)");
+        << (s.adopted() ? " (adopted)" : owner_lost ? " (owner lost)" : s.in_sync() ? " (in sync)"
+                                                    : s.origin_epoch() ? " (SYNCING)" : " (no owner yet)");
     }
     o << "\n";
   }

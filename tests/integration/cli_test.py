@@ -4,6 +4,7 @@
 unroutable; a blade beyond `set slots` is refused, not started; log lines
 carry an RFC 3339 timestamp, or a journal priority when stderr is the
 journal, and the name of the thread that wrote them."""
+import json
 import os
 import re
 import subprocess
@@ -50,6 +51,34 @@ def check_errors_exit_non_zero(c):
         assert r.returncode == rc and text in r.stderr, (cmd, r.returncode, r.stderr)
 
 
+def check_json_and_start_errors(c):
+    # --json: a script reading stdout gets JSON also when no chassis answers.
+    r = run([c.bladesync, "--connect", c.control[1], "get", "system", "ha", "status", "--json"])
+    assert r.returncode == 3 and json.loads(r.stdout).get("error"), (r.returncode, r.stdout, r.stderr)
+    # check-config --chassis finds a key file bladesyncd could not read.
+    text = open(c.config).read().replace("    set slots 2\n", "    set slots 2\n    set curve enable\n")
+    keyed = os.path.join(c.dir, "keyed.conf")
+    pub = run([c.bladesync, "keygen"]).stdout.split()[1]
+    text = text.replace("        edit 1\n", "        edit 1\n            set public-key \"%s\"\n"
+                        "            set private-key-file \"%s/missing.key\"\n" % (pub, c.dir))
+    text = text.replace("        edit 2\n", "        edit 2\n            set public-key \"%s\"\n"
+                        "            set private-key-file \"%s/missing.key\"\n" % (pub, c.dir))
+    text = text.replace('    set password "integration-secret"\n', "")
+    open(keyed, "w").write(text)
+    os.chmod(keyed, 0o600)
+    r = run([c.bladesync, "check-config", keyed])
+    assert r.returncode == 0, r.stdout + r.stderr  # the file itself is fine...
+    r = run([c.bladesync, "check-config", keyed, "--chassis", "1"])
+    assert r.returncode == 1 and "cannot read private-key-file" in r.stderr, (r.returncode, r.stderr)  # ...this host is not
+    # Start failures go through the log: under the journal with priority <3>.
+    with open(os.path.join(c.dir, "start.log"), "wb") as log:
+        st = os.fstat(log.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        p = subprocess.run([c.bladesyncd, "--config", keyed, "--chassis", "1"], stdout=log, stderr=log, env=env, timeout=20)
+    out = open(os.path.join(c.dir, "start.log")).read()
+    assert p.returncode == 2 and re.search(r"^<3>chassis1 \S+ \[error\] .*cannot read private-key-file", out, re.M), out
+
+
 def check_traffic_without_cluster(c):
     r = run([c.bladesync, "traffic", "--config", c.config, "--duration", "1"], timeout=60)
     last = r.stdout.strip().splitlines()[-1]
@@ -88,6 +117,7 @@ def test(make):
     c = make(n_chassis=2, slots=2, duration=1)
     check_help_and_version(c.bladesync, c.bladesyncd)
     check_errors_exit_non_zero(c)
+    check_json_and_start_errors(c)
     check_traffic_without_cluster(c)
     check_log_lines(c)
     print("cli: help and version exit 0, errors exit non-zero and name what was typed, traffic without a cluster "

@@ -303,6 +303,12 @@ def main(test_fn):
         return c
     try:
         test_fn(factory)
+        # A daemon that hangs or crashes when it is stopped fails the test too:
+        # SIGTERM must end every one of them cleanly (exit 0) within 10 s.
+        for c in clusters:
+            codes = c.stop_all()
+            bad = {k: v for k, v in codes.items() if v != 0}
+            assert not bad, "daemons did not stop cleanly on SIGTERM (exit codes): %s" % bad
         print("PASS")
         return 0
     except Exception as e:

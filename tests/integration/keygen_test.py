@@ -30,6 +30,20 @@ def test(make):
         r = subprocess.run([cli, "keygen", "--out", os.path.join(d, "no", "such", "dir", "k")], capture_output=True,
                            text=True, timeout=10)
         assert r.returncode == 1 and "cannot create" in r.stderr, (r.returncode, r.stderr)
+        # --force replaces the pair, still 0600.
+        r = subprocess.run([cli, "keygen", "--out", prefix, "--force"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        assert open(prefix + ".key").read() != key, "--force kept the old key"
+        assert stat.S_IMODE(os.stat(prefix + ".key").st_mode) == 0o600
+        # A .pub left alone is not overwritten either, and no half pair stays behind.
+        lone = os.path.join(d, "lone")
+        open(lone + ".pub", "w").write("old\n")
+        r = subprocess.run([cli, "keygen", "--out", lone], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "exists" in r.stderr, (r.returncode, r.stderr)
+        assert not os.path.exists(lone + ".key") and open(lone + ".pub").read() == "old\n"
+        # An empty prefix is an error, not "print the keys".
+        r = subprocess.run([cli, "keygen", "--out", ""], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
     finally:
         os.umask(old)
     print("keygen: 0600 under umask 022, no overwrite, missing directory refused, private-key-file suggested")

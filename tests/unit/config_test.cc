@@ -2,6 +2,7 @@
 // named by file, line and option.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -357,6 +358,28 @@ TEST(ConfigOptions, FlattenedChecksummedAndCompared) {
   Result<ClusterConfig> unset = LoadClusterConfig(Ha("    set hb-interval 3\n    unset hb-interval\n"), "f.conf");
   ASSERT_TRUE(unset.ok());
   EXPECT_EQ(unset->options.count("system ha / hb-interval"), 0u);
+}
+
+// Input size is bounded, binary data refused, words in errors cut short, and
+// duplicate entries found without a quadratic scan.
+TEST(Config, HostileFilesAreRefusedQuicklyAndBriefly) {
+  const std::string big = ::testing::TempDir() + "/big.conf";
+  {
+    std::ofstream out(big);
+    out << std::string((4 << 20) + 1, '#');
+  }
+  Result<ClusterConfig> r = LoadClusterConfigFile(big);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), big + ": larger than 4 MiB: not a config file");
+  EXPECT_EQ(ErrorOf(std::string("config system ha\n\0\nend\n", 22)), "bad.conf:2: binary data (a NUL byte): not a config file");
+  const std::string error = ErrorOf(std::string(100000, 'x') + "\n");
+  EXPECT_LT(error.size(), 200u) << "a long word is echoed whole";
+  std::string many = "config system interface\n";
+  for (int i = 0; i < 100000; ++i) many += "edit p" + std::to_string(i) + "\nset index 1\nnext\n";
+  many += "edit p7\nnext\nend\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ErrorOf(many), "bad.conf:300002: 'edit p7' appears twice in 'config system interface' (first at line 23)");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "a quadratic scan";
 }
 
 TEST(Config, ConntrackBlock) {

@@ -153,6 +153,30 @@ TEST_F(Handover, ThePeerOfAManualFailoverReportsItsOwnTakeoverTime) {
   EXPECT_LT(took, seconds(2)) << "reported " << took.count() / 1000000 << " ms";
 }
 
+// A command that changed nothing (a monitor forced back to auto, a manual
+// failover unset) is no start for a takeover that comes later: the peer of
+// a manual failover ten seconds after one reports its own takeover time.
+TEST_F(Handover, AnEarlierCommandThatChangedNothingIsNoStartForALaterTakeover) {
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
+  c_.manager(peer)->Reevaluate();              // diagnose sys ha monitor ... auto: nothing moves
+  c_.manager(peer)->SetManualFailover(false);  // execute ha failover unset: nothing to undo
+  c_.RunFor(seconds(10));
+  c_.manager(old)->SetManualFailover(true);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(Traffic(), peer);
+  const Nanos took = c_.manager(peer)->last_failover_duration();
+  EXPECT_GT(took, Nanos(0));
+  EXPECT_LT(took, milliseconds(500)) << "reported " << took.count() / 1000000 << " ms";
+  // Nor is a takeover a start for the next one.
+  c_.RunFor(seconds(5));
+  c_.manager(old)->SetManualFailover(false);
+  c_.manager(peer)->SetManualFailover(true);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(Traffic(), old);
+  EXPECT_LT(c_.manager(old)->last_failover_duration(), milliseconds(500));
+}
+
 // Blades run as processes of their own (bladesyncd --slot N --no-manager)
 // each start their own incarnation, a decisecond or more apart from the
 // manager's. The handover must follow each blade's stream, not the manager's
