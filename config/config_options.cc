@@ -52,6 +52,8 @@ bool PerChassisOption(const std::string& path) {
   if (path.rfind("system ha / chassis / ", 0) == 0) {
     return ends(" / private-key") || ends(" / private-key-file") || ends(" / control") || ends(" / metrics");
   }
+  // Words for people (a flow rule's comment, an interface's alias) change nothing.
+  if (ends(" / comment") || ends(" / alias")) return true;
   return path == "system global / hostname" || path == "system ha / password";
 }
 

@@ -33,7 +33,8 @@ inline constexpr std::array<const char*, 9> kChecksumSections = {
 // What may differ between chassis and stays out of the checksums: each
 // chassis's own private key, where its control socket and /metrics are,
 // the host name, and the password (a checksum of it could be guessed at
-// offline; a different password shows anyway, as a peer never heard).
+// offline; a different password shows anyway, as a peer never heard), and
+// words for people: comments and aliases.
 bool PerChassisOption(const std::string& path);
 
 struct ConfigChecksums {

@@ -316,8 +316,12 @@ bool LiveOption(const std::string& path) {
       "system ha / session-pickup-delay",    "system ha / session-pickup-delay-time",
       "system ha / session-pickup-expectation", "system ha / session-pickup-nat",
       "system ha / multicast-ttl",           "system ha / update-all-session-timer"};
+  auto ends = [&](const char* tail) {
+    const std::string t(tail);
+    return path.size() >= t.size() && path.compare(path.size() - t.size(), t.size(), t) == 0;
+  };
   return kLive.count(path) || path.rfind("system ha / session-sync-filter / ", 0) == 0 ||
-         path.rfind("traffic-generator / ", 0) == 0;
+         path.rfind("traffic-generator / ", 0) == 0 || ends(" / comment") || ends(" / alias");
 }
 }  // namespace
 

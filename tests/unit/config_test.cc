@@ -351,6 +351,13 @@ TEST(ConfigOptions, FlattenedChecksummedAndCompared) {
     EXPECT_EQ(other->checksums.sections[i] != a->checksums.sections[i], std::string(kChecksumSections[i]) == "system ha")
         << kChecksumSections[i];
   }
+  // Words for people change no checksum.
+  std::string commented = Ha("    set hb-interval 3\n") + "config load-balance flow-rule\n    edit 1\n        set comment \"a\"\n    next\nend\n";
+  Result<ClusterConfig> c1 = LoadClusterConfig(commented, "c1.conf");
+  commented.replace(commented.find("\"a\""), 3, "\"b\"");
+  Result<ClusterConfig> c2 = LoadClusterConfig(commented, "c2.conf");
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  EXPECT_EQ(c1->checksums.all, c2->checksums.all);
   EXPECT_EQ(ChangedOptions(a->options, other->options),
             (std::vector<std::string>{"system global / hostname", "system ha / hb-interval"}));
   EXPECT_TRUE(ChangedOptions(a->options, a->options).empty());
