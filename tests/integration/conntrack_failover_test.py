@@ -97,6 +97,9 @@ def with_bladesync(make, topo):
     assert srv["tcp_last_arrival"] and srv["tcp_last_arrival"] > t_fail + 2, "the TCP stream did not continue"
     udp_after = after(cli["udp_times"], t_fail + 1.5)
     assert udp_after > 50, "the UDP flow did not continue through B (%d datagrams after failover)" % udp_after
+    # B's agent stops cleanly before its namespace goes (which kills what is left in it).
+    codes = c.stop_all()
+    assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
     return {"tcp_gap_ms": srv["tcp_max_gap_ms"], "udp_gap_ms": cli["udp_max_gap_ms"]}
 
 
