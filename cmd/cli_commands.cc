@@ -222,8 +222,12 @@ int Traffic(const Flags& f) {
               static_cast<unsigned long long>(source.flows_started()), static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(unroutable), unroutable_percent);
   if (sent == 0) {
-    std::fprintf(stderr, "bladesync traffic: nothing was delivered: no chassis answered as processing traffic "
-                         "(is the cluster running, and its control sockets in %s?)\n", cfg.source.c_str());
+    if (cfg.traffic.rate == 0) {
+      std::fprintf(stderr, "bladesync traffic: nothing was delivered: the rate is 0 flows/s\n");
+    } else {
+      std::fprintf(stderr, "bladesync traffic: nothing was delivered: no chassis answered as processing traffic "
+                           "(is the cluster running, and its control sockets in %s?)\n", cfg.source.c_str());
+    }
     return 1;
   }
   if (unroutable_percent > f.max_unroutable_percent) {

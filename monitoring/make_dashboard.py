@@ -70,6 +70,10 @@ dash = {
     ]},
     "panels": panels,
 }
+import sys  # noqa: E402
+if len(sys.argv) > 1:
+    print(__doc__.strip() + "\nusage: make_dashboard.py (no arguments)")
+    sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grafana-dashboard.json")
 with open(out, "w") as f:
     json.dump(dash, f, indent=1)

@@ -103,10 +103,11 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.Key("alive").Bool(p.alive);
     j.Key("partitioned").Bool(p.partitioned);
     j.Key("role").String(p.alive ? HaRoleName(p.role) : "unknown");  // a lost peer's last role is history
-    j.Key("ready").Bool(p.ready);
+    // A lost peer's last readiness and blade count are history, like its role.
+    j.Key("ready").Bool(p.alive && p.ready);
     j.Key("serial").String(p.serial);
     j.Key("priority").Uint(p.priority);
-    j.Key("live_blades").Int(p.live_blades);
+    j.Key("live_blades").Int(p.alive ? p.live_blades : 0);
     j.Key("uptime_s").Double(static_cast<double>(p.uptime.count()) / 1e9);
     const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
     static const char* kNames[] = {"m1", "m2"};
