@@ -4,28 +4,16 @@
 // nothing to repair when no event was lost (and repairs what was: entries
 // made while its events were not read are found by the next dump too).
 // Skipped with a message where the kernel has no conntrack or we are not root.
-#include <sched.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "conntrack/conntrack_source.h"
 #include "conntrack/netlink_conntrack.h"
 #include "tests/support/kernel_entries.h"
+#include "tests/support/kernel_namespace.h"
 
 namespace bladesync {
 namespace {
-
-std::string WhyNot() {
-  if (geteuid() != 0) return "needs root";
-  if (unshare(CLONE_NEWNET) != 0) return "cannot create a network namespace";
-  std::system("modprobe nf_conntrack 2>/dev/null");
-  if (!std::ifstream("/proc/sys/net/netfilter/nf_conntrack_max")) return "the kernel has no nf_conntrack";
-  return "";
-}
 
 // The blade's own fabric is not under test: frames go nowhere.
 class NoFabric : public Transport {
@@ -36,7 +24,7 @@ class NoFabric : public Transport {
 
 class ConntrackSourceTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { why_not_ = new std::string(WhyNot()); }
+  static void SetUpTestSuite() { why_not_ = new std::string(testing::EnterConntrackNamespace()); }
   void SetUp() override {
     if (!why_not_->empty()) GTEST_SKIP() << "SKIPPED: " << *why_not_;
     ASSERT_TRUE(FlushConntrack().ok());

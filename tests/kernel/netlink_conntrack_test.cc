@@ -2,11 +2,6 @@
 // test's own (unshare): installs come back from a dump field for field, the
 // event socket reports them, and an overrun is reported, not hidden.
 // Skipped with a message where the kernel has no conntrack or we are not root.
-#include <sched.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -14,21 +9,14 @@
 #include "conntrack/ct_mapping.h"
 #include "conntrack/netlink_conntrack.h"
 #include "tests/support/kernel_entries.h"
+#include "tests/support/kernel_namespace.h"
 
 namespace bladesync {
 namespace {
 
-std::string WhyNot() {
-  if (geteuid() != 0) return "needs root";
-  if (unshare(CLONE_NEWNET) != 0) return "cannot create a network namespace";
-  std::system("modprobe nf_conntrack 2>/dev/null");
-  if (!std::ifstream("/proc/sys/net/netfilter/nf_conntrack_max")) return "the kernel has no nf_conntrack";
-  return "";
-}
-
 class KernelTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { why_not_ = new std::string(WhyNot()); }
+  static void SetUpTestSuite() { why_not_ = new std::string(testing::EnterConntrackNamespace()); }
   void SetUp() override {
     if (!why_not_->empty()) GTEST_SKIP() << "SKIPPED: " << *why_not_;
     ASSERT_TRUE(FlushConntrack().ok());

@@ -1,0 +1,23 @@
+// The kernel tests' own network namespace: EnterConntrackNamespace() moves
+// the process into a fresh one (unshare) with nf_conntrack loaded, or says
+// why it cannot ("" when it could), so a test skips with that message.
+#pragma once
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace bladesync::testing {
+
+inline std::string EnterConntrackNamespace() {
+  if (geteuid() != 0) return "needs root";
+  if (unshare(CLONE_NEWNET) != 0) return "cannot create a network namespace";
+  std::system("modprobe nf_conntrack 2>/dev/null");
+  if (!std::ifstream("/proc/sys/net/netfilter/nf_conntrack_max")) return "the kernel has no nf_conntrack";
+  return "";
+}
+
+}  // namespace bladesync::testing
