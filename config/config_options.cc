@@ -1,6 +1,7 @@
 #include "config/config_options.h"
 
 #include <cstdio>
+#include <set>
 
 namespace bladesync {
 namespace {
@@ -27,6 +28,13 @@ void Flatten(const CliBlock& b, const std::string& prefix, ConfigOptions* out) {
 
 std::string SectionOf(const std::string& path) { return path.substr(0, path.find(" / ")); }
 
+bool EndsWith(const std::string& path, const std::string& tail) {
+  return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A flow rule's comment, an interface's alias: they change nothing.
+bool WordsForPeople(const std::string& path) { return EndsWith(path, " / comment") || EndsWith(path, " / alias"); }
+
 // FNV-1a, 64 bits: a fingerprint to compare, not a secret.
 uint64_t Fnv(uint64_t h, const std::string& s) {
   for (unsigned char c : s) {
@@ -46,15 +54,21 @@ ConfigOptions FlattenConfig(const CliBlock& root) {
 }
 
 bool PerChassisOption(const std::string& path) {
-  auto ends = [&](const std::string& tail) {
-    return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
-  };
   if (path.rfind("system ha / chassis / ", 0) == 0) {
-    return ends(" / private-key") || ends(" / private-key-file") || ends(" / control") || ends(" / metrics");
+    return EndsWith(path, " / private-key") || EndsWith(path, " / private-key-file") || EndsWith(path, " / control") ||
+           EndsWith(path, " / metrics");
   }
-  // Words for people (a flow rule's comment, an interface's alias) change nothing.
-  if (ends(" / comment") || ends(" / alias")) return true;
-  return path == "system global / hostname" || path == "system ha / password";
+  return WordsForPeople(path) || path == "system global / hostname" || path == "system ha / password";
+}
+
+bool LiveOption(const std::string& path) {
+  static const std::set<std::string> kLive = {
+      "system ha / session-pickup",          "system ha / session-pickup-connectionless",
+      "system ha / session-pickup-delay",    "system ha / session-pickup-delay-time",
+      "system ha / session-pickup-expectation", "system ha / session-pickup-nat",
+      "system ha / multicast-ttl",           "system ha / update-all-session-timer"};
+  return kLive.count(path) || path.rfind("system ha / session-sync-filter / ", 0) == 0 ||
+         path.rfind("traffic-generator / ", 0) == 0 || WordsForPeople(path);
 }
 
 ConfigChecksums ChecksumConfig(const ConfigOptions& options) {

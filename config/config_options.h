@@ -37,6 +37,12 @@ inline constexpr std::array<const char*, 9> kChecksumSections = {
 // words for people: comments and aliases.
 bool PerChassisOption(const std::string& path);
 
+// What a reload applies while running: the pickup policy (every blade takes
+// it at once, for what it syncs from then on), the traffic generator's
+// options (only the traffic tool reads them) and words for people. Any
+// other change needs a restart.
+bool LiveOption(const std::string& path);
+
 struct ConfigChecksums {
   std::vector<uint64_t> sections;  // kChecksumSections order
   uint64_t all = 0;                // over the sections

@@ -1,7 +1,6 @@
 #include "runtime/chassis_runtime.h"
 
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include <algorithm>
@@ -306,23 +305,6 @@ uint64_t ChassisRuntime::RefusedHandshakes() const {
 }
 
 namespace {
-// What a running process cannot change without a restart.
-// What a reload applies while running: the pickup policy (every blade takes
-// it at once, for what it syncs from then on) and the traffic generator's
-// options (only the traffic tool reads them). Anything else needs a restart.
-bool LiveOption(const std::string& path) {
-  static const std::set<std::string> kLive = {
-      "system ha / session-pickup",          "system ha / session-pickup-connectionless",
-      "system ha / session-pickup-delay",    "system ha / session-pickup-delay-time",
-      "system ha / session-pickup-expectation", "system ha / session-pickup-nat",
-      "system ha / multicast-ttl",           "system ha / update-all-session-timer"};
-  auto ends = [&](const char* tail) {
-    const std::string t(tail);
-    return path.size() >= t.size() && path.compare(path.size() - t.size(), t.size(), t) == 0;
-  };
-  return kLive.count(path) || path.rfind("system ha / session-sync-filter / ", 0) == 0 ||
-         path.rfind("traffic-generator / ", 0) == 0 || ends(" / comment") || ends(" / alias");
-}
 }  // namespace
 
 Status ChassisRuntime::Reload(const std::string& path) {
