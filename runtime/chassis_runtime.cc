@@ -304,9 +304,6 @@ uint64_t ChassisRuntime::RefusedHandshakes() const {
   return n;
 }
 
-namespace {
-}  // namespace
-
 Status ChassisRuntime::Reload(const std::string& path) {
   Result<ClusterConfig> next = LoadClusterConfigFile(path);
   Status status = next.ok() ? Status::Ok() : next.status();
