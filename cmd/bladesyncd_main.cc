@@ -17,6 +17,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "cmd/cli_commands.h"
 #include "cmd/demo.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -48,17 +49,6 @@ constexpr const char* kHelp =
     "\n"
     "SIGHUP reloads the config file; SIGTERM and SIGINT stop cleanly.\n"
     "Exit codes: 0 stopped cleanly, 2 usage, config or start-up error.\n";
-
-// A whole number in [lo, hi], or nullopt ("3x", "-1" and "" are not numbers).
-std::optional<long> WholeNumber(const std::string& v, long lo, long hi) {
-  size_t used = 0;
-  try {
-    const long n = std::stol(v, &used);
-    if (used == v.size() && n >= lo && n <= hi) return n;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,7 +68,7 @@ int main(int argc, char** argv) {
     };
     auto number = [&](long lo, long hi) {
       const std::string v = next();
-      std::optional<long> n = WholeNumber(v, lo, hi);
+      std::optional<long> n = ParseWholeNumber(v, lo, hi);
       if (!n) {
         std::fprintf(stderr, "bladesyncd: %s needs a whole number from %ld to %ld, not '%s'\n", a.c_str(), lo, hi,
                      v.c_str());

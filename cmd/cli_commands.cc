@@ -30,6 +30,17 @@
 #include "runtime/traffic_source.h"
 
 namespace bladesync {
+
+std::optional<long> ParseWholeNumber(const std::string& v, long lo, long hi) {
+  size_t used = 0;
+  try {
+    const long n = std::stol(v, &used);
+    if (used == v.size() && n >= lo && n <= hi) return n;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr const char* kUsage = R"(usage: bladesync <command> [options]
@@ -83,19 +94,15 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
       *out = args[++i];
       return true;
     };
-    // Whole non-negative numbers only: "-5", "3x" and "" are errors, never a default.
     auto int_value = [&](int* out) {
       std::string v;
       if (!value(&v)) return false;
-      size_t used = 0;
-      try {
-        const long n = std::stol(v, &used);
-        if (used != v.size() || n < 0 || n > 1000000000) throw std::out_of_range(v);
-        *out = static_cast<int>(n);
-      } catch (...) {
+      const std::optional<long> n = ParseWholeNumber(v, 0, 1000000000);
+      if (!n) {
         *err = a + " needs a whole number from 0, not '" + v + "'";
         return false;
       }
+      *out = static_cast<int>(*n);
       return true;
     };
     auto percent_value = [&](double* out) {
