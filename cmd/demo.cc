@@ -1,7 +1,6 @@
 #include "cmd/demo.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -268,7 +267,7 @@ int RunDemo(const DemoOptions& opt) {
           for (auto& rt : rts) dropped_before += CounterTotal(*rt, "packets_dropped");
           crash_time_s = ToSeconds(DriverLoop().Now() - t0);
           cluster.Crash(crashed, [&] {
-            const auto crash_time = std::chrono::steady_clock::now();
+            const Nanos crash_time = DriverLoop().Now();
             std::printf("[%5.1fs] chassis %d (the primary) crashes: its sockets close, nothing more is sent, its manager "
                         "and blades stop\n", ToSeconds(DriverLoop().Now() - t0), crashed);
             std::fflush(stdout);
@@ -289,7 +288,7 @@ int RunDemo(const DemoOptions& opt) {
         if (o.blades_adopted == cfg.slots) {
           takeover_reported = true;
           std::printf("[%5.1fs] chassis %d took over after %.2f s: it picked up %llu sessions; traffic goes to it\n",
-                      ToSeconds(DriverLoop().Now() - t0), o.adopter, std::chrono::duration<double>(o.took).count(),
+                      ToSeconds(DriverLoop().Now() - t0), o.adopter, ToSeconds(o.took),
                       static_cast<unsigned long long>(o.picked_up));
         }
       }
@@ -337,7 +336,7 @@ int RunDemo(const DemoOptions& opt) {
         std::printf("failover at %.1f s: FAILED: no chassis took over chassis %d's sessions\n", crash_time_s, crashed);
       } else {
         std::printf("failover at %.1f s took %.2f s: %llu of %llu synced sessions picked up, %llu lost\n", crash_time_s,
-                    std::chrono::duration<double>(o.took).count(), static_cast<unsigned long long>(o.picked_up),
+                    ToSeconds(o.took), static_cast<unsigned long long>(o.picked_up),
                     static_cast<unsigned long long>(o.synced - o.ended), static_cast<unsigned long long>(o.lost));
         std::printf("  (%llu more had ended by their timers before the takeover. The new primary dropped %llu "
                     "packets of flows it never had: their SYN reached no chassis during the outage, they were born "

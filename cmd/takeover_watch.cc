@@ -1,5 +1,6 @@
 #include "cmd/takeover_watch.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,7 @@ PickupCount CountPickup(const std::vector<std::pair<SessionKey, uint32_t>>& mirr
   return c;
 }
 
-TakeoverWatch::TakeoverWatch(uint8_t crashed, std::chrono::steady_clock::time_point crash_time)
+TakeoverWatch::TakeoverWatch(uint8_t crashed, Nanos crash_time)
     : state_(std::make_shared<State>()) {
   state_->crashed = crashed;
   state_->crash_time = crash_time;
@@ -41,7 +42,7 @@ void TakeoverWatch::Arm(ChassisRuntime& rt) {
         *done = true;
         const PickupCount n =
             CountPickup(*mirrored, blade.NowDs(), [&](const SessionKey& k) { return blade.owned().Find(k).has_value(); });
-        const auto now = std::chrono::steady_clock::now();
+        const Nanos now = blade.loop().Now();  // the same clock as the demo's loop
         std::lock_guard<std::mutex> lock(state->mu);
         Outcome& o = state->outcome;
         o.adopter = survivor;

@@ -7,12 +7,11 @@
 // owns. A mirrored session the adopter does not own was lost, unless its
 // timer had run out by then (it ended, as it would have on the old owner).
 //
-//   TakeoverWatch watch(/*crashed=*/1, steady_clock::now());
+//   TakeoverWatch watch(/*crashed=*/1, loop.Now());  // times on the event loops' clock
 //   for (auto& rt : survivors) watch.Arm(*rt);
 //   ... later: TakeoverWatch::Outcome o = watch.outcome();
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -42,10 +41,10 @@ class TakeoverWatch {
     uint64_t picked_up = 0;     // of those, owned by the adopter right after its adoption
     uint64_t ended = 0;         // not owned, but their timers had run out by then
     uint64_t lost = 0;          // not owned and still due to live
-    std::chrono::steady_clock::duration took{};  // crash to the last blade's adoption
+    Nanos took{0};  // crash to the last blade's adoption
   };
 
-  TakeoverWatch(uint8_t crashed, std::chrono::steady_clock::time_point crash_time);
+  TakeoverWatch(uint8_t crashed, Nanos crash_time);
   // Records what every blade of `rt` mirrors of the crashed chassis, and
   // listens for that blade's adoption. The listeners outlive nothing: they
   // hold the watch's state, shared.
@@ -55,7 +54,7 @@ class TakeoverWatch {
  private:
   struct State {
     uint8_t crashed;
-    std::chrono::steady_clock::time_point crash_time;
+    Nanos crash_time;
     mutable std::mutex mu;
     Outcome outcome;
   };
