@@ -9,24 +9,20 @@ namespace bladesync {
 
 std::vector<std::string> FabricWarnings(const ClusterConfig& cfg) {
   std::vector<std::string> w;
+  struct stat st {};
+  const bool others_read = stat(cfg.source.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
   bool inline_key = false;
   for (const ChassisConfig& c : cfg.chassis) inline_key |= !c.private_key.empty();
-  if (inline_key) {
-    struct stat st {};
-    if (stat(cfg.source.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH))) {
-      w.push_back(cfg.source + " holds a private key and others can read it: chmod 600 " + cfg.source +
-                  " (or keep the key in its own file: set private-key-file)");
-    }
+  if (inline_key && others_read) {
+    w.push_back(cfg.source + " holds a private key and others can read it: chmod 600 " + cfg.source +
+                " (or keep the key in its own file: set private-key-file)");
   }
   if (cfg.password.empty()) return w;
   if (cfg.password.size() < 12) {
     w.push_back(cfg.source + ": the HA password has " + std::to_string(cfg.password.size()) +
                 " characters: whoever captures a handshake can try short ones offline; use 12 or more");
   }
-  struct stat st {};
-  if (stat(cfg.source.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH))) {
-    w.push_back(cfg.source + " holds the HA password and others can read it: chmod 600 " + cfg.source);
-  }
+  if (others_read) w.push_back(cfg.source + " holds the HA password and others can read it: chmod 600 " + cfg.source);
   return w;
 }
 
