@@ -96,15 +96,32 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z chassis2 blade
                       r"sessions of chassis 1$", re.M)
 
 
-def mirrored_now(c, ch):
-    """Standby sessions chassis ch holds right now (two chassis: all the other's),
-    asked of its blades directly rather than from their last reports."""
-    return c.cli(ch, "diagnose", "sys", "session", "list", "standby", "max", "1")["matched"]
+class MirrorCount:
+    """What chassis ch mirrors now (two chassis: all the other's sessions),
+    asked of its blades directly rather than from their last reports, and
+    how many mirrored sessions had expired there or been deleted by their
+    owner so far."""
 
+    def __init__(self, c, ch):
+        self.c, self.ch = c, ch
+        self.mirrored = c.cli(ch, "diagnose", "sys", "session", "list", "standby", "max", "1")["matched"]
+        t = c.counter_totals(ch, live_only=True)
+        self.expired_before, self.deleted_before = t["standby_expired"], t["applied.delete"]
 
-def expired_here(t):
-    """Mirrored sessions whose timers ran out on the mirror (not adopted)."""
-    return t["standby_expired"]
+    def expect_adopted(self, share=1.0):
+        """Once ch adopted: every mirrored session (at least `share` of them)
+        but for those whose timers ran out on the mirror meanwhile (closed
+        flows in TIME_WAIT, counted as they go) and those a live owner
+        deleted meanwhile (its own timers). Returns ch's counters."""
+        self.c.wait_for("chassis %d to adopt" % self.ch,
+                        lambda: self.c.counter_totals(self.ch, live_only=True)["adopted_sessions"] > 0, timeout=10)
+        time.sleep(1.0)  # every blade's report, with room for a loaded machine
+        t = self.c.counter_totals(self.ch, live_only=True)
+        self.adopted, self.expired = t["adopted_sessions"], t["standby_expired"] - self.expired_before
+        deleted = t["applied.delete"] - self.deleted_before
+        assert share * (self.mirrored - self.expired - deleted) <= self.adopted <= self.mirrored, (
+            self.mirrored, self.expired, deleted, self.adopted)
+        return t
 
 
 def kill_primary(make):
@@ -117,15 +134,10 @@ def kill_primary(make):
     # What chassis 2 mirrors of chassis 1 once the last deltas are in (blade
     # reports are 200 ms apart) and before detection (at least 3 intervals).
     time.sleep(0.4)
-    mirrored = mirrored_now(c, 2)
+    held = MirrorCount(c, 2)
     assert c.status(2)["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
-    expired_before = expired_here(c.counter_totals(2, live_only=True))
-    new = check_new_owner(c, before, 2, traffic)
-    # Every mirrored session is adopted, but for those whose timers ran out on
-    # the mirror meanwhile (closed flows in TIME_WAIT: counted as they go).
-    adopted = c.counter_totals(2, live_only=True)["adopted_sessions"]
-    expired = expired_here(c.counter_totals(2, live_only=True)) - expired_before
-    assert mirrored - expired <= adopted <= mirrored, (mirrored, expired, adopted)
+    check_new_owner(c, before, 2, traffic)
+    held.expect_adopted()
     # Failover time from outside: from the kill to the last blade's adoption,
     # by the log's timestamps, against the README's bound of hb-interval x
     # (hb-lost-threshold + 1/4) + 20 ms = 870 ms at these timers; 130 ms more
@@ -138,7 +150,7 @@ def kill_primary(make):
     took_ms = (done - t_kill) * 1000
     assert (4 - 1) * 200 - 200 <= took_ms <= 870 + 130, "kill to adoption took %.0f ms" % took_ms
     print("from outside: kill to the last adoption %.0f ms (bound 870 ms + 130); adopted %d of %d mirrored (%d expired)"
-          % (took_ms, adopted, mirrored, expired))
+          % (took_ms, held.adopted, held.mirrored, held.expired))
 
 
 def kill_blade(make):
@@ -179,17 +191,12 @@ def monitor_down(make):
     # A manual failover on chassis 2 moves the role back, and the sessions
     # with it: every one chassis 1 mirrors (the traffic is over, so only
     # timers change the tables now; what expired on the mirror is counted).
-    mirrored = mirrored_now(c, 1)
-    expired_before = expired_here(c.counter_totals(1, live_only=True))
+    held = MirrorCount(c, 1)
     c.cli(2, "execute", "ha", "failover", "set")
     st = c.wait_for("chassis 1 to be primary again", lambda: (lambda s: s if s["role"] == "primary" else None)(c.status(1)))
-    c.wait_for("chassis 1 to hold the sessions",
-               lambda: c.counter_totals(1, live_only=True)["adopted_sessions"] > 0 and owned(c.status(2)) == 0)
-    time.sleep(1.0)  # every blade's report, with room for a loaded machine
-    t = c.counter_totals(1, live_only=True)
-    expired = expired_here(t) - expired_before
-    assert mirrored - expired <= t["adopted_sessions"] <= mirrored, (mirrored, expired, t["adopted_sessions"])
-    print("manual failover back: chassis 1 adopted %d of the %d it mirrored (%d expired)" % (t["adopted_sessions"], mirrored, expired))
+    c.wait_for("chassis 2 to own nothing", lambda: owned(c.status(2)) == 0)
+    held.expect_adopted()
+    print("manual failover back: chassis 1 adopted %d of the %d it mirrored (%d expired)" % (held.adopted, held.mirrored, held.expired))
 
 
 def failback_with_override(make):
@@ -199,19 +206,14 @@ def failback_with_override(make):
     check_new_owner(c, before, 2, traffic)
     c.wait_for("chassis 1 to own nothing", lambda: owned(c.status(1)) == 0)
     c.wait_mirrors_match(owners=[2], mirrors=[1])
-    mirrored = mirrored_now(c, 1)
-    expired_before = expired_here(c.counter_totals(1, live_only=True))
+    held = MirrorCount(c, 1)
     # With override, the higher priority takes the role back as soon as it can.
     c.cli(1, "diagnose", "sys", "ha", "monitor", "port1", "auto")
     c.wait_for("chassis 1 to fail back", lambda: c.status(1)["role"] == "primary" and c.status(2)["role"] == "secondary")
-    c.wait_for("the sessions to move back",
-               lambda: c.counter_totals(1, live_only=True)["adopted_sessions"] > 0 and owned(c.status(2)) == 0)
-    time.sleep(1.0)  # every blade's report, with room for a loaded machine
-    t = c.counter_totals(1, live_only=True)
-    expired = expired_here(t) - expired_before
-    assert mirrored - expired <= t["adopted_sessions"] <= mirrored, (mirrored, expired, t["adopted_sessions"])
+    c.wait_for("the sessions to move back", lambda: owned(c.status(2)) == 0)
+    held.expect_adopted()
     c.wait_mirrors_match(owners=[1], mirrors=[2])
-    print("failback under override: chassis 1 adopted %d of the %d it mirrored (%d expired)" % (t["adopted_sessions"], mirrored, expired))
+    print("failback under override: chassis 1 adopted %d of the %d it mirrored (%d expired)" % (held.adopted, held.mirrored, held.expired))
 
 
 def kill_active_active(make):
@@ -225,19 +227,13 @@ def kill_active_active(make):
     c.procs[1].wait()
     del c.procs[1]
     time.sleep(0.4)  # the last deltas in, detection not yet (see kill_primary)
-    mirrored = mirrored_now(c, 2)
+    held = MirrorCount(c, 2)
     assert c.status(2)["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
-    expired_before = expired_here(c.counter_totals(2, live_only=True))
-    c.wait_for("chassis 2 to adopt chassis 1's sessions",
-               lambda: (lambda x: x if x["adopted_sessions"] > 0 else None)(c.counter_totals(2, live_only=True)), timeout=10)
-    time.sleep(1.0)  # every blade's report, with room for a loaded machine
-    t = c.counter_totals(2, live_only=True)
-    expired = expired_here(t) - expired_before
     # In active-active the survivor may already own a newer copy of a few of
     # the lost chassis's sessions (flows whose packets the traffic source
     # moved to it before the loss): adoption keeps its own and does not count
     # them. All but those (at most 2%) are adopted; none is dropped below.
-    assert 0.98 * (mirrored - expired) <= t["adopted_sessions"] <= mirrored, (mirrored, expired, t["adopted_sessions"])
+    t = held.expect_adopted(share=0.98)
     time.sleep(2.0)
     t2 = c.counter_totals(2, live_only=True)
     assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis 2"
