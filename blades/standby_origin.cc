@@ -530,6 +530,7 @@ void StandbyOrigin::Released() {
 void StandbyOrigin::KeepOrphan(uint32_t new_epoch) {
   if (released_ || store_.live() == 0) return;  // adopted already, or nothing owned
   if (has_orphan_) ctx_.counters.orphaned_sessions_dropped.Add(orphan_.live());  // restarted twice
+  orphan_complete_ = state_ == State::kInSync || gave_up_;
   orphan_ = std::move(store_);
   store_ = SessionStore(kLive);
   has_orphan_ = true;

@@ -132,7 +132,12 @@ class StandbyOrigin {
   State state() const { return state_; }
   bool in_sync() const { return state_ == State::kInSync; }
   // Waiting for this origin no longer holds the blade back.
-  bool settled() const { return epoch_ == 0 || state_ == State::kInSync || gave_up_ || released_; }
+  // An owner that restarted before its loss was declared leaves its whole
+  // previous table here (the orphan): that is what a takeover needs, so the
+  // new incarnation's snapshot does not hold the blade back meanwhile.
+  bool settled() const {
+    return epoch_ == 0 || state_ == State::kInSync || gave_up_ || released_ || (has_orphan_ && orphan_complete_);
+  }
   bool gave_up() const { return gave_up_; }
   // Its sessions were adopted (the owner was lost); nothing held until it returns.
   bool released() const { return released_; }
@@ -217,6 +222,7 @@ class StandbyOrigin {
   bool released_ = false;   // drained by an adoption
   SessionStore orphan_{kLive};
   bool has_orphan_ = false;
+  bool orphan_complete_ = false;  // the previous incarnation was in sync when it went
   Nanos orphan_since_{0};
   uint64_t last_send_ns_ = 0;
   Nanos last_lag_{0};

@@ -953,6 +953,16 @@ TEST(ClusterStatefulRegressions, ASessionTouchedAtItsEndIsNotPromised) {
                     "touched at its end");
 }
 
+// P2/P4 (0 owners), 4 chassis: the primary restarted before its loss was
+// declared; the chassis next in line was bulk-syncing the new incarnation
+// and counted itself not ready, the survivors disagreed on who comes next,
+// and the new incarnation won with empty tables while the old one's sessions
+// sat unadopted as orphans (fixed: a complete orphan keeps a mirror ready).
+TEST(ClusterStatefulRegressions, ARestartedPrimarysSuccessorStaysReadyOnItsOrphans) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c5WVgDypj7MJHDSWDf3ELFp5YA_s6U9EJkEiiebdn_XAgACICAkBWAAAAAA",
+                    "successor unready on orphans");
+}
+
 // Teeth: each broken variant must be caught, or the suite proves nothing,
 // and caught by the check of the promise it breaks. A case where another
 // promise broke is counted and passed over (the search goes on); a failure

@@ -226,6 +226,54 @@ TEST_F(Handover, TakeoverCommandsAreResentUntilEveryBladeApplies) {
   EXPECT_GT(c_.net().dropped(), 0u) << "the backplane lost frames";
 }
 
+// Found by the soak (4 chassis): the primary restarted before its loss was
+// declared, and the chassis next in line counted itself not ready while it
+// bulk-synced the new incarnation's (empty) table. The survivors disagreed
+// on who comes next, nobody took over, and the new incarnation won the
+// election with nothing. What a takeover needs is the previous incarnation's
+// complete table, which the mirror keeps: holding it is being ready.
+TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
+  SimChassisCluster c(3, 1, 23);
+  c.RunFor(seconds(2));
+  const std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t.size(), 1u);
+  const uint8_t old = t[0];
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c.blade(old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c.RunFor(seconds(1));
+  c.KillChassis(old);
+  c.RunFor(milliseconds(50));
+  c.RestartChassis(old);
+  // The new incarnation's snapshot is held back: its blade's frames to the
+  // survivors' blades are late (reordered) while the managers talk freely.
+  c.net().faults().delay = 1.0;
+  int unsynced_steps = 0;
+  for (int ms = 0; ms < 400; ++ms) {
+    c.RunFor(milliseconds(1));
+    for (uint8_t x = 1; x <= 3; ++x) {
+      if (x == old) continue;
+      const StandbyOrigin* so = c.blade(x, 1)->standby(old);
+      ASSERT_NE(so, nullptr);
+      if (so->in_sync() || so->adoptable().live() != static_cast<size_t>(kSessions)) continue;
+      ++unsynced_steps;
+      EXPECT_TRUE(c.blade(x, 1)->ready()) << "chassis " << int(x) << " at " << ms << " ms after the restart";
+    }
+  }
+  EXPECT_GT(unsynced_steps, 0) << "no survivor was ever between the two incarnations: the case tests nothing";
+  c.net().faults().delay = 0.0;
+  c.RunFor(seconds(3));
+  const std::vector<uint8_t> now = c.TrafficChassis();
+  ASSERT_EQ(now.size(), 1u);
+  int owners = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    for (uint8_t x = 1; x <= 3; ++x) owners += c.blade(x, 1)->owned().Find(KeyOf(i)).has_value();
+  }
+  EXPECT_EQ(owners, kSessions) << "every session of the restarted primary owned once";
+}
+
 // Orphans nobody adopts are dropped after max(2 s, 4 x the detection time):
 // three chassis, the primary restarts before its loss is declared; one
 // survivor takes over, the other keeps the old incarnation's copies only
