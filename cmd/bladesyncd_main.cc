@@ -6,11 +6,14 @@
 //   bladesyncd --config F --chassis 1 --no-blades          (manager only)
 //   bladesyncd --config F --chassis 1 --slot 2 --no-manager (one blade)
 //
-// SIGHUP re-reads the config file; SIGTERM/SIGINT stop cleanly.
+// SIGHUP re-reads the config file; SIGTERM/SIGINT stop cleanly. Under systemd
+// (Type=notify) it reports readiness, status and watchdog pings.
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <optional>
 #include <cstdio>
 #include <string>
@@ -25,6 +28,8 @@
 #include "runtime/chassis_runtime.h"
 #include "runtime/fabric_security.h"
 #include "runtime/fd_limit.h"
+#include "runtime/loop_watchdog.h"
+#include "runtime/service_notify.h"
 
 namespace {
 
@@ -166,19 +171,47 @@ int main(int argc, char** argv) {
     stop();
     return 2;
   }
-  // The main thread only waits for signals; every node runs on its own loop.
+  // The main thread waits for signals and, between them, speaks systemd's
+  // service protocol: READY=1 once the first bulk sync settled, STATUS= with
+  // the role, WATCHDOG=1 only while every event loop turns.
+  ServiceNotifier notifier;
+  const Nanos watchdog = notifier.watchdog_interval();
+  // A loop stuck for half the watchdog time stops the pings, so systemd
+  // restarts us within WatchdogSec of the hang.
+  LoopWatchdog loops(rt.loops(), watchdog > Nanos(0) ? watchdog / 2 : seconds(5));
+  const Nanos tick = watchdog > Nanos(0) ? std::min<Nanos>(milliseconds(250), watchdog / 4) : milliseconds(250);
+  bool ready = false;
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig != SIGHUP) break;
-    {
-      if (config_path.empty()) {
-        BS_LOG(kWarn, "config") << "SIGHUP: running the embedded demo config; nothing to reload";
-      } else {
-        (void)rt.Reload(config_path);  // errors are logged and counted; the running config stays
+    const timespec ts{static_cast<time_t>(tick.count() / 1000000000), static_cast<long>(tick.count() % 1000000000)};
+    const int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig < 0) {  // the tick (or EINTR)
+      if (!ready && rt.Settled()) {
+        ready = true;
+        notifier.Ready(rt.ServiceStatus());
+      } else if (ready) {
+        notifier.Status(rt.ServiceStatus());
       }
+      loops.Probe();
+      if (watchdog > Nanos(0)) {
+        std::string stuck;
+        if (loops.AllTurning(&stuck)) {
+          notifier.WatchdogPing();
+        } else {
+          notifier.WatchdogWithheld(stuck);
+        }
+      }
+      continue;
     }
+    if (sig != SIGHUP) break;
+    if (config_path.empty()) {
+      BS_LOG(kWarn, "config") << "SIGHUP: running the embedded demo config; nothing to reload";
+      continue;
+    }
+    notifier.Reloading();
+    (void)rt.Reload(config_path);  // errors are logged and counted; the running config stays
+    notifier.Reloaded(rt.ServiceStatus());
   }
+  notifier.Stopping();
   BS_LOG(kInfo, "runtime") << "stopping";
   stop();
   return 0;

@@ -42,6 +42,48 @@ std::vector<uint8_t> ChassisRuntime::slots() const {
   return s;
 }
 
+std::vector<LoopWatchdog::Watched> ChassisRuntime::loops() {
+  std::vector<LoopWatchdog::Watched> v;
+  if (manager_thread_) v.push_back({manager_thread_->name(), &manager_thread_->loop()});
+  for (auto& b : blades_) v.push_back({b->thread.name(), &b->thread.loop()});
+  return v;
+}
+
+bool ChassisRuntime::Settled() {
+  // A peer not heard within the detection time counts as down: its bulk
+  // sync comes when it does, as after any restart of a peer.
+  const Nanos lost_after = cfg_.hb_interval_ns() * cfg_.hb_lost_threshold;
+  for (auto& b : blades_) {
+    const bool settled = b->thread.Call([&] {
+      if (!b->agent->ready()) return false;
+      if (b->thread.loop().Now() - started_at_ >= lost_after) return true;
+      for (const ChassisConfig& c : cfg_.chassis) {
+        const StandbyOrigin* so = c.id == chassis_ ? nullptr : b->agent->standby(c.id);
+        if (so && so->epoch() == 0) return false;  // not heard yet: its snapshot may be on its way
+      }
+      return true;
+    });
+    if (!settled) return false;
+  }
+  if (manager_thread_ && blades_.empty()) {  // a manager-only process: its blades report
+    return manager_thread_->Call([&] { return manager_->live_blades() > 0 && manager_->ready(); });
+  }
+  return true;
+}
+
+std::string ChassisRuntime::ServiceStatus() const {
+  std::string s = "chassis " + std::to_string(chassis_);
+  if (!manager_) {
+    s += ": blades";
+    for (uint8_t slot : slots()) s += " " + std::to_string(slot);
+    return s + " (no manager in this process)";
+  }
+  const HaRole r = role_.load();
+  s += std::string(": ") + HaRoleName(r);
+  if (r == HaRole::kSecondary && primary_.load()) s += " (primary is chassis " + std::to_string(primary_.load()) + ")";
+  return s;
+}
+
 Status ChassisRuntime::Start() {
   const ChassisConfig* cc = cfg_.FindChassis(chassis_);
   if (!cc) return NotFound(cfg_.source + ": no chassis " + std::to_string(chassis_) + " in 'config chassis'");
@@ -106,7 +148,10 @@ Status ChassisRuntime::Start() {
       pc->Probe(it == check_owner.end() ? 0 : it->second, addr, probe_timeout, std::move(done));
     };
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
-    manager_->set_role_listener([this](HaRole, HaRole now) { role_.store(now); });
+    manager_->set_role_listener([this](HaRole, HaRole now) {
+      primary_.store(manager_->primary());
+      role_.store(now);
+    });
     manager_->Start();
   }
   for (uint8_t slot : slots) {
@@ -179,6 +224,7 @@ Status ChassisRuntime::Start() {
     });
   }
   started_ = true;
+  started_at_ = AsioEventLoop().Now();
   if (manager_) {
     control_ = std::make_unique<ControlServer>(cc->control, [this](const std::string& c) { return Control(c); });
     if (Status s = control_->Start(); !s.ok()) {

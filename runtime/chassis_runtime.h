@@ -26,6 +26,7 @@
 #include "manager/chassis_manager.h"
 #include "runtime/address_book.h"
 #include "runtime/control_server.h"
+#include "runtime/loop_watchdog.h"
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
 #include "monitoring/metrics.h"
@@ -89,6 +90,13 @@ class ChassisRuntime {
     return b.thread.Call([&] { return fn(*b.agent); });
   }
   std::vector<uint8_t> slots() const;
+  // Every event loop of this chassis in this process, for the watchdog.
+  std::vector<LoopWatchdog::Watched> loops();
+  // The first bulk sync from every peer is done or given up on every blade
+  // here (what systemd's READY=1 waits for). Blocks on the nodes' threads.
+  bool Settled();
+  // One line for systemd's STATUS=, from what the threads last published.
+  std::string ServiceStatus() const;
 
  private:
   struct Blade {
@@ -124,12 +132,14 @@ class ChassisRuntime {
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};
+  std::atomic<uint8_t> primary_{0};
   const ZapHandler* zap_ = nullptr;
   std::map<std::string, bool> monitor_forced_;  // manager thread only
   ConfigOptions running_options_;  // what the last good load or reload set (config_mu_)
   ConfigState config_state_;   // guarded by config_mu_
   mutable std::mutex config_mu_;
   bool started_ = false;
+  Nanos started_at_{0};  // steady clock, for Settled()
   std::string public_key_;  // this chassis's CURVE key (Z85; "" when unauthenticated)
 };
 

@@ -15,6 +15,9 @@ packages=(
   # Linux firewall clusters: the kernel session source/sink and conntrackd
   # for the side-by-side runs.
   conntrack conntrackd nftables libnetfilter-conntrack-dev libmnl-dev
+  # Running as a systemd service: sd_notify (Type=notify, the watchdog) and
+  # systemd-analyze to check the units.
+  libsystemd-dev systemd
 )
 # Extra groups a caller can ask for: BLADESYNC_EXTRA="perf"
 for group in ${BLADESYNC_EXTRA:-}; do

@@ -130,10 +130,13 @@ class Cluster:
         ns = self.netns.get(c)
         return (["ip", "netns", "exec", ns] + cmd) if ns else cmd
 
-    def start_chassis(self, c, extra_args=(), preexec_fn=None):
+    def start_chassis(self, c, extra_args=(), preexec_fn=None, env=None):
+        """env: variables added to this process's environment for the daemon."""
         cmd = self.in_ns(c, [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args))
         log = open(os.path.join(self.dir, "chassis%d.log" % c), "ab")
-        self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
+        full_env = dict(os.environ, **env) if env else None
+        self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
+                                         env=full_env)
         return self.procs[c]
 
     def stop_chassis(self, c, sig=15, timeout=10):
