@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
       std::printf("%s%s", kUsage, kHelp);
       return 0;
     } else if (a == "--version") {
-      std::printf("bladesyncd %s\n", kVersion);
+      std::printf("bladesyncd %s (commit %s)\n", kVersion, kCommit);
       return 0;
     } else if (a == "--config") config_path = next();
     else if (a == "--demo") demo = true;

@@ -360,7 +360,7 @@ int RunCli(const std::vector<std::string>& args) {
     return 2;
   }
   if (f.version) {
-    std::printf("bladesync %s\n", kVersion);
+    std::printf("bladesync %s (commit %s)\n", kVersion, kCommit);
     return 0;
   }
   if (f.help || (!f.words.empty() && f.words[0] == "help")) {

@@ -2,6 +2,8 @@
 // and the Debian package read it from here.
 #pragma once
 
+#include "core/build_commit.h"  // kCommit: the git commit, stamped by Bazel
+
 namespace bladesync {
 inline constexpr const char kVersion[] = "0.2.0";
 }  // namespace bladesync

@@ -247,7 +247,7 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
 
 MetricFamily BuildInfoFamily(const std::string& cluster) {
   ClientMetric c;
-  c.label = {{"cluster", cluster}, {"version", kVersion}, {"compiler", "g++ " __VERSION__}};
+  c.label = {{"cluster", cluster}, {"version", kVersion}, {"revision", kCommit}, {"compiler", "g++ " __VERSION__}};
   c.gauge.value = 1;
   return MetricFamily{"bladesync_build_info", "Build of this bladesync process.", MetricType::Gauge, {c}};
 }

@@ -25,7 +25,7 @@ def check_help_and_version(cli, daemon):
             r = run([binary, flag])
             assert r.returncode == 0 and r.stdout.startswith("usage: " + name), (binary, flag, r.returncode, r.stderr)
         r = run([binary, "--version"])
-        assert r.returncode == 0 and re.fullmatch(name + r" \d+\.\d+\.\d+\n", r.stdout), (binary, r.returncode, r.stdout)
+        assert r.returncode == 0 and re.fullmatch(name + r" \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown)\)\n", r.stdout), (binary, r.returncode, r.stdout)
     r = run([cli])
     assert r.returncode == 2 and "usage:" in r.stderr, (r.returncode, r.stderr)
 

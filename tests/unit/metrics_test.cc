@@ -3,8 +3,11 @@
 // failover metric's name says it is a duration.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "blades/blade_counters.h"
 #include "core/histogram.h"
+#include "core/version.h"
 #include "monitoring/metrics.h"
 
 namespace bladesync {
@@ -50,6 +53,16 @@ TEST(Metrics, EverySeriesCarriesTheClusterAndEveryHelpSaysWhat) {
       EXPECT_EQ(c.label.front().value, "east") << f.name;
     }
   }
+}
+
+// The same version and commit as --version (core/version.h, stamped by Bazel).
+TEST(Metrics, BuildInfoCarriesTheVersionAndTheCommit) {
+  const prometheus::MetricFamily f = BuildInfoFamily("east");
+  std::map<std::string, std::string> labels;
+  for (const auto& l : f.metric.at(0).label) labels[l.name] = l.value;
+  EXPECT_EQ(labels["version"], kVersion);
+  EXPECT_EQ(labels["revision"], kCommit);
+  EXPECT_FALSE(labels["revision"].empty());
 }
 
 TEST(Metrics, TheFailoverMetricIsADuration) {
