@@ -43,6 +43,8 @@ std::optional<long> ParseWholeNumber(const std::string& v, long lo, long hi) {
 
 namespace {
 
+constexpr const char* kInstalledConfig = "/etc/bladesync/bladesync.conf";
+
 constexpr const char* kUsage = R"(usage: bladesync <command> [options]
 
   demo [--config F] [--duration S] [--rate N] [--no-failover] [-v]
@@ -63,6 +65,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
                                             force a monitored interface's state (auto: the system's)
   diagnose sys ha checksum show|cluster     config checksums per section: this chassis / every chassis
         these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
+        (F: /etc/bladesync/bladesync.conf when it exists, else the demo's)
         add --json for machine-readable output
   keygen [--out PREFIX [--force]]           a CURVE key pair for one chassis (--force: over existing files)
   check-config F [--chassis N]              parse and check a config file; with --chassis,
@@ -144,7 +147,10 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
 int Control(const Flags& f) {
   std::string endpoint = f.connect;
   if (endpoint.empty()) {
-    Result<ClusterConfig> cfg = LoadConfigOrDemo(f.config);
+    // Like bladesyncd: the installed config when there is one, else the demo's.
+    std::string path = f.config;
+    if (path.empty() && access(kInstalledConfig, R_OK) == 0) path = kInstalledConfig;
+    Result<ClusterConfig> cfg = LoadConfigOrDemo(path);
     if (!cfg.ok()) {
       std::fprintf(stderr, "bladesync: %s\n(to reach a running chassis anyway: --connect <its control socket path>)\n",
                    cfg.status().message().c_str());

@@ -736,7 +736,9 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   if (!ha) return InvalidArgument(file + ": no 'config system ha' block");
   if (Status s = L.Ha(*ha); !s.ok()) return s;
   ClusterConfig& c = L.cfg;
-  if (c.chassis.size() < 2) return L.Err(ha->line, "'config system ha' needs 'config chassis' with 2 to 4 chassis");
+  // One chassis is a cluster of one (standalone): the packaged default, and
+  // where a cluster starts before its peers are added.
+  if (c.chassis.empty()) return L.Err(ha->line, "'config system ha' needs 'config chassis' with 1 to 4 chassis");
   for (const FlowRule& fr : c.distribution.flow_rules) {
     if (fr.target == FlowRule::Target::kSlot && fr.slot > c.slots) {
       return InvalidArgument(file + ": flow-rule " + std::to_string(fr.id) + " forwards to slot " + std::to_string(fr.slot) +

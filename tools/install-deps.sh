@@ -15,9 +15,10 @@ packages=(
   # Linux firewall clusters: the kernel session source/sink and conntrackd
   # for the side-by-side runs.
   conntrack conntrackd nftables libnetfilter-conntrack-dev libmnl-dev
-  # Running as a systemd service: sd_notify (Type=notify, the watchdog) and
-  # systemd-analyze to check the units.
-  libsystemd-dev systemd
+  # Running as a systemd service: sd_notify (Type=notify, the watchdog).
+  libsystemd-dev
+  # The Debian package (tools/build-deb.sh) and its check in a fresh root.
+  dpkg-dev lintian debootstrap groff-base
 )
 # Extra groups a caller can ask for: BLADESYNC_EXTRA="perf"
 for group in ${BLADESYNC_EXTRA:-}; do

@@ -222,8 +222,14 @@ TEST(Config, SyntaxErrorsNameTheLine) {
 }
 
 TEST(Config, ChassisTableIsChecked) {
-  EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 1\n            set m1 127.0.0.1\n            set m2 127.0.0.2\n        next\n    end\nend\n"),
-            "bad.conf:1: 'config system ha' needs 'config chassis' with 2 to 4 chassis");
+  EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n    end\nend\n"),
+            "bad.conf:1: 'config system ha' needs 'config chassis' with 1 to 4 chassis");
+  // One chassis alone is a cluster of one (the packaged default).
+  Result<ClusterConfig> one = LoadClusterConfig(
+      "config system ha\n    config chassis\n        edit 1\n            set m1 127.0.0.1\n            set m2 127.0.0.2\n"
+      "        next\n    end\nend\n", "one.conf");
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(one->chassis.size(), 1u);
   EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 9\n        next\n    end\nend\n"),
             "bad.conf:3: chassis id '9' must be 1 to 4");
   EXPECT_EQ(ErrorOf("config system ha\n    config chassis\n        edit 1\n            set m1 127.0.0.1\n        next\n    end\nend\n"),

@@ -1,0 +1,120 @@
+"""The Debian package on a fresh Debian 12 (issue 18): tools/fresh-root.sh
+made a debootstrap minbase root with the package's dependencies in its apt
+cache; here, on a throwaway overlay of it, apt installs the .deb resolving
+its Depends, and then:
+- bladesyncd --version and bladesync --version name the package's version;
+- bladesync check-config passes on the installed /etc/bladesync/bladesync.conf
+  (with --chassis 1: its addresses are this host's);
+- the conffiles, man pages, bash completion and units are where they belong,
+  and systemd-analyze verify finds nothing wrong with the units;
+- the installed default config starts (in a network namespace of its own),
+  answers on its control socket as a standalone chassis, and stops with 0."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = "/var/cache/bladesync/bookworm-root"
+
+
+def locate(rel):
+    for root in (os.path.join(os.environ.get("TEST_SRCDIR", ""), "bladesync"), "."):
+        p = os.path.join(root, rel)
+        if os.path.exists(p):
+            return p
+    raise AssertionError("no " + rel)
+
+
+def sh(*cmd, ok=True, **kw):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=300, **kw)
+    if ok and r.returncode != 0:
+        raise AssertionError("%s: exit %d\n%s%s" % (" ".join(cmd), r.returncode, r.stdout, r.stderr))
+    return r
+
+
+def main():
+    deb = locate("packaging/bladesync.deb")
+    marker = os.path.join(ROOT, "var/cache/bladesync-cached-for")
+    if not os.path.isfile(marker):
+        print("SKIPPED: no fresh Debian 12 root at %s (tools/run-tests.sh makes it with tools/fresh-root.sh, "
+              "which needs a Debian mirror)" % ROOT)
+        return 0
+    depends = sh("dpkg-deb", "-f", deb, "Depends").stdout.strip()
+    with open(marker) as f:
+        assert f.read().strip() == depends + " + systemd", \
+            "the fresh root's apt cache is for another Depends: run tools/fresh-root.sh again"
+    version = sh("dpkg-deb", "-f", deb, "Version").stdout.strip()
+    work = tempfile.mkdtemp(prefix="bladesync-deb-")
+    merged = os.path.join(work, "root")
+    for d in ("upper", "work", "root"):
+        os.mkdir(os.path.join(work, d))
+    mounted = []
+    try:
+        sh("mount", "-t", "overlay", "overlay", "-o",
+           "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (ROOT, work, work), merged)
+        mounted.append(merged)
+        sh("mount", "-t", "proc", "proc", merged + "/proc")
+        mounted.append(merged + "/proc")
+        shutil.copy(deb, merged + "/tmp/bladesync.deb")
+        for old in os.listdir(merged + "/var/cache/apt/archives"):  # a copy from an earlier fresh-root.sh
+            if old.startswith("bladesync_"):
+                os.remove(os.path.join(merged, "var/cache/apt/archives", old))
+
+        def chroot(*cmd, ok=True, net=True):
+            return sh(*([] if net else ["unshare", "--net"]), "chroot", merged, *cmd, ok=ok,
+                      env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"})
+        # Without a network: what apt needs must be in the fresh root's cache.
+        chroot("apt-get", "install", "-y", "/tmp/bladesync.deb", "systemd", net=False)
+        release = version.split("+")[0]
+        for name, path in (("bladesyncd", "/usr/sbin/bladesyncd"), ("bladesync", "/usr/bin/bladesync")):
+            out = chroot(path, "--version").stdout
+            assert out.startswith("%s %s (commit " % (name, release)), out
+            if "+g" in version:  # the package's commit is the binary's
+                assert version.split("+g")[1].split(".")[0] in out, (version, out)
+        chroot("bladesync", "check-config", "/etc/bladesync/bladesync.conf")
+        chroot("bladesync", "check-config", "/etc/bladesync/bladesync.conf", "--chassis", "1")
+        conffiles = chroot("dpkg-query", "-W", "-f=${Conffiles}", "bladesync").stdout
+        for c in ("/etc/bladesync/bladesync.conf", "/etc/default/bladesyncd"):
+            assert c in conffiles, conffiles
+        files = set(chroot("dpkg", "-L", "bladesync").stdout.split())
+        for f in ("/usr/share/man/man8/bladesyncd.8.gz", "/usr/share/man/man8/bladesync.8.gz",
+                  "/usr/share/man/man5/bladesync.conf.5.gz", "/usr/share/bash-completion/completions/bladesync",
+                  "/lib/systemd/system/bladesyncd.service", "/lib/systemd/system/bladesyncd@.service"):
+            assert f in files, f
+        # A template is verified as an instance of it.
+        shutil.copy(merged + "/lib/systemd/system/bladesyncd@.service", merged + "/tmp/bladesyncd@1.service")
+        for unit in ("/lib/systemd/system/bladesyncd.service", "/tmp/bladesyncd@1.service"):
+            r = chroot("systemd-analyze", "verify", "--man=no", unit, ok=False)
+            assert r.returncode == 0 and not r.stderr.strip(), (unit, r.stdout, r.stderr)
+
+        # The installed default starts, alone, in its own network namespace.
+        os.makedirs(merged + "/run/bladesync", exist_ok=True)
+        daemon = subprocess.Popen(["unshare", "--net", "sh", "-c",
+                                   "ip link set lo up && exec chroot %s /usr/sbin/bladesyncd --chassis 1" % merged],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            status = None
+            while time.monotonic() < deadline:
+                r = chroot("bladesync", "--json", "get", "system", "ha", "status", "--chassis", "1", ok=False)
+                if r.returncode == 0 and '"role":"standalone"' in r.stdout.replace(" ", ""):
+                    status = r.stdout
+                    break
+                time.sleep(0.3)
+            assert status, "the installed default did not come up as a standalone chassis: %s" % r.stdout + r.stderr
+        finally:
+            daemon.terminate()
+            out, _ = daemon.communicate(timeout=20)
+        assert daemon.returncode == 0, "bladesyncd exited %d:\n%s" % (daemon.returncode, out)
+    finally:
+        for m in reversed(mounted):
+            subprocess.run(["umount", "-l", m])
+        shutil.rmtree(work, ignore_errors=True)
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
