@@ -199,9 +199,10 @@ Status ChassisRuntime::Start() {
       // Slow or half-open clients hold a thread for at most the request
       // timeout, and there are enough threads that a few of them do not
       // starve Prometheus's scrapes (CivetWeb's default: 2 threads, 30 s).
-      exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
-          "listening_ports", metrics_addr, "num_threads", "8", "request_timeout_ms", "2000",
-          "enable_keep_alive", "no"});
+      exposer_ = std::make_unique<prometheus::Exposer>(
+          std::vector<std::string>{"listening_ports", metrics_addr, "num_threads", "8", "request_timeout_ms", "2000",
+                                   "enable_keep_alive", "no"},
+          StatusPage::Callbacks());
     } catch (const std::exception& e) {
       return Unavailable("cannot serve /metrics on " + metrics_addr + ": " + e.what());
     }
@@ -210,7 +211,9 @@ Status ChassisRuntime::Start() {
     const auto ports = exposer_->GetListeningPorts();
     const std::string host = metrics_addr.substr(0, metrics_addr.rfind(':'));
     metrics_endpoint_ = host + ":" + std::to_string(ports.empty() ? 0 : ports[0]);
-    BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << ": metrics on http://" << metrics_endpoint_ << "/metrics";
+    if (!ports.empty()) status_page_ = std::make_unique<StatusPage>(ports[0], [this] { return StatusJson(); });
+    BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << ": metrics on http://" << metrics_endpoint_
+                             << "/metrics, the status page on http://" << metrics_endpoint_ << "/";
   }
   config_state_.source = cfg_.source;
   running_options_ = cfg_.options;
@@ -257,6 +260,7 @@ void ChassisRuntime::Crash() {
 void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;
+  status_page_.reset();
   exposer_.reset();  // no scrape may reach into the threads that stop next
   control_.reset();  // nor a control request
   // Sockets close on their own threads, before the threads and the context go.
@@ -282,6 +286,25 @@ void ChassisRuntime::Stop() {
 // Runs on the caller's thread (the control socket's): what the manager
 // knows is asked on its loop, a session list from each blade in turn, so
 // no request keeps the manager from its heartbeats.
+std::string ChassisRuntime::StatusJson() {
+  if (!manager_thread_) return R"({"error":"no manager in this process"})";
+  const std::string status = Control("json get system ha status");
+  // Sync lag totals over every blade here and every owner it mirrors: the
+  // page takes the mean over each of its refreshes.
+  double sum_s = 0;
+  uint64_t count = 0;
+  for (const BladeMetrics& b : CollectMetrics().blades) {
+    for (const StandbyMetrics& s : b.standby) {
+      for (const FixedHistogram& h : s.lag) {
+        sum_s += h.sum();
+        count += h.count();
+      }
+    }
+  }
+  return "{\"status\":" + status + ",\"lag\":{\"sum_s\":" + std::to_string(sum_s) + ",\"count\":" +
+         std::to_string(count) + "}}";
+}
+
 std::string ChassisRuntime::Control(const std::string& command) {
   if (!manager_thread_) return R"({"error":"no manager in this process"})";
   std::istringstream in(command);

@@ -27,6 +27,7 @@
 #include "runtime/address_book.h"
 #include "runtime/control_server.h"
 #include "runtime/loop_watchdog.h"
+#include "runtime/status_page.h"
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
 #include "monitoring/metrics.h"
@@ -72,6 +73,8 @@ class ChassisRuntime {
 
   // Runs one control command on the manager's loop; the reply is JSON.
   std::string Control(const std::string& command);
+  // The status page's data: get system ha status, and the sync lag totals.
+  std::string StatusJson();
   HaRole role() const { return role_.load(); }
   ChassisSnapshot Snapshot();
   // Everything /metrics shows, gathered on the manager's and blades' threads.
@@ -128,6 +131,7 @@ class ChassisRuntime {
   std::unique_ptr<PeerCheck> peer_check_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Collectable> collector_;
+  std::unique_ptr<StatusPage> status_page_;  // / and /status.json beside /metrics
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;

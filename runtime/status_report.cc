@@ -88,6 +88,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
       j.Key("sessions").Uint(s.sessions());
       j.Key("digest").String(Hex64(s.digest()));
       j.Key("in_sync").Bool(s.in_sync());
+      j.Key("adopted").Bool(s.adopted());  // its owner was lost and this blade took its sessions
       j.Key("epoch").Uint(s.origin_epoch());
       j.Key("next_seq").Uint(s.next_seq());
       j.EndObject();

@@ -19,6 +19,8 @@ packages=(
   libsystemd-dev
   # The Debian package (tools/build-deb.sh) and its check in a fresh root.
   dpkg-dev lintian debootstrap groff-base
+  # The status page's test: a real browser, headless.
+  chromium chromium-driver python3-selenium
 )
 # Extra groups a caller can ask for: BLADESYNC_EXTRA="perf"
 for group in ${BLADESYNC_EXTRA:-}; do
