@@ -7,6 +7,7 @@ its Depends, and then:
   (with --chassis 1: its addresses are this host's);
 - the conffiles, man pages, bash completion and units are where they belong,
   and systemd-analyze verify finds nothing wrong with the units;
+- lintian finds nothing README.md does not explain;
 - the installed default config starts (in a network namespace of its own),
   answers on its control socket as a standalone chassis, and stops with 0."""
 import os
@@ -46,6 +47,16 @@ def main():
         assert f.read().strip() == depends + " + systemd", \
             "the fresh root's apt cache is for another Depends: run tools/fresh-root.sh again"
     version = sh("dpkg-deb", "-f", deb, "Version").stdout.strip()
+    # lintian: clean, or each remaining tag explained in README.md.
+    with open(locate("README.md")) as f:
+        readme = f.read()
+    tags = set()
+    for line in sh("lintian", "--tag-display-limit", "0", deb, ok=False).stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("E:", "W:", "I:") and parts[1] == "bladesync:":
+            tags.add(parts[2])
+    unexplained = sorted(t for t in tags if "`%s`" % t not in readme)
+    assert not unexplained, "lintian tags README.md does not explain: %s" % unexplained
     work = tempfile.mkdtemp(prefix="bladesync-deb-")
     merged = os.path.join(work, "root")
     for d in ("upper", "work", "root"):
