@@ -185,6 +185,16 @@ class Cluster:
                 t[k] = t.get(k, 0) + v
         return t
 
+    def wait_adopted_on_every_blade(self, c, timeout=10.0):
+        """Once chassis c adopted: every live blade's report shows its
+        adoption (one event per blade, so its count is final then); returns
+        c's counter totals."""
+        def reported():
+            blades = [b for b in self.cli(c, "diagnose", "sys", "session", "sync")["blades"] if b["live"]]
+            return blades and all(b["counters"]["adopted_sessions"] > 0 for b in blades)
+        self.wait_for("every blade of chassis %d to report its adoption" % c, reported, timeout)
+        return self.counter_totals(c, live_only=True)
+
     def traffic(self, duration=None, rate=None, background=False, chassis=1, max_unroutable=None):
         """`bladesync traffic`; max_unroutable: the percentage of packets that may
         find no chassis (a failover's gap) before it exits 1 (default: its own 1%)."""

@@ -39,7 +39,8 @@ end
 def start_flows(topo, duration):
     server = subprocess.Popen(topo.exec_args("s", [sys.executable, PROBE, "server", "--max-seconds", str(duration + 40)]),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    line = server.stderr.readline()  # its first line once both sockets are bound (EOF if it died)
+    assert line.strip() == "listening", "the probe server did not start: %r" % line
     client = subprocess.Popen(topo.exec_args("c", [sys.executable, PROBE, "client", "--server", "10.9.0.2",
                                                    "--duration", str(duration), "--drain", "15"]),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

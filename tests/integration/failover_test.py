@@ -76,10 +76,7 @@ def check_new_owner(c, old, new_ch, traffic):
     # Blade counters reach the manager with the next status report; the exact
     # count is checked where the scenario knows it (kill_primary), here that
     # the adoption shows and that no established flow finds no session.
-    t = c.wait_for("the adoption to show", lambda: (lambda x: x if x["adopted_sessions"] > 0 else None)(c.counter_totals(new_ch, live_only=True)),
-                   timeout=5)
-    time.sleep(1.0)  # every blade's report, with room for a loaded machine
-    t = c.counter_totals(new_ch, live_only=True)
+    t = c.wait_adopted_on_every_blade(new_ch, timeout=10)
     adopted = t["adopted_sessions"]
     time.sleep(2.0)  # the flows keep sending to the new owner
     t2 = c.counter_totals(new_ch, live_only=True)
@@ -113,10 +110,7 @@ class MirrorCount:
         but for those whose timers ran out on the mirror meanwhile (closed
         flows in TIME_WAIT, counted as they go) and those a live owner
         deleted meanwhile (its own timers). Returns ch's counters."""
-        self.c.wait_for("chassis %d to adopt" % self.ch,
-                        lambda: self.c.counter_totals(self.ch, live_only=True)["adopted_sessions"] > 0, timeout=10)
-        time.sleep(1.0)  # every blade's report, with room for a loaded machine
-        t = self.c.counter_totals(self.ch, live_only=True)
+        t = self.c.wait_adopted_on_every_blade(self.ch, timeout=10)
         self.adopted, self.expired = t["adopted_sessions"], t["standby_expired"] - self.expired_before
         deleted = t["applied.delete"] - self.deleted_before
         assert share * (self.mirrored - self.expired - deleted) <= self.adopted <= self.mirrored, (

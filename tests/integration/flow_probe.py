@@ -48,6 +48,7 @@ def server(args):
     tcp.listen(1)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((args.bind, args.udp_port))
+    print("listening", file=sys.stderr, flush=True)  # the client may connect now
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     conn, received, bad_at, closed, error = None, 0, None, False, None
