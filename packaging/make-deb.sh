@@ -64,4 +64,5 @@ Description: session sync for chassis and firewall HA clusters
  sessions over; with conntrack, Linux firewalls sync the kernel's table.
 CONTROL
 printf '/etc/bladesync/bladesync.conf\n/etc/default/bladesyncd\n' > "$root/DEBIAN/conffiles"
+for script in postinst prerm postrm; do install -m 0755 "$here/$script" "$root/DEBIAN/$script"; done
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null

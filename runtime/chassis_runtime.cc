@@ -79,6 +79,7 @@ std::string ChassisRuntime::ServiceStatus() const {
     return s + " (no manager in this process)";
   }
   const HaRole r = role_.load();
+  if (r == HaRole::kUnknown) return s + ": electing (hello state)";
   s += std::string(": ") + HaRoleName(r);
   if (r == HaRole::kSecondary && primary_.load()) s += " (primary is chassis " + std::to_string(primary_.load()) + ")";
   return s;

@@ -20,7 +20,9 @@ void ServiceNotifier::Send(const std::string& state) {
   if (!enabled_) return;
   if (int r = sd_notify(0, state.c_str()); r < 0) {
     static int failures = 0;
-    if (failures++ < 3) BS_LOG(kWarn, "runtime") << "cannot notify systemd: error " << -r;
+    if (failures++ < 3) {
+      BS_LOG(kWarn, "runtime") << "cannot notify systemd: error " << -r;
+    }
   }
 }
 

@@ -109,7 +109,12 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.Key("serial").String(p.serial);
     j.Key("priority").Uint(p.priority);
     j.Key("live_blades").Int(p.alive ? p.live_blades : 0);
-    j.Key("uptime_s").Double(static_cast<double>(p.uptime.count()) / 1e9);
+    // A lost peer's uptime stopped meaning anything when it went.
+    if (p.alive) {
+      j.Key("uptime_s").Double(static_cast<double>(p.uptime.count()) / 1e9);
+    } else {
+      j.Key("uptime_s").Null();
+    }
     const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
     static const char* kNames[] = {"m1", "m2"};
     for (int l = 0; l < kFabricLinks; ++l) {

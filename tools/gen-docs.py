@@ -127,13 +127,28 @@ def man_conf(version):
     return "\n".join(out) + "\n"
 
 
+DAEMON_SERVICE = """.SH SERVICE
+Under systemd (\\fBbladesyncd.service\\fR, \\fBbladesyncd@N.service\\fR, \\fIType=notify\\fR) the daemon
+sends \\fBREADY=1\\fR once its control socket is up and every blade finished its first bulk sync from every
+peer it heard (or the detection time passed without one), \\fBSTATUS=\\fR with its role,
+\\fBRELOADING=1\\fR around a reload (SIGHUP) and \\fBSTOPPING=1\\fR. With \\fIWatchdogSec=\\fR it pings
+only while the manager's and every blade's event loop turn, so a hung thread gets the service restarted.
+Logs go to the journal with their priorities: \\fBjournalctl -u bladesyncd\\fR.
+.SH STATUS PAGE
+The chassis's metrics address (\\fBset metrics\\fR) serves \\fB/metrics\\fR for Prometheus, a status page at
+\\fB/\\fR and its data at \\fB/status.json\\fR.
+"""
+
+
 def man_binary(name, section_title, binary, summary, version):
     help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
     out = ['.TH %s 8 "" "bladesync %s" "%s"' % (name.upper(), version, section_title),
            ".SH NAME", "%s \\- %s" % (name, summary), ".SH SYNOPSIS AND OPTIONS",
-           "The program's own \\fB--help\\fR, word for word:", ".PP", ".nf", roff(help_text.rstrip("\n")), ".fi",
-           ".SH FILES", "/etc/bladesync/bladesync.conf (see bladesync.conf(5))",
-           ".SH SEE ALSO", "bladesync.conf(5), %s" % ("bladesync(8)" if name == "bladesyncd" else "bladesyncd(8)")]
+           "The program's own \\fB--help\\fR, word for word:", ".PP", ".nf", roff(help_text.rstrip("\n")), ".fi"]
+    if name == "bladesyncd":
+        out.append(DAEMON_SERVICE.rstrip("\n"))
+    out += [".SH FILES", "/etc/bladesync/bladesync.conf (see bladesync.conf(5))",
+            ".SH SEE ALSO", "bladesync.conf(5), %s" % ("bladesync(8)" if name == "bladesyncd" else "bladesyncd(8)")]
     return "\n".join(out) + "\n"
 
 

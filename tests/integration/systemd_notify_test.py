@@ -13,6 +13,7 @@ WATCHDOG_USEC):
 import ctypes
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -102,7 +103,16 @@ def test(make):
 
     sock_path = os.path.join(c.dir, "notify.sock")
     n = Notifications(sock_path)
-    p = c.start_chassis(1, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": str(int(WATCHDOG_S * 1e6))})
+    # Chassis 2 is stopped while chassis 1 starts and continued half a
+    # second later (within the 1.2 s detection time): the bulk sync comes
+    # after the first ticks, so a READY that did not wait for it shows.
+    c.procs[2].send_signal(signal.SIGSTOP)
+    try:
+        p = c.start_chassis(1, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": str(int(WATCHDOG_S * 1e6))})
+        early = n.poll(0.5)
+        assert not [m for _, m in early if m.get("READY")], "READY=1 before chassis 2 was even heard: %r" % early
+    finally:
+        c.procs[2].send_signal(signal.SIGCONT)
     _, ready = n.wait("READY", "1")
     # The daemon's own log is in order: every blade's bulk sync from
     # chassis 2 completed before it said ready. (An owner that started
