@@ -24,6 +24,16 @@ def find_binary(name, package="cmd"):
     raise RuntimeError("cannot find binary " + name)
 
 
+def find_data(rel):
+    """A data file of a test (its path in the workspace), from Bazel runfiles
+    or from the clone when run by hand."""
+    for root in (os.path.join(os.environ.get("TEST_SRCDIR", ""), "bladesync"), "."):
+        p = os.path.join(root, rel)
+        if os.path.exists(p):
+            return p
+    raise RuntimeError("cannot find " + rel)
+
+
 def free_port():
     """A TCP port on loopback that nothing listens on now."""
     s = socket.socket()

@@ -7,19 +7,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import find_binary  # noqa: E402
+from cluster_harness import find_binary, find_data  # noqa: E402
 
 
-def locate(rel):
-    for root in (os.path.join(os.environ.get("TEST_SRCDIR", ""), "bladesync"), "."):
-        p = os.path.join(root, rel)
-        if os.path.exists(p):
-            return p
-    raise AssertionError("no " + rel)
-
-
-SCRIPT = locate("packaging/bash-completion/bladesync")
-CONFIG = locate("examples/demo.conf")
+SCRIPT = find_data("packaging/bash-completion/bladesync")
+CONFIG = find_data("examples/demo.conf")
 
 
 def complete(*words):

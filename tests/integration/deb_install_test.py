@@ -17,15 +17,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_harness import find_data  # noqa: E402
+
 ROOT = "/var/cache/bladesync/bookworm-root"
-
-
-def locate(rel):
-    for root in (os.path.join(os.environ.get("TEST_SRCDIR", ""), "bladesync"), "."):
-        p = os.path.join(root, rel)
-        if os.path.exists(p):
-            return p
-    raise AssertionError("no " + rel)
 
 
 def sh(*cmd, ok=True, **kw):
@@ -63,7 +58,7 @@ def unit_commands(root, unit, env_file):
 
 
 def main():
-    deb = locate("packaging/bladesync.deb")
+    deb = find_data("packaging/bladesync.deb")
     marker = os.path.join(ROOT, "var/cache/bladesync-cached-for")
     if not os.path.isfile(marker):
         print("SKIPPED: no fresh Debian 12 root at %s (tools/run-tests.sh makes it with tools/fresh-root.sh, "
@@ -75,7 +70,7 @@ def main():
             "the fresh root's apt cache is for another Depends: run tools/fresh-root.sh again"
     version = sh("dpkg-deb", "-f", deb, "Version").stdout.strip()
     # lintian: clean, or each remaining tag explained in README.md.
-    with open(locate("README.md")) as f:
+    with open(find_data("README.md")) as f:
         readme = f.read()
     tags = set()
     for line in sh("lintian", "--tag-display-limit", "0", deb, ok=False).stdout.splitlines():

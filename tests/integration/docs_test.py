@@ -9,19 +9,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import find_binary  # noqa: E402
-
-
-def locate(rel):
-    for root in (os.path.join(os.environ.get("TEST_SRCDIR", ""), "bladesync"), "."):
-        p = os.path.join(root, rel)
-        if os.path.exists(p):
-            return p
-    raise AssertionError("no " + rel)
+from cluster_harness import find_binary, find_data  # noqa: E402
 
 
 def run(*args):
-    return subprocess.run([sys.executable, locate("tools/gen-docs.py")] + list(args), capture_output=True, text=True)
+    return subprocess.run([sys.executable, find_data("tools/gen-docs.py")] + list(args), capture_output=True, text=True)
 
 
 def main():
@@ -40,7 +32,7 @@ def main():
         txt = subprocess.run(["groff", "-man", "-Tutf8", "-P-cbou", path], capture_output=True, text=True,
                              env=dict(os.environ, MANWIDTH="200"))
         rendered[page] = txt.stdout
-    with open(locate("docs/options.txt")) as f:
+    with open(find_data("docs/options.txt")) as f:
         options = [line.split("|")[1].strip() for line in f if "|" in line and not line.startswith("#")]
     assert len(options) > 90, len(options)
     for o in options:

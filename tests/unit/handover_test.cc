@@ -226,6 +226,24 @@ TEST_F(Handover, TakeoverCommandsAreResentUntilEveryBladeApplies) {
   EXPECT_GT(c_.net().dropped(), 0u) << "the backplane lost frames";
 }
 
+// Three chassis x one blade: the primary, with kSessions synced, restarts
+// 50 ms after it stopped (far below the detection time); *old is it.
+void RestartThePrimaryBeforeItsLossIsDeclared(SimChassisCluster& c, uint8_t* old) {
+  c.RunFor(seconds(2));
+  const std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t.size(), 1u);
+  *old = t[0];
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c.blade(*old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c.RunFor(seconds(1));
+  c.KillChassis(*old);
+  c.RunFor(milliseconds(50));
+  c.RestartChassis(*old);
+}
+
 // Found by the soak (4 chassis): the primary restarted before its loss was
 // declared, and the chassis next in line counted itself not ready while it
 // bulk-synced the new incarnation's (empty) table. The survivors disagreed
@@ -234,19 +252,8 @@ TEST_F(Handover, TakeoverCommandsAreResentUntilEveryBladeApplies) {
 // complete table, which the mirror keeps: holding it is being ready.
 TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
   SimChassisCluster c(3, 1, 23);
-  c.RunFor(seconds(2));
-  const std::vector<uint8_t> t = c.TrafficChassis();
-  ASSERT_EQ(t.size(), 1u);
-  const uint8_t old = t[0];
-  for (int i = 0; i < kSessions; ++i) {
-    SessionFacts f;
-    f.key = KeyOf(i);
-    c.blade(old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
-  }
-  c.RunFor(seconds(1));
-  c.KillChassis(old);
-  c.RunFor(milliseconds(50));
-  c.RestartChassis(old);
+  uint8_t old = 0;
+  ASSERT_NO_FATAL_FAILURE(RestartThePrimaryBeforeItsLossIsDeclared(c, &old));
   // The new incarnation's snapshot is held back: its blade's frames to the
   // survivors' blades are late (reordered) while the managers talk freely.
   c.net().faults().delay = 1.0;
@@ -280,19 +287,8 @@ TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
 // for that while, then drops them.
 TEST(Orphans, ThoseNobodyAdoptsAreDroppedAfterTheirDelay) {
   SimChassisCluster c(3, 1, 17);
-  c.RunFor(seconds(2));
-  const std::vector<uint8_t> t = c.TrafficChassis();
-  ASSERT_EQ(t.size(), 1u);
-  const uint8_t old = t[0];
-  for (int i = 0; i < kSessions; ++i) {
-    SessionFacts f;
-    f.key = KeyOf(i);
-    c.blade(old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
-  }
-  c.RunFor(seconds(1));
-  c.KillChassis(old);
-  c.RunFor(milliseconds(50));
-  c.RestartChassis(old);
+  uint8_t old = 0;
+  ASSERT_NO_FATAL_FAILURE(RestartThePrimaryBeforeItsLossIsDeclared(c, &old));
   c.RunFor(milliseconds(1500));  // past the takeover, short of the 2 s delay
   const std::vector<uint8_t> now = c.TrafficChassis();
   ASSERT_EQ(now.size(), 1u);
