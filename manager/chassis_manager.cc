@@ -238,7 +238,13 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // A primary that stepped down (a handover, or two primaries resolved: a
   // healed partition, a restart that heard nobody): whoever holds the role
   // adopts what it owned (HandOver, from Evaluate below).
-  if (p.role == HaRole::kPrimary) p.stepped_down = false;
+  if (p.role == HaRole::kPrimary) {
+    p.stepped_down = false;
+    // It owns again (a healed partition gave it its sessions back): what we
+    // adopted from this incarnation before is history, and when it steps
+    // down next, whoever holds the role adopts again.
+    p.adopted_epoch = 0;
+  }
   if (was == HaRole::kPrimary && p.role != HaRole::kPrimary) p.stepped_down = true;
   if (hb.handing_over() && p.role != HaRole::kPrimary) p.stepped_down = true;
   p.ready = hb.ready();

@@ -102,6 +102,18 @@ struct Sut {
   }
   SimChassisCluster c;
   std::set<uint32_t> uncertain;   // changed after the last acknowledgement, then their owner died
+  // When each short-lived session's timer ends on the cluster's own clock.
+  // The model's clock is a command-by-command estimate (a glitch waits for
+  // the links to settle, an adversary for its frames) and may lag the
+  // cluster's by seconds: expiry is judged on the cluster's clock (the
+  // soak's first loss: three glitches, then a 2 s session "not owned").
+  std::map<uint32_t, int64_t> expires_ms;
+  int64_t NowMs() { return std::chrono::duration_cast<std::chrono::milliseconds>(c.sched().now()).count(); }
+  // Ended on the cluster's clock (never, for a long-lived session).
+  bool Ended(uint32_t k) {
+    auto it = expires_ms.find(k);
+    return it != expires_ms.end() && it->second <= NowMs();
+  }
   std::string violation;          // first broken promise, with the command
   std::vector<std::string> violations;  // every promise a check found broken (teeth look for theirs)
   Stats stats;
@@ -130,8 +142,8 @@ struct Sut {
   // session touched that close to its end may be gone, and is no longer
   // promised either way (counted).
   bool AtItsEnd(const Model& m, uint32_t k) {
-    const MSession& ms = m.sessions.at(k);
-    if (ms.expires_ms < 0 || m.now_ms + 100 < ms.expires_ms) return false;
+    auto it = expires_ms.find(k);
+    if (it == expires_ms.end() || NowMs() + 100 < it->second) return false;
     stats.commands["skipped.touched_at_its_end"]++;
     uncertain.insert(k);
     return true;
@@ -228,6 +240,7 @@ struct Create : Cmd {
   }
   void run(const Model& m, Sut& s) const override {
     s.stats.commands["create"]++;
+    if (short_lived) s.expires_ms[key] = s.NowMs() + 2000;  // even if no chassis takes it
     const uint8_t t = s.TrafficFor(key);
     if (!t) return;
     SessionFacts f;
@@ -264,6 +277,7 @@ struct Establish : Cmd {
     auto id = b->Lookup(Sut::KeyOf(key, ms.udp));
     if (!id) return s.Fail("P2: live session " + std::to_string(key) + " is not owned by the traffic chassis");
     b->ChangeState(*id, SessionState{ms.udp ? uint8_t(kReplied) : uint8_t(kTcpEstablished), 0, b->owned().rec(*id).timeout_s});
+    if (s.expires_ms.count(key)) s.expires_ms[key] = s.NowMs() + 2000;  // the idle timer restarts
   }
   void show(std::ostream& os) const override { os << "Establish(" << key << ")"; }
 };
@@ -336,7 +350,7 @@ struct Glitch : Cmd {
   void checkPreconditions(const Model& m) const override {
     RC_PRE(m.settled && a <= m.chassis && b <= m.chassis && a != b && m.alive.count(a) && m.alive.count(b));
   }
-  void apply(Model& m) const override { m.now_ms += ms + 250; }
+  void apply(Model& m) const override { m.now_ms += 250 + ms + 400; }
   void run(const Model&, Sut& s) const override {
     s.stats.commands[pause ? "fault.pause" : "fault.glitch_m1_m2"]++;
     // The budget is this glitch alone: random loss on top of it (30% of
@@ -381,6 +395,7 @@ struct Hostile : Cmd {
   int chassis = *rc::gen::inRange(1, 5);
   uint64_t salt = *rc::gen::arbitrary<uint64_t>();
   void checkPreconditions(const Model& m) const override { RC_PRE(chassis <= m.chassis && m.alive.count(chassis)); }
+  void apply(Model& m) const override { m.now_ms += 20; }
   void run(const Model& m, Sut& s) const override {
     const uint8_t to = static_cast<uint8_t>(chassis);
     if (!s.c.alive(to)) return;
@@ -403,6 +418,7 @@ struct Hostile : Cmd {
     }
     s.c.RunFor(milliseconds(20));
     // Every one of them, at the blades and at the manager (8 each per open link).
+    s.stats.commands["judged.p6_frames"] += 16u * open_links;
     const uint64_t blades = s.MalformedDrops(to, m.slots) - before;
     const uint64_t manager = s.c.manager(to)->dropped(DropReason::kMalformed) - manager_before;
     if (blades != 8u * open_links || manager != 8u * open_links) {
@@ -715,6 +731,7 @@ struct Quiesce : Cmd {
   static void Check(const Model& m, Sut& s) {
     const uint8_t t = s.Traffic();  // P4
     if (!t) return;
+    ++s.stats.commands["judged.p4_quiesces"];
     std::vector<uint8_t> alive;
     for (int x = 1; x <= m.chassis; ++x)
       if (s.c.alive(static_cast<uint8_t>(x))) alive.push_back(static_cast<uint8_t>(x));
@@ -728,6 +745,7 @@ struct Quiesce : Cmd {
         }
         // P5: nothing unacknowledged is kept, tables bounded by what was seen.
         // (Towards a dead mirror the log waits, bounded, for it to return.)
+        ++s.stats.commands["judged.p5_blades"];
         const bool all_alive = static_cast<int>(alive.size()) == m.chassis;
         const size_t bound = all_alive ? 0 : 3 * m.sessions.size() + 1;
         if (owner->resend_queue_size() > bound) {
@@ -740,6 +758,7 @@ struct Quiesce : Cmd {
         for (uint8_t mi : alive) {
           if (mi == o) continue;
           const StandbyOrigin* so = s.c.blade(mi, static_cast<uint8_t>(sl))->standby(o);
+          ++s.stats.commands["judged.p1_mirrors"];
           if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
             s.Fail("P1: chassis " + std::to_string(mi) + " slot " + std::to_string(sl) + " mirrors " +
                    std::to_string(so ? so->store().live() : 0) + " of chassis " + std::to_string(o) + "'s " +
@@ -776,7 +795,7 @@ struct Quiesce : Cmd {
         if (auto id = b->owned().Find(key)) {
           ++owners;
           anywhere = true;
-          if (m.live(k) && o == t && b->owned().rec(*id).proto_state != ms.state) {
+          if (!ms.deleted && !s.Ended(k) && o == t && b->owned().rec(*id).proto_state != ms.state) {
             s.Fail("P2: session " + std::to_string(k) + " is in state " + std::to_string(b->owned().rec(*id).proto_state) +
                    ", acknowledged " + std::to_string(ms.state));
           }
@@ -784,12 +803,16 @@ struct Quiesce : Cmd {
         for (uint8_t p : alive)
           if (p != o && b->standby(p) && b->standby(p)->store().Find(key)) anywhere = true;
       }
-      const bool expiring = ms.expires_ms >= 0 && !ms.deleted && m.now_ms - ms.expires_ms < 3000 && m.now_ms > ms.expires_ms - 3000;
+      // Expiry on the cluster's clock (Sut::expires_ms).
+      auto exp = s.expires_ms.find(k);
+      const int64_t now = s.NowMs();
+      const bool expiring = exp != s.expires_ms.end() && !ms.deleted && now - exp->second < 3000 && now > exp->second - 3000;
       if (expiring) {  // its timer may or may not have run out by now
         ++s.stats.commands["skipped.expiring_sessions"];
         continue;
       }
-      if (m.live(k)) {
+      const bool live = !ms.deleted && !s.Ended(k);
+      if (live) {
         ++s.stats.commands["judged.p2_sessions"];
         if (owners != 1) s.Fail("P2/P4: live session " + std::to_string(k) + " has " + std::to_string(owners) + " owners");
       } else {
@@ -841,6 +864,13 @@ CaseResult RunCase(const Model& m0, const rc::state::Commands<Cmd>& cmds, Varian
   // Cases whose quiesces judged P2 (P3) on at least one session: the floors below.
   if (s.stats.commands["judged.p2_sessions"]) s.stats.commands["cases.judged_p2"] = 1;
   if (s.stats.commands["judged.p3_sessions"]) s.stats.commands["cases.judged_p3"] = 1;
+  if (s.stats.commands["judged.p1_mirrors"]) s.stats.commands["cases.judged_p1"] = 1;
+  if (s.stats.commands["judged.p4_quiesces"]) s.stats.commands["cases.judged_p4"] = 1;
+  if (s.stats.commands["judged.p5_blades"]) s.stats.commands["cases.judged_p5"] = 1;
+  if (s.stats.commands["judged.p6_frames"]) s.stats.commands["cases.judged_p6"] = 1;
+  for (const auto& [name, n] : s.stats.commands) {
+    if (name.rfind("failover.", 0) == 0 && n) s.stats.commands["cases.with_failover"] = 1;
+  }
   return {s.violation, s.violations, s.c.sched().trace_hash(), s.stats};
 }
 
@@ -888,6 +918,21 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
   EXPECT_GE(p3 * 5, stats.cases) << "P3 judged in only " << p3 << " of " << stats.cases << " cases";
   EXPECT_LE(stats.commands["skipped.uncertain_sessions"], stats.commands["judged.p2_sessions"])
       << "more sessions skipped as uncertain than judged";
+  // Every case ends with a quiesce that judges P4 (one chassis processes
+  // traffic) and P5 (bounded queues and tables) unless no chassis processes
+  // traffic, which fails P4 itself; P1 (a mirror against its owner) unless
+  // kills left one chassis alone (about 6 cases in 100). P6 needs a Hostile
+  // command (one in twenty), and a failover one of five kinds: a case has
+  // about forty commands, so most cases have both. Floors well below the
+  // usual rates, so a fresh seed's batch does not fail by chance.
+  for (const char* p : {"cases.judged_p4", "cases.judged_p5"}) {
+    EXPECT_GE(stats.commands[p] * 10, stats.cases * 9) << p << ": " << stats.commands[p] << " of " << stats.cases;
+  }
+  EXPECT_GE(stats.commands["cases.judged_p1"] * 4, stats.cases * 3)
+      << "P1 judged in only " << stats.commands["cases.judged_p1"] << " of " << stats.cases << " cases";
+  for (const char* p : {"cases.judged_p6", "cases.with_failover"}) {
+    EXPECT_GE(stats.commands[p] * 2, stats.cases) << p << ": " << stats.commands[p] << " of " << stats.cases;
+  }
 }
 
 // Named regressions: cases the soak found with fresh seeds, replayed from
@@ -961,6 +1006,108 @@ TEST(ClusterStatefulRegressions, ASessionTouchedAtItsEndIsNotPromised) {
 TEST(ClusterStatefulRegressions, ARestartedPrimarysSuccessorStaysReadyOnItsOrphans) {
   ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c5WVgDypj7MJHDSWDf3ELFp5YA_s6U9EJkEiiebdn_XAgACICAkBWAAAAAA",
                     "successor unready on orphans");
+}
+
+// Point 10 of issue 23, the soak's first loss: 2 chassis x 1 slot,
+// Create(0, 2s); Glitch(1-2, 20ms) x3; Establish(0) -> "P2: live session 0
+// is not owned by the traffic chassis". Each glitch spent 670 ms of the
+// cluster's time and the model counted 270: the model thought the session
+// 810 ms old when the cluster had ended it. Glitches are counted right now,
+// but a model clock is an estimate (adversaries, manual failovers and
+// quiesces wait as long as the cluster needs), so expiry is judged on the
+// cluster's clock (Sut::expires_ms). Here the cluster runs 2.1 s past the
+// model outright; before the fix the Establish failed P2 and the quiesce
+// P2/P4 (0 owners). (Built by hand: the generators changed since, so the
+// reproduce string of the day no longer replays.)
+TEST(ClusterStatefulRegressions, ExpiryIsJudgedOnTheClustersClock) {
+  std::string violation = "not run";
+  rc::detail::TestParams params;
+  params.maxSuccess = 1;
+  rc::detail::TestMetadata md;
+  md.id = md.description = "the model's clock behind the cluster's";
+  rc::detail::TestListenerAdapter quiet;
+  rc::detail::checkTestable(
+      [&] {
+        Model m;
+        m.chassis = 2;
+        m.slots = 1;
+        m.seed = 0;
+        m.alive = {1, 2};
+        m.settled = true;
+        Sut s(m, Variant{});
+        auto create = std::make_shared<Create>();
+        create->key = 0;
+        create->udp = false;
+        create->short_lived = true;
+        create->run(m, s);
+        create->apply(m);
+        s.c.RunFor(milliseconds(2100));  // the cluster's clock only
+        auto establish = std::make_shared<Establish>(m);
+        establish->key = 0;
+        establish->run(m, s);
+        establish->apply(m);
+        Quiesce().run(m, s);
+        violation = s.violation;
+      },
+      md, params, quiet);
+  EXPECT_EQ(violation, "");
+}
+
+// The soak after the fix above, 22,400 green cases in, then P2/P4 "live
+// session 0 has 0 owners" on 4 chassis x 1 slot (shrunk; built by hand so
+// it replays whatever the generators become): a partition made chassis 3
+// adopt chassis 2's sessions; the heal gave them back to chassis 2; the
+// restart of chassis 1 moved the role to chassis 3 again and chassis 2
+// handed over, but chassis 3 did not adopt, remembering it had adopted
+// that incarnation of chassis 2 once already (fixed: a peer seen as primary
+// again owns again, so an earlier adoption from it no longer counts).
+TEST(ClusterStatefulRegressions, APeerThatOwnsAgainIsAdoptedAgainWhenItStepsDown) {
+  std::string violation = "not run";
+  rc::detail::TestParams params;
+  params.maxSuccess = 1;
+  rc::detail::TestMetadata md;
+  md.id = md.description = "adopted twice from one incarnation";
+  rc::detail::TestListenerAdapter quiet;
+  rc::detail::checkTestable(
+      [&] {
+        Model m;
+        m.chassis = 4;
+        m.slots = 1;
+        m.seed = 0;
+        m.alive = {1, 2, 3, 4};
+        m.settled = true;
+        rc::state::Commands<Cmd> cmds;
+        auto create = std::make_shared<Create>();
+        create->key = 0;
+        create->udp = false;
+        create->short_lived = false;
+        cmds.push_back(create);
+        auto kill_blade = std::make_shared<KillBlade>();
+        kill_blade->slot = 1;
+        cmds.push_back(kill_blade);
+        cmds.push_back(std::make_shared<Quiesce>());
+        cmds.push_back(std::make_shared<KillTraffic>());
+        cmds.push_back(std::make_shared<Quiesce>());
+        auto partition = std::make_shared<Partition>();
+        partition->ms = 400;
+        cmds.push_back(partition);
+        for (auto [a, b] : {std::pair{4, 1}, std::pair{1, 2}}) {
+          auto cut = std::make_shared<CutLink>();
+          cut->a = a;
+          cut->b = b;
+          cut->link = Link::kM1;
+          cmds.push_back(cut);
+        }
+        cmds.push_back(std::make_shared<Restart>());
+        Model after = m;
+        for (const auto& c : cmds) {  // the case as the generator would have made it
+          c->checkPreconditions(after);
+          c->apply(after);
+        }
+        violation = RunCase(m, cmds, Variant{}).violation;
+      },
+      md, params, quiet);
+  EXPECT_EQ(violation, "");
 }
 
 // Teeth: each broken variant must be caught, or the suite proves nothing,
