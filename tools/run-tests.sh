@@ -46,13 +46,22 @@ while read -r target status; do
   fi
 done < <(grep -E '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)' "$log" |
          sed -E 's/ +\(cached\)//' | awk '{print $1, $2}')
-for t in $skipped; do outcome["//${t%/*}:${t##*/}"]=SKIPPED; done
+# A skip is a target that ran in this invocation and passed saying
+# "SKIPPED:" (a failure stays a failure; a log left from an earlier run of
+# a target that did not run now is no skip).
+for t in $skipped; do
+  [[ "${outcome["//${t%/*}:${t##*/}"]:-}" == PASSED ]] && outcome["//${t%/*}:${t##*/}"]=SKIPPED
+done
 passed=0 failed=0 skips=0
 for t in "${!outcome[@]}"; do
   case "${outcome[$t]}" in PASSED) passed=$((passed + 1)) ;; SKIPPED) skips=$((skips + 1)) ;; *) failed=$((failed + 1)) ;; esac
 done
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=1; fi  # the build itself broke
 defined=$(bazel query 'kind(".*_test rule", //...)' 2>/dev/null | wc -l)
+if (( defined == 0 )); then
+  echo "run-tests: bazel query found no test targets: cannot tell whether every target ran"
+  failed=$((failed + 1))
+fi
 ran=$((passed + failed + skips))
 if (( ran < defined )); then
   echo "only ${ran} of the ${defined} test targets ran (a tag filter? a target marked manual?): the rest count as failed"

@@ -270,6 +270,31 @@ class Cluster:
                              timeout)
 
 
+class MirrorCount:
+    """What chassis ch mirrors now (two chassis: all the other's sessions),
+    asked of its blades directly rather than from their last reports, and
+    how many mirrored sessions had expired there or been deleted by their
+    owner so far."""
+
+    def __init__(self, c, ch):
+        self.c, self.ch = c, ch
+        self.mirrored = c.cli(ch, "diagnose", "sys", "session", "list", "standby", "max", "1")["matched"]
+        t = c.counter_totals(ch, live_only=True)
+        self.expired_before, self.deleted_before = t["standby_expired"], t["applied.delete"]
+
+    def expect_adopted(self, share=1.0):
+        """Once ch adopted: every mirrored session (at least `share` of them)
+        but for those whose timers ran out on the mirror meanwhile (closed
+        flows in TIME_WAIT, counted as they go) and those a live owner
+        deleted meanwhile (its own timers). Returns ch's counters."""
+        t = self.c.wait_adopted_on_every_blade(self.ch, timeout=10)
+        self.adopted, self.expired = t["adopted_sessions"], t["standby_expired"] - self.expired_before
+        deleted = t["applied.delete"] - self.deleted_before
+        assert share * (self.mirrored - self.expired - deleted) <= self.adopted <= self.mirrored, (
+            self.mirrored, self.expired, deleted, self.adopted)
+        return t
+
+
 class Namespaces:
     """Two chassis namespaces joined by two veth links, M1 and M2, with
     link-local addresses; removed again on close. Needs root and ip netns."""

@@ -93,31 +93,6 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z chassis2 blade
                       r"sessions of chassis 1$", re.M)
 
 
-class MirrorCount:
-    """What chassis ch mirrors now (two chassis: all the other's sessions),
-    asked of its blades directly rather than from their last reports, and
-    how many mirrored sessions had expired there or been deleted by their
-    owner so far."""
-
-    def __init__(self, c, ch):
-        self.c, self.ch = c, ch
-        self.mirrored = c.cli(ch, "diagnose", "sys", "session", "list", "standby", "max", "1")["matched"]
-        t = c.counter_totals(ch, live_only=True)
-        self.expired_before, self.deleted_before = t["standby_expired"], t["applied.delete"]
-
-    def expect_adopted(self, share=1.0):
-        """Once ch adopted: every mirrored session (at least `share` of them)
-        but for those whose timers ran out on the mirror meanwhile (closed
-        flows in TIME_WAIT, counted as they go) and those a live owner
-        deleted meanwhile (its own timers). Returns ch's counters."""
-        t = self.c.wait_adopted_on_every_blade(self.ch, timeout=10)
-        self.adopted, self.expired = t["adopted_sessions"], t["standby_expired"] - self.expired_before
-        deleted = t["applied.delete"] - self.deleted_before
-        assert share * (self.mirrored - self.expired - deleted) <= self.adopted <= self.mirrored, (
-            self.mirrored, self.expired, deleted, self.adopted)
-        return t
-
-
 def kill_primary(make):
     c = start_cluster(make)
     traffic, before = run_traffic_until_established(c)
@@ -128,7 +103,7 @@ def kill_primary(make):
     # What chassis 2 mirrors of chassis 1 once the last deltas are in (blade
     # reports are 200 ms apart) and before detection (at least 3 intervals).
     time.sleep(0.4)
-    held = MirrorCount(c, 2)
+    held = h.MirrorCount(c, 2)
     assert c.status(2)["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
     check_new_owner(c, before, 2, traffic)
     held.expect_adopted()
@@ -185,7 +160,7 @@ def monitor_down(make):
     # A manual failover on chassis 2 moves the role back, and the sessions
     # with it: every one chassis 1 mirrors (the traffic is over, so only
     # timers change the tables now; what expired on the mirror is counted).
-    held = MirrorCount(c, 1)
+    held = h.MirrorCount(c, 1)
     c.cli(2, "execute", "ha", "failover", "set")
     st = c.wait_for("chassis 1 to be primary again", lambda: (lambda s: s if s["role"] == "primary" else None)(c.status(1)))
     c.wait_for("chassis 2 to own nothing", lambda: owned(c.status(2)) == 0)
@@ -200,7 +175,7 @@ def failback_with_override(make):
     check_new_owner(c, before, 2, traffic)
     c.wait_for("chassis 1 to own nothing", lambda: owned(c.status(1)) == 0)
     c.wait_mirrors_match(owners=[2], mirrors=[1])
-    held = MirrorCount(c, 1)
+    held = h.MirrorCount(c, 1)
     # With override, the higher priority takes the role back as soon as it can.
     c.cli(1, "diagnose", "sys", "ha", "monitor", "port1", "auto")
     c.wait_for("chassis 1 to fail back", lambda: c.status(1)["role"] == "primary" and c.status(2)["role"] == "secondary")
@@ -221,7 +196,7 @@ def kill_active_active(make):
     c.procs[1].wait()
     del c.procs[1]
     time.sleep(0.4)  # the last deltas in, detection not yet (see kill_primary)
-    held = MirrorCount(c, 2)
+    held = h.MirrorCount(c, 2)
     assert c.status(2)["failovers"] == 0, "chassis 2 took over within 0.4 s of the kill: too early"
     # In active-active the survivor may already own a newer copy of a few of
     # the lost chassis's sessions (flows whose packets the traffic source

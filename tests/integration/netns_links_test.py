@@ -72,6 +72,10 @@ def test(make):
               % (synced, moved_after, after["sent.create.m2"], creates_m1_late, after["frames_resent"]))
         assert synced > 500
         assert creates_m1_late > 0, "sync should be back on M1"
+        # The daemons go before the namespaces they run in, and must stop cleanly.
+        for cluster in made:
+            codes = cluster.stop_all()
+            assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
     finally:
         # The daemons go before the namespaces they run in.
         for cluster in made:

@@ -63,6 +63,10 @@ def test(make):
         c.wait_for("chassis 2 to own nothing", lambda: sum(b["owned"] for b in c.status(2)["blades"]) == 0, timeout=10)
         rows = c.wait_mirrors_match(timeout=30)
         print("after the heal: %d sessions synced, mirrors match" % sum(r[3] for r in rows if r[0] == 1))
+        # The daemons go before the namespaces they run in, and must stop cleanly.
+        for cluster in made:
+            codes = cluster.stop_all()
+            assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
     finally:
         for cluster in made:
             cluster.stop_all()

@@ -108,12 +108,15 @@ def test(make):
         t0 = time.time()
         assert "bladesync_" in get("http://%s/metrics" % targets[0], timeout=1.5)
         scrape_s = time.time() - t0
-        time.sleep(2.5)
+        time.sleep(2.5)  # past the 2 s request timeout
         for s in slow:
+            s.settimeout(0.5)  # cut off by now: closed, reset or answered at once, never silent
             try:
-                assert s.recv(1 << 16) is not None  # b"" (closed) or an error reply, not a hang
-            except (ConnectionResetError, socket.timeout) as e:
-                assert not isinstance(e, socket.timeout), "a slow client was never cut off"
+                s.recv(1 << 16)
+            except ConnectionResetError:
+                pass
+            except socket.timeout:
+                raise AssertionError("a slow client was not cut off after the 2 s request timeout")
             s.close()
         print("p99 sync lag %.3f ms over %d standby sessions; %d rules healthy; promtool ok on %s; "
               "scrape beside 4 half-open clients took %.0f ms"
