@@ -291,6 +291,11 @@ int CheckConfig(const Flags& f) {
         ++bad;
       }
     }
+    if (!c->notify_script.empty() && access(c->notify_script.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "%s: 'notify-script' in 'config system ha': %s: %s\n", f.words[1].c_str(),
+                   c->notify_script.c_str(), std::strerror(errno));
+      ++bad;
+    }
     if (Result<CurveKeys> keys = CurveKeysFor(c.value(), static_cast<uint8_t>(f.chassis)); !keys.ok()) {
       std::fprintf(stderr, "%s\n", keys.status().message().c_str());
       ++bad;

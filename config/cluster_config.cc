@@ -512,6 +512,14 @@ struct Loader {
     r.On("session-table-reserve", r.Int(&cfg.table_reserve, 0, 1 << 28));
     r.On("bulk-sync-timeout", r.Int(&cfg.bulk_sync_timeout_s, 1, 3600));
     r.On("bulk-sync-retries", r.Int(&cfg.bulk_sync_retries, 0, 100));
+    r.On("notify-script", [&](const CliSetting& s) -> Status {
+      if (s.values.size() != 1 || s.values[0].empty() || s.values[0][0] != '/') {
+        return r.Err(s, "expects the script's absolute path");
+      }
+      cfg.notify_script = s.values[0];
+      return Status::Ok();
+    });
+    r.On("notify-script-timeout", r.Int(&cfg.notify_script_timeout_s, 1, 300));
     if (Status s = r.Read(b); !s.ok()) return s;
     // Cross-field checks, reported at the line that breaks them.
     for (const CliSetting& s : b.settings) {

@@ -70,6 +70,8 @@ struct ClusterConfig {
   int ha_line = 0;                     // line of 'config system ha', for cross-block errors
   uint32_t blade_hb_lost_threshold = 5;
   uint32_t hello_holddown_s = 2;       // hello-holddown
+  std::string notify_script;           // run on every role change (absolute path; "" none)
+  uint32_t notify_script_timeout_s = 10;
 
   PickupOptions pickup;
   SessionTimers timers;

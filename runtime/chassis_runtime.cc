@@ -149,9 +149,17 @@ Status ChassisRuntime::Start() {
       pc->Probe(it == check_owner.end() ? 0 : it->second, addr, probe_timeout, std::move(done));
     };
     manager_ = std::make_unique<ChassisManager>(mc, loop, *manager_transport_);
-    manager_->set_role_listener([this](HaRole, HaRole now) {
+    if (!cfg_.notify_script.empty()) {
+      role_hook_ = std::make_unique<RoleHook>(
+          RoleHook::Options{cfg_.notify_script, seconds(cfg_.notify_script_timeout_s)},
+          std::map<std::string, std::string>{{"BLADESYNC_CHASSIS", std::to_string(chassis_)},
+                                             {"BLADESYNC_GROUP", cfg_.group_name},
+                                             {"BLADESYNC_GROUP_ID", std::to_string(cfg_.group_id)}});
+    }
+    manager_->set_role_listener([this](HaRole old, HaRole now) {
       primary_.store(manager_->primary());
       role_.store(now);
+      if (role_hook_) role_hook_->RoleChanged(HaRoleName(old), HaRoleName(now), manager_->primary());
     });
     manager_->Start();
   }
@@ -360,6 +368,12 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
   cs.refused_handshakes = RefusedHandshakes();
   cs.public_key = public_key_;
   cs.monitored_down = MonitoredDown();
+  if (role_hook_) {
+    cs.notify_script = role_hook_->path();
+    cs.notify_runs = role_hook_->runs();
+    cs.notify_failed = role_hook_->failed();
+    cs.notify_timed_out = role_hook_->timed_out();
+  }
   if (zap_) {
     cs.zap_accepted = zap_->accepted();
     cs.zap_refused = zap_->refused();

@@ -27,6 +27,7 @@
 #include "runtime/address_book.h"
 #include "runtime/control_server.h"
 #include "runtime/loop_watchdog.h"
+#include "runtime/role_hook.h"
 #include "runtime/status_page.h"
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
@@ -132,6 +133,7 @@ class ChassisRuntime {
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<StatusPage> status_page_;  // / and /status.json beside /metrics
+  std::unique_ptr<RoleHook> role_hook_;      // set notify-script
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;

@@ -63,6 +63,12 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("session_pickup_connectionless").Bool(cs.connectionless);
   j.EndObject();
   j.Key("metrics").String(cs.metrics);
+  j.Key("notify_script").BeginObject();
+  j.Key("path").String(cs.notify_script);
+  j.Key("runs").Uint(cs.notify_runs);
+  j.Key("failed").Uint(cs.notify_failed);
+  j.Key("timed_out").Uint(cs.notify_timed_out);
+  j.EndObject();
   j.Key("fabric").BeginObject();
   j.Key("curve").Bool(cs.curve);
   j.Key("authentication").String(cs.authentication);

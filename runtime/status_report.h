@@ -29,6 +29,9 @@ struct ConfigState {
   std::string public_key;           // this chassis's CURVE key, Z85
   std::string metrics;  // host:port of /metrics
   std::vector<std::string> monitored_down;  // monitored interfaces that are down, by name
+  // set notify-script: what its runs came to ("" when none is set).
+  std::string notify_script;
+  uint64_t notify_runs = 0, notify_failed = 0, notify_timed_out = 0;
 };
 
 // Why the cluster is not healthy, one line each (empty: healthy): not
