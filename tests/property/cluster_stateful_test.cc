@@ -1008,6 +1008,17 @@ TEST(ClusterStatefulRegressions, ARestartedPrimarysSuccessorStaysReadyOnItsOrpha
                     "successor unready on orphans");
 }
 
+// Runs body once where RapidCheck's generators work (the commands draw
+// their fields from them), for cases built command by command.
+void InGeneratorContext(const std::function<void()>& body) {
+  rc::detail::TestParams params;
+  params.maxSuccess = 1;
+  rc::detail::TestMetadata md;
+  md.id = md.description = "a case built by hand";
+  rc::detail::TestListenerAdapter quiet;
+  rc::detail::checkTestable([&] { body(); }, md, params, quiet);
+}
+
 // Point 10 of issue 23, the soak's first loss: 2 chassis x 1 slot,
 // Create(0, 2s); Glitch(1-2, 20ms) x3; Establish(0) -> "P2: live session 0
 // is not owned by the traffic chassis". Each glitch spent 670 ms of the
@@ -1021,35 +1032,28 @@ TEST(ClusterStatefulRegressions, ARestartedPrimarysSuccessorStaysReadyOnItsOrpha
 // reproduce string of the day no longer replays.)
 TEST(ClusterStatefulRegressions, ExpiryIsJudgedOnTheClustersClock) {
   std::string violation = "not run";
-  rc::detail::TestParams params;
-  params.maxSuccess = 1;
-  rc::detail::TestMetadata md;
-  md.id = md.description = "the model's clock behind the cluster's";
-  rc::detail::TestListenerAdapter quiet;
-  rc::detail::checkTestable(
-      [&] {
-        Model m;
-        m.chassis = 2;
-        m.slots = 1;
-        m.seed = 0;
-        m.alive = {1, 2};
-        m.settled = true;
-        Sut s(m, Variant{});
-        auto create = std::make_shared<Create>();
-        create->key = 0;
-        create->udp = false;
-        create->short_lived = true;
-        create->run(m, s);
-        create->apply(m);
-        s.c.RunFor(milliseconds(2100));  // the cluster's clock only
-        auto establish = std::make_shared<Establish>(m);
-        establish->key = 0;
-        establish->run(m, s);
-        establish->apply(m);
-        Quiesce().run(m, s);
-        violation = s.violation;
-      },
-      md, params, quiet);
+  InGeneratorContext([&] {
+    Model m;
+    m.chassis = 2;
+    m.slots = 1;
+    m.seed = 0;
+    m.alive = {1, 2};
+    m.settled = true;
+    Sut s(m, Variant{});
+    auto create = std::make_shared<Create>();
+    create->key = 0;
+    create->udp = false;
+    create->short_lived = true;
+    create->run(m, s);
+    create->apply(m);
+    s.c.RunFor(milliseconds(2100));  // the cluster's clock only
+    auto establish = std::make_shared<Establish>(m);
+    establish->key = 0;
+    establish->run(m, s);
+    establish->apply(m);
+    Quiesce().run(m, s);
+    violation = s.violation;
+  });
   EXPECT_EQ(violation, "");
 }
 
@@ -1063,50 +1067,43 @@ TEST(ClusterStatefulRegressions, ExpiryIsJudgedOnTheClustersClock) {
 // again owns again, so an earlier adoption from it no longer counts).
 TEST(ClusterStatefulRegressions, APeerThatOwnsAgainIsAdoptedAgainWhenItStepsDown) {
   std::string violation = "not run";
-  rc::detail::TestParams params;
-  params.maxSuccess = 1;
-  rc::detail::TestMetadata md;
-  md.id = md.description = "adopted twice from one incarnation";
-  rc::detail::TestListenerAdapter quiet;
-  rc::detail::checkTestable(
-      [&] {
-        Model m;
-        m.chassis = 4;
-        m.slots = 1;
-        m.seed = 0;
-        m.alive = {1, 2, 3, 4};
-        m.settled = true;
-        rc::state::Commands<Cmd> cmds;
-        auto create = std::make_shared<Create>();
-        create->key = 0;
-        create->udp = false;
-        create->short_lived = false;
-        cmds.push_back(create);
-        auto kill_blade = std::make_shared<KillBlade>();
-        kill_blade->slot = 1;
-        cmds.push_back(kill_blade);
-        cmds.push_back(std::make_shared<Quiesce>());
-        cmds.push_back(std::make_shared<KillTraffic>());
-        cmds.push_back(std::make_shared<Quiesce>());
-        auto partition = std::make_shared<Partition>();
-        partition->ms = 400;
-        cmds.push_back(partition);
-        for (auto [a, b] : {std::pair{4, 1}, std::pair{1, 2}}) {
-          auto cut = std::make_shared<CutLink>();
-          cut->a = a;
-          cut->b = b;
-          cut->link = Link::kM1;
-          cmds.push_back(cut);
-        }
-        cmds.push_back(std::make_shared<Restart>());
-        Model after = m;
-        for (const auto& c : cmds) {  // the case as the generator would have made it
-          c->checkPreconditions(after);
-          c->apply(after);
-        }
-        violation = RunCase(m, cmds, Variant{}).violation;
-      },
-      md, params, quiet);
+  InGeneratorContext([&] {
+    Model m;
+    m.chassis = 4;
+    m.slots = 1;
+    m.seed = 0;
+    m.alive = {1, 2, 3, 4};
+    m.settled = true;
+    rc::state::Commands<Cmd> cmds;
+    auto create = std::make_shared<Create>();
+    create->key = 0;
+    create->udp = false;
+    create->short_lived = false;
+    cmds.push_back(create);
+    auto kill_blade = std::make_shared<KillBlade>();
+    kill_blade->slot = 1;
+    cmds.push_back(kill_blade);
+    cmds.push_back(std::make_shared<Quiesce>());
+    cmds.push_back(std::make_shared<KillTraffic>());
+    cmds.push_back(std::make_shared<Quiesce>());
+    auto partition = std::make_shared<Partition>();
+    partition->ms = 400;
+    cmds.push_back(partition);
+    for (auto [a, b] : {std::pair{4, 1}, std::pair{1, 2}}) {
+      auto cut = std::make_shared<CutLink>();
+      cut->a = a;
+      cut->b = b;
+      cut->link = Link::kM1;
+      cmds.push_back(cut);
+    }
+    cmds.push_back(std::make_shared<Restart>());
+    Model after = m;
+    for (const auto& c : cmds) {  // the case as the generator would have made it
+      c->checkPreconditions(after);
+      c->apply(after);
+    }
+    violation = RunCase(m, cmds, Variant{}).violation;
+  });
   EXPECT_EQ(violation, "");
 }
 
