@@ -236,7 +236,9 @@ Status ChassisRuntime::Start() {
     });
   }
   started_ = true;
-  started_at_ = AsioEventLoop().Now();
+  // Any loop's clock: they all read the one steady clock.
+  if (manager_thread_) started_at_ = manager_thread_->loop().Now();
+  else if (!blades_.empty()) started_at_ = blades_.front()->thread.loop().Now();
   if (manager_) {
     control_ = std::make_unique<ControlServer>(cc->control, [this](const std::string& c) { return Control(c); });
     if (Status s = control_->Start(); !s.ok()) {
