@@ -552,6 +552,12 @@ void BladeAgent::Sweep() {
   for (auto& p : peers_) p->standby.Sweep();
 }
 
+void BladeAgent::AdoptionPending(int delta) {
+  const bool before = adoption_pending_ > 0;
+  adoption_pending_ = std::max(0, adoption_pending_ + delta);
+  if (before && adoption_pending_ == 0) SendStatus();  // the manager waits for this
+}
+
 void BladeAgent::SendStatus() {
   flatbuffers::FlatBufferBuilder& fbb = scratch_fbb_;
   fbb.Clear();
@@ -575,6 +581,7 @@ void BladeAgent::SendStatus() {
   b.add_counters(cv);
   b.add_memory_bytes(MemoryBytes());
   b.add_last_command(last_command_);
+  b.add_adoption_pending(adoption_pending_ > 0);
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});

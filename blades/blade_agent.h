@@ -99,6 +99,10 @@ class BladeAgent {
   const OutboundStream* outbound(uint8_t chassis) const;
   // Each runs after Adopt(chassis) moved n sessions into the owned table
   // (the kernel sync installs them, the demo counts what it picked up).
+  // An adopt listener that hands the adopted sessions on asynchronously
+  // (the kernel's conntrack table) marks the start (+1) and the end (-1):
+  // the manager holds the cluster addresses back until none is pending.
+  void AdoptionPending(int delta);
   void add_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listeners_.push_back(std::move(f)); }
   void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
   const BladeConfig& config() const { return cfg_; }
@@ -151,6 +155,7 @@ class BladeAgent {
   bool flush_posted_ = false;
   uint32_t manager_epoch_ = 0;  // the incarnation of our manager whose commands we apply
   uint64_t last_command_ = 0;   // its newest request id applied
+  int adoption_pending_ = 0;    // adopted sessions still on their way into the kernel
   PacketHandler packet_handler_;
   std::vector<std::function<void(uint8_t, size_t)>> adopt_listeners_;
   std::unique_ptr<PeriodicTask> tick_;

@@ -64,6 +64,8 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   diagnose sys ha monitor <intf> down|up|auto
                                             force a monitored interface's state (auto: the system's)
   diagnose sys ha checksum show|cluster     config checksums per section: this chassis / every chassis
+  diagnose sys ha reset-uptime              this chassis's age starts again: a new election
+  diagnose sys link-monitor status          remote link monitors: servers, state, score
         these talk to a running chassis:  --chassis N [--config F] or --connect SOCKET
         (F: /etc/bladesync/bladesync.conf when it exists, else the demo's)
         add --json for machine-readable output

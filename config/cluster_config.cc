@@ -231,18 +231,128 @@ struct Loader {
 
   Status Interfaces(const CliBlock& b) {
     if (Status s = TableOnly(b); !s.ok()) return s;
+    std::map<std::string, std::string> address_owner;  // an address on two interfaces is an error
     for (const CliBlock& e : b.entries) {
       long long index = 0;
       BlockReader r(file, "config system interface / edit " + e.name);
+      InterfaceConfig ic;
+      ic.name = e.name;
+      ic.line = e.line;
       r.On("index", r.Int(&index, 1, 255));
+      r.On("device", [&](const CliSetting& s) -> Status {
+        if (s.values.size() != 1 || s.values[0].empty() || s.values[0].size() > 15 ||
+            s.values[0].find_first_of("/ \t:") != std::string::npos || s.values[0] == "." || s.values[0] == "..") {
+          return r.Err(s, "expects a Linux interface name (at most 15 characters, no '/', ':' or spaces)");
+        }
+        ic.device = s.values[0];
+        return Status::Ok();
+      });
       std::string ignored;
       r.On("vdom", r.String(&ignored));
       r.On("alias", r.String(&ignored));
       r.On("type", r.String(&ignored));
-      r.On("ip", [&](const CliSetting&) { return Status::Ok(); });
+      // set ip 10.0.1.1/24 (or 10.0.1.1 255.255.255.0), set ip6 2001:db8::1/64: one or more.
+      auto addresses = [&](bool v6) {
+        return [&, v6](const CliSetting& s) -> Status {
+          if (s.values.empty()) return r.Err(s, "expects one or more addresses with their prefix length");
+          for (size_t i = 0; i < s.values.size();) {
+            size_t used = 0;
+            std::optional<AddrPrefix> p = ParsePrefix(s.values, i, &used);
+            if (!p || p->addr.is_v4() == v6) {
+              return r.Err(s, "'" + s.values[i] + "' is not a valid " + (v6 ? "IPv6 address/prefix-length" : "IPv4 address/prefix-length (or address and netmask)"));
+            }
+            const IpAddr& a = p->addr;
+            const bool unusable = v6 ? (a.hi() == 0 && (a.lo() == 0 || a.lo() == 1)) || (a.hi() >> 56) == 0xff
+                                     : a.v4() == 0 || (a.v4() >> 24) == 127 || (a.v4() >> 28) >= 14;
+            if (unusable) return r.Err(s, "'" + a.ToString() + "' cannot be a cluster address (unspecified, loopback, multicast or reserved)");
+            ic.addresses.push_back(*p);
+            i += used;
+          }
+          return Status::Ok();
+        };
+      };
+      r.On("ip", addresses(false));
+      r.On("ip6", addresses(true));
       if (Status s = r.Read(e); !s.ok()) return s;
-      if (index == 0) return Err(e.line, "interface '" + e.name + "' needs 'set index <1-255>'");
-      cfg.interfaces[e.name] = static_cast<uint8_t>(index);
+      auto known = cfg.interfaces.find(e.name);
+      if (index == 0 && known != cfg.interfaces.end()) index = known->second;  // port1..port8, mgmt
+      if (index == 0) {
+        // Like FortiOS, an interface needs no index from the operator: the
+        // next free one from 9, in file order (the same on every chassis).
+        std::set<uint8_t> used;
+        for (const auto& [n, i] : cfg.interfaces) used.insert(i);
+        for (int i = 9; i <= 255 && index == 0; ++i) if (!used.count(static_cast<uint8_t>(i))) index = i;
+        if (index == 0) return Err(e.line, "interface '" + e.name + "': no free index left (1-255)");
+      }
+      for (const auto& [n, i] : cfg.interfaces) {
+        if (n != e.name && i == index) {
+          return Err(e.line, "interface '" + e.name + "' has index " + std::to_string(index) + ", as '" + n + "' does");
+        }
+      }
+      for (const AddrPrefix& p : ic.addresses) {
+        const std::string a = p.addr.ToString();
+        auto [it, fresh] = address_owner.emplace(a, e.name);
+        if (!fresh) {
+          for (const CliSetting& s : e.settings) {
+            if (s.key == "ip" || s.key == "ip6") return r.Err(s, a + " is already a cluster address of interface '" + it->second + "'");
+          }
+        }
+      }
+      if (ic.device.empty()) ic.device = e.name;
+      ic.index = static_cast<uint8_t>(index);
+      cfg.interfaces[e.name] = ic.index;
+      cfg.interface_config[e.name] = std::move(ic);
+    }
+    // A Linux device is one interface: two names for it would fight over its addresses.
+    std::map<std::string, std::string> device_of;
+    for (const auto& [name, ic] : cfg.interface_config) {
+      auto [it, fresh] = device_of.emplace(ic.device, name);
+      if (!fresh) return Err(ic.line, "interfaces '" + it->second + "' and '" + name + "' are both device '" + ic.device + "'");
+    }
+    return Status::Ok();
+  }
+
+  Status LinkMonitors(const CliBlock& b) {
+    if (Status s = TableOnly(b); !s.ok()) return s;
+    for (const CliBlock& e : b.entries) {
+      BlockReader r(file, "config system link-monitor / edit " + e.name);
+      LinkMonitorConfig m;
+      m.name = e.name;
+      m.line = e.line;
+      r.On("srcintf", [&](const CliSetting& s) -> Status {
+        if (s.values.size() != 1) return r.Err(s, "expects one interface");
+        if (!cfg.interfaces.count(s.values[0])) return r.Err(s, "unknown interface '" + s.values[0] + "'");
+        m.srcintf = s.values[0];
+        return Status::Ok();
+      });
+      r.On("server", [&](const CliSetting& s) -> Status {
+        if (s.values.empty()) return r.Err(s, "expects one or more IPv4 addresses");
+        for (const std::string& v : s.values) {
+          std::optional<IpAddr> a = IpAddr::Parse(v);
+          if (!a || !a->is_v4() || a->v4() == 0 || (a->v4() >> 28) >= 14) {
+            return r.Err(s, "'" + v + "' is not an IPv4 unicast address (ping monitors IPv4 servers)");
+          }
+          m.servers.push_back(*a);
+        }
+        return Status::Ok();
+      });
+      r.On("protocol", [&](const CliSetting& s) -> Status {
+        if (s.values.size() != 1 || s.values[0] != "ping") return r.Err(s, "only 'ping' is supported");
+        return Status::Ok();
+      });
+      r.On("interval", r.Int(&m.interval_ms, 20, 3600 * 1000));
+      r.On("failtime", r.Int(&m.failtime, 1, 3600));
+      r.On("recoverytime", r.Int(&m.recoverytime, 1, 3600));
+      r.On("ha-priority", r.Int(&m.ha_priority, 1, 50));
+      std::string ignored;
+      r.On("status", r.String(&ignored));
+      r.On("update-cascade-interface", r.String(&ignored));
+      r.On("update-static-route", r.String(&ignored));
+      r.On("update-policy-route", r.String(&ignored));
+      if (Status s = r.Read(e); !s.ok()) return s;
+      if (m.srcintf.empty()) return Err(e.line, "link monitor '" + e.name + "' needs 'set srcintf <interface>'");
+      if (m.servers.empty()) return Err(e.line, "link monitor '" + e.name + "' needs 'set server <address>'");
+      cfg.link_monitors.push_back(std::move(m));
     }
     return Status::Ok();
   }
@@ -505,6 +615,7 @@ struct Loader {
     r.On("password", r.String(&cfg.password));
     r.On("authentication", r.Bool(&cfg.authentication));
     r.On("hello-holddown", r.Int(&cfg.hello_holddown_s, 1, 300));
+    r.On("ha-uptime-diff-margin", r.Int(&cfg.ha_uptime_diff_margin_s, 1, 65535));
     r.On("blade-hb-lost-threshold", r.Int(&cfg.blade_hb_lost_threshold, 1, 60));
     r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
     r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));
@@ -520,6 +631,20 @@ struct Loader {
       return Status::Ok();
     });
     r.On("notify-script-timeout", r.Int(&cfg.notify_script_timeout_s, 1, 300));
+    r.On("virtual-mac", r.Bool(&cfg.virtual_mac));
+    r.On("gratuitous-arps", r.Bool(&cfg.gratuitous_arps));
+    r.On("arps", r.Int(&cfg.arps, 1, 60));
+    r.On("arps-interval", r.Int(&cfg.arps_interval_s, 1, 20));
+    r.On("link-failed-signal", r.Bool(&cfg.link_failed_signal));
+    r.On("pingserver-monitor-interface", [&](const CliSetting& s) -> Status {
+      for (const std::string& n : s.values) {
+        if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
+        cfg.pingserver_monitor_interface.push_back(n);
+      }
+      return Status::Ok();
+    });
+    r.On("pingserver-failover-threshold", r.Int(&cfg.pingserver_failover_threshold, 0, 50));
+    r.On("pingserver-flip-timeout", r.Int(&cfg.pingserver_flip_timeout_min, 6, 2147483647));
     if (Status s = r.Read(b); !s.ok()) return s;
     // Cross-field checks, reported at the line that breaks them.
     for (const CliSetting& s : b.settings) {
@@ -726,12 +851,14 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   const std::vector<CliBlock>& top = tree.value().blocks;
   std::set<std::string> known = {"system interface", "firewall address", "firewall address6", "system ha",
                                  "system session-ttl", "system global", "load-balance setting",
-                                 "load-balance flow-rule", "traffic-generator", "system conntrack"};
+                                 "load-balance flow-rule", "traffic-generator", "system conntrack",
+                                 "system link-monitor"};
   for (const CliBlock& b : top) {
     if (!known.count(b.name)) return L.Err(b.line, "unknown block 'config " + b.name + "'");
   }
   // Order matters: names (interfaces, addresses) before what refers to them.
   if (const CliBlock* b = FindBlock(top, "system interface")) if (Status s = L.Interfaces(*b); !s.ok()) return s;
+  if (const CliBlock* b = FindBlock(top, "system link-monitor")) if (Status s = L.LinkMonitors(*b); !s.ok()) return s;
   if (const CliBlock* b = FindBlock(top, "firewall address")) if (Status s = L.Addresses(*b, false); !s.ok()) return s;
   if (const CliBlock* b = FindBlock(top, "firewall address6")) if (Status s = L.Addresses(*b, true); !s.ok()) return s;
   if (const CliBlock* b = FindBlock(top, "system session-ttl")) if (Status s = L.SessionTtl(*b); !s.ok()) return s;
@@ -798,6 +925,19 @@ const ChassisConfig* ClusterConfig::FindChassis(uint8_t id) const {
   for (const ChassisConfig& c : chassis)
     if (c.id == id) return &c;
   return nullptr;
+}
+
+std::string ClusterConfig::DeviceOf(const std::string& name) const {
+  auto it = interface_config.find(name);
+  return it == interface_config.end() ? name : it->second.device;
+}
+
+std::vector<const InterfaceConfig*> ClusterConfig::ClusterInterfaces() const {
+  std::vector<const InterfaceConfig*> out;
+  for (const auto& [name, ic] : interface_config) {
+    if (!ic.addresses.empty()) out.push_back(&ic);
+  }
+  return out;
 }
 
 std::optional<std::string> ClusterConfig::InterfaceName(uint8_t index) const {

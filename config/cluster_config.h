@@ -9,7 +9,9 @@
 //                                 sync-port, control, public-key, private-key[-file]
 //   config system session-ttl     default
 //   config system global          tcp-halfopen-timer, tcp-halfclose-timer, ...
-//   config system interface       edit <name>: index
+//   config system interface       edit <name>: index, device, ip, ip6
+//   config system link-monitor    edit <name>: srcintf, server, protocol,
+//                                 interval, failtime, recoverytime, ha-priority
 //   config firewall address(6)    edit <name>: subnet / ip6
 //   config load-balance setting   dp-load-distribution-method, ...
 //   config load-balance flow-rule edit <id>: ...
@@ -54,6 +56,29 @@ struct ChassisConfig {
   int line = 0;
 };
 
+// `config system interface` / `edit <name>`: where the interface is on this
+// host, and the cluster addresses the primary holds on it.
+struct InterfaceConfig {
+  std::string name;
+  uint8_t index = 0;
+  std::string device;                 // the Linux interface (default: the name)
+  std::vector<AddrPrefix> addresses;  // set ip / set ip6: held by the primary only
+  int line = 0;
+};
+
+// `config system link-monitor` / `edit <name>`: remote servers pinged out of
+// an interface (FortiOS remote link failover).
+struct LinkMonitorConfig {
+  std::string name;
+  std::string srcintf;           // a config system interface name
+  std::vector<IpAddr> servers;   // IPv4; the monitor fails when every one does
+  uint32_t interval_ms = 500;
+  uint32_t failtime = 5;         // probes missed in a row before a server is down
+  uint32_t recoverytime = 5;     // probes answered in a row before it is up again
+  uint32_t ha_priority = 1;      // what a failed monitor adds to the chassis's score
+  int line = 0;
+};
+
 struct ClusterConfig {
   std::string source;                  // file the config came from
   uint32_t group_id = 0;
@@ -70,8 +95,19 @@ struct ClusterConfig {
   int ha_line = 0;                     // line of 'config system ha', for cross-block errors
   uint32_t blade_hb_lost_threshold = 5;
   uint32_t hello_holddown_s = 2;       // hello-holddown
+  uint32_t ha_uptime_diff_margin_s = 300;  // uptimes this close count as equal in the election
   std::string notify_script;           // run on every role change (absolute path; "" none)
   uint32_t notify_script_timeout_s = 10;
+  // Traffic follows the primary (config system ha).
+  bool virtual_mac = false;            // 00:09:0f:09:<group-id>:<interface index> on the primary
+  bool gratuitous_arps = true;
+  uint32_t arps = 5;                   // announcements per address after becoming primary
+  uint32_t arps_interval_s = 8;
+  bool link_failed_signal = false;     // down other monitored interfaces ~1 s on a monitor failover
+  std::vector<std::string> pingserver_monitor_interface;  // link monitors on these count in the election
+  uint32_t pingserver_failover_threshold = 0;
+  uint32_t pingserver_flip_timeout_min = 60;
+  std::vector<LinkMonitorConfig> link_monitors;
 
   PickupOptions pickup;
   SessionTimers timers;
@@ -89,6 +125,7 @@ struct ClusterConfig {
 
   std::vector<ChassisConfig> chassis;
   std::map<std::string, uint8_t> interfaces;  // name -> index
+  std::map<std::string, InterfaceConfig> interface_config;  // the entries of config system interface
 
   // Every option as the file sets it (a reload names what changed), and
   // the checksums of its cluster-wide part (chassis compare them).
@@ -108,6 +145,10 @@ struct ClusterConfig {
   const ChassisConfig* FindChassis(uint8_t id) const;
   BladeConfig ForBlade(uint8_t chassis, uint8_t slot, uint32_t epoch = 1) const;
   std::optional<std::string> InterfaceName(uint8_t index) const;
+  // The Linux device of a configured interface (`set device`, else its name).
+  std::string DeviceOf(const std::string& name) const;
+  // Interfaces holding cluster addresses, in name order.
+  std::vector<const InterfaceConfig*> ClusterInterfaces() const;
 };
 
 Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::string& file);

@@ -58,6 +58,8 @@ bool PerChassisOption(const std::string& path) {
     return EndsWith(path, " / private-key") || EndsWith(path, " / private-key-file") || EndsWith(path, " / control") ||
            EndsWith(path, " / metrics");
   }
+  if (path.rfind("system interface / ", 0) == 0 && EndsWith(path, " / device")) return true;
+  if (path.rfind("system link-monitor / ", 0) == 0 && EndsWith(path, " / ha-priority")) return true;
   return WordsForPeople(path) || path == "system global / hostname" || path == "system ha / password";
 }
 

@@ -26,15 +26,18 @@ ConfigOptions FlattenConfig(const CliBlock& root);
 
 // The sections checksummed, in the order heartbeats carry them. The
 // traffic-generator block is left out: only the traffic tool reads it.
-inline constexpr std::array<const char*, 9> kChecksumSections = {
+inline constexpr std::array<const char*, 10> kChecksumSections = {
     "system interface", "firewall address", "firewall address6", "system ha", "system session-ttl",
-    "system global",    "load-balance setting", "load-balance flow-rule", "system conntrack"};
+    "system global",    "load-balance setting", "load-balance flow-rule", "system conntrack",
+    "system link-monitor"};
 
 // What may differ between chassis and stays out of the checksums: each
 // chassis's own private key, where its control socket and /metrics are,
 // the host name, and the password (a checksum of it could be guessed at
 // offline; a different password shows anyway, as a peer never heard), and
-// words for people: comments and aliases.
+// words for people: comments and aliases. Also what names this host's own
+// hardware: an interface's Linux device, and a link monitor's ha-priority
+// (as in FortiOS, where it is not synchronized either).
 bool PerChassisOption(const std::string& path);
 
 // What a reload applies while running: the pickup policy (every blade takes

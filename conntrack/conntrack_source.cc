@@ -17,7 +17,8 @@ Status ConntrackSource::Start() {
   watch_ = std::make_unique<FdWatch>(loop_, events_.fd(), [this] { OnReadable(); });
   agent_.add_adopt_listener([this](uint8_t chassis, size_t n) {
     BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
-    sync_.InstallAdopted();
+    agent_.AdoptionPending(+1);
+    sync_.InstallAdopted([this](const InstallStats&) { agent_.AdoptionPending(-1); });
   });
   if (opt_.resync_interval_s) {
     resync_ = std::make_unique<PeriodicTask>(loop_, seconds(opt_.resync_interval_s), [this] { Resync("resync-interval"); });

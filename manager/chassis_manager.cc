@@ -24,6 +24,7 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       transport_(transport),
       distributor_(cfg_.distribution, cfg_.slots),
       start_(loop.Now()),
+      uptime_base_(start_),
       blades_(static_cast<size_t>(cfg_.slots)),
       pending4_(static_cast<size_t>(cfg_.slots) + 1),
       pending6_(static_cast<size_t>(cfg_.slots) + 1) {
@@ -63,12 +64,36 @@ bool ChassisManager::processes_traffic() const {
   return role_ == HaRole::kPrimary || role_ == HaRole::kStandalone;
 }
 
+bool ChassisManager::TrafficReady() const {
+  if (!processes_traffic()) return false;
+  for (const PendingCommand& c : pending_commands_) {
+    if (c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live) return false;
+  }
+  for (const BladeView& b : blades_) {
+    if (b.live && b.adoption_pending) return false;
+  }
+  if (cfg_.mode == HaMode::kActivePassive) {
+    for (const auto& [id, p] : peers_) {
+      if (p.alive && p.role == HaRole::kPrimary) return false;
+    }
+  }
+  return true;
+}
+
+void ChassisManager::ResetUptime() {
+  uptime_base_ = loop_.Now();
+  reelect_ = true;
+  BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": uptime reset (diagnose sys ha reset-uptime): electing again";
+  EvaluateAfterCommand();
+}
+
 Candidate ChassisManager::Self() const {
   Candidate c;
   c.chassis = cfg_.chassis;
   c.live_blades = live_blades();
   c.monitored_up = cfg_.monitored_up ? cfg_.monitored_up() : cfg_.monitored_total;
-  c.uptime = loop_.Now() - start_;
+  c.remote_link_failed = cfg_.remote_link_failed && cfg_.remote_link_failed();
+  c.uptime = loop_.Now() - uptime_base_;
   c.priority = cfg_.priority;
   c.serial = cfg_.serial;
   c.ready = ready();
@@ -108,6 +133,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_held_streams(holds);
       b.add_handing_over(pending_relinquish_);
       b.add_config_checksums(checksums);
+      b.add_remote_link_failed(self.remote_link_failed);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -250,6 +276,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
+  p.remote_link_failed = hb.remote_link_failed();
   p.priority = hb.priority();
   p.uptime = milliseconds(hb.uptime_ms());
   p.serial = hb.serial() ? hb.serial()->str() : "";
@@ -304,6 +331,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.synced_digest = st.synced_digest();
   b.memory_bytes = st.memory_bytes();
   b.last_command = st.last_command();
+  b.adoption_pending = st.adoption_pending();
   b.epoch = st.from()->epoch();
   const size_t before = pending_commands_.size();
   std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
@@ -465,6 +493,7 @@ void ChassisManager::Evaluate() {
     k.chassis = id;
     k.live_blades = p.live_blades;
     k.monitored_up = p.monitored_up;
+    k.remote_link_failed = p.remote_link_failed;
     k.uptime = p.uptime;
     k.priority = p.priority;
     k.serial = p.serial;
@@ -482,7 +511,9 @@ void ChassisManager::Evaluate() {
   // healed partition) fall back to the plain election.
   const uint8_t incumbent = Incumbent();
   const bool two_primaries = (role_ == HaRole::kPrimary) && peer_primaries > 0;
-  if (!opt.override_ && incumbent && winner != incumbent && !two_primaries) {
+  const bool reelect = reelect_;
+  reelect_ = false;
+  if (!opt.override_ && incumbent && winner != incumbent && !two_primaries && !(reelect && incumbent == cfg_.chassis)) {
     const Candidate* inc = FindCandidate(c, incumbent);
     const Candidate* win = FindCandidate(c, winner);
     if (inc && win && CompareHard(*win, *inc) >= 0) winner = incumbent;
@@ -599,7 +630,10 @@ uint8_t ChassisManager::OnlyToAHolder(uint8_t winner, uint8_t incumbent, const s
   const Candidate* win = FindCandidate(c, winner);
   if (!inc || !win) return winner;
   // Lost blades or monitored interfaces move the role regardless: traffic first.
-  if (win->live_blades > inc->live_blades || win->monitored_up > inc->monitored_up) return winner;
+  if (win->live_blades > inc->live_blades || win->monitored_up > inc->monitored_up ||
+      (inc->remote_link_failed && !win->remote_link_failed)) {
+    return winner;
+  }
   bool holds = true;
   if (incumbent == cfg_.chassis) {  // we step down only for a chassis that holds ours
     holds = HoldsOurs(peers_.at(winner));

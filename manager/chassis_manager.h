@@ -56,6 +56,8 @@ struct ManagerConfig {
   Nanos hello_holddown = seconds(2);
   // Connected monitored interfaces right now (the runtime reads the system).
   std::function<int()> monitored_up;
+  // The remote link monitors failed (netif/remote_link_monitors.h); unset: never.
+  std::function<bool()> remote_link_failed;
   // Split-brain guard: the check address of each peer (host:port reachable
   // outside M1/M2) and how to probe it; done(true) means it answered.
   std::map<uint8_t, std::string> peer_check;
@@ -85,6 +87,7 @@ struct BladeView {
   uint64_t synced_digest = 0;
   uint64_t memory_bytes = 0;
   uint64_t last_command = 0;
+  bool adoption_pending = false;  // adopted sessions not yet in the kernel
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   std::vector<wire::StandbySummary> standby;
   std::vector<uint64_t> counters;
@@ -102,6 +105,7 @@ struct PeerView {
   bool ready = false;
   int live_blades = 0;
   int monitored_up = 0;
+  bool remote_link_failed = false;
   uint8_t priority = 0;
   Nanos uptime{0};
   std::string serial;
@@ -136,6 +140,11 @@ class ChassisManager {
   void Ingress(const PacketInfo& p);
   void FlushIngress();
   bool processes_traffic() const;
+  // Processes traffic, and may be sent it: every live blade applied its
+  // Adopt and has its adopted sessions where the traffic needs them (the
+  // kernel), and no live peer still claims the primary role. The cluster
+  // addresses come to this chassis only then (netif/traffic_takeover.h).
+  bool TrafficReady() const;
 
   HaRole role() const { return role_; }
   uint8_t primary() const { return primary_; }
@@ -159,6 +168,11 @@ class ChassisManager {
     EvaluateAfterCommand();
   }
   bool manual_failover() const { return manual_failover_; }
+  // diagnose sys ha reset-uptime: our age starts again from now, and the
+  // next election runs without the incumbent's advantage (FortiOS's way to
+  // force a new election; within ha-uptime-diff-margin priority decides).
+  void ResetUptime();
+  Nanos uptime() const { return loop_.Now() - uptime_base_; }
   // A reload changed the config: the next heartbeats carry its checksums.
   void SetConfigChecksums(std::vector<uint64_t> c) { cfg_.config_checksums = std::move(c); }
   // Frames refused, by reason (the blades' reasons: one word per concept).
@@ -223,6 +237,8 @@ class ChassisManager {
   Transport& transport_;
   Distributor distributor_;
   Nanos start_;
+  Nanos uptime_base_;  // start_, or the last reset-uptime
+  bool reelect_ = false;  // reset-uptime: one election without the incumbent's advantage
   std::vector<BladeView> blades_;   // index = slot - 1
   std::map<uint8_t, PeerView> peers_;
   HaRole role_ = HaRole::kUnknown;

@@ -8,6 +8,7 @@ int CompareHard(const Candidate& a, const Candidate& b) {
   if (a.ready != b.ready) return a.ready ? -1 : 1;
   if (a.live_blades != b.live_blades) return a.live_blades > b.live_blades ? -1 : 1;
   if (a.monitored_up != b.monitored_up) return a.monitored_up > b.monitored_up ? -1 : 1;
+  if (a.remote_link_failed != b.remote_link_failed) return a.remote_link_failed ? 1 : -1;
   return 0;
 }
 

@@ -2,7 +2,8 @@
 //
 // A pure function of what each chassis advertises in its heartbeats:
 //   1. more live blades
-//   2. more connected monitored interfaces
+//   2. more connected monitored interfaces, then a remote link that has
+//      not failed (link monitors, pingserver-failover-threshold)
 //   3. age: a chassis whose uptime is within the margin of the oldest
 //      (among those equal on 1 and 2) is senior, the others junior
 //      (FortiOS compares pairs with the margin, which is not an order:
@@ -30,6 +31,7 @@ struct Candidate {
   uint8_t chassis = 0;
   int live_blades = 0;
   int monitored_up = 0;
+  bool remote_link_failed = false;
   Nanos uptime{0};
   uint8_t priority = 128;
   std::string serial;
@@ -48,7 +50,7 @@ Nanos SeniorFrom(const std::vector<Candidate>& c, const ElectionOptions& opt);
 // Returns < 0 when a ranks above b (a is preferred).
 int CompareCandidates(const Candidate& a, const Candidate& b, const ElectionOptions& opt, Nanos senior_from);
 // Only what FGCP ranks before age and priority: readiness, live blades,
-// connected monitored interfaces. < 0 when a is strictly better.
+// connected monitored interfaces, remote link. < 0 when a is strictly better.
 int CompareHard(const Candidate& a, const Candidate& b);
 // The winner's chassis id, or 0 when there is no candidate.
 uint8_t Elect(const std::vector<Candidate>& candidates, const ElectionOptions& opt);

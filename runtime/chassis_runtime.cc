@@ -25,6 +25,64 @@ static std::optional<IpAddr> HostAddress(std::string a) {
   return IpAddr::Parse(a);
 }
 
+void ChassisRuntime::OnRoleChange(HaRole old, HaRole now) {
+  primary_.store(manager_->primary());
+  role_.store(now);
+  const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
+  const bool is_primary = now == HaRole::kPrimary || now == HaRole::kStandalone;
+  // Traffic first: a demoted chassis drops its addresses before anything else.
+  if (takeover_) takeover_->SetPrimary(is_primary && cfg_.mode == HaMode::kActivePassive);
+  if (cfg_.link_failed_signal && was_primary && !is_primary) {
+    // link-failed-signal: only when a monitored interface cost us the role.
+    auto winner = manager_->peers().find(manager_->primary());
+    const std::vector<std::string> down = MonitoredDown();
+    const int up = static_cast<int>(cfg_.monitor.size() - down.size());
+    if (winner != manager_->peers().end() && winner->second.monitored_up > up) {
+      std::vector<std::string> devices;
+      for (const std::string& name : cfg_.monitor) {
+        if (std::find(down.begin(), down.end(), name) == down.end()) devices.push_back(cfg_.DeviceOf(name));
+      }
+      if (takeover_) takeover_->SignalLinkFailure(devices);
+    }
+  }
+  if (role_hook_) role_hook_->RoleChanged(HaRoleName(old), HaRoleName(now), manager_->primary());
+}
+
+TakeoverOptions ChassisRuntime::MakeTakeoverOptions() const {
+  TakeoverOptions o;
+  for (const InterfaceConfig* ic : cfg_.ClusterInterfaces()) {
+    o.interfaces.push_back(TakeoverInterface{ic->name, ic->device, ic->index, ic->addresses});
+  }
+  o.group_id = cfg_.group_id;
+  o.virtual_mac = cfg_.virtual_mac;
+  o.gratuitous_arps = cfg_.gratuitous_arps;
+  o.arps = cfg_.arps;
+  o.arps_interval = seconds(cfg_.arps_interval_s);
+  o.who = "chassis " + std::to_string(chassis_);
+  return o;
+}
+
+RemoteLinkMonitorOptions ChassisRuntime::MakeLinkMonitorOptions() const {
+  RemoteLinkMonitorOptions o;
+  for (const LinkMonitorConfig& m : cfg_.link_monitors) {
+    RemoteLinkMonitorOptions::Monitor x;
+    x.name = m.name;
+    x.srcintf = m.srcintf;
+    x.device = cfg_.DeviceOf(m.srcintf);
+    x.servers = m.servers;
+    x.interval = milliseconds(m.interval_ms);
+    x.failtime = m.failtime;
+    x.recoverytime = m.recoverytime;
+    x.ha_priority = m.ha_priority;
+    const auto& pmi = cfg_.pingserver_monitor_interface;
+    x.counted = std::find(pmi.begin(), pmi.end(), m.srcintf) != pmi.end();
+    o.monitors.push_back(std::move(x));
+  }
+  o.failover_threshold = cfg_.pingserver_failover_threshold;
+  o.flip_timeout = std::chrono::minutes(cfg_.pingserver_flip_timeout_min);
+  return o;
+}
+
 uint32_t EpochFromWallClock(Nanos wall_now) {
   constexpr int64_t k2025 = 1735689600;  // 2025-01-01T00:00:00Z
   const int64_t ds = wall_now.count() / 100'000'000 - k2025 * 10;
@@ -127,6 +185,15 @@ Status ChassisRuntime::Start() {
     mc.config_checksums = cfg_.checksums.sections;
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
+    mc.uptime_margin = seconds(cfg_.ha_uptime_diff_margin_s);
+    if (!cfg_.link_monitors.empty()) {
+      prober_ = std::make_unique<IcmpProber>(loop, cfg_.link_monitors.size());
+      link_monitors_ = std::make_unique<RemoteLinkMonitors>(MakeLinkMonitorOptions(), loop, *prober_, [this] {
+        if (manager_) manager_->Reevaluate();
+      });
+      prober_->set_monitors(link_monitors_.get());
+      mc.remote_link_failed = [this] { return link_monitors_->failed(); };
+    }
     // Keyed like the fabric: only the peer itself can answer its probe.
     CheckKeys check_keys;
     check_keys.enabled = curve->enabled;
@@ -156,12 +223,24 @@ Status ChassisRuntime::Start() {
                                              {"BLADESYNC_GROUP", cfg_.group_name},
                                              {"BLADESYNC_GROUP_ID", std::to_string(cfg_.group_id)}});
     }
-    manager_->set_role_listener([this](HaRole old, HaRole now) {
-      primary_.store(manager_->primary());
-      role_.store(now);
-      if (role_hook_) role_hook_->RoleChanged(HaRoleName(old), HaRoleName(now), manager_->primary());
-    });
+    manager_->set_role_listener([this](HaRole old, HaRole now) { OnRoleChange(old, now); });
+    if (!cfg_.ClusterInterfaces().empty() || cfg_.link_failed_signal) {
+      takeover_ = std::make_unique<TrafficTakeover>(MakeTakeoverOptions(), loop, host_,
+                                                     [this] { return manager_->TrafficReady(); });
+      if (cfg_.mode == HaMode::kActiveActive && !cfg_.ClusterInterfaces().empty()) {
+        BS_LOG(kWarn, "takeover") << "chassis " << int(chassis_) << ": cluster addresses are held in a-p only; "
+                                  << "in a-a route to each chassis's own addresses (see the README)";
+      }
+      takeover_->Start();  // before anything else: what a crashed run left goes
+    }
+    for (const std::string& name : cfg_.monitor) {
+      if (!host_.Exists(cfg_.DeviceOf(name))) {
+        BS_LOG(kWarn, "runtime") << "chassis " << int(chassis_) << ": monitored interface " << name << " (device "
+                                 << cfg_.DeviceOf(name) << ") does not exist on this host: it counts as down";
+      }
+    }
     manager_->Start();
+    if (link_monitors_) link_monitors_->Start();
   }
   for (uint8_t slot : slots) {
     auto b = std::make_unique<Blade>(opt_.thread_prefix + "blade" + std::to_string(slot));
@@ -271,6 +350,8 @@ void ChassisRuntime::Crash() {
 void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;
+  // The cluster addresses go first: no packet is for a chassis that is going.
+  if (manager_thread_ && takeover_) manager_thread_->Call([&] { takeover_->Stop(); });
   status_page_.reset();
   exposer_.reset();  // no scrape may reach into the threads that stop next
   control_.reset();  // nor a control request
@@ -287,6 +368,10 @@ void ChassisRuntime::Stop() {
   if (manager_thread_) {
     manager_thread_->Call([&] {
       if (peer_check_) peer_check_->Close();
+      if (link_monitors_) link_monitors_->Stop();
+      link_monitors_.reset();
+      prober_.reset();
+      takeover_.reset();
       manager_.reset();
       manager_transport_->Close();
     });
@@ -370,6 +455,51 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
   cs.refused_handshakes = RefusedHandshakes();
   cs.public_key = public_key_;
   cs.monitored_down = MonitoredDown();
+  for (const std::string& name : cs.monitored_down) {
+    if (!monitor_forced_.count(name) && !host_.Exists(cfg_.DeviceOf(name))) cs.monitored_missing.push_back(name);
+  }
+  if (takeover_) {
+    ConfigState::Takeover& t = cs.takeover;
+    t.configured = !cfg_.ClusterInterfaces().empty();
+    t.held = takeover_->held();
+    t.waiting = takeover_->waiting();
+    for (const InterfaceConfig* ic : cfg_.ClusterInterfaces()) {
+      for (const AddrPrefix& a : ic->addresses) {
+        t.addresses.push_back(ic->name + " " + a.addr.ToString() + "/" +
+                              std::to_string(a.addr.is_v4() ? a.prefix_len - 96 : a.prefix_len));
+      }
+    }
+    t.missing = takeover_->Missing();
+    if (cfg_.virtual_mac) t.virtual_mac = VirtualMac(cfg_.group_id, 0).ToString().substr(0, 15) + "<index>";
+    t.takes = takeover_->takes();
+    t.releases = takeover_->releases();
+    t.errors = takeover_->errors();
+    t.announcements = takeover_->announcements();
+    t.link_failed_signals = takeover_->link_failed_signals();
+    t.last_wait_ms = ToSeconds(takeover_->last_wait()) * 1000;
+  }
+  if (link_monitors_) {
+    const RemoteLinkMonitorOptions& o = link_monitors_->options();
+    for (size_t m = 0; m < o.monitors.size(); ++m) {
+      const RemoteLinkMonitors::MonitorState& st = link_monitors_->states()[m];
+      ConfigState::LinkMonitor lm;
+      lm.name = o.monitors[m].name;
+      lm.srcintf = o.monitors[m].srcintf;
+      lm.counted = o.monitors[m].counted;
+      lm.failed = st.failed;
+      lm.ha_priority = o.monitors[m].ha_priority;
+      for (const RemoteLinkMonitors::ServerState& sv : st.servers) {
+        lm.servers.push_back({sv.address.ToString(), sv.up, sv.sent, sv.received, ToSeconds(sv.last_rtt) * 1000});
+      }
+      cs.link_monitors.push_back(std::move(lm));
+    }
+    cs.remote_link_failed = link_monitors_->failed();
+    cs.remote_link_score = link_monitors_->score();
+    cs.pingserver_failover_threshold = cfg_.pingserver_failover_threshold;
+    const Nanos until = link_monitors_->hold_down_until();
+    const Nanos now = manager_->now();
+    if (until > now && cs.remote_link_failed) cs.remote_link_hold_down_s = ToSeconds(until - now);
+  }
   if (role_hook_) {
     cs.notify_script = role_hook_->path();
     cs.notify_runs = role_hook_->runs();
@@ -438,12 +568,9 @@ Status ChassisRuntime::Reload(const std::string& path) {
   return Status::Ok();
 }
 
-// A monitored interface is up when /sys/class/net/<name>/operstate says so
-// (veths without a peer report "unknown": up); an interface this host does
-// not have counts as up, unless forced down from the CLI.
-// Down by name: forced with `diagnose sys ha monitor`, else the system's
-// operstate (up or unknown counts as up; an interface the system does not
-// have counts as up, as it always did).
+// A monitored interface is up when its device is up with carrier (operstate
+// up, or unknown for devices without one); a device this host does not
+// have is down, never silently up. `diagnose sys ha monitor` forces either.
 std::vector<std::string> ChassisRuntime::MonitoredDown() const {
   std::vector<std::string> down;
   for (const std::string& name : cfg_.monitor) {
@@ -452,10 +579,7 @@ std::vector<std::string> ChassisRuntime::MonitoredDown() const {
       if (!forced->second) down.push_back(name);
       continue;
     }
-    std::ifstream in("/sys/class/net/" + name + "/operstate");
-    std::string state;
-    if (!(in >> state)) continue;
-    if (state != "up" && state != "unknown") down.push_back(name);
+    if (!host_.IsUp(cfg_.DeviceOf(name))) down.push_back(name);
   }
   return down;
 }
@@ -649,6 +773,36 @@ std::string ChassisRuntime::HandleControl(const std::string& command) {
                   : j.str();
     }
     return ErrorReply("usage: diagnose sys ha monitor <interface> down|up|auto", text);
+  }
+  if (is({"diagnose", "sys", "ha", "reset-uptime"})) {
+    if (w.size() != 4) return ErrorReply("usage: diagnose sys ha reset-uptime", text);
+    manager_->ResetUptime();
+    JsonWriter j;
+    j.BeginObject().Key("uptime_reset").Bool(true).Key("role").String(HaRoleName(manager_->role())).EndObject();
+    return text ? std::string("uptime reset; role now ") + HaRoleName(manager_->role()) + "\n" : j.str();
+  }
+  if (is({"diagnose", "sys", "link-monitor", "status"})) {
+    if (w.size() != 4) return ErrorReply("usage: diagnose sys link-monitor status", text);
+    JsonWriter j;
+    std::ostringstream o;
+    j.BeginObject().Key("failed").Bool(cs.remote_link_failed).Key("score").Uint(cs.remote_link_score);
+    j.Key("monitors").BeginArray();
+    if (cs.link_monitors.empty()) o << "no link monitors (config system link-monitor)\n";
+    for (const ConfigState::LinkMonitor& lm : cs.link_monitors) {
+      j.BeginObject().Key("name").String(lm.name).Key("srcintf").String(lm.srcintf);
+      j.Key("state").String(lm.failed ? "die" : "alive").Key("servers").BeginArray();
+      o << "Link Monitor: " << lm.name << ", Status: " << (lm.failed ? "die" : "alive") << ", Source interface: "
+        << lm.srcintf << ", ha-priority " << lm.ha_priority << (lm.counted ? "" : " (not counted)") << "\n";
+      for (const auto& sv : lm.servers) {
+        j.BeginObject().Key("address").String(sv.address).Key("state").String(sv.up ? "alive" : "die");
+        j.Key("sent").Uint(sv.sent).Key("received").Uint(sv.received).Key("rtt_ms").Double(sv.rtt_ms).EndObject();
+        o << "  Peer: " << sv.address << ", state: " << (sv.up ? "alive" : "die") << ", packets sent: " << sv.sent
+          << ", received: " << sv.received << ", last rtt " << sv.rtt_ms << " ms\n";
+      }
+      j.EndArray().EndObject();
+    }
+    j.EndArray().EndObject();
+    return text ? o.str() : j.str();
   }
   // Name the command as the operator typed it (without the format word).
   std::string typed;

@@ -32,6 +32,10 @@
 #include "runtime/node_thread.h"
 #include "runtime/peer_check.h"
 #include "monitoring/metrics.h"
+#include "netif/icmp_prober.h"
+#include "netif/linux_interfaces.h"
+#include "netif/remote_link_monitors.h"
+#include "netif/traffic_takeover.h"
 #include <prometheus/exposer.h>
 #include "runtime/status_report.h"
 
@@ -118,6 +122,11 @@ class ChassisRuntime {
   // Connected monitored interfaces: forced state if set, else the system's.
   int MonitoredUp() const;
   std::vector<std::string> MonitoredDown() const;
+  // Set up what moves the traffic and watches remote links (before the manager starts).
+  TakeoverOptions MakeTakeoverOptions() const;
+  RemoteLinkMonitorOptions MakeLinkMonitorOptions() const;
+  // On the manager's loop: the role changed. Traffic first, then the hook.
+  void OnRoleChange(HaRole old, HaRole now);
 
   const ClusterConfig& cfg_;
   uint8_t chassis_;
@@ -134,6 +143,10 @@ class ChassisRuntime {
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<StatusPage> status_page_;  // / and /status.json beside /metrics
   std::unique_ptr<RoleHook> role_hook_;      // set notify-script
+  mutable LinuxInterfaces host_;             // this host's interfaces (stateless: const methods may ask)
+  std::unique_ptr<TrafficTakeover> takeover_;            // cluster addresses, virtual MAC (manager thread)
+  std::unique_ptr<IcmpProber> prober_;                   // link monitors' pings (manager thread)
+  std::unique_ptr<RemoteLinkMonitors> link_monitors_;
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;

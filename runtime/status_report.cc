@@ -63,6 +63,55 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("session_pickup_connectionless").Bool(cs.connectionless);
   j.EndObject();
   j.Key("metrics").String(cs.metrics);
+  j.Key("monitored_down").BeginArray();
+  for (const std::string& n : cs.monitored_down) j.String(n);
+  j.EndArray();
+  j.Key("cluster_addresses").BeginObject();
+  j.Key("configured").Bool(cs.takeover.configured);
+  j.Key("held").Bool(cs.takeover.held);
+  j.Key("waiting_for_adoption").Bool(cs.takeover.waiting);
+  j.Key("addresses").BeginArray();
+  for (const std::string& a : cs.takeover.addresses) j.String(a);
+  j.EndArray();
+  j.Key("missing_devices").BeginArray();
+  for (const std::string& d : cs.takeover.missing) j.String(d);
+  j.EndArray();
+  j.Key("virtual_mac").String(cs.takeover.virtual_mac);
+  j.Key("takes").Uint(cs.takeover.takes);
+  j.Key("releases").Uint(cs.takeover.releases);
+  j.Key("errors").Uint(cs.takeover.errors);
+  j.Key("announcements").Uint(cs.takeover.announcements);
+  j.Key("link_failed_signals").Uint(cs.takeover.link_failed_signals);
+  j.Key("last_wait_ms").Double(cs.takeover.last_wait_ms);
+  j.EndObject();
+  j.Key("remote_link").BeginObject();
+  j.Key("failed").Bool(cs.remote_link_failed);
+  j.Key("score").Uint(cs.remote_link_score);
+  j.Key("pingserver_failover_threshold").Uint(cs.pingserver_failover_threshold);
+  j.Key("hold_down_s").Double(cs.remote_link_hold_down_s);
+  j.Key("monitors").BeginArray();
+  for (const ConfigState::LinkMonitor& lm : cs.link_monitors) {
+    j.BeginObject();
+    j.Key("name").String(lm.name);
+    j.Key("srcintf").String(lm.srcintf);
+    j.Key("state").String(lm.failed ? "die" : "alive");
+    j.Key("counted").Bool(lm.counted);
+    j.Key("ha_priority").Uint(lm.ha_priority);
+    j.Key("servers").BeginArray();
+    for (const auto& sv : lm.servers) {
+      j.BeginObject();
+      j.Key("address").String(sv.address);
+      j.Key("state").String(sv.up ? "alive" : "die");
+      j.Key("sent").Uint(sv.sent);
+      j.Key("received").Uint(sv.received);
+      j.Key("rtt_ms").Double(sv.rtt_ms);
+      j.EndObject();
+    }
+    j.EndArray();
+    j.EndObject();
+  }
+  j.EndArray();
+  j.EndObject();
   j.Key("notify_script").BeginObject();
   j.Key("path").String(cs.notify_script);
   j.Key("runs").Uint(cs.notify_runs);
@@ -156,7 +205,23 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
                   " is not in sync");
     }
   }
-  for (const std::string& name : cs.monitored_down) p.push_back("monitored interface " + name + " is down");
+  for (const std::string& name : cs.monitored_down) {
+    const bool missing = std::find(cs.monitored_missing.begin(), cs.monitored_missing.end(), name) != cs.monitored_missing.end();
+    p.push_back("monitored interface " + name + (missing ? " does not exist on this host (counted as down)" : " is down"));
+  }
+  for (const std::string& d : cs.takeover.missing) {
+    p.push_back("device " + d + " of a cluster interface does not exist on this host: its addresses cannot be held here");
+  }
+  if (cs.takeover.errors) {
+    p.push_back(std::to_string(cs.takeover.errors) + " errors moving the cluster addresses (see the log)");
+  }
+  for (const ConfigState::LinkMonitor& lm : cs.link_monitors) {
+    if (lm.failed) p.push_back("link monitor " + lm.name + " failed: no server answers on " + lm.srcintf);
+  }
+  if (cs.remote_link_failed) {
+    p.push_back("remote link failed (score " + std::to_string(cs.remote_link_score) + ", pingserver-failover-threshold " +
+                std::to_string(cs.pingserver_failover_threshold) + ")");
+  }
   if (!cs.last_error.empty()) p.push_back("the last reload was refused: " + cs.last_error);
   for (const auto& [id, peer] : m.peers()) {
     if (!peer.alive || peer.config_checksums.empty()) continue;
@@ -281,6 +346,30 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
   o << "\n";
   o << "Config: " << cs.source << ", session-pickup " << (cs.session_pickup ? "enable" : "disable") << ", reloads "
     << cs.reloads << (cs.last_error.empty() ? std::string() : ", last reload REFUSED: " + cs.last_error) << "\n";
+  if (mc.monitored_total) {
+    o << "Monitored interfaces: " << (mc.monitored_total - static_cast<int>(cs.monitored_down.size())) << "/"
+      << mc.monitored_total << " up\n";
+  }
+  if (cs.takeover.configured) {
+    o << "Cluster addresses: " << (cs.takeover.held ? "held here" : cs.takeover.waiting ? "waiting for the adopted sessions" : "not held here");
+    for (const std::string& a : cs.takeover.addresses) o << "; " << a;
+    if (!cs.takeover.virtual_mac.empty()) o << "; virtual MAC " << cs.takeover.virtual_mac;
+    o << "; announcements " << cs.takeover.announcements << ", errors " << cs.takeover.errors << "\n";
+  }
+  if (!cs.link_monitors.empty()) {
+    o << "Remote link: " << (cs.remote_link_failed ? "FAILED" : "ok") << ", score " << cs.remote_link_score
+      << " (pingserver-failover-threshold " << cs.pingserver_failover_threshold << ")";
+    if (cs.remote_link_hold_down_s > 0) o << ", held failed for " << cs.remote_link_hold_down_s << " s more";
+    o << "\n";
+    for (const ConfigState::LinkMonitor& lm : cs.link_monitors) {
+      o << "  link monitor " << lm.name << " on " << lm.srcintf << ": " << (lm.failed ? "die" : "alive")
+        << ", ha-priority " << lm.ha_priority << (lm.counted ? "" : " (not on a pingserver-monitor-interface)");
+      for (const auto& sv : lm.servers) {
+        o << "; " << sv.address << " " << (sv.up ? "alive" : "die") << " " << sv.received << "/" << sv.sent;
+      }
+      o << "\n";
+    }
+  }
   o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
   for (const BladeView& b : m.blades()) {
     o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")

@@ -29,6 +29,37 @@ struct ConfigState {
   std::string public_key;           // this chassis's CURVE key, Z85
   std::string metrics;  // host:port of /metrics
   std::vector<std::string> monitored_down;  // monitored interfaces that are down, by name
+  std::vector<std::string> monitored_missing;  // of those, the ones this host does not have
+  // The traffic follows the primary (netif/traffic_takeover.h).
+  struct Takeover {
+    bool configured = false;  // the config has cluster addresses
+    bool held = false;        // this chassis holds them now
+    bool waiting = false;     // primary, waiting for its blades to hold the adopted sessions
+    std::vector<std::string> addresses;  // "lan 10.0.1.1/24", ...
+    std::vector<std::string> missing;    // devices of cluster interfaces this host lacks
+    std::string virtual_mac;             // "" when virtual-mac is disabled
+    uint64_t takes = 0, releases = 0, errors = 0, announcements = 0, link_failed_signals = 0;
+    double last_wait_ms = 0;
+  } takeover;
+  // Remote link monitors (config system link-monitor).
+  struct LinkMonitor {
+    std::string name, srcintf;
+    bool counted = false;  // on a pingserver-monitor-interface
+    bool failed = false;
+    uint32_t ha_priority = 0;
+    struct Server {
+      std::string address;
+      bool up = true;
+      uint64_t sent = 0, received = 0;
+      double rtt_ms = 0;
+    };
+    std::vector<Server> servers;
+  };
+  std::vector<LinkMonitor> link_monitors;
+  bool remote_link_failed = false;
+  uint32_t remote_link_score = 0;
+  uint32_t pingserver_failover_threshold = 0;
+  double remote_link_hold_down_s = 0;  // left of pingserver-flip-timeout
   // set notify-script: what its runs came to ("" when none is set).
   std::string notify_script;
   uint64_t notify_runs = 0, notify_failed = 0, notify_timed_out = 0;

@@ -413,6 +413,103 @@ TEST(Config, ConntrackBlock) {
             "bad.conf:14: option 'event-buffer-size' in 'config system conntrack': value 10 is out of range 65536-2147483648");
 }
 
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+TEST(Config, ClusterAddressesAndLinkMonitors) {
+  const std::string intf =
+      "config system interface\n    edit \"lan\"\n        set device eth1\n        set ip 10.0.1.1/24 10.0.5.1 255.255.255.0\n"
+      "        set ip6 2001:db8::1/64\n    next\n    edit \"port2\"\n        set ip 192.0.2.1/24\n    next\nend\n";
+  const std::string lm =
+      "config system link-monitor\n    edit \"gw\"\n        set srcintf \"port2\"\n        set server 192.0.2.254 192.0.2.253\n"
+      "        set protocol ping\n        set interval 200\n        set failtime 3\n        set recoverytime 4\n"
+      "        set ha-priority 5\n    next\nend\n";
+  Result<ClusterConfig> r = LoadClusterConfig(
+      intf + lm + Ha("    set virtual-mac enable\n    set arps 3\n    set arps-interval 2\n    set link-failed-signal enable\n"
+                     "    set pingserver-monitor-interface \"port2\"\n    set pingserver-failover-threshold 5\n"
+                     "    set pingserver-flip-timeout 6\n    set ha-uptime-diff-margin 10\n"),
+      "fw.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->DeviceOf("lan"), "eth1");
+  EXPECT_EQ(r->DeviceOf("port2"), "port2");
+  EXPECT_EQ(r->DeviceOf("port5"), "port5");
+  EXPECT_EQ(r->interfaces.at("lan"), 9) << "the first free index from 9";
+  ASSERT_EQ(r->ClusterInterfaces().size(), 2u);
+  const InterfaceConfig& lan = r->interface_config.at("lan");
+  ASSERT_EQ(lan.addresses.size(), 3u);
+  EXPECT_EQ(lan.addresses[1].addr.ToString(), "10.0.5.1");
+  EXPECT_EQ(lan.addresses[1].prefix_len, 96 + 24);
+  EXPECT_EQ(lan.addresses[2].prefix_len, 64);
+  EXPECT_TRUE(r->virtual_mac);
+  EXPECT_TRUE(r->gratuitous_arps);
+  EXPECT_EQ(r->arps, 3u);
+  EXPECT_EQ(r->arps_interval_s, 2u);
+  EXPECT_TRUE(r->link_failed_signal);
+  EXPECT_EQ(r->pingserver_monitor_interface, std::vector<std::string>{"port2"});
+  EXPECT_EQ(r->pingserver_failover_threshold, 5u);
+  EXPECT_EQ(r->pingserver_flip_timeout_min, 6u);
+  EXPECT_EQ(r->ha_uptime_diff_margin_s, 10u);
+  ASSERT_EQ(r->link_monitors.size(), 1u);
+  const LinkMonitorConfig& m = r->link_monitors[0];
+  EXPECT_EQ(m.srcintf, "port2");
+  EXPECT_EQ(m.servers.size(), 2u);
+  EXPECT_EQ(m.interval_ms, 200u);
+  EXPECT_EQ(m.failtime, 3u);
+  EXPECT_EQ(m.recoverytime, 4u);
+  EXPECT_EQ(m.ha_priority, 5u);
+  // The device and a monitor's ha-priority are this host's: not in the checksums.
+  Result<ClusterConfig> other = LoadClusterConfig(
+      ReplaceAll(intf, "eth1", "ens4") + ReplaceAll(lm, "ha-priority 5", "ha-priority 7") +
+          Ha("    set virtual-mac enable\n    set arps 3\n    set arps-interval 2\n    set link-failed-signal enable\n"
+             "    set pingserver-monitor-interface \"port2\"\n    set pingserver-failover-threshold 5\n"
+             "    set pingserver-flip-timeout 6\n    set ha-uptime-diff-margin 10\n"),
+      "fw.conf");
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  EXPECT_EQ(other->checksums.all, r->checksums.all);
+}
+
+TEST(Config, BadClusterAddressesAndMonitorsNameTheLine) {
+  auto with_intf = [](const std::string& body) {
+    return "config system interface\n    edit \"lan\"\n" + body + "    next\nend\n" + Ha("");
+  };
+  EXPECT_EQ(ErrorOf(with_intf("        set ip 10.0.1.300/24\n")),
+            "bad.conf:3: option 'ip' in 'config system interface / edit lan': '10.0.1.300/24' is not a valid IPv4 "
+            "address/prefix-length (or address and netmask)");
+  EXPECT_EQ(ErrorOf(with_intf("        set ip 2001:db8::1/64\n")),
+            "bad.conf:3: option 'ip' in 'config system interface / edit lan': '2001:db8::1/64' is not a valid IPv4 "
+            "address/prefix-length (or address and netmask)");
+  EXPECT_EQ(ErrorOf(with_intf("        set ip 127.0.0.5/8\n")),
+            "bad.conf:3: option 'ip' in 'config system interface / edit lan': '127.0.0.5' cannot be a cluster address "
+            "(unspecified, loopback, multicast or reserved)");
+  EXPECT_EQ(ErrorOf(with_intf("        set device a/b\n")),
+            "bad.conf:3: option 'device' in 'config system interface / edit lan': expects a Linux interface name (at "
+            "most 15 characters, no '/', ':' or spaces)");
+  EXPECT_EQ(ErrorOf("config system interface\n    edit \"lan\"\n        set ip 10.0.1.1/24\n    next\n"
+                    "    edit \"wan\"\n        set ip 10.0.1.1/24\n    next\nend\n" + Ha("")),
+            "bad.conf:6: option 'ip' in 'config system interface / edit wan': 10.0.1.1 is already a cluster address of "
+            "interface 'lan'");
+  EXPECT_EQ(ErrorOf("config system interface\n    edit \"lan\"\n        set device eth1\n    next\n"
+                    "    edit \"wan\"\n        set device eth1\n    next\nend\n" + Ha("")),
+            "bad.conf:5: interfaces 'lan' and 'wan' are both device 'eth1'");
+  auto with_lm = [](const std::string& body) {
+    return "config system link-monitor\n    edit \"gw\"\n" + body + "    next\nend\n" + Ha("");
+  };
+  EXPECT_EQ(ErrorOf(with_lm("        set srcintf \"eth7\"\n        set server 192.0.2.1\n")),
+            "bad.conf:3: option 'srcintf' in 'config system link-monitor / edit gw': unknown interface 'eth7'");
+  EXPECT_EQ(ErrorOf(with_lm("        set srcintf \"port1\"\n        set server 2001:db8::1\n")),
+            "bad.conf:4: option 'server' in 'config system link-monitor / edit gw': '2001:db8::1' is not an IPv4 unicast "
+            "address (ping monitors IPv4 servers)");
+  EXPECT_EQ(ErrorOf(with_lm("        set srcintf \"port1\"\n        set server 192.0.2.1\n        set protocol http\n")),
+            "bad.conf:5: option 'protocol' in 'config system link-monitor / edit gw': only 'ping' is supported");
+  EXPECT_EQ(ErrorOf(with_lm("        set server 192.0.2.1\n")),
+            "bad.conf:2: link monitor 'gw' needs 'set srcintf <interface>'");
+  EXPECT_EQ(ErrorOf(Ha("    set arps 61\n")), "bad.conf:2: option 'arps' in 'config system ha': value 61 is out of range 1-60");
+  EXPECT_EQ(ErrorOf(Ha("    set pingserver-monitor-interface \"eth9\"\n")),
+            "bad.conf:2: option 'pingserver-monitor-interface' in 'config system ha': unknown interface 'eth9'");
+}
+
 std::string Slurp(const char* path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -23,6 +23,11 @@ Candidate C(uint8_t id, int blades, int mon, int up_s, uint8_t prio, bool ready 
   return c;
 }
 
+Candidate Failed(Candidate c) {
+  c.remote_link_failed = true;
+  return c;
+}
+
 TEST(Election, FgcpOrder) {
   ElectionOptions o;
   struct Row {
@@ -39,6 +44,9 @@ TEST(Election, FgcpOrder) {
       {"override still after blades", {C(1, 4, 2, 10, 1), C(2, 3, 2, 10, 255)}, true, 1},
       {"serial breaks the last tie", {C(1, 4, 2, 10, 100), C(2, 4, 2, 10, 100)}, false, 2},
       {"not ready never wins over ready", {C(1, 4, 2, 1000, 255, false), C(2, 1, 0, 10, 1)}, false, 2},
+      {"a failed remote link loses to age and priority", {Failed(C(1, 4, 2, 1000, 255)), C(2, 4, 2, 10, 1)}, true, 2},
+      {"but not to more monitored interfaces", {Failed(C(1, 4, 2, 10, 1)), C(2, 4, 1, 1000, 255)}, false, 1},
+      {"both failed: a tie there", {Failed(C(1, 4, 2, 1000, 1)), Failed(C(2, 4, 2, 10, 255))}, false, 1},
   };
   for (const Row& r : rows) {
     o.override_ = r.override_;
