@@ -130,3 +130,113 @@ class FirewallPair:
                 subprocess.run(["kill", "-9", p], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.created = []
+
+
+class BridgedPair:
+    """Two firewalls on two Linux bridges, the way a pair is cabled:
+
+        client 10.0.1.100 --[brc]-- lan: A 10.0.1.11, B 10.0.1.12   (cluster 10.0.1.1)
+        server 10.0.3.100 --[brs]-- wan: A 10.0.3.11, B 10.0.3.12   (cluster 10.0.3.1)
+        A and B: M1 169.254.201.0/24 and M2 169.254.202.0/24 veth links
+
+    The bridges live in a namespace of their own (the switch). The client's
+    gateway and the server's are the cluster addresses, which bladesync
+    moves: nothing here moves a route or an address after the start. The
+    firewalls forward with the same nftables rules and strict TCP tracking
+    as FirewallPair."""
+
+    CLIENT, SERVER = "10.0.1.100", "10.0.3.100"
+    OWN = {"a": ("10.0.1.11", "10.0.3.11"), "b": ("10.0.1.12", "10.0.3.12")}
+
+    def __init__(self, tag):
+        self.tag = tag
+        self.ns = {k: "bsbr%s%s" % (k, tag) for k in ("c", "a", "b", "s", "w")}
+        self.created = []
+        try:
+            self._build()
+        except Exception:
+            self.close()
+            raise
+
+    def _leg(self, ns, name, bridge, port, addr):
+        run("ip", "link", "add", name, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.ns["w"])
+        run("ip", "-n", self.ns["w"], "link", "set", port, "master", bridge)
+        run("ip", "-n", self.ns["w"], "link", "set", port, "up")
+        if addr:
+            run("ip", "-n", ns, "addr", "add", addr, "dev", name)
+        run("ip", "-n", ns, "link", "set", name, "up")
+
+    def _build(self):
+        t = self.tag
+        for ns in self.ns.values():
+            run("ip", "netns", "add", ns)
+            self.created.append(ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        w = self.ns["w"]
+        for br in ("brc", "brs"):
+            run("ip", "-n", w, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+            run("ip", "-n", w, "link", "set", br, "up")
+        self._leg(self.ns["c"], "eth0", "brc", "c" + t, self.CLIENT + "/24")
+        self._leg(self.ns["s"], "eth0", "brs", "s" + t, self.SERVER + "/24")
+        for k in ("a", "b"):
+            lan, wan = self.OWN[k]
+            self._leg(self.ns[k], "lan", "brc", k + "l" + t, lan + "/24")
+            self._leg(self.ns[k], "wan", "brs", k + "w" + t, wan + "/24")
+        a, b = self.ns["a"], self.ns["b"]
+        for link, net in (("m1", "201"), ("m2", "202")):
+            run("ip", "link", "add", link, "netns", a, "type", "veth", "peer", "name", link, "netns", b)
+            for ns, host in ((a, "1"), (b, "2")):
+                run("ip", "-n", ns, "addr", "add", "169.254.%s.%s/24" % (net, host), "dev", link)
+                run("ip", "-n", ns, "link", "set", link, "up")
+        run("ip", "-n", self.ns["c"], "route", "add", "default", "via", "10.0.1.1")
+        run("ip", "-n", self.ns["s"], "route", "add", "default", "via", "10.0.3.1")
+        for fw in (a, b):
+            self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
+            # Cluster addresses are secondary addresses: they stay when another goes.
+            self.sh(fw, "sysctl -qw net.ipv4.conf.all.promote_secondaries=1")
+            run("ip", "netns", "exec", fw, "nft", "-f", "-", input=NFT_RULES.format(client_if="lan"))
+            self.sh(fw, "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0")
+            if self.sh(fw, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout.strip() != "0":
+                raise RuntimeError("could not set nf_conntrack_tcp_loose=0 in " + fw)
+
+    def sh(self, ns, command, check=True):
+        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
+
+    def exec_args(self, key, argv):
+        return ["ip", "netns", "exec", self.ns[key]] + list(argv)
+
+    def chassis_addresses(self):
+        return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
+
+    def addresses(self, fw, dev):
+        out = run("ip", "-n", self.ns[fw], "-o", "-4", "addr", "show", "dev", dev, check=False).stdout
+        return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+    def mac(self, fw, dev):
+        return run("ip", "-n", self.ns[fw], "-o", "link", "show", "dev", dev).stdout.split("link/ether")[1].split()[0]
+
+    def client_neighbour(self, addr="10.0.1.1"):
+        out = run("ip", "-n", self.ns["c"], "neigh", "show", addr).stdout.split()
+        return out[out.index("lladdr") + 1] if "lladdr" in out else None
+
+    def links_down(self, fw, devs=("lan", "wan", "m1", "m2")):
+        for d in devs:
+            run("ip", "-n", self.ns[fw], "link", "set", d, "down")
+
+    def drop_pings_from(self, source):
+        """The server stops answering pings from `source` (a link monitor's probes)."""
+        run("ip", "netns", "exec", self.ns["s"], "nft", "-f", "-", input=(
+            "table inet mon {\n    chain input {\n        type filter hook input priority 0; policy accept;\n"
+            "        ip saddr %s icmp type echo-request counter drop\n    }\n}\n" % source))
+
+    def conntrack_entries(self, fw, match="10.0."):
+        out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
+        return [l for l in out.splitlines() if match in l]
+
+    def close(self):
+        for ns in reversed(self.created):
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for p in pids:
+                subprocess.run(["kill", "-9", p], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.created = []

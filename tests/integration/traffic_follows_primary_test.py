@@ -1,0 +1,200 @@
+"""The traffic follows the primary on real kernels, and nothing else moves it.
+
+Client and server on two Linux bridges, firewalls A (chassis 1) and B
+(chassis 2) each with a leg on both (firewall_topology.BridgedPair), strict
+TCP tracking and `ct state invalid drop`. The client's gateway is the
+cluster address 10.0.1.1, the server's 10.0.3.1: bladesyncd on the primary
+holds them (with the virtual MAC), as `config system interface` says. A long
+TCP stream and a UDP stream run through A, then one fault (argv[1]):
+
+  machine_dies           all of A's links go down and its bladesyncd is killed (-9)
+  daemon_restarts        A's bladesyncd is killed (-9) and started again
+  uplink_down            A's monitored uplink (wan) goes down
+  monitor_server_silent  the server stops answering A's link monitor's pings
+                         (virtual-mac disabled: the gratuitous ARPs move the client)
+  control                machine_dies with session-pickup disable: the addresses
+                         move, the sessions do not, and B breaks the stream
+
+Each time both streams continue through B with every byte in order and no
+reset, the test moving no route or address; the client's neighbour entry
+for its gateway is the virtual MAC (or, without it, B's MAC after the
+gratuitous ARPs); A no longer holds the cluster addresses.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_harness as h  # noqa: E402
+import firewall_topology as fw  # noqa: E402
+from conntrack_failover_test import finish, after  # noqa: E402
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flow_probe.py")
+
+EXTRA = """
+config system interface
+    edit "lan"
+        set ip 10.0.1.1/24
+    next
+    edit "wan"
+        set ip 10.0.3.1/24
+    next
+end
+config system link-monitor
+    edit "upstream"
+        set srcintf "wan"
+        set server 10.0.3.100
+        set interval 100
+        set failtime 3
+        set recoverytime 3
+    next
+end
+config system conntrack
+    set status enable
+    set resync-interval 30
+end
+"""
+
+HA = """    set slots 1
+    set monitor "lan" "wan"
+    set pingserver-monitor-interface "wan"
+    set link-failed-signal enable
+    set virtual-mac {vmac}
+    set arps 3
+    set arps-interval 1
+    set hello-holddown 1
+"""
+
+
+def start_flows(topo, duration):
+    server = subprocess.Popen(topo.exec_args("s", [sys.executable, PROBE, "server", "--max-seconds", str(duration + 40)]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = server.stderr.readline()
+    assert line.strip() == "listening", "the probe server did not start: %r" % line
+    client = subprocess.Popen(topo.exec_args("c", [sys.executable, PROBE, "client", "--server", topo.SERVER,
+                                                   "--duration", str(duration), "--drain", "15"]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return server, client
+
+
+def held(c, ch):
+    try:
+        return c.status(ch)["cluster_addresses"]["held"]
+    except Exception:
+        return False
+
+
+def scenario(make, fault):
+    why = fw.conntrack_missing()
+    if why:
+        print("SKIPPED: traffic follows the primary: %s" % why)
+        return
+    vmac = fault != "monitor_server_silent"
+    topo = fw.BridgedPair("%04x" % random.randrange(1 << 16))
+    server = client = None
+    try:
+        c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
+                 addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=EXTRA)
+        text = open(c.config).read().replace("    set slots 1\n", HA.format(vmac="enable" if vmac else "disable"))
+        if fault == "control":
+            text = text.replace("    set session-pickup enable\n", "    set session-pickup disable\n")
+            text = text.replace("    set session-pickup-connectionless enable\n", "")
+        open(c.config, "w").write(text)
+        c.start_chassis(1)
+        c.wait_for("A to hold the cluster addresses", lambda: held(c, 1), timeout=20)
+        c.start_chassis(2)
+        c.wait_settled(timeout=30)
+        st = c.status(1)
+        assert st["role"] == "primary", st
+        assert "10.0.1.1" in topo.addresses("a", "lan") and "10.0.1.1" not in topo.addresses("b", "lan")
+        group = st["group_id"]
+        a_mac = topo.mac("a", "lan")
+        if vmac:
+            assert a_mac == "00:09:0f:09:%02x:%02x" % (group & 0xff, 9), a_mac  # lan: the first free index, 9
+        server, client = start_flows(topo, duration=10)
+        if fault != "control":
+            def mirrored():
+                rows = c.cli(2, "diagnose", "sys", "session", "list", "standby", "src", topo.CLIENT)["sessions"]
+                return rows if {6, 17} <= {r["proto"] for r in rows} else None
+            c.wait_for("B to mirror the TCP and UDP sessions", mirrored, timeout=10)
+        else:
+            time.sleep(2.0)
+        assert topo.client_neighbour() == a_mac, "the client's gateway entry is not A's MAC: %s" % topo.client_neighbour()
+        time.sleep(1.0)
+        st2 = c.status(2)
+        assert st2["role"] == "secondary" and not st2["cluster_addresses"]["held"], st2
+        assert "10.0.1.1" not in topo.addresses("b", "lan")
+        t_fail = time.monotonic()
+        if fault in ("machine_dies", "control"):
+            topo.links_down("a")
+            c.procs.pop(1).send_signal(signal.SIGKILL)
+        elif fault == "daemon_restarts":
+            p = c.procs.pop(1)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            c.wait_for("B to take the cluster addresses", lambda: held(c, 2), timeout=10)
+            c.start_chassis(1)
+        elif fault == "uplink_down":
+            topo.links_down("a", ("wan",))
+        elif fault == "monitor_server_silent":
+            topo.drop_pings_from(topo.OWN["a"][1])
+        print("fault %s at t=%.2f" % (fault, t_fail))
+        c.wait_for("B to take the cluster addresses", lambda: held(c, 2), timeout=15)
+        t_taken = time.monotonic()
+        st2 = c.status(2)
+        print("B holds the cluster addresses %.2f s after the fault (waited %.1f ms for its sessions)"
+              % (t_taken - t_fail, st2["cluster_addresses"]["last_wait_ms"]))
+        cli, srv = finish(server, client, timeout=60)
+        server = client = None
+        # B's account of the takeover, for the record.
+        for line in c.log(2).splitlines():
+            if any(w in line for w in ("lost peer", "role ", "takeover", "link-monitor", "adopted", "installing")):
+                print("  B:", line[line.find(" ") + 1:])
+    finally:
+        for p in (server, client):
+            if p:
+                p.kill()
+    try:
+        print("client:", {k: v for k, v in cli.items() if k != "udp_times"})
+        print("server:", srv)
+        neighbour = topo.client_neighbour()
+        b_mac = topo.mac("b", "lan")
+        print("client's neighbour entry for 10.0.1.1: %s (A's lan %s, B's lan %s)" % (neighbour, a_mac, b_mac))
+        if fault == "control":
+            stalled = srv["tcp_last_arrival"] is None or srv["tcp_last_arrival"] < t_fail + 1.0
+            assert stalled, "without session pickup B still passed the stream (last byte %.1f s after the fault)" % (
+                srv["tcp_last_arrival"] - t_fail)
+            assert srv["tcp_bytes"] < cli["tcp_sent"], "without session pickup every byte still arrived"
+            assert after(cli["udp_times"], t_taken + 0.5) == 0, "without session pickup B passed the UDP stream"
+            print("control: the addresses moved to B, the sessions did not, and B dropped both streams")
+        else:
+            assert cli["tcp_error"] is None, "the TCP stream was reset or failed: %s" % cli["tcp_error"]
+            assert cli["tcp_unacked"] == 0, "bytes left unacknowledged: %s" % cli["tcp_unacked"]
+            assert srv["tcp_pattern_ok"], "bytes out of order or corrupted at offset %s" % srv["tcp_bad_at"]
+            assert srv["tcp_bytes"] == cli["tcp_sent"], "sent %d bytes, %d arrived" % (cli["tcp_sent"], srv["tcp_bytes"])
+            assert srv["tcp_last_arrival"] and srv["tcp_last_arrival"] > t_taken + 2, "the TCP stream did not continue"
+            udp_after = after(cli["udp_times"], t_taken + 1.0)
+            assert udp_after > 50, "the UDP stream did not continue through B (%d datagrams)" % udp_after
+            assert neighbour == (a_mac if vmac else b_mac), "the client's gateway entry is %s" % neighbour
+            st1 = c.status(1) if 1 in c.procs else None
+            if st1:
+                assert st1["role"] == "secondary" and not st1["cluster_addresses"]["held"], st1
+            if fault != "machine_dies":
+                assert "10.0.1.1" not in topo.addresses("a", "lan"), "A still holds 10.0.1.1"
+            if vmac and fault != "machine_dies":
+                assert not topo.mac("a", "lan").startswith("00:09:0f:09"), "A kept the virtual MAC"
+            print("%s: both streams continued through B: TCP gap %.0f ms, UDP gap %.0f ms, %d bytes in order"
+                  % (fault, srv["tcp_max_gap_ms"], cli["udp_max_gap_ms"], srv["tcp_bytes"]))
+        codes = c.stop_all()
+        assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
+        assert "10.0.1.1" not in topo.addresses("b", "lan"), "B kept the cluster address after it stopped"
+    finally:
+        topo.close()
+
+
+if __name__ == "__main__":
+    fault = sys.argv[1]
+    sys.exit(h.main(lambda make: scenario(make, fault)))
