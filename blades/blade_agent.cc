@@ -253,6 +253,10 @@ std::optional<BladeAgent::StandbyHit> BladeAgent::LookupStandby(const SessionKey
   return std::nullopt;
 }
 
+void BladeAgent::set_standby_change_hook(SessionStore::ChangeHook hook, void* ctx) {
+  for (auto& p : peers_) p->standby.set_change_hook(hook, ctx);
+}
+
 void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
   Peer* peer = FindPeer(origin);
   if (!peer) return;

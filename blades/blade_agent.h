@@ -76,6 +76,18 @@ class BladeAgent {
     const SessionRecord* rec;
   };
   std::optional<StandbyHit> LookupStandby(const SessionKey& key) const;
+  // Told of every change to every mirrored table, of every peer (standby-in-kernel).
+  void set_standby_change_hook(SessionStore::ChangeHook hook, void* ctx);
+  // Calls fn(record, nat, extensions) for every live mirrored session.
+  template <typename F>
+  void ForEachStandby(F&& fn) const {
+    for (const auto& p : peers_) {
+      const SessionStore& st = p->standby.store();
+      for (uint32_t id = 0; id < st.slots(); ++id) {
+        if (st.is_live(id)) fn(st.rec(id), st.nat(id), st.extensions(id));
+      }
+    }
+  }
   // Active-active: hands a packet to the blade that owns its session.
   void ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6);
   // Takes over the sessions mirrored from `chassis` (its owner was lost).

@@ -533,6 +533,7 @@ void StandbyOrigin::KeepOrphan(uint32_t new_epoch) {
   orphan_complete_ = state_ == State::kInSync || gave_up_;
   orphan_ = std::move(store_);
   store_ = SessionStore(kLive);
+  store_.set_change_hook(hook_, hook_ctx_);
   has_orphan_ = true;
   orphan_since_ = ctx_.loop.Now();
   ctx_.counters.orphaned_sessions.Add(orphan_.live());

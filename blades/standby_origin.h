@@ -164,6 +164,13 @@ class StandbyOrigin {
   // Tests use it to prove in-order, exactly-once application.
   using ApplyObserver = std::function<void(uint64_t, uint32_t, bool)>;
   void set_apply_observer(ApplyObserver f) { observer_ = std::move(f); }
+  // Every change to the mirrored sessions (standby-in-kernel): kept across
+  // a new incarnation's table.
+  void set_change_hook(SessionStore::ChangeHook hook, void* ctx) {
+    hook_ = hook;
+    hook_ctx_ = ctx;
+    store_.set_change_hook(hook, ctx);
+  }
 
  private:
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
@@ -231,6 +238,8 @@ class StandbyOrigin {
   PendingQueries queries_;
   std::vector<wire::Query> query_out_;
   ApplyObserver observer_;
+  SessionStore::ChangeHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
   std::array<FixedHistogram, kFabricLinks> lag_{FixedHistogram(FixedHistogram::LagBounds()),
                                                 FixedHistogram(FixedHistogram::LagBounds())};
   FixedHistogram bulk_durations_{FixedHistogram::DurationBounds()};

@@ -821,6 +821,21 @@ struct Loader {
     r.On("resync-interval", r.Int(&c.resync_interval_s, 0, 86400));
     r.On("tcp-window-tracking", r.Bool(&c.tcp_window_tracking));
     r.On("install-batch", r.Int(&c.install_chunk, 1, 10'000'000));
+    r.On("standby-in-kernel", r.Bool(&c.standby_in_kernel));
+    r.On("standby-mark", [&](const CliSetting& s) -> Status {
+      unsigned long long v = 0;
+      size_t pos = 0;
+      try {
+        v = std::stoull(s.values.size() == 1 ? s.values[0] : std::string(), &pos, 0);
+      } catch (...) {
+        pos = 0;
+      }
+      if (s.values.size() != 1 || pos != s.values[0].size() || v > 0xffffffffull) {
+        return r.Err(s, "expects a 32-bit mark (e.g. 0x80000000)");
+      }
+      c.standby_mark = static_cast<uint32_t>(v);
+      return Status::Ok();
+    });
     r.On("ignore-address", [&](const CliSetting& s) {
       for (size_t i = 0; i < s.values.size();) {
         size_t used = 0;

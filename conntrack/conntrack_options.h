@@ -18,6 +18,10 @@ struct ConntrackOptions {
   bool tcp_window_tracking = true;          // tcp-window-tracking (conntrackd TCPWindowTracking)
   std::vector<AddrPrefix> ignore;           // ignore-address (IgnoreTrafficFor); M1/M2 are always ignored
   uint32_t install_chunk = 20000;           // install-batch: entries installed per loop turn on promotion
+  // standby-in-kernel: a mirror installs the sessions it mirrors into its
+  // own kernel as they arrive, so promotion installs nothing.
+  bool standby_in_kernel = false;
+  uint32_t standby_mark = 0;                // standby-mark: bits ORed into those entries' ct mark
 };
 
 }  // namespace bladesync

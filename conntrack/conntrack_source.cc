@@ -15,6 +15,11 @@ ConntrackSource::~ConntrackSource() = default;
 Status ConntrackSource::Start() {
   if (Status s = events_.Open(opt_.event_buffer); !s.ok()) return s;
   watch_ = std::make_unique<FdWatch>(loop_, events_.fd(), [this] { OnReadable(); });
+  if (opt_.standby_in_kernel) {
+    standby_ = std::make_unique<StandbyKernel>(agent_, loop_, kernel_, opt_,
+                                               [this](const SessionKey& k) { return sync_.Ignored(k); });
+    sync_.set_standby(standby_.get());
+  }
   agent_.add_adopt_listener([this](uint8_t chassis, size_t n) {
     BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
     agent_.AdoptionPending(+1);
@@ -24,6 +29,7 @@ Status ConntrackSource::Start() {
     resync_ = std::make_unique<PeriodicTask>(loop_, seconds(opt_.resync_interval_s), [this] { Resync("resync-interval"); });
   }
   loop_.Post([this] {
+    if (standby_) standby_->Start();
     Resync("start");
     watch_->Wait();
   });
@@ -61,6 +67,9 @@ void ConntrackSource::Resync(const char* why) {
     resync_posted_ = false;
     if (Status s = sync_.Reconcile(); !s.ok()) {
       BS_LOG(kWarn, "conntrack") << "resync (" << why << "): " << s.message();
+    }
+    if (standby_) {
+      if (Status s = standby_->Repair(); !s.ok()) BS_LOG(kWarn, "conntrack") << "standby-in-kernel repair: " << s.message();
     }
   });
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conntrack/kernel_sync.h"
+#include "conntrack/standby_kernel.h"
 #include "core/asio_event_loop.h"
 #include "core/fd_watch.h"
 
@@ -26,6 +27,7 @@ class ConntrackSource {
   Status Start();
   const ConntrackCounters& counters() const { return sync_.counters(); }
   size_t event_buffer_bytes() const { return events_.buffer_bytes(); }
+  const StandbyKernel* standby() const { return standby_.get(); }
 
  private:
   void OnReadable();
@@ -37,6 +39,7 @@ class ConntrackSource {
   CtEventSocket events_;
   NetlinkKernelTable kernel_;
   KernelSync sync_;
+  std::unique_ptr<StandbyKernel> standby_;  // standby-in-kernel
   std::unique_ptr<FdWatch> watch_;
   std::unique_ptr<PeriodicTask> resync_;
   bool resync_posted_ = false;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conntrack/ct_mapping.h"
+#include "conntrack/standby_kernel.h"
 #include "core/log.h"
 
 namespace bladesync {
@@ -36,6 +37,12 @@ bool KernelSync::Ignored(const SessionKey& k) const {
 void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
   if (Ignored(e.key)) {
     counters_.ignored.Add();
+    return;
+  }
+  if (standby_ && standby_->IsMirrored(e.key)) {
+    // A session another chassis owns, in our kernel because we mirror it.
+    counters_.mirrored_events.Add();
+    if (kind == CtEvent::kDestroy) standby_->OnDestroyed(e.key);
     return;
   }
   switch (kind) {
@@ -92,6 +99,7 @@ Status KernelSync::Reconcile() {
   size_t dumped = 0;
   Status s = kernel_.Dump([&](const KernelEntry& e) {
     if (Ignored(e.key)) return;
+    if (standby_ && standby_->IsMirrored(e.key)) return;  // the mirror's (StandbyKernel::Repair)
     ++dumped;
     Upsert(e, true);
   });
@@ -120,6 +128,10 @@ void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
     if (!owned.is_live(id)) continue;
     const SessionRecord& r = owned.rec(id);
     if (!(r.flags & kFlagAdopted) || Ignored(r.key)) continue;
+    if (standby_ && standby_->InKernel(r.key)) {
+      counters_.skipped_in_kernel.Add();
+      continue;
+    }
     if (auto e = KernelFromSession(r, (r.bits & kHasNat) ? owned.nat(id) : nullptr, owned.extensions(id))) {
       job->entries.push_back(*e);
     }

@@ -44,6 +44,8 @@ class NetlinkKernelTable : public KernelTable {
   }
 };
 
+class StandbyKernel;
+
 struct ConntrackCounters {
   Counter events_new, events_update, events_destroy;
   Counter ignored;          // loopback, own M1/M2 traffic and ignore-address
@@ -54,6 +56,8 @@ struct ConntrackCounters {
   Counter installed, install_existed, install_failed;
   Counter last_install_us;  // duration of the last promotion's install
   Counter refused;          // max-sessions reached
+  Counter mirrored_events;  // events of sessions this blade mirrors (standby-in-kernel's own)
+  Counter skipped_in_kernel;  // adopted sessions standby-in-kernel had installed already
 };
 
 class KernelSync {
@@ -72,6 +76,8 @@ class KernelSync {
   const ConntrackCounters& counters() const { return counters_; }
   ConntrackCounters& counters() { return counters_; }
   bool Ignored(const SessionKey& k) const;
+  // standby-in-kernel: the kernel also holds the sessions this blade mirrors.
+  void set_standby(StandbyKernel* s) { standby_ = s; }
 
  private:
   void Upsert(const KernelEntry& e, bool from_dump);
@@ -83,6 +89,7 @@ class KernelSync {
   ConntrackOptions opt_;
   std::vector<IpAddr> own_;
   ConntrackCounters counters_;
+  StandbyKernel* standby_ = nullptr;
   std::vector<uint32_t> seen_;   // per owned id: the resync generation that last saw it
   uint32_t generation_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -310,7 +310,7 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   auto note_error = [&](int err) {
     if (err == 0) {
       ++st.installed;
-    } else if (err == EEXIST) {
+    } else if (err == EEXIST || (err == ENOENT && opt.op == InstallOptions::Op::kDelete)) {
       ++st.existed;
     } else {
       ++st.failed;
@@ -344,9 +344,14 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   while (i < entries.size()) {
     size_t used = 0, in_batch = 0;
     while (i < entries.size() && used + MNL_SOCKET_BUFFER_SIZE <= out.size()) {
-      CtPtr ct = ToNfct(entries[i], opt.liberal);
-      nlmsghdr* nlh = PutCtHeader(out.data() + used, IPCTNL_MSG_CT_NEW,
-                                  NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, ++seq,
+      KernelEntry e = entries[i];
+      e.mark |= opt.mark_or;
+      CtPtr ct = ToNfct(e, opt.liberal);
+      const bool del = opt.op == InstallOptions::Op::kDelete;
+      const uint16_t flags = del ? NLM_F_REQUEST | NLM_F_ACK
+                                 : NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
+                                       (opt.op == InstallOptions::Op::kCreate ? NLM_F_EXCL : 0);
+      nlmsghdr* nlh = PutCtHeader(out.data() + used, del ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW, flags, ++seq,
                                   entries[i].key.is_v4() ? AF_INET : AF_INET6);
       nfct_nlmsg_build(nlh, ct.get());
       used += NLMSG_ALIGN(nlh->nlmsg_len);

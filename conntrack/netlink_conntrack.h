@@ -60,6 +60,12 @@ struct InstallOptions {
   // the next packet in each direction and keeps tracking them strictly.
   bool liberal = false;
   size_t batch_bytes = 256 * 1024;   // messages per sendmsg
+  // Create only (EEXIST counts as existed), create or update an entry that
+  // is there (its timeout, status and TCP state; standby-in-kernel), or
+  // delete (ENOENT counts as existed).
+  enum class Op { kCreate, kCreateOrUpdate, kDelete };
+  Op op = Op::kCreate;
+  uint32_t mark_or = 0;  // bits ORed into each entry's mark (standby-in-kernel's)
 };
 
 struct InstallStats {
@@ -70,7 +76,7 @@ struct InstallStats {
   Nanos took{0};         // set by the caller, on its own clock
 };
 
-// Creates the entries in batches, one acknowledgement per entry.
+// Creates (updates, deletes) the entries in batches, one acknowledgement per entry.
 InstallStats InstallConntrack(std::span<const KernelEntry> entries, const InstallOptions& opt);
 
 // Removes every entry (tests and benchmarks only).

@@ -15,6 +15,8 @@ packages=(
   # Linux firewall clusters: the kernel session source/sink and conntrackd
   # for the side-by-side runs.
   conntrack conntrackd nftables libnetfilter-conntrack-dev libmnl-dev
+  # keepalived (VRRP) for the side-by-side failover comparison.
+  keepalived
   # Running as a systemd service: sd_notify (Type=notify, the watchdog).
   libsystemd-dev
   # The Debian package (tools/build-deb.sh) and its check in a fresh root.

@@ -1,0 +1,167 @@
+#include "conntrack/standby_kernel.h"
+
+#include <algorithm>
+
+#include "conntrack/ct_mapping.h"
+#include "core/log.h"
+
+namespace bladesync {
+namespace {
+constexpr Nanos kFlushEvery = milliseconds(5);
+}  // namespace
+
+StandbyKernel::StandbyKernel(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+                             std::function<bool(const SessionKey&)> ignored)
+    : agent_(agent), loop_(loop), kernel_(kernel), opt_(std::move(opt)), ignored_(std::move(ignored)) {
+  flush_ = loop_.CreateTimer([this] {
+    Flush(opt_.install_chunk ? opt_.install_chunk : 20000);
+    if (pending()) Arm();
+  });
+}
+
+StandbyKernel::~StandbyKernel() { agent_.set_standby_change_hook(nullptr, nullptr); }
+
+void StandbyKernel::Start() {
+  agent_.set_standby_change_hook(&StandbyKernel::OnChange, this);
+  Repair();  // what is mirrored already (a restart with tables from a bulk sync)
+}
+
+void StandbyKernel::Arm() {
+  if (!flush_->armed()) flush_->Arm(kFlushEvery);
+}
+
+void StandbyKernel::OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live) {
+  auto* sk = static_cast<StandbyKernel*>(self);
+  auto it = std::find(sk->stores_.begin(), sk->stores_.end(), &store);
+  uint64_t n = static_cast<uint64_t>(it - sk->stores_.begin());
+  if (it == sk->stores_.end()) sk->stores_.push_back(&store);
+  if (sk->dirty_set_.insert(n << 32 | id).second) sk->dirty_.emplace_back(&store, id);
+  const SessionRecord& r = store.rec(id);
+  if (was_live && (!(r.bits & kLive) || !(old_key == r.key))) sk->doomed_.push_back(old_key);
+  sk->Arm();
+}
+
+bool StandbyKernel::IsMirrored(const SessionKey& key) const {
+  if (agent_.Lookup(key)) return false;
+  return agent_.LookupStandby(key).has_value();
+}
+
+void StandbyKernel::OnDestroyed(const SessionKey& key) {
+  auto hit = agent_.LookupStandby(key);
+  if (!hit || agent_.Lookup(key)) {
+    installed_.erase(key);
+    installed_.erase(key.Reversed());
+    return;
+  }
+  // Still mirrored: back in (its timer ran out here, where no packet refreshes it).
+  const SessionStore& st = agent_.standby(hit->origin)->store();
+  if (auto e = KernelFromSession(*hit->rec, st.nat(hit->id), st.extensions(hit->id))) {
+    InstallOptions io;
+    io.liberal = !opt_.tcp_window_tracking;
+    io.op = InstallOptions::Op::kCreateOrUpdate;
+    io.mark_or = opt_.standby_mark;
+    const InstallStats s = kernel_.Install(std::span(&*e, 1), io);
+    counters_.reinstalled.Add(s.installed);
+    counters_.failed.Add(s.failed);
+  }
+}
+
+void StandbyKernel::FlushAll() {
+  while (pending()) Flush(SIZE_MAX);
+}
+
+void StandbyKernel::Flush(size_t max) {
+  InstallOptions io;
+  io.liberal = !opt_.tcp_window_tracking;
+  io.mark_or = opt_.standby_mark;
+  // Gone first: a key that went and came back is installed again below.
+  if (!doomed_.empty()) {
+    std::vector<KernelEntry> del;
+    for (const SessionKey& k : doomed_) {
+      if (!installed_.count(k) || agent_.Lookup(k)) continue;
+      if (agent_.LookupStandby(k)) continue;  // another mirrored record has the key now
+      installed_.erase(k);
+      KernelEntry e;
+      e.key = k;
+      e.reply_src = k.dst;
+      e.reply_dst = k.src;
+      e.reply_sport = k.dport;
+      e.reply_dport = k.sport;
+      del.push_back(e);
+    }
+    doomed_.clear();
+    if (!del.empty()) {
+      io.op = InstallOptions::Op::kDelete;
+      const InstallStats s = kernel_.Install(del, io);
+      counters_.deleted.Add(s.installed + s.existed);
+      counters_.failed.Add(s.failed);
+    }
+  }
+  std::vector<KernelEntry> put;
+  size_t fresh = 0;
+  size_t taken = 0;
+  for (; taken < dirty_.size() && put.size() < max; ++taken) {
+    const auto [store, id] = dirty_[taken];
+    auto it = std::find(stores_.begin(), stores_.end(), store);
+    dirty_set_.erase(static_cast<uint64_t>(it - stores_.begin()) << 32 | id);
+    if (!store->is_live(id)) continue;
+    const SessionRecord& r = store->rec(id);
+    if (ignored_ && ignored_(r.key)) continue;
+    if (agent_.Lookup(r.key)) continue;  // ours: KernelSync's business
+    auto e = KernelFromSession(r, store->nat(id), store->extensions(id));
+    if (!e) continue;
+    fresh += installed_.insert(r.key).second;
+    put.push_back(*e);
+  }
+  dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(taken));
+  if (put.empty()) return;
+  io.op = InstallOptions::Op::kCreateOrUpdate;
+  const InstallStats s = kernel_.Install(put, io);
+  counters_.installed.Add(std::min<size_t>(fresh, s.installed));
+  counters_.updated.Add(s.installed > fresh ? s.installed - fresh : 0);
+  counters_.failed.Add(s.failed);
+  if (s.failed && LogOccurrence(counters_.failed.get())) {
+    BS_LOG(kWarn, "conntrack") << "standby-in-kernel: " << s.failed << " of " << put.size()
+                               << " entries not installed (errno " << s.first_error << ") [" << counters_.failed.get()
+                               << " so far]";
+  }
+}
+
+Status StandbyKernel::Repair() {
+  std::unordered_set<SessionKey, KeyHash> in_kernel;
+  std::vector<KernelEntry> stale;
+  Status st = kernel_.Dump([&](const KernelEntry& e) {
+    in_kernel.insert(e.key);
+    if (installed_.count(e.key) && !IsMirrored(e.key) && !agent_.Lookup(e.key)) stale.push_back(e);
+  });
+  if (!st.ok()) return st;
+  std::vector<KernelEntry> missing;
+  agent_.ForEachStandby([&](const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext) {
+    if ((ignored_ && ignored_(r.key)) || agent_.Lookup(r.key)) return;
+    if (in_kernel.count(r.key) && installed_.count(r.key)) return;
+    if (auto e = KernelFromSession(r, nat, ext)) missing.push_back(*e);
+  });
+  InstallOptions io;
+  io.liberal = !opt_.tcp_window_tracking;
+  io.mark_or = opt_.standby_mark;
+  if (!missing.empty()) {
+    io.op = InstallOptions::Op::kCreateOrUpdate;
+    const InstallStats s = kernel_.Install(missing, io);
+    for (const KernelEntry& e : missing) installed_.insert(e.key);
+    counters_.repaired.Add(s.installed);
+    counters_.failed.Add(s.failed);
+  }
+  if (!stale.empty()) {
+    io.op = InstallOptions::Op::kDelete;
+    const InstallStats s = kernel_.Install(stale, io);
+    for (const KernelEntry& e : stale) installed_.erase(e.key);
+    counters_.repaired.Add(s.installed);
+  }
+  if (!missing.empty() || !stale.empty()) {
+    BS_LOG(kInfo, "conntrack") << "standby-in-kernel: repaired " << missing.size() << " missing and " << stale.size()
+                               << " stale entries";
+  }
+  return Status::Ok();
+}
+
+}  // namespace bladesync

@@ -1,0 +1,76 @@
+// StandbyKernel: standby-in-kernel. A mirror blade installs the sessions it
+// mirrors into its own kernel's conntrack table as they arrive (created,
+// updated, deleted as the owner's deltas say), in batches of at most
+// install-batch per loop turn, so that promotion finds them there and
+// installs nothing: failover no longer costs a kernel install per session.
+//
+// It follows every mirrored table through SessionStore's change hook (ids
+// marked dirty, keys that went away remembered), and knows which keys it
+// put into the kernel. Entries it installs carry standby-mark in their ct
+// mark. Events and dumps of keys it mirrors are not this blade's sessions
+// (KernelSync asks IsMirrored); an entry the kernel drops while the owner
+// still has it (a timer ran out: no packet refreshes it here) goes back in.
+//
+//   StandbyKernel sk(agent, loop, kernel, opt, ignored);
+//   sk.Start();                        // installs what is mirrored already
+//   bool skip = sk.IsMirrored(key);    // KernelSync, for events and dumps
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "conntrack/kernel_sync.h"
+
+namespace bladesync {
+
+struct StandbyKernelCounters {
+  Counter installed, updated, deleted, failed, reinstalled, repaired;
+};
+
+class StandbyKernel {
+ public:
+  StandbyKernel(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+                std::function<bool(const SessionKey&)> ignored);
+  ~StandbyKernel();
+  void Start();
+  // A mirrored session's key (either direction) that no owned session has.
+  bool IsMirrored(const SessionKey& key) const;
+  // Installed here as standby (and not deleted since).
+  bool InKernel(const SessionKey& key) const { return installed_.count(key) > 0; }
+  // The kernel destroyed an entry: one still mirrored goes back in.
+  void OnDestroyed(const SessionKey& key);
+  // Installs what is still pending now (promotion: before the adopted
+  // sessions are looked at).
+  void FlushAll();
+  // Dump-and-reconcile: every mirrored session in the kernel, nothing of
+  // ours left that is neither mirrored nor owned. Counted as repaired.
+  Status Repair();
+  size_t pending() const { return dirty_.size() + doomed_.size(); }
+  size_t in_kernel() const { return installed_.size(); }
+  const StandbyKernelCounters& counters() const { return counters_; }
+
+ private:
+  static void OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live);
+  void Flush(size_t max);
+  void Arm();
+  struct KeyHash {
+    size_t operator()(const SessionKey& k) const { return static_cast<size_t>(k.Hash()); }
+  };
+
+  BladeAgent& agent_;
+  EventLoop& loop_;
+  KernelTable& kernel_;
+  ConntrackOptions opt_;
+  std::function<bool(const SessionKey&)> ignored_;
+  std::vector<std::pair<const SessionStore*, uint32_t>> dirty_;
+  std::unordered_set<uint64_t> dirty_set_;  // (store number, id) already in dirty_
+  std::vector<const SessionStore*> stores_;  // store number -> store
+  std::vector<SessionKey> doomed_;          // keys whose mirrored record went away
+  std::unordered_set<SessionKey, KeyHash> installed_;
+  std::unique_ptr<Timer> flush_;
+  StandbyKernelCounters counters_;
+};
+
+}  // namespace bladesync
