@@ -21,7 +21,9 @@ struct ConntrackOptions {
   // standby-in-kernel: a mirror installs the sessions it mirrors into its
   // own kernel as they arrive, so promotion installs nothing.
   bool standby_in_kernel = false;
-  uint32_t standby_mark = 0;                // standby-mark: bits ORed into those entries' ct mark
+  // standby-mark: bits ORed into those entries' ct mark; a secondary drops
+  // forwarded packets that carry them (StandbyGuard). 0: no mark, no guard.
+  uint32_t standby_mark = 0x80000000u;
 };
 
 }  // namespace bladesync

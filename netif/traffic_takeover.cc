@@ -5,7 +5,7 @@
 namespace bladesync {
 namespace {
 
-constexpr Nanos kReadyPoll = milliseconds(10);
+constexpr Nanos kReadyPoll = milliseconds(1);  // only while a new primary waits: on the failover's critical path
 
 std::string Describe(const AddrPrefix& p) {
   return p.addr.ToString() + "/" + std::to_string(p.addr.is_v4() ? p.prefix_len - 96 : p.prefix_len);

@@ -56,7 +56,7 @@ class TrafficTakeover {
   // the device and the chassis) is set, and said so.
   void Start();
   // Primary or not (a-p). Losing the role releases at once; gaining it
-  // takes once ready() holds, checked every 10 ms until then.
+  // takes once ready() holds, checked every millisecond until then.
   void SetPrimary(bool primary);
   // link-failed-signal: every device here goes down for about a second, so
   // the switches flush what they learnt on it.

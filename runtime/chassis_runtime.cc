@@ -30,8 +30,15 @@ void ChassisRuntime::OnRoleChange(HaRole old, HaRole now) {
   role_.store(now);
   const bool was_primary = old == HaRole::kPrimary || old == HaRole::kStandalone;
   const bool is_primary = now == HaRole::kPrimary || now == HaRole::kStandalone;
-  // Traffic first: a demoted chassis drops its addresses before anything else.
+  // Traffic first: a demoted chassis drops its addresses before anything
+  // else; a promoted one forwards its mirrored sessions before they come.
+  if (guard_ && is_primary && !was_primary) {
+    if (Status s = guard_->Lower(); !s.ok()) BS_LOG(kError, "conntrack") << "standby-in-kernel guard: " << s.message();
+  }
   if (takeover_) takeover_->SetPrimary(is_primary && cfg_.mode == HaMode::kActivePassive);
+  if (guard_ && was_primary && !is_primary) {
+    if (Status s = guard_->Raise(); !s.ok()) BS_LOG(kError, "conntrack") << "standby-in-kernel guard: " << s.message();
+  }
   if (cfg_.link_failed_signal && was_primary && !is_primary) {
     // link-failed-signal: only when a monitored interface cost us the role.
     auto winner = manager_->peers().find(manager_->primary());
@@ -232,6 +239,12 @@ Status ChassisRuntime::Start() {
                                   << "in a-a route to each chassis's own addresses (see the README)";
       }
       takeover_->Start();  // before anything else: what a crashed run left goes
+    }
+    if (cfg_.conntrack.enabled && cfg_.conntrack.standby_in_kernel && cfg_.conntrack.standby_mark) {
+      guard_ = std::make_unique<StandbyGuard>(cfg_.conntrack.standby_mark);
+      if (Status s = guard_->Raise(); !s.ok()) {
+        BS_LOG(kError, "conntrack") << "chassis " << int(chassis_) << ": standby-in-kernel guard: " << s.message();
+      }
     }
     for (const std::string& name : cfg_.monitor) {
       if (!host_.Exists(cfg_.DeviceOf(name))) {
@@ -477,6 +490,10 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     t.announcements = takeover_->announcements();
     t.link_failed_signals = takeover_->link_failed_signals();
     t.last_wait_ms = ToSeconds(takeover_->last_wait()) * 1000;
+  }
+  if (guard_) {
+    cs.standby_guard = guard_->raised() ? "raised" : "lowered";
+    cs.standby_guard_errors = guard_->errors();
   }
   if (link_monitors_) {
     const RemoteLinkMonitorOptions& o = link_monitors_->options();

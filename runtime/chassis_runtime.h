@@ -19,6 +19,7 @@
 
 #include "blades/blade_agent.h"
 #include "conntrack/conntrack_source.h"
+#include "conntrack/standby_guard.h"
 #include "blades/packet_path.h"
 #include "config/cluster_config.h"
 #include "fabric/zap_handler.h"
@@ -147,6 +148,7 @@ class ChassisRuntime {
   std::unique_ptr<TrafficTakeover> takeover_;            // cluster addresses, virtual MAC (manager thread)
   std::unique_ptr<IcmpProber> prober_;                   // link monitors' pings (manager thread)
   std::unique_ptr<RemoteLinkMonitors> link_monitors_;
+  std::unique_ptr<StandbyGuard> guard_;  // standby-in-kernel: drops mirrored sessions' packets while not primary
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;

@@ -84,6 +84,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("link_failed_signals").Uint(cs.takeover.link_failed_signals);
   j.Key("last_wait_ms").Double(cs.takeover.last_wait_ms);
   j.EndObject();
+  j.Key("standby_guard").String(cs.standby_guard);
   j.Key("remote_link").BeginObject();
   j.Key("failed").Bool(cs.remote_link_failed);
   j.Key("score").Uint(cs.remote_link_score);
@@ -214,6 +215,9 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
   }
   if (cs.takeover.errors) {
     p.push_back(std::to_string(cs.takeover.errors) + " errors moving the cluster addresses (see the log)");
+  }
+  if (cs.standby_guard_errors) {
+    p.push_back(std::to_string(cs.standby_guard_errors) + " errors raising or lowering the standby-in-kernel guard (nft; see the log)");
   }
   for (const ConfigState::LinkMonitor& lm : cs.link_monitors) {
     if (lm.failed) p.push_back("link monitor " + lm.name + " failed: no server answers on " + lm.srcintf);

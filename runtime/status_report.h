@@ -41,6 +41,9 @@ struct ConfigState {
     uint64_t takes = 0, releases = 0, errors = 0, announcements = 0, link_failed_signals = 0;
     double last_wait_ms = 0;
   } takeover;
+  // standby-in-kernel's guard: "raised" (not primary), "lowered", "" (none).
+  std::string standby_guard;
+  uint64_t standby_guard_errors = 0;
   // Remote link monitors (config system link-monitor).
   struct LinkMonitor {
     std::string name, srcintf;

@@ -15,6 +15,11 @@ TCP stream and a UDP stream run through A, then one fault (argv[1]):
   control                machine_dies with session-pickup disable: the addresses
                          move, the sessions do not, and B breaks the stream
 
+machine_dies and uplink_down run with standby-in-kernel: B's kernel holds
+the mirrored streams before the fault, marked, and while B is secondary its
+guard drops them: for 0.6 s the server's route to the client points at B's
+own address, and not one datagram of the UDP stream gets through B.
+
 Each time both streams continue through B with every byte in order and no
 reset, the test moving no route or address; the client's neighbour entry
 for its gateway is the virtual MAC (or, without it, B's MAC after the
@@ -54,7 +59,7 @@ config system link-monitor
 end
 config system conntrack
     set status enable
-    set resync-interval 30
+    set resync-interval 30{standby}
 end
 """
 
@@ -80,6 +85,27 @@ def start_flows(topo, duration):
     return server, client
 
 
+def guard_probe(c, topo):
+    """B's kernel holds the mirrored streams (marked) and, secondary, drops
+    their packets: the server's route to the client points at B for 0.6 s.
+    Returns that window (monotonic seconds)."""
+    def in_b_kernel():
+        return [l for l in topo.conntrack_entries("b", topo.CLIENT) if "mark=" in l]
+    rows = c.wait_for("B's kernel to hold the mirrored streams", lambda: in_b_kernel() or None, timeout=10)
+    marks = [l.split("mark=")[1].split()[0] for l in rows]
+    assert all(int(m) & 0x80000000 for m in marks), "standby entries without standby-mark: %s" % rows
+    assert c.status(2)["standby_guard"] == "raised", c.status(2)["standby_guard"]
+    assert "bladesync_standby" in topo.sh(topo.ns["b"], "nft list tables").stdout
+    t0 = time.monotonic()
+    fw.run("ip", "-n", topo.ns["s"], "route", "add", topo.CLIENT + "/32", "via", topo.OWN["b"][1])
+    time.sleep(0.6)
+    fw.run("ip", "-n", topo.ns["s"], "route", "del", topo.CLIENT + "/32")
+    t1 = time.monotonic()
+    counter = topo.sh(topo.ns["b"], "nft list table inet bladesync_standby").stdout
+    print("B's guard while secondary:", " ".join(counter.split("counter")[1].split()[:4]))
+    return t0, t1
+
+
 def held(c, ch):
     try:
         return c.status(ch)["cluster_addresses"]["held"]
@@ -96,8 +122,10 @@ def scenario(make, fault):
     topo = fw.BridgedPair("%04x" % random.randrange(1 << 16))
     server = client = None
     try:
+        standby = fault in ("machine_dies", "uplink_down")
+        extra = EXTRA.replace("{standby}", "\n    set standby-in-kernel enable" if standby else "")
         c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
-                 addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=EXTRA)
+                 addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=extra)
         text = open(c.config).read().replace("    set slots 1\n", HA.format(vmac="enable" if vmac else "disable"))
         if fault == "control":
             text = text.replace("    set session-pickup enable\n", "    set session-pickup disable\n")
@@ -123,6 +151,9 @@ def scenario(make, fault):
         else:
             time.sleep(2.0)
         assert topo.client_neighbour() == a_mac, "the client's gateway entry is not A's MAC: %s" % topo.client_neighbour()
+        probe = None
+        if standby:
+            probe = guard_probe(c, topo)
         time.sleep(1.0)
         st2 = c.status(2)
         assert st2["role"] == "secondary" and not st2["cluster_addresses"]["held"], st2
@@ -188,6 +219,12 @@ def scenario(make, fault):
                 assert not topo.mac("a", "lan").startswith("00:09:0f:09"), "A kept the virtual MAC"
             print("%s: both streams continued through B: TCP gap %.0f ms, UDP gap %.0f ms, %d bytes in order"
                   % (fault, srv["tcp_max_gap_ms"], cli["udp_max_gap_ms"], srv["tcp_bytes"]))
+        if probe:
+            t0, t1 = probe
+            through_b = sum(1 for x in cli["udp_times"] if t0 + 0.05 < x < t1)
+            assert through_b == 0, "B, secondary, forwarded %d datagrams of a session it mirrors" % through_b
+            assert c.status(2)["standby_guard"] == "lowered", "B's guard is still up as primary"
+            assert "bladesync_standby" not in topo.sh(topo.ns["b"], "nft list tables").stdout
         codes = c.stop_all()
         assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
         assert "10.0.1.1" not in topo.addresses("b", "lan"), "B kept the cluster address after it stopped"

@@ -7,6 +7,7 @@
 
 #include "conntrack/ct_mapping.h"
 #include "conntrack/kernel_sync.h"
+#include "conntrack/standby_kernel.h"
 #include "tests/support/kernel_entries.h"
 #include "tests/support/sim_cluster.h"
 
@@ -236,5 +237,118 @@ TEST(KernelSync, PromotionInstallsWhatTheLostOwnersKernelHad) {
   EXPECT_EQ(p.s2.counters().refused.get(), 0u);
 }
 
+
+// A kernel table that knows create, create-or-update and delete.
+class OpsKernel : public KernelTable {
+ public:
+  std::map<std::string, KernelEntry> table;
+  size_t put_calls = 0, entries_put = 0;
+  Status Dump(const std::function<void(const KernelEntry&)>& fn) override {
+    for (auto& [k, e] : table) fn(e);
+    return Status::Ok();
+  }
+  InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& o) override {
+    InstallStats s;
+    for (KernelEntry e : entries) {
+      e.mark |= o.mark_or;
+      const std::string k = e.key.ToString();
+      if (o.op == InstallOptions::Op::kDelete) {
+        (table.erase(k) ? s.installed : s.existed)++;
+        continue;
+      }
+      ++entries_put;
+      if (table.count(k) && o.op == InstallOptions::Op::kCreate) {
+        ++s.existed;
+        continue;
+      }
+      table[k] = e;
+      ++s.installed;
+    }
+    ++put_calls;
+    return s;
+  }
+};
+
+struct StandbyPair : Pair {
+  OpsKernel k2ops;
+  ConntrackOptions sopt = [this] {
+    ConntrackOptions o = opt;
+    o.standby_in_kernel = true;
+    return o;
+  }();
+  KernelSync s2k{c.blade(2, 1), c.blade(2, 1).loop(), k2ops, sopt, {IpAddr::V4(0xa9fec902)}};
+  StandbyKernel sk{c.blade(2, 1), c.blade(2, 1).loop(), k2ops, sopt, [this](const SessionKey& k) { return s2k.Ignored(k); }};
+  StandbyPair() {
+    s2k.set_standby(&sk);
+    sk.Start();
+  }
+  bool InB(const KernelEntry& e) { return k2ops.table.count(e.key.ToString()) > 0; }
+};
+
+TEST(StandbyKernel, TheMirrorsKernelFollowsTheOwnersDeltas) {
+  StandbyPair p;
+  const std::vector<KernelEntry> es{Tcp(1), Tcp(2), UdpSnat(), IcmpEcho(), Tcp6Dnat()};
+  for (const KernelEntry& e : es) {
+    p.k1.Put(e);
+    p.s1.OnEvent(CtEvent::kNew, e);
+  }
+  p.c.RunFor(milliseconds(300));
+  ASSERT_EQ(p.k2ops.table.size(), es.size());
+  for (const KernelEntry& e : es) {
+    ASSERT_TRUE(p.InB(e)) << e.ToString();
+    EXPECT_EQ(p.k2ops.table[e.key.ToString()].mark & 0x80000000u, 0x80000000u) << "standby-mark";
+  }
+  EXPECT_EQ(p.sk.counters().installed.get(), es.size());
+  // The owner's kernel changes a state and ends a flow: so does ours.
+  KernelEntry t1 = Tcp(1);
+  t1.tcp_state = kCtTcpFinWait;
+  p.s1.OnEvent(CtEvent::kUpdate, t1);
+  p.s1.OnEvent(CtEvent::kDestroy, Tcp(2));
+  p.c.RunFor(milliseconds(300));
+  EXPECT_FALSE(p.InB(Tcp(2)));
+  EXPECT_EQ(p.k2ops.table[Tcp(1).key.ToString()].tcp_state, kCtTcpFinWait);
+  EXPECT_EQ(p.sk.counters().deleted.get(), 1u);
+  // Our own installs come back as kernel events: not this blade's sessions.
+  for (auto& [k, e] : p.k2ops.table) p.s2k.OnEvent(CtEvent::kNew, e);
+  EXPECT_EQ(p.c.blade(2, 1).owned().live(), 0u) << "a mirrored session became an owned one";
+  EXPECT_EQ(p.s2k.counters().mirrored_events.get(), es.size() - 1);
+  // A dump sees them too, and leaves them alone.
+  ASSERT_TRUE(p.s2k.Reconcile().ok());
+  EXPECT_EQ(p.c.blade(2, 1).owned().live(), 0u);
+}
+
+TEST(StandbyKernel, AnEntryTheKernelDropsGoesBackInAndDriftIsRepaired) {
+  StandbyPair p;
+  for (uint32_t i = 1; i <= 3; ++i) p.s1.OnEvent(CtEvent::kNew, Tcp(i));
+  p.c.RunFor(milliseconds(300));
+  ASSERT_EQ(p.k2ops.table.size(), 3u);
+  // Its timer ran out here, where no packet refreshes it.
+  p.k2ops.table.erase(Tcp(1).key.ToString());
+  p.s2k.OnEvent(CtEvent::kDestroy, Tcp(1));
+  EXPECT_TRUE(p.InB(Tcp(1)));
+  EXPECT_EQ(p.sk.counters().reinstalled.get(), 1u);
+  // Gone without an event (flushed by hand), and one of ours left over.
+  p.k2ops.table.erase(Tcp(2).key.ToString());
+  ASSERT_TRUE(p.sk.Repair().ok());
+  EXPECT_TRUE(p.InB(Tcp(2)));
+  EXPECT_GE(p.sk.counters().repaired.get(), 1u);
+}
+
+TEST(StandbyKernel, PromotionInstallsOnlyWhatWasNotInTheKernelYet) {
+  StandbyPair p;
+  for (uint32_t i = 1; i <= 10; ++i) p.s1.OnEvent(CtEvent::kNew, Tcp(i));
+  p.c.RunFor(milliseconds(300));
+  ASSERT_EQ(p.k2ops.table.size(), 10u);
+  const size_t before = p.k2ops.entries_put;
+  // The owner is lost: chassis 2 adopts and installs.
+  p.c.Kill(1, 1);
+  ASSERT_EQ(p.c.blade(2, 1).Adopt(1), 10u);
+  bool done = false;
+  p.s2k.InstallAdopted([&](const InstallStats&) { done = true; });
+  p.c.RunFor(milliseconds(100));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(p.k2ops.entries_put, before) << "promotion installed sessions the kernel had";
+  EXPECT_EQ(p.s2k.counters().skipped_in_kernel.get(), 10u);
+}
 }  // namespace
 }  // namespace bladesync
