@@ -186,6 +186,28 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         MetricType::Counter, static_cast<double>(m.refused_handshakes), {{"chassis", ch}});
   f.Add("bladesync_corrupt_frames_total", "Frames dropped on their checksum (corrupt in transit).", MetricType::Counter,
         static_cast<double>(m.corrupt_frames), {{"chassis", ch}});
+  if (m.has_cluster_addresses) {
+    f.Add("bladesync_cluster_addresses_held", "1 while this chassis holds the cluster addresses (the primary, once its "
+          "sessions are adopted).", MetricType::Gauge, m.cluster_addresses_held ? 1 : 0, {{"chassis", ch}});
+    f.Add("bladesync_cluster_address_errors_total", "Steps of moving the cluster addresses or MACs that failed.",
+          MetricType::Counter, static_cast<double>(m.takeover_errors), {{"chassis", ch}});
+    f.Add("bladesync_announcements_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent.",
+          MetricType::Counter, static_cast<double>(m.announcements), {{"chassis", ch}});
+    f.Add("bladesync_cluster_addresses_wait_seconds",
+          "How long the last new primary waited for its sessions before taking the cluster addresses.",
+          MetricType::Gauge, m.takeover_wait_s, {{"chassis", ch}});
+  }
+  if (!m.link_monitors.empty()) {
+    for (const auto& [name, up] : m.link_monitors) {
+      f.Add("bladesync_link_monitor_up", "1 while a link monitor has a server that answers.", MetricType::Gauge,
+            up ? 1 : 0, {{"chassis", ch}, {"monitor", name}});
+    }
+    f.Add("bladesync_remote_link_score", "Sum of the ha-priority of the failed link monitors that count.",
+          MetricType::Gauge, m.remote_link_score, {{"chassis", ch}});
+    f.Add("bladesync_remote_link_failed",
+          "1 when the score reached pingserver-failover-threshold (held for pingserver-flip-timeout).",
+          MetricType::Gauge, m.remote_link_failed ? 1 : 0, {{"chassis", ch}});
+  }
   for (const PeerMetrics& p : m.peers) {
     const std::string peer = std::to_string(p.chassis);
     for (int l = 0; l < 2; ++l) {

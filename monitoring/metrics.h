@@ -72,6 +72,15 @@ struct ChassisMetrics {
   uint64_t refused_handshakes = 0;
   uint64_t health_problems = 0;  // what get system ha status lists under problems  // CURVE handshakes refused (no CURVE, unknown key)
   uint64_t corrupt_frames = 0;  // frames every transport of this process dropped on their checksum
+  // The traffic follows the primary (absent without cluster addresses).
+  bool has_cluster_addresses = false;
+  bool cluster_addresses_held = false;
+  uint64_t takeover_errors = 0, announcements = 0;
+  double takeover_wait_s = 0;
+  // Remote link monitors: (name, up) and the score.
+  std::vector<std::pair<std::string, bool>> link_monitors;
+  uint32_t remote_link_score = 0;
+  bool remote_link_failed = false;
   std::vector<BladeMetrics> blades;
   std::vector<PeerMetrics> peers;
 };

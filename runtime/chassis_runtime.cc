@@ -626,7 +626,16 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.peer_restarts = mg.peer_restarts();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
-      m.health_problems = HealthProblems(mg, CurrentConfigState()).size();
+      const ConfigState cs = CurrentConfigState();
+      m.health_problems = HealthProblems(mg, cs).size();
+      m.has_cluster_addresses = cs.takeover.configured;
+      m.cluster_addresses_held = cs.takeover.held;
+      m.takeover_errors = cs.takeover.errors;
+      m.announcements = cs.takeover.announcements;
+      m.takeover_wait_s = cs.takeover.last_wait_ms / 1000;
+      for (const ConfigState::LinkMonitor& lm : cs.link_monitors) m.link_monitors.emplace_back(lm.name, !lm.failed);
+      m.remote_link_score = cs.remote_link_score;
+      m.remote_link_failed = cs.remote_link_failed;
       for (int r = 0; r < kDropReasons; ++r) {
         if (uint64_t n = mg.dropped(static_cast<DropReason>(r))) m.manager_dropped.emplace_back(DropReasonName(static_cast<DropReason>(r)), n);
       }
