@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "fabric/zmq_transport.h"
+#include "netif/linux_interfaces.h"
 #include "runtime/address_book.h"
 #include "runtime/chassis_runtime.h"
 #include "runtime/control_server.h"
@@ -294,9 +295,27 @@ int CheckConfig(const Flags& f) {
       }
     }
     if (!c->notify_script.empty() && access(c->notify_script.c_str(), X_OK) != 0) {
-      std::fprintf(stderr, "%s: 'notify-script' in 'config system ha': %s: %s\n", f.words[1].c_str(),
-                   c->notify_script.c_str(), std::strerror(errno));
+      std::fprintf(stderr, "%s:%d: option 'notify-script' in 'config system ha': %s: %s\n", f.words[1].c_str(),
+                   c->notify_script_line, c->notify_script.c_str(), std::strerror(errno));
       ++bad;
+    }
+    // The interfaces this chassis watches or holds addresses on must be this host's.
+    LinuxInterfaces host;
+    auto device_missing = [&](const std::string& name, int line, const char* option, const char* block) {
+      const std::string dev = c->DeviceOf(name);
+      if (host.Exists(dev)) return;
+      auto ic = c->interface_config.find(name);
+      const int at = line ? line : (ic != c->interface_config.end() ? ic->second.line : 0);
+      std::fprintf(stderr, "%s:%d: option '%s' in '%s': interface '%s' (device %s) does not exist on this host\n",
+                   f.words[1].c_str(), at, option, block, name.c_str(), dev.c_str());
+      ++bad;
+    };
+    for (const std::string& name : c->monitor) device_missing(name, c->monitor_line, "monitor", "config system ha");
+    for (const InterfaceConfig* ic : c->ClusterInterfaces()) {
+      device_missing(ic->name, ic->line, "ip", ("config system interface / edit " + ic->name).c_str());
+    }
+    for (const LinkMonitorConfig& m : c->link_monitors) {
+      device_missing(m.srcintf, m.line, "srcintf", ("config system link-monitor / edit " + m.name).c_str());
     }
     if (Result<CurveKeys> keys = CurveKeysFor(c.value(), static_cast<uint8_t>(f.chassis)); !keys.ok()) {
       std::fprintf(stderr, "%s\n", keys.status().message().c_str());

@@ -596,6 +596,7 @@ struct Loader {
     r.On("override", r.Bool(&cfg.override_));
     r.On("priority", r.Int(&default_priority, 0, 255));
     r.On("monitor", [&](const CliSetting& s) -> Status {
+      cfg.monitor_line = s.line;
       for (const std::string& n : s.values) {
         if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
         cfg.monitor.push_back(n);
@@ -628,6 +629,7 @@ struct Loader {
         return r.Err(s, "expects the script's absolute path");
       }
       cfg.notify_script = s.values[0];
+      cfg.notify_script_line = s.line;
       return Status::Ok();
     });
     r.On("notify-script-timeout", r.Int(&cfg.notify_script_timeout_s, 1, 300));

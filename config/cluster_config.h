@@ -88,6 +88,8 @@ struct ClusterConfig {
   int hb_lost_threshold = 6;           // 1..60
   bool override_ = false;
   std::vector<std::string> monitor;    // monitored interfaces
+  int monitor_line = 0;                // where `set monitor` is (check-config names it)
+  int notify_script_line = 0;
   int slots = 4;                       // blades per chassis
   bool curve = false;                  // CURVE with keys per chassis (set curve enable)
   std::string password;                // HA password: CURVE keys derived from it

@@ -70,6 +70,23 @@ def check_json_and_start_errors(c):
     assert r.returncode == 0, r.stdout + r.stderr  # the file itself is fine...
     r = run([c.bladesync, "check-config", keyed, "--chassis", "1"])
     assert r.returncode == 1 and "cannot read private-key-file" in r.stderr, (r.returncode, r.stderr)  # ...this host is not
+    # check-config --chassis: the interfaces it watches and holds addresses on
+    # must be this host's; each one missing is named with its line.
+    text = open(c.config).read().replace("    set slots 2\n", "    set slots 2\n    set monitor \"port7\"\n")
+    text = ("config system interface\n    edit \"lan\"\n        set device bsnosuch0\n        set ip 10.0.1.1/24\n"
+            "    next\nend\n" + text)
+    missing = os.path.join(c.dir, "missing-intf.conf")
+    open(missing, "w").write(text)
+    os.chmod(missing, 0o600)
+    assert run([c.bladesync, "check-config", missing]).returncode == 0
+    r = run([c.bladesync, "check-config", missing, "--chassis", "1"])
+    lines = text.splitlines()
+    mon_line = next(i + 1 for i, l in enumerate(lines) if "set monitor" in l)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert ("%s:%d: option 'monitor' in 'config system ha': interface 'port7' (device port7) does not exist on this host"
+            % (missing, mon_line)) in r.stderr, r.stderr
+    assert ("%s:2: option 'ip' in 'config system interface / edit lan': interface 'lan' (device bsnosuch0) does not "
+            "exist on this host" % missing) in r.stderr, r.stderr
     # Start failures go through the log: under the journal with priority <3>.
     with open(os.path.join(c.dir, "start.log"), "wb") as log:
         st = os.fstat(log.fileno())

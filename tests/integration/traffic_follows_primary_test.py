@@ -213,6 +213,9 @@ def scenario(make, fault):
             st1 = c.status(1) if 1 in c.procs else None
             if st1:
                 assert st1["role"] == "secondary" and not st1["cluster_addresses"]["held"], st1
+                if fault == "uplink_down":
+                    # link-failed-signal: A took its other monitored interface (lan) down for a second.
+                    assert st1["cluster_addresses"]["link_failed_signals"] == 1, st1["cluster_addresses"]
             if fault != "machine_dies":
                 assert "10.0.1.1" not in topo.addresses("a", "lan"), "A still holds 10.0.1.1"
             if vmac and fault != "machine_dies":
