@@ -527,7 +527,38 @@ struct Loader {
       r.On("public-key", r.String(&c.public_key));
       r.On("private-key", r.String(&c.private_key));
       r.On("private-key-file", r.String(&c.private_key_file));
+      r.On("traffic-address", [&](const CliSetting& s) -> Status {
+        if (cfg.mode != HaMode::kActiveActive) {
+          return r.Err(s, "is for 'set mode a-a'; in a-p the primary holds 'set ip' of config system interface");
+        }
+        if (s.values.size() < 2) return r.Err(s, "expects <interface> <address/prefix-length>, one or more");
+        for (size_t i = 0; i < s.values.size();) {
+          const std::string& intf = s.values[i];
+          if (!cfg.interfaces.count(intf)) return r.Err(s, "unknown interface '" + intf + "'");
+          size_t used = 0;
+          std::optional<AddrPrefix> p = ParsePrefix(s.values, i + 1, &used);
+          if (!p) return r.Err(s, "'" + (i + 1 < s.values.size() ? s.values[i + 1] : std::string()) +
+                                      "' after '" + intf + "' is not an address/prefix-length");
+          c.traffic_addresses.emplace_back(intf, *p);
+          i += 1 + used;
+        }
+        return Status::Ok();
+      });
       if (Status s = r.Read(e); !s.ok()) return s;
+      for (const auto& [intf, p] : c.traffic_addresses) {
+        for (const auto& [name, ic] : cfg.interface_config) {
+          for (const AddrPrefix& q : ic.addresses) {
+            if (q.addr == p.addr) return r.Err(*SettingOf(e, "traffic-address"), p.addr.ToString() + " is also a cluster address of '" + name + "'");
+          }
+        }
+        for (const ChassisConfig& other : cfg.chassis) {
+          for (const auto& [oi, q] : other.traffic_addresses) {
+            if (q.addr == p.addr) {
+              return r.Err(*SettingOf(e, "traffic-address"), p.addr.ToString() + " is chassis " + std::to_string(other.id) + "'s too");
+            }
+          }
+        }
+      }
       if (c.m1.empty() || c.m2.empty()) return Err(e.line, "chassis " + e.name + " needs 'set m1' and 'set m2' addresses");
       // Addresses are checked here, not when a socket fails to bind at start.
       for (const char* key : {"m1", "m2", "backplane"}) {

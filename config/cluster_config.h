@@ -53,6 +53,9 @@ struct ChassisConfig {
   std::string public_key;  // CURVE, Z85
   std::string private_key;       // CURVE secret: the 40 Z85 characters themselves
   std::string private_key_file;  // or the absolute path of a file holding them
+  // a-a: the addresses this chassis takes traffic on (interface, address);
+  // it holds them, and the survivor that adopts its sessions takes them over.
+  std::vector<std::pair<std::string, AddrPrefix>> traffic_addresses;
   int line = 0;
 };
 

@@ -80,6 +80,14 @@ bool ChassisManager::TrafficReady() const {
   return true;
 }
 
+bool ChassisManager::AddressesHeldElsewhere(uint8_t c) const {
+  for (const auto& [id, p] : peers_) {
+    if (!p.alive) continue;
+    if (std::find(p.holds_addresses_of.begin(), p.holds_addresses_of.end(), c) != p.holds_addresses_of.end()) return true;
+  }
+  return false;
+}
+
 void ChassisManager::ResetUptime() {
   uptime_base_ = loop_.Now();
   reelect_ = true;
@@ -117,6 +125,7 @@ void ChassisManager::SendHeartbeats() {
       auto serial = fbb_.CreateString(cfg_.serial);
       auto holds = fbb_.CreateVectorOfStructs(held);
       auto checksums = fbb_.CreateVector(cfg_.config_checksums);
+      auto held_addresses = fbb_.CreateVector(held_addresses_);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -134,6 +143,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_handing_over(pending_relinquish_);
       b.add_config_checksums(checksums);
       b.add_remote_link_failed(self.remote_link_failed);
+      b.add_holds_addresses_of(held_addresses);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -277,6 +287,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
   p.remote_link_failed = hb.remote_link_failed();
+  p.holds_addresses_of.clear();
+  if (hb.holds_addresses_of() && hb.holds_addresses_of()->size() <= 16) {
+    p.holds_addresses_of.assign(hb.holds_addresses_of()->begin(), hb.holds_addresses_of()->end());
+  }
   p.priority = hb.priority();
   p.uptime = milliseconds(hb.uptime_ms());
   p.serial = hb.serial() ? hb.serial()->str() : "";

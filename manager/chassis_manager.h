@@ -106,6 +106,7 @@ struct PeerView {
   int live_blades = 0;
   int monitored_up = 0;
   bool remote_link_failed = false;
+  std::vector<uint8_t> holds_addresses_of;  // a-a: whose traffic addresses it holds
   uint8_t priority = 0;
   Nanos uptime{0};
   std::string serial;
@@ -173,6 +174,10 @@ class ChassisManager {
   // force a new election; within ha-uptime-diff-margin priority decides).
   void ResetUptime();
   Nanos uptime() const { return loop_.Now() - uptime_base_; }
+  // a-a: the chassis whose traffic addresses this one holds (heartbeats say so).
+  void SetHeldAddresses(std::vector<uint8_t> of) { held_addresses_ = std::move(of); }
+  // A live peer holds chassis c's traffic addresses.
+  bool AddressesHeldElsewhere(uint8_t c) const;
   // A reload changed the config: the next heartbeats carry its checksums.
   void SetConfigChecksums(std::vector<uint64_t> c) { cfg_.config_checksums = std::move(c); }
   // Frames refused, by reason (the blades' reasons: one word per concept).
@@ -239,6 +244,7 @@ class ChassisManager {
   Nanos start_;
   Nanos uptime_base_;  // start_, or the last reset-uptime
   bool reelect_ = false;  // reset-uptime: one election without the incumbent's advantage
+  std::vector<uint8_t> held_addresses_;
   std::vector<BladeView> blades_;   // index = slot - 1
   std::map<uint8_t, PeerView> peers_;
   HaRole role_ = HaRole::kUnknown;

@@ -97,7 +97,7 @@ void TrafficTakeover::SetPrimary(bool primary) {
     return;
   }
   wanted_since_ = loop_.Now();
-  BS_LOG(kInfo, "takeover") << opt_.who << ": primary: the cluster addresses follow once its blades hold the adopted sessions";
+  BS_LOG(kInfo, "takeover") << opt_.who << ": to hold the addresses once the blades hold the adopted sessions";
   poll_->Arm(Nanos(0));
 }
 
@@ -115,8 +115,8 @@ void TrafficTakeover::Take() {
       if (Status s = host_.AddAddress(i.device, a); !s.ok()) Failed("adding " + Describe(a) + " to " + i.device, s);
     }
   }
-  BS_LOG(kInfo, "takeover") << opt_.who << ": holds the cluster addresses (" << ToSeconds(last_wait_) * 1000
-                            << " ms after becoming primary)";
+  BS_LOG(kInfo, "takeover") << opt_.who << ": holds the addresses (after waiting " << ToSeconds(last_wait_) * 1000
+                            << " ms for the sessions)";
   announce_rounds_left_ = opt_.gratuitous_arps ? opt_.arps : 0;
   announce_->Disarm();
   Announce();
@@ -163,7 +163,7 @@ void TrafficTakeover::Release(const char* why) {
       if (Status s = host_.SetMac(i.device, own_mac_[k]); !s.ok()) Failed("restoring the MAC of " + i.device, s);
     }
   }
-  BS_LOG(kInfo, "takeover") << opt_.who << ": released the cluster addresses (" << why << ")";
+  BS_LOG(kInfo, "takeover") << opt_.who << ": released the addresses (" << why << ")";
 }
 
 void TrafficTakeover::SignalLinkFailure(const std::vector<std::string>& devices) {

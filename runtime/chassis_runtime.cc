@@ -52,7 +52,32 @@ void ChassisRuntime::OnRoleChange(HaRole old, HaRole now) {
       if (takeover_) takeover_->SignalLinkFailure(devices);
     }
   }
+  UpdateTrafficAddresses();
   if (role_hook_) role_hook_->RoleChanged(HaRoleName(old), HaRoleName(now), manager_->primary());
+}
+
+// a-a: this chassis holds its own traffic addresses while it processes
+// traffic, and a lost chassis's once it adopted that chassis's sessions
+// (the primary among the survivors does), until that chassis is back and
+// ready; then it lets go and the owner, seeing that in our heartbeats,
+// takes them back.
+void ChassisRuntime::UpdateTrafficAddresses() {
+  if (traffic_addresses_.empty() || !manager_) return;
+  const HaRole role = manager_->role();
+  std::vector<uint8_t> held;
+  for (auto& [id, t] : traffic_addresses_) {
+    bool want = false;
+    if (id == chassis_) {
+      want = role != HaRole::kUnknown;
+    } else if (auto p = manager_->peers().find(id); p != manager_->peers().end()) {
+      const PeerView& pv = p->second;
+      const bool back = pv.alive && pv.ready && pv.role != HaRole::kUnknown;
+      want = role != HaRole::kUnknown && pv.adopted_epoch != 0 && !back;
+    }
+    t->SetPrimary(want);
+    if (t->held()) held.push_back(id);
+  }
+  manager_->SetHeldAddresses(std::move(held));
 }
 
 TakeoverOptions ChassisRuntime::MakeTakeoverOptions() const {
@@ -246,6 +271,36 @@ Status ChassisRuntime::Start() {
         BS_LOG(kError, "conntrack") << "chassis " << int(chassis_) << ": standby-in-kernel guard: " << s.message();
       }
     }
+    if (cfg_.mode == HaMode::kActiveActive) {
+      for (const ChassisConfig& owner : cfg_.chassis) {
+        if (owner.traffic_addresses.empty()) continue;
+        TakeoverOptions o = MakeTakeoverOptions();
+        o.interfaces.clear();
+        o.virtual_mac = false;  // each chassis has its own MAC; the gratuitous ARPs move a lost one's addresses
+        o.who = "chassis " + std::to_string(chassis_) + " (traffic addresses of chassis " + std::to_string(owner.id) + ")";
+        for (const auto& [intf, addr] : owner.traffic_addresses) {
+          auto it = std::find_if(o.interfaces.begin(), o.interfaces.end(), [&](const TakeoverInterface& t) { return t.name == intf; });
+          if (it == o.interfaces.end()) {
+            o.interfaces.push_back(TakeoverInterface{intf, cfg_.DeviceOf(intf), cfg_.interfaces.at(intf), {}});
+            it = o.interfaces.end() - 1;
+          }
+          it->addresses.push_back(addr);
+        }
+        const uint8_t id = owner.id;
+        std::function<bool()> ready;
+        if (id == chassis_) {
+          // Our own back only once the survivor that held them let go.
+          ready = [this] { return manager_->processes_traffic() && !manager_->AddressesHeldElsewhere(chassis_); };
+        } else {
+          ready = [this] { return manager_->TrafficReady(); };
+        }
+        traffic_addresses_[id] = std::make_unique<TrafficTakeover>(o, loop, host_, ready);
+        traffic_addresses_[id]->Start();
+      }
+      if (!traffic_addresses_.empty()) {
+        traffic_addresses_task_ = std::make_unique<PeriodicTask>(loop, cfg_.hb_interval_ns() / 2, [this] { UpdateTrafficAddresses(); });
+      }
+    }
     for (const std::string& name : cfg_.monitor) {
       if (!host_.Exists(cfg_.DeviceOf(name))) {
         BS_LOG(kWarn, "runtime") << "chassis " << int(chassis_) << ": monitored interface " << name << " (device "
@@ -364,7 +419,13 @@ void ChassisRuntime::Stop() {
   if (!started_) return;
   started_ = false;
   // The cluster addresses go first: no packet is for a chassis that is going.
-  if (manager_thread_ && takeover_) manager_thread_->Call([&] { takeover_->Stop(); });
+  if (manager_thread_ && (takeover_ || !traffic_addresses_.empty())) {
+    manager_thread_->Call([&] {
+      traffic_addresses_task_.reset();
+      for (auto& [id, t] : traffic_addresses_) t->Stop();
+      if (takeover_) takeover_->Stop();
+    });
+  }
   status_page_.reset();
   exposer_.reset();  // no scrape may reach into the threads that stop next
   control_.reset();  // nor a control request
@@ -385,6 +446,7 @@ void ChassisRuntime::Stop() {
       link_monitors_.reset();
       prober_.reset();
       takeover_.reset();
+      traffic_addresses_.clear();
       manager_.reset();
       manager_transport_->Close();
     });
@@ -490,6 +552,17 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     t.announcements = takeover_->announcements();
     t.link_failed_signals = takeover_->link_failed_signals();
     t.last_wait_ms = ToSeconds(takeover_->last_wait()) * 1000;
+  }
+  for (const auto& [id, t] : traffic_addresses_) {
+    ConfigState::TrafficAddresses ta;
+    ta.chassis = id;
+    ta.held = t->held();
+    if (const ChassisConfig* owner = cfg_.FindChassis(id)) {
+      for (const auto& [intf, a] : owner->traffic_addresses) {
+        ta.addresses.push_back(intf + " " + a.addr.ToString() + "/" + std::to_string(a.addr.is_v4() ? a.prefix_len - 96 : a.prefix_len));
+      }
+    }
+    cs.traffic_addresses.push_back(std::move(ta));
   }
   if (guard_) {
     cs.standby_guard = guard_->raised() ? "raised" : "lowered";

@@ -148,7 +148,12 @@ class ChassisRuntime {
   std::unique_ptr<TrafficTakeover> takeover_;            // cluster addresses, virtual MAC (manager thread)
   std::unique_ptr<IcmpProber> prober_;                   // link monitors' pings (manager thread)
   std::unique_ptr<RemoteLinkMonitors> link_monitors_;
-  std::unique_ptr<StandbyGuard> guard_;  // standby-in-kernel: drops mirrored sessions' packets while not primary
+  std::unique_ptr<StandbyGuard> guard_;
+  // a-a: every chassis's traffic addresses this one may hold: its own, and
+  // a lost chassis's once it adopted that chassis's sessions (manager thread).
+  std::map<uint8_t, std::unique_ptr<TrafficTakeover>> traffic_addresses_;
+  std::unique_ptr<PeriodicTask> traffic_addresses_task_;
+  void UpdateTrafficAddresses();  // standby-in-kernel: drops mirrored sessions' packets while not primary
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
   std::map<uint8_t, size_t> slot_index_;

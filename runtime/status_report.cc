@@ -85,6 +85,13 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("last_wait_ms").Double(cs.takeover.last_wait_ms);
   j.EndObject();
   j.Key("standby_guard").String(cs.standby_guard);
+  j.Key("traffic_addresses").BeginArray();
+  for (const ConfigState::TrafficAddresses& ta : cs.traffic_addresses) {
+    j.BeginObject().Key("chassis").Uint(ta.chassis).Key("held").Bool(ta.held).Key("addresses").BeginArray();
+    for (const std::string& a : ta.addresses) j.String(a);
+    j.EndArray().EndObject();
+  }
+  j.EndArray();
   j.Key("remote_link").BeginObject();
   j.Key("failed").Bool(cs.remote_link_failed);
   j.Key("score").Uint(cs.remote_link_score);
@@ -359,6 +366,11 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     for (const std::string& a : cs.takeover.addresses) o << "; " << a;
     if (!cs.takeover.virtual_mac.empty()) o << "; virtual MAC " << cs.takeover.virtual_mac;
     o << "; announcements " << cs.takeover.announcements << ", errors " << cs.takeover.errors << "\n";
+  }
+  for (const ConfigState::TrafficAddresses& ta : cs.traffic_addresses) {
+    o << "Traffic addresses of chassis " << int(ta.chassis) << ": " << (ta.held ? "held here" : "not held here");
+    for (const std::string& a : ta.addresses) o << "; " << a;
+    o << "\n";
   }
   if (!cs.link_monitors.empty()) {
     o << "Remote link: " << (cs.remote_link_failed ? "FAILED" : "ok") << ", score " << cs.remote_link_score

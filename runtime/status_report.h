@@ -41,6 +41,13 @@ struct ConfigState {
     uint64_t takes = 0, releases = 0, errors = 0, announcements = 0, link_failed_signals = 0;
     double last_wait_ms = 0;
   } takeover;
+  // a-a: the traffic addresses of each chassis, and whether this one holds them.
+  struct TrafficAddresses {
+    uint8_t chassis = 0;
+    bool held = false;
+    std::vector<std::string> addresses;
+  };
+  std::vector<TrafficAddresses> traffic_addresses;
   // standby-in-kernel's guard: "raised" (not primary), "lowered", "" (none).
   std::string standby_guard;
   uint64_t standby_guard_errors = 0;

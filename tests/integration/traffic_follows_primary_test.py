@@ -14,6 +14,9 @@ TCP stream and a UDP stream run through A, then one fault (argv[1]):
                          (virtual-mac disabled: the gratuitous ARPs move the client)
   control                machine_dies with session-pickup disable: the addresses
                          move, the sessions do not, and B breaks the stream
+  active_active          a-a: each firewall holds its own traffic addresses (A
+                         10.0.1.1 and 10.0.3.1, B .2); A's machine dies and B,
+                         adopting A's sessions, takes A's addresses too
 
 machine_dies and uplink_down run with standby-in-kernel: B's kernel holds
 the mirrored streams before the fault, marked, and while B is secondary its
@@ -63,6 +66,26 @@ config system conntrack
 end
 """
 
+EXTRA_AA = """
+config system interface
+    edit "lan"
+    next
+    edit "wan"
+    next
+end
+config system conntrack
+    set status enable
+    set resync-interval 30
+end
+"""
+
+HA_AA = """    set slots 1
+    set monitor "lan" "wan"
+    set arps 3
+    set arps-interval 1
+    set hello-holddown 1
+"""
+
 HA = """    set slots 1
     set monitor "lan" "wan"
     set pingserver-monitor-interface "wan"
@@ -106,9 +129,14 @@ def guard_probe(c, topo):
     return t0, t1
 
 
-def held(c, ch):
+def held(c, ch, of=1):
+    """Chassis ch holds the addresses the client uses (a-p: the cluster
+    addresses; a-a: chassis `of`'s traffic addresses)."""
     try:
-        return c.status(ch)["cluster_addresses"]["held"]
+        st = c.status(ch)
+        if st["mode"] == "a-a":
+            return any(t["chassis"] == of and t["held"] for t in st["traffic_addresses"])
+        return st["cluster_addresses"]["held"]
     except Exception:
         return False
 
@@ -118,15 +146,23 @@ def scenario(make, fault):
     if why:
         print("SKIPPED: traffic follows the primary: %s" % why)
         return
-    vmac = fault != "monitor_server_silent"
+    aa = fault == "active_active"
+    vmac = fault not in ("monitor_server_silent", "active_active")
     topo = fw.BridgedPair("%04x" % random.randrange(1 << 16))
     server = client = None
     try:
         standby = fault in ("machine_dies", "uplink_down")
         extra = EXTRA.replace("{standby}", "\n    set standby-in-kernel enable" if standby else "")
-        c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
-                 addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=extra)
-        text = open(c.config).read().replace("    set slots 1\n", HA.format(vmac="enable" if vmac else "disable"))
+        c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3, mode="a-a" if aa else "a-p",
+                 addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]},
+                 extra=EXTRA_AA if aa else extra)
+        text = open(c.config).read()
+        if aa:
+            text = text.replace("    set slots 1\n", HA_AA)
+            text = text.replace("        edit 1\n", "        edit 1\n            set traffic-address lan 10.0.1.1/24 wan 10.0.3.1/24\n")
+            text = text.replace("        edit 2\n", "        edit 2\n            set traffic-address lan 10.0.1.2/24 wan 10.0.3.2/24\n")
+        else:
+            text = text.replace("    set slots 1\n", HA.format(vmac="enable" if vmac else "disable"))
         if fault == "control":
             text = text.replace("    set session-pickup enable\n", "    set session-pickup disable\n")
             text = text.replace("    set session-pickup-connectionless enable\n", "")
@@ -156,10 +192,12 @@ def scenario(make, fault):
             probe = guard_probe(c, topo)
         time.sleep(1.0)
         st2 = c.status(2)
-        assert st2["role"] == "secondary" and not st2["cluster_addresses"]["held"], st2
+        assert st2["role"] == "secondary" and not held(c, 2), st2
         assert "10.0.1.1" not in topo.addresses("b", "lan")
+        if aa:
+            assert held(c, 2, of=2) and "10.0.1.2" in topo.addresses("b", "lan"), "B does not hold its own address"
         t_fail = time.monotonic()
-        if fault in ("machine_dies", "control"):
+        if fault in ("machine_dies", "control", "active_active"):
             topo.links_down("a")
             c.procs.pop(1).send_signal(signal.SIGKILL)
         elif fault == "daemon_restarts":
@@ -176,8 +214,7 @@ def scenario(make, fault):
         c.wait_for("B to take the cluster addresses", lambda: held(c, 2), timeout=15)
         t_taken = time.monotonic()
         st2 = c.status(2)
-        print("B holds the cluster addresses %.2f s after the fault (waited %.1f ms for its sessions)"
-              % (t_taken - t_fail, st2["cluster_addresses"]["last_wait_ms"]))
+        print("B holds the client's gateway address %.2f s after the fault" % (t_taken - t_fail))
         cli, srv = finish(server, client, timeout=60)
         server = client = None
         # B's account of the takeover, for the record.
@@ -210,18 +247,29 @@ def scenario(make, fault):
             udp_after = after(cli["udp_times"], t_taken + 1.0)
             assert udp_after > 50, "the UDP stream did not continue through B (%d datagrams)" % udp_after
             assert neighbour == (a_mac if vmac else b_mac), "the client's gateway entry is %s" % neighbour
+            if aa:
+                assert "10.0.1.2" in topo.addresses("b", "lan"), "B let its own address go"
             st1 = c.status(1) if 1 in c.procs else None
             if st1:
-                assert st1["role"] == "secondary" and not st1["cluster_addresses"]["held"], st1
+                assert st1["role"] == "secondary" and not held(c, 1), st1
                 if fault == "uplink_down":
                     # link-failed-signal: A took its other monitored interface (lan) down for a second.
                     assert st1["cluster_addresses"]["link_failed_signals"] == 1, st1["cluster_addresses"]
-            if fault != "machine_dies":
+            if fault not in ("machine_dies", "active_active"):  # (a dead machine keeps what it had)
                 assert "10.0.1.1" not in topo.addresses("a", "lan"), "A still holds 10.0.1.1"
             if vmac and fault != "machine_dies":
                 assert not topo.mac("a", "lan").startswith("00:09:0f:09"), "A kept the virtual MAC"
             print("%s: both streams continued through B: TCP gap %.0f ms, UDP gap %.0f ms, %d bytes in order"
                   % (fault, srv["tcp_max_gap_ms"], cli["udp_max_gap_ms"], srv["tcp_bytes"]))
+        if aa:
+            # A comes back: B lets A's addresses go once A is ready, and A takes them back.
+            for d in ("lan", "wan", "m1", "m2"):
+                fw.run("ip", "-n", topo.ns["a"], "link", "set", d, "up")
+            c.start_chassis(1)
+            c.wait_for("A to hold its own addresses again", lambda: held(c, 1, of=1) and not held(c, 2, of=1), timeout=30)
+            assert "10.0.1.1" in topo.addresses("a", "lan") and "10.0.1.1" not in topo.addresses("b", "lan")
+            assert "10.0.1.2" in topo.addresses("b", "lan") and "10.0.1.2" not in topo.addresses("a", "lan")
+            print("A is back: it holds 10.0.1.1 again, B only its own 10.0.1.2")
         if probe:
             t0, t1 = probe
             through_b = sum(1 for x in cli["udp_times"] if t0 + 0.05 < x < t1)

@@ -506,6 +506,14 @@ TEST(Config, BadClusterAddressesAndMonitorsNameTheLine) {
   EXPECT_EQ(ErrorOf(with_lm("        set server 192.0.2.1\n")),
             "bad.conf:2: link monitor 'gw' needs 'set srcintf <interface>'");
   EXPECT_EQ(ErrorOf(Ha("    set arps 61\n")), "bad.conf:2: option 'arps' in 'config system ha': value 61 is out of range 1-60");
+  // a-a traffic addresses: a-a only, known interfaces, one chassis each.
+  const std::string aa = ReplaceAll(Ha("    set mode a-a\n"), "        edit 1\n", "        edit 1\n            set traffic-address port1 10.0.1.1/24\n");
+  ASSERT_TRUE(LoadClusterConfig(aa, "aa.conf").ok()) << LoadClusterConfig(aa, "aa.conf").status().message();
+  EXPECT_EQ(LoadClusterConfig(aa, "aa.conf")->FindChassis(1)->traffic_addresses.size(), 1u);
+  EXPECT_NE(ErrorOf(ReplaceAll(aa, "set mode a-a", "set mode a-p")).find("option 'traffic-address' in 'config chassis / edit 1': is for 'set mode a-a'"), std::string::npos);
+  EXPECT_NE(ErrorOf(ReplaceAll(aa, "port1 10.0.1.1/24", "eth9 10.0.1.1/24")).find("unknown interface 'eth9'"), std::string::npos);
+  EXPECT_NE(ErrorOf(ReplaceAll(aa, "        edit 2\n", "        edit 2\n            set traffic-address port1 10.0.1.1/24\n"))
+                .find("10.0.1.1 is chassis 1's too"), std::string::npos);
   EXPECT_EQ(ErrorOf(Ha("    set pingserver-monitor-interface \"eth9\"\n")),
             "bad.conf:2: option 'pingserver-monitor-interface' in 'config system ha': unknown interface 'eth9'");
 }
