@@ -159,6 +159,13 @@ const NatInfo* SessionStore::nat(uint32_t id) const {
 }
 
 void SessionStore::Clear() {
+  // Whoever follows the changes hears that every live record went.
+  std::vector<std::pair<uint32_t, SessionKey>> gone;
+  if (hook_) {
+    for (uint32_t id = 0; id < slots(); ++id) {
+      if (is_live(id)) gone.emplace_back(id, slab_[id].key);
+    }
+  }
   slab_.clear();
   free_.clear();
   index_.assign(1024, Slot{kEmpty, 0});
@@ -170,6 +177,7 @@ void SessionStore::Clear() {
   sweep_cursor_ = 0;
   nat_.clear();
   ext_.clear();
+  for (const auto& [id, key] : gone) hook_(hook_ctx_, *this, id, key, true);
 }
 
 void SessionStore::Scan(uint32_t budget, const std::function<void(uint32_t)>& fn) {

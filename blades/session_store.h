@@ -52,7 +52,8 @@ class SessionStore {
 
   // Told of every change Mutate makes, after it: the record's key and
   // liveness before (standby-in-kernel follows a mirror table this way).
-  // Unset it costs one test per Mutate. Not carried by moves or TakeAll.
+  // Unset it costs one test per Mutate. Clear() tells it of every live
+  // record (the id may then be beyond slots()). Not carried by TakeAll.
   using ChangeHook = void (*)(void* ctx, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live);
   void set_change_hook(ChangeHook hook, void* ctx) {
     hook_ = hook;

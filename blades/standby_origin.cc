@@ -554,6 +554,7 @@ void StandbyOrigin::DropOrphanIfStale(Nanos now) {
 }
 
 void StandbyOrigin::DropOrphan() {
+  orphan_.Clear();                // tells the change hook what went
   orphan_ = SessionStore(kLive);  // its memory too: Clear() keeps the capacity
   has_orphan_ = false;
 }

@@ -73,6 +73,8 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   keygen [--out PREFIX [--force]]           a CURVE key pair for one chassis (--force: over existing files)
   check-config F [--chassis N]              parse and check a config file; with --chassis,
                                             also that chassis N's addresses are this host's
+  release --config F --chassis N            drop what chassis N's daemon held on this host (cluster and
+                                            traffic addresses, the virtual MAC): systemd's ExecStopPost
   conntrack dump|count|install N|flush      this namespace's kernel conntrack table
   -h, --help, help                          this text
   --version                                 the release
@@ -269,6 +271,31 @@ Status AddressIsLocal(const std::string& ip) {
   return Status::Ok();
 }
 
+// After a daemon that held addresses died (kill -9, a crash): they go now,
+// not when it starts again. What a start does first, and idempotent.
+int Release(const Flags& f) {
+  if (f.words.size() != 1 || !f.chassis_given) {
+    std::fprintf(stderr, "usage: bladesync release --config F --chassis N\n");
+    return 2;
+  }
+  const std::string path = f.config.empty() ? kInstalledConfig : f.config;
+  Result<ClusterConfig> c = LoadClusterConfigFile(path);
+  if (!c.ok()) {
+    std::fprintf(stderr, "%s\n", c.status().message().c_str());
+    return 2;
+  }
+  if (!c->FindChassis(static_cast<uint8_t>(f.chassis))) {
+    std::fprintf(stderr, "%s: no chassis %d in 'config chassis'\n", path.c_str(), f.chassis);
+    return 2;
+  }
+  const size_t errors = ReleaseAddresses(c.value(), static_cast<uint8_t>(f.chassis));
+  if (errors) {
+    std::fprintf(stderr, "release: %zu steps failed (see above)\n", errors);
+    return 1;
+  }
+  return 0;
+}
+
 int CheckConfig(const Flags& f) {
   if (f.words.size() != 2) {
     std::fprintf(stderr, "usage: bladesync check-config FILE [--chassis N]\n");
@@ -417,6 +444,7 @@ int RunCli(const std::vector<std::string>& args) {
   if (cmd == "keygen") return Keygen(f);
   if (cmd == "conntrack") return ConntrackTool(f.words, f.json);
   if (cmd == "check-config") return CheckConfig(f);
+  if (cmd == "release") return Release(f);
   if (cmd == "get" || cmd == "diagnose" || cmd == "execute") return Control(f);
   std::fprintf(stderr, "bladesync: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;

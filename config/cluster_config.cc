@@ -261,7 +261,19 @@ struct Loader {
             if (!p || p->addr.is_v4() == v6) {
               return r.Err(s, "'" + s.values[i] + "' is not a valid " + (v6 ? "IPv6 address/prefix-length" : "IPv4 address/prefix-length (or address and netmask)"));
             }
+            const bool has_len = s.values[i].find('/') != std::string::npos || used == 2;
+            if (!has_len) {
+              return r.Err(s, "'" + s.values[i] + "' needs its prefix length (" + s.values[i] + (v6 ? "/64" : "/24") +
+                                  ") or netmask: the kernel routes the subnet by it");
+            }
             const IpAddr& a = p->addr;
+            if (!v6 && p->prefix_len - 96 <= 30) {
+              const uint32_t host_bits = (1u << (32 - (p->prefix_len - 96))) - 1;
+              if ((a.v4() & host_bits) == 0 || (a.v4() & host_bits) == host_bits) {
+                return r.Err(s, "'" + a.ToString() + "' is the network or broadcast address of its /" +
+                                    std::to_string(p->prefix_len - 96));
+              }
+            }
             const bool unusable = v6 ? (a.hi() == 0 && (a.lo() == 0 || a.lo() == 1)) || (a.hi() >> 56) == 0xff
                                      : a.v4() == 0 || (a.v4() >> 24) == 127 || (a.v4() >> 28) >= 14;
             if (unusable) return r.Err(s, "'" + a.ToString() + "' cannot be a cluster address (unspecified, loopback, multicast or reserved)");
@@ -293,9 +305,15 @@ struct Loader {
         const std::string a = p.addr.ToString();
         auto [it, fresh] = address_owner.emplace(a, e.name);
         if (!fresh) {
+          const CliSetting* at = nullptr;
           for (const CliSetting& s : e.settings) {
-            if (s.key == "ip" || s.key == "ip6") return r.Err(s, a + " is already a cluster address of interface '" + it->second + "'");
+            if (s.key != "ip" && s.key != "ip6") continue;
+            for (const std::string& v : s.values) {
+              if (v.substr(0, v.find('/')) == a && !at) at = &s;
+            }
           }
+          if (!at) at = SettingOf(e, p.addr.is_v4() ? "ip" : "ip6");
+          return r.Err(*at, a + " is already a cluster address of interface '" + it->second + "'");
         }
       }
       if (ic.device.empty()) ic.device = e.name;
@@ -919,6 +937,30 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   if (!ha) return InvalidArgument(file + ": no 'config system ha' block");
   if (Status s = L.Ha(*ha); !s.ok()) return s;
   ClusterConfig& c = L.cfg;
+  // A cluster or traffic address that is also a chassis's own M1, M2,
+  // backplane or check address would be taken from it when released.
+  for (const ChassisConfig& ch : c.chassis) {
+    for (const std::string& own : {ch.m1, ch.m2, ch.backplane, ch.check.substr(0, ch.check.rfind(':'))}) {
+      std::optional<IpAddr> ip = IpAddr::Parse(own);
+      if (!ip) continue;
+      for (const auto& [name, ic] : c.interface_config) {
+        for (const AddrPrefix& p : ic.addresses) {
+          if (p.addr == *ip) {
+            return L.Err(ic.line, "interface '" + name + "': cluster address " + own + " is chassis " +
+                                      std::to_string(ch.id) + "'s own M1/M2/backplane/check address");
+          }
+        }
+      }
+      for (const ChassisConfig& other : c.chassis) {
+        for (const auto& [intf, p] : other.traffic_addresses) {
+          if (p.addr == *ip) {
+            return L.Err(other.line, "chassis " + std::to_string(other.id) + ": traffic-address " + own + " is chassis " +
+                                         std::to_string(ch.id) + "'s own M1/M2/backplane/check address");
+          }
+        }
+      }
+    }
+  }
   // One chassis is a cluster of one (standalone): the packaged default, and
   // where a cluster starts before its peers are added.
   if (c.chassis.empty()) return L.Err(ha->line, "'config system ha' needs 'config chassis' with 1 to 4 chassis");

@@ -39,7 +39,7 @@ void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
     counters_.ignored.Add();
     return;
   }
-  if (standby_ && standby_->IsMirrored(e.key)) {
+  if (standby_ && standby_->IsStandbyEntry(e)) {
     // A session another chassis owns, in our kernel because we mirror it.
     counters_.mirrored_events.Add();
     if (kind == CtEvent::kDestroy) standby_->OnDestroyed(e.key);
@@ -99,7 +99,7 @@ Status KernelSync::Reconcile() {
   size_t dumped = 0;
   Status s = kernel_.Dump([&](const KernelEntry& e) {
     if (Ignored(e.key)) return;
-    if (standby_ && standby_->IsMirrored(e.key)) return;  // the mirror's (StandbyKernel::Repair)
+    if (standby_ && standby_->IsStandbyEntry(e)) return;  // the mirror's (StandbyKernel::Repair)
     ++dumped;
     Upsert(e, true);
   });
@@ -136,6 +136,7 @@ void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
       job->entries.push_back(*e);
     }
   }
+  if (standby_) standby_->ForgetOwned();  // they are ours now, not the mirror's
   BS_LOG(kInfo, "conntrack") << "installing " << job->entries.size() << " adopted sessions into the kernel";
   InstallChunk(std::move(job));
 }

@@ -32,13 +32,26 @@ void StandbyKernel::Arm() {
 
 void StandbyKernel::OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live) {
   auto* sk = static_cast<StandbyKernel*>(self);
-  auto it = std::find(sk->stores_.begin(), sk->stores_.end(), &store);
-  uint64_t n = static_cast<uint64_t>(it - sk->stores_.begin());
-  if (it == sk->stores_.end()) sk->stores_.push_back(&store);
-  if (sk->dirty_set_.insert(n << 32 | id).second) sk->dirty_.emplace_back(&store, id);
-  const SessionRecord& r = store.rec(id);
-  if (was_live && (!(r.bits & kLive) || !(old_key == r.key))) sk->doomed_.push_back(old_key);
+  const bool now_live = store.is_live(id);  // false too for an id a Clear() took away
+  if (was_live && (!now_live || !(old_key == store.rec(id).key))) sk->doomed_.push_back(old_key);
+  if (now_live) {
+    auto it = std::find(sk->stores_.begin(), sk->stores_.end(), &store);
+    const uint64_t n = static_cast<uint64_t>(it - sk->stores_.begin());
+    if (it == sk->stores_.end()) sk->stores_.push_back(&store);
+    if (sk->dirty_set_.insert(n << 32 | id).second) sk->dirty_.emplace_back(&store, id);
+  }
   sk->Arm();
+}
+
+bool StandbyKernel::IsStandbyEntry(const KernelEntry& e) const {
+  if (agent_.Lookup(e.key)) return false;
+  if (agent_.LookupStandby(e.key)) return true;
+  // Left by an earlier run (a restart, kill -9): ours by its mark.
+  return opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark;
+}
+
+void StandbyKernel::ForgetOwned() {
+  std::erase_if(installed_, [&](const SessionKey& k) { return agent_.Lookup(k).has_value(); });
 }
 
 bool StandbyKernel::IsMirrored(const SessionKey& key) const {
@@ -64,10 +77,6 @@ void StandbyKernel::OnDestroyed(const SessionKey& key) {
     counters_.reinstalled.Add(s.installed);
     counters_.failed.Add(s.failed);
   }
-}
-
-void StandbyKernel::FlushAll() {
-  while (pending()) Flush(SIZE_MAX);
 }
 
 void StandbyKernel::Flush(size_t max) {
@@ -117,6 +126,11 @@ void StandbyKernel::Flush(size_t max) {
   if (put.empty()) return;
   io.op = InstallOptions::Op::kCreateOrUpdate;
   const InstallStats s = kernel_.Install(put, io);
+  if (s.failed) {
+    // Which ones failed is not known: none of the batch counts as in the
+    // kernel, so promotion installs them and Repair tries again.
+    for (const KernelEntry& e : put) installed_.erase(e.key);
+  }
   counters_.installed.Add(std::min<size_t>(fresh, s.installed));
   counters_.updated.Add(s.installed > fresh ? s.installed - fresh : 0);
   counters_.failed.Add(s.failed);
@@ -132,7 +146,8 @@ Status StandbyKernel::Repair() {
   std::vector<KernelEntry> stale;
   Status st = kernel_.Dump([&](const KernelEntry& e) {
     in_kernel.insert(e.key);
-    if (installed_.count(e.key) && !IsMirrored(e.key) && !agent_.Lookup(e.key)) stale.push_back(e);
+    const bool ours = installed_.count(e.key) || (opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark);
+    if (ours && !IsMirrored(e.key) && !agent_.Lookup(e.key)) stale.push_back(e);
   });
   if (!st.ok()) return st;
   std::vector<KernelEntry> missing;
@@ -147,7 +162,9 @@ Status StandbyKernel::Repair() {
   if (!missing.empty()) {
     io.op = InstallOptions::Op::kCreateOrUpdate;
     const InstallStats s = kernel_.Install(missing, io);
-    for (const KernelEntry& e : missing) installed_.insert(e.key);
+    if (!s.failed) {
+      for (const KernelEntry& e : missing) installed_.insert(e.key);
+    }
     counters_.repaired.Add(s.installed);
     counters_.failed.Add(s.failed);
   }

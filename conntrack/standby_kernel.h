@@ -41,9 +41,11 @@ class StandbyKernel {
   bool InKernel(const SessionKey& key) const { return installed_.count(key) > 0; }
   // The kernel destroyed an entry: one still mirrored goes back in.
   void OnDestroyed(const SessionKey& key);
-  // Installs what is still pending now (promotion: before the adopted
-  // sessions are looked at).
-  void FlushAll();
+  // A kernel entry that is standby, not this blade's own session: one it
+  // mirrors, or one an earlier run left (its ct mark carries standby-mark).
+  bool IsStandbyEntry(const KernelEntry& e) const;
+  // After a promotion: the adopted sessions are KernelSync's now.
+  void ForgetOwned();
   // Dump-and-reconcile: every mirrored session in the kernel, nothing of
   // ours left that is neither mirrored nor owned. Counted as repaired.
   Status Repair();

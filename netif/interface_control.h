@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "blades/pickup_policy.h"
 #include "core/status.h"
@@ -38,6 +39,15 @@ class InterfaceControl {
   virtual std::optional<MacAddr> PermanentMac(const std::string& dev) = 0;
   virtual Status SetMac(const std::string& dev, const MacAddr& mac) = 0;
   virtual Status SetLinkUp(const std::string& dev, bool up) = 0;
+  // What an administrative down takes from a device and an up does not give
+  // back: the routes through it (not the kernel's own subnet routes), and
+  // its IPv6 addresses unless kept. Save before down, restore after up.
+  struct LinkState {
+    std::vector<std::string> routes;  // opaque to the caller
+    std::string keep_addr_on_down;    // the IPv6 setting to put back
+  };
+  virtual LinkState SaveLinkState(const std::string& dev) = 0;
+  virtual Status RestoreLinkState(const std::string& dev, const LinkState& saved) = 0;
   // Idempotent: adding an address already there, or removing one that is
   // not, succeeds.
   virtual Status AddAddress(const std::string& dev, const AddrPrefix& a) = 0;

@@ -18,7 +18,11 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <vector>
+
+#include "core/run_command.h"
 
 namespace bladesync {
 namespace {
@@ -147,6 +151,54 @@ Status LinuxInterfaces::SetLinkUp(const std::string& dev, bool up) {
   else ifr.ifr_flags &= ~IFF_UP;
   if (int err = Ioctl(SIOCSIFFLAGS, &ifr)) return Errno(std::string("setting ") + dev + (up ? " up" : " down"), err);
   return Status::Ok();
+}
+
+InterfaceControl::LinkState LinuxInterfaces::SaveLinkState(const std::string& dev) {
+  LinkState st;
+  for (const char* family : {"-4", "-6"}) {
+    Result<std::string> out = RunCommand({"ip", "-o", family, "route", "show", "dev", dev}, "", seconds(2));
+    if (!out.ok()) continue;
+    std::istringstream lines(out.value());
+    for (std::string line; std::getline(lines, line);) {
+      // The kernel's own routes come back with the link and its addresses.
+      if (line.find("proto kernel") != std::string::npos || line.rfind("fe80::", 0) == 0 ||
+          line.rfind("multicast", 0) == 0 || line.rfind("local", 0) == 0) {
+        continue;
+      }
+      std::istringstream words(line);
+      std::string route = family;
+      for (std::string w; words >> w;) {
+        if (w != "linkdown" && w != "dead") route += " " + w;
+      }
+      st.routes.push_back(route);
+    }
+  }
+  std::ifstream keep("/proc/sys/net/ipv6/conf/" + dev + "/keep_addr_on_down");
+  if (keep >> st.keep_addr_on_down) {
+    std::ofstream("/proc/sys/net/ipv6/conf/" + dev + "/keep_addr_on_down") << "1";
+  }
+  return st;
+}
+
+Status LinuxInterfaces::RestoreLinkState(const std::string& dev, const LinkState& saved) {
+  std::string failed;
+  for (const std::string& r : saved.routes) {
+    std::vector<std::string> argv = {"ip"};
+    std::istringstream words(r);
+    std::string family;
+    words >> family;
+    argv.push_back(family);
+    argv.push_back("route");
+    argv.push_back("replace");
+    for (std::string w; words >> w;) argv.push_back(w);
+    argv.push_back("dev");
+    argv.push_back(dev);
+    if (Result<std::string> out = RunCommand(argv, "", seconds(2)); !out.ok()) failed += " [" + r + ": " + out.status().message() + "]";
+  }
+  if (!saved.keep_addr_on_down.empty()) {
+    std::ofstream("/proc/sys/net/ipv6/conf/" + dev + "/keep_addr_on_down") << saved.keep_addr_on_down;
+  }
+  return failed.empty() ? Status::Ok() : Unavailable("routes not restored on " + dev + ":" + failed);
 }
 
 Status LinuxInterfaces::AddAddress(const std::string& dev, const AddrPrefix& a) {

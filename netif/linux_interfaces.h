@@ -17,6 +17,10 @@ class LinuxInterfaces : public InterfaceControl {
   std::optional<MacAddr> PermanentMac(const std::string& dev) override;
   Status SetMac(const std::string& dev, const MacAddr& mac) override;
   Status SetLinkUp(const std::string& dev, bool up) override;
+  // Routes through `ip route show dev`; IPv6 addresses kept over the bounce
+  // with net.ipv6.conf.<dev>.keep_addr_on_down.
+  LinkState SaveLinkState(const std::string& dev) override;
+  Status RestoreLinkState(const std::string& dev, const LinkState& saved) override;
   Status AddAddress(const std::string& dev, const AddrPrefix& a) override;
   Status RemoveAddress(const std::string& dev, const AddrPrefix& a) override;
   Status Announce(const std::string& dev, const IpAddr& a, const MacAddr& mac) override;

@@ -60,8 +60,9 @@ void RemoteLinkMonitors::Probe(size_t m) {
   st.sent_at = loop_.Now();
   for (size_t i = 0; i < st.servers.size(); ++i) {
     st.outstanding[i] = true;
-    ++st.servers[i].sent;
-    if (Status s = prober_.Send(m, mon.device, st.servers[i].address, st.seq); !s.ok()) {
+    if (Status s = prober_.Send(m, mon.device, st.servers[i].address, st.seq); s.ok()) {
+      ++st.servers[i].sent;
+    } else {
       send_errors_.Add();
       if (LogOccurrence(send_errors_.get())) {
         BS_LOG(kWarn, "link-monitor") << mon.name << ": cannot ping " << st.servers[i].address.ToString() << " out of "

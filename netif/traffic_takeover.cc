@@ -101,18 +101,33 @@ void TrafficTakeover::SetPrimary(bool primary) {
   poll_->Arm(Nanos(0));
 }
 
+size_t TrafficTakeover::total() const {
+  size_t n = 0;
+  for (const TakeoverInterface& i : opt_.interfaces) n += i.addresses.size();
+  return n;
+}
+
 void TrafficTakeover::Take() {
   held_ = true;
+  in_place_ = 0;
   takes_.Add();
   last_wait_ = loop_.Now() - wanted_since_;
   for (const TakeoverInterface& i : opt_.interfaces) {
     if (opt_.virtual_mac) {
       if (Status s = host_.SetMac(i.device, VirtualMac(opt_.group_id, i.index)); !s.ok()) {
         Failed("setting the virtual MAC on " + i.device, s);
+      } else {
+        BS_LOG(kInfo, "takeover") << opt_.who << ": " << i.device << " has the virtual MAC "
+                                  << VirtualMac(opt_.group_id, i.index).ToString();
       }
     }
     for (const AddrPrefix& a : i.addresses) {
-      if (Status s = host_.AddAddress(i.device, a); !s.ok()) Failed("adding " + Describe(a) + " to " + i.device, s);
+      if (Status s = host_.AddAddress(i.device, a); !s.ok()) {
+        Failed("adding " + Describe(a) + " to " + i.device, s);
+      } else {
+        ++in_place_;
+        BS_LOG(kInfo, "takeover") << opt_.who << ": added " << Describe(a) << " to " << i.device;
+      }
     }
   }
   BS_LOG(kInfo, "takeover") << opt_.who << ": holds the addresses (after waiting " << ToSeconds(last_wait_) * 1000
@@ -144,6 +159,7 @@ void TrafficTakeover::Announce() {
 
 void TrafficTakeover::Release(const char* why) {
   held_ = false;
+  in_place_ = 0;
   releases_.Add();
   announce_->Disarm();
   announce_rounds_left_ = 0;
@@ -168,18 +184,24 @@ void TrafficTakeover::Release(const char* why) {
 
 void TrafficTakeover::SignalLinkFailure(const std::vector<std::string>& devices) {
   for (const std::string& d : devices) {
+    // Linux drops the routes through a link that goes down (and IPv6
+    // addresses unless kept): they are saved first and put back after.
+    auto saved = std::make_shared<InterfaceControl::LinkState>(host_.SaveLinkState(d));
     if (Status s = host_.SetLinkUp(d, false); !s.ok()) {
       Failed("link-failed-signal: taking " + d + " down", s);
+      (void)host_.RestoreLinkState(d, *saved);
       continue;
     }
     signals_.Add();
     BS_LOG(kInfo, "takeover") << opt_.who << ": link-failed-signal: " << d << " down for "
-                              << ToSeconds(opt_.link_failed_signal_down) << " s";
-    signal_timers_.push_back({d, loop_.CreateTimer([this, d] {
-                                if (Status s = host_.SetLinkUp(d, true); !s.ok()) {
-                                  Failed("link-failed-signal: bringing " + d + " back up", s);
-                                }
-                              })});
+                              << ToSeconds(opt_.link_failed_signal_down) << " s (" << saved->routes.size()
+                              << " routes kept aside)";
+    auto bring_up = [this, d, saved] {
+      if (Status s = host_.SetLinkUp(d, true); !s.ok()) Failed("link-failed-signal: bringing " + d + " back up", s);
+      if (Status s = host_.RestoreLinkState(d, *saved); !s.ok()) Failed("link-failed-signal", s);
+    };
+    signal_timers_.push_back({d, loop_.CreateTimer(bring_up)});
+    signal_bring_up_.push_back(bring_up);
     signal_timers_.back().second->Arm(opt_.link_failed_signal_down);
   }
 }
@@ -190,12 +212,13 @@ void TrafficTakeover::Stop() {
   if (held_) Release("stopping");
   stopped_ = true;
   // An interface taken down by link-failed-signal comes back before we go.
-  for (auto& [device, t] : signal_timers_) {
-    if (!t->armed()) continue;
-    t->Disarm();
-    if (Status s = host_.SetLinkUp(device, true); !s.ok()) Failed("link-failed-signal: bringing " + device + " back up", s);
+  for (size_t k = 0; k < signal_timers_.size(); ++k) {
+    if (!signal_timers_[k].second->armed()) continue;
+    signal_timers_[k].second->Disarm();
+    signal_bring_up_[k]();
   }
   signal_timers_.clear();
+  signal_bring_up_.clear();
 }
 
 }  // namespace bladesync

@@ -64,6 +64,9 @@ class TrafficTakeover {
   void Stop();
 
   bool held() const { return held_; }
+  // Addresses the last take put in place, and all of them.
+  size_t in_place() const { return in_place_; }
+  size_t total() const;
   bool waiting() const { return primary_ && !held_; }
   // Devices of cluster interfaces this host does not have.
   std::vector<std::string> Missing() const;
@@ -88,6 +91,7 @@ class TrafficTakeover {
   std::vector<MacAddr> own_mac_;  // per interface, what Release gives back (virtual-mac)
   bool primary_ = false;
   bool held_ = false;
+  size_t in_place_ = 0;
   bool stopped_ = false;
   Nanos wanted_since_{0};
   Nanos last_wait_{0};
@@ -95,6 +99,7 @@ class TrafficTakeover {
   std::unique_ptr<Timer> poll_;
   std::unique_ptr<Timer> announce_;
   std::vector<std::pair<std::string, std::unique_ptr<Timer>>> signal_timers_;  // device, when it comes back up
+  std::vector<std::function<void()>> signal_bring_up_;  // what each timer does (Stop does it early)
   Counter takes_, releases_, errors_, announcements_, signals_;
 };
 

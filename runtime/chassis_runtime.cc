@@ -80,18 +80,50 @@ void ChassisRuntime::UpdateTrafficAddresses() {
   manager_->SetHeldAddresses(std::move(held));
 }
 
-TakeoverOptions ChassisRuntime::MakeTakeoverOptions() const {
+TakeoverOptions TakeoverOptionsFor(const ClusterConfig& cfg, uint8_t chassis) {
   TakeoverOptions o;
-  for (const InterfaceConfig* ic : cfg_.ClusterInterfaces()) {
+  for (const InterfaceConfig* ic : cfg.ClusterInterfaces()) {
     o.interfaces.push_back(TakeoverInterface{ic->name, ic->device, ic->index, ic->addresses});
   }
-  o.group_id = cfg_.group_id;
-  o.virtual_mac = cfg_.virtual_mac;
-  o.gratuitous_arps = cfg_.gratuitous_arps;
-  o.arps = cfg_.arps;
-  o.arps_interval = seconds(cfg_.arps_interval_s);
-  o.who = "chassis " + std::to_string(chassis_);
+  o.group_id = cfg.group_id;
+  o.virtual_mac = cfg.virtual_mac;
+  o.gratuitous_arps = cfg.gratuitous_arps;
+  o.arps = cfg.arps;
+  o.arps_interval = seconds(cfg.arps_interval_s);
+  o.who = "chassis " + std::to_string(chassis);
   return o;
+}
+
+TakeoverOptions TrafficAddressOptionsFor(const ClusterConfig& cfg, uint8_t chassis, const ChassisConfig& owner) {
+  TakeoverOptions o = TakeoverOptionsFor(cfg, chassis);
+  o.interfaces.clear();
+  o.virtual_mac = false;  // each chassis has its own MAC; the gratuitous ARPs move a lost one's addresses
+  o.who = "chassis " + std::to_string(chassis) + " (traffic addresses of chassis " + std::to_string(owner.id) + ")";
+  for (const auto& [intf, addr] : owner.traffic_addresses) {
+    auto it = std::find_if(o.interfaces.begin(), o.interfaces.end(), [&](const TakeoverInterface& t) { return t.name == intf; });
+    if (it == o.interfaces.end()) {
+      o.interfaces.push_back(TakeoverInterface{intf, cfg.DeviceOf(intf), cfg.interfaces.at(intf), {}});
+      it = o.interfaces.end() - 1;
+    }
+    it->addresses.push_back(addr);
+  }
+  return o;
+}
+
+size_t ReleaseAddresses(const ClusterConfig& cfg, uint8_t chassis) {
+  AsioEventLoop loop;  // never run: releasing sets no timer off
+  LinuxInterfaces host;
+  size_t errors = 0;
+  auto release = [&](TakeoverOptions o) {
+    TrafficTakeover t(std::move(o), loop, host, nullptr);
+    t.Start();
+    errors += t.errors();
+  };
+  if (!cfg.ClusterInterfaces().empty()) release(TakeoverOptionsFor(cfg, chassis));
+  for (const ChassisConfig& owner : cfg.chassis) {
+    if (!owner.traffic_addresses.empty()) release(TrafficAddressOptionsFor(cfg, chassis, owner));
+  }
+  return errors;
 }
 
 RemoteLinkMonitorOptions ChassisRuntime::MakeLinkMonitorOptions() const {
@@ -111,7 +143,8 @@ RemoteLinkMonitorOptions ChassisRuntime::MakeLinkMonitorOptions() const {
     o.monitors.push_back(std::move(x));
   }
   o.failover_threshold = cfg_.pingserver_failover_threshold;
-  o.flip_timeout = std::chrono::minutes(cfg_.pingserver_flip_timeout_min);
+  // FortiOS allows up to 2^31 minutes; past 10 years it is forever, and fits in Nanos.
+  o.flip_timeout = std::chrono::minutes(std::min<uint32_t>(cfg_.pingserver_flip_timeout_min, 10u * 366 * 24 * 60));
   return o;
 }
 
@@ -257,7 +290,7 @@ Status ChassisRuntime::Start() {
     }
     manager_->set_role_listener([this](HaRole old, HaRole now) { OnRoleChange(old, now); });
     if (!cfg_.ClusterInterfaces().empty() || cfg_.link_failed_signal) {
-      takeover_ = std::make_unique<TrafficTakeover>(MakeTakeoverOptions(), loop, host_,
+      takeover_ = std::make_unique<TrafficTakeover>(TakeoverOptionsFor(cfg_, chassis_), loop, host_,
                                                      [this] { return manager_->TrafficReady(); });
       if (cfg_.mode == HaMode::kActiveActive && !cfg_.ClusterInterfaces().empty()) {
         BS_LOG(kWarn, "takeover") << "chassis " << int(chassis_) << ": cluster addresses are held in a-p only; "
@@ -265,7 +298,9 @@ Status ChassisRuntime::Start() {
       }
       takeover_->Start();  // before anything else: what a crashed run left goes
     }
-    if (cfg_.conntrack.enabled && cfg_.conntrack.standby_in_kernel && cfg_.conntrack.standby_mark) {
+    // a-p only: in a-a every chassis forwards, and the sessions it adopted carry the mark.
+    if (cfg_.conntrack.enabled && cfg_.conntrack.standby_in_kernel && cfg_.conntrack.standby_mark &&
+        cfg_.mode == HaMode::kActivePassive) {
       guard_ = std::make_unique<StandbyGuard>(cfg_.conntrack.standby_mark);
       if (Status s = guard_->Raise(); !s.ok()) {
         BS_LOG(kError, "conntrack") << "chassis " << int(chassis_) << ": standby-in-kernel guard: " << s.message();
@@ -274,18 +309,7 @@ Status ChassisRuntime::Start() {
     if (cfg_.mode == HaMode::kActiveActive) {
       for (const ChassisConfig& owner : cfg_.chassis) {
         if (owner.traffic_addresses.empty()) continue;
-        TakeoverOptions o = MakeTakeoverOptions();
-        o.interfaces.clear();
-        o.virtual_mac = false;  // each chassis has its own MAC; the gratuitous ARPs move a lost one's addresses
-        o.who = "chassis " + std::to_string(chassis_) + " (traffic addresses of chassis " + std::to_string(owner.id) + ")";
-        for (const auto& [intf, addr] : owner.traffic_addresses) {
-          auto it = std::find_if(o.interfaces.begin(), o.interfaces.end(), [&](const TakeoverInterface& t) { return t.name == intf; });
-          if (it == o.interfaces.end()) {
-            o.interfaces.push_back(TakeoverInterface{intf, cfg_.DeviceOf(intf), cfg_.interfaces.at(intf), {}});
-            it = o.interfaces.end() - 1;
-          }
-          it->addresses.push_back(addr);
-        }
+        TakeoverOptions o = TrafficAddressOptionsFor(cfg_, chassis_, owner);
         const uint8_t id = owner.id;
         std::function<bool()> ready;
         if (id == chassis_) {
@@ -537,6 +561,8 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     ConfigState::Takeover& t = cs.takeover;
     t.configured = !cfg_.ClusterInterfaces().empty();
     t.held = takeover_->held();
+    t.in_place = takeover_->in_place();
+    t.total = takeover_->total();
     t.waiting = takeover_->waiting();
     for (const InterfaceConfig* ic : cfg_.ClusterInterfaces()) {
       for (const AddrPrefix& a : ic->addresses) {
@@ -702,7 +728,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       const ConfigState cs = CurrentConfigState();
       m.health_problems = HealthProblems(mg, cs).size();
       m.has_cluster_addresses = cs.takeover.configured;
-      m.cluster_addresses_held = cs.takeover.held;
+      m.cluster_addresses_held = cs.takeover.held && cs.takeover.in_place == cs.takeover.total;
       m.takeover_errors = cs.takeover.errors;
       m.announcements = cs.takeover.announcements;
       m.takeover_wait_s = cs.takeover.last_wait_ms / 1000;

@@ -124,7 +124,6 @@ class ChassisRuntime {
   int MonitoredUp() const;
   std::vector<std::string> MonitoredDown() const;
   // Set up what moves the traffic and watches remote links (before the manager starts).
-  TakeoverOptions MakeTakeoverOptions() const;
   RemoteLinkMonitorOptions MakeLinkMonitorOptions() const;
   // On the manager's loop: the role changed. Traffic first, then the hook.
   void OnRoleChange(HaRole old, HaRole now);
@@ -168,6 +167,15 @@ class ChassisRuntime {
   Nanos started_at_{0};  // steady clock, for Settled()
   std::string public_key_;  // this chassis's CURVE key (Z85; "" when unauthenticated)
 };
+
+// What chassis `chassis` holds as primary (a-p cluster addresses), and the
+// a-a traffic addresses of `owner` as chassis `chassis` would hold them.
+TakeoverOptions TakeoverOptionsFor(const ClusterConfig& cfg, uint8_t chassis);
+TakeoverOptions TrafficAddressOptionsFor(const ClusterConfig& cfg, uint8_t chassis, const ChassisConfig& owner);
+// bladesync release: what a chassis whose daemon died left on this host
+// (cluster and traffic addresses, the virtual MAC) goes, as at a start.
+// Returns the steps that failed.
+size_t ReleaseAddresses(const ClusterConfig& cfg, uint8_t chassis);
 
 // Epoch for a process that starts now: deciseconds since 2025-01-01 by the
 // wall clock, so every restart gets a larger one.

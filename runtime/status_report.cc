@@ -66,10 +66,15 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("monitored_down").BeginArray();
   for (const std::string& n : cs.monitored_down) j.String(n);
   j.EndArray();
+  j.Key("monitored_missing").BeginArray();  // of those, the ones this host does not have
+  for (const std::string& n : cs.monitored_missing) j.String(n);
+  j.EndArray();
   j.Key("cluster_addresses").BeginObject();
   j.Key("configured").Bool(cs.takeover.configured);
   j.Key("held").Bool(cs.takeover.held);
   j.Key("waiting_for_adoption").Bool(cs.takeover.waiting);
+  j.Key("in_place").Uint(cs.takeover.in_place);
+  j.Key("total").Uint(cs.takeover.total);
   j.Key("addresses").BeginArray();
   for (const std::string& a : cs.takeover.addresses) j.String(a);
   j.EndArray();
@@ -220,8 +225,15 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
   for (const std::string& d : cs.takeover.missing) {
     p.push_back("device " + d + " of a cluster interface does not exist on this host: its addresses cannot be held here");
   }
+  if (cs.takeover.held && cs.takeover.in_place < cs.takeover.total) {
+    p.push_back("cluster addresses: only " + std::to_string(cs.takeover.in_place) + " of " +
+                std::to_string(cs.takeover.total) + " in place on this primary");
+  }
   if (cs.takeover.errors) {
     p.push_back(std::to_string(cs.takeover.errors) + " errors moving the cluster addresses (see the log)");
+  }
+  if (cs.standby_guard == "raised" && (m.role() == HaRole::kPrimary || m.role() == HaRole::kStandalone)) {
+    p.push_back("the standby-in-kernel guard is still raised on this primary: its mirrored sessions' packets are dropped");
   }
   if (cs.standby_guard_errors) {
     p.push_back(std::to_string(cs.standby_guard_errors) + " errors raising or lowering the standby-in-kernel guard (nft; see the log)");
@@ -362,7 +374,9 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
       << mc.monitored_total << " up\n";
   }
   if (cs.takeover.configured) {
-    o << "Cluster addresses: " << (cs.takeover.held ? "held here" : cs.takeover.waiting ? "waiting for the adopted sessions" : "not held here");
+    o << "Cluster addresses: "
+      << (cs.takeover.held ? "held here (" + std::to_string(cs.takeover.in_place) + " of " + std::to_string(cs.takeover.total) + " in place)"
+          : cs.takeover.waiting ? std::string("waiting for the adopted sessions") : std::string("not held here"));
     for (const std::string& a : cs.takeover.addresses) o << "; " << a;
     if (!cs.takeover.virtual_mac.empty()) o << "; virtual MAC " << cs.takeover.virtual_mac;
     o << "; announcements " << cs.takeover.announcements << ", errors " << cs.takeover.errors << "\n";

@@ -35,6 +35,7 @@ struct ConfigState {
     bool configured = false;  // the config has cluster addresses
     bool held = false;        // this chassis holds them now
     bool waiting = false;     // primary, waiting for its blades to hold the adopted sessions
+    size_t in_place = 0, total = 0;  // addresses the last take put in place, of all
     std::vector<std::string> addresses;  // "lan 10.0.1.1/24", ...
     std::vector<std::string> missing;    // devices of cluster interfaces this host lacks
     std::string virtual_mac;             // "" when virtual-mac is disabled

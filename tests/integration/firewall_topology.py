@@ -190,6 +190,8 @@ class BridgedPair:
                 run("ip", "-n", ns, "link", "set", link, "up")
         run("ip", "-n", self.ns["c"], "route", "add", "default", "via", "10.0.1.1")
         run("ip", "-n", self.ns["s"], "route", "add", "default", "via", "10.0.3.1")
+        for fw_ns in (a, b):  # a static route of the firewall's own, through the LAN
+            run("ip", "-n", fw_ns, "route", "add", "10.99.0.0/16", "via", self.CLIENT)
         for fw in (a, b):
             self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
             # Cluster addresses are secondary addresses: they stay when another goes.
@@ -214,6 +216,14 @@ class BridgedPair:
 
     def mac(self, fw, dev):
         return run("ip", "-n", self.ns[fw], "-o", "link", "show", "dev", dev).stdout.split("link/ether")[1].split()[0]
+
+    def forwarded(self, fw):
+        """Packets fw forwarded for established sessions (its nftables counter)."""
+        out = self.sh(self.ns[fw], "nft list chain inet fw forward").stdout
+        for line in out.splitlines():
+            if "established,related" in line and "counter packets" in line:
+                return int(line.split("counter packets")[1].split()[0])
+        return 0
 
     def client_neighbour(self, addr="10.0.1.1"):
         out = run("ip", "-n", self.ns["c"], "neigh", "show", addr).stdout.split()

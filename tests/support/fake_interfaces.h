@@ -20,6 +20,7 @@ class FakeInterfaces : public InterfaceControl {
     std::optional<MacAddr> permanent;
     bool up = true;
     std::set<std::string> addresses;
+    std::vector<std::string> routes;  // as Linux: gone when the link goes down
   };
   explicit FakeInterfaces(const EventLoop* clock = nullptr) : clock_(clock) {}
 
@@ -47,7 +48,16 @@ class FakeInterfaces : public InterfaceControl {
   Status SetLinkUp(const std::string& dev, bool up) override {
     if (Status s = Check("link", dev); !s.ok()) return s;
     devices_[dev].up = up;
+    if (!up) devices_[dev].routes.clear();
     Log((up ? "up " : "down ") + dev);
+    return Status::Ok();
+  }
+  LinkState SaveLinkState(const std::string& dev) override {
+    return Exists(dev) ? LinkState{devices_[dev].routes, ""} : LinkState{};
+  }
+  Status RestoreLinkState(const std::string& dev, const LinkState& saved) override {
+    if (!Exists(dev)) return NotFound(dev);
+    devices_[dev].routes = saved.routes;
     return Status::Ok();
   }
   Status AddAddress(const std::string& dev, const AddrPrefix& a) override {

@@ -243,12 +243,19 @@ class OpsKernel : public KernelTable {
  public:
   std::map<std::string, KernelEntry> table;
   size_t put_calls = 0, entries_put = 0;
+  bool fail_next = false;  // the next call fails every entry (as ENOMEM would)
   Status Dump(const std::function<void(const KernelEntry&)>& fn) override {
     for (auto& [k, e] : table) fn(e);
     return Status::Ok();
   }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& o) override {
     InstallStats s;
+    if (fail_next) {
+      fail_next = false;
+      s.failed = entries.size();
+      s.first_error = ENOMEM;
+      return s;
+    }
     for (KernelEntry e : entries) {
       e.mark |= o.mark_or;
       const std::string k = e.key.ToString();
@@ -349,6 +356,55 @@ TEST(StandbyKernel, PromotionInstallsOnlyWhatWasNotInTheKernelYet) {
   EXPECT_TRUE(done);
   EXPECT_EQ(p.k2ops.entries_put, before) << "promotion installed sessions the kernel had";
   EXPECT_EQ(p.s2k.counters().skipped_in_kernel.get(), 10u);
+}
+
+TEST(StandbyKernel, AnInstallThatFailedIsNotTakenForInTheKernel) {
+  StandbyPair p;
+  p.k2ops.fail_next = true;
+  p.s1.OnEvent(CtEvent::kNew, Tcp(1));
+  p.c.RunFor(milliseconds(300));
+  EXPECT_FALSE(p.InB(Tcp(1)));
+  EXPECT_FALSE(p.sk.InKernel(Tcp(1).key));
+  EXPECT_EQ(p.sk.counters().failed.get(), 1u);
+  // Promotion installs it then.
+  p.c.Kill(1, 1);
+  ASSERT_EQ(p.c.blade(2, 1).Adopt(1), 1u);
+  p.s2k.InstallAdopted();
+  p.c.RunFor(milliseconds(50));
+  EXPECT_TRUE(p.InB(Tcp(1))) << "the adopted session is not in the kernel";
+}
+
+TEST(StandbyKernel, ANewIncarnationsTableTakesTheOldEntriesOut) {
+  StandbyPair p;
+  for (uint32_t i = 1; i <= 4; ++i) p.s1.OnEvent(CtEvent::kNew, Tcp(i));
+  p.c.RunFor(milliseconds(300));
+  ASSERT_EQ(p.k2ops.table.size(), 4u);
+  // The owner restarts with an empty table: the mirror keeps the old one as
+  // an orphan for a while, then drops it (nobody adopted it): so do we.
+  p.c.Kill(1, 1);
+  p.c.Revive(1, 1, 2);
+  p.c.RunFor(seconds(6));
+  EXPECT_TRUE(p.k2ops.table.empty()) << p.k2ops.table.size() << " entries of a table nobody has any more";
+}
+
+TEST(StandbyKernel, EntriesAnEarlierRunLeftAreNotTakenForOwnSessions) {
+  StandbyPair p;
+  // A restart after kill -9: the kernel still has a standby entry, marked;
+  // the mirror has nothing yet.
+  KernelEntry left = Tcp(7);
+  left.mark = 0x80000000u;
+  p.k2ops.table[left.key.ToString()] = left;
+  KernelEntry own = Tcp(8);  // a connection of this host's kernel, unmarked
+  p.k2ops.table[own.key.ToString()] = own;
+  ASSERT_TRUE(p.s2k.Reconcile().ok());
+  EXPECT_FALSE(p.c.blade(2, 1).Lookup(left.key).has_value()) << "a leftover standby entry became an owned session";
+  EXPECT_TRUE(p.c.blade(2, 1).Lookup(own.key).has_value());
+  p.s2k.OnEvent(CtEvent::kUpdate, left);
+  EXPECT_FALSE(p.c.blade(2, 1).Lookup(left.key).has_value());
+  // Repair takes it out: nobody mirrors it.
+  ASSERT_TRUE(p.sk.Repair().ok());
+  EXPECT_FALSE(p.InB(left));
+  EXPECT_TRUE(p.InB(own));
 }
 }  // namespace
 }  // namespace bladesync

@@ -89,6 +89,7 @@ TEST_F(Takeover, PrimaryTakesOnlyOnceReadyThenVirtualMacAddressesAnnouncements) 
   EXPECT_EQ(t.announcements(), 6u);
   const int last = host_.Find("announce", 9);
   EXPECT_EQ(last, -1) << "a fourth round";
+  ASSERT_GE(host_.times().size(), 8u);
   EXPECT_EQ(host_.times()[7] - host_.times()[5], seconds(2));
 }
 
@@ -159,8 +160,9 @@ TEST_F(Takeover, AMissingDeviceIsReportedAndNeverBlocks) {
   EXPECT_GE(t.errors(), 1u);
 }
 
-TEST_F(Takeover, LinkFailedSignalTakesTheLinkDownForAboutASecond) {
+TEST_F(Takeover, LinkFailedSignalTakesTheLinkDownForAboutASecondAndKeepsItsRoutes) {
   host_.AddDevice("wan0", kOwnMac);
+  host_.device("wan0").routes = {"-4 default via 192.0.2.254"};
   TrafficTakeover t(LanOptions(), loop_, host_, [&] { return ready_; });
   t.SignalLinkFailure({"wan0"});
   EXPECT_FALSE(host_.IsUp("wan0"));
@@ -168,11 +170,13 @@ TEST_F(Takeover, LinkFailedSignalTakesTheLinkDownForAboutASecond) {
   EXPECT_FALSE(host_.IsUp("wan0"));
   sched_.RunFor(milliseconds(200));
   EXPECT_TRUE(host_.IsUp("wan0"));
+  EXPECT_EQ(host_.device("wan0").routes, std::vector<std::string>{"-4 default via 192.0.2.254"}) << "the bounce lost a route";
   EXPECT_EQ(t.link_failed_signals(), 1u);
   // Stopping brings a signalled link back at once.
   t.SignalLinkFailure({"wan0"});
   t.Stop();
   EXPECT_TRUE(host_.IsUp("wan0"));
+  EXPECT_EQ(host_.device("wan0").routes.size(), 1u);
 }
 
 TEST_F(Takeover, StopReleases) {
