@@ -61,6 +61,18 @@ def after(times, t):
     return sum(1 for x in times if x > t)
 
 
+def assert_streams_continued(cli, srv, t, udp_margin=1.0):
+    """No reset, every TCP byte arrived in order, and both streams went on
+    after t (the UDP stream with more than 50 datagrams after t + udp_margin)."""
+    assert cli["tcp_error"] is None, "the TCP stream was reset or failed: %s" % cli["tcp_error"]
+    assert cli["tcp_unacked"] == 0, "bytes left unacknowledged: %s" % cli["tcp_unacked"]
+    assert srv["tcp_pattern_ok"], "bytes arrived out of order or corrupted at offset %s" % srv["tcp_bad_at"]
+    assert srv["tcp_bytes"] == cli["tcp_sent"], "sent %d bytes, %d arrived" % (cli["tcp_sent"], srv["tcp_bytes"])
+    assert srv["tcp_last_arrival"] and srv["tcp_last_arrival"] > t + 2, "the TCP stream did not continue"
+    udp_after = after(cli["udp_times"], t + udp_margin)
+    assert udp_after > 50, "the UDP stream did not continue through B (%d datagrams after failover)" % udp_after
+
+
 def with_bladesync(make, topo):
     c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
              addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=CONNTRACK_CONFIG)
@@ -91,13 +103,7 @@ def with_bladesync(make, topo):
     print("client:", {k: v for k, v in cli.items() if k != "udp_times"})
     print("server:", srv)
     print("B's kernel after failover:", topo.conntrack_entries("b"))
-    assert cli["tcp_error"] is None, "the TCP stream was reset or failed: %s" % cli["tcp_error"]
-    assert cli["tcp_unacked"] == 0, "bytes left unacknowledged: %s" % cli["tcp_unacked"]
-    assert srv["tcp_pattern_ok"], "bytes arrived out of order or corrupted at offset %s" % srv["tcp_bad_at"]
-    assert srv["tcp_bytes"] == cli["tcp_sent"], "sent %d bytes, %d arrived" % (cli["tcp_sent"], srv["tcp_bytes"])
-    assert srv["tcp_last_arrival"] and srv["tcp_last_arrival"] > t_fail + 2, "the TCP stream did not continue"
-    udp_after = after(cli["udp_times"], t_fail + 1.5)
-    assert udp_after > 50, "the UDP flow did not continue through B (%d datagrams after failover)" % udp_after
+    assert_streams_continued(cli, srv, t_fail, udp_margin=1.5)
     # B's agent stops cleanly before its namespace goes (which kills what is left in it).
     codes = c.stop_all()
     assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes

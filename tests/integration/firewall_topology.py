@@ -49,16 +49,60 @@ def conntrack_missing():
     return None
 
 
-class FirewallPair:
+class _Namespaces:
+    """Network namespaces named after a tag, removed again by close()."""
+    PREFIX, KEYS = "bs", ()
+
     def __init__(self, tag):
         self.tag = tag
-        self.ns = {k: "bsfw%s%s" % (k, tag) for k in ("c", "a", "b", "s")}
+        self.ns = {k: "%s%s%s" % (self.PREFIX, k, tag) for k in self.KEYS}
         self.created = []
         try:
             self._build()
         except Exception:
             self.close()
             raise
+
+    def _add_namespaces(self):
+        for ns in self.ns.values():
+            run("ip", "netns", "add", ns)
+            self.created.append(ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def _firewall(self, fw, client_if):
+        """Forwarding, the nftables rules and strict TCP tracking in fw."""
+        self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
+        run("ip", "netns", "exec", fw, "nft", "-f", "-", input=NFT_RULES.format(client_if=client_if))
+        # Strict TCP tracking: a mid-stream packet without a session is invalid.
+        self.sh(fw, "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0")
+        if self.sh(fw, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout.strip() != "0":
+            raise RuntimeError("could not set nf_conntrack_tcp_loose=0 in " + fw)
+
+    def sh(self, ns, command, check=True):
+        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
+
+    def exec_args(self, key, argv):
+        return ["ip", "netns", "exec", self.ns[key]] + list(argv)
+
+    def chassis_addresses(self):
+        """(m1, m2, backplane) per chassis for the bladesync config."""
+        return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
+
+    def conntrack_entries(self, fw, match):
+        out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
+        return [l for l in out.splitlines() if match in l]
+
+    def close(self):
+        for ns in reversed(self.created):
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for p in pids:
+                subprocess.run(["kill", "-9", p], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.created = []
+
+
+class FirewallPair(_Namespaces):
+    PREFIX, KEYS = "bsfw", ("c", "a", "b", "s")
 
     # ---- building ----------------------------------------------------------
     def _veth(self, name_x, ns_x, addr_x, name_y, ns_y, addr_y):
@@ -70,10 +114,7 @@ class FirewallPair:
     def _build(self):
         t = self.tag
         c, a, b, s = (self.ns[k] for k in ("c", "a", "b", "s"))
-        for ns in (c, a, b, s):
-            run("ip", "netns", "add", ns)
-            self.created.append(ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
+        self._add_namespaces()
         self.if_names = {"ca": "ca" + t, "ac": "ac" + t, "cb": "cb" + t, "bc": "bc" + t,
                          "sa": "sa" + t, "as": "as" + t, "sb": "sb" + t, "bs": "bs" + t}
         n = self.if_names
@@ -92,23 +133,9 @@ class FirewallPair:
         run("ip", "-n", c, "route", "add", "10.9.0.2/32", "via", "10.0.1.1", "src", "10.9.0.1")
         run("ip", "-n", s, "route", "add", "10.9.0.1/32", "via", "10.0.3.1", "src", "10.9.0.2")
         for fw, client_if in ((a, n["ac"]), (b, n["bc"])):
-            self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
-            run("ip", "netns", "exec", fw, "nft", "-f", "-", input=NFT_RULES.format(client_if=client_if))
-            # Strict TCP tracking: a mid-stream packet without a session is invalid.
-            self.sh(fw, "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0")
-            if self.sh(fw, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout.strip() != "0":
-                raise RuntimeError("could not set nf_conntrack_tcp_loose=0 in " + fw)
+            self._firewall(fw, client_if)
 
     # ---- using -------------------------------------------------------------
-    def sh(self, ns, command, check=True):
-        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
-
-    def exec_args(self, key, argv):
-        return ["ip", "netns", "exec", self.ns[key]] + list(argv)
-
-    def chassis_addresses(self):
-        """(m1, m2, backplane) per chassis for the bladesync config."""
-        return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
 
     def fail_over_routes(self):
         """Traffic goes through B from now on (client and server routes)."""
@@ -117,22 +144,13 @@ class FirewallPair:
         return time.monotonic()
 
     def conntrack_entries(self, fw, match="10.9.0."):
-        out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
-        return [l for l in out.splitlines() if match in l]
+        return super().conntrack_entries(fw, match)
 
     def nft_counters(self, fw):
         return self.sh(self.ns[fw], "nft list chain inet fw forward").stdout
 
-    def close(self):
-        for ns in reversed(self.created):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            for p in pids:
-                subprocess.run(["kill", "-9", p], capture_output=True)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        self.created = []
 
-
-class BridgedPair:
+class BridgedPair(_Namespaces):
     """Two firewalls on two Linux bridges, the way a pair is cabled:
 
         client 10.0.1.100 --[brc]-- lan: A 10.0.1.11, B 10.0.1.12   (cluster 10.0.1.1)
@@ -145,18 +163,9 @@ class BridgedPair:
     firewalls forward with the same nftables rules and strict TCP tracking
     as FirewallPair."""
 
+    PREFIX, KEYS = "bsbr", ("c", "a", "b", "s", "w")
     CLIENT, SERVER = "10.0.1.100", "10.0.3.100"
     OWN = {"a": ("10.0.1.11", "10.0.3.11"), "b": ("10.0.1.12", "10.0.3.12")}
-
-    def __init__(self, tag):
-        self.tag = tag
-        self.ns = {k: "bsbr%s%s" % (k, tag) for k in ("c", "a", "b", "s", "w")}
-        self.created = []
-        try:
-            self._build()
-        except Exception:
-            self.close()
-            raise
 
     def _leg(self, ns, name, bridge, port, addr):
         run("ip", "link", "add", name, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.ns["w"])
@@ -168,10 +177,7 @@ class BridgedPair:
 
     def _build(self):
         t = self.tag
-        for ns in self.ns.values():
-            run("ip", "netns", "add", ns)
-            self.created.append(ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
+        self._add_namespaces()
         w = self.ns["w"]
         for br in ("brc", "brs"):
             run("ip", "-n", w, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0")
@@ -193,22 +199,9 @@ class BridgedPair:
         for fw_ns in (a, b):  # a static route of the firewall's own, through the LAN
             run("ip", "-n", fw_ns, "route", "add", "10.99.0.0/16", "via", self.CLIENT)
         for fw in (a, b):
-            self.sh(fw, "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0")
             # Cluster addresses are secondary addresses: they stay when another goes.
             self.sh(fw, "sysctl -qw net.ipv4.conf.all.promote_secondaries=1")
-            run("ip", "netns", "exec", fw, "nft", "-f", "-", input=NFT_RULES.format(client_if="lan"))
-            self.sh(fw, "sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0")
-            if self.sh(fw, "cat /proc/sys/net/netfilter/nf_conntrack_tcp_loose").stdout.strip() != "0":
-                raise RuntimeError("could not set nf_conntrack_tcp_loose=0 in " + fw)
-
-    def sh(self, ns, command, check=True):
-        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
-
-    def exec_args(self, key, argv):
-        return ["ip", "netns", "exec", self.ns[key]] + list(argv)
-
-    def chassis_addresses(self):
-        return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
+            self._firewall(fw, "lan")
 
     def addresses(self, fw, dev):
         out = run("ip", "-n", self.ns[fw], "-o", "-4", "addr", "show", "dev", dev, check=False).stdout
@@ -240,13 +233,4 @@ class BridgedPair:
             "        ip saddr %s icmp type echo-request counter drop\n    }\n}\n" % source))
 
     def conntrack_entries(self, fw, match="10.0."):
-        out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
-        return [l for l in out.splitlines() if match in l]
-
-    def close(self):
-        for ns in reversed(self.created):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            for p in pids:
-                subprocess.run(["kill", "-9", p], capture_output=True)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        self.created = []
+        return super().conntrack_entries(fw, match)
