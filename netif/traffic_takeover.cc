@@ -158,6 +158,7 @@ void TrafficTakeover::Announce() {
 }
 
 void TrafficTakeover::Release(const char* why) {
+  const bool was_held = in_place_ > 0;  // at start: nothing to report address by address
   held_ = false;
   in_place_ = 0;
   releases_.Add();
@@ -166,8 +167,10 @@ void TrafficTakeover::Release(const char* why) {
   // Addresses first: from here on no packet is for this chassis.
   for (const TakeoverInterface& i : opt_.interfaces) {
     for (const AddrPrefix& a : i.addresses) {
-      if (Status s = host_.RemoveAddress(i.device, a); !s.ok() && host_.Exists(i.device)) {
-        Failed("removing " + Describe(a) + " from " + i.device, s);
+      if (Status s = host_.RemoveAddress(i.device, a); !s.ok()) {
+        if (host_.Exists(i.device)) Failed("removing " + Describe(a) + " from " + i.device, s);
+      } else if (was_held) {
+        BS_LOG(kInfo, "takeover") << opt_.who << ": removed " << Describe(a) << " from " << i.device;
       }
     }
   }
