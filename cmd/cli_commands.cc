@@ -355,6 +355,7 @@ int CheckConfig(const Flags& f) {
               FabricAuthName(c->fabric_auth()),
               f.chassis_given ? (", chassis " + std::to_string(f.chassis) + "'s addresses are this host's").c_str() : "");
   for (const std::string& w : FabricWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  for (const std::string& w : ConfigWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (c->fabric_auth() == ClusterConfig::FabricAuth::kOff) {
     std::fprintf(stderr, "warning: %s: the fabric is unauthenticated (%s)\n", f.words[1].c_str(),
                  c->authentication ? "loopback only; add 'set password'" : "'set authentication disable'");

@@ -1,6 +1,7 @@
 #include "config/cluster_config.h"
 
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -688,6 +689,7 @@ struct Loader {
     r.On("arps-interval", r.Int(&cfg.arps_interval_s, 1, 20));
     r.On("link-failed-signal", r.Bool(&cfg.link_failed_signal));
     r.On("pingserver-monitor-interface", [&](const CliSetting& s) -> Status {
+      cfg.pingserver_line = s.line;
       for (const std::string& n : s.values) {
         if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
         cfg.pingserver_monitor_interface.push_back(n);
@@ -989,6 +991,30 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   c.options = FlattenConfig(tree.value());
   c.checksums = ChecksumConfig(c.options);
   return std::move(L.cfg);
+}
+
+std::vector<std::string> ConfigWarnings(const ClusterConfig& cfg) {
+  std::vector<std::string> w;
+  const auto& pmi = cfg.pingserver_monitor_interface;
+  for (const std::string& intf : pmi) {
+    const bool used = std::any_of(cfg.link_monitors.begin(), cfg.link_monitors.end(),
+                                  [&](const LinkMonitorConfig& m) { return m.srcintf == intf; });
+    if (!used) {
+      w.push_back(cfg.source + ":" + std::to_string(cfg.pingserver_line) + ": option 'pingserver-monitor-interface' in "
+                  "'config system ha': no link monitor on '" + intf + "' (config system link-monitor): it counts nothing");
+    }
+  }
+  for (const LinkMonitorConfig& m : cfg.link_monitors) {
+    if (std::find(pmi.begin(), pmi.end(), m.srcintf) == pmi.end()) {
+      w.push_back(cfg.source + ":" + std::to_string(m.line) + ": link monitor '" + m.name + "' on '" + m.srcintf +
+                  "' does not count in the election: add '" + m.srcintf + "' to pingserver-monitor-interface");
+    }
+  }
+  if (cfg.virtual_mac && cfg.ClusterInterfaces().empty()) {
+    w.push_back(cfg.source + ":" + std::to_string(cfg.ha_line) +
+                ": 'set virtual-mac enable' has no cluster interface to apply to (config system interface / set ip)");
+  }
+  return w;
 }
 
 bool ClusterConfig::loopback_only() const {

@@ -110,6 +110,7 @@ struct ClusterConfig {
   uint32_t arps_interval_s = 8;
   bool link_failed_signal = false;     // down other monitored interfaces ~1 s on a monitor failover
   std::vector<std::string> pingserver_monitor_interface;  // link monitors on these count in the election
+  int pingserver_line = 0;
   uint32_t pingserver_failover_threshold = 0;
   uint32_t pingserver_flip_timeout_min = 60;
   std::vector<LinkMonitorConfig> link_monitors;
@@ -157,6 +158,9 @@ struct ClusterConfig {
 };
 
 Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::string& file);
+// What is valid but most likely not meant, one line each with file and line:
+// link monitors that count nothing, virtual-mac with no cluster interface.
+std::vector<std::string> ConfigWarnings(const ClusterConfig& cfg);
 Result<ClusterConfig> LoadClusterConfigFile(const std::string& path);
 
 }  // namespace bladesync

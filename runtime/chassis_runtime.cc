@@ -325,6 +325,7 @@ Status ChassisRuntime::Start() {
         traffic_addresses_task_ = std::make_unique<PeriodicTask>(loop, cfg_.hb_interval_ns() / 2, [this] { UpdateTrafficAddresses(); });
       }
     }
+    for (const std::string& w : ConfigWarnings(cfg_)) BS_LOG(kWarn, "config") << w;
     for (const std::string& name : cfg_.monitor) {
       if (!host_.Exists(cfg_.DeviceOf(name))) {
         BS_LOG(kWarn, "runtime") << "chassis " << int(chassis_) << ": monitored interface " << name << " (device "

@@ -470,6 +470,23 @@ TEST(Config, ClusterAddressesAndLinkMonitors) {
   EXPECT_EQ(other->checksums.all, r->checksums.all);
 }
 
+TEST(Config, LinkMonitorsThatCountNothingAreWarnedOf) {
+  const std::string lm = "config system link-monitor\n    edit \"gw\"\n        set srcintf \"port2\"\n"
+                         "        set server 192.0.2.1\n    next\nend\n";
+  Result<ClusterConfig> r = LoadClusterConfig(lm + Ha("    set pingserver-monitor-interface \"port3\"\n    set virtual-mac enable\n"), "w.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::vector<std::string> w = ConfigWarnings(r.value());
+  ASSERT_EQ(w.size(), 3u) << ::testing::PrintToString(w);
+  EXPECT_EQ(w[0], "w.conf:8: option 'pingserver-monitor-interface' in 'config system ha': no link monitor on 'port3' "
+                  "(config system link-monitor): it counts nothing");
+  EXPECT_EQ(w[1], "w.conf:2: link monitor 'gw' on 'port2' does not count in the election: add 'port2' to "
+                  "pingserver-monitor-interface");
+  EXPECT_NE(w[2].find("'set virtual-mac enable' has no cluster interface"), std::string::npos);
+  Result<ClusterConfig> fine = LoadClusterConfig(lm + Ha("    set pingserver-monitor-interface \"port2\"\n"), "w.conf");
+  ASSERT_TRUE(fine.ok());
+  EXPECT_TRUE(ConfigWarnings(fine.value()).empty());
+}
+
 TEST(Config, BadClusterAddressesAndMonitorsNameTheLine) {
   auto with_intf = [](const std::string& body) {
     return "config system interface\n    edit \"lan\"\n" + body + "    next\nend\n" + Ha("");
