@@ -149,6 +149,13 @@ def scenario(make, fault):
     aa = fault == "active_active"
     vmac = fault not in ("monitor_server_silent", "active_active")
     topo = fw.BridgedPair("%04x" % random.randrange(1 << 16))
+    try:
+        run_fault(make, fault, topo, aa, vmac)
+    finally:
+        topo.close()  # also when the run fails before the streams start
+
+
+def run_fault(make, fault, topo, aa, vmac):
     server = client = None
     try:
         standby = fault in ("machine_dies", "uplink_down")
@@ -232,61 +239,58 @@ def scenario(make, fault):
         for p in (server, client):
             if p:
                 p.kill()
-    try:
-        print("client:", {k: v for k, v in cli.items() if k != "udp_times"})
-        print("server:", srv)
-        neighbour = topo.client_neighbour()
-        b_mac = topo.mac("b", "lan")
-        print("client's neighbour entry for 10.0.1.1: %s (A's lan %s, B's lan %s)" % (neighbour, a_mac, b_mac))
-        if fault == "control":
-            stalled = srv["tcp_last_arrival"] is None or srv["tcp_last_arrival"] < t_fail + 1.0
-            assert stalled, "without session pickup B still passed the stream (last byte %.1f s after the fault)" % (
-                srv["tcp_last_arrival"] - t_fail)
-            assert srv["tcp_bytes"] < cli["tcp_sent"], "without session pickup every byte still arrived"
-            assert after(cli["udp_times"], t_taken + 0.5) == 0, "without session pickup B passed the UDP stream"
-            print("control: the addresses moved to B, the sessions did not, and B dropped both streams")
-        else:
-            assert_streams_continued(cli, srv, t_taken)
-            through_b = topo.forwarded("b") - b_forwarded
-            assert through_b > 500, "B forwarded only %d packets of the streams after the fault" % through_b
-            if fault == "uplink_down":
-                assert "10.99.0.0/16" in fw.run("ip", "-n", topo.ns["a"], "route", "show").stdout, \
-                    "link-failed-signal cost A its static route"
-            assert neighbour == (a_mac if vmac else b_mac), "the client's gateway entry is %s" % neighbour
-            if aa:
-                assert "10.0.1.2" in topo.addresses("b", "lan"), "B let its own address go"
-            st1 = c.status(1) if 1 in c.procs else None
-            if st1:
-                assert st1["role"] == "secondary" and not held(c, 1), st1
-                if fault == "uplink_down":
-                    # link-failed-signal: A took its other monitored interface (lan) down for a second.
-                    assert st1["cluster_addresses"]["link_failed_signals"] == 1, st1["cluster_addresses"]
-            if fault not in ("machine_dies", "active_active"):  # (a dead machine keeps what it had)
-                assert "10.0.1.1" not in topo.addresses("a", "lan"), "A still holds 10.0.1.1"
-            if vmac and fault != "machine_dies":
-                assert not topo.mac("a", "lan").startswith("00:09:0f:09"), "A kept the virtual MAC"
-            print("%s: both streams continued through B: TCP gap %.0f ms, UDP gap %.0f ms, %d bytes in order"
-                  % (fault, srv["tcp_max_gap_ms"], cli["udp_max_gap_ms"], srv["tcp_bytes"]))
+    print("client:", {k: v for k, v in cli.items() if k != "udp_times"})
+    print("server:", srv)
+    neighbour = topo.client_neighbour()
+    b_mac = topo.mac("b", "lan")
+    print("client's neighbour entry for 10.0.1.1: %s (A's lan %s, B's lan %s)" % (neighbour, a_mac, b_mac))
+    if fault == "control":
+        stalled = srv["tcp_last_arrival"] is None or srv["tcp_last_arrival"] < t_fail + 1.0
+        assert stalled, "without session pickup B still passed the stream (last byte %.1f s after the fault)" % (
+            srv["tcp_last_arrival"] - t_fail)
+        assert srv["tcp_bytes"] < cli["tcp_sent"], "without session pickup every byte still arrived"
+        assert after(cli["udp_times"], t_taken + 0.5) == 0, "without session pickup B passed the UDP stream"
+        print("control: the addresses moved to B, the sessions did not, and B dropped both streams")
+    else:
+        assert_streams_continued(cli, srv, t_taken)
+        through_b = topo.forwarded("b") - b_forwarded
+        assert through_b > 500, "B forwarded only %d packets of the streams after the fault" % through_b
+        if fault == "uplink_down":
+            assert "10.99.0.0/16" in fw.run("ip", "-n", topo.ns["a"], "route", "show").stdout, \
+                "link-failed-signal cost A its static route"
+        assert neighbour == (a_mac if vmac else b_mac), "the client's gateway entry is %s" % neighbour
         if aa:
-            # A comes back: B lets A's addresses go once A is ready, and A takes them back.
-            for d in ("lan", "wan", "m1", "m2"):
-                fw.run("ip", "-n", topo.ns["a"], "link", "set", d, "up")
-            c.start_chassis(1)
-            c.wait_for("A to hold its own addresses again", lambda: held(c, 1, of=1) and not held(c, 2, of=1), timeout=30)
-            assert "10.0.1.1" in topo.addresses("a", "lan") and "10.0.1.1" not in topo.addresses("b", "lan")
-            assert "10.0.1.2" in topo.addresses("b", "lan") and "10.0.1.2" not in topo.addresses("a", "lan")
-            print("A is back: it holds 10.0.1.1 again, B only its own 10.0.1.2")
-        if probe:
-            t0, t1 = probe
-            through_b = sum(1 for x in cli["udp_times"] if t0 + 0.05 < x < t1)
-            assert through_b == 0, "B, secondary, forwarded %d datagrams of a session it mirrors" % through_b
-            assert c.status(2)["standby_guard"] == "lowered", "B's guard is still up as primary"
-            assert "bladesync_standby" not in topo.sh(topo.ns["b"], "nft list tables").stdout
-        codes = c.stop_all()
-        assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
-        assert "10.0.1.1" not in topo.addresses("b", "lan"), "B kept the cluster address after it stopped"
-    finally:
-        topo.close()
+            assert "10.0.1.2" in topo.addresses("b", "lan"), "B let its own address go"
+        st1 = c.status(1) if 1 in c.procs else None
+        if st1:
+            assert st1["role"] == "secondary" and not held(c, 1), st1
+            if fault == "uplink_down":
+                # link-failed-signal: A took its other monitored interface (lan) down for a second.
+                assert st1["cluster_addresses"]["link_failed_signals"] == 1, st1["cluster_addresses"]
+        if fault not in ("machine_dies", "active_active"):  # (a dead machine keeps what it had)
+            assert "10.0.1.1" not in topo.addresses("a", "lan"), "A still holds 10.0.1.1"
+        if vmac and fault != "machine_dies":
+            assert not topo.mac("a", "lan").startswith("00:09:0f:09"), "A kept the virtual MAC"
+        print("%s: both streams continued through B: TCP gap %.0f ms, UDP gap %.0f ms, %d bytes in order"
+              % (fault, srv["tcp_max_gap_ms"], cli["udp_max_gap_ms"], srv["tcp_bytes"]))
+    if aa:
+        # A comes back: B lets A's addresses go once A is ready, and A takes them back.
+        for d in ("lan", "wan", "m1", "m2"):
+            fw.run("ip", "-n", topo.ns["a"], "link", "set", d, "up")
+        c.start_chassis(1)
+        c.wait_for("A to hold its own addresses again", lambda: held(c, 1, of=1) and not held(c, 2, of=1), timeout=30)
+        assert "10.0.1.1" in topo.addresses("a", "lan") and "10.0.1.1" not in topo.addresses("b", "lan")
+        assert "10.0.1.2" in topo.addresses("b", "lan") and "10.0.1.2" not in topo.addresses("a", "lan")
+        print("A is back: it holds 10.0.1.1 again, B only its own 10.0.1.2")
+    if probe:
+        t0, t1 = probe
+        through_b = sum(1 for x in cli["udp_times"] if t0 + 0.05 < x < t1)
+        assert through_b == 0, "B, secondary, forwarded %d datagrams of a session it mirrors" % through_b
+        assert c.status(2)["standby_guard"] == "lowered", "B's guard is still up as primary"
+        assert "bladesync_standby" not in topo.sh(topo.ns["b"], "nft list tables").stdout
+    codes = c.stop_all()
+    assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
+    assert "10.0.1.1" not in topo.addresses("b", "lan"), "B kept the cluster address after it stopped"
 
 
 if __name__ == "__main__":
