@@ -32,13 +32,9 @@ void ChassisRuntime::OnRoleChange(HaRole old, HaRole now) {
   const bool is_primary = now == HaRole::kPrimary || now == HaRole::kStandalone;
   // Traffic first: a demoted chassis drops its addresses before anything
   // else; a promoted one forwards its mirrored sessions before they come.
-  if (guard_ && is_primary && !was_primary) {
-    if (Status s = guard_->Lower(); !s.ok()) BS_LOG(kError, "conntrack") << "standby-in-kernel guard: " << s.message();
-  }
+  if (guard_ && is_primary && !was_primary) guard_->Want(false);  // the addresses wait for it (TrafficReady below)
   if (takeover_) takeover_->SetPrimary(is_primary && cfg_.mode == HaMode::kActivePassive);
-  if (guard_ && was_primary && !is_primary) {
-    if (Status s = guard_->Raise(); !s.ok()) BS_LOG(kError, "conntrack") << "standby-in-kernel guard: " << s.message();
-  }
+  if (guard_ && was_primary && !is_primary) guard_->Want(true);
   if (cfg_.link_failed_signal && was_primary && !is_primary) {
     // link-failed-signal: only when a monitored interface cost us the role.
     auto winner = manager_->peers().find(manager_->primary());
@@ -290,8 +286,13 @@ Status ChassisRuntime::Start() {
     }
     manager_->set_role_listener([this](HaRole old, HaRole now) { OnRoleChange(old, now); });
     if (!cfg_.ClusterInterfaces().empty() || cfg_.link_failed_signal) {
-      takeover_ = std::make_unique<TrafficTakeover>(TakeoverOptionsFor(cfg_, chassis_), loop, host_,
-                                                     [this] { return manager_->TrafficReady(); });
+      // With standby-in-kernel, also once its guard is down: the mirrored
+      // sessions in its kernel are this chassis's to forward then.
+      takeover_ = std::make_unique<TrafficTakeover>(TakeoverOptionsFor(cfg_, chassis_), loop, host_, [this] {
+        // (A guard that failed to go is retried and reported; the addresses
+        // do not wait for it beyond the attempt in flight.)
+        return manager_->TrafficReady() && (!guard_ || !guard_->pending() || !guard_->raised());
+      });
       if (cfg_.mode == HaMode::kActiveActive && !cfg_.ClusterInterfaces().empty()) {
         BS_LOG(kWarn, "takeover") << "chassis " << int(chassis_) << ": cluster addresses are held in a-p only; "
                                   << "in a-a route to each chassis's own addresses (see the README)";
