@@ -34,6 +34,9 @@ def main():
     assert complete("bladesync", "diagnose", "sys", "ha", "checksum", "") == sorted(
         ["show", "cluster", "--chassis", "--config", "--connect", "--json"])
     assert complete("bladesync", "execute", "ha", "failover", "u") == ["unset"]
+    assert complete("bladesync", "diagnose", "sys", "ha", "r") == ["reset-uptime"]
+    assert complete("bladesync", "diagnose", "sys", "link-monitor", "s") == ["status"]
+    assert complete("bladesync", "rel") == ["release"]
     # Chassis numbers come from the config on the command line, before or after the command.
     assert complete("bladesync", "--config", CONFIG, "get", "system", "ha", "status", "--chassis", "") == ["1", "2"]
     assert complete("bladesync", "get", "--config", CONFIG, "system", "") == ["--chassis", "--config", "--connect",
