@@ -126,6 +126,7 @@ void ChassisManager::SendHeartbeats() {
       auto holds = fbb_.CreateVectorOfStructs(held);
       auto checksums = fbb_.CreateVector(cfg_.config_checksums);
       auto held_addresses = fbb_.CreateVector(held_addresses_);
+      auto version = fbb_.CreateString(cfg_.software_version);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -144,6 +145,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_config_checksums(checksums);
       b.add_remote_link_failed(self.remote_link_failed);
       b.add_holds_addresses_of(held_addresses);
+      b.add_software_version(version);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -287,6 +289,8 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
   p.remote_link_failed = hb.remote_link_failed();
+  // A version is a short word; anything longer is not believed.
+  p.software_version = hb.software_version() && hb.software_version()->size() <= 64 ? hb.software_version()->str() : "";
   p.holds_addresses_of.clear();
   if (hb.holds_addresses_of() && hb.holds_addresses_of()->size() <= 16) {
     p.holds_addresses_of.assign(hb.holds_addresses_of()->begin(), hb.holds_addresses_of()->end());

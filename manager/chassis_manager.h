@@ -63,6 +63,8 @@ struct ManagerConfig {
   std::map<uint8_t, std::string> peer_check;
   std::function<void(const std::string& address, std::function<void(bool)> done)> probe;
   DistributionOptions distribution;
+  // This chassis's release and commit, sent in heartbeats.
+  std::string software_version;
   // Checksums of this chassis's config per section, sent in heartbeats.
   std::vector<uint64_t> config_checksums;
   size_t ingress_batch = 512;
@@ -107,6 +109,7 @@ struct PeerView {
   int monitored_up = 0;
   bool remote_link_failed = false;
   std::vector<uint8_t> holds_addresses_of;  // a-a: whose traffic addresses it holds
+  std::string software_version;             // its release and commit ("" from an older one)
   uint8_t priority = 0;
   Nanos uptime{0};
   std::string serial;

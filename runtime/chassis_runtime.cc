@@ -1,5 +1,7 @@
 #include "runtime/chassis_runtime.h"
 
+#include "core/version.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -244,6 +246,7 @@ Status ChassisRuntime::Start() {
     mc.monitored_total = static_cast<int>(cfg_.monitor.size());
     mc.distribution = cfg_.distribution;
     mc.config_checksums = cfg_.checksums.sections;
+    mc.software_version = std::string(kVersion) + (std::string(kCommit).empty() ? "" : "+g" + std::string(kCommit));
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
     mc.uptime_margin = seconds(cfg_.ha_uptime_diff_margin_s);

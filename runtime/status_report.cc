@@ -175,6 +175,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     // A lost peer's last readiness and blade count are history, like its role.
     j.Key("ready").Bool(p.alive && p.ready);
     j.Key("serial").String(p.serial);
+    j.Key("version").String(p.software_version);
     j.Key("priority").Uint(p.priority);
     j.Key("live_blades").Int(p.alive ? p.live_blades : 0);
     // A lost peer's uptime stopped meaning anything when it went.
@@ -246,6 +247,12 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
                 std::to_string(cs.pingserver_failover_threshold) + ")");
   }
   if (!cs.last_error.empty()) p.push_back("the last reload was refused: " + cs.last_error);
+  for (const auto& [id, peer] : m.peers()) {
+    if (!peer.alive || peer.software_version == m.config().software_version) continue;
+    p.push_back("peer chassis " + std::to_string(id) + " runs " +
+                (peer.software_version.empty() ? std::string("an older release") : peer.software_version) +
+                ", this chassis " + m.config().software_version + " (mixed versions: finish the upgrade)");
+  }
   for (const auto& [id, peer] : m.peers()) {
     if (!peer.alive || peer.config_checksums.empty()) continue;
     const std::vector<std::string> d = DifferingSections(m.config().config_checksums, peer.config_checksums);
@@ -420,7 +427,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     o << "  chassis " << int(id) << " (" << (p.serial.empty() ? "?" : p.serial) << "): "
       << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", "
       << (p.alive ? HaRoleName(p.role) : "role unknown") << (p.alive && !p.ready ? ", not ready" : "")
-      << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority) << "\n";
+      << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority)
+      << (p.alive && !p.software_version.empty() ? ", version " + p.software_version : std::string()) << "\n";
   }
   return o.str();
 }

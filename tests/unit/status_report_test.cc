@@ -39,6 +39,17 @@ TEST(StatusReport, HealthNamesEveryProblem) {
   EXPECT_NE(json.find(R"("alive":false,"partitioned":false,"role":"unknown")"), std::string::npos) << json;
 }
 
+TEST(StatusReport, APeerOnAnotherReleaseIsNamed) {
+  SimChassisCluster c(2, 1, 7, SimClusterOptions{{}, [](ManagerConfig& m) {
+                        m.software_version = m.chassis == 1 ? "0.2.0+gaaaaaaa" : "0.3.0+gbbbbbbb";
+                      }});
+  c.RunFor(seconds(3));
+  const std::vector<std::string> p = HealthProblems(*c.manager(1), ConfigState{});
+  EXPECT_TRUE(Has(p, "peer chassis 2 runs 0.3.0+gbbbbbbb, this chassis 0.2.0+gaaaaaaa (mixed versions: finish the upgrade)"))
+      << ::testing::PrintToString(p);
+  EXPECT_NE(HaStatusJson(*c.manager(1), ClusterConfig{}, ConfigState{}).find(R"("version":"0.3.0+gbbbbbbb")"), std::string::npos);
+}
+
 TEST(StatusReport, AMirrorOfALivePeerNotInSyncIsAProblem) {
   SimChassisCluster c(2, 1, 6, SimClusterOptions{[](BladeConfig& b) { b.max_batch = 16; }, {}});
   c.RunFor(seconds(3));
