@@ -31,6 +31,9 @@ struct AddrPrefix {
   IpAddr addr;
   int prefix_len = 0;  // over the 128-bit (v4-mapped) form
   bool Contains(const IpAddr& a) const;
+  // "10.0.1.1/24", "2001:db8::1/64": the length as written, not over 128 bits.
+  int length() const { return addr.is_v4() ? prefix_len - 96 : prefix_len; }
+  std::string ToString() const { return addr.ToString() + "/" + std::to_string(length()); }
 };
 
 struct CustomService {

@@ -268,11 +268,11 @@ struct Loader {
                                   ") or netmask: the kernel routes the subnet by it");
             }
             const IpAddr& a = p->addr;
-            if (!v6 && p->prefix_len - 96 <= 30) {
-              const uint32_t host_bits = (1u << (32 - (p->prefix_len - 96))) - 1;
+            if (!v6 && p->length() <= 30) {
+              const uint32_t host_bits = (1u << (32 - p->length())) - 1;
               if ((a.v4() & host_bits) == 0 || (a.v4() & host_bits) == host_bits) {
                 return r.Err(s, "'" + a.ToString() + "' is the network or broadcast address of its /" +
-                                    std::to_string(p->prefix_len - 96));
+                                    std::to_string(p->length()));
               }
             }
             const bool unusable = v6 ? (a.hi() == 0 && (a.lo() == 0 || a.lo() == 1)) || (a.hi() >> 56) == 0xff

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <set>
+#include <string_view>
+
+#include "core/hash.h"
 
 namespace bladesync {
 namespace {
@@ -34,16 +37,6 @@ bool EndsWith(const std::string& path, const std::string& tail) {
 
 // A flow rule's comment, an interface's alias: they change nothing.
 bool WordsForPeople(const std::string& path) { return EndsWith(path, " / comment") || EndsWith(path, " / alias"); }
-
-// FNV-1a, 64 bits: a fingerprint to compare, not a secret.
-uint64_t Fnv(uint64_t h, const std::string& s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ULL;
 
 }  // namespace
 
@@ -82,7 +75,7 @@ ConfigChecksums ChecksumConfig(const ConfigOptions& options) {
     for (size_t i = 0; i < kChecksumSections.size(); ++i) {
       if (section == kChecksumSections[i]) {
         // Sorted by path (a map): the same options give the same sum in any file order.
-        c.sections[i] = Fnv(Fnv(c.sections[i], path + '\0'), value + '\n');
+        c.sections[i] = Fnv1a(value + '\n', Fnv1a(path + '\0', c.sections[i]));
       }
     }
   }
@@ -93,10 +86,9 @@ ConfigChecksums ChecksumConfig(const ConfigOptions& options) {
 uint64_t ChecksumOfSections(const std::vector<uint64_t>& sections) {
   uint64_t h = kFnvBasis;
   for (uint64_t s : sections) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (s >> (8 * i)) & 0xff;
-      h *= 0x100000001b3ULL;
-    }
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((s >> (8 * i)) & 0xff);
+    h = Fnv1a(std::string_view(bytes, 8), h);
   }
   return h;
 }

@@ -1,5 +1,7 @@
 // 64-bit mixing functions, one definition each.
 //
+// Fnv1a is FNV-1a over bytes (config checksums, fallback MACs): a
+// fingerprint to compare, not a secret; pass the last result to continue.
 // Fmix64 is MurmurHash3's finalizer (session store digests, distribution);
 // SplitMix64 is the SplitMix64 finalizer (test data); Mum is wyhash's folded
 // 64x64->128 multiply (session keys). All are fixed: digests and slot choices are compared
@@ -7,8 +9,19 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace bladesync {
+
+inline constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ULL;
+
+inline uint64_t Fnv1a(std::string_view bytes, uint64_t h = kFnvBasis) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 inline uint64_t Fmix64(uint64_t h) {
   h ^= h >> 33;

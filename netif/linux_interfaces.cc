@@ -64,7 +64,7 @@ int AddressRequest(uint16_t type, uint16_t flags, unsigned ifindex, const AddrPr
   auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
   const bool v4 = a.addr.is_v4();
   ifa->ifa_family = v4 ? AF_INET : AF_INET6;
-  ifa->ifa_prefixlen = static_cast<uint8_t>(v4 ? a.prefix_len - 96 : a.prefix_len);
+  ifa->ifa_prefixlen = static_cast<uint8_t>(a.length());
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
   ifa->ifa_index = ifindex;
   const uint8_t* bytes = v4 ? a.addr.b.data() + 12 : a.addr.b.data();

@@ -1,5 +1,6 @@
 #include "netif/traffic_takeover.h"
 
+#include "core/hash.h"
 #include "core/log.h"
 
 namespace bladesync {
@@ -7,17 +8,9 @@ namespace {
 
 constexpr Nanos kReadyPoll = milliseconds(1);  // only while a new primary waits: on the failover's critical path
 
-std::string Describe(const AddrPrefix& p) {
-  return p.addr.ToString() + "/" + std::to_string(p.addr.is_v4() ? p.prefix_len - 96 : p.prefix_len);
-}
-
 // A stable locally administered MAC for a device whose own one is unknown.
 MacAddr FallbackMac(const std::string& device, const std::string& who) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : device + "/" + who) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
+  const uint64_t h = Fnv1a(device + "/" + who);
   MacAddr m;
   m.b[0] = 0x02;  // locally administered, unicast
   for (int i = 1; i < 6; ++i) m.b[i] = static_cast<uint8_t>(h >> (8 * i));
@@ -123,10 +116,10 @@ void TrafficTakeover::Take() {
     }
     for (const AddrPrefix& a : i.addresses) {
       if (Status s = host_.AddAddress(i.device, a); !s.ok()) {
-        Failed("adding " + Describe(a) + " to " + i.device, s);
+        Failed("adding " + a.ToString() + " to " + i.device, s);
       } else {
         ++in_place_;
-        BS_LOG(kInfo, "takeover") << opt_.who << ": added " << Describe(a) << " to " << i.device;
+        BS_LOG(kInfo, "takeover") << opt_.who << ": added " << a.ToString() << " to " << i.device;
       }
     }
   }
@@ -168,9 +161,9 @@ void TrafficTakeover::Release(const char* why) {
   for (const TakeoverInterface& i : opt_.interfaces) {
     for (const AddrPrefix& a : i.addresses) {
       if (Status s = host_.RemoveAddress(i.device, a); !s.ok()) {
-        if (host_.Exists(i.device)) Failed("removing " + Describe(a) + " from " + i.device, s);
+        if (host_.Exists(i.device)) Failed("removing " + a.ToString() + " from " + i.device, s);
       } else if (was_held) {
-        BS_LOG(kInfo, "takeover") << opt_.who << ": removed " << Describe(a) << " from " << i.device;
+        BS_LOG(kInfo, "takeover") << opt_.who << ": removed " << a.ToString() << " from " << i.device;
       }
     }
   }

@@ -571,8 +571,7 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     t.waiting = takeover_->waiting();
     for (const InterfaceConfig* ic : cfg_.ClusterInterfaces()) {
       for (const AddrPrefix& a : ic->addresses) {
-        t.addresses.push_back(ic->name + " " + a.addr.ToString() + "/" +
-                              std::to_string(a.addr.is_v4() ? a.prefix_len - 96 : a.prefix_len));
+        t.addresses.push_back(ic->name + " " + a.ToString());
       }
     }
     t.missing = takeover_->Missing();
@@ -590,7 +589,7 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     ta.held = t->held();
     if (const ChassisConfig* owner = cfg_.FindChassis(id)) {
       for (const auto& [intf, a] : owner->traffic_addresses) {
-        ta.addresses.push_back(intf + " " + a.addr.ToString() + "/" + std::to_string(a.addr.is_v4() ? a.prefix_len - 96 : a.prefix_len));
+        ta.addresses.push_back(intf + " " + a.ToString());
       }
     }
     cs.traffic_addresses.push_back(std::move(ta));
