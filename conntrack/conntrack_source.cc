@@ -68,9 +68,6 @@ void ConntrackSource::Resync(const char* why) {
     if (Status s = sync_.Reconcile(); !s.ok()) {
       BS_LOG(kWarn, "conntrack") << "resync (" << why << "): " << s.message();
     }
-    if (standby_) {
-      if (Status s = standby_->Repair(); !s.ok()) BS_LOG(kWarn, "conntrack") << "standby-in-kernel repair: " << s.message();
-    }
   });
 }
 

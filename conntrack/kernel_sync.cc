@@ -97,13 +97,16 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
 Status KernelSync::Reconcile() {
   ++generation_;
   size_t dumped = 0;
+  StandbyKernel::DumpScan scan;  // the same dump repairs the mirror's entries
   Status s = kernel_.Dump([&](const KernelEntry& e) {
+    if (standby_) standby_->Scan(scan, e);
     if (Ignored(e.key)) return;
     if (standby_ && standby_->IsStandbyEntry(e)) return;  // the mirror's (StandbyKernel::Repair)
     ++dumped;
     Upsert(e, true);
   });
   if (!s.ok()) return s;
+  if (standby_) standby_->Repair(std::move(scan));
   counters_.resyncs.Add();
   // What the kernel no longer has is gone (its DESTROY event was lost).
   const SessionStore& owned = agent_.owned();

@@ -67,7 +67,8 @@ class KernelSync {
   ~KernelSync();
 
   void OnEvent(CtEvent kind, const KernelEntry& e);
-  // Makes the owned table equal to a dump of the kernel.
+  // Makes the owned table equal to a dump of the kernel (and, with
+  // standby-in-kernel, the mirror's entries: the same dump).
   Status Reconcile();
   // Installs every adopted session into the kernel, install_chunk per loop
   // turn; `done` runs when the last chunk is in.

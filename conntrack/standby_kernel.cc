@@ -21,9 +21,15 @@ StandbyKernel::StandbyKernel(BladeAgent& agent, EventLoop& loop, KernelTable& ke
 
 StandbyKernel::~StandbyKernel() { agent_.set_standby_change_hook(nullptr, nullptr); }
 
-void StandbyKernel::Start() {
-  agent_.set_standby_change_hook(&StandbyKernel::OnChange, this);
-  Repair();  // what is mirrored already (a restart with tables from a bulk sync)
+// What is mirrored already goes in with the first resync's dump (KernelSync::Reconcile).
+void StandbyKernel::Start() { agent_.set_standby_change_hook(&StandbyKernel::OnChange, this); }
+
+InstallOptions StandbyKernel::Options(InstallOptions::Op op) const {
+  InstallOptions io;
+  io.liberal = !opt_.tcp_window_tracking;
+  io.op = op;
+  io.mark_or = opt_.standby_mark;
+  return io;
 }
 
 void StandbyKernel::Arm() {
@@ -36,9 +42,9 @@ void StandbyKernel::OnChange(void* self, const SessionStore& store, uint32_t id,
   if (was_live && (!now_live || !(old_key == store.rec(id).key))) sk->doomed_.push_back(old_key);
   if (now_live) {
     auto it = std::find(sk->stores_.begin(), sk->stores_.end(), &store);
-    const uint64_t n = static_cast<uint64_t>(it - sk->stores_.begin());
+    const uint32_t n = static_cast<uint32_t>(it - sk->stores_.begin());
     if (it == sk->stores_.end()) sk->stores_.push_back(&store);
-    if (sk->dirty_set_.insert(n << 32 | id).second) sk->dirty_.emplace_back(&store, id);
+    if (sk->dirty_set_.insert(uint64_t{n} << 32 | id).second) sk->dirty_.emplace_back(n, id);
   }
   sk->Arm();
 }
@@ -69,20 +75,13 @@ void StandbyKernel::OnDestroyed(const SessionKey& key) {
   // Still mirrored: back in (its timer ran out here, where no packet refreshes it).
   const SessionStore& st = agent_.standby(hit->origin)->store();
   if (auto e = KernelFromSession(*hit->rec, st.nat(hit->id), st.extensions(hit->id))) {
-    InstallOptions io;
-    io.liberal = !opt_.tcp_window_tracking;
-    io.op = InstallOptions::Op::kCreateOrUpdate;
-    io.mark_or = opt_.standby_mark;
-    const InstallStats s = kernel_.Install(std::span(&*e, 1), io);
+    const InstallStats s = kernel_.Install(std::span(&*e, 1), Options(InstallOptions::Op::kCreateOrUpdate));
     counters_.reinstalled.Add(s.installed);
     counters_.failed.Add(s.failed);
   }
 }
 
 void StandbyKernel::Flush(size_t max) {
-  InstallOptions io;
-  io.liberal = !opt_.tcp_window_tracking;
-  io.mark_or = opt_.standby_mark;
   // Gone first: a key that went and came back is installed again below.
   if (!doomed_.empty()) {
     std::vector<KernelEntry> del;
@@ -100,8 +99,7 @@ void StandbyKernel::Flush(size_t max) {
     }
     doomed_.clear();
     if (!del.empty()) {
-      io.op = InstallOptions::Op::kDelete;
-      const InstallStats s = kernel_.Install(del, io);
+      const InstallStats s = kernel_.Install(del, Options(InstallOptions::Op::kDelete));
       counters_.deleted.Add(s.installed + s.existed);
       counters_.failed.Add(s.failed);
     }
@@ -110,9 +108,9 @@ void StandbyKernel::Flush(size_t max) {
   size_t fresh = 0;
   size_t taken = 0;
   for (; taken < dirty_.size() && put.size() < max; ++taken) {
-    const auto [store, id] = dirty_[taken];
-    auto it = std::find(stores_.begin(), stores_.end(), store);
-    dirty_set_.erase(static_cast<uint64_t>(it - stores_.begin()) << 32 | id);
+    const auto [n, id] = dirty_[taken];
+    const SessionStore* store = stores_[n];
+    dirty_set_.erase(uint64_t{n} << 32 | id);
     if (!store->is_live(id)) continue;
     const SessionRecord& r = store->rec(id);
     if (ignored_ && ignored_(r.key)) continue;
@@ -124,8 +122,7 @@ void StandbyKernel::Flush(size_t max) {
   }
   dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(taken));
   if (put.empty()) return;
-  io.op = InstallOptions::Op::kCreateOrUpdate;
-  const InstallStats s = kernel_.Install(put, io);
+  const InstallStats s = kernel_.Install(put, Options(InstallOptions::Op::kCreateOrUpdate));
   if (s.failed) {
     // Which ones failed is not known: none of the batch counts as in the
     // kernel, so promotion installs them and Repair tries again.
@@ -141,27 +138,30 @@ void StandbyKernel::Flush(size_t max) {
   }
 }
 
+void StandbyKernel::Scan(DumpScan& scan, const KernelEntry& e) const {
+  scan.in_kernel.insert(e.key);
+  const bool ours = installed_.count(e.key) || (opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark);
+  if (ours && !IsMirrored(e.key) && !agent_.Lookup(e.key)) scan.stale.push_back(e);
+}
+
 Status StandbyKernel::Repair() {
-  std::unordered_set<SessionKey, KeyHash> in_kernel;
-  std::vector<KernelEntry> stale;
-  Status st = kernel_.Dump([&](const KernelEntry& e) {
-    in_kernel.insert(e.key);
-    const bool ours = installed_.count(e.key) || (opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark);
-    if (ours && !IsMirrored(e.key) && !agent_.Lookup(e.key)) stale.push_back(e);
-  });
-  if (!st.ok()) return st;
+  DumpScan scan;
+  if (Status st = kernel_.Dump([&](const KernelEntry& e) { Scan(scan, e); }); !st.ok()) return st;
+  Repair(std::move(scan));
+  return Status::Ok();
+}
+
+void StandbyKernel::Repair(DumpScan scan) {
+  const auto& in_kernel = scan.in_kernel;
+  const auto& stale = scan.stale;
   std::vector<KernelEntry> missing;
   agent_.ForEachStandby([&](const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext) {
     if ((ignored_ && ignored_(r.key)) || agent_.Lookup(r.key)) return;
     if (in_kernel.count(r.key) && installed_.count(r.key)) return;
     if (auto e = KernelFromSession(r, nat, ext)) missing.push_back(*e);
   });
-  InstallOptions io;
-  io.liberal = !opt_.tcp_window_tracking;
-  io.mark_or = opt_.standby_mark;
   if (!missing.empty()) {
-    io.op = InstallOptions::Op::kCreateOrUpdate;
-    const InstallStats s = kernel_.Install(missing, io);
+    const InstallStats s = kernel_.Install(missing, Options(InstallOptions::Op::kCreateOrUpdate));
     if (!s.failed) {
       for (const KernelEntry& e : missing) installed_.insert(e.key);
     }
@@ -169,8 +169,7 @@ Status StandbyKernel::Repair() {
     counters_.failed.Add(s.failed);
   }
   if (!stale.empty()) {
-    io.op = InstallOptions::Op::kDelete;
-    const InstallStats s = kernel_.Install(stale, io);
+    const InstallStats s = kernel_.Install(stale, Options(InstallOptions::Op::kDelete));
     for (const KernelEntry& e : stale) installed_.erase(e.key);
     counters_.repaired.Add(s.installed);
   }
@@ -178,7 +177,6 @@ Status StandbyKernel::Repair() {
     BS_LOG(kInfo, "conntrack") << "standby-in-kernel: repaired " << missing.size() << " missing and " << stale.size()
                                << " stale entries";
   }
-  return Status::Ok();
 }
 
 }  // namespace bladesync

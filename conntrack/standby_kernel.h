@@ -48,6 +48,17 @@ class StandbyKernel {
   void ForgetOwned();
   // Dump-and-reconcile: every mirrored session in the kernel, nothing of
   // ours left that is neither mirrored nor owned. Counted as repaired.
+  // One dump serves KernelSync and the mirror: Scan() sees every entry of
+  // KernelSync's dump, Repair(scan) acts on it; Repair() dumps by itself.
+  struct KeyHash {
+    size_t operator()(const SessionKey& k) const { return static_cast<size_t>(k.Hash()); }
+  };
+  struct DumpScan {
+    std::unordered_set<SessionKey, KeyHash> in_kernel;
+    std::vector<KernelEntry> stale;  // ours, neither mirrored nor owned
+  };
+  void Scan(DumpScan& scan, const KernelEntry& e) const;
+  void Repair(DumpScan scan);
   Status Repair();
   size_t pending() const { return dirty_.size() + doomed_.size(); }
   size_t in_kernel() const { return installed_.size(); }
@@ -57,17 +68,15 @@ class StandbyKernel {
   static void OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live);
   void Flush(size_t max);
   void Arm();
-  struct KeyHash {
-    size_t operator()(const SessionKey& k) const { return static_cast<size_t>(k.Hash()); }
-  };
+  InstallOptions Options(InstallOptions::Op op) const;
 
   BladeAgent& agent_;
   EventLoop& loop_;
   KernelTable& kernel_;
   ConntrackOptions opt_;
   std::function<bool(const SessionKey&)> ignored_;
-  std::vector<std::pair<const SessionStore*, uint32_t>> dirty_;
-  std::unordered_set<uint64_t> dirty_set_;  // (store number, id) already in dirty_
+  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (store number, id)
+  std::unordered_set<uint64_t> dirty_set_;  // the same, as store number << 32 | id
   std::vector<const SessionStore*> stores_;  // store number -> store
   std::vector<SessionKey> doomed_;          // keys whose mirrored record went away
   std::unordered_set<SessionKey, KeyHash> installed_;
