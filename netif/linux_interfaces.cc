@@ -135,10 +135,18 @@ Status LinuxInterfaces::SetMac(const std::string& dev, const MacAddr& mac) {
   std::memcpy(ifr.ifr_hwaddr.sa_data, mac.b.data(), 6);
   int err = Ioctl(SIOCSIFHWADDR, &ifr);
   if (err == EBUSY) {
-    // Drivers without live MAC changes take it while the link is down.
-    if (Status s = SetLinkUp(dev, false); !s.ok()) return s;
+    // Drivers without live MAC changes take it while the link is down; what
+    // the down takes (routes, IPv6 addresses) comes back as after link-failed-signal.
+    const LinkState saved = SaveLinkState(dev);
+    if (Status s = SetLinkUp(dev, false); !s.ok()) {
+      (void)RestoreLinkState(dev, saved);
+      return s;
+    }
     err = Ioctl(SIOCSIFHWADDR, &ifr);
-    if (Status s = SetLinkUp(dev, true); !s.ok() && err == 0) return s;
+    Status up = SetLinkUp(dev, true);
+    Status restored = RestoreLinkState(dev, saved);
+    if (err == 0 && !up.ok()) return up;
+    if (err == 0 && !restored.ok()) return restored;
   }
   return err ? Errno("setting the MAC of " + dev + " to " + mac.ToString(), err) : Status::Ok();
 }
