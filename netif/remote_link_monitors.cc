@@ -10,7 +10,6 @@ RemoteLinkMonitors::RemoteLinkMonitors(RemoteLinkMonitorOptions opt, EventLoop& 
   state_.resize(opt_.monitors.size());
   for (size_t m = 0; m < opt_.monitors.size(); ++m) {
     for (const IpAddr& a : opt_.monitors[m].servers) state_[m].servers.push_back(ServerState{a});
-    state_[m].outstanding.assign(opt_.monitors[m].servers.size(), false);
   }
   flip_timer_ = loop_.CreateTimer([this] { Update(); });
 }
@@ -41,9 +40,8 @@ void RemoteLinkMonitors::Probe(size_t m) {
   MonitorState& st = state_[m];
   bool moved = false;
   if (st.seq != 0) {
-    for (size_t i = 0; i < st.servers.size(); ++i) {
-      ServerState& sv = st.servers[i];
-      if (st.outstanding[i]) {
+    for (ServerState& sv : st.servers) {
+      if (sv.outstanding) {
         ++sv.missed;
         sv.answered = 0;
         if (sv.up && sv.missed >= mon.failtime) {
@@ -59,7 +57,7 @@ void RemoteLinkMonitors::Probe(size_t m) {
   if (st.seq == 0) st.seq = 1;  // 0 means "nothing sent yet"
   st.sent_at = loop_.Now();
   for (size_t i = 0; i < st.servers.size(); ++i) {
-    st.outstanding[i] = true;
+    st.servers[i].outstanding = true;
     if (Status s = prober_.Send(m, mon.device, st.servers[i].address, st.seq); s.ok()) {
       ++st.servers[i].sent;
     } else {
@@ -78,10 +76,9 @@ void RemoteLinkMonitors::OnReply(size_t m, const IpAddr& server, uint16_t seq) {
   const RemoteLinkMonitorOptions::Monitor& mon = opt_.monitors[m];
   MonitorState& st = state_[m];
   if (seq != st.seq) return;  // late: its round was already judged
-  for (size_t i = 0; i < st.servers.size(); ++i) {
-    ServerState& sv = st.servers[i];
-    if (!(sv.address == server) || !st.outstanding[i]) continue;
-    st.outstanding[i] = false;
+  for (ServerState& sv : st.servers) {
+    if (!(sv.address == server) || !sv.outstanding) continue;
+    sv.outstanding = false;
     ++sv.received;
     sv.last_rtt = loop_.Now() - st.sent_at;
     sv.missed = 0;

@@ -72,6 +72,7 @@ class RemoteLinkMonitors {
   struct ServerState {
     IpAddr address;
     bool up = true;
+    bool outstanding = false;  // the last probe is unanswered
     uint32_t missed = 0;    // in a row
     uint32_t answered = 0;  // in a row
     uint64_t sent = 0, received = 0;
@@ -81,7 +82,6 @@ class RemoteLinkMonitors {
     std::vector<ServerState> servers;
     bool failed = false;  // every server down
     uint16_t seq = 0;
-    std::vector<bool> outstanding;  // per server: the last probe is unanswered
     Nanos sent_at{0};
   };
   const RemoteLinkMonitorOptions& options() const { return opt_; }
