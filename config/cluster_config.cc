@@ -415,6 +415,18 @@ struct Loader {
     };
   }
 
+  // An option naming interfaces: their names go to `out`, the option's line to `line`.
+  BlockReader::Handler InterfaceNamesHandler(BlockReader& r, std::vector<std::string>* out, int* line) {
+    return [this, &r, out, line](const CliSetting& s) -> Status {
+      *line = s.line;
+      for (const std::string& n : s.values) {
+        if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
+        out->push_back(n);
+      }
+      return Status::Ok();
+    };
+  }
+
   // Literal prefixes or names of address objects.
   Status AddrList(BlockReader& r, const CliSetting& s, bool v6, std::vector<AddrPrefix>* out) {
     for (size_t i = 0; i < s.values.size();) {
@@ -645,14 +657,7 @@ struct Loader {
     r.On("hb-lost-threshold", r.Int(&cfg.hb_lost_threshold, 1, 60));
     r.On("override", r.Bool(&cfg.override_));
     r.On("priority", r.Int(&default_priority, 0, 255));
-    r.On("monitor", [&](const CliSetting& s) -> Status {
-      cfg.monitor_line = s.line;
-      for (const std::string& n : s.values) {
-        if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
-        cfg.monitor.push_back(n);
-      }
-      return Status::Ok();
-    });
+    r.On("monitor", InterfaceNamesHandler(r, &cfg.monitor, &cfg.monitor_line));
     r.On("session-pickup", r.Bool(&p.session_pickup));
     r.On("session-pickup-connectionless", r.Bool(&p.connectionless));
     r.On("session-pickup-delay", r.Bool(&p.delay));
@@ -688,14 +693,7 @@ struct Loader {
     r.On("arps", r.Int(&cfg.arps, 1, 60));
     r.On("arps-interval", r.Int(&cfg.arps_interval_s, 1, 20));
     r.On("link-failed-signal", r.Bool(&cfg.link_failed_signal));
-    r.On("pingserver-monitor-interface", [&](const CliSetting& s) -> Status {
-      cfg.pingserver_line = s.line;
-      for (const std::string& n : s.values) {
-        if (!cfg.interfaces.count(n)) return r.Err(s, "unknown interface '" + n + "'");
-        cfg.pingserver_monitor_interface.push_back(n);
-      }
-      return Status::Ok();
-    });
+    r.On("pingserver-monitor-interface", InterfaceNamesHandler(r, &cfg.pingserver_monitor_interface, &cfg.pingserver_line));
     r.On("pingserver-failover-threshold", r.Int(&cfg.pingserver_failover_threshold, 0, 50));
     r.On("pingserver-flip-timeout", r.Int(&cfg.pingserver_flip_timeout_min, 6, 2147483647));
     if (Status s = r.Read(b); !s.ok()) return s;
