@@ -13,21 +13,56 @@ size_t PowerOfTwoAtLeast(size_t n) {
   return p;
 }
 wire::Origin MakeOrigin(const BladeConfig& c) { return wire::Origin(c.cluster_id, c.epoch, c.chassis, c.slot); }
+
+StreamOptions StreamOptionsOf(const BladeConfig& c) {
+  StreamOptions o;
+  o.epoch = c.epoch;
+  o.window = c.window;
+  o.max_seq_count = c.max_batch * 4;
+  o.retransmit_timeout = c.retransmit_timeout;
+  o.keepalive_interval = c.hb_interval;
+  o.link_lost_after = c.link_lost_after();
+  o.ack_delay = c.ack_delay;
+  o.ack_every = c.ack_every;
+  o.reorder_frames = c.reorder_frames;
+  o.reorder_bytes = c.reorder_bytes;
+  o.reset_timeout = c.bulk_sync_timeout;
+  o.reset_retries = c.bulk_sync_retries;
+  return o;
+}
 }  // namespace
 
-BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport)
+BladeAgent::Peer::Peer(const OutboundStream::Parts& out_parts, const StandbyOrigin::Parts& in_parts,
+                       const BladeSeams& seams, uint8_t chassis, uint8_t bit, Nanos lost_after, Nanos now)
+    : links(lost_after, now),
+      out(out_parts, chassis, bit, links, seams.make_sender),
+      standby(seams.make_standby ? seams.make_standby(in_parts, chassis, links, seams.make_receiver)
+                                 : std::make_unique<StandbyOrigin>(in_parts, chassis, links, seams.make_receiver)) {}
+
+void BladeAgent::Peer::Tick(Nanos now) {
+  if (links.Update(now)) out.OnLinkSwitch();
+  out.OnTick(now);
+  standby->OnTick(now);
+}
+
+BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport, BladeSeams seams)
     : cfg_(std::move(cfg)),
       loop_(loop),
       transport_(transport),
       log_(PowerOfTwoAtLeast(cfg_.resend_queue)),
-      ctx_{cfg_, loop_, transport_, counters_, owned_, log_, encoder_, scratch_fbb_, MakeOrigin(cfg_), loop_.CoarseNow()} {
+      self_(MakeOrigin(cfg_)),
+      clock_{&loop_, loop_.CoarseNow()},
+      stream_opts_(StreamOptionsOf(cfg_)) {
   if (cfg_.table_reserve) owned_.Reserve(cfg_.table_reserve);
   peer_index_.fill(-1);
+  const OutboundStream::Parts out_parts{cfg_, stream_opts_, loop_, transport_, counters_, owned_, log_, encoder_, self_};
+  const StandbyOrigin::Parts in_parts{cfg_, stream_opts_, loop_, transport_, counters_, scratch_fbb_, self_, clock_};
   uint8_t bit = 0;
   for (uint8_t chassis : cfg_.peers) {
     if (chassis == cfg_.chassis || peer_index_[chassis] >= 0) continue;
     peer_index_[chassis] = static_cast<int8_t>(peers_.size());
-    peers_.push_back(std::make_unique<Peer>(ctx_, chassis, bit++, cfg_.link_lost_after()));
+    peers_.push_back(
+        std::make_unique<Peer>(out_parts, in_parts, seams, chassis, bit++, cfg_.link_lost_after(), loop_.Now()));
   }
 }
 
@@ -54,17 +89,17 @@ BladeAgent::Peer* BladeAgent::FindPeer(uint8_t chassis) {
 
 const StandbyOrigin* BladeAgent::standby(uint8_t chassis) const {
   const int8_t i = peer_index_[chassis];
-  return i < 0 ? nullptr : &peers_[i]->standby;
+  return i < 0 ? nullptr : peers_[i]->standby.get();
 }
 
 void BladeAgent::set_apply_observer(std::function<void(uint8_t, uint64_t, uint32_t, bool)> f) {
   for (auto& p : peers_) {
-    const uint8_t origin = p->standby.origin();
+    const uint8_t origin = p->standby->origin();
     if (!f) {
-      p->standby.set_apply_observer(nullptr);
+      p->standby->set_apply_observer(nullptr);
       continue;
     }
-    p->standby.set_apply_observer([f, origin](uint64_t first, uint32_t n, bool begin) { f(origin, first, n, begin); });
+    p->standby->set_apply_observer([f, origin](uint64_t first, uint32_t n, bool begin) { f(origin, first, n, begin); });
   }
 }
 
@@ -101,7 +136,7 @@ uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState
   const PickupDecision d = Decide(cfg_.pickup, facts);
   if (!d.sync) counters_.skipped[static_cast<int>(d.reason)].Add();
   const uint32_t id = owned_.Allocate();
-  const uint32_t now_ds = ctx_.NowDs();
+  const uint32_t now_ds = clock_.NowDs();
   const uint64_t v = NextVersion();
   owned_.Mutate(id, [&](SessionRecord& r) {
     r.key = facts.key;
@@ -140,7 +175,7 @@ void BladeAgent::SetExtension(uint32_t id, const Extension& e) {
 void BladeAgent::ChangeState(uint32_t id, const SessionState& state) {
   if (!owned_.is_live(id)) return;
   const uint64_t v = NextVersion();
-  const uint32_t now_ds = ctx_.NowDs();
+  const uint32_t now_ds = clock_.NowDs();
   owned_.Mutate(id, [&](SessionRecord& r) {
     r.set_state(state);
     r.version = v;
@@ -152,7 +187,7 @@ void BladeAgent::ChangeState(uint32_t id, const SessionState& state) {
 void BladeAgent::Refresh(uint32_t id) {
   if (!owned_.is_live(id)) return;
   // Not synced: mirrors run the same timers, and QUERY when theirs expire.
-  owned_.Mutate(id, [&](SessionRecord& r) { r.expires_ds = ctx_.NowDs() + r.timeout_s * 10; });
+  owned_.Mutate(id, [&](SessionRecord& r) { r.expires_ds = clock_.NowDs() + r.timeout_s * 10; });
 }
 
 void BladeAgent::DeleteSession(uint32_t id, uint8_t reason) {
@@ -202,7 +237,6 @@ void BladeAgent::Append(const ChangeEntry& e) {
 }
 
 void BladeAgent::ReleaseLog() {
-  if (cfg_.test.trim_log_when_full && !log_.full()) return;  // test-only broken variant
   uint64_t from = log_.end();
   for (auto& p : peers_) from = std::min(from, p->out.retain_from());
   log_.ReleaseUpTo(from);
@@ -210,7 +244,7 @@ void BladeAgent::ReleaseLog() {
 
 void BladeAgent::Flush() {
   flush_posted_ = false;
-  const uint32_t now_ds = ctx_.NowDs();
+  const uint32_t now_ds = clock_.NowDs();
   for (uint32_t id : dirty_) {
     owned_.SetBookkeeping(id, 0, kDirty);
     const SessionRecord& r = owned_.rec(id);
@@ -246,15 +280,15 @@ void BladeAgent::Flush() {
 
 std::optional<BladeAgent::StandbyHit> BladeAgent::LookupStandby(const SessionKey& key) const {
   for (const auto& p : peers_) {
-    const SessionStore& st = p->standby.store();
-    if (auto id = st.Find(key)) return StandbyHit{p->standby.origin(), *id, false, &st.rec(*id)};
-    if (auto id = st.Find(key.Reversed())) return StandbyHit{p->standby.origin(), *id, true, &st.rec(*id)};
+    const SessionStore& st = p->standby->store();
+    if (auto id = st.Find(key)) return StandbyHit{p->standby->origin(), *id, false, &st.rec(*id)};
+    if (auto id = st.Find(key.Reversed())) return StandbyHit{p->standby->origin(), *id, true, &st.rec(*id)};
   }
   return std::nullopt;
 }
 
 void BladeAgent::set_standby_change_hook(SessionStore::ChangeHook hook, void* ctx) {
-  for (auto& p : peers_) p->standby.set_change_hook(hook, ctx);
+  for (auto& p : peers_) p->standby->set_change_hook(hook, ctx);
 }
 
 void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
@@ -263,7 +297,7 @@ void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const w
   scratch_fbb_.Clear();
   auto v4 = p4 ? scratch_fbb_.CreateVectorOfStructs(p4, 1) : 0;
   auto v6 = p6 ? scratch_fbb_.CreateVectorOfStructs(p6, 1) : 0;
-  wire::Origin self = ctx_.self;
+  wire::Origin self = self_;
   wire::PacketBatchBuilder b(scratch_fbb_);
   b.add_from(&self);
   if (!v4.IsNull()) b.add_packets4(v4);
@@ -276,7 +310,7 @@ void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const w
 }
 
 bool BladeAgent::ready() const {
-  return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby.settled(); });
+  return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby->settled(); });
 }
 
 bool BladeAgent::quiet() const {
@@ -287,7 +321,7 @@ bool BladeAgent::quiet() const {
 size_t BladeAgent::Adopt(uint8_t chassis) {
   Peer* p = FindPeer(chassis);
   if (!p) return 0;
-  const uint32_t now_ds = ctx_.NowDs();
+  const uint32_t now_ds = clock_.NowDs();
   const uint32_t multicast_ttl = cfg_.pickup.multicast_ttl;
   const bool full_timer = cfg_.pickup.update_all_session_timer;
   // What promotion does to each session, whichever path takes it.
@@ -311,11 +345,11 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   if (owned_.live() == 0 && dirty_.empty() && deleted_.empty()) {
     // Fast path (the usual active-passive promotion): the standby table
     // becomes the owned table as it is, ids and key index included.
-    n = p->standby.adoptable().live();
-    p->standby.MoveInto(owned_, promote);
+    n = p->standby->adoptable().live();
+    p->standby->MoveInto(owned_, promote);
   } else {
-    owned_.Reserve(owned_.live() + p->standby.adoptable().live());
-    p->standby.DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
+    owned_.Reserve(owned_.live() + p->standby->adoptable().live());
+    p->standby->DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
       if (auto existing = owned_.Find(src.key)) {
         if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
         DeleteSession(*existing, kDeleteReplaced);
@@ -362,10 +396,10 @@ size_t BladeAgent::Relinquish() {
   // After a grace period (the new primary adopts from our stream as it is
   // now), tell the mirrors we own nothing: a snapshot of the empty table.
   // Until then our stream stays as it was, so the adoption cannot lose it.
-  ctx_.summaries = false;
+  SetSummaries(false);
   if (!resync_timer_) {
     resync_timer_ = loop_.CreateTimer([this] {
-      ctx_.summaries = true;
+      SetSummaries(true);
       for (auto& p : peers_) p->out.StartSnapshot("ownership given up");
       Flush();
     });
@@ -377,8 +411,11 @@ size_t BladeAgent::Relinquish() {
 
 // ---------------------------------------------------------------- fabric
 
+void BladeAgent::SetSummaries(bool on) {
+  for (auto& p : peers_) p->out.set_summaries(on);
+}
+
 void BladeAgent::DropFrame(DropReason r, const char* what) {
-  if (cfg_.test.uncounted_malformed && r == DropReason::kMalformed) return;  // test-only broken variant
   auto& c = counters_.dropped[static_cast<int>(r)];
   c.Add();
   const uint64_t n = c.get();
@@ -438,7 +475,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
       if (!check_origin(b->origin(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
-      FindPeer(b->origin()->chassis())->standby.OnBatch(*b, meta.link, bytes);
+      FindPeer(b->origin()->chassis())->standby->OnBatch(*b, meta.link, bytes);
       return;
     }
     case wire::Message::Ack: {
@@ -483,7 +520,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
       if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
       if (c->kind() == wire::CommandKind::SetClockOffset) {
-        if (Peer* p = FindPeer(c->origin_chassis())) p->standby.set_clock_offset(Nanos(c->clock_offset_ns()));
+        if (Peer* p = FindPeer(c->origin_chassis())) p->standby->set_clock_offset(Nanos(c->clock_offset_ns()));
       }
       last_command_ = c->request_id();
       SendStatus();
@@ -501,43 +538,22 @@ void BladeAgent::HandleQueries(Peer& peer, const wire::Ack& ack, Link link) {
     counters_.received[static_cast<int>(SyncOp::kQuery)][li].Add();
     const uint32_t id = q->id();
     if (!owned_.is_live(id) || !(owned_.rec(id).bits & kSynced)) continue;  // its DELETE is on the stream
-    if (cfg_.test.naive_recreate) {
-      SendNaiveRecreate(peer.out.peer(), id, link);
-      continue;
-    }
-    // The answer travels on the same ordered stream as any DELETE.
-    Append(ChangeEntry{owned_.rec(id).version, id, kOpRecreate, static_cast<uint8_t>(1u << peer.out.bit()), 0});
+    AnswerQuery(peer, id, link);
   }
 }
 
-// Test-only naive variant: an immediate, unsequenced RECREATE on the other
-// link, as a separate channel would carry it.
-void BladeAgent::SendNaiveRecreate(uint8_t peer, uint32_t id, Link query_link) {
-  encoder_.Reset();
-  const SessionRecord& r = owned_.rec(id);
-  encoder_.AddCreate(id, r, (r.bits & kHasNat) ? owned_.nat(id) : nullptr, true, owned_.extensions(id));
-  BatchHeader h;
-  h.origin = ctx_.self;
-  h.first_seq = 0;
-  h.seq_count = 1;
-  h.send_time_ns = static_cast<uint64_t>(loop_.WallNow().count());
-  h.flags = static_cast<uint8_t>(wire::BatchFlags::OutOfBand);
-  h.dest_chassis = peer;
-  const Link other = query_link == Link::kM1 ? Link::kM2 : Link::kM1;
-  ctx_.Send(peer, other, encoder_.FinishBatch(h));
-  counters_.sent[static_cast<int>(SyncOp::kRecreate)][static_cast<int>(other)].Add();
+void BladeAgent::AnswerQuery(Peer& peer, uint32_t id, Link) {
+  Append(ChangeEntry{owned_.rec(id).version, id, kOpRecreate, static_cast<uint8_t>(1u << peer.out.bit()), 0});
 }
 
 void BladeAgent::Tick() {
-  for (auto& p : peers_) {
-    p->out.OnTick();
-    p->standby.OnTick();
-  }
+  const Nanos now = loop_.Now();
+  for (auto& p : peers_) p->Tick(now);
   ReleaseLog();
 }
 
 void BladeAgent::Sweep() {
-  const uint32_t now_ds = ctx_.NowDs();
+  const uint32_t now_ds = clock_.NowDs();
   // Owner timers: an expired session is deleted (DELETE goes out first), and
   // sessions waiting for session-pickup-delay are picked up when old enough.
   scratch_ids_.clear();
@@ -553,7 +569,7 @@ void BladeAgent::Sweep() {
     }
   });
   for (uint32_t id : scratch_ids_) DeleteSession(id, kDeleteExpired);
-  for (auto& p : peers_) p->standby.Sweep();
+  for (auto& p : peers_) p->standby->Sweep();
 }
 
 void BladeAgent::AdoptionPending(int delta) {
@@ -567,13 +583,13 @@ void BladeAgent::SendStatus() {
   fbb.Clear();
   std::vector<wire::StandbySummary> sums;
   for (auto& p : peers_) {
-    const StandbyOrigin& s = p->standby;
+    const StandbyOrigin& s = *p->standby;
     sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync(),
                       s.released());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
   auto cv = fbb.CreateVector(CounterValues(counters_));
-  wire::Origin self = ctx_.self;
+  wire::Origin self = self_;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
   b.add_ready(ready());
@@ -593,7 +609,7 @@ void BladeAgent::SendStatus() {
 
 size_t BladeAgent::MemoryBytes() const {
   size_t n = owned_.MemoryBytes() + log_.capacity() * sizeof(ChangeEntry);
-  for (auto& p : peers_) n += p->standby.store().MemoryBytes();
+  for (auto& p : peers_) n += p->standby->store().MemoryBytes();
   return n;
 }
 

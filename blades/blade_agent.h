@@ -25,6 +25,7 @@
 #include "blades/change_log.h"
 #include "blades/delta_codec.h"
 #include "blades/outbound_stream.h"
+#include "blades/session_clock.h"
 #include "blades/session_store.h"
 #include "blades/standby_origin.h"
 #include "core/event_loop.h"
@@ -38,17 +39,28 @@ inline constexpr uint32_t kNoSession = 0xffffffffu;
 
 enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlushed = 2, kDeleteReplaced = 3 };
 
+// How a blade makes the parts of each peer stream. Production leaves them
+// empty (the real parts); tests put in deliberately broken ones to prove
+// the suites catch each break (tests/support/broken_blades.h).
+struct BladeSeams {
+  OutboundStream::MakeSender make_sender = nullptr;
+  StandbyOrigin::MakeReceiver make_receiver = nullptr;
+  using MakeStandby = std::unique_ptr<StandbyOrigin> (*)(const StandbyOrigin::Parts&, uint8_t origin_chassis,
+                                                         LinkMonitor&, StandbyOrigin::MakeReceiver);
+  MakeStandby make_standby = nullptr;
+};
+
 class BladeAgent {
  public:
   // forwarded: from a peer chassis's blade (active-active), not from our manager.
   using PacketHandler = std::function<void(const wire::PacketBatch&, bool forwarded)>;
 
-  BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport);
-  ~BladeAgent();
+  BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport, BladeSeams seams = {});
+  virtual ~BladeAgent();
   BladeAgent(const BladeAgent&) = delete;
   BladeAgent& operator=(const BladeAgent&) = delete;
 
-  void Start();
+  virtual void Start();
 
   // ---- owner side: the session API of the data path ----
   // Creates an owned session; the pickup policy decides whether it syncs.
@@ -82,7 +94,7 @@ class BladeAgent {
   template <typename F>
   void ForEachStandby(F&& fn) const {
     for (const auto& p : peers_) {
-      const SessionStore& st = p->standby.store();
+      const SessionStore& st = p->standby->store();
       for (uint32_t id = 0; id < st.slots(); ++id) {
         if (st.is_live(id)) fn(st.rec(id), st.nat(id), st.extensions(id));
       }
@@ -121,33 +133,47 @@ class BladeAgent {
   BladeCounters& counters() { return counters_; }
   const BladeCounters& counters() const { return counters_; }
   EventLoop& loop() { return loop_; }
-  uint32_t NowDs() const { return ctx_.NowDs(); }
+  uint32_t NowDs() const { return clock_.NowDs(); }
   uint32_t TimeoutFor(uint8_t proto, uint8_t proto_state) const;
   // True when every stream to a mirror has nothing unacknowledged.
   bool quiet() const;
   size_t MemoryBytes() const;
   size_t resend_queue_size() const { return log_.size(); }
 
- private:
+ protected:
   struct Peer {
-    Peer(SyncContext& ctx, uint8_t chassis, uint8_t bit, Nanos lost_after)
-        : links(lost_after, ctx.loop.Now()), out(ctx, chassis, bit, links), standby(ctx, chassis, links) {}
+    Peer(const OutboundStream::Parts& out_parts, const StandbyOrigin::Parts& in_parts, const BladeSeams& seams,
+         uint8_t chassis, uint8_t bit, Nanos lost_after, Nanos now);
+    // The one place the links are judged: both halves see the same switch.
+    void Tick(Nanos now);
     LinkMonitor links;
     OutboundStream out;
-    StandbyOrigin standby;
+    std::unique_ptr<StandbyOrigin> standby;
   };
 
+  // What a test variant changes (tests/support/broken_blades.h).
+  // Lets the change log go of what every stream has acknowledged.
+  virtual void ReleaseLog();
+  // Counts and logs (throttled) a frame refused before any stream saw it.
+  virtual void DropFrame(DropReason r, const char* what);
+  // A mirror's QUERY for a session we still own: the RECREATE travels on the
+  // same ordered stream as any DELETE.
+  virtual void AnswerQuery(Peer& peer, uint32_t id, Link link);
+  Peer* FindPeer(uint8_t chassis);
+  const ChangeLog& log() const { return log_; }
+  Transport& transport() { return transport_; }
+  DeltaEncoder& encoder() { return encoder_; }
+  wire::Origin self() const { return self_; }
+
+ private:
   uint64_t NextVersion() { return version_ = (version_ + 1) & kVersionMask; }
   void MarkDirty(uint32_t id);
   void Append(const ChangeEntry& e);
-  void ReleaseLog();
   void Tick();
   void Sweep();
   void SendStatus();
   void HandleQueries(Peer& peer, const wire::Ack& ack, Link link);
-  void SendNaiveRecreate(uint8_t peer, uint32_t id, Link query_link);
-  Peer* FindPeer(uint8_t chassis);
-  void DropFrame(DropReason r, const char* what);
+  void SetSummaries(bool on);
 
   BladeConfig cfg_;
   EventLoop& loop_;
@@ -157,7 +183,9 @@ class BladeAgent {
   ChangeLog log_;
   DeltaEncoder encoder_;
   flatbuffers::FlatBufferBuilder scratch_fbb_{4096};
-  SyncContext ctx_;
+  wire::Origin self_;
+  SessionClock clock_;
+  StreamOptions stream_opts_;
   std::vector<std::unique_ptr<Peer>> peers_;
   std::array<int8_t, 256> peer_index_{};
   std::vector<uint32_t> dirty_;

@@ -21,31 +21,6 @@ struct SessionTimers {
   uint32_t icmp_idle_s = 60;
 };
 
-// Deliberately broken behaviours, only for tests that prove the suite
-// catches them. Never read from a config file.
-struct TestVariants {
-  // The vendor protocol as the seeds describe it: RECREATE answers a QUERY
-  // outside the ordered stream, and the mirror applies it without looking at
-  // the DELETE it may have seen.
-  bool naive_recreate = false;
-  // A mirror that acknowledges deltas it has not applied: frames past a gap
-  // are taken as if the gap had been applied (what "ack on receipt" does).
-  bool ack_unapplied = false;
-  // An owner that, when sync moves to the other link, forgets what was in
-  // flight on the old one and numbers on from the last acknowledged delta
-  // (the retransmit buffer dropped on a link switch).
-  bool drop_retransmit_on_link_switch = false;
-  // An owner that trims its resend queue only when it is full: acknowledged
-  // entries are held (memory the bound says must be free).
-  bool trim_log_when_full = false;
-  // A mirror that counts a DELETE as applied and keeps the session live
-  // (a deleted session would come back with a failover).
-  bool keep_deleted = false;
-  // A blade that drops malformed frames without counting them (hostile
-  // input goes unseen).
-  bool uncounted_malformed = false;
-};
-
 struct BladeConfig {
   uint32_t cluster_id = 1;
   uint8_t chassis = 1;
@@ -88,8 +63,6 @@ struct BladeConfig {
 
   // Observe the sync-lag histograms (the metrics' only hot-path work).
   bool metrics = true;
-
-  TestVariants test;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
 };

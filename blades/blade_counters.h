@@ -13,6 +13,7 @@
 
 #include "blades/pickup_policy.h"
 #include "core/counter.h"
+#include "fabric/stream.h"
 #include "fabric/transport.h"
 
 namespace bladesync {
@@ -47,7 +48,8 @@ inline constexpr int kOps = static_cast<int>(SyncOp::kCount);
 inline constexpr int kDropReasons = static_cast<int>(DropReason::kCount);
 inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
 
-struct BladeCounters {
+// The stream's own counters (fabric/stream.h) are part of the blade's.
+struct BladeCounters : StreamCounters {
   // [op][link] for M1 and M2.
   std::array<std::array<Counter, kFabricLinksCount>, kOps> sent;
   std::array<std::array<Counter, kFabricLinksCount>, kOps> received;
@@ -55,20 +57,10 @@ struct BladeCounters {
   std::array<Counter, kDropReasons> dropped;
   std::array<Counter, kSkipReasons> skipped;   // sessions not synced, by reason
   Counter synced_sessions_total;               // sessions that became synced
-  Counter frames_sent, frames_resent, bytes_sent, frames_received, bytes_received;
-  Counter keepalives_sent;
-  Counter nacks_sent, nacks_received;
-  Counter frames_reordered;     // arrived ahead of a gap and waited in the reorder buffer
-  Counter acks_sent, acks_received;
+  Counter frames_received, bytes_received;
   Counter bulk_syncs_started;    // snapshots this blade sent as owner
   Counter bulk_syncs_received;   // snapshots this blade completed as mirror
   Counter resync_overflow;       // a limit forced a bulk resync
-  Counter resyncs_in_doubt;      // a stream's numbers contradicted each other: resynced from a snapshot
-  Counter sync_requests_deferred;  // a mirror's snapshot request waited for the rate limit
-  Counter bulk_sync_timeouts;    // a snapshot took longer than bulk-sync-timeout and was asked again
-  Counter bulk_sync_abandoned;   // retries exhausted: stopped waiting (ready with an incomplete table)
-  Counter send_queue_full;       // transport refused a frame
-  Counter link_switches;
   Counter queries_unanswered;    // gave up after the retries
   Counter packets, packets_dropped;
   Counter packets_asymmetric_local;   // active-active: handled with the synced copy

@@ -1,95 +1,105 @@
-// OutboundStream: the ordered, reliable stream of deltas from this blade to
-// its mirror (same slot) in one peer chassis.
+// OutboundStream: what this blade sends its mirror (the blade in the same
+// slot of one peer chassis): the payload of a fabric StreamSender.
 //
-// Every delta gets a sequence number. Frames stay in flight until the mirror
-// acknowledges them; a NACK, a retransmit timeout or a switch from M1 to M2
-// sends the unacknowledged frames again, rebuilt from the change log with the
-// current state. A mirror that starts, restarts or fell too far behind gets a
-// snapshot (SnapshotBegin ... SnapshotEnd) interleaved with the live stream.
-// An idle stream sends keep-alives on both links so a lost tail is noticed.
-// When the transport's queue is full the stream holds back: the refused frame
-// and everything after it wait, in order, for the next ack or tick (sending
-// later frames past a refused one made gaps, NACKs and resends that filled
-// the queue again).
+// Live frames carry the change-log entries for this mirror, each rebuilt
+// from the owned table as it is when the frame goes out (so a resend carries
+// the current state). A stream's reset is a snapshot (bulk sync) of the
+// owned table, cut by session id and interleaved with live frames so live
+// lag stays low. The stream itself (numbers, acks, resends, keep-alives,
+// the queue holding back) is fabric/stream_sender.h.
 #pragma once
 
 #include <array>
-#include <deque>
+#include <memory>
 
-#include "blades/sync_context.h"
+#include "blades/blade_config.h"
+#include "blades/blade_counters.h"
+#include "blades/change_log.h"
+#include "blades/delta_codec.h"
+#include "blades/session_store.h"
 #include "fabric/link_monitor.h"
+#include "fabric/stream_sender.h"
 
 namespace bladesync {
 
-class OutboundStream {
+class OutboundStream final : public StreamSource {
  public:
-  enum class State { kSnapshot, kLive };
+  // What the stream needs of its blade.
+  struct Parts {
+    const BladeConfig& cfg;
+    const StreamOptions& opts;
+    EventLoop& loop;
+    Transport& transport;
+    BladeCounters& counters;
+    const SessionStore& owned;
+    const ChangeLog& log;
+    DeltaEncoder& encoder;  // shared: frames are built one at a time
+    wire::Origin self;
+  };
+  // Makes the sender; tests substitute a broken one (tests/support/broken_blades.h).
+  using MakeSender = std::unique_ptr<StreamSender> (*)(StreamSource&, const StreamOptions&, EventLoop&, Transport&,
+                                                       NodeId, LinkMonitor&, StreamCounters&);
 
-  OutboundStream(SyncContext& ctx, uint8_t peer_chassis, uint8_t stream_bit, LinkMonitor& links);
+  OutboundStream(const Parts& parts, uint8_t peer_chassis, uint8_t stream_bit, LinkMonitor& links,
+                 MakeSender make_sender = nullptr);
 
-  // Sends pending deltas and snapshot chunks, as far as the window allows.
-  void Pump();
+  void Pump() { sender_->Pump(); }
   void OnAck(const wire::Ack& ack, Link link);
-  // Retransmit timeout, keep-alive and link choice; called every tick.
-  void OnTick();
+  void OnLinkSwitch() { sender_->OnLinkSwitch(); }
+  void OnTick(Nanos now) { sender_->OnTick(now); }
   // Starts a snapshot (bulk sync); `reason` is logged.
-  void StartSnapshot(const char* reason);
+  void StartSnapshot(const char* reason) { sender_->Restart(reason); }
   // The change log is full and this stream holds its oldest entry.
   void GiveUpLogPlace();
+  // Idle keep-alives carry a summary of the owned table. Not while a
+  // relinquish waits out its grace: the table is empty on purpose, and the
+  // stream still says what it held until the adopter has it.
+  void set_summaries(bool on) { summaries_ = on; }
 
   // Oldest change-log index this stream may still need.
   uint64_t retain_from() const;
   uint8_t peer() const { return peer_; }
   uint8_t bit() const { return bit_; }
-  State state() const { return state_; }
-  uint64_t next_seq() const { return next_seq_; }
-  uint64_t acked_seq() const { return acked_; }
-  uint64_t unacked_deltas() const { return next_seq_ - acked_; }
-  bool snapshot_done() const { return state_ == State::kLive; }
-  Link active_link() const { return links_.active(); }
-  bool idle() const { return in_flight_.empty() && state_ == State::kLive && log_cursor_ == ctx_.log.end(); }
+  uint64_t next_seq() const { return sender_->next_seq(); }
+  uint64_t acked_seq() const { return sender_->acked_seq(); }
+  uint64_t unacked_deltas() const { return sender_->unacked(); }
+  bool snapshot_done() const { return !snapshot_; }
+  Link active_link() const { return sender_->active_link(); }
+  bool idle() const { return sender_->idle(); }
+
+  // StreamSource
+  bool Cut(uint32_t budget, FrameCut& cut) override;
+  std::span<const uint8_t> Build(const FrameCut& cut, const StreamHeader& h) override;
+  std::span<const uint8_t> BuildKeepAlive(const StreamHeader& h, bool summary) override;
+  void Sent(Link link, size_t bytes, bool resend) override;
+  void Restart(const char* reason) override;
+  bool drained() const override { return !snapshot_ && log_cursor_ == log_.end(); }
+  void Dropped(StreamDrop why) override;
 
  private:
-  struct InFlight {
-    uint64_t first_seq;
-    uint32_t seq_count;
-    uint64_t log_begin, log_end;   // live entries [log_begin, log_end)
-    uint32_t snap_begin, snap_end; // snapshot ids [snap_begin, snap_end)
-    uint8_t flags;
-    bool unsent;                   // the transport refused it: goes out before anything newer
-    Nanos sent_at;
-  };
+  enum CutKind : uint8_t { kSnapshotCut = 0, kLiveCut = 1 };
+  bool CutLive(uint32_t budget, FrameCut& cut);
+  void CutSnapshot(FrameCut& cut);
+  // Rebuilds the deltas of a frame from the log or the table, as they are now.
+  void Encode(const FrameCut& cut);
+  BatchHeader Wire(const StreamHeader& h) const;
 
-  bool BuildLive(InFlight& f);
-  bool BuildSnapshot(InFlight& f);
-  void Encode(const InFlight& f);
-  // False when the transport refused the frame (its queue is full).
-  bool Transmit(InFlight& f, bool resend);
-  // Sends the frames the transport refused, oldest first; false if it still refuses.
-  bool SendHeldBack();
-  void ResendFrom(uint64_t seq);  // everything in flight from seq on
-  void ResendRange(uint64_t from, uint64_t to);
-  void SendKeepAlive();
-
-  SyncContext& ctx_;
+  const BladeConfig& cfg_;
+  BladeCounters& counters_;
+  const SessionStore& owned_;
+  const ChangeLog& log_;
+  DeltaEncoder& encoder_;
+  wire::Origin self_;
   uint8_t peer_;
   uint8_t bit_;
-  LinkMonitor& links_;
-  State state_ = State::kSnapshot;
-  uint64_t next_seq_ = 1;
-  uint64_t acked_ = 1;          // every seq below this is applied at the mirror
-  uint64_t log_cursor_ = 0;     // next log entry not yet framed
-  uint32_t snap_cursor_ = 0;
+  bool summaries_ = true;
+  bool snapshot_ = true;         // cutting a snapshot (every stream opens with one)
   bool snap_begin_pending_ = true;
-  Nanos snapshot_started_{0};
-  Nanos last_send_{kLongAgo};
-  Nanos last_keepalive_{kLongAgo};
-  Nanos last_nack_resend_{kLongAgo};
-  Nanos last_asked_snapshot_{kLongAgo};  // the last snapshot a mirror's request started
-  Nanos doubt_since_{0};                 // the mirror has NACKed below acked_ since then
-  std::deque<InFlight> in_flight_;
-  bool held_back_ = false;  // some frame in flight is unsent
-  std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just encoded
+  bool live_turn_ = false;       // during a snapshot, a live frame goes next
+  uint32_t snap_cursor_ = 0;
+  uint64_t log_cursor_ = 0;      // next log entry not yet cut
+  std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just built
+  std::unique_ptr<StreamSender> sender_;
 };
 
 }  // namespace bladesync

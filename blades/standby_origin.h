@@ -1,8 +1,8 @@
 // StandbyOrigin: what a mirror blade holds of one owner (the blade in the
-// same slot of one peer chassis), and how it follows the owner's stream.
+// same slot of one peer chassis): the payload of a fabric StreamReceiver.
 //
-// Frames are applied strictly in sequence order, each exactly once; a gap is
-// NACKed, a duplicate dropped, an older epoch ignored. Per session the record
+// The stream (fabric/stream_receiver.h) hands over the owner's frames
+// strictly in sequence order, each exactly once. Per session the record
 // keeps the newest version seen, also after a delete (the tombstone), so
 //   - a create/update/recreate at or below the held version is dropped,
 //   - a RECREATE at or below a DELETE's version is dropped and counted:
@@ -16,12 +16,18 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
-#include "blades/sync_context.h"
+#include "blades/blade_config.h"
+#include "blades/blade_counters.h"
+#include "blades/delta_codec.h"
+#include "blades/session_clock.h"
+#include "blades/session_store.h"
 #include "core/histogram.h"
 #include "fabric/link_monitor.h"
+#include "fabric/stream_receiver.h"
 
 namespace bladesync {
 
@@ -88,20 +94,31 @@ class PendingQueries {
   uint64_t next_ = 0;
 };
 
-class StandbyOrigin {
+class StandbyOrigin : public StreamSink {
  public:
-  enum class State { kNeedSync, kSnapshot, kInSync };
+  // What the mirror needs of its blade.
+  struct Parts {
+    const BladeConfig& cfg;
+    const StreamOptions& opts;
+    EventLoop& loop;
+    Transport& transport;
+    BladeCounters& counters;
+    flatbuffers::FlatBufferBuilder& scratch_fbb;  // acks are built one at a time
+    wire::Origin self;
+    SessionClock clock;
+  };
+  // Makes the receiver; tests substitute a broken one (tests/support/broken_blades.h).
+  using MakeReceiver = std::unique_ptr<StreamReceiver> (*)(StreamSink&, const StreamOptions&, EventLoop&, Transport&,
+                                                           NodeId, LinkMonitor&, StreamCounters&);
 
-  StandbyOrigin(SyncContext& ctx, uint8_t origin_chassis, LinkMonitor& links);
+  StandbyOrigin(const Parts& parts, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver = nullptr);
 
   // `frame` is the verified frame `b` was read from (kept if `b` is early).
   void OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame);
-  // Ack, NACK and query (re)sending; called every tick.
-  void OnTick();
+  // Acks, NACKs, queries and bulk-sync requests; called every tick.
+  void OnTick(Nanos now) { in_->OnTick(now); }
   // Local expiry of standby sessions; called every sweep interval.
   void Sweep();
-  // Sends an ack now if one is due (after a burst of frames).
-  void FlushAck(Link link, bool force);
 
   // What an adoption takes: the previous incarnation's table when the owner
   // restarted before its loss was declared (the orphan), else this one.
@@ -129,20 +146,17 @@ class StandbyOrigin {
   }
 
   uint8_t origin() const { return origin_; }
-  State state() const { return state_; }
-  bool in_sync() const { return state_ == State::kInSync; }
+  bool in_sync() const { return in_->in_step(); }
   // Waiting for this origin no longer holds the blade back.
   // An owner that restarted before its loss was declared leaves its whole
   // previous table here (the orphan): that is what a takeover needs, so the
   // new incarnation's snapshot does not hold the blade back meanwhile.
-  bool settled() const {
-    return epoch_ == 0 || state_ == State::kInSync || gave_up_ || released_ || (has_orphan_ && orphan_complete_);
-  }
-  bool gave_up() const { return gave_up_; }
+  bool settled() const { return in_->settled() || (has_orphan_ && orphan_complete_); }
+  bool gave_up() const { return in_->gave_up(); }
   // Its sessions were adopted (the owner was lost); nothing held until it returns.
-  bool released() const { return released_; }
-  uint32_t epoch() const { return epoch_; }
-  uint64_t next_seq() const { return next_seq_; }
+  bool released() const { return in_->parked(); }
+  uint32_t epoch() const { return in_->epoch(); }
+  uint64_t next_seq() const { return in_->next_seq(); }
   const SessionStore& store() const { return store_; }
   // Owner wall-clock send time of the newest applied batch (for lag).
   uint64_t last_applied_send_ns() const { return last_send_ns_; }
@@ -172,61 +186,54 @@ class StandbyOrigin {
     store_.set_change_hook(hook, ctx);
   }
 
+  // StreamSink
+  void BeginReset(const StreamFrame& f) override;
+  void Forget() override { store_.Clear(); }
+  void NewIncarnation(uint32_t new_epoch, bool complete) override;
+  void Apply(const StreamFrame& f, std::span<const uint8_t> frame, Link link) override;
+  void InStep(Nanos took) override;
+  std::string Mismatch(const StreamFrame& f) override;
+  bool quiet() const override { return queries_.empty(); }
+  std::span<const uint8_t> BuildAck(const StreamAck& ack, Link link) override;
+  // Orphans and queries; true when a query is due.
+  bool Housekeeping(Nanos now) override;
+  void Dropped(StreamDrop why, uint64_t n) override;
+
+ protected:
+  // What a test variant changes (tests/support/broken_blades.h).
+  virtual void ApplyDelete(const wire::Delete& d);
+  SessionStore& mutable_store() { return store_; }
+  BladeCounters& counters() { return counters_; }
+  const SessionClock& clock() const { return clock_; }
+  void ResolveQuery(uint32_t id);
+
  private:
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
-  void ApplyDelete(const wire::Delete& d);
   template <typename C>
   void ApplyCreate(const C& c, bool recreate, bool snapshot);
   template <typename V>
   void ApplyCreates(const V& creates, bool snapshot);
   void ApplyUpdate(const wire::Update& u);
-  template <typename C>
-  void ApplyNaiveRecreate(const C& c);
-  void ResolveQuery(uint32_t id);
-  // What we hold was moved by frames the owner never sent: ask for a snapshot.
-  void ResyncInDoubt(Link link, const std::string& why);
-  // Keep-alives come every hb-interval on both links: two missed on both
-  // means the stream we follow has gone quiet.
-  Nanos ConfirmAfter() const { return ctx_.cfg.hb_interval * 2; }
   SessionStore& Adoptable() { return has_orphan_ ? orphan_ : store_; }
   // After an adoption took the orphan or the table.
   void Released();
   // The owner came back with a new epoch: what its old incarnation owned is
   // kept aside for the chassis manager, which adopts it if the owner was
   // processing traffic (it restarted faster than its loss was detected).
-  void KeepOrphan(uint32_t new_epoch);
+  void KeepOrphan(uint32_t new_epoch, bool complete);
   void DropOrphanIfStale(Nanos now);
   void DropOrphan();
   void BoundQueries();
-  void Drop(DropReason r, uint64_t n = 1) { ctx_.counters.dropped[static_cast<int>(r)].Add(n); }
-  void SendAck(Link link, bool sync_request);
-  // Keeps a verified frame that arrived ahead of a gap; applies buffered
-  // frames that have become next in line.
-  void Buffer(uint64_t seq, std::span<const uint8_t> frame);
-  void DrainBuffered(Link link);
-  // The NACK range after the buffer changed: up to the first frame waiting.
-  void GapFromBuffer();
-  void ClearBuffered();
+  void Drop(DropReason r, uint64_t n = 1) { counters_.dropped[static_cast<int>(r)].Add(n); }
 
-  SyncContext& ctx_;
+  const BladeConfig& cfg_;
+  EventLoop& loop_;
+  BladeCounters& counters_;
+  flatbuffers::FlatBufferBuilder& scratch_fbb_;
+  wire::Origin self_;
+  SessionClock clock_;
   uint8_t origin_;
-  LinkMonitor& links_;
   SessionStore store_{kLive};
-  State state_ = State::kNeedSync;
-  uint32_t epoch_ = 0;
-  uint64_t next_seq_ = 0;
-  uint64_t gap_to_ = 0;            // a NACK for [next_seq_, gap_to_) is out
-  Nanos heard_{kLongAgo};          // last frame of epoch_ taken
-  Nanos caught_up_{0};             // last time the owner's stream was at or past next_seq_
-  int summary_mismatches_ = 0;     // idle summaries in a row that differ from what we hold
-  Nanos last_nack_{kLongAgo};
-  Nanos last_sync_request_{kLongAgo};
-  uint32_t frames_since_ack_ = 0;
-  Nanos last_ack_{kLongAgo};
-  Nanos snapshot_began_{0};
-  int bulk_retries_ = 0;
-  bool gave_up_ = false;
-  bool released_ = false;   // drained by an adoption
   SessionStore orphan_{kLive};
   bool has_orphan_ = false;
   bool orphan_complete_ = false;  // the previous incarnation was in sync when it went
@@ -244,9 +251,8 @@ class StandbyOrigin {
                                                 FixedHistogram(FixedHistogram::LagBounds())};
   FixedHistogram bulk_durations_{FixedHistogram::DurationBounds()};
   Nanos clock_offset_{0};
-  std::map<uint64_t, std::vector<uint8_t>> reorder_;  // first_seq -> frame bytes
-  size_t reorder_bytes_ = 0;
   std::vector<uint32_t> expired_scratch_;
+  std::unique_ptr<StreamReceiver> in_;
 };
 
 }  // namespace bladesync

@@ -68,9 +68,6 @@ struct ManagerConfig {
   // Checksums of this chassis's config per section, sent in heartbeats.
   std::vector<uint64_t> config_checksums;
   size_t ingress_batch = 512;
-  // Broken on purpose, tests only: take over after one missed heartbeat,
-  // before the peer is declared lost (hb-lost-threshold ignored).
-  bool test_promote_early = false;
 };
 
 enum class HaRole : uint8_t { kUnknown = 0, kPrimary = 1, kSecondary = 2, kStandalone = 3 };
@@ -133,6 +130,7 @@ struct PeerView {
 class ChassisManager {
  public:
   ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& transport);
+  virtual ~ChassisManager() = default;
   void Start();
   // Stops deciding, as a crashed process would: no more ticks, heartbeats,
   // elections or frames handled (the demo's crash; the object stays readable).
@@ -192,6 +190,14 @@ class ChassisManager {
   // Called when the role changes: (old, new).
   void set_role_listener(std::function<void(HaRole, HaRole)> f) { role_listener_ = std::move(f); }
 
+ protected:
+  // Silence on both links this long declares a peer lost (hb-interval x hb-lost-threshold).
+  // hb-lost-threshold heartbeats missed, plus a quarter interval for the
+  // next one's latency: exactly threshold x interval after the last beat
+  // raced the beat that was due then, so threshold - 1 lost ones could fail over.
+  // Virtual so a test can break it (tests/support/broken_blades.h).
+  virtual Nanos PeerLostAfter() const { return cfg_.hb_interval * cfg_.hb_lost_threshold + cfg_.hb_interval / 4; }
+
  private:
   void Tick();
   void SendHeartbeats();
@@ -235,9 +241,6 @@ class ChassisManager {
   // hb-lost-threshold heartbeats missed, plus a quarter interval for the
   // next one's latency: exactly threshold x interval after the last beat
   // raced the beat that was due then, so threshold - 1 lost ones could fail over.
-  Nanos PeerLostAfter() const {
-    return cfg_.hb_interval * (cfg_.test_promote_early ? 1 : cfg_.hb_lost_threshold) + cfg_.hb_interval / 4;
-  }
   Candidate Self() const;
 
   ManagerConfig cfg_;

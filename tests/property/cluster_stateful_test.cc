@@ -36,20 +36,15 @@
 #include <sstream>
 
 #include "core/hash.h"
+#include "tests/support/broken_blades.h"
 #include "tests/support/forged_frames.h"
 #include "tests/support/sim_chassis_cluster.h"
 
 namespace bladesync::testing {
 namespace {
 
-struct Variant {
-  bool ack_unapplied = false;
-  bool drop_retransmit = false;
-  bool promote_early = false;
-  bool trim_log_when_full = false;
-  bool uncounted_malformed = false;
-  bool keep_deleted = false;
-};
+// A broken variant of the cluster (its teeth), or none.
+using Variant = Broken;
 
 // ---- the model: what traffic did, independent of the code under test ----
 struct MSession {
@@ -89,15 +84,9 @@ struct Stats {
 struct Sut {
   Sut(const Model& m, Variant v)
       : c(m.chassis, m.slots, m.seed,
-          SimClusterOptions{[v](BladeConfig& b) {
-                              b.max_batch = 64;
-                              b.test.ack_unapplied = v.ack_unapplied;
-                              b.test.drop_retransmit_on_link_switch = v.drop_retransmit;
-                              b.test.trim_log_when_full = v.trim_log_when_full;
-                              b.test.uncounted_malformed = v.uncounted_malformed;
-                              b.test.keep_deleted = v.keep_deleted;
-                            },
-                            [v](ManagerConfig& mc) { mc.test_promote_early = v.promote_early; }}) {
+          SimClusterOptions{.blade = [](BladeConfig& b) { b.max_batch = 64; },
+                            .make_blade = v.BladeMaker(),
+                            .make_manager = v.ManagerMaker()}) {
     c.RunFor(seconds(2));  // hello-holddown, election, first syncs
   }
   SimChassisCluster c;
@@ -1153,7 +1142,7 @@ TEST(ClusterStatefulTeeth, CatchesDroppedRetransmitsAfterALinkSwitch) {
   // Only what is in flight when a link is cut goes missing, and the mirror's
   // stream then contradicts its owner (P1): a case in a hundred or two shows
   // it, so this tooth runs up to 500 cases (it stops at the first).
-  ExpectCaught(Variant{.drop_retransmit = true}, "drop_retransmit_on_link_switch", "P1", 500);
+  ExpectCaught(Variant{.drop_retransmit_on_link_switch = true}, "drop_retransmit_on_link_switch", "P1", 500);
 }
 TEST(ClusterStatefulTeeth, CatchesPromotionBeforeThePeerIsLost) {
   ExpectCaught(Variant{.promote_early = true}, "promote_early", "P4");

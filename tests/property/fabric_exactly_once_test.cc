@@ -10,7 +10,7 @@
 
 #include <map>
 
-#include "tests/support/sim_cluster.h"
+#include "tests/support/broken_blades.h"
 
 namespace bladesync::testing {
 namespace {
@@ -40,10 +40,8 @@ struct Outcome {
 };
 
 Outcome Execute(const Plan& plan, bool ack_unapplied = false) {
-  SimBlades c(plan.chassis, 1, plan.seed, [&](BladeConfig& b) {
-    b.max_batch = 64;
-    b.test.ack_unapplied = ack_unapplied;
-  });
+  SimBlades c(plan.chassis, 1, plan.seed, [&](BladeConfig& b) { b.max_batch = 64; },
+              Broken{.ack_unapplied = ack_unapplied}.BladeMaker());
   c.net().faults() = plan.faults;
   // next expected seq per (mirror, origin); a violation is recorded, not thrown
   // inside the simulator.

@@ -17,9 +17,14 @@
 
 namespace bladesync::testing {
 
+// Makes a manager; tests put in a broken one (tests/support/broken_blades.h).
+using MakeManager = std::function<std::unique_ptr<ChassisManager>(const ManagerConfig&, EventLoop&, Transport&)>;
+
 struct SimClusterOptions {
   std::function<void(BladeConfig&)> blade;      // tweak each blade's config
   std::function<void(ManagerConfig&)> manager;  // tweak each manager's config
+  MakeBlade make_blade;                         // default: the production BladeAgent
+  MakeManager make_manager;                     // default: the production ChassisManager
 };
 
 class SimChassisCluster {
@@ -119,7 +124,8 @@ class SimChassisCluster {
       cfg.epoch = epoch;
       cfg.bulk_sync_timeout = seconds(5);
       if (opt_.blade) opt_.blade(cfg);
-      n.agent = std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
+      n.agent = opt_.make_blade ? opt_.make_blade(cfg, *n.loop, *n.transport)
+                                : std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
       n.agent->Start();
     }
     auto& m = nodes_[{c, 0}];
@@ -138,7 +144,8 @@ class SimChassisCluster {
     mc.uptime_margin = seconds(300);
     mc.monitored_up = [] { return 0; };
     if (opt_.manager) opt_.manager(mc);
-    m.manager = std::make_unique<ChassisManager>(mc, *m.loop, *m.transport);
+    m.manager = opt_.make_manager ? opt_.make_manager(mc, *m.loop, *m.transport)
+                                  : std::make_unique<ChassisManager>(mc, *m.loop, *m.transport);
     m.manager->Start();
   }
 

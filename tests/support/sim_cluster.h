@@ -19,6 +19,9 @@
 
 namespace bladesync::testing {
 
+// Makes a blade; tests put in a broken one (tests/support/broken_blades.h).
+using MakeBlade = std::function<std::unique_ptr<BladeAgent>(const BladeConfig&, EventLoop&, Transport&)>;
+
 inline BladeConfig TestBladeConfig(uint8_t chassis, uint8_t slot, int n_chassis) {
   BladeConfig c;
   c.chassis = chassis;
@@ -61,8 +64,13 @@ bool MirrorsMatchAcross(int n_chassis, int n_slots, BladeOf blade_of, std::strin
 
 class SimBlades {
  public:
-  SimBlades(int n_chassis, int n_slots, uint64_t seed, std::function<void(BladeConfig&)> tweak = {})
-      : net_(sched_, seed), n_chassis_(n_chassis), n_slots_(n_slots), tweak_(std::move(tweak)) {
+  SimBlades(int n_chassis, int n_slots, uint64_t seed, std::function<void(BladeConfig&)> tweak = {},
+            MakeBlade make_blade = {})
+      : net_(sched_, seed),
+        n_chassis_(n_chassis),
+        n_slots_(n_slots),
+        tweak_(std::move(tweak)),
+        make_blade_(std::move(make_blade)) {
     // Thousands of simulated clusters per run: only warnings, unless asked.
     if (!std::getenv("BLADESYNC_TEST_LOG")) SetLogLevel(LogLevel::kWarn);
     // Every node is on the network before any blade starts, as processes
@@ -95,7 +103,7 @@ class SimBlades {
     BladeConfig cfg = TestBladeConfig(chassis, slot, n_chassis_);
     cfg.epoch = epoch;
     if (tweak_) tweak_(cfg);
-    n.agent = std::make_unique<BladeAgent>(cfg, *n.loop, *t);
+    n.agent = make_blade_ ? make_blade_(cfg, *n.loop, *t) : std::make_unique<BladeAgent>(cfg, *n.loop, *t);
     n.agent->Start();
     return *n.agent;
   }
@@ -129,6 +137,7 @@ class SimBlades {
   SimNetwork net_;
   int n_chassis_, n_slots_;
   std::function<void(BladeConfig&)> tweak_;
+  MakeBlade make_blade_;
   std::map<std::pair<int, int>, Node> nodes_;
 };
 

@@ -12,7 +12,7 @@
 #include <algorithm>
 
 #include "blades/delta_codec.h"
-#include "tests/support/sim_cluster.h"
+#include "tests/support/broken_blades.h"
 
 namespace bladesync::testing {
 namespace {
@@ -28,7 +28,7 @@ struct Outcome {
 };
 
 Outcome RunRace(bool naive, bool cut_m1_during_recreate) {
-  SimBlades c(2, 1, 21, [&](BladeConfig& b) { b.test.naive_recreate = naive; });
+  SimBlades c(2, 1, 21, {}, Broken{.naive_recreate = naive}.BladeMaker());
   c.net().faults().jitter = Nanos(0);
   c.net().faults().link_latency[static_cast<int>(Link::kM2)] = milliseconds(200);  // the other path is slower
   BladeAgent& owner = c.blade(1, 1);
