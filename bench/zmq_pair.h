@@ -105,7 +105,7 @@ class ZmqBladePair {
   }
 
  private:
-  zmq::context_t ctx_{1};
+  FabricContext ctx_{1};
   MapBook book_;
   NodeThread owner_thread_, mirror_thread_;
   BladeConfig owner_cfg_, mirror_cfg_;

@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <string>
 #include <thread>
-#include <zmq.hpp>
 
 #include "cmd/cli_commands.h"
 #include "cmd/demo.h"
@@ -146,7 +145,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  zmq::context_t ctx(2);
+  FabricContext ctx(2);
   NodeThread zap_thread("zap");
   Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg.value(), ctx, zap_thread.loop());
   if (!started.ok()) {

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <zmq.hpp>
 
 #include "cmd/conntrack_tool.h"
 #include "cmd/demo.h"
@@ -206,7 +205,7 @@ int Traffic(const Flags& f) {
   ClusterConfig cfg = std::move(loaded).value();
   if (f.duration >= 0) cfg.traffic.duration_s = static_cast<uint32_t>(f.duration);
   if (f.rate >= 0) cfg.traffic.rate = static_cast<uint32_t>(f.rate);
-  zmq::context_t ctx(1);
+  FabricContext ctx(1);
   // Who processes traffic, as the managers say (asked on the source's poller thread).
   TrafficSource source(cfg, ctx, [&cfg] {
     std::vector<uint8_t> t;

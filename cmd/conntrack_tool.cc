@@ -1,10 +1,10 @@
 #include "cmd/conntrack_tool.h"
 
-#include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "conntrack/netlink_conntrack.h"
+#include "core/clock.h"
 #include "core/json.h"
 
 namespace bladesync {
@@ -89,9 +89,9 @@ int ConntrackTool(const std::vector<std::string>& words, bool json) {
     opt.liberal = words.size() > 3 && words[3] == "liberal";
     const std::vector<KernelEntry> v = Synthetic(n);
     // A benchmark of the sink: wall time around the install alone.
-    const auto t0 = std::chrono::steady_clock::now();
+    const Nanos t0 = MonotonicNow();
     const InstallStats st = InstallConntrack(v, opt);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs = ToSeconds(MonotonicNow() - t0);
     if (json) {
       JsonWriter o;
       o.BeginObject()

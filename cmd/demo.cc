@@ -5,7 +5,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <zmq.hpp>
 
 #include "cmd/demo_config.h"
 #include "cmd/takeover_watch.h"
@@ -69,7 +68,7 @@ std::vector<MirrorCheck> CheckMirrors(std::vector<std::unique_ptr<ChassisRuntime
 // who processes traffic while the demo crashes and restarts a chassis.
 class DemoCluster {
  public:
-  DemoCluster(const ClusterConfig& cfg, zmq::context_t& ctx, ZapHandler* zap) : cfg_(cfg), ctx_(ctx), zap_(zap) {}
+  DemoCluster(const ClusterConfig& cfg, FabricContext& ctx, ZapHandler* zap) : cfg_(cfg), ctx_(ctx), zap_(zap) {}
   ~DemoCluster() { StopAll(); }
 
   Status Start(uint8_t chassis) {
@@ -121,7 +120,7 @@ class DemoCluster {
 
  private:
   const ClusterConfig& cfg_;
-  zmq::context_t& ctx_;
+  FabricContext& ctx_;
   ZapHandler* zap_;
   std::mutex mu_;
   std::vector<std::unique_ptr<ChassisRuntime>> rts_;
@@ -187,7 +186,7 @@ int RunDemo(const DemoOptions& opt) {
   }
   std::fflush(stdout);
 
-  zmq::context_t ctx(2);
+  FabricContext ctx(2);
   NodeThread zap_thread("zap");
   Result<std::unique_ptr<ZapHandler>> started = StartFabricSecurity(cfg, ctx, zap_thread.loop(), /*warn=*/false);
   if (!started.ok()) {

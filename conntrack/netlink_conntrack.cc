@@ -12,6 +12,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,6 +24,13 @@
 
 namespace bladesync {
 namespace {
+
+// Netlink request numbers: distinct per request of this process (the
+// kernel echoes them; nothing else reads them).
+uint32_t NextRequestSeq() {
+  static std::atomic<uint32_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 struct CtDeleter {
   void operator()(nf_conntrack* ct) const { nfct_destroy(ct); }
@@ -263,7 +271,7 @@ Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {
   int size = 8 << 20;
   setsockopt(mnl_socket_get_fd(nl.value().get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-  const uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  const uint32_t seq = NextRequestSeq();
   nlmsghdr* nlh = PutCtHeader(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
   if (mnl_socket_sendto(nl.value().get(), nlh, nlh->nlmsg_len) < 0) {
     return Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
@@ -305,7 +313,7 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd);
   std::vector<char> out(opt.batch_bytes + MNL_SOCKET_BUFFER_SIZE);
   std::vector<char> in(MNL_SOCKET_BUFFER_SIZE * 4);
-  uint32_t seq = static_cast<uint32_t>(time(nullptr)) << 8;
+  uint32_t seq = NextRequestSeq() << 8;
 
   auto note_error = [&](int err) {
     if (err == 0) {

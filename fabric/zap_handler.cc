@@ -6,8 +6,8 @@
 
 namespace bladesync {
 
-ZapHandler::ZapHandler(zmq::context_t& ctx, AsioEventLoop& loop, std::map<std::string, uint8_t> keys)
-    : ctx_(ctx), loop_(loop), keys_(std::move(keys)), socket_(ctx, zmq::socket_type::rep) {}
+ZapHandler::ZapHandler(FabricContext& ctx, AsioEventLoop& loop, std::map<std::string, uint8_t> keys)
+    : ctx_(ctx.get()), loop_(loop), keys_(std::move(keys)), socket_(ctx.get(), zmq::socket_type::rep) {}
 
 ZapHandler::~ZapHandler() { Close(); }
 

@@ -16,6 +16,7 @@
 #include "core/asio_event_loop.h"
 #include "core/counter.h"
 #include "core/status.h"
+#include "fabric/fabric_context.h"
 #include "fabric/zmq_fd_watch.h"
 
 namespace bladesync {
@@ -23,7 +24,7 @@ namespace bladesync {
 class ZapHandler {
  public:
   // keys: Z85 public key -> chassis id.
-  ZapHandler(zmq::context_t& ctx, AsioEventLoop& loop, std::map<std::string, uint8_t> keys);
+  ZapHandler(FabricContext& ctx, AsioEventLoop& loop, std::map<std::string, uint8_t> keys);
   ~ZapHandler();
   Status Start();
   void Close();

@@ -30,9 +30,9 @@ bool NeedsCurve(const CurveKeys& curve, const std::string& endpoint) {
 }
 }  // namespace
 
-ZmqTransport::ZmqTransport(zmq::context_t& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
+ZmqTransport::ZmqTransport(FabricContext& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
                            CurveKeys curve, ZmqOptions options)
-    : ctx_(ctx), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
+    : ctx_(ctx.get()), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
 
 ZmqTransport::~ZmqTransport() { Close(); }
 

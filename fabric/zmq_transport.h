@@ -11,7 +11,7 @@
 // known chassis keys, and each frame arrives tagged with the chassis its key
 // proves.
 //
-//   zmq::context_t ctx;
+//   FabricContext ctx;
 //   ZmqTransport t(ctx, loop, NodeId{1, 2}, book, curve);
 //   if (Status s = t.Bind(); !s.ok()) ...
 //   t.SetReceiver(...);  t.Send(NodeId{2, 2}, Link::kM1, bytes);
@@ -31,6 +31,7 @@
 #include "core/counter.h"
 #include "core/status.h"
 #include "fabric/transport.h"
+#include "fabric/fabric_context.h"
 #include "fabric/zmq_fd_watch.h"
 
 namespace bladesync {
@@ -84,7 +85,7 @@ struct ZmqOptions {
 
 class ZmqTransport : public Transport {
  public:
-  ZmqTransport(zmq::context_t& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book, CurveKeys curve,
+  ZmqTransport(FabricContext& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book, CurveKeys curve,
                ZmqOptions options = {});
   ~ZmqTransport() override;
 

@@ -4,8 +4,8 @@
 #include <map>
 #include <mutex>
 
-#include <zmq.h>
 
+#include "fabric/curve_keys.h"
 #include "fabric/ha_password.h"
 
 namespace bladesync {
@@ -78,11 +78,11 @@ Result<CurveKeys> CurveKeysFor(const ClusterConfig& cfg, uint8_t chassis) {
   if (secret.size() != 40) return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": private key is not 40 Z85 characters");
   // A private key that is not the pair of the public key the peers expect
   // would only show as refused handshakes: say so at once.
-  char derived[41] = {0};
-  if (zmq_curve_public(derived, secret.c_str()) != 0) {
+  const std::optional<std::string> derived = CurvePublicKeyOf(secret);
+  if (!derived) {
     return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) + ": the private key is not a CURVE key");
   }
-  if (c->public_key != derived) {
+  if (c->public_key != *derived) {
     return InvalidArgument(cfg.source + ": chassis " + std::to_string(chassis) +
                            ": the private key does not belong to its public-key (another pair's?)");
   }

@@ -152,7 +152,7 @@ uint32_t EpochFromWallClock(Nanos wall_now) {
   return static_cast<uint32_t>(ds > 0 ? ds : 1);
 }
 
-ChassisRuntime::ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, zmq::context_t& ctx)
+ChassisRuntime::ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, FabricContext& ctx)
     : cfg_(cfg), chassis_(chassis), opt_(std::move(opt)), ctx_(ctx), book_(cfg) {}
 
 ChassisRuntime::~ChassisRuntime() { Stop(); }

@@ -4,7 +4,7 @@
 // AsioEventLoop and a ZmqTransport (M1 and M2 over TCP, the backplane over
 // inproc or TCP). The manager also serves the control socket the CLI uses.
 //
-//   zmq::context_t ctx;
+//   FabricContext ctx;
 //   ChassisRuntime rt(cfg, /*chassis=*/1, RuntimeOptions{}, ctx);
 //   if (Status s = rt.Start(); !s.ok()) ...
 //   std::string json = rt.Control("get system ha status");
@@ -15,7 +15,6 @@
 #include <mutex>
 #include <memory>
 #include <vector>
-#include <zmq.hpp>
 
 #include "blades/blade_agent.h"
 #include "conntrack/conntrack_source.h"
@@ -61,7 +60,7 @@ struct RuntimeOptions {
 
 class ChassisRuntime {
  public:
-  ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, zmq::context_t& ctx);
+  ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, RuntimeOptions opt, FabricContext& ctx);
   ~ChassisRuntime();
 
   Status Start();
@@ -131,7 +130,7 @@ class ChassisRuntime {
   const ClusterConfig& cfg_;
   uint8_t chassis_;
   RuntimeOptions opt_;
-  zmq::context_t& ctx_;
+  FabricContext& ctx_;
   ConfigAddressBook book_;
   uint32_t epoch_ = 0;
   std::unique_ptr<NodeThread> manager_thread_;

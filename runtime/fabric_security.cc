@@ -26,7 +26,7 @@ std::vector<std::string> FabricWarnings(const ClusterConfig& cfg) {
   return w;
 }
 
-Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
+Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, FabricContext& ctx,
                                                         AsioEventLoop& loop, bool warn) {
   if (warn) {
     for (const std::string& w : FabricWarnings(cfg)) BS_LOG(kWarn, "fabric") << w;

@@ -10,7 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-#include <zmq.hpp>
 
 #include "config/cluster_config.h"
 #include "core/asio_event_loop.h"
@@ -21,7 +20,7 @@ namespace bladesync {
 
 // Null (and a warning logged) when the fabric is unauthenticated. The demo
 // passes warn = false: its password is in the repository on purpose.
-Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, zmq::context_t& ctx,
+Result<std::unique_ptr<ZapHandler>> StartFabricSecurity(const ClusterConfig& cfg, FabricContext& ctx,
                                                         AsioEventLoop& loop, bool warn = true);
 
 // What an operator should fix: a short password, a config file with the

@@ -7,12 +7,12 @@
 #include <boost/asio/write.hpp>
 
 #include <sodium.h>
-#include <zmq.h>
 
 #include <array>
 #include <sstream>
 
 #include "core/log.h"
+#include "fabric/curve_keys.h"
 
 namespace bladesync {
 
@@ -46,8 +46,10 @@ std::string Hex(const unsigned char* p, size_t n) {
 std::string Proof(const CheckKeys& k, uint8_t peer, uint8_t answerer, const std::string& nonce_hex) {
   const std::optional<std::string> peer_public = k.public_key ? k.public_key(peer) : std::nullopt;
   if (!peer_public || peer_public->size() != 40 || k.secret_key.size() != 40) return "";
-  std::array<uint8_t, 32> sec{}, pub{};
-  if (!zmq_z85_decode(sec.data(), k.secret_key.c_str()) || !zmq_z85_decode(pub.data(), peer_public->c_str())) return "";
+  std::optional<std::array<uint8_t, 32>> secret = DecodeCurveKey(k.secret_key), theirs = DecodeCurveKey(*peer_public);
+  if (!secret || !theirs) return "";
+  std::array<uint8_t, 32>& sec = *secret;
+  std::array<uint8_t, 32>& pub = *theirs;
   unsigned char shared[crypto_scalarmult_BYTES];
   if (crypto_scalarmult(shared, sec.data(), pub.data()) != 0) return "";
   unsigned char key[crypto_auth_hmacsha256_KEYBYTES];

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 extern char** environ;
@@ -90,7 +91,7 @@ void RoleHook::Run(const Change& c) {
     BS_LOG(kError, "runtime") << what << ": cannot run it: " << std::strerror(err);
     return;
   }
-  const auto started = std::chrono::steady_clock::now();
+  const Nanos started = MonotonicNow();
   int status = 0;
   for (;;) {
     const pid_t r = waitpid(pid, &status, WNOHANG);
@@ -100,7 +101,7 @@ void RoleHook::Run(const Change& c) {
       std::lock_guard<std::mutex> lock(mu_);
       stopping = stopping_;
     }
-    if (stopping || std::chrono::steady_clock::now() - started >= opt_.timeout) {
+    if (stopping || MonotonicNow() - started >= opt_.timeout) {
       kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
       if (!stopping) {

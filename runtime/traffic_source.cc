@@ -5,7 +5,7 @@
 
 namespace bladesync {
 
-TrafficSource::TrafficSource(const ClusterConfig& cfg, zmq::context_t& ctx, Targets targets)
+TrafficSource::TrafficSource(const ClusterConfig& cfg, FabricContext& ctx, Targets targets)
     : cfg_(cfg), ctx_(ctx), targets_(std::move(targets)), book_(cfg), p4_(256), p6_(256) {}
 
 TrafficSource::~TrafficSource() { Stop(); }

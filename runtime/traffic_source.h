@@ -15,7 +15,6 @@
 #include <functional>
 #include <memory>
 #include <vector>
-#include <zmq.hpp>
 
 #include "config/cluster_config.h"
 #include "fabric/zmq_transport.h"
@@ -30,7 +29,7 @@ class TrafficSource {
   using Targets = std::function<std::vector<uint8_t>()>;
   // `targets` may block (it can ask control sockets): it runs on its own
   // thread every 50 ms, never on the packet thread.
-  TrafficSource(const ClusterConfig& cfg, zmq::context_t& ctx, Targets targets);
+  TrafficSource(const ClusterConfig& cfg, FabricContext& ctx, Targets targets);
   ~TrafficSource();
   Status Start();
   void Stop();
@@ -42,7 +41,7 @@ class TrafficSource {
  private:
   void Tick();
   const ClusterConfig& cfg_;
-  zmq::context_t& ctx_;
+  FabricContext& ctx_;
   Targets targets_;
   ConfigAddressBook book_;
   NodeThread thread_{"traffic"};

@@ -38,7 +38,7 @@ class ZapHandlerTest : public ::testing::Test {
   }
   // A client with `keys` sends `n` frames; the loop (the handler's) runs meanwhile.
   void Send(const Keys& keys, int n) {
-    zmq::socket_t c(ctx_, zmq::socket_type::push);
+    zmq::socket_t c(ctx_.get(), zmq::socket_type::push);
     c.set(zmq::sockopt::curve_serverkey, server_keys_.pub);
     c.set(zmq::sockopt::curve_publickey, keys.pub);
     c.set(zmq::sockopt::curve_secretkey, keys.secret);
@@ -55,11 +55,11 @@ class ZapHandlerTest : public ::testing::Test {
     return users;
   }
 
-  zmq::context_t ctx_{1};
+  FabricContext ctx_{1};
   AsioEventLoop loop_;
   Keys server_keys_ = NewKeys(), chassis2_ = NewKeys(), stranger_ = NewKeys();
   std::unique_ptr<ZapHandler> zap_;
-  zmq::socket_t server_{ctx_, zmq::socket_type::pull};
+  zmq::socket_t server_{ctx_.get(), zmq::socket_type::pull};
   std::string endpoint_;
 };
 

@@ -39,14 +39,14 @@ class ZmqTransportTest : public ::testing::Test {
   }
   // A raw ZeroMQ peer: whatever bytes it is given, no trailer added.
   void SendRaw(const std::vector<uint8_t>& bytes) {
-    zmq::socket_t s(ctx_, zmq::socket_type::push);
+    zmq::socket_t s(ctx_.get(), zmq::socket_type::push);
     s.set(zmq::sockopt::linger, 500);
     s.connect(book_.endpoint);
     s.send(zmq::const_buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
     loop_.RunFor(milliseconds(100));
   }
 
-  zmq::context_t ctx_{1};
+  FabricContext ctx_{1};
   AsioEventLoop loop_;
   OneEndpoint book_;
   std::unique_ptr<ZmqTransport> rx_;
