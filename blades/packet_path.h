@@ -25,44 +25,12 @@
 #include <cstdint>
 
 #include "blades/blade_agent.h"
+#include "blades/packet.h"
 #include "blades/session.h"
 
 namespace bladesync {
 
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
-
-inline constexpr uint16_t kGtpControlPort = 2123;
-inline constexpr uint16_t kGtpUserPort = 2152;
-
-struct PacketInfo {
-  SessionKey key;        // as on the wire: a reply has src and dst swapped
-  uint8_t tcp_flags = 0;
-  uint16_t attrs = 0;    // session flags the policy match decided (inspection, NAT, app)
-  uint8_t srcintf = 0;
-  uint8_t dstintf = 0;
-  uint8_t ttl = 64;
-};
-
-// One packet between the wire and the packet path (Packet4 for IPv4 keys).
-PacketInfo FromWire(const wire::Packet4& w);
-PacketInfo FromWire(const wire::Packet6& w);
-wire::Packet4 ToWire4(const PacketInfo& p);
-wire::Packet6 ToWire6(const PacketInfo& p);
-// Calls fn(PacketInfo) for every packet of a batch, IPv4 first.
-template <typename F>
-void ForEachPacket(const wire::PacketBatch& batch, F&& fn) {
-  if (batch.packets4()) for (const wire::Packet4* w : *batch.packets4()) fn(FromWire(*w));
-  if (batch.packets6()) for (const wire::Packet6* w : *batch.packets6()) fn(FromWire(*w));
-}
-
 enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded };
-
-// TCP state after a packet with `flags` in direction `reply`; pure.
-uint8_t NextTcpState(uint8_t state, uint8_t flags, bool reply);
 
 class PacketPath {
  public:

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "blades/blade_counters.h"
-#include "blades/packet_path.h"
+#include "blades/packet.h"
 #include "blades/pickup_policy.h"
 #include "core/counter.h"
 #include "core/event_loop.h"

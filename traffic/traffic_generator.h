@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "blades/packet_path.h"
+#include "blades/packet.h"
 #include "core/event_loop.h"
 
 namespace bladesync {
