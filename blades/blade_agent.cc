@@ -256,7 +256,7 @@ void BladeAgent::Flush() {
     const bool was_synced = r.bits & kSynced;
     if (!was_synced) {
       owned_.Mutate(id, [](SessionRecord& rr) { rr.bits |= kSynced; });
-      counters_.synced_sessions_total.Add();
+      counters_.synced_sessions.Add();
     }
     Append(ChangeEntry{r.version, id, static_cast<uint8_t>(was_synced ? kOpUpdate : kOpCreate), kAllPeers, 0});
   }
@@ -367,7 +367,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     });
   }
   counters_.adopted_sessions.Add(n);
-  counters_.synced_sessions_total.Add(n);
+  counters_.synced_sessions.Add(n);
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": adopted " << n << " sessions of chassis " << int(chassis);
   // One snapshot per mirror instead of a create per session; the chassis
   // we adopted from gets one too, since it may be alive and now mirrors us.
@@ -588,7 +588,11 @@ void BladeAgent::SendStatus() {
                       s.released());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
-  auto cv = fbb.CreateVector(CounterValues(counters_));
+  std::vector<flatbuffers::Offset<wire::NamedCounter>> named;
+  for (const auto& [name, value] : CounterList(counters_)) {
+    if (value) named.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString(name), value));
+  }
+  auto cv = fbb.CreateVector(named);
   wire::Origin self = self_;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
@@ -598,7 +602,7 @@ void BladeAgent::SendStatus() {
   b.add_synced_digest(owned_.digest());
   b.add_standby(sv);
   b.add_send_time_ns(static_cast<uint64_t>(loop_.WallNow().count()));
-  b.add_counters(cv);
+  b.add_named_counters(cv);
   b.add_memory_bytes(MemoryBytes());
   b.add_last_command(last_command_);
   b.add_adoption_pending(adoption_pending_ > 0);

@@ -48,40 +48,63 @@ inline constexpr int kOps = static_cast<int>(SyncOp::kCount);
 inline constexpr int kDropReasons = static_cast<int>(DropReason::kCount);
 inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
 
-// The stream's own counters (fabric/stream.h) are part of the blade's.
+// The blade's own counters beside the stream's (fabric/stream.h), each
+// declared once: X(field, help). The field's name is its name in status,
+// on the CLI and in BladeStatus frames (values travel by name), and its
+// Prometheus family is bladesync_<name>_total with this help.
+#define BLADESYNC_BLADE_COUNTERS(X)                                                                                 \
+  X(synced_sessions, "Sessions that became synced (eligible for pickup), as owner or by adoption.")                 \
+  X(frames_received, "Sync frames received from owners and mirrors.")                                               \
+  X(bytes_received, "Bytes of sync frames received.")                                                               \
+  X(bulk_syncs_started, "Snapshots (bulk syncs) this blade sent as owner.")                                         \
+  X(bulk_syncs_received, "Snapshots this blade completed as mirror.")                                               \
+  X(resync_overflow, "Bulk resyncs forced by a limit (resend queue, reorder buffer).")                              \
+  X(queries_unanswered, "Queries about expired standby sessions the owner never answered.")                         \
+  X(packets, "Packets this blade processed.")                                                                       \
+  X(packets_dropped, "Packets dropped: no session for a non-SYN TCP packet, table full, GTP-U without tunnel.")      \
+  X(packets_asymmetric_local, "Active-active: packets of a peer's session handled with the synced copy.")           \
+  X(packets_forwarded, "Active-active: packets sent to the blade that owns their session.")                          \
+  X(adopted_sessions, "Sessions taken over from a lost or stepping-down chassis.")                                  \
+  X(relinquished_sessions, "Sessions handed to the new primary when this chassis stepped down.")                    \
+  X(queries_dropped, "Queries given up because more than max-pending-queries were waiting.")                        \
+  X(sessions_refused, "Sessions not created because max-sessions was reached.")                                     \
+  X(gtp_no_tunnel, "GTP-U packets without a GTP-C tunnel.")                                                         \
+  X(gtp_wrong_direction, "GTP-U packets against their tunnel's policy direction.")                                  \
+  X(orphaned_sessions, "Sessions kept from an owner that restarted before its loss was declared.")                  \
+  X(orphaned_sessions_dropped, "Orphaned sessions not taken over here and dropped.")                                \
+  X(standby_expired, "Mirrored sessions whose timers ran out on this mirror (each asks the owner with a query).")
+
 struct BladeCounters : StreamCounters {
-  // [op][link] for M1 and M2.
-  std::array<std::array<Counter, kFabricLinksCount>, kOps> sent;
-  std::array<std::array<Counter, kFabricLinksCount>, kOps> received;
-  std::array<Counter, kOps> applied;
-  std::array<Counter, kDropReasons> dropped;
-  std::array<Counter, kSkipReasons> skipped;   // sessions not synced, by reason
-  Counter synced_sessions_total;               // sessions that became synced
-  Counter frames_received, bytes_received;
-  Counter bulk_syncs_started;    // snapshots this blade sent as owner
-  Counter bulk_syncs_received;   // snapshots this blade completed as mirror
-  Counter resync_overflow;       // a limit forced a bulk resync
-  Counter queries_unanswered;    // gave up after the retries
-  Counter packets, packets_dropped;
-  Counter packets_asymmetric_local;   // active-active: handled with the synced copy
-  Counter packets_forwarded;          // active-active: sent to the owning blade
-  Counter adopted_sessions;
-  Counter relinquished_sessions;
-  Counter queries_dropped;      // more pending than max_pending_queries
-  Counter sessions_refused;     // max-sessions reached on the owner
-  Counter gtp_no_tunnel;        // GTP-U packet without a GTP-C tunnel
-  Counter gtp_wrong_direction;  // GTP-U packet against the tunnel's policy direction
-  Counter orphaned_sessions;          // kept from an owner that restarted before its loss was declared
-  Counter orphaned_sessions_dropped;  // of those, not taken over here and dropped
-  Counter standby_expired;            // mirrored sessions whose timers ran out here (each queries the owner)
+  // Counted by op, link or reason: name "<family>.<label>[.<link>]", see
+  // kCounterFamilies.
+  std::array<std::array<Counter, kFabricLinksCount>, kOps> sent;      // sent.create.m1
+  std::array<std::array<Counter, kFabricLinksCount>, kOps> received;  // received.update.m2
+  std::array<Counter, kOps> applied;                                  // applied.delete
+  std::array<Counter, kDropReasons> dropped;                          // dropped.gap
+  std::array<Counter, kSkipReasons> skipped;                          // skipped.pickup_disabled
+#define BLADESYNC_COUNTER_FIELD(name, help) Counter name;
+  BLADESYNC_BLADE_COUNTERS(BLADESYNC_COUNTER_FIELD)
+#undef BLADESYNC_COUNTER_FIELD
 };
 
-// Every counter as (name, value), names like "sent.create.m1" or
-// "dropped.gap"; the order is fixed, so a list of values travels alone.
+// Every counter as (name, value), names like "sent.create.m1",
+// "dropped.gap" or "frames_sent", in a fixed order.
 std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c);
-std::vector<uint64_t> CounterValues(const BladeCounters& c);
-// What a one-word counter of CounterList ("frames_resent") counts, for
-// /metrics' HELP; nullptr for a name it does not know.
+// Every counter's name, in CounterList's order.
+const std::vector<std::string>& CounterNames();
+
+// How a counter becomes a Prometheus sample: a name "<prefix>.<a>[.<b>]"
+// goes to `family` with labels (label_a = a, label_b = b); a one-word name
+// to bladesync_<name>_total with CounterHelp(name).
+struct CounterFamily {
+  const char* prefix;
+  const char* family;
+  const char* help;
+  const char* label_a;
+  const char* label_b;  // nullptr: one label
+};
+extern const CounterFamily kCounterFamilies[5];
+// What a one-word counter counts (its HELP); nullptr for a name it does not know.
 const char* CounterHelp(const std::string& name);
 
 }  // namespace bladesync

@@ -91,19 +91,31 @@ struct StreamOptions {
   int reset_retries = 3;             // this many times, then the receiver stops waiting
 };
 
+// The stream's counters, each declared once: X(field, help). The field's
+// name is also its name in status and on the CLI, and its Prometheus family
+// is bladesync_<name>_total with this help (blades/blade_counters.h).
+#define BLADESYNC_STREAM_COUNTERS(X)                                                                     \
+  X(frames_sent, "Sync frames sent to mirrors, first transmissions.")                                    \
+  X(frames_resent, "Sync frames sent again after a NACK or a missing ack.")                              \
+  X(bytes_sent, "Bytes of sync frames sent.")                                                            \
+  X(keepalives_sent, "Keepalives sent on an idle stream so the mirror knows it is current.")             \
+  X(nacks_sent, "Gaps this mirror asked the owner to resend.")                                           \
+  X(nacks_received, "Resend requests this owner received from mirrors.")                                 \
+  X(frames_reordered, "Frames that arrived ahead of a gap and waited in the reorder buffer.")           \
+  X(acks_sent, "Acknowledgements this mirror sent.")                                                     \
+  X(acks_received, "Acknowledgements this owner received.")                                              \
+  X(resyncs_in_doubt, "Streams whose numbers contradicted each other, resynced from a snapshot.")        \
+  X(sync_requests_deferred, "Snapshot requests that waited for the rate limit.")                         \
+  X(bulk_sync_timeouts, "Snapshots that took longer than bulk-sync-timeout and were asked again.")      \
+  X(bulk_sync_abandoned, "Snapshots given up after bulk-sync-retries (ready with an incomplete table).") \
+  X(send_queue_full, "Frames the transport refused (send queue full).")                                  \
+  X(link_switches, "Times a stream moved between M1 and M2.")
+
 // Shared by the streams of one node; read from any thread.
 struct StreamCounters {
-  Counter frames_sent, frames_resent, bytes_sent;
-  Counter keepalives_sent;
-  Counter nacks_sent, nacks_received;
-  Counter frames_reordered;        // arrived ahead of a gap and waited in the reorder buffer
-  Counter acks_sent, acks_received;
-  Counter resyncs_in_doubt;        // a stream's numbers contradicted each other: reset
-  Counter sync_requests_deferred;  // a receiver's reset request waited for the rate limit
-  Counter bulk_sync_timeouts;      // a reset took longer than reset_timeout and was asked again
-  Counter bulk_sync_abandoned;     // retries exhausted: stopped waiting
-  Counter send_queue_full;         // the transport refused a frame
-  Counter link_switches;
+#define BLADESYNC_COUNTER_FIELD(name, help) Counter name;
+  BLADESYNC_STREAM_COUNTERS(BLADESYNC_COUNTER_FIELD)
+#undef BLADESYNC_COUNTER_FIELD
 };
 
 }  // namespace bladesync

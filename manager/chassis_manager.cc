@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "blades/delta_codec.h"
 #include "core/log.h"
@@ -369,8 +370,15 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   }
   b.standby.clear();
   if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
+  // Only names this build declares: whatever else a status carries is not
+  // believed (and cannot grow the map).
+  static const std::set<std::string> kKnown(CounterNames().begin(), CounterNames().end());
   b.counters.clear();
-  if (st.counters()) b.counters.assign(st.counters()->begin(), st.counters()->end());
+  if (st.named_counters()) {
+    for (const wire::NamedCounter* c : *st.named_counters()) {
+      if (c->name() && kKnown.count(c->name()->str())) b.counters[c->name()->str()] = c->value();
+    }
+  }
   if (!was_live) {
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " is up";
     Evaluate();

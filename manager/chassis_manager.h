@@ -89,7 +89,7 @@ struct BladeView {
   bool adoption_pending = false;  // adopted sessions not yet in the kernel
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   std::vector<wire::StandbySummary> standby;
-  std::vector<uint64_t> counters;
+  std::map<std::string, uint64_t> counters;  // by name; an absent one is 0
 };
 
 struct PeerView {

@@ -66,44 +66,33 @@ class Families {
   std::vector<MetricFamily> out_;
 };
 
-// Blade counters by their CounterList names ("sent.create.m1", "dropped.gap", ...).
+// Blade counters by their names ("sent.create.m1", "dropped.gap",
+// "frames_sent"): families and help as blades/blade_counters.h declares them.
 void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetrics& b) {
   const std::string slot = std::to_string(b.slot);
-  auto split = [](const std::string& s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    for (size_t i = 0; i <= s.size(); ++i) {
-      if (i == s.size() || s[i] == '.') {
-        parts.push_back(s.substr(start, i - start));
-        start = i + 1;
-      }
-    }
-    return parts;
-  };
   for (const auto& [name, v] : b.counters) {
-    const std::vector<std::string> p = split(name);
     const double value = static_cast<double>(v);
     std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", slot}};
-    if (p[0] == "sent" && p.size() == 3) {
-      l.push_back({"op", p[1]});
-      l.push_back({"link", p[2]});
-      f.Add("bladesync_deltas_sent_total", "Deltas sent by op and link (queries go mirror to owner).", MetricType::Counter, value, l);
-    } else if (p[0] == "received" && p.size() == 3) {
-      l.push_back({"op", p[1]});
-      l.push_back({"link", p[2]});
-      f.Add("bladesync_deltas_received_total", "Deltas received by op and link.", MetricType::Counter, value, l);
-    } else if (p[0] == "applied" && p.size() == 2) {
-      l.push_back({"op", p[1]});
-      f.Add("bladesync_deltas_applied_total", "Deltas applied to standby tables, by op.", MetricType::Counter, value, l);
-    } else if (p[0] == "dropped" && p.size() == 2) {
-      l.push_back({"reason", p[1]});
-      f.Add("bladesync_dropped_total", "Frames or deltas dropped, by reason.", MetricType::Counter, value, l);
-    } else if (p[0] == "skipped" && p.size() == 2) {
-      l.push_back({"reason", p[1]});
-      f.Add("bladesync_sessions_skipped_total", "Sessions not synced, by pickup-policy reason.", MetricType::Counter, value, l);
-    } else if (p.size() == 1) {
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos) {
       const char* help = CounterHelp(name);
       f.Add("bladesync_" + name + "_total", help ? help : name, MetricType::Counter, value, l);
+      continue;
+    }
+    const std::string prefix = name.substr(0, dot), rest = name.substr(dot + 1);
+    for (const CounterFamily& fam : kCounterFamilies) {
+      if (prefix != fam.prefix) continue;
+      const size_t dot2 = rest.find('.');
+      if (fam.label_b && dot2 != std::string::npos) {
+        l.push_back({fam.label_a, rest.substr(0, dot2)});
+        l.push_back({fam.label_b, rest.substr(dot2 + 1)});
+      } else if (!fam.label_b && dot2 == std::string::npos) {
+        l.push_back({fam.label_a, rest});
+      } else {
+        break;
+      }
+      f.Add(fam.family, fam.help, MetricType::Counter, value, l);
+      break;
     }
   }
 }

@@ -713,11 +713,6 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   m.cluster = cfg_.cluster_label();
   m.chassis = chassis_;
   if (manager_thread_) {
-    static const std::vector<std::string> kNames = [] {
-      std::vector<std::string> n;
-      for (auto& [name, v] : CounterList(BladeCounters{})) n.push_back(name);
-      return n;
-    }();
     manager_thread_->Call([&] {
       const ChassisManager& mg = *manager_;
       m.role = HaRoleName(mg.role());
@@ -763,7 +758,10 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         b.live = v.live;
         b.ready = v.ready;
         b.memory_bytes = v.memory_bytes;
-        for (size_t i = 0; i < v.counters.size() && i < kNames.size(); ++i) b.counters.emplace_back(kNames[i], v.counters[i]);
+        for (const std::string& n : CounterNames()) {
+          auto it = v.counters.find(n);
+          b.counters.emplace_back(n, it == v.counters.end() ? 0 : it->second);
+        }
         b.owned[3] = v.owned;  // refined below for blades in this process
         m.blades.push_back(std::move(b));
       }

@@ -329,11 +329,6 @@ std::string ChecksumJson(const ChassisManager& m, bool cluster) {
 }
 
 std::string SessionSyncJson(const ChassisManager& m) {
-  static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> n;
-    for (auto& [name, v] : CounterList(BladeCounters{})) n.push_back(name);
-    return n;
-  }();
   JsonWriter j;
   j.BeginObject();
   j.Key("chassis").Uint(m.config().chassis);
@@ -343,7 +338,10 @@ std::string SessionSyncJson(const ChassisManager& m) {
     j.Key("slot").Uint(b.slot);
     j.Key("live").Bool(b.live);
     j.Key("counters").BeginObject();
-    for (size_t i = 0; i < b.counters.size() && i < kNames.size(); ++i) j.Key(kNames[i]).Uint(b.counters[i]);
+    for (const std::string& n : CounterNames()) {
+      auto it = b.counters.find(n);
+      j.Key(n).Uint(it == b.counters.end() ? 0 : it->second);
+    }
     j.EndObject();
     j.EndObject();
   }
@@ -434,15 +432,14 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
 }
 
 std::string SessionSyncText(const ChassisManager& m) {
-  std::vector<std::string> names;
-  for (auto& [name, v] : CounterList(BladeCounters{})) names.push_back(name);
   std::ostringstream o;
   o << "session sync counters, chassis " << int(m.config().chassis) << "\n";
   for (const BladeView& b : m.blades()) {
     o << "slot " << int(b.slot) << (b.live ? "" : " (DEAD)") << ":\n";
-    for (size_t i = 0; i < b.counters.size() && i < names.size(); ++i) {
-      if (b.counters[i] == 0) continue;
-      o << "  " << names[i] << " = " << b.counters[i] << "\n";
+    for (const std::string& n : CounterNames()) {  // in declared order; zeros left out
+      auto it = b.counters.find(n);
+      if (it == b.counters.end() || it->second == 0) continue;
+      o << "  " << n << " = " << it->second << "\n";
     }
   }
   return o.str();

@@ -195,7 +195,7 @@ TEST(PickupBlades, SkippedSessionsAreCountedByReason) {
   EXPECT_EQ(skipped(SkipReason::kConnectionless), 1u);
   EXPECT_EQ(skipped(SkipReason::kProxyInspected), 1u);
   EXPECT_EQ(skipped(SkipReason::kLocal), 1u);
-  EXPECT_EQ(a.counters().synced_sessions_total.get(), 1u);
+  EXPECT_EQ(a.counters().synced_sessions.get(), 1u);
   EXPECT_EQ(c.blade(2, 1).standby(1)->store().live(), 1u);
 }
 
