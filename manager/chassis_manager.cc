@@ -9,16 +9,6 @@
 
 namespace bladesync {
 
-const char* HaRoleName(HaRole r) {
-  switch (r) {
-    case HaRole::kUnknown: return "unknown";
-    case HaRole::kPrimary: return "primary";
-    case HaRole::kSecondary: return "secondary";
-    case HaRole::kStandalone: return "standalone";
-  }
-  return "?";
-}
-
 ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& transport)
     : cfg_(std::move(cfg)),
       loop_(loop),
@@ -27,12 +17,10 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       start_(loop.Now()),
       uptime_base_(start_),
       blades_(static_cast<size_t>(cfg_.slots)),
-      pending4_(static_cast<size_t>(cfg_.slots) + 1),
-      pending6_(static_cast<size_t>(cfg_.slots) + 1) {
-  // Ids carry the manager's epoch in their high half: a blade scopes them to
-  // this incarnation and refuses an id outside it. (Set here, not in the
-  // initializer list: next_command_id_ is declared before cfg_.)
-  next_command_id_ = (uint64_t{cfg_.epoch} << 32) + 1;
+      commands_(transport_, wire::Origin(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
+                10 * cfg_.blade_hb_lost_threshold),
+      ingress_(loop_, transport_, wire::Origin(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
+               cfg_.ingress_batch) {
   for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;
@@ -67,7 +55,7 @@ bool ChassisManager::processes_traffic() const {
 
 bool ChassisManager::TrafficReady() const {
   if (!processes_traffic()) return false;
-  for (const PendingCommand& c : pending_commands_) {
+  for (const CommandChannel::Command& c : commands_.pending()) {
     if (c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live) return false;
   }
   for (const BladeView& b : blades_) {
@@ -352,15 +340,9 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.last_command = st.last_command();
   b.adoption_pending = st.adoption_pending();
   b.epoch = st.from()->epoch();
-  const size_t before = pending_commands_.size();
-  std::erase_if(pending_commands_, [&](const PendingCommand& c) { return c.slot == slot && c.id <= b.last_command; });
-  // The blade took its command: the next one for it goes now, not at the next tick.
-  if (pending_commands_.size() != before &&
-      std::any_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) { return c.slot == slot; })) {
-    ResendCommands();
-  }
+  commands_.Applied(slot, b.last_command, [this](uint8_t s) { return BladeLive(s); });
   // A takeover is done when every live blade applied its Adopt.
-  if (failover_command_ && std::none_of(pending_commands_.begin(), pending_commands_.end(), [&](const PendingCommand& c) {
+  if (failover_command_ && std::none_of(commands_.pending().begin(), commands_.pending().end(), [&](const CommandChannel::Command& c) {
         return c.id >= failover_command_ && c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live;
       })) {
     failover_command_ = 0;
@@ -404,7 +386,7 @@ void ChassisManager::Tick() {
   }
   CheckPeers();
   Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
-  ResendCommands();
+  commands_.Resend([this](uint8_t s) { return BladeLive(s); });
   SendHeartbeats();
 }
 
@@ -527,25 +509,23 @@ void ChassisManager::Evaluate() {
     c.push_back(k);
     peer_primaries += p.role == HaRole::kPrimary;
   }
-  ElectionOptions opt;
-  opt.override_ = cfg_.override_ || manual_failover_;
-  opt.uptime_margin = cfg_.uptime_margin;
-  uint8_t winner = Elect(c, opt);
-  // Failback only under override: without it the incumbent primary keeps the
-  // role unless the challenger is strictly better on what FGCP puts before
-  // age (readiness, live blades, monitored interfaces). Two primaries (a
-  // healed partition) fall back to the plain election.
-  const uint8_t incumbent = Incumbent();
-  const bool two_primaries = (role_ == HaRole::kPrimary) && peer_primaries > 0;
-  const bool reelect = reelect_;
+  RoleInputs in;
+  in.self = cfg_.chassis;
+  in.candidates = std::move(c);
+  in.election.override_ = cfg_.override_ || manual_failover_;
+  in.election.uptime_margin = cfg_.uptime_margin;
+  in.incumbent = Incumbent();
+  in.two_primaries = (role_ == HaRole::kPrimary) && peer_primaries > 0;
+  in.reelect = reelect_;
   reelect_ = false;
-  if (!opt.override_ && incumbent && winner != incumbent && !two_primaries && !(reelect && incumbent == cfg_.chassis)) {
-    const Candidate* inc = FindCandidate(c, incumbent);
-    const Candidate* win = FindCandidate(c, winner);
-    if (inc && win && CompareHard(*win, *inc) >= 0) winner = incumbent;
-  }
-  winner = OnlyToAHolder(winner, incumbent, c);
-  const HaRole next = c.size() == 1 ? HaRole::kStandalone : winner == cfg_.chassis ? HaRole::kPrimary : HaRole::kSecondary;
+  in.holds = [this](uint8_t winner, uint8_t incumbent) {
+    if (incumbent == cfg_.chassis) return HoldsOurs(peers_.at(winner));  // we step down only for a holder of ours
+    if (winner == cfg_.chassis) return HoldsSessionsOf(incumbent, peers_.at(incumbent).epoch);  // we take over once we hold its
+    return true;
+  };
+  const RoleDecision decision = DecideRole(in);
+  const uint8_t winner = decision.primary;
+  const HaRole next = decision.role;
   const uint8_t old_primary = primary_;
   primary_ = winner;
   if (next != role_) {
@@ -617,13 +597,6 @@ void ChassisManager::HandOver() {
   SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
 }
 
-const Candidate* ChassisManager::FindCandidate(const std::vector<Candidate>& c, uint8_t chassis) {
-  for (const Candidate& x : c) {
-    if (x.chassis == chassis) return &x;
-  }
-  return nullptr;
-}
-
 bool ChassisManager::HoldsOurs(const PeerView& p) const {
   bool any = false;
   for (const BladeView& b : blades_) {
@@ -650,31 +623,12 @@ bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
   return any;
 }
 
-uint8_t ChassisManager::OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const {
-  if (!incumbent || winner == incumbent) return winner;
-  const Candidate* inc = FindCandidate(c, incumbent);
-  const Candidate* win = FindCandidate(c, winner);
-  if (!inc || !win) return winner;
-  // Lost blades or monitored interfaces move the role regardless: traffic first.
-  if (win->live_blades > inc->live_blades || win->monitored_up > inc->monitored_up ||
-      (inc->remote_link_failed && !win->remote_link_failed)) {
-    return winner;
-  }
-  bool holds = true;
-  if (incumbent == cfg_.chassis) {  // we step down only for a chassis that holds ours
-    holds = HoldsOurs(peers_.at(winner));
-  } else if (winner == cfg_.chassis) {  // we take over: only once we hold the incumbent's
-    holds = HoldsSessionsOf(incumbent, peers_.at(incumbent).epoch);
-  }
-  return holds ? winner : incumbent;
-}
-
 void ChassisManager::AdoptFrom(uint8_t peer) {
   // Timed from the loss, the manual failover or the monitor change that
   // caused it when that was lately; else from now (the peer stepped down:
   // nothing here marked a start, which made the duration our uptime).
   failover_started_ = TakeoverStart();
-  failover_command_ = next_command_id_;
+  failover_command_ = commands_.next_id();
   SendCommand(wire::CommandKind::Adopt, peer);
   if (auto it = peers_.find(peer); it != peers_.end()) it->second.adopted_epoch = it->second.epoch;
 }
@@ -685,42 +639,10 @@ void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t
                              << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
                              << int(origin);
   }
-  for (int s = 1; s <= cfg_.slots; ++s) {
-    pending_commands_.push_back(PendingCommand{next_command_id_++, kind, origin, static_cast<uint8_t>(s), 0, offset_ns});
-  }
-  ResendCommands();
+  commands_.Send(kind, origin, offset_ns, [this](uint8_t s) { return BladeLive(s); });
 }
 
-// Commands go to every blade until its status reports them applied (a
-// frame on a connection being set up can be refused); a dead blade's are
-// dropped after a bound.
-//
-// One command in flight per blade, the oldest first: a blade applies each id
-// once and acknowledges the highest it applied, so a newer command that
-// overtook an older one (a refused first send, a resend) would make the
-// blade skip the older one, an Adopt among them.
-void ChassisManager::ResendCommands() {
-  std::vector<bool> sent(static_cast<size_t>(cfg_.slots) + 1, false);
-  for (PendingCommand& c : pending_commands_) {
-    if (sent[c.slot]) continue;
-    sent[c.slot] = true;
-    ++c.tries;
-    fbb_.Clear();
-    wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
-    wire::CommandBuilder b(fbb_);
-    b.add_from(&from);
-    b.add_kind(c.kind);
-    b.add_origin_chassis(c.origin);
-    b.add_request_id(c.id);
-    b.add_clock_offset_ns(c.offset_ns);
-    auto cmd = b.Finish();
-    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Command, cmd.Union()), wire::FrameIdentifier());
-    transport_.Send(NodeId{cfg_.chassis, c.slot}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
-  }
-  std::erase_if(pending_commands_, [&](const PendingCommand& c) {
-    return c.tries > 10 * cfg_.blade_hb_lost_threshold && !blades_[c.slot - 1].live;
-  });
-}
+void ChassisManager::FlushIngress() { ingress_.Flush(); }
 
 void ChassisManager::Ingress(const PacketInfo& p) {
   ingress_packets_.Add();
@@ -733,39 +655,7 @@ void ChassisManager::Ingress(const PacketInfo& p) {
     ingress_dropped_.Add();
     return;
   }
-  if (p.key.is_v4()) {
-    pending4_[v.slot].push_back(ToWire4(p));
-  } else {
-    pending6_[v.slot].push_back(ToWire6(p));
-  }
-  if (pending4_[v.slot].size() + pending6_[v.slot].size() >= cfg_.ingress_batch) {
-    FlushIngress();
-  } else if (!ingress_flush_posted_) {
-    ingress_flush_posted_ = true;
-    loop_.Post([this] { FlushIngress(); });
-  }
-}
-
-void ChassisManager::FlushIngress() {
-  ingress_flush_posted_ = false;
-  for (int s = 1; s <= cfg_.slots; ++s) {
-    auto& v4 = pending4_[s];
-    auto& v6 = pending6_[s];
-    if (v4.empty() && v6.empty()) continue;
-    fbb_.Clear();
-    auto p4 = v4.empty() ? 0 : fbb_.CreateVectorOfStructs(v4.data(), v4.size());
-    auto p6 = v6.empty() ? 0 : fbb_.CreateVectorOfStructs(v6.data(), v6.size());
-    wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
-    wire::PacketBatchBuilder b(fbb_);
-    b.add_from(&from);
-    if (!p4.IsNull()) b.add_packets4(p4);
-    if (!p6.IsNull()) b.add_packets6(p6);
-    auto pb = b.Finish();
-    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
-    transport_.Send(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});
-    v4.clear();
-    v6.clear();
-  }
+  ingress_.Add(static_cast<uint8_t>(v.slot), p);
 }
 
 }  // namespace bladesync

@@ -30,8 +30,11 @@
 #include "core/counter.h"
 #include "core/event_loop.h"
 #include "fabric/transport.h"
+#include "manager/command_channel.h"
 #include "manager/distributor.h"
 #include "manager/election.h"
+#include "manager/ingress_batcher.h"
+#include "manager/role_decision.h"
 #include "schemas/bladesync_generated.h"
 
 namespace bladesync {
@@ -70,8 +73,6 @@ struct ManagerConfig {
   size_t ingress_batch = 512;
 };
 
-enum class HaRole : uint8_t { kUnknown = 0, kPrimary = 1, kSecondary = 2, kStandalone = 3 };
-const char* HaRoleName(HaRole r);
 
 // A heartbeat with more config sections than this is not believed.
 inline constexpr size_t kMaxConfigSections = 64;
@@ -213,27 +214,13 @@ class ChassisManager {
   // or command (within the detection time and a probe), else now.
   Nanos TakeoverStart() const;
   void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
-  void ResendCommands();
-  struct PendingCommand {
-    uint64_t id;
-    wire::CommandKind kind;
-    uint8_t origin;
-    uint8_t slot;
-    int tries;
-    int64_t offset_ns = 0;
-  };
-  std::vector<PendingCommand> pending_commands_;
-  uint64_t next_command_id_ = 1;
+  bool BladeLive(uint8_t slot) const { return blades_[slot - 1].live; }
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
   // Every live blade holds chassis `c` incarnation `epoch` in sync, or adopted it.
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
   // Its heartbeat says its blades hold the current stream of each of our live blades.
   bool HoldsOurs(const PeerView& p) const;
-  static const Candidate* FindCandidate(const std::vector<Candidate>& c, uint8_t chassis);
-  // The election's winner, unless the role would move between a primary and
-  // a chassis that does not hold its sessions (adopt before relinquish).
-  uint8_t OnlyToAHolder(uint8_t winner, uint8_t incumbent, const std::vector<Candidate>& c) const;
   // Sends Adopt(peer) to every blade; remembers which incarnation was adopted.
   void AdoptFrom(uint8_t peer);
   void HandOver();
@@ -276,9 +263,8 @@ class ChassisManager {
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_;
   std::array<Counter, kDropReasons> dropped_;
-  std::vector<std::vector<wire::Packet4>> pending4_;
-  std::vector<std::vector<wire::Packet6>> pending6_;
-  bool ingress_flush_posted_ = false;
+  CommandChannel commands_;
+  IngressBatcher ingress_;
   flatbuffers::FlatBufferBuilder fbb_{4096};
   std::unique_ptr<PeriodicTask> tick_;
   bool halted_ = false;

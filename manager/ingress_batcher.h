@@ -1,0 +1,37 @@
+// IngressBatcher: packets entering a chassis, batched per blade on their
+// way over the backplane. A batch goes when it holds `batch` packets or at
+// the end of the loop turn, whichever comes first.
+//
+//   IngressBatcher in(loop, transport, wire::Origin(cluster, epoch, chassis, 0), slots, 512);
+//   in.Add(slot, packet);
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "blades/packet.h"
+#include "core/event_loop.h"
+#include "fabric/transport.h"
+
+namespace bladesync {
+
+class IngressBatcher {
+ public:
+  IngressBatcher(EventLoop& loop, Transport& transport, wire::Origin self, int slots, size_t batch);
+  void Add(uint8_t slot, const PacketInfo& p);
+  // Sends every batch now.
+  void Flush();
+
+ private:
+  EventLoop& loop_;
+  Transport& transport_;
+  wire::Origin self_;
+  int slots_;
+  size_t batch_;
+  std::vector<std::vector<wire::Packet4>> pending4_;  // by slot
+  std::vector<std::vector<wire::Packet6>> pending6_;
+  bool flush_posted_ = false;
+  flatbuffers::FlatBufferBuilder fbb_{4096};
+};
+
+}  // namespace bladesync
