@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "blades/packet.h"
 #include "core/log.h"
 
 namespace bladesync {
@@ -294,18 +295,9 @@ void BladeAgent::set_standby_change_hook(SessionStore::ChangeHook hook, void* ct
 void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
   Peer* peer = FindPeer(origin);
   if (!peer) return;
-  scratch_fbb_.Clear();
-  auto v4 = p4 ? scratch_fbb_.CreateVectorOfStructs(p4, 1) : 0;
-  auto v6 = p6 ? scratch_fbb_.CreateVectorOfStructs(p6, 1) : 0;
-  wire::Origin self = self_;
-  wire::PacketBatchBuilder b(scratch_fbb_);
-  b.add_from(&self);
-  if (!v4.IsNull()) b.add_packets4(v4);
-  if (!v6.IsNull()) b.add_packets6(v6);
-  auto pb = b.Finish();
-  scratch_fbb_.Finish(wire::CreateFrame(scratch_fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{origin, cfg_.slot}, peer->links.active(),
-                  {scratch_fbb_.GetBufferPointer(), scratch_fbb_.GetSize()});
+                  BuildPacketBatch(scratch_fbb_, self_, p4 ? std::span(p4, 1) : std::span<const wire::Packet4>(),
+                                   p6 ? std::span(p6, 1) : std::span<const wire::Packet6>()));
   counters_.packets_forwarded.Add();
 }
 

@@ -174,7 +174,7 @@ void OutboundStream::Encode(const FrameCut& cut) {
 
 BatchHeader OutboundStream::Wire(const StreamHeader& h) const {
   BatchHeader b;
-  b.origin = self_;
+  b.origin = wire::Origin(self_.cluster_id(), h.epoch, self_.chassis(), self_.slot());  // the stream's epoch
   b.first_seq = h.first_seq;
   b.seq_count = h.seq_count;
   b.send_time_ns = h.send_time_ns;

@@ -67,7 +67,8 @@ class OutboundStream final : public StreamSource {
   Link active_link() const { return sender_->active_link(); }
   bool idle() const { return sender_->idle(); }
 
-  // StreamSource
+ private:
+  // StreamSource: called by the sender only.
   bool Cut(uint32_t budget, FrameCut& cut) override;
   std::span<const uint8_t> Build(const FrameCut& cut, const StreamHeader& h) override;
   std::span<const uint8_t> BuildKeepAlive(const StreamHeader& h, bool summary) override;
@@ -76,7 +77,6 @@ class OutboundStream final : public StreamSource {
   bool drained() const override { return !snapshot_ && log_cursor_ == log_.end(); }
   void Dropped(StreamDrop why) override;
 
- private:
   enum CutKind : uint8_t { kSnapshotCut = 0, kLiveCut = 1 };
   bool CutLive(uint32_t budget, FrameCut& cut);
   void CutSnapshot(FrameCut& cut);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "blades/session.h"
 #include "schemas/bladesync_generated.h"
@@ -34,6 +35,9 @@ PacketInfo FromWire(const wire::Packet4& w);
 PacketInfo FromWire(const wire::Packet6& w);
 wire::Packet4 ToWire4(const PacketInfo& p);
 wire::Packet6 ToWire6(const PacketInfo& p);
+// A PacketBatch frame from `from` (the one place one is built).
+std::span<const uint8_t> BuildPacketBatch(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
+                                          std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6);
 // Calls fn(PacketInfo) for every packet of a batch, IPv4 first.
 template <typename F>
 void ForEachPacket(const wire::PacketBatch& batch, F&& fn) {

@@ -18,7 +18,7 @@ NatInfo SourceNat(const SessionKey& k) {
   return n;
 }
 uint32_t Hash32(const SessionKey& k, uint32_t salt) {
-  const uint64_t h = (k.Hash() ^ k.Reversed().Hash()) * (0x9e3779b97f4a7c15ULL + salt);
+  const uint64_t h = k.FlowHash() * (0x9e3779b97f4a7c15ULL + salt);
   return static_cast<uint32_t>(h >> 32) | 1u;
 }
 }  // namespace

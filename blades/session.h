@@ -98,6 +98,8 @@ struct SessionKey {
   bool is_v4() const { return src.is_v4() && dst.is_v4(); }
   SessionKey Reversed() const;
   uint64_t Hash() const;
+  // The same for both directions of a flow (a key and its reverse).
+  uint64_t FlowHash() const { return Hash() ^ Reversed().Hash(); }
   std::string ToString() const;
   bool operator==(const SessionKey& o) const {
     return src == o.src && dst == o.dst && sport == o.sport && dport == o.dport && zone == o.zone &&

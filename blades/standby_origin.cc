@@ -176,14 +176,18 @@ void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
   store_.EnsureSlot(id);
   const SessionRecord& cur = store_.rec(id);
   if ((cur.bits & kUsed) && v <= cur.version) return Drop(DropReason::kStale);
+  WriteTombstone(id, v);
+  counters_.applied[static_cast<int>(SyncOp::kDelete)].Add();
+  ResolveQuery(id);
+}
+
+void StandbyOrigin::WriteTombstone(uint32_t id, uint64_t version) {
   store_.Mutate(id, [&](SessionRecord& r) {
-    r.version = v;
+    r.version = version;
     r.bits = kUsed | kOwnerDeleted;  // tombstone: key kept, not live
     store_.clear_nat(id);
     store_.clear_extensions(id);
   });
-  counters_.applied[static_cast<int>(SyncOp::kDelete)].Add();
-  ResolveQuery(id);
 }
 
 template <typename C>

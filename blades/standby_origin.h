@@ -186,7 +186,8 @@ class StandbyOrigin : public StreamSink {
     store_.set_change_hook(hook, ctx);
   }
 
-  // StreamSink
+  // StreamSink: called by the receiver only.
+ private:
   void BeginReset(const StreamFrame& f) override;
   void Forget() override { store_.Clear(); }
   void NewIncarnation(uint32_t new_epoch, bool complete) override;
@@ -200,8 +201,10 @@ class StandbyOrigin : public StreamSink {
   void Dropped(StreamDrop why, uint64_t n) override;
 
  protected:
-  // What a test variant changes (tests/support/broken_blades.h).
-  virtual void ApplyDelete(const wire::Delete& d);
+  // A DELETE the checks let through: the session becomes a tombstone (key
+  // and version kept, not live). The one step a test's broken mirror
+  // replaces (tests/support/broken_blades.h).
+  virtual void WriteTombstone(uint32_t id, uint64_t version);
   SessionStore& mutable_store() { return store_; }
   BladeCounters& counters() { return counters_; }
   const SessionClock& clock() const { return clock_; }
@@ -209,6 +212,7 @@ class StandbyOrigin : public StreamSink {
 
  private:
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
+  void ApplyDelete(const wire::Delete& d);
   template <typename C>
   void ApplyCreate(const C& c, bool recreate, bool snapshot);
   template <typename V>

@@ -35,12 +35,6 @@ void StreamSender::Restart(const char* reason) {
   source_.Restart(reason);
 }
 
-void StreamSender::ForgetInFlight() {
-  next_seq_ = acked_;
-  in_flight_.clear();
-  held_back_ = false;
-}
-
 bool StreamSender::Transmit(InFlight& f, bool resend) {
   const uint8_t flags = static_cast<uint8_t>(f.cut.flags | (resend ? kStreamResend : 0));
   std::span<const uint8_t> bytes = source_.Build(f.cut, Header(f.first_seq, f.cut.seq_count, flags));
@@ -166,8 +160,7 @@ void StreamSender::OnLinkSwitch() {
   counters_.link_switches.Add();
   BS_LOG(kWarn, "sync") << "slot " << int(peer_.slot) << " -> chassis " << int(peer_.chassis) << ": sync moves to "
                         << LinkName(links_.active());
-  // What went out on the old link may be stuck there: send it again.
-  ResendFrom(acked_);
+  ResendAfterLinkSwitch();
 }
 
 void StreamSender::OnTick(Nanos now) {

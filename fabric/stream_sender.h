@@ -56,8 +56,9 @@ class StreamSender {
   // Sends what the payload has, as far as the window allows.
   void Pump();
   void OnAck(const StreamAck& ack, Link link);
-  // The link monitor moved sync to the other link (its one updater calls this).
-  virtual void OnLinkSwitch();
+  // The link monitor moved sync to the other link (its one updater calls
+  // this): counted, logged, and what was in flight goes out again.
+  void OnLinkSwitch();
   // Retransmit timeout and keep-alive.
   void OnTick(Nanos now);
   // Starts a reset: what was in flight is moot, the payload begins again.
@@ -83,11 +84,15 @@ class StreamSender {
     bool unsent;   // the transport refused it: goes out before anything newer
     Nanos sent_at;
   };
+  // After a link switch: what went out on the old link may be stuck there,
+  // so everything unacknowledged goes again. The one step a test's broken
+  // sender replaces (tests/support/broken_streams.h).
+  virtual void ResendAfterLinkSwitch() { ResendFrom(acked_); }
   // Everything in flight from seq on, in order.
   void ResendFrom(uint64_t seq);
-  // Forgets what is in flight and numbers on from the last acknowledged
-  // (what a broken sender does: tests only, through a subclass).
-  void ForgetInFlight();
+  // What is in flight and its numbers (a subclass may drop them).
+  std::deque<InFlight>& in_flight() { return in_flight_; }
+  uint64_t& next_seq_ref() { return next_seq_; }
 
  private:
   // False when the transport refused the frame (its queue is full).

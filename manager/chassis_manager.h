@@ -224,10 +224,6 @@ class ChassisManager {
   // Sends Adopt(peer) to every blade; remembers which incarnation was adopted.
   void AdoptFrom(uint8_t peer);
   void HandOver();
-  // Silence on both links this long declares a peer lost (hb-interval x hb-lost-threshold).
-  // hb-lost-threshold heartbeats missed, plus a quarter interval for the
-  // next one's latency: exactly threshold x interval after the last beat
-  // raced the beat that was due then, so threshold - 1 lost ones could fail over.
   Candidate Self() const;
 
   ManagerConfig cfg_;

@@ -31,17 +31,8 @@ void IngressBatcher::Flush() {
     auto& v4 = pending4_[s];
     auto& v6 = pending6_[s];
     if (v4.empty() && v6.empty()) continue;
-    fbb_.Clear();
-    auto p4 = v4.empty() ? 0 : fbb_.CreateVectorOfStructs(v4.data(), v4.size());
-    auto p6 = v6.empty() ? 0 : fbb_.CreateVectorOfStructs(v6.data(), v6.size());
-    wire::PacketBatchBuilder b(fbb_);
-    b.add_from(&self_);
-    if (!p4.IsNull()) b.add_packets4(p4);
-    if (!p6.IsNull()) b.add_packets6(p6);
-    auto pb = b.Finish();
-    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
     transport_.Send(NodeId{self_.chassis(), static_cast<uint8_t>(s)}, Link::kBackplane,
-                    {fbb_.GetBufferPointer(), fbb_.GetSize()});
+                    BuildPacketBatch(fbb_, self_, v4, v6));
     v4.clear();
     v6.clear();
   }

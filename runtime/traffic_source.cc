@@ -62,8 +62,7 @@ void TrafficSource::Stop() {
 namespace {
 uint64_t Rendezvous(const SessionKey& k, uint8_t chassis) {
   // Direction-independent flow hash, mixed with the chassis id.
-  uint64_t a = k.Hash(), b = k.Reversed().Hash();
-  uint64_t h = (a ^ b) + chassis * 0x9e3779b97f4a7c15ULL;
+  uint64_t h = k.FlowHash() + chassis * 0x9e3779b97f4a7c15ULL;
   h ^= h >> 31;
   h *= 0xd6e8feb86659fd93ULL;
   return h ^ (h >> 32);
@@ -103,17 +102,8 @@ void TrafficSource::Tick() {
     auto& v4 = p4_[c];
     auto& v6 = p6_[c];
     if (v4.empty() && v6.empty()) continue;
-    fbb_.Clear();
-    auto o4 = v4.empty() ? 0 : fbb_.CreateVectorOfStructs(v4.data(), v4.size());
-    auto o6 = v6.empty() ? 0 : fbb_.CreateVectorOfStructs(v6.data(), v6.size());
-    wire::Origin from(cfg_.group_id, 0, 0, 0);
-    wire::PacketBatchBuilder b(fbb_);
-    b.add_from(&from);
-    if (!o4.IsNull()) b.add_packets4(o4);
-    if (!o6.IsNull()) b.add_packets6(o6);
-    auto pb = b.Finish();
-    fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
-    if (transport_->Send(NodeId{c, 0}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()}) == SendResult::kSent) {
+    const wire::Origin from(cfg_.group_id, 0, 0, 0);
+    if (transport_->Send(NodeId{c, 0}, Link::kBackplane, BuildPacketBatch(fbb_, from, v4, v6)) == SendResult::kSent) {
       sent_.fetch_add(v4.size() + v6.size(), std::memory_order_relaxed);
     } else {
       unroutable_.fetch_add(v4.size() + v6.size(), std::memory_order_relaxed);

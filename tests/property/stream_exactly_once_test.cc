@@ -7,7 +7,10 @@
 // it holds everything the sender produced once the faults stop.
 //
 // The toy payload: the sender produces items 0, 1, 2, ...; a live frame
-// carries a range [begin, end) of them, a reset frame "everything below n".
+// carries a range [begin, end) of them. A reset carries everything
+// produced when it began (`total`) in chunks of at most 100 items,
+// interleaved with live frames of what is produced meanwhile; an idle
+// sender's keep-alive carries a summary (how many items it produced).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -33,7 +36,8 @@ enum : uint8_t { kData = 1, kAck = 2 };
 struct DataWire {
   uint8_t type = kData;
   StreamHeader h;
-  uint64_t begin = 0, end = 0;  // items; a reset frame: begin 0, end = everything below
+  uint64_t begin = 0, end = 0;  // items
+  uint64_t total = 0;           // reset frames: what the reset covers; summaries: items produced
 };
 struct AckWire {
   uint8_t type = kAck;
@@ -41,9 +45,10 @@ struct AckWire {
 };
 // Zeroed first: padding bytes go on the (simulated) wire and into the
 // replay's trace hash.
-std::span<const uint8_t> DataBytes(const StreamHeader& h, uint64_t begin, uint64_t end, std::vector<uint8_t>& buf) {
+std::span<const uint8_t> DataBytes(const StreamHeader& h, uint64_t begin, uint64_t end, uint64_t total,
+                                   std::vector<uint8_t>& buf) {
   DataWire w;
-  std::memset(&w, 0, sizeof w);
+  std::memset(static_cast<void*>(&w), 0, sizeof w);
   w.type = kData;
   w.h.epoch = h.epoch;
   w.h.first_seq = h.first_seq;
@@ -52,12 +57,13 @@ std::span<const uint8_t> DataBytes(const StreamHeader& h, uint64_t begin, uint64
   w.h.send_time_ns = h.send_time_ns;
   w.begin = begin;
   w.end = end;
+  w.total = total;
   buf.assign(reinterpret_cast<const uint8_t*>(&w), reinterpret_cast<const uint8_t*>(&w) + sizeof w);
   return buf;
 }
 std::span<const uint8_t> AckBytes(const StreamAck& a, std::vector<uint8_t>& buf) {
   AckWire w;
-  std::memset(&w, 0, sizeof w);
+  std::memset(static_cast<void*>(&w), 0, sizeof w);
   w.type = kAck;
   w.ack.epoch = a.epoch;
   w.ack.next_seq = a.next_seq;
@@ -75,12 +81,19 @@ class ItemSource : public StreamSource {
   uint64_t produced() const { return produced_; }
 
   bool Cut(uint32_t budget, FrameCut& cut) override {
-    if (resetting_) {
-      resetting_ = false;
-      cut = FrameCut{0, 0, produced_, 1, static_cast<uint8_t>(kStreamBegin | kStreamEnd)};
-      cursor_ = produced_;
+    if (resetting_ && (!live_turn_ || cursor_ == produced_)) {
+      if (reset_begin_) target_ = cursor_ = produced_;  // the reset covers what exists now
+      const uint64_t end = std::min<uint64_t>(snap_ + 100, target_);
+      uint8_t flags = reset_begin_ ? kStreamBegin : 0;
+      if (end == target_) flags |= kStreamEnd;
+      cut = FrameCut{0, snap_, end, std::max<uint32_t>(1, static_cast<uint32_t>(end - snap_)), flags};
+      snap_ = end;
+      reset_begin_ = false;
+      resetting_ = !(flags & kStreamEnd);
+      live_turn_ = true;
       return true;
     }
+    live_turn_ = false;
     if (cursor_ == produced_ || budget == 0) return false;
     const uint64_t n = std::min<uint64_t>({produced_ - cursor_, budget, 50});
     cut = FrameCut{1, cursor_, cursor_ + n, static_cast<uint32_t>(n), 0};
@@ -88,18 +101,27 @@ class ItemSource : public StreamSource {
     return true;
   }
   std::span<const uint8_t> Build(const FrameCut& cut, const StreamHeader& h) override {
-    return DataBytes(h, cut.begin, cut.end, buf_);
+    return DataBytes(h, cut.begin, cut.end, cut.kind == 0 ? target_ : 0, buf_);
   }
-  std::span<const uint8_t> BuildKeepAlive(const StreamHeader& h, bool) override {
-    return DataBytes(h, 0, 0, buf_);
+  std::span<const uint8_t> BuildKeepAlive(const StreamHeader& h, bool summary) override {
+    StreamHeader k = h;
+    if (summary) k.flags |= kStreamSummary;
+    return DataBytes(k, 0, 0, summary ? produced_ : 0, buf_);
   }
-  void Restart(const char*) override { resetting_ = true; }
+  void Restart(const char*) override {
+    resetting_ = reset_begin_ = true;
+    snap_ = 0;
+  }
   bool drained() const override { return !resetting_ && cursor_ == produced_; }
 
  private:
   uint64_t produced_ = 0;
-  uint64_t cursor_ = 0;
-  bool resetting_ = true;  // every stream opens with a reset
+  uint64_t cursor_ = 0;     // next item a live frame carries
+  uint64_t target_ = 0;     // what the current reset covers
+  uint64_t snap_ = 0;       // next item the reset carries
+  bool resetting_ = true;   // every stream opens with a reset
+  bool reset_begin_ = true;
+  bool live_turn_ = false;
   std::vector<uint8_t> buf_;
 };
 
@@ -107,44 +129,52 @@ class ItemSource : public StreamSource {
 class ItemSink : public StreamSink {
  public:
   void BeginReset(const StreamFrame&) override {}
-  void Forget() override { held_ = 0; }
+  void Forget() override { snap_ = live_ = 0; }
   void Apply(const StreamFrame& f, std::span<const uint8_t> frame, Link) override {
     DataWire d;
     std::memcpy(&d, frame.data(), sizeof d);
-    const bool reset = f.h.flags & kStreamBegin;
-    if (!reset && have_next_ && f.h.first_seq != next_seq_) {
+    const bool begin = f.h.flags & kStreamBegin;
+    if (!begin && have_next_ && f.h.first_seq != next_seq_) {
       Violation("applied number " + std::to_string(f.h.first_seq) + " expecting " + std::to_string(next_seq_));
     }
-    if (reset && have_next_ && f.h.first_seq < next_seq_) Violation("a reset restarted behind what was applied");
-    if (reset) {
-      held_ = d.end;
-    } else {
-      if (d.begin != held_) {
-        Violation("items [" + std::to_string(d.begin) + ", " + std::to_string(d.end) + ") applied holding " +
-                  std::to_string(held_));
-      }
-      held_ = std::max(held_, d.end);
+    if (begin && have_next_ && f.h.first_seq < next_seq_) Violation("a reset restarted behind what was applied");
+    if (begin) {  // the reset's chunks run from 0, live frames from what it covers
+      snap_ = 0;
+      live_ = d.total;
     }
+    const bool reset_chunk = d.total != 0 || (f.h.flags & (kStreamBegin | kStreamEnd));
+    uint64_t& at = reset_chunk ? snap_ : live_;
+    if (d.begin != at) {
+      Violation(std::string(reset_chunk ? "reset" : "live") + " items [" + std::to_string(d.begin) + ", " +
+                std::to_string(d.end) + ") applied holding " + std::to_string(at));
+    }
+    at = std::max(at, d.end);
+    if (!reset_chunk) live_applied_ += f.h.seq_count;
     next_seq_ = f.h.first_seq + f.h.seq_count;
     have_next_ = true;
-    applied_ += f.h.seq_count;
   }
-  std::span<const uint8_t> BuildAck(const StreamAck& ack, Link) override {
-    return AckBytes(ack, buf_);
+  std::string Mismatch(const StreamFrame& f) override {
+    ++summaries_;
+    if (held() == f.summary_count) return {};
+    return "holds " + std::to_string(held()) + " items, the sender produced " + std::to_string(f.summary_count);
   }
+  std::span<const uint8_t> BuildAck(const StreamAck& ack, Link) override { return AckBytes(ack, buf_); }
 
-  uint64_t held() const { return held_; }
-  uint64_t applied() const { return applied_; }
+  // Everything below live_ (the reset covered what was below its total).
+  uint64_t held() const { return live_; }
+  uint64_t live_applied() const { return live_applied_; }
+  uint64_t summaries() const { return summaries_; }
   const std::string& violation() const { return violation_; }
 
  private:
   void Violation(const std::string& v) {
     if (violation_.empty()) violation_ = v;
   }
-  uint64_t held_ = 0;
+  uint64_t snap_ = 0, live_ = 0;
   uint64_t next_seq_ = 0;
   bool have_next_ = false;
-  uint64_t applied_ = 0;
+  uint64_t live_applied_ = 0;
+  uint64_t summaries_ = 0;
   std::string violation_;
   std::vector<uint8_t> buf_;
 };
@@ -195,6 +225,8 @@ class StreamPair {
       std::memcpy(&d, bytes.data(), sizeof d);
       StreamFrame f;
       f.h = d.h;
+      f.summary_count = d.total;  // read on summaries only
+      f.reset_size = d.total;
       in_->OnFrame(f, m.link, bytes);
     });
     // One tick per side; the links are judged once per tick, for both halves.
@@ -220,6 +252,7 @@ class StreamPair {
   const ItemSource& source() const { return source_; }
   const ItemSink& sink() const { return sink_; }
   const StreamReceiver& in() const { return *in_; }
+  const StreamCounters& counters() const { return counters_; }
 
  private:
   SimScheduler sched_;
@@ -251,9 +284,12 @@ struct Plan {
 struct Outcome {
   std::string violation;
   bool converged = false;
-  uint64_t produced = 0, held = 0, applied = 0;
+  uint64_t produced = 0, held = 0, live_applied = 0;
   uint64_t trace = 0;
   int cuts = 0;
+  // How often the paths under test ran (summed over cases, each must).
+  bool in_step = false;
+  uint64_t nacks = 0, reordered = 0, refused = 0, resent = 0, resets = 0, summaries = 0, switches = 0;
 };
 
 Outcome Execute(const Plan& plan, const Broken& broken = {}) {
@@ -281,8 +317,17 @@ Outcome Execute(const Plan& plan, const Broken& broken = {}) {
   out.violation = p.sink().violation();
   out.produced = p.source().produced();
   out.held = p.sink().held();
-  out.applied = p.sink().applied();
-  out.converged = p.in().in_step() && out.held == out.produced;
+  out.live_applied = p.sink().live_applied();
+  out.in_step = p.in().in_step();
+  out.converged = out.in_step && out.held == out.produced;
+  const StreamCounters& c = p.counters();
+  out.nacks = c.nacks_sent.get();
+  out.reordered = c.frames_reordered.get();
+  out.refused = c.send_queue_full.get();
+  out.resent = c.frames_resent.get();
+  out.resets = c.resyncs_in_doubt.get() + c.sync_requests_deferred.get();
+  out.summaries = p.sink().summaries();
+  out.switches = c.link_switches.get();
   out.trace = p.sched().trace_hash();
   return out;
 }
@@ -304,29 +349,48 @@ Plan GeneratePlan() {
 
 TEST(StreamExactlyOnce, InOrderExactlyOnceAndConvergent) {
   uint64_t cases = 0, judged = 0, applied = 0;
+  Outcome sum;
   const bool ok = rc::check("the stream alone: in order, exactly once, convergent", [&] {
     const Plan plan = GeneratePlan();
     const Outcome first = Execute(plan);
     RC_LOG() << "violation: " << first.violation << "; produced " << first.produced << ", held " << first.held
-             << ", converged " << first.converged << "\n";
+             << ", converged " << first.converged << ", resets asked " << first.resets << ", in step "
+             << first.in_step << "\n";
     RC_ASSERT(first.violation.empty());
     RC_ASSERT(first.converged);
     // Determinism: the same plan and seed replay the same events and frames.
     RC_ASSERT(Execute(plan).trace == first.trace);
     ++cases;
-    judged += first.produced > 0 && first.applied > 1;
-    applied += first.applied;
+    judged += first.live_applied > 0;
+    applied += first.live_applied;
+    sum.nacks += first.nacks;
+    sum.reordered += first.reordered;
+    sum.refused += first.refused;
+    sum.resent += first.resent;
+    sum.summaries += first.summaries;
+    sum.switches += first.switches;
     RC_CLASSIFY(first.cuts > 0, "link cuts");
     RC_CLASSIFY(plan.faults.drop > 0, "drops");
     RC_CLASSIFY(plan.faults.send_queue > 0, "send queue limit");
   });
-  std::printf("stream: %llu cases, %llu judged the order of %llu applied numbers\n",
+  std::printf("stream: %llu cases, %llu judged the order of %llu live numbers applied; %llu NACKs, %llu frames "
+              "reordered, %llu refused by the send queue, %llu resent, %llu link switches, %llu summaries judged\n",
               static_cast<unsigned long long>(cases), static_cast<unsigned long long>(judged),
-              static_cast<unsigned long long>(applied));
+              static_cast<unsigned long long>(applied), static_cast<unsigned long long>(sum.nacks),
+              static_cast<unsigned long long>(sum.reordered), static_cast<unsigned long long>(sum.refused),
+              static_cast<unsigned long long>(sum.resent), static_cast<unsigned long long>(sum.switches),
+              static_cast<unsigned long long>(sum.summaries));
   ASSERT_TRUE(ok);
-  // Half the steps produce items: a case that applied nothing but its
-  // opening reset judged nothing, and such cases must stay the exception.
+  // Half the steps produce items: a case that applied no live frame judged
+  // only resets, and such cases must stay the exception.
   EXPECT_GE(judged * 10, cases * 9) << "the order was judged in only " << judged << " of " << cases << " cases";
+  // Every path the property is about ran, somewhere in the run.
+  EXPECT_GT(sum.nacks, 0u);
+  EXPECT_GT(sum.reordered, 0u);
+  EXPECT_GT(sum.refused, 0u);
+  EXPECT_GT(sum.resent, 0u);
+  EXPECT_GT(sum.switches, 0u);
+  EXPECT_GT(sum.summaries, 0u);
 }
 
 // Teeth: each broken half must be caught by the promise it breaks (in

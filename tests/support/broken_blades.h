@@ -7,6 +7,7 @@
 //   SimChassisCluster c(2, 1, seed, SimClusterOptions{.make_blade = b.BladeMaker(), .make_manager = b.ManagerMaker()});
 #pragma once
 
+#include <cassert>
 #include <memory>
 
 #include "blades/blade_agent.h"
@@ -18,13 +19,14 @@
 namespace bladesync::testing {
 
 // A mirror that counts a DELETE as applied and keeps the session live (a
-// deleted session would come back with a failover).
+// deleted session would come back with a failover). Range and version
+// checks stay: only the tombstone is not written.
 class KeepDeletedStandby : public StandbyOrigin {
  public:
   using StandbyOrigin::StandbyOrigin;
 
  protected:
-  void ApplyDelete(const wire::Delete&) override { counters().applied[static_cast<int>(SyncOp::kDelete)].Add(); }
+  void WriteTombstone(uint32_t, uint64_t) override {}
 };
 
 // The vendor protocol as the seeds describe it: RECREATE answers a QUERY
@@ -35,10 +37,10 @@ class NaiveRecreateStandby : public StandbyOrigin {
   using StandbyOrigin::StandbyOrigin;
   // No version check, no tombstone: whatever arrives last wins.
   template <typename C>
-  void ApplyNaiveRecreate(const C& c) {
+  void ApplyNaiveRecreate(const C& c, uint32_t max_sessions) {
     SessionStore& store = mutable_store();
     const uint32_t id = c.id();
-    if (id >= 1u << 24) return;
+    if (id >= max_sessions) return;
     store.EnsureSlot(id);
     const SessionKey key = KeyOf(c);
     if (std::optional<uint32_t> other = store.Find(key); other && *other != id) {
@@ -74,6 +76,7 @@ struct Broken {
   bool promote_early = false;
 
   BladeSeams Seams() const {
+    assert(!(keep_deleted && naive_recreate) && "one standby variant at a time");
     BladeSeams s;
     if (ack_unapplied) s.make_receiver = &Make<StreamReceiver, AckUnappliedReceiver, StreamSink>;
     if (drop_retransmit_on_link_switch) s.make_sender = &Make<StreamSender, DropRetransmitSender, StreamSource>;
@@ -146,9 +149,13 @@ class BrokenBlade : public BladeAgent {
     if (b->first_seq() != 0 || !b->origin()) return false;
     Peer* p = FindPeer(b->origin()->chassis());
     auto* standby = p ? dynamic_cast<NaiveRecreateStandby*>(p->standby.get()) : nullptr;
-    if (!standby || b->origin()->epoch() != standby->epoch()) return true;
-    if (b->recreates4()) for (const wire::Create4* c : *b->recreates4()) standby->ApplyNaiveRecreate(*c);
-    if (b->recreates6()) for (const wire::Create6* c : *b->recreates6()) standby->ApplyNaiveRecreate(*c);
+    if (!standby || b->origin()->epoch() != standby->epoch()) {
+      counters().dropped[static_cast<int>(DropReason::kNotSynced)].Add();
+      return true;
+    }
+    const uint32_t bound = config().max_sessions;
+    if (b->recreates4()) for (const wire::Create4* c : *b->recreates4()) standby->ApplyNaiveRecreate(*c, bound);
+    if (b->recreates6()) for (const wire::Create6* c : *b->recreates6()) standby->ApplyNaiveRecreate(*c, bound);
     return true;
   }
 

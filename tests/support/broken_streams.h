@@ -27,7 +27,12 @@ class AckUnappliedReceiver : public StreamReceiver {
 class DropRetransmitSender : public StreamSender {
  public:
   using StreamSender::StreamSender;
-  void OnLinkSwitch() override { ForgetInFlight(); }
+
+ protected:
+  void ResendAfterLinkSwitch() override {
+    next_seq_ref() = acked_seq();
+    in_flight().clear();  // nothing is held back any more either: SendHeldBack finds nothing
+  }
 };
 
 }  // namespace bladesync::testing

@@ -31,32 +31,47 @@ TEST(BladeStatus, CountersTravelByName) {
   EXPECT_EQ(v.counters.at("synced_sessions"), 10u);
 }
 
-TEST(BladeStatus, ANameThisBuildDoesNotDeclareIsNotBelieved) {
-  SimChassisCluster c(1, 1, 6);
-  c.RunFor(seconds(1));
+// A status with `named` (name, value) pairs, as blade (1, 1) would send it.
+std::vector<uint8_t> StatusWith(const std::vector<std::pair<std::string, uint64_t>>& named) {
   flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<wire::NamedCounter>> named;
-  named.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString("frames_sent"), 7));
-  named.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString("bogus_counter"), 9));
-  auto nv = fbb.CreateVector(named);
+  std::vector<flatbuffers::Offset<wire::NamedCounter>> v;
+  for (const auto& [name, value] : named) v.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString(name), value));
+  auto nv = fbb.CreateVector(v);
   wire::Origin from(1, 1, 1, 1);
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&from);
   b.add_named_counters(nv);
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
-  c.blade(1, 1)->Halt();  // its own statuses would overwrite the forged one
+  return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+
+TEST(BladeStatus, NamesNotOrderCarryTheValuesAndUnknownNamesAreNotBelieved) {
+  SimChassisCluster c(1, 1, 6);
+  c.RunFor(seconds(1));
+  c.blade(1, 1)->Halt();       // its own statuses would overwrite the forged ones
   c.RunFor(milliseconds(10));  // and the last one may still be on its way
-  c.net().Inject(NodeId{1, 1}, NodeId{1, 0}, Link::kBackplane,
-                 std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()));
+  // Reverse of the declared order, and a name no build declares.
+  std::vector<std::pair<std::string, uint64_t>> named;
+  const std::vector<std::string>& names = CounterNames();
+  for (size_t i = 0; i < names.size(); ++i) named.emplace_back(names[names.size() - 1 - i], 1000 + i);
+  named.emplace_back("bogus_counter", 9);
+  c.net().Inject(NodeId{1, 1}, NodeId{1, 0}, Link::kBackplane, StatusWith(named));
   c.RunFor(milliseconds(10));
   for (int r = 0; r < kDropReasons; ++r) {
     EXPECT_EQ(c.manager(1)->dropped(static_cast<DropReason>(r)), 0u) << DropReasonName(static_cast<DropReason>(r));
   }
   const BladeView& v = c.manager(1)->blades()[0];
-  ASSERT_EQ(v.counters.count("frames_sent"), 1u);
-  EXPECT_EQ(v.counters.at("frames_sent"), 7u);
+  for (size_t i = 0; i < names.size(); ++i) {
+    ASSERT_EQ(v.counters.count(names[names.size() - 1 - i]), 1u);
+    EXPECT_EQ(v.counters.at(names[names.size() - 1 - i]), 1000 + i);
+  }
   EXPECT_EQ(v.counters.count("bogus_counter"), 0u);
+  // A later status without a name: that counter is 0 (absent), not its old value.
+  c.net().Inject(NodeId{1, 1}, NodeId{1, 0}, Link::kBackplane, StatusWith({{"frames_sent", 7}}));
+  c.RunFor(milliseconds(10));
+  EXPECT_EQ(v.counters.at("frames_sent"), 7u);
+  EXPECT_EQ(v.counters.count("acks_sent"), 0u);
 }
 
 }  // namespace
