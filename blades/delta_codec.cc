@@ -32,7 +32,26 @@ void DeltaEncoder::Reset() {
   nat4_.clear();
   nat6_.clear();
   ext_.clear();
-  approx_bytes_ = 96;
+  approx_bytes_ = kFrameOverhead;
+}
+
+namespace {
+// An extension on the wire: its table and its bytes.
+size_t WireBytesOf(const Extension& e) { return 24 + e.data.size(); }
+}  // namespace
+
+size_t DeltaEncoder::CreateBytes(const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext) {
+  size_t n = r.key.is_v4() ? sizeof(wire::Create4) : sizeof(wire::Create6);
+  if (nat) n += nat->snat_ip.is_v4() && nat->dnat_ip.is_v4() ? sizeof(wire::Nat4) : sizeof(wire::Nat6);
+  if (ext) {
+    const AppSpec& app = AppSpecFor(AppOf(r.flags));
+    if (app.policy == SyncPolicy::kSynced) {
+      for (const Extension& e : *ext) {
+        if (e.type == static_cast<uint16_t>(app.extension)) n += WireBytesOf(e);
+      }
+    }
+  }
+  return n;
 }
 
 void DeltaEncoder::AddDelete(uint32_t id, uint64_t version, uint8_t reason) {
@@ -47,7 +66,7 @@ void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const std:
   for (const Extension& e : *ext) {
     if (e.type != static_cast<uint16_t>(app.extension)) continue;
     ext_.emplace_back(id, &e);
-    approx_bytes_ += 24 + e.data.size();
+    approx_bytes_ += WireBytesOf(e);
   }
 }
 

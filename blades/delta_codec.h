@@ -45,6 +45,10 @@ class DeltaEncoder {
                  const std::vector<Extension>* ext = nullptr);
   void AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext = nullptr);
   size_t approx_bytes() const { return approx_bytes_; }
+  // What approx_bytes() starts at, and what AddCreate adds to it for this
+  // session: a frame can be sized without encoding it.
+  static constexpr size_t kFrameOverhead = 96;
+  static size_t CreateBytes(const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext);
   // Builds the frame; the bytes stay valid until the next Reset/Finish.
   std::span<const uint8_t> FinishBatch(const BatchHeader& h);
 

@@ -80,7 +80,6 @@ bool OutboundStream::Cut(uint32_t budget, FrameCut& cut) {
 }
 
 void OutboundStream::CutSnapshot(FrameCut& cut) {
-  encoder_.Reset();
   cut.kind = kSnapshotCut;
   cut.begin = snap_cursor_;
   cut.flags = snap_begin_pending_ ? kStreamBegin : 0;
@@ -88,13 +87,13 @@ void OutboundStream::CutSnapshot(FrameCut& cut) {
   // A frame covers at most max_batch ids, and numbers them all: a resend
   // rebuilds it from the table as it is then, and sessions created since in
   // those ids must still fit its sequence range (a frame with more deltas
-  // than numbers is malformed).
-  while (snap_cursor_ < slots && snap_cursor_ - cut.begin < cfg_.max_batch &&
-         encoder_.approx_bytes() + 128 < cfg_.max_frame_bytes) {
+  // than numbers is malformed). Sized here, encoded once in Build().
+  size_t bytes = DeltaEncoder::kFrameOverhead;
+  while (snap_cursor_ < slots && snap_cursor_ - cut.begin < cfg_.max_batch && bytes + 128 < cfg_.max_frame_bytes) {
     const SessionRecord& r = owned_.rec(snap_cursor_);
     if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
-      encoder_.AddCreate(snap_cursor_, r, (r.bits & kHasNat) ? owned_.nat(snap_cursor_) : nullptr, false,
-                         owned_.extensions(snap_cursor_));
+      bytes += DeltaEncoder::CreateBytes(r, (r.bits & kHasNat) ? owned_.nat(snap_cursor_) : nullptr,
+                                         owned_.extensions(snap_cursor_));
     }
     ++snap_cursor_;
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "blades/delta_codec.h"
+#include "blades/extensions.h"
 
 namespace bladesync {
 namespace {
@@ -91,6 +92,33 @@ TEST(DeltaCodec, BytesPerDeltaInFullFrames) {
   const double del = frame_bytes([&](uint32_t i) { enc.AddDelete(i, i, 0); });
   EXPECT_LE(create, 48.0);
   EXPECT_LE(del, 12.2);  // 12 bytes plus a share of the frame header
+}
+
+// A snapshot chunk is sized with CreateBytes before it is encoded: it must
+// say exactly what AddCreate adds, for every kind of session.
+TEST(DeltaCodec, CreateBytesIsWhatAddCreateAdds) {
+  SessionRecord v4 = Rec4(1);
+  SessionRecord v6 = Rec4(2);
+  v6.key.src = IpAddr::V6(0x20010db800000000ULL, 1);
+  v6.key.dst = IpAddr::V6(0x20010db800000000ULL, 2);
+  SessionRecord gtp = Rec4(3);
+  gtp.flags = WithApp(gtp.flags, AppKind::kGtpC);
+  const std::vector<Extension> ext{EncodeGtpTunnel(GtpTunnel{})};
+  const NatInfo nat4{IpAddr::V4(0xcb007101), IpAddr::V4(0xc6336402), 1025, 443};
+  const NatInfo nat6{IpAddr::V6(0x20010db8ffff0000ULL, 1), IpAddr::V6(0x20010db800000000ULL, 2), 1025, 443};
+  struct Case {
+    const SessionRecord* r;
+    const NatInfo* nat;
+    const std::vector<Extension>* ext;
+  };
+  for (const Case& c : {Case{&v4, nullptr, nullptr}, Case{&v6, nullptr, nullptr}, Case{&v4, &nat4, nullptr},
+                        Case{&v6, &nat6, nullptr}, Case{&gtp, nullptr, &ext}, Case{&v4, nullptr, &ext}}) {
+    DeltaEncoder enc;
+    enc.Reset();
+    ASSERT_EQ(enc.approx_bytes(), DeltaEncoder::kFrameOverhead);
+    enc.AddCreate(7, *c.r, c.nat, false, c.ext);
+    EXPECT_EQ(enc.approx_bytes() - DeltaEncoder::kFrameOverhead, DeltaEncoder::CreateBytes(*c.r, c.nat, c.ext));
+  }
 }
 
 TEST(DeltaCodec, RejectsMalformedFrames) {
