@@ -473,9 +473,7 @@ void ChassisManager::CheckPeers() {
   const Nanos lost_after = PeerLostAfter();
   for (auto& [id, p] : peers_) {
     if (!p.alive && !p.partitioned) continue;
-    bool any = false;
-    for (int l = 0; l < kFabricLinks; ++l) any |= p.heard[l] && now - p.last_rx[l] <= lost_after;
-    if (any) continue;
+    if (LinkUp(p, 0) || LinkUp(p, 1)) continue;
     if (p.alive) {
       p.alive = false;
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": lost peer chassis " << int(id)

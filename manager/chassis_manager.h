@@ -156,6 +156,12 @@ class ChassisManager {
   const ManagerConfig& config() const { return cfg_; }
   const std::vector<BladeView>& blades() const { return blades_; }
   const std::map<uint8_t, PeerView>& peers() const { return peers_; }
+  // Whether a peer's heartbeats still arrive on `link` (M1 = 0, M2 = 1): the
+  // one judgement of link liveness, with the threshold that declares a peer
+  // lost (status, metrics and the loss itself agree).
+  bool LinkUp(const PeerView& p, int link) const {
+    return p.heard[link] && loop_.Now() - p.last_rx[link] <= PeerLostAfter();
+  }
   uint64_t failovers() const { return failovers_.get(); }
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).

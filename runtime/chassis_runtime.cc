@@ -744,7 +744,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         pm.chassis = id;
         pm.alive = p.alive;
         pm.partitioned = p.partitioned;
-        for (int l = 0; l < 2; ++l) pm.link_up[l] = p.heard[l] && now - p.last_rx[l] <= lost_after;
+        for (int l = 0; l < 2; ++l) pm.link_up[l] = mg.LinkUp(p, l);
         pm.clock_offset_s = ToSeconds(p.clock_offset);
         pm.rtt_s = ToSeconds(p.rtt);
         if (p.alive && !p.config_checksums.empty()) {

@@ -184,10 +184,9 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     } else {
       j.Key("uptime_s").Null();
     }
-    const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
     static const char* kNames[] = {"m1", "m2"};
     for (int l = 0; l < kFabricLinks; ++l) {
-      const bool up = p.heard[l] && now - p.last_rx[l] <= lost_after;
+      const bool up = m.LinkUp(p, l);
       j.Key(kNames[l]).String(up ? "up" : "down");
     }
     j.EndObject();
@@ -419,9 +418,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     o << "\n";
   }
   o << "Peers:\n";
-  const Nanos lost_after = mc.hb_interval * mc.hb_lost_threshold;
   for (const auto& [id, p] : m.peers()) {
-    auto up = [&](int l) { return p.heard[l] && now - p.last_rx[l] <= lost_after ? "up" : "down"; };
+    auto up = [&](int l) { return m.LinkUp(p, l) ? "up" : "down"; };
     o << "  chassis " << int(id) << " (" << (p.serial.empty() ? "?" : p.serial) << "): "
       << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", "
       << (p.alive ? HaRoleName(p.role) : "role unknown") << (p.alive && !p.ready ? ", not ready" : "")
