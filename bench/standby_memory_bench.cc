@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
       owner.CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
     }
     auto synced = [&] {
-      const StandbyOrigin* s = c.blade(2, 1).standby(1);
+      const StandbyTable* s = c.blade(2, 1).standby(1);
       return s->in_sync() && s->store().live() == n;
     };
     auto sync = [&](const char* how) {

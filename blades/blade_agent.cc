@@ -33,12 +33,12 @@ StreamOptions StreamOptionsOf(const BladeConfig& c) {
 }
 }  // namespace
 
-BladeAgent::Peer::Peer(const OutboundStream::Parts& out_parts, const StandbyOrigin::Parts& in_parts,
+BladeAgent::Peer::Peer(const OutboundStream::Parts& out_parts, const StandbyTable::Parts& in_parts,
                        const BladeSeams& seams, uint8_t chassis, uint8_t bit, Nanos lost_after, Nanos now)
     : links(lost_after, now),
       out(out_parts, chassis, bit, links, seams.make_sender),
       standby(seams.make_standby ? seams.make_standby(in_parts, chassis, links, seams.make_receiver)
-                                 : std::make_unique<StandbyOrigin>(in_parts, chassis, links, seams.make_receiver)) {}
+                                 : std::make_unique<StandbyTable>(in_parts, chassis, links, seams.make_receiver)) {}
 
 void BladeAgent::Peer::Tick(Nanos now) {
   if (links.Update(now)) out.OnLinkSwitch();
@@ -57,7 +57,7 @@ BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport, B
   if (cfg_.table_reserve) owned_.Reserve(cfg_.table_reserve);
   peer_index_.fill(-1);
   const OutboundStream::Parts out_parts{cfg_, stream_opts_, loop_, transport_, counters_, owned_, log_, encoder_, self_};
-  const StandbyOrigin::Parts in_parts{cfg_, stream_opts_, loop_, transport_, counters_, scratch_fbb_, self_, clock_};
+  const StandbyTable::Parts in_parts{cfg_, stream_opts_, loop_, transport_, counters_, scratch_fbb_, self_, clock_};
   uint8_t bit = 0;
   for (uint8_t chassis : cfg_.peers) {
     if (chassis == cfg_.chassis || peer_index_[chassis] >= 0) continue;
@@ -88,7 +88,7 @@ BladeAgent::Peer* BladeAgent::FindPeer(uint8_t chassis) {
   return i < 0 ? nullptr : peers_[i].get();
 }
 
-const StandbyOrigin* BladeAgent::standby(uint8_t chassis) const {
+const StandbyTable* BladeAgent::standby(uint8_t chassis) const {
   const int8_t i = peer_index_[chassis];
   return i < 0 ? nullptr : peers_[i]->standby.get();
 }
@@ -575,7 +575,7 @@ void BladeAgent::SendStatus() {
   fbb.Clear();
   std::vector<wire::StandbySummary> sums;
   for (auto& p : peers_) {
-    const StandbyOrigin& s = *p->standby;
+    const StandbyTable& s = *p->standby;
     sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync(),
                       s.released());
   }

@@ -4,7 +4,7 @@
 // As owner it turns each session change into a versioned delta (coalesced
 // until the next flush: the latest state wins), keeps it in a bounded change
 // log and streams it to every mirror (OutboundStream). As mirror it follows
-// each peer's stream into a standby table (StandbyOrigin). Everything runs on
+// each peer's stream into a standby table (StandbyTable). Everything runs on
 // one EventLoop; the agent never touches a socket or a clock directly.
 //
 //   BladeAgent blade(cfg, loop, transport);
@@ -27,7 +27,7 @@
 #include "blades/outbound_stream.h"
 #include "blades/session_clock.h"
 #include "blades/session_store.h"
-#include "blades/standby_origin.h"
+#include "blades/standby_table.h"
 #include "core/event_loop.h"
 #include "fabric/link_monitor.h"
 #include "fabric/transport.h"
@@ -44,9 +44,9 @@ enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlus
 // the suites catch each break (tests/support/broken_blades.h).
 struct BladeSeams {
   OutboundStream::MakeSender make_sender = nullptr;
-  StandbyOrigin::MakeReceiver make_receiver = nullptr;
-  using MakeStandby = std::unique_ptr<StandbyOrigin> (*)(const StandbyOrigin::Parts&, uint8_t origin_chassis,
-                                                         LinkMonitor&, StandbyOrigin::MakeReceiver);
+  StandbyTable::MakeReceiver make_receiver = nullptr;
+  using MakeStandby = std::unique_ptr<StandbyTable> (*)(const StandbyTable::Parts&, uint8_t origin_chassis,
+                                                         LinkMonitor&, StandbyTable::MakeReceiver);
   MakeStandby make_standby = nullptr;
 };
 
@@ -79,7 +79,7 @@ class BladeAgent {
   const SessionStore& owned() const { return owned_; }
 
   // ---- mirror side ----
-  const StandbyOrigin* standby(uint8_t chassis) const;
+  const StandbyTable* standby(uint8_t chassis) const;
   // A peer's session we mirror, by either direction of its key.
   struct StandbyHit {
     uint8_t origin;
@@ -142,13 +142,13 @@ class BladeAgent {
 
  protected:
   struct Peer {
-    Peer(const OutboundStream::Parts& out_parts, const StandbyOrigin::Parts& in_parts, const BladeSeams& seams,
+    Peer(const OutboundStream::Parts& out_parts, const StandbyTable::Parts& in_parts, const BladeSeams& seams,
          uint8_t chassis, uint8_t bit, Nanos lost_after, Nanos now);
     // The one place the links are judged: both halves see the same switch.
     void Tick(Nanos now);
     LinkMonitor links;
     OutboundStream out;
-    std::unique_ptr<StandbyOrigin> standby;
+    std::unique_ptr<StandbyTable> standby;
   };
 
   // What a test variant changes (tests/support/broken_blades.h).

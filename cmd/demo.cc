@@ -51,7 +51,7 @@ std::vector<MirrorCheck> CheckMirrors(std::vector<std::unique_ptr<ChassisRuntime
         const uint8_t origin = owner->chassis();
         MirrorCheck c{origin, mirror->chassis(), slot, n, d, 0, 0, false};
         mirror->OnBlade(slot, [&](BladeAgent& b) {
-          const StandbyOrigin* so = b.standby(origin);
+          const StandbyTable* so = b.standby(origin);
           c.mirror_sessions = so->store().live();
           c.mirror_digest = so->store().digest();
           c.in_sync = so->in_sync();
@@ -137,7 +137,7 @@ SessionTotals Totals(std::vector<std::unique_ptr<ChassisRuntime>>& rts) {
       rt->OnBlade(s, [&](BladeAgent& b) {
         t.owned += b.owned().live();
         for (uint8_t peer : b.config().peers) {
-          if (const StandbyOrigin* so = b.standby(peer)) {
+          if (const StandbyTable* so = b.standby(peer)) {
             t.standby += so->store().live();
             t.lag_sum += so->lag_sum_ns();
             t.lag_n += so->lag_batches();
@@ -368,7 +368,7 @@ int RunDemo(const DemoOptions& opt) {
           std::string l = std::to_string(b.owned().live());
           std::string sb;
           for (uint8_t peer : b.config().peers) {
-            if (const StandbyOrigin* so = b.standby(peer)) {
+            if (const StandbyTable* so = b.standby(peer)) {
               sb += " chassis" + std::to_string(peer) + "=" + std::to_string(so->store().live());
             }
           }

@@ -29,7 +29,7 @@ void TakeoverWatch::Arm(ChassisRuntime& rt) {
     rt.OnBlade(slot, [&](BladeAgent& blade) {
       // Runs on the blade's thread: nothing changes this mirror meanwhile.
       auto mirrored = std::make_shared<std::vector<std::pair<SessionKey, uint32_t>>>();
-      if (const StandbyOrigin* so = blade.standby(state_->crashed)) {
+      if (const StandbyTable* so = blade.standby(state_->crashed)) {
         const SessionStore& s = so->adoptable();
         mirrored->reserve(s.live());
         for (uint32_t id = 0; id < s.slots(); ++id) {

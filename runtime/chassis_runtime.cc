@@ -179,7 +179,7 @@ bool ChassisRuntime::Settled() {
       if (!b->agent->ready()) return false;
       if (b->thread.loop().Now() - started_at_ >= lost_after) return true;
       for (const ChassisConfig& c : cfg_.chassis) {
-        const StandbyOrigin* so = c.id == chassis_ ? nullptr : b->agent->standby(c.id);
+        const StandbyTable* so = c.id == chassis_ ? nullptr : b->agent->standby(c.id);
         if (so && so->epoch() == 0) return false;  // not heard yet: its snapshot may be on its way
       }
       return true;
@@ -800,7 +800,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
     OnBlade(b.slot, [&](BladeAgent& a) {
       for (int p = 0; p < 4; ++p) b.owned[p] = a.owned().live_by_proto(p);
       for (uint8_t c : a.config().peers) {
-        const StandbyOrigin* so = a.standby(c);
+        const StandbyTable* so = a.standby(c);
         if (!so) continue;
         StandbyMetrics s;
         s.origin = c;

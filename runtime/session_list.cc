@@ -100,7 +100,7 @@ size_t CollectSessions(const BladeAgent& blade, const SessionFilter& f, size_t r
   if (f.owned) scan(blade.owned(), blade.config().chassis, true);
   if (f.standby) {
     for (uint8_t c : blade.config().peers) {
-      if (const StandbyOrigin* so = blade.standby(c)) scan(so->store(), c, false);
+      if (const StandbyTable* so = blade.standby(c)) scan(so->store(), c, false);
     }
   }
   return matched;

@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   g_harness->agent->OnFrame(meta, std::span<const uint8_t>(data + (size ? 1 : 0), size ? size - 1 : 0));
   g_harness->sched.RunFor(milliseconds(3));  // acks, queries, sweeps
   for (uint8_t origin : {1, 3}) {
-    const StandbyOrigin* so = g_harness->agent->standby(origin);
+    const StandbyTable* so = g_harness->agent->standby(origin);
     const std::string bad = so->store().CheckConsistency();
     if (!bad.empty()) {
       std::fprintf(stderr, "standby store of chassis %d inconsistent: %s\n", origin, bad.c_str());

@@ -454,7 +454,7 @@ struct Adversary : Cmd {
       uint8_t from = static_cast<uint8_t>(1 + pick(m.chassis));
       if (!s.c.alive(from)) from = to;
       BladeAgent* b = s.c.blade(to, slot);
-      const StandbyOrigin* so = b ? b->standby(from) : nullptr;
+      const StandbyTable* so = b ? b->standby(from) : nullptr;
       const uint32_t cur = so ? so->epoch() : 1;
       const uint32_t epochs[] = {0, 1, cur, cur + 1, 0xffffffffu, cur ^ (1u << pick(32))};
       const uint32_t epoch = epochs[pick(6)];
@@ -746,7 +746,7 @@ struct Quiesce : Cmd {
         }
         for (uint8_t mi : alive) {
           if (mi == o) continue;
-          const StandbyOrigin* so = s.c.blade(mi, static_cast<uint8_t>(sl))->standby(o);
+          const StandbyTable* so = s.c.blade(mi, static_cast<uint8_t>(sl))->standby(o);
           ++s.stats.commands["judged.p1_mirrors"];
           if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
             s.Fail("P1: chassis " + std::to_string(mi) + " slot " + std::to_string(sl) + " mirrors " +

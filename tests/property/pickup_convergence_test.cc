@@ -123,7 +123,7 @@ std::string PickupCase(bool misread, Judged* judged = nullptr) {
   c.net().faults() = SimFaults{};
   c.RunFor(seconds(3));
   const Nanos now = c.sched().now();
-  const StandbyOrigin* mirror = c.blade(2, 1).standby(1);
+  const StandbyTable* mirror = c.blade(2, 1).standby(1);
   size_t expected = 0, excluded = 0;
   for (const ModelSession& m : model) {
     const auto id = mirror->store().Find(m.key);

@@ -21,9 +21,9 @@ namespace bladesync::testing {
 // A mirror that counts a DELETE as applied and keeps the session live (a
 // deleted session would come back with a failover). Range and version
 // checks stay: only the tombstone is not written.
-class KeepDeletedStandby : public StandbyOrigin {
+class KeepDeletedStandby : public StandbyTable {
  public:
-  using StandbyOrigin::StandbyOrigin;
+  using StandbyTable::StandbyTable;
 
  protected:
   void WriteTombstone(uint32_t, uint64_t) override {}
@@ -32,9 +32,9 @@ class KeepDeletedStandby : public StandbyOrigin {
 // The vendor protocol as the seeds describe it: RECREATE answers a QUERY
 // outside the ordered stream, and the mirror applies it without looking at
 // the DELETE it may have seen.
-class NaiveRecreateStandby : public StandbyOrigin {
+class NaiveRecreateStandby : public StandbyTable {
  public:
-  using StandbyOrigin::StandbyOrigin;
+  using StandbyTable::StandbyTable;
   // No version check, no tombstone: whatever arrives last wins.
   template <typename C>
   void ApplyNaiveRecreate(const C& c, uint32_t max_sessions) {
@@ -94,8 +94,8 @@ struct Broken {
     return std::make_unique<T>(p, o, l, t, n, links, c);
   }
   template <typename T>
-  static std::unique_ptr<StandbyOrigin> MakeStandby(const StandbyOrigin::Parts& p, uint8_t origin, LinkMonitor& links,
-                                                    StandbyOrigin::MakeReceiver r) {
+  static std::unique_ptr<StandbyTable> MakeStandby(const StandbyTable::Parts& p, uint8_t origin, LinkMonitor& links,
+                                                    StandbyTable::MakeReceiver r) {
     return std::make_unique<T>(p, origin, links, r);
   }
 };

@@ -47,7 +47,7 @@ bool MirrorsMatchAcross(int n_chassis, int n_slots, BladeOf blade_of, std::strin
       for (int m = 1; owner && m <= n_chassis; ++m) {
         const BladeAgent* mirror = m == c ? nullptr : blade_of(m, s);
         if (!mirror) continue;
-        const StandbyOrigin* so = mirror->standby(static_cast<uint8_t>(c));
+        const StandbyTable* so = mirror->standby(static_cast<uint8_t>(c));
         if (!so || so->store().digest() != owner->owned().digest() || so->store().live() != owner->owned().counted()) {
           if (why) {
             *why = "chassis " + std::to_string(m) + " slot " + std::to_string(s) + " mirror of chassis " +

@@ -109,7 +109,7 @@ struct Pair {
 
   // The mirror on chassis 2 equals chassis 1's kernel, session by session.
   ::testing::AssertionResult MirrorEqualsKernel() {
-    const StandbyOrigin* so = c.blade(2, 1).standby(1);
+    const StandbyTable* so = c.blade(2, 1).standby(1);
     if (so->store().live() != k1.table.size()) {
       return ::testing::AssertionFailure() << so->store().live() << " mirrored, kernel has " << k1.table.size();
     }

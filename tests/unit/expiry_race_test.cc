@@ -100,7 +100,7 @@ TEST(ExpiryRace, StaleRecreateBelowTombstoneIsDropped) {
   c.RunFor(milliseconds(100));
   c.Kill(1, 1);  // from here on the test speaks for the owner
   BladeAgent& mirror = c.blade(2, 1);
-  const StandbyOrigin* so = mirror.standby(1);
+  const StandbyTable* so = mirror.standby(1);
   const uint32_t epoch = so->epoch();
   uint64_t seq = so->next_seq();
   ASSERT_TRUE(so->in_sync());

@@ -309,7 +309,7 @@ TEST(MirrorHonesty, IdleOwnersSummaryHealsALostSession) {
 TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
   SimBlades c(2, 1, 31);
   c.RunFor(milliseconds(300));
-  const StandbyOrigin* so = c.blade(2, 1).standby(1);
+  const StandbyTable* so = c.blade(2, 1).standby(1);
   c.net().Inject(kAttacker, NodeId{2, 1}, Link::kM1,
                  ForgedBatch(wire::Origin(1, so->epoch(), 1, 1), 2, so->next_seq() + 1, 1, 0, 1, 50));
   c.RunFor(milliseconds(500));  // idle owner: keep-alives
@@ -335,7 +335,7 @@ TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
 TEST(ForgedAhead, AFrameCutDifferentlyFromTheOwnersIsNeverApplied) {
   SimBlades c(2, 1, 32);
   c.RunFor(milliseconds(300));
-  const StandbyOrigin* so = c.blade(2, 1).standby(1);
+  const StandbyTable* so = c.blade(2, 1).standby(1);
   const uint64_t x = so->next_seq();
   // Forged: [x+2, x+4) creating the session at id 50 (the owner's ids start at 0).
   c.net().Inject(kAttacker, NodeId{2, 1}, Link::kM1, ForgedBatch(wire::Origin(1, so->epoch(), 1, 1), 2, x + 2, 2, 0, 1, 50));

@@ -262,7 +262,7 @@ TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
     c.RunFor(milliseconds(1));
     for (uint8_t x = 1; x <= 3; ++x) {
       if (x == old) continue;
-      const StandbyOrigin* so = c.blade(x, 1)->standby(old);
+      const StandbyTable* so = c.blade(x, 1)->standby(old);
       ASSERT_NE(so, nullptr);
       if (so->in_sync() || so->adoptable().live() != static_cast<size_t>(kSessions)) continue;
       ++unsynced_steps;

@@ -29,7 +29,7 @@ TEST(PacketPath, CreatesOnSynOnlyAndSyncsStateChanges) {
   EXPECT_EQ(path.Process(PacketInfo{k, kTcpAck, 0, 1, 2}), PacketResult::kStateChanged);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(path.Process(PacketInfo{k, kTcpAck | kTcpPsh, 0, 1, 2}), PacketResult::kRefreshed);
   c.RunFor(milliseconds(100));
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   ASSERT_EQ(m->store().live(), 1u);
   auto id = m->store().Find(k);
   ASSERT_TRUE(id);
@@ -48,7 +48,7 @@ TEST(PacketPath, UdpBecomesRepliedAndNatIsSynced) {
   path.Process(PacketInfo{k, 0, kFlagNat, 1, 2});
   path.Process(PacketInfo{k.Reversed(), 0, kFlagNat, 2, 1});
   c.RunFor(milliseconds(100));
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   auto id = m->store().Find(k);
   ASSERT_TRUE(id);
   EXPECT_EQ(m->store().rec(*id).proto_state, kReplied);

@@ -151,7 +151,7 @@ TEST(PickupBlades, SessionPickupDelaySyncsOnlyTcpThatLives30s) {
   }
   path.Process(PacketInfo{Udp4(), 0, 0, 1, 2});  // connectionless: not delayed
   c.RunFor(seconds(10));
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   EXPECT_EQ(m->store().live(), 1u) << "only the UDP session before 30 s";
   // The short one closes at 10 s; the long one keeps sending.
   path.Process(PacketInfo{short_lived, kTcpRst, 0, 1, 2});
@@ -173,7 +173,7 @@ TEST(PickupBlades, SessionPickupDelayNeverEndsEarly) {
   BladeAgent& a = c.blade(1, 1);
   c.RunFor(milliseconds(451));
   a.CreateSession(SessionFacts{Tcp4(), 0, 1, 2}, SessionState{kTcpSynSent, 0, 600});
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   while (c.sched().now() < milliseconds(5451)) {
     c.RunFor(milliseconds(10));
     ASSERT_FALSE(m->store().Find(Tcp4())) << "synced at " << c.sched().now().count() / 1000000 << " ms, age below 5 s";
@@ -244,7 +244,7 @@ TEST(PickupBlades, SipCallStateSyncedInActivePassiveOnly) {
     path.Process(PacketInfo{sip, 0, WithApp(0, AppKind::kSip), 1, 2});
     path.Process(PacketInfo{sip.Reversed(), 0, WithApp(0, AppKind::kSip), 2, 1});  // 200 OK: setup complete
     c.RunFor(milliseconds(200));
-    const StandbyOrigin* m = c.blade(2, 1).standby(1);
+    const StandbyTable* m = c.blade(2, 1).standby(1);
     auto id = m->store().Find(sip);
     if (mode == HaMode::kActiveActive) {
       EXPECT_FALSE(id);
@@ -285,7 +285,7 @@ TEST(PickupBlades, GtpTunnelStateLetsGtpUFlowsContinueInPolicyDirection) {
   EXPECT_EQ(path.Process(PacketInfo{user, 0, gtpu, 1, 2}), PacketResult::kCreated);
   path.Process(PacketInfo{user.Reversed(), 0, gtpu, 2, 1});
   c.RunFor(milliseconds(200));
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   ASSERT_TRUE(m->store().Find(ctrl)) << "the tunnel (GTP-C session) is synced";
   EXPECT_FALSE(m->store().Find(user)) << "GTP-U sessions are not";
   EXPECT_EQ(a.counters().skipped[static_cast<int>(SkipReason::kGtpUserPlane)].get(), 1u);
@@ -313,7 +313,7 @@ TEST(PickupBlades, Nat66AndNat64TranslationsAreSynced) {
   NatInfo nat64{IpAddr::V4(0xcb007107), IpAddr::V4(0xc6336401), 61001, 443};  // to an IPv4 server
   a.CreateSession(f64, SessionState{kTcpEstablished, kFlagNat, 3600}, &nat64);
   c.RunFor(milliseconds(200));
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   auto i66 = m->store().Find(f66.key);
   auto i64 = m->store().Find(k64);
   ASSERT_TRUE(i66 && i64);
@@ -332,7 +332,7 @@ TEST(PickupBlades, EveryStateChangeIsSyncedButRefreshesAreNot) {
   const uint8_t flags[] = {kTcpSyn, kTcpSyn | kTcpAck, kTcpAck, kTcpFin | kTcpAck, kTcpFin | kTcpAck, kTcpAck};
   const bool reply[] = {false, true, false, false, true, false};
   const uint8_t expect[] = {kTcpSynSent, kTcpSynRecv, kTcpEstablished, kTcpFinWait, kTcpLastAck, kTcpTimeWait};
-  const StandbyOrigin* m = c.blade(2, 1).standby(1);
+  const StandbyTable* m = c.blade(2, 1).standby(1);
   for (int i = 0; i < 6; ++i) {
     path.Process(PacketInfo{reply[i] ? k.Reversed() : k, flags[i], 0, uint8_t(reply[i] ? 2 : 1), uint8_t(reply[i] ? 1 : 2)});
     for (int n = 0; n < 5 && i == 2; ++n) path.Process(PacketInfo{k, kTcpAck | kTcpPsh, 0, 1, 2});  // data: refresh only

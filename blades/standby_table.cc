@@ -1,4 +1,4 @@
-#include "blades/standby_origin.h"
+#include "blades/standby_table.h"
 
 #include <algorithm>
 
@@ -13,7 +13,7 @@ template <typename V>
 size_t Len(const V* v) { return v ? v->size() : 0; }
 }  // namespace
 
-StandbyOrigin::StandbyOrigin(const Parts& p, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver)
+StandbyTable::StandbyTable(const Parts& p, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver)
     : cfg_(p.cfg),
       loop_(p.loop),
       counters_(p.counters),
@@ -27,7 +27,7 @@ StandbyOrigin::StandbyOrigin(const Parts& p, uint8_t origin_chassis, LinkMonitor
                       : std::make_unique<StreamReceiver>(*this, p.opts, p.loop, p.transport, from, links, counters_);
 }
 
-void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame) {
+void StandbyTable::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame) {
   StreamFrame f;
   f.h.epoch = b.origin()->epoch();
   f.h.first_seq = b.first_seq();
@@ -40,11 +40,11 @@ void StandbyOrigin::OnBatch(const wire::DeltaBatch& b, Link link, std::span<cons
   in_->OnFrame(f, link, frame);
 }
 
-void StandbyOrigin::Apply(const StreamFrame&, std::span<const uint8_t> frame, Link link) {
+void StandbyTable::Apply(const StreamFrame&, std::span<const uint8_t> frame, Link link) {
   ApplyBatch(*wire::GetFrame(frame.data())->msg_as_DeltaBatch(), link);
 }
 
-void StandbyOrigin::BeginReset(const StreamFrame& f) {
+void StandbyTable::BeginReset(const StreamFrame& f) {
   // Size the table once for what the owner holds, but only in proportion
   // to what this origin held before: the claim comes from the wire.
   const size_t plausible = std::max<size_t>(2 * store_.live(), RecordSlab::kChunk);
@@ -54,22 +54,22 @@ void StandbyOrigin::BeginReset(const StreamFrame& f) {
   queries_.Clear();
 }
 
-void StandbyOrigin::NewIncarnation(uint32_t new_epoch, bool complete) { KeepOrphan(new_epoch, complete); }
+void StandbyTable::NewIncarnation(uint32_t new_epoch, bool complete) { KeepOrphan(new_epoch, complete); }
 
-void StandbyOrigin::InStep(Nanos took) {
+void StandbyTable::InStep(Nanos took) {
   counters_.bulk_syncs_received.Add();
   bulk_durations_.Observe(ToSeconds(took));
   BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": in sync with chassis " << int(origin_) << " ("
                         << store_.live() << " sessions)";
 }
 
-std::string StandbyOrigin::Mismatch(const StreamFrame& f) {
+std::string StandbyTable::Mismatch(const StreamFrame& f) {
   if (store_.live() == f.summary_count && store_.digest() == f.summary_digest) return {};
   return "this mirror holds " + std::to_string(store_.live()) + " sessions, its owner " +
          std::to_string(f.summary_count);
 }
 
-void StandbyOrigin::Dropped(StreamDrop why, uint64_t n) {
+void StandbyTable::Dropped(StreamDrop why, uint64_t n) {
   switch (why) {
     case StreamDrop::kDuplicate: return Drop(DropReason::kDuplicate, n);
     case StreamDrop::kGap: return Drop(DropReason::kGap, n);
@@ -80,7 +80,7 @@ void StandbyOrigin::Dropped(StreamDrop why, uint64_t n) {
   }
 }
 
-void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
+void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   const int li = static_cast<int>(link);
   const uint8_t flags = static_cast<uint8_t>(b.flags());
   const bool snapshot = in_->state() == StreamReceiver::State::kResetting;
@@ -159,7 +159,7 @@ void StandbyOrigin::ApplyBatch(const wire::DeltaBatch& b, Link link) {
 }
 
 template <typename V>
-void StandbyOrigin::ApplyCreates(const V& creates, bool snapshot) {
+void StandbyTable::ApplyCreates(const V& creates, bool snapshot) {
   constexpr uint32_t kAhead = 8;  // index slots in flight
   const uint32_t n = creates.size();
   for (uint32_t i = 0; i < std::min(n, kAhead); ++i) store_.Prefetch(KeyOf(*creates.Get(i)));
@@ -169,7 +169,7 @@ void StandbyOrigin::ApplyCreates(const V& creates, bool snapshot) {
   }
 }
 
-void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
+void StandbyTable::ApplyDelete(const wire::Delete& d) {
   const uint32_t id = d.id();
   if (id >= cfg_.max_sessions) return Drop(DropReason::kMalformed);
   const uint64_t v = VersionOf(d.version_lo(), d.version_hi());
@@ -181,7 +181,7 @@ void StandbyOrigin::ApplyDelete(const wire::Delete& d) {
   ResolveQuery(id);
 }
 
-void StandbyOrigin::WriteTombstone(uint32_t id, uint64_t version) {
+void StandbyTable::WriteTombstone(uint32_t id, uint64_t version) {
   store_.Mutate(id, [&](SessionRecord& r) {
     r.version = version;
     r.bits = kUsed | kOwnerDeleted;  // tombstone: key kept, not live
@@ -191,7 +191,7 @@ void StandbyOrigin::WriteTombstone(uint32_t id, uint64_t version) {
 }
 
 template <typename C>
-void StandbyOrigin::ApplyCreate(const C& c, bool recreate, bool snapshot) {
+void StandbyTable::ApplyCreate(const C& c, bool recreate, bool snapshot) {
   const uint32_t id = c.id();
   if (id >= cfg_.max_sessions) return Drop(DropReason::kMalformed);
   const uint64_t v = VersionOf(c.version_lo(), c.version_hi());
@@ -230,7 +230,7 @@ void StandbyOrigin::ApplyCreate(const C& c, bool recreate, bool snapshot) {
   ResolveQuery(id);
 }
 
-void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
+void StandbyTable::ApplyUpdate(const wire::Update& u) {
   const uint32_t id = u.id();
   const uint64_t v = VersionOf(u.version_lo(), u.version_hi());
   if (id >= store_.slots() || !(store_.rec(id).bits & kUsed) || (store_.rec(id).bits & kOwnerDeleted)) {
@@ -259,9 +259,9 @@ void StandbyOrigin::ApplyUpdate(const wire::Update& u) {
   ResolveQuery(id);
 }
 
-void StandbyOrigin::ResolveQuery(uint32_t id) { queries_.Resolve(id); }
+void StandbyTable::ResolveQuery(uint32_t id) { queries_.Resolve(id); }
 
-std::span<const uint8_t> StandbyOrigin::BuildAck(const StreamAck& ack, Link link) {
+std::span<const uint8_t> StandbyTable::BuildAck(const StreamAck& ack, Link link) {
   const Nanos now = loop_.Now();
   query_out_.clear();
   queries_.ForEach([&](PendingQueries::Query& q) {
@@ -277,7 +277,7 @@ std::span<const uint8_t> StandbyOrigin::BuildAck(const StreamAck& ack, Link link
                              last_send_ns_, query_out_);
 }
 
-void StandbyOrigin::Sweep() {
+void StandbyTable::Sweep() {
   // Same timers as the owner: an expired session is deleted here and
   // QUERYed; the owner answers RECREATE if it still has it.
   if (!in_->in_step()) return;
@@ -295,7 +295,7 @@ void StandbyOrigin::Sweep() {
   BoundQueries();
 }
 
-void StandbyOrigin::BoundQueries() {
+void StandbyTable::BoundQueries() {
   if (queries_.size() <= cfg_.max_pending_queries) return;
   const size_t excess = queries_.DropOldest(queries_.size() - cfg_.max_pending_queries);
   counters_.queries_dropped.Add(excess);
@@ -303,7 +303,7 @@ void StandbyOrigin::BoundQueries() {
                         << " queries pending to chassis " << int(origin_) << "; gave up the oldest " << excess;
 }
 
-void StandbyOrigin::Released() {
+void StandbyTable::Released() {
   if (has_orphan_) {  // the new incarnation's stream is untouched
     DropOrphan();
     return;
@@ -311,7 +311,7 @@ void StandbyOrigin::Released() {
   in_->Park();  // its owner is gone: nothing to wait for until it returns
 }
 
-void StandbyOrigin::KeepOrphan(uint32_t new_epoch, bool complete) {
+void StandbyTable::KeepOrphan(uint32_t new_epoch, bool complete) {
   if (in_->parked() || store_.live() == 0) return;  // adopted already, or nothing owned
   if (has_orphan_) counters_.orphaned_sessions_dropped.Add(orphan_.live());  // restarted twice
   orphan_complete_ = complete;
@@ -329,7 +329,7 @@ void StandbyOrigin::KeepOrphan(uint32_t new_epoch, bool complete) {
 // Held long enough for the manager to see the new incarnation's heartbeat and
 // decide; not adopted by then means the old incarnation owned nothing that
 // this chassis takes over.
-void StandbyOrigin::DropOrphanIfStale(Nanos now) {
+void StandbyTable::DropOrphanIfStale(Nanos now) {
   if (!has_orphan_ || now - orphan_since_ < std::max<Nanos>(seconds(2), cfg_.link_lost_after() * 4)) return;
   counters_.orphaned_sessions_dropped.Add(orphan_.live());
   BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": dropped " << orphan_.live()
@@ -337,13 +337,13 @@ void StandbyOrigin::DropOrphanIfStale(Nanos now) {
   DropOrphan();
 }
 
-void StandbyOrigin::DropOrphan() {
+void StandbyTable::DropOrphan() {
   orphan_.Clear();                // tells the change hook what went
   orphan_ = SessionStore(kLive);  // its memory too: Clear() keeps the capacity
   has_orphan_ = false;
 }
 
-bool StandbyOrigin::Housekeeping(Nanos now) {
+bool StandbyTable::Housekeeping(Nanos now) {
   DropOrphanIfStale(now);
   // Queries that ran out of retries are given up (the session stays deleted).
   counters_.queries_unanswered.Add(queries_.EraseIf([&](const PendingQueries::Query& q) {

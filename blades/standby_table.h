@@ -1,4 +1,4 @@
-// StandbyOrigin: what a mirror blade holds of one owner (the blade in the
+// StandbyTable: what a mirror blade holds of one owner (the blade in the
 // same slot of one peer chassis): the payload of a fabric StreamReceiver.
 //
 // The stream (fabric/stream_receiver.h) hands over the owner's frames
@@ -94,7 +94,7 @@ class PendingQueries {
   uint64_t next_ = 0;
 };
 
-class StandbyOrigin : public StreamSink {
+class StandbyTable : public StreamSink {
  public:
   // What the mirror needs of its blade.
   struct Parts {
@@ -111,7 +111,7 @@ class StandbyOrigin : public StreamSink {
   using MakeReceiver = std::unique_ptr<StreamReceiver> (*)(StreamSink&, const StreamOptions&, EventLoop&, Transport&,
                                                            NodeId, LinkMonitor&, StreamCounters&);
 
-  StandbyOrigin(const Parts& parts, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver = nullptr);
+  StandbyTable(const Parts& parts, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver = nullptr);
 
   // `frame` is the verified frame `b` was read from (kept if `b` is early).
   void OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame);
