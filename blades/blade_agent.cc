@@ -581,8 +581,10 @@ void BladeAgent::SendStatus() {
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
   std::vector<flatbuffers::Offset<wire::NamedCounter>> named;
-  for (const auto& [name, value] : CounterList(counters_)) {
-    if (value) named.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString(name), value));
+  const std::vector<std::string>& names = CounterNames();
+  const std::vector<uint64_t> values = CounterValues(counters_);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i]) named.push_back(wire::CreateNamedCounter(fbb, fbb.CreateString(names[i]), values[i]));
   }
   auto cv = fbb.CreateVector(named);
   wire::Origin self = self_;

@@ -41,43 +41,57 @@ const char* DropReasonName(DropReason r) {
   return "?";
 }
 
-std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c) {
-  std::vector<std::pair<std::string, uint64_t>> out;
+namespace {
+// Every counter in the one declared order, as fn(prefix, a, b, counter):
+// its name is "prefix.a.b", "prefix.a" (b null) or "a" (prefix null).
+template <typename F>
+void Walk(const BladeCounters& c, F&& fn) {
   static const char* kLinks[] = {"m1", "m2"};
   for (int op = 0; op < kOps; ++op) {
-    for (int l = 0; l < kFabricLinks; ++l) {
-      out.emplace_back(std::string("sent.") + SyncOpName(static_cast<SyncOp>(op)) + "." + kLinks[l], c.sent[op][l].get());
-    }
+    for (int l = 0; l < kFabricLinks; ++l) fn("sent", SyncOpName(static_cast<SyncOp>(op)), kLinks[l], c.sent[op][l]);
   }
   for (int op = 0; op < kOps; ++op) {
     for (int l = 0; l < kFabricLinks; ++l) {
-      out.emplace_back(std::string("received.") + SyncOpName(static_cast<SyncOp>(op)) + "." + kLinks[l],
-                       c.received[op][l].get());
+      fn("received", SyncOpName(static_cast<SyncOp>(op)), kLinks[l], c.received[op][l]);
     }
   }
-  for (int op = 0; op < kOps; ++op) {
-    out.emplace_back(std::string("applied.") + SyncOpName(static_cast<SyncOp>(op)), c.applied[op].get());
-  }
-  for (int r = 0; r < kDropReasons; ++r) {
-    out.emplace_back(std::string("dropped.") + DropReasonName(static_cast<DropReason>(r)), c.dropped[r].get());
-  }
-  for (int r = 1; r < kSkipReasons; ++r) {
-    out.emplace_back(std::string("skipped.") + SkipReasonName(static_cast<SkipReason>(r)), c.skipped[r].get());
-  }
-#define BLADESYNC_COUNTER_VALUE(name, help) out.emplace_back(#name, c.name.get());
-  BLADESYNC_BLADE_COUNTERS(BLADESYNC_COUNTER_VALUE)
-  BLADESYNC_STREAM_COUNTERS(BLADESYNC_COUNTER_VALUE)
-#undef BLADESYNC_COUNTER_VALUE
-  return out;
+  for (int op = 0; op < kOps; ++op) fn("applied", SyncOpName(static_cast<SyncOp>(op)), nullptr, c.applied[op]);
+  for (int r = 0; r < kDropReasons; ++r) fn("dropped", DropReasonName(static_cast<DropReason>(r)), nullptr, c.dropped[r]);
+  for (int r = 1; r < kSkipReasons; ++r) fn("skipped", SkipReasonName(static_cast<SkipReason>(r)), nullptr, c.skipped[r]);
+#define BLADESYNC_COUNTER_VISIT(name, help) fn(nullptr, #name, nullptr, c.name);
+  BLADESYNC_BLADE_COUNTERS(BLADESYNC_COUNTER_VISIT)
+  BLADESYNC_STREAM_COUNTERS(BLADESYNC_COUNTER_VISIT)
+#undef BLADESYNC_COUNTER_VISIT
 }
+}  // namespace
 
 const std::vector<std::string>& CounterNames() {
   static const std::vector<std::string> kNames = [] {
     std::vector<std::string> n;
-    for (auto& [name, v] : CounterList(BladeCounters{})) n.push_back(name);
+    Walk(BladeCounters{}, [&](const char* prefix, const char* a, const char* b, const Counter&) {
+      std::string name = prefix ? std::string(prefix) + "." + a : std::string(a);
+      if (b) name += std::string(".") + b;
+      n.push_back(std::move(name));
+    });
     return n;
   }();
   return kNames;
+}
+
+std::vector<uint64_t> CounterValues(const BladeCounters& c) {
+  std::vector<uint64_t> v;
+  v.reserve(CounterNames().size());
+  Walk(c, [&](const char*, const char*, const char*, const Counter& x) { v.push_back(x.get()); });
+  return v;
+}
+
+std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c) {
+  const std::vector<std::string>& names = CounterNames();
+  const std::vector<uint64_t> values = CounterValues(c);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  out.reserve(names.size());
+  for (size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], values[i]);
+  return out;
 }
 
 const CounterFamily kCounterFamilies[5] = {

@@ -90,8 +90,10 @@ struct BladeCounters : StreamCounters {
 // Every counter as (name, value), names like "sent.create.m1",
 // "dropped.gap" or "frames_sent", in a fixed order.
 std::vector<std::pair<std::string, uint64_t>> CounterList(const BladeCounters& c);
-// Every counter's name, in CounterList's order.
+// Every counter's name, in CounterList's order (built once).
 const std::vector<std::string>& CounterNames();
+// Every counter's value, in CounterNames' order (no names built).
+std::vector<uint64_t> CounterValues(const BladeCounters& c);
 
 // How a counter becomes a Prometheus sample: a name "<prefix>.<a>[.<b>]"
 // goes to `family` with labels (label_a = a, label_b = b); a one-word name
