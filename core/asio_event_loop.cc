@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/clock.h"
+
 namespace bladesync {
 namespace {
 
@@ -49,7 +51,7 @@ AsioEventLoop::~AsioEventLoop() = default;
 
 // The one place the production code reads the real clocks.
 Nanos AsioEventLoop::Now() const {
-  return std::chrono::duration_cast<Nanos>(std::chrono::steady_clock::now().time_since_epoch());
+  return MonotonicNow();
 }
 // The same clock as steady_clock (CLOCK_MONOTONIC), as of the last tick.
 Nanos AsioEventLoop::CoarseNow() const {

@@ -6,8 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
+
+#include "core/clock.h"
 
 namespace bladesync {
 
@@ -40,9 +41,9 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv, const std::
   (void)!write(in[1], input.data(), input.size());
   close(in[1]);
   std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const Nanos deadline = MonotonicNow() + timeout;
   char buf[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (MonotonicNow() < deadline) {
     pollfd p{out[0], POLLIN, 0};
     if (poll(&p, 1, 20) > 0) {
       const ssize_t n = read(out[0], buf, sizeof buf);
@@ -53,7 +54,7 @@ Result<std::string> RunCommand(const std::vector<std::string>& argv, const std::
   close(out[0]);
   int status = 0;
   pid_t done = 0;
-  while (std::chrono::steady_clock::now() < deadline && (done = waitpid(pid, &status, WNOHANG)) == 0) usleep(1000);
+  while (MonotonicNow() < deadline && (done = waitpid(pid, &status, WNOHANG)) == 0) usleep(1000);
   if (done == 0) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
