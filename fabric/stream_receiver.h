@@ -62,8 +62,6 @@ class StreamReceiver {
   void OnFrame(const StreamFrame& f, Link link, std::span<const uint8_t> frame);
   // Acks, NACKs, reset requests and their timeout.
   void OnTick(Nanos now);
-  // Sends an ack now if one is due (after a burst of frames).
-  void FlushAck(Link link, bool force);
   // The sender is gone and what it sent was taken: ask nothing of it until
   // it comes back with a reset.
   void Park();
@@ -98,6 +96,8 @@ class StreamReceiver {
   // both means the stream we follow has gone quiet.
   Nanos ConfirmAfter() const { return opts_.keepalive_interval * 2; }
   void SendAck(Link link, bool reset_request);
+  // Sends an ack now if one is due (after a burst of frames).
+  void FlushAck(Link link, bool force);
   void Drop(StreamDrop why, uint64_t n = 1) { sink_.Dropped(why, n); }
   void ApplyOne(const StreamFrame& f, std::span<const uint8_t> frame, Link link);
   void OnKeepAlive(const StreamFrame& f, Link link, Nanos now);
