@@ -288,8 +288,17 @@ std::optional<BladeAgent::StandbyHit> BladeAgent::LookupStandby(const SessionKey
   return std::nullopt;
 }
 
-void BladeAgent::set_standby_change_hook(SessionStore::ChangeHook hook, void* ctx) {
-  for (auto& p : peers_) p->standby->set_change_hook(hook, ctx);
+void BladeAgent::set_standby_listener(StandbyListener f) {
+  standby_listener_ = std::move(f);
+  static constexpr SessionStore::ChangeHook kHook = [](void* ctx, const SessionStore& store, uint32_t id,
+                                                        const SessionKey& old_key, bool was_live) {
+    const auto* c = static_cast<const Peer::ChangeContext*>(ctx);
+    c->agent->standby_listener_(c->owner, store, id, old_key, was_live);
+  };
+  for (auto& p : peers_) {
+    p->change_context = {this, p->standby->origin()};
+    p->standby->set_change_hook(standby_listener_ ? kHook : nullptr, &p->change_context);
+  }
 }
 
 void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
@@ -511,6 +520,13 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       if (c->request_id() <= last_command_) return;
       if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
       if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
+      if (c->kind() == wire::CommandKind::SetRole && c->role() != role_) {
+        const wire::Role was = role_;
+        role_ = c->role();
+        BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": chassis role " << wire::EnumNameRole(was) << " -> "
+                               << wire::EnumNameRole(role_);
+        for (const auto& listener : role_listeners_) listener(was, role_);
+      }
       if (c->kind() == wire::CommandKind::SetClockOffset) {
         if (Peer* p = FindPeer(c->origin_chassis())) p->standby->set_clock_offset(Nanos(c->clock_offset_ns()));
       }
@@ -600,6 +616,7 @@ void BladeAgent::SendStatus() {
   b.add_memory_bytes(MemoryBytes());
   b.add_last_command(last_command_);
   b.add_adoption_pending(adoption_pending_ > 0);
+  b.add_role(role_);
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});

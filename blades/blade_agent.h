@@ -34,11 +34,6 @@
 
 namespace bladesync {
 
-// CreateSession's answer when max-sessions is reached.
-inline constexpr uint32_t kNoSession = 0xffffffffu;
-
-enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlushed = 2, kDeleteReplaced = 3 };
-
 // How a blade makes the parts of each peer stream. Production leaves them
 // empty (the real parts); tests put in deliberately broken ones to prove
 // the suites catch each break (tests/support/broken_blades.h).
@@ -88,15 +83,19 @@ class BladeAgent {
     const SessionRecord* rec;
   };
   std::optional<StandbyHit> LookupStandby(const SessionKey& key) const;
-  // Told of every change to every mirrored table, of every peer (standby-in-kernel).
-  void set_standby_change_hook(SessionStore::ChangeHook hook, void* ctx);
-  // Calls fn(record, nat, extensions) for every live mirrored session.
+  // Told of every change to every mirrored table, of every peer: the owner
+  // chassis, the store and id changed, the key it had and whether it was
+  // live before (standby-in-kernel). nullptr stops it.
+  using StandbyListener =
+      std::function<void(uint8_t owner, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live)>;
+  void set_standby_listener(StandbyListener f);
+  // Calls fn(owner chassis, store, id) for every live mirrored session.
   template <typename F>
   void ForEachStandby(F&& fn) const {
     for (const auto& p : peers_) {
       const SessionStore& st = p->standby->store();
       for (uint32_t id = 0; id < st.slots(); ++id) {
-        if (st.is_live(id)) fn(st.rec(id), st.nat(id), st.extensions(id));
+        if (st.is_live(id)) fn(p->standby->origin(), st, id);
       }
     }
   }
@@ -129,6 +128,11 @@ class BladeAgent {
   void AdoptionPending(int delta);
   void add_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listeners_.push_back(std::move(f)); }
   void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
+  // The chassis's role as its manager last said (SetRole); Unknown until then.
+  wire::Role role() const { return role_; }
+  // Each runs when the manager tells a different role (after any Adopt the
+  // change brought).
+  void add_role_listener(std::function<void(wire::Role was, wire::Role now)> f) { role_listeners_.push_back(std::move(f)); }
   const BladeConfig& config() const { return cfg_; }
   BladeCounters& counters() { return counters_; }
   const BladeCounters& counters() const { return counters_; }
@@ -149,6 +153,11 @@ class BladeAgent {
     LinkMonitor links;
     OutboundStream out;
     std::unique_ptr<StandbyTable> standby;
+    // What the standby table's change hook is handed (set_standby_listener).
+    struct ChangeContext {
+      BladeAgent* agent = nullptr;
+      uint8_t owner = 0;
+    } change_context;
   };
 
   // What a test variant changes (tests/support/broken_blades.h).
@@ -198,6 +207,9 @@ class BladeAgent {
   int adoption_pending_ = 0;    // adopted sessions still on their way into the kernel
   PacketHandler packet_handler_;
   std::vector<std::function<void(uint8_t, size_t)>> adopt_listeners_;
+  StandbyListener standby_listener_;
+  wire::Role role_ = wire::Role::Unknown;
+  std::vector<std::function<void(wire::Role, wire::Role)>> role_listeners_;
   std::unique_ptr<PeriodicTask> tick_;
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;

@@ -1,34 +1,16 @@
-// A packet as the packet path sees it (PacketInfo), its wire forms in a
-// PacketBatch, and the TCP state a packet moves a session to. What the
-// manager (ingress), the traffic generator and the packet path share,
-// without the blade.
+// A packet's wire forms in a PacketBatch (PacketInfo itself is in
+// blades/packet_info.h) and the TCP state a packet moves a session to: what
+// the manager's ingress and the packet path share, without the blade.
 #pragma once
 
 #include <cstdint>
 #include <span>
 
+#include "blades/packet_info.h"
 #include "blades/session.h"
 #include "schemas/bladesync_generated.h"
 
 namespace bladesync {
-
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
-
-inline constexpr uint16_t kGtpControlPort = 2123;
-inline constexpr uint16_t kGtpUserPort = 2152;
-
-struct PacketInfo {
-  SessionKey key;        // as on the wire: a reply has src and dst swapped
-  uint8_t tcp_flags = 0;
-  uint16_t attrs = 0;    // session flags the policy match decided (inspection, NAT, app)
-  uint8_t srcintf = 0;
-  uint8_t dstintf = 0;
-  uint8_t ttl = 64;
-};
 
 // One packet between the wire and the packet path (Packet4 for IPv4 keys).
 PacketInfo FromWire(const wire::Packet4& w);

@@ -36,6 +36,12 @@ enum TcpState : uint8_t {
 // UDP/ICMP: 0 = one direction seen, 1 = reply seen.
 enum ConnectionlessState : uint8_t { kUnreplied = 0, kReplied = 1 };
 
+// CreateSession's answer when max-sessions is reached.
+inline constexpr uint32_t kNoSession = 0xffffffffu;
+
+// Why a session went (DELETE deltas carry it).
+enum DeleteReason : uint8_t { kDeleteClosed = 0, kDeleteExpired = 1, kDeleteFlushed = 2, kDeleteReplaced = 3 };
+
 // Session flag bits (16 bits on the wire).
 enum SessionFlags : uint16_t {
   kFlagFlowInspected = 1u << 0,     // flow-based profile: synced, not inspected after failover

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "blades/pickup_policy.h"
+#include "api/session.h"
 
 namespace bladesync {
 

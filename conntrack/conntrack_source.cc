@@ -6,9 +6,9 @@
 
 namespace bladesync {
 
-ConntrackSource::ConntrackSource(AsioEventLoop& loop, BladeAgent& agent, ConntrackOptions opt,
+ConntrackSource::ConntrackSource(AsioEventLoop& loop, api::Blade& blade, ConntrackOptions opt,
                                  std::vector<IpAddr> own_addresses)
-    : loop_(loop), agent_(agent), opt_(opt), sync_(agent, loop, kernel_, opt, std::move(own_addresses)) {}
+    : loop_(loop), blade_(blade), opt_(opt), sync_(blade, loop, kernel_, opt, std::move(own_addresses)) {}
 
 ConntrackSource::~ConntrackSource() = default;
 
@@ -16,14 +16,16 @@ Status ConntrackSource::Start() {
   if (Status s = events_.Open(opt_.event_buffer); !s.ok()) return s;
   watch_ = std::make_unique<FdWatch>(loop_, events_.fd(), [this] { OnReadable(); });
   if (opt_.standby_in_kernel) {
-    standby_ = std::make_unique<StandbyKernel>(agent_, loop_, kernel_, opt_,
+    standby_ = std::make_unique<StandbyKernel>(blade_, loop_, kernel_, opt_,
                                                [this](const SessionKey& k) { return sync_.Ignored(k); });
     sync_.set_standby(standby_.get());
   }
-  agent_.add_adopt_listener([this](uint8_t chassis, size_t n) {
-    BS_LOG(kInfo, "conntrack") << "promoted: " << n << " sessions of chassis " << int(chassis) << " go into the kernel";
-    agent_.AdoptionPending(+1);
-    sync_.InstallAdopted([this](const InstallStats&) { agent_.AdoptionPending(-1); });
+  blade_.OnAdopted([this](const api::Adoption& a) {
+    BS_LOG(kInfo, "conntrack") << "promoted: " << a.sessions << " sessions of chassis " << int(a.from_chassis)
+                               << " go into the kernel";
+    // The traffic waits until they are in.
+    auto hold = std::make_shared<api::AdoptionHold>(blade_.HoldAdoption());
+    sync_.InstallAdopted([hold](const InstallStats&) { hold->Release(); });
   });
   if (opt_.resync_interval_s) {
     resync_ = std::make_unique<PeriodicTask>(loop_, seconds(opt_.resync_interval_s), [this] { Resync("resync-interval"); });

@@ -6,7 +6,7 @@
 // resyncs from a dump. Promotion (the blade adopting a lost owner) installs
 // the adopted sessions into the kernel.
 //
-//   ConntrackSource src(loop, agent, cfg.conntrack, {m1, m2});
+//   ConntrackSource src(loop, blade, cfg.conntrack, {m1, m2});   // blade: api::Blade
 //   src.Start();   // before the loop runs, or on it
 #pragma once
 
@@ -22,7 +22,7 @@ namespace bladesync {
 
 class ConntrackSource {
  public:
-  ConntrackSource(AsioEventLoop& loop, BladeAgent& agent, ConntrackOptions opt, std::vector<IpAddr> own_addresses);
+  ConntrackSource(AsioEventLoop& loop, api::Blade& blade, ConntrackOptions opt, std::vector<IpAddr> own_addresses);
   ~ConntrackSource();
   Status Start();
   const ConntrackCounters& counters() const { return sync_.counters(); }
@@ -34,7 +34,7 @@ class ConntrackSource {
   void Resync(const char* why);
 
   AsioEventLoop& loop_;
-  BladeAgent& agent_;
+  api::Blade& blade_;
   ConntrackOptions opt_;
   CtEventSocket events_;
   NetlinkKernelTable kernel_;

@@ -14,8 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "blades/extensions.h"
-#include "blades/pickup_policy.h"
+#include "api/session.h"
 #include "conntrack/kernel_entry.h"
 
 namespace bladesync {

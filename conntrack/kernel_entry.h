@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "blades/session.h"
+#include "api/session.h"
 
 namespace bladesync {
 

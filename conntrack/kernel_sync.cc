@@ -16,9 +16,9 @@ struct InstallJob {
   std::function<void(const InstallStats&)> done;
 };
 
-KernelSync::KernelSync(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+KernelSync::KernelSync(api::Blade& blade, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
                        std::vector<IpAddr> own_addresses)
-    : agent_(agent), loop_(loop), kernel_(kernel), opt_(std::move(opt)), own_(std::move(own_addresses)) {}
+    : blade_(blade), loop_(loop), kernel_(kernel), opt_(std::move(opt)), own_(std::move(own_addresses)) {}
 
 KernelSync::~KernelSync() { *alive_ = false; }
 
@@ -51,7 +51,7 @@ void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
     case CtEvent::kDestroy: counters_.events_destroy.Add(); break;
   }
   if (kind == CtEvent::kDestroy) {
-    if (auto id = agent_.Lookup(e.key)) agent_.DeleteSession(*id, kDeleteClosed);
+    if (auto id = blade_.Find(e.key)) blade_.Delete(*id, kDeleteClosed);
     return;
   }
   Upsert(e, false);
@@ -63,20 +63,21 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
   const uint32_t min_timeout = opt_.resync_interval_s ? opt_.resync_interval_s * 2 : 0;
   const MappedSession m = SessionFromKernel(e, min_timeout);
   const Extension ext = EncodeConntrack(m.ct);
-  std::optional<uint32_t> id = agent_.Lookup(e.key);
+  std::optional<api::SessionId> id = blade_.Find(e.key);
   if (!id) {
     const std::vector<Extension> exts{ext};
-    const uint32_t nid = agent_.CreateSession(m.facts, m.state, m.nat ? &*m.nat : nullptr, &exts);
-    if (nid == kNoSession) {
+    const api::SessionId nid = blade_.Create(m.facts, m.state, m.nat ? &*m.nat : nullptr, &exts);
+    if (nid == api::kNoSession) {
       counters_.refused.Add();
       return;
     }
     if (from_dump) counters_.resync_created.Add();
     id = nid;
   } else {
-    const SessionRecord& r = agent_.owned().rec(*id);
+    const api::SessionView v = blade_.Get(*id);
+    const SessionRecord& r = *v.record;
     std::optional<ConntrackState> old;
-    if (const auto* xs = agent_.owned().extensions(*id)) {
+    if (const auto* xs = v.extensions) {
       for (const Extension& x : *xs)
         if ((old = DecodeConntrack(x))) break;
     }
@@ -84,9 +85,9 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
     SessionState state = m.state;
     state.flags = static_cast<uint16_t>(state.flags | (r.flags & kFlagAdopted));
     const bool state_changed = r.proto_state != state.proto_state || r.flags != state.flags;
-    if (!old || !SameSyncedState(*old, m.ct)) agent_.SetExtension(*id, ext);
-    if (state_changed) agent_.ChangeState(*id, state);
-    else agent_.Refresh(*id);
+    if (!old || !SameSyncedState(*old, m.ct)) blade_.SetExtension(*id, ext);
+    if (state_changed) blade_.Update(*id, state);
+    else blade_.Touch(*id);
   }
   if (from_dump) {
     if (seen_.size() <= *id) seen_.resize(std::max<size_t>(*id + 1, seen_.size() * 2), 0);
@@ -109,13 +110,12 @@ Status KernelSync::Reconcile() {
   if (standby_) standby_->Repair(std::move(scan));
   counters_.resyncs.Add();
   // What the kernel no longer has is gone (its DESTROY event was lost).
-  const SessionStore& owned = agent_.owned();
-  std::vector<uint32_t> gone;
-  for (uint32_t id = 0; id < owned.slots(); ++id) {
-    if (!owned.is_live(id) || AppOf(owned.rec(id).flags) != AppKind::kLinuxConntrack) continue;
+  std::vector<api::SessionId> gone;
+  blade_.ForEachOwned([&](api::SessionId id, const api::SessionView& v) {
+    if (AppOf(v.record->flags) != AppKind::kLinuxConntrack) return;
     if (id >= seen_.size() || seen_[id] != generation_) gone.push_back(id);
-  }
-  for (uint32_t id : gone) agent_.DeleteSession(id, kDeleteExpired);
+  });
+  for (api::SessionId id : gone) blade_.Delete(id, kDeleteExpired);
   counters_.resync_deleted.Add(gone.size());
   BS_LOG(kInfo, "conntrack") << "resync: " << dumped << " kernel entries, " << gone.size() << " sessions removed";
   return Status::Ok();
@@ -125,20 +125,16 @@ void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
   auto job = std::make_shared<InstallJob>();
   job->done = std::move(done);
   job->started = loop_.Now();
-  const SessionStore& owned = agent_.owned();
-  job->entries.reserve(owned.live());
-  for (uint32_t id = 0; id < owned.slots(); ++id) {
-    if (!owned.is_live(id)) continue;
-    const SessionRecord& r = owned.rec(id);
-    if (!(r.flags & kFlagAdopted) || Ignored(r.key)) continue;
+  job->entries.reserve(blade_.owned_sessions());
+  blade_.ForEachOwned([&](api::SessionId, const api::SessionView& v) {
+    const SessionRecord& r = *v.record;
+    if (!(r.flags & kFlagAdopted) || Ignored(r.key)) return;
     if (standby_ && standby_->InKernel(r.key)) {
       counters_.skipped_in_kernel.Add();
-      continue;
+      return;
     }
-    if (auto e = KernelFromSession(r, (r.bits & kHasNat) ? owned.nat(id) : nullptr, owned.extensions(id))) {
-      job->entries.push_back(*e);
-    }
-  }
+    if (auto e = KernelFromSession(r, v.nat, v.extensions)) job->entries.push_back(*e);
+  });
   if (standby_) standby_->ForgetOwned();  // they are ours now, not the mirror's
   BS_LOG(kInfo, "conntrack") << "installing " << job->entries.size() << " adopted sessions into the kernel";
   InstallChunk(std::move(job));

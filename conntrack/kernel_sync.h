@@ -1,4 +1,4 @@
-// KernelSync: a blade agent whose sessions are the Linux kernel's conntrack
+// KernelSync: a blade whose sessions are the Linux kernel's conntrack
 // table.
 //
 // As owner it follows the kernel's events (NEW and UPDATE upsert a session,
@@ -10,7 +10,7 @@
 // keeps serving heartbeats, before traffic moves (the route follows the
 // manager's failover).
 //
-//   KernelSync sync(agent, loop, kernel, opt, own_addresses);
+//   KernelSync sync(blade, loop, kernel, opt, own_addresses);   // blade: api::Blade
 //   sync.Reconcile();                       // at start
 //   sync.OnEvent(CtEvent::kNew, entry);     // from the event socket
 #pragma once
@@ -20,7 +20,7 @@
 #include <span>
 #include <vector>
 
-#include "blades/blade_agent.h"
+#include "api/blade.h"
 #include "conntrack/conntrack_options.h"
 #include "conntrack/kernel_entry.h"
 #include "conntrack/netlink_conntrack.h"
@@ -62,7 +62,7 @@ struct ConntrackCounters {
 
 class KernelSync {
  public:
-  KernelSync(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+  KernelSync(api::Blade& blade, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
              std::vector<IpAddr> own_addresses);
   ~KernelSync();
 
@@ -84,7 +84,7 @@ class KernelSync {
   void Upsert(const KernelEntry& e, bool from_dump);
   void InstallChunk(std::shared_ptr<struct InstallJob> job);
 
-  BladeAgent& agent_;
+  api::Blade& blade_;
   EventLoop& loop_;
   KernelTable& kernel_;
   ConntrackOptions opt_;

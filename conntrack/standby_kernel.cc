@@ -10,19 +10,21 @@ namespace {
 constexpr Nanos kFlushEvery = milliseconds(5);
 }  // namespace
 
-StandbyKernel::StandbyKernel(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+StandbyKernel::StandbyKernel(api::Blade& blade, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
                              std::function<bool(const SessionKey&)> ignored)
-    : agent_(agent), loop_(loop), kernel_(kernel), opt_(std::move(opt)), ignored_(std::move(ignored)) {
+    : blade_(blade), loop_(loop), kernel_(kernel), opt_(std::move(opt)), ignored_(std::move(ignored)) {
   flush_ = loop_.CreateTimer([this] {
     Flush(opt_.install_chunk ? opt_.install_chunk : 20000);
     if (pending()) Arm();
   });
 }
 
-StandbyKernel::~StandbyKernel() { agent_.set_standby_change_hook(nullptr, nullptr); }
+StandbyKernel::~StandbyKernel() { blade_.OnMirrorChange(nullptr); }
 
 // What is mirrored already goes in with the first resync's dump (KernelSync::Reconcile).
-void StandbyKernel::Start() { agent_.set_standby_change_hook(&StandbyKernel::OnChange, this); }
+void StandbyKernel::Start() {
+  blade_.OnMirrorChange([this](const api::MirrorChange& c) { OnChange(c); });
+}
 
 InstallOptions StandbyKernel::Options(InstallOptions::Op op) const {
   InstallOptions io;
@@ -36,45 +38,37 @@ void StandbyKernel::Arm() {
   if (!flush_->armed()) flush_->Arm(kFlushEvery);
 }
 
-void StandbyKernel::OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live) {
-  auto* sk = static_cast<StandbyKernel*>(self);
-  const bool now_live = store.is_live(id);  // false too for an id a Clear() took away
-  if (was_live && (!now_live || !(old_key == store.rec(id).key))) sk->doomed_.push_back(old_key);
-  if (now_live) {
-    auto it = std::find(sk->stores_.begin(), sk->stores_.end(), &store);
-    const uint32_t n = static_cast<uint32_t>(it - sk->stores_.begin());
-    if (it == sk->stores_.end()) sk->stores_.push_back(&store);
-    if (sk->dirty_set_.insert(uint64_t{n} << 32 | id).second) sk->dirty_.emplace_back(n, id);
-  }
-  sk->Arm();
+void StandbyKernel::OnChange(const api::MirrorChange& c) {
+  if (c.was_live && (!c.now || !(c.old_key == c.now->key()))) doomed_.push_back(c.old_key);
+  if (c.now && dirty_set_.insert(c.now->key()).second) dirty_.push_back(c.now->key());
+  Arm();
 }
 
 bool StandbyKernel::IsStandbyEntry(const KernelEntry& e) const {
-  if (agent_.Lookup(e.key)) return false;
-  if (agent_.LookupStandby(e.key)) return true;
+  if (blade_.Find(e.key)) return false;
+  if (blade_.FindMirrored(e.key)) return true;
   // Left by an earlier run (a restart, kill -9): ours by its mark.
   return opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark;
 }
 
 void StandbyKernel::ForgetOwned() {
-  std::erase_if(installed_, [&](const SessionKey& k) { return agent_.Lookup(k).has_value(); });
+  std::erase_if(installed_, [&](const SessionKey& k) { return blade_.Find(k).has_value(); });
 }
 
 bool StandbyKernel::IsMirrored(const SessionKey& key) const {
-  if (agent_.Lookup(key)) return false;
-  return agent_.LookupStandby(key).has_value();
+  if (blade_.Find(key)) return false;
+  return blade_.FindMirrored(key).has_value();
 }
 
 void StandbyKernel::OnDestroyed(const SessionKey& key) {
-  auto hit = agent_.LookupStandby(key);
-  if (!hit || agent_.Lookup(key)) {
+  auto hit = blade_.FindMirrored(key);
+  if (!hit || blade_.Find(key)) {
     installed_.erase(key);
     installed_.erase(key.Reversed());
     return;
   }
   // Still mirrored: back in (its timer ran out here, where no packet refreshes it).
-  const SessionStore& st = agent_.standby(hit->origin)->store();
-  if (auto e = KernelFromSession(*hit->rec, st.nat(hit->id), st.extensions(hit->id))) {
+  if (auto e = KernelFromSession(*hit->session.record, hit->session.nat, hit->session.extensions)) {
     const InstallStats s = kernel_.Install(std::span(&*e, 1), Options(InstallOptions::Op::kCreateOrUpdate));
     counters_.reinstalled.Add(s.installed);
     counters_.failed.Add(s.failed);
@@ -86,8 +80,8 @@ void StandbyKernel::Flush(size_t max) {
   if (!doomed_.empty()) {
     std::vector<KernelEntry> del;
     for (const SessionKey& k : doomed_) {
-      if (!installed_.count(k) || agent_.Lookup(k)) continue;
-      if (agent_.LookupStandby(k)) continue;  // another mirrored record has the key now
+      if (!installed_.count(k) || blade_.Find(k)) continue;
+      if (blade_.FindMirrored(k)) continue;  // another mirrored record has the key now
       installed_.erase(k);
       KernelEntry e;
       e.key = k;
@@ -108,14 +102,14 @@ void StandbyKernel::Flush(size_t max) {
   size_t fresh = 0;
   size_t taken = 0;
   for (; taken < dirty_.size() && put.size() < max; ++taken) {
-    const auto [n, id] = dirty_[taken];
-    const SessionStore* store = stores_[n];
-    dirty_set_.erase(uint64_t{n} << 32 | id);
-    if (!store->is_live(id)) continue;
-    const SessionRecord& r = store->rec(id);
+    const SessionKey& k = dirty_[taken];
+    dirty_set_.erase(k);
+    auto hit = blade_.FindMirrored(k);
+    if (!hit) continue;  // gone again since
+    const SessionRecord& r = *hit->session.record;
     if (ignored_ && ignored_(r.key)) continue;
-    if (agent_.Lookup(r.key)) continue;  // ours: KernelSync's business
-    auto e = KernelFromSession(r, store->nat(id), store->extensions(id));
+    if (blade_.Find(r.key)) continue;  // ours: KernelSync's business
+    auto e = KernelFromSession(r, hit->session.nat, hit->session.extensions);
     if (!e) continue;
     fresh += installed_.insert(r.key).second;
     put.push_back(*e);
@@ -141,7 +135,7 @@ void StandbyKernel::Flush(size_t max) {
 void StandbyKernel::Scan(DumpScan& scan, const KernelEntry& e) const {
   scan.in_kernel.insert(e.key);
   const bool ours = installed_.count(e.key) || (opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark);
-  if (ours && !IsMirrored(e.key) && !agent_.Lookup(e.key)) scan.stale.push_back(e);
+  if (ours && !IsMirrored(e.key) && !blade_.Find(e.key)) scan.stale.push_back(e);
 }
 
 Status StandbyKernel::Repair() {
@@ -155,10 +149,11 @@ void StandbyKernel::Repair(DumpScan scan) {
   const auto& in_kernel = scan.in_kernel;
   const auto& stale = scan.stale;
   std::vector<KernelEntry> missing;
-  agent_.ForEachStandby([&](const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext) {
-    if ((ignored_ && ignored_(r.key)) || agent_.Lookup(r.key)) return;
+  blade_.ForEachMirrored([&](uint8_t, const api::SessionView& v) {
+    const SessionRecord& r = *v.record;
+    if ((ignored_ && ignored_(r.key)) || blade_.Find(r.key)) return;
     if (in_kernel.count(r.key) && installed_.count(r.key)) return;
-    if (auto e = KernelFromSession(r, nat, ext)) missing.push_back(*e);
+    if (auto e = KernelFromSession(r, v.nat, v.extensions)) missing.push_back(*e);
   });
   if (!missing.empty()) {
     const InstallStats s = kernel_.Install(missing, Options(InstallOptions::Op::kCreateOrUpdate));

@@ -4,14 +4,14 @@
 // install-batch per loop turn, so that promotion finds them there and
 // installs nothing: failover no longer costs a kernel install per session.
 //
-// It follows every mirrored table through SessionStore's change hook (ids
+// It follows every mirrored table through the blade's mirror changes (keys
 // marked dirty, keys that went away remembered), and knows which keys it
 // put into the kernel. Entries it installs carry standby-mark in their ct
 // mark. Events and dumps of keys it mirrors are not this blade's sessions
 // (KernelSync asks IsMirrored); an entry the kernel drops while the owner
 // still has it (a timer ran out: no packet refreshes it here) goes back in.
 //
-//   StandbyKernel sk(agent, loop, kernel, opt, ignored);
+//   StandbyKernel sk(blade, loop, kernel, opt, ignored);   // blade: api::Blade
 //   sk.Start();                        // installs what is mirrored already
 //   bool skip = sk.IsMirrored(key);    // KernelSync, for events and dumps
 #pragma once
@@ -31,7 +31,7 @@ struct StandbyKernelCounters {
 
 class StandbyKernel {
  public:
-  StandbyKernel(BladeAgent& agent, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
+  StandbyKernel(api::Blade& blade, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
                 std::function<bool(const SessionKey&)> ignored);
   ~StandbyKernel();
   void Start();
@@ -65,19 +65,18 @@ class StandbyKernel {
   const StandbyKernelCounters& counters() const { return counters_; }
 
  private:
-  static void OnChange(void* self, const SessionStore& store, uint32_t id, const SessionKey& old_key, bool was_live);
+  void OnChange(const api::MirrorChange& change);
   void Flush(size_t max);
   void Arm();
   InstallOptions Options(InstallOptions::Op op) const;
 
-  BladeAgent& agent_;
+  api::Blade& blade_;
   EventLoop& loop_;
   KernelTable& kernel_;
   ConntrackOptions opt_;
   std::function<bool(const SessionKey&)> ignored_;
-  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (store number, id)
-  std::unordered_set<uint64_t> dirty_set_;  // the same, as store number << 32 | id
-  std::vector<const SessionStore*> stores_;  // store number -> store
+  std::vector<SessionKey> dirty_;            // mirrored sessions changed since the last flush
+  std::unordered_set<SessionKey, KeyHash> dirty_set_;  // the same, for dedup
   std::vector<SessionKey> doomed_;          // keys whose mirrored record went away
   std::unordered_set<SessionKey, KeyHash> installed_;
   std::unique_ptr<Timer> flush_;

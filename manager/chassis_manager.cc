@@ -56,7 +56,7 @@ bool ChassisManager::processes_traffic() const {
 bool ChassisManager::TrafficReady() const {
   if (!processes_traffic()) return false;
   for (const CommandChannel::Command& c : commands_.pending()) {
-    if (c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live) return false;
+    if (c.order.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live) return false;
   }
   for (const BladeView& b : blades_) {
     if (b.live && b.adoption_pending) return false;
@@ -341,9 +341,17 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.adoption_pending = st.adoption_pending();
   b.epoch = st.from()->epoch();
   commands_.Applied(slot, b.last_command, [this](uint8_t s) { return BladeLive(s); });
+  // A blade that started (or restarted) after the role last changed has not
+  // been told it: once nothing else waits for it, it is.
+  if (st.role() != static_cast<wire::Role>(role_) &&
+      std::none_of(commands_.pending().begin(), commands_.pending().end(),
+                   [&](const CommandChannel::Command& c) { return c.slot == slot; })) {
+    commands_.SendTo(slot, {.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
+                     [this](uint8_t s) { return BladeLive(s); });
+  }
   // A takeover is done when every live blade applied its Adopt.
   if (failover_command_ && std::none_of(commands_.pending().begin(), commands_.pending().end(), [&](const CommandChannel::Command& c) {
-        return c.id >= failover_command_ && c.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live;
+        return c.id >= failover_command_ && c.order.kind == wire::CommandKind::Adopt && blades_[c.slot - 1].live;
       })) {
     failover_command_ = 0;
     failover_done_wall_ = loop_.WallNow();
@@ -569,6 +577,7 @@ void ChassisManager::Evaluate() {
         pending_relinquish_ = true;
       }
     }
+    TellRole();
     if (role_listener_) role_listener_(old, next);
   }
   if (cfg_.mode == HaMode::kActivePassive) HandOver();
@@ -637,7 +646,14 @@ void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t
                              << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
                              << int(origin);
   }
-  commands_.Send(kind, origin, offset_ns, [this](uint8_t s) { return BladeLive(s); });
+  commands_.Send({kind, origin, offset_ns}, [this](uint8_t s) { return BladeLive(s); });
+}
+
+// Every blade learns the chassis's role (an embedded data plane acts on
+// it), after any Adopt the change brought: adopted sessions come first.
+void ChassisManager::TellRole() {
+  commands_.Send({.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
+                 [this](uint8_t s) { return BladeLive(s); });
 }
 
 void ChassisManager::FlushIngress() { ingress_.Flush(); }

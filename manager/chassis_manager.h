@@ -220,6 +220,7 @@ class ChassisManager {
   // or command (within the detection time and a probe), else now.
   Nanos TakeoverStart() const;
   void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
+  void TellRole();
   bool BladeLive(uint8_t slot) const { return blades_[slot - 1].live; }
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;

@@ -11,11 +11,14 @@ CommandChannel::CommandChannel(Transport& transport, wire::Origin self, int slot
       give_up_after_(give_up_after),
       next_id_((uint64_t{self.epoch()} << 32) + 1) {}
 
-void CommandChannel::Send(wire::CommandKind kind, uint8_t origin, int64_t offset_ns,
-                          const std::function<bool(uint8_t)>& live) {
-  for (int s = 1; s <= slots_; ++s) {
-    pending_.push_back(Command{next_id_++, kind, origin, static_cast<uint8_t>(s), 0, offset_ns});
-  }
+void CommandChannel::Send(const Order& order, const std::function<bool(uint8_t)>& live) {
+  for (int s = 1; s <= slots_; ++s) pending_.push_back(Command{next_id_++, order, static_cast<uint8_t>(s), 0});
+  Resend(live);
+}
+
+void CommandChannel::SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live) {
+  if (slot < 1 || slot > slots_) return;
+  pending_.push_back(Command{next_id_++, order, slot, 0});
   Resend(live);
 }
 
@@ -38,10 +41,11 @@ void CommandChannel::Resend(const std::function<bool(uint8_t)>& live) {
     fbb_.Clear();
     wire::CommandBuilder b(fbb_);
     b.add_from(&self_);
-    b.add_kind(c.kind);
-    b.add_origin_chassis(c.origin);
+    b.add_kind(c.order.kind);
+    b.add_origin_chassis(c.order.origin);
+    b.add_role(c.order.role);
     b.add_request_id(c.id);
-    b.add_clock_offset_ns(c.offset_ns);
+    b.add_clock_offset_ns(c.order.offset_ns);
     auto cmd = b.Finish();
     fbb_.Finish(wire::CreateFrame(fbb_, wire::Message::Command, cmd.Union()), wire::FrameIdentifier());
     transport_.Send(NodeId{self_.chassis(), c.slot}, Link::kBackplane, {fbb_.GetBufferPointer(), fbb_.GetSize()});

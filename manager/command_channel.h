@@ -1,5 +1,5 @@
 // CommandChannel: a chassis manager's reliable commands to its blades on
-// the backplane (Adopt, Relinquish, SetClockOffset).
+// the backplane (Adopt, Relinquish, SetRole, SetClockOffset).
 //
 // A command goes to every blade and is sent again every tick until the
 // blade's status reports it applied (a frame on a connection being set up
@@ -11,7 +11,7 @@
 // high half: a blade scopes them to this incarnation.
 //
 //   CommandChannel ch(transport, wire::Origin(cluster, epoch, chassis, 0), slots);
-//   ch.Send(wire::CommandKind::Adopt, /*origin=*/2);
+//   ch.Send({wire::CommandKind::Adopt, /*origin=*/2}, is_live);
 //   ch.Applied(slot, status.last_command());   // from each BladeStatus
 //   ch.Resend(is_live);                        // every tick
 #pragma once
@@ -27,13 +27,18 @@ namespace bladesync {
 
 class CommandChannel {
  public:
+  // What a command says.
+  struct Order {
+    wire::CommandKind kind;
+    uint8_t origin = 0;     // the chassis the command is about
+    int64_t offset_ns = 0;  // SetClockOffset
+    wire::Role role = wire::Role::Unknown;  // SetRole
+  };
   struct Command {
     uint64_t id;
-    wire::CommandKind kind;
-    uint8_t origin;   // the chassis the command is about
+    Order order;
     uint8_t slot;     // the blade it goes to
     int tries;
-    int64_t offset_ns = 0;
   };
 
   // `give_up_after`: sends to a dead blade before its command is dropped.
@@ -42,7 +47,9 @@ class CommandChannel {
   // Id of the next command Send() makes.
   uint64_t next_id() const { return next_id_; }
   // One command per blade, sent now to those with nothing older waiting.
-  void Send(wire::CommandKind kind, uint8_t origin, int64_t offset_ns, const std::function<bool(uint8_t)>& live);
+  void Send(const Order& order, const std::function<bool(uint8_t)>& live);
+  // The same to one blade only (one that missed what the others were told).
+  void SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live);
   // The blade in `slot` reports every command up to `last` applied; the
   // next one waiting for it goes now.
   void Applied(uint8_t slot, uint64_t last, const std::function<bool(uint8_t)>& live);

@@ -157,6 +157,16 @@ ChassisRuntime::ChassisRuntime(const ClusterConfig& cfg, uint8_t chassis, Runtim
 
 ChassisRuntime::~ChassisRuntime() { Stop(); }
 
+void ChassisRuntime::RunOnBlade(uint8_t slot, const std::function<void(api::Blade&)>& fn) {
+  Blade& b = *blades_.at(slot_index_.at(slot));
+  b.thread.Call([&] { fn(*b.api); });
+}
+
+void ChassisRuntime::PostToBlade(uint8_t slot, std::function<void(api::Blade&)> fn) {
+  Blade& b = *blades_.at(slot_index_.at(slot));
+  b.thread.loop().Post([&b, fn = std::move(fn)] { fn(*b.api); });
+}
+
 std::vector<uint8_t> ChassisRuntime::slots() const {
   std::vector<uint8_t> s;
   for (auto& [slot, i] : slot_index_) s.push_back(slot);
@@ -344,6 +354,7 @@ Status ChassisRuntime::Start() {
     b->transport = std::make_unique<ZmqTransport>(ctx_, b->thread.loop(), NodeId{chassis_, slot}, book_, curve.value());
     if (Status s = b->transport->Bind(); !s.ok()) return s;
     b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
+    b->api = std::make_unique<api::Blade>(*b->agent);
     b->path = std::make_unique<PacketPath>(*b->agent);
     PacketPath* path = b->path.get();
     b->agent->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
@@ -354,7 +365,7 @@ Status ChassisRuntime::Start() {
       for (const std::string& a : {cc->m1, cc->m2, cc->backplane, cc->check}) {
         if (auto ip = HostAddress(a)) own.push_back(*ip);
       }
-      b->conntrack = std::make_unique<ConntrackSource>(b->thread.loop(), *b->agent, cfg_.conntrack, own);
+      b->conntrack = std::make_unique<ConntrackSource>(b->thread.loop(), *b->api, cfg_.conntrack, own);
       if (Status s = b->conntrack->Start(); !s.ok()) {
         return Unavailable("config system conntrack: " + s.message() + " (needs root and nf_conntrack)");
       }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "api/blade.h"
 #include "blades/blade_agent.h"
 #include "conntrack/conntrack_source.h"
 #include "conntrack/standby_guard.h"
@@ -97,6 +98,9 @@ class ChassisRuntime {
     Blade& b = *blades_.at(slot_index_.at(slot));
     return b.thread.Call([&] { return fn(*b.agent); });
   }
+  // The same with the embedding API's handle: waits, or returns at once.
+  void RunOnBlade(uint8_t slot, const std::function<void(api::Blade&)>& fn);
+  void PostToBlade(uint8_t slot, std::function<void(api::Blade&)> fn);
   std::vector<uint8_t> slots() const;
   // Every event loop of this chassis in this process, for the watchdog.
   std::vector<LoopWatchdog::Watched> loops();
@@ -112,6 +116,7 @@ class ChassisRuntime {
     NodeThread thread;
     std::unique_ptr<ZmqTransport> transport;
     std::unique_ptr<BladeAgent> agent;
+    std::unique_ptr<api::Blade> api;  // the embedding API's handle (conntrack, embedders)
     std::unique_ptr<PacketPath> path;
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };

@@ -20,6 +20,7 @@
 #include "fabric/zmq_transport.h"
 #include "runtime/address_book.h"
 #include "runtime/node_thread.h"
+#include "blades/packet.h"
 #include "traffic/traffic_generator.h"
 
 namespace bladesync {

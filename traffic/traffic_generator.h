@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "blades/packet.h"
+#include "api/packet.h"
 #include "core/event_loop.h"
 
 namespace bladesync {

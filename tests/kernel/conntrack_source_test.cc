@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "blades/blade_agent.h"
 #include "conntrack/conntrack_source.h"
 #include "conntrack/netlink_conntrack.h"
 #include "tests/support/kernel_entries.h"
@@ -35,16 +36,18 @@ class ConntrackSourceTest : public ::testing::Test {
     b.pickup.connectionless = true;
     agent_ = std::make_unique<BladeAgent>(b, loop_, fabric_);
     agent_->Start();
+    blade_ = std::make_unique<api::Blade>(*agent_);
   }
   void TearDown() override {
     source_.reset();
+    blade_.reset();
     agent_.reset();
   }
   void StartSource(uint32_t resync_interval_s) {
     ConntrackOptions o;
     o.enabled = true;
     o.resync_interval_s = resync_interval_s;
-    source_ = std::make_unique<ConntrackSource>(loop_, *agent_, o, std::vector<IpAddr>{});
+    source_ = std::make_unique<ConntrackSource>(loop_, *blade_, o, std::vector<IpAddr>{});
     ASSERT_TRUE(source_->Start().ok());
   }
   // Runs the loop until the blade owns n sessions or 3 s passed.
@@ -57,6 +60,7 @@ class ConntrackSourceTest : public ::testing::Test {
   AsioEventLoop loop_;
   NoFabric fabric_;
   std::unique_ptr<BladeAgent> agent_;
+  std::unique_ptr<api::Blade> blade_;
   std::unique_ptr<ConntrackSource> source_;
 };
 std::string* ConntrackSourceTest::why_not_ = nullptr;

@@ -104,8 +104,9 @@ struct Pair {
     return o;
   }();
   const IpAddr m1 = IpAddr::V4(0xa9fec901);
-  KernelSync s1{c.blade(1, 1), c.blade(1, 1).loop(), k1, opt, {m1}};
-  KernelSync s2{c.blade(2, 1), c.blade(2, 1).loop(), k2, opt, {IpAddr::V4(0xa9fec902)}};
+  api::Blade a1{c.blade(1, 1)}, a2{c.blade(2, 1)};  // what conntrack/ sees of each blade
+  KernelSync s1{a1, c.blade(1, 1).loop(), k1, opt, {m1}};
+  KernelSync s2{a2, c.blade(2, 1).loop(), k2, opt, {IpAddr::V4(0xa9fec902)}};
 
   // The mirror on chassis 2 equals chassis 1's kernel, session by session.
   ::testing::AssertionResult MirrorEqualsKernel() {
@@ -283,8 +284,8 @@ struct StandbyPair : Pair {
     o.standby_in_kernel = true;
     return o;
   }();
-  KernelSync s2k{c.blade(2, 1), c.blade(2, 1).loop(), k2ops, sopt, {IpAddr::V4(0xa9fec902)}};
-  StandbyKernel sk{c.blade(2, 1), c.blade(2, 1).loop(), k2ops, sopt, [this](const SessionKey& k) { return s2k.Ignored(k); }};
+  KernelSync s2k{a2, c.blade(2, 1).loop(), k2ops, sopt, {IpAddr::V4(0xa9fec902)}};
+  StandbyKernel sk{a2, c.blade(2, 1).loop(), k2ops, sopt, [this](const SessionKey& k) { return s2k.Ignored(k); }};
   StandbyPair() {
     s2k.set_standby(&sk);
     sk.Start();

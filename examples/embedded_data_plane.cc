@@ -1,0 +1,148 @@
+// A data plane that embeds a bladesync blade through the embedding API
+// (api/embedded_blade.h, api/blade.h). It stands for a chassis vendor's
+// packet path: it keeps its own sessions and reports each change, and on
+// failover it takes the sessions its blade adopted and learns the role.
+//
+//   bladesyncd --config F --chassis 1 --no-blades          # the chassis manager
+//   embedded_data_plane --config F --chassis 1 --slot 1 --sessions 1000
+//
+// With --sessions N it opens N TCP sessions (SYN, then established) once
+// its chassis is primary and closes every tenth. It prints what it reports
+// and what bladesync tells it, one line each, and a status line every
+// second; SIGTERM or SIGINT (or --exit-after seconds) stops it.
+// Exit codes: 0 stopped, 2 usage, config or start-up error.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "api/embedded_blade.h"
+
+namespace {
+
+using namespace bladesync;
+
+constexpr const char* kUsage =
+    "usage: embedded_data_plane --config FILE --chassis N --slot S [--sessions N] [--exit-after SECONDS]\n";
+
+long Number(int& i, int argc, char** argv, long lo, long hi) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "embedded_data_plane: %s needs a value\n%s", argv[i], kUsage);
+    std::exit(2);
+  }
+  char* end = nullptr;
+  const long n = std::strtol(argv[++i], &end, 10);
+  if (*argv[i] == '\0' || *end != '\0' || n < lo || n > hi) {
+    std::fprintf(stderr, "embedded_data_plane: %s needs a whole number from %ld to %ld\n", argv[i - 1], lo, hi);
+    std::exit(2);
+  }
+  return n;
+}
+
+// The data plane's own side: what it opens once its chassis is primary.
+struct DataPlane {
+  long to_open = 0;
+  bool opened = false;
+
+  void Open(api::Blade& blade) {
+    if (opened || to_open == 0) return;
+    opened = true;
+    long created = 0, closed = 0;
+    for (long i = 0; i < to_open; ++i) {
+      api::SessionFacts facts;
+      facts.key = api::SessionKey::V4(0x0a000000u + static_cast<uint32_t>(i), 0xc6336401u,
+                                      static_cast<uint16_t>(20000 + i % 40000), 443, kProtoTcp);
+      facts.srcintf = 1;
+      facts.dstintf = 2;
+      const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+      if (id == api::kNoSession) continue;
+      ++created;
+      blade.Update(id, api::SessionState{kTcpEstablished, 0, 3600});  // the handshake completed
+      blade.Touch(id);                                                // a data packet
+      if (i % 10 == 9) {
+        blade.Delete(id, kDeleteClosed);
+        ++closed;
+      }
+    }
+    std::printf("reported %ld sessions, closed %ld: %ld open\n", created, closed, created - closed);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  api::EmbedOptions opt;
+  long exit_after = 0;
+  auto data_plane = std::make_shared<DataPlane>();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) opt.config = argv[++i];
+    else if (a == "--chassis") opt.chassis = static_cast<uint8_t>(Number(i, argc, argv, 1, 255));
+    else if (a == "--slot") opt.slot = static_cast<uint8_t>(Number(i, argc, argv, 1, 255));
+    else if (a == "--sessions") data_plane->to_open = Number(i, argc, argv, 0, 1000000);
+    else if (a == "--exit-after") exit_after = Number(i, argc, argv, 0, 86400);
+    else {
+      std::fprintf(stderr, "embedded_data_plane: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (opt.config.empty() || opt.chassis == 0 || opt.slot == 0) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  // Signals go to this thread only (sigtimedwait below): the blade's threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Result<std::unique_ptr<api::EmbeddedBlade>> started = api::EmbeddedBlade::Start(opt);
+  if (!started.ok()) {
+    std::fprintf(stderr, "embedded_data_plane: %s\n", started.status().message().c_str());
+    return 2;
+  }
+  api::EmbeddedBlade& embedded = *started.value();
+  std::printf("blade %d of chassis %d started\n", opt.slot, opt.chassis);
+
+  embedded.Run([data_plane](api::Blade& blade) {
+    blade.OnAdopted([&blade](const api::Adoption& a) {
+      // The adopted sessions are this blade's now: the data plane takes them
+      // into its own tables (here: counts them) before traffic arrives.
+      size_t marked = 0;
+      blade.ForEachOwned([&](api::SessionId, const api::SessionView& s) {
+        marked += (s.record->flags & kFlagAdopted) != 0;
+      });
+      std::printf("adopted %zu sessions of chassis %d (%zu owned sessions carry the adopted flag)\n", a.sessions,
+                  a.from_chassis, marked);
+    });
+    auto on_role = [data_plane, &blade](api::Role now) {
+      if (now == api::Role::kPrimary || now == api::Role::kStandalone) data_plane->Open(blade);
+    };
+    blade.OnRoleChange([on_role](api::Role was, api::Role now) {
+      std::printf("role %s -> %s\n", api::RoleName(was), api::RoleName(now));
+      on_role(now);
+    });
+    on_role(blade.role());  // told before the listener was there
+  });
+
+  long seconds = 0;
+  for (;;) {
+    const timespec one_second{1, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &one_second);
+    if (sig > 0) break;
+    if (exit_after && ++seconds >= exit_after) break;
+    embedded.Run([](api::Blade& blade) {
+      size_t mirrored = 0;
+      blade.ForEachMirrored([&](uint8_t, const api::SessionView&) { ++mirrored; });
+      std::printf("status: role %s, owned %zu, mirrored %zu\n", api::RoleName(blade.role()), blade.owned_sessions(),
+                  mirrored);
+    });
+  }
+  embedded.Stop();
+  std::printf("stopped\n");
+  return 0;
+}

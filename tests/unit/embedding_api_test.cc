@@ -1,0 +1,148 @@
+// The embedding API (api::Blade) on the simulator: what a data plane
+// reports reaches the mirrors, and failover tells it the adopted sessions
+// first and the chassis's new role after; a blade that missed a role change
+// is told when it is heard again; an adoption hold keeps the traffic back.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "api/blade.h"
+#include "tests/support/sim_chassis_cluster.h"
+
+namespace bladesync::testing {
+namespace {
+
+constexpr int kSessions = 30;
+
+api::SessionFacts FactsOf(int i) {
+  api::SessionFacts f;
+  f.key = api::SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(3000 + i), 443, kProtoTcp);
+  return f;
+}
+
+api::Role RoleOf(ChassisManager& m) { return static_cast<api::Role>(m.role()); }
+
+class EmbeddingApi : public ::testing::Test {
+ protected:
+  EmbeddingApi() : c_(2, 2, 5) {
+    c_.RunFor(seconds(2));
+    std::vector<uint8_t> t = c_.TrafficChassis();
+    EXPECT_EQ(t.size(), 1u);
+    primary_ = t.empty() ? 1 : t[0];
+    backup_ = primary_ == 1 ? 2 : 1;
+  }
+  api::Blade& Api(uint8_t chassis, uint8_t slot) {
+    auto& a = apis_[{chassis, slot}];
+    if (!a) a = std::make_unique<api::Blade>(*c_.blade(chassis, slot));
+    return *a;
+  }
+  // Opens kSessions sessions on the primary's slot 1 through the API and
+  // closes every fifth; returns how many are open.
+  int Report() {
+    api::Blade& b = Api(primary_, 1);
+    int open = 0;
+    for (int i = 0; i < kSessions; ++i) {
+      const api::SessionId id = b.Create(FactsOf(i), api::SessionState{kTcpSynSent, 0, 120});
+      EXPECT_NE(id, api::kNoSession);
+      b.Update(id, api::SessionState{kTcpEstablished, 0, 3600});
+      b.Touch(id);
+      if (i % 5 == 4) b.Delete(id, kDeleteClosed);
+      else ++open;
+    }
+    c_.RunFor(seconds(1));
+    return open;
+  }
+
+  SimChassisCluster c_;
+  uint8_t primary_ = 0, backup_ = 0;
+  std::map<std::pair<uint8_t, uint8_t>, std::unique_ptr<api::Blade>> apis_;
+};
+
+TEST_F(EmbeddingApi, EveryBladeKnowsItsChassissRole) {
+  for (uint8_t ch : {primary_, backup_}) {
+    for (uint8_t s = 1; s <= 2; ++s) {
+      EXPECT_EQ(Api(ch, s).role(), RoleOf(*c_.manager(ch))) << "chassis " << int(ch) << " slot " << int(s);
+    }
+  }
+  EXPECT_EQ(Api(primary_, 1).role(), api::Role::kPrimary);
+  EXPECT_EQ(Api(backup_, 1).role(), api::Role::kSecondary);
+}
+
+TEST_F(EmbeddingApi, ReportedSessionsReachTheMirrorAsReported) {
+  std::vector<std::string> changes;
+  Api(backup_, 1).OnMirrorChange([&](const api::MirrorChange& m) {
+    if (m.now) EXPECT_EQ(m.owner, primary_);
+    changes.push_back(m.now ? "up" : "gone");
+  });
+  const int open = Report();
+  size_t mirrored = 0;
+  Api(backup_, 1).ForEachMirrored([&](uint8_t owner, const api::SessionView& s) {
+    EXPECT_EQ(owner, primary_);
+    EXPECT_EQ(s.record->proto_state, kTcpEstablished);
+    ++mirrored;
+  });
+  EXPECT_EQ(mirrored, static_cast<size_t>(open));
+  EXPECT_EQ(Api(primary_, 1).owned_sessions(), static_cast<size_t>(open));
+  EXPECT_TRUE(Api(backup_, 1).FindMirrored(FactsOf(0).key));
+  EXPECT_TRUE(Api(backup_, 1).FindMirrored(FactsOf(0).key.Reversed())) << "either direction finds it";
+  EXPECT_FALSE(Api(backup_, 1).FindMirrored(FactsOf(4).key)) << "a closed session is not mirrored";
+  EXPECT_FALSE(changes.empty());
+  Api(backup_, 1).OnMirrorChange(nullptr);
+  const size_t seen = changes.size();
+  Api(primary_, 1).Delete(*Api(primary_, 1).Find(FactsOf(0).key), kDeleteClosed);
+  c_.RunFor(seconds(1));
+  EXPECT_EQ(changes.size(), seen) << "a listener that was taken away still heard";
+}
+
+TEST_F(EmbeddingApi, FailoverTellsTheAdoptionFirstThenTheRole) {
+  const int open = Report();
+  std::vector<std::string> told;
+  api::Blade& b = Api(backup_, 1);
+  b.OnAdopted([&](const api::Adoption& a) {
+    EXPECT_EQ(a.from_chassis, primary_);
+    told.push_back("adopted " + std::to_string(a.sessions));
+  });
+  b.OnRoleChange([&](api::Role was, api::Role now) {
+    told.push_back(std::string("role ") + api::RoleName(was) + " -> " + api::RoleName(now));
+  });
+  c_.KillChassis(primary_);
+  c_.RunFor(seconds(3));
+  ASSERT_EQ(told, (std::vector<std::string>{"adopted " + std::to_string(open), "role secondary -> standalone"}));
+  size_t adopted = 0;
+  b.ForEachOwned([&](api::SessionId id, const api::SessionView& s) {
+    EXPECT_EQ(b.Find(s.key()), id);
+    adopted += (s.record->flags & kFlagAdopted) != 0;
+  });
+  EXPECT_EQ(adopted, static_cast<size_t>(open));
+}
+
+TEST_F(EmbeddingApi, ABladeThatMissedTheRoleChangeIsToldWhenHeardAgain) {
+  // Slot 2 of the backup hears nothing while the primary dies and its
+  // manager gives up resending to it.
+  c_.net().SetDown(NodeId{backup_, 2}, true);
+  c_.KillChassis(primary_);
+  c_.RunFor(seconds(30));  // past the resends' bound (10 x blade-hb-lost-threshold)
+  ASSERT_EQ(RoleOf(*c_.manager(backup_)), api::Role::kStandalone);
+  EXPECT_EQ(Api(backup_, 1).role(), api::Role::kStandalone);
+  EXPECT_EQ(Api(backup_, 2).role(), api::Role::kSecondary);
+  c_.net().SetDown(NodeId{backup_, 2}, false);
+  c_.RunFor(seconds(2));
+  EXPECT_EQ(Api(backup_, 2).role(), api::Role::kStandalone);
+}
+
+TEST_F(EmbeddingApi, AnAdoptionHoldKeepsTheTrafficBackUntilReleased) {
+  Report();
+  std::vector<api::AdoptionHold> holds;
+  Api(backup_, 1).OnAdopted([&](const api::Adoption&) { holds.push_back(Api(backup_, 1).HoldAdoption()); });
+  c_.KillChassis(primary_);
+  c_.RunFor(seconds(3));
+  ASSERT_EQ(holds.size(), 1u);
+  EXPECT_FALSE(c_.manager(backup_)->TrafficReady()) << "traffic moved while adopted sessions were on their way";
+  holds.clear();  // released
+  c_.RunFor(milliseconds(500));
+  EXPECT_TRUE(c_.manager(backup_)->TrafficReady());
+}
+
+}  // namespace
+}  // namespace bladesync::testing
