@@ -201,8 +201,16 @@ void BladeAgent::DeleteSession(uint32_t id, uint8_t reason) {
   deleted_.emplace_back(id, reason);
   if (!flush_posted_) {
     flush_posted_ = true;
-    loop_.Post([this] { Flush(); });
+    PostFlush();
   }
+}
+
+// At the end of this loop turn, unless a Flush() ran before then (a
+// PacketBatch flushes at its end): one flush per frame, not two.
+void BladeAgent::PostFlush() {
+  loop_.Post([this] {
+    if (flush_posted_) Flush();
+  });
 }
 
 std::optional<uint32_t> BladeAgent::Lookup(const SessionKey& key) const {
@@ -218,7 +226,7 @@ void BladeAgent::MarkDirty(uint32_t id) {
     Flush();
   } else if (!flush_posted_) {
     flush_posted_ = true;
-    loop_.Post([this] { Flush(); });
+    PostFlush();
   }
 }
 
@@ -376,7 +384,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   for (auto& peer : peers_) peer->out.StartSnapshot("adopted sessions");
   if (!flush_posted_) {
     flush_posted_ = true;
-    loop_.Post([this] { Flush(); });
+    PostFlush();
   }
   for (const auto& listener : adopt_listeners_) listener(chassis, n);
   return n;

@@ -177,6 +177,7 @@ class BladeAgent {
  private:
   uint64_t NextVersion() { return version_ = (version_ + 1) & kVersionMask; }
   void MarkDirty(uint32_t id);
+  void PostFlush();
   void Append(const ChangeEntry& e);
   void Tick();
   void Sweep();

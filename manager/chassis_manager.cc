@@ -200,7 +200,10 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         ingress_dropped_.Add();
         return Drop(DropReason::kWrongCluster, "packets");
       }
-      ForEachPacket(*pb, [this](const PacketInfo& p) { Ingress(p); });
+      // Each packet goes on to its blade in the wire form it came in: only
+      // its key and interfaces are read here.
+      if (pb->packets4()) for (const wire::Packet4* w : *pb->packets4()) Ingress(FromWire(*w), *w);
+      if (pb->packets6()) for (const wire::Packet6* w : *pb->packets6()) Ingress(FromWire(*w), *w);
       return;
     }
     default:
@@ -659,17 +662,26 @@ void ChassisManager::TellRole() {
 void ChassisManager::FlushIngress() { ingress_.Flush(); }
 
 void ChassisManager::Ingress(const PacketInfo& p) {
+  if (auto slot = IngressSlot(p)) ingress_.Add(*slot, p);
+}
+
+template <typename WirePacket>
+void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w) {
+  if (auto slot = IngressSlot(p)) ingress_.Add(*slot, w);
+}
+
+std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p) {
   ingress_packets_.Add();
   if (!processes_traffic()) {
     ingress_dropped_.Add();
-    return;
+    return std::nullopt;
   }
   const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf);
   if (v.action == Verdict::kDrop || v.slot < 1 || v.slot > cfg_.slots || !blades_[v.slot - 1].live) {
     ingress_dropped_.Add();
-    return;
+    return std::nullopt;
   }
-  ingress_.Add(static_cast<uint8_t>(v.slot), p);
+  return static_cast<uint8_t>(v.slot);
 }
 
 }  // namespace bladesync

@@ -221,6 +221,11 @@ class ChassisManager {
   Nanos TakeoverStart() const;
   void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
   void TellRole();
+  // The blade an entering packet goes to (counted), or none (dropped, counted).
+  std::optional<uint8_t> IngressSlot(const PacketInfo& p);
+  // A packet from a data port: `p` is read, `w` goes on unchanged.
+  template <typename WirePacket>
+  void Ingress(const PacketInfo& p, const WirePacket& w);
   bool BladeLive(uint8_t slot) const { return blades_[slot - 1].live; }
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;

@@ -17,11 +17,27 @@ void IngressBatcher::Add(uint8_t slot, const PacketInfo& p) {
   } else {
     pending6_[slot].push_back(ToWire6(p));
   }
+  Added(slot);
+}
+
+void IngressBatcher::Add(uint8_t slot, const wire::Packet4& p) {
+  pending4_[slot].push_back(p);
+  Added(slot);
+}
+
+void IngressBatcher::Add(uint8_t slot, const wire::Packet6& p) {
+  pending6_[slot].push_back(p);
+  Added(slot);
+}
+
+void IngressBatcher::Added(uint8_t slot) {
   if (pending4_[slot].size() + pending6_[slot].size() >= batch_) {
     Flush();
   } else if (!flush_posted_) {
     flush_posted_ = true;
-    loop_.Post([this] { Flush(); });
+    loop_.Post([this] {
+      if (flush_posted_) Flush();  // not sent meanwhile by a full batch
+    });
   }
 }
 

@@ -19,10 +19,14 @@ class IngressBatcher {
  public:
   IngressBatcher(EventLoop& loop, Transport& transport, wire::Origin self, int slots, size_t batch);
   void Add(uint8_t slot, const PacketInfo& p);
+  // A packet that arrived in its wire form goes on in it, unconverted.
+  void Add(uint8_t slot, const wire::Packet4& p);
+  void Add(uint8_t slot, const wire::Packet6& p);
   // Sends every batch now.
   void Flush();
 
  private:
+  void Added(uint8_t slot);
   EventLoop& loop_;
   Transport& transport_;
   wire::Origin self_;
