@@ -65,7 +65,7 @@ size_t Blade::owned_sessions() const { return agent_.owned().live(); }
 std::optional<Blade::Mirrored> Blade::FindMirrored(const SessionKey& key) const {
   auto hit = agent_.LookupStandby(key);
   if (!hit) return std::nullopt;
-  return Mirrored{hit->origin, View(agent_.standby(hit->origin)->store(), hit->id)};
+  return Mirrored{hit->owner, View(agent_.standby(hit->owner)->store(), hit->id)};
 }
 
 void Blade::ForEachMirrored(const std::function<void(uint8_t owner, const SessionView&)>& fn) const {

@@ -1,6 +1,6 @@
 // Bulk sync: the owner blade holds N sessions (1,000,000 by default); the
 // mirror blade is replaced by a fresh one (a new process in the same slot),
-// which asks for a snapshot; the clock runs from the new blade's start until
+// which asks for a bulk sync; the clock runs from the new blade's start until
 // it holds all N and is in sync. Real ZeroMQ TCP on 127.0.0.1, each blade on
 // its own thread. The anchor, in the same run: raw ZeroMQ moving the same
 // number of frames of the same size.

@@ -24,7 +24,7 @@ void EncodeFrames(benchmark::State& state, Add add) {
   const uint32_t n = static_cast<uint32_t>(state.range(0));
   DeltaEncoder enc;
   BatchHeader h;
-  h.origin = wire::Origin(1, 1, 1, 1);
+  h.from = wire::Origin(1, 1, 1, 1);
   h.seq_count = n;
   size_t bytes = 0;
   for (auto _ : state) {
@@ -66,7 +66,7 @@ void BM_VerifyAndReadCreates4(benchmark::State& state) {
   enc.Reset();
   for (uint32_t i = 0; i < n; ++i) enc.AddCreate(i, Rec(i), nullptr, false);
   BatchHeader h;
-  h.origin = wire::Origin(1, 1, 1, 1);
+  h.from = wire::Origin(1, 1, 1, 1);
   h.seq_count = n;
   std::span<const uint8_t> f = enc.FinishBatch(h);
   std::vector<uint8_t> bytes(f.begin(), f.end());

@@ -224,7 +224,7 @@ class Bladesync:
         st = self.c.cli(2, "get", "system", "ha", "status", check=False)
         if not st:
             return None
-        return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["origin"] == 1)
+        return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["owner"] == 1)
 
     def has_flows(self):
         rows = self.c.cli(2, "diagnose", "sys", "session", "list", "standby", "src", "10.9.0.1")["sessions"]

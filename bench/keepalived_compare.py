@@ -207,7 +207,7 @@ class Bladesync:
 
     def mirrored(self):
         st = self.c.cli(2, "get", "system", "ha", "status", check=False)
-        return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["origin"] == 1) if st else 0
+        return sum(s["sessions"] for b in st["blades"] for s in b["standby"] if s["owner"] == 1) if st else 0
 
     def has_flows(self):
         rows = self.c.cli(2, "diagnose", "sys", "session", "list", "standby", "src", self.topo.CLIENT)["sessions"]

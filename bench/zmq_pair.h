@@ -66,7 +66,7 @@ class ZmqBladePair {
     mirror_->Start();
     owner_thread_.Start();
     mirror_thread_.Start();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // connections and the opening snapshots
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // connections and the opening bulk syncs
   }
   ~ZmqBladePair() {
     owner_thread_.Call([&] { owner_.reset(); owner_tr_->Close(); });
@@ -92,7 +92,7 @@ class ZmqBladePair {
     }
   }
   // The mirror blade replaced (a new process in the same slot): a fresh agent
-  // on the same transport, which asks the owner for a snapshot. Runs on the
+  // on the same transport, which asks the owner for a bulk sync. Runs on the
   // mirror's thread; the returned time is when the new agent started.
   std::chrono::steady_clock::time_point ReplaceMirror() {
     return OnMirror([&] {

@@ -13,7 +13,7 @@ size_t PowerOfTwoAtLeast(size_t n) {
   while (p < n) p <<= 1;
   return p;
 }
-wire::Origin MakeOrigin(const BladeConfig& c) { return wire::Origin(c.cluster_id, c.epoch, c.chassis, c.slot); }
+wire::Origin MakeOrigin(const BladeConfig& c) { return wire::Origin(c.group_id, c.epoch, c.chassis, c.slot); }
 
 StreamOptions StreamOptionsOf(const BladeConfig& c) {
   StreamOptions o;
@@ -80,7 +80,7 @@ void BladeAgent::Start() {
     transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM2);
   }
   transport_.Prepare(NodeId{cfg_.chassis, 0}, Link::kBackplane);
-  for (auto& p : peers_) p->out.Pump();  // an (empty) snapshot opens every stream
+  for (auto& p : peers_) p->out.Pump();  // an (empty) bulk sync opens every stream
 }
 
 BladeAgent::Peer* BladeAgent::FindPeer(uint8_t chassis) {
@@ -95,12 +95,12 @@ const StandbyTable* BladeAgent::standby(uint8_t chassis) const {
 
 void BladeAgent::set_apply_observer(std::function<void(uint8_t, uint64_t, uint32_t, bool)> f) {
   for (auto& p : peers_) {
-    const uint8_t origin = p->standby->origin();
+    const uint8_t owner = p->standby->owner();
     if (!f) {
       p->standby->set_apply_observer(nullptr);
       continue;
     }
-    p->standby->set_apply_observer([f, origin](uint64_t first, uint32_t n, bool begin) { f(origin, first, n, begin); });
+    p->standby->set_apply_observer([f, owner](uint64_t first, uint32_t n, bool begin) { f(owner, first, n, begin); });
   }
 }
 
@@ -233,7 +233,7 @@ void BladeAgent::MarkDirty(uint32_t id) {
 void BladeAgent::Append(const ChangeEntry& e) {
   if (log_.full()) {
     // Streams that still need the oldest entry give up their place and
-    // resync from a snapshot; the others are not held back by them.
+    // resync from a bulk sync; the others are not held back by them.
     ReleaseLog();
     if (log_.full()) {
       for (auto& p : peers_) {
@@ -290,8 +290,8 @@ void BladeAgent::Flush() {
 std::optional<BladeAgent::StandbyHit> BladeAgent::LookupStandby(const SessionKey& key) const {
   for (const auto& p : peers_) {
     const SessionStore& st = p->standby->store();
-    if (auto id = st.Find(key)) return StandbyHit{p->standby->origin(), *id, false, &st.rec(*id)};
-    if (auto id = st.Find(key.Reversed())) return StandbyHit{p->standby->origin(), *id, true, &st.rec(*id)};
+    if (auto id = st.Find(key)) return StandbyHit{p->standby->owner(), *id, false, &st.rec(*id)};
+    if (auto id = st.Find(key.Reversed())) return StandbyHit{p->standby->owner(), *id, true, &st.rec(*id)};
   }
   return std::nullopt;
 }
@@ -304,15 +304,15 @@ void BladeAgent::set_standby_listener(StandbyListener f) {
     c->agent->standby_listener_(c->owner, store, id, old_key, was_live);
   };
   for (auto& p : peers_) {
-    p->change_context = {this, p->standby->origin()};
+    p->change_context = {this, p->standby->owner()};
     p->standby->set_change_hook(standby_listener_ ? kHook : nullptr, &p->change_context);
   }
 }
 
-void BladeAgent::ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6) {
-  Peer* peer = FindPeer(origin);
+void BladeAgent::ForwardToOwner(uint8_t owner, const wire::Packet4* p4, const wire::Packet6* p6) {
+  Peer* peer = FindPeer(owner);
   if (!peer) return;
-  transport_.Send(NodeId{origin, cfg_.slot}, peer->links.active(),
+  transport_.Send(NodeId{owner, cfg_.slot}, peer->links.active(),
                   BuildPacketBatch(scratch_fbb_, self_, p4 ? std::span(p4, 1) : std::span<const wire::Packet4>(),
                                    p6 ? std::span(p6, 1) : std::span<const wire::Packet6>()));
   counters_.packets_forwarded.Add();
@@ -378,10 +378,10 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
   counters_.adopted_sessions.Add(n);
   counters_.synced_sessions.Add(n);
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": adopted " << n << " sessions of chassis " << int(chassis);
-  // One snapshot per mirror instead of a create per session; the chassis
+  // One bulk sync per mirror instead of a create per session; the chassis
   // we adopted from gets one too, since it may be alive and now mirrors us.
   // It streams from the next loop turn on: promotion itself is done here.
-  for (auto& peer : peers_) peer->out.StartSnapshot("adopted sessions");
+  for (auto& peer : peers_) peer->out.StartBulkSync("adopted sessions");
   if (!flush_posted_) {
     flush_posted_ = true;
     PostFlush();
@@ -403,13 +403,13 @@ size_t BladeAgent::Relinquish() {
   deleted_.clear();
   counters_.relinquished_sessions.Add(n);
   // After a grace period (the new primary adopts from our stream as it is
-  // now), tell the mirrors we own nothing: a snapshot of the empty table.
+  // now), tell the mirrors we own nothing: a bulk sync of the empty table.
   // Until then our stream stays as it was, so the adoption cannot lose it.
   SetSummaries(false);
   if (!resync_timer_) {
     resync_timer_ = loop_.CreateTimer([this] {
       SetSummaries(true);
-      for (auto& p : peers_) p->out.StartSnapshot("ownership given up");
+      for (auto& p : peers_) p->out.StartBulkSync("ownership given up");
       Flush();
     });
   }
@@ -452,13 +452,13 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
   if (!frame.ok()) return DropFrame(DropReason::kMalformed, frame.status().message().c_str());
   const wire::Frame* f = frame.value();
   auto check_origin = [&](const wire::Origin* o, bool from_peer) -> bool {
-    if (!o) return DropFrame(DropReason::kMalformed, "no origin"), false;
-    if (o->cluster_id() != cfg_.cluster_id) return DropFrame(DropReason::kWrongCluster, "cluster id"), false;
+    if (!o) return DropFrame(DropReason::kMalformed, "no sender"), false;
+    if (o->group_id() != cfg_.group_id) return DropFrame(DropReason::kWrongCluster, "group id"), false;
     if (!from_peer) return true;
     if (o->slot() != cfg_.slot) return DropFrame(DropReason::kWrongSlot, "slot"), false;
     if (!FindPeer(o->chassis())) return DropFrame(DropReason::kWrongChassis, "unknown chassis"), false;
     if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != o->chassis()) {
-      return DropFrame(DropReason::kUnauthenticated, "origin is not the authenticated peer"), false;
+      return DropFrame(DropReason::kUnauthenticated, "sender is not the authenticated peer"), false;
     }
     return true;
   };
@@ -482,16 +482,16 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
     case wire::Message::DeltaBatch: {
       const wire::DeltaBatch* b = f->msg_as_DeltaBatch();
       if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
-      if (!check_origin(b->origin(), true)) return;
+      if (!check_origin(b->from(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
-      FindPeer(b->origin()->chassis())->standby->OnBatch(*b, meta.link, bytes);
+      FindPeer(b->from()->chassis())->standby->OnBatch(*b, meta.link, bytes);
       return;
     }
     case wire::Message::Ack: {
       const wire::Ack* a = f->msg_as_Ack();
       if (!fabric) return DropFrame(DropReason::kWrongLink, "ack on the backplane");
       if (!check_origin(a->from(), true)) return;
-      if (a->origin_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "ack for another chassis");
+      if (a->owner_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "ack for another chassis");
       Peer* p = FindPeer(a->from()->chassis());
       HandleQueries(*p, *a, meta.link);
       p->out.OnAck(*a, meta.link);
@@ -526,7 +526,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
       }
       // Commands are resent until the status reports them: apply each once.
       if (c->request_id() <= last_command_) return;
-      if (c->kind() == wire::CommandKind::Adopt) Adopt(c->origin_chassis());
+      if (c->kind() == wire::CommandKind::Adopt) Adopt(c->peer_chassis());
       if (c->kind() == wire::CommandKind::Relinquish) Relinquish();
       if (c->kind() == wire::CommandKind::SetRole && c->role() != role_) {
         const wire::Role was = role_;
@@ -536,7 +536,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
         for (const auto& listener : role_listeners_) listener(was, role_);
       }
       if (c->kind() == wire::CommandKind::SetClockOffset) {
-        if (Peer* p = FindPeer(c->origin_chassis())) p->standby->set_clock_offset(Nanos(c->clock_offset_ns()));
+        if (Peer* p = FindPeer(c->peer_chassis())) p->standby->set_clock_offset(Nanos(c->clock_offset_ns()));
       }
       last_command_ = c->request_id();
       SendStatus();
@@ -548,7 +548,7 @@ void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) 
 }
 
 void BladeAgent::HandleQueries(Peer& peer, const wire::Ack& ack, Link link) {
-  if (!ack.queries() || ack.origin_epoch() != cfg_.epoch) return;
+  if (!ack.queries() || ack.owner_epoch() != cfg_.epoch) return;
   const int li = static_cast<int>(link);
   for (const wire::Query* q : *ack.queries()) {
     counters_.received[static_cast<int>(SyncOp::kQuery)][li].Add();
@@ -600,7 +600,7 @@ void BladeAgent::SendStatus() {
   std::vector<wire::StandbySummary> sums;
   for (auto& p : peers_) {
     const StandbyTable& s = *p->standby;
-    sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.origin(), s.in_sync(),
+    sums.emplace_back(s.store().live(), s.store().digest(), s.next_seq(), s.epoch(), s.owner(), s.in_sync(),
                       s.released());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());

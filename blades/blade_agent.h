@@ -40,7 +40,7 @@ namespace bladesync {
 struct BladeSeams {
   OutboundStream::MakeSender make_sender = nullptr;
   StandbyTable::MakeReceiver make_receiver = nullptr;
-  using MakeStandby = std::unique_ptr<StandbyTable> (*)(const StandbyTable::Parts&, uint8_t origin_chassis,
+  using MakeStandby = std::unique_ptr<StandbyTable> (*)(const StandbyTable::Parts&, uint8_t owner_chassis,
                                                          LinkMonitor&, StandbyTable::MakeReceiver);
   MakeStandby make_standby = nullptr;
 };
@@ -77,7 +77,7 @@ class BladeAgent {
   const StandbyTable* standby(uint8_t chassis) const;
   // A peer's session we mirror, by either direction of its key.
   struct StandbyHit {
-    uint8_t origin;
+    uint8_t owner;
     uint32_t id;
     bool reply;
     const SessionRecord* rec;
@@ -95,12 +95,12 @@ class BladeAgent {
     for (const auto& p : peers_) {
       const SessionStore& st = p->standby->store();
       for (uint32_t id = 0; id < st.slots(); ++id) {
-        if (st.is_live(id)) fn(p->standby->origin(), st, id);
+        if (st.is_live(id)) fn(p->standby->owner(), st, id);
       }
     }
   }
   // Active-active: hands a packet to the blade that owns its session.
-  void ForwardToOwner(uint8_t origin, const wire::Packet4* p4, const wire::Packet6* p6);
+  void ForwardToOwner(uint8_t owner, const wire::Packet4* p4, const wire::Packet6* p6);
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
   size_t Adopt(uint8_t chassis);
   // This chassis is no longer the one that processes traffic and another
@@ -127,7 +127,7 @@ class BladeAgent {
   // the manager holds the cluster addresses back until none is pending.
   void AdoptionPending(int delta);
   void add_adopt_listener(std::function<void(uint8_t chassis, size_t n)> f) { adopt_listeners_.push_back(std::move(f)); }
-  void set_apply_observer(std::function<void(uint8_t origin, uint64_t first, uint32_t count, bool begin)> f);
+  void set_apply_observer(std::function<void(uint8_t owner, uint64_t first, uint32_t count, bool begin)> f);
   // The chassis's role as its manager last said (SetRole); Unknown until then.
   wire::Role role() const { return role_; }
   // Each runs when the manager tells a different role (after any Adopt the

@@ -22,7 +22,7 @@ struct SessionTimers {
 };
 
 struct BladeConfig {
-  uint32_t cluster_id = 1;
+  uint32_t group_id = 0;     // group-id: the cluster's id on every frame
   uint8_t chassis = 1;
   uint8_t slot = 1;
   uint32_t epoch = 1;
@@ -49,13 +49,13 @@ struct BladeConfig {
   Nanos retransmit_timeout = milliseconds(200);
   Nanos query_timeout = milliseconds(500);
   int query_retries = 3;
-  uint32_t max_pending_queries = 1u << 16;  // per origin; beyond it the oldest are given up
-  // Frames that arrive ahead of a gap wait here (per origin) instead of
+  uint32_t max_pending_queries = 1u << 16;  // per owner; beyond it the oldest are given up
+  // Frames that arrive ahead of a gap wait here (per owner) instead of
   // being dropped and resent; beyond either limit they are dropped.
   uint32_t reorder_frames = 512;
   size_t reorder_bytes = 32u << 20;
   Nanos sweep_interval = milliseconds(100);
-  // A snapshot that does not finish within bulk_sync_timeout is asked for
+  // A bulk sync that does not finish within bulk_sync_timeout is asked for
   // again, bulk_sync_retries times; then the blade stops waiting (ready,
   // with a warning and a counter), like down-intfs-before-sess-sync's timeout.
   Nanos bulk_sync_timeout = seconds(30);

@@ -11,7 +11,7 @@ const char* SyncOpName(SyncOp op) {
     case SyncOp::kDelete: return "delete";
     case SyncOp::kQuery: return "query";
     case SyncOp::kRecreate: return "recreate";
-    case SyncOp::kSnapshot: return "snapshot";
+    case SyncOp::kBulkSync: return "bulk_sync";
     case SyncOp::kCount: break;
   }
   return "?";

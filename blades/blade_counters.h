@@ -19,7 +19,7 @@
 namespace bladesync {
 
 // Ops as counted (query travels mirror -> owner; the rest owner -> mirror).
-enum class SyncOp : uint8_t { kCreate = 0, kUpdate, kDelete, kQuery, kRecreate, kSnapshot, kCount };
+enum class SyncOp : uint8_t { kCreate = 0, kUpdate, kDelete, kQuery, kRecreate, kBulkSync, kCount };
 const char* SyncOpName(SyncOp op);
 
 enum class DropReason : uint8_t {
@@ -31,7 +31,7 @@ enum class DropReason : uint8_t {
   kOldEpoch,          // from an epoch before the one we follow (replay)
   kDuplicate,         // a sequence number already applied
   kGap,               // ahead of the next expected sequence number
-  kNotSynced,         // live deltas before the snapshot began
+  kNotSynced,         // live deltas before the bulk sync began
   kStale,             // version at or below what the mirror holds
   kStaleRecreate,     // RECREATE at or below a DELETE the mirror saw
   kUnknownSession,    // update for a session the mirror does not have
@@ -56,8 +56,8 @@ inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
   X(synced_sessions, "Sessions that became synced (eligible for pickup), as owner or by adoption.")                 \
   X(frames_received, "Sync frames received from owners and mirrors.")                                               \
   X(bytes_received, "Bytes of sync frames received.")                                                               \
-  X(bulk_syncs_started, "Snapshots (bulk syncs) this blade sent as owner.")                                         \
-  X(bulk_syncs_received, "Snapshots this blade completed as mirror.")                                               \
+  X(bulk_syncs_started, "Bulk syncs this blade sent as owner.")                                         \
+  X(bulk_syncs_received, "Bulk syncs this blade completed as mirror.")                                               \
   X(resync_overflow, "Bulk resyncs forced by a limit (resend queue, reorder buffer).")                              \
   X(queries_unanswered, "Queries about expired standby sessions the owner never answered.")                         \
   X(packets, "Packets this blade processed.")                                                                       \

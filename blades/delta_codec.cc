@@ -132,13 +132,13 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
     ex = fbb_.CreateVector(ext_offsets_);
   }
   wire::DeltaBatchBuilder b(fbb_);
-  b.add_origin(&h.origin);
+  b.add_from(&h.from);
   b.add_first_seq(h.first_seq);
   b.add_seq_count(h.seq_count);
   b.add_send_time_ns(h.send_time_ns);
   b.add_flags(static_cast<wire::BatchFlags>(h.flags));
   b.add_dest_chassis(h.dest_chassis);
-  if (h.snapshot_slots) b.add_snapshot_slots(h.snapshot_slots);
+  if (h.bulk_sync_slots) b.add_bulk_sync_slots(h.bulk_sync_slots);
   if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);
   if (h.owner_digest) b.add_owner_digest(h.owner_digest);
   if (!deletes.IsNull()) b.add_deletes(deletes);
@@ -174,7 +174,7 @@ Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const Fra
     return DataLoss("frame carries no message");
   }
   if (const auto* b = frame->msg_as_DeltaBatch()) {
-    if (!b->origin()) return DataLoss("delta batch without origin");
+    if (!b->from()) return DataLoss("delta batch without its owner");
     auto len = [](const auto* v) -> size_t { return v ? v->size() : 0; };
     const size_t n = len(b->deletes()) + len(b->creates4()) + len(b->recreates4()) + len(b->creates6()) +
                      len(b->recreates6()) + len(b->updates());
@@ -185,15 +185,15 @@ Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const Fra
 }
 
 std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
-                                  uint8_t origin_chassis, uint32_t origin_epoch, uint64_t next_seq,
+                                  uint8_t owner_chassis, uint32_t owner_epoch, uint64_t next_seq,
                                   uint64_t nack_from, uint64_t nack_to, uint8_t flags,
                                   uint64_t echo_send_time_ns, const std::vector<wire::Query>& queries) {
   fbb.Clear();
   auto q = queries.empty() ? 0 : fbb.CreateVectorOfStructs(queries.data(), queries.size());
   wire::AckBuilder b(fbb);
   b.add_from(&from);
-  b.add_origin_chassis(origin_chassis);
-  b.add_origin_epoch(origin_epoch);
+  b.add_owner_chassis(owner_chassis);
+  b.add_owner_epoch(owner_epoch);
   b.add_next_seq(next_seq);
   b.add_nack_from(nack_from);
   b.add_nack_to(nack_to);

@@ -23,13 +23,13 @@
 namespace bladesync {
 
 struct BatchHeader {
-  wire::Origin origin;
+  wire::Origin from;  // the owner blade
   uint64_t first_seq = 0;
   uint32_t seq_count = 0;
   uint64_t send_time_ns = 0;
   uint8_t flags = 0;
   uint8_t dest_chassis = 0;
-  uint32_t snapshot_slots = 0;  // SnapshotBegin only
+  uint32_t bulk_sync_slots = 0;  // BulkSyncBegin only
   uint64_t owner_sessions = 0;  // Summary keep-alives only
   uint64_t owner_digest = 0;
 };
@@ -84,7 +84,7 @@ IpAddr FromWire(const wire::Ip6& a);
 
 // Small builders for the other message kinds.
 std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
-                                  uint8_t origin_chassis, uint32_t origin_epoch, uint64_t next_seq,
+                                  uint8_t owner_chassis, uint32_t owner_epoch, uint64_t next_seq,
                                   uint64_t nack_from, uint64_t nack_to, uint8_t flags,
                                   uint64_t echo_send_time_ns, const std::vector<wire::Query>& queries);
 

@@ -4,8 +4,8 @@
 
 namespace bladesync {
 
-static_assert(kStreamBegin == static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin));
-static_assert(kStreamEnd == static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd));
+static_assert(kStreamBegin == static_cast<uint8_t>(wire::BatchFlags::BulkSyncBegin));
+static_assert(kStreamEnd == static_cast<uint8_t>(wire::BatchFlags::BulkSyncEnd));
 static_assert(kStreamResend == static_cast<uint8_t>(wire::BatchFlags::Resend));
 static_assert(kStreamSummary == static_cast<uint8_t>(wire::BatchFlags::Summary));
 
@@ -20,7 +20,7 @@ OutboundStream::OutboundStream(const Parts& p, uint8_t peer_chassis, uint8_t str
       peer_(peer_chassis),
       bit_(stream_bit) {
   log_cursor_ = log_.end();
-  counters_.bulk_syncs_started.Add();  // every stream opens with a snapshot
+  counters_.bulk_syncs_started.Add();  // every stream opens with a bulk sync
   const NodeId to{peer_chassis, cfg_.slot};
   sender_ = make_sender ? make_sender(*this, p.opts, p.loop, p.transport, to, links, counters_)
                         : std::make_unique<StreamSender>(*this, p.opts, p.loop, p.transport, to, links, counters_);
@@ -38,11 +38,11 @@ void OutboundStream::Restart(const char* reason) {
   BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << " -> chassis " << int(peer_) << ": bulk sync starts (" << reason
                         << ")";
   counters_.bulk_syncs_started.Add();
-  snapshot_ = true;
+  bulk_sync_ = true;
   snap_cursor_ = 0;
   snap_begin_pending_ = true;
   live_turn_ = false;
-  // The snapshot reads current state, so older log entries are moot.
+  // The bulk sync reads current state, so older log entries are moot.
   log_cursor_ = log_.end();
 }
 
@@ -50,7 +50,7 @@ void OutboundStream::GiveUpLogPlace() {
   counters_.resync_overflow.Add();
   BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << " -> chassis " << int(peer_) << ": resend queue full ("
                         << log_.capacity() << " entries); falling back to bulk sync";
-  StartSnapshot("resend queue full");
+  StartBulkSync("resend queue full");
 }
 
 void OutboundStream::Dropped(StreamDrop why) {
@@ -59,7 +59,7 @@ void OutboundStream::Dropped(StreamDrop why) {
 
 void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   StreamAck a;
-  a.epoch = ack.origin_epoch();
+  a.epoch = ack.owner_epoch();
   a.next_seq = ack.next_seq();
   a.nack_from = ack.nack_from();
   a.nack_to = ack.nack_to();
@@ -67,20 +67,20 @@ void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   sender_->OnAck(a, link);
 }
 
-// Alternates snapshot chunks with live deltas so live lag stays low.
+// Alternates bulk sync chunks with live deltas so live lag stays low.
 bool OutboundStream::Cut(uint32_t budget, FrameCut& cut) {
-  if (!snapshot_) return CutLive(budget, cut);
+  if (!bulk_sync_) return CutLive(budget, cut);
   if (live_turn_) {
     live_turn_ = false;
     if (CutLive(budget, cut)) return true;
   }
-  CutSnapshot(cut);
+  CutBulkSync(cut);
   live_turn_ = true;
   return true;
 }
 
-void OutboundStream::CutSnapshot(FrameCut& cut) {
-  cut.kind = kSnapshotCut;
+void OutboundStream::CutBulkSync(FrameCut& cut) {
+  cut.kind = kBulkSyncCut;
   cut.begin = snap_cursor_;
   cut.flags = snap_begin_pending_ ? kStreamBegin : 0;
   const uint32_t slots = owned_.slots();
@@ -99,10 +99,10 @@ void OutboundStream::CutSnapshot(FrameCut& cut) {
   }
   cut.end = snap_cursor_;
   if (snap_cursor_ >= slots) cut.flags |= kStreamEnd;
-  // A snapshot frame takes at least one number, so even an empty one is acked.
+  // A bulk sync frame takes at least one number, so even an empty one is acked.
   cut.seq_count = std::max<uint32_t>(1, static_cast<uint32_t>(cut.end - cut.begin));
   snap_begin_pending_ = false;
-  if (cut.flags & kStreamEnd) snapshot_ = false;
+  if (cut.flags & kStreamEnd) bulk_sync_ = false;
 }
 
 bool OutboundStream::CutLive(uint32_t budget, FrameCut& cut) {
@@ -128,13 +128,13 @@ void OutboundStream::Encode(const FrameCut& cut) {
   DeltaEncoder& enc = encoder_;
   enc.Reset();
   op_counts_.fill(0);
-  if (cut.kind == kSnapshotCut) {
+  if (cut.kind == kBulkSyncCut) {
     for (uint64_t id = cut.begin; id < cut.end && id < owned_.slots(); ++id) {
       const uint32_t i = static_cast<uint32_t>(id);
       const SessionRecord& r = owned_.rec(i);
       if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
         enc.AddCreate(i, r, (r.bits & kHasNat) ? owned_.nat(i) : nullptr, false, owned_.extensions(i));
-        ++op_counts_[static_cast<int>(SyncOp::kSnapshot)];
+        ++op_counts_[static_cast<int>(SyncOp::kBulkSync)];
       }
     }
     return;
@@ -173,7 +173,7 @@ void OutboundStream::Encode(const FrameCut& cut) {
 
 BatchHeader OutboundStream::Wire(const StreamHeader& h) const {
   BatchHeader b;
-  b.origin = wire::Origin(self_.cluster_id(), h.epoch, self_.chassis(), self_.slot());  // the stream's epoch
+  b.from = wire::Origin(self_.group_id(), h.epoch, self_.chassis(), self_.slot());  // the stream's epoch
   b.first_seq = h.first_seq;
   b.seq_count = h.seq_count;
   b.send_time_ns = h.send_time_ns;
@@ -185,7 +185,7 @@ BatchHeader OutboundStream::Wire(const StreamHeader& h) const {
 std::span<const uint8_t> OutboundStream::Build(const FrameCut& cut, const StreamHeader& h) {
   Encode(cut);
   BatchHeader b = Wire(h);
-  if (cut.flags & kStreamBegin) b.snapshot_slots = owned_.slots();
+  if (cut.flags & kStreamBegin) b.bulk_sync_slots = owned_.slots();
   return encoder_.FinishBatch(b);
 }
 

@@ -3,7 +3,7 @@
 //
 // Live frames carry the change-log entries for this mirror, each rebuilt
 // from the owned table as it is when the frame goes out (so a resend carries
-// the current state). A stream's reset is a snapshot (bulk sync) of the
+// the current state). A stream's reset is a bulk sync of the
 // owned table, cut by session id and interleaved with live frames so live
 // lag stays low. The stream itself (numbers, acks, resends, keep-alives,
 // the queue holding back) is fabric/stream_sender.h.
@@ -47,8 +47,8 @@ class OutboundStream final : public StreamSource {
   void OnAck(const wire::Ack& ack, Link link);
   void OnLinkSwitch() { sender_->OnLinkSwitch(); }
   void OnTick(Nanos now) { sender_->OnTick(now); }
-  // Starts a snapshot (bulk sync); `reason` is logged.
-  void StartSnapshot(const char* reason) { sender_->Restart(reason); }
+  // Starts a bulk sync; `reason` is logged.
+  void StartBulkSync(const char* reason) { sender_->Restart(reason); }
   // The change log is full and this stream holds its oldest entry.
   void GiveUpLogPlace();
   // Idle keep-alives carry a summary of the owned table. Not while a
@@ -63,7 +63,7 @@ class OutboundStream final : public StreamSource {
   uint64_t next_seq() const { return sender_->next_seq(); }
   uint64_t acked_seq() const { return sender_->acked_seq(); }
   uint64_t unacked_deltas() const { return sender_->unacked(); }
-  bool snapshot_done() const { return !snapshot_; }
+  bool bulk_sync_done() const { return !bulk_sync_; }
   Link active_link() const { return sender_->active_link(); }
   bool idle() const { return sender_->idle(); }
 
@@ -74,12 +74,12 @@ class OutboundStream final : public StreamSource {
   std::span<const uint8_t> BuildKeepAlive(const StreamHeader& h, bool summary) override;
   void Sent(Link link, size_t bytes, bool resend) override;
   void Restart(const char* reason) override;
-  bool drained() const override { return !snapshot_ && log_cursor_ == log_.end(); }
+  bool drained() const override { return !bulk_sync_ && log_cursor_ == log_.end(); }
   void Dropped(StreamDrop why) override;
 
-  enum CutKind : uint8_t { kSnapshotCut = 0, kLiveCut = 1 };
+  enum CutKind : uint8_t { kBulkSyncCut = 0, kLiveCut = 1 };
   bool CutLive(uint32_t budget, FrameCut& cut);
-  void CutSnapshot(FrameCut& cut);
+  void CutBulkSync(FrameCut& cut);
   // Rebuilds the deltas of a frame from the log or the table, as they are now.
   void Encode(const FrameCut& cut);
   BatchHeader Wire(const StreamHeader& h) const;
@@ -93,9 +93,9 @@ class OutboundStream final : public StreamSource {
   uint8_t peer_;
   uint8_t bit_;
   bool summaries_ = true;
-  bool snapshot_ = true;         // cutting a snapshot (every stream opens with one)
+  bool bulk_sync_ = true;         // cutting a bulk sync (every stream opens with one)
   bool snap_begin_pending_ = true;
-  bool live_turn_ = false;       // during a snapshot, a live frame goes next
+  bool live_turn_ = false;       // during a bulk sync, a live frame goes next
   uint32_t snap_cursor_ = 0;
   uint64_t log_cursor_ = 0;      // next log entry not yet cut
   std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just built

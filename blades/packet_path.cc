@@ -61,10 +61,10 @@ PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
       }
       if (p.key.is_v4()) {
         const wire::Packet4 w = ToWire4(p);
-        blade_.ForwardToOwner(hit->origin, &w, nullptr);
+        blade_.ForwardToOwner(hit->owner, &w, nullptr);
       } else {
         const wire::Packet6 w = ToWire6(p);
-        blade_.ForwardToOwner(hit->origin, nullptr, &w);
+        blade_.ForwardToOwner(hit->owner, nullptr, &w);
       }
       return PacketResult::kForwarded;
     }

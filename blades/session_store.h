@@ -107,7 +107,7 @@ class SessionStore {
   void set_extension(uint32_t id, const Extension& e);
   void clear_extensions(uint32_t id) { ext_.erase(id); }
 
-  // Drops every record (a mirror starting a snapshot of a new epoch).
+  // Drops every record (a mirror starting a bulk sync of a new epoch).
   void Clear();
 
   // Promotion fast path: takes over every record of `from` (left empty)

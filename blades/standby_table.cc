@@ -13,30 +13,30 @@ template <typename V>
 size_t Len(const V* v) { return v ? v->size() : 0; }
 }  // namespace
 
-StandbyTable::StandbyTable(const Parts& p, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver)
+StandbyTable::StandbyTable(const Parts& p, uint8_t owner_chassis, LinkMonitor& links, MakeReceiver make_receiver)
     : cfg_(p.cfg),
       loop_(p.loop),
       counters_(p.counters),
       scratch_fbb_(p.scratch_fbb),
       self_(p.self),
       clock_(p.clock),
-      origin_(origin_chassis) {
+      owner_(owner_chassis) {
   if (cfg_.table_reserve) store_.Reserve(cfg_.table_reserve);
-  const NodeId from{origin_chassis, cfg_.slot};
+  const NodeId from{owner_chassis, cfg_.slot};
   in_ = make_receiver ? make_receiver(*this, p.opts, p.loop, p.transport, from, links, counters_)
                       : std::make_unique<StreamReceiver>(*this, p.opts, p.loop, p.transport, from, links, counters_);
 }
 
 void StandbyTable::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame) {
   StreamFrame f;
-  f.h.epoch = b.origin()->epoch();
+  f.h.epoch = b.from()->epoch();
   f.h.first_seq = b.first_seq();
   f.h.seq_count = b.seq_count();
   f.h.flags = static_cast<uint8_t>(b.flags());
   f.h.send_time_ns = b.send_time_ns();
   f.summary_count = b.owner_sessions();
   f.summary_digest = b.owner_digest();
-  f.reset_size = b.snapshot_slots();
+  f.reset_size = b.bulk_sync_slots();
   in_->OnFrame(f, link, frame);
 }
 
@@ -46,7 +46,7 @@ void StandbyTable::Apply(const StreamFrame&, std::span<const uint8_t> frame, Lin
 
 void StandbyTable::BeginReset(const StreamFrame& f) {
   // Size the table once for what the owner holds, but only in proportion
-  // to what this origin held before: the claim comes from the wire.
+  // to what this owner held before: the claim comes from the wire.
   const size_t plausible = std::max<size_t>(2 * store_.live(), RecordSlab::kChunk);
   store_.Clear();
   store_.Reserve(std::max<size_t>(cfg_.table_reserve,
@@ -59,7 +59,7 @@ void StandbyTable::NewIncarnation(uint32_t new_epoch, bool complete) { KeepOrpha
 void StandbyTable::InStep(Nanos took) {
   counters_.bulk_syncs_received.Add();
   bulk_durations_.Observe(ToSeconds(took));
-  BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": in sync with chassis " << int(origin_) << " ("
+  BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": in sync with chassis " << int(owner_) << " ("
                         << store_.live() << " sessions)";
 }
 
@@ -83,7 +83,7 @@ void StandbyTable::Dropped(StreamDrop why, uint64_t n) {
 void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   const int li = static_cast<int>(link);
   const uint8_t flags = static_cast<uint8_t>(b.flags());
-  const bool snapshot = in_->state() == StreamReceiver::State::kResetting;
+  const bool bulk_sync = in_->state() == StreamReceiver::State::kResetting;
   auto& rx = counters_.received;
   if (b.deletes()) {
     rx[static_cast<int>(SyncOp::kDelete)][li].Add(b.deletes()->size());
@@ -91,16 +91,16 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   }
   // Creates and recreates before updates: inside one frame an update can
   // follow a create of the same session, never the other way round.
-  const bool snap_frame = (flags & (kBegin | kEnd)) || (snapshot && Len(b.creates4()) + Len(b.creates6()) > 0 &&
+  const bool bulk_sync_frame = (flags & (kBegin | kEnd)) || (bulk_sync && Len(b.creates4()) + Len(b.creates6()) > 0 &&
                                                          Len(b.deletes()) + Len(b.updates()) == 0);
-  const SyncOp create_op = snap_frame ? SyncOp::kSnapshot : SyncOp::kCreate;
+  const SyncOp create_op = bulk_sync_frame ? SyncOp::kBulkSync : SyncOp::kCreate;
   if (b.creates4()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates4()->size());
-    ApplyCreates(*b.creates4(), snap_frame);
+    ApplyCreates(*b.creates4(), bulk_sync_frame);
   }
   if (b.creates6()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates6()->size());
-    ApplyCreates(*b.creates6(), snap_frame);
+    ApplyCreates(*b.creates6(), bulk_sync_frame);
   }
   if (b.recreates4()) {
     rx[static_cast<int>(SyncOp::kRecreate)][li].Add(b.recreates4()->size());
@@ -159,13 +159,13 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
 }
 
 template <typename V>
-void StandbyTable::ApplyCreates(const V& creates, bool snapshot) {
+void StandbyTable::ApplyCreates(const V& creates, bool bulk_sync) {
   constexpr uint32_t kAhead = 8;  // index slots in flight
   const uint32_t n = creates.size();
   for (uint32_t i = 0; i < std::min(n, kAhead); ++i) store_.Prefetch(KeyOf(*creates.Get(i)));
   for (uint32_t i = 0; i < n; ++i) {
     if (i + kAhead < n) store_.Prefetch(KeyOf(*creates.Get(i + kAhead)));
-    ApplyCreate(*creates.Get(i), false, snapshot);
+    ApplyCreate(*creates.Get(i), false, bulk_sync);
   }
 }
 
@@ -191,7 +191,7 @@ void StandbyTable::WriteTombstone(uint32_t id, uint64_t version) {
 }
 
 template <typename C>
-void StandbyTable::ApplyCreate(const C& c, bool recreate, bool snapshot) {
+void StandbyTable::ApplyCreate(const C& c, bool recreate, bool bulk_sync) {
   const uint32_t id = c.id();
   if (id >= cfg_.max_sessions) return Drop(DropReason::kMalformed);
   const uint64_t v = VersionOf(c.version_lo(), c.version_hi());
@@ -225,7 +225,7 @@ void StandbyTable::ApplyCreate(const C& c, bool recreate, bool snapshot) {
     store_.clear_nat(id);
     store_.clear_extensions(id);  // a new incarnation: its extensions follow in this frame
   });
-  counters_.applied[static_cast<int>(recreate ? SyncOp::kRecreate : snapshot ? SyncOp::kSnapshot
+  counters_.applied[static_cast<int>(recreate ? SyncOp::kRecreate : bulk_sync ? SyncOp::kBulkSync
                                                                                  : SyncOp::kCreate)].Add();
   ResolveQuery(id);
 }
@@ -235,7 +235,7 @@ void StandbyTable::ApplyUpdate(const wire::Update& u) {
   const uint64_t v = VersionOf(u.version_lo(), u.version_hi());
   if (id >= store_.slots() || !(store_.rec(id).bits & kUsed) || (store_.rec(id).bits & kOwnerDeleted)) {
     Drop(DropReason::kUnknownSession);
-    // Outside a snapshot this means we lost the session: ask for it.
+    // Outside a bulk sync this means we lost the session: ask for it.
     if (in_->in_step() && id < cfg_.max_sessions) {
       queries_.Add(id, v);
       BoundQueries();
@@ -273,7 +273,7 @@ std::span<const uint8_t> StandbyTable::BuildAck(const StreamAck& ack, Link link)
     return query_out_.size() < 4096;
   });
   const uint8_t flags = ack.reset_request ? static_cast<uint8_t>(wire::AckFlags::SyncRequest) : 0;
-  return bladesync::BuildAck(scratch_fbb_, self_, origin_, ack.epoch, ack.next_seq, ack.nack_from, ack.nack_to, flags,
+  return bladesync::BuildAck(scratch_fbb_, self_, owner_, ack.epoch, ack.next_seq, ack.nack_from, ack.nack_to, flags,
                              last_send_ns_, query_out_);
 }
 
@@ -300,7 +300,7 @@ void StandbyTable::BoundQueries() {
   const size_t excess = queries_.DropOldest(queries_.size() - cfg_.max_pending_queries);
   counters_.queries_dropped.Add(excess);
   BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << ": more than " << cfg_.max_pending_queries
-                        << " queries pending to chassis " << int(origin_) << "; gave up the oldest " << excess;
+                        << " queries pending to chassis " << int(owner_) << "; gave up the oldest " << excess;
 }
 
 void StandbyTable::Released() {
@@ -321,7 +321,7 @@ void StandbyTable::KeepOrphan(uint32_t new_epoch, bool complete) {
   has_orphan_ = true;
   orphan_since_ = loop_.Now();
   counters_.orphaned_sessions.Add(orphan_.live());
-  BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << ": chassis " << int(origin_) << " restarted (epoch "
+  BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << ": chassis " << int(owner_) << " restarted (epoch "
                         << new_epoch << ") before its loss was declared; keeping the " << orphan_.live()
                         << " sessions of its previous incarnation for the chassis manager";
 }
@@ -333,7 +333,7 @@ void StandbyTable::DropOrphanIfStale(Nanos now) {
   if (!has_orphan_ || now - orphan_since_ < std::max<Nanos>(seconds(2), cfg_.link_lost_after() * 4)) return;
   counters_.orphaned_sessions_dropped.Add(orphan_.live());
   BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": dropped " << orphan_.live()
-                        << " sessions of chassis " << int(origin_) << "'s previous incarnation (not taken over here)";
+                        << " sessions of chassis " << int(owner_) << "'s previous incarnation (not taken over here)";
   DropOrphan();
 }
 

@@ -111,7 +111,7 @@ class StandbyTable : public StreamSink {
   using MakeReceiver = std::unique_ptr<StreamReceiver> (*)(StreamSink&, const StreamOptions&, EventLoop&, Transport&,
                                                            NodeId, LinkMonitor&, StreamCounters&);
 
-  StandbyTable(const Parts& parts, uint8_t origin_chassis, LinkMonitor& links, MakeReceiver make_receiver = nullptr);
+  StandbyTable(const Parts& parts, uint8_t owner_chassis, LinkMonitor& links, MakeReceiver make_receiver = nullptr);
 
   // `frame` is the verified frame `b` was read from (kept if `b` is early).
   void OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame);
@@ -125,7 +125,7 @@ class StandbyTable : public StreamSink {
   const SessionStore& adoptable() const { return has_orphan_ ? orphan_ : store_; }
 
   // Hands the live sessions to fn (adoption after the owner was lost) and
-  // forgets this origin until it comes back with a new epoch. An orphan is
+  // forgets this owner until it comes back with a new epoch. An orphan is
   // taken instead when there is one; the new incarnation's stream goes on.
   template <typename F>
   void DrainLive(F&& fn) {
@@ -138,19 +138,19 @@ class StandbyTable : public StreamSink {
   }
 
   // Promotion fast path: moves the whole standby table into `into` (see
-  // SessionStore::TakeAll) and forgets this origin, like DrainLive.
+  // SessionStore::TakeAll) and forgets this owner, like DrainLive.
   template <typename F>
   void MoveInto(SessionStore& into, F&& fn) {
     into.TakeAll(Adoptable(), std::forward<F>(fn));
     Released();
   }
 
-  uint8_t origin() const { return origin_; }
+  uint8_t owner() const { return owner_; }
   bool in_sync() const { return in_->in_step(); }
-  // Waiting for this origin no longer holds the blade back.
+  // Waiting for this owner no longer holds the blade back.
   // An owner that restarted before its loss was declared leaves its whole
   // previous table here (the orphan): that is what a takeover needs, so the
-  // new incarnation's snapshot does not hold the blade back meanwhile.
+  // new incarnation's bulk sync does not hold the blade back meanwhile.
   bool settled() const { return in_->settled() || (has_orphan_ && orphan_complete_); }
   bool gave_up() const { return in_->gave_up(); }
   // Its sessions were adopted (the owner was lost); nothing held until it returns.
@@ -174,7 +174,7 @@ class StandbyTable : public StreamSink {
   void set_clock_offset(Nanos owner_minus_us) { clock_offset_ = owner_minus_us; }
   Nanos clock_offset() const { return clock_offset_; }
 
-  // Called for every batch applied: (first_seq, seq_count, snapshot_begin).
+  // Called for every batch applied: (first_seq, seq_count, bulk_sync_begin).
   // Tests use it to prove in-order, exactly-once application.
   using ApplyObserver = std::function<void(uint64_t, uint32_t, bool)>;
   void set_apply_observer(ApplyObserver f) { observer_ = std::move(f); }
@@ -214,9 +214,9 @@ class StandbyTable : public StreamSink {
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
   void ApplyDelete(const wire::Delete& d);
   template <typename C>
-  void ApplyCreate(const C& c, bool recreate, bool snapshot);
+  void ApplyCreate(const C& c, bool recreate, bool bulk_sync);
   template <typename V>
-  void ApplyCreates(const V& creates, bool snapshot);
+  void ApplyCreates(const V& creates, bool bulk_sync);
   void ApplyUpdate(const wire::Update& u);
   SessionStore& Adoptable() { return has_orphan_ ? orphan_ : store_; }
   // After an adoption took the orphan or the table.
@@ -236,7 +236,7 @@ class StandbyTable : public StreamSink {
   flatbuffers::FlatBufferBuilder& scratch_fbb_;
   wire::Origin self_;
   SessionClock clock_;
-  uint8_t origin_;
+  uint8_t owner_;
   SessionStore store_{kLive};
   SessionStore orphan_{kLive};
   bool has_orphan_ = false;

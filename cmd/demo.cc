@@ -48,10 +48,10 @@ std::vector<MirrorCheck> CheckMirrors(std::vector<std::unique_ptr<ChassisRuntime
       });
       for (auto& mirror : rts) {
         if (mirror == owner) continue;
-        const uint8_t origin = owner->chassis();
-        MirrorCheck c{origin, mirror->chassis(), slot, n, d, 0, 0, false};
+        const uint8_t owner_chassis = owner->chassis();
+        MirrorCheck c{owner_chassis, mirror->chassis(), slot, n, d, 0, 0, false};
         mirror->OnBlade(slot, [&](BladeAgent& b) {
-          const StandbyTable* so = b.standby(origin);
+          const StandbyTable* so = b.standby(owner_chassis);
           c.mirror_sessions = so->store().live();
           c.mirror_digest = so->store().digest();
           c.in_sync = so->in_sync();
@@ -112,7 +112,7 @@ class DemoCluster {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<uint8_t> t;
     for (auto& rt : rts_)
-      if (rt->Snapshot().processes_traffic) t.push_back(rt->chassis());
+      if (rt->State().processes_traffic) t.push_back(rt->chassis());
     return t;
   }
   // Only the demo's own thread changes the set, so it may use it unlocked.
@@ -218,7 +218,7 @@ int RunDemo(const DemoOptions& opt) {
       SleepMs(100);
       int primaries = 0, blades = 0, unknown = 0;
       for (auto& rt : rts) {
-        ChassisSnapshot s = rt->Snapshot();
+        ChassisState s = rt->State();
         primaries += s.role == HaRole::kPrimary;
         unknown += s.role == HaRole::kUnknown;
         blades += s.live_blades;
@@ -227,7 +227,7 @@ int RunDemo(const DemoOptions& opt) {
     }
     if (!settled) std::printf("warning: the cluster did not settle within 10 s; running anyway\n");
     for (auto& rt : rts) {
-      ChassisSnapshot s = rt->Snapshot();
+      ChassisState s = rt->State();
       std::printf("chassis %d: %s, %d blades live\n", rt->chassis(), HaRoleName(s.role), s.live_blades);
     }
     TrafficSource source(cfg, ctx, [&cluster] { return cluster.ProcessingTraffic(); });
@@ -260,7 +260,7 @@ int RunDemo(const DemoOptions& opt) {
                   static_cast<unsigned long long>(t.standby), lag_ms);
       if (sec == crash_at_s) {
         for (auto& rt : rts) {
-          if (rt->Snapshot().role == HaRole::kPrimary) crashed = rt->chassis();
+          if (rt->State().role == HaRole::kPrimary) crashed = rt->chassis();
         }
         if (crashed) {
           for (auto& rt : rts) dropped_before += CounterTotal(*rt, "packets_dropped");

@@ -1062,7 +1062,7 @@ std::optional<std::string> ClusterConfig::InterfaceName(uint8_t index) const {
 
 BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t epoch) const {
   BladeConfig b;
-  b.cluster_id = group_id;
+  b.group_id = group_id;
   b.chassis = chassis_id;
   b.slot = slot;
   b.epoch = epoch;

@@ -6,7 +6,7 @@
 // encode and gets the header back, parsed, from whoever reads the frames.
 //
 // A stream opens with a reset: frames flagged kBegin ... kEnd that replace
-// whatever the receiver held (blades/ fills them with a snapshot of its
+// whatever the receiver held (blades/ fills them with a bulk sync of its
 // table). After kEnd the receiver is in step; a receiver that loses its
 // place asks for another reset.
 #pragma once
@@ -104,10 +104,10 @@ struct StreamOptions {
   X(frames_reordered, "Frames that arrived ahead of a gap and waited in the reorder buffer.")           \
   X(acks_sent, "Acknowledgements this mirror sent.")                                                     \
   X(acks_received, "Acknowledgements this owner received.")                                              \
-  X(resyncs_in_doubt, "Streams whose numbers contradicted each other, resynced from a snapshot.")        \
-  X(sync_requests_deferred, "Snapshot requests that waited for the rate limit.")                         \
-  X(bulk_sync_timeouts, "Snapshots that took longer than bulk-sync-timeout and were asked again.")      \
-  X(bulk_sync_abandoned, "Snapshots given up after bulk-sync-retries (ready with an incomplete table).") \
+  X(resyncs_in_doubt, "Streams whose numbers contradicted each other, resynced from a bulk sync.")        \
+  X(sync_requests_deferred, "Bulk sync requests that waited for the rate limit.")                         \
+  X(bulk_sync_timeouts, "Bulk syncs that took longer than bulk-sync-timeout and were asked again.")      \
+  X(bulk_sync_abandoned, "Bulk syncs given up after bulk-sync-retries (ready with an incomplete table).") \
   X(send_queue_full, "Frames the transport refused (send queue full).")                                  \
   X(link_switches, "Times a stream moved between M1 and M2.")
 

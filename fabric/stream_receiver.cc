@@ -222,7 +222,7 @@ void StreamReceiver::ResetInDoubt(Link link, const std::string& why) {
   Drop(StreamDrop::kImplausible);
   counters_.resyncs_in_doubt.Add();
   BS_LOG(kWarn, "sync") << "slot " << int(peer_.slot) << ": " << why << " (chassis " << int(peer_.chassis)
-                        << "); asking for a snapshot";
+                        << "); asking for a bulk sync";
   state_ = State::kNeedReset;  // the payload keeps what it holds until the reset replaces it
   ClearBuffered();
   gap_to_ = 0;

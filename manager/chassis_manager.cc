@@ -17,9 +17,9 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       start_(loop.Now()),
       uptime_base_(start_),
       blades_(static_cast<size_t>(cfg_.slots)),
-      commands_(transport_, wire::Origin(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
+      commands_(transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
                 10 * cfg_.blade_hb_lost_threshold),
-      ingress_(loop_, transport_, wire::Origin(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
+      ingress_(loop_, transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.slots,
                cfg_.ingress_batch) {
   for (int s = 1; s <= cfg_.slots; ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
@@ -104,13 +104,13 @@ void ChassisManager::SendHeartbeats() {
   for (const BladeView& bv : blades_) {
     if (!bv.live) continue;
     for (const wire::StandbySummary& sum : bv.standby) {
-      if (sum.in_sync() || sum.adopted()) held.emplace_back(sum.origin_chassis(), bv.slot, sum.origin_epoch());
+      if (sum.in_sync() || sum.adopted()) held.emplace_back(sum.owner_chassis(), bv.slot, sum.owner_epoch());
     }
   }
   for (auto& [id, peer] : peers_) {
     for (Link link : {Link::kM1, Link::kM2}) {
       fbb_.Clear();
-      wire::Origin from(cfg_.cluster_id, cfg_.epoch, cfg_.chassis, 0);
+      wire::Origin from(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0);
       auto serial = fbb_.CreateString(cfg_.serial);
       auto holds = fbb_.CreateVectorOfStructs(held);
       auto checksums = fbb_.CreateVector(cfg_.config_checksums);
@@ -169,7 +169,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       const wire::Heartbeat* hb = f.value()->msg_as_Heartbeat();
       if (!fabric) return Drop(DropReason::kWrongLink, "heartbeat on the backplane");
       if (!hb->from()) return Drop(DropReason::kMalformed, "heartbeat without origin");
-      if (hb->from()->cluster_id() != cfg_.cluster_id) return Drop(DropReason::kWrongCluster, "heartbeat");
+      if (hb->from()->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, "heartbeat");
       if (hb->from()->slot() != 0) return Drop(DropReason::kWrongSender, "heartbeat not from a manager");
       if (!peers_.count(hb->from()->chassis())) return Drop(DropReason::kWrongChassis, "heartbeat from an unknown chassis");
       if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != hb->from()->chassis()) {
@@ -182,7 +182,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       const wire::BladeStatus* st = f.value()->msg_as_BladeStatus();
       if (fabric) return Drop(DropReason::kWrongLink, "blade status on m1/m2");
       if (!st->from()) return Drop(DropReason::kMalformed, "blade status without origin");
-      if (st->from()->cluster_id() != cfg_.cluster_id) return Drop(DropReason::kWrongCluster, "blade status");
+      if (st->from()->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, "blade status");
       if (st->from()->chassis() != cfg_.chassis || st->from()->slot() < 1 || st->from()->slot() > cfg_.slots) {
         return Drop(DropReason::kWrongSender, "blade status not from a blade of this chassis");
       }
@@ -196,7 +196,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       // A data port: packets entering this chassis from outside.
       const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
       if (fabric) return Drop(DropReason::kWrongLink, "packets on m1/m2");
-      if (!pb->from() || pb->from()->cluster_id() != cfg_.cluster_id) {
+      if (!pb->from() || pb->from()->group_id() != cfg_.group_id) {
         ingress_dropped_.Add();
         return Drop(DropReason::kWrongCluster, "packets");
       }
@@ -626,7 +626,7 @@ bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
     if (!b.live) continue;
     any = true;
     const bool holds = std::any_of(b.standby.begin(), b.standby.end(), [&](const wire::StandbySummary& s) {
-      return s.origin_chassis() == chassis && s.origin_epoch() == epoch && (s.in_sync() || s.adopted());
+      return s.owner_chassis() == chassis && s.owner_epoch() == epoch && (s.in_sync() || s.adopted());
     });
     if (!holds) return false;
   }
@@ -643,13 +643,13 @@ void ChassisManager::AdoptFrom(uint8_t peer) {
   if (auto it = peers_.find(peer); it != peers_.end()) it->second.adopted_epoch = it->second.epoch;
 }
 
-void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t origin, int64_t offset_ns) {
+void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t peer, int64_t offset_ns) {
   if (kind == wire::CommandKind::Adopt || kind == wire::CommandKind::Relinquish) {
     BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": "
                              << (kind == wire::CommandKind::Adopt ? "taking over the sessions of chassis " : "handing over the sessions of chassis ")
-                             << int(origin);
+                             << int(peer);
   }
-  commands_.Send({kind, origin, offset_ns}, [this](uint8_t s) { return BladeLive(s); });
+  commands_.Send({kind, peer, offset_ns}, [this](uint8_t s) { return BladeLive(s); });
 }
 
 // Every blade learns the chassis's role (an embedded data plane acts on

@@ -40,7 +40,7 @@
 namespace bladesync {
 
 struct ManagerConfig {
-  uint32_t cluster_id = 0;
+  uint32_t group_id = 0;     // group-id: the cluster's id on every frame
   uint8_t chassis = 1;
   uint32_t epoch = 1;
   int slots = 4;
@@ -219,7 +219,7 @@ class ChassisManager {
   // When the cause of the takeover starting now was noticed: a recent loss
   // or command (within the detection time and a probe), else now.
   Nanos TakeoverStart() const;
-  void SendCommand(wire::CommandKind kind, uint8_t origin_chassis, int64_t offset_ns = 0);
+  void SendCommand(wire::CommandKind kind, uint8_t peer, int64_t offset_ns = 0);
   void TellRole();
   // The blade an entering packet goes to (counted), or none (dropped, counted).
   std::optional<uint8_t> IngressSlot(const PacketInfo& p);

@@ -42,7 +42,7 @@ void CommandChannel::Resend(const std::function<bool(uint8_t)>& live) {
     wire::CommandBuilder b(fbb_);
     b.add_from(&self_);
     b.add_kind(c.order.kind);
-    b.add_origin_chassis(c.order.origin);
+    b.add_peer_chassis(c.order.peer);
     b.add_role(c.order.role);
     b.add_request_id(c.id);
     b.add_clock_offset_ns(c.order.offset_ns);

@@ -11,7 +11,7 @@
 // high half: a blade scopes them to this incarnation.
 //
 //   CommandChannel ch(transport, wire::Origin(cluster, epoch, chassis, 0), slots);
-//   ch.Send({wire::CommandKind::Adopt, /*origin=*/2}, is_live);
+//   ch.Send({wire::CommandKind::Adopt, /*peer=*/2}, is_live);
 //   ch.Applied(slot, status.last_command());   // from each BladeStatus
 //   ch.Resend(is_live);                        // every tick
 #pragma once
@@ -30,7 +30,7 @@ class CommandChannel {
   // What a command says.
   struct Order {
     wire::CommandKind kind;
-    uint8_t origin = 0;     // the chassis the command is about
+    uint8_t peer = 0;       // the chassis the command is about
     int64_t offset_ns = 0;  // SetClockOffset
     wire::Role role = wire::Role::Unknown;  // SetRole
   };

@@ -225,7 +225,7 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
             {{"chassis", ch}, {"slot", slot}, {"role", "owned"}, {"proto", kProto[p]}});
     }
     for (const StandbyMetrics& s : b.standby) {
-      const std::string peer = std::to_string(s.origin);
+      const std::string peer = std::to_string(s.owner);
       for (int p = 0; p < 4; ++p) {
         f.Add("bladesync_sessions", "Sessions by role and protocol.", MetricType::Gauge, static_cast<double>(s.sessions[p]),
               {{"chassis", ch}, {"slot", slot}, {"role", "standby"}, {"proto", kProto[p]}});
@@ -238,7 +238,7 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
                     s.lag[l], {{"chassis", ch}, {"slot", slot}, {"peer", peer}, {"link", kLink[l]}});
       }
       for (const FixedHistogram& h : s.bulk_durations) {
-        f.Histogram("bladesync_bulk_sync_duration_seconds", "Snapshots received, from begin to end.", h,
+        f.Histogram("bladesync_bulk_sync_duration_seconds", "Bulk syncs received, from begin to end.", h,
                     {{"chassis", ch}, {"slot", slot}, {"peer", peer}});
       }
     }

@@ -1,5 +1,5 @@
 // Prometheus metrics of one chassis process, built at scrape time from a
-// plain snapshot (no Prometheus object is touched on the hot path).
+// plain copy (no Prometheus object is touched on the hot path).
 //
 // Names are bladesync_<thing>_<unit>, base units, labels of low cardinality
 // only (chassis, slot, peer, link, op, reason, role, proto); never a session.
@@ -21,7 +21,7 @@
 namespace bladesync {
 
 struct StandbyMetrics {
-  uint8_t origin = 0;
+  uint8_t owner = 0;
   std::array<uint64_t, 4> sessions{};  // tcp, udp, icmp, other
   bool in_sync = false;
   std::vector<FixedHistogram> lag;     // per link (m1, m2); empty when the blade is elsewhere

@@ -190,7 +190,7 @@ bool ChassisRuntime::Settled() {
       if (b->thread.loop().Now() - started_at_ >= lost_after) return true;
       for (const ChassisConfig& c : cfg_.chassis) {
         const StandbyTable* so = c.id == chassis_ ? nullptr : b->agent->standby(c.id);
-        if (so && so->epoch() == 0) return false;  // not heard yet: its snapshot may be on its way
+        if (so && so->epoch() == 0) return false;  // not heard yet: its bulk sync may be on its way
       }
       return true;
     });
@@ -241,7 +241,7 @@ Status ChassisRuntime::Start() {
     manager_transport_ = std::make_unique<ZmqTransport>(ctx_, loop, NodeId{chassis_, 0}, book_, curve.value());
     if (Status s = manager_transport_->Bind(); !s.ok()) return s;
     ManagerConfig mc;
-    mc.cluster_id = cfg_.group_id;
+    mc.group_id = cfg_.group_id;
     mc.chassis = chassis_;
     mc.epoch = epoch_;
     mc.slots = cfg_.slots;
@@ -814,7 +814,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         const StandbyTable* so = a.standby(c);
         if (!so) continue;
         StandbyMetrics s;
-        s.origin = c;
+        s.owner = c;
         for (int p = 0; p < 4; ++p) s.sessions[p] = so->store().live_by_proto(p);
         s.in_sync = so->in_sync();
         s.lag = {so->lag(Link::kM1), so->lag(Link::kM2)};
@@ -844,10 +844,10 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   return m;
 }
 
-ChassisSnapshot ChassisRuntime::Snapshot() {
+ChassisState ChassisRuntime::State() {
   if (!manager_thread_) return {};
   return manager_thread_->Call([&] {
-    ChassisSnapshot s;
+    ChassisState s;
     s.role = manager_->role();
     s.primary = manager_->primary();
     s.live_blades = manager_->live_blades();

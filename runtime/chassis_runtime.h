@@ -42,7 +42,7 @@
 
 namespace bladesync {
 
-struct ChassisSnapshot {
+struct ChassisState {
   HaRole role = HaRole::kUnknown;
   uint8_t primary = 0;
   int live_blades = 0;
@@ -82,7 +82,7 @@ class ChassisRuntime {
   // The status page's data: get system ha status, and the sync lag totals.
   std::string StatusJson();
   HaRole role() const { return role_.load(); }
-  ChassisSnapshot Snapshot();
+  ChassisState State();
   // Everything /metrics shows, gathered on the manager's and blades' threads.
   ChassisMetrics CollectMetrics();
   // host:port /metrics is served on ("" when off).

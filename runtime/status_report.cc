@@ -152,12 +152,12 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.Key("standby").BeginArray();
     for (const wire::StandbySummary& s : b.standby) {
       j.BeginObject();
-      j.Key("origin").Uint(s.origin_chassis());
+      j.Key("owner").Uint(s.owner_chassis());
       j.Key("sessions").Uint(s.sessions());
       j.Key("digest").String(Hex64(s.digest()));
       j.Key("in_sync").Bool(s.in_sync());
       j.Key("adopted").Bool(s.adopted());  // its owner was lost and this blade took its sessions
-      j.Key("epoch").Uint(s.origin_epoch());
+      j.Key("epoch").Uint(s.owner_epoch());
       j.Key("next_seq").Uint(s.next_seq());
       j.EndObject();
     }
@@ -212,9 +212,9 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
   for (const BladeView& b : m.blades()) {
     if (!b.live) continue;
     for (const wire::StandbySummary& s : b.standby) {
-      auto it = m.peers().find(s.origin_chassis());
+      auto it = m.peers().find(s.owner_chassis());
       if (it == m.peers().end() || !it->second.alive || s.in_sync() || s.adopted()) continue;
-      p.push_back("slot " + std::to_string(b.slot) + ": the mirror of chassis " + std::to_string(s.origin_chassis()) +
+      p.push_back("slot " + std::to_string(b.slot) + ": the mirror of chassis " + std::to_string(s.owner_chassis()) +
                   " is not in sync");
     }
   }
@@ -409,11 +409,11 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
       << ", owned " << b.owned << ", synced " << b.synced;
     for (const wire::StandbySummary& s : b.standby) {
-      auto owner = m.peers().find(s.origin_chassis());
+      auto owner = m.peers().find(s.owner_chassis());
       const bool owner_lost = owner != m.peers().end() && !owner->second.alive;
-      o << ", standby from chassis " << int(s.origin_chassis()) << " " << s.sessions()
+      o << ", standby from chassis " << int(s.owner_chassis()) << " " << s.sessions()
         << (s.adopted() ? " (adopted)" : owner_lost ? " (owner lost)" : s.in_sync() ? " (in sync)"
-                                                    : s.origin_epoch() ? " (SYNCING)" : " (no owner yet)");
+                                                    : s.owner_epoch() ? " (SYNCING)" : " (no owner yet)");
     }
     o << "\n";
   }

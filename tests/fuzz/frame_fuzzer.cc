@@ -19,7 +19,7 @@ namespace {
 struct Harness {
   Harness() : net(sched, 1), loop(sched), transport(net.AddNode(NodeId{2, 1}, loop)) {
     BladeConfig cfg;
-    cfg.cluster_id = 7;
+    cfg.group_id = 7;
     cfg.chassis = 2;
     cfg.slot = 1;
     cfg.peers = {1, 2, 3};
@@ -55,11 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FrameMeta meta{(sel & 1) ? Link::kM2 : Link::kM1, (sel & 2) ? static_cast<int>(1 + (sel >> 2) % 3) : -1};
   g_harness->agent->OnFrame(meta, std::span<const uint8_t>(data + (size ? 1 : 0), size ? size - 1 : 0));
   g_harness->sched.RunFor(milliseconds(3));  // acks, queries, sweeps
-  for (uint8_t origin : {1, 3}) {
-    const StandbyTable* so = g_harness->agent->standby(origin);
+  for (uint8_t owner : {1, 3}) {
+    const StandbyTable* so = g_harness->agent->standby(owner);
     const std::string bad = so->store().CheckConsistency();
     if (!bad.empty()) {
-      std::fprintf(stderr, "standby store of chassis %d inconsistent: %s\n", origin, bad.c_str());
+      std::fprintf(stderr, "standby store of chassis %d inconsistent: %s\n", owner, bad.c_str());
       std::abort();
     }
   }

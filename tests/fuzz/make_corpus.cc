@@ -1,5 +1,5 @@
 // Writes the seed corpus: real frames a blade receives from its owner in a
-// simulated run (snapshots, creates, updates, deletes, recreates, keep-alives,
+// simulated run (bulk syncs, creates, updates, deletes, recreates, keep-alives,
 // NAT and SIP/GTP extensions), each prefixed with the fuzzer's selector byte.
 //
 //   bazel run //tests/fuzz:make_corpus -- $PWD/tests/fuzz/corpus
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   }
   SetLogLevel(LogLevel::kError);
   SimBlades c(2, 1, 5, [](BladeConfig& b) {
-    b.cluster_id = 7;
+    b.group_id = 7;
     b.max_batch = 8;  // small frames: good seeds
     b.pickup.multicast_ttl = 60;
   });

@@ -258,7 +258,7 @@ class Cluster:
                     continue
                 for b in st[o]["blades"]:
                     mb = next(x for x in st[m]["blades"] if x["slot"] == b["slot"])
-                    sb = next((x for x in mb["standby"] if x["origin"] == o), None)
+                    sb = next((x for x in mb["standby"] if x["owner"] == o), None)
                     match = (sb is not None and sb["in_sync"] and sb["sessions"] == b["synced"]
                              and sb["digest"] == b["synced_digest"])
                     rows.append((o, m, b["slot"], b["synced"], sb["sessions"] if sb else None, match))

@@ -71,7 +71,7 @@ def test(make):
     assert st1["blades"][0]["standby"] and all(s["sessions"] == 0 for s in st1["blades"][0]["standby"]), st1["blades"]
     # The epoch-lock attack claims chassis 2 at epoch 0xFFFFFFFF: had any of
     # its frames been applied, chassis 1 would follow that epoch now.
-    locked = [s for b in st1["blades"] for s in b["standby"] if s["origin"] == 2 and s["epoch"] == 0xFFFFFFFF]
+    locked = [s for b in st1["blades"] for s in b["standby"] if s["owner"] == 2 and s["epoch"] == 0xFFFFFFFF]
     assert not locked, "a forged epoch took: %s" % locked
     print("zap refused %d, unauthenticated drops %d, mirrors still match"
           % (st["fabric"]["zap_refused"] - refused_before, after["dropped.unauthenticated"]))

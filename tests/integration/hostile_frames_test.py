@@ -3,12 +3,12 @@ bladesyncd processes with traffic, unauthenticated (the attacker needs no
 key): provenance and plausibility alone must hold. An intruder sends, on
 M1/M2 as the report did:
 
- 1. an empty snapshot with epoch 0xFFFFFFFF to each secondary blade (epoch lock)
+ 1. an empty bulk sync with epoch 0xFFFFFFFF to each secondary blade (epoch lock)
  2. Commands with request id 2^64-1 to each secondary blade (command lock)
  3. Command Relinquish to each primary blade
  4. a heartbeat with epoch 0xFFFFFFFF to the secondary's manager (two primaries)
  5. BladeStatus ready=false to the primary's manager; SYNs to a secondary blade
- 6. snapshots announcing 2^32-1 slots with a session at id 4194303 (memory);
+ 6. bulk syncs announcing 2^32-1 slots with a session at id 4194303 (memory);
     Acks with origin epoch 0 to a primary blade (a bulk sync each)
 
 Afterwards: one primary, nothing relinquished, the secondary owns nothing,
@@ -87,7 +87,7 @@ def test(make):
     send((m1[2], port + 1), "syns", 1, 1, 2)
     # 6: as the report sent them (another epoch); the same at the owner's own
     # epoch and next number is ForgedDeltas.ForgedHighIdAtTheCurrentEpochCostsOneChunk.
-    send((m1[2], port + 1), "huge-snapshot", 1, 1, 2, frames=8, epoch=0xFFFFFFFF)
+    send((m1[2], port + 1), "huge-bulk-sync", 1, 1, 2, frames=8, epoch=0xFFFFFFFF)
     send((m1[1], port + 1), "ack-reset", 2, 1, 1, frames=50)
     time.sleep(1.0)
 

@@ -6,18 +6,18 @@
 //   intruder --endpoint tcp://127.0.1.1:27101 [--server-key <Z85>]
 //            [--keys PUB SEC | --random-key | --plain]
 //            --cluster 7 --origin-chassis 3 --slot 1 --dest 1
-//            [--attack snapshot|epoch-lock|relinquish|command-lock|heartbeat|syns|blade-status|
-//                      huge-snapshot|ack-reset] [--epoch E] [--seq S] [--frames 20]
+//            [--attack bulk-sync|epoch-lock|relinquish|command-lock|heartbeat|syns|blade-status|
+//                      huge-bulk-sync|ack-reset] [--epoch E] [--seq S] [--frames 20]
 //
 // Attacks (what each would do unchecked):
-//   snapshot     SnapshotBegin frames with sessions (epoch 1)
-//   epoch-lock   an empty snapshot with epoch 0xFFFFFFFF: empties the mirror and locks out the owner
+//   bulk-sync    BulkSyncBegin frames with sessions (epoch 1)
+//   epoch-lock   an empty bulk sync with epoch 0xFFFFFFFF: empties the mirror and locks out the owner
 //   relinquish   Command Relinquish from "the manager": the blade gives its sessions away
 //   command-lock Command with request id 2^64-1: later genuine commands look applied
 //   heartbeat    a heartbeat with epoch 0xFFFFFFFF: a second primary
 //   syns         a PacketBatch of SYNs: sessions created on a chassis that does not process traffic
 //   blade-status BladeStatus ready=false from "a blade": the primary steps down
-//   huge-snapshot a snapshot of epoch E announcing 2^32-1 slots with a session at id 4194303: memory
+//   huge-bulk-sync a bulk sync of epoch E announcing 2^32-1 slots with a session at id 4194303: memory
 //   ack-reset    an Ack with origin epoch 0 from "a mirror": a full bulk sync each
 #include <chrono>
 #include <cstdio>
@@ -31,11 +31,11 @@
 int main(int argc, char** argv) {
   using namespace bladesync;
   using namespace bladesync::testing;
-  std::string endpoint, server_key, pub, sec, attack = "snapshot";
+  std::string endpoint, server_key, pub, sec, attack = "bulk-sync";
   bool plain = false, random_key = false;
   int cluster = 1, origin = 3, slot = 1, dest = 1, frames = 20;
   uint32_t epoch = 1;
-  uint64_t seq = 1;  // the first frame's sequence number (snapshot, huge-snapshot)
+  uint64_t seq = 1;  // the first frame's sequence number (bulk-sync, huge-bulk-sync)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -67,11 +67,11 @@ int main(int argc, char** argv) {
   const auto s8 = static_cast<uint8_t>(slot);
   const auto d = static_cast<uint8_t>(dest);
   auto frame = [&](int f) -> std::vector<uint8_t> {
-    if (attack == "snapshot") {
+    if (attack == "bulk-sync") {
       return ForgedBatch(wire::Origin(c, epoch, o, s8), d, seq + static_cast<uint64_t>(f), 1,
-                         static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin), 1, static_cast<uint32_t>(f));
+                         static_cast<uint8_t>(wire::BatchFlags::BulkSyncBegin), 1, static_cast<uint32_t>(f));
     }
-    if (attack == "epoch-lock") return ForgedEmptySnapshot(wire::Origin(c, 0xffffffffu, o, s8), d, 1);
+    if (attack == "epoch-lock") return ForgedEmptyBulkSync(wire::Origin(c, 0xffffffffu, o, s8), d, 1);
     if (attack == "relinquish") return ForgedCommand(wire::Origin(c, 0, o, 0), wire::CommandKind::Relinquish, o, 0);
     if (attack == "command-lock") return ForgedCommand(wire::Origin(c, 0, o, 0), wire::CommandKind::Adopt, d, ~0ull);
     if (attack == "heartbeat") {
@@ -79,9 +79,9 @@ int main(int argc, char** argv) {
     }
     if (attack == "syns") return ForgedSyns(wire::Origin(c, 1, o, 0), 200, static_cast<uint32_t>(f) * 200);
     if (attack == "blade-status") return ForgedBladeStatus(wire::Origin(c, epoch, o, s8), false);
-    if (attack == "huge-snapshot") {
+    if (attack == "huge-bulk-sync") {
       return ForgedBatch(wire::Origin(c, epoch, o, s8), d, seq + static_cast<uint64_t>(f), 1,
-                         static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin), 1, 4194303, 0xffffffffu);
+                         static_cast<uint8_t>(wire::BatchFlags::BulkSyncBegin), 1, 4194303, 0xffffffffu);
     }
     if (attack == "ack-reset") return ForgedAck(wire::Origin(c, 1, o, s8), d, 0, 0);
     return {};

@@ -116,7 +116,7 @@ def test(make):
     _, ready = n.wait("READY", "1")
     # The daemon's own log is in order: every blade's bulk sync from
     # chassis 2 completed before it said ready. (An owner that started
-    # before its mirror may send the snapshot it took then, and the deltas
+    # before its mirror may send the bulk sync it took then, and the deltas
     # since after it: the mirror is in sync on that base and follows.)
     log = c.log(1)
     ready_at = log.index("ready: ")

@@ -464,7 +464,7 @@ struct Adversary : Cmd {
       // At the owner's own epoch, a frame at or just ahead of the mirror's
       // live position can take the place of the owner's next one: to anyone
       // without a key it is the owner's, and only authentication stops it
-      // (README, threat model). The soak found it (a forged SnapshotBegin made
+      // (README, threat model). The soak found it (a forged BulkSyncBegin made
       // a chassis unready and the role moved; forged creates were adopted:
       // P5). This attacker knows the epoch, not the live position.
       if (epoch == cur && seq >= next && seq < next + 100000) seq = next > 64 ? next - 64 : 0;
@@ -477,7 +477,7 @@ struct Adversary : Cmd {
       std::vector<uint8_t> f;
       bool to_manager = false;
       switch (pick(9)) {
-        case 0: f = ForgedEmptySnapshot(blade, to, seq); break;
+        case 0: f = ForgedEmptyBulkSync(blade, to, seq); break;
         case 1: f = ForgedBatch(blade, to, seq, std::max<uint32_t>(count, 1), flags & 3, 1 + pick(8),
                                 static_cast<uint32_t>(pick(2) ? pick(64) : 4194303), count); break;
         case 2: f = ForgedBatch(blade, to, seq, 0, flags); break;  // a keep-alive

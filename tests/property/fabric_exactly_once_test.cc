@@ -1,7 +1,7 @@
 // Property: over a network that drops, duplicates, delays and reorders
 // frames, and cuts M1, M2 or both, every mirror applies each owner's deltas
 // in order and exactly once (each sequence number once, contiguous, a new
-// snapshot being the only restart), and converges once the faults stop.
+// bulk sync being the only restart), and converges once the faults stop.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
@@ -43,21 +43,21 @@ Outcome Execute(const Plan& plan, bool ack_unapplied = false) {
   SimBlades c(plan.chassis, 1, plan.seed, [&](BladeConfig& b) { b.max_batch = 64; },
               Broken{.ack_unapplied = ack_unapplied}.BladeMaker());
   c.net().faults() = plan.faults;
-  // next expected seq per (mirror, origin); a violation is recorded, not thrown
+  // next expected seq per (mirror, owner); a violation is recorded, not thrown
   // inside the simulator.
   std::map<std::pair<int, int>, uint64_t> expect;
   Outcome out{"", false, "", 0, 0};
   for (int m = 1; m <= plan.chassis; ++m) {
-    c.blade(m, 1).set_apply_observer([&, m](uint8_t origin, uint64_t first, uint32_t n, bool begin) {
-      auto key = std::make_pair(m, int(origin));
+    c.blade(m, 1).set_apply_observer([&, m](uint8_t owner, uint64_t first, uint32_t n, bool begin) {
+      auto key = std::make_pair(m, int(owner));
       out.applied += n;
       auto it = expect.find(key);
       if (!begin && it != expect.end() && first != it->second && out.violation.empty()) {
-        out.violation = "mirror " + std::to_string(m) + " of " + std::to_string(origin) + " applied seq " +
+        out.violation = "mirror " + std::to_string(m) + " of " + std::to_string(owner) + " applied seq " +
                         std::to_string(first) + " expecting " + std::to_string(it->second);
       }
       if (it != expect.end() && begin && first < it->second && out.violation.empty()) {
-        out.violation = "a snapshot restarted behind what was applied";
+        out.violation = "a bulk sync restarted behind what was applied";
       }
       expect[key] = first + n;
     });

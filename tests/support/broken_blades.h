@@ -94,9 +94,9 @@ struct Broken {
     return std::make_unique<T>(p, o, l, t, n, links, c);
   }
   template <typename T>
-  static std::unique_ptr<StandbyTable> MakeStandby(const StandbyTable::Parts& p, uint8_t origin, LinkMonitor& links,
+  static std::unique_ptr<StandbyTable> MakeStandby(const StandbyTable::Parts& p, uint8_t owner, LinkMonitor& links,
                                                     StandbyTable::MakeReceiver r) {
-    return std::make_unique<T>(p, origin, links, r);
+    return std::make_unique<T>(p, owner, links, r);
   }
 };
 
@@ -132,7 +132,7 @@ class BrokenBlade : public BladeAgent {
     const SessionRecord& r = owned().rec(id);
     enc.AddCreate(id, r, (r.bits & kHasNat) ? owned().nat(id) : nullptr, true, owned().extensions(id));
     BatchHeader h;
-    h.origin = self();
+    h.from = self();
     h.first_seq = 0;
     h.seq_count = 1;
     h.dest_chassis = peer.out.peer();
@@ -146,10 +146,10 @@ class BrokenBlade : public BladeAgent {
     Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
     if (!f.ok() || f.value()->msg_type() != wire::Message::DeltaBatch) return false;
     const wire::DeltaBatch* b = f.value()->msg_as_DeltaBatch();
-    if (b->first_seq() != 0 || !b->origin()) return false;
-    Peer* p = FindPeer(b->origin()->chassis());
+    if (b->first_seq() != 0 || !b->from()) return false;
+    Peer* p = FindPeer(b->from()->chassis());
     auto* standby = p ? dynamic_cast<NaiveRecreateStandby*>(p->standby.get()) : nullptr;
-    if (!standby || b->origin()->epoch() != standby->epoch()) {
+    if (!standby || b->from()->epoch() != standby->epoch()) {
       counters().dropped[static_cast<int>(DropReason::kNotSynced)].Add();
       return true;
     }

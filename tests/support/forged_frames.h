@@ -2,7 +2,7 @@
 // attacker on M1/M2 (or a bit flip) puts in them. Used by the hostile-input
 // tests and the whole-cluster suite's adversary.
 //
-//   std::vector<uint8_t> f = ForgedSnapshot(Origin(1, 0xffffffff, 1, 1), /*dest=*/2, /*seq=*/1);
+//   std::vector<uint8_t> f = ForgedBulkSync(Origin(1, 0xffffffff, 1, 1), /*dest=*/2, /*seq=*/1);
 //   net.Inject(NodeId{1, 1}, NodeId{2, 1}, Link::kM1, f);
 #pragma once
 
@@ -29,7 +29,7 @@ std::vector<uint8_t> FrameBytes(flatbuffers::FlatBufferBuilder& fbb, wire::Messa
 // A delta batch: `creates` IPv4 sessions from id `first_id` on.
 inline std::vector<uint8_t> ForgedBatch(wire::Origin origin, uint8_t dest, uint64_t first_seq, uint32_t seq_count,
                                         uint8_t flags = 0, uint32_t creates = 0, uint32_t first_id = 0,
-                                        uint32_t snapshot_slots = 0) {
+                                        uint32_t bulk_sync_slots = 0) {
   DeltaEncoder enc;
   enc.Reset();
   for (uint32_t i = 0; i < creates; ++i) {
@@ -40,36 +40,36 @@ inline std::vector<uint8_t> ForgedBatch(wire::Origin origin, uint8_t dest, uint6
     enc.AddCreate(first_id + i, r, nullptr, false);
   }
   BatchHeader h;
-  h.origin = origin;
+  h.from = origin;
   h.first_seq = first_seq;
   h.seq_count = seq_count;
   h.flags = flags;
   h.dest_chassis = dest;
-  h.snapshot_slots = snapshot_slots;
+  h.bulk_sync_slots = bulk_sync_slots;
   std::span<const uint8_t> b = enc.FinishBatch(h);
   return {b.begin(), b.end()};
 }
 
-// SnapshotBegin|SnapshotEnd with no sessions: "I own nothing" from `origin`.
-inline std::vector<uint8_t> ForgedEmptySnapshot(wire::Origin origin, uint8_t dest, uint64_t seq) {
+// BulkSyncBegin|BulkSyncEnd with no sessions: "I own nothing" from `origin`.
+inline std::vector<uint8_t> ForgedEmptyBulkSync(wire::Origin origin, uint8_t dest, uint64_t seq) {
   return ForgedBatch(origin, dest, seq, 1,
-                     static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin) | static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd));
+                     static_cast<uint8_t>(wire::BatchFlags::BulkSyncBegin) | static_cast<uint8_t>(wire::BatchFlags::BulkSyncEnd));
 }
 
-inline std::vector<uint8_t> ForgedAck(wire::Origin from, uint8_t origin_chassis, uint32_t origin_epoch, uint64_t next_seq,
+inline std::vector<uint8_t> ForgedAck(wire::Origin from, uint8_t owner_chassis, uint32_t owner_epoch, uint64_t next_seq,
                                       uint8_t flags = 0, uint64_t nack_from = 0, uint64_t nack_to = 0) {
   flatbuffers::FlatBufferBuilder fbb;
-  std::span<const uint8_t> b = BuildAck(fbb, from, origin_chassis, origin_epoch, next_seq, nack_from, nack_to, flags, 0, {});
+  std::span<const uint8_t> b = BuildAck(fbb, from, owner_chassis, owner_epoch, next_seq, nack_from, nack_to, flags, 0, {});
   return {b.begin(), b.end()};
 }
 
-inline std::vector<uint8_t> ForgedCommand(wire::Origin from, wire::CommandKind kind, uint8_t origin_chassis,
+inline std::vector<uint8_t> ForgedCommand(wire::Origin from, wire::CommandKind kind, uint8_t peer_chassis,
                                           uint64_t request_id) {
   flatbuffers::FlatBufferBuilder fbb;
   wire::CommandBuilder b(fbb);
   b.add_from(&from);
   b.add_kind(kind);
-  b.add_origin_chassis(origin_chassis);
+  b.add_peer_chassis(peer_chassis);
   b.add_request_id(request_id);
   return FrameBytes(fbb, wire::Message::Command, b.Finish());
 }

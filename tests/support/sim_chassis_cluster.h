@@ -130,7 +130,7 @@ class SimChassisCluster {
     }
     auto& m = nodes_[{c, 0}];
     ManagerConfig mc;
-    mc.cluster_id = 1;
+    mc.group_id = 1;  // as TestBladeConfig
     mc.chassis = c;
     mc.epoch = epoch;
     mc.slots = n_slots_;

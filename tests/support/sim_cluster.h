@@ -24,6 +24,7 @@ using MakeBlade = std::function<std::unique_ptr<BladeAgent>(const BladeConfig&, 
 
 inline BladeConfig TestBladeConfig(uint8_t chassis, uint8_t slot, int n_chassis) {
   BladeConfig c;
+  c.group_id = 1;  // the tests' forged frames say so
   c.chassis = chassis;
   c.slot = slot;
   for (int i = 1; i <= n_chassis; ++i) c.peers.push_back(static_cast<uint8_t>(i));

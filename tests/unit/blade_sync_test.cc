@@ -90,7 +90,7 @@ TEST(BladeSync, SyncMovesToM2WhenM1IsCutAndBack) {
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
   // Exactly once: each applied create counted once per session.
   EXPECT_EQ(c.blade(2, 1).counters().applied[static_cast<int>(SyncOp::kCreate)].get() +
-                c.blade(2, 1).counters().applied[static_cast<int>(SyncOp::kSnapshot)].get(),
+                c.blade(2, 1).counters().applied[static_cast<int>(SyncOp::kBulkSync)].get(),
             2100u);
 }
 
@@ -185,7 +185,7 @@ TEST(BladeSync, HostileBytesAreCountedAndHarmless) {
 namespace bladesync::testing {
 namespace {
 
-// A snapshot that stalls is asked for again, a bounded number of times, and
+// A bulk sync that stalls is asked for again, a bounded number of times, and
 // the blade is not ready (so its chassis takes no traffic) until it is done
 // or given up.
 TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
@@ -193,7 +193,7 @@ TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
     b.bulk_sync_timeout = milliseconds(500);
     b.bulk_sync_retries = 2;
     b.max_batch = 16;
-    b.window = 64;  // a slow snapshot: little in flight at once
+    b.window = 64;  // a slow bulk sync: little in flight at once
   });
   BladeAgent& a = c.blade(1, 1);
   for (uint32_t i = 0; i < 3000; ++i) a.CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
@@ -202,7 +202,7 @@ TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
   c.Revive(2, 1, 2);
   c.RunFor(milliseconds(20));
   EXPECT_FALSE(c.blade(2, 1).ready()) << "bulk-syncing: not ready";
-  // Both links die in the middle of the snapshot: it can never finish.
+  // Both links die in the middle of the bulk sync: it can never finish.
   c.net().Cut(1, 2, Link::kM1);
   c.net().Cut(1, 2, Link::kM2);
   c.RunFor(milliseconds(1200));
@@ -212,7 +212,7 @@ TEST(BulkSync, NotReadyUntilDoneThenRetriesThenGivesUp) {
   EXPECT_EQ(c.blade(2, 1).counters().bulk_sync_timeouts.get(), 2u) << "bounded retries";
   EXPECT_EQ(c.blade(2, 1).counters().bulk_sync_abandoned.get(), 1u);
   EXPECT_TRUE(c.blade(2, 1).ready()) << "stops waiting after the last retry";
-  // Links back: a later snapshot completes and the table converges.
+  // Links back: a later bulk sync completes and the table converges.
   c.net().Restore(1, 2, Link::kM1);
   c.net().Restore(1, 2, Link::kM2);
   c.RunFor(seconds(3));

@@ -172,7 +172,7 @@ TEST(Config, ParsesEveryOption) {
   EXPECT_EQ(b.chassis, 2);
   EXPECT_EQ(b.slot, 5);
   EXPECT_EQ(b.epoch, 9u);
-  EXPECT_EQ(b.cluster_id, 42u);
+  EXPECT_EQ(b.group_id, 42u);
   EXPECT_EQ(b.peers.size(), 2u);
   EXPECT_TRUE(b.pickup.session_pickup);
   EXPECT_EQ(b.table_reserve, 65536u);

@@ -38,7 +38,7 @@ TEST(DeltaCodec, RoundTripCreatesUpdatesDeletesNat) {
   enc.AddUpdate(4, Rec4(4));
   enc.AddDelete(5, (uint64_t{1} << 40) + 3, 1);
   BatchHeader h;
-  h.origin = wire::Origin(9, 4, 1, 2);
+  h.from = wire::Origin(9, 4, 1, 2);
   h.first_seq = 1000;
   h.seq_count = 5;
   h.send_time_ns = 123456789;
@@ -50,10 +50,10 @@ TEST(DeltaCodec, RoundTripCreatesUpdatesDeletesNat) {
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   const wire::DeltaBatch* b = f.value()->msg_as_DeltaBatch();
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(b->origin()->cluster_id(), 9u);
-  EXPECT_EQ(b->origin()->epoch(), 4u);
-  EXPECT_EQ(b->origin()->chassis(), 1);
-  EXPECT_EQ(b->origin()->slot(), 2);
+  EXPECT_EQ(b->from()->group_id(), 9u);
+  EXPECT_EQ(b->from()->epoch(), 4u);
+  EXPECT_EQ(b->from()->chassis(), 1);
+  EXPECT_EQ(b->from()->slot(), 2);
   EXPECT_EQ(b->first_seq(), 1000u);
   EXPECT_EQ(b->seq_count(), 5u);
   EXPECT_EQ(b->send_time_ns(), 123456789u);
@@ -84,7 +84,7 @@ TEST(DeltaCodec, BytesPerDeltaInFullFrames) {
     enc.Reset();
     for (uint32_t i = 0; i < 1000; ++i) add(i);
     BatchHeader h;
-    h.origin = wire::Origin(1, 1, 1, 1);
+    h.from = wire::Origin(1, 1, 1, 1);
     h.seq_count = 1000;
     return enc.FinishBatch(h).size() / 1000.0;
   };
@@ -94,7 +94,7 @@ TEST(DeltaCodec, BytesPerDeltaInFullFrames) {
   EXPECT_LE(del, 12.2);  // 12 bytes plus a share of the frame header
 }
 
-// A snapshot chunk is sized with CreateBytes before it is encoded: it must
+// A bulk sync chunk is sized with CreateBytes before it is encoded: it must
 // say exactly what AddCreate adds, for every kind of session.
 TEST(DeltaCodec, CreateBytesIsWhatAddCreateAdds) {
   SessionRecord v4 = Rec4(1);
@@ -126,7 +126,7 @@ TEST(DeltaCodec, RejectsMalformedFrames) {
   enc.Reset();
   for (uint32_t i = 0; i < 10; ++i) enc.AddCreate(i, Rec4(i), nullptr, false);
   BatchHeader h;
-  h.origin = wire::Origin(1, 1, 1, 1);
+  h.from = wire::Origin(1, 1, 1, 1);
   h.seq_count = 10;
   std::span<const uint8_t> good = enc.FinishBatch(h);
   std::vector<uint8_t> bytes(good.begin(), good.end());
@@ -168,7 +168,7 @@ TEST(DeltaCodec, RejectsMalformedFrames) {
     EXPECT_FALSE(i >= 4 && i < 8) << "a corrupt identifier was accepted at byte " << i;
     ASSERT_NE(r.value()->msg(), nullptr) << "byte " << i;
     if (const auto* b = r.value()->msg_as_DeltaBatch()) {
-      ASSERT_NE(b->origin(), nullptr) << "byte " << i;
+      ASSERT_NE(b->from(), nullptr) << "byte " << i;
       auto len = [](const auto* v) -> size_t { return v ? v->size() : 0; };
       const size_t n = len(b->deletes()) + len(b->creates4()) + len(b->recreates4()) + len(b->creates6()) +
                        len(b->recreates6()) + len(b->updates());

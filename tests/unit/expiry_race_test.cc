@@ -112,7 +112,7 @@ TEST(ExpiryRace, StaleRecreateBelowTombstoneIsDropped) {
     enc.Reset();
     add();
     BatchHeader h;
-    h.origin = wire::Origin(1, epoch, 1, 1);
+    h.from = wire::Origin(1, epoch, 1, 1);
     h.first_seq = seq;
     h.seq_count = 1;
     h.dest_chassis = 2;

@@ -16,8 +16,8 @@ namespace {
 
 constexpr uint32_t kMaxEpoch = 0xffffffffu;
 constexpr NodeId kAttacker{9, 9};  // a host of the attacker's own on M1/M2
-constexpr uint8_t kBegin = static_cast<uint8_t>(wire::BatchFlags::SnapshotBegin);
-constexpr uint8_t kEnd = static_cast<uint8_t>(wire::BatchFlags::SnapshotEnd);
+constexpr uint8_t kBegin = static_cast<uint8_t>(wire::BatchFlags::BulkSyncBegin);
+constexpr uint8_t kEnd = static_cast<uint8_t>(wire::BatchFlags::BulkSyncEnd);
 
 uint64_t Dropped(const BladeAgent& b, DropReason r) { return b.counters().dropped[static_cast<int>(r)].get(); }
 
@@ -50,9 +50,9 @@ class ForgedDeltas : public ::testing::Test {
   SimBlades c_;
 };
 
-// Point 1: one snapshot claiming the owner's stream with the highest epoch.
+// Point 1: one bulk sync claiming the owner's stream with the highest epoch.
 TEST_F(ForgedDeltas, EpochLockIsRefusedWhileTheOwnerIsAlive) {
-  ToMirror(ForgedEmptySnapshot(Owner(kMaxEpoch), 2, 1));
+  ToMirror(ForgedEmptyBulkSync(Owner(kMaxEpoch), 2, 1));
   c_.RunFor(milliseconds(50));
   EXPECT_EQ(mirror().standby(1)->store().live(), 300u) << "the mirror was emptied by a forged epoch";
   EXPECT_GT(Dropped(mirror(), DropReason::kUnconfirmedEpoch), 0u);
@@ -65,16 +65,16 @@ TEST_F(ForgedDeltas, ForgedEpochTakenWhileTheOwnerWasSilentGivesWay) {
   c_.net().Cut(1, 2, Link::kM1);
   c_.net().Cut(1, 2, Link::kM2);
   c_.RunFor(seconds(1));
-  ToMirror(ForgedEmptySnapshot(Owner(kMaxEpoch), 2, 1));
+  ToMirror(ForgedEmptyBulkSync(Owner(kMaxEpoch), 2, 1));
   c_.RunFor(milliseconds(50));
   c_.net().Restore(1, 2, Link::kM1);
   c_.net().Restore(1, 2, Link::kM2);
   ExpectMirrorFollows();
 }
 
-// Point 6 (sizes): a snapshot that claims 2^32-1 slots at a new epoch
+// Point 6 (sizes): a bulk sync that claims 2^32-1 slots at a new epoch
 // reserves nothing while the owner is alive.
-TEST_F(ForgedDeltas, ClaimedSnapshotSizeReservesNothing) {
+TEST_F(ForgedDeltas, ClaimedBulkSyncSizeReservesNothing) {
   const size_t before = mirror().MemoryBytes();
   ToMirror(ForgedBatch(Owner(kMaxEpoch), 2, 1, 1, kBegin, 1, 4194303, kMaxEpoch));
   c_.RunFor(milliseconds(50));
@@ -182,20 +182,20 @@ TEST_F(ForgedDeltas, PacketsOnTheFabricCreateNothing) {
 }
 
 // Point 7: an honest owner never sends a frame with more deltas than its
-// sequence range, also when a snapshot frame is resent after sessions were
+// sequence range, also when a bulk sync frame is resent after sessions were
 // created in the ids it covers.
-TEST(HonestOwner, ResentSnapshotFramesStayWellFormed) {
+TEST(HonestOwner, ResentBulkSyncFramesStayWellFormed) {
   SimBlades c(2, 1, 5);
   for (uint32_t i = 0; i < 200; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
   for (uint32_t i = 0; i < 200; i += 2) c.blade(1, 1).DeleteSession(i, 0);
   c.RunFor(milliseconds(300));
-  // The peer dies and this blade takes over its (empty) share: a snapshot
+  // The peer dies and this blade takes over its (empty) share: a bulk sync
   // goes to every mirror, the dead one included, and waits for its ack.
   c.Kill(2, 1);
   c.RunFor(milliseconds(300));
   c.blade(1, 1).Adopt(2);
   c.RunFor(milliseconds(10));
-  // Ids freed above are taken again while the snapshot frames wait for a resend.
+  // Ids freed above are taken again while the bulk sync frames wait for a resend.
   for (uint32_t i = 200; i < 300; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
   c.Revive(2, 1, 2);
   c.RunFor(seconds(2));
@@ -367,7 +367,7 @@ TEST(ForgedAhead, AFrameCutDifferentlyFromTheOwnersIsNeverApplied) {
 // Found by the soak (no adversary): a mirror that switched to an owner's new
 // epoch on a live frame still acked with its position in the old stream, so
 // the owner took its NACKs as "misses deltas it acknowledged" and resynced
-// in doubt. A mirror waiting for a snapshot acknowledges nothing.
+// in doubt. A mirror waiting for a bulk sync acknowledges nothing.
 TEST(MirrorHonesty, NoDoubtWhenAnOwnerRestartsBehindACutLink) {
   SimChassisCluster c(3, 1, 0, SimClusterOptions{[](BladeConfig& b) { b.max_batch = 64; }, {}});
   c.RunFor(seconds(2));

@@ -260,7 +260,7 @@ TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
     SimChassisCluster c(3, 1, seed);
     uint8_t old = 0;
     ASSERT_NO_FATAL_FAILURE(RestartThePrimaryBeforeItsLossIsDeclared(c, &old));
-    // The new incarnation's snapshot is held back: its blade's frames to the
+    // The new incarnation's bulk sync is held back: its blade's frames to the
     // survivors' blades are late (reordered) while the managers talk freely.
     c.net().faults().delay = 1.0;
     for (int ms = 0; ms < 400; ++ms) {

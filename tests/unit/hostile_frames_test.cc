@@ -34,7 +34,7 @@ class HostileFrames : public ::testing::Test {
     r.timeout_s = 3600;
     enc.AddCreate(999, r, nullptr, false);
     BatchHeader h;
-    h.origin = origin;
+    h.from = origin;
     h.first_seq = seq;
     h.seq_count = 1;
     h.dest_chassis = dest_chassis;
@@ -74,14 +74,14 @@ TEST_F(HostileFrames, Truncated) {
 
 TEST_F(HostileFrames, WrongCluster) {
   wire::Origin o = Owner();
-  Deliver(Batch(wire::Origin(o.cluster_id() + 1, o.epoch(), 1, 1), 2, mirror().standby(1)->next_seq()));
+  Deliver(Batch(wire::Origin(o.group_id() + 1, o.epoch(), 1, 1), 2, mirror().standby(1)->next_seq()));
   EXPECT_EQ(dropped(DropReason::kWrongCluster), 1u);
   ExpectUnharmed();
 }
 
 TEST_F(HostileFrames, WrongSlot) {
   wire::Origin o = Owner();
-  Deliver(Batch(wire::Origin(o.cluster_id(), o.epoch(), 1, 2), 2, mirror().standby(1)->next_seq()));
+  Deliver(Batch(wire::Origin(o.group_id(), o.epoch(), 1, 2), 2, mirror().standby(1)->next_seq()));
   EXPECT_EQ(dropped(DropReason::kWrongSlot), 1u);
   ExpectUnharmed();
 }
@@ -89,7 +89,7 @@ TEST_F(HostileFrames, WrongSlot) {
 TEST_F(HostileFrames, WrongOrUnknownChassis) {
   wire::Origin o = Owner();
   Deliver(Batch(o, 3, mirror().standby(1)->next_seq()));                                   // for chassis 3
-  Deliver(Batch(wire::Origin(o.cluster_id(), o.epoch(), 4, 1), 2, 1));                      // from chassis 4
+  Deliver(Batch(wire::Origin(o.group_id(), o.epoch(), 4, 1), 2, 1));                      // from chassis 4
   EXPECT_EQ(dropped(DropReason::kWrongChassis), 2u);
   ExpectUnharmed();
 }
@@ -152,7 +152,7 @@ TEST(BoundedMemory, ReorderBufferIsBounded) {
   for (uint64_t k = 1; k <= 10; ++k) {
     enc.Reset();
     BatchHeader h;
-    h.origin = wire::Origin(1, m.standby(1)->epoch(), 1, 1);
+    h.from = wire::Origin(1, m.standby(1)->epoch(), 1, 1);
     h.first_seq = next + 10 * k;
     h.seq_count = 1;
     h.dest_chassis = 2;

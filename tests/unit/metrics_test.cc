@@ -31,7 +31,7 @@ ChassisMetrics Sample() {
   b.conntrack = {{"events.new", 1}, {"ignored", 2}, {"overruns", 3}, {"resyncs", 4}, {"refused", 5},
                  {"install.installed", 6}, {"resync.created", 7}, {"last_install_us", 8}, {"event_buffer_bytes", 9}};
   StandbyMetrics s;
-  s.origin = 1;
+  s.owner = 1;
   s.lag = {FixedHistogram(FixedHistogram::LagBounds()), FixedHistogram(FixedHistogram::LagBounds())};
   b.standby.push_back(s);
   b.unacked[1] = 3;
