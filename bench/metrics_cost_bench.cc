@@ -19,7 +19,7 @@ double RunOnce(bool metrics, uint32_t n) {
   SimBlades c(2, 1, 7, [&](BladeConfig& b) {
     b.metrics = metrics;
     b.max_sessions = n * 2;
-    b.resend_queue = n * 2;
+    b.change_log_capacity = n * 2;
     b.window = 1u << 20;
   });
   c.net().faults().jitter = Nanos(0);

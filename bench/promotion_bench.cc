@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   for (int run = 0; run < 5; ++run) {
     SimBlades c(2, 1, 100 + run, [n](BladeConfig& b) {
       b.max_sessions = n * 2;
-      b.resend_queue = std::max<uint32_t>(1u << 20, n * 2);
+      b.change_log_capacity = std::max<uint32_t>(1u << 20, n * 2);
       b.window = 1u << 20;
     });
     BladeAgent& owner = c.blade(1, 1);

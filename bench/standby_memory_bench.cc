@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   for (uint32_t n : sizes) {
     SimBlades c(2, 1, 7, [n](BladeConfig& b) {
       b.max_sessions = n + n / 4;
-      b.resend_queue = n + n / 4;
+      b.change_log_capacity = n + n / 4;
       b.window = 1u << 20;
     });
     c.RunFor(seconds(1));  // the opening (empty) snapshots

@@ -45,7 +45,7 @@ class ZmqBladePair {
       c->peers = {1, 2};
       c->pickup.session_pickup = true;
       c->max_sessions = max_sessions * 2;
-      c->resend_queue = max_sessions * 4;
+      c->change_log_capacity = max_sessions * 4;
       c->window = 1u << 18;
       c->hb_interval = milliseconds(200);
       if (tweak) tweak(*c);

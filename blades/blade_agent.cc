@@ -50,7 +50,7 @@ BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport, B
     : cfg_(std::move(cfg)),
       loop_(loop),
       transport_(transport),
-      log_(PowerOfTwoAtLeast(cfg_.resend_queue)),
+      log_(PowerOfTwoAtLeast(cfg_.change_log_capacity)),
       self_(MakeOrigin(cfg_)),
       clock_{&loop_, loop_.CoarseNow()},
       stream_opts_(StreamOptionsOf(cfg_)) {

@@ -142,7 +142,7 @@ class BladeAgent {
   // True when every stream to a mirror has nothing unacknowledged.
   bool quiet() const;
   size_t MemoryBytes() const;
-  size_t resend_queue_size() const { return log_.size(); }
+  size_t change_log_entries() const { return log_.size(); }
 
  protected:
   struct Peer {

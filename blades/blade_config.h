@@ -34,7 +34,7 @@ struct BladeConfig {
   int hb_lost_threshold = 6;               // hb-lost-threshold
 
   // Fabric limits (bounded memory).
-  size_t resend_queue = 1u << 20;     // change-log entries kept until acked (power of 2)
+  size_t change_log_capacity = 1u << 20;     // change-log entries kept until acked (power of 2)
   uint32_t max_batch = 2048;          // deltas per frame
   size_t max_frame_bytes = 256 * 1024;
   uint32_t window = 1u << 16;         // unacknowledged deltas per stream

@@ -1,4 +1,4 @@
-// ChangeLog: the owner's journal of session changes not yet acknowledged by
+// ChangeLog: the owner's log of session changes not yet acknowledged by
 // every mirror, as a bounded ring.
 //
 // Entries name a session id and the version it had when the change was

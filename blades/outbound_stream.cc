@@ -48,9 +48,9 @@ void OutboundStream::Restart(const char* reason) {
 
 void OutboundStream::GiveUpLogPlace() {
   counters_.resync_overflow.Add();
-  BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << " -> chassis " << int(peer_) << ": resend queue full ("
+  BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << " -> chassis " << int(peer_) << ": change log full ("
                         << log_.capacity() << " entries); falling back to bulk sync";
-  StartBulkSync("resend queue full");
+  StartBulkSync("change log full");
 }
 
 void OutboundStream::Dropped(StreamDrop why) {

@@ -673,7 +673,7 @@ struct Loader {
     r.On("hello-holddown", r.Int(&cfg.hello_holddown_s, 1, 300));
     r.On("ha-uptime-diff-margin", r.Int(&cfg.ha_uptime_diff_margin_s, 1, 65535));
     r.On("blade-hb-lost-threshold", r.Int(&cfg.blade_hb_lost_threshold, 1, 60));
-    r.On("sync-resend-queue", r.Int(&cfg.resend_queue, 1024, 1 << 26));
+    r.On("sync-resend-queue", r.Int(&cfg.change_log_capacity, 1024, 1 << 26));
     r.On("sync-max-batch", r.Int(&cfg.max_batch, 1, 16384));
     r.On("max-sessions", r.Int(&cfg.max_sessions, 1024, 1 << 28));
     r.On("session-table-reserve", r.Int(&cfg.table_reserve, 0, 1 << 28));
@@ -1071,7 +1071,7 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.timers = timers;
   b.hb_interval = hb_interval_ns();
   b.hb_lost_threshold = hb_lost_threshold;
-  b.resend_queue = resend_queue;
+  b.change_log_capacity = change_log_capacity;
   b.max_batch = max_batch;
   b.max_sessions = max_sessions;
   b.table_reserve = table_reserve;

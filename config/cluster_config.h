@@ -122,7 +122,7 @@ struct ClusterConfig {
   ConntrackOptions conntrack;          // config system conntrack
 
   // Fabric limits (bladesync options in config system ha).
-  uint32_t resend_queue = 1u << 20;
+  uint32_t change_log_capacity = 1u << 20;
   uint32_t max_batch = 2048;
   uint32_t max_sessions = 4u << 20;
   uint32_t table_reserve = 0;          // session-table-reserve

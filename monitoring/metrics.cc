@@ -246,9 +246,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
       f.Add("bladesync_sequence_lag_deltas", "Deltas sent to the mirror and not yet acknowledged.", MetricType::Gauge,
             static_cast<double>(n), {{"chassis", ch}, {"slot", slot}, {"peer", std::to_string(peer)}});
     }
-    f.Add("bladesync_resend_queue_entries", "Changes kept until every mirror acknowledged them.", MetricType::Gauge,
-          static_cast<double>(b.resend_queue), {{"chassis", ch}, {"slot", slot}});
-    f.Add("bladesync_memory_bytes", "Memory held by the blade's session stores and resend queue.", MetricType::Gauge,
+    f.Add("bladesync_change_log_entries", "Changes kept until every mirror acknowledged them.", MetricType::Gauge,
+          static_cast<double>(b.change_log_entries), {{"chassis", ch}, {"slot", slot}});
+    f.Add("bladesync_memory_bytes", "Memory held by the blade's session stores and change log.", MetricType::Gauge,
           static_cast<double>(b.memory_bytes), {{"chassis", ch}, {"slot", slot}});
     AddBladeCounters(f, ch, b);
     AddConntrackCounters(f, ch, b);

@@ -37,7 +37,7 @@ struct BladeMetrics {
   std::vector<StandbyMetrics> standby;
   std::vector<std::pair<std::string, uint64_t>> counters;  // CounterList names
   std::map<uint8_t, uint64_t> unacked;                     // per peer: deltas sent, not acknowledged
-  uint64_t resend_queue = 0;
+  uint64_t change_log_entries = 0;
   uint64_t memory_bytes = 0;
   // config system conntrack: KernelSync counters by name ("events.new", ...).
   std::vector<std::pair<std::string, uint64_t>> conntrack;

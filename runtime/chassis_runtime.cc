@@ -823,7 +823,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         b.standby.push_back(std::move(s));
         b.unacked[c] = a.outbound(c)->unacked_deltas();
       }
-      b.resend_queue = a.resend_queue_size();
+      b.change_log_entries = a.change_log_entries();
       return 0;
     });
     Blade& blade = *blades_.at(slot_index_.at(b.slot));

@@ -26,7 +26,7 @@ struct Harness {
     cfg.pickup.session_pickup = true;
     cfg.pickup.connectionless = true;
     cfg.max_sessions = 1 << 16;  // keep the fuzzer's memory bounded
-    cfg.resend_queue = 1 << 12;
+    cfg.change_log_capacity = 1 << 12;
     agent = std::make_unique<BladeAgent>(cfg, loop, transport);
     agent->Start();
   }

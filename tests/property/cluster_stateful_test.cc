@@ -16,7 +16,7 @@
 //   P3 no resurrection: a deleted or idle-expired session is nowhere;
 //   P4 exactly one chassis processes traffic, and faults within the budget
 //      (glitches, pauses under the loss threshold) never move it;
-//   P5 bounded memory: resend queues drained, tables no larger than the
+//   P5 bounded memory: change logs drained, tables no larger than the
 //      sessions the model has seen;
 //   P6 hostile frames are counted and dropped, and change nothing above.
 // Each case runs twice: the event-trace hashes must be equal (replay).
@@ -737,9 +737,9 @@ struct Quiesce : Cmd {
         ++s.stats.commands["judged.p5_blades"];
         const bool all_alive = static_cast<int>(alive.size()) == m.chassis;
         const size_t bound = all_alive ? 0 : 3 * m.sessions.size() + 1;
-        if (owner->resend_queue_size() > bound) {
-          s.Fail("P5: resend queue of chassis " + std::to_string(o) + " holds " +
-                 std::to_string(owner->resend_queue_size()) + " entries (bound " + std::to_string(bound) + ")");
+        if (owner->change_log_entries() > bound) {
+          s.Fail("P5: change log of chassis " + std::to_string(o) + " holds " +
+                 std::to_string(owner->change_log_entries()) + " entries (bound " + std::to_string(bound) + ")");
         }
         if (owner->owned().live() > m.max_live + s.uncertain.size()) {
           s.Fail("P5: more owned sessions than traffic created");

@@ -65,7 +65,7 @@ struct Broken {
   bool drop_retransmit_on_link_switch = false;
   bool keep_deleted = false;
   bool naive_recreate = false;
-  // An owner that trims its resend queue only when it is full: acknowledged
+  // An owner that trims its change log only when it is full: acknowledged
   // entries are held (memory the bound says must be free).
   bool trim_log_when_full = false;
   // A blade that drops malformed frames without counting them (hostile

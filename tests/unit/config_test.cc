@@ -142,7 +142,7 @@ TEST(Config, ParsesEveryOption) {
   EXPECT_EQ(c.bulk_sync_retries, 5u);
   EXPECT_EQ(c.blade_hb_lost_threshold, 8u);
   EXPECT_EQ(c.max_sessions, 200000u);
-  EXPECT_EQ(c.resend_queue, 4096u);
+  EXPECT_EQ(c.change_log_capacity, 4096u);
   EXPECT_EQ(c.max_batch, 512u);
   EXPECT_EQ(c.password, "edge-secret");
   EXPECT_EQ(c.fabric_auth(), ClusterConfig::FabricAuth::kPassword);

@@ -129,7 +129,7 @@ TEST_F(HostileFrames, AheadOfSequenceWaitsAndIsNotApplied) {
 }
 
 TEST(BoundedMemory, FullResendQueueDegradesToBulkResync) {
-  SimBlades c(2, 1, 42, [](BladeConfig& b) { b.resend_queue = 1024; });
+  SimBlades c(2, 1, 42, [](BladeConfig& b) { b.change_log_capacity = 1024; });
   BladeAgent& a = c.blade(1, 1);
   c.RunFor(milliseconds(50));
   c.net().SetDown(NodeId{2, 1}, true);  // the mirror hears nothing for a while
