@@ -1,4 +1,5 @@
 // LinkMonitor: is M1 or M2 to one peer alive, and which one carries sync.
+// Blades judge their streams' links with it, chassis managers their peers'.
 //
 // A link is alive while something was received on it within
 // hb-interval x hb-lost-threshold. Sync uses M1 when it is alive, else M2
@@ -25,6 +26,9 @@ class LinkMonitor {
     last_rx_.fill(start);
     heard_.fill(true);
   }
+  // Nothing heard yet: both links are down until a frame arrives on one (a
+  // chassis manager's view of a peer: a start says nothing about it).
+  explicit LinkMonitor(Nanos lost_after) : lost_after_(lost_after) {}
 
   void OnReceive(Link link, Nanos now) {
     if (link == Link::kBackplane) return;
@@ -53,7 +57,7 @@ class LinkMonitor {
   void set_lost_after(Nanos d) { lost_after_ = d; }
 
  private:
-  Nanos lost_after_;
+  Nanos lost_after_{0};
   std::array<Nanos, kFabricLinks> last_rx_{};
   std::array<bool, kFabricLinks> heard_{};
   Link active_ = Link::kM1;

@@ -235,8 +235,8 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
     const uint64_t allowed = 4 + 2 * static_cast<uint64_t>((now - p.confirmed_at) / cfg_.hb_interval);
     if (hb.seq() - p.hb_seq > allowed) return Drop(DropReason::kImplausible, "heartbeat sequence jumps ahead");
   }
-  p.last_rx[static_cast<int>(link)] = now;
-  p.heard[static_cast<int>(link)] = true;
+  p.links.set_lost_after(PeerLostAfter());
+  p.links.OnReceive(link, now);
   p.ever_heard = true;
   // Lost exactly hb-lost-threshold intervals after the last beat on any link.
   p.silence->Arm(PeerLostAfter() + Nanos(1));

@@ -29,6 +29,7 @@
 #include "blades/pickup_policy.h"
 #include "core/counter.h"
 #include "core/event_loop.h"
+#include "fabric/link_monitor.h"
 #include "fabric/transport.h"
 #include "manager/command_channel.h"
 #include "manager/distributor.h"
@@ -99,8 +100,7 @@ struct PeerView {
   bool ever_heard = false;
   bool partitioned = false;   // silent on M1 and M2, but its check address answers
   bool probing = false;
-  std::array<Nanos, kFabricLinks> last_rx{};
-  std::array<bool, kFabricLinks> heard{};
+  LinkMonitor links{Nanos(0)};  // its heartbeats on M1 and M2 (nothing heard at first)
   HaRole role = HaRole::kUnknown;
   bool ready = false;
   int live_blades = 0;
@@ -159,9 +159,7 @@ class ChassisManager {
   // Whether a peer's heartbeats still arrive on `link` (M1 = 0, M2 = 1): the
   // one judgement of link liveness, with the threshold that declares a peer
   // lost (status, metrics and the loss itself agree).
-  bool LinkUp(const PeerView& p, int link) const {
-    return p.heard[link] && loop_.Now() - p.last_rx[link] <= PeerLostAfter();
-  }
+  bool LinkUp(const PeerView& p, int link) const { return p.links.alive(static_cast<Link>(link), loop_.Now()); }
   uint64_t failovers() const { return failovers_.get(); }
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
