@@ -55,9 +55,13 @@ EmbeddedBlade::EmbeddedBlade(std::unique_ptr<Parts> parts) : parts_(std::move(pa
 
 EmbeddedBlade::~EmbeddedBlade() { Stop(); }
 
-void EmbeddedBlade::Run(const std::function<void(Blade&)>& fn) { parts_->runtime->RunOnBlade(parts_->slot, fn); }
+void EmbeddedBlade::Run(const std::function<void(Blade&)>& fn) {
+  if (!parts_->stopped) parts_->runtime->RunOnBlade(parts_->slot, fn);
+}
 
-void EmbeddedBlade::Post(std::function<void(Blade&)> fn) { parts_->runtime->PostToBlade(parts_->slot, std::move(fn)); }
+void EmbeddedBlade::Post(std::function<void(Blade&)> fn) {
+  if (!parts_->stopped) parts_->runtime->PostToBlade(parts_->slot, std::move(fn));
+}
 
 void EmbeddedBlade::Stop() {
   if (parts_->stopped) return;

@@ -43,9 +43,10 @@ class EmbeddedBlade {
   EmbeddedBlade(const EmbeddedBlade&) = delete;
   EmbeddedBlade& operator=(const EmbeddedBlade&) = delete;
 
-  // fn on the blade's thread; returns when it did.
+  // fn on the blade's thread; returns when it did. Nothing after Stop().
   void Run(const std::function<void(Blade&)>& fn);
-  // fn on the blade's thread, later; returns at once.
+  // fn on the blade's thread, later; returns at once. Nothing after Stop();
+  // one posted before it runs before the blade goes.
   void Post(std::function<void(Blade&)> fn);
   // Leaves the cluster: sockets close, the thread ends (idempotent).
   void Stop();

@@ -473,6 +473,8 @@ void ChassisRuntime::Stop() {
   for (auto& b : blades_) {
     b->thread.Call([&] {
       b->conntrack.reset();
+      b->api.reset();
+      b->path.reset();
       b->agent.reset();
       b->transport->Close();
     });
