@@ -22,19 +22,22 @@ const char* RoleName(Role r) {
   return "unknown";
 }
 
-AdoptionHold::AdoptionHold(BladeAgent* agent) : agent_(agent) { agent_->AdoptionPending(+1); }
+AdoptionHold::AdoptionHold(BladeAgent* agent) : agent_(agent), alive_(agent->lifetime()) {
+  agent_->AdoptionPending(+1);
+}
 
 AdoptionHold& AdoptionHold::operator=(AdoptionHold&& o) noexcept {
   if (this != &o) {
     Release();
     agent_ = o.agent_;
+    alive_ = std::move(o.alive_);
     o.agent_ = nullptr;
   }
   return *this;
 }
 
 void AdoptionHold::Release() {
-  if (agent_) agent_->AdoptionPending(-1);
+  if (agent_ && !alive_.expired()) agent_->AdoptionPending(-1);
   agent_ = nullptr;
 }
 
@@ -51,7 +54,10 @@ void Blade::SetExtension(SessionId id, const Extension& extension) { agent_.SetE
 void Blade::Touch(SessionId id) { agent_.Refresh(id); }
 void Blade::Delete(SessionId id, DeleteReason reason) { agent_.DeleteSession(id, reason); }
 std::optional<SessionId> Blade::Find(const SessionKey& key) const { return agent_.Lookup(key); }
-SessionView Blade::Get(SessionId id) const { return View(agent_.owned(), id); }
+std::optional<SessionView> Blade::Get(SessionId id) const {
+  if (!agent_.owned().is_live(id)) return std::nullopt;
+  return View(agent_.owned(), id);
+}
 
 void Blade::ForEachOwned(const std::function<void(SessionId, const SessionView&)>& fn) const {
   const SessionStore& owned = agent_.owned();

@@ -16,11 +16,22 @@
 //   blade.Delete(id, kDeleteClosed);
 //   blade.OnAdopted([&](const api::Adoption& a) { ... });   // promotion: a.sessions are ours now
 //   blade.OnRoleChange([&](api::Role was, api::Role now) { ... });
+//
+// Order: on a promotion (the primary lost, or stepping down to us) the
+// adoption comes first and the role after. An adoption can come without a
+// role change (a standalone chassis taking over a peer that stepped down
+// after a partition healed: it is told standalone -> primary first, then
+// adopts), and in active-active every adoption comes without one.
+// Listeners cannot be removed (OnMirrorChange's can be replaced); they live
+// as long as the blade. The constants that go with these types (kProto*,
+// kTcp* states, kFlag* session flags, kDelete* reasons) come with
+// api/session.h, in namespace bladesync.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "api/session.h"
@@ -57,17 +68,19 @@ struct MirrorChange {
 class AdoptionHold {
  public:
   AdoptionHold() = default;
-  AdoptionHold(AdoptionHold&& o) noexcept : agent_(o.agent_) { o.agent_ = nullptr; }
+  AdoptionHold(AdoptionHold&& o) noexcept : agent_(o.agent_), alive_(std::move(o.alive_)) { o.agent_ = nullptr; }
   AdoptionHold& operator=(AdoptionHold&& o) noexcept;
   AdoptionHold(const AdoptionHold&) = delete;
   AdoptionHold& operator=(const AdoptionHold&) = delete;
   ~AdoptionHold() { Release(); }
+  // Once; a hold that outlives its blade (released after Stop) does nothing.
   void Release();
 
  private:
   friend class Blade;
   explicit AdoptionHold(BladeAgent* agent);
   BladeAgent* agent_ = nullptr;
+  std::weak_ptr<const void> alive_;  // the agent's lifetime
 };
 
 class Blade {
@@ -94,8 +107,8 @@ class Blade {
   void Delete(SessionId id, DeleteReason reason);
   // By either direction of the key.
   std::optional<SessionId> Find(const SessionKey& key) const;
-  // A live owned session.
-  SessionView Get(SessionId id) const;
+  // An owned session; nothing when the id is not a live owned session.
+  std::optional<SessionView> Get(SessionId id) const;
   // fn(SessionId, const SessionView&) for every live owned session.
   void ForEachOwned(const std::function<void(SessionId, const SessionView&)>& fn) const;
   size_t owned_sessions() const;

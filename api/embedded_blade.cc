@@ -1,5 +1,7 @@
 #include "api/embedded_blade.h"
 
+#include <atomic>
+
 #include "config/cluster_config.h"
 #include "fabric/fabric_context.h"
 #include "runtime/chassis_runtime.h"
@@ -16,7 +18,7 @@ struct EmbeddedBlade::Parts {
   std::unique_ptr<ZapHandler> zap;
   std::unique_ptr<ChassisRuntime> runtime;
   uint8_t slot = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 };
 
 Result<std::unique_ptr<EmbeddedBlade>> EmbeddedBlade::Start(const EmbedOptions& o) {
@@ -41,6 +43,7 @@ Result<std::unique_ptr<EmbeddedBlade>> EmbeddedBlade::Start(const EmbedOptions& 
   ro.slots = {o.slot};
   ro.epoch = o.epoch;
   ro.metrics = o.metrics;
+  ro.embedded = true;
   parts->runtime = std::make_unique<ChassisRuntime>(parts->cfg, o.chassis, ro, parts->ctx);
   parts->runtime->set_zap(parts->zap.get());
   std::unique_ptr<EmbeddedBlade> blade(new EmbeddedBlade(std::move(parts)));
@@ -64,8 +67,7 @@ void EmbeddedBlade::Post(std::function<void(Blade&)> fn) {
 }
 
 void EmbeddedBlade::Stop() {
-  if (parts_->stopped) return;
-  parts_->stopped = true;
+  if (parts_->stopped.exchange(true)) return;
   parts_->runtime->Stop();
   // The ZAP handler's sockets belong to its thread: closed there, before the context goes.
   if (parts_->zap) {

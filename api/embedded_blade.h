@@ -11,9 +11,16 @@
 //   Result<std::unique_ptr<api::EmbeddedBlade>> b =
 //       api::EmbeddedBlade::Start({.config = "/etc/bladesync/bladesync.conf", .chassis = 1, .slot = 2});
 //   if (!b.ok()) ... b.status().message();
-//   (*b)->Run([&](api::Blade& blade) { blade.OnRoleChange(...); });   // on its thread; waits
-//   (*b)->Post([=](api::Blade& blade) { blade.Create(facts, state); }); // on its thread; returns now
-//   (*b)->Stop();
+//   api::EmbeddedBlade& blade = *b.value();
+//   blade.Run([&](api::Blade& b) { b.OnRoleChange(...); });   // on its thread; waits
+//   blade.Post([=](api::Blade& b) { b.Create(facts, state); }); // on its thread; returns now
+//   blade.Stop();
+//
+// Threads: Run, Post and Stop are called from the embedder's threads, not
+// concurrently with Stop (the caller orders them). Run from the blade's own
+// thread (inside a listener) runs fn at once; Stop from it would wait for
+// itself: never. After Stop nothing runs: the blade's listeners, its
+// SessionViews and loop() are gone; an AdoptionHold still held does nothing.
 #pragma once
 
 #include <cstdint>

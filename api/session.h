@@ -14,7 +14,10 @@
 //   DeleteReason   why a session went
 //
 // They are bladesync's own types, named here so that an embedder includes
-// one header; everything else under blades/ is internal.
+// one header; everything else under blades/ is internal. Their constants
+// (kProtoTcp, kTcpEstablished, kFlagNat, kFlagAdopted, kDeleteClosed, ...)
+// are in namespace bladesync and come with this header. A SessionView's
+// record is read-only; only its key, state and flags are for embedders.
 #pragma once
 
 #include <cstdint>

@@ -3,8 +3,8 @@
 // mapped and committed by HugePageAllocator, the rest comes from malloc), at
 // 1,000,000 and 10,000,000 sessions. Two ways in:
 //   live:     the mirror follows the owner's creates as they happen, and
-//   snapshot: a fresh mirror blade receives the owner's bulk sync.
-// Owner and mirror run on the simulator in one process. For the snapshot the
+//   bulk sync: a fresh mirror blade receives the owner's bulk sync.
+// Owner and mirror run on the simulator in one process. For the bulk sync the
 // owner's tables are built and the old mirror freed before the first reading,
 // so the difference in resident memory is the new mirror's. For the live path the
 // owner's frames wait in the simulated network and are freed as the mirror
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       b.change_log_capacity = n + n / 4;
       b.window = 1u << 20;
     });
-    c.RunFor(seconds(1));  // the opening (empty) snapshots
+    c.RunFor(seconds(1));  // the opening (empty) bulk syncs
     BladeAgent& owner = c.blade(1, 1);
     for (uint32_t i = 0; i < n; ++i) {
       SessionFacts f;
@@ -70,10 +70,10 @@ int main(int argc, char** argv) {
     c.Kill(2, 1);
     c.Revive(2, 1, 2);  // frees the old mirror: a fresh process in the slot
     const double snap0 = ResidentBytes();
-    sync("snapshot");
+    sync("bulk sync");
     const double snap1 = ResidentBytes();
     const double snap_store = c.blade(2, 1).standby(1)->store().MemoryBytes();
-    std::printf("%u standby sessions: snapshot %.1f bytes/session resident (store's own count %.1f); "
+    std::printf("%u standby sessions: bulk sync %.1f bytes/session resident (store's own count %.1f); "
                 "grown live %.1f bytes/session (store's own count)\n",
                 n, (snap1 - snap0) / n, snap_store / n, live_store / n);
   }

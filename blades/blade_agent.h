@@ -142,6 +142,8 @@ class BladeAgent {
   // True when every stream to a mirror has nothing unacknowledged.
   bool quiet() const;
   size_t MemoryBytes() const;
+  // Expires when this agent is destroyed (what outlives it checks first).
+  std::weak_ptr<const void> lifetime() const { return lifetime_; }
   size_t change_log_entries() const { return log_.size(); }
 
  protected:
@@ -216,6 +218,7 @@ class BladeAgent {
   std::unique_ptr<PeriodicTask> status_;
   bool halted_ = false;
   std::unique_ptr<Timer> resync_timer_;
+  std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 };
 
 }  // namespace bladesync

@@ -74,7 +74,7 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
     if (from_dump) counters_.resync_created.Add();
     id = nid;
   } else {
-    const api::SessionView v = blade_.Get(*id);
+    const api::SessionView v = *blade_.Get(*id);  // Find found it live
     const SessionRecord& r = *v.record;
     std::optional<ConntrackState> old;
     if (const auto* xs = v.extensions) {

@@ -344,11 +344,15 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   b.adoption_pending = st.adoption_pending();
   b.epoch = st.from()->epoch();
   commands_.Applied(slot, b.last_command, [this](uint8_t s) { return BladeLive(s); });
-  // A blade that started (or restarted) after the role last changed has not
-  // been told it: once nothing else waits for it, it is.
-  if (st.role() != static_cast<wire::Role>(role_) &&
+  // A blade that started (or restarted) after the role last changed, or
+  // missed the SetRole (cut off until we gave up), has not applied it: once
+  // nothing else waits for it, it is told again. One that applied it and
+  // still reports another role (a release without roles) is not: that
+  // would ask again on every status.
+  if (st.role() != static_cast<wire::Role>(role_) && b.last_command < b.role_command &&
       std::none_of(commands_.pending().begin(), commands_.pending().end(),
                    [&](const CommandChannel::Command& c) { return c.slot == slot; })) {
+    b.role_command = commands_.next_id();
     commands_.SendTo(slot, {.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
                      [this](uint8_t s) { return BladeLive(s); });
   }
@@ -655,6 +659,8 @@ void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t peer, int64_t o
 // Every blade learns the chassis's role (an embedded data plane acts on
 // it), after any Adopt the change brought: adopted sessions come first.
 void ChassisManager::TellRole() {
+  const uint64_t first = commands_.next_id();  // one id per blade, in slot order
+  for (BladeView& b : blades_) b.role_command = first + b.slot - 1;
   commands_.Send({.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
                  [this](uint8_t s) { return BladeLive(s); });
 }

@@ -89,6 +89,7 @@ struct BladeView {
   uint64_t memory_bytes = 0;
   uint64_t last_command = 0;
   bool adoption_pending = false;  // adopted sessions not yet in the kernel
+  uint64_t role_command = 0;      // the SetRole last sent to it (its request id)
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   std::vector<wire::StandbySummary> standby;
   std::map<std::string, uint64_t> counters;  // by name; an absent one is 0

@@ -45,7 +45,7 @@ panels = [
     ts("Failovers and how long the last one took", [
         ("increase(%s[1h])" % m("bladesync_failovers_total"), "failovers %s (1h)" % who),
         (m("bladesync_last_failover_duration_seconds"), "last took (s) " + who)], "short", 0, 24),
-    ts("Change log and bulk syncs", [(m("bladesync_change_log_entries"), "queue %s slot{{slot}}" % who),
+    ts("Change log and bulk syncs", [(m("bladesync_change_log_entries"), "change log %s slot{{slot}}" % who),
                                        ("increase(%s[5m])" % m("bladesync_bulk_syncs_started_total"),
                                         "bulk syncs %s slot{{slot}}" % who)], "short", 12, 24),
     ts("Drops by reason", [("sum by (cluster, chassis, reason) (rate(%s[1m]))" % m("bladesync_dropped_total"),

@@ -159,6 +159,7 @@ ChassisRuntime::~ChassisRuntime() { Stop(); }
 
 void ChassisRuntime::RunOnBlade(uint8_t slot, const std::function<void(api::Blade&)>& fn) {
   Blade& b = *blades_.at(slot_index_.at(slot));
+  if (b.thread.current()) return fn(*b.api);  // from a listener: waiting for ourselves would never end
   b.thread.Call([&] { fn(*b.api); });
 }
 
@@ -355,11 +356,16 @@ Status ChassisRuntime::Start() {
     if (Status s = b->transport->Bind(); !s.ok()) return s;
     b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
     b->api = std::make_unique<api::Blade>(*b->agent);
-    b->path = std::make_unique<PacketPath>(*b->agent);
-    PacketPath* path = b->path.get();
-    b->agent->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
+    if (!opt_.embedded) {
+      b->path = std::make_unique<PacketPath>(*b->agent);
+      PacketPath* path = b->path.get();
+      b->agent->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
+    }
     b->agent->Start();
-    if (cfg_.conntrack.enabled) {
+    if (cfg_.conntrack.enabled && opt_.embedded) {
+      BS_LOG(kWarn, "runtime") << "chassis " << int(chassis_) << " slot " << int(slot)
+                               << ": config system conntrack is ignored: the embedding data plane reports the sessions";
+    } else if (cfg_.conntrack.enabled) {
       // The sync traffic itself (M1, M2, backplane, check) is never a session to sync.
       std::vector<IpAddr> own;
       for (const std::string& a : {cc->m1, cc->m2, cc->backplane, cc->check}) {

@@ -57,6 +57,9 @@ struct RuntimeOptions {
   uint32_t epoch = 0;          // 0: derived from the wall clock (bumps on every restart)
   std::string metrics;         // overrides the chassis's `set metrics` (e.g. per blade process)
   std::string thread_prefix;   // before the thread names: "c2/" when one process runs several chassis
+  // The blades' sessions come from an embedder (api::EmbeddedBlade): no
+  // packet path takes packets, no kernel conntrack source runs.
+  bool embedded = false;
 };
 
 class ChassisRuntime {
@@ -98,7 +101,8 @@ class ChassisRuntime {
     Blade& b = *blades_.at(slot_index_.at(slot));
     return b.thread.Call([&] { return fn(*b.agent); });
   }
-  // The same with the embedding API's handle: waits, or returns at once.
+  // The same with the embedding API's handle: waits (runs at once when
+  // called on the blade's own thread), or returns at once.
   void RunOnBlade(uint8_t slot, const std::function<void(api::Blade&)>& fn);
   void PostToBlade(uint8_t slot, std::function<void(api::Blade&)> fn);
   std::vector<uint8_t> slots() const;

@@ -49,6 +49,8 @@ class NodeThread {
     thread_.join();
   }
   bool running() const { return thread_.joinable(); }
+  // True on this node's own thread (where Call would wait for itself).
+  bool current() const { return std::this_thread::get_id() == thread_.get_id(); }
   const std::string& name() const { return name_; }
 
  private:

@@ -42,9 +42,9 @@ def test(make):
     refused_before = before["fabric"]["zap_refused"]
     intruder = h.find_binary("intruder", "tests/integration")
     endpoint = "tcp://%s:%d" % (c.addresses[1][0], c.port + 1)  # chassis 1, slot 1, M1
-    common = ["--endpoint", endpoint, "--server-key", keys[1][0], "--cluster", "0", "--slot", "1", "--dest", "1"]
+    common = ["--endpoint", endpoint, "--server-key", keys[1][0], "--group", "0", "--slot", "1", "--dest", "1"]
     group = [l.split()[-1] for l in open(c.config) if "set group-id" in l][0]
-    common[common.index("--cluster") + 1] = group
+    common[common.index("--group") + 1] = group
 
     # 1. An unknown key: the handshake is refused, nothing reaches the blade.
     subprocess.run([intruder] + common + ["--random-key", "--origin-chassis", "2"], check=True, timeout=30)

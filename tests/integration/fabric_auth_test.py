@@ -50,7 +50,7 @@ def group_of(c):
 
 
 def attack(c, intruder, endpoint, server_key, kind, key_mode, origin, slot, dest):
-    args = [intruder, "--endpoint", endpoint, "--cluster", group_of(c), "--origin-chassis", str(origin),
+    args = [intruder, "--endpoint", endpoint, "--group", group_of(c), "--origin-chassis", str(origin),
             "--slot", str(slot), "--dest", str(dest), "--attack", kind, "--frames", "10"]
     args += ["--plain"] if key_mode == "plain" else ["--random-key", "--server-key", server_key]
     r = subprocess.run(args, capture_output=True, text=True, timeout=30)

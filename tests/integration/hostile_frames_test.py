@@ -9,7 +9,7 @@ M1/M2 as the report did:
  4. a heartbeat with epoch 0xFFFFFFFF to the secondary's manager (two primaries)
  5. BladeStatus ready=false to the primary's manager; SYNs to a secondary blade
  6. bulk syncs announcing 2^32-1 slots with a session at id 4194303 (memory);
-    Acks with origin epoch 0 to a primary blade (a bulk sync each)
+    Acks with owner epoch 0 to a primary blade (a bulk sync each)
 
 Afterwards: one primary, nothing relinquished, the secondary owns nothing,
 every mirror equals its owner, the secondary's memory did not jump and the
@@ -66,7 +66,7 @@ def test(make):
     bulk_before = c.counter_totals(1)["bulk_syncs_started"]
 
     def send(host_port, kind, origin, slot, dest, frames=10, epoch=None, seq=None):
-        args = [intruder, "--plain", "--endpoint", "tcp://%s:%d" % host_port, "--cluster", group,
+        args = [intruder, "--plain", "--endpoint", "tcp://%s:%d" % host_port, "--group", group,
                 "--origin-chassis", str(origin), "--slot", str(slot), "--dest", str(dest),
                 "--attack", kind, "--frames", str(frames)]
         if epoch is not None:

@@ -5,7 +5,7 @@
 //
 //   intruder --endpoint tcp://127.0.1.1:27101 [--server-key <Z85>]
 //            [--keys PUB SEC | --random-key | --plain]
-//            --cluster 7 --origin-chassis 3 --slot 1 --dest 1
+//            --group 7 --origin-chassis 3 --slot 1 --dest 1
 //            [--attack bulk-sync|epoch-lock|relinquish|command-lock|heartbeat|syns|blade-status|
 //                      huge-bulk-sync|ack-reset] [--epoch E] [--seq S] [--frames 20]
 //
@@ -18,7 +18,7 @@
 //   syns         a PacketBatch of SYNs: sessions created on a chassis that does not process traffic
 //   blade-status BladeStatus ready=false from "a blade": the primary steps down
 //   huge-bulk-sync a bulk sync of epoch E announcing 2^32-1 slots with a session at id 4194303: memory
-//   ack-reset    an Ack with origin epoch 0 from "a mirror": a full bulk sync each
+//   ack-reset    an Ack with owner epoch 0 from "a mirror": a full bulk sync each
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   using namespace bladesync::testing;
   std::string endpoint, server_key, pub, sec, attack = "bulk-sync";
   bool plain = false, random_key = false;
-  int cluster = 1, origin = 3, slot = 1, dest = 1, frames = 20;
+  int group = 1, origin = 3, slot = 1, dest = 1, frames = 20;
   uint32_t epoch = 1;
   uint64_t seq = 1;  // the first frame's sequence number (bulk-sync, huge-bulk-sync)
   for (int i = 1; i < argc; ++i) {
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     else if (a == "--keys") { pub = next(); sec = next(); }
     else if (a == "--random-key") random_key = true;
     else if (a == "--plain") plain = true;
-    else if (a == "--cluster") cluster = std::stoi(next());
+    else if (a == "--group") group = std::stoi(next());
     else if (a == "--origin-chassis") origin = std::stoi(next());
     else if (a == "--slot") slot = std::stoi(next());
     else if (a == "--dest") dest = std::stoi(next());
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     pub = kp->public_key;
     sec = kp->secret_key;
   }
-  const auto c = static_cast<uint32_t>(cluster);
+  const auto c = static_cast<uint32_t>(group);
   const auto o = static_cast<uint8_t>(origin);
   const auto s8 = static_cast<uint8_t>(slot);
   const auto d = static_cast<uint8_t>(dest);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "api/blade.h"
+#include "tests/support/forged_frames.h"
 #include "tests/support/sim_chassis_cluster.h"
 
 namespace bladesync::testing {
@@ -131,6 +132,26 @@ TEST_F(EmbeddingApi, ABladeThatMissedTheRoleChangeIsToldWhenHeardAgain) {
   EXPECT_EQ(Api(backup_, 2).role(), api::Role::kStandalone);
 }
 
+TEST_F(EmbeddingApi, ABladeThatAppliedItsRoleButReportsAnotherIsNotAskedAgain) {
+  // A blade of a release without roles: it applies SetRole (its status
+  // acknowledges the command) and its status carries no role. Telling it
+  // again on every status would make the manager and the blade ping-pong.
+  int set_roles = 0;
+  c_.net().set_tap([&](NodeId from, NodeId to, Link, std::span<const uint8_t> bytes) {
+    if (from != NodeId{backup_, 0} || to != NodeId{backup_, 2}) return;
+    const wire::Frame* f = wire::GetFrame(bytes.data());
+    if (f->msg_type() == wire::Message::Command && f->msg_as_Command()->kind() == wire::CommandKind::SetRole) ++set_roles;
+  });
+  const uint64_t applied = c_.manager(backup_)->blades()[1].last_command;
+  ASSERT_GT(applied, 0u) << "the blade has applied nothing: the case tests nothing";
+  const wire::Origin from(1, c_.blade(backup_, 2)->config().epoch, backup_, 2);
+  for (int i = 0; i < 20; ++i) {
+    c_.net().Inject(NodeId{backup_, 2}, NodeId{backup_, 0}, Link::kBackplane, ForgedBladeStatus(from, true, applied));
+    c_.RunFor(milliseconds(10));
+  }
+  EXPECT_EQ(set_roles, 0) << "SetRole sent again to a blade that applied it";
+}
+
 TEST_F(EmbeddingApi, AnAdoptionHoldKeepsTheTrafficBackUntilReleased) {
   Report();
   std::vector<api::AdoptionHold> holds;
@@ -142,6 +163,27 @@ TEST_F(EmbeddingApi, AnAdoptionHoldKeepsTheTrafficBackUntilReleased) {
   holds.clear();  // released
   c_.RunFor(milliseconds(500));
   EXPECT_TRUE(c_.manager(backup_)->TrafficReady());
+}
+
+TEST_F(EmbeddingApi, AHoldThatOutlivesItsBladeIsHarmless) {
+  std::optional<api::AdoptionHold> hold;
+  Api(primary_, 1).OnAdopted([](const api::Adoption&) {});
+  hold.emplace(Api(primary_, 1).HoldAdoption());
+  apis_.clear();
+  c_.KillChassis(primary_);  // the agent is destroyed
+  hold.reset();              // released after: must not touch it
+  SUCCEED();
+}
+
+TEST_F(EmbeddingApi, GetAnswersOnlyForLiveOwnedSessions) {
+  api::Blade& b = Api(primary_, 1);
+  const api::SessionId id = b.Create(FactsOf(1), api::SessionState{kTcpEstablished, 0, 3600});
+  ASSERT_TRUE(b.Get(id));
+  EXPECT_EQ(b.Get(id)->key(), FactsOf(1).key);
+  EXPECT_FALSE(b.Get(123456789));
+  EXPECT_FALSE(b.Get(api::kNoSession));
+  b.Delete(id, kDeleteClosed);
+  EXPECT_FALSE(b.Get(id));
 }
 
 }  // namespace

@@ -252,10 +252,11 @@ void RestartThePrimaryBeforeItsLossIsDeclared(SimChassisCluster& c, uint8_t* old
 // complete table, which the mirror keeps: holding it is being ready.
 TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
   // Whether a survivor is ever caught between the two incarnations depends
-  // on how the network reorders frames: several seeds, so a change that
-  // shifts the random draws does not make the case test nothing.
+  // on how the network reorders frames (a few seeds in twenty do): several
+  // seeds, so a change that shifts the random draws does not make the case
+  // test nothing. It stops once three steps were caught.
   int unsynced_steps = 0;
-  for (uint64_t seed = 20; seed < 40 && unsynced_steps < 50; ++seed) {
+  for (uint64_t seed = 20; seed < 40 && unsynced_steps < 3; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     SimChassisCluster c(3, 1, seed);
     uint8_t old = 0;
@@ -284,7 +285,7 @@ TEST(Orphans, AMirrorHoldingACompleteOrphanStaysReady) {
     }
     EXPECT_EQ(owners, kSessions) << "every session of the restarted primary owned once";
   }
-  EXPECT_GT(unsynced_steps, 0) << "no survivor was ever between the two incarnations: the case tests nothing";
+  EXPECT_GE(unsynced_steps, 3) << "survivors were hardly ever between the two incarnations: the case tests little";
 }
 
 // Orphans nobody adopts are dropped after max(2 s, 4 x the detection time):

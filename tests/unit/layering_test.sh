@@ -10,8 +10,8 @@
 # The rules first run on fixtures with known violations (and one without):
 # a pattern that stopped matching would otherwise pass every tree.
 set -u
-zmq_rx='#include [<"]zmq[a-z_]*\.h(pp)?[>"]|\bzmq::|\bzmq_[a-z0-9_]+\('
-blades_rx='#include [<"]blades/'
+zmq_rx='#[[:space:]]*include[[:space:]]*[<"]zmq[a-z_]*\.h(pp)?[>"]|\bzmq::|\bzmq_[a-z0-9_]+\('
+blades_rx='#[[:space:]]*include[[:space:]]*[<"]blades/'
 clock_rx='\b[A-Za-z_:]*clock[A-Za-z_]*::now\(|\bclock_gettime\(|\bgettimeofday\(|(^|[^.>A-Za-z0-9_])time\([^)]*\)|\bClock::now\('
 
 # check FILE DIR: prints what breaks a rule; returns 1 if something does, 2 on a read error.
@@ -46,10 +46,14 @@ printf 'using Clock = std::chrono::system_clock;\nauto t = Clock::now();\n' > "$
 printf 'uint32_t s = time(&t);\n' > "$fixtures/f.cc"
 printf 'clock_gettime(CLOCK_MONOTONIC, &ts);\n' > "$fixtures/g.cc"
 printf '#include "blades/blade_agent.h"\n' > "$fixtures/h.cc"
+printf '#  include  "blades/session.h"\n' > "$fixtures/i.cc"
+printf '# include <zmq.hpp>\n' > "$fixtures/j.cc"
 printf 'Nanos t = loop.Now();  // fine\n// steady_clock::now() in a comment is fine\n' > "$fixtures/ok.cc"
-if check "$fixtures/h.cc" conntrack > /dev/null; then echo "layering: the rules miss blades/ in a data plane"; exit 1; fi
+for f in h i; do
+  if check "$fixtures/$f.cc" conntrack > /dev/null; then echo "layering: the rules miss blades/ in a data plane ($f.cc)"; exit 1; fi
+done
 check "$fixtures/h.cc" runtime > /dev/null || { echo "layering: the rules flag blades/ outside a data plane"; exit 1; }
-for f in a b c d e f g; do
+for f in a b c d e f g j; do
   if check "$fixtures/$f.cc" runtime > /dev/null; then echo "layering: the rules miss fixture $f.cc: $(cat "$fixtures/$f.cc")"; exit 1; fi
 done
 check "$fixtures/ok.cc" runtime > /dev/null || { echo "layering: the rules flag a clean fixture"; exit 1; }
