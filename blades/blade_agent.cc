@@ -406,14 +406,14 @@ size_t BladeAgent::Relinquish() {
   // now), tell the mirrors we own nothing: a bulk sync of the empty table.
   // Until then our stream stays as it was, so the adoption cannot lose it.
   SetSummaries(false);
-  if (!resync_timer_) {
-    resync_timer_ = loop_.CreateTimer([this] {
+  if (!relinquish_timer_) {
+    relinquish_timer_ = loop_.CreateTimer([this] {
       SetSummaries(true);
       for (auto& p : peers_) p->out.StartBulkSync("ownership given up");
       Flush();
     });
   }
-  resync_timer_->Arm(std::max<Nanos>(seconds(1), cfg_.link_lost_after() * 2));
+  relinquish_timer_->Arm(std::max<Nanos>(seconds(1), cfg_.link_lost_after() * 2));
   BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": relinquished " << n << " sessions (no longer primary)";
   return n;
 }

@@ -217,7 +217,7 @@ class BladeAgent {
   std::unique_ptr<PeriodicTask> sweep_;
   std::unique_ptr<PeriodicTask> status_;
   bool halted_ = false;
-  std::unique_ptr<Timer> resync_timer_;
+  std::unique_ptr<Timer> relinquish_timer_;
   std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 };
 

@@ -58,7 +58,7 @@ inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
   X(bytes_received, "Bytes of sync frames received.")                                                               \
   X(bulk_syncs_started, "Bulk syncs this blade sent as owner.")                                         \
   X(bulk_syncs_received, "Bulk syncs this blade completed as mirror.")                                               \
-  X(resync_overflow, "Bulk resyncs forced by a limit (change log, reorder buffer).")                              \
+  X(bulk_syncs_forced, "Bulk syncs forced by a limit (change log, reorder buffer).")                              \
   X(queries_unanswered, "Queries about expired standby sessions the owner never answered.")                         \
   X(packets, "Packets this blade processed.")                                                                       \
   X(packets_dropped, "Packets dropped: no session for a non-SYN TCP packet, table full, GTP-U without tunnel.")      \

@@ -47,7 +47,7 @@ void OutboundStream::Restart(const char* reason) {
 }
 
 void OutboundStream::GiveUpLogPlace() {
-  counters_.resync_overflow.Add();
+  counters_.bulk_syncs_forced.Add();
   BS_LOG(kWarn, "sync") << "slot " << int(cfg_.slot) << " -> chassis " << int(peer_) << ": change log full ("
                         << log_.capacity() << " entries); falling back to bulk sync";
   StartBulkSync("change log full");

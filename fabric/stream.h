@@ -104,7 +104,7 @@ struct StreamOptions {
   X(frames_reordered, "Frames that arrived ahead of a gap and waited in the reorder buffer.")           \
   X(acks_sent, "Acknowledgements this mirror sent.")                                                     \
   X(acks_received, "Acknowledgements this owner received.")                                              \
-  X(resyncs_in_doubt, "Streams whose numbers contradicted each other, resynced from a bulk sync.")        \
+  X(bulk_syncs_in_doubt, "Bulk syncs asked for because a stream's numbers contradicted each other.")        \
   X(sync_requests_deferred, "Bulk sync requests that waited for the rate limit.")                         \
   X(bulk_sync_timeouts, "Bulk syncs that took longer than bulk-sync-timeout and were asked again.")      \
   X(bulk_sync_abandoned, "Bulk syncs given up after bulk-sync-retries (ready with an incomplete table).") \

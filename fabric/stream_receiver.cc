@@ -220,7 +220,7 @@ void StreamReceiver::ClearBuffered() {
 
 void StreamReceiver::ResetInDoubt(Link link, const std::string& why) {
   Drop(StreamDrop::kImplausible);
-  counters_.resyncs_in_doubt.Add();
+  counters_.bulk_syncs_in_doubt.Add();
   BS_LOG(kWarn, "sync") << "slot " << int(peer_.slot) << ": " << why << " (chassis " << int(peer_.chassis)
                         << "); asking for a bulk sync";
   state_ = State::kNeedReset;  // the payload keeps what it holds until the reset replaces it

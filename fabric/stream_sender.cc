@@ -115,7 +115,7 @@ void StreamSender::OnAck(const StreamAck& ack, Link link) {
     if (doubt_since_ == Nanos(0)) doubt_since_ = now;
     if (now - doubt_since_ >= opts_.retransmit_timeout * 2) {
       doubt_since_ = Nanos(0);
-      counters_.resyncs_in_doubt.Add();
+      counters_.bulk_syncs_in_doubt.Add();
       Restart("the mirror misses deltas it acknowledged");
     }
   } else if (ack.nack_to > ack.nack_from) {

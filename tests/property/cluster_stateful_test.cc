@@ -107,7 +107,7 @@ struct Sut {
   std::vector<std::string> violations;  // every promise a check found broken (teeth look for theirs)
   Stats stats;
   std::set<std::tuple<int, int, int>> cuts;
-  bool attacked = false;  // an Adversary ran: mirrors may have had to resync in doubt
+  bool attacked = false;  // an Adversary ran: mirrors may have had to ask for a bulk sync in doubt
 
   void Fail(const std::string& what) {
     if (violation.empty()) violation = what;
@@ -759,11 +759,11 @@ struct Quiesce : Cmd {
     // The self-healing that resyncs a mirror whose stream contradicts its
     // owner (or whose table differs from the owner's idle summary) is for
     // hostile input: in a case without one, the protocol alone must have
-    // kept every mirror right (P1), so a resync in doubt is a violation.
+    // kept every mirror right (P1), so a bulk sync in doubt is a violation.
     if (!s.attacked) {
       for (uint8_t o : alive) {
         for (int sl = 1; sl <= m.slots; ++sl) {
-          if (s.c.blade(o, static_cast<uint8_t>(sl))->counters().resyncs_in_doubt.get() > 0) {
+          if (s.c.blade(o, static_cast<uint8_t>(sl))->counters().bulk_syncs_in_doubt.get() > 0) {
             s.Fail("P1: chassis " + std::to_string(o) + " slot " + std::to_string(sl) +
                    " resynced in doubt with no adversary (its stream disagreed with its owner)");
           }

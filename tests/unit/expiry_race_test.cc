@@ -24,7 +24,7 @@ struct Outcome {
   uint64_t queries = 0;
   uint64_t link_switches = 0;
   size_t most_extra = 0;          // the most sessions the mirror held beyond its owner's, sampled every 10 ms
-  uint64_t resyncs_in_doubt = 0;  // the mirror found out from the owner's idle summary
+  uint64_t bulk_syncs_in_doubt = 0;  // the mirror found out from the owner's idle summary
 };
 
 Outcome RunRace(bool naive, bool cut_m1_during_recreate) {
@@ -60,7 +60,7 @@ Outcome RunRace(bool naive, bool cut_m1_during_recreate) {
   o.queries = c.blade(2, 1).counters().sent[static_cast<int>(SyncOp::kQuery)][0].get() +
               c.blade(2, 1).counters().sent[static_cast<int>(SyncOp::kQuery)][1].get();
   o.link_switches = owner.counters().link_switches.get();
-  o.resyncs_in_doubt = c.blade(2, 1).counters().resyncs_in_doubt.get();
+  o.bulk_syncs_in_doubt = c.blade(2, 1).counters().bulk_syncs_in_doubt.get();
   return o;
 }
 
@@ -73,7 +73,7 @@ TEST(ExpiryRace, NaiveVariantEndsWithAnExtraSessionOnTheMirror) {
   // Not for good any more: the idle owner's summaries keep saying it holds
   // nothing (a lasting difference, not a delete in flight), and the mirror
   // resyncs.
-  EXPECT_GE(o.resyncs_in_doubt, 1u);
+  EXPECT_GE(o.bulk_syncs_in_doubt, 1u);
   EXPECT_EQ(o.mirror, 0u);
 }
 
@@ -83,7 +83,7 @@ TEST(ExpiryRace, OrderedVersionedAnswerCannotResurrect) {
   EXPECT_EQ(o.recreates_applied, 1u);  // the same race happened: the owner did answer RECREATE
   EXPECT_EQ(o.owner, 0u);
   EXPECT_EQ(o.mirror, 0u);
-  EXPECT_EQ(o.resyncs_in_doubt, 0u) << "by the protocol, not by a resync";
+  EXPECT_EQ(o.bulk_syncs_in_doubt, 0u) << "by the protocol, not by a resync";
 }
 
 TEST(ExpiryRace, OrderedAnswerSurvivesAnM1ToM2SwitchInTheMiddle) {

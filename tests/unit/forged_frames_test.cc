@@ -297,7 +297,7 @@ TEST(MirrorHonesty, IdleOwnersSummaryHealsALostSession) {
     owner.Refresh(id);
     c.RunFor(milliseconds(200));
   }
-  EXPECT_GE(c.blade(2, 1).counters().resyncs_in_doubt.get(), 1u);
+  EXPECT_GE(c.blade(2, 1).counters().bulk_syncs_in_doubt.get(), 1u);
   EXPECT_GE(c.blade(2, 1).counters().bulk_syncs_received.get(), 2u);
 }
 
@@ -322,7 +322,7 @@ TEST(ForgedAhead, AFrameWaitingPastTheOwnersStreamIsNeverApplied) {
     most = std::max(most, so->store().live());
   }
   EXPECT_EQ(most, 1u) << "the forged session was applied";
-  EXPECT_EQ(c.blade(2, 1).counters().resyncs_in_doubt.get(), 0u) << "dropped up front, not healed afterwards";
+  EXPECT_EQ(c.blade(2, 1).counters().bulk_syncs_in_doubt.get(), 0u) << "dropped up front, not healed afterwards";
   std::string why;
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
@@ -383,7 +383,7 @@ TEST(MirrorHonesty, NoDoubtWhenAnOwnerRestartsBehindACutLink) {
   c.RestartChassis(first);
   c.RunFor(seconds(2));
   for (uint8_t x = 1; x <= 3; ++x) {
-    EXPECT_EQ(c.blade(x, 1)->counters().resyncs_in_doubt.get(), 0u) << "chassis " << int(x);
+    EXPECT_EQ(c.blade(x, 1)->counters().bulk_syncs_in_doubt.get(), 0u) << "chassis " << int(x);
   }
   std::string why;
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;

@@ -135,7 +135,7 @@ TEST(BoundedMemory, FullResendQueueDegradesToBulkResync) {
   c.net().SetDown(NodeId{2, 1}, true);  // the mirror hears nothing for a while
   for (uint32_t i = 0; i < 5000; ++i) a.CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
   c.RunFor(milliseconds(100));
-  EXPECT_GE(a.counters().resync_overflow.get(), 1u) << "a warning and a counter, not unbounded growth";
+  EXPECT_GE(a.counters().bulk_syncs_forced.get(), 1u) << "a warning and a counter, not unbounded growth";
   c.net().SetDown(NodeId{2, 1}, false);
   c.RunFor(seconds(2));
   std::string why;
