@@ -100,7 +100,9 @@ class Blade {
                    const std::vector<Extension>* extensions = nullptr);
   // A protocol-state change: synced.
   void Update(SessionId id, const SessionState& state);
-  // Sets (replaces) one extension: synced like a state change.
+  // Sets (replaces) one extension: synced like a state change, when the
+  // session's application (the AppKind in its flags) declares that
+  // extension type; the mirrors keep no other.
   void SetExtension(SessionId id, const Extension& extension);
   // A packet: restarts the idle timer, sends nothing.
   void Touch(SessionId id);

@@ -175,6 +175,58 @@ TEST_F(EmbeddingApi, AHoldThatOutlivesItsBladeIsHarmless) {
   SUCCEED();
 }
 
+TEST_F(EmbeddingApi, ExtensionsAndKeyChangesReachTheMirrorsListener) {
+  struct Seen {
+    SessionKey old_key;
+    bool was_live;
+    bool live;
+  };
+  std::vector<Seen> seen;
+  Api(backup_, 1).OnMirrorChange(
+      [&](const api::MirrorChange& m) { seen.push_back({m.old_key, m.was_live, m.now.has_value()}); });
+  api::Blade& b = Api(primary_, 1);
+  // A SIP session: an extension travels with the application that declares it.
+  api::SessionFacts facts = FactsOf(7);
+  facts.flags = WithApp(0, AppKind::kSip);
+  const api::SessionId id = b.Create(facts, api::SessionState{kTcpEstablished, facts.flags, 3600});
+  c_.RunFor(seconds(1));
+  ASSERT_FALSE(seen.empty());
+  EXPECT_FALSE(seen.front().was_live) << "a create: nothing was there";
+  EXPECT_TRUE(seen.back().live);
+  SipCall call;
+  call.state = SipCall::kEstablished;
+  call.call_id_hash = 0x5151;
+  b.SetExtension(id, EncodeSipCall(call));
+  c_.RunFor(seconds(1));
+  auto m = Api(backup_, 1).FindMirrored(FactsOf(7).key);
+  ASSERT_TRUE(m);
+  ASSERT_NE(m->session.extensions, nullptr) << "the extension did not reach the mirror";
+  EXPECT_EQ(m->session.extensions->front(), EncodeSipCall(call));
+  seen.clear();
+  b.Delete(id, kDeleteClosed);
+  c_.RunFor(seconds(1));
+  ASSERT_FALSE(seen.empty());
+  EXPECT_TRUE(seen.back().was_live);
+  EXPECT_FALSE(seen.back().live);
+  EXPECT_EQ(seen.back().old_key, FactsOf(7).key) << "a delete names the key that went";
+}
+
+TEST_F(EmbeddingApi, TouchSendsNothing) {
+  api::Blade& b = Api(primary_, 1);
+  const api::SessionId id = b.Create(FactsOf(8), api::SessionState{kTcpEstablished, 0, 3600});
+  c_.RunFor(seconds(1));
+  int changes = 0;
+  Api(backup_, 1).OnMirrorChange([&](const api::MirrorChange&) { ++changes; });
+  for (int i = 0; i < 10; ++i) {
+    b.Touch(id);
+    c_.RunFor(milliseconds(50));
+  }
+  EXPECT_EQ(changes, 0) << "a packet (Touch) reached the mirror";
+  b.Update(id, api::SessionState{kTcpFinWait, 0, 120});
+  c_.RunFor(seconds(1));
+  EXPECT_GT(changes, 0) << "a state change did not: the case tests nothing";
+}
+
 TEST_F(EmbeddingApi, GetAnswersOnlyForLiveOwnedSessions) {
   api::Blade& b = Api(primary_, 1);
   const api::SessionId id = b.Create(FactsOf(1), api::SessionState{kTcpEstablished, 0, 3600});
