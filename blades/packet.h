@@ -20,11 +20,11 @@ wire::Packet6 ToWire6(const PacketInfo& p);
 // A PacketBatch frame from `from` (the one place one is built).
 std::span<const uint8_t> BuildPacketBatch(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
                                           std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6);
-// Calls fn(PacketInfo) for every packet of a batch, IPv4 first.
+// Calls fn(PacketInfo, its wire struct) for every packet of a batch, IPv4 first.
 template <typename F>
 void ForEachPacket(const wire::PacketBatch& batch, F&& fn) {
-  if (batch.packets4()) for (const wire::Packet4* w : *batch.packets4()) fn(FromWire(*w));
-  if (batch.packets6()) for (const wire::Packet6* w : *batch.packets6()) fn(FromWire(*w));
+  if (batch.packets4()) for (const wire::Packet4* w : *batch.packets4()) fn(FromWire(*w), *w);
+  if (batch.packets6()) for (const wire::Packet6* w : *batch.packets6()) fn(FromWire(*w), *w);
 }
 
 // TCP state after a packet with `flags` in direction `reply`; pure.

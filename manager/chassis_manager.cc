@@ -202,8 +202,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       }
       // Each packet goes on to its blade in the wire form it came in: only
       // its key and interfaces are read here.
-      if (pb->packets4()) for (const wire::Packet4* w : *pb->packets4()) Ingress(FromWire(*w), *w);
-      if (pb->packets6()) for (const wire::Packet6* w : *pb->packets6()) Ingress(FromWire(*w), *w);
+      ForEachPacket(*pb, [this](const PacketInfo& p, const auto& w) { Ingress(p, w); });
       return;
     }
     default:
@@ -352,9 +351,8 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   if (st.role() != static_cast<wire::Role>(role_) && b.last_command < b.role_command &&
       std::none_of(commands_.pending().begin(), commands_.pending().end(),
                    [&](const CommandChannel::Command& c) { return c.slot == slot; })) {
-    b.role_command = commands_.next_id();
-    commands_.SendTo(slot, {.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
-                     [this](uint8_t s) { return BladeLive(s); });
+    b.role_command = commands_.SendTo(slot, {.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
+                                      [this](uint8_t s) { return BladeLive(s); });
   }
   // A takeover is done when every live blade applied its Adopt.
   if (failover_command_ && std::none_of(commands_.pending().begin(), commands_.pending().end(), [&](const CommandChannel::Command& c) {
@@ -659,10 +657,9 @@ void ChassisManager::SendCommand(wire::CommandKind kind, uint8_t peer, int64_t o
 // Every blade learns the chassis's role (an embedded data plane acts on
 // it), after any Adopt the change brought: adopted sessions come first.
 void ChassisManager::TellRole() {
-  const uint64_t first = commands_.next_id();  // one id per blade, in slot order
-  for (BladeView& b : blades_) b.role_command = first + b.slot - 1;
-  commands_.Send({.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
-                 [this](uint8_t s) { return BladeLive(s); });
+  const uint64_t first = commands_.Send({.kind = wire::CommandKind::SetRole, .role = static_cast<wire::Role>(role_)},
+                                        [this](uint8_t s) { return BladeLive(s); });
+  for (BladeView& b : blades_) b.role_command = CommandChannel::IdFor(first, b.slot);
 }
 
 void ChassisManager::FlushIngress() { ingress_.Flush(); }

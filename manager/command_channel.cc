@@ -11,15 +11,22 @@ CommandChannel::CommandChannel(Transport& transport, wire::Origin self, int slot
       give_up_after_(give_up_after),
       next_id_((uint64_t{self.epoch()} << 32) + 1) {}
 
-void CommandChannel::Send(const Order& order, const std::function<bool(uint8_t)>& live) {
-  for (int s = 1; s <= slots_; ++s) pending_.push_back(Command{next_id_++, order, static_cast<uint8_t>(s), 0});
+uint64_t CommandChannel::Send(const Order& order, const std::function<bool(uint8_t)>& live) {
+  const uint64_t first = next_id_;
+  for (int s = 1; s <= slots_; ++s) {
+    pending_.push_back(Command{IdFor(first, static_cast<uint8_t>(s)), order, static_cast<uint8_t>(s), 0});
+  }
+  next_id_ = first + static_cast<uint64_t>(slots_);
   Resend(live);
+  return first;
 }
 
-void CommandChannel::SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live) {
-  if (slot < 1 || slot > slots_) return;
-  pending_.push_back(Command{next_id_++, order, slot, 0});
+uint64_t CommandChannel::SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live) {
+  if (slot < 1 || slot > slots_) return 0;
+  const uint64_t id = next_id_++;
+  pending_.push_back(Command{id, order, slot, 0});
   Resend(live);
+  return id;
 }
 
 void CommandChannel::Applied(uint8_t slot, uint64_t last, const std::function<bool(uint8_t)>& live) {

@@ -47,9 +47,12 @@ class CommandChannel {
   // Id of the next command Send() makes.
   uint64_t next_id() const { return next_id_; }
   // One command per blade, sent now to those with nothing older waiting.
-  void Send(const Order& order, const std::function<bool(uint8_t)>& live);
-  // The same to one blade only (one that missed what the others were told).
-  void SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live);
+  // Returns the first blade's request id (IdFor gives each blade's).
+  uint64_t Send(const Order& order, const std::function<bool(uint8_t)>& live);
+  static uint64_t IdFor(uint64_t first, uint8_t slot) { return first + slot - 1; }
+  // The same to one blade only (one that missed what the others were told);
+  // returns its request id (0: no such slot).
+  uint64_t SendTo(uint8_t slot, const Order& order, const std::function<bool(uint8_t)>& live);
   // The blade in `slot` reports every command up to `last` applied; the
   // next one waiting for it goes now.
   void Applied(uint8_t slot, uint64_t last, const std::function<bool(uint8_t)>& live);
