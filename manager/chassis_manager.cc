@@ -508,6 +508,7 @@ void ChassisManager::Evaluate() {
   for (auto& [id, p] : peers_) {
     // A partitioned peer (or one being probed) keeps its last known place.
     if (!p.alive && !p.partitioned && !p.probing) continue;
+    if (StandsAsideForItsTakeover(id, p)) continue;
     Candidate k;
     k.chassis = id;
     k.live_blades = p.live_blades;
@@ -572,7 +573,7 @@ void ChassisManager::Evaluate() {
         if (lost_primary_ && lost_primary_->first != old_primary) {
           auto lp = peers_.find(lost_primary_->first);
           const bool back = lp != peers_.end() && lp->second.alive;
-          if (!back || loop_.Now() - lost_primary_->second < seconds(1)) AdoptFrom(lost_primary_->first);
+          if (!back || loop_.Now() - lost_primary_->second < kOrphanTakeoverWindow) AdoptFrom(lost_primary_->first);
         }
         lost_primary_.reset();
         CountFailover();
@@ -586,6 +587,17 @@ void ChassisManager::Evaluate() {
     if (role_listener_) role_listener_(old, next);
   }
   if (cfg_.mode == HaMode::kActivePassive) HandOver();
+}
+
+// The lost primary back with a new incarnation while the survivors keep
+// its previous incarnation's sessions for a takeover: it is no candidate
+// until one of them has taken the role (or the window is over). Else, with
+// the survivors briefly disagreeing on who comes next (one of them not
+// ready), the new incarnation wins on priority with empty tables and the
+// old one's sessions are dropped unadopted (found by the soak).
+bool ChassisManager::StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const {
+  return lost_primary_ && lost_primary_->first == id && p.alive && p.role != HaRole::kPrimary &&
+         loop_.Now() - lost_primary_->second < kOrphanTakeoverWindow;
 }
 
 // Adopt before relinquish: a primary that steps down keeps its sessions

@@ -232,6 +232,7 @@ class ChassisManager {
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
   // Its heartbeat says its blades hold the current stream of each of our live blades.
   bool HoldsOurs(const PeerView& p) const;
+  bool StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const;
   // Sends Adopt(peer) to every blade; remembers which incarnation was adopted.
   void AdoptFrom(uint8_t peer);
   void HandOver();
@@ -257,6 +258,10 @@ class ChassisManager {
   // chassis took another for the coming primary (a view that changed as
   // readiness did). Cleared when a chassis takes the role or we adopt it.
   std::optional<std::pair<uint8_t, Nanos>> lost_primary_;
+  // How long after that loss a takeover may still adopt the lost primary's
+  // previous incarnation: blades keep its tables at least 2 s
+  // (StandbyTable::DropOrphanIfStale), and half of that leaves a margin.
+  static constexpr Nanos kOrphanTakeoverWindow = std::chrono::seconds(1);
   Nanos failover_done_wall_{0};
   void CheckPeers();
   bool manual_failover_ = false;

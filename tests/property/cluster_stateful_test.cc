@@ -1006,6 +1006,18 @@ TEST(ClusterStatefulRegressions, ARestartedPrimarysSuccessorStaysReadyOnItsOrpha
                     "successor unready on orphans");
 }
 
+// P2/P4 (0 owners), 3 chassis x 2 blades: the primary restarted before its
+// loss was declared. At the moment the survivors noticed, the one next in
+// line was briefly not ready (its second blade bulk-synced the new
+// incarnation's empty table), so neither took the role; the new incarnation
+// was a candidate at once, won on priority with empty tables, and the old
+// one's sessions were dropped unadopted (fixed: the lost primary's new
+// incarnation stands aside while a survivor may still take over).
+TEST(ClusterStatefulRegressions, TheLostPrimarysNewIncarnationStandsAside) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2c6SxK94yxYTWtHGiRN7U3EnuNLywo52K4w_pVP87OQcLgACIgACBAoMEAAAQICALB9HwvBAbAhGwkBQYA4hXe7tXf91nhBAZA8Gg3B8bAeHghB8cA+GA0BYYAWHghB8bA9Gw3BYeA",
+                    "new incarnation stands aside");
+}
+
 // Runs body once where RapidCheck's generators work (the commands draw
 // their fields from them), for cases built command by command.
 void InGeneratorContext(const std::function<void()>& body) {
