@@ -654,6 +654,13 @@ struct Loader {
       return Status::Ok();
     });
     r.On("hb-interval", r.Int(&cfg.hb_interval, 1, 20));
+    // FortiOS 7: the unit hb-interval counts in (10ms: 1..20 is 10-200 ms).
+    r.On("hb-interval-in-milliseconds", [&](const CliSetting& s) -> Status {
+      if (s.values.size() == 1 && s.values[0] == "100ms") cfg.hb_unit_ms = 100;
+      else if (s.values.size() == 1 && s.values[0] == "10ms") cfg.hb_unit_ms = 10;
+      else return r.Err(s, "expects 100ms or 10ms");
+      return Status::Ok();
+    });
     r.On("hb-lost-threshold", r.Int(&cfg.hb_lost_threshold, 1, 60));
     r.On("override", r.Bool(&cfg.override_));
     r.On("priority", r.Int(&default_priority, 0, 255));

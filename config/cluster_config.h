@@ -1,7 +1,7 @@
 // ClusterConfig: the typed bladesync configuration, read from a FortiOS-style
 // CLI file (see examples/demo.conf for every option).
 //
-//   config system ha              group-id, mode, hb-interval, hb-lost-threshold,
+//   config system ha              group-id, mode, hb-interval (-in-milliseconds), hb-lost-threshold,
 //                                 session-pickup*, override, priority, monitor, ...
 //     config session-sync-filter  srcintf, dstintf, srcaddr, dstaddr, srcaddr6,
 //                                 dstaddr6, config custom-service
@@ -87,7 +87,8 @@ struct ClusterConfig {
   uint32_t group_id = 0;
   std::string group_name;
   HaMode mode = HaMode::kActivePassive;
-  int hb_interval = 2;                 // x100 ms, 1..20
+  int hb_interval = 2;                 // in hb-interval-in-milliseconds units, 1..20
+  int hb_unit_ms = 100;                // hb-interval-in-milliseconds: 100ms or 10ms
   int hb_lost_threshold = 6;           // 1..60
   bool override_ = false;
   std::vector<std::string> monitor;    // monitored interfaces
@@ -138,7 +139,7 @@ struct ClusterConfig {
   ConfigOptions options;
   ConfigChecksums checksums;
 
-  Nanos hb_interval_ns() const { return milliseconds(100) * hb_interval; }
+  Nanos hb_interval_ns() const { return milliseconds(hb_unit_ms) * hb_interval; }
   // The cluster's name in metrics: group-name, or the group-id when unnamed.
   std::string cluster_label() const { return group_name.empty() ? std::to_string(group_id) : group_name; }
   // How M1, M2 and the backplane are authenticated.

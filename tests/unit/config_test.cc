@@ -210,6 +210,28 @@ TEST(Config, ErrorsNameFileLineAndOption) {
             "bad.conf:3: option 'session-table-reserve' in 'config system ha': exceeds max-sessions (100000)");
 }
 
+// FortiOS 7's unit for hb-interval: 100ms by default, 10ms for fast
+// detection (hb-interval 1..20 then means 10-200 ms).
+TEST(Config, HeartbeatIntervalInMilliseconds) {
+  Result<ClusterConfig> dflt = LoadClusterConfig(Ha("    set hb-interval 3\n"), "a.conf");
+  ASSERT_TRUE(dflt.ok()) << dflt.status().message();
+  EXPECT_EQ(dflt->hb_interval_ns(), milliseconds(300));
+  Result<ClusterConfig> fast =
+      LoadClusterConfig(Ha("    set hb-interval 1\n    set hb-interval-in-milliseconds 10ms\n"), "a.conf");
+  ASSERT_TRUE(fast.ok()) << fast.status().message();
+  EXPECT_EQ(fast->hb_interval_ns(), milliseconds(10));
+  EXPECT_EQ(fast->ForBlade(1, 1, 1).hb_interval, milliseconds(10));
+  Result<ClusterConfig> slow = LoadClusterConfig(Ha("    set hb-interval-in-milliseconds 100ms\n"), "a.conf");
+  ASSERT_TRUE(slow.ok()) << slow.status().message();
+  EXPECT_EQ(slow->hb_interval_ns(), milliseconds(200));
+  EXPECT_EQ(ErrorOf(Ha("    set hb-interval-in-milliseconds 1ms\n")),
+            "bad.conf:2: option 'hb-interval-in-milliseconds' in 'config system ha': expects 100ms or 10ms");
+  // Part of the cluster-wide options: two chassis with different units
+  // disagree in diagnose sys ha checksum.
+  EXPECT_NE(dflt->checksums.all,
+            LoadClusterConfig(Ha("    set hb-interval 3\n    set hb-interval-in-milliseconds 10ms\n"), "a.conf")->checksums.all);
+}
+
 TEST(Config, SyntaxErrorsNameTheLine) {
   EXPECT_EQ(ErrorOf("config system ha\n    set group-id 1\n"), "bad.conf:1: 'system ha' is never closed ('end' or 'next' missing)");
   EXPECT_EQ(ErrorOf("config system ha\n  set group-name \"open\n"), "bad.conf:2: unterminated quoted string");
