@@ -564,6 +564,12 @@ void BladeAgent::AnswerQuery(Peer& peer, uint32_t id, Link) {
 
 void BladeAgent::Tick() {
   const Nanos now = loop_.Now();
+  // A keep-alive may summarize the table (count and digest): changes made
+  // this turn must be in the change log first, or an expiry the sweep just
+  // made reads as a session the mirror holds and the owner does not, with
+  // no DELETE on the stream to explain it (found by the soak: three copies
+  // of one such summary, M1, M2 and a duplicate, put a mirror in doubt).
+  if (flush_posted_) Flush();
   for (auto& p : peers_) p->Tick(now);
   ReleaseLog();
 }

@@ -138,6 +138,37 @@ TEST(BladeSync, OwnerExpirySendsDelete) {
   EXPECT_TRUE(c.MirrorsMatch());
 }
 
+// Found by the soak: the owner's sweep expired a session, and a keep-alive
+// sent in the same loop turn, before the DELETE reached the change log,
+// summarized the table without it. Sent on M1 and M2 and duplicated on the
+// way, one such summary looked like three in a row and put an honest
+// mirror in doubt (a needless bulk sync). Here deletes land at the start
+// of loop turns across every phase of the keep-alive timer (one of them
+// shares its turn), every frame arrives twice and in order: no summary
+// may contradict the stream.
+TEST(BladeSync, AChangeIsOnTheStreamBeforeAnySummaryCountsIt) {
+  SimBlades c(2, 1, 3);
+  c.net().faults().duplicate = 1.0;
+  c.net().faults().jitter = Nanos(0);
+  BladeAgent& a = c.blade(1, 1);
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 60; ++i) ids.push_back(a.CreateSession(TcpFacts(i), Est(a)));
+  c.RunFor(milliseconds(500));
+  // 14 ms apart (even, and prime to the 100 ms keep-alive interval in 2 ms
+  // ticks): every tick phase of the keep-alive is hit once. Scheduled now,
+  // each runs before the tick due at the same instant.
+  const Nanos base = c.sched().now() + milliseconds(100);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    c.sched().ScheduleAt(base + milliseconds(14) * static_cast<int64_t>(k), nullptr,
+                         [&a, id = ids[k]] { a.DeleteSession(id, kDeleteClosed); });
+  }
+  c.RunFor(seconds(2));
+  EXPECT_EQ(a.owned().live(), 0u);
+  EXPECT_EQ(c.blade(2, 1).counters().bulk_syncs_in_doubt.get(), 0u) << "a summary contradicted the stream";
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
 TEST(BladeSync, MirrorExpiryQueriesAndOwnerRecreates) {
   SimBlades c(2, 1, 7);
   BladeAgent& a = c.blade(1, 1);
