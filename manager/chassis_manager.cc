@@ -436,7 +436,10 @@ void ChassisManager::PeerSilent(uint8_t id, Nanos now) {
 }
 
 void ChassisManager::PeerGone(uint8_t id, Nanos now) {
-  if (primary_ == id) lost_primary_ = std::make_pair(id, now);
+  if (primary_ == id) {
+    lost_primary_ = std::make_pair(id, now);
+    lost_primary_epoch_ = peers_.at(id).epoch;  // the incarnation lost (a restart is noticed before the epoch moves)
+  }
   Evaluate();
   // Active-active: every chassis owns what it processed; the primary among
   // the survivors (whoever the lost one was) takes over what it owned. (In
@@ -595,8 +598,13 @@ void ChassisManager::Evaluate() {
 // the survivors briefly disagreeing on who comes next (one of them not
 // ready), the new incarnation wins on priority with empty tables and the
 // old one's sessions are dropped unadopted (found by the soak).
+// Only another incarnation and only in active-passive: the same one back
+// from a short partition still owns its sessions (a takeover must not
+// adopt them under it), and in active-active the survivors adopt at the
+// loss itself (PeerGone).
 bool ChassisManager::StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const {
-  return lost_primary_ && lost_primary_->first == id && p.alive && p.role != HaRole::kPrimary &&
+  return cfg_.mode == HaMode::kActivePassive && lost_primary_ && lost_primary_->first == id && p.alive &&
+         p.epoch != lost_primary_epoch_ && p.role != HaRole::kPrimary && p.role != HaRole::kStandalone &&
          loop_.Now() - lost_primary_->second < kOrphanTakeoverWindow;
 }
 

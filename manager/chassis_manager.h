@@ -258,6 +258,7 @@ class ChassisManager {
   // chassis took another for the coming primary (a view that changed as
   // readiness did). Cleared when a chassis takes the role or we adopt it.
   std::optional<std::pair<uint8_t, Nanos>> lost_primary_;
+  uint32_t lost_primary_epoch_ = 0;
   // How long after that loss a takeover may still adopt the lost primary's
   // previous incarnation: blades keep its tables at least 2 s
   // (StandbyTable::DropOrphanIfStale), and half of that leaves a margin.
