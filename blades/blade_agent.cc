@@ -206,7 +206,8 @@ void BladeAgent::DeleteSession(uint32_t id, uint8_t reason) {
 }
 
 // At the end of this loop turn, unless a Flush() ran before then (a
-// PacketBatch flushes at its end): one flush per frame, not two.
+// PacketBatch flushes at its end, a tick before its keep-alives): one
+// flush per frame, not two.
 void BladeAgent::PostFlush() {
   loop_.Post([this] {
     if (flush_posted_) Flush();

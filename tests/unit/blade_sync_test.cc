@@ -158,11 +158,20 @@ TEST(BladeSync, AChangeIsOnTheStreamBeforeAnySummaryCountsIt) {
   // ticks): every tick phase of the keep-alive is hit once. Scheduled now,
   // each runs before the tick due at the same instant.
   const Nanos base = c.sched().now() + milliseconds(100);
+  int shared_turns = 0;  // deletes whose loop turn also sent a keep-alive
   for (size_t k = 0; k < ids.size(); ++k) {
-    c.sched().ScheduleAt(base + milliseconds(14) * static_cast<int64_t>(k), nullptr,
-                         [&a, id = ids[k]] { a.DeleteSession(id, kDeleteClosed); });
+    const Nanos at = base + milliseconds(14) * static_cast<int64_t>(k);
+    auto keepalives = std::make_shared<uint64_t>();
+    c.sched().ScheduleAt(at, nullptr, [&a, id = ids[k], keepalives] {
+      *keepalives = a.counters().keepalives_sent.get();
+      a.DeleteSession(id, kDeleteClosed);
+    });
+    c.sched().ScheduleAt(at + Nanos(1), nullptr, [&a, &shared_turns, keepalives] {
+      shared_turns += a.counters().keepalives_sent.get() > *keepalives;
+    });
   }
   c.RunFor(seconds(2));
+  ASSERT_GE(shared_turns, 1) << "no delete shared its turn with a keep-alive: the case tests nothing";
   EXPECT_EQ(a.owned().live(), 0u);
   EXPECT_EQ(c.blade(2, 1).counters().bulk_syncs_in_doubt.get(), 0u) << "a summary contradicted the stream";
   std::string why;
