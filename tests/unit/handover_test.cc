@@ -13,6 +13,21 @@ constexpr int kSessions = 40;
 
 SessionKey KeyOf(int i) { return SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(2000 + i), 443, kProtoTcp); }
 
+// Two chassis x two blades: kSessions on the traffic chassis (*old), spread
+// over both blades and synced to the other chassis.
+void CreateSessionsOnTheTrafficChassis(SimChassisCluster& c, uint8_t* old) {
+  c.RunFor(seconds(2));
+  const std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t.size(), 1u);
+  *old = t[0];
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c.blade(*old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c.RunFor(seconds(1));
+}
+
 class Handover : public ::testing::Test {
  protected:
   Handover() : c_(2, 2, 11) { c_.RunFor(seconds(2)); }
@@ -83,16 +98,9 @@ TEST(FastHeartbeats, TenMillisecondHeartbeatsTakeOverWithin50ms) {
   opt.manager = [](ManagerConfig& m) { m.hb_interval = milliseconds(10); };
   opt.blade = [](BladeConfig& b) { b.hb_interval = milliseconds(10); };
   SimChassisCluster c(2, 2, 11, opt);
-  c.RunFor(seconds(2));
-  const std::vector<uint8_t> t = c.TrafficChassis();
-  ASSERT_EQ(t.size(), 1u);
-  const uint8_t old = t[0], peer = old == 1 ? 2 : 1;
-  for (int i = 0; i < kSessions; ++i) {
-    SessionFacts f;
-    f.key = KeyOf(i);
-    c.blade(old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
-  }
-  c.RunFor(seconds(1));
+  uint8_t old = 0;
+  ASSERT_NO_FATAL_FAILURE(CreateSessionsOnTheTrafficChassis(c, &old));
+  const uint8_t peer = old == 1 ? 2 : 1;
   c.RunFor(seconds(10));  // a quiet spell: no false failover at 10 ms
   ASSERT_EQ(c.TrafficChassis(), std::vector<uint8_t>{old});
   EXPECT_EQ(c.manager(peer)->failovers(), 0u);
@@ -221,16 +229,9 @@ TEST(HandoverSplitProcesses, LosingABladeHandsOverWhenEachBladeHasItsOwnEpoch) {
   SimClusterOptions opt;
   opt.blade = [](BladeConfig& b) { b.epoch = b.epoch * 100 + b.slot; };
   SimChassisCluster c(2, 2, 12, opt);
-  c.RunFor(seconds(2));
-  std::vector<uint8_t> t = c.TrafficChassis();
-  ASSERT_EQ(t.size(), 1u);
-  const uint8_t old = t[0], peer = old == 1 ? 2 : 1;
-  for (int i = 0; i < kSessions; ++i) {
-    SessionFacts f;
-    f.key = KeyOf(i);
-    c.blade(old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
-  }
-  c.RunFor(seconds(1));
+  uint8_t old = 0;
+  ASSERT_NO_FATAL_FAILURE(CreateSessionsOnTheTrafficChassis(c, &old));
+  const uint8_t peer = old == 1 ? 2 : 1;
   c.KillBlade(old, 2);
   c.RunFor(seconds(3));
   ASSERT_EQ(c.TrafficChassis(), std::vector<uint8_t>{peer});
