@@ -13,9 +13,9 @@ constexpr int kSessions = 40;
 
 SessionKey KeyOf(int i) { return SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(2000 + i), 443, kProtoTcp); }
 
-// Two chassis x two blades: kSessions on the traffic chassis (*old), spread
-// over both blades and synced to the other chassis.
-void CreateSessionsOnTheTrafficChassis(SimChassisCluster& c, uint8_t* old) {
+// kSessions on the traffic chassis (*old), spread over its first `slots`
+// blades and synced to the other chassis.
+void CreateSessionsOnTheTrafficChassis(SimChassisCluster& c, uint8_t* old, int slots = 2) {
   c.RunFor(seconds(2));
   const std::vector<uint8_t> t = c.TrafficChassis();
   ASSERT_EQ(t.size(), 1u);
@@ -23,7 +23,7 @@ void CreateSessionsOnTheTrafficChassis(SimChassisCluster& c, uint8_t* old) {
   for (int i = 0; i < kSessions; ++i) {
     SessionFacts f;
     f.key = KeyOf(i);
-    c.blade(*old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+    c.blade(*old, static_cast<uint8_t>(1 + i % slots))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
   }
   c.RunFor(seconds(1));
 }
@@ -265,16 +265,7 @@ TEST_F(Handover, TakeoverCommandsAreResentUntilEveryBladeApplies) {
 // Three chassis x one blade: the primary, with kSessions synced, restarts
 // 50 ms after it stopped (far below the detection time); *old is it.
 void RestartThePrimaryBeforeItsLossIsDeclared(SimChassisCluster& c, uint8_t* old) {
-  c.RunFor(seconds(2));
-  const std::vector<uint8_t> t = c.TrafficChassis();
-  ASSERT_EQ(t.size(), 1u);
-  *old = t[0];
-  for (int i = 0; i < kSessions; ++i) {
-    SessionFacts f;
-    f.key = KeyOf(i);
-    c.blade(*old, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
-  }
-  c.RunFor(seconds(1));
+  ASSERT_NO_FATAL_FAILURE(CreateSessionsOnTheTrafficChassis(c, old, 1));
   c.KillChassis(*old);
   c.RunFor(milliseconds(50));
   c.RestartChassis(*old);
