@@ -25,6 +25,7 @@
 //   BladeConfig blade = cfg->ForBlade(1, 3);
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -140,6 +141,10 @@ struct ClusterConfig {
   ConfigChecksums checksums;
 
   Nanos hb_interval_ns() const { return milliseconds(hb_unit_ms) * hb_interval; }
+  // How long a silent peer's check address may take to answer: two
+  // intervals, and never under 100 ms (at 10 ms units one slow answer would
+  // read as a dead peer, and both sides would take the role).
+  Nanos peer_probe_timeout() const { return std::max<Nanos>(hb_interval_ns() * 2, milliseconds(100)); }
   // The cluster's name in metrics: group-name, or the group-id when unnamed.
   std::string cluster_label() const { return group_name.empty() ? std::to_string(group_id) : group_name; }
   // How M1, M2 and the backplane are authenticated.

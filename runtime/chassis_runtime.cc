@@ -283,7 +283,7 @@ Status ChassisRuntime::Start() {
       if (c.id != chassis_ && !c.check.empty()) mc.peer_check[c.id] = c.check;
     }
     PeerCheck* pc = peer_check_.get();
-    const Nanos probe_timeout = cfg_.hb_interval_ns() * 2;
+    const Nanos probe_timeout = cfg_.peer_probe_timeout();
     std::map<std::string, uint8_t> check_owner;
     for (const auto& [id, addr] : mc.peer_check) check_owner[addr] = id;
     mc.probe = [pc, probe_timeout, check_owner](const std::string& addr, std::function<void(bool)> done) {

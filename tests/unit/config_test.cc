@@ -221,6 +221,8 @@ TEST(Config, HeartbeatIntervalInMilliseconds) {
   ASSERT_TRUE(fast.ok()) << fast.status().message();
   EXPECT_EQ(fast->hb_interval_ns(), milliseconds(10));
   EXPECT_EQ(fast->ForBlade(1, 1, 1).hb_interval, milliseconds(10));
+  EXPECT_EQ(fast->peer_probe_timeout(), milliseconds(100)) << "a check address gets 100 ms at least";
+  EXPECT_EQ(dflt->peer_probe_timeout(), milliseconds(600));
   Result<ClusterConfig> slow = LoadClusterConfig(Ha("    set hb-interval-in-milliseconds 100ms\n"), "a.conf");
   ASSERT_TRUE(slow.ok()) << slow.status().message();
   EXPECT_EQ(slow->hb_interval_ns(), milliseconds(200));
