@@ -71,10 +71,12 @@ BladeAgent::~BladeAgent() = default;
 
 void BladeAgent::Start() {
   transport_.SetReceiver([this](const FrameMeta& m, std::span<const uint8_t> b) { OnFrame(m, b); });
-  const Nanos tick = std::min<Nanos>(cfg_.ack_delay, cfg_.hb_interval / 4);
-  tick_ = std::make_unique<PeriodicTask>(loop_, std::max<Nanos>(tick, milliseconds(1)), [this] { Tick(); });
-  sweep_ = std::make_unique<PeriodicTask>(loop_, cfg_.sweep_interval, [this] { Sweep(); });
-  status_ = std::make_unique<PeriodicTask>(loop_, cfg_.hb_interval, [this] { SendStatus(); });
+  busy_tick_ = std::max<Nanos>(std::min<Nanos>(cfg_.ack_delay, cfg_.hb_interval / 4), milliseconds(1));
+  tick_ = loop_.CreateTimer([this] { Tick(); });
+  const Nanos now = loop_.Now();
+  sweep_due_ = now + cfg_.sweep_interval;
+  status_due_ = now + cfg_.hb_interval;
+  ArmTick(now, kLongAgo);
   for (auto& p : peers_) {
     transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM1);
     transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM2);
@@ -284,6 +286,7 @@ void BladeAgent::Flush() {
   deleted_.clear();
   for (auto& p : peers_) p->out.Pump();
   ReleaseLog();
+  WakeIfDue();
 }
 
 // ---------------------------------------------------------------- mirror side
@@ -438,12 +441,15 @@ void BladeAgent::DropFrame(DropReason r, const char* what) {
 void BladeAgent::Halt() {
   halted_ = true;
   tick_.reset();
-  sweep_.reset();
-  status_.reset();
 }
 
 void BladeAgent::OnFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
   if (halted_) return;
+  HandleFrame(meta, bytes);
+  WakeIfDue();
+}
+
+void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> bytes) {
   counters_.frames_received.Add();
   counters_.bytes_received.Add(bytes.size());
   FrameLimits limits;
@@ -565,6 +571,10 @@ void BladeAgent::AnswerQuery(Peer& peer, uint32_t id, Link) {
 
 void BladeAgent::Tick() {
   const Nanos now = loop_.Now();
+  if (now >= sweep_due_) {
+    sweep_due_ = now + cfg_.sweep_interval;
+    Sweep();
+  }
   // A keep-alive may summarize the table (count and digest): changes made
   // this turn must be in the change log first, or an expiry the sweep just
   // made reads as a session the mirror holds and the owner does not, with
@@ -573,6 +583,50 @@ void BladeAgent::Tick() {
   if (flush_posted_) Flush();
   for (auto& p : peers_) p->Tick(now);
   ReleaseLog();
+  if (now >= status_due_) {
+    status_due_ = now + cfg_.hb_interval;
+    SendStatus();
+  }
+  ArmTick(now, NextDue(now));
+}
+
+// An idle blade sleeps until its next keep-alive, status, sweep or link
+// deadline instead of ticking every ack-delay: ticks were most of what an
+// idle chassis cost. Anything outstanding (frames in flight, acks owed, a
+// reset) brings back the ack-delay tick.
+Nanos BladeAgent::NextDue(Nanos now) const {
+  if (flush_posted_) return kLongAgo;
+  // The cap: a deadline nobody reported costs at most one heartbeat.
+  Nanos due = std::min(status_due_, now + cfg_.hb_interval);
+  if (HoldsSessions()) due = std::min(due, sweep_due_);
+  for (const auto& p : peers_) {
+    due = std::min({due, p->out.next_due(), p->standby->next_due(), p->links.next_change(now)});
+  }
+  return due;
+}
+
+bool BladeAgent::HoldsSessions() const {
+  if (owned_.live()) return true;
+  for (const auto& p : peers_) {
+    if (p->standby->store().live() || p->standby->adoptable().live()) return true;
+  }
+  return false;
+}
+
+// Never sooner than ack-delay: acks and resends wait that long anyway.
+void BladeAgent::ArmTick(Nanos now, Nanos due) {
+  next_tick_ = std::max(due, now + busy_tick_);
+  tick_->Arm(next_tick_ - now);
+}
+
+// A frame or a local change may need the tick before the idle schedule
+// planned it (an ack owed, a frame in flight).
+void BladeAgent::WakeIfDue() {
+  if (!tick_) return;
+  const Nanos now = loop_.Now();
+  if (next_tick_ - now <= busy_tick_) return;
+  const Nanos due = NextDue(now);
+  if (due < next_tick_) ArmTick(now, due);
 }
 
 void BladeAgent::Sweep() {

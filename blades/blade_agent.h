@@ -181,7 +181,12 @@ class BladeAgent {
   void MarkDirty(uint32_t id);
   void PostFlush();
   void Append(const ChangeEntry& e);
+  void HandleFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
   void Tick();
+  Nanos NextDue(Nanos now) const;
+  bool HoldsSessions() const;
+  void ArmTick(Nanos now, Nanos due);
+  void WakeIfDue();
   void Sweep();
   void SendStatus();
   void HandleQueries(Peer& peer, const wire::Ack& ack, Link link);
@@ -213,9 +218,11 @@ class BladeAgent {
   StandbyListener standby_listener_;
   wire::Role role_ = wire::Role::Unknown;
   std::vector<std::function<void(wire::Role, wire::Role)>> role_listeners_;
-  std::unique_ptr<PeriodicTask> tick_;
-  std::unique_ptr<PeriodicTask> sweep_;
-  std::unique_ptr<PeriodicTask> status_;
+  std::unique_ptr<Timer> tick_;
+  Nanos busy_tick_{0};  // min(ack-delay, hb-interval / 4): the tick while anything is outstanding
+  Nanos next_tick_{0};
+  Nanos sweep_due_{0};
+  Nanos status_due_{0};
   bool halted_ = false;
   std::unique_ptr<Timer> relinquish_timer_;
   std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);

@@ -329,8 +329,10 @@ void StandbyTable::KeepOrphan(uint32_t new_epoch, bool complete) {
 // Held long enough for the manager to see the new incarnation's heartbeat and
 // decide; not adopted by then means the old incarnation owned nothing that
 // this chassis takes over.
+Nanos StandbyTable::OrphanKeptFor() const { return std::max<Nanos>(seconds(2), cfg_.link_lost_after() * 4); }
+
 void StandbyTable::DropOrphanIfStale(Nanos now) {
-  if (!has_orphan_ || now - orphan_since_ < std::max<Nanos>(seconds(2), cfg_.link_lost_after() * 4)) return;
+  if (!has_orphan_ || now - orphan_since_ < OrphanKeptFor()) return;
   counters_.orphaned_sessions_dropped.Add(orphan_.live());
   BS_LOG(kInfo, "sync") << "slot " << int(cfg_.slot) << ": dropped " << orphan_.live()
                         << " sessions of chassis " << int(owner_) << "'s previous incarnation (not taken over here)";
@@ -341,6 +343,11 @@ void StandbyTable::DropOrphan() {
   orphan_.Clear();                // tells the change hook what went
   orphan_ = SessionStore(kLive);  // its memory too: Clear() keeps the capacity
   has_orphan_ = false;
+}
+
+Nanos StandbyTable::housekeeping_due() const {
+  if (!queries_.empty()) return kLongAgo;
+  return has_orphan_ ? orphan_since_ + OrphanKeptFor() : kNever;
 }
 
 bool StandbyTable::Housekeeping(Nanos now) {

@@ -117,6 +117,7 @@ class StandbyTable : public StreamSink {
   void OnBatch(const wire::DeltaBatch& b, Link link, std::span<const uint8_t> frame);
   // Acks, NACKs, queries and bulk-sync requests; called every tick.
   void OnTick(Nanos now) { in_->OnTick(now); }
+  Nanos next_due() const { return in_->next_due(); }
   // Local expiry of standby sessions; called every sweep interval.
   void Sweep();
 
@@ -198,6 +199,7 @@ class StandbyTable : public StreamSink {
   std::span<const uint8_t> BuildAck(const StreamAck& ack, Link link) override;
   // Orphans and queries; true when a query is due.
   bool Housekeeping(Nanos now) override;
+  Nanos housekeeping_due() const override;
   void Dropped(StreamDrop why, uint64_t n) override;
 
  protected:
@@ -226,6 +228,7 @@ class StandbyTable : public StreamSink {
   // processing traffic (it restarted faster than its loss was detected).
   void KeepOrphan(uint32_t new_epoch, bool complete);
   void DropOrphanIfStale(Nanos now);
+  Nanos OrphanKeptFor() const;
   void DropOrphan();
   void BoundQueries();
   void Drop(DropReason r, uint64_t n = 1) { counters_.dropped[static_cast<int>(r)].Add(n); }

@@ -67,6 +67,8 @@ class PeriodicTask {
 // "Never happened" for rate limits: far enough in the past to be due at
 // once, also at the start of virtual time.
 inline constexpr Nanos kLongAgo = -std::chrono::hours(24 * 365);
+// "Nothing due": for the earliest of several deadlines (never added to).
+inline constexpr Nanos kNever = Nanos::max();
 
 inline double ToSeconds(Nanos d) { return std::chrono::duration<double>(d).count(); }
 

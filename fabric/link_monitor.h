@@ -11,6 +11,7 @@
 //   if (links.Update(loop.Now())) ResendUnacked();
 #pragma once
 
+#include <algorithm>
 #include <array>
 
 #include "core/event_loop.h"
@@ -51,6 +52,17 @@ class LinkMonitor {
     if (changed) ++switches_;
     active_ = next;
     return changed;
+  }
+  // When Update() may next change the active link: kLongAgo when it would
+  // now, else when a link still alive falls silent for too long (a link
+  // heard again counts from its frame, which wakes the owner anyway).
+  Nanos next_change(Nanos now) const {
+    Nanos due = kNever;
+    for (Link l : {Link::kM1, Link::kM2}) {
+      if (alive(l, now)) due = std::min(due, last_rx_[static_cast<int>(l)] + lost_after_ + Nanos(1));
+    }
+    const Link best = alive(Link::kM1, now) ? Link::kM1 : alive(Link::kM2, now) ? Link::kM2 : active_;
+    return best != active_ ? kLongAgo : due;
   }
   Link active() const { return active_; }
   uint64_t switches() const { return switches_; }

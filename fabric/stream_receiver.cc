@@ -263,6 +263,15 @@ void StreamReceiver::SendAck(Link link, bool reset_request) {
   last_ack_ = now;
 }
 
+Nanos StreamReceiver::next_due() const {
+  if (frames_since_ack_ > 0 || !reorder_.empty() || gap_to_ > next_seq_ || state_ == State::kResetting) {
+    return kLongAgo;
+  }
+  const Nanos due = sink_.housekeeping_due();
+  if (state_ == State::kNeedReset && !parked_) return std::min(due, last_reset_request_ + opts_.retransmit_timeout);
+  return epoch_ == 0 ? due : std::min(due, last_ack_ + opts_.keepalive_interval);
+}
+
 void StreamReceiver::OnTick(Nanos now) {
   const bool payload_due = sink_.Housekeeping(now);
   const Link link = links_.active();

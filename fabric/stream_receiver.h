@@ -47,6 +47,8 @@ class StreamSink {
   virtual std::span<const uint8_t> BuildAck(const StreamAck& ack, Link link) = 0;
   // Every tick, before the receiver's own; true when the payload needs an ack out.
   virtual bool Housekeeping(Nanos now) { return false; }
+  // When Housekeeping next has work (kLongAgo: every tick).
+  virtual Nanos housekeeping_due() const { return kLongAgo; }
   virtual void Dropped(StreamDrop why, uint64_t n) {}
 };
 
@@ -62,6 +64,9 @@ class StreamReceiver {
   void OnFrame(const StreamFrame& f, Link link, std::span<const uint8_t> frame);
   // Acks, NACKs, reset requests and their timeout.
   void OnTick(Nanos now);
+  // When OnTick next has work: kLongAgo (every tick) while acks are owed,
+  // a gap is open or a reset runs; else the next idle ack or reset request.
+  Nanos next_due() const;
   // The sender is gone and what it sent was taken: ask nothing of it until
   // it comes back with a reset.
   void Park();

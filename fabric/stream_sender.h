@@ -76,6 +76,9 @@ class StreamSender {
   bool resetting() const { return resetting_; }
   Link active_link() const { return links_.active(); }
   bool idle() const { return in_flight_.empty() && !resetting_ && source_.drained(); }
+  // When OnTick next has work: kLongAgo (every tick) while anything is in
+  // flight or to send, else the next keep-alive.
+  Nanos next_due() const { return idle() ? last_keepalive_ + opts_.keepalive_interval : kLongAgo; }
 
  protected:
   struct InFlight {
