@@ -14,6 +14,11 @@ LoopWatchdog::LoopWatchdog(std::vector<Watched> loops, Nanos stale_after)
 int64_t LoopWatchdog::NowNs() const { return loops_.empty() ? 0 : loops_[0].loop->Now().count(); }
 
 void LoopWatchdog::Probe() {
+  // Four probes per stale_after tell a stuck loop in time; more would wake
+  // every idle loop for nothing.
+  const int64_t now = NowNs();
+  if (now - last_probe_ns_ < stale_after_.count() / 4) return;
+  last_probe_ns_ = now;
   for (size_t i = 0; i < loops_.size(); ++i) {
     std::shared_ptr<State> s = states_[i];
     if (s->pending.exchange(true)) continue;  // the last one has not run yet

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ class LoopWatchdog {
   };
   LoopWatchdog(std::vector<Watched> loops, Nanos stale_after);
 
+  // Posts a probe to each loop, at most every stale_after / 4 however often called.
   void Probe();
   // Every loop ran a probe within stale_after; names the first that did not.
   bool AllTurning(std::string* stuck = nullptr) const;
@@ -41,6 +43,7 @@ class LoopWatchdog {
   // Shared with the posted tasks: a loop may run one after we are gone.
   std::vector<std::shared_ptr<State>> states_;
   Nanos stale_after_;
+  int64_t last_probe_ns_ = INT64_MIN / 2;
 };
 
 }  // namespace bladesync
