@@ -61,8 +61,17 @@ struct CurveKeys {
 struct ZmqOptions {
   int send_hwm = 256;                  // frames queued per peer link before EAGAIN
   int recv_hwm = 1024;
-  int heartbeat_ivl_ms = 200;          // ZeroMQ's own liveness on each connection
-  int heartbeat_timeout_ms = 1200;
+  // A connection whose peer vanished (a crashed host, a partition) is
+  // closed by the kernel, not by pings of ZeroMQ's own (ZMTP heartbeats
+  // were half the packets of an idle chassis): outbound, our keep-alives
+  // and heartbeats unacknowledged this long (TCP_USER_TIMEOUT), so a
+  // reconnect follows the heal; inbound, TCP keep-alive probes once a
+  // connection has been silent (its peer sends every heartbeat), so dead
+  // ones do not hold fds. Detection is the streams' and heartbeats' job.
+  int tcp_maxrt_ms = 2000;
+  int inbound_keepalive_idle_s = 5;
+  int inbound_keepalive_intvl_s = 1;
+  int inbound_keepalive_cnt = 3;
   // A connection that has not finished its handshake (ZMTP greeting, CURVE)
   // in this time is closed: idle connections cannot pile up and hold fds.
   int handshake_ivl_ms = 2000;
