@@ -21,7 +21,13 @@ StreamOptions StreamOptionsOf(const BladeConfig& c) {
   o.window = c.window;
   o.max_seq_count = c.max_batch * 4;
   o.retransmit_timeout = c.retransmit_timeout;
-  o.keepalive_interval = c.hb_interval;
+  // Three keep-alives per link-loss window (hb-lost-threshold heartbeats):
+  // a link is lost after three in a row are missed, and an idle chassis
+  // does not pay for six (hb-interval stays the chassis heartbeat's).
+  o.keepalive_interval = std::max<Nanos>(c.hb_interval, c.link_lost_after() / 3);
+  // A blade pair streams both ways over one link monitor: each side's
+  // keep-alives tell the other its links, so idle acks would only repeat them.
+  o.idle_acks = false;
   o.link_lost_after = c.link_lost_after();
   o.ack_delay = c.ack_delay;
   o.ack_every = c.ack_every;
@@ -75,7 +81,7 @@ void BladeAgent::Start() {
   tick_ = loop_.CreateTimer([this] { Tick(); });
   const Nanos now = loop_.Now();
   sweep_due_ = now + cfg_.sweep_interval;
-  status_due_ = now + cfg_.hb_interval;
+  status_due_ = now + cfg_.status_interval();
   ArmTick(now, kLongAgo);
   for (auto& p : peers_) {
     transport_.Prepare(NodeId{p->out.peer(), cfg_.slot}, Link::kM1);
@@ -583,8 +589,10 @@ void BladeAgent::Tick() {
   if (flush_posted_) Flush();
   for (auto& p : peers_) p->Tick(now);
   ReleaseLog();
-  if (now >= status_due_) {
-    status_due_ = now + cfg_.hb_interval;
+  // Asleep, a tick woken for a keep-alive sends the status up to half an
+  // interval early: the two then share their wake-ups.
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_) {
+    status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
   ArmTick(now, NextDue(now));
@@ -615,6 +623,7 @@ bool BladeAgent::HoldsSessions() const {
 
 // Never sooner than ack-delay: acks and resends wait that long anyway.
 void BladeAgent::ArmTick(Nanos now, Nanos due) {
+  asleep_ = due > now + busy_tick_;
   next_tick_ = std::max(due, now + busy_tick_);
   tick_->Arm(next_tick_ - now);
 }

@@ -2,6 +2,7 @@
 // config (config/cluster_config.h) for one (chassis, slot).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct BladeConfig {
 
   Nanos hb_interval = milliseconds(200);   // hb-interval 2 (x100 ms)
   int hb_lost_threshold = 6;               // hb-lost-threshold
+  int blade_hb_lost_threshold = 5;         // blade-hb-lost-threshold: statuses the manager may miss
 
   // Fabric limits (bounded memory).
   size_t change_log_capacity = 1u << 20;     // change-log entries kept until acked (power of 2)
@@ -65,6 +67,9 @@ struct BladeConfig {
   bool metrics = true;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
+  // Three statuses per window in which the manager declares a silent blade
+  // dead, and at most one per hb-interval.
+  Nanos status_interval() const { return std::max(hb_interval, hb_interval * blade_hb_lost_threshold / 3); }
 };
 
 }  // namespace bladesync

@@ -1078,6 +1078,7 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.timers = timers;
   b.hb_interval = hb_interval_ns();
   b.hb_lost_threshold = hb_lost_threshold;
+  b.blade_hb_lost_threshold = static_cast<int>(blade_hb_lost_threshold);
   b.change_log_capacity = change_log_capacity;
   b.max_batch = max_batch;
   b.max_sessions = max_sessions;

@@ -82,6 +82,11 @@ struct StreamOptions {
   uint32_t max_seq_count = 1u << 13; // numbers one honest frame can take
   Nanos retransmit_timeout = milliseconds(200);
   Nanos keepalive_interval = milliseconds(200);  // hb-interval: idle keep-alives and acks
+  // The receiver acks an idle sender's keep-alives, and sends acks of its
+  // own on both links when quiet, so the sender can judge M1 and M2. Off
+  // where the sender's link monitor also hears a stream the other way
+  // (blades: each pair streams both ways over one monitor).
+  bool idle_acks = true;
   Nanos link_lost_after = milliseconds(1200);    // at most one asked-for reset per this, per receiver
   Nanos ack_delay = milliseconds(2);
   uint32_t ack_every = 8;            // frames

@@ -119,8 +119,11 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
   if (seq > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2) {
     gap_to_ = seq;
     SendAck(link, false);
-  } else if (frames_since_ack_ > 0 || now - last_ack_ >= opts_.keepalive_interval) {
-    SendAck(link, false);  // doubles as the link heartbeat back
+  } else if (frames_since_ack_ > 0 ||
+             ((opts_.idle_acks || !(f.h.flags & kStreamSummary)) && now - last_ack_ >= opts_.keepalive_interval)) {
+    // Doubles as the link heartbeat back; a sender with frames in flight
+    // (no summary) may have lost our last ack.
+    SendAck(link, false);
   }
 }
 
@@ -269,7 +272,7 @@ Nanos StreamReceiver::next_due() const {
   }
   const Nanos due = sink_.housekeeping_due();
   if (state_ == State::kNeedReset && !parked_) return std::min(due, last_reset_request_ + opts_.retransmit_timeout);
-  return epoch_ == 0 ? due : std::min(due, last_ack_ + opts_.keepalive_interval);
+  return epoch_ == 0 || !opts_.idle_acks ? due : std::min(due, last_ack_ + opts_.keepalive_interval);
 }
 
 void StreamReceiver::OnTick(Nanos now) {
@@ -303,7 +306,7 @@ void StreamReceiver::OnTick(Nanos now) {
   } else if (frames_since_ack_ > 0 || payload_due ||
              (gap_to_ > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2)) {
     SendAck(link, false);
-  } else if (now - last_ack_ >= opts_.keepalive_interval && epoch_ != 0) {
+  } else if (opts_.idle_acks && now - last_ack_ >= opts_.keepalive_interval && epoch_ != 0) {
     // Idle heartbeat on both links so the sender can judge M1 and M2.
     SendAck(Link::kM1, false);
     SendAck(Link::kM2, false);

@@ -166,6 +166,38 @@ TEST(BladeSync, AnIdleBladeSleepsAndAChangeWakesIt) {
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
 
+// Idle, a blade pair sends what link detection needs and no more (issue
+// 22): three keep-alives per link-loss window on each link, no acks (each
+// side's keep-alives feed the one link monitor both streams share), and a
+// cut link is still found on both sides and sync moves to M2.
+TEST(BladeSync, IdleStreamsSendOnlyWhatDetectionNeeds) {
+  SimBlades c(2, 1, 8, [](BladeConfig& cfg) { cfg.hb_lost_threshold = 6; });  // links lost after 600 ms
+  BladeAgent& a = c.blade(1, 1);
+  BladeAgent& b = c.blade(2, 1);
+  c.RunFor(seconds(2));
+  const uint64_t keepalives = a.counters().keepalives_sent.get();
+  const uint64_t acks = b.counters().acks_sent.get();
+  c.RunFor(seconds(10));
+  // One every 200 ms (600 / 3) on each of two links, not one every 100 ms.
+  EXPECT_NEAR(static_cast<double>(a.counters().keepalives_sent.get() - keepalives), 100.0, 4.0);
+  EXPECT_EQ(b.counters().acks_sent.get(), acks) << "an idle mirror acked keep-alives";
+
+  c.net().Cut(1, 2, Link::kM1);
+  c.net().Cut(2, 1, Link::kM1);
+  c.RunFor(seconds(1));
+  EXPECT_EQ(a.outbound(2)->active_link(), Link::kM2);
+  EXPECT_EQ(b.outbound(1)->active_link(), Link::kM2);
+  a.CreateSession(TcpFacts(1), Est(a));
+  c.RunFor(milliseconds(20));
+  EXPECT_EQ(b.standby(1)->store().live(), 1u);
+  EXPECT_TRUE(a.outbound(2)->idle()) << "acked on M2";
+  c.net().Restore(1, 2, Link::kM1);
+  c.net().Restore(2, 1, Link::kM1);
+  c.RunFor(seconds(1));
+  EXPECT_EQ(a.outbound(2)->active_link(), Link::kM1);
+  EXPECT_EQ(b.outbound(1)->active_link(), Link::kM1);
+}
+
 // Found by the soak: the owner's sweep expired a session, and a keep-alive
 // sent in the same loop turn, before the DELETE reached the change log,
 // summarized the table without it. Sent on M1 and M2 and duplicated on the
