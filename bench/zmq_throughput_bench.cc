@@ -9,7 +9,9 @@
 // session-table-reserve set to N on both blades (a blade sized for its load:
 // the steady state, without the one-off cost of doubling the tables). CPU seconds of
 // the whole process (both blades, ZeroMQ's threads) per delta. Raw: PUSH/PULL
-// of as many messages of the same size as the frames bladesync sent.
+// of as many messages of the same size as the frames bladesync sent. Limit:
+// the same deltas applied to one table in memory in one loop (no transport),
+// the physical ceiling sync is reported as a share of.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,6 +61,43 @@ PairResult RunPair(uint32_t n, bool mix, bool reserve) {
                     p.OnOwner([&] { return a.counters().bytes_sent.get(); }) - bytes0};
 }
 
+// The single-core limit the issue measures sync against: the same deltas
+// applied to the same kind of table (a mirror's SessionStore, grown or
+// reserved alike) in one loop, with no transport, no encoding and no
+// second table: the fastest a mirror could take them on one core.
+double LimitSeconds(uint32_t n, bool mix, bool reserve) {
+  SessionStore store(kLive);
+  if (reserve) store.Reserve(n);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) store.Prefetch(BenchSession(i + kPrefetchAhead).key);
+    const SessionKey key = BenchSession(i).key;
+    store.EnsureSlot(i);
+    store.Mutate(i, [&](SessionRecord& r) {
+      r.key = key;
+      r.version = 3 * uint64_t{i} + 1;
+      r.set_state(SessionState{kTcpSynSent, 0, 3600});
+      r.expires_ds = 36000;
+      r.bits = kUsed | kLive;
+    });
+    if (mix && i % 3 == 1) {
+      store.Mutate(i, [&](SessionRecord& r) {
+        ++r.version;
+        r.set_state(SessionState{kTcpEstablished, 0, 3600});
+      });
+    }
+    if (mix && i % 3 == 2) {
+      store.Mutate(i, [&](SessionRecord& r) {
+        ++r.version;
+        r.bits = kUsed | kOwnerDeleted;
+      });
+    }
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (store.live() != (mix ? n - n / 3 : n)) std::abort();  // the loop did the work it claims
+  return s;
+}
+
 }  // namespace
 }  // namespace bladesync
 
@@ -69,7 +108,7 @@ int main(int argc, char** argv) {
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
   for (bool mix : {false, true}) {
    for (bool reserve : {false, true}) {
-    std::vector<double> sync_rate, raw_rate, ratio, cpu_us;
+    std::vector<double> sync_rate, raw_rate, ratio, cpu_us, limit_rate, share;
     double bytes_per_delta = 0;
     for (int r = 0; r < runs; ++r) {
       const PairResult p = RunPair(n, mix, reserve);
@@ -79,15 +118,22 @@ int main(int argc, char** argv) {
       raw_rate.push_back(n / raw_s);  // the same bytes in the same number of messages
       ratio.push_back(raw_s / p.seconds);
       cpu_us.push_back(1e6 * p.cpu_seconds / n);
+      limit_rate.push_back(n / LimitSeconds(n, mix, reserve));
+      share.push_back(sync_rate.back() / limit_rate.back());
       bytes_per_delta = static_cast<double>(p.bytes) / n;
     }
     const Spread rate = SpreadOf(sync_rate), raw = SpreadOf(raw_rate), r = SpreadOf(ratio), cpu = SpreadOf(cpu_us);
+    const Spread limit = SpreadOf(limit_rate), sh = SpreadOf(share);
     std::printf("%s, tables %s, %u deltas, %d runs: bladesync %.2f M deltas/s (min %.2f, max %.2f); raw ZeroMQ, same bytes "
                 "%.2f M/s (min %.2f, max %.2f); bladesync/raw %.0f%% (min %.0f%%, max %.0f%%); %.1f wire bytes/delta; "
                 "CPU %.3f us/delta both ends (min %.3f, max %.3f)\n",
                 mix ? "create/update/delete mix" : "creates only", reserve ? "reserved" : "grown", n, runs, rate.median / 1e6, rate.min / 1e6,
                 rate.max / 1e6, raw.median / 1e6, raw.min / 1e6, raw.max / 1e6, 100 * r.median, 100 * r.min,
                 100 * r.max, bytes_per_delta, cpu.median, cpu.min, cpu.max);
+    std::printf("%s, tables %s: single-core limit (the same deltas into one table in memory) %.2f M/s (min %.2f, "
+                "max %.2f); bladesync/limit %.0f%% (min %.0f%%, max %.0f%%)\n",
+                mix ? "create/update/delete mix" : "creates only", reserve ? "reserved" : "grown", limit.median / 1e6,
+                limit.min / 1e6, limit.max / 1e6, 100 * sh.median, 100 * sh.min, 100 * sh.max);
    }
   }
   return 0;
