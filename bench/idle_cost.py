@@ -8,10 +8,13 @@ process uses over a window (default 60 s) is read, as a share of one core,
 and per thread (blades are "blade<slot>" threads, ZeroMQ's I/O threads "ZMQbg/IO/n", the manager and the
 control server have their own names).
 
-  bazel build //cmd:all && python3 bench/idle_cost.py [--seconds 60] [--slots 4] [--fast]
+  bazel build //cmd:all && python3 bench/idle_cost.py [--seconds 60] [--slots 4] [--fast] [--inproc-backplane]
 
 --fast: hb-interval-in-milliseconds 10ms with hb-interval 1 (10 ms
 heartbeats), else the defaults (hb-interval 2: 200 ms).
+--inproc-backplane: `set backplane inproc` (the packaged config's: manager
+and blades in one process talk without TCP), else a TCP backplane on
+loopback as the demo's.
 
 Prints one JSON object: per chassis the share of a core, and its threads'
 shares grouped by thread name. Compare builds side by side with the same
@@ -19,6 +22,7 @@ arguments (bench/compare_commits.sh runs a bench at two commits).
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -49,7 +53,7 @@ def sample(pid):
 
 def main():
     args = sys.argv[1:]
-    seconds, slots, fast = 60, 4, False
+    seconds, slots, fast, inproc = 60, 4, False, False
     while args:
         a = args.pop(0)
         if a == "--seconds":
@@ -58,14 +62,18 @@ def main():
             slots = int(args.pop(0))
         elif a == "--fast":
             fast = True
+        elif a == "--inproc-backplane":
+            inproc = True
         else:
             print(__doc__)
             return 2
     c = h.Cluster(n_chassis=2, slots=slots, rate=1, duration=0, hb_interval=1 if fast else 2, hb_lost=3 if fast else 6)
+    text = open(c.config).read()
     if fast:
-        text = open(c.config).read().replace("    set slots %d\n" % slots,
-                                             "    set slots %d\n    set hb-interval-in-milliseconds 10ms\n" % slots)
-        open(c.config, "w").write(text)
+        text = text.replace("    set slots %d\n" % slots, "    set slots %d\n    set hb-interval-in-milliseconds 10ms\n" % slots)
+    if inproc:
+        text = re.sub(r"set backplane \S+", "set backplane inproc", text)
+    open(c.config, "w").write(text)
     try:
         for ch in (1, 2):
             c.start_chassis(ch)
@@ -76,7 +84,8 @@ def main():
         time.sleep(seconds)
         after = {ch: sample(c.procs[ch].pid) for ch in (1, 2)}
         wall = time.monotonic() - t0
-        out = {"slots": slots, "heartbeat": "10 ms" if fast else "200 ms", "seconds": round(wall, 1), "chassis": {}}
+        out = {"slots": slots, "heartbeat": "10 ms" if fast else "200 ms",
+               "backplane": "inproc" if inproc else "tcp", "seconds": round(wall, 1), "chassis": {}}
         for ch in (1, 2):
             total = (after[ch][0] - before[ch][0]) / TICKS / wall
             by_name = {}
