@@ -21,10 +21,10 @@ StreamOptions StreamOptionsOf(const BladeConfig& c) {
   o.window = c.window;
   o.max_seq_count = c.max_batch * 4;
   o.retransmit_timeout = c.retransmit_timeout;
-  // Three keep-alives per link-loss window (hb-lost-threshold heartbeats):
-  // a link is lost after three in a row are missed, and an idle chassis
-  // does not pay for six (hb-interval stays the chassis heartbeat's).
-  o.keepalive_interval = std::max<Nanos>(c.hb_interval, c.link_lost_after() / 3);
+  // Three keep-alives in a row may be missed before a link is lost (the
+  // window is hb-lost-threshold heartbeats; the fourth arrives with an
+  // interval to spare), and an idle chassis does not pay for six.
+  o.keepalive_interval = std::max<Nanos>(c.hb_interval, (c.link_lost_after() - c.hb_interval) / 3);
   // A blade pair streams both ways over one link monitor: each side's
   // keep-alives tell the other its links, so idle acks would only repeat them.
   o.idle_acks = false;
@@ -167,7 +167,11 @@ uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState
       for (const Extension& e : *extensions) owned_.set_extension(id, e);
     }
   });
-  if (d.sync) MarkDirty(id);
+  if (d.sync) {
+    MarkDirty(id);
+  } else if (owned_.live() == 1) {
+    WakeIfDue();  // the first session to sweep: asleep, the blade had no sweep planned
+  }
   return id;
 }
 
@@ -591,7 +595,7 @@ void BladeAgent::Tick() {
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
-  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_) {
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || ready() != status_ready_) {
     status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
@@ -684,7 +688,8 @@ void BladeAgent::SendStatus() {
   wire::Origin self = self_;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
-  b.add_ready(ready());
+  status_ready_ = ready();
+  b.add_ready(status_ready_);
   b.add_owned_sessions(owned_.live());
   b.add_synced_sessions(owned_.counted());
   b.add_synced_digest(owned_.digest());

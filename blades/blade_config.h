@@ -33,7 +33,7 @@ struct BladeConfig {
 
   Nanos hb_interval = milliseconds(200);   // hb-interval 2 (x100 ms)
   int hb_lost_threshold = 6;               // hb-lost-threshold
-  int blade_hb_lost_threshold = 5;         // blade-hb-lost-threshold: statuses the manager may miss
+  int blade_hb_lost_threshold = 5;         // blade-hb-lost-threshold: a silent blade is dead after this x hb-interval
 
   // Fabric limits (bounded memory).
   size_t change_log_capacity = 1u << 20;     // change-log entries kept until acked (power of 2)
@@ -67,9 +67,12 @@ struct BladeConfig {
   bool metrics = true;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
-  // Three statuses per window in which the manager declares a silent blade
-  // dead, and at most one per hb-interval.
-  Nanos status_interval() const { return std::max(hb_interval, hb_interval * blade_hb_lost_threshold / 3); }
+  // Three statuses in a row may be missed before the manager declares the
+  // blade dead (the fourth arrives with an hb-interval to spare); at least
+  // one per hb-interval.
+  Nanos status_interval() const {
+    return std::max(hb_interval, (hb_interval * blade_hb_lost_threshold - hb_interval) / 3);
+  }
 };
 
 }  // namespace bladesync

@@ -81,7 +81,7 @@ struct StreamOptions {
   uint32_t window = 1u << 16;        // unacknowledged numbers in flight
   uint32_t max_seq_count = 1u << 13; // numbers one honest frame can take
   Nanos retransmit_timeout = milliseconds(200);
-  Nanos keepalive_interval = milliseconds(200);  // hb-interval: idle keep-alives and acks
+  Nanos keepalive_interval = milliseconds(200);  // keep-alives on both links (and idle acks, if on)
   // The receiver acks an idle sender's keep-alives, and sends acks of its
   // own on both links when quiet, so the sender can judge M1 and M2. Off
   // where the sender's link monitor also hears a stream the other way

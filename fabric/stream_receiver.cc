@@ -98,6 +98,15 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
       Drop(StreamDrop::kImplausible, before - reorder_.size());
       GapFromBuffer();
     }
+    // Nor is a gap past `seq` (a forged keep-alive's): left open, it would
+    // be NACKed, and keep the blade awake, for ever.
+    if (gap_to_ > seq) {
+      if (reorder_.empty()) {
+        gap_to_ = seq > next_seq_ ? seq : 0;
+      } else {
+        GapFromBuffer();
+      }
+    }
   } else if (now - caught_up_ >= ConfirmAfter()) {
     // The sender's stream stays behind our position: frames it never sent
     // (forged, or corrupt) moved us ahead. What we hold is in doubt.
@@ -267,10 +276,13 @@ void StreamReceiver::SendAck(Link link, bool reset_request) {
 }
 
 Nanos StreamReceiver::next_due() const {
-  if (frames_since_ack_ > 0 || !reorder_.empty() || gap_to_ > next_seq_ || state_ == State::kResetting) {
-    return kLongAgo;
-  }
+  if (frames_since_ack_ > 0 || !reorder_.empty() || gap_to_ > next_seq_) return kLongAgo;
   const Nanos due = sink_.housekeeping_due();
+  if (state_ == State::kResetting) {
+    // Its frames wake the owner as they come; a reset that stopped coming
+    // is asked again at its timeout, and once given up waits for nothing.
+    return gave_up_ ? due : std::min(due, reset_began_ + opts_.reset_timeout + Nanos(1));
+  }
   if (state_ == State::kNeedReset && !parked_) return std::min(due, last_reset_request_ + opts_.retransmit_timeout);
   return epoch_ == 0 || !opts_.idle_acks ? due : std::min(due, last_ack_ + opts_.keepalive_interval);
 }

@@ -66,10 +66,8 @@ Status ZmqTransport::Bind() {
     in->socket.set(zmq::sockopt::handshake_ivl, opt_.handshake_ivl_ms);
     in->socket.set(zmq::sockopt::backlog, opt_.backlog);
     if (link != Link::kBackplane) {
-      in->socket.set(zmq::sockopt::tcp_keepalive, 1);
-      in->socket.set(zmq::sockopt::tcp_keepalive_idle, opt_.inbound_keepalive_idle_s);
-      in->socket.set(zmq::sockopt::tcp_keepalive_intvl, opt_.inbound_keepalive_intvl_s);
-      in->socket.set(zmq::sockopt::tcp_keepalive_cnt, opt_.inbound_keepalive_cnt);
+      in->socket.set(zmq::sockopt::heartbeat_ivl, opt_.inbound_heartbeat_ivl_ms);
+      in->socket.set(zmq::sockopt::heartbeat_timeout, opt_.inbound_heartbeat_timeout_ms);
     }
     // M1, M2 and a backplane on TCP alike: a local user can reach loopback.
     if (NeedsCurve(curve_, *ep)) {
@@ -189,7 +187,10 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   s->set(zmq::sockopt::immediate, opt_.immediate ? 1 : 0);
   s->set(zmq::sockopt::reconnect_ivl, opt_.reconnect_ivl_ms);
   s->set(zmq::sockopt::reconnect_ivl_max, opt_.reconnect_ivl_max_ms);
-  if (link != Link::kBackplane) s->set(zmq::sockopt::tcp_maxrt, opt_.tcp_maxrt_ms);
+  if (link != Link::kBackplane) {
+    s->set(zmq::sockopt::tcp_maxrt, opt_.tcp_maxrt_ms);
+    s->set(zmq::sockopt::connect_timeout, opt_.connect_timeout_ms);
+  }
   if (NeedsCurve(curve_, *ep)) {
     std::optional<std::string> server_key = curve_.peer_public_key ? curve_.peer_public_key(to.chassis) : std::nullopt;
     if (!server_key) {
