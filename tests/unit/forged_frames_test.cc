@@ -72,6 +72,21 @@ TEST_F(ForgedDeltas, ForgedEpochTakenWhileTheOwnerWasSilentGivesWay) {
   ExpectMirrorFollows();
 }
 
+// A forged keep-alive far ahead of the owner's stream claims frames the
+// owner never sent. The owner's next keep-alive (at its own position)
+// closes that gap: the mirror must not NACK it, and stay awake to, for ever.
+TEST_F(ForgedDeltas, AForgedKeepAliveAheadLeavesNoGapOpen) {
+  const uint64_t at = mirror().standby(1)->next_seq();
+  ToMirror(ForgedBatch(Owner(owner().config().epoch), 2, at + 100000, 0));
+  c_.RunFor(milliseconds(20));
+  ASSERT_GT(mirror().counters().nacks_sent.get(), 0u) << "the forged keep-alive was not taken: the case tests nothing";
+  c_.RunFor(seconds(1));  // the owner's keep-alives come every 100 ms
+  const uint64_t nacks = mirror().counters().nacks_sent.get();
+  c_.RunFor(seconds(2));
+  EXPECT_EQ(mirror().counters().nacks_sent.get(), nacks) << "the mirror still NACKs a gap the owner never made";
+  ExpectMirrorFollows();
+}
+
 // Point 6 (sizes): a bulk sync that claims 2^32-1 slots at a new epoch
 // reserves nothing while the owner is alive.
 TEST_F(ForgedDeltas, ClaimedBulkSyncSizeReservesNothing) {
