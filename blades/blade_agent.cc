@@ -612,7 +612,7 @@ Nanos BladeAgent::NextDue(Nanos now) const {
   Nanos due = std::min(status_due_, now + cfg_.hb_interval);
   if (HoldsSessions()) due = std::min(due, sweep_due_);
   for (const auto& p : peers_) {
-    due = std::min({due, p->out.next_due(), p->standby->next_due(), p->links.next_change(now)});
+    due = std::min({due, p->out.next_due(now), p->standby->next_due(), p->links.next_change(now)});
   }
   return due;
 }

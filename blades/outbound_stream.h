@@ -66,7 +66,7 @@ class OutboundStream final : public StreamSource {
   bool bulk_sync_done() const { return !bulk_sync_; }
   Link active_link() const { return sender_->active_link(); }
   bool idle() const { return sender_->idle(); }
-  Nanos next_due() const { return sender_->next_due(); }
+  Nanos next_due(Nanos now) const { return sender_->next_due(now); }
 
  private:
   // StreamSource: called by the sender only.

@@ -76,9 +76,19 @@ class StreamSender {
   bool resetting() const { return resetting_; }
   Link active_link() const { return links_.active(); }
   bool idle() const { return in_flight_.empty() && !resetting_ && source_.drained(); }
-  // When OnTick next has work: kLongAgo (every tick) while anything is in
-  // flight or to send, else the next keep-alive.
-  Nanos next_due() const { return idle() ? last_keepalive_ + opts_.keepalive_interval : kLongAgo; }
+  // When OnTick next has work: the next keep-alive, or the first frame's
+  // resend while frames are in flight (acks come as frames and pump the
+  // stream themselves). kLongAgo (every tick) while something is left to
+  // cut or frames the transport refused wait, unless both links are lost:
+  // then a resend timeout apart (a dead peer's stream does not keep the
+  // blade awake).
+  Nanos next_due(Nanos now) const {
+    const Nanos keepalive = last_keepalive_ + opts_.keepalive_interval;
+    if (idle()) return keepalive;
+    if (in_flight_.empty()) return kLongAgo;
+    if (held_back_ && (links_.alive(Link::kM1, now) || links_.alive(Link::kM2, now))) return kLongAgo;
+    return std::min(keepalive, in_flight_.front().sent_at + opts_.retransmit_timeout);
+  }
 
  protected:
   struct InFlight {

@@ -171,6 +171,28 @@ TEST(BladeSync, AnIdleBladeSleepsAndAChangeWakesIt) {
   EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
 }
 
+// A blade whose peer died sleeps too: its frames to the peer stay in
+// flight (no ack will come) and are resent a resend timeout apart, not
+// looked at every 2 ms; the peer back, it is caught up.
+TEST(BladeSync, ABladeWhosePeerDiedSleeps) {
+  SimBlades c(2, 1, 9);
+  BladeAgent& a = c.blade(1, 1);
+  c.RunFor(seconds(1));
+  c.Kill(2, 1);
+  for (uint32_t i = 0; i < 100; ++i) a.CreateSession(TcpFacts(i), Est(a));
+  c.RunFor(seconds(2));  // both links are lost after 300 ms
+  ASSERT_FALSE(a.outbound(2)->idle()) << "nothing in flight: the case tests nothing";
+  const uint64_t before = c.sched().events_run();
+  c.RunFor(seconds(5));
+  // Ticking every 2 ms was 2,500 events; a resend every 50 ms and the
+  // keep-alives are about 60 a second.
+  EXPECT_LT(c.sched().events_run() - before, 5u * 200) << "a blade with a dead peer still ticks every 2 ms";
+  c.Revive(2, 1, 2);
+  c.RunFor(seconds(2));
+  std::string why;
+  EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+}
+
 // Idle, a blade pair sends what link detection needs and no more (issue
 // 22): keep-alives so that three may be missed per link-loss window, no acks (each
 // side's keep-alives feed the one link monitor both streams share), and a
