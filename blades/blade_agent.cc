@@ -595,7 +595,7 @@ void BladeAgent::Tick() {
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
-  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || ready() != status_ready_) {
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_) {
     status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
@@ -688,8 +688,7 @@ void BladeAgent::SendStatus() {
   wire::Origin self = self_;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
-  status_ready_ = ready();
-  b.add_ready(status_ready_);
+  b.add_ready(ready());
   b.add_owned_sessions(owned_.live());
   b.add_synced_sessions(owned_.counted());
   b.add_synced_digest(owned_.digest());

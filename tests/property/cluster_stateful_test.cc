@@ -1018,6 +1018,16 @@ TEST(ClusterStatefulRegressions, TheLostPrimarysNewIncarnationStandsAside) {
                     "new incarnation stands aside");
 }
 
+// Found by the soak at 2722c5a (2 chassis x 1 slot: a failover, create,
+// cut M1, delete, two forged frames): session 0 came back after it ended
+// once a blade reported a change of readiness at its next tick instead of
+// with its paced status (d6b8318). That report was taken back; the race it
+// exposed is not understood yet (closing note of 2026-12-03).
+TEST(ClusterStatefulRegressions, ASessionEndedDuringAFailoverStaysEnded) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2cxNOeL70_AAQcjj3yO9PAAE344tsT_DAAxNOeL70_AAAgACIgACIgACCA+0DAAAQCAcFOsACHe0RH",
+                    "ended session stays ended");
+}
+
 // Runs body once where RapidCheck's generators work (the commands draw
 // their fields from them), for cases built command by command.
 void InGeneratorContext(const std::function<void()>& body) {
