@@ -42,12 +42,7 @@ class LinkMonitor {
   }
   // Recomputes the active link; true when it changed.
   bool Update(Nanos now) {
-    Link next = active_;
-    if (alive(Link::kM1, now)) {
-      next = Link::kM1;
-    } else if (alive(Link::kM2, now)) {
-      next = Link::kM2;
-    }
+    const Link next = Best(now);
     const bool changed = next != active_;
     if (changed) ++switches_;
     active_ = next;
@@ -61,14 +56,17 @@ class LinkMonitor {
     for (Link l : {Link::kM1, Link::kM2}) {
       if (alive(l, now)) due = std::min(due, last_rx_[static_cast<int>(l)] + lost_after_ + Nanos(1));
     }
-    const Link best = alive(Link::kM1, now) ? Link::kM1 : alive(Link::kM2, now) ? Link::kM2 : active_;
-    return best != active_ ? kLongAgo : due;
+    return Best(now) != active_ ? kLongAgo : due;
   }
   Link active() const { return active_; }
   uint64_t switches() const { return switches_; }
   void set_lost_after(Nanos d) { lost_after_ = d; }
 
  private:
+  // M1 while it is alive, else M2 while it is, else whichever was active.
+  Link Best(Nanos now) const {
+    return alive(Link::kM1, now) ? Link::kM1 : alive(Link::kM2, now) ? Link::kM2 : active_;
+  }
   Nanos lost_after_{0};
   std::array<Nanos, kFabricLinks> last_rx_{};
   std::array<bool, kFabricLinks> heard_{};
