@@ -501,7 +501,10 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
       if (!check_origin(b->from(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
-      FindPeer(b->from()->chassis())->standby->OnBatch(*b, meta.link, bytes);
+      Peer* p = FindPeer(b->from()->chassis());
+      p->standby->OnBatch(*b, meta.link, bytes);
+      // A stepped-down owner's successor waits for this: tell it at once.
+      if (p->standby->fence_passed() != p->fence_reported) SendStatus();
       return;
     }
     case wire::Message::Ack: {
@@ -550,6 +553,10 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         role_ = c->role();
         BS_LOG(kInfo, "blade") << "slot " << int(cfg_.slot) << ": chassis role " << wire::EnumNameRole(was) << " -> "
                                << wire::EnumNameRole(role_);
+        // Everything sent as owner goes before the fence: the new primary's
+        // blades adopt once they hold it (ChassisManager::HandOver).
+        Flush();
+        for (auto& p : peers_) p->out.Fence(role_ == wire::Role::Secondary);
         for (const auto& listener : role_listeners_) listener(was, role_);
       }
       if (c->kind() == wire::CommandKind::SetClockOffset) {
@@ -591,11 +598,15 @@ void BladeAgent::Tick() {
   // no DELETE on the stream to explain it (found by the soak: three copies
   // of one such summary, M1, M2 and a duplicate, put a mirror in doubt).
   if (flush_posted_) Flush();
-  for (auto& p : peers_) p->Tick(now);
+  bool fence_moved = false;
+  for (auto& p : peers_) {
+    p->Tick(now);
+    fence_moved |= p->standby->fence_passed() != p->fence_reported;  // an owner gone quiet
+  }
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
-  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_) {
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || fence_moved) {
     status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
@@ -678,6 +689,12 @@ void BladeAgent::SendStatus() {
                       s.released());
   }
   auto sv = fbb.CreateVectorOfStructs(sums.data(), sums.size());
+  std::vector<uint8_t> fenced;
+  for (auto& p : peers_) {
+    p->fence_reported = p->standby->fence_passed();
+    if (p->fence_reported) fenced.push_back(p->standby->owner());
+  }
+  auto fv = fbb.CreateVector(fenced);
   std::vector<flatbuffers::Offset<wire::NamedCounter>> named;
   const std::vector<std::string>& names = CounterNames();
   const std::vector<uint64_t> values = CounterValues(counters_);
@@ -699,6 +716,7 @@ void BladeAgent::SendStatus() {
   b.add_last_command(last_command_);
   b.add_adoption_pending(adoption_pending_ > 0);
   b.add_role(role_);
+  b.add_fenced_owners(fv);
   auto st = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::BladeStatus, st.Union()), wire::FrameIdentifier());
   transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, {fbb.GetBufferPointer(), fbb.GetSize()});

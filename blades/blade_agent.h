@@ -160,6 +160,7 @@ class BladeAgent {
       BladeAgent* agent = nullptr;
       uint8_t owner = 0;
     } change_context;
+    bool fence_reported = false;  // the last status said its fence was passed
   };
 
   // What a test variant changes (tests/support/broken_blades.h).

@@ -55,6 +55,9 @@ class OutboundStream final : public StreamSource {
   // relinquish waits out its grace: the table is empty on purpose, and the
   // stream still says what it held until the adopter has it.
   void set_summaries(bool on) { summaries_ = on; }
+  // While this chassis is not primary: the mirror's chassis, taking over,
+  // adopts once its mirror holds everything sent before (fabric Fence).
+  void Fence(bool on) { sender_->Fence(on); }
 
   // Oldest change-log index this stream may still need.
   uint64_t retain_from() const;

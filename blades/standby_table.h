@@ -148,6 +148,10 @@ class StandbyTable : public StreamSink {
 
   uint8_t owner() const { return owner_; }
   bool in_sync() const { return in_->in_step(); }
+  // The owner fenced its stream (its chassis stepped down) and everything
+  // it sent before that is applied here, or it went quiet: what a graceful
+  // takeover waits for.
+  bool fence_passed() const { return in_->fence_passed(loop_.Now()); }
   // Waiting for this owner no longer holds the blade back.
   // An owner that restarted before its loss was declared leaves its whole
   // previous table here (the orphan): that is what a takeover needs, so the

@@ -26,6 +26,8 @@ enum StreamFlag : uint8_t {
   kStreamEnd = 2,      // the reset is complete: the receiver is in step
   kStreamResend = 4,   // sent again after a NACK, a timeout or a link switch
   kStreamSummary = 16, // an idle keep-alive carrying the payload's summary
+  kStreamFence = 32,   // a keep-alive of a fenced stream: everything the sender
+                       // sent before its fence is below this position
 };
 
 // What the sender puts in front of every frame.

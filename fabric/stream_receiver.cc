@@ -86,6 +86,10 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
 
 void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
   const uint64_t seq = f.h.first_seq;
+  // A fence is passed once next_seq_ reaches it; an unfenced keep-alive
+  // lifts it (the sender's chassis is primary again).
+  fence_at_ = (f.h.flags & kStreamFence) ? std::max<uint64_t>(seq, 1) : 0;
+  fence_epoch_ = epoch_;
   if (seq >= next_seq_) {
     caught_up_ = now;
     // Nothing at or past `seq` was sent: frames waiting there are not the

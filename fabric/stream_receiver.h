@@ -80,6 +80,13 @@ class StreamReceiver {
   uint32_t epoch() const { return epoch_; }
   uint64_t next_seq() const { return next_seq_; }
   NodeId peer() const { return peer_; }
+  // Nothing more to wait for from the sender: its last keep-alive was
+  // fenced (kStreamFence) and everything it sent before is applied here, in
+  // step; or it went quiet (a dead sender fences nothing).
+  bool fence_passed(Nanos now) const {
+    if (now - heard_ >= ConfirmAfter()) return true;
+    return fence_at_ != 0 && fence_epoch_ == epoch_ && state_ == State::kInStep && next_seq_ >= fence_at_;
+  }
 
  protected:
   // What to do with a frame ahead of the next number: buffer it and NACK
@@ -128,6 +135,8 @@ class StreamReceiver {
   Nanos heard_{kLongAgo};          // last frame of epoch_ taken
   Nanos caught_up_{0};             // last time the sender's stream was at or past next_seq_
   int summary_mismatches_ = 0;     // idle summaries in a row that differ from what the payload holds
+  uint64_t fence_at_ = 0;          // the last keep-alive's position if it was fenced, else 0
+  uint32_t fence_epoch_ = 0;
   Nanos last_nack_{kLongAgo};
   Nanos last_reset_request_{kLongAgo};
   uint32_t frames_since_ack_ = 0;

@@ -148,12 +148,28 @@ void StreamSender::SendKeepAlive() {
       break;
     }
   }
-  std::span<const uint8_t> bytes = source_.BuildKeepAlive(Header(next, 0, 0), idle());
+  // Fenced only once everything is cut and sent: the position then covers
+  // all the payload had when the fence went up.
+  const bool fence = fenced_ && source_.drained() && next == next_seq_;
+  fence_told_ |= fence;
+  std::span<const uint8_t> bytes = source_.BuildKeepAlive(Header(next, 0, fence ? kStreamFence : 0), idle());
   // Both links: the keep-alive is also the link heartbeat of this stream.
   for (Link l : {Link::kM1, Link::kM2}) {
     if (transport_.Send(peer_, l, bytes) == SendResult::kSent) counters_.keepalives_sent.Add();
   }
   last_keepalive_ = loop_.Now();
+}
+
+void StreamSender::Fence(bool on) {
+  if (on == fenced_) return;
+  fenced_ = on;
+  fence_told_ = false;
+  TellFence();
+}
+
+// The first fenced keep-alive goes as soon as it can: the successor waits for it.
+void StreamSender::TellFence() {
+  if (fenced_ && !fence_told_ && source_.drained() && !held_back_) SendKeepAlive();
 }
 
 void StreamSender::OnLinkSwitch() {
@@ -167,6 +183,7 @@ void StreamSender::OnTick(Nanos now) {
   if (!in_flight_.empty() && now - in_flight_.front().sent_at >= opts_.retransmit_timeout) ResendFrom(acked_);
   if (now - last_keepalive_ >= opts_.keepalive_interval) SendKeepAlive();
   Pump();
+  TellFence();
 }
 
 }  // namespace bladesync

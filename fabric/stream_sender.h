@@ -63,6 +63,13 @@ class StreamSender {
   void OnTick(Nanos now);
   // Starts a reset: what was in flight is moot, the payload begins again.
   void Restart(const char* reason);
+  // While fenced, every keep-alive sent with nothing left to cut says so
+  // (kStreamFence), the first as soon as it can: a receiver caught up to
+  // one holds everything the payload had when the fence went up. The
+  // payload decides what the fence stands for (blades/: a chassis that
+  // stepped down, whose successor adopts once its mirror holds it all).
+  void Fence(bool on);
+  bool fenced() const { return fenced_; }
 
   // The frames in flight, oldest first (the payload keeps what they need).
   template <typename F>
@@ -114,6 +121,7 @@ class StreamSender {
   bool SendHeldBack();
   void ResendRange(uint64_t from, uint64_t to);
   void SendKeepAlive();
+  void TellFence();
   StreamHeader Header(uint64_t first_seq, uint32_t seq_count, uint8_t flags) const;
 
   StreamSource& source_;
@@ -133,6 +141,8 @@ class StreamSender {
   Nanos doubt_since_{0};              // the receiver has NACKed below acked_ since then
   std::deque<InFlight> in_flight_;
   bool held_back_ = false;  // some frame in flight is unsent
+  bool fenced_ = false;
+  bool fence_told_ = false;  // a fenced keep-alive went out since the fence went up
 };
 
 }  // namespace bladesync

@@ -65,8 +65,15 @@ bool ChassisManager::TrafficReady() const {
     for (const auto& [id, p] : peers_) {
       if (p.alive && p.role == HaRole::kPrimary) return false;
     }
+    if (HandoverPending()) return false;
   }
   return true;
+}
+
+bool ChassisManager::HandoverPending() const {
+  if (role_ != HaRole::kPrimary && role_ != HaRole::kStandalone) return false;
+  return std::any_of(peers_.begin(), peers_.end(),
+                     [](const auto& kv) { return kv.second.stepped_down && kv.second.adopted_epoch != kv.second.epoch; });
 }
 
 bool ChassisManager::AddressesHeldElsewhere(uint8_t c) const {
@@ -274,8 +281,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
     // down next, whoever holds the role adopts again.
     p.adopted_epoch = 0;
   }
+  const bool stepped_before = p.stepped_down;
   if (was == HaRole::kPrimary && p.role != HaRole::kPrimary) p.stepped_down = true;
   if (hb.handing_over() && p.role != HaRole::kPrimary) p.stepped_down = true;
+  if (p.stepped_down && !stepped_before) p.stepped_down_at = loop_.Now();
   p.ready = hb.ready();
   p.live_blades = hb.live_blades();
   p.monitored_up = hb.monitored_up();
@@ -365,6 +374,15 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   }
   b.standby.clear();
   if (st.standby()) for (const wire::StandbySummary* s : *st.standby()) b.standby.push_back(*s);
+  // One entry per peer chassis at most: more is not believed.
+  std::vector<uint8_t> fenced;
+  if (st.fenced_owners() && st.fenced_owners()->size() <= 16) {
+    fenced.assign(st.fenced_owners()->begin(), st.fenced_owners()->end());
+  }
+  const bool fence_moved = fenced != b.fenced_owners;
+  b.fenced_owners = std::move(fenced);
+  // A handover waiting for this blade's fence goes on now, not at the next tick.
+  if (fence_moved && cfg_.mode == HaMode::kActivePassive && HandoverPending()) Evaluate();
   // Only names this build declares: whatever else a status carries is not
   // believed (and cannot grow the map).
   static const std::set<std::string> kKnown(CounterNames().begin(), CounterNames().end());
@@ -564,9 +582,10 @@ void ChassisManager::Evaluate() {
       if (now_primary && !was_primary && old_primary != 0 && old_primary != cfg_.chassis) {
         // Promotion: the sessions the old primary owned are in our standby
         // tables. A lost primary's are taken now; a live one's when it has
-        // stepped down (HandOver).
+        // stepped down and our mirrors are past its fence (HandOver).
         auto op = peers_.find(old_primary);
-        const bool live = op != peers_.end() && op->second.alive && op->second.role == HaRole::kPrimary;
+        const bool live = op != peers_.end() && op->second.alive &&
+                          (op->second.role == HaRole::kPrimary || op->second.stepped_down);
         if (!live) AdoptFrom(old_primary);
         // The primary lost before, when our view of who comes next moved in
         // between: nobody else took the role, so it is ours to adopt. If it
@@ -616,8 +635,23 @@ void ChassisManager::HandOver() {
     pending_relinquish_ = false;  // still ours
     for (auto& [id, p] : peers_) {
       if (!p.stepped_down) continue;
+      if (p.adopted_epoch == p.epoch) {
+        p.stepped_down = false;
+        continue;
+      }
+      // What it sent as primary just before may still be on its way (a cut
+      // M1 not yet noticed): our mirrors hold it all once they are past its
+      // fence. One that never comes (a release without fences, a peer gone
+      // quiet) is waited out, counted.
+      const bool fenced = FencePassed(id);
+      if (!fenced && p.alive && loop_.Now() - p.stepped_down_at < HandoverWait()) continue;
+      if (!fenced) {
+        handovers_unfenced_.Add();
+        BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": chassis " << int(id)
+                                 << " stepped down and its fence did not arrive: adopting what our mirrors hold";
+      }
       p.stepped_down = false;
-      if (p.adopted_epoch != p.epoch) AdoptFrom(id);
+      AdoptFrom(id);
     }
     return;
   }
@@ -638,6 +672,16 @@ bool ChassisManager::HoldsOurs(const PeerView& p) const {
       return h.chassis() == cfg_.chassis && h.slot() == b.slot && h.epoch() == b.epoch;
     });
     if (!held) return false;
+  }
+  return any;
+}
+
+bool ChassisManager::FencePassed(uint8_t c) const {
+  bool any = false;
+  for (const BladeView& b : blades_) {
+    if (!b.live) continue;
+    any = true;
+    if (std::find(b.fenced_owners.begin(), b.fenced_owners.end(), c) == b.fenced_owners.end()) return false;
   }
   return any;
 }

@@ -92,6 +92,7 @@ struct BladeView {
   uint64_t role_command = 0;      // the SetRole last sent to it (its request id)
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   std::vector<wire::StandbySummary> standby;
+  std::vector<uint8_t> fenced_owners;  // chassis whose fenced stream its mirrors hold up to the fence
   std::map<std::string, uint64_t> counters;  // by name; an absent one is 0
 };
 
@@ -122,6 +123,7 @@ struct PeerView {
   std::vector<uint64_t> config_checksums;      // its config's, per section (empty: not sent)
   uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
+  Nanos stepped_down_at{0};    // when we saw it step down (a handover waits for its fence from then)
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;
@@ -165,6 +167,9 @@ class ChassisManager {
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
   uint64_t peer_restarts() const { return peer_restarts_.get(); }
+  // Handovers that adopted without every blade past the stepped-down
+  // primary's fence (HandoverWait ran out): what it sent last may be lost.
+  uint64_t handovers_unfenced() const { return handovers_unfenced_.get(); }
   Nanos last_failover_duration() const { return last_failover_duration_; }
   // Wall-clock time every blade had applied the last takeover (0: none yet).
   Nanos last_failover_done_wall() const { return failover_done_wall_; }
@@ -232,6 +237,15 @@ class ChassisManager {
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
   // Its heartbeat says its blades hold the current stream of each of our live blades.
   bool HoldsOurs(const PeerView& p) const;
+  // Every live blade's mirror of chassis `c` is past its fence: it holds
+  // everything c sent as primary.
+  bool FencePassed(uint8_t c) const;
+  // The longest a handover waits for the fence: a cut M1 noticed, the lost
+  // frames resent on M2, and a heartbeat to spare. Well inside the grace
+  // the old primary keeps its stream for after relinquishing (BladeAgent::Relinquish).
+  Nanos HandoverWait() const { return cfg_.hb_interval * (cfg_.hb_lost_threshold + 2); }
+  // A primary stepped down and we hold the role: adopting its sessions waits for its fence.
+  bool HandoverPending() const;
   bool StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const;
   // Sends Adopt(peer) to every blade; remembers which incarnation was adopted.
   void AdoptFrom(uint8_t peer);
@@ -269,6 +283,7 @@ class ChassisManager {
   Counter failovers_;
   Counter split_brains_averted_;
   Counter peer_restarts_;
+  Counter handovers_unfenced_;
   void PeerSilent(uint8_t id, Nanos now);
   void PeerGone(uint8_t id, Nanos now);
   // A takeover: counted, with how long it took since the loss was noticed.

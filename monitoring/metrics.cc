@@ -152,6 +152,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         static_cast<double>(m.split_brains_averted), {{"chassis", ch}});
   f.Add("bladesync_peer_restarts_total", "Peers back with a new epoch before their loss was declared (taken over).",
         MetricType::Counter, static_cast<double>(m.peer_restarts), {{"chassis", ch}});
+  f.Add("bladesync_handovers_unfenced_total",
+        "Handovers that adopted before every blade held the stepped-down primary's stream up to its fence (waited out).",
+        MetricType::Counter, static_cast<double>(m.handovers_unfenced), {{"chassis", ch}});
   f.Add("bladesync_ingress_packets_total", "Packets that entered this chassis.", MetricType::Counter,
         static_cast<double>(m.ingress_packets), {{"chassis", ch}});
   f.Add("bladesync_ingress_dropped_total", "Packets this chassis did not process.", MetricType::Counter,

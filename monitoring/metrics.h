@@ -63,6 +63,7 @@ struct ChassisMetrics {
   double last_failover_s = 0;
   uint64_t split_brains_averted = 0;
   uint64_t peer_restarts = 0;
+  uint64_t handovers_unfenced = 0;
   uint64_t ingress_packets = 0;
   uint64_t ingress_dropped = 0;
   uint64_t config_reload_errors = 0;

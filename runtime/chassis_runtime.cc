@@ -741,6 +741,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.last_failover_s = ToSeconds(mg.last_failover_duration());
       m.split_brains_averted = mg.split_brains_averted();
       m.peer_restarts = mg.peer_restarts();
+      m.handovers_unfenced = mg.handovers_unfenced();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
       const ConfigState cs = CurrentConfigState();

@@ -39,6 +39,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("failovers").Uint(m.failovers());
   j.Key("split_brains_averted").Uint(m.split_brains_averted());
   j.Key("peer_restarts").Uint(m.peer_restarts());
+  j.Key("handovers_unfenced").Uint(m.handovers_unfenced());
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
   j.Key("last_failover_done_ns").Int(m.last_failover_done_wall().count());
   j.Key("ingress_packets").Uint(m.ingress_packets());

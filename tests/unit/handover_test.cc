@@ -149,6 +149,47 @@ TEST_F(Handover, ManualFailoverHandsOverOnlyWhatTheNewPrimaryHolds) {
   ExpectOwnedOnceBy(peer);
 }
 
+// M1 cut a moment before a manual failover: the deletes the old primary
+// sent went out on M1 and are lost there until its blades notice and
+// resend on M2. The new primary adopted its mirrors as they were, and the
+// deleted sessions came back (the soak, 2722c5a). Now the old primary's
+// streams are fenced when it steps down, and the new one adopts once its
+// mirrors hold everything up to the fence.
+TEST_F(Handover, AFailoverRightAfterAnM1CutKeepsTheDeletesInFlight) {
+  const uint8_t old = CreateSessions();
+  const uint8_t peer = Other(old);
+  c_.net().Cut(1, 2, Link::kM1);
+  constexpr int kDeleted = 10;
+  for (int i = 0; i < kDeleted; ++i) {
+    BladeAgent* b = c_.blade(old, static_cast<uint8_t>(1 + i % 2));
+    auto id = b->Lookup(KeyOf(i));
+    ASSERT_TRUE(id);
+    b->DeleteSession(*id, kDeleteClosed);
+  }
+  c_.manager(old)->SetManualFailover(true);
+  c_.RunFor(seconds(1));
+  c_.manager(old)->SetManualFailover(false);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(Traffic(), peer);
+  for (int i = 0; i < kDeleted; ++i) {
+    for (uint8_t x = 1; x <= 2; ++x) {
+      for (uint8_t s = 1; s <= 2; ++s) {
+        BladeAgent* b = c_.blade(x, s);
+        EXPECT_FALSE(b->owned().Find(KeyOf(i))) << "deleted session " << i << " owned by chassis " << int(x);
+        for (uint8_t o = 1; o <= 2; ++o) {
+          if (o != x && b->standby(o)) EXPECT_FALSE(b->standby(o)->store().Find(KeyOf(i))) << "deleted session " << i;
+        }
+      }
+    }
+  }
+  for (int i = kDeleted; i < kSessions; ++i) {
+    int owners = 0;
+    for (uint8_t s = 1; s <= 2; ++s) owners += c_.blade(peer, s)->owned().Find(KeyOf(i)).has_value();
+    EXPECT_EQ(owners, 1) << "session " << i;
+  }
+  EXPECT_EQ(c_.manager(peer)->handovers_unfenced(), 0u) << "the fence was passed, not waited out";
+}
+
 TEST_F(Handover, TwoPrimariesAfterAPartitionMergeWithoutLoss) {
   const uint8_t old = CreateSessions();
   const uint8_t peer = Other(old);
@@ -179,6 +220,9 @@ TEST_F(Handover, LosingABladeMovesTheRoleAndTheBladesSessions) {
   for (int i = 1; i < kSessions; i += 2) EXPECT_TRUE(c_.blade(peer, 2)->owned().Find(KeyOf(i))) << "session " << i;
   for (int i = 0; i < kSessions; i += 2) EXPECT_TRUE(c_.blade(peer, 1)->owned().Find(KeyOf(i))) << "session " << i;
   EXPECT_EQ(c_.blade(old, 1)->owned().live(), 0u) << "the old primary handed over once the new one held its sessions";
+  // The dead blade fences nothing: its stream went quiet, which is as good
+  // (waiting it out kept the traffic from the new primary for a second).
+  EXPECT_EQ(c_.manager(peer)->handovers_unfenced(), 0u);
 }
 
 // Issue 17 point 4: after `execute ha failover set` on one chassis, the one
