@@ -606,7 +606,7 @@ void BladeAgent::Tick() {
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
-  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || fence_moved) {
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || ready() != status_ready_ || fence_moved) {
     status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
@@ -705,7 +705,8 @@ void BladeAgent::SendStatus() {
   wire::Origin self = self_;
   wire::BladeStatusBuilder b(fbb);
   b.add_from(&self);
-  b.add_ready(ready());
+  status_ready_ = ready();
+  b.add_ready(status_ready_);
   b.add_owned_sessions(owned_.live());
   b.add_synced_sessions(owned_.counted());
   b.add_synced_digest(owned_.digest());

@@ -222,6 +222,7 @@ class BladeAgent {
   std::unique_ptr<Timer> tick_;
   Nanos busy_tick_{0};  // min(ack-delay, hb-interval / 4): the tick while anything is outstanding
   Nanos next_tick_{0};
+  bool status_ready_ = false;  // what the last status said: a change goes out at the next tick
   bool asleep_ = false;  // the armed tick is for a deadline, not the ack-delay tick
   Nanos sweep_due_{0};
   Nanos status_due_{0};

@@ -1019,10 +1019,11 @@ TEST(ClusterStatefulRegressions, TheLostPrimarysNewIncarnationStandsAside) {
 }
 
 // Found by the soak at 2722c5a (2 chassis x 1 slot: a failover, create,
-// cut M1, delete, two forged frames): session 0 came back after it ended
-// once a blade reported a change of readiness at its next tick instead of
-// with its paced status (d6b8318). That report was taken back; the race it
-// exposed is not understood yet (closing note of 2026-12-03).
+// cut M1, delete, two forged frames): session 0 came back after it ended.
+// A forged frame put the primary's mirror in doubt; its blade reported
+// being unready at once, the role moved, and the new primary adopted its
+// mirror while the delete was still lost on the cut M1 (fixed: a handover
+// waits for the old primary's fence; fails with the adoption made at once).
 TEST(ClusterStatefulRegressions, ASessionEndedDuringAFailoverStaysEnded) {
   ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2cxNOeL70_AAQcjj3yO9PAAE344tsT_DAAxNOeL70_AAAgACIgACIgACCA+0DAAAQCAcFOsACHe0RH",
                     "ended session stays ended");
