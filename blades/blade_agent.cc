@@ -405,6 +405,15 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
 }
 
 size_t BladeAgent::Relinquish() {
+  const Nanos now = loop_.Now();
+  if (!relinquish_by_) relinquish_by_ = now + 2 * cfg_.link_lost_after();
+  const bool acked = std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->out.idle(); });
+  if (!acked && now < *relinquish_by_) return 0;  // Tick tries again
+  relinquish_by_.reset();
+  return RelinquishNow();
+}
+
+size_t BladeAgent::RelinquishNow() {
   const size_t n = owned_.live();
   for (uint32_t id = 0; id < owned_.slots(); ++id) {
     if (!owned_.is_live(id)) continue;
@@ -556,6 +565,7 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         // Everything sent as owner goes before the fence: the new primary's
         // blades adopt once they hold it (ChassisManager::HandOver).
         Flush();
+        if (role_ == wire::Role::Primary || role_ == wire::Role::Standalone) relinquish_by_.reset();  // ours again
         for (auto& p : peers_) p->out.Fence(role_ == wire::Role::Secondary);
         for (const auto& listener : role_listeners_) listener(was, role_);
       }
@@ -598,6 +608,7 @@ void BladeAgent::Tick() {
   // no DELETE on the stream to explain it (found by the soak: three copies
   // of one such summary, M1, M2 and a duplicate, put a mirror in doubt).
   if (flush_posted_) Flush();
+  if (relinquish_by_) Relinquish();
   bool fence_moved = false;
   for (auto& p : peers_) {
     p->Tick(now);
@@ -621,6 +632,7 @@ Nanos BladeAgent::NextDue(Nanos now) const {
   if (flush_posted_) return kLongAgo;
   // The cap: a deadline nobody reported costs at most one heartbeat.
   Nanos due = std::min(status_due_, now + cfg_.hb_interval);
+  if (relinquish_by_) due = std::min(due, *relinquish_by_);
   if (HoldsSessions()) due = std::min(due, sweep_due_);
   for (const auto& p : peers_) {
     due = std::min({due, p->out.next_due(now), p->standby->next_due(), p->links.next_change(now)});

@@ -105,7 +105,10 @@ class BladeAgent {
   size_t Adopt(uint8_t chassis);
   // This chassis is no longer the one that processes traffic and another
   // chassis adopted what this blade owned: forget the owned sessions without
-  // sending DELETEs (the adopter holds them now), keep mirroring.
+  // sending DELETEs (the adopter holds them now), keep mirroring. Waits
+  // until every mirror acknowledged what was sent (a resend is rebuilt from
+  // the table, which would then hold nothing), at most twice the link-lost
+  // time; returns the sessions given up (0 while it waits).
   size_t Relinquish();
   // True while no mirror stream is in the middle of a bulk sync.
   bool ready() const;
@@ -228,6 +231,8 @@ class BladeAgent {
   Nanos status_due_{0};
   bool halted_ = false;
   std::unique_ptr<Timer> relinquish_timer_;
+  std::optional<Nanos> relinquish_by_;  // a Relinquish waits for acks until then
+  size_t RelinquishNow();
   std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 };
 

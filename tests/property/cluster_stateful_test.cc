@@ -1029,6 +1029,16 @@ TEST(ClusterStatefulRegressions, ASessionEndedDuringAFailoverStaysEnded) {
                     "ended session stays ended");
 }
 
+// Found by the soak at 1e89275 (2 chassis x 1 slot: cut M1, create, forged
+// frames): the role moved while the create was lost on M1, the old primary
+// relinquished before it was acknowledged, its resend was rebuilt from an
+// empty table, and the new primary adopted nothing (fixed: a relinquish
+// waits for the mirrors' acks).
+TEST(ClusterStatefulRegressions, ARelinquishWaitsForWhatIsStillInFlight) {
+  ExpectReplayHolds("BYBUx0CU2AybuBydo9GblByYoF2czl2cfvl+DV77AAw3bp_Q1+OAA89W6PUtvDAAfvl+DV77AAAgACIgAKAAlQCAAAgDAE0DKwQJKAiIjAyLjYC",
+                    "relinquish waits for acks");
+}
+
 // Runs body once where RapidCheck's generators work (the commands draw
 // their fields from them), for cases built command by command.
 void InGeneratorContext(const std::function<void()>& body) {

@@ -190,6 +190,28 @@ TEST_F(Handover, AFailoverRightAfterAnM1CutKeepsTheDeletesInFlight) {
   EXPECT_EQ(c_.manager(peer)->handovers_unfenced(), 0u) << "the fence was passed, not waited out";
 }
 
+// The same with creates, and the old primary told to relinquish while its
+// creates were still lost on M1: a resend is rebuilt from the table as it
+// is, which then held nothing, and the new primary adopted without them
+// (the soak, 1e89275). Now a relinquish waits for the mirrors' acks.
+TEST_F(Handover, AFailoverRightAfterAnM1CutKeepsTheCreatesInFlight) {
+  const uint8_t old = Traffic();
+  const uint8_t peer = Other(old);
+  c_.net().Cut(1, 2, Link::kM1);
+  for (int i = 0; i < kSessions; ++i) {
+    SessionFacts f;
+    f.key = KeyOf(i);
+    c_.blade(old, static_cast<uint8_t>(1 + i % 2))->CreateSession(f, SessionState{kTcpEstablished, 0, 3600});
+  }
+  c_.RunFor(milliseconds(5));  // sent, on M1
+  c_.manager(old)->SetManualFailover(true);
+  c_.RunFor(seconds(1));
+  c_.manager(old)->SetManualFailover(false);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(Traffic(), peer);
+  ExpectOwnedOnceBy(peer);
+}
+
 TEST_F(Handover, TwoPrimariesAfterAPartitionMergeWithoutLoss) {
   const uint8_t old = CreateSessions();
   const uint8_t peer = Other(old);
