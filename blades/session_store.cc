@@ -6,9 +6,7 @@
 
 namespace bladesync {
 
-SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {
-  index_.assign(1024, Slot{kEmpty, 0});
-}
+SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {}
 
 uint32_t SessionStore::Allocate() {
   if (!free_.empty()) {
@@ -89,68 +87,15 @@ void SessionStore::Count(uint32_t id) {
   ++counted_;
 }
 
-// A slot keeps the low 32 bits of the key's hash: they give the home slot
-// (for the backward shift and for growing, without hashing again) and a
-// cheap compare before the full key.
+// The index keeps the low 32 bits of the key's hash: they give the home
+// slot and a cheap compare before the full key.
 std::optional<uint32_t> SessionStore::Find(const SessionKey& key) const {
-  const uint32_t tag = static_cast<uint32_t>(key.Hash());
-  const size_t mask = index_.size() - 1;
-  for (size_t i = tag & mask;; i = (i + 1) & mask) {
-    const Slot& s = index_[i];
-    if (s.id == kEmpty) return std::nullopt;
-    if (s.tag == tag && slab_[s.id].key == key) return s.id;
-  }
-}
-
-void SessionStore::IndexInsert(uint32_t id) {
-  if ((index_used_ + 1) * 10 > index_.size() * 7) Rehash(index_.size() * 2);  // at most 70% full: short clusters
-  const uint32_t tag = static_cast<uint32_t>(slab_[id].key.Hash());
-  const size_t mask = index_.size() - 1;
-  size_t i = tag & mask;
-  while (index_[i].id != kEmpty) i = (i + 1) & mask;
-  index_[i] = Slot{id, tag};
-  ++index_used_;
-}
-
-// Linear probing with backward-shift deletion: no tombstones to clean up.
-void SessionStore::IndexErase(const SessionKey& key, uint32_t id) {
-  const size_t mask = index_.size() - 1;
-  size_t i = static_cast<uint32_t>(key.Hash()) & mask;
-  while (index_[i].id != id) {
-    assert(index_[i].id != kEmpty);
-    i = (i + 1) & mask;
-  }
-  size_t hole = i;
-  for (size_t j = (hole + 1) & mask; index_[j].id != kEmpty; j = (j + 1) & mask) {
-    const size_t home = index_[j].tag & mask;
-    // Move j into the hole when its home is not in (hole, j] cyclically.
-    const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-    if (!in_range) {
-      index_[hole] = index_[j];
-      hole = j;
-    }
-  }
-  index_[hole] = Slot{kEmpty, 0};
-  --index_used_;
-}
-
-void SessionStore::Rehash(size_t slots) {
-  std::vector<Slot, HugePageAllocator<Slot>> old = std::move(index_);
-  index_.assign(slots, Slot{kEmpty, 0});
-  const size_t mask = index_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.id == kEmpty) continue;
-    size_t i = s.tag & mask;
-    while (index_[i].id != kEmpty) i = (i + 1) & mask;
-    index_[i] = s;
-  }
+  return index_.Find(static_cast<uint32_t>(key.Hash()), [&](uint32_t id) { return slab_[id].key == key; });
 }
 
 void SessionStore::Reserve(size_t sessions) {
   slab_.reserve(sessions);
-  size_t slots = index_.size();
-  while (slots * 7 < sessions * 10) slots *= 2;
-  if (slots != index_.size()) Rehash(slots);  // once, not once per doubling
+  index_.Reserve(sessions);
 }
 
 const NatInfo* SessionStore::nat(uint32_t id) const {
@@ -168,8 +113,7 @@ void SessionStore::Clear() {
   }
   slab_.clear();
   free_.clear();
-  index_.assign(1024, Slot{kEmpty, 0});
-  index_used_ = 0;
+  index_.Clear();
   live_ = 0;
   live_by_proto_ = {};
   counted_ = 0;
@@ -208,13 +152,13 @@ std::string SessionStore::CheckConsistency() const {
     }
   }
   if (live != live_) return "live count " + std::to_string(live_) + " but " + std::to_string(live) + " live records";
-  if (live != index_used_) return "index holds " + std::to_string(index_used_) + " entries for " + std::to_string(live) + " live records";
+  if (live != index_.size()) return "index holds " + std::to_string(index_.size()) + " entries for " + std::to_string(live) + " live records";
   if (counted != counted_ || digest != digest_) return "digest or counted is off";
   return "";
 }
 
 size_t SessionStore::MemoryBytes() const {
-  return slab_.allocated() * sizeof(SessionRecord) + index_.capacity() * sizeof(Slot) +
+  return slab_.allocated() * sizeof(SessionRecord) + index_.MemoryBytes() +
          free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) + ext_.size() * 96;
 }
 

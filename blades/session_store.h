@@ -1,7 +1,8 @@
 // SessionStore: the sessions of one owner, as the owner or as a mirror holds them.
 //
 // A slab of 64-byte records indexed by the owner's session id (dense, reused
-// after delete), a flat open-addressing index from key to id for live records,
+// after delete), an index from key to id for live records (KeyIndex: grows
+// a little per insert, not all at once),
 // a side table for NAT translations, and an order-independent digest of the
 // records that count (live, or live and synced on an owner), so that "does the
 // mirror equal the owner" is one comparison of two numbers.
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "blades/extensions.h"
+#include "blades/key_index.h"
 #include "blades/session.h"
 #include "blades/record_slab.h"
 #include "core/huge_page_allocator.h"
@@ -84,9 +86,7 @@ class SessionStore {
   // Starts loading the index slot of `key` into cache: a mirror applying a
   // frame of creates asks a few ahead, so the probes of Find and the insert
   // do not each wait on memory (they dominated bulk sync of a large table).
-  void Prefetch(const SessionKey& key) const {
-    __builtin_prefetch(&index_[static_cast<uint32_t>(key.Hash()) & (index_.size() - 1)]);
-  }
+  void Prefetch(const SessionKey& key) const { index_.Prefetch(static_cast<uint32_t>(key.Hash())); }
 
   // Sets or clears bookkeeping bits that neither the index nor the digest
   // looks at (kDirty), without the cost of Mutate.
@@ -117,8 +117,7 @@ class SessionStore {
   template <typename F>
   void TakeAll(SessionStore& from, F&& fn) {
     swap(slab_, from.slab_);
-    std::swap(index_, from.index_);
-    std::swap(index_used_, from.index_used_);
+    swap(index_, from.index_);
     live_by_proto_ = from.live_by_proto_;
     std::swap(nat_, from.nat_);
     std::swap(ext_, from.ext_);
@@ -159,24 +158,16 @@ class SessionStore {
  private:
   ChangeHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
-  struct Slot {
-    uint32_t id;
-    uint32_t tag;
-  };
-  static constexpr uint32_t kEmpty = 0xffffffffu;
-
   bool Counts(uint32_t id) const { return (slab_[id].bits & digest_bits_) == digest_bits_; }
   void Uncount(uint32_t id);
   void Count(uint32_t id);
-  void IndexInsert(uint32_t id);
-  void IndexErase(const SessionKey& key, uint32_t id);
-  void Rehash(size_t slots);  // a power of two
+  void IndexInsert(uint32_t id) { index_.Insert(id, static_cast<uint32_t>(slab_[id].key.Hash())); }
+  void IndexErase(const SessionKey& key, uint32_t id) { index_.Erase(id, static_cast<uint32_t>(key.Hash())); }
 
   uint8_t digest_bits_;
   RecordSlab slab_;
   std::vector<uint32_t> free_;
-  std::vector<Slot, HugePageAllocator<Slot>> index_;
-  size_t index_used_ = 0;
+  KeyIndex index_;
   size_t live_ = 0;
   std::array<size_t, 4> live_by_proto_{};
   size_t counted_ = 0;

@@ -1,0 +1,129 @@
+#include "blades/key_index.h"
+
+#include <cassert>
+#include <cstring>
+#include <utility>
+
+#include "core/huge_page_allocator.h"
+
+namespace bladesync {
+
+// Big tables are fresh mappings (zero until touched); small ones are zeroed here.
+KeyIndex::Table KeyIndex::Table::Make(size_t n) {
+  Table t;
+  t.n = n;
+  t.mask = n - 1;
+  const size_t bytes = n * sizeof(Slot);
+  if (bytes >= kHugePage) {
+    t.slots = static_cast<Slot*>(MapHugePages(bytes));
+  } else {
+    t.slots = static_cast<Slot*>(::operator new(bytes));
+    std::memset(static_cast<void*>(t.slots), 0, bytes);
+  }
+  return t;
+}
+
+void KeyIndex::Table::Free() {
+  if (!slots) return;
+  const size_t bytes = n * sizeof(Slot);
+  if (bytes >= kHugePage) {
+    UnmapHugePages(slots, bytes);
+  } else {
+    ::operator delete(slots);
+  }
+  *this = Table{};
+}
+
+// Backward-shift deletion: no tombstones, and a cluster never gains a gap.
+bool KeyIndex::Table::Erase(uint32_t id, uint32_t tag) {
+  size_t i = tag & mask;
+  while (slots[i].ref != id + 1) {
+    if (!slots[i].ref) return false;
+    i = (i + 1) & mask;
+  }
+  size_t hole = i;
+  for (size_t j = (hole + 1) & mask; slots[j].ref; j = (j + 1) & mask) {
+    const size_t home = slots[j].tag & mask;
+    // Move j into the hole when its home is not in (hole, j] cyclically.
+    const bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!in_range) {
+      slots[hole] = slots[j];
+      hole = j;
+    }
+  }
+  slots[hole] = Slot{0, 0};
+  --used;
+  return true;
+}
+
+void KeyIndex::Insert(uint32_t id, uint32_t tag) {
+  if (old_.slots) Walk(kWalkPerInsert);
+  if (now_.full_after_one_more()) {
+    if (old_.slots) Walk(old_.n);  // not done yet (erases do not walk): finish first
+    Grow(now_.n * 2);
+  }
+  now_.Place(Slot{id + 1, tag});
+}
+
+void KeyIndex::Erase(uint32_t id, uint32_t tag) {
+  if (now_.Erase(id, tag)) return;
+  const bool found = old_.slots && old_.Erase(id, tag);
+  assert(found);
+  (void)found;
+}
+
+// The full table becomes the old one; entries move over as inserts come.
+void KeyIndex::Grow(size_t slots) {
+  assert(!old_.slots);
+  old_ = std::exchange(now_, Table::Make(slots));
+  // Start the walk at an empty slot (a table at most 70% full has one), so
+  // no cluster wraps around it.
+  walk_ = 0;
+  while (old_.slots[walk_].ref) ++walk_;
+  walk_left_ = old_.n;
+  if (old_.used == 0) {
+    old_.Free();
+    walk_left_ = 0;
+  }
+}
+
+void KeyIndex::Walk(size_t budget) {
+  while (walk_left_ > 0 && (budget > 0 || old_.slots[walk_].ref)) {
+    Slot& s = old_.slots[walk_];
+    if (s.ref) {
+      now_.Place(s);
+      s = Slot{0, 0};
+      --old_.used;
+    }
+    walk_ = (walk_ + 1) & old_.mask;
+    --walk_left_;
+    if (budget > 0) --budget;
+  }
+  if (walk_left_ == 0 || old_.used == 0) {
+    assert(old_.used == 0);
+    old_.Free();
+    walk_left_ = 0;
+  }
+}
+
+void KeyIndex::Reserve(size_t entries) {
+  size_t slots = now_.n;
+  while (slots * 7 < entries * 10) slots *= 2;
+  if (slots == now_.n) return;
+  if (old_.slots) Walk(old_.n);
+  // Once, not once per doubling, and at once: a reserve happens before traffic.
+  Table from = std::exchange(now_, Table::Make(slots));
+  for (size_t i = 0; i < from.n; ++i) {
+    if (from.slots[i].ref) now_.Place(from.slots[i]);
+  }
+  from.Free();
+}
+
+void KeyIndex::Clear() {
+  now_.Free();
+  old_.Free();
+  walk_left_ = 0;
+  now_ = Table::Make(kMinSlots);
+}
+
+}  // namespace bladesync

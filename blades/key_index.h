@@ -1,0 +1,117 @@
+// KeyIndex: a session store's index from key to id, open addressing with
+// linear probing, that grows without a stall.
+//
+// Doubling a table of a million entries at once took milliseconds on the
+// sync path (every entry moved, the new array filled and faulted in), and
+// tables grown on demand synced at half the rate of reserved ones. Here a
+// full table becomes the old one, a table twice its size starts empty, and
+// every insert moves a few of the old entries over, whole clusters at a
+// time, so the old table is gone long before the new one is full; lookups
+// try the new table, then the old. Empty is all zero bits, so a new table
+// is fresh zero memory the kernel fills in as it is touched, not a pass of
+// writes up front.
+//
+// A cluster (a run of used slots) moves whole: an entry's probe path from
+// its home never crosses an empty slot, so the old table stays searchable
+// for what it still holds. The walk starts at an empty slot, so no cluster
+// wraps around its start.
+//
+//   KeyIndex index;
+//   index.Insert(id, tag);
+//   std::optional<uint32_t> id = index.Find(tag, [&](uint32_t id) { return slab[id].key == key; });
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+namespace bladesync {
+
+class KeyIndex {
+ public:
+  KeyIndex() : now_(Table::Make(kMinSlots)) {}
+  ~KeyIndex() {
+    now_.Free();
+    old_.Free();
+  }
+  KeyIndex(const KeyIndex&) = delete;
+  KeyIndex& operator=(const KeyIndex&) = delete;
+  KeyIndex(KeyIndex&& o) : KeyIndex() { swap(*this, o); }  // o is left empty, and usable
+  KeyIndex& operator=(KeyIndex&& o) {
+    KeyIndex gone(std::move(o));
+    swap(*this, gone);
+    return *this;
+  }
+  friend void swap(KeyIndex& a, KeyIndex& b) noexcept {
+    std::swap(a.now_, b.now_);
+    std::swap(a.old_, b.old_);
+    std::swap(a.walk_, b.walk_);
+    std::swap(a.walk_left_, b.walk_left_);
+  }
+
+  // `tag` is the low 32 bits of the key's hash; `is_key(id)` compares the
+  // key of record `id` with the one looked for.
+  template <typename IsKey>
+  std::optional<uint32_t> Find(uint32_t tag, IsKey&& is_key) const {
+    if (auto id = now_.Find(tag, is_key)) return id;
+    if (old_.slots) return old_.Find(tag, is_key);
+    return std::nullopt;
+  }
+  void Insert(uint32_t id, uint32_t tag);
+  // Removes `id` (in the index, found by its key's tag).
+  void Erase(uint32_t id, uint32_t tag);
+  // Room for `entries` without growing again (one move, at once).
+  void Reserve(size_t entries);
+  void Clear();
+  void Prefetch(uint32_t tag) const { __builtin_prefetch(&now_.slots[tag & now_.mask]); }
+
+  size_t size() const { return now_.used + old_.used; }
+  size_t MemoryBytes() const { return (now_.n + old_.n) * sizeof(Slot); }
+  // Still moving entries out of an old table (tests).
+  bool growing() const { return old_.slots != nullptr; }
+
+ private:
+  static constexpr size_t kMinSlots = 1024;
+  // Old slots walked per insert: the old table (half the new one's size)
+  // is done after a third of the inserts that would fill the new one.
+  static constexpr size_t kWalkPerInsert = 4;
+  struct Slot {
+    uint32_t ref;  // id + 1; 0 is empty
+    uint32_t tag;
+  };
+  struct Table {
+    Slot* slots = nullptr;
+    size_t n = 0;
+    size_t mask = 0;
+    size_t used = 0;
+    static Table Make(size_t n);
+    void Free();
+    bool full_after_one_more() const { return (used + 1) * 10 > n * 7; }  // at most 70%: short clusters
+    void Place(Slot s) {
+      size_t i = s.tag & mask;
+      while (slots[i].ref) i = (i + 1) & mask;
+      slots[i] = s;
+      ++used;
+    }
+    template <typename IsKey>
+    std::optional<uint32_t> Find(uint32_t tag, IsKey& is_key) const {
+      for (size_t i = tag & mask;; i = (i + 1) & mask) {
+        const Slot& s = slots[i];
+        if (!s.ref) return std::nullopt;
+        if (s.tag == tag && is_key(s.ref - 1)) return s.ref - 1;
+      }
+    }
+    bool Erase(uint32_t id, uint32_t tag);
+  };
+  // Moves at least `budget` old slots (finishing the cluster it is in).
+  void Walk(size_t budget);
+  void Grow(size_t slots);
+
+  Table now_;
+  Table old_;          // being emptied into now_; slots == nullptr when none
+  size_t walk_ = 0;    // the next old slot to move
+  size_t walk_left_ = 0;
+};
+
+}  // namespace bladesync
