@@ -111,8 +111,10 @@ void KeyIndex::Reserve(size_t entries) {
   while (slots * 7 < entries * 10) slots *= 2;
   if (slots == now_.n) return;
   if (old_.slots) Walk(old_.n);
-  // Once, not once per doubling, and at once: a reserve happens before traffic.
+  // Once, not once per doubling, and at once: a reserve happens before
+  // traffic, so its memory is written now (faulted in), not under load.
   Table from = std::exchange(now_, Table::Make(slots));
+  std::memset(static_cast<void*>(now_.slots), 0, now_.n * sizeof(Slot));
   for (size_t i = 0; i < from.n; ++i) {
     if (from.slots[i].ref) now_.Place(from.slots[i]);
   }
