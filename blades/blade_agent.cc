@@ -344,6 +344,7 @@ bool BladeAgent::quiet() const {
 size_t BladeAgent::Adopt(uint8_t chassis) {
   Peer* p = FindPeer(chassis);
   if (!p) return 0;
+  relinquish_by_.reset();  // what we own now is not to give up
   const uint32_t now_ds = clock_.NowDs();
   const uint32_t multicast_ttl = cfg_.pickup.multicast_ttl;
   const bool full_timer = cfg_.pickup.update_all_session_timer;
@@ -512,8 +513,6 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
       Peer* p = FindPeer(b->from()->chassis());
       p->standby->OnBatch(*b, meta.link, bytes);
-      // A stepped-down owner's successor waits for this: tell it at once.
-      if (p->standby->fence_passed() != p->fence_reported) SendStatus();
       return;
     }
     case wire::Message::Ack: {
@@ -566,7 +565,8 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         // blades adopt once they hold it (ChassisManager::HandOver).
         Flush();
         if (role_ == wire::Role::Primary || role_ == wire::Role::Standalone) relinquish_by_.reset();  // ours again
-        for (auto& p : peers_) p->out.Fence(role_ == wire::Role::Secondary);
+        const bool fence = role_ == wire::Role::Secondary && cfg_.pickup.mode != HaMode::kActiveActive;
+        for (auto& p : peers_) p->out.Fence(fence);
         for (const auto& listener : role_listeners_) listener(was, role_);
       }
       if (c->kind() == wire::CommandKind::SetClockOffset) {
@@ -609,15 +609,11 @@ void BladeAgent::Tick() {
   // of one such summary, M1, M2 and a duplicate, put a mirror in doubt).
   if (flush_posted_) Flush();
   if (relinquish_by_) Relinquish();
-  bool fence_moved = false;
-  for (auto& p : peers_) {
-    p->Tick(now);
-    fence_moved |= p->standby->fence_passed() != p->fence_reported;  // an owner gone quiet
-  }
+  for (auto& p : peers_) p->Tick(now);
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
-  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || ready() != status_ready_ || fence_moved) {
+  if (now + (asleep_ ? cfg_.status_interval() / 2 : Nanos(0)) >= status_due_ || EarlyStatusDue(now)) {
     status_due_ = now + cfg_.status_interval();
     SendStatus();
   }
@@ -633,6 +629,7 @@ Nanos BladeAgent::NextDue(Nanos now) const {
   // The cap: a deadline nobody reported costs at most one heartbeat.
   Nanos due = std::min(status_due_, now + cfg_.hb_interval);
   if (relinquish_by_) due = std::min(due, *relinquish_by_);
+  if (StatusStale()) due = std::min(due, last_status_ + EarlyStatusGap());
   if (HoldsSessions()) due = std::min(due, sweep_due_);
   for (const auto& p : peers_) {
     due = std::min({due, p->out.next_due(now), p->standby->next_due(), p->links.next_change(now)});
@@ -691,7 +688,18 @@ void BladeAgent::AdoptionPending(int delta) {
   if (before && adoption_pending_ == 0) SendStatus();  // the manager waits for this
 }
 
+// What the manager acts on at once (readiness, a passed fence) differs from
+// the last status. Forged frames can flip both: the early status is spaced.
+bool BladeAgent::StatusStale() const {
+  if (ready() != status_ready_) return true;
+  return std::any_of(peers_.begin(), peers_.end(),
+                     [](const std::unique_ptr<Peer>& p) { return p->standby->fence_passed() != p->fence_reported; });
+}
+
+bool BladeAgent::EarlyStatusDue(Nanos now) const { return now >= last_status_ + EarlyStatusGap() && StatusStale(); }
+
 void BladeAgent::SendStatus() {
+  last_status_ = loop_.Now();
   flatbuffers::FlatBufferBuilder& fbb = scratch_fbb_;
   fbb.Clear();
   std::vector<wire::StandbySummary> sums;

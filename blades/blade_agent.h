@@ -232,6 +232,11 @@ class BladeAgent {
   bool halted_ = false;
   std::unique_ptr<Timer> relinquish_timer_;
   std::optional<Nanos> relinquish_by_;  // a Relinquish waits for acks until then
+  Nanos last_status_{kLongAgo};
+  bool StatusStale() const;
+  bool EarlyStatusDue(Nanos now) const;
+  // Early statuses (readiness, a fence) at most this often: a tenth of a heartbeat.
+  Nanos EarlyStatusGap() const { return cfg_.hb_interval / 10; }
   size_t RelinquishNow();
   std::shared_ptr<const void> lifetime_ = std::make_shared<int>(0);
 };

@@ -87,8 +87,11 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
 void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
   const uint64_t seq = f.h.first_seq;
   // A fence is passed once next_seq_ reaches it; an unfenced keep-alive
-  // lifts it (the sender's chassis is primary again).
-  fence_at_ = (f.h.flags & kStreamFence) ? std::max<uint64_t>(seq, 1) : 0;
+  // lifts it (the sender's chassis is primary again). One behind our
+  // position is not believed (a genuine one is at or past it, but for a
+  // reorder across links the next keep-alive repairs): a forged fence at
+  // an old number would hand the sessions over before they arrived.
+  fence_at_ = ((f.h.flags & kStreamFence) && seq >= next_seq_) ? std::max<uint64_t>(seq, 1) : 0;
   fence_epoch_ = epoch_;
   if (seq >= next_seq_) {
     caught_up_ = now;

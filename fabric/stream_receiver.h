@@ -82,9 +82,9 @@ class StreamReceiver {
   NodeId peer() const { return peer_; }
   // Nothing more to wait for from the sender: its last keep-alive was
   // fenced (kStreamFence) and everything it sent before is applied here, in
-  // step; or it went quiet (a dead sender fences nothing).
+  // step; or both links to it are lost (a dead sender fences nothing).
   bool fence_passed(Nanos now) const {
-    if (now - heard_ >= ConfirmAfter()) return true;
+    if (!links_.alive(Link::kM1, now) && !links_.alive(Link::kM2, now)) return true;
     return fence_at_ != 0 && fence_epoch_ == epoch_ && state_ == State::kInStep && next_seq_ >= fence_at_;
   }
 

@@ -164,6 +164,7 @@ void StreamSender::Fence(bool on) {
   if (on == fenced_) return;
   fenced_ = on;
   fence_told_ = false;
+  if (!on) SendKeepAlive();  // lifted at once: a mirror must not hold on to a passed fence
   TellFence();
 }
 

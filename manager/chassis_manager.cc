@@ -114,6 +114,10 @@ void ChassisManager::SendHeartbeats() {
       if (sum.in_sync() || sum.adopted()) held.emplace_back(sum.owner_chassis(), bv.slot, sum.owner_epoch());
     }
   }
+  std::vector<wire::HeldOrigin> adopted;
+  for (const auto& [id, p] : peers_) {
+    if (p.adopted_epoch != 0 && p.adopted_epoch == p.epoch) adopted.emplace_back(id, p.epoch);
+  }
   for (auto& [id, peer] : peers_) {
     for (Link link : {Link::kM1, Link::kM2}) {
       fbb_.Clear();
@@ -123,6 +127,7 @@ void ChassisManager::SendHeartbeats() {
       auto checksums = fbb_.CreateVector(cfg_.config_checksums);
       auto held_addresses = fbb_.CreateVector(held_addresses_);
       auto version = fbb_.CreateString(cfg_.software_version);
+      auto adopted_from = fbb_.CreateVectorOfStructs(adopted);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -138,6 +143,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_serial(serial);
       b.add_held_streams(holds);
       b.add_handing_over(pending_relinquish_);
+      b.add_adopted_from(adopted_from);
       b.add_config_checksums(checksums);
       b.add_remote_link_failed(self.remote_link_failed);
       b.add_holds_addresses_of(held_addresses);
@@ -267,6 +273,9 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
   if (p.role == HaRole::kPrimary && lost_primary_ && lost_primary_->first != p.chassis) lost_primary_.reset();
+  p.adopted_ours = hb.adopted_from() && std::any_of(hb.adopted_from()->begin(), hb.adopted_from()->end(), [&](const wire::HeldOrigin* o) {
+                      return o->chassis() == cfg_.chassis && o->epoch() == cfg_.epoch;
+                    });
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -564,6 +573,7 @@ void ChassisManager::Evaluate() {
   if (next != role_) {
     const HaRole old = role_;
     role_ = next;
+    if (next == HaRole::kPrimary || next == HaRole::kStandalone) promoted_at_ = loop_.Now();
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
                              << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";
     if (cfg_.mode == HaMode::kActivePassive && old == HaRole::kUnknown &&
@@ -644,7 +654,8 @@ void ChassisManager::HandOver() {
       // fence. One that never comes (a release without fences, a peer gone
       // quiet) is waited out, counted.
       const bool fenced = FencePassed(id);
-      if (!fenced && p.alive && loop_.Now() - p.stepped_down_at < HandoverWait()) continue;
+      const Nanos waiting_since = std::max(p.stepped_down_at, promoted_at_);
+      if (!fenced && p.alive && loop_.Now() - waiting_since < HandoverWait()) continue;
       if (!fenced) {
         handovers_unfenced_.Add();
         BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": chassis " << int(id)
@@ -659,6 +670,9 @@ void ChassisManager::HandOver() {
   auto it = peers_.find(primary_);
   if (it == peers_.end() || !it->second.alive || it->second.role != HaRole::kPrimary) return;
   if (!HoldsOurs(it->second)) return;
+  // Only once it adopted them: it may wait for our fence, and if the role
+  // came back to us meanwhile we still have them.
+  if (!it->second.adopted_ours) return;
   pending_relinquish_ = false;
   SendCommand(wire::CommandKind::Relinquish, cfg_.chassis);
 }

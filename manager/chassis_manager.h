@@ -124,6 +124,7 @@ struct PeerView {
   uint32_t adopted_epoch = 0;  // the incarnation of it whose sessions we adopted
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
   Nanos stepped_down_at{0};    // when we saw it step down (a handover waits for its fence from then)
+  bool adopted_ours = false;   // its heartbeat says it adopted our current incarnation's sessions
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;
@@ -284,6 +285,7 @@ class ChassisManager {
   Counter split_brains_averted_;
   Counter peer_restarts_;
   Counter handovers_unfenced_;
+  Nanos promoted_at_{0};  // when we last became primary (a handover's wait starts no earlier)
   void PeerSilent(uint8_t id, Nanos now);
   void PeerGone(uint8_t id, Nanos now);
   // A takeover: counted, with how long it took since the loss was noticed.

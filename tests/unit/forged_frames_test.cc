@@ -87,6 +87,19 @@ TEST_F(ForgedDeltas, AForgedKeepAliveAheadLeavesNoGapOpen) {
   ExpectMirrorFollows();
 }
 
+// A forged fence at an old number (the owner's epoch, read off M1) would
+// tell a new primary its mirror holds everything the owner sent, while the
+// owner's last frames are still on their way (the review of a36cda3). A
+// fence behind the mirror's position is not believed.
+TEST_F(ForgedDeltas, AForgedFenceBehindThePositionIsNotPassed) {
+  constexpr uint8_t kFence = static_cast<uint8_t>(wire::BatchFlags::Fence);
+  ASSERT_FALSE(mirror().standby(1)->fence_passed()) << "the owner is primary: no fence";
+  ToMirror(ForgedBatch(Owner(owner().config().epoch), 2, 1, 0, kFence));
+  c_.RunFor(milliseconds(1));
+  EXPECT_FALSE(mirror().standby(1)->fence_passed()) << "a fenced keep-alive at number 1 was believed";
+  ExpectMirrorFollows();
+}
+
 // Point 6 (sizes): a bulk sync that claims 2^32-1 slots at a new epoch
 // reserves nothing while the owner is alive.
 TEST_F(ForgedDeltas, ClaimedBulkSyncSizeReservesNothing) {
