@@ -68,7 +68,8 @@ class StreamSender {
   // one holds everything the payload had when the fence went up. The
   // payload decides what the fence stands for (blades/: a chassis that
   // stepped down, whose successor adopts once its mirror holds it all).
-  void Fence(bool on);
+  // Virtual for a test's sender that never fences (tests/support/broken_streams.h).
+  virtual void Fence(bool on);
   bool fenced() const { return fenced_; }
 
   // The frames in flight, oldest first (the payload keeps what they need).

@@ -114,6 +114,10 @@ void ChassisManager::SendHeartbeats() {
       if (sum.in_sync() || sum.adopted()) held.emplace_back(sum.owner_chassis(), bv.slot, sum.owner_epoch());
     }
   }
+  std::vector<uint8_t> live_slots_now;
+  for (const BladeView& bv : blades_) {
+    if (bv.live) live_slots_now.push_back(bv.slot);
+  }
   std::vector<wire::HeldOrigin> adopted;
   for (const auto& [id, p] : peers_) {
     if (p.adopted_epoch != 0 && p.adopted_epoch == p.epoch) adopted.emplace_back(id, p.epoch);
@@ -128,6 +132,7 @@ void ChassisManager::SendHeartbeats() {
       auto held_addresses = fbb_.CreateVector(held_addresses_);
       auto version = fbb_.CreateString(cfg_.software_version);
       auto adopted_from = fbb_.CreateVectorOfStructs(adopted);
+      auto live_slots = fbb_.CreateVector(live_slots_now);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -144,6 +149,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_held_streams(holds);
       b.add_handing_over(pending_relinquish_);
       b.add_adopted_from(adopted_from);
+      b.add_live_slots(live_slots);
       b.add_config_checksums(checksums);
       b.add_remote_link_failed(self.remote_link_failed);
       b.add_holds_addresses_of(held_addresses);
@@ -276,6 +282,8 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.adopted_ours = hb.adopted_from() && std::any_of(hb.adopted_from()->begin(), hb.adopted_from()->end(), [&](const wire::HeldOrigin* o) {
                       return o->chassis() == cfg_.chassis && o->epoch() == cfg_.epoch;
                     });
+  p.live_slots.reset();
+  if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -691,10 +699,14 @@ bool ChassisManager::HoldsOurs(const PeerView& p) const {
 }
 
 bool ChassisManager::FencePassed(uint8_t c) const {
+  auto peer = peers_.find(c);
+  const std::optional<std::vector<uint8_t>>* live = peer == peers_.end() ? nullptr : &peer->second.live_slots;
   bool any = false;
   for (const BladeView& b : blades_) {
     if (!b.live) continue;
     any = true;
+    // Its blade in this slot is dead (it said so): nothing to wait for.
+    if (live && *live && std::find((*live)->begin(), (*live)->end(), b.slot) == (*live)->end()) continue;
     if (std::find(b.fenced_owners.begin(), b.fenced_owners.end(), c) == b.fenced_owners.end()) return false;
   }
   return any;

@@ -125,6 +125,7 @@ struct PeerView {
   bool stepped_down = false;   // was primary in this incarnation, is no longer: its sessions are to adopt
   Nanos stepped_down_at{0};    // when we saw it step down (a handover waits for its fence from then)
   bool adopted_ours = false;   // its heartbeat says it adopted our current incarnation's sessions
+  std::optional<std::vector<uint8_t>> live_slots;  // its live blades (unset: an older release)
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;

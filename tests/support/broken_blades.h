@@ -74,12 +74,15 @@ struct Broken {
   // A manager that takes over after one missed heartbeat, before the peer
   // is declared lost (hb-lost-threshold ignored).
   bool promote_early = false;
+  // A blade whose streams never fence when its chassis steps down.
+  bool never_fence = false;
 
   BladeSeams Seams() const {
     assert(!(keep_deleted && naive_recreate) && "one standby variant at a time");
     BladeSeams s;
     if (ack_unapplied) s.make_receiver = &Make<StreamReceiver, AckUnappliedReceiver, StreamSink>;
     if (drop_retransmit_on_link_switch) s.make_sender = &Make<StreamSender, DropRetransmitSender, StreamSource>;
+    if (never_fence) s.make_sender = &Make<StreamSender, NeverFencedSender, StreamSource>;
     if (keep_deleted) s.make_standby = &MakeStandby<KeepDeletedStandby>;
     if (naive_recreate) s.make_standby = &MakeStandby<NaiveRecreateStandby>;
     return s;

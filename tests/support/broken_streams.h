@@ -35,4 +35,12 @@ class DropRetransmitSender : public StreamSender {
   }
 };
 
+// A sender whose fence never goes up (a release without fences, or a fence
+// an attacker keeps off): a successor adopts only after HandoverWait.
+class NeverFencedSender : public StreamSender {
+ public:
+  using StreamSender::StreamSender;
+  void Fence(bool) override {}
+};
+
 }  // namespace bladesync::testing

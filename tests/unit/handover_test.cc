@@ -4,6 +4,7 @@
 // README's promises.
 #include <gtest/gtest.h>
 
+#include "tests/support/broken_blades.h"
 #include "tests/support/sim_chassis_cluster.h"
 
 namespace bladesync::testing {
@@ -210,6 +211,36 @@ TEST_F(Handover, AFailoverRightAfterAnM1CutKeepsTheCreatesInFlight) {
   c_.RunFor(seconds(2));
   ASSERT_EQ(Traffic(), peer);
   ExpectOwnedOnceBy(peer);
+}
+
+// The role comes back before the new primary adopted (it waits for a fence
+// that does not come): the old primary must still have its sessions. It
+// gave them up once the new one was primary and held its streams, and when
+// the role came back nobody owned them (the review of a36cda3). Now it
+// gives them up only once the new primary's heartbeat says it adopted them.
+TEST(HandoverWithoutFences, TheRoleComingBackBeforeTheAdoptionLosesNothing) {
+  SimChassisCluster c(2, 2, 11, {.make_blade = Broken{.never_fence = true}.BladeMaker()});
+  uint8_t old = 0;
+  CreateSessionsOnTheTrafficChassis(c, &old);
+  const uint8_t peer = old == 1 ? 2 : 1;
+  c.manager(old)->SetManualFailover(true);
+  for (int ms = 0; ms < 1000 && c.manager(peer)->role() != HaRole::kPrimary; ++ms) c.RunFor(milliseconds(1));
+  ASSERT_EQ(c.manager(peer)->role(), HaRole::kPrimary);
+  c.RunFor(milliseconds(250));  // the old primary heard it: before, it relinquished here
+  ASSERT_EQ(c.blade(peer, 1)->owned().live(), 0u) << "adopted already: the case needs the fence still out";
+  c.manager(old)->SetManualFailover(false);
+  c.manager(peer)->SetManualFailover(true);  // the role goes back before the adoption
+  c.RunFor(seconds(2));
+  c.manager(peer)->SetManualFailover(false);
+  c.RunFor(seconds(2));
+  const std::vector<uint8_t> t = c.TrafficChassis();
+  ASSERT_EQ(t, std::vector<uint8_t>{old});
+  for (int i = 0; i < kSessions; ++i) {
+    int owners = 0;
+    for (uint8_t x = 1; x <= 2; ++x)
+      for (uint8_t s = 1; s <= 2; ++s) owners += c.blade(x, s)->owned().Find(KeyOf(i)).has_value();
+    EXPECT_EQ(owners, 1) << "session " << i;
+  }
 }
 
 TEST_F(Handover, TwoPrimariesAfterAPartitionMergeWithoutLoss) {
