@@ -511,8 +511,7 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
       if (!check_origin(b->from(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
-      Peer* p = FindPeer(b->from()->chassis());
-      p->standby->OnBatch(*b, meta.link, bytes);
+      FindPeer(b->from()->chassis())->standby->OnBatch(*b, meta.link, bytes);
       return;
     }
     case wire::Message::Ack: {

@@ -70,7 +70,6 @@ class StreamSender {
   // stepped down, whose successor adopts once its mirror holds it all).
   // Virtual for a test's sender that never fences (tests/support/broken_streams.h).
   virtual void Fence(bool on);
-  bool fenced() const { return fenced_; }
 
   // The frames in flight, oldest first (the payload keeps what they need).
   template <typename F>

@@ -686,43 +686,30 @@ void ChassisManager::HandOver() {
 }
 
 bool ChassisManager::HoldsOurs(const PeerView& p) const {
-  bool any = false;
-  for (const BladeView& b : blades_) {
-    if (!b.live) continue;
-    any = true;
-    const bool held = std::any_of(p.held_streams.begin(), p.held_streams.end(), [&](const wire::HeldStream& h) {
+  return EveryLiveBlade([&](const BladeView& b) {
+    return std::any_of(p.held_streams.begin(), p.held_streams.end(), [&](const wire::HeldStream& h) {
       return h.chassis() == cfg_.chassis && h.slot() == b.slot && h.epoch() == b.epoch;
     });
-    if (!held) return false;
-  }
-  return any;
+  });
 }
 
 bool ChassisManager::FencePassed(uint8_t c) const {
+  static const std::optional<std::vector<uint8_t>> kUnknown;
   auto peer = peers_.find(c);
-  const std::optional<std::vector<uint8_t>>* live = peer == peers_.end() ? nullptr : &peer->second.live_slots;
-  bool any = false;
-  for (const BladeView& b : blades_) {
-    if (!b.live) continue;
-    any = true;
+  const std::optional<std::vector<uint8_t>>& live = peer == peers_.end() ? kUnknown : peer->second.live_slots;
+  return EveryLiveBlade([&](const BladeView& b) {
     // Its blade in this slot is dead (it said so): nothing to wait for.
-    if (live && *live && std::find((*live)->begin(), (*live)->end(), b.slot) == (*live)->end()) continue;
-    if (std::find(b.fenced_owners.begin(), b.fenced_owners.end(), c) == b.fenced_owners.end()) return false;
-  }
-  return any;
+    if (live && std::find(live->begin(), live->end(), b.slot) == live->end()) return true;
+    return std::find(b.fenced_owners.begin(), b.fenced_owners.end(), c) != b.fenced_owners.end();
+  });
 }
 
 bool ChassisManager::HoldsSessionsOf(uint8_t chassis, uint32_t epoch) const {
-  bool any = false;
-  for (const BladeView& b : blades_) {
-    if (!b.live) continue;
-    any = true;
-    const bool holds = std::any_of(b.standby.begin(), b.standby.end(), [&](const wire::StandbySummary& s) {
+  return EveryLiveBlade([&](const BladeView& b) {
+    return std::any_of(b.standby.begin(), b.standby.end(), [&](const wire::StandbySummary& s) {
       return s.owner_chassis() == chassis && s.owner_epoch() == epoch && (s.in_sync() || s.adopted());
     });
-    if (!holds) return false;
-  }
-  return any;
+  });
 }
 
 void ChassisManager::AdoptFrom(uint8_t peer) {

@@ -239,6 +239,17 @@ class ChassisManager {
   bool HoldsSessionsOf(uint8_t c, uint32_t epoch) const;
   // Its heartbeat says its blades hold the current stream of each of our live blades.
   bool HoldsOurs(const PeerView& p) const;
+  // At least one blade is live and `pred` holds for every live one.
+  template <typename Pred>
+  bool EveryLiveBlade(Pred pred) const {
+    bool any = false;
+    for (const BladeView& b : blades_) {
+      if (!b.live) continue;
+      if (!pred(b)) return false;
+      any = true;
+    }
+    return any;
+  }
   // Every live blade's mirror of chassis `c` is past its fence: it holds
   // everything c sent as primary.
   bool FencePassed(uint8_t c) const;
