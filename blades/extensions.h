@@ -16,7 +16,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "blades/session.h"
@@ -48,24 +50,45 @@ struct AppSpec {
 const AppSpec& AppSpecFor(AppKind app);
 const AppSpec* AppSpecForExtension(uint16_t type);
 
-// An extension's bytes, held inline: every kind is at most
-// kMaxExtensionBytes (AppSpec::max_bytes; a frame carrying more is
-// malformed), so an extension costs a session no allocation of its own. A
-// mirror in conntrack mode holds one per session; as a std::vector it was an
-// allocation per session on every apply.
-inline constexpr size_t kMaxExtensionBytes = 24;
+// An extension's bytes: up to kInlineExtensionBytes inline, so the common
+// kinds cost a session no allocation of their own (a mirror in conntrack
+// mode holds one per session; as a std::vector it was an allocation per
+// session on every apply), and up to kMaxExtensionBytes (AppSpec::max_bytes;
+// a frame carrying more is malformed) in one allocation beyond that, for the
+// conntrack entries that have labels, a helper or expectations.
+inline constexpr size_t kInlineExtensionBytes = 24;
+inline constexpr size_t kMaxExtensionBytes = 255;
 class ExtensionBytes {
  public:
+  ExtensionBytes() = default;
+  ExtensionBytes(const ExtensionBytes& o) { assign(o.begin(), o.end()); }
+  ExtensionBytes& operator=(const ExtensionBytes& o) {
+    if (this != &o) assign(o.begin(), o.end());
+    return *this;
+  }
+  ExtensionBytes(ExtensionBytes&& o) noexcept : b_(o.b_), big_(std::move(o.big_)), n_(o.n_) { o.n_ = 0; }
+  ExtensionBytes& operator=(ExtensionBytes&& o) noexcept {
+    b_ = o.b_;
+    big_ = std::move(o.big_);
+    n_ = o.n_;
+    o.n_ = 0;
+    return *this;
+  }
+
   size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
-  const uint8_t* data() const { return b_.data(); }
-  const uint8_t* begin() const { return b_.data(); }
-  const uint8_t* end() const { return b_.data() + n_; }
-  uint8_t operator[](size_t i) const { return b_[i]; }
+  const uint8_t* data() const { return big_ ? big_.get() : b_.data(); }
+  const uint8_t* begin() const { return data(); }
+  const uint8_t* end() const { return data() + n_; }
+  uint8_t operator[](size_t i) const { return data()[i]; }
   // False, keeping nothing more, past kMaxExtensionBytes.
   bool push_back(uint8_t x) {
     if (n_ >= kMaxExtensionBytes) return false;
-    b_[n_++] = x;
+    if (!big_ && n_ == kInlineExtensionBytes) {
+      big_ = std::make_unique<uint8_t[]>(kMaxExtensionBytes);
+      std::copy(b_.begin(), b_.end(), big_.get());
+    }
+    (big_ ? big_.get() : b_.data())[n_++] = x;
     return true;
   }
   template <typename It>
@@ -79,7 +102,8 @@ class ExtensionBytes {
   bool operator==(const ExtensionBytes& o) const { return n_ == o.n_ && std::equal(begin(), end(), o.begin()); }
 
  private:
-  std::array<uint8_t, kMaxExtensionBytes> b_{};
+  std::array<uint8_t, kInlineExtensionBytes> b_{};
+  std::unique_ptr<uint8_t[]> big_;
   uint8_t n_ = 0;
 };
 
@@ -106,6 +130,56 @@ struct GtpTunnel {
   uint8_t policy_srcintf = 0;  // the direction a firewall policy accepts
 };
 
+// A kernel expectation (conntrack/'s helpers, FTP and SIP): the connection
+// a helper saw announced on its master and will let in as RELATED.
+struct CtExpectation {
+  IpAddr src, dst;           // the expected connection's original direction
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+  bool any_src = false;      // the mask leaves the source address open
+  bool any_sport = true;     // ... and the source port (FTP: any)
+  uint32_t timeout_s = 0;    // what was left when the kernel last reported it
+  uint8_t flags = 0;         // NF_CT_EXPECT_* (permanent, inactive, userspace)
+  uint8_t klass = 0;         // the helper's expectation class (SIP: signalling, audio, video)
+  // NAT helpers: the expected connection is translated to nat_addr:nat_port
+  // in direction nat_dir (nf_nat_ftp, nf_nat_sip).
+  bool nat = false;
+  uint8_t nat_dir = 0;
+  IpAddr nat_addr;
+  uint16_t nat_port = 0;
+  bool operator==(const CtExpectation&) const = default;
+  // The same expectation (the kernel's identity: tuple and mask).
+  bool SameTuple(const CtExpectation& o) const {
+    return src == o.src && dst == o.dst && sport == o.sport && dport == o.dport && proto == o.proto &&
+           any_src == o.any_src && any_sport == o.any_sport;
+  }
+};
+
+// TCP sequence adjustment of one direction (NAT helpers that rewrite payload).
+struct CtSeqAdj {
+  uint32_t correction_pos = 0;
+  uint32_t offset_before = 0;
+  uint32_t offset_after = 0;
+  bool operator==(const CtSeqAdj&) const = default;
+  bool empty() const { return correction_pos == 0 && offset_before == 0 && offset_after == 0; }
+};
+
+// What only some conntrack entries have; each part travels only where set,
+// so an entry without them costs the wire and the mirror nothing more.
+struct ConntrackExtras {
+  std::array<uint8_t, 16> labels{};   // ct label bits 0..127 (bit i: byte i/8, bit i%8)
+  std::string helper;                 // the helper assigned ("ftp", "sip"), at most 15 characters
+  CtSeqAdj seqadj_orig, seqadj_repl;
+  std::vector<CtExpectation> expectations;
+  bool operator==(const ConntrackExtras&) const = default;
+  bool has_labels() const {
+    return std::any_of(labels.begin(), labels.end(), [](uint8_t b) { return b != 0; });
+  }
+  bool empty() const {
+    return !has_labels() && helper.empty() && seqadj_orig.empty() && seqadj_repl.empty() && expectations.empty();
+  }
+};
+
 // What a Linux conntrack entry has beyond the session key and NAT: enough to
 // install it into another kernel as it was (conntrack/ct_mapping.h).
 struct ConntrackState {
@@ -117,6 +191,7 @@ struct ConntrackState {
   uint8_t wscale_repl = 0;
   uint8_t flags_orig = 0;    // IP_CT_TCP_FLAG_* per direction
   uint8_t flags_repl = 0;
+  ConntrackExtras extra;
   bool operator==(const ConntrackState&) const = default;
 };
 
@@ -124,7 +199,10 @@ Extension EncodeSipCall(const SipCall& c);
 std::optional<SipCall> DecodeSipCall(const Extension& e);
 Extension EncodeGtpTunnel(const GtpTunnel& t);
 std::optional<GtpTunnel> DecodeGtpTunnel(const Extension& e);
-Extension EncodeConntrack(const ConntrackState& c);
+// Version 1 (17 bytes) when the extras are empty, which every release
+// reads; version 2 adds them as tagged parts. Expectations that do not fit
+// in kMaxExtensionBytes are left out and counted in *left_out.
+Extension EncodeConntrack(const ConntrackState& c, size_t* left_out = nullptr);
 std::optional<ConntrackState> DecodeConntrack(const Extension& e);
 
 // The extension is well formed for its spec (known type, version, size).

@@ -40,7 +40,11 @@ Status ConntrackSource::Start() {
 
 void ConntrackSource::OnReadable() {
   // A bounded batch per turn: heartbeats and the fabric share this loop.
-  const CtEventSocket::ReadResult r = events_.Read(1024, [this](CtEvent k, const KernelEntry& e) { sync_.OnEvent(k, e); });
+  const CtEventSocket::ExpectationHandler expectations = [this](CtEvent k, const KernelExpectation& x) {
+    sync_.OnExpectation(k, x);
+  };
+  const CtEventSocket::ReadResult r =
+      events_.Read(1024, [this](CtEvent k, const KernelEntry& e) { sync_.OnEvent(k, e); }, &expectations);
   if (r.overrun) {
     sync_.counters().overruns.Add();
     const bool grown = events_.Grow(opt_.event_buffer_max);

@@ -15,7 +15,12 @@ std::string KernelEntry::ToString() const {
   char buf[160];
   std::snprintf(buf, sizeof buf, " reply %s:%u > %s:%u status 0x%x mark %u timeout %u tcp %u", reply_src.ToString().c_str(),
                 reply_sport, reply_dst.ToString().c_str(), reply_dport, status, mark, timeout_s, tcp_state);
-  return key.ToString() + buf;
+  std::string s = key.ToString() + buf;
+  if (!extra.helper.empty()) s += " helper " + extra.helper;
+  if (extra.has_labels()) s += " labels";
+  if (!extra.seqadj_orig.empty() || !extra.seqadj_repl.empty()) s += " seqadj";
+  if (!extra.expectations.empty()) s += " expectations " + std::to_string(extra.expectations.size());
+  return s;
 }
 
 bool KernelEntry::snat() const {
@@ -68,10 +73,25 @@ uint8_t IcmpReplyType(uint8_t proto, uint8_t type) {
   return type;
 }
 
+// Expectations' timeouts tick like the entry's: only a new or gone
+// expectation is a change.
+bool SameSyncedExtras(const ConntrackExtras& a, const ConntrackExtras& b) {
+  if (a.labels != b.labels || a.helper != b.helper || a.seqadj_orig != b.seqadj_orig || a.seqadj_repl != b.seqadj_repl ||
+      a.expectations.size() != b.expectations.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.expectations.size(); ++i) {
+    CtExpectation x = a.expectations[i];
+    x.timeout_s = b.expectations[i].timeout_s;
+    if (!(x == b.expectations[i])) return false;
+  }
+  return true;
+}
+
 bool SameSyncedState(const ConntrackState& a, const ConntrackState& b) {
   return (a.status & kInstallableStatus) == (b.status & kInstallableStatus) && a.mark == b.mark &&
          a.tcp_state == b.tcp_state && a.wscale_orig == b.wscale_orig && a.wscale_repl == b.wscale_repl &&
-         a.flags_orig == b.flags_orig && a.flags_repl == b.flags_repl;
+         a.flags_orig == b.flags_orig && a.flags_repl == b.flags_repl && SameSyncedExtras(a.extra, b.extra);
 }
 
 MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
@@ -101,7 +121,8 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
     m.state.proto_state = (e.status & kIpsSeenReply) ? kReplied : kUnreplied;
   }
   m.state.timeout_s = std::max(e.timeout_s, min_timeout_s);
-  m.ct = ConntrackState{e.status, e.mark, e.timeout_s, e.tcp_state, e.wscale_orig, e.wscale_repl, e.flags_orig, e.flags_repl};
+  m.ct = ConntrackState{e.status,     e.mark,        e.timeout_s,  e.tcp_state, e.wscale_orig,
+                        e.wscale_repl, e.flags_orig, e.flags_repl, e.extra};
   return m;
 }
 
@@ -150,6 +171,7 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
     e.wscale_repl = ct->wscale_repl;
     e.flags_orig = ct->flags_orig;
     e.flags_repl = ct->flags_repl;
+    e.extra = std::move(ct->extra);
   } else {
     // A session the data path (not a kernel) created: assume a flow that has
     // seen both directions, and let the kernel's window tracking pick it up.

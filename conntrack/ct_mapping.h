@@ -41,5 +41,6 @@ uint8_t IcmpReplyType(uint8_t proto, uint8_t type);
 // Equal for sync purposes: the same state apart from the ticking timeout and
 // the status bits only the kernel keeps.
 bool SameSyncedState(const ConntrackState& a, const ConntrackState& b);
+bool SameSyncedExtras(const ConntrackExtras& a, const ConntrackExtras& b);
 
 }  // namespace bladesync

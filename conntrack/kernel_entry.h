@@ -64,6 +64,9 @@ struct KernelEntry {
   uint8_t wscale_repl = 0;
   uint8_t flags_orig = 0;
   uint8_t flags_repl = 0;
+  // Labels, helper and sequence adjustment from the entry; expectations
+  // from the kernel's expectation table (the entry is their master).
+  ConntrackExtras extra;
 
   bool operator==(const KernelEntry&) const = default;
   std::string ToString() const;
@@ -74,5 +77,14 @@ struct KernelEntry {
 };
 
 enum class CtEvent : uint8_t { kNew, kUpdate, kDestroy };
+
+// An expectation as the kernel reports it: its master's original tuple
+// (and zone) and what it expects.
+struct KernelExpectation {
+  SessionKey master;
+  std::string helper;
+  CtExpectation exp;
+  bool operator==(const KernelExpectation&) const = default;
+};
 
 }  // namespace bladesync

@@ -1,6 +1,7 @@
 #include "conntrack/kernel_sync.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "conntrack/ct_mapping.h"
 #include "conntrack/standby_kernel.h"
@@ -57,15 +58,31 @@ void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
   Upsert(e, false);
 }
 
+std::optional<ConntrackState> KernelSync::StateOf(api::SessionId id) const {
+  std::optional<api::SessionView> v = blade_.Get(id);
+  if (!v || !v->extensions) return std::nullopt;
+  for (const Extension& x : *v->extensions) {
+    if (auto c = DecodeConntrack(x)) return c;
+  }
+  return std::nullopt;
+}
+
+void KernelSync::SetState(api::SessionId id, const ConntrackState& c) {
+  size_t left_out = 0;
+  blade_.SetExtension(id, EncodeConntrack(c, &left_out));
+  counters_.expectations_left_out.Add(left_out);
+}
+
 void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
   // The kernel refreshes its timers without telling; ours must outlast the
   // time to the next resync, which refreshes them.
   const uint32_t min_timeout = opt_.resync_interval_s ? opt_.resync_interval_s * 2 : 0;
-  const MappedSession m = SessionFromKernel(e, min_timeout);
-  const Extension ext = EncodeConntrack(m.ct);
+  MappedSession m = SessionFromKernel(e, min_timeout);
   std::optional<api::SessionId> id = blade_.Find(e.key);
   if (!id) {
-    const std::vector<Extension> exts{ext};
+    size_t left_out = 0;
+    const std::vector<Extension> exts{EncodeConntrack(m.ct, &left_out)};
+    counters_.expectations_left_out.Add(left_out);
     const api::SessionId nid = blade_.Create(m.facts, m.state, m.nat ? &*m.nat : nullptr, &exts);
     if (nid == api::kNoSession) {
       counters_.refused.Add();
@@ -76,16 +93,15 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
   } else {
     const api::SessionView v = *blade_.Get(*id);  // Find found it live
     const SessionRecord& r = *v.record;
-    std::optional<ConntrackState> old;
-    if (const auto* xs = v.extensions) {
-      for (const Extension& x : *xs)
-        if ((old = DecodeConntrack(x))) break;
-    }
+    const std::optional<ConntrackState> old = StateOf(*id);
+    // An entry's events do not carry its expectations: they stay as their
+    // own events left them.
+    if (old) m.ct.extra.expectations = old->extra.expectations;
     // Adoption marks sessions; the kernel does not know that bit.
     SessionState state = m.state;
     state.flags = static_cast<uint16_t>(state.flags | (r.flags & kFlagAdopted));
     const bool state_changed = r.proto_state != state.proto_state || r.flags != state.flags;
-    if (!old || !SameSyncedState(*old, m.ct)) blade_.SetExtension(*id, ext);
+    if (!old || !SameSyncedState(*old, m.ct)) SetState(*id, m.ct);
     if (state_changed) blade_.Update(*id, state);
     else blade_.Touch(*id);
   }
@@ -93,6 +109,59 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
     if (seen_.size() <= *id) seen_.resize(std::max<size_t>(*id + 1, seen_.size() * 2), 0);
     seen_[*id] = generation_;
   }
+}
+
+void KernelSync::OnExpectation(CtEvent kind, const KernelExpectation& x) {
+  if (Ignored(x.master)) {
+    counters_.ignored.Add();
+    return;
+  }
+  if (standby_ && standby_->IsMirrored(x.master)) {
+    counters_.mirrored_events.Add();  // an expectation of a session we mirror
+    return;
+  }
+  const std::optional<api::SessionId> id = blade_.Find(x.master);
+  std::optional<ConntrackState> c = id ? StateOf(*id) : std::nullopt;
+  if (!c) {
+    counters_.expectations_unmatched.Add();
+    return;
+  }
+  std::vector<CtExpectation>& list = c->extra.expectations;
+  const auto it = std::find_if(list.begin(), list.end(), [&](const CtExpectation& y) { return y.SameTuple(x.exp); });
+  if (kind == CtEvent::kDestroy) {
+    counters_.expectations_destroy.Add();
+    if (it == list.end()) return;
+    list.erase(it);
+  } else {
+    counters_.expectations_new.Add();
+    if (it != list.end()) *it = x.exp;
+    else list.push_back(x.exp);
+  }
+  SetState(*id, *c);
+}
+
+// Every owned master's expectations become what the kernel's expectation
+// table holds for it (events lost in an overrun included).
+Status KernelSync::ReconcileExpectations() {
+  std::unordered_map<SessionKey, std::vector<CtExpectation>, StandbyKernel::KeyHash> by_master;
+  Status s = kernel_.DumpExpectations([&](const KernelExpectation& x) { by_master[x.master].push_back(x.exp); });
+  if (!s.ok()) return s;
+  std::vector<std::pair<api::SessionId, ConntrackState>> changed;
+  blade_.ForEachOwned([&](api::SessionId id, const api::SessionView& v) {
+    if (AppOf(v.record->flags) != AppKind::kLinuxConntrack) return;
+    std::optional<ConntrackState> c = StateOf(id);
+    if (!c) return;
+    const auto it = by_master.find(v.record->key);
+    std::vector<CtExpectation> want = it == by_master.end() ? std::vector<CtExpectation>{} : it->second;
+    ConntrackExtras now = c->extra;
+    now.expectations = want;
+    if (SameSyncedExtras(c->extra, now)) return;
+    c->extra = std::move(now);
+    changed.emplace_back(id, std::move(*c));
+  });
+  for (const auto& [id, c] : changed) SetState(id, c);
+  counters_.resync_expectations.Add(changed.size());
+  return Status::Ok();
 }
 
 Status KernelSync::Reconcile() {
@@ -108,6 +177,7 @@ Status KernelSync::Reconcile() {
   });
   if (!s.ok()) return s;
   if (standby_) standby_->Repair(std::move(scan));
+  if (Status e = ReconcileExpectations(); !e.ok()) return e;
   counters_.resyncs.Add();
   // What the kernel no longer has is gone (its DESTROY event was lost).
   std::vector<api::SessionId> gone;
@@ -154,6 +224,8 @@ void KernelSync::InstallChunk(std::shared_ptr<InstallJob> job) {
   counters_.installed.Add(st.installed);
   counters_.install_existed.Add(st.existed);
   counters_.install_failed.Add(st.failed);
+  counters_.expectations_installed.Add(st.expectations_installed + st.expectations_existed);
+  counters_.expectations_failed.Add(st.expectations_failed);
   if (job->next < job->entries.size()) {
     loop_.Post([this, job, alive = alive_] {
       if (*alive) InstallChunk(job);

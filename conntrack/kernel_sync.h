@@ -5,7 +5,9 @@
 // DESTROY deletes it) and, after an event overrun or every resync-interval,
 // dumps the table and reconciles: what the kernel has is created or
 // refreshed, what it no longer has is deleted. Nothing is lost silently: an
-// overrun is counted and repaired by the dump. When the blade adopts a lost
+// overrun is counted and repaired by the dump. A kernel expectation (FTP,
+// SIP helpers) travels in its master's session, so it is owned, synced and
+// adopted with it. When the blade adopts a lost
 // owner's sessions, it installs them into the kernel, in chunks so the loop
 // keeps serving heartbeats, before traffic moves (the route follows the
 // manager's failover).
@@ -34,6 +36,7 @@ class KernelTable {
   virtual ~KernelTable() = default;
   virtual Status Dump(const std::function<void(const KernelEntry&)>& fn) = 0;
   virtual InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) = 0;
+  virtual Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) = 0;
 };
 
 class NetlinkKernelTable : public KernelTable {
@@ -41,6 +44,9 @@ class NetlinkKernelTable : public KernelTable {
   Status Dump(const std::function<void(const KernelEntry&)>& fn) override { return DumpConntrack(fn); }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) override {
     return InstallConntrack(entries, opt);
+  }
+  Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) override {
+    return bladesync::DumpExpectations(fn);
   }
 };
 
@@ -58,6 +64,11 @@ struct ConntrackCounters {
   Counter refused;          // max-sessions reached
   Counter mirrored_events;  // events of sessions this blade mirrors (standby-in-kernel's own)
   Counter skipped_in_kernel;  // adopted sessions standby-in-kernel had installed already
+  Counter expectations_new, expectations_destroy;  // expectation events of owned masters
+  Counter expectations_unmatched;   // an expectation whose master is no session here
+  Counter expectations_left_out;    // more than a session's extension holds
+  Counter expectations_installed, expectations_failed;
+  Counter resync_expectations;      // masters whose expectations a dump corrected
 };
 
 class KernelSync {
@@ -67,6 +78,8 @@ class KernelSync {
   ~KernelSync();
 
   void OnEvent(CtEvent kind, const KernelEntry& e);
+  // An expectation came or went: it travels with its master's session.
+  void OnExpectation(CtEvent kind, const KernelExpectation& x);
   // Makes the owned table equal to a dump of the kernel (and, with
   // standby-in-kernel, the mirror's entries: the same dump).
   Status Reconcile();
@@ -82,6 +95,10 @@ class KernelSync {
 
  private:
   void Upsert(const KernelEntry& e, bool from_dump);
+  // The session's conntrack state as last synced, if it has one.
+  std::optional<ConntrackState> StateOf(api::SessionId id) const;
+  void SetState(api::SessionId id, const ConntrackState& c);
+  Status ReconcileExpectations();
   void InstallChunk(std::shared_ptr<struct InstallJob> job);
 
   api::Blade& blade_;

@@ -86,7 +86,136 @@ KernelEntry FromNfct(const nf_conntrack* ct) {
     if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG) > 0) e.flags_orig = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_ORIG);
     if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_REPL) > 0) e.flags_repl = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_REPL);
   }
+  ConntrackExtras& x = e.extra;
+  if (nfct_attr_is_set(ct, ATTR_CONNLABELS) > 0) {
+    const auto* bits = static_cast<const nfct_bitmask*>(nfct_get_attr(ct, ATTR_CONNLABELS));
+    const unsigned top = std::min(nfct_bitmask_maxbit(bits), 127u);
+    for (unsigned i = 0; i <= top; ++i) {
+      if (nfct_bitmask_test_bit(bits, i)) x.labels[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    }
+  }
+  if (nfct_attr_is_set(ct, ATTR_HELPER_NAME) > 0) {
+    x.helper = static_cast<const char*>(nfct_get_attr(ct, ATTR_HELPER_NAME));
+    if (x.helper.size() > 15) x.helper.resize(15);
+  }
+  auto seqadj = [&](nf_conntrack_attr pos, nf_conntrack_attr before, nf_conntrack_attr after) {
+    CtSeqAdj a;
+    if (nfct_attr_is_set(ct, pos) > 0) a.correction_pos = nfct_get_attr_u32(ct, pos);
+    if (nfct_attr_is_set(ct, before) > 0) a.offset_before = nfct_get_attr_u32(ct, before);
+    if (nfct_attr_is_set(ct, after) > 0) a.offset_after = nfct_get_attr_u32(ct, after);
+    return a;
+  };
+  x.seqadj_orig = seqadj(ATTR_ORIG_NAT_SEQ_CORRECTION_POS, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE, ATTR_ORIG_NAT_SEQ_OFFSET_AFTER);
+  x.seqadj_repl = seqadj(ATTR_REPL_NAT_SEQ_CORRECTION_POS, ATTR_REPL_NAT_SEQ_OFFSET_BEFORE, ATTR_REPL_NAT_SEQ_OFFSET_AFTER);
   return e;
+}
+
+// One direction's tuple of a conntrack object (an expectation's parts are
+// conntrack objects with the original tuple set).
+struct Tuple {
+  IpAddr src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+};
+Tuple OrigTuple(const nf_conntrack* ct) {
+  Tuple t;
+  const bool v4 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO) == AF_INET;
+  t.proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
+  if (v4) {
+    t.src = V4Net(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC));
+    t.dst = V4Net(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST));
+  } else {
+    t.src = V6Bytes(nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC));
+    t.dst = V6Bytes(nfct_get_attr(ct, ATTR_ORIG_IPV6_DST));
+  }
+  t.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
+  t.dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+  return t;
+}
+
+void SetOrigTuple(nf_conntrack* ct, const IpAddr& src, const IpAddr& dst, uint16_t sport, uint16_t dport,
+                  uint8_t proto, bool v4) {
+  nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, v4 ? AF_INET : AF_INET6);
+  nfct_set_attr_u8(ct, ATTR_ORIG_L4PROTO, proto);
+  if (v4) {
+    nfct_set_attr_u32(ct, ATTR_ORIG_IPV4_SRC, htonl(src.v4()));
+    nfct_set_attr_u32(ct, ATTR_ORIG_IPV4_DST, htonl(dst.v4()));
+  } else {
+    nfct_set_attr(ct, ATTR_ORIG_IPV6_SRC, src.b.data());
+    nfct_set_attr(ct, ATTR_ORIG_IPV6_DST, dst.b.data());
+  }
+  nfct_set_attr_u16(ct, ATTR_ORIG_PORT_SRC, htons(sport));
+  nfct_set_attr_u16(ct, ATTR_ORIG_PORT_DST, htons(dport));
+}
+
+bool AllZero(const IpAddr& a, bool v4) { return v4 ? a.v4() == 0 : a == IpAddr{}; }
+
+KernelExpectation FromNfexp(const nf_expect* exp) {
+  KernelExpectation k;
+  const auto* master = static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_MASTER));
+  const auto* expected = static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_EXPECTED));
+  const auto* mask = static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_MASK));
+  const Tuple m = OrigTuple(master);
+  k.master.src = m.src;
+  k.master.dst = m.dst;
+  k.master.sport = m.sport;
+  k.master.dport = m.dport;
+  k.master.proto = m.proto;
+  if (nfexp_attr_is_set(exp, ATTR_EXP_ZONE) > 0) k.master.zone = nfexp_get_attr_u16(exp, ATTR_EXP_ZONE);
+  if (nfexp_attr_is_set(exp, ATTR_EXP_HELPER_NAME) > 0) {
+    k.helper = static_cast<const char*>(nfexp_get_attr(exp, ATTR_EXP_HELPER_NAME));
+  }
+  const Tuple t = OrigTuple(expected), mk = OrigTuple(mask);
+  const bool v4 = t.dst.is_v4();
+  CtExpectation& x = k.exp;
+  x.proto = t.proto;
+  x.any_src = AllZero(mk.src, v4);
+  x.any_sport = mk.sport == 0;
+  x.src = x.any_src ? (v4 ? IpAddr::V4(0) : IpAddr{}) : t.src;
+  x.sport = x.any_sport ? 0 : t.sport;
+  x.dst = t.dst;
+  x.dport = t.dport;
+  if (nfexp_attr_is_set(exp, ATTR_EXP_TIMEOUT) > 0) x.timeout_s = nfexp_get_attr_u32(exp, ATTR_EXP_TIMEOUT);
+  if (nfexp_attr_is_set(exp, ATTR_EXP_FLAGS) > 0) x.flags = static_cast<uint8_t>(nfexp_get_attr_u32(exp, ATTR_EXP_FLAGS));
+  if (nfexp_attr_is_set(exp, ATTR_EXP_CLASS) > 0) x.klass = static_cast<uint8_t>(nfexp_get_attr_u32(exp, ATTR_EXP_CLASS));
+  if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE) > 0) {
+    const Tuple n = OrigTuple(static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_NAT_TUPLE)));
+    x.nat = true;
+    x.nat_dir = nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR) > 0 ? nfexp_get_attr_u8(exp, ATTR_EXP_NAT_DIR) : 0;
+    x.nat_addr = n.src;
+    x.nat_port = n.sport;
+  }
+  return k;
+}
+
+struct ExpDeleter {
+  void operator()(nf_expect* x) const { nfexp_destroy(x); }
+};
+using ExpPtr = std::unique_ptr<nf_expect, ExpDeleter>;
+
+// An expectation of the entry `master` (its original tuple and zone).
+ExpPtr ToNfexp(const KernelEntry& master, const CtExpectation& x) {
+  ExpPtr exp(nfexp_new());
+  const bool v4 = master.key.is_v4();
+  CtPtr m(nfct_new()), t(nfct_new()), mk(nfct_new());
+  SetOrigTuple(m.get(), master.key.src, master.key.dst, master.key.sport, master.key.dport, master.key.proto, v4);
+  SetOrigTuple(t.get(), x.src, x.dst, x.sport, x.dport, x.proto, v4);
+  const IpAddr ones = v4 ? IpAddr::V4(0xffffffff) : IpAddr::V6(~0ull, ~0ull);
+  const IpAddr none = v4 ? IpAddr::V4(0) : IpAddr{};
+  SetOrigTuple(mk.get(), x.any_src ? none : ones, ones, x.any_sport ? 0 : 0xffff, 0xffff, x.proto, v4);
+  nfexp_set_attr(exp.get(), ATTR_EXP_MASTER, m.get());
+  nfexp_set_attr(exp.get(), ATTR_EXP_EXPECTED, t.get());
+  nfexp_set_attr(exp.get(), ATTR_EXP_MASK, mk.get());
+  nfexp_set_attr_u32(exp.get(), ATTR_EXP_TIMEOUT, x.timeout_s ? x.timeout_s : 1);
+  if (master.key.zone) nfexp_set_attr_u16(exp.get(), ATTR_EXP_ZONE, master.key.zone);
+  if (x.flags) nfexp_set_attr_u32(exp.get(), ATTR_EXP_FLAGS, x.flags);
+  if (x.nat) {
+    CtPtr n(nfct_new());
+    SetOrigTuple(n.get(), x.nat_addr, none, x.nat_port, 0, x.proto, v4);
+    nfexp_set_attr(exp.get(), ATTR_EXP_NAT_TUPLE, n.get());
+    nfexp_set_attr_u8(exp.get(), ATTR_EXP_NAT_DIR, x.nat_dir);
+  }
+  return exp;
 }
 
 CtPtr ToNfct(const KernelEntry& e, bool liberal) {
@@ -157,6 +286,23 @@ CtPtr ToNfct(const KernelEntry& e, bool liberal) {
       nfct_set_attr_u8(ct.get(), ATTR_TCP_WSCALE_REPL, e.wscale_repl);
     }
   }
+  const ConntrackExtras& x = e.extra;
+  if (x.has_labels()) {
+    nfct_bitmask* bits = nfct_bitmask_new(127);
+    for (unsigned i = 0; i < 128; ++i) {
+      if (x.labels[i / 8] & (1u << (i % 8))) nfct_bitmask_set_bit(bits, i);
+    }
+    nfct_set_attr(ct.get(), ATTR_CONNLABELS, bits);  // the entry owns it now
+  }
+  if (!x.helper.empty()) nfct_set_attr(ct.get(), ATTR_HELPER_NAME, x.helper.c_str());
+  auto seqadj = [&](const CtSeqAdj& a, nf_conntrack_attr pos, nf_conntrack_attr before, nf_conntrack_attr after) {
+    if (a.empty()) return;
+    nfct_set_attr_u32(ct.get(), pos, a.correction_pos);
+    nfct_set_attr_u32(ct.get(), before, a.offset_before);
+    nfct_set_attr_u32(ct.get(), after, a.offset_after);
+  };
+  seqadj(x.seqadj_orig, ATTR_ORIG_NAT_SEQ_CORRECTION_POS, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE, ATTR_ORIG_NAT_SEQ_OFFSET_AFTER);
+  seqadj(x.seqadj_repl, ATTR_REPL_NAT_SEQ_CORRECTION_POS, ATTR_REPL_NAT_SEQ_OFFSET_BEFORE, ATTR_REPL_NAT_SEQ_OFFSET_AFTER);
   return ct;
 }
 
@@ -174,9 +320,9 @@ Result<MnlPtr> OpenBound(unsigned groups) {
   return nl;
 }
 
-nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uint8_t family) {
+nlmsghdr* PutHeader(void* buf, uint8_t subsys, uint16_t msg, uint16_t flags, uint32_t seq, uint8_t family) {
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg;
+  nlh->nlmsg_type = static_cast<uint16_t>((subsys << 8) | msg);
   nlh->nlmsg_flags = flags;
   nlh->nlmsg_seq = seq;
   auto* nfh = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
@@ -186,14 +332,40 @@ nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uin
   return nlh;
 }
 
+nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uint8_t family) {
+  return PutHeader(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family);
+}
+
 struct ParseCtx {
   const std::function<void(const KernelEntry&)>* entry_fn = nullptr;
   const CtEventSocket::Handler* event_fn = nullptr;
+  const std::function<void(const KernelExpectation&)>* exp_fn = nullptr;
+  const CtEventSocket::ExpectationHandler* exp_event_fn = nullptr;
   size_t count = 0;
 };
 
+int OnExpMessage(const nlmsghdr* nlh, ParseCtx* c) {
+  ExpPtr exp(nfexp_new());
+  if (!exp || nfexp_nlmsg_parse(nlh, exp.get()) < 0) return MNL_CB_OK;
+  if (nfexp_attr_is_set(exp.get(), ATTR_EXP_MASTER) <= 0 || nfexp_attr_is_set(exp.get(), ATTR_EXP_EXPECTED) <= 0 ||
+      nfexp_attr_is_set(exp.get(), ATTR_EXP_MASK) <= 0) {
+    return MNL_CB_OK;
+  }
+  const KernelExpectation k = FromNfexp(exp.get());
+  ++c->count;
+  if (c->exp_fn) {
+    (*c->exp_fn)(k);
+  } else if (c->exp_event_fn) {
+    const uint16_t type = nlh->nlmsg_type & 0xff;
+    (*c->exp_event_fn)(type == IPCTNL_MSG_EXP_DELETE ? CtEvent::kDestroy : CtEvent::kNew, k);
+  }
+  return MNL_CB_OK;
+}
+
 int OnCtMessage(const nlmsghdr* nlh, void* data) {
   auto* c = static_cast<ParseCtx*>(data);
+  if ((nlh->nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK_EXP) return OnExpMessage(nlh, c);
+  if (!c->entry_fn && !c->event_fn) return MNL_CB_OK;
   CtPtr ct(nfct_new());
   if (!ct || nfct_nlmsg_parse(nlh, ct.get()) < 0) return MNL_CB_OK;  // not a conntrack entry: skip it
   const KernelEntry e = FromNfct(ct.get());
@@ -217,7 +389,8 @@ CtEventSocket::~CtEventSocket() {
 }
 
 Status CtEventSocket::Open(size_t buffer_bytes) {
-  Result<MnlPtr> nl = OpenBound(NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE | NF_NETLINK_CONNTRACK_DESTROY);
+  Result<MnlPtr> nl = OpenBound(NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE | NF_NETLINK_CONNTRACK_DESTROY |
+                                NF_NETLINK_CONNTRACK_EXP_NEW | NF_NETLINK_CONNTRACK_EXP_DESTROY);
   if (!nl.ok()) return nl.status();
   nl_ = nl.value().release();
   const int fd = mnl_socket_get_fd(nl_);
@@ -240,12 +413,14 @@ bool CtEventSocket::Grow(size_t max_bytes) {
   return true;
 }
 
-CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler& fn) {
+CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler& fn,
+                                              const ExpectationHandler* expectations) {
   ReadResult r;
   if (!nl_) return r;
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 2);
   ParseCtx ctx;
   ctx.event_fn = &fn;
+  ctx.exp_event_fn = expectations;
   for (size_t i = 0; i < max_messages; ++i) {
     const ssize_t n = recv(fd(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -265,33 +440,47 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
   return r;
 }
 
-Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {
+namespace {
+
+Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
   Result<MnlPtr> nl = OpenBound(0);
   if (!nl.ok()) return nl.status();
   int size = 8 << 20;
   setsockopt(mnl_socket_get_fd(nl.value().get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
   const uint32_t seq = NextRequestSeq();
-  nlmsghdr* nlh = PutCtHeader(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
+  nlmsghdr* nlh = PutHeader(buf.data(), subsys, msg, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
   if (mnl_socket_sendto(nl.value().get(), nlh, nlh->nlmsg_len) < 0) {
-    return Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
+    return Unavailable(std::string(what) + ": " + std::strerror(errno));
   }
   const unsigned portid = mnl_socket_get_portid(nl.value().get());
-  ParseCtx ctx;
-  ctx.entry_fn = &fn;
   for (;;) {
     const ssize_t n = mnl_socket_recvfrom(nl.value().get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
+      return Unavailable(std::string(what) + ": " + std::strerror(errno));
     }
     const int ret = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, OnCtMessage, &ctx);
     if (ret == MNL_CB_STOP) return Status::Ok();
     if (ret < 0) {
       if (errno == EINTR) continue;
-      return Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
+      return Unavailable(std::string(what) + ": " + std::strerror(errno));
     }
   }
+}
+
+}  // namespace
+
+Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {
+  ParseCtx ctx;
+  ctx.entry_fn = &fn;
+  return Dump(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, ctx, "conntrack dump");
+}
+
+Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) {
+  ParseCtx ctx;
+  ctx.exp_fn = &fn;
+  return Dump(NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_GET, ctx, "expectation dump");
 }
 
 InstallStats InstallConntrack(std::span<const KernelEntry> entries, const InstallOptions& opt) {
@@ -348,6 +537,44 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
     }
   };
 
+  // The expectations of entries [from, to), after their masters are in (the
+  // kernel attaches an expectation to its master). Counted apart: an entry
+  // is in even when its expectation is refused.
+  auto install_expectations = [&](size_t from, size_t to) {
+    size_t used = 0, pending = 0;
+    auto flush = [&] {
+      if (pending == 0) return;
+      InstallStats entry_st = st;  // drain counts into st; move them to the expectation counters
+      st.installed = st.existed = st.failed = 0;
+      if (sendto(fd, out.data(), used, 0, nullptr, 0) < 0) {
+        st.failed = pending;
+        if (!st.first_error) st.first_error = errno;
+      } else {
+        drain(pending);
+      }
+      entry_st.expectations_installed += st.installed;
+      entry_st.expectations_existed += st.existed;
+      entry_st.expectations_failed += st.failed;
+      if (!entry_st.first_error) entry_st.first_error = st.first_error;
+      st = entry_st;
+      used = pending = 0;
+    };
+    for (size_t k = from; k < to; ++k) {
+      for (const CtExpectation& x : entries[k].extra.expectations) {
+        if (used + MNL_SOCKET_BUFFER_SIZE > out.size()) flush();
+        ExpPtr exp = ToNfexp(entries[k], x);
+        const uint16_t flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
+                               (opt.op == InstallOptions::Op::kCreate ? NLM_F_EXCL : 0);
+        nlmsghdr* nlh = PutHeader(out.data() + used, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, flags, ++seq,
+                                  entries[k].key.is_v4() ? AF_INET : AF_INET6);
+        nfexp_nlmsg_build(nlh, exp.get());
+        used += NLMSG_ALIGN(nlh->nlmsg_len);
+        ++pending;
+      }
+    }
+    flush();
+  };
+
   size_t i = 0;
   while (i < entries.size()) {
     size_t used = 0, in_batch = 0;
@@ -372,6 +599,7 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
       continue;
     }
     drain(in_batch);
+    if (opt.op != InstallOptions::Op::kDelete) install_expectations(i - in_batch, i);
   }
   return st;
 }

@@ -29,7 +29,8 @@ class CtEventSocket {
   CtEventSocket(const CtEventSocket&) = delete;
   CtEventSocket& operator=(const CtEventSocket&) = delete;
 
-  // Subscribes to NEW, UPDATE and DESTROY with a receive buffer of
+  // Subscribes to NEW, UPDATE and DESTROY (and expectations' NEW and
+  // DESTROY) with a receive buffer of
   // buffer_bytes (forced past rmem_max: we run as root, like conntrackd).
   Status Open(size_t buffer_bytes);
   int fd() const;
@@ -44,7 +45,9 @@ class CtEventSocket {
     int error = 0;          // errno of another failure
   };
   using Handler = std::function<void(CtEvent, const KernelEntry&)>;
-  ReadResult Read(size_t max_messages, const Handler& fn);
+  // Expectation events (kNew, kDestroy) go to `expectations` when given.
+  using ExpectationHandler = std::function<void(CtEvent, const KernelExpectation&)>;
+  ReadResult Read(size_t max_messages, const Handler& fn, const ExpectationHandler* expectations = nullptr);
 
  private:
   mnl_socket* nl_ = nullptr;
@@ -53,6 +56,8 @@ class CtEventSocket {
 
 // Every entry of the kernel table (all families and zones).
 Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn);
+// Every expectation of the kernel's expectation table.
+Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn);
 
 struct InstallOptions {
   // Install TCP entries with IP_CT_TCP_FLAG_BE_LIBERAL (conntrackd's default
@@ -72,11 +77,16 @@ struct InstallStats {
   size_t installed = 0;
   size_t existed = 0;    // EEXIST: the kernel had it (not an error)
   size_t failed = 0;
+  // The entries' expectations (KernelEntry::extra), after their masters.
+  size_t expectations_installed = 0;
+  size_t expectations_existed = 0;
+  size_t expectations_failed = 0;
   int first_error = 0;   // errno of the first failure
   Nanos took{0};         // set by the caller, on its own clock
 };
 
-// Creates (updates, deletes) the entries in batches, one acknowledgement per entry.
+// Creates (updates, deletes) the entries in batches, one acknowledgement per
+// entry, each batch's expectations after it.
 InstallStats InstallConntrack(std::span<const KernelEntry> entries, const InstallOptions& opt);
 
 // Removes every entry (tests and benchmarks only).

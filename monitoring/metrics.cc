@@ -112,6 +112,13 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
     } else if (name.rfind("resync.", 0) == 0) {
       l.push_back({"change", after("resync.")});
       f.Add("bladesync_conntrack_resync_changes_total", "Sessions a dump added or removed that events had missed.", MetricType::Counter, value, l);
+    } else if (name.rfind("expectations.", 0) == 0) {
+      l.push_back({"what", after("expectations.")});
+      f.Add("bladesync_conntrack_expectations_total",
+            "Helper expectations (FTP, SIP) synced with their master session: kernel events (new, destroy), "
+            "unmatched (no owned master), left_out (more than a session carries), resync (masters a dump "
+            "corrected), installed and install_failed on promotion.",
+            MetricType::Counter, value, l);
     } else if (name == "last_install_us") {
       f.Add("bladesync_conntrack_last_install_seconds", "Duration of the last promotion's install into the kernel.", MetricType::Gauge, value / 1e6, l);
     } else if (name == "event_buffer_bytes") {

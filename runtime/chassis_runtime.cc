@@ -846,6 +846,13 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
                        {"install.installed", c.installed.get()}, {"install.existed", c.install_existed.get()},
                        {"install.failed", c.install_failed.get()}, {"refused", c.refused.get()},
                        {"last_install_us", c.last_install_us.get()},
+                       {"expectations.new", c.expectations_new.get()},
+                       {"expectations.destroy", c.expectations_destroy.get()},
+                       {"expectations.unmatched", c.expectations_unmatched.get()},
+                       {"expectations.left_out", c.expectations_left_out.get()},
+                       {"expectations.resync", c.resync_expectations.get()},
+                       {"expectations.installed", c.expectations_installed.get()},
+                       {"expectations.install_failed", c.expectations_failed.get()},
                        {"event_buffer_bytes", blade.conntrack->event_buffer_bytes()}};
       });
     }

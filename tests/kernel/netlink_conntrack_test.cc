@@ -56,6 +56,42 @@ TEST_F(KernelTest, InstalledEntriesComeBackFromADumpAsTheyWere) {
   EXPECT_EQ(again.failed, 0u);
 }
 
+// Labels, the helper, the sequence adjustment and the zone (UdpSnat's) come
+// back as installed; the expectation lands in the expectation table with
+// the entry as its master.
+TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
+  testing::UseConnLabels();
+  const KernelEntry ftp = testing::FtpControl();
+  const std::vector<KernelEntry> in = {ftp, testing::UdpSnat()};
+  const InstallStats st = InstallConntrack(in, {});
+  ASSERT_EQ(st.installed, in.size()) << "first error " << st.first_error;
+  EXPECT_EQ(st.expectations_installed, 1u) << "first error " << st.first_error;
+  std::map<std::string, KernelEntry> out = DumpAll();
+  ASSERT_TRUE(out.count(ftp.key.ToString()));
+  const KernelEntry& got = out[ftp.key.ToString()];
+  EXPECT_EQ(got.extra.helper, "ftp");
+  EXPECT_EQ(got.extra.labels, ftp.extra.labels);
+  EXPECT_EQ(got.extra.seqadj_orig, ftp.extra.seqadj_orig);
+  EXPECT_TRUE(got.extra.seqadj_repl.empty());
+  EXPECT_TRUE(got.status & kIpsSeqAdjust);
+  EXPECT_EQ(out[testing::UdpSnat().key.ToString()].key.zone, 3);
+
+  std::vector<KernelExpectation> exps;
+  ASSERT_TRUE(DumpExpectations([&](const KernelExpectation& k) { exps.push_back(k); }).ok());
+  ASSERT_EQ(exps.size(), 1u);
+  EXPECT_EQ(exps[0].master, ftp.key);
+  EXPECT_EQ(exps[0].helper, "ftp");
+  CtExpectation x = exps[0].exp;
+  EXPECT_LE(x.timeout_s, 300u);
+  x.timeout_s = 300;
+  EXPECT_EQ(x, ftp.extra.expectations[0]);
+
+  // A second install finds the entry and its expectation there.
+  const InstallStats again = InstallConntrack(in, {});
+  EXPECT_EQ(again.existed, in.size());
+  EXPECT_EQ(again.expectations_existed, 1u) << "first error " << again.first_error;
+}
+
 TEST_F(KernelTest, TheEventSocketReportsNewEntriesAndDestroys) {
   CtEventSocket events;
   ASSERT_TRUE(events.Open(1 << 20).ok());

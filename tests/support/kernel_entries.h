@@ -66,4 +66,27 @@ inline KernelEntry Tcp6Dnat() {
   return e;
 }
 
+// An FTP control connection (the kernel's "ftp" helper) with labels, a
+// sequence adjustment (as nf_nat_ftp leaves one) and the expectation of an
+// active-mode data connection: the server opens it from any port to the
+// client's 10.9.0.1:50000.
+inline KernelEntry FtpControl() {
+  KernelEntry e = Tcp(100);
+  e.key.dport = e.reply_sport = 21;
+  e.mark = 0;
+  e.extra.helper = "ftp";
+  e.extra.labels[0] = 0x08;             // bit 3
+  e.extra.labels[12] = 0x10;            // bit 100
+  e.extra.seqadj_orig = {1000, 5, 10};
+  CtExpectation x;
+  x.src = e.key.dst;
+  x.dst = e.key.src;
+  x.dport = 50000;
+  x.proto = kProtoTcp;
+  x.any_sport = true;
+  x.timeout_s = 300;
+  e.extra.expectations.push_back(x);
+  return e;
+}
+
 }  // namespace bladesync::testing

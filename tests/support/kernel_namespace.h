@@ -20,4 +20,11 @@ inline std::string EnterConntrackNamespace() {
   return "";
 }
 
+// The kernel keeps conntrack labels only while something uses them (an
+// nftables rule reading or setting one, as a firewall that labels has).
+inline void UseConnLabels() {
+  std::system("nft add table inet bladesync_test_labels && nft add chain inet bladesync_test_labels c && "
+              "nft add rule inet bladesync_test_labels c ct label set 127");
+}
+
 }  // namespace bladesync::testing

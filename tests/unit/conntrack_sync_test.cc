@@ -69,14 +69,90 @@ TEST(ConntrackMapping, ASessionWithoutKernelStateGetsInstallableDefaults) {
   EXPECT_FALSE(KernelFromSession(r, nullptr, nullptr).has_value());
 }
 
+// Labels, helper, sequence adjustment and expectations (v4, v6 with NAT)
+// survive the extension; an entry without them stays version 1, which
+// every release reads.
+TEST(ConntrackMapping, ExtrasAndExpectationsSurviveTheExtension) {
+  ConntrackState c{0x1234, 7, 300, 3, 7, 7, 0x23, 0x22, {}};
+  Extension plain = EncodeConntrack(c);
+  EXPECT_EQ(plain.version, 1);
+  EXPECT_EQ(plain.data.size(), 17u);
+  c.extra = testing::FtpControl().extra;
+  c.extra.seqadj_repl = {77, 0xfffffffe, 3};
+  CtExpectation v6;
+  v6.src = IpAddr::V6(0x20010db800000000ull, 2);
+  v6.dst = IpAddr::V6(0x20010db800000000ull, 1);
+  v6.sport = 5060;
+  v6.dport = 16384;
+  v6.proto = kProtoUdp;
+  v6.any_sport = false;
+  v6.klass = 1;
+  v6.flags = 1;
+  v6.nat = true;
+  v6.nat_dir = 1;
+  v6.nat_addr = IpAddr::V6(0x20010db800000009ull, 9);
+  v6.nat_port = 30000;
+  c.extra.expectations.push_back(v6);
+  size_t left_out = 9;
+  const Extension e = EncodeConntrack(c, &left_out);
+  EXPECT_EQ(e.version, 2);
+  EXPECT_EQ(left_out, 0u);
+  EXPECT_TRUE(ExtensionValid(e));
+  EXPECT_EQ(DecodeConntrack(e), c);
+  // More expectations than an extension holds: the rest is counted, what
+  // fits still decodes.
+  for (int i = 0; i < 10; ++i) c.extra.expectations.push_back(v6);
+  const Extension full = EncodeConntrack(c, &left_out);
+  EXPECT_GT(left_out, 0u);
+  EXPECT_LE(full.data.size(), kMaxExtensionBytes);
+  ASSERT_TRUE(DecodeConntrack(full).has_value());
+  EXPECT_EQ(DecodeConntrack(full)->extra.expectations.size(), c.extra.expectations.size() - left_out);
+}
+
+TEST(ConntrackMapping, AMalformedExtensionIsRefusedAndANewerPartSkipped) {
+  ConntrackState c;
+  c.extra.helper = "ftp";
+  const Extension good = EncodeConntrack(c);
+  ASSERT_EQ(good.data.size(), 17u + 2 + 3);
+  auto with = [&](std::vector<uint8_t> tail) {
+    Extension e = good;
+    std::vector<uint8_t> bytes(e.data.begin(), e.data.begin() + 17);
+    bytes.insert(bytes.end(), tail.begin(), tail.end());
+    e.data.assign(bytes.begin(), bytes.end());
+    return e;
+  };
+  EXPECT_TRUE(DecodeConntrack(with({2, 3, 'f', 't', 'p'})).has_value());
+  EXPECT_FALSE(DecodeConntrack(with({2, 3, 'f', ' ', 'p'})).has_value());   // not a name
+  EXPECT_FALSE(DecodeConntrack(with({2, 4, 'f', 't', 'p'})).has_value());   // runs past the end
+  EXPECT_FALSE(DecodeConntrack(with({1, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());  // labels are 16
+  EXPECT_FALSE(DecodeConntrack(with({5, 3, 0, 6, 0})).has_value());          // a cut expectation
+  EXPECT_FALSE(DecodeConntrack(with({2})).has_value());                      // a part without its length
+  std::optional<ConntrackState> newer = DecodeConntrack(with({200, 2, 9, 9, 2, 3, 'f', 't', 'p'}));
+  ASSERT_TRUE(newer.has_value());
+  EXPECT_EQ(newer->extra.helper, "ftp");
+  Extension v1_long = good;
+  v1_long.version = 1;  // version 1 is exactly 17 bytes
+  EXPECT_FALSE(DecodeConntrack(v1_long).has_value());
+}
+
 // A kernel table in memory.
 class FakeKernel : public KernelTable {
  public:
-  std::map<std::string, KernelEntry> table;
+  std::map<std::string, KernelEntry> table;  // entries with their expectations in extra
   size_t install_calls = 0;
   void Put(const KernelEntry& e) { table[e.key.ToString()] = e; }
   Status Dump(const std::function<void(const KernelEntry&)>& fn) override {
-    for (auto& [k, e] : table) fn(e);
+    for (auto& [k, e] : table) {
+      KernelEntry bare = e;  // an entry's dump has no expectations: they come from their own table
+      bare.extra.expectations.clear();
+      fn(bare);
+    }
+    return Status::Ok();
+  }
+  Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) override {
+    for (auto& [k, e] : table) {
+      for (const CtExpectation& x : e.extra.expectations) fn({e.key, e.extra.helper, x});
+    }
     return Status::Ok();
   }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions&) override {
@@ -151,6 +227,55 @@ TEST(KernelSync, EventsReachTheMirrorAsTheKernelHasThem) {
   EXPECT_TRUE(p.MirrorEqualsKernel());
   EXPECT_EQ(p.s1.counters().events_new.get(), 6u);
   EXPECT_EQ(p.s1.counters().events_destroy.get(), 1u);
+}
+
+// An FTP control connection's expectation travels in its session: the
+// mirror has it, the entry's own events keep it, it is gone when the kernel
+// says so, a dump repairs what events missed, and promotion installs it.
+TEST(KernelSync, ExpectationsTravelWithTheirMasterAndArePromotedWithIt) {
+  Pair p;
+  KernelEntry ftp = testing::FtpControl();
+  const CtExpectation x = ftp.extra.expectations[0];
+  ftp.extra.expectations.clear();
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kNew, ftp);
+  ftp.extra.expectations.push_back(x);  // the client sent PORT
+  p.k1.Put(ftp);
+  p.s1.OnExpectation(CtEvent::kNew, {ftp.key, "ftp", x});
+  KernelEntry update = ftp;
+  update.extra.expectations.clear();
+  update.timeout_s = 431000;
+  p.s1.OnEvent(CtEvent::kUpdate, update);  // an entry's event knows nothing of its expectations
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  EXPECT_EQ(p.s1.counters().expectations_new.get(), 1u);
+
+  // The data connection came: the kernel took the expectation out.
+  p.k1.table[ftp.key.ToString()].extra.expectations.clear();
+  p.s1.OnExpectation(CtEvent::kDestroy, {ftp.key, "ftp", x});
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+
+  // Another PORT whose event was lost in an overrun: the dump brings it.
+  CtExpectation y = x;
+  y.dport = 50001;
+  p.k1.table[ftp.key.ToString()].extra.expectations.push_back(y);
+  // An expectation of nothing we own is counted, not invented.
+  p.s1.OnExpectation(CtEvent::kNew, {Tcp(77).key, "ftp", y});
+  EXPECT_EQ(p.s1.counters().expectations_unmatched.get(), 1u);
+  ASSERT_TRUE(p.s1.Reconcile().ok());
+  EXPECT_EQ(p.s1.counters().resync_expectations.get(), 1u);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+
+  p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t) { p.s2.InstallAdopted(); });
+  p.c.Kill(1, 1);
+  EXPECT_EQ(p.c.blade(2, 1).Adopt(1), 1u);
+  p.c.RunFor(milliseconds(50));
+  ASSERT_TRUE(p.k2.table.count(ftp.key.ToString()));
+  const KernelEntry& got = p.k2.table[ftp.key.ToString()];
+  EXPECT_EQ(got.extra.helper, "ftp");
+  EXPECT_EQ(got.extra.expectations, std::vector<CtExpectation>{y});
 }
 
 TEST(KernelSync, FullFramesOfSessionsWithKernelStateArrive) {
@@ -249,6 +374,7 @@ class OpsKernel : public KernelTable {
     for (auto& [k, e] : table) fn(e);
     return Status::Ok();
   }
+  Status DumpExpectations(const std::function<void(const KernelExpectation&)>&) override { return Status::Ok(); }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& o) override {
     InstallStats s;
     if (fail_next) {

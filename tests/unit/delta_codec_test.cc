@@ -185,8 +185,10 @@ TEST(DeltaCodec, RejectsMalformedFrames) {
 namespace bladesync {
 namespace {
 
-// Extension bytes are held inline: every kind must fit, and more is refused.
-TEST(ExtensionBytes, EveryKindFitsInlineAndMoreIsRefused) {
+// Extension bytes are held inline up to kInlineExtensionBytes and in one
+// allocation beyond: every kind must fit the limit, more is refused, and a
+// copy or move keeps every byte.
+TEST(ExtensionBytes, EveryKindFitsAndMoreIsRefused) {
   for (int app = 0; app <= static_cast<int>(AppKind::kLinuxConntrack); ++app) {
     EXPECT_LE(AppSpecFor(static_cast<AppKind>(app)).max_bytes, kMaxExtensionBytes) << "app " << app;
   }
@@ -194,7 +196,18 @@ TEST(ExtensionBytes, EveryKindFitsInlineAndMoreIsRefused) {
   for (size_t i = 0; i < kMaxExtensionBytes; ++i) ASSERT_TRUE(b.push_back(static_cast<uint8_t>(i)));
   EXPECT_FALSE(b.push_back(0xff));
   EXPECT_EQ(b.size(), kMaxExtensionBytes);
+  EXPECT_EQ(b[kInlineExtensionBytes - 1], kInlineExtensionBytes - 1);
+  EXPECT_EQ(b[kInlineExtensionBytes], kInlineExtensionBytes);
   EXPECT_EQ(b[kMaxExtensionBytes - 1], kMaxExtensionBytes - 1);
+  ExtensionBytes copy = b;
+  EXPECT_EQ(copy, b);
+  ExtensionBytes moved = std::move(copy);
+  EXPECT_EQ(moved, b);
+  EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): a moved-from value is empty
+  ExtensionBytes small;
+  small.push_back(1);
+  moved = small;  // shorter than what it held
+  EXPECT_EQ(moved, small);
   const std::vector<uint8_t> too_long(kMaxExtensionBytes + 1, 7);
   EXPECT_FALSE(b.assign(too_long.begin(), too_long.end()));
   const ConntrackState c{0x1234, 7, 300, 3, 7, 7, 0x23, 0x22};
