@@ -74,7 +74,8 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
                                             also that chassis N's addresses are this host's
   release --config F --chassis N            drop what chassis N's daemon held on this host (cluster and
                                             traffic addresses, the virtual MAC): systemd's ExecStopPost
-  conntrack dump|count|install N|flush      this namespace's kernel conntrack table
+  conntrack dump|count|expect|install N|flush
+                                            this namespace's kernel conntrack table and expectations
   -h, --help, help                          this text
   --version                                 the release
 exit codes: 0 ok, 1 the command ran and failed (check, traffic, keygen),

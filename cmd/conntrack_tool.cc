@@ -10,8 +10,9 @@
 namespace bladesync {
 namespace {
 
-constexpr const char* kUsage = R"(usage: bladesync conntrack <dump|count|install N [liberal]|flush> [--json]
+constexpr const char* kUsage = R"(usage: bladesync conntrack <dump|count|expect|install N [liberal]|flush> [--json]
   dump         every entry of this namespace's kernel table, as bladesync maps it
+  expect       every expectation of the kernel's helpers, with its master
   count        how many entries the table holds
   install N    create N synthetic established TCP entries (10.200/16 -> 10.201/16)
                in batches, and report the rate (a benchmark of the sink)
@@ -39,6 +40,56 @@ std::vector<KernelEntry> Synthetic(size_t n) {
   return v;
 }
 
+// Bits 127..0 as 32 hex digits (conntrack -L's form), "" without labels.
+std::string LabelsHex(const ConntrackExtras& x) {
+  if (!x.has_labels()) return "";
+  std::string out;
+  char b[3];
+  for (int i = 15; i >= 0; --i) {
+    std::snprintf(b, sizeof b, "%02x", x.labels[i]);
+    out += b;
+  }
+  return out;
+}
+
+int Expectations(bool json) {
+  JsonWriter list;
+  list.BeginArray();
+  size_t n = 0;
+  Status s = DumpExpectations([&](const KernelExpectation& k) {
+    ++n;
+    const CtExpectation& x = k.exp;
+    const std::string src = x.any_src ? "any" : x.src.ToString();
+    const std::string sport = x.any_sport ? "any" : std::to_string(x.sport);
+    if (json) {
+      list.BeginObject()
+          .Key("master").String(k.master.ToString())
+          .Key("helper").String(k.helper)
+          .Key("proto").Uint(x.proto)
+          .Key("src").String(src)
+          .Key("sport").String(sport)
+          .Key("dst").String(x.dst.ToString())
+          .Key("dport").Uint(x.dport)
+          .Key("timeout").Uint(x.timeout_s)
+          .EndObject();
+    } else {
+      std::printf("proto %u %s:%s > %s:%u timeout %u helper %s master %s\n", x.proto, src.c_str(), sport.c_str(),
+                  x.dst.ToString().c_str(), x.dport, x.timeout_s, k.helper.c_str(), k.master.ToString().c_str());
+    }
+  });
+  list.EndArray();
+  if (!s.ok()) {
+    std::fprintf(stderr, "bladesync conntrack: %s\n", s.message().c_str());
+    return 1;
+  }
+  if (json) {
+    JsonWriter o;
+    o.BeginObject().Key("count").Uint(n).Key("expectations").Raw(list.str()).EndObject();
+    std::printf("%s\n", o.str().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int ConntrackTool(const std::vector<std::string>& words, bool json) {
@@ -62,6 +113,9 @@ int ConntrackTool(const std::vector<std::string>& words, bool json) {
             .Key("zone").Uint(e.key.zone)
             .Key("timeout").Uint(e.timeout_s)
             .Key("tcp_state").Uint(e.tcp_state)
+            .Key("helper").String(e.extra.helper)
+            .Key("labels").String(LabelsHex(e.extra))
+            .Key("seqadj").Bool(!e.extra.seqadj_orig.empty() || !e.extra.seqadj_repl.empty())
             .EndObject();
       } else {
         std::printf("%s\n", e.ToString().c_str());
@@ -83,6 +137,7 @@ int ConntrackTool(const std::vector<std::string>& words, bool json) {
     }
     return 0;
   }
+  if (verb == "expect") return Expectations(json);
   if (verb == "install" && words.size() >= 3) {
     const size_t n = std::stoul(words[2]);
     InstallOptions opt;
