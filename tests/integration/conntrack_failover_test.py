@@ -12,6 +12,10 @@ through A. A's agent is killed (kill -9) and the routes move to B:
   control (no bladesync): B drops the stream (strict TCP tracking makes its
     packets invalid) and the UDP flow (new inbound).
 
+A second run does the same with standby-in-kernel and 100,000 established
+entries in A's kernel besides the two flows: B's kernel holds all of them
+(and the flows) before the failover, and the stream still sees no reset.
+
 Skipped, with the reason printed, where the kernel has no conntrack.
 """
 import json
@@ -73,13 +77,27 @@ def assert_streams_continued(cli, srv, t, udp_margin=1.0):
     assert udp_after > 50, "the UDP stream did not continue through B (%d datagrams after failover)" % udp_after
 
 
-def with_bladesync(make, topo):
+def kernel_count(topo, key):
+    out = subprocess.run(topo.exec_args(key, [h.find_binary("bladesync"), "conntrack", "count"]),
+                         capture_output=True, text=True).stdout
+    return int(out.strip() or 0)
+
+
+def with_bladesync(make, topo, standby=False, preload=0):
+    extra = CONNTRACK_CONFIG.replace("end", "    set standby-in-kernel enable\nend") if standby else CONNTRACK_CONFIG
     c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
-             addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=CONNTRACK_CONFIG)
+             addresses=topo.chassis_addresses(), netns={1: topo.ns["a"], 2: topo.ns["b"]}, extra=extra)
     c.start_chassis(1)
     c.start_chassis(2)
     c.wait_settled(timeout=30)
     assert c.status(1)["role"] == "primary", c.status(1)
+    if preload:
+        r = subprocess.run(topo.exec_args("a", [h.find_binary("bladesync"), "conntrack", "install", str(preload)]),
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        c.wait_for("B's kernel to hold A's %d entries" % preload, lambda: kernel_count(topo, "b") >= preload,
+                   timeout=60, interval=0.5)
+        print("B's kernel holds", kernel_count(topo, "b"), "entries")
     server, client = start_flows(topo, duration=9)
     try:
         # Both flows are in A's kernel, in A's blade, and mirrored on B.
@@ -89,7 +107,10 @@ def with_bladesync(make, topo):
             return rows if {6, 17} <= protos else None
         rows = c.wait_for("B to mirror the TCP and UDP sessions", mirrored, timeout=10)
         print("B mirrors:", ["%s %s:%s->%s:%s" % (r["proto"], r["src"], r["sport"], r["dst"], r["dport"]) for r in rows])
-        assert not topo.conntrack_entries("b"), "B's kernel has the flows before any failover"
+        if standby:
+            c.wait_for("B's kernel to hold the flows", lambda: len(topo.conntrack_entries("b")) >= 2, timeout=10)
+        else:
+            assert not topo.conntrack_entries("b"), "B's kernel has the flows before any failover"
         time.sleep(1.0)
         c.procs.pop(1).send_signal(signal.SIGKILL)
         t_fail = topo.fail_over_routes()
@@ -141,6 +162,12 @@ def test(make):
     try:
         gaps = with_bladesync(make, topo)
         print("with bladesync: gaps %s" % gaps)
+    finally:
+        topo.close()
+    topo = fw.FirewallPair(tag)
+    try:
+        gaps = with_bladesync(make, topo, standby=True, preload=100000)
+        print("with bladesync, standby-in-kernel and 100,000 more entries: gaps %s" % gaps)
     finally:
         topo.close()
     topo = fw.FirewallPair(tag)
