@@ -46,6 +46,10 @@ void StandbyGuard::Run() {
     busy_ = true;
     l.unlock();
     const Status st = raise ? Raise() : Lower();
+    if (st.ok()) {
+      BS_LOG(kInfo, "conntrack") << "standby-in-kernel guard " << (raise ? "raised: mirrored sessions do not forward"
+                                                                        : "lowered: mirrored sessions forward");
+    }
     if (!st.ok() && LogOccurrence(errors_.get())) {
       BS_LOG(kError, "conntrack") << "standby-in-kernel guard: could not " << (raise ? "raise" : "lower") << " it: "
                                   << st.message() << " [" << errors_.get() << " errors so far]; trying again in 1 s";
