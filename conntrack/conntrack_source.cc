@@ -25,7 +25,7 @@ Status ConntrackSource::Start() {
                                << " go into the kernel";
     // The traffic waits until they are in.
     auto hold = std::make_shared<api::AdoptionHold>(blade_.HoldAdoption());
-    sync_.InstallAdopted([hold](const InstallStats&) { hold->Release(); });
+    sync_.InstallAdopted(a.sessions, [hold](const InstallStats&) { hold->Release(); });
   });
   if (opt_.resync_interval_s) {
     resync_ = std::make_unique<PeriodicTask>(loop_, seconds(opt_.resync_interval_s), [this] { Resync("resync-interval"); });

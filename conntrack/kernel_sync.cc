@@ -191,21 +191,27 @@ Status KernelSync::Reconcile() {
   return Status::Ok();
 }
 
-void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
+void KernelSync::InstallAdopted(size_t adopted, std::function<void(const InstallStats&)> done) {
   auto job = std::make_shared<InstallJob>();
   job->done = std::move(done);
   job->started = loop_.Now();
-  job->entries.reserve(blade_.owned_sessions());
-  blade_.ForEachOwned([&](api::SessionId, const api::SessionView& v) {
+  auto take = [&](const api::SessionView& v) {
     const SessionRecord& r = *v.record;
     if (!(r.flags & kFlagAdopted) || Ignored(r.key)) return;
-    if (standby_ && standby_->InKernel(r.key)) {
-      counters_.skipped_in_kernel.Add();
-      return;
-    }
     if (auto e = KernelFromSession(r, v.nat, v.extensions)) job->entries.push_back(*e);
-  });
-  if (standby_) standby_->ForgetOwned();  // they are ours now, not the mirror's
+  };
+  if (standby_) {
+    // The kernel has every mirrored session but these: promotion costs what
+    // changed since the last flush, not the table size.
+    for (const SessionKey& k : standby_->TakeNotInKernel()) {
+      if (auto id = blade_.Find(k)) take(*blade_.Get(*id));
+    }
+    counters_.skipped_in_kernel.Add(adopted > job->entries.size() ? adopted - job->entries.size() : 0);
+    standby_->ForgetOwned();  // they are ours now, not the mirror's
+  } else {
+    job->entries.reserve(adopted);
+    blade_.ForEachOwned([&](api::SessionId, const api::SessionView& v) { take(v); });
+  }
   BS_LOG(kInfo, "conntrack") << "installing " << job->entries.size() << " adopted sessions into the kernel";
   InstallChunk(std::move(job));
 }
@@ -213,6 +219,9 @@ void KernelSync::InstallAdopted(std::function<void(const InstallStats&)> done) {
 void KernelSync::InstallChunk(std::shared_ptr<InstallJob> job) {
   InstallOptions io;
   io.liberal = !opt_.tcp_window_tracking;
+  // With standby-in-kernel an entry there may be an older version of the
+  // session (its update was refused, or not flushed yet): update it.
+  if (standby_) io.op = InstallOptions::Op::kCreateOrUpdate;
   const size_t n = std::min<size_t>(opt_.install_chunk ? opt_.install_chunk : job->entries.size(),
                                     job->entries.size() - job->next);
   const InstallStats st = kernel_.Install(std::span(job->entries).subspan(job->next, n), io);

@@ -83,9 +83,10 @@ class KernelSync {
   // Makes the owned table equal to a dump of the kernel (and, with
   // standby-in-kernel, the mirror's entries: the same dump).
   Status Reconcile();
-  // Installs every adopted session into the kernel, install_chunk per loop
-  // turn; `done` runs when the last chunk is in.
-  void InstallAdopted(std::function<void(const InstallStats&)> done = nullptr);
+  // Installs every adopted session (`adopted` of them) into the kernel,
+  // install_chunk per loop turn; `done` runs when the last chunk is in.
+  // With standby-in-kernel only those its kernel may lack.
+  void InstallAdopted(size_t adopted, std::function<void(const InstallStats&)> done = nullptr);
 
   const ConntrackCounters& counters() const { return counters_; }
   ConntrackCounters& counters() { return counters_; }

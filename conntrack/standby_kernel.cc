@@ -19,7 +19,10 @@ StandbyKernel::StandbyKernel(api::Blade& blade, EventLoop& loop, KernelTable& ke
   });
 }
 
-StandbyKernel::~StandbyKernel() { blade_.OnMirrorChange(nullptr); }
+StandbyKernel::~StandbyKernel() {
+  *alive_ = false;
+  blade_.OnMirrorChange(nullptr);
+}
 
 // What is mirrored already goes in with the first resync's dump (KernelSync::Reconcile).
 void StandbyKernel::Start() {
@@ -51,8 +54,38 @@ bool StandbyKernel::IsStandbyEntry(const KernelEntry& e) const {
   return opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark;
 }
 
+std::vector<SessionKey> StandbyKernel::TakeNotInKernel() {
+  std::vector<SessionKey> keys = std::move(dirty_);
+  dirty_.clear();
+  dirty_set_.clear();
+  keys.insert(keys.end(), failed_.begin(), failed_.end());
+  failed_.clear();
+  return keys;
+}
+
 void StandbyKernel::ForgetOwned() {
-  std::erase_if(installed_, [&](const SessionKey& k) { return blade_.Find(k).has_value(); });
+  if (retired_.empty()) {
+    retired_.swap(installed_);
+  } else {
+    retired_.merge(installed_);
+    installed_.clear();
+  }
+  SortRetired();
+}
+
+// Keys now owned are dropped; the rest (still mirrored: another owner's)
+// go back. A slice per loop turn, nodes moved without allocating.
+void StandbyKernel::SortRetired() {
+  constexpr size_t kSlice = 20000;
+  for (size_t i = 0; i < kSlice && !retired_.empty(); ++i) {
+    auto node = retired_.extract(retired_.begin());
+    if (!blade_.Find(node.value())) installed_.insert(std::move(node));
+  }
+  if (!retired_.empty()) {
+    loop_.Post([this, alive = alive_] {
+      if (*alive) SortRetired();
+    });
+  }
 }
 
 bool StandbyKernel::IsMirrored(const SessionKey& key) const {
@@ -72,6 +105,10 @@ void StandbyKernel::OnDestroyed(const SessionKey& key) {
     const InstallStats s = kernel_.Install(std::span(&*e, 1), Options(InstallOptions::Op::kCreateOrUpdate));
     counters_.reinstalled.Add(s.installed);
     counters_.failed.Add(s.failed);
+    if (s.failed) {
+      installed_.erase(e->key);
+      failed_.insert(e->key);
+    }
   }
 }
 
@@ -120,7 +157,13 @@ void StandbyKernel::Flush(size_t max) {
   if (s.failed) {
     // Which ones failed is not known: none of the batch counts as in the
     // kernel, so promotion installs them and Repair tries again.
-    for (const KernelEntry& e : put) installed_.erase(e.key);
+    for (const KernelEntry& e : put) {
+      installed_.erase(e.key);
+      failed_.insert(e.key);
+    }
+  }
+  if (!s.failed && !failed_.empty()) {
+    for (const KernelEntry& e : put) failed_.erase(e.key);
   }
   counters_.installed.Add(std::min<size_t>(fresh, s.installed));
   counters_.updated.Add(s.installed > fresh ? s.installed - fresh : 0);
@@ -157,8 +200,13 @@ void StandbyKernel::Repair(DumpScan scan) {
   });
   if (!missing.empty()) {
     const InstallStats s = kernel_.Install(missing, Options(InstallOptions::Op::kCreateOrUpdate));
-    if (!s.failed) {
-      for (const KernelEntry& e : missing) installed_.insert(e.key);
+    for (const KernelEntry& e : missing) {
+      if (s.failed) {
+        failed_.insert(e.key);
+      } else {
+        installed_.insert(e.key);
+        failed_.erase(e.key);
+      }
     }
     counters_.repaired.Add(s.installed);
     counters_.failed.Add(s.failed);

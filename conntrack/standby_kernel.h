@@ -38,13 +38,20 @@ class StandbyKernel {
   // A mirrored session's key (either direction) that no owned session has.
   bool IsMirrored(const SessionKey& key) const;
   // Installed here as standby (and not deleted since).
-  bool InKernel(const SessionKey& key) const { return installed_.count(key) > 0; }
+  bool InKernel(const SessionKey& key) const { return installed_.count(key) > 0 || retired_.count(key) > 0; }
+  // Promotion: the mirrored keys the kernel may not have (changed since the
+  // last flush, or in a batch that failed), handed over and forgotten here.
+  // Every other mirrored key is in the kernel, so promotion looks at these
+  // alone, whatever the table size.
+  std::vector<SessionKey> TakeNotInKernel();
   // The kernel destroyed an entry: one still mirrored goes back in.
   void OnDestroyed(const SessionKey& key);
   // A kernel entry that is standby, not this blade's own session: one it
   // mirrors, or one an earlier run left (its ct mark carries standby-mark).
   bool IsStandbyEntry(const KernelEntry& e) const;
-  // After a promotion: the adopted sessions are KernelSync's now.
+  // After a promotion: the adopted sessions are KernelSync's now. Their
+  // keys are let go a slice per loop turn (a promotion of 500k sessions
+  // must not stop the blade for a walk over all of them).
   void ForgetOwned();
   // Dump-and-reconcile: every mirrored session in the kernel, nothing of
   // ours left that is neither mirrored nor owned. Counted as repaired.
@@ -79,7 +86,11 @@ class StandbyKernel {
   std::unordered_set<SessionKey, KeyHash> dirty_set_;  // the same, for dedup
   std::vector<SessionKey> doomed_;          // keys whose mirrored record went away
   std::unordered_set<SessionKey, KeyHash> installed_;
+  std::unordered_set<SessionKey, KeyHash> failed_;   // mirrored, in a batch the kernel refused
+  std::unordered_set<SessionKey, KeyHash> retired_;  // installed_ at the last promotion, being sorted
+  void SortRetired();
   std::unique_ptr<Timer> flush_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   StandbyKernelCounters counters_;
 };
 

@@ -268,7 +268,7 @@ TEST(KernelSync, ExpectationsTravelWithTheirMasterAndArePromotedWithIt) {
   p.c.RunFor(milliseconds(300));
   EXPECT_TRUE(p.MirrorEqualsKernel());
 
-  p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t) { p.s2.InstallAdopted(); });
+  p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t n) { p.s2.InstallAdopted(n); });
   p.c.Kill(1, 1);
   EXPECT_EQ(p.c.blade(2, 1).Adopt(1), 1u);
   p.c.RunFor(milliseconds(50));
@@ -339,7 +339,7 @@ TEST(KernelSync, PromotionInstallsWhatTheLostOwnersKernelHad) {
   bool done = false;
   InstallStats total;
   p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t) {
-    p.s2.InstallAdopted([&](const InstallStats& s) {
+    p.s2.InstallAdopted(7, [&](const InstallStats& s) {
       total = s;
       done = true;
     });
@@ -473,16 +473,25 @@ TEST(StandbyKernel, PromotionInstallsOnlyWhatWasNotInTheKernelYet) {
   for (uint32_t i = 1; i <= 10; ++i) p.s1.OnEvent(CtEvent::kNew, Tcp(i));
   p.c.RunFor(milliseconds(300));
   ASSERT_EQ(p.k2ops.table.size(), 10u);
+  // One session changes and the kernel refuses its update.
+  KernelEntry t3 = Tcp(3);
+  t3.tcp_state = kCtTcpFinWait;
+  p.k2ops.fail_next = true;
+  p.s1.OnEvent(CtEvent::kUpdate, t3);
+  p.c.RunFor(milliseconds(300));
+  ASSERT_EQ(p.sk.counters().failed.get(), 1u);
   const size_t before = p.k2ops.entries_put;
-  // The owner is lost: chassis 2 adopts and installs.
+  // The owner is lost: chassis 2 adopts and installs that one alone.
   p.c.Kill(1, 1);
   ASSERT_EQ(p.c.blade(2, 1).Adopt(1), 10u);
   bool done = false;
-  p.s2k.InstallAdopted([&](const InstallStats&) { done = true; });
+  p.s2k.InstallAdopted(10, [&](const InstallStats&) { done = true; });
   p.c.RunFor(milliseconds(100));
   EXPECT_TRUE(done);
-  EXPECT_EQ(p.k2ops.entries_put, before) << "promotion installed sessions the kernel had";
-  EXPECT_EQ(p.s2k.counters().skipped_in_kernel.get(), 10u);
+  EXPECT_EQ(p.k2ops.entries_put, before + 1) << "promotion installed sessions the kernel had, or not the refused one";
+  EXPECT_EQ(p.k2ops.table[t3.key.ToString()].tcp_state, kCtTcpFinWait);
+  EXPECT_EQ(p.s2k.counters().skipped_in_kernel.get(), 9u);
+  EXPECT_EQ(p.sk.in_kernel(), 0u) << "the adopted keys are KernelSync's now";
 }
 
 TEST(StandbyKernel, AnInstallThatFailedIsNotTakenForInTheKernel) {
@@ -496,7 +505,7 @@ TEST(StandbyKernel, AnInstallThatFailedIsNotTakenForInTheKernel) {
   // Promotion installs it then.
   p.c.Kill(1, 1);
   ASSERT_EQ(p.c.blade(2, 1).Adopt(1), 1u);
-  p.s2k.InstallAdopted();
+  p.s2k.InstallAdopted(1);
   p.c.RunFor(milliseconds(50));
   EXPECT_TRUE(p.InB(Tcp(1))) << "the adopted session is not in the kernel";
 }
