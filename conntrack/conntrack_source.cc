@@ -67,13 +67,20 @@ void ConntrackSource::OnReadable() {
 void ConntrackSource::Resync(const char* why) {
   if (resync_posted_) return;
   resync_posted_ = true;
-  // After the current batch of events: the dump is newer than them.
+  // After the current batch of events: the dump is newer than them. One
+  // resync at a time; one asked for meanwhile (an overrun) runs after it.
   loop_.Post([this, why, alive = watch_->alive()] {
     if (!*alive) return;
+    const bool started = sync_.StartReconcile([this, why, alive](const Status& s) {
+      if (!*alive) return;
+      if (!s.ok()) BS_LOG(kWarn, "conntrack") << "resync (" << why << "): " << s.message();
+      if (resync_again_) {
+        resync_again_ = false;
+        Resync("again");
+      }
+    });
     resync_posted_ = false;
-    if (Status s = sync_.Reconcile(); !s.ok()) {
-      BS_LOG(kWarn, "conntrack") << "resync (" << why << "): " << s.message();
-    }
+    if (!started) resync_again_ = true;
   });
 }
 

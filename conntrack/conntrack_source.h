@@ -43,6 +43,7 @@ class ConntrackSource {
   std::unique_ptr<FdWatch> watch_;
   std::unique_ptr<PeriodicTask> resync_;
   bool resync_posted_ = false;
+  bool resync_again_ = false;  // asked for while one ran
 };
 
 }  // namespace bladesync

@@ -78,6 +78,10 @@ struct KernelEntry {
 
 enum class CtEvent : uint8_t { kNew, kUpdate, kDestroy };
 
+struct SessionKeyHash {
+  size_t operator()(const SessionKey& k) const { return static_cast<size_t>(k.Hash()); }
+};
+
 // An expectation as the kernel reports it: its master's original tuple
 // (and zone) and what it expects.
 struct KernelExpectation {

@@ -52,9 +52,11 @@ void KernelSync::OnEvent(CtEvent kind, const KernelEntry& e) {
     case CtEvent::kDestroy: counters_.events_destroy.Add(); break;
   }
   if (kind == CtEvent::kDestroy) {
+    if (reconcile_) destroyed_while_reconciling_.insert(e.key);
     if (auto id = blade_.Find(e.key)) blade_.Delete(*id, kDeleteClosed);
     return;
   }
+  if (reconcile_) destroyed_while_reconciling_.erase(e.key);  // back again
   Upsert(e, false);
 }
 
@@ -105,7 +107,7 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
     if (state_changed) blade_.Update(*id, state);
     else blade_.Touch(*id);
   }
-  if (from_dump) {
+  if (from_dump || reconcile_) {  // an event during a resync's dump counts as seen by it
     if (seen_.size() <= *id) seen_.resize(std::max<size_t>(*id + 1, seen_.size() * 2), 0);
     seen_[*id] = generation_;
   }
@@ -164,19 +166,80 @@ Status KernelSync::ReconcileExpectations() {
   return Status::Ok();
 }
 
-Status KernelSync::Reconcile() {
-  ++generation_;
-  size_t dumped = 0;
+namespace {
+
+// Dump() read whole, handed out in slices (fakes, and kernels without a cursor).
+class WholeDumpCursor : public DumpCursor {
+ public:
+  explicit WholeDumpCursor(KernelTable& k) {
+    status_ = k.Dump([&](const KernelEntry& e) { entries_.push_back(e); });
+  }
+  bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
+    for (size_t n = 0; n < max && next_ < entries_.size(); ++n) fn(entries_[next_++]);
+    return next_ < entries_.size();
+  }
+  Status status() const override { return status_; }
+
+ private:
+  std::vector<KernelEntry> entries_;
+  size_t next_ = 0;
+  Status status_ = Status::Ok();
+};
+
+class NetlinkDumpCursor : public DumpCursor {
+ public:
+  NetlinkDumpCursor() { cursor_.Start(); }
+  bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
+    return cursor_.status().ok() && cursor_.Next(max, fn);
+  }
+  Status status() const override { return cursor_.status(); }
+
+ private:
+  CtDumpCursor cursor_;
+};
+
+// Entries per loop turn while a resync reads the dump: a few ms each.
+constexpr size_t kReconcileSlice = 4096;
+
+}  // namespace
+
+std::unique_ptr<DumpCursor> KernelTable::OpenDump() { return std::make_unique<WholeDumpCursor>(*this); }
+std::unique_ptr<DumpCursor> NetlinkKernelTable::OpenDump() { return std::make_unique<NetlinkDumpCursor>(); }
+
+struct ReconcileJob {
+  std::unique_ptr<DumpCursor> cursor;
   StandbyKernel::DumpScan scan;  // the same dump repairs the mirror's entries
-  Status s = kernel_.Dump([&](const KernelEntry& e) {
-    if (standby_) standby_->Scan(scan, e);
+  size_t dumped = 0;
+  std::function<void(const Status&)> done;
+};
+
+void KernelSync::BeginReconcile() {
+  ++generation_;
+  destroyed_while_reconciling_.clear();
+  reconcile_ = std::make_shared<ReconcileJob>();
+  if (standby_) reconcile_->scan = standby_->BeginScan();
+  reconcile_->cursor = kernel_.OpenDump();
+}
+
+bool KernelSync::StepReconcile(size_t max) {
+  ReconcileJob& job = *reconcile_;
+  return job.cursor->Next(max, [&](const KernelEntry& e) {
+    if (standby_) standby_->Scan(job.scan, e);
     if (Ignored(e.key)) return;
     if (standby_ && standby_->IsStandbyEntry(e)) return;  // the mirror's (StandbyKernel::Repair)
-    ++dumped;
+    // Destroyed after the dump passed it: its DESTROY event came first.
+    if (!destroyed_while_reconciling_.empty() && destroyed_while_reconciling_.count(e.key)) return;
+    ++job.dumped;
     Upsert(e, true);
   });
-  if (!s.ok()) return s;
-  if (standby_) standby_->Repair(std::move(scan));
+}
+
+Status KernelSync::FinishReconcile() {
+  std::shared_ptr<ReconcileJob> job = std::move(reconcile_);
+  reconcile_.reset();
+  destroyed_while_reconciling_.clear();
+  if (Status s = job->cursor->status(); !s.ok()) return s;
+  if (standby_) standby_->Repair(std::move(job->scan));
   if (Status e = ReconcileExpectations(); !e.ok()) return e;
   counters_.resyncs.Add();
   // What the kernel no longer has is gone (its DESTROY event was lost).
@@ -187,8 +250,39 @@ Status KernelSync::Reconcile() {
   });
   for (api::SessionId id : gone) blade_.Delete(id, kDeleteExpired);
   counters_.resync_deleted.Add(gone.size());
-  BS_LOG(kInfo, "conntrack") << "resync: " << dumped << " kernel entries, " << gone.size() << " sessions removed";
+  BS_LOG(kInfo, "conntrack") << "resync: " << job->dumped << " kernel entries, " << gone.size() << " sessions removed";
   return Status::Ok();
+}
+
+Status KernelSync::Reconcile() {
+  if (reconcile_) return Unavailable("a resync is running");
+  BeginReconcile();
+  while (StepReconcile(SIZE_MAX)) {
+  }
+  return FinishReconcile();
+}
+
+bool KernelSync::StartReconcile(std::function<void(const Status&)> done) {
+  if (reconcile_) return false;
+  BeginReconcile();
+  reconcile_->done = std::move(done);
+  loop_.Post([this, alive = alive_] {
+    if (*alive) ReconcileSlice();
+  });
+  return true;
+}
+
+void KernelSync::ReconcileSlice() {
+  if (!reconcile_) return;
+  if (StepReconcile(kReconcileSlice)) {
+    loop_.Post([this, alive = alive_] {
+      if (*alive) ReconcileSlice();
+    });
+    return;
+  }
+  std::function<void(const Status&)> done = std::move(reconcile_->done);
+  const Status s = FinishReconcile();
+  if (done) done(s);
 }
 
 void KernelSync::InstallAdopted(size_t adopted, std::function<void(const InstallStats&)> done) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <unordered_set>
 #include <vector>
 
 #include "api/blade.h"
@@ -30,11 +31,22 @@
 
 namespace bladesync {
 
+// A dump read a slice at a time.
+class DumpCursor {
+ public:
+  virtual ~DumpCursor() = default;
+  // At least `max` entries to fn, or what is left; false once the dump ended.
+  virtual bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) = 0;
+  virtual Status status() const = 0;
+};
+
 // The kernel table as KernelSync uses it; a fake stands in for it in tests.
 class KernelTable {
  public:
   virtual ~KernelTable() = default;
   virtual Status Dump(const std::function<void(const KernelEntry&)>& fn) = 0;
+  // The same dump in slices (by default Dump() read whole, then handed out).
+  virtual std::unique_ptr<DumpCursor> OpenDump();
   virtual InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) = 0;
   virtual Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) = 0;
 };
@@ -42,6 +54,7 @@ class KernelTable {
 class NetlinkKernelTable : public KernelTable {
  public:
   Status Dump(const std::function<void(const KernelEntry&)>& fn) override { return DumpConntrack(fn); }
+  std::unique_ptr<DumpCursor> OpenDump() override;
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) override {
     return InstallConntrack(entries, opt);
   }
@@ -81,8 +94,15 @@ class KernelSync {
   // An expectation came or went: it travels with its master's session.
   void OnExpectation(CtEvent kind, const KernelExpectation& x);
   // Makes the owned table equal to a dump of the kernel (and, with
-  // standby-in-kernel, the mirror's entries: the same dump).
+  // standby-in-kernel, the mirror's entries: the same dump), all at once.
   Status Reconcile();
+  // The same a slice of the dump per loop turn (a table of 500k entries
+  // takes seconds to dump: the blade's reports and heartbeats go on). Events
+  // read meanwhile count: what they create or touch is not taken for gone,
+  // what they destroy is not brought back by the dump. `done` runs at the
+  // end; a call while one runs is ignored (false).
+  bool StartReconcile(std::function<void(const Status&)> done);
+  bool reconciling() const { return reconcile_ != nullptr; }
   // Installs every adopted session (`adopted` of them) into the kernel,
   // install_chunk per loop turn; `done` runs when the last chunk is in.
   // With standby-in-kernel only those its kernel may lack.
@@ -100,6 +120,12 @@ class KernelSync {
   std::optional<ConntrackState> StateOf(api::SessionId id) const;
   void SetState(api::SessionId id, const ConntrackState& c);
   Status ReconcileExpectations();
+  void BeginReconcile();
+  bool StepReconcile(size_t max);
+  Status FinishReconcile();
+  void ReconcileSlice();
+  std::shared_ptr<struct ReconcileJob> reconcile_;
+  std::unordered_set<SessionKey, SessionKeyHash> destroyed_while_reconciling_;
   void InstallChunk(std::shared_ptr<struct InstallJob> job);
 
   api::Blade& blade_;

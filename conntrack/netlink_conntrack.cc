@@ -471,6 +471,56 @@ Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
 
 }  // namespace
 
+struct CtDumpCursor::Impl {
+  MnlPtr nl;
+  uint32_t seq = 0;
+  unsigned portid = 0;
+  std::vector<char> buf = std::vector<char>(MNL_SOCKET_BUFFER_SIZE * 4);
+  bool done = false;
+};
+
+CtDumpCursor::CtDumpCursor() : impl_(std::make_unique<Impl>()) {}
+CtDumpCursor::~CtDumpCursor() = default;
+
+Status CtDumpCursor::Start() {
+  Result<MnlPtr> nl = OpenBound(0);
+  if (!nl.ok()) return status_ = nl.status();
+  impl_->nl = std::move(nl.value());
+  int size = 8 << 20;
+  setsockopt(mnl_socket_get_fd(impl_->nl.get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+  impl_->seq = NextRequestSeq();
+  nlmsghdr* nlh = PutCtHeader(impl_->buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, impl_->seq, AF_UNSPEC);
+  if (mnl_socket_sendto(impl_->nl.get(), nlh, nlh->nlmsg_len) < 0) {
+    return status_ = Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
+  }
+  impl_->portid = mnl_socket_get_portid(impl_->nl.get());
+  return status_;
+}
+
+bool CtDumpCursor::Next(size_t max, const std::function<void(const KernelEntry&)>& fn) {
+  if (impl_->done || !impl_->nl) return false;
+  ParseCtx ctx;
+  ctx.entry_fn = &fn;
+  while (ctx.count < max) {
+    const ssize_t n = mnl_socket_recvfrom(impl_->nl.get(), impl_->buf.data(), impl_->buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    const int ret = n < 0 ? MNL_CB_ERROR
+                          : mnl_cb_run(impl_->buf.data(), static_cast<size_t>(n), impl_->seq, impl_->portid,
+                                       OnCtMessage, &ctx);
+    if (ret == MNL_CB_STOP) {
+      impl_->done = true;
+      return false;
+    }
+    if (ret < 0) {
+      if (errno == EINTR) continue;
+      status_ = Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
+      impl_->done = true;
+      return false;
+    }
+  }
+  return true;
+}
+
 Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {
   ParseCtx ctx;
   ctx.entry_fn = &fn;

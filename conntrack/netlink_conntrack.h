@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <span>
 
 #include "conntrack/kernel_entry.h"
@@ -56,6 +57,26 @@ class CtEventSocket {
 
 // Every entry of the kernel table (all families and zones).
 Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn);
+
+// The same dump, read a slice at a time, so a caller on an event loop can
+// read 500k entries without stopping the loop for seconds.
+class CtDumpCursor {
+ public:
+  CtDumpCursor();
+  ~CtDumpCursor();
+  CtDumpCursor(const CtDumpCursor&) = delete;
+  CtDumpCursor& operator=(const CtDumpCursor&) = delete;
+  Status Start();
+  // Reads until at least `max` entries went to fn or the dump ended; false
+  // once it ended (status() says whether it ended well).
+  bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn);
+  const Status& status() const { return status_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Status status_ = Status::Ok();
+};
 // Every expectation of the kernel's expectation table.
 Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn);
 

@@ -8,13 +8,16 @@
 namespace bladesync {
 namespace {
 constexpr Nanos kFlushEvery = milliseconds(5);
+constexpr size_t kFlushSlice = 2000;  // 400k entries/s at most, 10-25 ms of netlink per slice
 }  // namespace
 
 StandbyKernel::StandbyKernel(api::Blade& blade, EventLoop& loop, KernelTable& kernel, ConntrackOptions opt,
                              std::function<bool(const SessionKey&)> ignored)
     : blade_(blade), loop_(loop), kernel_(kernel), opt_(std::move(opt)), ignored_(std::move(ignored)) {
+  // A slice every kFlushEvery: the blade's loop goes on between them, and
+  // the kernel takes at most kFlushSlice / kFlushEvery entries a second.
   flush_ = loop_.CreateTimer([this] {
-    Flush(opt_.install_chunk ? opt_.install_chunk : 20000);
+    Flush(std::min<size_t>(opt_.install_chunk ? opt_.install_chunk : kFlushSlice, kFlushSlice));
     if (pending()) Arm();
   });
 }
@@ -79,7 +82,7 @@ void StandbyKernel::SortRetired() {
   constexpr size_t kSlice = 20000;
   for (size_t i = 0; i < kSlice && !retired_.empty(); ++i) {
     auto node = retired_.extract(retired_.begin());
-    if (!blade_.Find(node.value())) installed_.insert(std::move(node));
+    if (!blade_.Find(node.key())) installed_.insert(std::move(node));
   }
   if (!retired_.empty()) {
     loop_.Post([this, alive = alive_] {
@@ -148,7 +151,7 @@ void StandbyKernel::Flush(size_t max) {
     if (blade_.Find(r.key)) continue;  // ours: KernelSync's business
     auto e = KernelFromSession(r, hit->session.nat, hit->session.extensions);
     if (!e) continue;
-    fresh += installed_.insert(r.key).second;
+    fresh += installed_.try_emplace(r.key, scan_generation_).second;
     put.push_back(*e);
   }
   dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(taken));
@@ -175,49 +178,57 @@ void StandbyKernel::Flush(size_t max) {
   }
 }
 
-void StandbyKernel::Scan(DumpScan& scan, const KernelEntry& e) const {
-  scan.in_kernel.insert(e.key);
-  const bool ours = installed_.count(e.key) || (opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark);
-  if (ours && !IsMirrored(e.key) && !blade_.Find(e.key)) scan.stale.push_back(e);
+void StandbyKernel::Scan(DumpScan& scan, const KernelEntry& e) {
+  if (auto it = installed_.find(e.key); it != installed_.end()) {
+    it->second = scan.generation;
+    ++scan.found;
+    if (!IsMirrored(e.key) && !blade_.Find(e.key)) scan.stale.push_back(e);
+    return;
+  }
+  // Left by an earlier run (a restart, kill -9): ours by its mark.
+  const bool marked = opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark;
+  if (marked && !IsMirrored(e.key) && !blade_.Find(e.key)) scan.stale.push_back(e);
 }
 
 Status StandbyKernel::Repair() {
-  DumpScan scan;
+  DumpScan scan = BeginScan();
   if (Status st = kernel_.Dump([&](const KernelEntry& e) { Scan(scan, e); }); !st.ok()) return st;
   Repair(std::move(scan));
   return Status::Ok();
 }
 
 void StandbyKernel::Repair(DumpScan scan) {
-  const auto& in_kernel = scan.in_kernel;
   const auto& stale = scan.stale;
-  std::vector<KernelEntry> missing;
-  blade_.ForEachMirrored([&](uint8_t, const api::SessionView& v) {
-    const SessionRecord& r = *v.record;
-    if ((ignored_ && ignored_(r.key)) || blade_.Find(r.key)) return;
-    if (in_kernel.count(r.key) && installed_.count(r.key)) return;
-    if (auto e = KernelFromSession(r, v.nat, v.extensions)) missing.push_back(*e);
-  });
-  if (!missing.empty()) {
-    const InstallStats s = kernel_.Install(missing, Options(InstallOptions::Op::kCreateOrUpdate));
-    for (const KernelEntry& e : missing) {
-      if (s.failed) {
-        failed_.insert(e.key);
-      } else {
-        installed_.insert(e.key);
-        failed_.erase(e.key);
+  size_t missing = 0;
+  auto requeue = [&](const SessionKey& k) {
+    if (dirty_set_.insert(k).second) dirty_.push_back(k);
+    ++missing;
+  };
+  if (scan.found < installed_.size()) {
+    // Some went without a DESTROY we read: back in if still mirrored.
+    for (auto it = installed_.begin(); it != installed_.end();) {
+      if (it->second == scan.generation) {
+        ++it;
+        continue;
       }
+      const SessionKey k = it->first;
+      it = installed_.erase(it);
+      if (!blade_.Find(k) && blade_.FindMirrored(k) && !(ignored_ && ignored_(k))) requeue(k);
     }
-    counters_.repaired.Add(s.installed);
-    counters_.failed.Add(s.failed);
+  }
+  for (const SessionKey& k : failed_) requeue(k);  // refused before: try again
+  failed_.clear();
+  if (missing) {
+    counters_.repaired.Add(missing);
+    Arm();
   }
   if (!stale.empty()) {
     const InstallStats s = kernel_.Install(stale, Options(InstallOptions::Op::kDelete));
     for (const KernelEntry& e : stale) installed_.erase(e.key);
     counters_.repaired.Add(s.installed);
   }
-  if (!missing.empty() || !stale.empty()) {
-    BS_LOG(kInfo, "conntrack") << "standby-in-kernel: repaired " << missing.size() << " missing and " << stale.size()
+  if (missing || !stale.empty()) {
+    BS_LOG(kInfo, "conntrack") << "standby-in-kernel: repairing " << missing << " missing and " << stale.size()
                                << " stale entries";
   }
 }

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -57,14 +58,14 @@ class StandbyKernel {
   // ours left that is neither mirrored nor owned. Counted as repaired.
   // One dump serves KernelSync and the mirror: Scan() sees every entry of
   // KernelSync's dump, Repair(scan) acts on it; Repair() dumps by itself.
-  struct KeyHash {
-    size_t operator()(const SessionKey& k) const { return static_cast<size_t>(k.Hash()); }
-  };
+  using KeyHash = SessionKeyHash;
   struct DumpScan {
-    std::unordered_set<SessionKey, KeyHash> in_kernel;
+    uint32_t generation = 0;  // BeginScan's
+    size_t found = 0;         // installed keys the dump had
     std::vector<KernelEntry> stale;  // ours, neither mirrored nor owned
   };
-  void Scan(DumpScan& scan, const KernelEntry& e) const;
+  DumpScan BeginScan() { return DumpScan{++scan_generation_}; }
+  void Scan(DumpScan& scan, const KernelEntry& e);
   void Repair(DumpScan scan);
   Status Repair();
   size_t pending() const { return dirty_.size() + doomed_.size(); }
@@ -85,9 +86,14 @@ class StandbyKernel {
   std::vector<SessionKey> dirty_;            // mirrored sessions changed since the last flush
   std::unordered_set<SessionKey, KeyHash> dirty_set_;  // the same, for dedup
   std::vector<SessionKey> doomed_;          // keys whose mirrored record went away
-  std::unordered_set<SessionKey, KeyHash> installed_;
+  // Keys installed here, each with the generation of the last dump that
+  // had it. Every mirrored session is here, in dirty_ or in failed_, so a
+  // repair looks only at these (a dump that found them all costs nothing
+  // more), never at the whole mirror.
+  std::unordered_map<SessionKey, uint32_t, KeyHash> installed_;
+  uint32_t scan_generation_ = 0;
   std::unordered_set<SessionKey, KeyHash> failed_;   // mirrored, in a batch the kernel refused
-  std::unordered_set<SessionKey, KeyHash> retired_;  // installed_ at the last promotion, being sorted
+  std::unordered_map<SessionKey, uint32_t, KeyHash> retired_;  // installed_ at the last promotion, being sorted
   void SortRetired();
   std::unique_ptr<Timer> flush_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

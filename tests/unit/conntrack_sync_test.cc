@@ -326,6 +326,71 @@ TEST(KernelSync, LostEventsAreRepairedByTheDumpNotLost) {
   EXPECT_EQ(p.c.blade(1, 1).owned().live(), 4u);
 }
 
+// A dump that hands out its entries in slices, with a hook between them.
+class SlicedKernel : public FakeKernel {
+ public:
+  std::function<void(int)> between;  // before slice k (k >= 1)
+  int slices = 0;
+  std::unique_ptr<DumpCursor> OpenDump() override {
+    class Cursor : public DumpCursor {
+     public:
+      Cursor(SlicedKernel& k, std::unique_ptr<DumpCursor> inner) : k_(k), inner_(std::move(inner)) {}
+      bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
+        if (k_.slices++ > 0 && k_.between) k_.between(k_.slices - 1);
+        return inner_->Next(max, fn);
+      }
+      Status status() const override { return inner_->status(); }
+
+     private:
+      SlicedKernel& k_;
+      std::unique_ptr<DumpCursor> inner_;
+    };
+    return std::make_unique<Cursor>(*this, KernelTable::OpenDump());
+  }
+};
+
+// A resync reads a large table a slice per loop turn; the events read
+// meanwhile count: a flow that began during the dump is not taken for gone,
+// one that ended is not brought back by the dump's older view of it.
+TEST(KernelSync, AResyncReadsTheDumpInSlicesAndEventsMeanwhileCount) {
+  testing::SimBlades c{2, 1, 11};
+  SlicedKernel k;
+  ConntrackOptions opt;
+  opt.enabled = true;
+  api::Blade a{c.blade(1, 1)};
+  KernelSync sync{a, c.blade(1, 1).loop(), k, opt, {}};
+  auto entry = [](uint32_t i) {
+    KernelEntry e = Tcp(i);
+    e.key.src = IpAddr::V4(0x0a100000 + i);
+    e.reply_dst = e.key.src;
+    return e;
+  };
+  const uint32_t n = 10000;
+  for (uint32_t i = 0; i < n; ++i) k.Put(entry(i));
+  const KernelEntry late = entry(n + 1), ended = entry(n - 1);  // `ended` is in the dump's last slice
+  k.between = [&](int slice) {
+    if (slice != 1) return;
+    EXPECT_TRUE(sync.reconciling());
+    k.Put(late);
+    sync.OnEvent(CtEvent::kNew, late);
+    k.table.erase(ended.key.ToString());
+    sync.OnEvent(CtEvent::kDestroy, ended);
+  };
+  bool done = false;
+  ASSERT_TRUE(sync.StartReconcile([&](const Status& s) {
+    EXPECT_TRUE(s.ok());
+    done = true;
+  }));
+  EXPECT_FALSE(sync.StartReconcile(nullptr)) << "one resync at a time";
+  c.RunFor(milliseconds(100));
+  ASSERT_TRUE(done);
+  EXPECT_GE(k.slices, 3) << "the dump was read in one go";
+  EXPECT_TRUE(a.Find(late.key).has_value()) << "a flow that began during the dump was taken for gone";
+  EXPECT_FALSE(a.Find(ended.key).has_value()) << "the dump brought back a flow that had ended";
+  EXPECT_EQ(c.blade(1, 1).owned().live(), n);
+  EXPECT_EQ(sync.counters().resync_deleted.get(), 0u);
+}
+
 TEST(KernelSync, PromotionInstallsWhatTheLostOwnersKernelHad) {
   Pair p;
   for (const KernelEntry& e : {Tcp(1), Tcp(2), Tcp(3), UdpSnat(), IcmpEcho(), Tcp6Dnat(), Tcp(4)}) {
@@ -464,6 +529,7 @@ TEST(StandbyKernel, AnEntryTheKernelDropsGoesBackInAndDriftIsRepaired) {
   // Gone without an event (flushed by hand), and one of ours left over.
   p.k2ops.table.erase(Tcp(2).key.ToString());
   ASSERT_TRUE(p.sk.Repair().ok());
+  p.c.RunFor(milliseconds(50));  // through the flush queue
   EXPECT_TRUE(p.InB(Tcp(2)));
   EXPECT_GE(p.sk.counters().repaired.get(), 1u);
 }
