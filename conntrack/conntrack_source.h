@@ -41,6 +41,7 @@ class ConntrackSource {
   KernelSync sync_;
   std::unique_ptr<StandbyKernel> standby_;  // standby-in-kernel
   std::unique_ptr<FdWatch> watch_;
+  std::unique_ptr<Timer> gather_;  // a short read in a burst: read again a moment later
   std::unique_ptr<PeriodicTask> resync_;
   bool resync_posted_ = false;
   bool resync_again_ = false;  // asked for while one ran

@@ -46,70 +46,6 @@ IpAddr V6Bytes(const void* p) {
   return a;
 }
 
-KernelEntry FromNfct(const nf_conntrack* ct) {
-  KernelEntry e;
-  const uint8_t family = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
-  const uint8_t proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-  e.key.proto = proto;
-  if (family == AF_INET) {
-    e.key.src = V4Net(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC));
-    e.key.dst = V4Net(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST));
-    e.reply_src = V4Net(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC));
-    e.reply_dst = V4Net(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST));
-  } else {
-    e.key.src = V6Bytes(nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC));
-    e.key.dst = V6Bytes(nfct_get_attr(ct, ATTR_ORIG_IPV6_DST));
-    e.reply_src = V6Bytes(nfct_get_attr(ct, ATTR_REPL_IPV6_SRC));
-    e.reply_dst = V6Bytes(nfct_get_attr(ct, ATTR_REPL_IPV6_DST));
-  }
-  if (IsIcmp(proto)) {
-    const uint16_t id = ntohs(nfct_get_attr_u16(ct, ATTR_ICMP_ID));
-    const uint8_t type = nfct_get_attr_u8(ct, ATTR_ICMP_TYPE);
-    const uint8_t code = nfct_get_attr_u8(ct, ATTR_ICMP_CODE);
-    e.key.sport = e.reply_sport = id;
-    e.key.dport = static_cast<uint16_t>((type << 8) | code);
-    e.reply_dport = static_cast<uint16_t>((IcmpReplyType(proto, type) << 8) | code);
-  } else {
-    e.key.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
-    e.key.dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
-    e.reply_sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
-    e.reply_dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_DST));
-  }
-  if (nfct_attr_is_set(ct, ATTR_ZONE) > 0) e.key.zone = nfct_get_attr_u16(ct, ATTR_ZONE);
-  if (nfct_attr_is_set(ct, ATTR_STATUS) > 0) e.status = nfct_get_attr_u32(ct, ATTR_STATUS);
-  if (nfct_attr_is_set(ct, ATTR_MARK) > 0) e.mark = nfct_get_attr_u32(ct, ATTR_MARK);
-  if (nfct_attr_is_set(ct, ATTR_TIMEOUT) > 0) e.timeout_s = nfct_get_attr_u32(ct, ATTR_TIMEOUT);
-  if (proto == kProtoTcp) {
-    if (nfct_attr_is_set(ct, ATTR_TCP_STATE) > 0) e.tcp_state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
-    if (nfct_attr_is_set(ct, ATTR_TCP_WSCALE_ORIG) > 0) e.wscale_orig = nfct_get_attr_u8(ct, ATTR_TCP_WSCALE_ORIG);
-    if (nfct_attr_is_set(ct, ATTR_TCP_WSCALE_REPL) > 0) e.wscale_repl = nfct_get_attr_u8(ct, ATTR_TCP_WSCALE_REPL);
-    if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG) > 0) e.flags_orig = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_ORIG);
-    if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_REPL) > 0) e.flags_repl = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_REPL);
-  }
-  ConntrackExtras& x = e.extra;
-  if (nfct_attr_is_set(ct, ATTR_CONNLABELS) > 0) {
-    const auto* bits = static_cast<const nfct_bitmask*>(nfct_get_attr(ct, ATTR_CONNLABELS));
-    const unsigned top = std::min(nfct_bitmask_maxbit(bits), 127u);
-    for (unsigned i = 0; i <= top; ++i) {
-      if (nfct_bitmask_test_bit(bits, i)) x.labels[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    }
-  }
-  if (nfct_attr_is_set(ct, ATTR_HELPER_NAME) > 0) {
-    x.helper = static_cast<const char*>(nfct_get_attr(ct, ATTR_HELPER_NAME));
-    if (x.helper.size() > 15) x.helper.resize(15);
-  }
-  auto seqadj = [&](nf_conntrack_attr pos, nf_conntrack_attr before, nf_conntrack_attr after) {
-    CtSeqAdj a;
-    if (nfct_attr_is_set(ct, pos) > 0) a.correction_pos = nfct_get_attr_u32(ct, pos);
-    if (nfct_attr_is_set(ct, before) > 0) a.offset_before = nfct_get_attr_u32(ct, before);
-    if (nfct_attr_is_set(ct, after) > 0) a.offset_after = nfct_get_attr_u32(ct, after);
-    return a;
-  };
-  x.seqadj_orig = seqadj(ATTR_ORIG_NAT_SEQ_CORRECTION_POS, ATTR_ORIG_NAT_SEQ_OFFSET_BEFORE, ATTR_ORIG_NAT_SEQ_OFFSET_AFTER);
-  x.seqadj_repl = seqadj(ATTR_REPL_NAT_SEQ_CORRECTION_POS, ATTR_REPL_NAT_SEQ_OFFSET_BEFORE, ATTR_REPL_NAT_SEQ_OFFSET_AFTER);
-  return e;
-}
-
 // One direction's tuple of a conntrack object (an expectation's parts are
 // conntrack objects with the original tuple set).
 struct Tuple {
@@ -336,6 +272,134 @@ nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uin
   return PutHeader(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family);
 }
 
+// A conntrack message parsed with libmnl straight into a KernelEntry: the
+// event path's hot spot (libnetfilter_conntrack's object, its allocation and
+// its accessors cost more than the parse). Expectations, rare, still go
+// through libnetfilter_conntrack (FromNfexp).
+class CtParser {
+ public:
+  // False for a message that is not a whole conntrack entry.
+  static bool Parse(const nlmsghdr* nlh, KernelEntry& e) {
+    const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
+    Tb tb;
+    if (mnl_attr_parse(nlh, sizeof(nfgenmsg), Collect<CTA_MAX>, &tb) < 0) return false;
+    const bool v6 = nfg->nfgen_family == AF_INET6;
+    Tuple orig, repl;
+    if (!tb.a[CTA_TUPLE_ORIG] || !ParseTuple(tb.a[CTA_TUPLE_ORIG], v6, orig)) return false;
+    if (tb.a[CTA_TUPLE_REPLY] && !ParseTuple(tb.a[CTA_TUPLE_REPLY], v6, repl)) return false;
+    e.key.proto = orig.proto;
+    e.key.src = orig.src;
+    e.key.dst = orig.dst;
+    e.reply_src = repl.src;
+    e.reply_dst = repl.dst;
+    if (IsIcmp(orig.proto)) {
+      e.key.sport = e.reply_sport = orig.icmp_id;
+      e.key.dport = static_cast<uint16_t>((orig.icmp_type << 8) | orig.icmp_code);
+      e.reply_dport = static_cast<uint16_t>((IcmpReplyType(orig.proto, orig.icmp_type) << 8) | orig.icmp_code);
+    } else {
+      e.key.sport = orig.sport;
+      e.key.dport = orig.dport;
+      e.reply_sport = repl.sport;
+      e.reply_dport = repl.dport;
+    }
+    if (tb.a[CTA_ZONE]) e.key.zone = ntohs(mnl_attr_get_u16(tb.a[CTA_ZONE]));
+    if (tb.a[CTA_STATUS]) e.status = ntohl(mnl_attr_get_u32(tb.a[CTA_STATUS]));
+    if (tb.a[CTA_MARK]) e.mark = ntohl(mnl_attr_get_u32(tb.a[CTA_MARK]));
+    if (tb.a[CTA_TIMEOUT]) e.timeout_s = ntohl(mnl_attr_get_u32(tb.a[CTA_TIMEOUT]));
+    if (tb.a[CTA_PROTOINFO] && orig.proto == kProtoTcp) ParseTcp(tb.a[CTA_PROTOINFO], e);
+    ConntrackExtras& x = e.extra;
+    if (tb.a[CTA_LABELS]) {
+      const size_t n = std::min<size_t>(mnl_attr_get_payload_len(tb.a[CTA_LABELS]), x.labels.size());
+      std::memcpy(x.labels.data(), mnl_attr_get_payload(tb.a[CTA_LABELS]), n);  // bit i: byte i/8 (little endian)
+    }
+    if (tb.a[CTA_HELP]) {
+      Tb h;
+      if (mnl_attr_parse_nested(tb.a[CTA_HELP], Collect<CTA_HELP_MAX>, &h) >= 0 && h.a[CTA_HELP_NAME]) {
+        x.helper.assign(mnl_attr_get_str(h.a[CTA_HELP_NAME]),
+                        strnlen(mnl_attr_get_str(h.a[CTA_HELP_NAME]), mnl_attr_get_payload_len(h.a[CTA_HELP_NAME])));
+        if (x.helper.size() > 15) x.helper.resize(15);
+      }
+    }
+    if (tb.a[CTA_SEQ_ADJ_ORIG]) ParseSeqAdj(tb.a[CTA_SEQ_ADJ_ORIG], x.seqadj_orig);
+    if (tb.a[CTA_SEQ_ADJ_REPLY]) ParseSeqAdj(tb.a[CTA_SEQ_ADJ_REPLY], x.seqadj_repl);
+    return true;
+  }
+
+ private:
+  struct Tb {
+    const nlattr* a[64] = {};
+  };
+  template <int kMax>
+  static int Collect(const nlattr* attr, void* data) {
+    const int type = mnl_attr_get_type(attr);
+    if (type <= kMax && type < 64) static_cast<Tb*>(data)->a[type] = attr;
+    return MNL_CB_OK;
+  }
+  struct Tuple {
+    IpAddr src, dst;
+    uint16_t sport = 0, dport = 0, icmp_id = 0;
+    uint8_t proto = 0, icmp_type = 0, icmp_code = 0;
+  };
+  static bool ParseTuple(const nlattr* nest, bool v6, Tuple& t) {
+    Tb tb;
+    if (mnl_attr_parse_nested(nest, Collect<CTA_TUPLE_MAX>, &tb) < 0 || !tb.a[CTA_TUPLE_IP] || !tb.a[CTA_TUPLE_PROTO]) {
+      return false;
+    }
+    Tb ip, pr;
+    if (mnl_attr_parse_nested(tb.a[CTA_TUPLE_IP], Collect<CTA_IP_MAX>, &ip) < 0) return false;
+    if (mnl_attr_parse_nested(tb.a[CTA_TUPLE_PROTO], Collect<CTA_PROTO_MAX>, &pr) < 0) return false;
+    if (v6) {
+      if (!ip.a[CTA_IP_V6_SRC] || !ip.a[CTA_IP_V6_DST] || mnl_attr_get_payload_len(ip.a[CTA_IP_V6_SRC]) < 16 ||
+          mnl_attr_get_payload_len(ip.a[CTA_IP_V6_DST]) < 16) {
+        return false;
+      }
+      t.src = V6Bytes(mnl_attr_get_payload(ip.a[CTA_IP_V6_SRC]));
+      t.dst = V6Bytes(mnl_attr_get_payload(ip.a[CTA_IP_V6_DST]));
+    } else {
+      if (!ip.a[CTA_IP_V4_SRC] || !ip.a[CTA_IP_V4_DST]) return false;
+      t.src = V4Net(mnl_attr_get_u32(ip.a[CTA_IP_V4_SRC]));
+      t.dst = V4Net(mnl_attr_get_u32(ip.a[CTA_IP_V4_DST]));
+    }
+    if (!pr.a[CTA_PROTO_NUM]) return false;
+    t.proto = mnl_attr_get_u8(pr.a[CTA_PROTO_NUM]);
+    auto u16 = [&](int k) { return pr.a[k] ? ntohs(mnl_attr_get_u16(pr.a[k])) : uint16_t{0}; };
+    auto u8 = [&](int k) { return pr.a[k] ? mnl_attr_get_u8(pr.a[k]) : uint8_t{0}; };
+    t.sport = u16(CTA_PROTO_SRC_PORT);
+    t.dport = u16(CTA_PROTO_DST_PORT);
+    if (t.proto == kProtoIcmp) {
+      t.icmp_id = u16(CTA_PROTO_ICMP_ID);
+      t.icmp_type = u8(CTA_PROTO_ICMP_TYPE);
+      t.icmp_code = u8(CTA_PROTO_ICMP_CODE);
+    } else if (t.proto == kProtoIcmp6) {
+      t.icmp_id = u16(CTA_PROTO_ICMPV6_ID);
+      t.icmp_type = u8(CTA_PROTO_ICMPV6_TYPE);
+      t.icmp_code = u8(CTA_PROTO_ICMPV6_CODE);
+    }
+    return true;
+  }
+  static void ParseTcp(const nlattr* nest, KernelEntry& e) {
+    Tb pi, tcp;
+    if (mnl_attr_parse_nested(nest, Collect<CTA_PROTOINFO_MAX>, &pi) < 0 || !pi.a[CTA_PROTOINFO_TCP]) return;
+    if (mnl_attr_parse_nested(pi.a[CTA_PROTOINFO_TCP], Collect<CTA_PROTOINFO_TCP_MAX>, &tcp) < 0) return;
+    if (tcp.a[CTA_PROTOINFO_TCP_STATE]) e.tcp_state = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_STATE]);
+    if (tcp.a[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]) e.wscale_orig = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]);
+    if (tcp.a[CTA_PROTOINFO_TCP_WSCALE_REPLY]) e.wscale_repl = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_WSCALE_REPLY]);
+    // struct nf_ct_tcp_flags { __u8 flags; __u8 mask; }
+    if (tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL] && mnl_attr_get_payload_len(tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]) >= 1) {
+      e.flags_orig = *static_cast<const uint8_t*>(mnl_attr_get_payload(tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]));
+    }
+    if (tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY] && mnl_attr_get_payload_len(tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY]) >= 1) {
+      e.flags_repl = *static_cast<const uint8_t*>(mnl_attr_get_payload(tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY]));
+    }
+  }
+  static void ParseSeqAdj(const nlattr* nest, CtSeqAdj& a) {
+    Tb tb;
+    if (mnl_attr_parse_nested(nest, Collect<CTA_SEQADJ_MAX>, &tb) < 0) return;
+    auto u32 = [&](int k) { return tb.a[k] ? ntohl(mnl_attr_get_u32(tb.a[k])) : 0u; };
+    a = {u32(CTA_SEQADJ_CORRECTION_POS), u32(CTA_SEQADJ_OFFSET_BEFORE), u32(CTA_SEQADJ_OFFSET_AFTER)};
+  }
+};
+
 struct ParseCtx {
   const std::function<void(const KernelEntry&)>* entry_fn = nullptr;
   const CtEventSocket::Handler* event_fn = nullptr;
@@ -366,9 +430,8 @@ int OnCtMessage(const nlmsghdr* nlh, void* data) {
   auto* c = static_cast<ParseCtx*>(data);
   if ((nlh->nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK_EXP) return OnExpMessage(nlh, c);
   if (!c->entry_fn && !c->event_fn) return MNL_CB_OK;
-  CtPtr ct(nfct_new());
-  if (!ct || nfct_nlmsg_parse(nlh, ct.get()) < 0) return MNL_CB_OK;  // not a conntrack entry: skip it
-  const KernelEntry e = FromNfct(ct.get());
+  KernelEntry e;
+  if (!CtParser::Parse(nlh, e)) return MNL_CB_OK;  // not a conntrack entry: skip it
   ++c->count;
   if (c->entry_fn) {
     (*c->entry_fn)(e);
@@ -417,24 +480,40 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
                                               const ExpectationHandler* expectations) {
   ReadResult r;
   if (!nl_) return r;
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 2);
+  // Many events per system call: one datagram each, a few hundred bytes.
+  constexpr size_t kBatch = 64, kBuf = 8192;
+  if (buf_.size() != kBatch * kBuf) buf_.assign(kBatch * kBuf, 0);
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch];
   ParseCtx ctx;
   ctx.event_fn = &fn;
   ctx.exp_event_fn = expectations;
-  for (size_t i = 0; i < max_messages; ++i) {
-    const ssize_t n = recv(fd(), buf.data(), buf.size(), MSG_DONTWAIT);
+  for (size_t read = 0; read < max_messages;) {
+    const size_t want = std::min(kBatch, max_messages - read);
+    for (size_t i = 0; i < want; ++i) {
+      iov[i] = {buf_.data() + i * kBuf, kBuf};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(fd(), msgs, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return r;
       if (errno == ENOBUFS) {
         r.overrun = true;
+        ++read;
         continue;  // the socket goes on after reporting the loss
       }
       if (errno == EINTR) continue;
       r.error = errno;
       return r;
     }
-    mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, OnCtMessage, &ctx);
+    for (int i = 0; i < n; ++i) {
+      mnl_cb_run(iov[i].iov_base, msgs[i].msg_len, 0, 0, OnCtMessage, &ctx);
+    }
     r.events = ctx.count;
+    read += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < want) return r;  // drained
   }
   r.more = true;
   return r;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "conntrack/kernel_entry.h"
 #include "core/event_loop.h"
@@ -53,6 +54,7 @@ class CtEventSocket {
  private:
   mnl_socket* nl_ = nullptr;
   size_t buffer_bytes_ = 0;
+  std::vector<char> buf_;  // Read's datagram buffers, kept between calls
 };
 
 // Every entry of the kernel table (all families and zones).

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""CPU and wire bytes per kernel entry of bladesync's live sync, for two (or
+more) builds side by side: bench/conntrackd_compare.py's live sync (N
+synthetic established entries created in A's kernel in one burst, until B
+holds all N; CPU of both daemons together, bytes on M1+M2 both ways), run
+R times per build, alternating builds, in one sitting.
+
+  sudo python3 bench/conntrack_live_cost.py --runs 5 100000 OLD_DIR NEW_DIR
+
+Each DIR holds bazel-bin/cmd/bladesync and bladesyncd (copies of a build).
+Prints each run and, per build, the median, min and max.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def one(tree, n):
+    code = ("import json, sys; sys.path[:0] = [%r, %r]\n"
+            "import conntrackd_compare as cc, cluster_harness as h\n"
+            "r = cc.scale_run(cc.Bladesync, %r, %d, h.find_binary('bladesync'))\n"
+            "print(json.dumps(r))\n") % (HERE, os.path.join(HERE, "..", "tests", "integration"),
+                                         "%04x" % random.randrange(1 << 16), n)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def spread(v):
+    v = sorted(v)
+    return {"median": v[len(v) // 2], "min": v[0], "max": v[-1]}
+
+
+def main():
+    args = sys.argv[1:]
+    runs = 1
+    if args[:1] == ["--runs"]:
+        runs, args = int(args[1]), args[2:]
+    n, trees = int(args[0]), args[1:]
+    ct_max = "/proc/sys/net/netfilter/nf_conntrack_max"
+    old_max = open(ct_max).read().strip()
+    open(ct_max, "w").write(str(max(int(old_max), 2 * n + 100000)))
+    got = {t: [] for t in trees}
+    try:
+        for run in range(runs):
+            for t in trees:
+                r = one(t, n)
+                got[t].append(r)
+                print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")},
+                      flush=True)
+    finally:
+        open(ct_max, "w").write(old_max)
+    summary = {t: {k: spread([r[k] for r in rs]) for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")}
+               for t, rs in got.items()}
+    print(json.dumps({"n": n, "runs": runs, "summary": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
