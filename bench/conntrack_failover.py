@@ -133,11 +133,8 @@ def main():
         print("cannot run: " + why)
         return 2
     bladesync = h.find_binary("bladesync")
-    ct_max_path = "/proc/sys/net/netfilter/nf_conntrack_max"
-    old_max = open(ct_max_path).read().strip()
-    open(ct_max_path, "w").write(str(max(int(old_max), 2 * max(sizes) + 100000)))
     results = {str(n): {w: [] for w in WAYS} for n in sizes}
-    try:
+    with fw.conntrack_max_at_least(2 * max(sizes) + 100000):
         tag = "%04x" % random.randrange(1 << 16)
         for run in range(runs):
             for n in sizes:
@@ -154,8 +151,6 @@ def main():
                         raise RuntimeError("%s: B's kernel holds %d of %d after the failover" % (way, r["in_b_kernel"], n))
                     results[str(n)][way].append(r)
                     print("run", run + 1, n, way, r, flush=True)
-    finally:
-        open(ct_max_path, "w").write(old_max)
     summary = {}
     for n, by_way in results.items():
         row = {w: spread([r["failover_s"] for r in rs]) for w, rs in by_way.items()}

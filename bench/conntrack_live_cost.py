@@ -17,6 +17,9 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import firewall_topology as fw  # noqa: E402
+from conntrackd_compare import spread  # noqa: E402
 
 
 def one(tree, n):
@@ -31,30 +34,20 @@ def one(tree, n):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def spread(v):
-    v = sorted(v)
-    return {"median": v[len(v) // 2], "min": v[0], "max": v[-1]}
-
-
 def main():
     args = sys.argv[1:]
     runs = 1
     if args[:1] == ["--runs"]:
         runs, args = int(args[1]), args[2:]
     n, trees = int(args[0]), args[1:]
-    ct_max = "/proc/sys/net/netfilter/nf_conntrack_max"
-    old_max = open(ct_max).read().strip()
-    open(ct_max, "w").write(str(max(int(old_max), 2 * n + 100000)))
     got = {t: [] for t in trees}
-    try:
+    with fw.conntrack_max_at_least(2 * n + 100000):
         for run in range(runs):
             for t in trees:
                 r = one(t, n)
                 got[t].append(r)
                 print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")},
                       flush=True)
-    finally:
-        open(ct_max, "w").write(old_max)
     summary = {t: {k: spread([r[k] for r in rs]) for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")}
                for t, rs in got.items()}
     print(json.dumps({"n": n, "runs": runs, "summary": summary}, indent=1))

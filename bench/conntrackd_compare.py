@@ -129,8 +129,7 @@ def link_bytes(topo):
 
 
 def kernel_count(topo, side, bladesync):
-    out = subprocess.run(topo.exec_args(side, [bladesync, "conntrack", "count"]), capture_output=True, text=True).stdout
-    return int(out.strip() or 0)
+    return topo.kernel_count(side, bladesync)
 
 
 class Conntrackd:
@@ -382,11 +381,8 @@ def main():
         print("cannot run: " + why)
         return 2
     bladesync = h.find_binary("bladesync")
-    ct_max_path = "/proc/sys/net/netfilter/nf_conntrack_max"
-    old_max = open(ct_max_path).read().strip()
-    open(ct_max_path, "w").write(str(max(int(old_max), 2 * max(sizes) + 100000)))
     all_runs = []
-    try:
+    with fw.conntrack_max_at_least(2 * max(sizes) + 100000):
         tag = "%04x" % random.randrange(1 << 16)
         for run in range(runs):
             results = {"gap": {}, "scale": {}}
@@ -399,8 +395,6 @@ def main():
                     results["scale"].setdefault(str(n), {})[cls.name] = r
                     print("run", run + 1, cls.name, n, r, flush=True)
             all_runs.append(results)
-    finally:
-        open(ct_max_path, "w").write(old_max)
     print(json.dumps({"runs": len(all_runs), "summary": summary(all_runs)}, indent=1))
     return 0
 

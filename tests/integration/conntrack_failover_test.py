@@ -77,12 +77,6 @@ def assert_streams_continued(cli, srv, t, udp_margin=1.0):
     assert udp_after > 50, "the UDP stream did not continue through B (%d datagrams after failover)" % udp_after
 
 
-def kernel_count(topo, key):
-    out = subprocess.run(topo.exec_args(key, [h.find_binary("bladesync"), "conntrack", "count"]),
-                         capture_output=True, text=True).stdout
-    return int(out.strip() or 0)
-
-
 def with_bladesync(make, topo, standby=False, preload=0):
     extra = CONNTRACK_CONFIG.replace("end", "    set standby-in-kernel enable\nend") if standby else CONNTRACK_CONFIG
     c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
@@ -95,9 +89,9 @@ def with_bladesync(make, topo, standby=False, preload=0):
         r = subprocess.run(topo.exec_args("a", [h.find_binary("bladesync"), "conntrack", "install", str(preload)]),
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
-        c.wait_for("B's kernel to hold A's %d entries" % preload, lambda: kernel_count(topo, "b") >= preload,
+        c.wait_for("B's kernel to hold A's %d entries" % preload, lambda: topo.kernel_count("b", h.find_binary("bladesync")) >= preload,
                    timeout=60, interval=0.5)
-        print("B's kernel holds", kernel_count(topo, "b"), "entries")
+        print("B's kernel holds", topo.kernel_count("b", h.find_binary("bladesync")), "entries")
     server, client = start_flows(topo, duration=9)
     try:
         # Both flows are in A's kernel, in A's blade, and mirrored on B.

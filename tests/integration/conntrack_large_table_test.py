@@ -35,20 +35,16 @@ end
 """
 
 
-def kernel_count(topo, key):
-    out = subprocess.run(topo.exec_args(key, [h.find_binary("bladesync"), "conntrack", "count"]),
-                         capture_output=True, text=True).stdout
-    return int(out.strip() or 0)
-
-
 def test(make):
     why = fw.conntrack_missing()
     if why:
         print("SKIPPED: conntrack large table test: %s" % why)
         return
-    ct_max_path = "/proc/sys/net/netfilter/nf_conntrack_max"
-    old_max = open(ct_max_path).read().strip()
-    open(ct_max_path, "w").write(str(max(int(old_max), 2 * ENTRIES + 100000)))
+    with fw.conntrack_max_at_least(2 * ENTRIES + 100000):
+        run(make)
+
+
+def run(make):
     topo = fw.FirewallPair("%04x" % random.randrange(1 << 16))
     try:
         c = make(n_chassis=2, slots=1, rate=1, duration=0, hb_interval=1, hb_lost=3,
@@ -60,7 +56,7 @@ def test(make):
         r = subprocess.run(topo.exec_args("a", [h.find_binary("bladesync"), "conntrack", "install", str(ENTRIES)]),
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
-        c.wait_for("B's kernel to hold A's %d entries" % ENTRIES, lambda: kernel_count(topo, "b") >= ENTRIES,
+        c.wait_for("B's kernel to hold A's %d entries" % ENTRIES, lambda: topo.kernel_count("b", h.find_binary("bladesync")) >= ENTRIES,
                    timeout=120, interval=0.5)
         time.sleep(8)  # a few more resyncs of both full tables
         for chassis in (1, 2):
@@ -76,7 +72,6 @@ def test(make):
         assert all(v == 0 for v in codes.values()), "daemons did not stop cleanly on SIGTERM: %s" % codes
     finally:
         topo.close()
-        open(ct_max_path, "w").write(old_max)
 
 
 if __name__ == "__main__":

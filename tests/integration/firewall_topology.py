@@ -11,6 +11,7 @@ side (a drop policy for new inbound), and strict TCP tracking
 fail_over_routes() moves them to B, as a VRRP address or a routing protocol
 would. Needs root; everything is removed again by close().
 """
+import contextlib
 import os
 import subprocess
 import time
@@ -47,6 +48,19 @@ def conntrack_missing():
     if os.geteuid() != 0:
         return "needs root (network namespaces, nftables)"
     return None
+
+
+@contextlib.contextmanager
+def conntrack_max_at_least(n):
+    """net.netfilter.nf_conntrack_max raised to n (it counts per namespace
+    against one global limit) for the block, and put back after it."""
+    path = "/proc/sys/net/netfilter/nf_conntrack_max"
+    old = open(path).read().strip()
+    open(path, "w").write(str(max(int(old), n)))
+    try:
+        yield
+    finally:
+        open(path, "w").write(old)
 
 
 class _Namespaces:
@@ -87,6 +101,11 @@ class _Namespaces:
     def chassis_addresses(self):
         """(m1, m2, backplane) per chassis for the bladesync config."""
         return {1: ("169.254.201.1", "169.254.202.1", "inproc"), 2: ("169.254.201.2", "169.254.202.2", "inproc")}
+
+    def kernel_count(self, key, bladesync):
+        """Entries in the kernel table of namespace `key` (`bladesync conntrack count`)."""
+        out = subprocess.run(self.exec_args(key, [bladesync, "conntrack", "count"]), capture_output=True, text=True)
+        return int(out.stdout.strip() or 0)
 
     def conntrack_entries(self, fw, match):
         out = self.sh(self.ns[fw], "conntrack -L 2>/dev/null", check=False).stdout
