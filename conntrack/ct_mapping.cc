@@ -126,8 +126,17 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
   return m;
 }
 
+bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
+  if (x.proto != kProtoTcp && x.proto != kProtoUdp && x.proto != kProtoSctp) return false;
+  auto endpoint = [&](const IpAddr& a) { return a == m.key.src || a == m.key.dst || a == m.reply_src || a == m.reply_dst; };
+  if (!endpoint(x.dst)) return false;
+  if (!x.any_src && !endpoint(x.src)) return false;
+  if (x.nat && !endpoint(x.nat_addr)) return false;
+  return x.dport != 0;
+}
+
 std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
-                                             const std::vector<Extension>* extensions) {
+                                             const std::vector<Extension>* extensions, size_t* implausible) {
   const uint8_t proto = r.key.proto;
   if (proto != kProtoTcp && proto != kProtoUdp && !IsIcmp(proto) && proto != kProtoSctp && proto != kProtoGre) {
     return std::nullopt;
@@ -172,6 +181,12 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
     e.flags_orig = ct->flags_orig;
     e.flags_repl = ct->flags_repl;
     e.extra = std::move(ct->extra);
+    size_t kept = 0, dropped = 0;
+    std::erase_if(e.extra.expectations, [&](const CtExpectation& x) {
+      if (!PlausibleExpectation(e, x) || kept >= kMaxExpectations) return ++dropped, true;
+      return ++kept, false;
+    });
+    if (implausible) *implausible += dropped;
   } else {
     // A session the data path (not a kernel) created: assume a flow that has
     // seen both directions, and let the kernel's window tracking pick it up.

@@ -30,8 +30,15 @@ struct MappedSession {
 // event (the kernel refreshes its timers silently; resyncs refresh ours).
 MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s);
 
+// Expectations come from the network: one whose addresses are not the
+// master's own (either tuple), whose protocol no helper expects, or past
+// kMaxExpectations is left out and counted in *implausible (a peer cannot
+// make this kernel let arbitrary connections in as RELATED).
+inline constexpr size_t kMaxExpectations = 8;
 std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
-                                             const std::vector<Extension>* extensions);
+                                             const std::vector<Extension>* extensions,
+                                             size_t* implausible = nullptr);
+bool PlausibleExpectation(const KernelEntry& master, const CtExpectation& x);
 
 uint8_t SessionTcpState(uint8_t kernel_state);
 uint8_t KernelTcpStateFor(uint8_t session_state);

@@ -188,7 +188,7 @@ class WholeDumpCursor : public DumpCursor {
 
 class NetlinkDumpCursor : public DumpCursor {
  public:
-  NetlinkDumpCursor() { cursor_.Start(); }
+  NetlinkDumpCursor() { (void)cursor_.Start(); }  // a failed start shows in status()
   bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
     return cursor_.status().ok() && cursor_.Next(max, fn);
   }
@@ -292,7 +292,9 @@ void KernelSync::InstallAdopted(size_t adopted, std::function<void(const Install
   auto take = [&](const api::SessionView& v) {
     const SessionRecord& r = *v.record;
     if (!(r.flags & kFlagAdopted) || Ignored(r.key)) return;
-    if (auto e = KernelFromSession(r, v.nat, v.extensions)) job->entries.push_back(*e);
+    size_t implausible = 0;
+    if (auto e = KernelFromSession(r, v.nat, v.extensions, &implausible)) job->entries.push_back(*e);
+    counters_.expectations_implausible.Add(implausible);
   };
   if (standby_) {
     // The kernel has every mirrored session but these: promotion costs what

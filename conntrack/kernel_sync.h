@@ -81,6 +81,7 @@ struct ConntrackCounters {
   Counter expectations_unmatched;   // an expectation whose master is no session here
   Counter expectations_left_out;    // more than a session's extension holds
   Counter expectations_installed, expectations_failed;
+  Counter expectations_implausible;  // from the network, not installed (ct_mapping.h)
   Counter resync_expectations;      // masters whose expectations a dump corrected
 };
 

@@ -104,7 +104,10 @@ void StandbyKernel::OnDestroyed(const SessionKey& key) {
     return;
   }
   // Still mirrored: back in (its timer ran out here, where no packet refreshes it).
-  if (auto e = KernelFromSession(*hit->session.record, hit->session.nat, hit->session.extensions)) {
+  size_t implausible = 0;
+  auto e = KernelFromSession(*hit->session.record, hit->session.nat, hit->session.extensions, &implausible);
+  counters_.implausible.Add(implausible);
+  if (e) {
     const InstallStats s = kernel_.Install(std::span(&*e, 1), Options(InstallOptions::Op::kCreateOrUpdate));
     counters_.reinstalled.Add(s.installed);
     counters_.failed.Add(s.failed);
@@ -149,7 +152,9 @@ void StandbyKernel::Flush(size_t max) {
     const SessionRecord& r = *hit->session.record;
     if (ignored_ && ignored_(r.key)) continue;
     if (blade_.Find(r.key)) continue;  // ours: KernelSync's business
-    auto e = KernelFromSession(r, hit->session.nat, hit->session.extensions);
+    size_t implausible = 0;
+    auto e = KernelFromSession(r, hit->session.nat, hit->session.extensions, &implausible);
+    counters_.implausible.Add(implausible);
     if (!e) continue;
     fresh += installed_.try_emplace(r.key, scan_generation_).second;
     put.push_back(*e);

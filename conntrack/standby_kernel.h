@@ -28,6 +28,7 @@ namespace bladesync {
 
 struct StandbyKernelCounters {
   Counter installed, updated, deleted, failed, reinstalled, repaired;
+  Counter implausible;  // expectations left out (ct_mapping.h PlausibleExpectation)
 };
 
 class StandbyKernel {
@@ -64,7 +65,11 @@ class StandbyKernel {
     size_t found = 0;         // installed keys the dump had
     std::vector<KernelEntry> stale;  // ours, neither mirrored nor owned
   };
-  DumpScan BeginScan() { return DumpScan{++scan_generation_}; }
+  DumpScan BeginScan() {
+    DumpScan scan;
+    scan.generation = ++scan_generation_;
+    return scan;
+  }
   void Scan(DumpScan& scan, const KernelEntry& e);
   void Repair(DumpScan scan);
   Status Repair();

@@ -117,7 +117,17 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
       f.Add("bladesync_conntrack_expectations_total",
             "Helper expectations (FTP, SIP) synced with their master session: kernel events (new, destroy), "
             "unmatched (no owned master), left_out (more than a session carries), resync (masters a dump "
-            "corrected), installed and install_failed on promotion.",
+            "corrected), installed and install_failed on promotion, implausible (from the peer, not the "
+            "master's endpoints: not installed).",
+            MetricType::Counter, value, l);
+    } else if (name == "standby.in_kernel") {
+      f.Add("bladesync_conntrack_standby_in_kernel", "Mirrored sessions standby-in-kernel holds in this kernel.",
+            MetricType::Gauge, value, l);
+    } else if (name.rfind("standby.", 0) == 0) {
+      l.push_back({"what", after("standby.")});
+      f.Add("bladesync_conntrack_standby_total",
+            "standby-in-kernel's work on the mirror's kernel entries: installed, updated, deleted, failed, "
+            "reinstalled (the kernel dropped one still mirrored), repaired (a dump found drift).",
             MetricType::Counter, value, l);
     } else if (name == "last_install_us") {
       f.Add("bladesync_conntrack_last_install_seconds", "Duration of the last promotion's install into the kernel.", MetricType::Gauge, value / 1e6, l);

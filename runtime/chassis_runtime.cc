@@ -853,7 +853,19 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
                        {"expectations.resync", c.resync_expectations.get()},
                        {"expectations.installed", c.expectations_installed.get()},
                        {"expectations.install_failed", c.expectations_failed.get()},
+                       {"expectations.implausible",
+                        c.expectations_implausible.get() +
+                            (blade.conntrack->standby() ? blade.conntrack->standby()->counters().implausible.get() : 0)},
                        {"event_buffer_bytes", blade.conntrack->event_buffer_bytes()}};
+        if (const StandbyKernel* sk = blade.conntrack->standby()) {
+          const StandbyKernelCounters& k = sk->counters();
+          for (const auto& [what, v] : {std::pair{"installed", &k.installed}, {"updated", &k.updated},
+                                        {"deleted", &k.deleted}, {"failed", &k.failed},
+                                        {"reinstalled", &k.reinstalled}, {"repaired", &k.repaired}}) {
+            b.conntrack.emplace_back(std::string("standby.") + what, v->get());
+          }
+          b.conntrack.emplace_back("standby.in_kernel", sk->in_kernel());
+        }
       });
     }
   }

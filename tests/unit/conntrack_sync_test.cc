@@ -135,6 +135,41 @@ TEST(ConntrackMapping, AMalformedExtensionIsRefusedAndANewerPartSkipped) {
   EXPECT_FALSE(DecodeConntrack(v1_long).has_value());
 }
 
+// Expectations come from the peer: only those between the master's own
+// endpoints go into the kernel (a forged one cannot open this firewall to
+// anyone), at most kMaxExpectations, the rest counted.
+TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
+  const KernelEntry ftp = testing::FtpControl();
+  ConntrackState c;
+  c.tcp_state = kCtTcpEstablished;
+  c.extra = ftp.extra;
+  CtExpectation elsewhere = ftp.extra.expectations[0];
+  elsewhere.dst = IpAddr::V4(0xc0000263);  // 192.0.2.99: nobody this session knows
+  CtExpectation from_anyone_to_elsewhere = elsewhere;
+  from_anyone_to_elsewhere.any_src = true;
+  CtExpectation icmp = ftp.extra.expectations[0];
+  icmp.proto = kProtoIcmp;
+  c.extra.expectations = {ftp.extra.expectations[0], elsewhere, from_anyone_to_elsewhere, icmp};
+  SessionRecord r;
+  r.key = ftp.key;
+  r.proto_state = kTcpEstablished;
+  std::vector<Extension> ext{EncodeConntrack(c)};
+  size_t implausible = 0;
+  std::optional<KernelEntry> e = KernelFromSession(r, nullptr, &ext, &implausible);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->extra.expectations, std::vector<CtExpectation>{ftp.extra.expectations[0]});
+  EXPECT_EQ(implausible, 3u);
+  // Plausible but too many.
+  c.extra.expectations.assign(kMaxExpectations + 3, ftp.extra.expectations[0]);
+  for (size_t i = 0; i < c.extra.expectations.size(); ++i) c.extra.expectations[i].dport = static_cast<uint16_t>(50000 + i);
+  ext = {EncodeConntrack(c)};
+  implausible = 0;
+  e = KernelFromSession(r, nullptr, &ext, &implausible);
+  const size_t carried = DecodeConntrack(ext[0])->extra.expectations.size();
+  EXPECT_EQ(e->extra.expectations.size(), std::min(carried, kMaxExpectations));
+  EXPECT_EQ(implausible, carried - e->extra.expectations.size());
+}
+
 // A kernel table in memory.
 class FakeKernel : public KernelTable {
  public:
