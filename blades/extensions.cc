@@ -49,7 +49,10 @@ const AppSpec* AppSpecForExtension(uint16_t type) {
 
 bool ExtensionValid(const Extension& e) {
   const AppSpec* s = AppSpecForExtension(e.type);
-  return s && e.version >= 1 && e.version <= s->extension_version && e.data.size() <= s->max_bytes;
+  if (!s || e.version < 1 || e.version > s->extension_version || e.data.size() > s->max_bytes) return false;
+  // Conntrack state goes into a kernel: every part must parse, not just fit.
+  if (e.type == static_cast<uint16_t>(ExtensionType::kConntrack)) return DecodeConntrack(e).has_value();
+  return true;
 }
 
 Extension EncodeSipCall(const SipCall& c) {

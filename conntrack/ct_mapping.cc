@@ -80,10 +80,14 @@ bool SameSyncedExtras(const ConntrackExtras& a, const ConntrackExtras& b) {
       a.expectations.size() != b.expectations.size()) {
     return false;
   }
-  for (size_t i = 0; i < a.expectations.size(); ++i) {
-    CtExpectation x = a.expectations[i];
-    x.timeout_s = b.expectations[i].timeout_s;
-    if (!(x == b.expectations[i])) return false;
+  // As sets: a dump lists them in another order than the events told them.
+  for (const CtExpectation& x : a.expectations) {
+    const bool there = std::any_of(b.expectations.begin(), b.expectations.end(), [&](const CtExpectation& y) {
+      CtExpectation same = x;
+      same.timeout_s = y.timeout_s;
+      return same == y;
+    });
+    if (!there) return false;
   }
   return true;
 }
@@ -124,6 +128,21 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
   m.ct = ConntrackState{e.status,     e.mark,        e.timeout_s,  e.tcp_state, e.wscale_orig,
                         e.wscale_repl, e.flags_orig, e.flags_repl, e.extra};
   return m;
+}
+
+bool KnownHelper(const std::string& name, uint8_t master_proto) {
+  // The kernel's helpers and the protocol of the connections they watch.
+  static const struct {
+    const char* name;
+    uint8_t proto;  // 0: TCP or UDP
+  } kHelpers[] = {{"ftp", kProtoTcp},       {"irc", kProtoTcp},  {"sane", kProtoTcp},       {"pptp", kProtoTcp},
+                  {"Q.931", kProtoTcp},     {"H.245", kProtoTcp}, {"tftp", kProtoUdp},      {"snmp", kProtoUdp},
+                  {"snmp_trap", kProtoUdp}, {"RAS", kProtoUdp},   {"netbios-ns", kProtoUdp}, {"amanda", kProtoUdp},
+                  {"sip", 0}};
+  for (const auto& h : kHelpers) {
+    if (name == h.name) return h.proto ? master_proto == h.proto : (master_proto == kProtoTcp || master_proto == kProtoUdp);
+  }
+  return false;
 }
 
 bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
@@ -168,7 +187,10 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
   std::optional<ConntrackState> ct;
   if (extensions) {
     for (const Extension& x : *extensions) {
-      if ((ct = DecodeConntrack(x))) break;
+      if (x.type != static_cast<uint16_t>(ExtensionType::kConntrack)) continue;
+      // State we cannot read is not replaced by made-up defaults.
+      if (!(ct = DecodeConntrack(x))) return std::nullopt;
+      break;
     }
   }
   if (ct) {
@@ -182,8 +204,17 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
     e.flags_repl = ct->flags_repl;
     e.extra = std::move(ct->extra);
     size_t kept = 0, dropped = 0;
-    std::erase_if(e.extra.expectations, [&](const CtExpectation& x) {
-      if (!PlausibleExpectation(e, x) || kept >= kMaxExpectations) return ++dropped, true;
+    if (!e.extra.helper.empty() && !KnownHelper(e.extra.helper, proto)) {
+      e.extra.helper.clear();  // the entry goes in without it
+      ++dropped;
+    }
+    std::erase_if(e.extra.expectations, [&](CtExpectation& x) {
+      // A helper's expectation (one without is the kernel's userspace kind).
+      if (e.extra.helper.empty() || !PlausibleExpectation(e, x) || kept >= kMaxExpectations) return ++dropped, true;
+      // Not for ever, and not past what a helper itself gives one.
+      if (e.extra.helper != "sip") x.flags &= static_cast<uint8_t>(~kExpectPermanent);
+      x.flags &= static_cast<uint8_t>(kExpectPermanent | kExpectInactive);
+      x.timeout_s = std::min(x.timeout_s, kMaxExpectationTimeoutS);
       return ++kept, false;
     });
     if (implausible) *implausible += dropped;

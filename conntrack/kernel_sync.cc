@@ -222,7 +222,8 @@ void KernelSync::BeginReconcile() {
 }
 
 bool KernelSync::StepReconcile(size_t max) {
-  ReconcileJob& job = *reconcile_;
+  const std::shared_ptr<ReconcileJob> keep = reconcile_;  // alive even if replaced meanwhile
+  ReconcileJob& job = *keep;
   return job.cursor->Next(max, [&](const KernelEntry& e) {
     if (standby_) standby_->Scan(job.scan, e);
     if (Ignored(e.key)) return;
@@ -274,7 +275,10 @@ bool KernelSync::StartReconcile(std::function<void(const Status&)> done) {
 
 void KernelSync::ReconcileSlice() {
   if (!reconcile_) return;
-  if (StepReconcile(kReconcileSlice)) {
+  const ReconcileJob* job = reconcile_.get();
+  const bool more = StepReconcile(kReconcileSlice);
+  if (reconcile_.get() != job) return;  // begun again meanwhile: that one goes on
+  if (more) {
     loop_.Post([this, alive = alive_] {
       if (*alive) ReconcileSlice();
     });
@@ -286,6 +290,14 @@ void KernelSync::ReconcileSlice() {
 }
 
 void KernelSync::InstallAdopted(size_t adopted, std::function<void(const InstallStats&)> done) {
+  if (reconcile_) {
+    // The dump began before the adoption: it skipped the now adopted
+    // sessions as mirrored and would take them for gone. Begin again.
+    std::function<void(const Status&)> resync_done = std::move(reconcile_->done);
+    reconcile_.reset();
+    destroyed_while_reconciling_.clear();
+    StartReconcile(std::move(resync_done));
+  }
   auto job = std::make_shared<InstallJob>();
   job->done = std::move(done);
   job->started = loop_.Now();
@@ -299,8 +311,8 @@ void KernelSync::InstallAdopted(size_t adopted, std::function<void(const Install
   if (standby_) {
     // The kernel has every mirrored session but these: promotion costs what
     // changed since the last flush, not the table size.
-    for (const SessionKey& k : standby_->TakeNotInKernel()) {
-      if (auto id = blade_.Find(k)) take(*blade_.Get(*id));
+    for (const SessionKey& k : standby_->TakeNotInKernel([&](const SessionKey& k) { return blade_.Find(k).has_value(); })) {
+      take(*blade_.Get(*blade_.Find(k)));
     }
     counters_.skipped_in_kernel.Add(adopted > job->entries.size() ? adopted - job->entries.size() : 0);
     standby_->ForgetOwned();  // they are ours now, not the mirror's

@@ -509,6 +509,10 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
       return r;
     }
     for (int i = 0; i < n; ++i) {
+      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        r.overrun = true;  // an event larger than its slot: lost, so resync
+        continue;
+      }
       mnl_cb_run(iov[i].iov_base, msgs[i].msg_len, 0, 0, OnCtMessage, &ctx);
     }
     r.events = ctx.count;

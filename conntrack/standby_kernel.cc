@@ -57,13 +57,20 @@ bool StandbyKernel::IsStandbyEntry(const KernelEntry& e) const {
   return opt_.standby_mark && (e.mark & opt_.standby_mark) == opt_.standby_mark;
 }
 
-std::vector<SessionKey> StandbyKernel::TakeNotInKernel() {
-  std::vector<SessionKey> keys = std::move(dirty_);
-  dirty_.clear();
-  dirty_set_.clear();
-  keys.insert(keys.end(), failed_.begin(), failed_.end());
-  failed_.clear();
-  return keys;
+std::vector<SessionKey> StandbyKernel::TakeNotInKernel(const std::function<bool(const SessionKey&)>& ours) {
+  std::vector<SessionKey> taken, kept;
+  for (const SessionKey& k : dirty_) (ours(k) ? taken : kept).push_back(k);
+  dirty_ = std::move(kept);
+  for (auto it = dirty_set_.begin(); it != dirty_set_.end();) it = ours(*it) ? dirty_set_.erase(it) : std::next(it);
+  for (auto it = failed_.begin(); it != failed_.end();) {
+    if (!ours(*it)) {
+      ++it;
+      continue;
+    }
+    taken.push_back(*it);
+    it = failed_.erase(it);
+  }
+  return taken;
 }
 
 void StandbyKernel::ForgetOwned() {
@@ -227,6 +234,9 @@ void StandbyKernel::Repair(DumpScan scan) {
     counters_.repaired.Add(missing);
     Arm();
   }
+  // Still neither mirrored nor owned? (The dump's verdict may be seconds
+  // old: a bulk sync can have brought the key back since.)
+  std::erase_if(scan.stale, [&](const KernelEntry& e) { return IsMirrored(e.key) || blade_.Find(e.key); });
   if (!stale.empty()) {
     const InstallStats s = kernel_.Install(stale, Options(InstallOptions::Op::kDelete));
     for (const KernelEntry& e : stale) installed_.erase(e.key);

@@ -45,7 +45,8 @@ class StandbyKernel {
   // last flush, or in a batch that failed), handed over and forgotten here.
   // Every other mirrored key is in the kernel, so promotion looks at these
   // alone, whatever the table size.
-  std::vector<SessionKey> TakeNotInKernel();
+  // Keys of other owners (three or more chassis) stay queued.
+  std::vector<SessionKey> TakeNotInKernel(const std::function<bool(const SessionKey&)>& ours);
   // The kernel destroyed an entry: one still mirrored goes back in.
   void OnDestroyed(const SessionKey& key);
   // A kernel entry that is standby, not this blade's own session: one it
@@ -74,7 +75,7 @@ class StandbyKernel {
   void Repair(DumpScan scan);
   Status Repair();
   size_t pending() const { return dirty_.size() + doomed_.size(); }
-  size_t in_kernel() const { return installed_.size(); }
+  size_t in_kernel() const { return installed_.size() + retired_.size(); }
   const StandbyKernelCounters& counters() const { return counters_; }
 
  private:

@@ -133,6 +133,16 @@ TEST(ConntrackMapping, AMalformedExtensionIsRefusedAndANewerPartSkipped) {
   Extension v1_long = good;
   v1_long.version = 1;  // version 1 is exactly 17 bytes
   EXPECT_FALSE(DecodeConntrack(v1_long).has_value());
+  // A mirror refuses it on arrival (counted as bad_extension) and nothing
+  // installs made-up state for it.
+  const Extension bad = with({2, 3, 'f', ' ', 'p'});
+  EXPECT_TRUE(ExtensionValid(good));
+  EXPECT_FALSE(ExtensionValid(bad));
+  SessionRecord r;
+  r.key = Tcp(1).key;
+  r.proto_state = kTcpEstablished;
+  const std::vector<Extension> xs{bad};
+  EXPECT_FALSE(KernelFromSession(r, nullptr, &xs).has_value());
 }
 
 // Expectations come from the peer: only those between the master's own
@@ -159,6 +169,26 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->extra.expectations, std::vector<CtExpectation>{ftp.extra.expectations[0]});
   EXPECT_EQ(implausible, 3u);
+  // Never for ever nor for long, and a helper the kernel has for TCP only.
+  c.extra.expectations = {ftp.extra.expectations[0]};
+  c.extra.expectations[0].flags = kExpectPermanent | 4;
+  c.extra.expectations[0].timeout_s = 0xffffffff;
+  ext = {EncodeConntrack(c)};
+  e = KernelFromSession(r, nullptr, &ext);
+  ASSERT_EQ(e->extra.expectations.size(), 1u);
+  EXPECT_EQ(e->extra.expectations[0].flags, 0);
+  EXPECT_EQ(e->extra.expectations[0].timeout_s, kMaxExpectationTimeoutS);
+  for (const char* helper : {"nfct-evil", "tftp"}) {  // unknown; a UDP helper on a TCP master
+    c.extra.helper = helper;
+    ext = {EncodeConntrack(c)};
+    implausible = 0;
+    e = KernelFromSession(r, nullptr, &ext, &implausible);
+    ASSERT_TRUE(e.has_value()) << "the entry goes in without the helper";
+    EXPECT_EQ(e->extra.helper, "") << helper;
+    EXPECT_TRUE(e->extra.expectations.empty()) << "an expectation without a helper on its master";
+    EXPECT_EQ(implausible, 2u);
+  }
+  c.extra.helper = "ftp";
   // Plausible but too many.
   c.extra.expectations.assign(kMaxExpectations + 3, ftp.extra.expectations[0]);
   for (size_t i = 0; i < c.extra.expectations.size(); ++i) c.extra.expectations[i].dport = static_cast<uint16_t>(50000 + i);
@@ -204,6 +234,31 @@ class FakeKernel : public KernelTable {
     return s;
   }
 };
+
+// A kernel whose dump hands out its entries in slices, with a hook between them.
+template <typename Base>
+class Sliced : public Base {
+ public:
+  std::function<void(int)> between;  // before slice k (k >= 1)
+  int slices = 0;
+  std::unique_ptr<DumpCursor> OpenDump() override {
+    class Cursor : public DumpCursor {
+     public:
+      Cursor(Sliced& k, std::unique_ptr<DumpCursor> inner) : k_(k), inner_(std::move(inner)) {}
+      bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
+        if (k_.slices++ > 0 && k_.between) k_.between(k_.slices - 1);
+        return inner_->Next(max, fn);
+      }
+      Status status() const override { return inner_->status(); }
+
+     private:
+      Sliced& k_;
+      std::unique_ptr<DumpCursor> inner_;
+    };
+    return std::make_unique<Cursor>(*this, KernelTable::OpenDump());
+  }
+};
+using SlicedKernel = Sliced<FakeKernel>;
 
 struct Pair {
   testing::SimBlades c{2, 1, 11};
@@ -361,29 +416,6 @@ TEST(KernelSync, LostEventsAreRepairedByTheDumpNotLost) {
   EXPECT_EQ(p.c.blade(1, 1).owned().live(), 4u);
 }
 
-// A dump that hands out its entries in slices, with a hook between them.
-class SlicedKernel : public FakeKernel {
- public:
-  std::function<void(int)> between;  // before slice k (k >= 1)
-  int slices = 0;
-  std::unique_ptr<DumpCursor> OpenDump() override {
-    class Cursor : public DumpCursor {
-     public:
-      Cursor(SlicedKernel& k, std::unique_ptr<DumpCursor> inner) : k_(k), inner_(std::move(inner)) {}
-      bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn) override {
-        if (k_.slices++ > 0 && k_.between) k_.between(k_.slices - 1);
-        return inner_->Next(max, fn);
-      }
-      Status status() const override { return inner_->status(); }
-
-     private:
-      SlicedKernel& k_;
-      std::unique_ptr<DumpCursor> inner_;
-    };
-    return std::make_unique<Cursor>(*this, KernelTable::OpenDump());
-  }
-};
-
 // A resync reads a large table a slice per loop turn; the events read
 // meanwhile count: a flow that began during the dump is not taken for gone,
 // one that ended is not brought back by the dump's older view of it.
@@ -518,6 +550,107 @@ struct StandbyPair : Pair {
   }
   bool InB(const KernelEntry& e) { return k2ops.table.count(e.key.ToString()) > 0; }
 };
+
+KernelEntry Numbered(uint32_t i) {
+  KernelEntry e = Tcp(i);
+  e.key.src = IpAddr::V4(0x0a100000 + i);
+  e.reply_dst = e.key.src;
+  return e;
+}
+
+// The review's case: the owner is lost while the mirror's resync reads its
+// dump. The dump skipped the sessions as mirrored; adopted, they must not
+// be taken for gone (they were deleted, and their kernel entries with them).
+TEST(StandbyKernel, APromotionDuringASlicedResyncKeepsTheAdoptedSessions) {
+  StandbyPair p;
+  Sliced<OpsKernel> k2;
+  ConntrackOptions o = p.sopt;
+  o.install_chunk = 0;  // the default slices
+  KernelSync s2{p.a2, p.c.blade(2, 1).loop(), k2, o, {IpAddr::V4(0xa9fec902)}};
+  StandbyKernel sk{p.a2, p.c.blade(2, 1).loop(), k2, o, [&](const SessionKey& k) { return s2.Ignored(k); }};
+  p.s2k.set_standby(nullptr);
+  s2.set_standby(&sk);
+  sk.Start();
+  const uint32_t n = 10000;  // three slices: the adoption comes between the second and the third
+  for (uint32_t i = 0; i < n; ++i) {
+    p.k1.Put(Numbered(i));
+    p.s1.OnEvent(CtEvent::kNew, Numbered(i));
+  }
+  p.c.RunFor(seconds(2));
+  ASSERT_EQ(k2.table.size(), n);
+  p.c.blade(2, 1).add_adopt_listener([&](uint8_t, size_t a) { s2.InstallAdopted(a); });
+  k2.between = [&](int slice) {
+    if (slice != 1) return;
+    p.c.blade(2, 1).loop().Post([&] {  // between this slice and the next
+      p.c.Kill(1, 1);
+      p.c.blade(2, 1).Adopt(1);
+    });
+  };
+  bool done = false;
+  ASSERT_TRUE(s2.StartReconcile([&](const Status&) { done = true; }));
+  p.c.RunFor(milliseconds(200));
+  ASSERT_TRUE(done);
+  EXPECT_EQ(s2.counters().resync_deleted.get(), 0u);
+  EXPECT_EQ(p.c.blade(2, 1).owned().live(), n);
+  k2.between = nullptr;
+  ASSERT_TRUE(s2.Reconcile().ok());
+  p.c.RunFor(milliseconds(200));
+  EXPECT_EQ(k2.table.size(), n) << "adopted sessions' kernel entries were removed";
+}
+
+// A dump found an entry of an earlier run, not mirrored then; a bulk sync
+// mirrors it before the repair acts: it stays in the kernel.
+TEST(StandbyKernel, AStaleVerdictIsCheckedAgainWhenTheRepairActs) {
+  StandbyPair p;
+  KernelEntry left = Tcp(5);
+  left.mark |= 0x80000000u;
+  p.k2ops.table[left.key.ToString()] = left;
+  StandbyKernel::DumpScan scan = p.sk.BeginScan();
+  for (auto& [k, e] : p.k2ops.table) p.sk.Scan(scan, e);
+  ASSERT_EQ(scan.stale.size(), 1u);
+  p.k1.Put(Tcp(5));
+  p.s1.OnEvent(CtEvent::kNew, Tcp(5));
+  p.c.RunFor(milliseconds(300));
+  p.sk.Repair(std::move(scan));
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.InB(Tcp(5))) << "a mirrored session's entry was removed as stale";
+}
+
+// Three chassis: chassis 2 mirrors 1 and 3. Chassis 1's promotion takes
+// only its own pending keys: chassis 3's refused update is still retried.
+TEST(StandbyKernel, APromotionLeavesAnotherOwnersPendingKeysQueued) {
+  testing::SimBlades c{3, 1, 11};
+  FakeKernel k1, k3;
+  OpsKernel k2;
+  ConntrackOptions opt;
+  opt.enabled = true;
+  opt.standby_in_kernel = true;
+  api::Blade a1{c.blade(1, 1)}, a2{c.blade(2, 1)}, a3{c.blade(3, 1)};
+  KernelSync s1{a1, c.blade(1, 1).loop(), k1, opt, {}};
+  KernelSync s3{a3, c.blade(3, 1).loop(), k3, opt, {}};
+  KernelSync s2{a2, c.blade(2, 1).loop(), k2, opt, {}};
+  StandbyKernel sk{a2, c.blade(2, 1).loop(), k2, opt, [&](const SessionKey& k) { return s2.Ignored(k); }};
+  s2.set_standby(&sk);
+  sk.Start();
+  const KernelEntry one = Numbered(1), three = Numbered(3);
+  s1.OnEvent(CtEvent::kNew, one);
+  s3.OnEvent(CtEvent::kNew, three);
+  c.RunFor(milliseconds(300));
+  ASSERT_EQ(k2.table.size(), 2u);
+  KernelEntry closing = three;
+  closing.tcp_state = kCtTcpFinWait;
+  k2.fail_next = true;
+  s3.OnEvent(CtEvent::kUpdate, closing);
+  c.RunFor(milliseconds(300));
+  ASSERT_EQ(sk.counters().failed.get(), 1u);
+  c.Kill(1, 1);
+  ASSERT_EQ(c.blade(2, 1).Adopt(1), 1u);
+  s2.InstallAdopted(1);
+  c.RunFor(milliseconds(50));
+  ASSERT_TRUE(sk.Repair().ok());
+  c.RunFor(milliseconds(300));
+  EXPECT_EQ(k2.table[three.key.ToString()].tcp_state, kCtTcpFinWait) << "chassis 3's refused update was forgotten";
+}
 
 TEST(StandbyKernel, TheMirrorsKernelFollowsTheOwnersDeltas) {
   StandbyPair p;
