@@ -341,6 +341,7 @@ void KernelSync::InstallChunk(std::shared_ptr<InstallJob> job) {
   counters_.installed.Add(st.installed);
   counters_.install_existed.Add(st.existed);
   counters_.install_failed.Add(st.failed);
+  counters_.install_without_extras.Add(st.without_extras);
   counters_.expectations_installed.Add(st.expectations_installed + st.expectations_existed);
   counters_.expectations_failed.Add(st.expectations_failed);
   if (job->next < job->entries.size()) {

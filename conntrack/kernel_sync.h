@@ -73,6 +73,7 @@ struct ConntrackCounters {
   Counter resync_created;   // sessions a dump found that events had not told
   Counter resync_deleted;   // sessions the kernel no longer had
   Counter installed, install_existed, install_failed;
+  Counter install_without_extras;  // refused with their helper or labels, installed without them
   Counter last_install_us;  // duration of the last promotion's install
   Counter refused;          // max-sessions reached
   Counter mirrored_events;  // events of sessions this blade mirrors (standby-in-kernel's own)

@@ -637,7 +637,8 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   std::vector<char> in(MNL_SOCKET_BUFFER_SIZE * 4);
   uint32_t seq = NextRequestSeq() << 8;
 
-  auto note_error = [&](int err) {
+  std::vector<std::pair<uint32_t, int>> failures;  // (request seq, errno) of the last drain
+  auto note_error = [&](int err, uint32_t request) {
     if (err == 0) {
       ++st.installed;
     } else if (err == EEXIST || (err == ENOENT && opt.op == InstallOptions::Op::kDelete)) {
@@ -645,10 +646,12 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
     } else {
       ++st.failed;
       if (!st.first_error) st.first_error = err;
+      failures.emplace_back(request, err);
     }
   };
   // Reads acknowledgements until `pending` have come back.
   auto drain = [&](size_t pending) {
+    failures.clear();
     while (pending > 0) {
       const ssize_t n = recv(fd, in.data(), in.size(), 0);
       if (n < 0) {
@@ -660,7 +663,7 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
       for (auto* h = reinterpret_cast<const nlmsghdr*>(in.data()); mnl_nlmsg_ok(h, static_cast<int>(n));) {
         if (h->nlmsg_type == NLMSG_ERROR && pending > 0) {
           const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
-          note_error(-err->error);
+          note_error(-err->error, err->msg.nlmsg_seq);
           --pending;
         }
         int left = static_cast<int>(n) - static_cast<int>(reinterpret_cast<const char*>(h) - in.data());
@@ -708,31 +711,68 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
     flush();
   };
 
-  size_t i = 0;
-  while (i < entries.size()) {
-    size_t used = 0, in_batch = 0;
-    while (i < entries.size() && used + MNL_SOCKET_BUFFER_SIZE <= out.size()) {
-      KernelEntry e = entries[i];
+  // Builds and sends entries [from, to) (stripped of their extras when
+  // asked) and reads the acknowledgements; failures hold what was refused.
+  auto send_batch = [&](size_t from, size_t to, bool stripped) -> uint32_t {
+    size_t used = 0;
+    const uint32_t first = seq + 1;
+    for (size_t k = from; k < to; ++k) {
+      KernelEntry e = entries[k];
       e.mark |= opt.mark_or;
+      if (stripped) e.extra = {};
       CtPtr ct = ToNfct(e, opt.liberal);
       const bool del = opt.op == InstallOptions::Op::kDelete;
       const uint16_t flags = del ? NLM_F_REQUEST | NLM_F_ACK
                                  : NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
                                        (opt.op == InstallOptions::Op::kCreate ? NLM_F_EXCL : 0);
       nlmsghdr* nlh = PutCtHeader(out.data() + used, del ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW, flags, ++seq,
-                                  entries[i].key.is_v4() ? AF_INET : AF_INET6);
+                                  e.key.is_v4() ? AF_INET : AF_INET6);
       nfct_nlmsg_build(nlh, ct.get());
       used += NLMSG_ALIGN(nlh->nlmsg_len);
-      ++in_batch;
-      ++i;
     }
     if (sendto(fd, out.data(), used, 0, nullptr, 0) < 0) {
-      st.failed += in_batch;
+      failures.clear();
+      st.failed += to - from;
       if (!st.first_error) st.first_error = errno;
-      continue;
+      for (size_t k = from; k < to; ++k) failures.emplace_back(first + static_cast<uint32_t>(k - from), errno);
+      return first;
     }
-    drain(in_batch);
-    if (opt.op != InstallOptions::Op::kDelete) install_expectations(i - in_batch, i);
+    drain(to - from);
+    return first;
+  };
+
+  size_t i = 0;
+  while (i < entries.size()) {
+    // As many entries as fit a batch (an entry's message is far below a page).
+    const size_t from = i;
+    size_t bytes = 0;
+    while (i < entries.size() && bytes + MNL_SOCKET_BUFFER_SIZE <= out.size()) {
+      bytes += 512 + 64 * entries[i].extra.expectations.size();
+      ++i;
+    }
+    const uint32_t first = send_batch(from, i, false);
+    // A helper this kernel lacks (EOPNOTSUPP) or labels it keeps none of
+    // (ENOSPC) refuse the whole entry: it goes in again without its extras
+    // (the connection is worth more than its helper), counted.
+    std::vector<size_t> refused;
+    for (const auto& [request, err] : failures) {
+      const size_t k = from + (request - first);
+      if (k >= i) continue;
+      const bool extras = !entries[k].extra.empty();
+      if (extras && (err == EOPNOTSUPP || err == ENOSPC || err == ENOENT) && opt.op != InstallOptions::Op::kDelete) {
+        refused.push_back(k);
+      } else {
+        st.failed_entries.push_back(k);
+      }
+    }
+    for (size_t k : refused) {
+      --st.failed;
+      const uint32_t again = send_batch(k, k + 1, true);
+      (void)again;
+      if (failures.empty()) ++st.without_extras;
+      else st.failed_entries.push_back(k);
+    }
+    if (opt.op != InstallOptions::Op::kDelete) install_expectations(from, i);
   }
   return st;
 }

@@ -169,17 +169,18 @@ void StandbyKernel::Flush(size_t max) {
   dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(taken));
   if (put.empty()) return;
   const InstallStats s = kernel_.Install(put, Options(InstallOptions::Op::kCreateOrUpdate));
-  if (s.failed) {
-    // Which ones failed is not known: none of the batch counts as in the
-    // kernel, so promotion installs them and Repair tries again.
-    for (const KernelEntry& e : put) {
-      installed_.erase(e.key);
-      failed_.insert(e.key);
+  // What the kernel refused is not in it: promotion installs it, a repair
+  // tries again.
+  for (size_t k : s.failed_entries) {
+    installed_.erase(put[k].key);
+    failed_.insert(put[k].key);
+  }
+  if (!failed_.empty()) {
+    for (size_t k = 0; k < put.size(); ++k) {
+      if (std::find(s.failed_entries.begin(), s.failed_entries.end(), k) == s.failed_entries.end()) failed_.erase(put[k].key);
     }
   }
-  if (!s.failed && !failed_.empty()) {
-    for (const KernelEntry& e : put) failed_.erase(e.key);
-  }
+  counters_.without_extras.Add(s.without_extras);
   counters_.installed.Add(std::min<size_t>(fresh, s.installed));
   counters_.updated.Add(s.installed > fresh ? s.installed - fresh : 0);
   counters_.failed.Add(s.failed);

@@ -28,7 +28,8 @@ namespace bladesync {
 
 struct StandbyKernelCounters {
   Counter installed, updated, deleted, failed, reinstalled, repaired;
-  Counter implausible;  // expectations left out (ct_mapping.h PlausibleExpectation)
+  Counter implausible;     // expectations left out (ct_mapping.h PlausibleExpectation)
+  Counter without_extras;  // refused with their helper or labels, installed without them
 };
 
 class StandbyKernel {

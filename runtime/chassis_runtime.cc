@@ -845,6 +845,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
                        {"resync.created", c.resync_created.get()}, {"resync.deleted", c.resync_deleted.get()},
                        {"install.installed", c.installed.get()}, {"install.existed", c.install_existed.get()},
                        {"install.failed", c.install_failed.get()}, {"refused", c.refused.get()},
+                       {"install.without_extras", c.install_without_extras.get()},
                        {"last_install_us", c.last_install_us.get()},
                        {"expectations.new", c.expectations_new.get()},
                        {"expectations.destroy", c.expectations_destroy.get()},
@@ -861,7 +862,8 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
           const StandbyKernelCounters& k = sk->counters();
           for (const auto& [what, v] : {std::pair{"installed", &k.installed}, {"updated", &k.updated},
                                         {"deleted", &k.deleted}, {"failed", &k.failed},
-                                        {"reinstalled", &k.reinstalled}, {"repaired", &k.repaired}}) {
+                                        {"reinstalled", &k.reinstalled}, {"repaired", &k.repaired},
+                                        {"without_extras", &k.without_extras}}) {
             b.conntrack.emplace_back(std::string("standby.") + what, v->get());
           }
           b.conntrack.emplace_back("standby.in_kernel", sk->in_kernel());

@@ -92,6 +92,31 @@ TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
   EXPECT_EQ(again.expectations_existed, 1u) << "first error " << again.first_error;
 }
 
+// An entry whose helper this kernel lacks is refused whole (EOPNOTSUPP): it
+// goes in again without its extras, counted, and only what still fails is
+// reported as failed, by index.
+TEST_F(KernelTest, AnEntryRefusedForItsHelperGoesInWithoutIt) {
+  KernelEntry odd = testing::FtpControl();
+  odd.extra.helper = "no-such-helper";
+  const std::vector<KernelEntry> in = {testing::Tcp(1), odd, testing::UdpSnat()};
+  const InstallStats st = InstallConntrack(in, {});
+  EXPECT_EQ(st.installed, 3u) << "first error " << st.first_error;
+  EXPECT_EQ(st.without_extras, 1u);
+  EXPECT_EQ(st.failed, 0u);
+  EXPECT_TRUE(st.failed_entries.empty());
+  std::map<std::string, KernelEntry> out = DumpAll();
+  ASSERT_TRUE(out.count(odd.key.ToString()));
+  EXPECT_EQ(out[odd.key.ToString()].extra.helper, "");
+  // An entry the kernel refuses outright (a TCP state it does not know) is
+  // reported by its index.
+  KernelEntry bad = testing::Tcp(2);
+  bad.tcp_state = 200;  // no such TCP state
+  const std::vector<KernelEntry> two = {testing::Tcp(3), bad};
+  const InstallStats st2 = InstallConntrack(two, {});
+  EXPECT_EQ(st2.installed, 1u);
+  EXPECT_EQ(st2.failed_entries, std::vector<size_t>{1}) << "first error " << st2.first_error;
+}
+
 TEST_F(KernelTest, TheEventSocketReportsNewEntriesAndDestroys) {
   CtEventSocket events;
   ASSERT_TRUE(events.Open(1 << 20).ok());

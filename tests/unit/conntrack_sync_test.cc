@@ -512,6 +512,7 @@ class OpsKernel : public KernelTable {
     if (fail_next) {
       fail_next = false;
       s.failed = entries.size();
+      for (size_t k = 0; k < entries.size(); ++k) s.failed_entries.push_back(k);
       s.first_error = ENOMEM;
       return s;
     }
