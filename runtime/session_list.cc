@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "blades/extensions.h"
 #include "core/json.h"
 
 namespace bladesync {
@@ -94,6 +95,14 @@ size_t CollectSessions(const BladeAgent& blade, const SessionFilter& f, size_t r
       ListedSession s{blade.config().slot, owner, owned, id, r, std::nullopt,
                       r.expires_ds > now_ds ? (r.expires_ds - now_ds) / 10 : 0};
       if (const NatInfo* n = st.nat(id)) s.nat = *n;
+      if (const std::vector<Extension>* xs = st.extensions(id)) {
+        for (const Extension& x : *xs) {
+          if (auto c = DecodeConntrack(x)) {
+            s.helper = c->extra.helper;
+            s.expectations = static_cast<int>(c->extra.expectations.size());
+          }
+        }
+      }
       out->push_back(s);
     }
   };
@@ -138,6 +147,10 @@ std::string SessionListJson(uint8_t chassis, const std::vector<ListedSession>& s
     j.Key("flags").BeginArray();
     for (const std::string& f : FlagNames(r.flags)) j.String(f);
     j.EndArray();
+    if (x.expectations >= 0) {
+      j.Key("helper").String(x.helper);
+      j.Key("expectations").Uint(static_cast<uint64_t>(x.expectations));
+    }
     if (x.nat) {
       j.Key("nat").BeginObject();
       j.Key("snat").String(x.nat->snat_ip.ToString() + ":" + std::to_string(x.nat->snat_port));
@@ -168,7 +181,9 @@ std::string SessionListText(const std::vector<ListedSession>& s, size_t matched,
     }
     o << "orgin->sink: " << r.key.src.ToString() << ":" << r.key.sport << "->" << r.key.dst.ToString() << ":" << r.key.dport;
     if (x.nat) o << " (nat " << x.nat->snat_ip.ToString() << ":" << x.nat->snat_port << ")";
-    o << "\n\n";
+    o << "\n";
+    if (!x.helper.empty()) o << "helper=" << x.helper << " expectations=" << x.expectations << "\n";
+    o << "\n";
   }
   o << "total session " << matched;
   if (s.size() < matched) o << " (showing " << s.size() << "; add max N)";

@@ -35,6 +35,9 @@ struct ListedSession {
   SessionRecord rec;
   std::optional<NatInfo> nat;
   uint32_t expire_s;
+  // Kernel conntrack sessions: the helper and its pending expectations.
+  std::string helper;
+  int expectations = -1;  // -1: no conntrack state
 };
 
 // Runs on the blade's own thread: appends matches, returns how many matched.

@@ -22,7 +22,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
@@ -103,10 +102,12 @@ def with_bladesync(make, topo):
     server, client = control_connection(topo, data_wait=30)
     try:
         assert expectations(topo, "a"), "A's FTP helper expects no data connection"
-        # The control connection is mirrored on B (its expectation rides in it).
-        c.wait_for("B to mirror the control connection", lambda: [
-            r for r in c.cli(2, "diagnose", "sys", "session", "list", "standby", "dport", "21")["sessions"]], timeout=10)
-        time.sleep(0.5)  # the expectation's update follows the create within a sync round
+        # The control connection is mirrored on B with its helper and the
+        # expectation riding in it (the session list shows both).
+        def mirrored():
+            rows = c.cli(2, "diagnose", "sys", "session", "list", "standby", "dport", "21")["sessions"]
+            return [r for r in rows if r.get("helper") == "ftp" and r.get("expectations") == 1]
+        print("B mirrors:", c.wait_for("B to mirror the control connection and its expectation", mirrored, timeout=10))
         c.procs.pop(1).send_signal(signal.SIGKILL)
         topo.fail_over_routes()
         print("killed A's agent and moved the routes to B")
