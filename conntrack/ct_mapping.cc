@@ -193,6 +193,9 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
       break;
     }
   }
+  // A kernel session always has its state: one without (dropped on the way
+  // as malformed) is not installed with made-up defaults.
+  if (!ct && AppOf(r.flags) == AppKind::kLinuxConntrack) return std::nullopt;
   if (ct) {
     e.status = ct->status;
     e.mark = ct->mark;

@@ -267,21 +267,24 @@ bool KernelSync::StartReconcile(std::function<void(const Status&)> done) {
   if (reconcile_) return false;
   BeginReconcile();
   reconcile_->done = std::move(done);
-  loop_.Post([this, alive = alive_] {
-    if (*alive) ReconcileSlice();
-  });
+  PostReconcileSlice();
   return true;
 }
 
+// Each posted slice belongs to one resync (its generation): a slice of one
+// begun again since finds another generation and ends its chain.
+void KernelSync::PostReconcileSlice() {
+  loop_.Post([this, alive = alive_, run = generation_] {
+    if (*alive && reconcile_ && generation_ == run) ReconcileSlice();
+  });
+}
+
 void KernelSync::ReconcileSlice() {
-  if (!reconcile_) return;
-  const ReconcileJob* job = reconcile_.get();
+  const uint32_t run = generation_;
   const bool more = StepReconcile(kReconcileSlice);
-  if (reconcile_.get() != job) return;  // begun again meanwhile: that one goes on
+  if (!reconcile_ || generation_ != run) return;  // begun again meanwhile: that one goes on
   if (more) {
-    loop_.Post([this, alive = alive_] {
-      if (*alive) ReconcileSlice();
-    });
+    PostReconcileSlice();
     return;
   }
   std::function<void(const Status&)> done = std::move(reconcile_->done);

@@ -126,6 +126,7 @@ class KernelSync {
   bool StepReconcile(size_t max);
   Status FinishReconcile();
   void ReconcileSlice();
+  void PostReconcileSlice();
   std::shared_ptr<struct ReconcileJob> reconcile_;
   std::unordered_set<SessionKey, SessionKeyHash> destroyed_while_reconciling_;
   void InstallChunk(std::shared_ptr<struct InstallJob> job);

@@ -154,7 +154,9 @@ ExpPtr ToNfexp(const KernelEntry& master, const CtExpectation& x) {
   return exp;
 }
 
-CtPtr ToNfct(const KernelEntry& e, bool liberal) {
+// with_nat false: no NAT attributes (the kernel refuses them on an update of
+// an entry that exists; its NAT is set for good at creation).
+CtPtr ToNfct(const KernelEntry& e, bool liberal, bool with_nat = true) {
   CtPtr ct(nfct_new());
   const uint8_t proto = e.key.proto;
   const bool v4 = e.key.is_v4();
@@ -192,12 +194,12 @@ CtPtr ToNfct(const KernelEntry& e, bool liberal) {
     nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_SRC, htons(rsport));
     nfct_set_attr_u16(ct.get(), ATTR_REPL_PORT_DST, htons(rdport));
   }
-  if (snat) {
+  if (snat && with_nat) {
     if (v4) nfct_set_attr_u32(ct.get(), ATTR_SNAT_IPV4, htonl(e.reply_dst.v4()));
     else nfct_set_attr(ct.get(), ATTR_SNAT_IPV6, e.reply_dst.b.data());
     if (!IsIcmp(proto)) nfct_set_attr_u16(ct.get(), ATTR_SNAT_PORT, htons(e.reply_dport));
   }
-  if (dnat) {
+  if (dnat && with_nat) {
     if (v4) nfct_set_attr_u32(ct.get(), ATTR_DNAT_IPV4, htonl(e.reply_src.v4()));
     else nfct_set_attr(ct.get(), ATTR_DNAT_IPV6, e.reply_src.b.data());
     if (!IsIcmp(proto)) nfct_set_attr_u16(ct.get(), ATTR_DNAT_PORT, htons(e.reply_sport));
@@ -637,65 +639,107 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   std::vector<char> in(MNL_SOCKET_BUFFER_SIZE * 4);
   uint32_t seq = NextRequestSeq() << 8;
 
-  std::vector<std::pair<uint32_t, int>> failures;  // (request seq, errno) of the last drain
-  auto note_error = [&](int err, uint32_t request) {
-    if (err == 0) {
-      ++st.installed;
-    } else if (err == EEXIST || (err == ENOENT && opt.op == InstallOptions::Op::kDelete)) {
-      ++st.existed;
-    } else {
-      ++st.failed;
-      if (!st.first_error) st.first_error = err;
-      failures.emplace_back(request, err);
+  // Sends `used` bytes holding requests first..first+count-1 and reads their
+  // acknowledgements: each request's errno (0: done), whatever came back;
+  // one never acknowledged (a recv error) counts as failed with that errno.
+  auto exchange = [&](size_t used, uint32_t first, size_t count) {
+    std::vector<int> result(count, -1);
+    if (sendto(fd, out.data(), used, 0, nullptr, 0) < 0) {
+      std::fill(result.begin(), result.end(), errno);
+      return result;
     }
-  };
-  // Reads acknowledgements until `pending` have come back.
-  auto drain = [&](size_t pending) {
-    failures.clear();
+    size_t pending = count;
     while (pending > 0) {
       const ssize_t n = recv(fd, in.data(), in.size(), 0);
       if (n < 0) {
         if (errno == EINTR) continue;
-        st.failed += pending;
-        if (!st.first_error) st.first_error = errno;
-        return;
+        for (int& r : result)
+          if (r < 0) r = errno;
+        return result;
       }
       for (auto* h = reinterpret_cast<const nlmsghdr*>(in.data()); mnl_nlmsg_ok(h, static_cast<int>(n));) {
-        if (h->nlmsg_type == NLMSG_ERROR && pending > 0) {
+        if (h->nlmsg_type == NLMSG_ERROR) {
           const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
-          note_error(-err->error, err->msg.nlmsg_seq);
-          --pending;
+          const uint32_t k = err->msg.nlmsg_seq - first;  // an ack of an earlier exchange falls outside
+          if (k < count && result[k] < 0) {
+            result[k] = -err->error;
+            --pending;
+          }
         }
         int left = static_cast<int>(n) - static_cast<int>(reinterpret_cast<const char*>(h) - in.data());
         h = mnl_nlmsg_next(h, &left);
         if (left <= 0) break;
       }
     }
+    return result;
+  };
+  const bool del = opt.op == InstallOptions::Op::kDelete;
+  auto existed = [&](int err) { return err == EEXIST || (err == ENOENT && del); };
+
+  // What an entry goes in with: all of it; without NAT attributes (an
+  // update of an existing NAT entry); without a helper the kernel lacks
+  // (EOPNOTSUPP) or labels it keeps none of (ENOSPC).
+  struct Form {
+    bool nat = true, helper = true, labels = true;
+  };
+  auto build = [&](size_t& used, const KernelEntry& entry, const Form& f) {
+    KernelEntry e = entry;
+    e.mark |= opt.mark_or;
+    if (!f.helper) {
+      e.extra.helper.clear();
+      e.extra.expectations.clear();
+    }
+    if (!f.labels) e.extra.labels = {};
+    CtPtr ct = ToNfct(e, opt.liberal, f.nat);
+    const uint16_t flags = del ? NLM_F_REQUEST | NLM_F_ACK
+                               : NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
+                                     (opt.op == InstallOptions::Op::kCreate ? NLM_F_EXCL : 0);
+    nlmsghdr* nlh = PutCtHeader(out.data() + used, del ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW, flags, ++seq,
+                                e.key.is_v4() ? AF_INET : AF_INET6);
+    nfct_nlmsg_build(nlh, ct.get());
+    used += NLMSG_ALIGN(nlh->nlmsg_len);
+  };
+  // The next form to try after `err`, or false: nothing left to take out.
+  auto next_form = [&](const KernelEntry& e, int err, Form& f) {
+    const bool has_nat = (e.status & (kIpsSrcNat | kIpsDstNat)) || e.snat() || e.dnat();
+    if (del) return false;
+    if (err == EOPNOTSUPP && f.nat && has_nat && opt.op == InstallOptions::Op::kCreateOrUpdate) {
+      f.nat = false;
+      return true;
+    }
+    if (err == EOPNOTSUPP && f.helper && !e.extra.helper.empty()) {
+      f.helper = false;
+      return true;
+    }
+    if (err == ENOSPC && f.labels && e.extra.has_labels()) {
+      f.labels = false;
+      return true;
+    }
+    return false;
   };
 
-  // The expectations of entries [from, to), after their masters are in (the
+  // The expectations of the given entries, after their masters are in (the
   // kernel attaches an expectation to its master). Counted apart: an entry
   // is in even when its expectation is refused.
-  auto install_expectations = [&](size_t from, size_t to) {
-    size_t used = 0, pending = 0;
+  auto install_expectations = [&](const std::vector<size_t>& masters) {
+    size_t used = 0, count = 0;
+    uint32_t first = seq + 1;
     auto flush = [&] {
-      if (pending == 0) return;
-      InstallStats entry_st = st;  // drain counts into st; move them to the expectation counters
-      st.installed = st.existed = st.failed = 0;
-      if (sendto(fd, out.data(), used, 0, nullptr, 0) < 0) {
-        st.failed = pending;
-        if (!st.first_error) st.first_error = errno;
-      } else {
-        drain(pending);
+      if (count == 0) return;
+      for (int err : exchange(used, first, count)) {
+        if (err == 0) {
+          ++st.expectations_installed;
+        } else if (err == EEXIST) {
+          ++st.expectations_existed;
+        } else {
+          ++st.expectations_failed;
+          if (!st.first_error) st.first_error = err;
+        }
       }
-      entry_st.expectations_installed += st.installed;
-      entry_st.expectations_existed += st.existed;
-      entry_st.expectations_failed += st.failed;
-      if (!entry_st.first_error) entry_st.first_error = st.first_error;
-      st = entry_st;
-      used = pending = 0;
+      used = count = 0;
+      first = seq + 1;
     };
-    for (size_t k = from; k < to; ++k) {
+    for (size_t k : masters) {
       for (const CtExpectation& x : entries[k].extra.expectations) {
         if (used + MNL_SOCKET_BUFFER_SIZE > out.size()) flush();
         ExpPtr exp = ToNfexp(entries[k], x);
@@ -705,74 +749,45 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
                                   entries[k].key.is_v4() ? AF_INET : AF_INET6);
         nfexp_nlmsg_build(nlh, exp.get());
         used += NLMSG_ALIGN(nlh->nlmsg_len);
-        ++pending;
+        ++count;
       }
     }
     flush();
   };
 
-  // Builds and sends entries [from, to) (stripped of their extras when
-  // asked) and reads the acknowledgements; failures hold what was refused.
-  auto send_batch = [&](size_t from, size_t to, bool stripped) -> uint32_t {
-    size_t used = 0;
-    const uint32_t first = seq + 1;
-    for (size_t k = from; k < to; ++k) {
-      KernelEntry e = entries[k];
-      e.mark |= opt.mark_or;
-      if (stripped) e.extra = {};
-      CtPtr ct = ToNfct(e, opt.liberal);
-      const bool del = opt.op == InstallOptions::Op::kDelete;
-      const uint16_t flags = del ? NLM_F_REQUEST | NLM_F_ACK
-                                 : NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
-                                       (opt.op == InstallOptions::Op::kCreate ? NLM_F_EXCL : 0);
-      nlmsghdr* nlh = PutCtHeader(out.data() + used, del ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW, flags, ++seq,
-                                  e.key.is_v4() ? AF_INET : AF_INET6);
-      nfct_nlmsg_build(nlh, ct.get());
-      used += NLMSG_ALIGN(nlh->nlmsg_len);
-    }
-    if (sendto(fd, out.data(), used, 0, nullptr, 0) < 0) {
-      failures.clear();
-      st.failed += to - from;
-      if (!st.first_error) st.first_error = errno;
-      for (size_t k = from; k < to; ++k) failures.emplace_back(first + static_cast<uint32_t>(k - from), errno);
-      return first;
-    }
-    drain(to - from);
-    return first;
-  };
-
+  constexpr size_t kMaxEntryBytes = 1024;  // the largest entry message is about 440 bytes
   size_t i = 0;
   while (i < entries.size()) {
-    // As many entries as fit a batch (an entry's message is far below a page).
     const size_t from = i;
-    size_t bytes = 0;
-    while (i < entries.size() && bytes + MNL_SOCKET_BUFFER_SIZE <= out.size()) {
-      bytes += 512 + 64 * entries[i].extra.expectations.size();
-      ++i;
-    }
-    const uint32_t first = send_batch(from, i, false);
-    // A helper this kernel lacks (EOPNOTSUPP) or labels it keeps none of
-    // (ENOSPC) refuse the whole entry: it goes in again without its extras
-    // (the connection is worth more than its helper), counted.
-    std::vector<size_t> refused;
-    for (const auto& [request, err] : failures) {
-      const size_t k = from + (request - first);
-      if (k >= i) continue;
-      const bool extras = !entries[k].extra.empty();
-      if (extras && (err == EOPNOTSUPP || err == ENOSPC || err == ENOENT) && opt.op != InstallOptions::Op::kDelete) {
-        refused.push_back(k);
+    size_t used = 0;
+    const uint32_t first = seq + 1;
+    while (i < entries.size() && used + kMaxEntryBytes + MNL_SOCKET_BUFFER_SIZE <= out.size()) build(used, entries[i++], {});
+    const std::vector<int> result = exchange(used, first, i - from);
+    std::vector<size_t> with_expectations;
+    for (size_t k = from; k < i; ++k) {
+      int err = result[k - from];
+      Form form;
+      bool retried = false;
+      // Refused for a part it can go in without: again, one entry at a time
+      // (rare: a helper or labels the kernel lacks, an update of NAT).
+      while (err != 0 && !existed(err) && next_form(entries[k], err, form)) {
+        size_t one = 0;
+        const uint32_t again = seq + 1;
+        build(one, entries[k], form);
+        err = exchange(one, again, 1)[0];
+        retried = true;
+      }
+      if (err == 0 || existed(err)) {
+        (err == 0 ? st.installed : st.existed)++;
+        if (retried && (!form.helper || !form.labels)) ++st.without_extras;
+        if (!del && form.helper && !entries[k].extra.expectations.empty()) with_expectations.push_back(k);
       } else {
+        ++st.failed;
+        if (!st.first_error) st.first_error = err;
         st.failed_entries.push_back(k);
       }
     }
-    for (size_t k : refused) {
-      --st.failed;
-      const uint32_t again = send_batch(k, k + 1, true);
-      (void)again;
-      if (failures.empty()) ++st.without_extras;
-      else st.failed_entries.push_back(k);
-    }
-    if (opt.op != InstallOptions::Op::kDelete) install_expectations(from, i);
+    if (!with_expectations.empty()) install_expectations(with_expectations);
   }
   return st;
 }

@@ -176,8 +176,10 @@ void StandbyKernel::Flush(size_t max) {
     failed_.insert(put[k].key);
   }
   if (!failed_.empty()) {
+    std::vector<bool> refused(put.size(), false);
+    for (size_t k : s.failed_entries) refused[k] = true;
     for (size_t k = 0; k < put.size(); ++k) {
-      if (std::find(s.failed_entries.begin(), s.failed_entries.end(), k) == s.failed_entries.end()) failed_.erase(put[k].key);
+      if (!refused[k]) failed_.erase(put[k].key);
     }
   }
   counters_.without_extras.Add(s.without_extras);

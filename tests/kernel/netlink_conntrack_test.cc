@@ -96,6 +96,7 @@ TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
 // goes in again without its extras, counted, and only what still fails is
 // reported as failed, by index.
 TEST_F(KernelTest, AnEntryRefusedForItsHelperGoesInWithoutIt) {
+  testing::UseConnLabels();
   KernelEntry odd = testing::FtpControl();
   odd.extra.helper = "no-such-helper";
   const std::vector<KernelEntry> in = {testing::Tcp(1), odd, testing::UdpSnat()};
@@ -103,10 +104,15 @@ TEST_F(KernelTest, AnEntryRefusedForItsHelperGoesInWithoutIt) {
   EXPECT_EQ(st.installed, 3u) << "first error " << st.first_error;
   EXPECT_EQ(st.without_extras, 1u);
   EXPECT_EQ(st.failed, 0u);
+  EXPECT_EQ(st.first_error, 0) << "nothing failed in the end";
   EXPECT_TRUE(st.failed_entries.empty());
+  EXPECT_EQ(st.expectations_failed, 0u) << "an expectation of a master that went in without its helper was sent";
   std::map<std::string, KernelEntry> out = DumpAll();
   ASSERT_TRUE(out.count(odd.key.ToString()));
   EXPECT_EQ(out[odd.key.ToString()].extra.helper, "");
+  // Only the helper went: the sequence adjustment and the labels stay.
+  EXPECT_EQ(out[odd.key.ToString()].extra.seqadj_orig, odd.extra.seqadj_orig);
+  EXPECT_EQ(out[odd.key.ToString()].extra.labels, odd.extra.labels);
   // An entry the kernel refuses outright (a TCP state it does not know) is
   // reported by its index.
   KernelEntry bad = testing::Tcp(2);
@@ -115,6 +121,20 @@ TEST_F(KernelTest, AnEntryRefusedForItsHelperGoesInWithoutIt) {
   const InstallStats st2 = InstallConntrack(two, {});
   EXPECT_EQ(st2.installed, 1u);
   EXPECT_EQ(st2.failed_entries, std::vector<size_t>{1}) << "first error " << st2.first_error;
+}
+
+// An entry with NAT that is there already: the kernel refuses NAT
+// attributes on an update (its NAT is set at creation), so the update goes
+// without them, and the state it carries lands.
+TEST_F(KernelTest, AnUpdateOfANatEntryLands) {
+  InstallOptions update;
+  update.op = InstallOptions::Op::kCreateOrUpdate;
+  KernelEntry e = testing::UdpSnat();
+  ASSERT_EQ(InstallConntrack(std::span(&e, 1), update).installed, 1u);
+  e.mark = 0x77;
+  const InstallStats st = InstallConntrack(std::span(&e, 1), update);
+  EXPECT_EQ(st.failed, 0u) << "errno " << st.first_error;
+  EXPECT_EQ(DumpAll()[e.key.ToString()].mark, 0x77u);
 }
 
 TEST_F(KernelTest, TheEventSocketReportsNewEntriesAndDestroys) {

@@ -559,6 +559,26 @@ KernelEntry Numbered(uint32_t i) {
   return e;
 }
 
+// A frame whose conntrack extension is malformed: the mirror drops the
+// extension (bad_extension) and keeps the session; its kernel must not get
+// it with made-up state.
+TEST(StandbyKernel, ASessionWhoseStateWasDroppedIsNotInstalledWithDefaults) {
+  StandbyPair p;
+  ConntrackState c;
+  c.extra.helper = "ftp";
+  Extension bad = EncodeConntrack(c);
+  std::vector<uint8_t> b(bad.data.begin(), bad.data.begin() + 17);
+  for (uint8_t x : {uint8_t{2}, uint8_t{3}, uint8_t{'f'}, uint8_t{' '}, uint8_t{'p'}}) b.push_back(x);
+  ASSERT_TRUE(bad.data.assign(b.begin(), b.end()));
+  const MappedSession m = SessionFromKernel(Tcp(1), 0);
+  const std::vector<Extension> xs{bad};
+  ASSERT_NE(p.a1.Create(m.facts, m.state, nullptr, &xs), api::kNoSession);
+  p.c.RunFor(milliseconds(300));
+  ASSERT_TRUE(p.c.blade(2, 1).standby(1)->store().Find(Tcp(1).key));
+  EXPECT_GE(p.c.blade(2, 1).counters().dropped[static_cast<int>(DropReason::kBadExtension)].get(), 1u);
+  EXPECT_FALSE(p.InB(Tcp(1))) << "installed with made-up state";
+}
+
 // The review's case: the owner is lost while the mirror's resync reads its
 // dump. The dump skipped the sessions as mirrored; adopted, they must not
 // be taken for gone (they were deleted, and their kernel entries with them).
