@@ -130,17 +130,22 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s) {
   return m;
 }
 
-bool KnownHelper(const std::string& name, uint8_t master_proto) {
-  // The kernel's helpers and the protocol of the connections they watch.
+bool KnownHelper(const std::string& name, uint8_t master_proto, bool v6) {
+  // The kernel's helpers, the protocol of the connections they watch, and
+  // whether they watch IPv6 at all.
   static const struct {
     const char* name;
     uint8_t proto;  // 0: TCP or UDP
-  } kHelpers[] = {{"ftp", kProtoTcp},       {"irc", kProtoTcp},  {"sane", kProtoTcp},       {"pptp", kProtoTcp},
-                  {"Q.931", kProtoTcp},     {"H.245", kProtoTcp}, {"tftp", kProtoUdp},      {"snmp", kProtoUdp},
-                  {"snmp_trap", kProtoUdp}, {"RAS", kProtoUdp},   {"netbios-ns", kProtoUdp}, {"amanda", kProtoUdp},
-                  {"sip", 0}};
+    bool v6;
+  } kHelpers[] = {{"ftp", kProtoTcp, true},         {"sane", kProtoTcp, true},  {"Q.931", kProtoTcp, true},
+                  {"H.245", kProtoTcp, true},       {"RAS", kProtoUdp, true},   {"tftp", kProtoUdp, true},
+                  {"amanda", kProtoUdp, true},      {"sip", 0, true},           {"irc", kProtoTcp, false},
+                  {"pptp", kProtoTcp, false},       {"snmp", kProtoUdp, false}, {"snmp_trap", kProtoUdp, false},
+                  {"netbios-ns", kProtoUdp, false}};
   for (const auto& h : kHelpers) {
-    if (name == h.name) return h.proto ? master_proto == h.proto : (master_proto == kProtoTcp || master_proto == kProtoUdp);
+    if (name != h.name) continue;
+    if (v6 && !h.v6) return false;
+    return h.proto ? master_proto == h.proto : (master_proto == kProtoTcp || master_proto == kProtoUdp);
   }
   return false;
 }
@@ -207,7 +212,7 @@ std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatIn
     e.flags_repl = ct->flags_repl;
     e.extra = std::move(ct->extra);
     size_t kept = 0, dropped = 0;
-    if (!e.extra.helper.empty() && !KnownHelper(e.extra.helper, proto)) {
+    if (!e.extra.helper.empty() && !KnownHelper(e.extra.helper, proto, !e.key.is_v4())) {
       e.extra.helper.clear();  // the entry goes in without it
       ++dropped;
     }

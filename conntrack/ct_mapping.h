@@ -41,9 +41,9 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s);
 inline constexpr size_t kMaxExpectations = 8;
 inline constexpr uint32_t kMaxExpectationTimeoutS = 300;  // FTP's and IRC's; SIP's is 180
 inline constexpr uint8_t kExpectPermanent = 1, kExpectInactive = 2;  // NF_CT_EXPECT_*
-// A helper the kernel has, for a master of this protocol (a name from the
-// peer otherwise makes the kernel look for a module of that name).
-bool KnownHelper(const std::string& name, uint8_t master_proto);
+// A helper the kernel has, for a master of this protocol and family (a name
+// from the peer otherwise makes the kernel look for a module of that name).
+bool KnownHelper(const std::string& name, uint8_t master_proto, bool v6);
 std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
                                              const std::vector<Extension>* extensions,
                                              size_t* implausible = nullptr);

@@ -147,7 +147,7 @@ std::string SessionListJson(uint8_t chassis, const std::vector<ListedSession>& s
     j.Key("flags").BeginArray();
     for (const std::string& f : FlagNames(r.flags)) j.String(f);
     j.EndArray();
-    if (x.expectations >= 0) {
+    if (!x.helper.empty()) {  // as the text form: a kernel session with a helper
       j.Key("helper").String(x.helper);
       j.Key("expectations").Uint(static_cast<uint64_t>(x.expectations));
     }

@@ -188,6 +188,9 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
     EXPECT_TRUE(e->extra.expectations.empty()) << "an expectation without a helper on its master";
     EXPECT_EQ(implausible, 2u);
   }
+  EXPECT_TRUE(KnownHelper("ftp", kProtoTcp, true));
+  EXPECT_FALSE(KnownHelper("irc", kProtoTcp, true)) << "the kernel's IRC helper watches IPv4 only";
+  EXPECT_TRUE(KnownHelper("sip", kProtoUdp, false));
   c.extra.helper = "ftp";
   // Plausible but too many.
   c.extra.expectations.assign(kMaxExpectations + 3, ftp.extra.expectations[0]);
