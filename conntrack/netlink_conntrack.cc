@@ -46,12 +46,12 @@ IpAddr V6Bytes(const void* p) {
   return a;
 }
 
-// One direction's tuple of a conntrack object (an expectation's parts are
-// conntrack objects with the original tuple set).
+// One direction's tuple: of a conntrack object (an expectation's parts are
+// conntrack objects with the original tuple set) or of a parsed message.
 struct Tuple {
   IpAddr src, dst;
-  uint16_t sport = 0, dport = 0;
-  uint8_t proto = 0;
+  uint16_t sport = 0, dport = 0, icmp_id = 0;
+  uint8_t proto = 0, icmp_type = 0, icmp_code = 0;
 };
 Tuple OrigTuple(const nf_conntrack* ct) {
   Tuple t;
@@ -337,11 +337,6 @@ class CtParser {
     if (type <= kMax && type < 64) static_cast<Tb*>(data)->a[type] = attr;
     return MNL_CB_OK;
   }
-  struct Tuple {
-    IpAddr src, dst;
-    uint16_t sport = 0, dport = 0, icmp_id = 0;
-    uint8_t proto = 0, icmp_type = 0, icmp_code = 0;
-  };
   static bool ParseTuple(const nlattr* nest, bool v6, Tuple& t) {
     Tb tb;
     if (mnl_attr_parse_nested(nest, Collect<CTA_TUPLE_MAX>, &tb) < 0 || !tb.a[CTA_TUPLE_IP] || !tb.a[CTA_TUPLE_PROTO]) {
@@ -525,85 +520,75 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
   return r;
 }
 
-namespace {
-
-Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
-  Result<MnlPtr> nl = OpenBound(0);
-  if (!nl.ok()) return nl.status();
-  int size = 8 << 20;
-  setsockopt(mnl_socket_get_fd(nl.value().get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-  const uint32_t seq = NextRequestSeq();
-  nlmsghdr* nlh = PutHeader(buf.data(), subsys, msg, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
-  if (mnl_socket_sendto(nl.value().get(), nlh, nlh->nlmsg_len) < 0) {
-    return Unavailable(std::string(what) + ": " + std::strerror(errno));
-  }
-  const unsigned portid = mnl_socket_get_portid(nl.value().get());
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(nl.value().get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Unavailable(std::string(what) + ": " + std::strerror(errno));
-    }
-    const int ret = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, OnCtMessage, &ctx);
-    if (ret == MNL_CB_STOP) return Status::Ok();
-    if (ret < 0) {
-      if (errno == EINTR) continue;
-      return Unavailable(std::string(what) + ": " + std::strerror(errno));
-    }
-  }
-}
-
-}  // namespace
-
+// A dump request and its replies, read as far as the caller wants at a
+// time: the one loop behind DumpConntrack, DumpExpectations and CtDumpCursor.
 struct CtDumpCursor::Impl {
   MnlPtr nl;
   uint32_t seq = 0;
   unsigned portid = 0;
   std::vector<char> buf = std::vector<char>(MNL_SOCKET_BUFFER_SIZE * 4);
+  const char* what = "";
   bool done = false;
+
+  Status Start(uint8_t subsys, uint16_t msg, const char* name) {
+    what = name;
+    Result<MnlPtr> opened = OpenBound(0);
+    if (!opened.ok()) return opened.status();
+    nl = std::move(opened.value());
+    int size = 8 << 20;
+    setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+    seq = NextRequestSeq();
+    nlmsghdr* nlh = PutHeader(buf.data(), subsys, msg, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
+    if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) return Failed();
+    portid = mnl_socket_get_portid(nl.get());
+    return Status::Ok();
+  }
+  // Reads until ctx has seen `max` messages or the dump ended; false once
+  // it ended (*status says how).
+  bool Read(ParseCtx& ctx, size_t max, Status* status) {
+    if (done || !nl) return false;
+    while (ctx.count < max) {
+      const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      const int ret =
+          n < 0 ? MNL_CB_ERROR : mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, OnCtMessage, &ctx);
+      if (ret == MNL_CB_STOP) {
+        done = true;
+        return false;
+      }
+      if (ret < 0) {
+        if (errno == EINTR) continue;
+        *status = Failed();
+        done = true;
+        return false;
+      }
+    }
+    return true;
+  }
+  Status Failed() const { return Unavailable(std::string(what) + ": " + std::strerror(errno)); }
 };
+
+namespace {
+
+Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
+  CtDumpCursor::Impl reader;
+  Status status = reader.Start(subsys, msg, what);
+  while (status.ok() && reader.Read(ctx, SIZE_MAX, &status)) {
+  }
+  return status;
+}
+
+}  // namespace
 
 CtDumpCursor::CtDumpCursor() : impl_(std::make_unique<Impl>()) {}
 CtDumpCursor::~CtDumpCursor() = default;
 
-Status CtDumpCursor::Start() {
-  Result<MnlPtr> nl = OpenBound(0);
-  if (!nl.ok()) return status_ = nl.status();
-  impl_->nl = std::move(nl.value());
-  int size = 8 << 20;
-  setsockopt(mnl_socket_get_fd(impl_->nl.get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
-  impl_->seq = NextRequestSeq();
-  nlmsghdr* nlh = PutCtHeader(impl_->buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, impl_->seq, AF_UNSPEC);
-  if (mnl_socket_sendto(impl_->nl.get(), nlh, nlh->nlmsg_len) < 0) {
-    return status_ = Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
-  }
-  impl_->portid = mnl_socket_get_portid(impl_->nl.get());
-  return status_;
-}
+Status CtDumpCursor::Start() { return status_ = impl_->Start(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, "conntrack dump"); }
 
 bool CtDumpCursor::Next(size_t max, const std::function<void(const KernelEntry&)>& fn) {
-  if (impl_->done || !impl_->nl) return false;
   ParseCtx ctx;
   ctx.entry_fn = &fn;
-  while (ctx.count < max) {
-    const ssize_t n = mnl_socket_recvfrom(impl_->nl.get(), impl_->buf.data(), impl_->buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    const int ret = n < 0 ? MNL_CB_ERROR
-                          : mnl_cb_run(impl_->buf.data(), static_cast<size_t>(n), impl_->seq, impl_->portid,
-                                       OnCtMessage, &ctx);
-    if (ret == MNL_CB_STOP) {
-      impl_->done = true;
-      return false;
-    }
-    if (ret < 0) {
-      if (errno == EINTR) continue;
-      status_ = Unavailable(std::string("conntrack dump: ") + std::strerror(errno));
-      impl_->done = true;
-      return false;
-    }
-  }
-  return true;
+  return impl_->Read(ctx, max, &status_);
 }
 
 Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn) {

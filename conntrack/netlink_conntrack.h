@@ -74,8 +74,9 @@ class CtDumpCursor {
   bool Next(size_t max, const std::function<void(const KernelEntry&)>& fn);
   const Status& status() const { return status_; }
 
+  struct Impl;  // the dump's socket and its read loop (DumpConntrack's too)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   Status status_ = Status::Ok();
 };
