@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 import cluster_harness as h  # noqa: E402
 import firewall_topology as fw  # noqa: E402
-from conntrackd_compare import BLADESYNC_CT, Conntrackd, kernel_count, spread  # noqa: E402
+from conntrackd_compare import BLADESYNC_CT, Conntrackd, kernel_count, runs_and_sizes, spread  # noqa: E402
 
 WAYS = ("standby-in-kernel", "adopt-then-install", "conntrackd-commit")
 
@@ -123,11 +123,7 @@ def conntrackd_run(topo, n, bladesync):
 
 
 def main():
-    args = sys.argv[1:]
-    runs = 1
-    if args[:1] == ["--runs"]:
-        runs, args = int(args[1]), args[2:]
-    sizes = [int(a) for a in args] or [100000, 500000]
+    runs, sizes = runs_and_sizes(sys.argv[1:])
     why = fw.conntrack_missing()
     if why:
         print("cannot run: " + why)

@@ -370,12 +370,16 @@ def summary(runs):
     return out
 
 
-def main():
-    args = sys.argv[1:]
+def runs_and_sizes(argv):
+    """[--runs R] [N ...] of the conntrack benches: (R, the Ns)."""
     runs = 1
-    if args[:1] == ["--runs"]:
-        runs, args = int(args[1]), args[2:]
-    sizes = [int(a) for a in args] or [100000, 500000]
+    if argv[:1] == ["--runs"]:
+        runs, argv = int(argv[1]), argv[2:]
+    return runs, [int(a) for a in argv] or [100000, 500000]
+
+
+def main():
+    runs, sizes = runs_and_sizes(sys.argv[1:])
     why = fw.conntrack_missing()
     if why:
         print("cannot run: " + why)
