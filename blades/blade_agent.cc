@@ -4,6 +4,7 @@
 
 #include "blades/packet.h"
 #include "core/log.h"
+#include "schemas/wire_version.h"
 
 namespace bladesync {
 
@@ -511,6 +512,7 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (!fabric) return DropFrame(DropReason::kWrongLink, "delta batch on the backplane");
       if (!check_origin(b->from(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
+      if (b->schema_major() != kWireSchemaMajor) return DropFrame(DropReason::kIncompatibleSchema, "deltas of another wire schema major version");
       FindPeer(b->from()->chassis())->standby->OnBatch(*b, meta.link, bytes);
       return;
     }
@@ -519,6 +521,7 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (!fabric) return DropFrame(DropReason::kWrongLink, "ack on the backplane");
       if (!check_origin(a->from(), true)) return;
       if (a->owner_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "ack for another chassis");
+      if (a->schema_major() != kWireSchemaMajor) return DropFrame(DropReason::kIncompatibleSchema, "ack of another wire schema major version");
       Peer* p = FindPeer(a->from()->chassis());
       HandleQueries(*p, *a, meta.link);
       p->out.OnAck(*a, meta.link);

@@ -36,6 +36,7 @@ const char* DropReasonName(DropReason r) {
     case DropReason::kWrongSender: return "wrong_sender";
     case DropReason::kImplausible: return "implausible";
     case DropReason::kUnconfirmedEpoch: return "unconfirmed_epoch";
+    case DropReason::kIncompatibleSchema: return "incompatible_schema";
     case DropReason::kCount: break;
   }
   return "?";

@@ -40,6 +40,7 @@ enum class DropReason : uint8_t {
   kWrongSender,       // from a node that may not send this kind of frame
   kImplausible,       // numbers that cannot be true (sequence range, request id, ack beyond what was sent)
   kUnconfirmedEpoch,  // another incarnation while the one we follow is still talking
+  kIncompatibleSchema,  // deltas or acks of another wire schema major version (a release that cannot sync with ours)
   kCount,
 };
 const char* DropReasonName(DropReason r);
@@ -72,7 +73,8 @@ inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
   X(gtp_wrong_direction, "GTP-U packets against their tunnel's policy direction.")                                  \
   X(orphaned_sessions, "Sessions kept from an owner that restarted before its loss was declared.")                  \
   X(orphaned_sessions_dropped, "Orphaned sessions not taken over here and dropped.")                                \
-  X(standby_expired, "Mirrored sessions whose timers ran out on this mirror (each asks the owner with a query).")
+  X(standby_expired, "Mirrored sessions whose timers ran out on this mirror (each asks the owner with a query).")   \
+  X(extensions_newer, "Extensions of a newer version than this release reads, carried as they are (a rolling upgrade).")
 
 struct BladeCounters : StreamCounters {
   // Counted by op, link or reason: name "<family>.<label>[.<link>]", see

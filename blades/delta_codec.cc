@@ -1,5 +1,7 @@
 #include "blades/delta_codec.h"
 
+#include "schemas/wire_version.h"
+
 namespace bladesync {
 
 wire::Ip6 ToWire(const IpAddr& a) { return wire::Ip6(a.hi(), a.lo()); }
@@ -138,6 +140,7 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_send_time_ns(h.send_time_ns);
   b.add_flags(static_cast<wire::BatchFlags>(h.flags));
   b.add_dest_chassis(h.dest_chassis);
+  b.add_schema_major(kWireSchemaMajor);  // 1 costs nothing: the default is not sent
   if (h.bulk_sync_slots) b.add_bulk_sync_slots(h.bulk_sync_slots);
   if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);
   if (h.owner_digest) b.add_owner_digest(h.owner_digest);
@@ -194,6 +197,7 @@ std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wir
   b.add_from(&from);
   b.add_owner_chassis(owner_chassis);
   b.add_owner_epoch(owner_epoch);
+  b.add_schema_major(kWireSchemaMajor);
   b.add_next_seq(next_seq);
   b.add_nack_from(nack_from);
   b.add_nack_to(nack_to);

@@ -49,9 +49,12 @@ const AppSpec* AppSpecForExtension(uint16_t type) {
 
 bool ExtensionValid(const Extension& e) {
   const AppSpec* s = AppSpecForExtension(e.type);
-  if (!s || e.version < 1 || e.version > s->extension_version || e.data.size() > s->max_bytes) return false;
-  // Conntrack state goes into a kernel: every part must parse, not just fit.
+  if (!s || e.version < 1 || e.data.size() > s->max_bytes) return false;
+  // Conntrack state goes into a kernel: every part must parse, not just fit
+  // (a newer version keeps version 2's framing, and what it adds is skipped).
   if (e.type == static_cast<uint16_t>(ExtensionType::kConntrack)) return DecodeConntrack(e).has_value();
+  // Any other version newer than ours is carried as it is: during a rolling
+  // upgrade the session still fails over, and a newer mirror gets it whole.
   return true;
 }
 
@@ -232,7 +235,9 @@ Extension EncodeConntrack(const ConntrackState& c, size_t* left_out) {
 
 std::optional<ConntrackState> DecodeConntrack(const Extension& e) {
   if (e.type != static_cast<uint16_t>(ExtensionType::kConntrack)) return std::nullopt;
-  if (!(e.version == 1 && e.data.size() == 17) && !(e.version == 2 && e.data.size() >= 17)) return std::nullopt;
+  // Version 2 and every later one: the 17 bytes of version 1, then tagged
+  // parts; a part this release does not know is skipped.
+  if (!(e.version == 1 && e.data.size() == 17) && !(e.version >= 2 && e.data.size() >= 17)) return std::nullopt;
   ConntrackState c;
   c.status = Get32(e.data, 0);
   c.mark = Get32(e.data, 4);

@@ -143,6 +143,7 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
         Drop(DropReason::kBadExtension);
         continue;
       }
+      if (e.version > AppSpecForExtension(e.type)->extension_version) counters_.extensions_newer.Add();
       store_.Mutate(id, [&](SessionRecord&) { store_.set_extension(id, e); });
     }
   }

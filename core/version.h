@@ -5,5 +5,5 @@
 #include "core/build_commit.h"  // kCommit: the git commit, stamped by Bazel
 
 namespace bladesync {
-inline constexpr const char kVersion[] = "0.2.0";
+inline constexpr const char kVersion[] = "0.3.0";
 }  // namespace bladesync

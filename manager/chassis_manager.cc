@@ -6,6 +6,7 @@
 
 #include "blades/delta_codec.h"
 #include "core/log.h"
+#include "schemas/wire_version.h"
 
 namespace bladesync {
 
@@ -42,6 +43,8 @@ void ChassisManager::Start() {
 int ChassisManager::live_blades() const {
   return static_cast<int>(std::count_if(blades_.begin(), blades_.end(), [](const BladeView& b) { return b.live; }));
 }
+
+bool PeerView::schema_compatible() const { return schema_major == kWireSchemaMajor; }
 
 bool ChassisManager::ready() const {
   return std::all_of(blades_.begin(), blades_.end(), [](const BladeView& b) { return !b.live || b.ready; });
@@ -154,6 +157,8 @@ void ChassisManager::SendHeartbeats() {
       b.add_remote_link_failed(self.remote_link_failed);
       b.add_holds_addresses_of(held_addresses);
       b.add_software_version(version);
+      b.add_schema_major(kWireSchemaMajor);
+      b.add_schema_minor(kWireSchemaMinor);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -308,6 +313,17 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.remote_link_failed = hb.remote_link_failed();
   // A version is a short word; anything longer is not believed.
   p.software_version = hb.software_version() && hb.software_version()->size() <= 64 ? hb.software_version()->str() : "";
+  const bool was_compatible = p.schema_compatible();
+  p.schema_major = hb.schema_major();
+  p.schema_minor = hb.schema_minor();
+  if (was_compatible && !p.schema_compatible()) {
+    // Said once per change: the peer stays in the election (two primaries
+    // would be worse), but its blades and ours refuse each other's deltas.
+    BS_LOG(kError, "manager") << "chassis " << int(cfg_.chassis) << ": peer chassis " << int(p.chassis)
+                              << " speaks wire schema " << p.schema_major << "." << p.schema_minor << ", this chassis "
+                              << kWireSchemaMajor << "." << kWireSchemaMinor
+                              << ": incompatible, sessions are not synced between them (run one major version)";
+  }
   p.holds_addresses_of.clear();
   if (hb.holds_addresses_of() && hb.holds_addresses_of()->size() <= 16) {
     p.holds_addresses_of.assign(hb.holds_addresses_of()->begin(), hb.holds_addresses_of()->end());

@@ -110,6 +110,9 @@ struct PeerView {
   bool remote_link_failed = false;
   std::vector<uint8_t> holds_addresses_of;  // a-a: whose traffic addresses it holds
   std::string software_version;             // its release and commit ("" from an older one)
+  uint16_t schema_major = 1;                // its wire schema version (1.0 from release 0.2.0)
+  uint16_t schema_minor = 0;
+  bool schema_compatible() const;           // same major as ours: deltas and acks go both ways
   uint8_t priority = 0;
   Nanos uptime{0};
   std::string serial;

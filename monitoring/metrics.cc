@@ -232,6 +232,13 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
           MetricType::Gauge, p.clock_offset_s, {{"chassis", ch}, {"peer", peer}});
     f.Add("bladesync_peer_rtt_seconds", "Heartbeat round trip to the peer.", MetricType::Gauge, p.rtt_s,
           {{"chassis", ch}, {"peer", peer}});
+    if (p.alive) {
+      f.Add("bladesync_peer_info", "1 for each live peer, labelled with its release and wire schema version.",
+            MetricType::Gauge, 1, {{"chassis", ch}, {"peer", peer}, {"version", p.version}, {"schema", p.schema}});
+    }
+    f.Add("bladesync_peer_schema_compatible",
+          "0 while a live peer speaks another wire schema major version: sessions are not synced with it.",
+          MetricType::Gauge, p.schema_compatible ? 1 : 0, {{"chassis", ch}, {"peer", peer}});
   }
   for (const BladeMetrics& b : m.blades) {
     const std::string slot = std::to_string(b.slot);

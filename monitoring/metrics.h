@@ -51,6 +51,9 @@ struct PeerMetrics {
   double clock_offset_s = 0;
   double rtt_s = 0;
   int config_sections_differ = 0;  // config sections whose checksums differ from ours
+  std::string version;             // its release ("" from one that does not say)
+  std::string schema;              // its wire schema version, "1.1"
+  bool schema_compatible = true;   // same major as ours
 };
 
 struct ChassisMetrics {

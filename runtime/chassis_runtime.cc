@@ -767,6 +767,11 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
         for (int l = 0; l < 2; ++l) pm.link_up[l] = mg.LinkUp(p, l);
         pm.clock_offset_s = ToSeconds(p.clock_offset);
         pm.rtt_s = ToSeconds(p.rtt);
+        if (p.alive) {
+          pm.version = p.software_version;
+          pm.schema = SchemaName(p);
+          pm.schema_compatible = p.schema_compatible();
+        }
         if (p.alive && !p.config_checksums.empty()) {
           pm.config_sections_differ = static_cast<int>(DifferingSections(mg.config().config_checksums, p.config_checksums).size());
         }

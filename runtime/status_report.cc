@@ -7,6 +7,7 @@
 #include "blades/blade_counters.h"
 #include "config/config_options.h"
 #include "core/json.h"
+#include "schemas/wire_version.h"
 
 namespace bladesync {
 
@@ -177,6 +178,8 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
     j.Key("ready").Bool(p.alive && p.ready);
     j.Key("serial").String(p.serial);
     j.Key("version").String(p.software_version);
+    j.Key("schema").String(SchemaName(p));
+    j.Key("schema_compatible").Bool(p.schema_compatible());
     j.Key("priority").Uint(p.priority);
     j.Key("live_blades").Int(p.alive ? p.live_blades : 0);
     // A lost peer's uptime stopped meaning anything when it went.
@@ -196,6 +199,8 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.EndObject();
   return j.str();
 }
+
+std::string SchemaName(const PeerView& p) { return std::to_string(p.schema_major) + "." + std::to_string(p.schema_minor); }
 
 std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigState& cs) {
   std::vector<std::string> p;
@@ -247,6 +252,12 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
                 std::to_string(cs.pingserver_failover_threshold) + ")");
   }
   if (!cs.last_error.empty()) p.push_back("the last reload was refused: " + cs.last_error);
+  for (const auto& [id, peer] : m.peers()) {
+    if (!peer.alive || peer.schema_compatible()) continue;
+    p.push_back("peer chassis " + std::to_string(id) + " speaks wire schema " + SchemaName(peer) + ", this chassis " +
+                std::to_string(kWireSchemaMajor) + "." + std::to_string(kWireSchemaMinor) +
+                ": incompatible, no sessions are synced between them (run one major version on every chassis)");
+  }
   for (const auto& [id, peer] : m.peers()) {
     if (!peer.alive || peer.software_version == m.config().software_version) continue;
     p.push_back("peer chassis " + std::to_string(id) + " runs " +
@@ -425,7 +436,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
       << (p.alive ? "alive" : p.partitioned ? "PARTITIONED (answers its check)" : "LOST") << ", "
       << (p.alive ? HaRoleName(p.role) : "role unknown") << (p.alive && !p.ready ? ", not ready" : "")
       << ", m1 " << up(0) << ", m2 " << up(1) << ", priority " << int(p.priority)
-      << (p.alive && !p.software_version.empty() ? ", version " + p.software_version : std::string()) << "\n";
+      << (p.alive && !p.software_version.empty() ? ", version " + p.software_version : std::string())
+      << (p.alive ? ", wire schema " + SchemaName(p) + (p.schema_compatible() ? "" : " (INCOMPATIBLE)") : std::string()) << "\n";
   }
   return o.str();
 }

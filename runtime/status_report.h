@@ -87,6 +87,8 @@ std::string SessionSyncJson(const ChassisManager& m);
 std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, const ConfigState& cs);
 std::string SessionSyncText(const ChassisManager& m);
 std::string Hex64(uint64_t v);
+// A peer's wire schema version as status and metrics show it: "1.1".
+std::string SchemaName(const PeerView& p);
 // The names of the config sections whose checksums differ.
 std::vector<std::string> DifferingSections(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 // diagnose sys ha checksum show (this chassis) / cluster (every chassis).

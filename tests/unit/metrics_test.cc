@@ -23,6 +23,9 @@ ChassisMetrics Sample() {
   p.chassis = 1;
   p.alive = true;
   p.config_sections_differ = 1;
+  p.version = "0.4.0+gaaaaaaa";
+  p.schema = "2.0";
+  p.schema_compatible = false;
   m.peers.push_back(p);
   BladeMetrics b;
   b.slot = 1;
@@ -63,6 +66,22 @@ TEST(Metrics, BuildInfoCarriesTheVersionAndTheCommit) {
   EXPECT_EQ(labels["version"], kVersion);
   EXPECT_EQ(labels["revision"], kCommit);
   EXPECT_FALSE(labels["revision"].empty());
+}
+
+// A rolling upgrade shows per peer: its release and wire schema, and
+// whether its sessions can sync with ours.
+TEST(Metrics, PeersShowTheirVersionAndSchema) {
+  std::map<std::string, const prometheus::MetricFamily*> by_name;
+  const std::vector<prometheus::MetricFamily> families = BuildMetricFamilies(Sample());
+  for (const prometheus::MetricFamily& f : families) by_name[f.name] = &f;
+  ASSERT_TRUE(by_name.count("bladesync_peer_info"));
+  std::map<std::string, std::string> labels;
+  for (const auto& l : by_name["bladesync_peer_info"]->metric.at(0).label) labels[l.name] = l.value;
+  EXPECT_EQ(labels["peer"], "1");
+  EXPECT_EQ(labels["version"], "0.4.0+gaaaaaaa");
+  EXPECT_EQ(labels["schema"], "2.0");
+  ASSERT_TRUE(by_name.count("bladesync_peer_schema_compatible"));
+  EXPECT_EQ(by_name["bladesync_peer_schema_compatible"]->metric.at(0).gauge.value, 0);
 }
 
 TEST(Metrics, TheFailoverMetricIsADuration) {

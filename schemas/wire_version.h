@@ -1,0 +1,15 @@
+// The wire schema's version (bladesync.fbs says what each bump means):
+// chassis of one major version sync both ways; of two, they refuse each
+// other's deltas and acks. Apart from core/version.h (the release), which
+// changes with every commit's stamp, so that code reading frames does not.
+//   1.0  release 0.2.0 (sent no version)
+//   1.1  heartbeats, deltas and acks say their version; extensions of a
+//        newer version are carried, not dropped
+#pragma once
+
+#include <cstdint>
+
+namespace bladesync {
+inline constexpr uint16_t kWireSchemaMajor = 1;
+inline constexpr uint16_t kWireSchemaMinor = 1;
+}  // namespace bladesync
