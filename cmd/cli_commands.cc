@@ -17,6 +17,7 @@
 
 #include "cmd/conntrack_tool.h"
 #include "cmd/demo.h"
+#include "cmd/rolling_upgrade.h"
 #include "core/asio_event_loop.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -61,6 +62,10 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
   diagnose sys session list [src A] [dst A] [sport N] [dport N] [proto P] [slot N] [owned|standby] [max N]
                                             sessions, owned and standby, filtered
   execute ha failover set|unset             make this chassis step down / undo
+  execute ha upgrade --restart-command CMD [--timeout S]
+                                            a rolling upgrade from the primary: CMD (run by sh, {chassis}
+                                            replaced) restarts a chassis on the new release; secondaries
+                                            first, each back in sync, then a handover, then this chassis
   diagnose sys ha monitor <intf> down|up|auto
                                             force a monitored interface's state (auto: the system's)
   diagnose sys ha checksum show|cluster     config checksums per section: this chassis / every chassis
@@ -83,8 +88,8 @@ exit codes: 0 ok, 1 the command ran and failed (check, traffic, keygen),
 )";
 
 struct Flags {
-  std::string config, connect, out;
-  int chassis = 1, duration = -1, rate = -1;
+  std::string config, connect, out, restart_command;
+  int chassis = 1, duration = -1, rate = -1, timeout = 300;
   double max_unroutable_percent = 1.0;
   bool json = false, verbose = false, help = false, version = false;
   bool chassis_given = false, no_failover = false, force = false, out_given = false;
@@ -137,6 +142,8 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
     else if (a == "--chassis") { if (!int_value(&f->chassis)) return false; f->chassis_given = true; }
     else if (a == "--duration") { if (!int_value(&f->duration)) return false; }
     else if (a == "--rate") { if (!int_value(&f->rate)) return false; }
+    else if (a == "--restart-command") { if (!value(&f->restart_command)) return false; }
+    else if (a == "--timeout") { if (!int_value(&f->timeout)) return false; }
     else if (a == "--max-unroutable") { if (!percent_value(&f->max_unroutable_percent)) return false; }
     else if (a == "--json") f->json = true;
     else if (a == "--no-failover") f->no_failover = true;
@@ -149,8 +156,11 @@ bool ParseFlags(const std::vector<std::string>& args, Flags* f, std::string* err
   return true;
 }
 
-int Control(const Flags& f) {
-  std::string endpoint = f.connect;
+// The control socket a command talks to: --connect, or the chassis's
+// 'set control' in its config. 0, or the exit code (usage, config).
+int ControlEndpoint(const Flags& f, std::string* out) {
+  std::string& endpoint = *out;
+  endpoint = f.connect;
   if (endpoint.empty()) {
     // Like bladesyncd: the installed config when there is one, else the demo's.
     std::string path = f.config;
@@ -175,6 +185,12 @@ int Control(const Flags& f) {
                  endpoint.c_str());
     return 2;
   }
+  return 0;
+}
+
+int Control(const Flags& f) {
+  std::string endpoint;
+  if (int rc = ControlEndpoint(f, &endpoint)) return rc;
   std::string command = f.json ? "json" : "text";
   for (const std::string& w : f.words) command += " " + w;
   Result<std::string> reply = ControlRequest(endpoint, command, 3000);
@@ -446,6 +462,17 @@ int RunCli(const std::vector<std::string>& args) {
   if (cmd == "conntrack") return ConntrackTool(f.words, f.json);
   if (cmd == "check-config") return CheckConfig(f);
   if (cmd == "release") return Release(f);
+  if (f.words == std::vector<std::string>{"execute", "ha", "upgrade"}) {
+    UpgradeOptions o;
+    if (f.restart_command.empty() || f.timeout < 1) {
+      std::fprintf(stderr, "usage: bladesync execute ha upgrade --restart-command CMD [--timeout S (from 1, default 300)]\n");
+      return 2;
+    }
+    if (int rc = ControlEndpoint(f, &o.endpoint)) return rc;
+    o.restart_command = f.restart_command;
+    o.timeout_s = f.timeout;
+    return RollingUpgrade(o);
+  }
   if (cmd == "get" || cmd == "diagnose" || cmd == "execute") return Control(f);
   std::fprintf(stderr, "bladesync: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;

@@ -29,6 +29,9 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("serial").String(mc.serial);
   j.Key("priority").Uint(mc.priority);
   j.Key("override").Bool(mc.override_);
+  j.Key("version").String(mc.software_version);
+  j.Key("uptime_s").Double(static_cast<double>(m.uptime().count()) / 1e9);
+  j.Key("schema").String(std::to_string(kWireSchemaMajor) + "." + std::to_string(kWireSchemaMinor));
   j.Key("role").String(HaRoleName(m.role()));
   j.Key("primary").Uint(m.primary());
   j.Key("ready").Bool(m.ready());

@@ -18,6 +18,12 @@ filter() { grep -v -E '^[0-9]{10}\.[0-9]+: src/main/tools/linux-sandbox'; }
 if ! { bazel build //packaging:deb 2>&1 | filter && bash tools/fresh-root.sh bazel-bin/packaging/bladesync.deb; }; then
   echo "run-tests: no fresh Debian 12 root for the package test"
 fi
+# The mixed-version tests run this build against the previous release,
+# built from its tag; without it they say SKIPPED.
+baseline=$(cat tests/integration/baseline_release.txt)
+if ! bash tools/build-release.sh "$baseline" >/dev/null; then
+  echo "run-tests: could not build release $baseline for the mixed-version tests"
+fi
 # shellcheck disable=SC2086
 bazel test --nocache_test_results --test_summary=short --test_output=errors ${BLADESYNC_TEST_ARGS:-} //... 2>&1 | tee "$log" | filter
 rc=${PIPESTATUS[0]}

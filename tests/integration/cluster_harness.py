@@ -140,9 +140,10 @@ class Cluster:
         ns = self.netns.get(c)
         return (["ip", "netns", "exec", ns] + cmd) if ns else cmd
 
-    def start_chassis(self, c, extra_args=(), preexec_fn=None, env=None):
-        """env: variables added to this process's environment for the daemon."""
-        cmd = self.in_ns(c, [self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args))
+    def start_chassis(self, c, extra_args=(), preexec_fn=None, env=None, binary=None):
+        """env: variables added to this process's environment for the daemon;
+        binary: another bladesyncd (an earlier release) than this build's."""
+        cmd = self.in_ns(c, [binary or self.bladesyncd, "--config", self.config, "--chassis", str(c)] + list(extra_args))
         log = open(os.path.join(self.dir, "chassis%d.log" % c), "ab")
         full_env = dict(os.environ, **env) if env else None
         self.procs[c] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
