@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/run_command.h"
 #include "runtime/control_server.h"
 
@@ -18,7 +19,8 @@ namespace bladesync {
 namespace {
 
 namespace pt = boost::property_tree;
-using Clock = std::chrono::steady_clock;
+// Seconds on the monotonic clock (core/clock.h).
+double Now() { return static_cast<double>(MonotonicNow().count()) / 1e9; }
 
 // What the driver reads of a chassis's status: only fields release 0.2.0
 // already reports, since the chassis it starts on runs the old release.
@@ -50,7 +52,7 @@ struct ChassisState {
 
 class Driver {
  public:
-  explicit Driver(const UpgradeOptions& o) : o_(o), start_(Clock::now()) {}
+  explicit Driver(const UpgradeOptions& o) : o_(o), start_(Now()) {}
 
   int Run() {
     std::optional<ChassisState> s = Read();
@@ -84,9 +86,9 @@ class Driver {
       return Fail(1, "the handover did not happen (manual failover unset again); every chassis but this one is upgraded");
     }
     Say("chassis " + std::to_string(successor) + " is primary; chassis " + std::to_string(self) + " owns nothing now");
-    const auto asked = Clock::now();
+    const double asked = Now();
     if (!Restart(self)) return 1;
-    auto since = [&] { return std::chrono::duration<double>(Clock::now() - asked).count(); };
+    auto since = [&] { return Now() - asked; };
     if (!WaitFor("chassis " + std::to_string(self) + " to come back as secondary, in sync with chassis " +
                      std::to_string(successor),
                  [&](const ChassisState& st) {
@@ -119,9 +121,9 @@ class Driver {
   bool RestartPeer(int c) {
     const std::optional<ChassisState> before = Read();
     const std::string was = before && before->Peer(c) ? before->Peer(c)->version : "?";
-    const auto asked = Clock::now();
+    const double asked = Now();
     if (!Restart(c)) return false;
-    auto since = [&] { return std::chrono::duration<double>(Clock::now() - asked).count(); };
+    auto since = [&] { return Now() - asked; };
     if (!WaitFor("chassis " + std::to_string(c) + " to come back and take a bulk sync", [&](const ChassisState& st) {
           const PeerState* p = st.Peer(c);
           // Back: heard again, younger than the restart. In sync: ready (its
@@ -153,9 +155,9 @@ class Driver {
   }
 
   bool WaitFor(const std::string& what, const std::function<bool(const ChassisState&)>& done) {
-    const auto deadline = Clock::now() + std::chrono::seconds(o_.timeout_s);
+    const double deadline = Now() + o_.timeout_s;
     Say("waiting for " + what);
-    while (Clock::now() < deadline) {
+    while (Now() < deadline) {
       if (std::optional<ChassisState> s = Read(); s && done(*s)) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -228,7 +230,7 @@ class Driver {
   }
 
   void Say(const std::string& what) {
-    std::printf("[%6.1fs] %s\n", std::chrono::duration<double>(Clock::now() - start_).count(), what.c_str());
+    std::printf("[%6.1fs] %s\n", Now() - start_, what.c_str());
     std::fflush(stdout);
   }
   int Fail(int code, const std::string& why) {
@@ -242,7 +244,7 @@ class Driver {
   }
 
   const UpgradeOptions& o_;
-  const Clock::time_point start_;
+  const double start_;
   std::string last_error_;
 };
 
