@@ -333,6 +333,22 @@ void BladeAgent::ForwardToOwner(uint8_t owner, const wire::Packet4* p4, const wi
   counters_.packets_forwarded.Add();
 }
 
+void BladeAgent::ReturnToManager(const PacketInfo& p) {
+  if (p.key.is_v4()) {
+    returned4_.push_back(ToWire4(p));
+  } else {
+    returned6_.push_back(ToWire6(p));
+  }
+  counters_.packets_returned.Add();
+}
+
+void BladeAgent::FlushReturned() {
+  if (returned4_.empty() && returned6_.empty()) return;
+  transport_.Send(NodeId{cfg_.chassis, 0}, Link::kBackplane, BuildPacketBatch(scratch_fbb_, self_, returned4_, returned6_));
+  returned4_.clear();
+  returned6_.clear();
+}
+
 bool BladeAgent::ready() const {
   return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby->settled(); });
 }

@@ -25,6 +25,7 @@
 #include "blades/change_log.h"
 #include "blades/delta_codec.h"
 #include "blades/outbound_stream.h"
+#include "blades/packet_info.h"
 #include "blades/session_clock.h"
 #include "blades/session_store.h"
 #include "blades/standby_table.h"
@@ -101,6 +102,10 @@ class BladeAgent {
   }
   // Active-active: hands a packet to the blade that owns its session.
   void ForwardToOwner(uint8_t owner, const wire::Packet4* p4, const wire::Packet6* p6);
+  // A packet with no session here goes back to this chassis's manager, which
+  // tries the next slot of its flow; sent together by FlushReturned.
+  void ReturnToManager(const PacketInfo& p);
+  void FlushReturned();
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
   size_t Adopt(uint8_t chassis);
   // This chassis is no longer the one that processes traffic and another
@@ -217,6 +222,8 @@ class BladeAgent {
   uint32_t manager_epoch_ = 0;  // the incarnation of our manager whose commands we apply
   uint64_t last_command_ = 0;   // its newest request id applied
   int adoption_pending_ = 0;    // adopted sessions still on their way into the kernel
+  std::vector<wire::Packet4> returned4_;  // handed back to the manager, not yet sent
+  std::vector<wire::Packet6> returned6_;
   PacketHandler packet_handler_;
   std::vector<std::function<void(uint8_t, size_t)>> adopt_listeners_;
   StandbyListener standby_listener_;

@@ -65,6 +65,7 @@ inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
   X(packets_dropped, "Packets dropped: no session for a non-SYN TCP packet, table full, GTP-U without tunnel.")      \
   X(packets_asymmetric_local, "Active-active: packets of a peer's session handled with the synced copy.")           \
   X(packets_forwarded, "Active-active: packets sent to the blade that owns their session.")                          \
+  X(packets_returned, "Packets without a session here handed back to the manager for the next slot of their flow.")  \
   X(adopted_sessions, "Sessions taken over from a lost or stepping-down chassis.")                                  \
   X(relinquished_sessions, "Sessions handed to the new primary when this chassis stepped down.")                    \
   X(queries_dropped, "Queries given up because more than max-pending-queries were waiting.")                        \

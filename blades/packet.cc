@@ -65,7 +65,8 @@ wire::Packet6 ToWire6(const PacketInfo& p) {
 }
 
 std::span<const uint8_t> BuildPacketBatch(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
-                                          std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6) {
+                                          std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6,
+                                          bool may_return) {
   fbb.Clear();
   auto v4 = p4.empty() ? 0 : fbb.CreateVectorOfStructs(p4.data(), p4.size());
   auto v6 = p6.empty() ? 0 : fbb.CreateVectorOfStructs(p6.data(), p6.size());
@@ -73,6 +74,7 @@ std::span<const uint8_t> BuildPacketBatch(flatbuffers::FlatBufferBuilder& fbb, c
   b.add_from(&from);
   if (!v4.IsNull()) b.add_packets4(v4);
   if (!v6.IsNull()) b.add_packets6(v6);
+  if (may_return) b.add_may_return(true);
   auto pb = b.Finish();
   fbb.Finish(wire::CreateFrame(fbb, wire::Message::PacketBatch, pb.Union()), wire::FrameIdentifier());
   return {fbb.GetBufferPointer(), fbb.GetSize()};

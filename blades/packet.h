@@ -19,7 +19,8 @@ wire::Packet4 ToWire4(const PacketInfo& p);
 wire::Packet6 ToWire6(const PacketInfo& p);
 // A PacketBatch frame from `from` (the one place one is built).
 std::span<const uint8_t> BuildPacketBatch(flatbuffers::FlatBufferBuilder& fbb, const wire::Origin& from,
-                                          std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6);
+                                          std::span<const wire::Packet4> p4, std::span<const wire::Packet6> p6,
+                                          bool may_return = false);
 // Calls fn(PacketInfo, its wire struct) for every packet of a batch, IPv4 first.
 template <typename F>
 void ForEachPacket(const wire::PacketBatch& batch, F&& fn) {

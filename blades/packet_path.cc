@@ -23,7 +23,7 @@ uint32_t Hash32(const SessionKey& k, uint32_t salt) {
 }
 }  // namespace
 
-PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
+PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded, bool may_return) {
   blade_.counters().packets.Add();
   bool reply = false;
   std::optional<uint32_t> id = blade_.owned().Find(p.key);
@@ -71,6 +71,10 @@ PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
   }
   if (!id) {
     if (proto == kProtoTcp && !((p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck))) {
+      if (may_return) {
+        blade_.ReturnToManager(p);
+        return PacketResult::kReturned;
+      }
       Counter& dropped = blade_.counters().packets_dropped;  // strict: no session without a SYN
       dropped.Add();
       const uint64_t n = dropped.get();
@@ -164,15 +168,17 @@ PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded) {
 // probe is otherwise a cache miss).
 void PacketPath::ProcessBatch(const wire::PacketBatch& batch, bool forwarded) {
   constexpr uint32_t kAhead = 4;
+  const bool may_return = batch.may_return() && !forwarded;
   if (const auto* v4 = batch.packets4()) {
     for (uint32_t i = 0; i < v4->size(); ++i) {
       if (i + kAhead < v4->size()) blade_.owned().Prefetch(FromWire(*v4->Get(i + kAhead)).key);
-      Process(FromWire(*v4->Get(i)), forwarded);
+      Process(FromWire(*v4->Get(i)), forwarded, may_return);
     }
   }
   if (const auto* v6 = batch.packets6()) {
-    for (const wire::Packet6* w : *v6) Process(FromWire(*w), forwarded);
+    for (const wire::Packet6* w : *v6) Process(FromWire(*w), forwarded, may_return);
   }
+  blade_.FlushReturned();
 }
 
 }  // namespace bladesync

@@ -13,6 +13,10 @@
 // land on the same blade: use dp-load-distribution-method src-dst-ip (or a
 // flow rule) for GTP traffic.
 //
+// A blade that was down, or whose slot's flows went elsewhere meanwhile, may
+// see packets of sessions made on another slot: with the manager's leave
+// (PacketBatch.may_return) it hands them back instead of dropping them.
+//
 // Active-active: a packet of a session another chassis owns (we hold its
 // synced copy) is handled here when it changes nothing; when it would
 // change the session's state, or the session is inspected (the inspection
@@ -30,13 +34,16 @@
 
 namespace bladesync {
 
-enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded };
+enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded, kReturned };
 
 class PacketPath {
  public:
   explicit PacketPath(BladeAgent& blade) : blade_(blade) {}
   // forwarded: a peer chassis's blade handed it over (active-active).
-  PacketResult Process(const PacketInfo& p, bool forwarded = false);
+  // may_return: a packet with no session here that cannot open one goes back
+  // to the manager for the next slot of its flow (a slot was down; see
+  // Distributor) rather than being dropped.
+  PacketResult Process(const PacketInfo& p, bool forwarded = false, bool may_return = false);
   // Every packet of a PacketBatch from the distributor (or forwarded).
   void ProcessBatch(const wire::PacketBatch& batch, bool forwarded = false);
 

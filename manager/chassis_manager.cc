@@ -224,9 +224,18 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         ingress_dropped_.Add();
         return Drop(DropReason::kWrongCluster, "packets");
       }
+      // A blade of ours hands back packets it has no session for: they go
+      // on to the next live slot of their flow (see Distributor).
+      uint8_t after = 0;
+      if (pb->from()->chassis() == cfg_.chassis && pb->from()->slot() >= 1 && pb->from()->slot() <= cfg_.slots) {
+        if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
+          return Drop(DropReason::kUnauthenticated, "packets handed back under another chassis's key");
+        }
+        after = pb->from()->slot();
+      }
       // Each packet goes on to its blade in the wire form it came in: only
       // its key and interfaces are read here.
-      ForEachPacket(*pb, [this](const PacketInfo& p, const auto& w) { Ingress(p, w); });
+      ForEachPacket(*pb, [this, after](const PacketInfo& p, const auto& w) { Ingress(p, w, after); });
       return;
     }
     default:
@@ -280,6 +289,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
     PeerGone(p.chassis, now);
   }
   const HaRole was = p.epoch == epoch ? p.role : HaRole::kUnknown;
+  const bool same_incarnation = p.epoch == epoch;
   p.epoch = epoch;
   p.hb_seq = hb.seq();
   p.role = static_cast<HaRole>(hb.role());
@@ -287,8 +297,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.adopted_ours = hb.adopted_from() && std::any_of(hb.adopted_from()->begin(), hb.adopted_from()->end(), [&](const wire::HeldOrigin* o) {
                       return o->chassis() == cfg_.chassis && o->epoch() == cfg_.epoch;
                     });
+  const size_t live_before = p.live_slots ? p.live_slots->size() : 0;
   p.live_slots.reset();
   if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
+  if (same_incarnation && p.live_slots && p.live_slots->size() < live_before) slot_down_at_ = now;  // one of its blades went
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -443,6 +455,7 @@ void ChassisManager::Tick() {
   for (BladeView& b : blades_) {
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
       b.live = false;
+      slot_down_at_ = now;
       failover_started_ = now - cfg_.hb_interval * cfg_.blade_hb_lost_threshold;  // when it went silent
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
                                << " missed its reports: marked dead";
@@ -762,22 +775,56 @@ void ChassisManager::Ingress(const PacketInfo& p) {
 }
 
 template <typename WirePacket>
-void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w) {
-  if (auto slot = IngressSlot(p)) ingress_.Add(*slot, w);
+void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after) {
+  if (auto slot = IngressSlot(p, after)) ingress_.Add(*slot, w);
 }
 
-std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p) {
-  ingress_packets_.Add();
+SlotMask ChassisManager::LiveSlots() const {
+  SlotMask m = 0;
+  for (const BladeView& b : blades_) {
+    if (b.live) m |= SlotBit(b.slot);
+  }
+  return m;
+}
+
+bool ChassisManager::SlotsMoved() const {
+  const SlotMask all = cfg_.slots >= 32 ? kAllSlots : (SlotMask{1} << cfg_.slots) - 1;
+  if (LiveSlots() != all) return true;
+  for (const auto& [id, p] : peers_) {
+    if (p.alive && p.live_slots && p.live_slots->size() < static_cast<size_t>(cfg_.slots)) return true;
+  }
+  return slot_down_at_ >= Nanos(0) && loop_.Now() - slot_down_at_ < cfg_.moved_sessions_live;
+}
+
+std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t after) {
+  if (!after) ingress_packets_.Add();
   if (!processes_traffic()) {
     ingress_dropped_.Add();
     return std::nullopt;
   }
-  const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf);
-  if (v.action == Verdict::kDrop || v.slot < 1 || v.slot > cfg_.slots || !blades_[v.slot - 1].live) {
+  const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf, LiveSlots(), after);
+  if (v.action == Verdict::kDrop) {
     ingress_dropped_.Add();
     return std::nullopt;
   }
-  return static_cast<uint8_t>(v.slot);
+  if (v.slot == 0) {
+    ingress_dropped_.Add();
+    if (after) {
+      ingress_no_session_.Add();  // every live slot of its flow handed it back
+    } else {
+      ingress_no_live_slot_.Add();
+      const uint64_t n = ingress_no_live_slot_.get();
+      if (LogOccurrence(n)) {
+        BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": no live slot for " << p.key.ToString()
+                                 << (v.rule >= 0 ? " (flow rule " + std::to_string(v.rule) + ")" : std::string())
+                                 << ": dropped [" << n << " so far]";
+      }
+    }
+    return std::nullopt;
+  }
+  if (v.slot != v.home) ingress_rerouted_.Add();
+  ingress_.set_may_return(SlotsMoved());
+  return v.slot;
 }
 
 }  // namespace bladesync

@@ -72,6 +72,9 @@ struct ManagerConfig {
   // Checksums of this chassis's config per section, sent in heartbeats.
   std::vector<uint64_t> config_checksums;
   size_t ingress_batch = 512;
+  // How long a TCP session made while its flow's home slot was down can live
+  // on idle (session-ttl): until then its packets may be handed back.
+  Nanos moved_sessions_live = seconds(3600);
 };
 
 
@@ -201,6 +204,14 @@ class ChassisManager {
   uint64_t dropped(DropReason r) const { return dropped_[static_cast<int>(r)].get(); }
   uint64_t ingress_packets() const { return ingress_packets_.get(); }
   uint64_t ingress_dropped() const { return ingress_dropped_.get(); }
+  // Of the packets: sent to another slot than their flow's home (it was
+  // down); dropped as no slot of their flow was live; handed back by every
+  // live slot of their flow (no session anywhere here).
+  uint64_t ingress_rerouted() const { return ingress_rerouted_.get(); }
+  uint64_t ingress_no_live_slot() const { return ingress_no_live_slot_.get(); }
+  uint64_t ingress_no_session() const { return ingress_no_session_.get(); }
+  // The slots whose blade is live now.
+  SlotMask LiveSlots() const;
   EventLoop& loop() { return loop_; }
   Nanos now() const { return loop_.Now(); }
   // Called when the role changes: (old, new).
@@ -230,11 +241,15 @@ class ChassisManager {
   Nanos TakeoverStart() const;
   void SendCommand(wire::CommandKind kind, uint8_t peer, int64_t offset_ns = 0);
   void TellRole();
-  // The blade an entering packet goes to (counted), or none (dropped, counted).
-  std::optional<uint8_t> IngressSlot(const PacketInfo& p);
+  // The blade an entering packet goes to (counted), or none (dropped,
+  // counted); `after`: the slot that handed it back (0: it just entered).
+  std::optional<uint8_t> IngressSlot(const PacketInfo& p, uint8_t after = 0);
+  // Whether a session may live on another slot than its flow's home: a slot
+  // is down here or at a peer, or was within the longest session lifetime.
+  bool SlotsMoved() const;
   // A packet from a data port: `p` is read, `w` goes on unchanged.
   template <typename WirePacket>
-  void Ingress(const PacketInfo& p, const WirePacket& w);
+  void Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after = 0);
   bool BladeLive(uint8_t slot) const { return blades_[slot - 1].live; }
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
@@ -306,7 +321,8 @@ class ChassisManager {
   // A takeover: counted, with how long it took since the loss was noticed.
   void CountFailover();
   Nanos last_failover_duration_{0};
-  Counter ingress_packets_, ingress_dropped_;
+  Counter ingress_packets_, ingress_dropped_, ingress_rerouted_, ingress_no_live_slot_, ingress_no_session_;
+  Nanos slot_down_at_{-1};  // when a live slot here or at a peer was last seen go down (-1: never)
   std::array<Counter, kDropReasons> dropped_;
   CommandChannel commands_;
   IngressBatcher ingress_;

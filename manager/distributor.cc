@@ -54,12 +54,19 @@ Oriented Orient(const SessionKey& k) {
 
 uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) const {
   if (slots_ <= 1) return 1;
+  if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived) return opt_.master_slot;
+  return static_cast<uint8_t>(1 + FlowHash(key, method) % static_cast<uint64_t>(slots_));
+}
+
+// The method's fields hashed, the same for both directions. to-master ranks
+// the other slots by the whole flow (its home is the master).
+uint64_t Distributor::FlowHash(const SessionKey& key, DistributionMethod method) const {
   const Oriented o = Orient(key);
   uint64_t h = 0;
   switch (method) {
     case DistributionMethod::kToMaster:
     case DistributionMethod::kDerived:
-      return opt_.master_slot;
+      return FlowHash(key, DistributionMethod::kSrcDstIpSportDport);
     case DistributionMethod::kSrcIp: h = AddrHash(*o.client); break;
     case DistributionMethod::kDstIp: h = AddrHash(*o.server); break;
     case DistributionMethod::kSrcDstIp: h = Fmix64(AddrHash(*o.client) ^ (AddrHash(*o.server) * 31)); break;
@@ -70,7 +77,36 @@ uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) 
               (uint64_t{key.proto} << 40));
       break;
   }
-  return static_cast<uint8_t>(1 + h % static_cast<uint64_t>(slots_));
+  return h;
+}
+
+std::vector<uint8_t> Distributor::Ranking(const SessionKey& key, uint8_t home, DistributionMethod method) const {
+  // Rendezvous (highest random weight): each other slot's weight is a hash of
+  // the flow and the slot, so a slot going down moves only its own flows.
+  const uint64_t h = FlowHash(key, method);
+  std::vector<std::pair<uint64_t, uint8_t>> others;
+  for (int s = 1; s <= slots_; ++s) {
+    if (s != home) others.emplace_back(Fmix64(h ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(s))), static_cast<uint8_t>(s));
+  }
+  std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<uint8_t> r{home};
+  for (const auto& [w, s] : others) r.push_back(s);
+  return r;
+}
+
+uint8_t Distributor::Pick(const SessionKey& key, uint8_t home, DistributionMethod method, SlotMask live,
+                          uint8_t after) const {
+  if (after == 0 && (live & SlotBit(home))) return home;  // every packet while its home is up
+  const std::vector<uint8_t> r = Ranking(key, home, method);
+  size_t i = 0;
+  if (after) {
+    while (i < r.size() && r[i] != after) ++i;
+    ++i;
+  }
+  for (; i < r.size(); ++i) {
+    if (live & SlotBit(r[i])) return r[i];
+  }
+  return 0;
 }
 
 bool Distributor::Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) const {
@@ -85,7 +121,8 @@ bool Distributor::Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) 
   return r.src_port.Contains(k.sport) && r.dst_port.Contains(k.dport);
 }
 
-Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t dstintf) const {
+Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t dstintf, SlotMask live,
+                              uint8_t after) const {
   const SessionKey rev = key.Reversed();
   for (const FlowRule& r : opt_.flow_rules) {
     // A rule written for one direction also catches the reply, which
@@ -98,16 +135,19 @@ Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t ds
       return v;
     }
     switch (r.target) {
-      case FlowRule::Target::kMaster: v.slot = opt_.master_slot; break;
-      case FlowRule::Target::kSlot: v.slot = r.slot; break;
-      case FlowRule::Target::kLoadBalance: v.slot = HashSlot(key, opt_.method); break;
+      case FlowRule::Target::kMaster: v.home = opt_.master_slot; break;
+      case FlowRule::Target::kSlot: v.home = r.slot; break;
+      case FlowRule::Target::kLoadBalance: v.home = HashSlot(key, opt_.method); break;
     }
+    v.slot = Pick(key, v.home, opt_.method, live, after);
     return v;
   }
   const bool icmp = key.proto == kProtoIcmp || key.proto == kProtoIcmp6;
   DistributionMethod m = opt_.method;
   if (icmp && opt_.icmp_method != DistributionMethod::kDerived) m = opt_.icmp_method;
-  return Verdict{Verdict::kForward, HashSlot(key, m), -1};
+  Verdict v{Verdict::kForward, 0, HashSlot(key, m), -1};
+  v.slot = Pick(key, v.home, m, live, after);
+  return v;
 }
 
 }  // namespace bladesync

@@ -9,9 +9,17 @@
 // load-balance flow-rule) are checked first, in priority order, against both
 // directions of the packet.
 //
+// A slot whose blade is down takes nothing: each flow ranks every slot, its
+// home slot (the hash, or a rule's target) first and the others by a
+// rendezvous hash of the flow, and goes to the first live slot of its
+// ranking. Only the down slot's flows move, spread over the others, and
+// every chassis decides the same for the same live slots. A packet that
+// finds no session where it went can try the next live slot of its ranking
+// (`after`): where its session was made while its home slot was down.
+//
 //   Distributor d(options, /*slots=*/4);
-//   Verdict v = d.Classify(key, /*srcintf=*/3);
-//   if (v.action == Verdict::kForward) send to v.slot;
+//   Verdict v = d.Classify(key, /*srcintf=*/3, /*dstintf=*/0, live);
+//   if (v.action == Verdict::kForward && v.slot) send to v.slot;
 #pragma once
 
 #include <cstdint>
@@ -60,22 +68,35 @@ struct DistributionOptions {
   std::vector<FlowRule> flow_rules;
 };
 
+// Slots that take packets: bit s - 1 for slot s (at most 16 slots).
+using SlotMask = uint32_t;
+inline constexpr SlotMask kAllSlots = ~SlotMask{0};
+inline constexpr SlotMask SlotBit(uint8_t slot) { return SlotMask{1} << (slot - 1); }
+
 struct Verdict {
   enum Action : uint8_t { kForward, kDrop } action = kForward;
-  uint8_t slot = 0;
-  int rule = -1;  // id of the flow rule that decided, or -1
+  uint8_t slot = 0;  // 0: no live slot is left for this flow
+  uint8_t home = 0;  // where it goes while every slot is live
+  int rule = -1;     // id of the flow rule that decided, or -1
 };
 
 class Distributor {
  public:
   Distributor(DistributionOptions options, int slots);
-  Verdict Classify(const SessionKey& key, uint8_t srcintf = 0, uint8_t dstintf = 0) const;
+  // `after`: a slot this packet already tried (0: none); the verdict's slot
+  // is then the next live one of the flow's ranking, or 0 past the last.
+  Verdict Classify(const SessionKey& key, uint8_t srcintf = 0, uint8_t dstintf = 0, SlotMask live = kAllSlots,
+                   uint8_t after = 0) const;
   // The load-balancing hash alone (no rules): 1..slots.
   uint8_t HashSlot(const SessionKey& key, DistributionMethod method) const;
+  // The flow's slots in the order it takes them: home first.
+  std::vector<uint8_t> Ranking(const SessionKey& key, uint8_t home, DistributionMethod method) const;
   int slots() const { return slots_; }
 
  private:
   bool Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) const;
+  uint64_t FlowHash(const SessionKey& key, DistributionMethod method) const;
+  uint8_t Pick(const SessionKey& key, uint8_t home, DistributionMethod method, SlotMask live, uint8_t after) const;
   DistributionOptions opt_;
   int slots_;
 };

@@ -48,7 +48,7 @@ void IngressBatcher::Flush() {
     auto& v6 = pending6_[s];
     if (v4.empty() && v6.empty()) continue;
     transport_.Send(NodeId{self_.chassis(), static_cast<uint8_t>(s)}, Link::kBackplane,
-                    BuildPacketBatch(fbb_, self_, v4, v6));
+                    BuildPacketBatch(fbb_, self_, v4, v6, may_return_));
     v4.clear();
     v6.clear();
   }

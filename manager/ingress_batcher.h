@@ -24,6 +24,9 @@ class IngressBatcher {
   void Add(uint8_t slot, const wire::Packet6& p);
   // Sends every batch now.
   void Flush();
+  // Whether blades may hand back packets they have no session for (the
+  // manager then tries the flow's next slot): from now on, batch by batch.
+  void set_may_return(bool on) { may_return_ = on; }
 
  private:
   void Added(uint8_t slot);
@@ -35,6 +38,7 @@ class IngressBatcher {
   std::vector<std::vector<wire::Packet4>> pending4_;  // by slot
   std::vector<std::vector<wire::Packet6>> pending6_;
   bool flush_posted_ = false;
+  bool may_return_ = false;
   flatbuffers::FlatBufferBuilder fbb_{4096};
 };
 

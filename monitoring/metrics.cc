@@ -176,6 +176,13 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         static_cast<double>(m.ingress_packets), {{"chassis", ch}});
   f.Add("bladesync_ingress_dropped_total", "Packets this chassis did not process.", MetricType::Counter,
         static_cast<double>(m.ingress_dropped), {{"chassis", ch}});
+  f.Add("bladesync_ingress_rerouted_total", "Packets sent to another slot than their flow's home, whose blade was down.",
+        MetricType::Counter, static_cast<double>(m.ingress_rerouted), {{"chassis", ch}});
+  f.Add("bladesync_ingress_no_live_slot_total", "Packets dropped because no slot their flow may use had a live blade.",
+        MetricType::Counter, static_cast<double>(m.ingress_no_live_slot), {{"chassis", ch}});
+  f.Add("bladesync_ingress_no_session_total",
+        "Packets handed back by every live slot of their flow while a slot was or had been down: no session anywhere.",
+        MetricType::Counter, static_cast<double>(m.ingress_no_session), {{"chassis", ch}});
   f.Add("bladesync_config_reload_errors_total", "Refused config reloads.", MetricType::Counter,
         static_cast<double>(m.config_reload_errors), {{"chassis", ch}});
   f.Add("bladesync_curve_peers_total", "CURVE handshakes the ZAP handler decided.", MetricType::Counter,

@@ -69,6 +69,9 @@ struct ChassisMetrics {
   uint64_t handovers_unfenced = 0;
   uint64_t ingress_packets = 0;
   uint64_t ingress_dropped = 0;
+  uint64_t ingress_rerouted = 0;
+  uint64_t ingress_no_live_slot = 0;
+  uint64_t ingress_no_session = 0;
   uint64_t config_reload_errors = 0;
   uint64_t zap_accepted = 0;
   uint64_t zap_refused = 0;

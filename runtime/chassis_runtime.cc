@@ -257,6 +257,8 @@ Status ChassisRuntime::Start() {
     mc.monitored_total = static_cast<int>(cfg_.monitor.size());
     mc.distribution = cfg_.distribution;
     mc.config_checksums = cfg_.checksums.sections;
+    // Only TCP packets are handed back (UDP and ICMP open where they land).
+    mc.moved_sessions_live = seconds(cfg_.timers.session_ttl_s);
     mc.software_version = std::string(kVersion) + (std::string(kCommit).empty() ? "" : "+g" + std::string(kCommit));
     mc.monitored_up = [this] { return MonitoredUp(); };
     mc.hello_holddown = seconds(cfg_.hello_holddown_s);
@@ -744,6 +746,9 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.handovers_unfenced = mg.handovers_unfenced();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();
+      m.ingress_rerouted = mg.ingress_rerouted();
+      m.ingress_no_live_slot = mg.ingress_no_live_slot();
+      m.ingress_no_session = mg.ingress_no_session();
       const ConfigState cs = CurrentConfigState();
       m.health_problems = HealthProblems(mg, cs).size();
       m.has_cluster_addresses = cs.takeover.configured;

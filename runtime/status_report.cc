@@ -48,6 +48,9 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("last_failover_done_ns").Int(m.last_failover_done_wall().count());
   j.Key("ingress_packets").Uint(m.ingress_packets());
   j.Key("ingress_dropped").Uint(m.ingress_dropped());
+  j.Key("ingress_rerouted").Uint(m.ingress_rerouted());
+  j.Key("ingress_no_live_slot").Uint(m.ingress_no_live_slot());
+  j.Key("ingress_no_session").Uint(m.ingress_no_session());
   const std::vector<std::string> problems = HealthProblems(m, cs);
   j.Key("health").String(problems.empty() ? "ok" : "warning");
   j.Key("problems").BeginArray();

@@ -61,6 +61,22 @@ class SimChassisCluster {
     net_.SetDown(NodeId{c, s}, true);
     n.agent.reset();
   }
+  // A dead blade comes back on its own (a replaced board, a blade process
+  // restarted) with an epoch of its own: empty, it takes bulk syncs.
+  void RestartBlade(uint8_t c, uint8_t s, uint32_t epoch) {
+    auto& n = nodes_[{c, s}];
+    if (n.loop) retired_loops_.push_back(std::move(n.loop));
+    n.loop = std::make_unique<SimEventLoop>(sched_, skew_[c]);
+    n.transport = &net_.AddNode(NodeId{c, s}, *n.loop);
+    net_.SetDown(NodeId{c, s}, false);
+    BladeConfig cfg = TestBladeConfig(c, s, n_chassis_);
+    cfg.epoch = epoch;
+    cfg.bulk_sync_timeout = seconds(5);
+    if (opt_.blade) opt_.blade(cfg);
+    n.agent = opt_.make_blade ? opt_.make_blade(cfg, *n.loop, *n.transport)
+                              : std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
+    n.agent->Start();
+  }
   // A fresh start with a new epoch (empty tables, bulk sync from the peers).
   void RestartChassis(uint8_t c) {
     for (int s = 0; s <= n_slots_; ++s) {

@@ -4,6 +4,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <map>
 #include <random>
 #include <set>
 
@@ -45,6 +46,86 @@ RC_GTEST_PROP(Distributor, EveryMethodIsSymmetric, ()) {
   // No per-chassis state: another distributor with the same options agrees.
   Distributor other(o, slots);
   RC_ASSERT(other.Classify(k, 1, 2).slot == a.slot);
+}
+
+// A slot whose blade is down (issue 20): its flows go to live slots, the
+// same for both directions and on every chassis; every other flow stays
+// where it was; and a packet handed back by the slot it went to reaches, by
+// `after`, the slot its flow took while its home was down.
+RC_GTEST_PROP(Distributor, ADownSlotMovesOnlyItsOwnFlows, ()) {
+  const int slots = *rc::gen::inRange(2, 17);
+  DistributionOptions o;
+  o.method = *rc::gen::element(DistributionMethod::kToMaster, DistributionMethod::kSrcIp,
+                               DistributionMethod::kSrcDstIpSportDport);
+  o.master_slot = static_cast<uint8_t>(*rc::gen::inRange(1, slots + 1));
+  Distributor d(o, slots);
+  const SlotMask all = (SlotMask{1} << slots) - 1;
+  SlotMask live = all;
+  for (int i = *rc::gen::inRange(1, slots); i > 0; --i) live &= ~SlotBit(static_cast<uint8_t>(*rc::gen::inRange(1, slots + 1)));
+  RC_PRE(live != 0);
+  const SessionKey k = RandomKey();
+  const Verdict up = d.Classify(k, 1, 2, all);
+  const Verdict v = d.Classify(k, 1, 2, live);
+  RC_ASSERT(v.home == up.slot);
+  RC_ASSERT(v.slot >= 1 && v.slot <= slots && (live & SlotBit(v.slot)));
+  if (live & SlotBit(up.slot)) RC_ASSERT(v.slot == up.slot);  // its home is up: it stays
+  RC_ASSERT(d.Classify(k.Reversed(), 2, 1, live).slot == v.slot);
+  RC_ASSERT(Distributor(o, slots).Classify(k, 1, 2, live).slot == v.slot);
+  // Its home is back: the packet goes home, misses there and is handed back
+  // on down the ranking until the slot it took meanwhile (every live slot
+  // now), each slot once.
+  uint8_t at = up.slot;
+  std::set<uint8_t> seen{at};
+  while (at != v.slot) {
+    at = d.Classify(k, 1, 2, all | live, at).slot;
+    RC_ASSERT(at != 0);
+    RC_ASSERT(seen.insert(at).second);
+  }
+  // And past the last slot of the ranking there is none.
+  while (at) at = d.Classify(k, 1, 2, all, at).slot;
+  RC_ASSERT(seen.size() <= static_cast<size_t>(slots));
+}
+
+// One slot down of four: a quarter of the flows move, spread evenly over the
+// other three; nothing else moves.
+TEST(Distributor, ADownSlotsShareIsSpreadOverTheRest) {
+  Distributor d(DistributionOptions{}, 4);
+  const SlotMask without3 = 0xf & ~SlotBit(3);
+  std::map<uint8_t, int> moved_to;
+  int moved = 0;
+  for (uint32_t i = 0; i < 40000; ++i) {
+    const SessionKey k = SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(1024 + i % 60000), 443, kProtoTcp);
+    const uint8_t before = d.Classify(k).slot, after = d.Classify(k, 0, 0, without3).slot;
+    if (before != 3) {
+      EXPECT_EQ(after, before);
+    } else {
+      ++moved;
+      ++moved_to[after];
+    }
+  }
+  EXPECT_NEAR(moved, 10000, 600);
+  for (uint8_t s : {1, 2, 4}) EXPECT_NEAR(moved_to[s], moved / 3, moved / 10) << "slot " << int(s);
+  EXPECT_EQ(moved_to.count(3), 0u);
+}
+
+// No live slot at all, or a flow rule's slot down: the rule's flows go to
+// the rest by their ranking; with none live the verdict says so (slot 0).
+TEST(Distributor, ARuleForADownSlotFallsBackAndNoLiveSlotIsSaid) {
+  DistributionOptions o;
+  FlowRule r;
+  r.id = 7;
+  r.protocol = kProtoUdp;
+  r.target = FlowRule::Target::kSlot;
+  r.slot = 2;
+  o.flow_rules.push_back(r);
+  Distributor d(o, 3);
+  const SessionKey k = SessionKey::V4(1, 2, 3, 4, kProtoUdp);
+  EXPECT_EQ(d.Classify(k).slot, 2);
+  const Verdict v = d.Classify(k, 0, 0, SlotBit(1) | SlotBit(3));
+  EXPECT_EQ(v.home, 2);
+  EXPECT_EQ(v.rule, 7);
+  EXPECT_TRUE(v.slot == 1 || v.slot == 3);
+  EXPECT_EQ(d.Classify(k, 0, 0, 0).slot, 0);
 }
 
 TEST(Distributor, MethodsUseTheirFields) {

@@ -1,0 +1,186 @@
+// A dead blade black-holes nothing (issue 20): the manager sends new flows
+// of its slot to live slots, a packet that finds no session where it went is
+// handed back and tried on the next slot of its flow, and a returning blade
+// takes new flows again while the flows made elsewhere meanwhile go on
+// where they are. Real packet paths on every blade, on the simulator.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "blades/packet_path.h"
+#include "tests/support/sim_chassis_cluster.h"
+
+namespace bladesync::testing {
+namespace {
+
+class DeadBlade : public ::testing::Test {
+ protected:
+  explicit DeadBlade(int chassis = 1) : c_(chassis, 4, 71) {}
+  void SetUp() override {
+    c_.RunFor(seconds(2));
+    for (int ch = 1; ch <= chassis(); ++ch) Wire(static_cast<uint8_t>(ch));
+    ASSERT_EQ(c_.TrafficChassis().size(), 1u);
+    t_ = c_.TrafficChassis()[0];
+  }
+  virtual int chassis() const { return 1; }
+  // As the runtime does: every blade's packets go through a packet path.
+  void Wire(uint8_t ch) {
+    for (uint8_t s = 1; s <= 4; ++s) {
+      BladeAgent* b = c_.blade(ch, s);
+      if (!b) continue;
+      auto& p = paths_[{ch, s}];
+      p = std::make_unique<PacketPath>(*b);
+      PacketPath* path = p.get();
+      b->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
+    }
+  }
+  static SessionKey Flow(uint32_t i) {
+    return SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(20000 + i), 443, kProtoTcp);
+  }
+  void Send(const SessionKey& k, uint8_t flags, bool reply = false) {
+    c_.manager(t_)->Ingress(PacketInfo{reply ? k.Reversed() : k, flags, 0, uint8_t(reply ? 2 : 1), uint8_t(reply ? 1 : 2)});
+  }
+  // SYN, SYN-ACK, ACK for flows [from, to).
+  void Open(uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) Send(Flow(i), kTcpSyn);
+    c_.RunFor(milliseconds(5));
+    for (uint32_t i = from; i < to; ++i) Send(Flow(i), kTcpSyn | kTcpAck, true);
+    c_.RunFor(milliseconds(5));
+    for (uint32_t i = from; i < to; ++i) Send(Flow(i), kTcpAck);
+    c_.RunFor(milliseconds(5));
+  }
+  void Data(uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) Send(Flow(i), kTcpAck | kTcpPsh);
+    c_.RunFor(milliseconds(5));
+  }
+  // The slot whose blade holds flow i as owner, or 0.
+  uint8_t Holder(uint32_t i) {
+    for (uint8_t s = 1; s <= 4; ++s) {
+      if (c_.blade(t_, s) && c_.blade(t_, s)->owned().Find(Flow(i))) return s;
+    }
+    return 0;
+  }
+  uint64_t Sum(uint8_t ch, uint64_t (*f)(const BladeCounters&)) {
+    uint64_t n = 0;
+    for (uint8_t s = 1; s <= 4; ++s) {
+      if (c_.blade(ch, s)) n += f(c_.blade(ch, s)->counters());
+    }
+    return n;
+  }
+  static uint64_t Dropped(const BladeCounters& b) { return b.packets_dropped.get(); }
+  static uint64_t Returned(const BladeCounters& b) { return b.packets_returned.get(); }
+  Distributor distributor_{DistributionOptions{}, 4};
+  SimChassisCluster c_;
+  std::map<std::pair<uint8_t, uint8_t>, std::unique_ptr<PacketPath>> paths_;
+  uint8_t t_ = 0;
+};
+
+// A standalone chassis loses blade 3 (kill -9, no mirror anywhere): its
+// sessions are gone, but its slot's new flows open on live slots; blade 3
+// returns, takes new flows again, and the flows opened elsewhere meanwhile
+// go on where they are (handed back once, then found).
+TEST_F(DeadBlade, NewFlowsOfADeadSlotGoToLiveSlotsAndStayThereWhenItReturns) {
+  constexpr uint32_t kN = 400;
+  Open(0, kN);
+  uint32_t home3 = 0;
+  for (uint32_t i = 0; i < kN; ++i) {
+    ASSERT_EQ(Holder(i), distributor_.Classify(Flow(i)).slot) << i;
+    home3 += Holder(i) == 3;
+  }
+  ASSERT_GT(home3, 50u);
+  ChassisManager& m = *c_.manager(t_);
+  ASSERT_EQ(m.ingress_rerouted(), 0u);
+
+  c_.KillBlade(t_, 3);
+  c_.RunFor(seconds(1));  // five missed reports: marked dead
+  ASSERT_FALSE(m.blades()[2].live);
+  // The old flows of slot 3 died with it (nothing mirrored them): their
+  // packets are tried on every live slot of their flow, then counted.
+  Data(0, kN);
+  EXPECT_EQ(m.ingress_no_session(), home3);
+  EXPECT_EQ(Sum(t_, Dropped), 0u);
+  // New flows: every one opens, slot 3's on the others.
+  Open(kN, 2 * kN);
+  uint32_t moved = 0;
+  for (uint32_t i = kN; i < 2 * kN; ++i) {
+    const uint8_t home = distributor_.Classify(Flow(i)).slot;
+    const uint8_t at = Holder(i);
+    ASSERT_NE(at, 0) << "flow " << i << " found no slot";
+    if (home == 3) {
+      ++moved;
+    } else {
+      EXPECT_EQ(at, home) << "flow " << i << " moved though its slot is up";
+    }
+  }
+  EXPECT_GT(moved, 50u);
+  EXPECT_EQ(m.ingress_no_live_slot(), 0u);
+  EXPECT_GE(m.ingress_rerouted(), 3 * moved);  // three packets each
+  const uint64_t no_session_before = m.ingress_no_session();
+
+  // Blade 3 returns (a new epoch). The flows it took meanwhile live on the
+  // other slots: their packets come home, miss, and go on to them.
+  c_.RestartBlade(t_, 3, 99);
+  Wire(t_);
+  c_.RunFor(seconds(1));
+  ASSERT_TRUE(m.blades()[2].live);
+  Data(kN, 2 * kN);
+  Data(kN, 2 * kN);
+  EXPECT_EQ(m.ingress_no_session(), no_session_before) << "a flow opened while slot 3 was down was lost";
+  EXPECT_EQ(Sum(t_, Dropped), 0u);
+  EXPECT_EQ(c_.blade(t_, 3)->counters().packets_returned.get(), 2 * moved);
+  for (uint32_t i = kN; i < 2 * kN; ++i) EXPECT_NE(Holder(i), 3) << "flow " << i << " opened twice";
+  // And it takes its own new flows again.
+  Open(2 * kN, 3 * kN);
+  for (uint32_t i = 2 * kN; i < 3 * kN; ++i) EXPECT_EQ(Holder(i), distributor_.Classify(Flow(i)).slot) << i;
+  EXPECT_EQ(Sum(t_, Dropped), 0u);
+}
+
+// While every slot is up and none was down, nothing is handed back: a stray
+// packet is dropped where it lands, as before.
+TEST_F(DeadBlade, NothingIsHandedBackWhileEverySlotIsUp) {
+  Data(0, 100);  // no session anywhere
+  EXPECT_EQ(Sum(t_, Returned), 0u);
+  EXPECT_EQ(Sum(t_, Dropped), 100u);
+  EXPECT_EQ(c_.manager(t_)->ingress_no_session(), 0u);
+}
+
+// Every blade dead: each packet is dropped at the manager, said and counted.
+TEST_F(DeadBlade, NoLiveSlotIsCounted) {
+  for (uint8_t s = 1; s <= 4; ++s) c_.KillBlade(t_, s);
+  c_.RunFor(seconds(1));
+  Open(0, 10);
+  EXPECT_EQ(c_.manager(t_)->ingress_no_live_slot(), 30u) << c_.manager(t_)->ingress_dropped() << " " << c_.manager(t_)->processes_traffic();
+  for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(Holder(i), 0);
+}
+
+// Two chassis with the same slot dead on both: neither has more live blades,
+// so the role stays, and the primary's new flows of that slot open on its
+// live slots.
+class SameSlotDeadOnBoth : public DeadBlade {
+ protected:
+  SameSlotDeadOnBoth() : DeadBlade(2) {}
+  int chassis() const override { return 2; }
+};
+
+TEST_F(SameSlotDeadOnBoth, TheRoleStaysAndNewFlowsOpenOnLiveSlots) {
+  c_.KillBlade(1, 2);
+  c_.KillBlade(2, 2);
+  c_.RunFor(seconds(2));
+  ASSERT_EQ(c_.TrafficChassis(), std::vector<uint8_t>{t_});
+  Open(0, 400);
+  for (uint32_t i = 0; i < 400; ++i) {
+    const uint8_t at = Holder(i);
+    ASSERT_NE(at, 0) << i;
+    ASSERT_NE(at, 2) << i;
+  }
+  EXPECT_EQ(c_.manager(t_)->ingress_no_live_slot(), 0u);
+  EXPECT_EQ(Sum(t_, Dropped), 0u);
+  c_.RunFor(milliseconds(500));
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+}
+
+}  // namespace
+}  // namespace bladesync::testing
