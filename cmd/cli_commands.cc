@@ -223,13 +223,19 @@ int Traffic(const Flags& f) {
   if (f.duration >= 0) cfg.traffic.duration_s = static_cast<uint32_t>(f.duration);
   if (f.rate >= 0) cfg.traffic.rate = static_cast<uint32_t>(f.rate);
   FabricContext ctx(1);
-  // Who processes traffic, as the managers say (asked on the source's poller thread).
+  // Where traffic goes, as the managers say (asked on the source's poller
+  // thread): where the cluster addresses would be (traffic_ready), or, from
+  // a release that does not say (0.2.0), whoever processes traffic.
   TrafficSource source(cfg, ctx, [&cfg] {
     std::vector<uint8_t> t;
     for (const ChassisConfig& c : cfg.chassis) {
       if (c.control.empty()) continue;
       Result<std::string> r = ControlRequest(c.control, "json get system ha status", 200);
-      if (r.ok() && r->find("\"processes_traffic\":true") != std::string::npos) t.push_back(c.id);
+      if (!r.ok()) continue;
+      const bool says_ready = r->find("\"traffic_ready\":") != std::string::npos;
+      if (r->find(says_ready ? "\"traffic_ready\":true" : "\"processes_traffic\":true") != std::string::npos) {
+        t.push_back(c.id);
+      }
     }
     return t;
   });

@@ -36,6 +36,9 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("primary").Uint(m.primary());
   j.Key("ready").Bool(m.ready());
   j.Key("processes_traffic").Bool(m.processes_traffic());
+  // Where the cluster addresses go: processes traffic, and a takeover's
+  // adoptions are done (a handover's new primary is not, for a round trip).
+  j.Key("traffic_ready").Bool(m.TrafficReady());
   j.Key("manual_failover").Bool(m.manual_failover());
   j.Key("live_blades").Int(m.live_blades());
   j.Key("monitored_up").Int(m.config().monitored_up ? m.config().monitored_up() : m.config().monitored_total);

@@ -145,10 +145,22 @@ def kill_blade(make):
 
 
 def force_monitors_up(c):
-    """This host has no port1 or port2, so they count as down: the test sets their states."""
+    """This host has no port1 or port2, so they count as down: the test sets
+    their states. Chassis 1's change reaches chassis 2 with its next
+    heartbeat: meanwhile chassis 2 may count more interfaces up than it
+    and take the role for a moment (as FortiOS would). The test starts only
+    once that has settled: chassis 1 primary again and ready for traffic."""
     for ch in (1, 2):
         for intf in ("port1", "port2"):
             c.cli(ch, "diagnose", "sys", "ha", "monitor", intf, "up")
+
+    def settled():
+        s1, s2 = c.status(1), c.status(2)
+        return (s1["monitored_up"] == 2 and s2["monitored_up"] == 2 and s1["role"] == "primary" and
+                s1["traffic_ready"] and s2["role"] == "secondary" and owned(s2) == 0)
+    c.wait_for("chassis 1 to hold the traffic with every monitor up", settled, timeout=15)
+    time.sleep(1.0)  # two heartbeats more: no late flip
+    assert settled(), (c.status(1)["role"], c.status(2)["role"])
 
 
 def monitor_down(make):
