@@ -219,10 +219,24 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
     case wire::Message::PacketBatch: {
       // A data port: packets entering this chassis from outside.
       const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
-      if (fabric) return Drop(DropReason::kWrongLink, "packets on m1/m2");
       if (!pb->from() || pb->from()->group_id() != cfg_.group_id) {
         ingress_dropped_.Add();
         return Drop(DropReason::kWrongCluster, "packets");
+      }
+      if (fabric) {
+        // Active-active: a peer's manager hands us packets of sessions our
+        // blades took over from its dead blade.
+        if (cfg_.mode != HaMode::kActiveActive) return Drop(DropReason::kWrongLink, "packets on m1/m2");
+        const uint8_t from = pb->from()->chassis();
+        if (pb->from()->slot() != 0 || !peers_.count(from)) return Drop(DropReason::kWrongSender, "packets not from a peer's manager");
+        if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != from) {
+          return Drop(DropReason::kUnauthenticated, "packets from a peer under another chassis's key");
+        }
+        ForEachPacket(*pb, [this](const PacketInfo& p, const auto& w) {
+          ingress_from_peer_.Add();
+          Ingress(p, w, 0, /*from_peer=*/true);
+        });
+        return;
       }
       // A blade of ours hands back packets it has no session for: they go
       // on to the next live slot of their flow (see Distributor).
@@ -297,10 +311,10 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.adopted_ours = hb.adopted_from() && std::any_of(hb.adopted_from()->begin(), hb.adopted_from()->end(), [&](const wire::HeldOrigin* o) {
                       return o->chassis() == cfg_.chassis && o->epoch() == cfg_.epoch;
                     });
-  const size_t live_before = p.live_slots ? p.live_slots->size() : 0;
+  std::optional<std::vector<uint8_t>> live_before = std::move(p.live_slots);
   p.live_slots.reset();
   if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
-  if (same_incarnation && p.live_slots && p.live_slots->size() < live_before) slot_down_at_ = now;  // one of its blades went
+  if (same_incarnation && live_before && p.live_slots) PeerBladesLost(p, *live_before);
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -775,8 +789,47 @@ void ChassisManager::Ingress(const PacketInfo& p) {
 }
 
 template <typename WirePacket>
-void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after) {
-  if (auto slot = IngressSlot(p, after)) ingress_.Add(*slot, w);
+void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after, bool from_peer) {
+  uint8_t peer = 0;
+  if (auto slot = IngressSlot(p, after, from_peer ? nullptr : &peer)) {
+    ingress_.Add(*slot, w);
+  } else if (peer) {
+    ingress_to_peer_.Add();
+    ingress_.AddToPeer(peer, PeerLink(peer), w);
+  }
+}
+
+// Active-active: the live peer whose blade of `slot` took over our dead
+// blade's sessions (its heartbeat lists the slot), or 0.
+uint8_t ChassisManager::PeerHoldingSlot(uint8_t slot) const {
+  if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || BladeLive(slot)) return 0;
+  for (const auto& [id, p] : peers_) {
+    if (p.alive && p.live_slots && std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end()) {
+      return id;
+    }
+  }
+  return 0;
+}
+
+Link ChassisManager::PeerLink(uint8_t peer) const {
+  const PeerView& p = peers_.at(peer);
+  return LinkUp(p, 0) || !LinkUp(p, 1) ? Link::kM1 : Link::kM2;
+}
+
+// A peer's blade went down (its heartbeat no longer lists the slot). In
+// active-active its sessions are nobody's now: our blade of that slot, which
+// mirrors it, takes them over, and the peer hands us their packets.
+void ChassisManager::PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before) {
+  for (uint8_t slot : live_before) {
+    if (std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end()) continue;
+    slot_down_at_ = loop_.Now();
+    if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || !BladeLive(slot)) continue;
+    blade_takeovers_.Add();
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " of chassis "
+                             << int(p.chassis) << " is down: our blade in slot " << int(slot) << " takes over its sessions";
+    commands_.SendTo(slot, {.kind = wire::CommandKind::Adopt, .peer = p.chassis},
+                     [this](uint8_t s) { return BladeLive(s); });
+  }
 }
 
 SlotMask ChassisManager::LiveSlots() const {
@@ -796,7 +849,7 @@ bool ChassisManager::SlotsMoved() const {
   return slot_down_at_ >= Nanos(0) && loop_.Now() - slot_down_at_ < cfg_.moved_sessions_live;
 }
 
-std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t after) {
+std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t after, uint8_t* to_peer) {
   if (!after) ingress_packets_.Add();
   if (!processes_traffic()) {
     ingress_dropped_.Add();
@@ -808,6 +861,9 @@ std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t 
     return std::nullopt;
   }
   if (v.slot == 0) {
+    // Active-active, its home blade dead here: a peer's blade of that slot
+    // took over what it owned.
+    if (to_peer && (*to_peer = PeerHoldingSlot(v.home))) return std::nullopt;
     ingress_dropped_.Add();
     if (after) {
       ingress_no_session_.Add();  // every live slot of its flow handed it back

@@ -210,6 +210,11 @@ class ChassisManager {
   uint64_t ingress_rerouted() const { return ingress_rerouted_.get(); }
   uint64_t ingress_no_live_slot() const { return ingress_no_live_slot_.get(); }
   uint64_t ingress_no_session() const { return ingress_no_session_.get(); }
+  // Active-active: packets handed to / from a peer whose blade took over a
+  // dead blade's sessions, and those takeovers.
+  uint64_t ingress_to_peer() const { return ingress_to_peer_.get(); }
+  uint64_t ingress_from_peer() const { return ingress_from_peer_.get(); }
+  uint64_t blade_takeovers() const { return blade_takeovers_.get(); }
   // The slots whose blade is live now.
   SlotMask LiveSlots() const;
   EventLoop& loop() { return loop_; }
@@ -243,13 +248,18 @@ class ChassisManager {
   void TellRole();
   // The blade an entering packet goes to (counted), or none (dropped,
   // counted); `after`: the slot that handed it back (0: it just entered).
-  std::optional<uint8_t> IngressSlot(const PacketInfo& p, uint8_t after = 0);
+  // to_peer: set to the peer to hand the packet to when no slot here can take
+  // it (active-active, see PeerHoldingSlot); null for a peer's packets.
+  std::optional<uint8_t> IngressSlot(const PacketInfo& p, uint8_t after = 0, uint8_t* to_peer = nullptr);
+  uint8_t PeerHoldingSlot(uint8_t slot) const;
+  Link PeerLink(uint8_t peer) const;
+  void PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before);
   // Whether a session may live on another slot than its flow's home: a slot
   // is down here or at a peer, or was within the longest session lifetime.
   bool SlotsMoved() const;
   // A packet from a data port: `p` is read, `w` goes on unchanged.
   template <typename WirePacket>
-  void Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after = 0);
+  void Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after = 0, bool from_peer = false);
   bool BladeLive(uint8_t slot) const { return blades_[slot - 1].live; }
   uint64_t hb_seq_ = 0;  // one per heartbeat round (the M1 and M2 copies share it)
   uint8_t Incumbent() const;
@@ -322,6 +332,7 @@ class ChassisManager {
   void CountFailover();
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_, ingress_rerouted_, ingress_no_live_slot_, ingress_no_session_;
+  Counter ingress_to_peer_, ingress_from_peer_, blade_takeovers_;
   Nanos slot_down_at_{-1};  // when a live slot here or at a peer was last seen go down (-1: never)
   std::array<Counter, kDropReasons> dropped_;
   CommandChannel commands_;

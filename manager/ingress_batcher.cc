@@ -17,21 +17,35 @@ void IngressBatcher::Add(uint8_t slot, const PacketInfo& p) {
   } else {
     pending6_[slot].push_back(ToWire6(p));
   }
-  Added(slot);
+  Added(pending4_[slot].size() + pending6_[slot].size());
 }
 
 void IngressBatcher::Add(uint8_t slot, const wire::Packet4& p) {
   pending4_[slot].push_back(p);
-  Added(slot);
+  Added(pending4_[slot].size() + pending6_[slot].size());
 }
 
 void IngressBatcher::Add(uint8_t slot, const wire::Packet6& p) {
   pending6_[slot].push_back(p);
-  Added(slot);
+  Added(pending4_[slot].size() + pending6_[slot].size());
 }
 
-void IngressBatcher::Added(uint8_t slot) {
-  if (pending4_[slot].size() + pending6_[slot].size() >= batch_) {
+void IngressBatcher::AddToPeer(uint8_t peer, Link link, const wire::Packet4& p) {
+  PeerBatch& b = to_peer_[peer];
+  b.link = link;
+  b.p4.push_back(p);
+  Added(b.p4.size() + b.p6.size());
+}
+
+void IngressBatcher::AddToPeer(uint8_t peer, Link link, const wire::Packet6& p) {
+  PeerBatch& b = to_peer_[peer];
+  b.link = link;
+  b.p6.push_back(p);
+  Added(b.p4.size() + b.p6.size());
+}
+
+void IngressBatcher::Added(size_t pending) {
+  if (pending >= batch_) {
     Flush();
   } else if (!flush_posted_) {
     flush_posted_ = true;
@@ -51,6 +65,13 @@ void IngressBatcher::Flush() {
                     BuildPacketBatch(fbb_, self_, v4, v6, may_return_));
     v4.clear();
     v6.clear();
+  }
+  for (auto& [peer, b] : to_peer_) {
+    if (b.p4.empty() && b.p6.empty()) continue;
+    // From the manager (slot 0): the peer's manager takes it as its own ingress.
+    transport_.Send(NodeId{peer, 0}, b.link, BuildPacketBatch(fbb_, self_, b.p4, b.p6));
+    b.p4.clear();
+    b.p6.clear();
   }
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "blades/packet.h"
@@ -22,6 +23,10 @@ class IngressBatcher {
   // A packet that arrived in its wire form goes on in it, unconverted.
   void Add(uint8_t slot, const wire::Packet4& p);
   void Add(uint8_t slot, const wire::Packet6& p);
+  // To a peer chassis's manager over M1 or M2 (active-active: its blade took
+  // over our dead blade's sessions).
+  void AddToPeer(uint8_t peer, Link link, const wire::Packet4& p);
+  void AddToPeer(uint8_t peer, Link link, const wire::Packet6& p);
   // Sends every batch now.
   void Flush();
   // Whether blades may hand back packets they have no session for (the
@@ -29,7 +34,12 @@ class IngressBatcher {
   void set_may_return(bool on) { may_return_ = on; }
 
  private:
-  void Added(uint8_t slot);
+  void Added(size_t pending);
+  struct PeerBatch {
+    Link link = Link::kM1;
+    std::vector<wire::Packet4> p4;
+    std::vector<wire::Packet6> p6;
+  };
   EventLoop& loop_;
   Transport& transport_;
   wire::Origin self_;
@@ -37,6 +47,7 @@ class IngressBatcher {
   size_t batch_;
   std::vector<std::vector<wire::Packet4>> pending4_;  // by slot
   std::vector<std::vector<wire::Packet6>> pending6_;
+  std::map<uint8_t, PeerBatch> to_peer_;
   bool flush_posted_ = false;
   bool may_return_ = false;
   flatbuffers::FlatBufferBuilder fbb_{4096};

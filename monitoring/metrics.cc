@@ -183,6 +183,15 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
   f.Add("bladesync_ingress_no_session_total",
         "Packets handed back by every live slot of their flow while a slot was or had been down: no session anywhere.",
         MetricType::Counter, static_cast<double>(m.ingress_no_session), {{"chassis", ch}});
+  f.Add("bladesync_ingress_to_peer_total",
+        "Active-active: packets handed to a peer whose blade took over the sessions of a dead blade here.",
+        MetricType::Counter, static_cast<double>(m.ingress_to_peer), {{"chassis", ch}});
+  f.Add("bladesync_ingress_from_peer_total",
+        "Active-active: packets a peer handed us for sessions our blades took over from its dead blade.",
+        MetricType::Counter, static_cast<double>(m.ingress_from_peer), {{"chassis", ch}});
+  f.Add("bladesync_blade_takeovers_total",
+        "Active-active: a peer's blade went down and our blade of its slot took over its sessions.",
+        MetricType::Counter, static_cast<double>(m.blade_takeovers), {{"chassis", ch}});
   f.Add("bladesync_config_reload_errors_total", "Refused config reloads.", MetricType::Counter,
         static_cast<double>(m.config_reload_errors), {{"chassis", ch}});
   f.Add("bladesync_curve_peers_total", "CURVE handshakes the ZAP handler decided.", MetricType::Counter,

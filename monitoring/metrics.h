@@ -72,6 +72,9 @@ struct ChassisMetrics {
   uint64_t ingress_rerouted = 0;
   uint64_t ingress_no_live_slot = 0;
   uint64_t ingress_no_session = 0;
+  uint64_t ingress_to_peer = 0;
+  uint64_t ingress_from_peer = 0;
+  uint64_t blade_takeovers = 0;
   uint64_t config_reload_errors = 0;
   uint64_t zap_accepted = 0;
   uint64_t zap_refused = 0;

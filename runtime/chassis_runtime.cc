@@ -749,6 +749,9 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.ingress_rerouted = mg.ingress_rerouted();
       m.ingress_no_live_slot = mg.ingress_no_live_slot();
       m.ingress_no_session = mg.ingress_no_session();
+      m.ingress_to_peer = mg.ingress_to_peer();
+      m.ingress_from_peer = mg.ingress_from_peer();
+      m.blade_takeovers = mg.blade_takeovers();
       const ConfigState cs = CurrentConfigState();
       m.health_problems = HealthProblems(mg, cs).size();
       m.has_cluster_addresses = cs.takeover.configured;

@@ -54,6 +54,9 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("ingress_rerouted").Uint(m.ingress_rerouted());
   j.Key("ingress_no_live_slot").Uint(m.ingress_no_live_slot());
   j.Key("ingress_no_session").Uint(m.ingress_no_session());
+  j.Key("ingress_to_peer").Uint(m.ingress_to_peer());
+  j.Key("ingress_from_peer").Uint(m.ingress_from_peer());
+  j.Key("blade_takeovers").Uint(m.blade_takeovers());
   const std::vector<std::string> problems = HealthProblems(m, cs);
   j.Key("health").String(problems.empty() ? "ok" : "warning");
   j.Key("problems").BeginArray();

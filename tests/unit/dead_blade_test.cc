@@ -17,7 +17,7 @@ namespace {
 
 class DeadBlade : public ::testing::Test {
  protected:
-  explicit DeadBlade(int chassis = 1) : c_(chassis, 4, 71) {}
+  explicit DeadBlade(int chassis = 1, SimClusterOptions opt = {}) : c_(chassis, 4, 71, std::move(opt)) {}
   void SetUp() override {
     c_.RunFor(seconds(2));
     for (int ch = 1; ch <= chassis(); ++ch) Wire(static_cast<uint8_t>(ch));
@@ -40,7 +40,7 @@ class DeadBlade : public ::testing::Test {
     return SessionKey::V4(0x0a000000 + i, 0xc6336401, static_cast<uint16_t>(20000 + i), 443, kProtoTcp);
   }
   void Send(const SessionKey& k, uint8_t flags, bool reply = false) {
-    c_.manager(t_)->Ingress(PacketInfo{reply ? k.Reversed() : k, flags, 0, uint8_t(reply ? 2 : 1), uint8_t(reply ? 1 : 2)});
+    c_.manager(to_ ? to_ : t_)->Ingress(PacketInfo{reply ? k.Reversed() : k, flags, 0, uint8_t(reply ? 2 : 1), uint8_t(reply ? 1 : 2)});
   }
   // SYN, SYN-ACK, ACK for flows [from, to).
   void Open(uint32_t from, uint32_t to) {
@@ -75,6 +75,7 @@ class DeadBlade : public ::testing::Test {
   SimChassisCluster c_;
   std::map<std::pair<uint8_t, uint8_t>, std::unique_ptr<PacketPath>> paths_;
   uint8_t t_ = 0;
+  uint8_t to_ = 0;  // where packets enter (0: the traffic chassis)
 };
 
 // A standalone chassis loses blade 3 (kill -9, no mirror anywhere): its
@@ -179,6 +180,73 @@ TEST_F(SameSlotDeadOnBoth, TheRoleStaysAndNewFlowsOpenOnLiveSlots) {
   EXPECT_EQ(Sum(t_, Dropped), 0u);
   c_.RunFor(milliseconds(500));
   std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+}
+
+// Active-active: every chassis takes traffic. Blade 3 of chassis 1 dies
+// with its flows established: blade 3 of chassis 2, its mirror, takes its
+// sessions over, and chassis 1 hands their packets to chassis 2 over M1/M2;
+// no acknowledged session is lost and no packet dropped. Blade 3 returns
+// and the flows go on through its copy.
+SimClusterOptions ActiveActive() {
+  SimClusterOptions o;
+  o.blade = [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; };
+  o.manager = [](ManagerConfig& m) { m.mode = HaMode::kActiveActive; };
+  return o;
+}
+
+class DeadBladeActiveActive : public DeadBlade {
+ protected:
+  DeadBladeActiveActive() : DeadBlade(2, ActiveActive()) {}
+  int chassis() const override { return 2; }
+  void SetUp() override {
+    c_.RunFor(seconds(2));
+    for (uint8_t ch : {1, 2}) Wire(ch);
+    ASSERT_EQ(c_.TrafficChassis().size(), 2u);
+    t_ = to_ = 1;
+  }
+};
+
+TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric) {
+  constexpr uint32_t kN = 400;
+  Open(0, kN);
+  c_.RunFor(milliseconds(300));  // synced and acknowledged
+  std::vector<uint32_t> on3;
+  for (uint32_t i = 0; i < kN; ++i) {
+    if (Holder(i) == 3) on3.push_back(i);
+  }
+  ASSERT_GT(on3.size(), 50u);
+  ASSERT_EQ(c_.blade(2, 3)->standby(1)->store().live(), on3.size());
+  c_.KillBlade(1, 3);
+  c_.RunFor(seconds(1));  // marked dead; chassis 2 hears it in the next heartbeat
+  EXPECT_EQ(c_.manager(2)->blade_takeovers(), 1u);
+  EXPECT_EQ(c_.blade(2, 3)->counters().adopted_sessions.get(), on3.size());
+  for (uint32_t i : on3) EXPECT_TRUE(c_.blade(2, 3)->owned().Find(Flow(i))) << i;
+  // Every flow's data still enters chassis 1.
+  Data(0, kN);
+  c_.RunFor(milliseconds(20));
+  EXPECT_EQ(c_.manager(1)->ingress_no_session(), 0u);
+  EXPECT_EQ(c_.manager(1)->ingress_to_peer(), on3.size());
+  EXPECT_EQ(c_.manager(2)->ingress_from_peer(), on3.size());
+  EXPECT_EQ(c_.manager(2)->ingress_no_session(), 0u);
+  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+  // New flows of slot 3 open on chassis 1's live slots.
+  Open(kN, 2 * kN);
+  for (uint32_t i = kN; i < 2 * kN; ++i) EXPECT_NE(Holder(i), 0) << i;
+  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+  // Blade 3 of chassis 1 returns: it mirrors chassis 2's blade 3 again, and
+  // the taken-over flows that enter chassis 1 go on through that copy.
+  c_.RestartBlade(1, 3, 77);
+  Wire(1);
+  c_.RunFor(seconds(2));
+  ASSERT_TRUE(c_.manager(1)->blades()[2].live);
+  EXPECT_EQ(c_.blade(1, 3)->standby(2)->store().live(), c_.blade(2, 3)->owned().live());
+  Data(0, 2 * kN);
+  c_.RunFor(milliseconds(20));
+  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+  EXPECT_EQ(c_.manager(1)->ingress_no_session() + c_.manager(2)->ingress_no_session(), 0u);
+  std::string why;
+  c_.RunFor(milliseconds(500));
   EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
