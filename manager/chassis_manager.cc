@@ -232,7 +232,13 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != from) {
           return Drop(DropReason::kUnauthenticated, "packets from a peer under another chassis's key");
         }
+        // Only what a peer hands over: TCP packets of established sessions
+        // (a SYN, or anything UDP or ICMP, would open a session it never had
+        // to send us, and cannot come from a peer's own ingress).
         ForEachPacket(*pb, [this](const PacketInfo& p, const auto& w) {
+          if (p.key.proto != kProtoTcp || ((p.tcp_flags & kTcpSyn) && !(p.tcp_flags & kTcpAck))) {
+            return Drop(DropReason::kImplausible, "a peer handed over a packet that would open a session");
+          }
           ingress_from_peer_.Add();
           Ingress(p, w, 0, /*from_peer=*/true);
         });

@@ -250,5 +250,33 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
   EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
+// What a peer may hand over: packets of existing TCP sessions. A SYN (or
+// UDP) from a peer's manager would open a session here it had no reason to
+// send: refused and counted; and in active-passive no packet comes on M1/M2.
+TEST_F(DeadBladeActiveActive, APeerCannotOpenSessionsHere) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const wire::Packet4 syn = ToWire4(PacketInfo{Flow(1), kTcpSyn, 0, 1, 2});
+  const wire::Packet4 udp = ToWire4(PacketInfo{SessionKey::V4(1, 2, 3, 53, kProtoUdp), 0, 0, 1, 2});
+  const wire::Origin peer(1, c_.manager(2)->config().epoch, 2, 0);
+  std::span<const uint8_t> f = BuildPacketBatch(fbb, peer, std::vector<wire::Packet4>{syn, udp}, {});
+  c_.net().Inject(NodeId{2, 0}, NodeId{1, 0}, Link::kM1, {f.begin(), f.end()}, 2);
+  c_.RunFor(milliseconds(5));
+  EXPECT_EQ(c_.manager(1)->dropped(DropReason::kImplausible), 2u);
+  EXPECT_EQ(c_.manager(1)->ingress_from_peer(), 0u);
+  for (uint8_t s = 1; s <= 4; ++s) EXPECT_EQ(c_.blade(1, s)->owned().live(), 0u);
+}
+
+TEST_F(SameSlotDeadOnBoth, NoPacketsComeOnTheFabricInActivePassive) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const wire::Packet4 ack = ToWire4(PacketInfo{Flow(1), kTcpAck, 0, 1, 2});
+  const uint8_t other = t_ == 1 ? 2 : 1;
+  std::span<const uint8_t> f = BuildPacketBatch(fbb, wire::Origin(1, c_.manager(other)->config().epoch, other, 0),
+                                                std::vector<wire::Packet4>{ack}, {});
+  c_.net().Inject(NodeId{other, 0}, NodeId{t_, 0}, Link::kM1, {f.begin(), f.end()}, other);
+  c_.RunFor(milliseconds(5));
+  EXPECT_EQ(c_.manager(t_)->dropped(DropReason::kWrongLink), 1u);
+  EXPECT_EQ(c_.manager(t_)->ingress_from_peer(), 0u);
+}
+
 }  // namespace
 }  // namespace bladesync::testing
