@@ -216,6 +216,9 @@ struct Loader {
   std::map<std::string, std::pair<AddrPrefix, bool>> addresses;  // name -> (prefix, is_v6)
 
   Status Err(int line, const std::string& what) { return InvalidArgument(file + ":" + std::to_string(line) + ": " + what); }
+  // Where a slot was named, for the checks against 'set slots' at the end.
+  std::map<uint32_t, int> forward_slot_lines;  // flow-rule id -> its forward-slot line
+  int master_slot_line = 0;
 
   // A table holds `edit` entries only: a `set` or `config` beside them would
   // be skipped with all it says.
@@ -780,7 +783,10 @@ struct Loader {
     };
     r.On("dp-load-distribution-method", method(&cfg.distribution.method, false));
     r.On("dp-icmp-distribution-method", method(&cfg.distribution.icmp_method, true));
-    r.On("master-slot", r.Int(&cfg.distribution.master_slot, 1, 16));
+    r.On("master-slot", [&, set = r.Int(&cfg.distribution.master_slot, 1, 16)](const CliSetting& s) -> Status {
+      master_slot_line = s.line;
+      return set(s);
+    });
     return r.Read(b);
   }
 
@@ -829,6 +835,7 @@ struct Loader {
         else if (v == "load-balance") fr.target = FlowRule::Target::kLoadBalance;
         else if ((v.rfind("FPC", 0) == 0 && BlockReader::ParseInt(v.substr(3), &n)) || BlockReader::ParseInt(v, &n)) {
           if (n < 1 || n > 16) return r.Err(s, "slot out of range 1-16");
+          forward_slot_lines[fr.id] = s.line;
           fr.target = FlowRule::Target::kSlot;
           fr.slot = static_cast<uint8_t>(n);
         } else {
@@ -973,11 +980,17 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
   if (c.chassis.empty()) return L.Err(ha->line, "'config system ha' needs 'config chassis' with 1 to 4 chassis");
   for (const FlowRule& fr : c.distribution.flow_rules) {
     if (fr.target == FlowRule::Target::kSlot && fr.slot > c.slots) {
-      return InvalidArgument(file + ": flow-rule " + std::to_string(fr.id) + " forwards to slot " + std::to_string(fr.slot) +
-                             " but the chassis have " + std::to_string(c.slots) + " slots");
+      return L.Err(L.forward_slot_lines[fr.id], "option 'forward-slot' in 'config load-balance flow-rule / edit " +
+                                                    std::to_string(fr.id) + "': slot " + std::to_string(fr.slot) +
+                                                    " is beyond 'set slots' (" + std::to_string(c.slots) +
+                                                    "): its flows would never have their own slot");
     }
   }
-  if (c.distribution.master_slot > c.slots) return InvalidArgument(file + ": master-slot is beyond 'set slots'");
+  if (c.distribution.master_slot > c.slots) {
+    return L.Err(L.master_slot_line, "option 'master-slot' in 'config load-balance setting': slot " +
+                                         std::to_string(c.distribution.master_slot) + " is beyond 'set slots' (" +
+                                         std::to_string(c.slots) + ")");
+  }
   if (c.curve) {
     for (const ChassisConfig& ch : c.chassis) {
       if (ch.public_key.size() != 40 || (ch.private_key.empty() && ch.private_key_file.empty())) {

@@ -208,6 +208,14 @@ TEST(Config, ErrorsNameFileLineAndOption) {
   EXPECT_EQ(ErrorOf(Ha("    set mode active\n")), "bad.conf:2: option 'mode' in 'config system ha': expects a-p or a-a");
   EXPECT_EQ(ErrorOf(Ha("    set max-sessions 100000\n    set session-table-reserve 200000\n")),
             "bad.conf:3: option 'session-table-reserve' in 'config system ha': exceeds max-sessions (100000)");
+  // A slot the chassis do not have (issue 20: nothing may name a slot that can never be live).
+  const std::string slots2 = Ha("    set slots 2\n");
+  EXPECT_EQ(ErrorOf(slots2 + "config load-balance flow-rule\n    edit 3\n        set protocol udp\n        set forward-slot FPC5\n"
+                             "    next\nend\n"),
+            "bad.conf:17: option 'forward-slot' in 'config load-balance flow-rule / edit 3': slot 5 is beyond 'set slots' "
+            "(2): its flows would never have their own slot");
+  EXPECT_EQ(ErrorOf(slots2 + "config load-balance setting\n    set master-slot 3\nend\n"),
+            "bad.conf:15: option 'master-slot' in 'config load-balance setting': slot 3 is beyond 'set slots' (2)");
 }
 
 // FortiOS 7's unit for hb-interval: 100ms by default, 10ms for fast
