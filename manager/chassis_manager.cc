@@ -809,12 +809,25 @@ void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t a
 // blade's sessions (its heartbeat lists the slot), or 0.
 uint8_t ChassisManager::PeerHoldingSlot(uint8_t slot) const {
   if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || BladeLive(slot)) return 0;
+  return BladeHeir(cfg_.chassis, slot);
+}
+
+// Who takes over the sessions of `lost`'s dead blade in `slot`: one chassis,
+// the same in every chassis's view, among those alive with that slot live:
+// the primary if it is one of them, else the lowest-numbered.
+uint8_t ChassisManager::BladeHeir(uint8_t lost, uint8_t slot) const {
+  auto has = [&](uint8_t c) {
+    if (c == lost) return false;
+    if (c == cfg_.chassis) return BladeLive(slot);
+    const PeerView& p = peers_.at(c);
+    return p.alive && p.live_slots && std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end();
+  };
+  if (const uint8_t primary = Incumbent(); primary && has(primary)) return primary;
+  uint8_t lowest = has(cfg_.chassis) ? cfg_.chassis : 0;
   for (const auto& [id, p] : peers_) {
-    if (p.alive && p.live_slots && std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end()) {
-      return id;
-    }
+    if (has(id) && (!lowest || id < lowest)) lowest = id;
   }
-  return 0;
+  return lowest;
 }
 
 Link ChassisManager::PeerLink(uint8_t peer) const {
@@ -829,7 +842,8 @@ void ChassisManager::PeerBladesLost(const PeerView& p, const std::vector<uint8_t
   for (uint8_t slot : live_before) {
     if (std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end()) continue;
     slot_down_at_ = loop_.Now();
-    if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || !BladeLive(slot)) continue;
+    if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots) continue;
+    if (BladeHeir(p.chassis, slot) != cfg_.chassis) continue;  // another chassis takes them
     blade_takeovers_.Add();
     BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " of chassis "
                              << int(p.chassis) << " is down: our blade in slot " << int(slot) << " takes over its sessions";

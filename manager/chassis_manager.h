@@ -252,6 +252,7 @@ class ChassisManager {
   // it (active-active, see PeerHoldingSlot); null for a peer's packets.
   std::optional<uint8_t> IngressSlot(const PacketInfo& p, uint8_t after = 0, uint8_t* to_peer = nullptr);
   uint8_t PeerHoldingSlot(uint8_t slot) const;
+  uint8_t BladeHeir(uint8_t lost, uint8_t slot) const;
   Link PeerLink(uint8_t peer) const;
   void PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before);
   // Whether a session may live on another slot than its flow's home: a slot

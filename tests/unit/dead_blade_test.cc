@@ -250,6 +250,56 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
   EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
+// Three chassis: both peers mirror the dead blade, one takes it over (the
+// primary when it can, else the lowest-numbered), the same in every view,
+// and the packets go to that one.
+class DeadBladeThreeChassis : public DeadBlade {
+ protected:
+  DeadBladeThreeChassis() : DeadBlade(3, ActiveActive()) {}
+  int chassis() const override { return 3; }
+  void SetUp() override {
+    c_.RunFor(seconds(2));
+    for (uint8_t ch : {1, 2, 3}) Wire(ch);
+    ASSERT_EQ(c_.TrafficChassis().size(), 3u);
+  }
+};
+
+TEST_F(DeadBladeThreeChassis, OnePeerTakesOverAndGetsThePackets) {
+  for (uint8_t lost : {1, 2}) {  // the primary's blade, then another's
+    t_ = to_ = lost;
+    const uint32_t base = 1000 * lost;
+    Open(base, base + 300);
+    c_.RunFor(milliseconds(300));
+    uint32_t on3 = 0;
+    for (uint32_t i = base; i < base + 300; ++i) on3 += Holder(i) == 3;
+    ASSERT_GT(on3, 30u);
+    uint64_t before[4] = {0, c_.manager(1)->blade_takeovers(), c_.manager(2)->blade_takeovers(), c_.manager(3)->blade_takeovers()};
+    c_.KillBlade(lost, 3);
+    c_.RunFor(seconds(1));
+    std::vector<uint8_t> heirs;
+    for (uint8_t ch : {1, 2, 3}) {
+      if (c_.manager(ch)->blade_takeovers() > before[ch]) heirs.push_back(ch);
+    }
+    ASSERT_EQ(heirs.size(), 1u) << "chassis " << int(lost) << "'s blade 3 was taken over by " << heirs.size();
+    const uint8_t heir = heirs[0];
+    EXPECT_NE(heir, lost);
+    const uint8_t primary = c_.manager(1)->primary();
+    if (primary != lost) EXPECT_EQ(heir, primary);
+    EXPECT_EQ(c_.blade(heir, 3)->counters().adopted_sessions.get() >= on3, true);
+    const uint64_t to_before = c_.manager(lost)->ingress_to_peer();
+    Data(base, base + 300);
+    c_.RunFor(milliseconds(20));
+    EXPECT_EQ(c_.manager(lost)->ingress_to_peer() - to_before, on3);
+    for (uint8_t ch : {1, 2, 3}) {
+      EXPECT_EQ(c_.manager(ch)->ingress_no_session(), 0u) << int(ch);
+      EXPECT_EQ(Sum(ch, Dropped), 0u) << int(ch);
+    }
+    c_.RestartBlade(lost, 3, 500 + lost);
+    Wire(lost);
+    c_.RunFor(seconds(2));
+  }
+}
+
 // What a peer may hand over: packets of existing TCP sessions. A SYN (or
 // UDP) from a peer's manager would open a session here it had no reason to
 // send: refused and counted; and in active-passive no packet comes on M1/M2.
