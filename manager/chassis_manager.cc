@@ -881,9 +881,14 @@ std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t 
     return std::nullopt;
   }
   if (v.slot == 0) {
-    // Active-active, its home blade dead here: a peer's blade of that slot
-    // took over what it owned.
-    if (to_peer && (*to_peer = PeerHoldingSlot(v.home))) return std::nullopt;
+    // Active-active, a blade of its flow's slots dead here: the peer that
+    // took over what that blade owned (the first such slot of the flow's
+    // ranking: its session was made on the first slot live then).
+    if (to_peer && cfg_.mode == HaMode::kActiveActive) {
+      for (uint8_t s : distributor_.Ranking(p.key, v.home, v.method)) {
+        if ((*to_peer = PeerHoldingSlot(s))) return std::nullopt;
+      }
+    }
     ingress_dropped_.Add();
     if (after) {
       ingress_no_session_.Add();  // every live slot of its flow handed it back

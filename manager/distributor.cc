@@ -139,13 +139,14 @@ Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t ds
       case FlowRule::Target::kSlot: v.home = r.slot; break;
       case FlowRule::Target::kLoadBalance: v.home = HashSlot(key, opt_.method); break;
     }
+    v.method = opt_.method;
     v.slot = Pick(key, v.home, opt_.method, live, after);
     return v;
   }
   const bool icmp = key.proto == kProtoIcmp || key.proto == kProtoIcmp6;
   DistributionMethod m = opt_.method;
   if (icmp && opt_.icmp_method != DistributionMethod::kDerived) m = opt_.icmp_method;
-  Verdict v{Verdict::kForward, 0, HashSlot(key, m), -1};
+  Verdict v{Verdict::kForward, 0, HashSlot(key, m), -1, m};
   v.slot = Pick(key, v.home, m, live, after);
   return v;
 }

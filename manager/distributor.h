@@ -78,6 +78,7 @@ struct Verdict {
   uint8_t slot = 0;  // 0: no live slot is left for this flow
   uint8_t home = 0;  // where it goes while every slot is live
   int rule = -1;     // id of the flow rule that decided, or -1
+  DistributionMethod method = DistributionMethod::kSrcDstIpSportDport;  // whose hash ranks its slots (Ranking)
 };
 
 class Distributor {
