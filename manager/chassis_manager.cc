@@ -136,6 +136,7 @@ void ChassisManager::SendHeartbeats() {
       auto version = fbb_.CreateString(cfg_.software_version);
       auto adopted_from = fbb_.CreateVectorOfStructs(adopted);
       auto live_slots = fbb_.CreateVector(live_slots_now);
+      auto adopted_blades = fbb_.CreateVectorOfStructs(adopted_blades_);
       wire::HeartbeatBuilder b(fbb_);
       b.add_from(&from);
       b.add_role(static_cast<wire::Role>(role_));
@@ -159,6 +160,7 @@ void ChassisManager::SendHeartbeats() {
       b.add_software_version(version);
       b.add_schema_major(kWireSchemaMajor);
       b.add_schema_minor(kWireSchemaMinor);
+      if (!adopted_blades_.empty()) b.add_adopted_blades(adopted_blades);
       if (peer.last_send_ns) {
         b.add_echo_send_time_ns(peer.last_send_ns);
         b.add_echo_receive_time_ns(static_cast<uint64_t>(peer.last_rx_wall.count()));
@@ -229,6 +231,9 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         if (cfg_.mode != HaMode::kActiveActive) return Drop(DropReason::kWrongLink, "packets on m1/m2");
         const uint8_t from = pb->from()->chassis();
         if (pb->from()->slot() != 0 || !peers_.count(from)) return Drop(DropReason::kWrongSender, "packets not from a peer's manager");
+        if (std::none_of(adopted_blades_.begin(), adopted_blades_.end(), [&](const wire::TakenOverBlade& t) { return t.chassis() == from; })) {
+          return Drop(DropReason::kImplausible, "packets from a peer none of whose blades we took over");
+        }
         if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != from) {
           return Drop(DropReason::kUnauthenticated, "packets from a peer under another chassis's key");
         }
@@ -321,6 +326,13 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.live_slots.reset();
   if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
   if (same_incarnation && live_before && p.live_slots) PeerBladesLost(p, *live_before);
+  p.took_ours.clear();
+  if (hb.adopted_blades() && hb.adopted_blades()->size() <= 64) {
+    for (const wire::TakenOverBlade* t : *hb.adopted_blades()) {
+      if (t->chassis() == cfg_.chassis && t->slot() >= 1 && t->slot() <= cfg_.slots) p.took_ours.push_back(*t);
+    }
+  }
+  GiveUpWhatPeersTookOver(p);
   p.held_streams.clear();
   if (hb.held_streams()) {
     for (const wire::HeldStream* h : *hb.held_streams()) p.held_streams.push_back(*h);
@@ -809,7 +821,11 @@ void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t a
 // blade's sessions (its heartbeat lists the slot), or 0.
 uint8_t ChassisManager::PeerHoldingSlot(uint8_t slot) const {
   if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || BladeLive(slot)) return 0;
-  return BladeHeir(cfg_.chassis, slot);
+  const uint8_t heir = BladeHeir(cfg_.chassis, slot);
+  if (!heir || heir == cfg_.chassis) return 0;
+  // Only once it says it took them over: before that it would find nothing.
+  const auto& took = peers_.at(heir).took_ours;
+  return std::any_of(took.begin(), took.end(), [&](const wire::TakenOverBlade& t) { return t.slot() == slot; }) ? heir : 0;
 }
 
 // Who takes over the sessions of `lost`'s dead blade in `slot`: one chassis,
@@ -844,11 +860,34 @@ void ChassisManager::PeerBladesLost(const PeerView& p, const std::vector<uint8_t
     slot_down_at_ = loop_.Now();
     if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots) continue;
     if (BladeHeir(p.chassis, slot) != cfg_.chassis) continue;  // another chassis takes them
+    // The dead blade's incarnation, as our blade of that slot follows it.
+    uint32_t epoch = 0;
+    for (const wire::StandbySummary& s : blades_[slot - 1].standby) {
+      if (s.owner_chassis() == p.chassis) epoch = s.owner_epoch();
+    }
+    std::erase_if(adopted_blades_, [&](const wire::TakenOverBlade& t) { return t.chassis() == p.chassis && t.slot() == slot; });
     blade_takeovers_.Add();
+    adopted_blades_.emplace_back(p.chassis, slot, epoch, static_cast<uint32_t>(blade_takeovers_.get()));
     BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " of chassis "
                              << int(p.chassis) << " is down: our blade in slot " << int(slot) << " takes over its sessions";
     commands_.SendTo(slot, {.kind = wire::CommandKind::Adopt, .peer = p.chassis},
                      [this](uint8_t s) { return BladeLive(s); });
+  }
+}
+
+// A blade of ours that was only silent (a stall, a blip on the backplane)
+// comes back owning what a peer took over meanwhile: it gives that up, once
+// per incarnation, so every session keeps one owner.
+void ChassisManager::GiveUpWhatPeersTookOver(const PeerView& p) {
+  for (const wire::TakenOverBlade& t : p.took_ours) {
+    const uint8_t slot = t.slot();
+    BladeView& b = blades_[slot - 1];
+    uint32_t& given_up = given_up_[{p.chassis, slot, t.epoch()}];
+    if (!b.live || b.epoch != t.epoch() || given_up >= t.takeover()) continue;
+    given_up = t.takeover();
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot)
+                             << " came back after chassis " << int(p.chassis) << " took over its sessions: it gives them up";
+    commands_.SendTo(slot, {.kind = wire::CommandKind::Relinquish}, [this](uint8_t s) { return BladeLive(s); });
   }
 }
 

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "blades/blade_counters.h"
@@ -132,6 +133,7 @@ struct PeerView {
   Nanos stepped_down_at{0};    // when we saw it step down (a handover waits for its fence from then)
   bool adopted_ours = false;   // its heartbeat says it adopted our current incarnation's sessions
   std::optional<std::vector<uint8_t>> live_slots;  // its live blades (unset: an older release)
+  std::vector<wire::TakenOverBlade> took_ours;  // a-a: our dead blades it took over
   Nanos last_rx_wall{0};       // our wall clock when it arrived
   std::array<std::pair<Nanos, Nanos>, 8> samples{};  // (delay, offset)
   int n_samples = 0;
@@ -255,6 +257,7 @@ class ChassisManager {
   uint8_t BladeHeir(uint8_t lost, uint8_t slot) const;
   Link PeerLink(uint8_t peer) const;
   void PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before);
+  void GiveUpWhatPeersTookOver(const PeerView& p);
   // Whether a session may live on another slot than its flow's home: a slot
   // is down here or at a peer, or was within the longest session lifetime.
   bool SlotsMoved() const;
@@ -334,6 +337,8 @@ class ChassisManager {
   Nanos last_failover_duration_{0};
   Counter ingress_packets_, ingress_dropped_, ingress_rerouted_, ingress_no_live_slot_, ingress_no_session_;
   Counter ingress_to_peer_, ingress_from_peer_, blade_takeovers_;
+  std::vector<wire::TakenOverBlade> adopted_blades_;  // a-a: peers' dead blades our blades took over (one per chassis and slot)
+  std::map<std::tuple<uint8_t, uint8_t, uint32_t>, uint32_t> given_up_;  // (peer, slot, epoch) -> the last takeover given up
   Nanos slot_down_at_{-1};  // when a live slot here or at a peer was last seen go down (-1: never)
   std::array<Counter, kDropReasons> dropped_;
   CommandChannel commands_;

@@ -1,7 +1,8 @@
 // Dead blades in active-active, as a property (issue 20): random sequences
 // of flows opened through random chassis, blade deaths (the same slot on
 // several chassis too), returns and data, on two or three chassis of two to
-// four slots. The model is the test's own record of each flow's fate:
+// four slots, and blades that only go silent for a while (a stall) and
+// come back. The model is the test's own record of each flow's fate:
 //   - no flow is dropped for lack of a live slot: every flow opened through
 //     a chassis with a live blade gets a session;
 //   - no acknowledged session of a dead blade is lost while another chassis
@@ -27,21 +28,21 @@ namespace bladesync::testing {
 namespace {
 
 struct Op {
-  enum Kind : uint8_t { kOpen, kData, kKill, kRestart } kind = kOpen;
+  enum Kind : uint8_t { kOpen, kData, kKill, kRestart, kBlip } kind = kOpen;
   uint8_t chassis = 1;
   uint8_t slot = 1;
   uint8_t n = 1;
 };
 
 std::ostream& operator<<(std::ostream& os, const Op& o) {
-  static const char* kNames[] = {"Open", "Data", "KillBlade", "RestartBlade"};
+  static const char* kNames[] = {"Open", "Data", "KillBlade", "RestartBlade", "SilentBlade"};
   return os << kNames[o.kind] << "(chassis " << int(o.chassis) << ", slot " << int(o.slot) << ", n " << int(o.n) << ")";
 }
 
 rc::Gen<Op> GenOp(int chassis, int slots) {
   return rc::gen::apply(
       [](uint8_t kind, uint8_t c, uint8_t s, uint8_t n) { return Op{static_cast<Op::Kind>(kind), c, s, n}; },
-      rc::gen::weightedElement<uint8_t>({{3, Op::kOpen}, {3, Op::kData}, {2, Op::kKill}, {2, Op::kRestart}}),
+      rc::gen::weightedElement<uint8_t>({{3, Op::kOpen}, {3, Op::kData}, {2, Op::kKill}, {2, Op::kRestart}, {1, Op::kBlip}}),
       rc::gen::inRange<uint8_t>(1, static_cast<uint8_t>(chassis + 1)),
       rc::gen::inRange<uint8_t>(1, static_cast<uint8_t>(slots + 1)), rc::gen::inRange<uint8_t>(5, 40));
 }
@@ -69,6 +70,7 @@ class Run {
         case Op::kData: Data(); break;
         case Op::kKill: Kill(op.chassis, op.slot); break;
         case Op::kRestart: Restart(op.chassis, op.slot); break;
+        case Op::kBlip: Blip(op.chassis, op.slot); break;
       }
       if (!failure_.empty()) return line.str() + ": " + failure_;
       *trace += line.str() + "; ";
@@ -201,6 +203,16 @@ class Run {
     }
     c_.KillBlade(ch, s);
     c_.RunFor(milliseconds(1500));  // marked dead, heard in heartbeats, taken over
+  }
+  // A blade goes silent long enough to be taken for dead, then comes back
+  // with its table (a stall): whether or not a peer took its sessions over
+  // meanwhile, every one of them is still promised, with one owner.
+  void Blip(uint8_t ch, uint8_t s) {
+    if (!Live(ch, s)) return;
+    c_.net().SetDown(NodeId{ch, s}, true);
+    c_.RunFor(milliseconds(1500));
+    c_.net().SetDown(NodeId{ch, s}, false);
+    c_.RunFor(milliseconds(3000));
   }
   void Restart(uint8_t ch, uint8_t s) {
     if (Live(ch, s)) return;

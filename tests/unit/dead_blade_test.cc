@@ -307,13 +307,55 @@ TEST_F(DeadBladeActiveActive, APeerCannotOpenSessionsHere) {
   flatbuffers::FlatBufferBuilder fbb;
   const wire::Packet4 syn = ToWire4(PacketInfo{Flow(1), kTcpSyn, 0, 1, 2});
   const wire::Packet4 udp = ToWire4(PacketInfo{SessionKey::V4(1, 2, 3, 53, kProtoUdp), 0, 0, 1, 2});
+  const wire::Packet4 ack = ToWire4(PacketInfo{Flow(2), kTcpAck, 0, 1, 2});
   const wire::Origin peer(1, c_.manager(2)->config().epoch, 2, 0);
-  std::span<const uint8_t> f = BuildPacketBatch(fbb, peer, std::vector<wire::Packet4>{syn, udp}, {});
-  c_.net().Inject(NodeId{2, 0}, NodeId{1, 0}, Link::kM1, {f.begin(), f.end()}, 2);
-  c_.RunFor(milliseconds(5));
-  EXPECT_EQ(c_.manager(1)->dropped(DropReason::kImplausible), 2u);
+  auto hand_over = [&](std::vector<wire::Packet4> v) {
+    std::span<const uint8_t> f = BuildPacketBatch(fbb, peer, v, {});
+    c_.net().Inject(NodeId{2, 0}, NodeId{1, 0}, Link::kM1, {f.begin(), f.end()}, 2);
+    c_.RunFor(milliseconds(5));
+  };
+  // None of chassis 2's blades died: it has nothing to hand over.
+  hand_over({ack});
+  EXPECT_EQ(c_.manager(1)->dropped(DropReason::kImplausible), 1u);
+  EXPECT_EQ(c_.manager(1)->ingress_from_peer(), 0u);
+  // Chassis 1 took over chassis 2's blade 3: still nothing that would open a session.
+  c_.KillBlade(2, 3);
+  c_.RunFor(seconds(1));
+  ASSERT_EQ(c_.manager(1)->blade_takeovers(), 1u);
+  hand_over({syn, udp});
+  EXPECT_EQ(c_.manager(1)->dropped(DropReason::kImplausible), 3u);
   EXPECT_EQ(c_.manager(1)->ingress_from_peer(), 0u);
   for (uint8_t s = 1; s <= 4; ++s) EXPECT_EQ(c_.blade(1, s)->owned().live(), 0u);
+}
+
+// A blade that was only silent (a stall, a backplane blip) and comes back
+// with its table: its mirror took its sessions over meanwhile, so it gives
+// them up, and every session has one owner again; the flows go on.
+TEST_F(DeadBladeActiveActive, ABladeBackFromSilenceGivesUpWhatItsMirrorTookOver) {
+  Open(0, 300);
+  c_.RunFor(milliseconds(300));
+  std::vector<uint32_t> on3;
+  for (uint32_t i = 0; i < 300; ++i) {
+    if (Holder(i) == 3) on3.push_back(i);
+  }
+  ASSERT_GT(on3.size(), 30u);
+  c_.net().SetDown(NodeId{1, 3}, true);
+  c_.RunFor(milliseconds(1500));  // marked dead; chassis 2 takes its sessions over
+  ASSERT_EQ(c_.manager(2)->blade_takeovers(), 1u);
+  c_.net().SetDown(NodeId{1, 3}, false);
+  c_.RunFor(seconds(3));  // back, told to give up, then mirrors chassis 2's blade 3
+  ASSERT_TRUE(c_.manager(1)->blades()[2].live);
+  for (uint32_t i : on3) {
+    EXPECT_FALSE(c_.blade(1, 3)->owned().Find(Flow(i))) << "flow " << i << " still owned by the returned blade";
+    EXPECT_TRUE(c_.blade(2, 3)->owned().Find(Flow(i))) << i;
+  }
+  Data(0, 300);
+  c_.RunFor(milliseconds(20));
+  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+  EXPECT_EQ(c_.manager(1)->ingress_no_session() + c_.manager(2)->ingress_no_session(), 0u);
+  std::string why;
+  c_.RunFor(milliseconds(500));
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
 TEST_F(SameSlotDeadOnBoth, NoPacketsComeOnTheFabricInActivePassive) {
