@@ -1,9 +1,16 @@
 #include "cmd/rolling_upgrade.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -12,7 +19,6 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/run_command.h"
 #include "runtime/control_server.h"
 
 namespace bladesync {
@@ -89,16 +95,26 @@ class Driver {
     const double asked = Now();
     if (!Restart(self)) return 1;
     auto since = [&] { return Now() - asked; };
-    if (!WaitFor("chassis " + std::to_string(self) + " to come back as secondary, in sync with chassis " +
-                     std::to_string(successor),
+    if (!WaitFor("chassis " + std::to_string(self) + " to come back in sync (secondary to chassis " +
+                     std::to_string(successor) + ", or primary again with override)",
                  [&](const ChassisState& st) {
-                   const PeerState* p = st.Peer(successor);
                    // Younger than the restart; a release that does not say
                    // its age (0.2.0) is taken at the restart command's word
                    // that it returned once the old daemon stopped.
                    const bool restarted = st.uptime_s < 0 || st.uptime_s <= since();
-                   return restarted && st.role == "secondary" && st.ready && p && p->alive && p->role == "primary" &&
-                          st.InSyncWith(successor);
+                   if (!restarted || !st.ready) return false;
+                   for (const PeerState& p : st.peers)
+                     if (!p.alive || !p.ready) return false;
+                   if (st.role == "secondary") {
+                     const PeerState* p = st.Peer(successor);
+                     return p && p->role == "primary" && st.InSyncWith(successor);
+                   }
+                   // With override enable it took the role back (a second
+                   // handover): done once the others are its secondaries.
+                   if (st.role != "primary") return false;
+                   for (const PeerState& p : st.peers)
+                     if (p.role != "secondary") return false;
+                   return true;
                  })) {
       return Fail(1, "chassis " + std::to_string(self) + " did not come back in sync");
     }
@@ -111,7 +127,10 @@ class Driver {
       mixed |= p.version != end->version;
     }
     if (mixed) return Fail(1, "done, but the versions still differ: " + versions);
-    Say("done: " + versions + "; chassis " + std::to_string(successor) + " is primary");
+    int primary = end->role == "primary" ? self : 0;
+    for (const PeerState& p : end->peers)
+      if (p.role == "primary") primary = p.chassis;
+    Say("done: " + versions + "; chassis " + std::to_string(primary) + " is primary");
     return 0;
   }
 
@@ -141,15 +160,38 @@ class Driver {
     return true;
   }
 
+  // Runs the restart command in a process group of its own, its output the
+  // operator's: a daemon it leaves in the background does not hold it up,
+  // and one that hangs is killed with everything it started.
   bool Restart(int c) {
     std::string cmd = o_.restart_command;
     for (size_t at; (at = cmd.find("{chassis}")) != std::string::npos;) cmd.replace(at, 9, std::to_string(c));
     Say("restarting chassis " + std::to_string(c) + ": " + cmd);
-    Result<std::string> r = RunCommand({"/bin/sh", "-c", "BLADESYNC_CHASSIS=" + std::to_string(c) + "; export BLADESYNC_CHASSIS; " + cmd}, "",
-                                       std::chrono::seconds(o_.timeout_s));
-    if (!r.ok()) {
-      Fail(1, "the restart command for chassis " + std::to_string(c) + " failed: " + r.status().message());
-      return false;
+    std::fflush(stdout);
+    const std::string script = "BLADESYNC_CHASSIS=" + std::to_string(c) + "; export BLADESYNC_CHASSIS; " + cmd;
+    const pid_t pid = fork();
+    if (pid < 0) return Fail(1, std::string("fork: ") + std::strerror(errno)), false;
+    if (pid == 0) {
+      setpgid(0, 0);
+      const int null = open("/dev/null", O_RDONLY);
+      if (null >= 0) dup2(null, 0);
+      execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    setpgid(pid, pid);
+    const double deadline = Now() + o_.timeout_s;
+    int status = 0;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0 && Now() < deadline) usleep(20000);
+    const std::string what = "the restart command for chassis " + std::to_string(c) + " (" + cmd + ")";
+    if (done == 0) {
+      kill(-pid, SIGKILL);  // the shell and whatever it started
+      waitpid(pid, &status, 0);
+      return Fail(1, what + " did not finish within " + std::to_string(o_.timeout_s) + " s: killed with what it started"), false;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return Fail(1, what + (WIFEXITED(status) ? " exited " + std::to_string(WEXITSTATUS(status)) : std::string(" was killed"))),
+             false;
     }
     return true;
   }

@@ -115,6 +115,7 @@ class Supervisor:
 
     def __init__(self, c):
         self.c, self.stop, self.restarted, self.errors = c, False, [], []
+        self.dropped = {}  # chassis -> its blades' packets_dropped just before its restart
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -131,6 +132,7 @@ class Supervisor:
                     continue
                 os.unlink(req)
                 try:
+                    self.dropped[ch] = self.c.counter_totals(ch, live_only=True)["packets_dropped"]
                     code = self.c.stop_chassis(ch)
                     if code != 0:
                         self.errors.append("chassis %d exited %s on SIGTERM" % (ch, code))
@@ -148,10 +150,6 @@ def upgrade(make):
         c.start_chassis(ch, binary=OLD)
     st = c.wait_settled()
     assert {s["chassis"]: s["role"] for s in st} == {1: "primary", 2: "secondary"}, st
-    traffic = c.traffic(background=True, max_unroutable=40)
-    time.sleep(3.5)  # every flow started and synced; they keep sending for 8 s more
-    before = c.status(1)
-    assert synced(before) > 500, before
     # Script-safe refusals first: usage (2), not on the primary (1), a restart
     # command that fails (1, and chassis 1 stays primary).
     def upgrade_cli(ch, *extra):
@@ -162,8 +160,18 @@ def upgrade(make):
     r = upgrade_cli(2, "--restart-command", "true")
     assert r.returncode == 1 and "run it on the primary" in r.stderr, (r.returncode, r.stderr)
     r = upgrade_cli(1, "--restart-command", "exit 7", "--timeout", "5")
-    assert r.returncode == 1 and "restart command for chassis 2 failed" in r.stderr, (r.returncode, r.stderr)
+    assert r.returncode == 1 and "restart command for chassis 2 (exit 7) exited 7" in r.stderr, (r.returncode, r.stderr)
+    # One that hangs is killed after --timeout with everything it started.
+    r = upgrade_cli(1, "--restart-command", "sleep 4242 | cat", "--timeout", "2")
+    assert r.returncode == 1 and "did not finish within 2 s" in r.stderr, (r.returncode, r.stderr)
+    time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-f", "sleep 4242"], capture_output=True, text=True).stdout.split()
+    assert not left, "the hung restart command left processes behind: %s" % left
     assert c.status(1)["role"] == "primary"
+    traffic = c.traffic(background=True, max_unroutable=40)
+    time.sleep(3.5)  # every flow started and synced; they keep sending for 8 s more
+    before = c.status(1)
+    assert synced(before) > 500, before
     sup = Supervisor(c)
     t0 = time.monotonic()
     r = subprocess.run([c.bladesync, "--connect", c.control[1], "execute", "ha", "upgrade",
@@ -175,6 +183,9 @@ def upgrade(make):
     assert r.returncode == 0, "upgrade failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr)
     assert not sup.errors, sup.errors
     assert sup.restarted == [2, 1], sup.restarted
+    # Chassis 1 held every flow until the handover: none of its packets were
+    # dropped up to its restart (its counters go with it).
+    assert sup.dropped == {1: 0, 2: 0}, sup.dropped
     # Both on this build now; chassis 2 primary and chassis 1 its in-sync mirror.
     ver = subprocess.run([c.bladesyncd, "--version"], capture_output=True, text=True).stdout.split()[1]
     s1, s2 = c.status(1), c.status(2)
