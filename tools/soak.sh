@@ -14,6 +14,7 @@ bash tools/install-deps.sh
 seconds="${1:-600}"
 cases="${CASES:-200}"
 others=(tests/property:pickup_convergence_test tests/property:fabric_exactly_once_test tests/property:stream_exactly_once_test
+        tests/property:dead_blade_property_test
         tests/unit:election_test tests/unit:distributor_test tests/unit:session_store_test)
 bazel build //tests/property:cluster_stateful_test "${others[@]/#/\/\/}"
 logs=$(mktemp -d /tmp/bladesync-soak.XXXXXX)
