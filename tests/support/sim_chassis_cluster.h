@@ -69,13 +69,7 @@ class SimChassisCluster {
     n.loop = std::make_unique<SimEventLoop>(sched_, skew_[c]);
     n.transport = &net_.AddNode(NodeId{c, s}, *n.loop);
     net_.SetDown(NodeId{c, s}, false);
-    BladeConfig cfg = TestBladeConfig(c, s, n_chassis_);
-    cfg.epoch = epoch;
-    cfg.bulk_sync_timeout = seconds(5);
-    if (opt_.blade) opt_.blade(cfg);
-    n.agent = opt_.make_blade ? opt_.make_blade(cfg, *n.loop, *n.transport)
-                              : std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
-    n.agent->Start();
+    StartBlade(c, s, epoch);
   }
   // A fresh start with a new epoch (empty tables, bulk sync from the peers).
   void RestartChassis(uint8_t c) {
@@ -134,16 +128,7 @@ class SimChassisCluster {
   void StartChassis(uint8_t c, uint32_t epoch) {
     epoch_[c] = epoch;
     alive_[c] = true;
-    for (int s = 1; s <= n_slots_; ++s) {
-      auto& n = nodes_[{c, s}];
-      BladeConfig cfg = TestBladeConfig(c, static_cast<uint8_t>(s), n_chassis_);
-      cfg.epoch = epoch;
-      cfg.bulk_sync_timeout = seconds(5);
-      if (opt_.blade) opt_.blade(cfg);
-      n.agent = opt_.make_blade ? opt_.make_blade(cfg, *n.loop, *n.transport)
-                                : std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
-      n.agent->Start();
-    }
+    for (int s = 1; s <= n_slots_; ++s) StartBlade(c, static_cast<uint8_t>(s), epoch);
     auto& m = nodes_[{c, 0}];
     ManagerConfig mc;
     mc.group_id = 1;  // as TestBladeConfig
@@ -163,6 +148,17 @@ class SimChassisCluster {
     m.manager = opt_.make_manager ? opt_.make_manager(mc, *m.loop, *m.transport)
                                   : std::make_unique<ChassisManager>(mc, *m.loop, *m.transport);
     m.manager->Start();
+  }
+
+  void StartBlade(uint8_t c, uint8_t s, uint32_t epoch) {
+    auto& n = nodes_[{c, s}];
+    BladeConfig cfg = TestBladeConfig(c, s, n_chassis_);
+    cfg.epoch = epoch;
+    cfg.bulk_sync_timeout = seconds(5);
+    if (opt_.blade) opt_.blade(cfg);
+    n.agent = opt_.make_blade ? opt_.make_blade(cfg, *n.loop, *n.transport)
+                              : std::make_unique<BladeAgent>(cfg, *n.loop, *n.transport);
+    n.agent->Start();
   }
 
   struct Node {
