@@ -231,8 +231,13 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         if (cfg_.mode != HaMode::kActiveActive) return Drop(DropReason::kWrongLink, "packets on m1/m2");
         const uint8_t from = pb->from()->chassis();
         if (pb->from()->slot() != 0 || !peers_.count(from)) return Drop(DropReason::kWrongSender, "packets not from a peer's manager");
-        if (std::none_of(adopted_blades_.begin(), adopted_blades_.end(), [&](const wire::TakenOverBlade& t) { return t.chassis() == from; })) {
-          return Drop(DropReason::kImplausible, "packets from a peer none of whose blades we took over");
+        // Only from a peer with a dead blade (its heartbeat, sent first, said
+        // so) or one whose dead blade we took over.
+        const PeerView& sender = peers_.at(from);
+        const bool lost_a_blade = sender.live_slots && sender.live_slots->size() < static_cast<size_t>(cfg_.slots);
+        if (!lost_a_blade &&
+            std::none_of(adopted_blades_.begin(), adopted_blades_.end(), [&](const wire::TakenOverBlade& t) { return t.chassis() == from; })) {
+          return Drop(DropReason::kImplausible, "packets from a peer that lost no blade");
         }
         if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != from) {
           return Drop(DropReason::kUnauthenticated, "packets from a peer under another chassis's key");
@@ -821,11 +826,10 @@ void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t a
 // blade's sessions (its heartbeat lists the slot), or 0.
 uint8_t ChassisManager::PeerHoldingSlot(uint8_t slot) const {
   if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.slots || BladeLive(slot)) return 0;
+  // It adopts when it hears of the death: from our heartbeat of the same
+  // tick, sent before anything we hand it.
   const uint8_t heir = BladeHeir(cfg_.chassis, slot);
-  if (!heir || heir == cfg_.chassis) return 0;
-  // Only once it says it took them over: before that it would find nothing.
-  const auto& took = peers_.at(heir).took_ours;
-  return std::any_of(took.begin(), took.end(), [&](const wire::TakenOverBlade& t) { return t.slot() == slot; }) ? heir : 0;
+  return heir == cfg_.chassis ? 0 : heir;
 }
 
 // Who takes over the sessions of `lost`'s dead blade in `slot`: one chassis,

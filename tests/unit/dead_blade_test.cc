@@ -15,16 +15,26 @@
 namespace bladesync::testing {
 namespace {
 
+// Active-active: every chassis takes traffic.
+SimClusterOptions ActiveActive() {
+  SimClusterOptions o;
+  o.blade = [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; };
+  o.manager = [](ManagerConfig& m) { m.mode = HaMode::kActiveActive; };
+  return o;
+}
+
 class DeadBlade : public ::testing::Test {
  protected:
-  explicit DeadBlade(int chassis = 1, SimClusterOptions opt = {}) : c_(chassis, 4, 71, std::move(opt)) {}
+  // chassis of four slots; in active-active packets enter chassis 1.
+  explicit DeadBlade(int chassis = 1, bool active_active = false)
+      : chassis_(chassis), active_active_(active_active), c_(chassis, 4, 71, active_active ? ActiveActive() : SimClusterOptions{}) {}
   void SetUp() override {
     c_.RunFor(seconds(2));
-    for (int ch = 1; ch <= chassis(); ++ch) Wire(static_cast<uint8_t>(ch));
-    ASSERT_EQ(c_.TrafficChassis().size(), 1u);
+    for (int ch = 1; ch <= chassis_; ++ch) Wire(static_cast<uint8_t>(ch));
+    ASSERT_EQ(c_.TrafficChassis().size(), active_active_ ? static_cast<size_t>(chassis_) : 1u);
     t_ = c_.TrafficChassis()[0];
+    if (active_active_) t_ = to_ = 1;
   }
-  virtual int chassis() const { return 1; }
   // As the runtime does: every blade's packets go through a packet path.
   void Wire(uint8_t ch) {
     for (uint8_t s = 1; s <= 4; ++s) {
@@ -72,6 +82,8 @@ class DeadBlade : public ::testing::Test {
   static uint64_t Dropped(const BladeCounters& b) { return b.packets_dropped.get(); }
   static uint64_t Returned(const BladeCounters& b) { return b.packets_returned.get(); }
   Distributor distributor_{DistributionOptions{}, 4};
+  const int chassis_;
+  const bool active_active_;
   SimChassisCluster c_;
   std::map<std::pair<uint8_t, uint8_t>, std::unique_ptr<PacketPath>> paths_;
   uint8_t t_ = 0;
@@ -162,7 +174,6 @@ TEST_F(DeadBlade, NoLiveSlotIsCounted) {
 class SameSlotDeadOnBoth : public DeadBlade {
  protected:
   SameSlotDeadOnBoth() : DeadBlade(2) {}
-  int chassis() const override { return 2; }
 };
 
 TEST_F(SameSlotDeadOnBoth, TheRoleStaysAndNewFlowsOpenOnLiveSlots) {
@@ -183,28 +194,14 @@ TEST_F(SameSlotDeadOnBoth, TheRoleStaysAndNewFlowsOpenOnLiveSlots) {
   EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
 }
 
-// Active-active: every chassis takes traffic. Blade 3 of chassis 1 dies
-// with its flows established: blade 3 of chassis 2, its mirror, takes its
-// sessions over, and chassis 1 hands their packets to chassis 2 over M1/M2;
-// no acknowledged session is lost and no packet dropped. Blade 3 returns
-// and the flows go on through its copy.
-SimClusterOptions ActiveActive() {
-  SimClusterOptions o;
-  o.blade = [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; };
-  o.manager = [](ManagerConfig& m) { m.mode = HaMode::kActiveActive; };
-  return o;
-}
-
+// Active-active: blade 3 of chassis 1 dies with its flows established:
+// blade 3 of chassis 2, its mirror, takes its sessions over, and chassis 1
+// hands their packets to chassis 2 over M1/M2; no acknowledged session is
+// lost and no packet dropped. Blade 3 returns and the flows go on through
+// its copy.
 class DeadBladeActiveActive : public DeadBlade {
  protected:
-  DeadBladeActiveActive() : DeadBlade(2, ActiveActive()) {}
-  int chassis() const override { return 2; }
-  void SetUp() override {
-    c_.RunFor(seconds(2));
-    for (uint8_t ch : {1, 2}) Wire(ch);
-    ASSERT_EQ(c_.TrafficChassis().size(), 2u);
-    t_ = to_ = 1;
-  }
+  DeadBladeActiveActive() : DeadBlade(2, true) {}
 };
 
 TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric) {
@@ -218,7 +215,15 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
   ASSERT_GT(on3.size(), 50u);
   ASSERT_EQ(c_.blade(2, 3)->standby(1)->store().live(), on3.size());
   c_.KillBlade(1, 3);
-  c_.RunFor(seconds(1));  // marked dead; chassis 2 hears it in the next heartbeat
+  // The moment chassis 1 marks it dead, its flows' packets go on: the
+  // heartbeat saying so leaves in the same tick, ahead of them.
+  for (int ms = 0; ms < 2000 && c_.manager(1)->blades()[2].live; ++ms) c_.RunFor(milliseconds(1));
+  ASSERT_FALSE(c_.manager(1)->blades()[2].live);
+  Data(0, kN);
+  c_.RunFor(milliseconds(20));
+  EXPECT_EQ(c_.manager(1)->ingress_no_session(), 0u) << "packets lost between the death and the takeover";
+  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+  c_.RunFor(seconds(1));
   EXPECT_EQ(c_.manager(2)->blade_takeovers(), 1u);
   EXPECT_EQ(c_.blade(2, 3)->counters().adopted_sessions.get(), on3.size());
   for (uint32_t i : on3) EXPECT_TRUE(c_.blade(2, 3)->owned().Find(Flow(i))) << i;
@@ -226,8 +231,8 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
   Data(0, kN);
   c_.RunFor(milliseconds(20));
   EXPECT_EQ(c_.manager(1)->ingress_no_session(), 0u);
-  EXPECT_EQ(c_.manager(1)->ingress_to_peer(), on3.size());
-  EXPECT_EQ(c_.manager(2)->ingress_from_peer(), on3.size());
+  EXPECT_EQ(c_.manager(1)->ingress_to_peer(), 2 * on3.size());
+  EXPECT_EQ(c_.manager(2)->ingress_from_peer(), 2 * on3.size());
   EXPECT_EQ(c_.manager(2)->ingress_no_session(), 0u);
   EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
   // New flows of slot 3 open on chassis 1's live slots.
@@ -255,13 +260,7 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
 // and the packets go to that one.
 class DeadBladeThreeChassis : public DeadBlade {
  protected:
-  DeadBladeThreeChassis() : DeadBlade(3, ActiveActive()) {}
-  int chassis() const override { return 3; }
-  void SetUp() override {
-    c_.RunFor(seconds(2));
-    for (uint8_t ch : {1, 2, 3}) Wire(ch);
-    ASSERT_EQ(c_.TrafficChassis().size(), 3u);
-  }
+  DeadBladeThreeChassis() : DeadBlade(3, true) {}
 };
 
 TEST_F(DeadBladeThreeChassis, OnePeerTakesOverAndGetsThePackets) {
