@@ -52,6 +52,9 @@ SessionId Blade::Create(const SessionFacts& facts, const SessionState& state, co
 void Blade::Update(SessionId id, const SessionState& state) { agent_.ChangeState(id, state); }
 void Blade::SetExtension(SessionId id, const Extension& extension) { agent_.SetExtension(id, extension); }
 void Blade::Touch(SessionId id) { agent_.Refresh(id); }
+void Blade::WhenSynced(SessionId id, std::chrono::milliseconds bound, std::function<void(bool)> release) {
+  agent_.DeferUntilSynced(id, bound, std::move(release));
+}
 void Blade::Delete(SessionId id, DeleteReason reason) { agent_.DeleteSession(id, reason); }
 std::optional<SessionId> Blade::Find(const SessionKey& key) const { return agent_.Lookup(key); }
 std::optional<SessionView> Blade::Get(SessionId id) const {

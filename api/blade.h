@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -106,6 +107,10 @@ class Blade {
   void SetExtension(SessionId id, const Extension& extension);
   // A packet: restarts the idle timer, sends nothing.
   void Touch(SessionId id);
+  // session-pickup-defer for a data plane of its own: hold a new session's
+  // first packet and call `release(true)` once every live mirror has the
+  // session, or `release(false)` after `bound` (counted either way).
+  void WhenSynced(SessionId id, std::chrono::milliseconds bound, std::function<void(bool acked)> release);
   void Delete(SessionId id, DeleteReason reason);
   // By either direction of the key.
   std::optional<SessionId> Find(const SessionKey& key) const;

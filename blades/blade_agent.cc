@@ -268,6 +268,7 @@ void BladeAgent::ReleaseLog() {
 void BladeAgent::Flush() {
   flush_posted_ = false;
   const uint32_t now_ds = clock_.NowDs();
+  const uint64_t appended_from = log_.end();
   for (uint32_t id : dirty_) {
     owned_.SetBookkeeping(id, 0, kDirty);
     const SessionRecord& r = owned_.rec(id);
@@ -284,6 +285,7 @@ void BladeAgent::Flush() {
     Append(ChangeEntry{r.version, id, static_cast<uint8_t>(was_synced ? kOpUpdate : kOpCreate), kAllPeers, 0});
   }
   dirty_.clear();
+  if (deferrals_unindexed_) IndexDeferrals(appended_from);
   for (auto [id, reason] : deleted_) {
     const SessionRecord& r = owned_.rec(id);
     if (r.bits & kSynced) {
@@ -349,12 +351,69 @@ void BladeAgent::FlushReturned() {
   returned6_.clear();
 }
 
+void BladeAgent::DeferUntilSynced(uint32_t id, Nanos bound, std::function<void(bool)> release) {
+  if (deferrals_.size() >= kMaxDeferred) {
+    counters_.deferred_full.Add();
+    release(false);
+    return;
+  }
+  counters_.packets_deferred.Add();
+  deferrals_.push_back(Deferral{id, kNoIndex, loop_.Now() + bound, std::move(release)});
+  ++deferrals_unindexed_;
+  WakeIfDue();
+}
+
+// After a flush: each deferred session's create is at its change-log index
+// now, or it was not synced at all (the pickup policy, session-pickup-delay):
+// then no mirror will ever acknowledge it, and it goes at once.
+void BladeAgent::IndexDeferrals(uint64_t appended_from) {
+  for (Deferral& d : deferrals_) {
+    if (d.log_index != kNoIndex) continue;
+    for (uint64_t i = appended_from; i < log_.end(); ++i) {
+      if (log_.at(i).id == d.id && log_.at(i).op == kOpCreate) d.log_index = i;
+    }
+    if (d.log_index == kNoIndex) {
+      counters_.deferred_unsynced.Add();
+      d.log_index = 0;
+      d.deadline = Nanos(0);
+    }
+  }
+  deferrals_unindexed_ = 0;
+  ReleaseDeferrals();
+}
+
+// In order: the first still waiting holds the rest (acks are cumulative).
+// A mirror counts while either link to it is up and it is not taking a bulk
+// sync; its stream is past the create once no cut in flight holds it.
+void BladeAgent::ReleaseDeferrals() {
+  const Nanos now = loop_.Now();
+  while (!deferrals_.empty()) {
+    Deferral& d = deferrals_.front();
+    if (d.log_index == kNoIndex) return;  // not flushed yet
+    bool acked = d.deadline > Nanos(0);
+    for (const auto& p : peers_) {
+      if (!acked) break;
+      if (!p->links.alive(Link::kM1, now) && !p->links.alive(Link::kM2, now)) continue;
+      acked = p->out.bulk_sync_done() && p->out.retain_from() > d.log_index;
+    }
+    if (!acked && now < d.deadline) return;
+    if (acked) {
+      counters_.deferred_acked.Add();
+    } else if (d.deadline > Nanos(0)) {
+      counters_.deferred_timed_out.Add();
+    }
+    std::function<void(bool)> release = std::move(d.release);
+    deferrals_.pop_front();
+    release(acked);
+  }
+}
+
 bool BladeAgent::ready() const {
   return std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->standby->settled(); });
 }
 
 bool BladeAgent::quiet() const {
-  return dirty_.empty() && deleted_.empty() &&
+  return dirty_.empty() && deleted_.empty() && deferrals_.empty() &&
          std::all_of(peers_.begin(), peers_.end(), [](const std::unique_ptr<Peer>& p) { return p->out.idle(); });
 }
 
@@ -541,6 +600,7 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       Peer* p = FindPeer(a->from()->chassis());
       HandleQueries(*p, *a, meta.link);
       p->out.OnAck(*a, meta.link);
+      if (!deferrals_.empty()) ReleaseDeferrals();
       return;
     }
     case wire::Message::PacketBatch: {
@@ -628,6 +688,7 @@ void BladeAgent::Tick() {
   if (flush_posted_) Flush();
   if (relinquish_by_) Relinquish();
   for (auto& p : peers_) p->Tick(now);
+  if (!deferrals_.empty()) ReleaseDeferrals();
   ReleaseLog();
   // Asleep, a tick woken for a keep-alive sends the status up to half an
   // interval early: the two then share their wake-ups.
@@ -647,6 +708,7 @@ Nanos BladeAgent::NextDue(Nanos now) const {
   // The cap: a deadline nobody reported costs at most one heartbeat.
   Nanos due = std::min(status_due_, now + cfg_.hb_interval);
   if (relinquish_by_) due = std::min(due, *relinquish_by_);
+  if (!deferrals_.empty()) due = std::min(due, deferrals_.front().deadline);
   if (StatusStale()) due = std::min(due, last_status_ + EarlyStatusGap());
   if (HoldsSessions()) due = std::min(due, sweep_due_);
   for (const auto& p : peers_) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -106,6 +107,12 @@ class BladeAgent {
   // tries the next slot of its flow; sent together by FlushReturned.
   void ReturnToManager(const PacketInfo& p);
   void FlushReturned();
+  // session-pickup-defer: `release(true)` once every live mirror
+  // acknowledged session id's create, `release(false)` after `bound` (or at
+  // once when the session is not synced, or kMaxDeferred wait already).
+  // Released in the order deferred; each is counted by how it went.
+  static constexpr size_t kMaxDeferred = 65536;
+  void DeferUntilSynced(uint32_t id, Nanos bound, std::function<void(bool acked)> release);
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
   size_t Adopt(uint8_t chassis);
   // This chassis is no longer the one that processes traffic and another
@@ -222,6 +229,17 @@ class BladeAgent {
   uint32_t manager_epoch_ = 0;  // the incarnation of our manager whose commands we apply
   uint64_t last_command_ = 0;   // its newest request id applied
   int adoption_pending_ = 0;    // adopted sessions still on their way into the kernel
+  struct Deferral {
+    uint32_t id;
+    uint64_t log_index;  // its create in the change log (kNoIndex: not flushed yet)
+    Nanos deadline;
+    std::function<void(bool)> release;
+  };
+  static constexpr uint64_t kNoIndex = ~uint64_t{0};
+  std::deque<Deferral> deferrals_;
+  size_t deferrals_unindexed_ = 0;
+  void IndexDeferrals(uint64_t appended_from);
+  void ReleaseDeferrals();
   std::vector<wire::Packet4> returned4_;  // handed back to the manager, not yet sent
   std::vector<wire::Packet6> returned6_;
   PacketHandler packet_handler_;

@@ -66,6 +66,11 @@ inline constexpr int kSkipReasons = static_cast<int>(SkipReason::kCount);
   X(packets_asymmetric_local, "Active-active: packets of a peer's session handled with the synced copy.")           \
   X(packets_forwarded, "Active-active: packets sent to the blade that owns their session.")                          \
   X(packets_returned, "Packets without a session here handed back to the manager for the next slot of their flow.")  \
+  X(packets_deferred, "First packets of new sessions held until every live mirror acknowledged the create (session-pickup-defer).") \
+  X(deferred_acked, "Deferred first packets released once every live mirror acknowledged the create.")              \
+  X(deferred_timed_out, "Deferred first packets released at session-pickup-defer-timeout, unacknowledged.")          \
+  X(deferred_unsynced, "Deferred first packets released at once: the session is not synced (pickup policy, delay).")  \
+  X(deferred_full, "First packets not deferred: as many as the blade holds were already waiting.")                  \
   X(adopted_sessions, "Sessions taken over from a lost or stepping-down chassis.")                                  \
   X(relinquished_sessions, "Sessions handed to the new primary when this chassis stepped down.")                    \
   X(queries_dropped, "Queries given up because more than max-pending-queries were waiting.")                        \

@@ -24,6 +24,15 @@ uint32_t Hash32(const SessionKey& k, uint32_t salt) {
 }  // namespace
 
 PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded, bool may_return) {
+  const PacketResult r = Handle(p, forwarded, may_return);
+  if (egress_ && (r == PacketResult::kCreated || r == PacketResult::kStateChanged || r == PacketResult::kRefreshed ||
+                  r == PacketResult::kHandledWithCopy)) {
+    (*egress_)(p);
+  }
+  return r;
+}
+
+PacketResult PacketPath::Handle(const PacketInfo& p, bool forwarded, bool may_return) {
   blade_.counters().packets.Add();
   bool reply = false;
   std::optional<uint32_t> id = blade_.owned().Find(p.key);
@@ -131,6 +140,13 @@ PacketResult PacketPath::Process(const PacketInfo& p, bool forwarded, bool may_r
     if (id_new == kNoSession) {  // max-sessions: the table is full
       blade_.counters().packets_dropped.Add();
       return PacketResult::kDropped;
+    }
+    const PickupOptions& pickup = blade_.config().pickup;
+    if (pickup.defer && pickup.mode == HaMode::kActiveActive) {
+      blade_.DeferUntilSynced(id_new, milliseconds(pickup.defer_timeout_ms), [egress = egress_, p](bool) {
+        if (egress) (*egress)(p);
+      });
+      return PacketResult::kDeferred;
     }
     return PacketResult::kCreated;
   }

@@ -27,6 +27,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "blades/blade_agent.h"
 #include "blades/packet.h"
@@ -34,7 +36,10 @@
 
 namespace bladesync {
 
-enum class PacketResult : uint8_t { kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded, kReturned };
+enum class PacketResult : uint8_t {
+  kCreated, kStateChanged, kRefreshed, kDropped, kHandledWithCopy, kForwarded, kReturned,
+  kDeferred,  // a new session's first packet, held until its mirrors have the session (session-pickup-defer)
+};
 
 class PacketPath {
  public:
@@ -46,9 +51,16 @@ class PacketPath {
   PacketResult Process(const PacketInfo& p, bool forwarded = false, bool may_return = false);
   // Every packet of a PacketBatch from the distributor (or forwarded).
   void ProcessBatch(const wire::PacketBatch& batch, bool forwarded = false);
+  // Where a packet goes once this blade let it through: at once, or for a
+  // deferred one when its session's mirrors have it (or the bound passed).
+  // A data plane puts it on the wire; the simulator's tests send the reply.
+  using Egress = std::function<void(const PacketInfo&)>;
+  void set_egress(Egress e) { egress_ = std::make_shared<Egress>(std::move(e)); }
 
  private:
+  PacketResult Handle(const PacketInfo& p, bool forwarded, bool may_return);
   BladeAgent& blade_;
+  std::shared_ptr<Egress> egress_;  // shared with the releases still waiting
 };
 
 }  // namespace bladesync

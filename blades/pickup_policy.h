@@ -67,6 +67,12 @@ struct PickupOptions {
   bool nat = false;                          // session-pickup-nat
   uint32_t multicast_ttl = 0;                // multicast-ttl (5-3600 s): set = multicast pickup on
   bool update_all_session_timer = false;     // update-all-session-timer
+  // session-pickup-defer (pfsync's defer, active-active): a new session's
+  // first packet waits until every live mirror acknowledged its create, at
+  // most session-pickup-defer-timeout ms, so a reply that comes back
+  // through another chassis finds the session there.
+  bool defer = false;
+  uint32_t defer_timeout_ms = 20;
   SyncFilter filter;                         // session-sync-filter
 };
 

@@ -672,6 +672,8 @@ struct Loader {
     r.On("session-pickup-connectionless", r.Bool(&p.connectionless));
     r.On("session-pickup-delay", r.Bool(&p.delay));
     r.On("session-pickup-delay-time", r.Int(&p.delay_s, 1, 3600));
+    r.On("session-pickup-defer", r.Bool(&p.defer));
+    r.On("session-pickup-defer-timeout", r.Int(&p.defer_timeout_ms, 1, 1000));
     r.On("session-pickup-expectation", r.Bool(&p.expectation));
     r.On("session-pickup-nat", r.Bool(&p.nat));
     r.On("multicast-ttl", r.Int(&p.multicast_ttl, 5, 3600));
@@ -713,9 +715,14 @@ struct Loader {
       if (s.key == "session-pickup-connectionless" && p.connectionless && !p.session_pickup) {
         return r.Err(s, "requires 'set session-pickup enable'");
       }
-      if ((s.key == "session-pickup-delay" || s.key == "session-pickup-expectation" || s.key == "session-pickup-nat") &&
+      if ((s.key == "session-pickup-delay" || s.key == "session-pickup-expectation" || s.key == "session-pickup-nat" ||
+           s.key == "session-pickup-defer") &&
           s.values[0] == "enable" && !p.session_pickup) {
         return r.Err(s, "requires 'set session-pickup enable'");
+      }
+      // Only active-active sends a reply through another chassis.
+      if (s.key == "session-pickup-defer" && p.defer && cfg.mode != HaMode::kActiveActive) {
+        return r.Err(s, "requires 'set mode a-a' (in active-passive every packet goes through the primary)");
       }
       if (s.key == "password" && cfg.password.rfind("REPLACE-WITH", 0) == 0) {
         return r.Err(s, "is the example's placeholder: choose a secret of your own");

@@ -61,6 +61,7 @@ bool LiveOption(const std::string& path) {
       "system ha / session-pickup",          "system ha / session-pickup-connectionless",
       "system ha / session-pickup-delay",    "system ha / session-pickup-delay-time",
       "system ha / session-pickup-expectation", "system ha / session-pickup-nat",
+      "system ha / session-pickup-defer",    "system ha / session-pickup-defer-timeout",
       "system ha / multicast-ttl",           "system ha / update-all-session-timer"};
   return kLive.count(path) || path.rfind("system ha / session-sync-filter / ", 0) == 0 ||
          path.rfind("traffic-generator / ", 0) == 0 || WordsForPeople(path);
