@@ -208,6 +208,23 @@ TEST(Config, ErrorsNameFileLineAndOption) {
   EXPECT_EQ(ErrorOf(Ha("    set mode active\n")), "bad.conf:2: option 'mode' in 'config system ha': expects a-p or a-a");
   EXPECT_EQ(ErrorOf(Ha("    set max-sessions 100000\n    set session-table-reserve 200000\n")),
             "bad.conf:3: option 'session-table-reserve' in 'config system ha': exceeds max-sessions (100000)");
+  // session-pickup-defer: active-active with session-pickup only, its bound in range.
+  EXPECT_EQ(ErrorOf(Ha("    set session-pickup enable\n    set session-pickup-defer enable\n")),
+            "bad.conf:3: option 'session-pickup-defer' in 'config system ha': requires 'set mode a-a' (in active-passive "
+            "every packet goes through the primary)");
+  EXPECT_EQ(ErrorOf(Ha("    set mode a-a\n    set session-pickup-defer enable\n")),
+            "bad.conf:3: option 'session-pickup-defer' in 'config system ha': requires 'set session-pickup enable'");
+  EXPECT_EQ(ErrorOf(Ha("    set mode a-a\n    set session-pickup enable\n    set session-pickup-defer-timeout 0\n")),
+            "bad.conf:4: option 'session-pickup-defer-timeout' in 'config system ha': value 0 is out of range 1-1000");
+  {
+    Result<ClusterConfig> ok = LoadClusterConfig(
+        Ha("    set mode a-a\n    set session-pickup enable\n    set session-pickup-defer enable\n"
+           "    set session-pickup-defer-timeout 50\n"),
+        "ok.conf");
+    ASSERT_TRUE(ok.ok()) << ok.status().message();
+    EXPECT_TRUE(ok->pickup.defer);
+    EXPECT_EQ(ok->pickup.defer_timeout_ms, 50u);
+  }
   // A slot the chassis do not have (issue 20: nothing may name a slot that can never be live).
   const std::string slots2 = Ha("    set slots 2\n");
   EXPECT_EQ(ErrorOf(slots2 + "config load-balance flow-rule\n    edit 3\n        set protocol udp\n        set forward-slot FPC5\n"
