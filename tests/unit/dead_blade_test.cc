@@ -202,6 +202,17 @@ TEST_F(SameSlotDeadOnBoth, TheRoleStaysAndNewFlowsOpenOnLiveSlots) {
 class DeadBladeActiveActive : public DeadBlade {
  protected:
   DeadBladeActiveActive() : DeadBlade(2, true) {}
+  // Data on flows [from, to) through chassis 1: none dropped, none without a
+  // session; then every mirror equals its owner.
+  void ExpectFlowsGoOn(uint32_t from, uint32_t to) {
+    Data(from, to);
+    c_.RunFor(milliseconds(20));
+    EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
+    EXPECT_EQ(c_.manager(1)->ingress_no_session() + c_.manager(2)->ingress_no_session(), 0u);
+    std::string why;
+    c_.RunFor(milliseconds(500));
+    EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  }
 };
 
 TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric) {
@@ -246,13 +257,7 @@ TEST_F(DeadBladeActiveActive, ItsMirrorTakesOverAndThePacketsFollowOverTheFabric
   c_.RunFor(seconds(2));
   ASSERT_TRUE(c_.manager(1)->blades()[2].live);
   EXPECT_EQ(c_.blade(1, 3)->standby(2)->store().live(), c_.blade(2, 3)->owned().live());
-  Data(0, 2 * kN);
-  c_.RunFor(milliseconds(20));
-  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
-  EXPECT_EQ(c_.manager(1)->ingress_no_session() + c_.manager(2)->ingress_no_session(), 0u);
-  std::string why;
-  c_.RunFor(milliseconds(500));
-  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  ExpectFlowsGoOn(0, 2 * kN);
 }
 
 // Three chassis: both peers mirror the dead blade, one takes it over (the
@@ -348,13 +353,7 @@ TEST_F(DeadBladeActiveActive, ABladeBackFromSilenceGivesUpWhatItsMirrorTookOver)
     EXPECT_FALSE(c_.blade(1, 3)->owned().Find(Flow(i))) << "flow " << i << " still owned by the returned blade";
     EXPECT_TRUE(c_.blade(2, 3)->owned().Find(Flow(i))) << i;
   }
-  Data(0, 300);
-  c_.RunFor(milliseconds(20));
-  EXPECT_EQ(Sum(1, Dropped) + Sum(2, Dropped), 0u);
-  EXPECT_EQ(c_.manager(1)->ingress_no_session() + c_.manager(2)->ingress_no_session(), 0u);
-  std::string why;
-  c_.RunFor(milliseconds(500));
-  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  ExpectFlowsGoOn(0, 300);
 }
 
 TEST_F(SameSlotDeadOnBoth, NoPacketsComeOnTheFabricInActivePassive) {
