@@ -10,10 +10,21 @@
 // its chassis is primary and closes every tenth. It prints what it reports
 // and what bladesync tells it, one line each, and a status line every
 // second; SIGTERM or SIGINT (or --exit-after seconds) stops it.
+//
+// Asymmetric active-active (session-pickup-defer), as two processes:
+//   --probe N --to FILE [--defer-ms MS]   opens N sessions; each one's first
+//       packet goes out (a line "i" to FILE, a FIFO) at once, or with
+//       --defer-ms once every live mirror has the session (api WhenSynced)
+//   --replies FILE    the reply path through this chassis: for each line it
+//       looks the session up among its mirrored ones, at once, and prints
+//       "reply i found" or "reply i missing"
 // Exit codes: 0 stopped, 2 usage, config or start-up error.
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -39,6 +50,11 @@ long Number(int& i, int argc, char** argv, long lo, long hi) {
     std::exit(2);
   }
   return n;
+}
+
+api::SessionKey ProbeKey(long i) {
+  return api::SessionKey::V4(0x0b000000u + static_cast<uint32_t>(i), 0xc6336401u, static_cast<uint16_t>(30000 + i % 30000),
+                             443, kProtoTcp);
 }
 
 // The data plane's own side: what it opens once its chassis is primary.
@@ -75,7 +91,8 @@ struct DataPlane {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   api::EmbedOptions opt;
-  long exit_after = 0;
+  long exit_after = 0, probe = 0, defer_ms = 0;
+  std::string probe_to, replies_from;
   auto data_plane = std::make_shared<DataPlane>();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -84,6 +101,10 @@ int main(int argc, char** argv) {
     else if (a == "--slot") opt.slot = static_cast<uint8_t>(Number(i, argc, argv, 1, 255));
     else if (a == "--sessions") data_plane->to_open = Number(i, argc, argv, 0, 1000000);
     else if (a == "--exit-after") exit_after = Number(i, argc, argv, 0, 86400);
+    else if (a == "--probe") probe = Number(i, argc, argv, 1, 100000);
+    else if (a == "--defer-ms") defer_ms = Number(i, argc, argv, 1, 1000);
+    else if (a == "--to" && i + 1 < argc) probe_to = argv[++i];
+    else if (a == "--replies" && i + 1 < argc) replies_from = argv[++i];
     else {
       std::fprintf(stderr, "embedded_data_plane: unknown option %s\n%s", a.c_str(), kUsage);
       return 2;
@@ -129,6 +150,59 @@ int main(int argc, char** argv) {
     on_role(blade.role());  // told before the listener was there
   });
 
+  // The first packets out of this chassis (a FIFO the other process reads).
+  if (probe) {
+    if (probe_to.empty()) {
+      std::fprintf(stderr, "embedded_data_plane: --probe needs --to FILE\n%s", kUsage);
+      return 2;
+    }
+    FILE* out = std::fopen(probe_to.c_str(), "w");
+    if (!out) {
+      std::fprintf(stderr, "embedded_data_plane: %s: cannot open\n", probe_to.c_str());
+      return 2;
+    }
+    std::setvbuf(out, nullptr, _IOLBF, 0);
+    // Once the cluster has settled (a role, then a second for the mirrors).
+    for (int waited = 0; waited < 600; ++waited) {
+      bool known = false;
+      embedded.Run([&](api::Blade& blade) { known = blade.role() != api::Role::kUnknown; });
+      if (known) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (long i = 0; i < probe; ++i) {
+      embedded.Run([&](api::Blade& blade) {
+        api::SessionFacts facts;
+        facts.key = ProbeKey(i);
+        const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+        auto send = [out, i](bool) { std::fprintf(out, "%ld\n", i); };
+        if (defer_ms && id != api::kNoSession) {
+          blade.WhenSynced(id, std::chrono::milliseconds(defer_ms), send);
+        } else {
+          send(false);
+        }
+      });
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::printf("probe: %ld first packets\n", probe);
+  }
+  // The replies that come back through this chassis: looked up at once.
+  std::thread replies;
+  auto replies_done = std::make_shared<std::atomic<bool>>(false);
+  if (!replies_from.empty()) {
+    replies = std::thread([&embedded, replies_from, replies_done] {
+      FILE* in = std::fopen(replies_from.c_str(), "r");
+      if (!in) return;
+      long i = 0;
+      while (std::fscanf(in, "%ld", &i) == 1) {
+        bool found = false;
+        embedded.Run([&](api::Blade& blade) { found = blade.FindMirrored(ProbeKey(i)).has_value(); });
+        std::printf("reply %ld %s\n", i, found ? "found" : "missing");
+      }
+      std::fclose(in);
+      *replies_done = true;
+    });
+  }
   long seconds = 0;
   for (;;) {
     const timespec one_second{1, 0};
@@ -142,6 +216,9 @@ int main(int argc, char** argv) {
                   mirrored);
     });
   }
+  // Joined once the writer closed its end; still blocked on the FIFO, it is
+  // left to the exit (it touches nothing until a line comes).
+  if (replies.joinable()) *replies_done ? replies.join() : replies.detach();
   embedded.Stop();
   std::printf("stopped\n");
   return 0;
