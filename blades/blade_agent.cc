@@ -268,7 +268,6 @@ void BladeAgent::ReleaseLog() {
 void BladeAgent::Flush() {
   flush_posted_ = false;
   const uint32_t now_ds = clock_.NowDs();
-  const uint64_t appended_from = log_.end();
   for (uint32_t id : dirty_) {
     owned_.SetBookkeeping(id, 0, kDirty);
     const SessionRecord& r = owned_.rec(id);
@@ -285,7 +284,7 @@ void BladeAgent::Flush() {
     Append(ChangeEntry{r.version, id, static_cast<uint8_t>(was_synced ? kOpUpdate : kOpCreate), kAllPeers, 0});
   }
   dirty_.clear();
-  if (deferrals_unindexed_) IndexDeferrals(appended_from);
+  if (deferrals_pending_) IndexDeferrals();
   for (auto [id, reason] : deleted_) {
     const SessionRecord& r = owned_.rec(id);
     if (r.bits & kSynced) {
@@ -352,60 +351,78 @@ void BladeAgent::FlushReturned() {
 }
 
 void BladeAgent::DeferUntilSynced(uint32_t id, Nanos bound, std::function<void(bool)> release) {
+  bound = std::clamp<Nanos>(bound, milliseconds(1), seconds(1));  // as session-pickup-defer-timeout
+  const SessionRecord* r = owned_.is_live(id) ? &owned_.rec(id) : nullptr;
+  // Nothing a mirror will ever acknowledge: not ours, not synced by the
+  // pickup policy, or waiting for session-pickup-delay.
+  if (!r || !(r->bits & kEligible) || (DelayApplies(cfg_.pickup, r->key.proto) && !(r->bits & kSynced))) {
+    counters_.deferred_unsynced.Add();
+    release(false);
+    return;
+  }
   if (deferrals_.size() >= kMaxDeferred) {
     counters_.deferred_full.Add();
     release(false);
     return;
   }
   counters_.packets_deferred.Add();
-  deferrals_.push_back(Deferral{id, kNoIndex, loop_.Now() + bound, std::move(release)});
-  ++deferrals_unindexed_;
+  // Its change is in the log already (flushed), or goes with the next flush
+  // (still dirty): acknowledged once every mirror is past the log's end then.
+  const bool pending = r->bits & kDirty;
+  deferrals_.push_back(Deferral{pending ? kNoIndex : log_.end(), loop_.Now() + bound, std::move(release)});
+  deferrals_pending_ += pending;
+  next_deferral_due_ = std::min(next_deferral_due_, deferrals_.back().deadline);
   WakeIfDue();
 }
 
-// After a flush: each deferred session's create is at its change-log index
-// now, or it was not synced at all (the pickup policy, session-pickup-delay):
-// then no mirror will ever acknowledge it, and it goes at once.
-void BladeAgent::IndexDeferrals(uint64_t appended_from) {
-  for (Deferral& d : deferrals_) {
-    if (d.log_index != kNoIndex) continue;
-    for (uint64_t i = appended_from; i < log_.end(); ++i) {
-      if (log_.at(i).id == d.id && log_.at(i).op == kOpCreate) d.log_index = i;
-    }
-    if (d.log_index == kNoIndex) {
-      counters_.deferred_unsynced.Add();
-      d.log_index = 0;
-      d.deadline = Nanos(0);
-    }
+// After a flush: the changes of the sessions held so far are all below the
+// log's end. The pending ones are the newest, at the back.
+void BladeAgent::IndexDeferrals() {
+  for (auto it = deferrals_.rbegin(); it != deferrals_.rend() && deferrals_pending_; ++it) {
+    if (it->watermark != kNoIndex) continue;
+    it->watermark = log_.end();
+    --deferrals_pending_;
   }
-  deferrals_unindexed_ = 0;
   ReleaseDeferrals();
 }
 
-// In order: the first still waiting holds the rest (acks are cumulative).
-// A mirror counts while either link to it is up and it is not taking a bulk
-// sync; its stream is past the create once no cut in flight holds it.
+// Acknowledged in order (acks are cumulative): the acknowledged front goes.
+// Each mirror with a link up counts; one taking a bulk sync holds them
+// until their bound. A held packet past its bound goes wherever it is.
 void BladeAgent::ReleaseDeferrals() {
   const Nanos now = loop_.Now();
-  while (!deferrals_.empty()) {
-    Deferral& d = deferrals_.front();
-    if (d.log_index == kNoIndex) return;  // not flushed yet
-    bool acked = d.deadline > Nanos(0);
+  auto acked = [&](const Deferral& d) {
+    if (d.watermark == kNoIndex) return false;  // not flushed yet
     for (const auto& p : peers_) {
-      if (!acked) break;
-      if (!p->links.alive(Link::kM1, now) && !p->links.alive(Link::kM2, now)) continue;
-      acked = p->out.bulk_sync_done() && p->out.retain_from() > d.log_index;
+      if (!p->links.alive(Link::kM1, now) && !p->links.alive(Link::kM2, now)) continue;  // no mirror to wait for
+      if (!p->out.bulk_sync_done() || p->out.retain_from() < d.watermark) return false;
     }
-    if (!acked && now < d.deadline) return;
-    if (acked) {
-      counters_.deferred_acked.Add();
-    } else if (d.deadline > Nanos(0)) {
-      counters_.deferred_timed_out.Add();
-    }
-    std::function<void(bool)> release = std::move(d.release);
+    return true;
+  };
+  std::vector<std::function<void(bool)>> released;
+  while (!deferrals_.empty() && acked(deferrals_.front())) {
+    counters_.deferred_acked.Add();
+    released.push_back(std::move(deferrals_.front().release));
     deferrals_.pop_front();
-    release(acked);
   }
+  std::vector<std::function<void(bool)>> timed_out;
+  if (now >= next_deferral_due_) {
+    next_deferral_due_ = kNever;
+    for (auto it = deferrals_.begin(); it != deferrals_.end();) {
+      if (it->deadline <= now) {
+        if (it->watermark == kNoIndex) --deferrals_pending_;
+        counters_.deferred_timed_out.Add();
+        timed_out.push_back(std::move(it->release));
+        it = deferrals_.erase(it);
+      } else {
+        next_deferral_due_ = std::min(next_deferral_due_, it->deadline);
+        ++it;
+      }
+    }
+  }
+  // Last: a release may create sessions and hold their packets in turn.
+  for (auto& r : released) r(true);
+  for (auto& r : timed_out) r(false);
 }
 
 bool BladeAgent::ready() const {
@@ -708,7 +725,7 @@ Nanos BladeAgent::NextDue(Nanos now) const {
   // The cap: a deadline nobody reported costs at most one heartbeat.
   Nanos due = std::min(status_due_, now + cfg_.hb_interval);
   if (relinquish_by_) due = std::min(due, *relinquish_by_);
-  if (!deferrals_.empty()) due = std::min(due, deferrals_.front().deadline);
+  if (!deferrals_.empty()) due = std::min(due, next_deferral_due_);
   if (StatusStale()) due = std::min(due, last_status_ + EarlyStatusGap());
   if (HoldsSessions()) due = std::min(due, sweep_due_);
   for (const auto& p : peers_) {

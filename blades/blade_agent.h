@@ -107,10 +107,12 @@ class BladeAgent {
   // tries the next slot of its flow; sent together by FlushReturned.
   void ReturnToManager(const PacketInfo& p);
   void FlushReturned();
-  // session-pickup-defer: `release(true)` once every live mirror
-  // acknowledged session id's create, `release(false)` after `bound` (or at
-  // once when the session is not synced, or kMaxDeferred wait already).
-  // Released in the order deferred; each is counted by how it went.
+  // session-pickup-defer: `release(true)` once every mirror with a link up
+  // acknowledged session id's latest change (at once when there is none),
+  // `release(false)` after `bound` (clamped to 1 ms .. 1 s), or at once when
+  // no mirror will ever have it (not synced) or kMaxDeferred wait already.
+  // Each is counted by how it went. Holds still pending when the blade is
+  // destroyed are dropped without a call.
   static constexpr size_t kMaxDeferred = 65536;
   void DeferUntilSynced(uint32_t id, Nanos bound, std::function<void(bool acked)> release);
   // Takes over the sessions mirrored from `chassis` (its owner was lost).
@@ -230,15 +232,15 @@ class BladeAgent {
   uint64_t last_command_ = 0;   // its newest request id applied
   int adoption_pending_ = 0;    // adopted sessions still on their way into the kernel
   struct Deferral {
-    uint32_t id;
-    uint64_t log_index;  // its create in the change log (kNoIndex: not flushed yet)
+    uint64_t watermark;  // acknowledged once every mirror's stream is past this log index (kNoIndex: not flushed yet)
     Nanos deadline;
     std::function<void(bool)> release;
   };
   static constexpr uint64_t kNoIndex = ~uint64_t{0};
   std::deque<Deferral> deferrals_;
-  size_t deferrals_unindexed_ = 0;
-  void IndexDeferrals(uint64_t appended_from);
+  size_t deferrals_pending_ = 0;     // held sessions whose change waits for the next flush
+  Nanos next_deferral_due_ = kNever;  // the earliest bound among them
+  void IndexDeferrals();
   void ReleaseDeferrals();
   std::vector<wire::Packet4> returned4_;  // handed back to the manager, not yet sent
   std::vector<wire::Packet6> returned6_;

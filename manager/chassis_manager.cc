@@ -493,6 +493,8 @@ void ChassisManager::Tick() {
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
       b.live = false;
       slot_down_at_ = now;
+      if (b.dead_epoch != b.epoch) b.given_up_takeover = 0;
+      b.dead_epoch = b.epoch;
       failover_started_ = now - cfg_.hb_interval * cfg_.blade_hb_lost_threshold;  // when it went silent
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
                                << " missed its reports: marked dead";
@@ -886,9 +888,10 @@ void ChassisManager::GiveUpWhatPeersTookOver(const PeerView& p) {
   for (const wire::TakenOverBlade& t : p.took_ours) {
     const uint8_t slot = t.slot();
     BladeView& b = blades_[slot - 1];
-    uint32_t& given_up = given_up_[{p.chassis, slot, t.epoch()}];
-    if (!b.live || b.epoch != t.epoch() || given_up >= t.takeover()) continue;
-    given_up = t.takeover();
+    // Only an incarnation this manager itself marked dead: a heartbeat
+    // cannot make a blade that never went silent give anything up.
+    if (!b.live || b.epoch != t.epoch() || b.dead_epoch != t.epoch() || b.given_up_takeover >= t.takeover()) continue;
+    b.given_up_takeover = t.takeover();
     BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot)
                              << " came back after chassis " << int(p.chassis) << " took over its sessions: it gives them up";
     commands_.SendTo(slot, {.kind = wire::CommandKind::Relinquish}, [this](uint8_t s) { return BladeLive(s); });

@@ -95,6 +95,8 @@ struct BladeView {
   bool adoption_pending = false;  // adopted sessions not yet in the kernel
   uint64_t role_command = 0;      // the SetRole last sent to it (its request id)
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
+  uint32_t dead_epoch = 0;         // the incarnation last marked dead here (a peer may take it over)
+  uint32_t given_up_takeover = 0;  // the last takeover of dead_epoch it was told to give up
   std::vector<wire::StandbySummary> standby;
   std::vector<uint8_t> fenced_owners;  // chassis whose fenced stream its mirrors hold up to the fence
   std::map<std::string, uint64_t> counters;  // by name; an absent one is 0
@@ -338,7 +340,6 @@ class ChassisManager {
   Counter ingress_packets_, ingress_dropped_, ingress_rerouted_, ingress_no_live_slot_, ingress_no_session_;
   Counter ingress_to_peer_, ingress_from_peer_, blade_takeovers_;
   std::vector<wire::TakenOverBlade> adopted_blades_;  // a-a: peers' dead blades our blades took over (one per chassis and slot)
-  std::map<std::tuple<uint8_t, uint8_t, uint32_t>, uint32_t> given_up_;  // (peer, slot, epoch) -> the last takeover given up
   Nanos slot_down_at_{-1};  // when a live slot here or at a peer was last seen go down (-1: never)
   std::array<Counter, kDropReasons> dropped_;
   CommandChannel commands_;

@@ -332,6 +332,36 @@ TEST_F(DeadBladeActiveActive, APeerCannotOpenSessionsHere) {
   for (uint8_t s = 1; s <= 4; ++s) EXPECT_EQ(c_.blade(1, s)->owned().live(), 0u);
 }
 
+// A heartbeat naming our blade as taken over, when this manager never saw it
+// dead (forged, or a confused peer), makes it give nothing up.
+TEST_F(DeadBladeActiveActive, NoBladeGivesUpWhatNobodyTookOver) {
+  Open(0, 200);
+  c_.RunFor(milliseconds(300));
+  const size_t owned = c_.blade(1, 3)->owned().live();
+  ASSERT_GT(owned, 20u);
+  const PeerView& seen = c_.manager(1)->peers().at(2);
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<wire::TakenOverBlade> took{wire::TakenOverBlade(1, 3, c_.manager(1)->blades()[2].epoch, 7)};
+  auto v = fbb.CreateVectorOfStructs(took);
+  std::vector<uint8_t> live{1, 2, 3, 4};
+  auto slots = fbb.CreateVector(live);
+  wire::Origin from(1, c_.manager(2)->config().epoch, 2, 0);
+  wire::HeartbeatBuilder b(fbb);
+  b.add_from(&from);
+  b.add_role(static_cast<wire::Role>(c_.manager(2)->role()));
+  b.add_ready(true);
+  b.add_live_blades(4);
+  b.add_priority(c_.manager(2)->config().priority);
+  b.add_seq(seen.hb_seq + 1);
+  b.add_live_slots(slots);
+  b.add_adopted_blades(v);
+  fbb.Finish(wire::CreateFrame(fbb, wire::Message::Heartbeat, b.Finish().Union()), wire::FrameIdentifier());
+  c_.net().Inject(NodeId{2, 0}, NodeId{1, 0}, Link::kM1, {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()}, 2);
+  c_.RunFor(seconds(2));
+  EXPECT_EQ(c_.blade(1, 3)->owned().live(), owned);
+  EXPECT_EQ(c_.blade(1, 3)->counters().relinquished_sessions.get(), 0u);
+}
+
 // A blade that was only silent (a stall, a backplane blip) and comes back
 // with its table: its mirror took its sessions over meanwhile, so it gives
 // them up, and every session has one owner again; the flows go on.

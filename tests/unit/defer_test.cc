@@ -135,5 +135,49 @@ TEST(Defer, TheBoundReleasesAnUnacknowledgedFirstPacket) {
   }
 }
 
+// A hold registered after its session's create already went out (a flush
+// on the spot: sync-max-batch 1, or the embedding API on an older session)
+// is released by the acknowledgement, not left waiting.
+TEST(Defer, AHoldAfterItsCreateWentOutIsReleasedByTheAck) {
+  SimBlades c(2, 1, 83, [](BladeConfig& b) { b.max_batch = 1; });
+  BladeAgent& owner = c.blade(1, 1);
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < 8; ++i) ids.push_back(owner.CreateSession(TcpFacts(i), SessionState{kTcpSynSent, 0, 3600}));
+  int acked = 0, bound = 0;
+  for (uint32_t id : ids) owner.DeferUntilSynced(id, milliseconds(50), [&](bool a) { (a ? acked : bound)++; });
+  c.RunFor(milliseconds(20));
+  EXPECT_EQ(acked, 8);
+  EXPECT_EQ(bound, 0);
+  // Long after: an already-synced session's hold goes with the next ack round.
+  c.RunFor(milliseconds(500));
+  owner.DeferUntilSynced(ids[0], milliseconds(50), [&](bool a) { (a ? acked : bound)++; });
+  c.RunFor(milliseconds(20));
+  EXPECT_EQ(acked, 9);
+  EXPECT_EQ(owner.counters().deferred_acked.get(), 9u);
+}
+
+// A session no mirror will ever hold (the pickup policy keeps it local) is
+// not held; a bound outside 1 ms .. 1 s is clamped, and one mirror down
+// does not hold anything up.
+TEST(Defer, NothingWaitsForWhatNoMirrorWillHave) {
+  SimBlades c(2, 1, 84);
+  BladeAgent& owner = c.blade(1, 1);
+  SessionFacts local = TcpFacts(1);
+  local.flags = kFlagProxyInspected;
+  const uint32_t id = owner.CreateSession(local, SessionState{kTcpSynSent, local.flags, 3600});
+  int calls = 0;
+  owner.DeferUntilSynced(id, milliseconds(20), [&](bool a) { calls += a ? 100 : 1; });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(owner.counters().deferred_unsynced.get(), 1u);
+  // The mirror is gone: a hold goes once its links are down, not at the bound.
+  const uint32_t id2 = owner.CreateSession(TcpFacts(2), SessionState{kTcpSynSent, 0, 3600});
+  c.Kill(2, 1);
+  c.RunFor(seconds(2));
+  bool released = false;
+  owner.DeferUntilSynced(id2, seconds(3600), [&](bool) { released = true; });  // clamped to 1 s
+  c.RunFor(milliseconds(20));
+  EXPECT_TRUE(released);
+}
+
 }  // namespace
 }  // namespace bladesync::testing
