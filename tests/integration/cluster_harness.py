@@ -34,6 +34,15 @@ def find_data(rel):
     raise RuntimeError("cannot find " + rel)
 
 
+def read_text(path):
+    """A file's text, or "" while it does not exist yet (a process's log)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def free_port():
     """A TCP port on loopback that nothing listens on now."""
     s = socket.socket()

@@ -21,14 +21,6 @@ import cluster_harness as h  # noqa: E402
 PROBES = 100
 
 
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def run(make, defer_ms):
     example = h.find_binary("embedded_data_plane", package="examples")
     c = make(n_chassis=2, slots=1, mode="a-a", hb_interval=2, hb_lost=4)
@@ -47,7 +39,7 @@ def run(make, defer_ms):
     try:
         replies = c.wait_for("chassis 2 to see every reply",
                              lambda: (lambda r: r if len(r) == PROBES else None)(
-                                 re.findall(r"^reply (\d+) (found|missing)$", read(logs[2]), re.M)), timeout=40)
+                                 re.findall(r"^reply (\d+) (found|missing)$", h.read_text(logs[2]), re.M)), timeout=40)
     finally:
         for p in planes.values():
             p.terminate()

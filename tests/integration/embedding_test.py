@@ -21,14 +21,6 @@ SESSIONS = 500
 OPEN = SESSIONS - SESSIONS // 10  # the example closes every tenth
 
 
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def last_status(text):
     found = re.findall(r"status: role (\w+), owned (\d+), mirrored (\d+)", text)
     return (found[-1][0], int(found[-1][1]), int(found[-1][2])) if found else None
@@ -57,29 +49,29 @@ def test(make):
         planes[ch] = subprocess.Popen(cmd, stdout=open(logs[ch], "w"), stderr=subprocess.STDOUT)
 
     want = "reported %d sessions, closed %d: %d open" % (SESSIONS, SESSIONS // 10, OPEN)
-    c.wait_for("chassis 1's data plane to report its sessions", lambda: want in read(logs[1]), timeout=30)
-    assert "role unknown -> primary" in read(logs[1]), read(logs[1])
+    c.wait_for("chassis 1's data plane to report its sessions", lambda: want in h.read_text(logs[1]), timeout=30)
+    assert "role unknown -> primary" in h.read_text(logs[1]), h.read_text(logs[1])
     c.wait_for("chassis 2's blade to mirror every open session",
-               lambda: last_status(read(logs[2])) == ("secondary", 0, OPEN), timeout=30)
-    assert "role unknown -> secondary" in read(logs[2]), read(logs[2])
-    before = read(logs[2])
+               lambda: last_status(h.read_text(logs[2])) == ("secondary", 0, OPEN), timeout=30)
+    assert "role unknown -> secondary" in h.read_text(logs[2]), h.read_text(logs[2])
+    before = h.read_text(logs[2])
     assert "adopted" not in before, before
 
     # Chassis 1 dies as a crash would: nothing says goodbye.
     planes.pop(1).kill()
     c.stop_chassis(1, sig=signal.SIGKILL)
     adopted = "adopted %d sessions of chassis 1 (%d owned sessions carry the adopted flag)" % (OPEN, OPEN)
-    c.wait_for("chassis 2's data plane to be told the adoption", lambda: adopted in read(logs[2]), timeout=30)
+    c.wait_for("chassis 2's data plane to be told the adoption", lambda: adopted in h.read_text(logs[2]), timeout=30)
     c.wait_for("chassis 2's data plane to be told its role",
-               lambda: "role secondary -> standalone" in read(logs[2]), timeout=30)
-    text = read(logs[2])
+               lambda: "role secondary -> standalone" in h.read_text(logs[2]), timeout=30)
+    text = h.read_text(logs[2])
     assert text.index(adopted) < text.index("role secondary -> standalone"), "the role came before the sessions:\n" + text
     c.wait_for("chassis 2's data plane to own the adopted sessions",
-               lambda: last_status(read(logs[2])) == ("standalone", OPEN, 0), timeout=30)
+               lambda: last_status(h.read_text(logs[2])) == ("standalone", OPEN, 0), timeout=30)
 
     planes[2].send_signal(signal.SIGTERM)
-    assert planes[2].wait(timeout=15) == 0, read(logs[2])
-    assert read(logs[2]).rstrip().endswith("stopped"), read(logs[2])
+    assert planes[2].wait(timeout=15) == 0, h.read_text(logs[2])
+    assert h.read_text(logs[2]).rstrip().endswith("stopped"), h.read_text(logs[2])
     print("chassis 2's data plane: adopted %d sessions, then its role became standalone" % OPEN)
 
 
