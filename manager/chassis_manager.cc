@@ -331,6 +331,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   p.live_slots.reset();
   if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
   if (same_incarnation && live_before && p.live_slots) PeerBladesLost(p, *live_before);
+  RefreshSlots();
   p.took_ours.clear();
   if (hb.adopted_blades() && hb.adopted_blades()->size() <= 64) {
     for (const wire::TakenOverBlade* t : *hb.adopted_blades()) {
@@ -475,6 +476,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
     }
   }
   if (!was_live) {
+    RefreshSlots();
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(slot) << " is up";
     Evaluate();
   }
@@ -500,6 +502,7 @@ void ChassisManager::Tick() {
                                << " missed its reports: marked dead";
     }
   }
+  RefreshSlots();
   CheckPeers();
   Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
   commands_.Resend([this](uint8_t s) { return BladeLive(s); });
@@ -898,6 +901,14 @@ void ChassisManager::GiveUpWhatPeersTookOver(const PeerView& p) {
   }
 }
 
+// What routing reads on every packet, refreshed where it changes: a blade
+// up or down, a peer's heartbeat (its live slots), and each tick (the
+// window after a slot was down runs out).
+void ChassisManager::RefreshSlots() {
+  live_mask_ = LiveSlots();
+  ingress_.set_may_return(SlotsMoved());
+}
+
 SlotMask ChassisManager::LiveSlots() const {
   SlotMask m = 0;
   for (const BladeView& b : blades_) {
@@ -921,7 +932,7 @@ std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t 
     ingress_dropped_.Add();
     return std::nullopt;
   }
-  const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf, LiveSlots(), after);
+  const Verdict v = distributor_.Classify(p.key, p.srcintf, p.dstintf, live_mask_, after);
   if (v.action == Verdict::kDrop) {
     ingress_dropped_.Add();
     return std::nullopt;
@@ -950,7 +961,6 @@ std::optional<uint8_t> ChassisManager::IngressSlot(const PacketInfo& p, uint8_t 
     return std::nullopt;
   }
   if (v.slot != v.home) ingress_rerouted_.Add();
-  ingress_.set_may_return(SlotsMoved());
   return v.slot;
 }
 

@@ -263,6 +263,7 @@ class ChassisManager {
   // Whether a session may live on another slot than its flow's home: a slot
   // is down here or at a peer, or was within the longest session lifetime.
   bool SlotsMoved() const;
+  void RefreshSlots();
   // A packet from a data port: `p` is read, `w` goes on unchanged.
   template <typename WirePacket>
   void Ingress(const PacketInfo& p, const WirePacket& w, uint8_t after = 0, bool from_peer = false);
@@ -340,6 +341,7 @@ class ChassisManager {
   Counter ingress_packets_, ingress_dropped_, ingress_rerouted_, ingress_no_live_slot_, ingress_no_session_;
   Counter ingress_to_peer_, ingress_from_peer_, blade_takeovers_;
   std::vector<wire::TakenOverBlade> adopted_blades_;  // a-a: peers' dead blades our blades took over (one per chassis and slot)
+  SlotMask live_mask_ = 0;  // LiveSlots(), as routing reads it (RefreshSlots)
   Nanos slot_down_at_{-1};  // when a live slot here or at a peer was last seen go down (-1: never)
   std::array<Counter, kDropReasons> dropped_;
   CommandChannel commands_;
