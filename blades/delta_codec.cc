@@ -22,6 +22,48 @@ SessionKey KeyOf(const wire::Create6& c) {
   return k;
 }
 
+SessionKey KeyOf(const wire::ConntrackCreate4& c) {
+  return SessionKey::V4(c.src(), c.dst(), c.sport(), c.dport(), c.proto(), c.zone());
+}
+
+namespace {
+// Version 1 of the conntrack extension from a compact entry's fields.
+template <typename C>
+Extension ConntrackExtensionFrom(const C& c) {
+  ConntrackState s;
+  s.status = c.status();
+  s.mark = c.mark();
+  s.timeout_s = c.ct_timeout_s();
+  s.tcp_state = c.tcp_state();
+  s.wscale_orig = c.wscale() >> 4;
+  s.wscale_repl = c.wscale() & 0x0f;
+  s.flags_orig = c.tcp_flags_orig();
+  s.flags_repl = c.tcp_flags_repl();
+  return EncodeConntrack(s);
+}
+
+// The session's conntrack state when the compact form carries it exactly:
+// a linux-conntrack session whose only synced extension is version 1 of
+// its conntrack state, whose flags follow from that state, and whose status
+// and window scales fit the compact fields.
+std::optional<ConntrackState> CompactConntrack(const SessionRecord& r, const std::vector<Extension>* ext) {
+  if (!ext || ext->size() != 1 || AppOf(r.flags) != AppKind::kLinuxConntrack) return std::nullopt;
+  const Extension& e = ext->front();
+  if (e.type != static_cast<uint16_t>(ExtensionType::kConntrack) || e.version != 1) return std::nullopt;
+  std::optional<ConntrackState> c = DecodeConntrack(e);
+  if (!c || c->status > 0xffff || c->wscale_orig > 0x0f || c->wscale_repl > 0x0f ||
+      r.flags != ConntrackSessionFlags(c->status)) {
+    return std::nullopt;
+  }
+  return c;
+}
+
+uint8_t WscaleOf(const ConntrackState& c) { return static_cast<uint8_t>(c.wscale_orig << 4 | c.wscale_repl); }
+}  // namespace
+
+Extension ConntrackExtensionOf(const wire::ConntrackCreate4& c) { return ConntrackExtensionFrom(c); }
+Extension ConntrackExtensionOf(const wire::ConntrackUpdate& u) { return ConntrackExtensionFrom(u); }
+
 DeltaEncoder::DeltaEncoder() : fbb_(64 * 1024) {}
 
 void DeltaEncoder::Reset() {
@@ -31,6 +73,8 @@ void DeltaEncoder::Reset() {
   creates6_.clear();
   recreates6_.clear();
   updates_.clear();
+  conntrack_creates4_.clear();
+  conntrack_updates_.clear();
   nat4_.clear();
   nat6_.clear();
   ext_.clear();
@@ -74,15 +118,24 @@ void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const std:
 
 void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
                              const std::vector<Extension>* ext) {
-  AddExtensions(id, r, ext);
   const auto vlo = static_cast<uint32_t>(r.version);
   const auto vhi = static_cast<uint16_t>(r.version >> 32);
-  if (r.key.is_v4()) {
+  std::optional<ConntrackState> ct;
+  if (compact_conntrack_ && !recreate && r.key.is_v4()) ct = CompactConntrack(r, ext);
+  if (ct) {
+    conntrack_creates4_.emplace_back(id, vlo, r.key.src.v4(), r.key.dst.v4(), r.timeout_s, ct->timeout_s, ct->mark,
+                                     r.key.sport, r.key.dport, vhi, r.key.zone, static_cast<uint16_t>(ct->status),
+                                     r.key.proto, r.proto_state, ct->tcp_state, WscaleOf(*ct), ct->flags_orig,
+                                     ct->flags_repl);
+    approx_bytes_ += sizeof(wire::ConntrackCreate4);
+  } else if (r.key.is_v4()) {
+    AddExtensions(id, r, ext);
     (recreate ? recreates4_ : creates4_)
         .emplace_back(id, vlo, r.key.src.v4(), r.key.dst.v4(), r.timeout_s, r.key.sport, r.key.dport, vhi,
                       r.key.zone, r.flags, r.key.proto, r.proto_state);
     approx_bytes_ += sizeof(wire::Create4);
   } else {
+    AddExtensions(id, r, ext);
     (recreate ? recreates6_ : creates6_)
         .emplace_back(ToWire(r.key.src), ToWire(r.key.dst), id, vlo, r.timeout_s, r.key.sport, r.key.dport,
                       vhi, r.key.zone, r.flags, r.key.proto, r.proto_state);
@@ -100,6 +153,15 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
 }
 
 void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
+  if (compact_conntrack_) {
+    if (std::optional<ConntrackState> ct = CompactConntrack(r, ext)) {
+      conntrack_updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s, ct->timeout_s, ct->mark,
+                                      static_cast<uint16_t>(r.version >> 32), static_cast<uint16_t>(ct->status),
+                                      r.proto_state, ct->tcp_state, WscaleOf(*ct), ct->flags_orig, ct->flags_repl);
+      approx_bytes_ += sizeof(wire::ConntrackUpdate);
+      return;
+    }
+  }
   AddExtensions(id, r, ext);
   updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s,
                         static_cast<uint16_t>(r.version >> 32), r.flags, r.proto_state);
@@ -125,6 +187,8 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   auto up = MaybeStructs(fbb_, updates_);
   auto n4 = MaybeStructs(fbb_, nat4_);
   auto n6 = MaybeStructs(fbb_, nat6_);
+  auto cc4 = MaybeStructs(fbb_, conntrack_creates4_);
+  auto cup = MaybeStructs(fbb_, conntrack_updates_);
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::Extension>>> ex = 0;
   if (!ext_.empty()) {
     ext_offsets_.clear();
@@ -153,6 +217,8 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   if (!n4.IsNull()) b.add_nat4(n4);
   if (!n6.IsNull()) b.add_nat6(n6);
   if (!ex.IsNull()) b.add_extensions(ex);
+  if (!cc4.IsNull()) b.add_conntrack_creates4(cc4);
+  if (!cup.IsNull()) b.add_conntrack_updates(cup);
   auto batch = b.Finish();
   auto frame = wire::CreateFrame(fbb_, wire::Message::DeltaBatch, batch.Union());
   fbb_.Finish(frame, wire::FrameIdentifier());
@@ -180,7 +246,8 @@ Result<const wire::Frame*> VerifyFrame(std::span<const uint8_t> bytes, const Fra
     if (!b->from()) return DataLoss("delta batch without its owner");
     auto len = [](const auto* v) -> size_t { return v ? v->size() : 0; };
     const size_t n = len(b->deletes()) + len(b->creates4()) + len(b->recreates4()) + len(b->creates6()) +
-                     len(b->recreates6()) + len(b->updates());
+                     len(b->recreates6()) + len(b->updates()) + len(b->conntrack_creates4()) +
+                     len(b->conntrack_updates());
     if (n > limits.max_deltas) return DataLoss("delta batch with " + std::to_string(n) + " deltas is over the limit");
     if (n > b->seq_count()) return DataLoss("delta batch holds more deltas than its sequence range");
   }
@@ -198,6 +265,7 @@ std::span<const uint8_t> BuildAck(flatbuffers::FlatBufferBuilder& fbb, const wir
   b.add_owner_chassis(owner_chassis);
   b.add_owner_epoch(owner_epoch);
   b.add_schema_major(kWireSchemaMajor);
+  b.add_schema_minor(kWireSchemaMinor);
   b.add_next_seq(next_seq);
   b.add_nack_from(nack_from);
   b.add_nack_to(nack_to);

@@ -44,6 +44,9 @@ class DeltaEncoder {
   void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
                  const std::vector<Extension>* ext = nullptr);
   void AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext = nullptr);
+  // Linux conntrack entries go in their compact form (ConntrackCreate4,
+  // ConntrackUpdate; wire schema 1.2) while on: only to a mirror that reads it.
+  void set_compact_conntrack(bool on) { compact_conntrack_ = on; }
   size_t approx_bytes() const { return approx_bytes_; }
   // What approx_bytes() starts at, and what AddCreate adds to it for this
   // session: a frame can be sized without encoding it.
@@ -58,6 +61,9 @@ class DeltaEncoder {
   std::vector<wire::Create4> creates4_, recreates4_;
   std::vector<wire::Create6> creates6_, recreates6_;
   std::vector<wire::Update> updates_;
+  std::vector<wire::ConntrackCreate4> conntrack_creates4_;
+  std::vector<wire::ConntrackUpdate> conntrack_updates_;
+  bool compact_conntrack_ = false;
   std::vector<wire::Nat4> nat4_;
   std::vector<wire::Nat6> nat6_;
   std::vector<std::pair<uint32_t, const Extension*>> ext_;
@@ -79,6 +85,10 @@ inline uint64_t VersionOf(uint32_t lo, uint16_t hi) { return (uint64_t{hi} << 32
 // Decoding helpers shared by the mirror and tools.
 SessionKey KeyOf(const wire::Create4& c);
 SessionKey KeyOf(const wire::Create6& c);
+SessionKey KeyOf(const wire::ConntrackCreate4& c);
+// The conntrack extension a compact create or update stands for.
+Extension ConntrackExtensionOf(const wire::ConntrackCreate4& c);
+Extension ConntrackExtensionOf(const wire::ConntrackUpdate& u);
 wire::Ip6 ToWire(const IpAddr& a);
 IpAddr FromWire(const wire::Ip6& a);
 

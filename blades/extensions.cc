@@ -212,6 +212,14 @@ std::vector<uint8_t> SeqAdjBytes(const CtSeqAdj& a) {
 
 }  // namespace
 
+uint16_t ConntrackSessionFlags(uint32_t status) {
+  constexpr uint32_t kExpected = 1u << 0, kSrcNat = 1u << 4, kDstNat = 1u << 5;  // IPS_*
+  uint16_t flags = WithApp(0, AppKind::kLinuxConntrack);
+  if (status & kExpected) flags |= kFlagExpectation;
+  if (status & (kSrcNat | kDstNat)) flags |= kFlagNat;
+  return flags;
+}
+
 Extension EncodeConntrack(const ConntrackState& c, size_t* left_out) {
   Extension e{static_cast<uint16_t>(ExtensionType::kConntrack), 1, {}};
   Put32(e.data, c.status);

@@ -195,6 +195,12 @@ struct ConntrackState {
   bool operator==(const ConntrackState&) const = default;
 };
 
+// A kernel entry's session flags follow from its status (what
+// conntrack/ct_mapping's SessionFromKernel sets): its application,
+// kFlagExpectation from IPS_EXPECTED, kFlagNat from IPS_SRC_NAT or
+// IPS_DST_NAT. The compact wire form (ConntrackCreate4) leaves them out.
+uint16_t ConntrackSessionFlags(uint32_t status);
+
 Extension EncodeSipCall(const SipCall& c);
 std::optional<SipCall> DecodeSipCall(const Extension& e);
 Extension EncodeGtpTunnel(const GtpTunnel& t);

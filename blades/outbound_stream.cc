@@ -64,6 +64,7 @@ void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   a.nack_from = ack.nack_from();
   a.nack_to = ack.nack_to();
   a.reset_request = static_cast<uint8_t>(ack.flags()) & static_cast<uint8_t>(wire::AckFlags::SyncRequest);
+  mirror_schema_minor_ = ack.schema_minor();
   sender_->OnAck(a, link);
 }
 
@@ -127,6 +128,7 @@ bool OutboundStream::CutLive(uint32_t budget, FrameCut& cut) {
 void OutboundStream::Encode(const FrameCut& cut) {
   DeltaEncoder& enc = encoder_;
   enc.Reset();
+  enc.set_compact_conntrack(mirror_schema_minor_ >= 2);
   op_counts_.fill(0);
   if (cut.kind == kBulkSyncCut) {
     for (uint64_t id = cut.begin; id < cut.end && id < owned_.slots(); ++id) {

@@ -1,6 +1,7 @@
 #include "blades/standby_table.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "core/log.h"
 
@@ -11,6 +12,18 @@ constexpr uint8_t kBegin = kStreamBegin;
 constexpr uint8_t kEnd = kStreamEnd;
 template <typename V>
 size_t Len(const V* v) { return v ? v->size() : 0; }
+
+// A compact conntrack create as the Create4 it stands for.
+struct ConntrackCreateView {
+  const wire::ConntrackCreate4& c;
+  uint32_t id() const { return c.id(); }
+  uint32_t version_lo() const { return c.version_lo(); }
+  uint16_t version_hi() const { return c.version_hi(); }
+  uint8_t proto_state() const { return c.proto_state(); }
+  uint16_t flags() const { return ConntrackSessionFlags(c.status()); }
+  uint32_t timeout_s() const { return c.timeout_s(); }
+};
+SessionKey KeyOf(const ConntrackCreateView& v) { return bladesync::KeyOf(v.c); }
 }  // namespace
 
 StandbyTable::StandbyTable(const Parts& p, uint8_t owner_chassis, LinkMonitor& links, MakeReceiver make_receiver)
@@ -91,8 +104,10 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   }
   // Creates and recreates before updates: inside one frame an update can
   // follow a create of the same session, never the other way round.
-  const bool bulk_sync_frame = (flags & (kBegin | kEnd)) || (bulk_sync && Len(b.creates4()) + Len(b.creates6()) > 0 &&
-                                                         Len(b.deletes()) + Len(b.updates()) == 0);
+  const bool bulk_sync_frame =
+      (flags & (kBegin | kEnd)) ||
+      (bulk_sync && Len(b.creates4()) + Len(b.creates6()) + Len(b.conntrack_creates4()) > 0 &&
+       Len(b.deletes()) + Len(b.updates()) + Len(b.conntrack_updates()) == 0);
   const SyncOp create_op = bulk_sync_frame ? SyncOp::kBulkSync : SyncOp::kCreate;
   if (b.creates4()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates4()->size());
@@ -101,6 +116,10 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   if (b.creates6()) {
     rx[static_cast<int>(create_op)][li].Add(b.creates6()->size());
     ApplyCreates(*b.creates6(), bulk_sync_frame);
+  }
+  if (b.conntrack_creates4()) {
+    rx[static_cast<int>(create_op)][li].Add(b.conntrack_creates4()->size());
+    ApplyCreates(*b.conntrack_creates4(), bulk_sync_frame);
   }
   if (b.recreates4()) {
     rx[static_cast<int>(SyncOp::kRecreate)][li].Add(b.recreates4()->size());
@@ -113,6 +132,10 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   if (b.updates()) {
     rx[static_cast<int>(SyncOp::kUpdate)][li].Add(b.updates()->size());
     for (const wire::Update* u : *b.updates()) ApplyUpdate(*u);
+  }
+  if (b.conntrack_updates()) {
+    rx[static_cast<int>(SyncOp::kUpdate)][li].Add(b.conntrack_updates()->size());
+    for (const wire::ConntrackUpdate* u : *b.conntrack_updates()) ApplyUpdate(*u);
   }
   auto apply_nat4 = [&](const wire::Nat4& n) {
     if (!store_.is_live(n.id())) return;
@@ -166,7 +189,12 @@ void StandbyTable::ApplyCreates(const V& creates, bool bulk_sync) {
   for (uint32_t i = 0; i < std::min(n, kAhead); ++i) store_.Prefetch(KeyOf(*creates.Get(i)));
   for (uint32_t i = 0; i < n; ++i) {
     if (i + kAhead < n) store_.Prefetch(KeyOf(*creates.Get(i + kAhead)));
-    ApplyCreate(*creates.Get(i), false, bulk_sync);
+    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*creates.Get(i))>, wire::ConntrackCreate4>) {
+      const Extension ext = ConntrackExtensionOf(*creates.Get(i));
+      ApplyCreate(ConntrackCreateView{*creates.Get(i)}, false, bulk_sync, &ext);
+    } else {
+      ApplyCreate(*creates.Get(i), false, bulk_sync);
+    }
   }
 }
 
@@ -192,7 +220,7 @@ void StandbyTable::WriteTombstone(uint32_t id, uint64_t version) {
 }
 
 template <typename C>
-void StandbyTable::ApplyCreate(const C& c, bool recreate, bool bulk_sync) {
+void StandbyTable::ApplyCreate(const C& c, bool recreate, bool bulk_sync, const Extension* ext) {
   const uint32_t id = c.id();
   if (id >= cfg_.max_sessions) return Drop(DropReason::kMalformed);
   const uint64_t v = VersionOf(c.version_lo(), c.version_hi());
@@ -225,13 +253,15 @@ void StandbyTable::ApplyCreate(const C& c, bool recreate, bool bulk_sync) {
     r.bits = kUsed | kLive;
     store_.clear_nat(id);
     store_.clear_extensions(id);  // a new incarnation: its extensions follow in this frame
+    if (ext) store_.set_extension(id, *ext);
   });
   counters_.applied[static_cast<int>(recreate ? SyncOp::kRecreate : bulk_sync ? SyncOp::kBulkSync
                                                                                  : SyncOp::kCreate)].Add();
   ResolveQuery(id);
 }
 
-void StandbyTable::ApplyUpdate(const wire::Update& u) {
+template <typename U>
+void StandbyTable::ApplyUpdate(const U& u) {
   const uint32_t id = u.id();
   const uint64_t v = VersionOf(u.version_lo(), u.version_hi());
   if (id >= store_.slots() || !(store_.rec(id).bits & kUsed) || (store_.rec(id).bits & kOwnerDeleted)) {
@@ -251,10 +281,15 @@ void StandbyTable::ApplyUpdate(const wire::Update& u) {
   store_.Mutate(id, [&](SessionRecord& r) {
     r.version = v;
     r.proto_state = u.proto_state();
-    r.flags = u.flags();
     r.timeout_s = u.timeout_s();
     r.expires_ds = clock_.ExpiryDs(u.timeout_s());
     r.bits = static_cast<uint8_t>((r.bits & ~kExpiredLocally) | kLive);
+    if constexpr (std::is_same_v<U, wire::ConntrackUpdate>) {
+      r.flags = ConntrackSessionFlags(u.status());
+      store_.set_extension(id, ConntrackExtensionOf(u));
+    } else {
+      r.flags = u.flags();
+    }
   });
   counters_.applied[static_cast<int>(SyncOp::kUpdate)].Add();
   ResolveQuery(id);

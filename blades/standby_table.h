@@ -220,10 +220,11 @@ class StandbyTable : public StreamSink {
   void ApplyBatch(const wire::DeltaBatch& b, Link link);
   void ApplyDelete(const wire::Delete& d);
   template <typename C>
-  void ApplyCreate(const C& c, bool recreate, bool bulk_sync);
+  void ApplyCreate(const C& c, bool recreate, bool bulk_sync, const Extension* ext = nullptr);
   template <typename V>
   void ApplyCreates(const V& creates, bool bulk_sync);
-  void ApplyUpdate(const wire::Update& u);
+  template <typename U>
+  void ApplyUpdate(const U& u);  // wire::Update or wire::ConntrackUpdate
   SessionStore& Adoptable() { return has_orphan_ ? orphan_ : store_; }
   // After an adoption took the orphan or the table.
   void Released();

@@ -5,11 +5,14 @@
 //   1.0  release 0.2.0 (sent no version)
 //   1.1  heartbeats, deltas and acks say their version; extensions of a
 //        newer version are carried, not dropped
+//   1.2  Linux conntrack creates and updates in a compact form
+//        (ConntrackCreate4, ConntrackUpdate), sent to mirrors whose acks
+//        say their minor version
 #pragma once
 
 #include <cstdint>
 
 namespace bladesync {
 inline constexpr uint16_t kWireSchemaMajor = 1;
-inline constexpr uint16_t kWireSchemaMinor = 1;
+inline constexpr uint16_t kWireSchemaMinor = 2;
 }  // namespace bladesync

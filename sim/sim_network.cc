@@ -63,6 +63,7 @@ SendResult SimNetwork::Deliver(NodeId from, NodeId to, Link link, std::span<cons
     ++queued_[*queued];
   }
   auto bytes = std::make_shared<std::vector<uint8_t>>(frame.begin(), frame.end());
+  if (rewrite_) rewrite_(from, to, *bytes);
   auto draw_delay = [&] {
     Nanos d = faults_.latency + faults_.link_latency[static_cast<int>(link)];
     if (faults_.jitter.count() > 0) {

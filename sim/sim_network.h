@@ -82,6 +82,9 @@ class SimNetwork {
   // Sees every frame handed to the network (for replay and fuzz corpora).
   using Tap = std::function<void(NodeId from, NodeId to, Link link, std::span<const uint8_t> bytes)>;
   void set_tap(Tap tap) { tap_ = std::move(tap); }
+  // Changes frames on their way (a peer of another release, in tests).
+  using Rewrite = std::function<void(NodeId from, NodeId to, std::vector<uint8_t>& bytes)>;
+  void set_rewrite(Rewrite rewrite) { rewrite_ = std::move(rewrite); }
 
   uint64_t delivered() const { return delivered_; }
   uint64_t dropped() const { return dropped_; }
@@ -109,6 +112,7 @@ class SimNetwork {
   std::map<QueueKey, int> queued_;
   uint64_t delivered_ = 0, dropped_ = 0, duplicated_ = 0;
   Tap tap_;
+  Rewrite rewrite_;
 };
 
 }  // namespace bladesync

@@ -1,0 +1,240 @@
+// Linux conntrack entries on the wire (issue 21, the lean event path): an
+// entry whose state the compact form carries exactly goes as a
+// ConntrackCreate4 / ConntrackUpdate (44 and 32 bytes instead of 76 and 64),
+// anything else as before; an owner sends the compact form only to a mirror
+// whose acks say wire schema 1.2 or later, and the mirror then holds the
+// same session, extension byte for byte.
+#include <gtest/gtest.h>
+
+#include "blades/delta_codec.h"
+#include "blades/extensions.h"
+#include "schemas/wire_version.h"
+#include "tests/support/forged_frames.h"
+#include "tests/support/sim_chassis_cluster.h"
+
+namespace bladesync::testing {
+namespace {
+
+constexpr uint32_t kAssured = 0x0e;  // IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED
+constexpr uint32_t kSrcNat = 0x10 | 0x80;
+
+ConntrackState Established(uint32_t i) {
+  ConntrackState c;
+  c.status = kAssured;
+  c.mark = 0x100 + i;
+  c.timeout_s = 431990 - i;
+  c.tcp_state = 3;
+  c.wscale_orig = 7;
+  c.wscale_repl = 9;
+  c.flags_orig = 0x23;
+  c.flags_repl = 0x03;
+  return c;
+}
+
+SessionRecord KernelRecord(uint32_t i, const ConntrackState& c, bool v6 = false) {
+  SessionRecord r;
+  r.key = v6 ? SessionKey{IpAddr::V6(1, i), IpAddr::V6(2, 3), 1000, 443, kProtoTcp, 0} : TcpFacts(i).key;
+  r.key.zone = 5;
+  r.version = (uint64_t{3} << 32) | (100 + i);
+  r.flags = ConntrackSessionFlags(c.status);
+  r.proto_state = kTcpEstablished;
+  r.timeout_s = 432000;
+  return r;
+}
+
+const wire::DeltaBatch* Batch(std::span<const uint8_t> bytes) {
+  Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  return f.ok() ? f.value()->msg_as_DeltaBatch() : nullptr;
+}
+
+BatchHeader Header(uint32_t seq_count) {
+  BatchHeader h;
+  h.from = wire::Origin(1, 1, 1, 1);
+  h.seq_count = seq_count;
+  return h;
+}
+
+TEST(ConntrackWire, CompactFormsMeetTheByteBudget) {
+  EXPECT_EQ(sizeof(wire::ConntrackCreate4), 44u);
+  EXPECT_EQ(sizeof(wire::ConntrackUpdate), 32u);
+}
+
+TEST(ConntrackWire, TheCompactFormCarriesTheEntryExactly) {
+  DeltaEncoder enc;
+  enc.Reset();
+  enc.set_compact_conntrack(true);
+  ConntrackState c = Established(1);
+  c.status |= kSrcNat;
+  const std::vector<Extension> ext{EncodeConntrack(c)};
+  const SessionRecord r = KernelRecord(1, c);
+  const NatInfo nat{IpAddr::V4(0x01020304), IpAddr::V4(0), 40000, 0};
+  enc.AddCreate(7, r, &nat, false, &ext);
+  ConntrackState u = c;
+  u.tcp_state = 4;
+  u.flags_orig |= 0x04;
+  const std::vector<Extension> uext{EncodeConntrack(u)};
+  SessionRecord ur = r;
+  ur.proto_state = kTcpFinWait;
+  ur.version += 1;
+  enc.AddUpdate(8, ur, &uext);
+  const wire::DeltaBatch* b = Batch(enc.FinishBatch(Header(2)));
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->creates4(), nullptr);
+  EXPECT_EQ(b->updates(), nullptr);
+  EXPECT_EQ(b->extensions(), nullptr);
+  ASSERT_NE(b->conntrack_creates4(), nullptr);
+  ASSERT_EQ(b->conntrack_creates4()->size(), 1u);
+  const wire::ConntrackCreate4& cc = *b->conntrack_creates4()->Get(0);
+  EXPECT_EQ(cc.id(), 7u);
+  EXPECT_EQ(KeyOf(cc), r.key);
+  EXPECT_EQ(VersionOf(cc.version_lo(), cc.version_hi()), r.version);
+  EXPECT_EQ(cc.timeout_s(), r.timeout_s);
+  EXPECT_EQ(cc.proto_state(), r.proto_state);
+  EXPECT_EQ(ConntrackSessionFlags(cc.status()), r.flags);
+  EXPECT_EQ(ConntrackExtensionOf(cc), ext[0]);
+  ASSERT_NE(b->nat4(), nullptr);  // NAT travels as it always did
+  EXPECT_EQ(b->nat4()->Get(0)->snat_port(), 40000);
+  ASSERT_NE(b->conntrack_updates(), nullptr);
+  const wire::ConntrackUpdate& cu = *b->conntrack_updates()->Get(0);
+  EXPECT_EQ(cu.id(), 8u);
+  EXPECT_EQ(VersionOf(cu.version_lo(), cu.version_hi()), ur.version);
+  EXPECT_EQ(cu.proto_state(), kTcpFinWait);
+  EXPECT_EQ(ConntrackExtensionOf(cu), uext[0]);
+}
+
+// What the compact form cannot say exactly goes as a Create4 (or Update)
+// with its Extension.
+TEST(ConntrackWire, WhatTheCompactFormCannotCarryGoesAsBefore) {
+  struct Case {
+    const char* what;
+    ConntrackState c;
+    std::function<void(SessionRecord&)> change;
+    bool recreate = false;
+    bool compact = true;
+    bool v6 = false;
+  };
+  ConntrackState helper = Established(2);
+  helper.extra.helper = "ftp";
+  ConntrackState high = Established(3);
+  high.status |= 1u << 16;
+  ConntrackState wide = Established(4);
+  wide.wscale_repl = 16;
+  const std::vector<Case> cases = {
+      {"extras (version 2)", helper, {}},
+      {"a status bit above 15", high, {}},
+      {"a window scale above 15", wide, {}},
+      {"flags that do not follow from the status (adopted)", Established(5),
+       [](SessionRecord& r) { r.flags |= kFlagAdopted; }},
+      {"a recreate", Established(6), {}, true},
+      {"a mirror of an older release", Established(7), {}, false, false},
+      {"IPv6", Established(8), {}, false, true, true},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    DeltaEncoder enc;
+    enc.Reset();
+    enc.set_compact_conntrack(k.compact);
+    const std::vector<Extension> ext{EncodeConntrack(k.c)};
+    SessionRecord r = KernelRecord(1, k.c, k.v6);
+    if (k.change) k.change(r);
+    enc.AddCreate(1, r, nullptr, k.recreate, &ext);
+    // (the update of a recreated or IPv6 session goes in the compact form)
+    const bool create_only = k.recreate || k.v6;
+    if (!create_only) enc.AddUpdate(2, r, &ext);
+    const wire::DeltaBatch* b = Batch(enc.FinishBatch(Header(2)));
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->conntrack_creates4(), nullptr);
+    EXPECT_EQ(b->conntrack_updates(), nullptr);
+    if (k.v6) {
+      ASSERT_NE(b->creates6(), nullptr);
+    } else {
+      ASSERT_NE(k.recreate ? b->recreates4() : b->creates4(), nullptr);
+    }
+    if (!create_only) {
+      ASSERT_NE(b->updates(), nullptr);
+    }
+    ASSERT_NE(b->extensions(), nullptr);
+    EXPECT_EQ(b->extensions()->size(), create_only ? 1u : 2u);
+  }
+}
+
+// Two chassis of one blade: the owner's kernel sessions reach the mirror.
+class ConntrackStream : public ::testing::Test {
+ protected:
+  ConntrackStream() : c_(2, 1, 41) {
+    c_.net().set_tap([this](NodeId from, NodeId, Link, std::span<const uint8_t> bytes) {
+      if (from.chassis != 1) return;
+      Result<const wire::Frame*> f = VerifyFrame(bytes, FrameLimits{});
+      if (!f.ok() || !f.value()->msg_as_DeltaBatch()) return;
+      const wire::DeltaBatch* b = f.value()->msg_as_DeltaBatch();
+      if (b->conntrack_creates4()) compact_ += b->conntrack_creates4()->size();
+      if (b->conntrack_updates()) compact_ += b->conntrack_updates()->size();
+      if (b->extensions()) extensions_ += b->extensions()->size();
+    });
+  }
+  void CreateAndChange(uint32_t n) {
+    std::vector<uint32_t> ids;
+    for (uint32_t i = 0; i < n; ++i) {
+      const ConntrackState c = Established(i);
+      SessionFacts f = TcpFacts(i);
+      f.flags = ConntrackSessionFlags(c.status);
+      const std::vector<Extension> ext{EncodeConntrack(c)};
+      ids.push_back(owner().CreateSession(f, SessionState{kTcpEstablished, f.flags, 432000}, nullptr, &ext));
+    }
+    c_.RunFor(milliseconds(50));
+    for (uint32_t i = 0; i < n; i += 2) {  // half of them close
+      ConntrackState c = Established(i);
+      c.tcp_state = 4;
+      owner().SetExtension(ids[i], EncodeConntrack(c));
+      owner().ChangeState(ids[i], SessionState{kTcpFinWait, ConntrackSessionFlags(c.status), 120});
+    }
+    c_.RunFor(milliseconds(500));
+  }
+  BladeAgent& owner() { return c_.blade(1, 1); }
+  SimBlades c_;
+  uint64_t compact_ = 0, extensions_ = 0;
+};
+
+TEST_F(ConntrackStream, AMirrorOfThisReleaseGetsTheCompactFormAndHoldsTheSameSessions) {
+  c_.RunFor(milliseconds(300));  // the stream is open: the mirror acked its version
+  CreateAndChange(200);
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;  // records, flags and extension bytes (the digest)
+  EXPECT_EQ(compact_, 300u);
+  EXPECT_EQ(extensions_, 0u);
+}
+
+// A mirror of release 0.3.0 or older (wire schema 1.1) says no minor
+// version in its acks: it gets every entry as a Create4 with its Extension.
+TEST_F(ConntrackStream, AMirrorOfAnOlderReleaseGetsExtensions) {
+  c_.net().set_rewrite([](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
+    if (from.chassis != 2) return;
+    const wire::Ack* a = wire::GetFrame(bytes.data())->msg_as_Ack();
+    if (!a || a->schema_minor() == 0) return;
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<wire::Query> q;
+    if (a->queries()) for (const wire::Query* x : *a->queries()) q.push_back(*x);
+    auto qv = q.empty() ? 0 : fbb.CreateVectorOfStructs(q);
+    wire::AckBuilder b(fbb);
+    b.add_from(a->from());
+    b.add_owner_chassis(a->owner_chassis());
+    b.add_owner_epoch(a->owner_epoch());
+    b.add_next_seq(a->next_seq());
+    b.add_nack_from(a->nack_from());
+    b.add_nack_to(a->nack_to());
+    b.add_flags(a->flags());
+    b.add_echo_send_time_ns(a->echo_send_time_ns());
+    if (!qv.IsNull()) b.add_queries(qv);
+    bytes = FrameBytes(fbb, wire::Message::Ack, b.Finish());
+  });
+  c_.RunFor(milliseconds(300));
+  CreateAndChange(200);
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  EXPECT_EQ(compact_, 0u);
+  EXPECT_EQ(extensions_, 300u);
+}
+
+}  // namespace
+}  // namespace bladesync::testing
