@@ -47,9 +47,8 @@ uint64_t SessionStore::RecordHash(uint32_t id) const {
   // Only extension state that is synced counts: the mirror holds nothing else.
   const AppSpec& app = AppSpecFor(AppOf(r.flags));
   if (app.extension != ExtensionType::kNone && app.policy == SyncPolicy::kSynced) {
-    auto it = ext_.find(id);
-    if (it != ext_.end()) {
-      for (const Extension& e : it->second) {
+    if (const std::vector<Extension>* exts = extensions(id)) {
+      for (const Extension& e : *exts) {
         uint64_t x = Fmix64(uint64_t{e.type} << 16 | e.version);
         for (uint8_t b : e.data) x = Fmix64(x ^ b);
         h = Fmix64(h ^ x);
@@ -60,11 +59,11 @@ uint64_t SessionStore::RecordHash(uint32_t id) const {
 }
 
 const std::vector<Extension>* SessionStore::extensions(uint32_t id) const {
-  auto it = ext_.find(id);
-  return it == ext_.end() ? nullptr : &it->second;
+  return id < ext_.size() && !ext_[id].empty() ? &ext_[id] : nullptr;
 }
 
 void SessionStore::set_extension(uint32_t id, const Extension& e) {
+  if (id >= ext_.size()) ext_.resize(std::max<size_t>(size_t{id} + 1, ext_.size() * 2));
   std::vector<Extension>& v = ext_[id];
   for (Extension& x : v) {
     if (x.type == e.type) {
@@ -159,7 +158,8 @@ std::string SessionStore::CheckConsistency() const {
 
 size_t SessionStore::MemoryBytes() const {
   return slab_.allocated() * sizeof(SessionRecord) + index_.MemoryBytes() +
-         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) + ext_.size() * 96;
+         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) +
+         ext_.capacity() * (sizeof(std::vector<Extension>) + sizeof(Extension));
 }
 
 }  // namespace bladesync

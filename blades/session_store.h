@@ -105,7 +105,9 @@ class SessionStore {
   // Mutate so the digest follows.
   const std::vector<Extension>* extensions(uint32_t id) const;
   void set_extension(uint32_t id, const Extension& e);
-  void clear_extensions(uint32_t id) { ext_.erase(id); }
+  void clear_extensions(uint32_t id) {
+    if (id < ext_.size()) ext_[id].clear();  // (the buffer stays for the id's next session)
+  }
 
   // Drops every record (a mirror starting a bulk sync of a new epoch).
   void Clear();
@@ -134,7 +136,7 @@ class SessionStore {
       } else {
         if (r.bits) r.bits = 0;  // (records of never-written chunks are read-only zeros)
         nat_.erase(id);
-        ext_.erase(id);
+        clear_extensions(id);
         free_.push_back(id);
       }
     }
@@ -174,7 +176,9 @@ class SessionStore {
   uint64_t digest_ = 0;
   uint32_t sweep_cursor_ = 0;
   std::unordered_map<uint32_t, NatInfo> nat_;
-  std::unordered_map<uint32_t, std::vector<Extension>> ext_;
+  // By session id, grown as ids get extensions: no node or rehash per
+  // session (a conntrack table has one for every session).
+  std::vector<std::vector<Extension>> ext_;
 };
 
 }  // namespace bladesync

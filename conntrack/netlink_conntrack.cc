@@ -278,17 +278,63 @@ nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uin
 // event path's hot spot (libnetfilter_conntrack's object, its allocation and
 // its accessors cost more than the parse). Expectations, rare, still go
 // through libnetfilter_conntrack (FromNfexp).
+// Each attribute of a message (after its nfgenmsg) or of a nest, in one
+// pass: fn(type, attr). No table of pointers per level (a 512-byte table
+// zeroed for each of nine levels cost more than the parse itself).
+template <typename F>
+void ForEachAttrIn(const void* begin, const void* end, F&& fn) {
+  for (auto* a = static_cast<const nlattr*>(begin);
+       mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)));
+       a = mnl_attr_next(a)) {
+    fn(mnl_attr_get_type(a), a);
+  }
+}
+template <typename F>
+void ForEachAttr(const nlmsghdr* nlh, F&& fn) {
+  ForEachAttrIn(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)), mnl_nlmsg_get_payload_tail(nlh), fn);
+}
+template <typename F>
+void ForEachNested(const nlattr* nest, F&& fn) {
+  ForEachAttrIn(mnl_attr_get_payload(nest), static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), fn);
+}
+
 class CtParser {
  public:
   // False for a message that is not a whole conntrack entry.
   static bool Parse(const nlmsghdr* nlh, KernelEntry& e) {
     const auto* nfg = static_cast<const nfgenmsg*>(mnl_nlmsg_get_payload(nlh));
-    Tb tb;
-    if (mnl_attr_parse(nlh, sizeof(nfgenmsg), Collect<CTA_MAX>, &tb) < 0) return false;
     const bool v6 = nfg->nfgen_family == AF_INET6;
+    const nlattr *orig_attr = nullptr, *repl_attr = nullptr;
+    ConntrackExtras& x = e.extra;
+    ForEachAttr(nlh, [&](uint16_t type, const nlattr* a) {
+      switch (type) {
+        case CTA_TUPLE_ORIG: orig_attr = a; break;
+        case CTA_TUPLE_REPLY: repl_attr = a; break;
+        case CTA_ZONE: e.key.zone = ntohs(mnl_attr_get_u16(a)); break;
+        case CTA_STATUS: e.status = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_MARK: e.mark = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_TIMEOUT: e.timeout_s = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_PROTOINFO: ParseProtoInfo(a, e); break;
+        case CTA_LABELS: {
+          const size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), x.labels.size());
+          std::memcpy(x.labels.data(), mnl_attr_get_payload(a), n);  // bit i: byte i/8 (little endian)
+          break;
+        }
+        case CTA_HELP:
+          ForEachNested(a, [&](uint16_t k, const nlattr* h) {
+            if (k != CTA_HELP_NAME) return;
+            const char* name = mnl_attr_get_str(h);
+            x.helper.assign(name, std::min<size_t>(strnlen(name, mnl_attr_get_payload_len(h)), 15));
+          });
+          break;
+        case CTA_SEQ_ADJ_ORIG: ParseSeqAdj(a, x.seqadj_orig); break;
+        case CTA_SEQ_ADJ_REPLY: ParseSeqAdj(a, x.seqadj_repl); break;
+        default: break;
+      }
+    });
     Tuple orig, repl;
-    if (!tb.a[CTA_TUPLE_ORIG] || !ParseTuple(tb.a[CTA_TUPLE_ORIG], v6, orig)) return false;
-    if (tb.a[CTA_TUPLE_REPLY] && !ParseTuple(tb.a[CTA_TUPLE_REPLY], v6, repl)) return false;
+    if (!orig_attr || !ParseTuple(orig_attr, v6, orig)) return false;
+    if (repl_attr && !ParseTuple(repl_attr, v6, repl)) return false;
     e.key.proto = orig.proto;
     e.key.src = orig.src;
     e.key.dst = orig.dst;
@@ -304,96 +350,83 @@ class CtParser {
       e.reply_sport = repl.sport;
       e.reply_dport = repl.dport;
     }
-    if (tb.a[CTA_ZONE]) e.key.zone = ntohs(mnl_attr_get_u16(tb.a[CTA_ZONE]));
-    if (tb.a[CTA_STATUS]) e.status = ntohl(mnl_attr_get_u32(tb.a[CTA_STATUS]));
-    if (tb.a[CTA_MARK]) e.mark = ntohl(mnl_attr_get_u32(tb.a[CTA_MARK]));
-    if (tb.a[CTA_TIMEOUT]) e.timeout_s = ntohl(mnl_attr_get_u32(tb.a[CTA_TIMEOUT]));
-    if (tb.a[CTA_PROTOINFO] && orig.proto == kProtoTcp) ParseTcp(tb.a[CTA_PROTOINFO], e);
-    ConntrackExtras& x = e.extra;
-    if (tb.a[CTA_LABELS]) {
-      const size_t n = std::min<size_t>(mnl_attr_get_payload_len(tb.a[CTA_LABELS]), x.labels.size());
-      std::memcpy(x.labels.data(), mnl_attr_get_payload(tb.a[CTA_LABELS]), n);  // bit i: byte i/8 (little endian)
-    }
-    if (tb.a[CTA_HELP]) {
-      Tb h;
-      if (mnl_attr_parse_nested(tb.a[CTA_HELP], Collect<CTA_HELP_MAX>, &h) >= 0 && h.a[CTA_HELP_NAME]) {
-        x.helper.assign(mnl_attr_get_str(h.a[CTA_HELP_NAME]),
-                        strnlen(mnl_attr_get_str(h.a[CTA_HELP_NAME]), mnl_attr_get_payload_len(h.a[CTA_HELP_NAME])));
-        if (x.helper.size() > 15) x.helper.resize(15);
-      }
-    }
-    if (tb.a[CTA_SEQ_ADJ_ORIG]) ParseSeqAdj(tb.a[CTA_SEQ_ADJ_ORIG], x.seqadj_orig);
-    if (tb.a[CTA_SEQ_ADJ_REPLY]) ParseSeqAdj(tb.a[CTA_SEQ_ADJ_REPLY], x.seqadj_repl);
     return true;
   }
 
  private:
-  struct Tb {
-    const nlattr* a[64] = {};
-  };
-  template <int kMax>
-  static int Collect(const nlattr* attr, void* data) {
-    const int type = mnl_attr_get_type(attr);
-    if (type <= kMax && type < 64) static_cast<Tb*>(data)->a[type] = attr;
-    return MNL_CB_OK;
-  }
   static bool ParseTuple(const nlattr* nest, bool v6, Tuple& t) {
-    Tb tb;
-    if (mnl_attr_parse_nested(nest, Collect<CTA_TUPLE_MAX>, &tb) < 0 || !tb.a[CTA_TUPLE_IP] || !tb.a[CTA_TUPLE_PROTO]) {
-      return false;
-    }
-    Tb ip, pr;
-    if (mnl_attr_parse_nested(tb.a[CTA_TUPLE_IP], Collect<CTA_IP_MAX>, &ip) < 0) return false;
-    if (mnl_attr_parse_nested(tb.a[CTA_TUPLE_PROTO], Collect<CTA_PROTO_MAX>, &pr) < 0) return false;
-    if (v6) {
-      if (!ip.a[CTA_IP_V6_SRC] || !ip.a[CTA_IP_V6_DST] || mnl_attr_get_payload_len(ip.a[CTA_IP_V6_SRC]) < 16 ||
-          mnl_attr_get_payload_len(ip.a[CTA_IP_V6_DST]) < 16) {
-        return false;
+    bool src = false, dst = false, proto = false;
+    uint16_t icmp_id = 0, icmp6_id = 0;
+    uint8_t icmp_type = 0, icmp_code = 0, icmp6_type = 0, icmp6_code = 0;
+    ForEachNested(nest, [&](uint16_t type, const nlattr* a) {
+      if (type == CTA_TUPLE_IP) {
+        ForEachNested(a, [&](uint16_t k, const nlattr* ip) {
+          if (v6 && (k == CTA_IP_V6_SRC || k == CTA_IP_V6_DST) && mnl_attr_get_payload_len(ip) >= 16) {
+            (k == CTA_IP_V6_SRC ? t.src : t.dst) = V6Bytes(mnl_attr_get_payload(ip));
+            (k == CTA_IP_V6_SRC ? src : dst) = true;
+          } else if (!v6 && (k == CTA_IP_V4_SRC || k == CTA_IP_V4_DST) && mnl_attr_get_payload_len(ip) >= 4) {
+            (k == CTA_IP_V4_SRC ? t.src : t.dst) = V4Net(mnl_attr_get_u32(ip));
+            (k == CTA_IP_V4_SRC ? src : dst) = true;
+          }
+        });
+      } else if (type == CTA_TUPLE_PROTO) {
+        ForEachNested(a, [&](uint16_t k, const nlattr* p) {
+          switch (k) {
+            case CTA_PROTO_NUM: t.proto = mnl_attr_get_u8(p); proto = true; break;
+            case CTA_PROTO_SRC_PORT: t.sport = ntohs(mnl_attr_get_u16(p)); break;
+            case CTA_PROTO_DST_PORT: t.dport = ntohs(mnl_attr_get_u16(p)); break;
+            case CTA_PROTO_ICMP_ID: icmp_id = ntohs(mnl_attr_get_u16(p)); break;
+            case CTA_PROTO_ICMP_TYPE: icmp_type = mnl_attr_get_u8(p); break;
+            case CTA_PROTO_ICMP_CODE: icmp_code = mnl_attr_get_u8(p); break;
+            case CTA_PROTO_ICMPV6_ID: icmp6_id = ntohs(mnl_attr_get_u16(p)); break;
+            case CTA_PROTO_ICMPV6_TYPE: icmp6_type = mnl_attr_get_u8(p); break;
+            case CTA_PROTO_ICMPV6_CODE: icmp6_code = mnl_attr_get_u8(p); break;
+            default: break;
+          }
+        });
       }
-      t.src = V6Bytes(mnl_attr_get_payload(ip.a[CTA_IP_V6_SRC]));
-      t.dst = V6Bytes(mnl_attr_get_payload(ip.a[CTA_IP_V6_DST]));
-    } else {
-      if (!ip.a[CTA_IP_V4_SRC] || !ip.a[CTA_IP_V4_DST]) return false;
-      t.src = V4Net(mnl_attr_get_u32(ip.a[CTA_IP_V4_SRC]));
-      t.dst = V4Net(mnl_attr_get_u32(ip.a[CTA_IP_V4_DST]));
-    }
-    if (!pr.a[CTA_PROTO_NUM]) return false;
-    t.proto = mnl_attr_get_u8(pr.a[CTA_PROTO_NUM]);
-    auto u16 = [&](int k) { return pr.a[k] ? ntohs(mnl_attr_get_u16(pr.a[k])) : uint16_t{0}; };
-    auto u8 = [&](int k) { return pr.a[k] ? mnl_attr_get_u8(pr.a[k]) : uint8_t{0}; };
-    t.sport = u16(CTA_PROTO_SRC_PORT);
-    t.dport = u16(CTA_PROTO_DST_PORT);
+    });
     if (t.proto == kProtoIcmp) {
-      t.icmp_id = u16(CTA_PROTO_ICMP_ID);
-      t.icmp_type = u8(CTA_PROTO_ICMP_TYPE);
-      t.icmp_code = u8(CTA_PROTO_ICMP_CODE);
+      t.icmp_id = icmp_id;
+      t.icmp_type = icmp_type;
+      t.icmp_code = icmp_code;
     } else if (t.proto == kProtoIcmp6) {
-      t.icmp_id = u16(CTA_PROTO_ICMPV6_ID);
-      t.icmp_type = u8(CTA_PROTO_ICMPV6_TYPE);
-      t.icmp_code = u8(CTA_PROTO_ICMPV6_CODE);
+      t.icmp_id = icmp6_id;
+      t.icmp_type = icmp6_type;
+      t.icmp_code = icmp6_code;
     }
-    return true;
+    return src && dst && proto;
   }
-  static void ParseTcp(const nlattr* nest, KernelEntry& e) {
-    Tb pi, tcp;
-    if (mnl_attr_parse_nested(nest, Collect<CTA_PROTOINFO_MAX>, &pi) < 0 || !pi.a[CTA_PROTOINFO_TCP]) return;
-    if (mnl_attr_parse_nested(pi.a[CTA_PROTOINFO_TCP], Collect<CTA_PROTOINFO_TCP_MAX>, &tcp) < 0) return;
-    if (tcp.a[CTA_PROTOINFO_TCP_STATE]) e.tcp_state = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_STATE]);
-    if (tcp.a[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]) e.wscale_orig = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]);
-    if (tcp.a[CTA_PROTOINFO_TCP_WSCALE_REPLY]) e.wscale_repl = mnl_attr_get_u8(tcp.a[CTA_PROTOINFO_TCP_WSCALE_REPLY]);
-    // struct nf_ct_tcp_flags { __u8 flags; __u8 mask; }
-    if (tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL] && mnl_attr_get_payload_len(tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]) >= 1) {
-      e.flags_orig = *static_cast<const uint8_t*>(mnl_attr_get_payload(tcp.a[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]));
-    }
-    if (tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY] && mnl_attr_get_payload_len(tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY]) >= 1) {
-      e.flags_repl = *static_cast<const uint8_t*>(mnl_attr_get_payload(tcp.a[CTA_PROTOINFO_TCP_FLAGS_REPLY]));
-    }
+  // TCP's state, window scales and flags (other protocols' are left as zero).
+  static void ParseProtoInfo(const nlattr* nest, KernelEntry& e) {
+    ForEachNested(nest, [&](uint16_t type, const nlattr* tcp) {
+      if (type != CTA_PROTOINFO_TCP) return;
+      ForEachNested(tcp, [&](uint16_t k, const nlattr* a) {
+        switch (k) {
+          case CTA_PROTOINFO_TCP_STATE: e.tcp_state = mnl_attr_get_u8(a); break;
+          case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL: e.wscale_orig = mnl_attr_get_u8(a); break;
+          case CTA_PROTOINFO_TCP_WSCALE_REPLY: e.wscale_repl = mnl_attr_get_u8(a); break;
+          // struct nf_ct_tcp_flags { __u8 flags; __u8 mask; }
+          case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
+            if (mnl_attr_get_payload_len(a) >= 1) e.flags_orig = *static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+            break;
+          case CTA_PROTOINFO_TCP_FLAGS_REPLY:
+            if (mnl_attr_get_payload_len(a) >= 1) e.flags_repl = *static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+            break;
+          default: break;
+        }
+      });
+    });
   }
-  static void ParseSeqAdj(const nlattr* nest, CtSeqAdj& a) {
-    Tb tb;
-    if (mnl_attr_parse_nested(nest, Collect<CTA_SEQADJ_MAX>, &tb) < 0) return;
-    auto u32 = [&](int k) { return tb.a[k] ? ntohl(mnl_attr_get_u32(tb.a[k])) : 0u; };
-    a = {u32(CTA_SEQADJ_CORRECTION_POS), u32(CTA_SEQADJ_OFFSET_BEFORE), u32(CTA_SEQADJ_OFFSET_AFTER)};
+  static void ParseSeqAdj(const nlattr* nest, CtSeqAdj& adj) {
+    ForEachNested(nest, [&](uint16_t k, const nlattr* a) {
+      switch (k) {
+        case CTA_SEQADJ_CORRECTION_POS: adj.correction_pos = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_SEQADJ_OFFSET_BEFORE: adj.offset_before = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_SEQADJ_OFFSET_AFTER: adj.offset_after = ntohl(mnl_attr_get_u32(a)); break;
+        default: break;
+      }
+    });
   }
 };
 
