@@ -222,10 +222,18 @@ uint16_t ConntrackSessionFlags(uint32_t status) {
 
 Extension EncodeConntrack(const ConntrackState& c, size_t* left_out) {
   Extension e{static_cast<uint16_t>(ExtensionType::kConntrack), 1, {}};
-  Put32(e.data, c.status);
-  Put32(e.data, c.mark);
-  Put32(e.data, c.timeout_s);
-  for (uint8_t b : {c.tcp_state, c.wscale_orig, c.wscale_repl, c.flags_orig, c.flags_repl}) e.data.push_back(b);
+  std::array<uint8_t, 17> v1;  // written at once: every kernel event builds one
+  for (int i = 0; i < 4; ++i) {
+    v1[i] = static_cast<uint8_t>(c.status >> (8 * i));
+    v1[4 + i] = static_cast<uint8_t>(c.mark >> (8 * i));
+    v1[8 + i] = static_cast<uint8_t>(c.timeout_s >> (8 * i));
+  }
+  v1[12] = c.tcp_state;
+  v1[13] = c.wscale_orig;
+  v1[14] = c.wscale_repl;
+  v1[15] = c.flags_orig;
+  v1[16] = c.flags_repl;
+  e.data.assign(v1.data(), v1.size());
   const ConntrackExtras& x = c.extra;
   if (x.empty()) return e;
   e.version = 2;

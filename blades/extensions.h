@@ -91,6 +91,14 @@ class ExtensionBytes {
     (big_ ? big_.get() : b_.data())[n_++] = x;
     return true;
   }
+  // n bytes at once (the event path's conntrack state).
+  bool assign(const uint8_t* p, size_t n) {
+    if (n > kInlineExtensionBytes) return assign(p, p + n);
+    big_.reset();
+    std::copy(p, p + n, b_.begin());
+    n_ = static_cast<uint8_t>(n);
+    return true;
+  }
   template <typename It>
   bool assign(It first, It last) {
     n_ = 0;

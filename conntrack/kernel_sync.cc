@@ -83,9 +83,9 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
   std::optional<api::SessionId> id = blade_.Find(e.key);
   if (!id) {
     size_t left_out = 0;
-    const std::vector<Extension> exts{EncodeConntrack(m.ct, &left_out)};
+    new_extensions_.assign(1, EncodeConntrack(m.ct, &left_out));  // (its buffer is reused)
     counters_.expectations_left_out.Add(left_out);
-    const api::SessionId nid = blade_.Create(m.facts, m.state, m.nat ? &*m.nat : nullptr, &exts);
+    const api::SessionId nid = blade_.Create(m.facts, m.state, m.nat ? &*m.nat : nullptr, &new_extensions_);
     if (nid == api::kNoSession) {
       counters_.refused.Add();
       return;
