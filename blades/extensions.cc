@@ -99,7 +99,12 @@ namespace {
 
 // Version 2's tagged parts after the 17 bytes of version 1: tag, length,
 // value. A reader skips tags it does not know (a newer writer's).
-enum ConntrackTag : uint8_t { kTagLabels = 1, kTagHelper = 2, kTagSeqAdjOrig = 3, kTagSeqAdjRepl = 4, kTagExpectation = 5 };
+// kTagExpectNatFn (one byte, CtNatFn) follows the expectation it belongs to
+// (a part of its own: a release that does not know it still reads the
+// expectation, as before).
+enum ConntrackTag : uint8_t {
+  kTagLabels = 1, kTagHelper = 2, kTagSeqAdjOrig = 3, kTagSeqAdjRepl = 4, kTagExpectation = 5, kTagExpectNatFn = 6,
+};
 constexpr size_t kHelperMax = 15;
 // Expectation bits (the part's first byte).
 constexpr uint8_t kExpV6 = 1, kExpAnySrc = 2, kExpAnySport = 4, kExpNat = 8;
@@ -244,7 +249,17 @@ Extension EncodeConntrack(const ConntrackState& c, size_t* left_out) {
   if (!x.seqadj_orig.empty()) PutPart(e, kTagSeqAdjOrig, SeqAdjBytes(x.seqadj_orig));
   if (!x.seqadj_repl.empty()) PutPart(e, kTagSeqAdjRepl, SeqAdjBytes(x.seqadj_repl));
   size_t out = 0;
-  for (const CtExpectation& xp : x.expectations) out += !PutPart(e, kTagExpectation, ExpectationBytes(xp));
+  for (const CtExpectation& xp : x.expectations) {
+    // Both parts or neither: an expectation without its NAT function would
+    // not be translated.
+    const std::vector<uint8_t> bytes = ExpectationBytes(xp);
+    if (e.data.size() + 2 + bytes.size() + (xp.nat_fn ? 3 : 0) > kMaxExtensionBytes) {
+      ++out;
+      continue;
+    }
+    PutPart(e, kTagExpectation, bytes);
+    if (xp.nat_fn) PutPart(e, kTagExpectNatFn, {xp.nat_fn});
+  }
   if (left_out) *left_out = out;
   return e;
 }
@@ -295,6 +310,11 @@ std::optional<ConntrackState> DecodeConntrack(const Extension& e) {
         c.extra.expectations.push_back(*x);
         break;
       }
+      case kTagExpectNatFn:
+        if (len != 1 || c.extra.expectations.empty() || c.extra.expectations.back().nat_fn) return std::nullopt;
+        // A function this release does not know (a newer writer's) is left out.
+        if (v[0] <= kNatFnLast) c.extra.expectations.back().nat_fn = v[0];
+        break;
       default: break;  // a newer writer's part
     }
   }

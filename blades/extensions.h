@@ -138,6 +138,17 @@ struct GtpTunnel {
   uint8_t policy_srcintf = 0;  // the direction a firewall policy accepts
 };
 
+// The kernel's functions that set up an expected connection's NAT
+// (CTA_EXPECT_FN; their names in conntrack/netlink_conntrack.cc).
+enum CtNatFn : uint8_t {
+  kNatFnNone = 0,
+  kNatFnFollowMaster = 1,    // "nat-follow-master": FTP, IRC, TFTP, ... (nf_nat_helper)
+  kNatFnSip = 2,             // "sip": SIP's signalling (nf_nat_sip)
+  kNatFnQ931 = 3,            // "Q.931" (nf_nat_h323)
+  kNatFnCallForwarding = 4,  // "callforwarding" (nf_nat_h323)
+  kNatFnLast = kNatFnCallForwarding,
+};
+
 // A kernel expectation (conntrack/'s helpers, FTP and SIP): the connection
 // a helper saw announced on its master and will let in as RELATED.
 struct CtExpectation {
@@ -150,11 +161,12 @@ struct CtExpectation {
   uint8_t flags = 0;         // NF_CT_EXPECT_* (permanent, inactive, userspace)
   uint8_t klass = 0;         // the helper's expectation class (SIP: signalling, audio, video)
   // NAT helpers: the expected connection is translated to nat_addr:nat_port
-  // in direction nat_dir (nf_nat_ftp, nf_nat_sip).
+  // in direction nat_dir (nf_nat_ftp, nf_nat_sip), by the function nat_fn.
   bool nat = false;
   uint8_t nat_dir = 0;
   IpAddr nat_addr;
   uint16_t nat_port = 0;
+  uint8_t nat_fn = 0;        // CtNatFn
   bool operator==(const CtExpectation&) const = default;
   // The same expectation (the kernel's identity: tuple and mask).
   bool SameTuple(const CtExpectation& o) const {

@@ -156,6 +156,10 @@ bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
   if (!endpoint(x.dst)) return false;
   if (!x.any_src && !endpoint(x.src)) return false;
   if (x.nat && !endpoint(x.nat_addr)) return false;
+  // A NAT function translates to the expectation's NAT address: none without one.
+  if (x.nat_fn && (!x.nat || x.nat_fn > kNatFnLast)) return false;
+  // Only SIP's helper has classes beyond 0 (signalling, audio, video, image).
+  if (x.klass > (m.extra.helper == "sip" ? kSipExpectClassMax : 0)) return false;
   return x.dport != 0;
 }
 

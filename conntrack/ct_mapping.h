@@ -34,13 +34,15 @@ MappedSession SessionFromKernel(const KernelEntry& e, uint32_t min_timeout_s);
 // Helpers and expectations come from the network: a helper the kernel does
 // not have for this protocol, an expectation of a master without a helper,
 // one whose addresses are not the master's own (either tuple), whose
-// protocol no helper expects, or past kMaxExpectations is left out and
+// protocol no helper expects, with a class its helper lacks or a NAT
+// function without a NAT address, or past kMaxExpectations is left out and
 // counted in *implausible; what goes in is never permanent (but SIP's) nor
 // longer than kMaxExpectationTimeoutS (a peer cannot make this kernel let
 // arbitrary connections in as RELATED, or for ever).
 inline constexpr size_t kMaxExpectations = 8;
 inline constexpr uint32_t kMaxExpectationTimeoutS = 300;  // FTP's and IRC's; SIP's is 180
 inline constexpr uint8_t kExpectPermanent = 1, kExpectInactive = 2;  // NF_CT_EXPECT_*
+inline constexpr uint8_t kSipExpectClassMax = 3;  // SIP_EXPECT_MAX: signalling, audio, video, image
 // A helper the kernel has, for a master of this protocol and family (a name
 // from the peer otherwise makes the kernel look for a module of that name).
 bool KnownHelper(const std::string& name, uint8_t master_proto, bool v6);

@@ -86,6 +86,15 @@ void SetOrigTuple(nf_conntrack* ct, const IpAddr& src, const IpAddr& dst, uint16
 
 bool AllZero(const IpAddr& a, bool v4) { return v4 ? a.v4() == 0 : a == IpAddr{}; }
 
+// CtNatFn's names, as the kernel registers them (nf_ct_helper_expectfn).
+constexpr const char* kNatFnNames[] = {"", "nat-follow-master", "sip", "Q.931", "callforwarding"};
+static_assert(std::size(kNatFnNames) == kNatFnLast + 1);
+uint8_t NatFnOf(const char* name) {
+  for (uint8_t i = 1; i <= kNatFnLast; ++i)
+    if (std::strcmp(name, kNatFnNames[i]) == 0) return i;
+  return kNatFnNone;
+}
+
 KernelExpectation FromNfexp(const nf_expect* exp) {
   KernelExpectation k;
   const auto* master = static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_MASTER));
@@ -114,6 +123,7 @@ KernelExpectation FromNfexp(const nf_expect* exp) {
   if (nfexp_attr_is_set(exp, ATTR_EXP_TIMEOUT) > 0) x.timeout_s = nfexp_get_attr_u32(exp, ATTR_EXP_TIMEOUT);
   if (nfexp_attr_is_set(exp, ATTR_EXP_FLAGS) > 0) x.flags = static_cast<uint8_t>(nfexp_get_attr_u32(exp, ATTR_EXP_FLAGS));
   if (nfexp_attr_is_set(exp, ATTR_EXP_CLASS) > 0) x.klass = static_cast<uint8_t>(nfexp_get_attr_u32(exp, ATTR_EXP_CLASS));
+  if (nfexp_attr_is_set(exp, ATTR_EXP_FN) > 0) x.nat_fn = NatFnOf(static_cast<const char*>(nfexp_get_attr(exp, ATTR_EXP_FN)));
   if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_TUPLE) > 0) {
     const Tuple n = OrigTuple(static_cast<const nf_conntrack*>(nfexp_get_attr(exp, ATTR_EXP_NAT_TUPLE)));
     x.nat = true;
@@ -145,13 +155,44 @@ ExpPtr ToNfexp(const KernelEntry& master, const CtExpectation& x) {
   nfexp_set_attr_u32(exp.get(), ATTR_EXP_TIMEOUT, x.timeout_s ? x.timeout_s : 1);
   if (master.key.zone) nfexp_set_attr_u16(exp.get(), ATTR_EXP_ZONE, master.key.zone);
   if (x.flags) nfexp_set_attr_u32(exp.get(), ATTR_EXP_FLAGS, x.flags);
-  if (x.nat) {
-    CtPtr n(nfct_new());
-    SetOrigTuple(n.get(), x.nat_addr, none, x.nat_port, 0, x.proto, v4);
-    nfexp_set_attr(exp.get(), ATTR_EXP_NAT_TUPLE, n.get());
-    nfexp_set_attr_u8(exp.get(), ATTR_EXP_NAT_DIR, x.nat_dir);
-  }
   return exp;
+}
+
+// What nfexp_nlmsg_build leaves out (libnetfilter_conntrack's netlink
+// builder writes no class, NAT or function): appended with libmnl.
+void PutExpectationExtras(nlmsghdr* nlh, const KernelEntry& master, const CtExpectation& x) {
+  const bool v4 = master.key.is_v4();
+  if (x.nat) {
+    nlattr* nat = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+    mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(x.nat_dir));
+    nlattr* tuple = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT_TUPLE);
+    nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+    if (v4) {
+      mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(x.nat_addr.v4()));
+      mnl_attr_put_u32(nlh, CTA_IP_V4_DST, 0);
+    } else {
+      const IpAddr none{};
+      mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, x.nat_addr.b.data());
+      mnl_attr_put(nlh, CTA_IP_V6_DST, 16, none.b.data());
+    }
+    mnl_attr_nest_end(nlh, ip);
+    nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, x.proto);
+    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(x.nat_port));
+    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, 0);
+    mnl_attr_nest_end(nlh, proto);
+    mnl_attr_nest_end(nlh, tuple);
+    mnl_attr_nest_end(nlh, nat);
+    if (x.nat_fn) mnl_attr_put_strz(nlh, CTA_EXPECT_FN, kNatFnNames[x.nat_fn]);
+  }
+  // The kernel takes a class only with a helper, which it then also gives
+  // the expected connection (what conntrackd's ExpectationSync does): for
+  // SIP's media, whose classes each have their own limit. Class 0 (FTP's
+  // only one, SIP's signalling) goes without.
+  if (x.klass && !master.extra.helper.empty()) {
+    mnl_attr_put_strz(nlh, CTA_EXPECT_HELP_NAME, master.extra.helper.c_str());
+    mnl_attr_put_u32(nlh, CTA_EXPECT_CLASS, htonl(x.klass));
+  }
 }
 
 // with_nat false: no NAT attributes (the kernel refuses them on an update of
@@ -771,6 +812,7 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
         nlmsghdr* nlh = PutHeader(out.data() + used, NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW, flags, ++seq,
                                   entries[k].key.is_v4() ? AF_INET : AF_INET6);
         nfexp_nlmsg_build(nlh, exp.get());
+        PutExpectationExtras(nlh, entries[k], x);
         used += NLMSG_ALIGN(nlh->nlmsg_len);
         ++count;
       }

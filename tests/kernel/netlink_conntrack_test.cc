@@ -92,6 +92,39 @@ TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
   EXPECT_EQ(again.expectations_existed, 1u) << "first error " << again.first_error;
 }
 
+// A NAT helper's expectation keeps its NAT function (FTP behind SNAT:
+// nat-follow-master), and SIP's media keep their classes (whose limits are
+// their own: audio and video of one call both stay).
+TEST_F(KernelTest, ExpectationsKeepTheirClassAndNatFunction) {
+  KernelEntry ftp = testing::FtpControl();
+  ftp.extra.labels = {};
+  CtExpectation& x = ftp.extra.expectations[0];
+  x.nat = true;
+  x.nat_dir = 1;  // the reply direction: the server's data connection
+  x.nat_addr = ftp.key.src;
+  x.nat_port = 50000;
+  x.nat_fn = kNatFnFollowMaster;
+  x.dport = 50001;  // the port nf_nat_ftp announced
+  const KernelEntry sip = testing::SipCall();
+  const InstallStats st = InstallConntrack(std::vector<KernelEntry>{ftp, sip}, {});
+  ASSERT_EQ(st.installed, 2u) << "first error " << st.first_error;
+  EXPECT_EQ(st.expectations_installed, 3u) << "first error " << st.first_error;
+  std::map<std::string, CtExpectation> got;
+  ASSERT_TRUE(DumpExpectations([&](const KernelExpectation& k) {
+    CtExpectation e = k.exp;
+    e.timeout_s = 0;
+    got[k.master.ToString() + " " + std::to_string(e.dport)] = e;
+  }).ok());
+  ASSERT_EQ(got.size(), 3u);
+  auto want = [](CtExpectation e) {
+    e.timeout_s = 0;
+    return e;
+  };
+  EXPECT_EQ(got[ftp.key.ToString() + " 50001"], want(x));
+  EXPECT_EQ(got[sip.key.ToString() + " 16384"], want(sip.extra.expectations[0]));
+  EXPECT_EQ(got[sip.key.ToString() + " 16386"], want(sip.extra.expectations[1]));
+}
+
 // An entry whose helper this kernel lacks is refused whole (EOPNOTSUPP): it
 // goes in again without its extras, counted, and only what still fails is
 // reported as failed, by index.

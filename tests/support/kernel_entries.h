@@ -89,4 +89,41 @@ inline KernelEntry FtpControl() {
   return e;
 }
 
+// A SIP signalling flow (UDP 5060, the kernel's "sip" helper) whose INVITE
+// announced audio and video: two expectations in SIP's media classes, the
+// audio one translated back to the caller by nf_nat_sip's function.
+inline KernelEntry SipCall() {
+  KernelEntry e;
+  e.key = SessionKey::V4(0x0a090001, 0x0a090002, 5060, 5060, kProtoUdp);
+  e.reply_src = e.key.dst;
+  e.reply_dst = e.key.src;
+  e.reply_sport = e.reply_dport = 5060;
+  e.status = kIpsSeenReply | kIpsAssured | kIpsConfirmed;
+  e.timeout_s = 3600;
+  e.extra.helper = "sip";
+  CtExpectation audio;
+  audio.src = e.key.dst;
+  audio.dst = e.key.src;
+  audio.dport = 16384;
+  audio.proto = kProtoUdp;
+  audio.any_sport = true;
+  audio.timeout_s = 180;
+  audio.klass = 1;  // SIP_EXPECT_AUDIO
+  audio.nat = true;
+  audio.nat_dir = 1;
+  audio.nat_addr = e.key.src;
+  audio.nat_port = 16384;
+  audio.nat_fn = kNatFnSip;
+  CtExpectation video = audio;
+  video.dport = 16386;
+  video.klass = 2;  // SIP_EXPECT_VIDEO
+  video.nat = false;
+  video.nat_dir = 0;
+  video.nat_addr = IpAddr{};
+  video.nat_port = 0;
+  video.nat_fn = kNatFnNone;
+  e.extra.expectations = {audio, video};
+  return e;
+}
+
 }  // namespace bladesync::testing

@@ -92,6 +92,7 @@ TEST(ConntrackMapping, ExtrasAndExpectationsSurviveTheExtension) {
   v6.nat_dir = 1;
   v6.nat_addr = IpAddr::V6(0x20010db800000009ull, 9);
   v6.nat_port = 30000;
+  v6.nat_fn = kNatFnSip;
   c.extra.expectations.push_back(v6);
   size_t left_out = 9;
   const Extension e = EncodeConntrack(c, &left_out);
@@ -127,6 +128,24 @@ TEST(ConntrackMapping, AMalformedExtensionIsRefusedAndANewerPartSkipped) {
   EXPECT_FALSE(DecodeConntrack(with({1, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());  // labels are 16
   EXPECT_FALSE(DecodeConntrack(with({5, 3, 0, 6, 0})).has_value());          // a cut expectation
   EXPECT_FALSE(DecodeConntrack(with({2})).has_value());                      // a part without its length
+  // An expectation's NAT function follows it: alone it is malformed; one
+  // this release does not know is left out, the expectation kept.
+  const std::vector<uint8_t> exp = {5, 20, 0, kProtoTcp, 0, 0, 0x50, 0xc3, 1, 0, 0, 0, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+  auto plus = [&](std::vector<uint8_t> tail) {
+    std::vector<uint8_t> v = exp;
+    v.insert(v.end(), tail.begin(), tail.end());
+    return v;
+  };
+  ASSERT_TRUE(DecodeConntrack(with(exp)).has_value());
+  EXPECT_FALSE(DecodeConntrack(with({6, 1, kNatFnFollowMaster})).has_value());            // no expectation before it
+  EXPECT_FALSE(DecodeConntrack(with(plus({6, 2, 1, 1}))).has_value());                      // one byte
+  EXPECT_FALSE(DecodeConntrack(with(plus({6, 1, 1, 6, 1, 1}))).has_value());                // twice
+  std::optional<ConntrackState> fn = DecodeConntrack(with(plus({6, 1, kNatFnFollowMaster})));
+  ASSERT_TRUE(fn.has_value());
+  EXPECT_EQ(fn->extra.expectations.at(0).nat_fn, kNatFnFollowMaster);
+  std::optional<ConntrackState> unknown_fn = DecodeConntrack(with(plus({6, 1, 77})));
+  ASSERT_TRUE(unknown_fn.has_value());
+  EXPECT_EQ(unknown_fn->extra.expectations.at(0).nat_fn, kNatFnNone);
   std::optional<ConntrackState> newer = DecodeConntrack(with({200, 2, 9, 9, 2, 3, 'f', 't', 'p'}));
   ASSERT_TRUE(newer.has_value());
   EXPECT_EQ(newer->extra.helper, "ftp");
@@ -187,6 +206,46 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
     EXPECT_EQ(e->extra.helper, "") << helper;
     EXPECT_TRUE(e->extra.expectations.empty()) << "an expectation without a helper on its master";
     EXPECT_EQ(implausible, 2u);
+  }
+  // A class only SIP's helper has, and a NAT function with nothing to
+  // translate to, are refused; SIP's media classes go in.
+  {
+    c.extra.helper = "ftp";
+    CtExpectation classed = ftp.extra.expectations[0];
+    classed.klass = 1;
+    CtExpectation fn_alone = ftp.extra.expectations[0];
+    fn_alone.dport = 50001;
+    fn_alone.nat_fn = kNatFnFollowMaster;
+    CtExpectation natted = fn_alone;
+    natted.dport = 50002;
+    natted.nat = true;
+    natted.nat_addr = ftp.key.src;
+    natted.nat_port = 40000;
+    c.extra.expectations = {classed, fn_alone, natted};
+    ext = {EncodeConntrack(c)};
+    implausible = 0;
+    e = KernelFromSession(r, nullptr, &ext, &implausible);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->extra.expectations, std::vector<CtExpectation>{natted});
+    EXPECT_EQ(implausible, 2u);
+    SessionRecord sip_r;
+    sip_r.key = SessionKey::V4(ftp.key.src.v4(), ftp.key.dst.v4(), 5060, 5060, kProtoUdp);
+    sip_r.proto_state = kReplied;
+    ConntrackState sip;
+    sip.extra.helper = "sip";
+    CtExpectation audio;
+    audio.src = ftp.key.dst;
+    audio.dst = ftp.key.src;
+    audio.dport = 16384;
+    audio.proto = kProtoUdp;
+    for (uint8_t k : {1, 2, 3, 4}) {
+      audio.klass = k;
+      sip.extra.expectations = {audio};
+      ext = {EncodeConntrack(sip)};
+      e = KernelFromSession(sip_r, nullptr, &ext);
+      ASSERT_TRUE(e.has_value());
+      EXPECT_EQ(e->extra.expectations.size(), k <= kSipExpectClassMax ? 1u : 0u) << "class " << int(k);
+    }
   }
   EXPECT_TRUE(KnownHelper("ftp", kProtoTcp, true));
   EXPECT_FALSE(KnownHelper("irc", kProtoTcp, true)) << "the kernel's IRC helper watches IPv4 only";
