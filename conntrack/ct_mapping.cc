@@ -155,7 +155,8 @@ bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
   auto endpoint = [&](const IpAddr& a) { return a == m.key.src || a == m.key.dst || a == m.reply_src || a == m.reply_dst; };
   if (!endpoint(x.dst)) return false;
   if (!x.any_src && !endpoint(x.src)) return false;
-  if (x.nat && !endpoint(x.nat_addr)) return false;
+  // nf_nat_ftp leaves the address unset (nat-follow-master takes the master's).
+  if (x.nat && !endpoint(x.nat_addr) && !Unset(x.nat_addr) && !(x.nat_addr == IpAddr::V4(0))) return false;
   // A NAT function translates to the expectation's NAT address: none without one.
   if (x.nat_fn && (!x.nat || x.nat_fn > kNatFnLast)) return false;
   // Only SIP's helper has classes beyond 0 (signalling, audio, video, image).

@@ -67,6 +67,12 @@ struct KernelEntry {
   // Labels, helper and sequence adjustment from the entry; expectations
   // from the kernel's expectation table (the entry is their master).
   ConntrackExtras extra;
+  // The parts the message had. A dump has every part an entry has; an
+  // update event only those that changed (the kernel sends TCP state,
+  // labels and sequence adjustment only with their own event bits): one
+  // missing there is unchanged, not gone.
+  enum Part : uint8_t { kProtoInfo = 1, kLabels = 2, kSeqAdjOrig = 4, kSeqAdjRepl = 8, kAllParts = 15 };
+  uint8_t parts = kAllParts;
 
   bool operator==(const KernelEntry&) const = default;
   std::string ToString() const;

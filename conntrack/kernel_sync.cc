@@ -75,12 +75,37 @@ void KernelSync::SetState(api::SessionId id, const ConntrackState& c) {
   counters_.expectations_left_out.Add(left_out);
 }
 
-void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
+namespace {
+// An update event with what it did not carry (unchanged) from the state last
+// synced: the kernel sends TCP state, labels and sequence adjustment only
+// when they changed.
+KernelEntry Completed(const KernelEntry& event, const ConntrackState& old) {
+  KernelEntry e = event;
+  if (!(event.parts & KernelEntry::kProtoInfo)) {
+    e.tcp_state = old.tcp_state;
+    e.wscale_orig = old.wscale_orig;
+    e.wscale_repl = old.wscale_repl;
+    e.flags_orig = old.flags_orig;
+    e.flags_repl = old.flags_repl;
+  }
+  if (!(event.parts & KernelEntry::kLabels)) e.extra.labels = old.extra.labels;
+  if (!(event.parts & KernelEntry::kSeqAdjOrig)) e.extra.seqadj_orig = old.extra.seqadj_orig;
+  if (!(event.parts & KernelEntry::kSeqAdjRepl)) e.extra.seqadj_repl = old.extra.seqadj_repl;
+  e.parts = KernelEntry::kAllParts;
+  return e;
+}
+}  // namespace
+
+void KernelSync::Upsert(const KernelEntry& event, bool from_dump) {
   // The kernel refreshes its timers without telling; ours must outlast the
   // time to the next resync, which refreshes them.
   const uint32_t min_timeout = opt_.resync_interval_s ? opt_.resync_interval_s * 2 : 0;
+  std::optional<api::SessionId> id = blade_.Find(event.key);
+  const std::optional<ConntrackState> old = id ? StateOf(*id) : std::nullopt;
+  std::optional<KernelEntry> completed;
+  if (old && event.parts != KernelEntry::kAllParts) completed = Completed(event, *old);
+  const KernelEntry& e = completed ? *completed : event;
   MappedSession m = SessionFromKernel(e, min_timeout);
-  std::optional<api::SessionId> id = blade_.Find(e.key);
   if (!id) {
     size_t left_out = 0;
     new_extensions_.assign(1, EncodeConntrack(m.ct, &left_out));  // (its buffer is reused)
@@ -95,7 +120,6 @@ void KernelSync::Upsert(const KernelEntry& e, bool from_dump) {
   } else {
     const api::SessionView v = *blade_.Get(*id);  // Find found it live
     const SessionRecord& r = *v.record;
-    const std::optional<ConntrackState> old = StateOf(*id);
     // An entry's events do not carry its expectations: they stay as their
     // own events left them.
     if (old) m.ct.extra.expectations = old->extra.expectations;
@@ -140,6 +164,15 @@ void KernelSync::OnExpectation(CtEvent kind, const KernelExpectation& x) {
     else list.push_back(x.exp);
   }
   SetState(*id, *c);
+  // A NAT helper that announced a connection rewrote the packet that did
+  // (nf_nat_ftp's PORT): the master's sequence adjustment changed, and the
+  // kernel sends no event for that. Read the master again.
+  if (kind != CtEvent::kDestroy && x.exp.nat) {
+    if (std::optional<KernelEntry> master = kernel_.Get(x.master)) {
+      counters_.masters_reread.Add();
+      Upsert(*master, false);
+    }
+  }
 }
 
 // Every owned master's expectations become what the kernel's expectation

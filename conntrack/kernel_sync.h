@@ -49,6 +49,8 @@ class KernelTable {
   virtual std::unique_ptr<DumpCursor> OpenDump();
   virtual InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& opt) = 0;
   virtual Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) = 0;
+  // One entry as a dump has it (nothing if the kernel has none).
+  virtual std::optional<KernelEntry> Get(const SessionKey& key) = 0;
 };
 
 class NetlinkKernelTable : public KernelTable {
@@ -61,6 +63,7 @@ class NetlinkKernelTable : public KernelTable {
   Status DumpExpectations(const std::function<void(const KernelExpectation&)>& fn) override {
     return bladesync::DumpExpectations(fn);
   }
+  std::optional<KernelEntry> Get(const SessionKey& key) override { return GetConntrack(key); }
 };
 
 class StandbyKernel;
@@ -84,6 +87,7 @@ struct ConntrackCounters {
   Counter expectations_installed, expectations_failed;
   Counter expectations_implausible;  // from the network, not installed (ct_mapping.h)
   Counter resync_expectations;      // masters whose expectations a dump corrected
+  Counter masters_reread;           // masters read again after a NAT helper's expectation (seqadj)
 };
 
 class KernelSync {

@@ -352,6 +352,7 @@ class CtParser {
     const bool v6 = nfg->nfgen_family == AF_INET6;
     const nlattr *orig_attr = nullptr, *repl_attr = nullptr;
     ConntrackExtras& x = e.extra;
+    e.parts = 0;
     ForEachAttr(nlh, [&](uint16_t type, const nlattr* a) {
       switch (type) {
         case CTA_TUPLE_ORIG: orig_attr = a; break;
@@ -360,8 +361,12 @@ class CtParser {
         case CTA_STATUS: e.status = ntohl(mnl_attr_get_u32(a)); break;
         case CTA_MARK: e.mark = ntohl(mnl_attr_get_u32(a)); break;
         case CTA_TIMEOUT: e.timeout_s = ntohl(mnl_attr_get_u32(a)); break;
-        case CTA_PROTOINFO: ParseProtoInfo(a, e); break;
+        case CTA_PROTOINFO:
+          ParseProtoInfo(a, e);
+          e.parts |= KernelEntry::kProtoInfo;
+          break;
         case CTA_LABELS: {
+          e.parts |= KernelEntry::kLabels;
           const size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), x.labels.size());
           std::memcpy(x.labels.data(), mnl_attr_get_payload(a), n);  // bit i: byte i/8 (little endian)
           break;
@@ -373,8 +378,14 @@ class CtParser {
             x.helper.assign(name, std::min<size_t>(strnlen(name, mnl_attr_get_payload_len(h)), 15));
           });
           break;
-        case CTA_SEQ_ADJ_ORIG: ParseSeqAdj(a, x.seqadj_orig); break;
-        case CTA_SEQ_ADJ_REPLY: ParseSeqAdj(a, x.seqadj_repl); break;
+        case CTA_SEQ_ADJ_ORIG:
+          ParseSeqAdj(a, x.seqadj_orig);
+          e.parts |= KernelEntry::kSeqAdjOrig;
+          break;
+        case CTA_SEQ_ADJ_REPLY:
+          ParseSeqAdj(a, x.seqadj_repl);
+          e.parts |= KernelEntry::kSeqAdjRepl;
+          break;
         default: break;
       }
     });
@@ -510,6 +521,7 @@ int OnCtMessage(const nlmsghdr* nlh, void* data) {
   if (!CtParser::Parse(nlh, e)) return MNL_CB_OK;  // not a conntrack entry: skip it
   ++c->count;
   if (c->entry_fn) {
+    e.parts = KernelEntry::kAllParts;  // a dump has every part an entry has
     (*c->entry_fn)(e);
   } else if (c->event_fn) {
     const uint16_t type = nlh->nlmsg_type & 0xff;
@@ -658,6 +670,36 @@ Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
 }
 
 }  // namespace
+
+std::optional<KernelEntry> GetConntrack(const SessionKey& key) {
+  if (key.proto != kProtoTcp && key.proto != kProtoUdp && key.proto != kProtoSctp) return std::nullopt;
+  Result<MnlPtr> opened = OpenBound(0);
+  if (!opened.ok()) return std::nullopt;
+  mnl_socket* nl = opened.value().get();
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  const uint32_t seq = NextRequestSeq();
+  const bool v4 = key.is_v4();
+  nlmsghdr* nlh = PutCtHeader(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK, seq, v4 ? AF_INET : AF_INET6);
+  CtPtr ct(nfct_new());
+  nfct_set_attr_u8(ct.get(), ATTR_ORIG_L3PROTO, v4 ? AF_INET : AF_INET6);
+  SetOrigTuple(ct.get(), key.src, key.dst, key.sport, key.dport, key.proto, v4);
+  if (key.zone) nfct_set_attr_u16(ct.get(), ATTR_ZONE, key.zone);
+  nfct_nlmsg_build(nlh, ct.get());
+  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return std::nullopt;
+  std::optional<KernelEntry> got;
+  const std::function<void(const KernelEntry&)> fn = [&](const KernelEntry& e) { got = e; };
+  ParseCtx ctx;
+  ctx.entry_fn = &fn;
+  const unsigned portid = mnl_socket_get_portid(nl);
+  for (;;) {  // the entry, then the acknowledgement (or only an error: ENOENT)
+    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    const int ret = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, OnCtMessage, &ctx);
+    if (ret <= MNL_CB_STOP) break;
+  }
+  return got;
+}
 
 CtDumpCursor::CtDumpCursor() : impl_(std::make_unique<Impl>()) {}
 CtDumpCursor::~CtDumpCursor() = default;

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -59,6 +60,8 @@ class CtEventSocket {
 
 // Every entry of the kernel table (all families and zones).
 Status DumpConntrack(const std::function<void(const KernelEntry&)>& fn);
+// One entry, whole (TCP, UDP or SCTP; nothing if the kernel has none).
+std::optional<KernelEntry> GetConntrack(const SessionKey& key);
 
 // The same dump, read a slice at a time, so a caller on an event loop can
 // read 500k entries without stopping the loop for seconds.

@@ -118,7 +118,8 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
             "Helper expectations (FTP, SIP) synced with their master session: kernel events (new, destroy), "
             "unmatched (no owned master), left_out (more than a session carries), resync (masters a dump "
             "corrected), installed and install_failed on promotion, implausible (from the peer, not the "
-            "master's endpoints: not installed).",
+            "master's endpoints: not installed), masters_reread (a NAT helper's master read again for its "
+            "sequence adjustment).",
             MetricType::Counter, value, l);
     } else if (name == "standby.in_kernel") {
       f.Add("bladesync_conntrack_standby_in_kernel", "Mirrored sessions standby-in-kernel holds in this kernel.",

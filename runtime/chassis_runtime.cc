@@ -865,6 +865,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
                        {"expectations.unmatched", c.expectations_unmatched.get()},
                        {"expectations.left_out", c.expectations_left_out.get()},
                        {"expectations.resync", c.resync_expectations.get()},
+                       {"expectations.masters_reread", c.masters_reread.get()},
                        {"expectations.installed", c.expectations_installed.get()},
                        {"expectations.install_failed", c.expectations_failed.get()},
                        {"expectations.implausible",

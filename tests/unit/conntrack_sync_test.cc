@@ -221,12 +221,15 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
     natted.nat = true;
     natted.nat_addr = ftp.key.src;
     natted.nat_port = 40000;
-    c.extra.expectations = {classed, fn_alone, natted};
+    CtExpectation ftp_nat = natted;  // as nf_nat_ftp leaves it: the port only
+    ftp_nat.dport = 50003;
+    ftp_nat.nat_addr = IpAddr::V4(0);
+    c.extra.expectations = {classed, fn_alone, natted, ftp_nat};
     ext = {EncodeConntrack(c)};
     implausible = 0;
     e = KernelFromSession(r, nullptr, &ext, &implausible);
     ASSERT_TRUE(e.has_value());
-    EXPECT_EQ(e->extra.expectations, std::vector<CtExpectation>{natted});
+    EXPECT_EQ(e->extra.expectations, (std::vector<CtExpectation>{natted, ftp_nat}));
     EXPECT_EQ(implausible, 2u);
     SessionRecord sip_r;
     sip_r.key = SessionKey::V4(ftp.key.src.v4(), ftp.key.dst.v4(), 5060, 5060, kProtoUdp);
@@ -281,6 +284,13 @@ class FakeKernel : public KernelTable {
       for (const CtExpectation& x : e.extra.expectations) fn({e.key, e.extra.helper, x});
     }
     return Status::Ok();
+  }
+  std::optional<KernelEntry> Get(const SessionKey& key) override {
+    auto it = table.find(key.ToString());
+    if (it == table.end()) return std::nullopt;
+    KernelEntry bare = it->second;
+    bare.extra.expectations.clear();
+    return bare;
   }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions&) override {
     ++install_calls;
@@ -354,6 +364,66 @@ struct Pair {
     return ::testing::AssertionSuccess();
   }
 };
+
+// An update event carries only what changed (the kernel sends TCP state,
+// labels and sequence adjustment with their own event bits): what it lacks
+// is unchanged, not gone. A seqadj event (nf_nat_ftp rewrote PORT) without
+// the TCP state, then a TCP state event without the seqadj: the mirror
+// holds both, as the kernel does.
+TEST(KernelSync, AnUpdateEventLeavesWhatItDidNotCarryAsItWas) {
+  Pair p;
+  KernelEntry ftp = testing::FtpControl();
+  ftp.extra.expectations.clear();
+  ftp.extra.seqadj_orig = {};
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kNew, ftp);
+  KernelEntry seqadj_event = ftp;  // as the parser gives it: no protoinfo, no labels
+  seqadj_event.parts = KernelEntry::kSeqAdjOrig;
+  seqadj_event.tcp_state = 0;
+  seqadj_event.wscale_orig = seqadj_event.wscale_repl = seqadj_event.flags_orig = seqadj_event.flags_repl = 0;
+  seqadj_event.extra.labels = {};
+  seqadj_event.extra.seqadj_orig = {1000, 0, 1};
+  ftp.extra.seqadj_orig = {1000, 0, 1};
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kUpdate, seqadj_event);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  KernelEntry fin_event = ftp;  // the client closes: protoinfo only
+  fin_event.parts = KernelEntry::kProtoInfo;
+  fin_event.tcp_state = kCtTcpFinWait;
+  fin_event.extra.labels = {};
+  fin_event.extra.seqadj_orig = {};
+  ftp.tcp_state = kCtTcpFinWait;
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kUpdate, fin_event);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+}
+
+// nf_nat_ftp rewrites PORT (a sequence adjustment on the control
+// connection) and the kernel sends no event for it, only the expectation's:
+// on a NAT helper's expectation the master is read again.
+TEST(KernelSync, ANatHelpersExpectationBringsItsMastersSequenceAdjustment) {
+  Pair p;
+  KernelEntry ftp = testing::FtpControl();
+  CtExpectation x = ftp.extra.expectations[0];
+  x.nat = true;
+  x.nat_dir = 1;
+  x.nat_addr = IpAddr::V4(0);
+  x.nat_port = 50000;
+  x.nat_fn = kNatFnFollowMaster;
+  ftp.extra.expectations.clear();
+  ftp.extra.seqadj_orig = {};
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kNew, ftp);
+  ftp.extra.seqadj_orig = {1000, 0, 1};  // in the kernel, with no event of its own
+  ftp.extra.expectations = {x};
+  p.k1.Put(ftp);
+  p.s1.OnExpectation(CtEvent::kNew, {ftp.key, "ftp", x});
+  EXPECT_EQ(p.s1.counters().masters_reread.get(), 1u);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+}
 
 TEST(KernelSync, EventsReachTheMirrorAsTheKernelHasThem) {
   Pair p;
@@ -569,6 +639,7 @@ class OpsKernel : public KernelTable {
     return Status::Ok();
   }
   Status DumpExpectations(const std::function<void(const KernelExpectation&)>&) override { return Status::Ok(); }
+  std::optional<KernelEntry> Get(const SessionKey&) override { return std::nullopt; }
   InstallStats Install(std::span<const KernelEntry> entries, const InstallOptions& o) override {
     InstallStats s;
     if (fail_next) {
