@@ -310,6 +310,13 @@ def scale_run(system_cls, tag, n, bladesync):
     try:
         sysm.start()
         pids = sysm.pids()
+        # BLADESYNC_PROFILE=FILE: perf records both daemons over the live sync only.
+        perf = None
+        if os.environ.get("BLADESYNC_PROFILE"):
+            perf = subprocess.Popen(["perf", "record", "-g", "-F", "1999", "-o", os.environ["BLADESYNC_PROFILE"],
+                                     "-p", ",".join(map(str, pids))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         cpu0, bytes0 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
         t0 = time.monotonic()
         r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), "--json"]),
@@ -318,6 +325,9 @@ def scale_run(system_cls, tag, n, bladesync):
         got, t1, _ = wait_mirrored(sysm, n, 0.05)
         time.sleep(0.5)  # acknowledgements and the last stats
         cpu1, bytes1 = sum(cpu_seconds(p) for p in pids), link_bytes(topo)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         # Resync of a restarted B (A's CPU from here; B's new process whole).
         a_pid = sysm.pids()[0]
         cpu_a0, rbytes0 = cpu_seconds(a_pid), link_bytes(topo)
