@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Builds an earlier release of this repository, from its git tag, for the
+# Builds an earlier release of this repository, from its commit, for the
 # mixed-version tests (tests/integration/rolling_upgrade_test.py), into
 #   ${BLADESYNC_RELEASES:-/var/cache/bladesync/releases}/TAG/{bladesyncd,bladesync}
 # and prints that directory. It builds in a clone of its own (temporary,
 # removed after) with this machine's Bazel disk cache, so what did not
 # change since the tag is not compiled again. A second run, while the tag
 # still names the same commit, builds nothing.
-#   bash tools/build-release.sh v0.2.0   (the baseline: tests/integration/baseline_release.txt)
+#   bash tools/build-release.sh v0.2.0 [COMMIT]
+# The baseline's name and commit are tests/integration/baseline_release.txt:
+# the commit, because a clone does not always carry the tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tag=${1:?usage: build-release.sh TAG}
-commit=$(git rev-parse --verify -q "$tag^{commit}") ||
-  { echo "build-release: this clone has no tag $tag (git fetch --tags)" >&2; exit 1; }
+tag=${1:?usage: build-release.sh NAME [COMMIT]}
+commit=$(git rev-parse --verify -q "${2:-$tag}^{commit}") ||
+  { echo "build-release: this clone has no commit ${2:-$tag} for $tag" >&2; exit 1; }
 out=${BLADESYNC_RELEASES:-/var/cache/bladesync/releases}/$tag
 if [[ -x $out/bladesyncd && -x $out/bladesync && "$(cat "$out/commit" 2>/dev/null)" == "$commit" ]]; then
   echo "$out"

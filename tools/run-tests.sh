@@ -19,9 +19,9 @@ if ! { bazel build //packaging:deb 2>&1 | filter && bash tools/fresh-root.sh baz
   echo "run-tests: no fresh Debian 12 root for the package test"
 fi
 # The mixed-version tests run this build against the previous release,
-# built from its tag; without it they say SKIPPED.
-baseline=$(cat tests/integration/baseline_release.txt)
-if ! bash tools/build-release.sh "$baseline" >/dev/null; then
+# built from its commit; without it they say SKIPPED.
+read -r baseline baseline_commit < tests/integration/baseline_release.txt
+if ! bash tools/build-release.sh "$baseline" "$baseline_commit" >/dev/null; then
   echo "run-tests: could not build release $baseline for the mixed-version tests"
 fi
 # shellcheck disable=SC2086

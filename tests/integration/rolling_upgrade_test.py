@@ -1,5 +1,5 @@
 """Mixed versions and the rolling upgrade, with real processes: this build
-against the previous release (baseline_release.txt names its git tag),
+against the previous release (baseline_release.txt names it and its commit),
 built by tools/build-release.sh (tools/run-tests.sh does that first).
 
   old_primary:  chassis 1 runs the release, chassis 2 this build: chassis 1's
@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
-TAG = open(h.find_data("tests/integration/baseline_release.txt")).read().strip()
+TAG = open(h.find_data("tests/integration/baseline_release.txt")).read().split()[0]  # name, commit
 RELEASE = os.path.join(os.environ.get("BLADESYNC_RELEASES", "/var/cache/bladesync/releases"), TAG)
 OLD = os.path.join(RELEASE, "bladesyncd")
 
