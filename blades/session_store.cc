@@ -58,13 +58,36 @@ uint64_t SessionStore::RecordHash(uint32_t id) const {
   return h;
 }
 
+ExtensionsById& ExtensionsById::operator=(const ExtensionsById& o) {
+  if (this == &o) return *this;
+  chunks_.clear();
+  chunks_.resize(o.chunks_.size());
+  for (size_t c = 0; c < o.chunks_.size(); ++c) {
+    if (o.chunks_[c]) chunks_[c] = std::make_unique<Chunk>(*o.chunks_[c]);
+  }
+  made_ = o.made_;
+  buffers_ = o.buffers_;
+  return *this;
+}
+
+std::vector<Extension>& ExtensionsById::At(uint32_t id) {
+  const size_t c = id >> kChunkBits;
+  if (c >= chunks_.size()) chunks_.resize(c + 1);
+  if (!chunks_[c]) {
+    chunks_[c] = std::make_unique<Chunk>();
+    ++made_;
+  }
+  std::vector<Extension>& v = (*chunks_[c])[id & kChunkMask];
+  if (v.capacity() == 0) ++buffers_;  // it is about to hold one
+  return v;
+}
+
 const std::vector<Extension>* SessionStore::extensions(uint32_t id) const {
-  return id < ext_.size() && !ext_[id].empty() ? &ext_[id] : nullptr;
+  return ext_.Find(id);
 }
 
 void SessionStore::set_extension(uint32_t id, const Extension& e) {
-  if (id >= ext_.size()) ext_.resize(std::max<size_t>(size_t{id} + 1, ext_.size() * 2));
-  std::vector<Extension>& v = ext_[id];
+  std::vector<Extension>& v = ext_.At(id);
   for (Extension& x : v) {
     if (x.type == e.type) {
       x = e;
@@ -119,7 +142,7 @@ void SessionStore::Clear() {
   digest_ = 0;
   sweep_cursor_ = 0;
   nat_.clear();
-  ext_.clear();
+  ext_.ClearAll();
   for (const auto& [id, key] : gone) hook_(hook_ctx_, *this, id, key, true);
 }
 
@@ -159,7 +182,7 @@ std::string SessionStore::CheckConsistency() const {
 size_t SessionStore::MemoryBytes() const {
   return slab_.allocated() * sizeof(SessionRecord) + index_.MemoryBytes() +
          free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) +
-         ext_.capacity() * (sizeof(std::vector<Extension>) + sizeof(Extension));
+         ext_.MemoryBytes();
 }
 
 }  // namespace bladesync

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,52 @@
 #include "core/huge_page_allocator.h"
 
 namespace bladesync {
+
+// Sessions' extensions by id, in chunks made on first use: no node or
+// rehash per session (a conntrack table has one for every session), and a
+// high id (a forged frame's may be up to max-sessions) costs one chunk,
+// not a table up to it.
+class ExtensionsById {
+ public:
+  ExtensionsById() = default;
+  ExtensionsById(ExtensionsById&&) noexcept = default;
+  ExtensionsById& operator=(ExtensionsById&&) noexcept = default;
+  ExtensionsById(const ExtensionsById& o) { *this = o; }
+  ExtensionsById& operator=(const ExtensionsById& o);
+  const std::vector<Extension>* Find(uint32_t id) const {
+    const size_t c = id >> kChunkBits;
+    if (c >= chunks_.size() || !chunks_[c]) return nullptr;
+    const std::vector<Extension>& v = (*chunks_[c])[id & kChunkMask];
+    return v.empty() ? nullptr : &v;
+  }
+  // The id's list, its chunk made if need be.
+  std::vector<Extension>& At(uint32_t id);
+  void Clear(uint32_t id) {  // (the buffer stays for the id's next session)
+    const size_t c = id >> kChunkBits;
+    if (c < chunks_.size() && chunks_[c]) (*chunks_[c])[id & kChunkMask].clear();
+  }
+  void ClearAll() {
+    chunks_.clear();
+    chunks_.shrink_to_fit();
+    made_ = buffers_ = 0;
+  }
+  void swap(ExtensionsById& o) noexcept {
+    chunks_.swap(o.chunks_);
+    std::swap(made_, o.made_);
+    std::swap(buffers_, o.buffers_);
+  }
+  size_t MemoryBytes() const {
+    return chunks_.capacity() * sizeof(chunks_[0]) + made_ * sizeof(Chunk) + buffers_ * (sizeof(Extension) + 16);
+  }
+
+ private:
+  static constexpr int kChunkBits = 10;
+  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
+  using Chunk = std::array<std::vector<Extension>, 1u << kChunkBits>;
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  size_t made_ = 0;     // chunks
+  size_t buffers_ = 0;  // lists that hold (or held) an allocation
+};
 
 class SessionStore {
  public:
@@ -105,9 +152,7 @@ class SessionStore {
   // Mutate so the digest follows.
   const std::vector<Extension>* extensions(uint32_t id) const;
   void set_extension(uint32_t id, const Extension& e);
-  void clear_extensions(uint32_t id) {
-    if (id < ext_.size()) ext_[id].clear();  // (the buffer stays for the id's next session)
-  }
+  void clear_extensions(uint32_t id) { ext_.Clear(id); }
 
   // Drops every record (a mirror starting a bulk sync of a new epoch).
   void Clear();
@@ -122,7 +167,7 @@ class SessionStore {
     swap(index_, from.index_);
     live_by_proto_ = from.live_by_proto_;
     std::swap(nat_, from.nat_);
-    std::swap(ext_, from.ext_);
+    ext_.swap(from.ext_);
     from.Clear();
     free_.clear();
     live_ = counted_ = 0;
@@ -176,9 +221,7 @@ class SessionStore {
   uint64_t digest_ = 0;
   uint32_t sweep_cursor_ = 0;
   std::unordered_map<uint32_t, NatInfo> nat_;
-  // By session id, grown as ids get extensions: no node or rehash per
-  // session (a conntrack table has one for every session).
-  std::vector<std::vector<Extension>> ext_;
+  ExtensionsById ext_;
 };
 
 }  // namespace bladesync

@@ -150,15 +150,31 @@ bool KnownHelper(const std::string& name, uint8_t master_proto, bool v6) {
   return false;
 }
 
+namespace {
+// The helpers whose NAT modules set each function (nf_nat_ftp, _irc, _tftp
+// and _amanda: nat-follow-master; nf_nat_sip: sip; nf_nat_h323: the rest).
+bool NatFnOfHelper(uint8_t fn, const std::string& helper) {
+  switch (fn) {
+    case kNatFnFollowMaster: return helper == "ftp" || helper == "irc" || helper == "tftp" || helper == "amanda";
+    case kNatFnSip: return helper == "sip";
+    case kNatFnQ931:
+    case kNatFnCallForwarding: return helper == "Q.931" || helper == "H.245" || helper == "RAS";
+    default: return false;
+  }
+}
+}  // namespace
+
 bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
   if (x.proto != kProtoTcp && x.proto != kProtoUdp && x.proto != kProtoSctp) return false;
   auto endpoint = [&](const IpAddr& a) { return a == m.key.src || a == m.key.dst || a == m.reply_src || a == m.reply_dst; };
   if (!endpoint(x.dst)) return false;
   if (!x.any_src && !endpoint(x.src)) return false;
-  // nf_nat_ftp leaves the address unset (nat-follow-master takes the master's).
-  if (x.nat && !endpoint(x.nat_addr) && !Unset(x.nat_addr) && !(x.nat_addr == IpAddr::V4(0))) return false;
-  // A NAT function translates to the expectation's NAT address: none without one.
-  if (x.nat_fn && (!x.nat || x.nat_fn > kNatFnLast)) return false;
+  // nf_nat_ftp leaves the address unset: nat-follow-master takes the
+  // master's; every other function translates to it.
+  const bool unset = Unset(x.nat_addr) || x.nat_addr == IpAddr::V4(0);
+  if (x.nat && !endpoint(x.nat_addr) && !(unset && x.nat_fn == kNatFnFollowMaster)) return false;
+  // A NAT function needs a NAT port, and only its own helpers use it.
+  if (x.nat_fn && (!x.nat || !NatFnOfHelper(x.nat_fn, m.extra.helper))) return false;
   // Only SIP's helper has classes beyond 0 (signalling, audio, video, image).
   if (x.klass > (m.extra.helper == "sip" ? kSipExpectClassMax : 0)) return false;
   return x.dport != 0;

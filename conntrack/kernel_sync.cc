@@ -103,7 +103,15 @@ void KernelSync::Upsert(const KernelEntry& event, bool from_dump) {
   std::optional<api::SessionId> id = blade_.Find(event.key);
   const std::optional<ConntrackState> old = id ? StateOf(*id) : std::nullopt;
   std::optional<KernelEntry> completed;
-  if (old && event.parts != KernelEntry::kAllParts) completed = Completed(event, *old);
+  if (old && event.parts != KernelEntry::kAllParts) {
+    // Labels all cleared leave no trace in the event (the kernel sends them
+    // only while one is set): ask the kernel.
+    if (!(event.parts & KernelEntry::kLabels) && old->extra.has_labels()) {
+      completed = kernel_.Get(event.key);
+      if (completed) counters_.reread.Add();
+    }
+    if (!completed) completed = Completed(event, *old);
+  }
   const KernelEntry& e = completed ? *completed : event;
   MappedSession m = SessionFromKernel(e, min_timeout);
   if (!id) {
@@ -167,9 +175,9 @@ void KernelSync::OnExpectation(CtEvent kind, const KernelExpectation& x) {
   // A NAT helper that announced a connection rewrote the packet that did
   // (nf_nat_ftp's PORT): the master's sequence adjustment changed, and the
   // kernel sends no event for that. Read the master again.
-  if (kind != CtEvent::kDestroy && x.exp.nat) {
+  if (kind != CtEvent::kDestroy && x.exp.nat && x.master.proto == kProtoTcp) {
     if (std::optional<KernelEntry> master = kernel_.Get(x.master)) {
-      counters_.masters_reread.Add();
+      counters_.reread.Add();
       Upsert(*master, false);
     }
   }

@@ -87,7 +87,9 @@ struct ConntrackCounters {
   Counter expectations_installed, expectations_failed;
   Counter expectations_implausible;  // from the network, not installed (ct_mapping.h)
   Counter resync_expectations;      // masters whose expectations a dump corrected
-  Counter masters_reread;           // masters read again after a NAT helper's expectation (seqadj)
+  // Entries read again because their event could not say it: a NAT
+  // helper's master (its seqadj has no event), labels all cleared.
+  Counter reread;
 };
 
 class KernelSync {

@@ -676,6 +676,9 @@ std::optional<KernelEntry> GetConntrack(const SessionKey& key) {
   Result<MnlPtr> opened = OpenBound(0);
   if (!opened.ok()) return std::nullopt;
   mnl_socket* nl = opened.value().get();
+  // On the blade's loop: a kernel that does not answer must not hold it.
+  const timeval wait{0, 100 * 1000};
+  setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   const uint32_t seq = NextRequestSeq();
   const bool v4 = key.is_v4();
@@ -827,26 +830,41 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
   // The expectations of the given entries, after their masters are in (the
   // kernel attaches an expectation to its master). Counted apart: an entry
   // is in even when its expectation is refused.
+  // An expectation the kernel refuses for its NAT function or its class (a
+  // NAT module or helper this kernel lacks) goes in again without them: a
+  // RELATED data connection is worth more than its translation.
   auto install_expectations = [&](const std::vector<size_t>& masters) {
-    size_t used = 0, count = 0;
-    uint32_t first = seq + 1;
-    auto flush = [&] {
-      if (count == 0) return;
-      for (int err : exchange(used, first, count)) {
-        if (err == 0) {
-          ++st.expectations_installed;
-        } else if (err == EEXIST) {
-          ++st.expectations_existed;
-        } else {
-          ++st.expectations_failed;
-          if (!st.first_error) st.first_error = err;
-        }
-      }
-      used = count = 0;
-      first = seq + 1;
-    };
+    std::vector<std::pair<size_t, CtExpectation>> todo, again;
     for (size_t k : masters) {
-      for (const CtExpectation& x : entries[k].extra.expectations) {
+      for (const CtExpectation& x : entries[k].extra.expectations) todo.emplace_back(k, x);
+    }
+    for (bool bare : {false, true}) {
+      size_t used = 0, count = 0, at = 0;
+      uint32_t first = seq + 1;
+      auto flush = [&] {
+        if (count == 0) return;
+        const std::vector<int> errs = exchange(used, first, count);
+        for (size_t n = 0; n < errs.size(); ++n) {
+          const int err = errs[n];
+          const CtExpectation& x = todo[at + n].second;
+          if (err == 0) {
+            ++st.expectations_installed;
+            if (bare) ++st.without_extras;
+          } else if (err == EEXIST) {
+            ++st.expectations_existed;
+          } else if (!bare && (x.nat_fn || x.klass) && err != ENOMEM) {
+            again.push_back(todo[at + n]);
+          } else {
+            ++st.expectations_failed;
+            if (!st.first_error) st.first_error = err;
+          }
+        }
+        at += count;
+        used = count = 0;
+        first = seq + 1;
+      };
+      for (auto& [k, x] : todo) {
+        if (bare) x.nat_fn = x.klass = 0;
         if (used + MNL_SOCKET_BUFFER_SIZE > out.size()) flush();
         ExpPtr exp = ToNfexp(entries[k], x);
         const uint16_t flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK |
@@ -858,8 +876,10 @@ InstallStats InstallConntrack(std::span<const KernelEntry> entries, const Instal
         used += NLMSG_ALIGN(nlh->nlmsg_len);
         ++count;
       }
+      flush();
+      todo = std::exchange(again, {});
+      if (todo.empty()) break;
     }
-    flush();
   };
 
   constexpr size_t kMaxEntryBytes = 1024;  // the largest entry message is about 440 bytes

@@ -105,7 +105,7 @@ struct InstallStats {
   size_t existed = 0;    // EEXIST: the kernel had it (not an error)
   size_t failed = 0;
   std::vector<size_t> failed_entries;  // which (indices into the entries given)
-  size_t without_extras = 0;  // refused with their helper or labels, in without them
+  size_t without_extras = 0;  // refused with their helper or labels (an expectation: NAT function or class), in without them
   // The entries' expectations (KernelEntry::extra), after their masters.
   size_t expectations_installed = 0;
   size_t expectations_existed = 0;

@@ -105,7 +105,8 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
     auto after = [&](const char* prefix) { return name.substr(std::string(prefix).size()); };
     if (name.rfind("events.", 0) == 0) {
       l.push_back({"event", after("events.")});
-      f.Add("bladesync_conntrack_events_total", "Kernel conntrack events followed, by event.", MetricType::Counter, value, l);
+      f.Add("bladesync_conntrack_events_total", "Kernel conntrack events followed, by event (reread: entries read again because their event "
+            "could not say it: a NAT helper's sequence adjustment, labels all cleared).", MetricType::Counter, value, l);
     } else if (name.rfind("install.", 0) == 0) {
       l.push_back({"result", after("install.")});
       f.Add("bladesync_conntrack_installs_total", "Adopted sessions installed into the kernel, by result.", MetricType::Counter, value, l);
@@ -118,8 +119,7 @@ void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMe
             "Helper expectations (FTP, SIP) synced with their master session: kernel events (new, destroy), "
             "unmatched (no owned master), left_out (more than a session carries), resync (masters a dump "
             "corrected), installed and install_failed on promotion, implausible (from the peer, not the "
-            "master's endpoints: not installed), masters_reread (a NAT helper's master read again for its "
-            "sequence adjustment).",
+            "master's endpoints: not installed).",
             MetricType::Counter, value, l);
     } else if (name == "standby.in_kernel") {
       f.Add("bladesync_conntrack_standby_in_kernel", "Mirrored sessions standby-in-kernel holds in this kernel.",

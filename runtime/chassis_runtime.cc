@@ -853,7 +853,8 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       blade.thread.Call([&] {
         const ConntrackCounters& c = blade.conntrack->counters();
         b.conntrack = {{"events.new", c.events_new.get()}, {"events.update", c.events_update.get()},
-                       {"events.destroy", c.events_destroy.get()}, {"ignored", c.ignored.get()},
+                       {"events.destroy", c.events_destroy.get()}, {"events.reread", c.reread.get()},
+                       {"ignored", c.ignored.get()},
                        {"overruns", c.overruns.get()}, {"resyncs", c.resyncs.get()},
                        {"resync.created", c.resync_created.get()}, {"resync.deleted", c.resync_deleted.get()},
                        {"install.installed", c.installed.get()}, {"install.existed", c.install_existed.get()},
@@ -865,7 +866,6 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
                        {"expectations.unmatched", c.expectations_unmatched.get()},
                        {"expectations.left_out", c.expectations_left_out.get()},
                        {"expectations.resync", c.resync_expectations.get()},
-                       {"expectations.masters_reread", c.masters_reread.get()},
                        {"expectations.installed", c.expectations_installed.get()},
                        {"expectations.install_failed", c.expectations_failed.get()},
                        {"expectations.implausible",

@@ -2,6 +2,7 @@
 // test's own (unshare): installs come back from a dump field for field, the
 // event socket reports them, and an overrun is reported, not hidden.
 // Skipped with a message where the kernel has no conntrack or we are not root.
+#include <cstdlib>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,9 @@ TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
 // nat-follow-master), and SIP's media keep their classes (whose limits are
 // their own: audio and video of one call both stay).
 TEST_F(KernelTest, ExpectationsKeepTheirClassAndNatFunction) {
+  // The functions are registered by nf_nat (nat-follow-master) and
+  // nf_nat_sip (sip): built in here; loaded where they are modules.
+  (void)std::system("modprobe -q nf_nat_ftp 2>/dev/null; modprobe -q nf_nat_sip 2>/dev/null");
   KernelEntry ftp = testing::FtpControl();
   ftp.extra.labels = {};
   CtExpectation& x = ftp.extra.expectations[0];
@@ -123,6 +127,39 @@ TEST_F(KernelTest, ExpectationsKeepTheirClassAndNatFunction) {
   EXPECT_EQ(got[ftp.key.ToString() + " 50001"], want(x));
   EXPECT_EQ(got[sip.key.ToString() + " 16384"], want(sip.extra.expectations[0]));
   EXPECT_EQ(got[sip.key.ToString() + " 16386"], want(sip.extra.expectations[1]));
+}
+
+// An expectation the kernel refuses for its class (FTP's helper has only
+// class 0: EINVAL, as for a NAT function whose module is missing) goes in
+// again without it, counted.
+TEST_F(KernelTest, AnExpectationRefusedForItsClassGoesInWithoutIt) {
+  KernelEntry ftp = testing::FtpControl();
+  ftp.extra.labels = {};
+  ftp.extra.expectations[0].klass = 1;
+  const InstallStats st = InstallConntrack(std::vector<KernelEntry>{ftp}, {});
+  ASSERT_EQ(st.installed, 1u) << "first error " << st.first_error;
+  EXPECT_EQ(st.expectations_installed, 1u) << "first error " << st.first_error;
+  EXPECT_EQ(st.expectations_failed, 0u);
+  EXPECT_EQ(st.without_extras, 1u);
+  size_t n = 0;
+  ASSERT_TRUE(DumpExpectations([&](const KernelExpectation& k) { n += k.exp.klass == 0; }).ok());
+  EXPECT_EQ(n, 1u);
+}
+
+// GetConntrack reads one entry whole, as a dump has it; nothing for one the
+// kernel does not have.
+TEST_F(KernelTest, GetReadsOneEntryWhole) {
+  const KernelEntry ftp = testing::FtpControl();
+  ASSERT_EQ(InstallConntrack(std::vector<KernelEntry>{ftp, testing::Tcp(1)}, {}).installed, 2u);
+  std::optional<KernelEntry> got = GetConntrack(ftp.key);
+  ASSERT_TRUE(got.has_value());
+  std::map<std::string, KernelEntry> dump = DumpAll();
+  KernelEntry& dumped = dump[ftp.key.ToString()];
+  dumped.timeout_s = got->timeout_s;  // (it ticks)
+  EXPECT_TRUE(*got == dumped) << got->ToString() << " vs " << dumped.ToString();
+  EXPECT_EQ(got->extra.seqadj_orig, ftp.extra.seqadj_orig);
+  EXPECT_EQ(got->parts, KernelEntry::kAllParts);
+  EXPECT_FALSE(GetConntrack(testing::Tcp(2).key).has_value());
 }
 
 // An entry whose helper this kernel lacks is refused whole (EOPNOTSUPP): it

@@ -224,13 +224,19 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
     CtExpectation ftp_nat = natted;  // as nf_nat_ftp leaves it: the port only
     ftp_nat.dport = 50003;
     ftp_nat.nat_addr = IpAddr::V4(0);
-    c.extra.expectations = {classed, fn_alone, natted, ftp_nat};
+    CtExpectation sip_fn = ftp_nat;  // SIP's function on an FTP master
+    sip_fn.dport = 50004;
+    sip_fn.nat_fn = kNatFnSip;
+    CtExpectation unset_no_fn = ftp_nat;  // no function: translated to 0.0.0.0
+    unset_no_fn.dport = 50005;
+    unset_no_fn.nat_fn = kNatFnNone;
+    c.extra.expectations = {classed, fn_alone, natted, ftp_nat, sip_fn, unset_no_fn};
     ext = {EncodeConntrack(c)};
     implausible = 0;
     e = KernelFromSession(r, nullptr, &ext, &implausible);
     ASSERT_TRUE(e.has_value());
     EXPECT_EQ(e->extra.expectations, (std::vector<CtExpectation>{natted, ftp_nat}));
-    EXPECT_EQ(implausible, 2u);
+    EXPECT_EQ(implausible, 4u);
     SessionRecord sip_r;
     sip_r.key = SessionKey::V4(ftp.key.src.v4(), ftp.key.dst.v4(), 5060, 5060, kProtoUdp);
     sip_r.proto_state = kReplied;
@@ -400,6 +406,25 @@ TEST(KernelSync, AnUpdateEventLeavesWhatItDidNotCarryAsItWas) {
   EXPECT_TRUE(p.MirrorEqualsKernel());
 }
 
+// Labels all cleared leave no trace in an update event (the kernel sends
+// labels only while one is set): the entry is read again, not kept as it was.
+TEST(KernelSync, LabelsAllClearedAreNotKept) {
+  Pair p;
+  KernelEntry ftp = testing::FtpControl();
+  ftp.extra.expectations.clear();
+  p.k1.Put(ftp);
+  p.s1.OnEvent(CtEvent::kNew, ftp);
+  ftp.extra.labels = {};  // conntrack -U --label-del
+  p.k1.Put(ftp);
+  KernelEntry event = ftp;
+  event.parts = KernelEntry::kProtoInfo;
+  event.extra.seqadj_orig = {};
+  p.s1.OnEvent(CtEvent::kUpdate, event);
+  EXPECT_EQ(p.s1.counters().reread.get(), 1u);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+}
+
 // nf_nat_ftp rewrites PORT (a sequence adjustment on the control
 // connection) and the kernel sends no event for it, only the expectation's:
 // on a NAT helper's expectation the master is read again.
@@ -420,7 +445,7 @@ TEST(KernelSync, ANatHelpersExpectationBringsItsMastersSequenceAdjustment) {
   ftp.extra.expectations = {x};
   p.k1.Put(ftp);
   p.s1.OnExpectation(CtEvent::kNew, {ftp.key, "ftp", x});
-  EXPECT_EQ(p.s1.counters().masters_reread.get(), 1u);
+  EXPECT_EQ(p.s1.counters().reread.get(), 1u);
   p.c.RunFor(milliseconds(300));
   EXPECT_TRUE(p.MirrorEqualsKernel());
 }

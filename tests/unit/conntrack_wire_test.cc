@@ -236,5 +236,41 @@ TEST_F(ConntrackStream, AMirrorOfAnOlderReleaseGetsExtensions) {
   EXPECT_EQ(extensions_, 300u);
 }
 
+// Forged compact deltas, at the stream's next number (as a hostile peer
+// holding the owner's key would send them): an id past max-sessions is
+// malformed and costs the mirror nothing; an update of a session the mirror
+// lacks is refused; the rest of the table is untouched.
+TEST_F(ConntrackStream, ForgedCompactDeltasAreRefusedLikeTheirLongForms) {
+  c_.RunFor(milliseconds(300));
+  CreateAndChange(10);
+  BladeAgent& mirror = c_.blade(2, 1);
+  const size_t live = mirror.standby(1)->store().live();
+  const size_t memory = mirror.standby(1)->store().MemoryBytes();
+  const uint64_t at = mirror.standby(1)->next_seq();
+  const wire::Origin origin(1, owner().config().epoch, 1, 1);
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<wire::ConntrackCreate4> creates = {
+      wire::ConntrackCreate4(mirror.config().max_sessions - 1 + 1, 9000, 0x0b000001, 0x0c000001, 3600, 3600, 0, 1, 80,
+                             0x7fff, 0, 0x0e, kProtoTcp, kTcpEstablished, 3, 0x77, 0, 0)};
+  std::vector<wire::ConntrackUpdate> updates = {
+      wire::ConntrackUpdate(3000000, 9000, 3600, 3600, 0, 0x7fff, 0x0e, kTcpEstablished, 3, 0x77, 0, 0)};
+  auto cv = fbb.CreateVectorOfStructs(creates);
+  auto uv = fbb.CreateVectorOfStructs(updates);
+  wire::DeltaBatchBuilder b(fbb);
+  b.add_from(&origin);
+  b.add_first_seq(at);
+  b.add_seq_count(2);
+  b.add_dest_chassis(2);
+  b.add_conntrack_creates4(cv);
+  b.add_conntrack_updates(uv);
+  c_.net().Inject(NodeId{1, 1}, NodeId{2, 1}, Link::kM1, FrameBytes(fbb, wire::Message::DeltaBatch, b.Finish()), 1);
+  c_.RunFor(milliseconds(5));
+  const auto dropped = [&](DropReason r) { return mirror.counters().dropped[static_cast<int>(r)].get(); };
+  EXPECT_GE(dropped(DropReason::kMalformed), 1u);
+  EXPECT_GE(dropped(DropReason::kUnknownSession), 1u);
+  EXPECT_EQ(mirror.standby(1)->store().live(), live);
+  EXPECT_LT(mirror.standby(1)->store().MemoryBytes(), memory + (size_t{256} << 10));
+}
+
 }  // namespace
 }  // namespace bladesync::testing

@@ -156,3 +156,25 @@ TEST(SessionStoreSparse, AHighIdCostsOneChunkAndEveryWriteStillWorks) {
 
 }  // namespace
 }  // namespace bladesync
+
+namespace bladesync {
+namespace {
+// A mirror sets an extension for any id below max-sessions a frame names: a
+// forged frame's id near the top costs a chunk, not a table up to it, and
+// a Clear gives it back.
+TEST(SessionStore, AHighIdsExtensionCostsAChunkNotATableUpToIt) {
+  SessionStore s;
+  const size_t before = s.MemoryBytes();
+  Extension e{3, 1, {}};
+  e.data.push_back(1);
+  s.set_extension(4194303, e);
+  ASSERT_NE(s.extensions(4194303), nullptr);
+  EXPECT_EQ(s.extensions(4194303)->front(), e);
+  EXPECT_EQ(s.extensions(4194302), nullptr);
+  EXPECT_LT(s.MemoryBytes() - before, size_t{256} << 10);
+  s.Clear();
+  EXPECT_LT(s.MemoryBytes(), before + 1024);
+  EXPECT_EQ(s.extensions(4194303), nullptr);
+}
+}  // namespace
+}  // namespace bladesync
