@@ -104,9 +104,12 @@ void KernelSync::Upsert(const KernelEntry& event, bool from_dump) {
   const std::optional<ConntrackState> old = id ? StateOf(*id) : std::nullopt;
   std::optional<KernelEntry> completed;
   if (old && event.parts != KernelEntry::kAllParts) {
-    // Labels all cleared leave no trace in the event (the kernel sends them
-    // only while one is set): ask the kernel.
-    if (!(event.parts & KernelEntry::kLabels) && old->extra.has_labels()) {
+    // Labels all cleared leave no trace in their event (the kernel sends
+    // them only while one is set): ask the kernel. Only for an event that
+    // says nothing of the protocol (a TCP state change carries it): the
+    // question costs a netlink round trip on this loop, and a labelled
+    // flow's state changes must not each ask it.
+    if (!(event.parts & (KernelEntry::kLabels | KernelEntry::kProtoInfo)) && old->extra.has_labels()) {
       completed = kernel_.Get(event.key);
       if (completed) counters_.reread.Add();
     }

@@ -414,12 +414,25 @@ TEST(KernelSync, LabelsAllClearedAreNotKept) {
   ftp.extra.expectations.clear();
   p.k1.Put(ftp);
   p.s1.OnEvent(CtEvent::kNew, ftp);
-  ftp.extra.labels = {};  // conntrack -U --label-del
+  // A TCP state change carries its protocol part and no labels: they are
+  // unchanged, and nothing is asked of the kernel.
+  ftp.tcp_state = kCtTcpFinWait;
   p.k1.Put(ftp);
-  KernelEntry event = ftp;
-  event.parts = KernelEntry::kProtoInfo;
-  event.extra.seqadj_orig = {};
-  p.s1.OnEvent(CtEvent::kUpdate, event);
+  KernelEntry state_event = ftp;
+  state_event.parts = KernelEntry::kProtoInfo;
+  state_event.extra.labels = {};
+  state_event.extra.seqadj_orig = {};
+  p.s1.OnEvent(CtEvent::kUpdate, state_event);
+  EXPECT_EQ(p.s1.counters().reread.get(), 0u);
+  p.c.RunFor(milliseconds(300));
+  EXPECT_TRUE(p.MirrorEqualsKernel());
+  ftp.extra.labels = {};  // conntrack -U --label-del: an event with neither part
+  p.k1.Put(ftp);
+  KernelEntry label_event = ftp;
+  label_event.parts = 0;
+  label_event.tcp_state = 0;
+  label_event.extra.seqadj_orig = {};
+  p.s1.OnEvent(CtEvent::kUpdate, label_event);
   EXPECT_EQ(p.s1.counters().reread.get(), 1u);
   p.c.RunFor(milliseconds(300));
   EXPECT_TRUE(p.MirrorEqualsKernel());
