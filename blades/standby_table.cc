@@ -189,13 +189,13 @@ void StandbyTable::ApplyCreates(const V& creates, bool bulk_sync) {
   for (uint32_t i = 0; i < std::min(n, kAhead); ++i) store_.Prefetch(KeyOf(*creates.Get(i)));
   for (uint32_t i = 0; i < n; ++i) {
     if (i + kAhead < n) store_.Prefetch(KeyOf(*creates.Get(i + kAhead)));
-    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*creates.Get(i))>, wire::ConntrackCreate4>) {
-      const Extension ext = ConntrackExtensionOf(*creates.Get(i));
-      ApplyCreate(ConntrackCreateView{*creates.Get(i)}, false, bulk_sync, &ext);
-    } else {
-      ApplyCreate(*creates.Get(i), false, bulk_sync);
-    }
+    ApplyCreate(*creates.Get(i), false, bulk_sync);
   }
+}
+
+void StandbyTable::ApplyCreate(const wire::ConntrackCreate4& c, bool recreate, bool bulk_sync) {
+  const Extension ext = ConntrackExtensionOf(c);
+  ApplyCreate(ConntrackCreateView{c}, recreate, bulk_sync, &ext);
 }
 
 void StandbyTable::ApplyDelete(const wire::Delete& d) {

@@ -221,6 +221,8 @@ class StandbyTable : public StreamSink {
   void ApplyDelete(const wire::Delete& d);
   template <typename C>
   void ApplyCreate(const C& c, bool recreate, bool bulk_sync, const Extension* ext = nullptr);
+  // The compact form: the Create4 it stands for, and its conntrack extension.
+  void ApplyCreate(const wire::ConntrackCreate4& c, bool recreate, bool bulk_sync);
   template <typename V>
   void ApplyCreates(const V& creates, bool bulk_sync);
   template <typename U>

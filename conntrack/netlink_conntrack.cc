@@ -315,10 +315,6 @@ nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uin
   return PutHeader(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family);
 }
 
-// A conntrack message parsed with libmnl straight into a KernelEntry: the
-// event path's hot spot (libnetfilter_conntrack's object, its allocation and
-// its accessors cost more than the parse). Expectations, rare, still go
-// through libnetfilter_conntrack (FromNfexp).
 // Each attribute of a message (after its nfgenmsg) or of a nest, in one
 // pass: fn(type, attr). No table of pointers per level (a 512-byte table
 // zeroed for each of nine levels cost more than the parse itself).
@@ -344,6 +340,10 @@ void ForEachNested(const nlattr* nest, F&& fn) {
   ForEachAttrIn(mnl_attr_get_payload(nest), static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), fn);
 }
 
+// A conntrack message parsed with libmnl straight into a KernelEntry: the
+// event path's hot spot (libnetfilter_conntrack's object, its allocation and
+// its accessors cost more than the parse). Expectations, rare, still go
+// through libnetfilter_conntrack (FromNfexp).
 class CtParser {
  public:
   // False for a message that is not a whole conntrack entry.
@@ -622,6 +622,11 @@ struct CtDumpCursor::Impl {
   bool done = false;
 
   Status Start(uint8_t subsys, uint16_t msg, const char* name) {
+    return Request(subsys, msg, NLM_F_REQUEST | NLM_F_DUMP, AF_UNSPEC, name, {});
+  }
+  // Opens the socket and sends one request; `build` adds its attributes.
+  Status Request(uint8_t subsys, uint16_t msg, uint16_t flags, uint8_t family, const char* name,
+                 const std::function<void(nlmsghdr*)>& build) {
     what = name;
     Result<MnlPtr> opened = OpenBound(0);
     if (!opened.ok()) return opened.status();
@@ -629,7 +634,8 @@ struct CtDumpCursor::Impl {
     int size = 8 << 20;
     setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
     seq = NextRequestSeq();
-    nlmsghdr* nlh = PutHeader(buf.data(), subsys, msg, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC);
+    nlmsghdr* nlh = PutHeader(buf.data(), subsys, msg, flags, seq, family);
+    if (build) build(nlh);
     if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) return Failed();
     portid = mnl_socket_get_portid(nl.get());
     return Status::Ok();
@@ -673,34 +679,25 @@ Status Dump(uint8_t subsys, uint16_t msg, ParseCtx& ctx, const char* what) {
 
 std::optional<KernelEntry> GetConntrack(const SessionKey& key) {
   if (key.proto != kProtoTcp && key.proto != kProtoUdp && key.proto != kProtoSctp) return std::nullopt;
-  Result<MnlPtr> opened = OpenBound(0);
-  if (!opened.ok()) return std::nullopt;
-  mnl_socket* nl = opened.value().get();
+  const bool v4 = key.is_v4();
+  CtDumpCursor::Impl reader;
+  Status status = reader.Request(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK,
+                                 v4 ? AF_INET : AF_INET6, "conntrack get", [&](nlmsghdr* nlh) {
+                                   CtPtr ct(nfct_new());
+                                   nfct_set_attr_u8(ct.get(), ATTR_ORIG_L3PROTO, v4 ? AF_INET : AF_INET6);
+                                   SetOrigTuple(ct.get(), key.src, key.dst, key.sport, key.dport, key.proto, v4);
+                                   if (key.zone) nfct_set_attr_u16(ct.get(), ATTR_ZONE, key.zone);
+                                   nfct_nlmsg_build(nlh, ct.get());
+                                 });
+  if (!status.ok()) return std::nullopt;
   // On the blade's loop: a kernel that does not answer must not hold it.
   const timeval wait{0, 100 * 1000};
-  setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-  const uint32_t seq = NextRequestSeq();
-  const bool v4 = key.is_v4();
-  nlmsghdr* nlh = PutCtHeader(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_ACK, seq, v4 ? AF_INET : AF_INET6);
-  CtPtr ct(nfct_new());
-  nfct_set_attr_u8(ct.get(), ATTR_ORIG_L3PROTO, v4 ? AF_INET : AF_INET6);
-  SetOrigTuple(ct.get(), key.src, key.dst, key.sport, key.dport, key.proto, v4);
-  if (key.zone) nfct_set_attr_u16(ct.get(), ATTR_ZONE, key.zone);
-  nfct_nlmsg_build(nlh, ct.get());
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return std::nullopt;
+  setsockopt(mnl_socket_get_fd(reader.nl.get()), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
   std::optional<KernelEntry> got;
   const std::function<void(const KernelEntry&)> fn = [&](const KernelEntry& e) { got = e; };
   ParseCtx ctx;
   ctx.entry_fn = &fn;
-  const unsigned portid = mnl_socket_get_portid(nl);
-  for (;;) {  // the entry, then the acknowledgement (or only an error: ENOENT)
-    const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    const int ret = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, OnCtMessage, &ctx);
-    if (ret <= MNL_CB_STOP) break;
-  }
+  reader.Read(ctx, 1, &status);  // the entry (or only an error: ENOENT)
   return got;
 }
 
