@@ -116,6 +116,7 @@ class Supervisor:
     def __init__(self, c):
         self.c, self.stop, self.restarted, self.errors = c, False, [], []
         self.dropped = {}  # chassis -> its blades' packets_dropped just before its restart
+        self.totals = {}   # chassis -> its blades' counters just before its restart
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -132,7 +133,8 @@ class Supervisor:
                     continue
                 os.unlink(req)
                 try:
-                    self.dropped[ch] = self.c.counter_totals(ch, live_only=True)["packets_dropped"]
+                    self.totals[ch] = self.c.counter_totals(ch, live_only=True)
+                    self.dropped[ch] = self.totals[ch]["packets_dropped"]
                     code = self.c.stop_chassis(ch)
                     if code != 0:
                         self.errors.append("chassis %d exited %s on SIGTERM" % (ch, code))
@@ -195,17 +197,22 @@ def upgrade(make):
         peer = next(p for p in st["peers"] if p["chassis"] == other)
         assert peer["version"] == st["version"] and peer["schema_compatible"], peer
         assert not any("mixed versions" in p for p in st["problems"]), st["problems"]
-    # Chassis 2 took over every session chassis 1 owned (adopted at the
-    # handover), and no packet of an established flow found none.
+    # Chassis 2 took over every session chassis 1 owned at the handover
+    # (what chassis 1 relinquished: flows end all along, so the count
+    # before the upgrade is only a sanity bound), and no packet of an
+    # established flow found none.
     t2 = c.counter_totals(2, live_only=True)
-    assert t2["adopted_sessions"] > 0.9 * synced(before), (t2["adopted_sessions"], synced(before))
+    relinquished = sup.totals[1]["relinquished_sessions"]
+    assert relinquished > 0.5 * synced(before), (relinquished, synced(before))
+    assert t2["adopted_sessions"] >= relinquished, (t2["adopted_sessions"], relinquished)
     out, _ = traffic.communicate(timeout=60)
     assert traffic.returncode == 0, out
     t2 = c.counter_totals(2, live_only=True)
     assert t2["packets_dropped"] == 0, "packets of established flows dropped on chassis 2: %d" % t2["packets_dropped"]
     c.wait_mirrors_match(owners=[2], mirrors=[1], timeout=15)
-    print("rolling upgrade %s -> %s in %.1f s with traffic: chassis 2 adopted %d sessions (chassis 1 had synced %d), "
-          "none dropped" % (release_version(), ver, took, t2["adopted_sessions"], synced(before)))
+    print("rolling upgrade %s -> %s in %.1f s with traffic: chassis 2 adopted %d sessions (chassis 1 relinquished %d; "
+          "it had synced %d before the upgrade), none dropped"
+          % (release_version(), ver, took, t2["adopted_sessions"], relinquished, synced(before)))
 
 
 if __name__ == "__main__":
