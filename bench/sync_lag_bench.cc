@@ -9,11 +9,14 @@
 // sized at start with session-table-reserve (the number of sessions the run
 // creates), so the cost of growing a table shows on its own.
 //
-//   bazel run -c opt //bench:sync_lag_bench -- [seconds per run] [runs]
+//   bazel run -c opt //bench:sync_lag_bench -- [seconds per run] [runs] [rate/s] [grown|reserved]
+//
+// (a rate and a table kind run that row alone, e.g. for a profile)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "bench/raw_zmq.h"
@@ -120,8 +123,12 @@ int main(int argc, char** argv) {
   SetLogLevel(LogLevel::kError);
   const double seconds_per_run = argc > 1 ? std::atof(argv[1]) : 2.0;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
+  const double only_rate = argc > 3 ? std::atof(argv[3]) : 0;
+  const std::string only_tables = argc > 4 ? argv[4] : "";
   for (double rate : {10e3, 100e3, 1e6}) {
+   if (only_rate > 0 && rate != only_rate) continue;
    for (bool reserve : {false, true}) {
+    if (!only_tables.empty() && only_tables != (reserve ? "reserved" : "grown")) continue;
     std::vector<double> p50, p99, p999, raw50, raw99, raw999;
     for (int r = 0; r < runs; ++r) {
       const LagRun run = RunAtRate(rate, seconds_per_run, reserve);

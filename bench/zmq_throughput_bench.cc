@@ -1,7 +1,9 @@
 // Sync throughput of one blade pair over real ZeroMQ TCP on loopback, and the
 // raw ZeroMQ ceiling for the same bytes and message sizes, in the same run.
 //
-//   bazel run -c opt //bench:zmq_throughput_bench -- [sessions] [runs]
+//   bazel run -c opt //bench:zmq_throughput_bench -- [sessions] [runs] [limit]
+//
+// (`limit` runs the single-core limit loops alone, e.g. for a profile)
 //
 // bladesync: the owner creates N sessions (or a create/update/delete mix);
 // the clock stops when the mirror has applied the last one. Each workload
@@ -16,11 +18,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "bench/raw_zmq.h"
 #include "bench/zmq_pair.h"
 #include "core/log.h"
+#include "core/page_supply.h"
 
 namespace bladesync {
 namespace {
@@ -106,6 +110,21 @@ int main(int argc, char** argv) {
   SetLogLevel(LogLevel::kError);
   const uint32_t n = argc > 1 ? static_cast<uint32_t>(std::atoi(argv[1])) : 1'000'000;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
+  if (argc > 3 && std::string(argv[3]) == "limit") {
+    for (bool mix : {false, true}) {
+      for (bool reserve : {false, true}) {
+        std::vector<double> rate;
+        for (int r = 0; r < runs; ++r) rate.push_back(n / LimitSeconds(n, mix, reserve));
+        const Spread s = SpreadOf(rate);
+        std::printf("%s, tables %s: single-core limit %.2f M/s (min %.2f, max %.2f); table memory faulted in ahead: "
+                    "%llu taken ready, %llu not ready\n",
+                    mix ? "create/update/delete mix" : "creates only", reserve ? "reserved" : "grown", s.median / 1e6,
+                    s.min / 1e6, s.max / 1e6, static_cast<unsigned long long>(PageSupply::Get().taken()),
+                    static_cast<unsigned long long>(PageSupply::Get().missed()));
+      }
+    }
+    return 0;
+  }
   for (bool mix : {false, true}) {
    for (bool reserve : {false, true}) {
     std::vector<double> sync_rate, raw_rate, ratio, cpu_us, limit_rate, share;

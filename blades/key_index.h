@@ -48,6 +48,8 @@ class KeyIndex {
     std::swap(a.old_, b.old_);
     std::swap(a.walk_, b.walk_);
     std::swap(a.walk_left_, b.walk_left_);
+    std::swap(a.walk_start_, b.walk_start_);
+    std::swap(a.asked_, b.asked_);
   }
 
   // `tag` is the low 32 bits of the key's hash; `is_key(id)` compares the
@@ -55,7 +57,7 @@ class KeyIndex {
   template <typename IsKey>
   std::optional<uint32_t> Find(uint32_t tag, IsKey&& is_key) const {
     if (auto id = now_.Find(tag, is_key)) return id;
-    if (old_.slots) return old_.Find(tag, is_key);
+    if (InOld(tag)) return old_.Find(tag, is_key);
     return std::nullopt;
   }
   void Insert(uint32_t id, uint32_t tag);
@@ -64,7 +66,12 @@ class KeyIndex {
   // Room for `entries` without growing again (one move, at once).
   void Reserve(size_t entries);
   void Clear();
-  void Prefetch(uint32_t tag) const { __builtin_prefetch(&now_.slots[tag & now_.mask]); }
+  // Always inlined: g++ 12 takes a non-inlined function of prefetches
+  // alone for one without effects and drops the call, prefetches and all.
+  [[gnu::always_inline]] void Prefetch(uint32_t tag) const {
+    __builtin_prefetch(&now_.slots[tag & now_.mask]);
+    if (InOld(tag)) __builtin_prefetch(&old_.slots[tag & old_.mask]);
+  }
 
   size_t size() const { return now_.used + old_.used; }
   size_t MemoryBytes() const { return (now_.n + old_.n) * sizeof(Slot); }
@@ -104,6 +111,13 @@ class KeyIndex {
     }
     bool Erase(uint32_t id, uint32_t tag);
   };
+  // Whether a key of this tag may still be in the old table. Not when its
+  // home slot is behind the walk: the walk moves whole clusters and stops
+  // only at an empty slot, so such a key's probe path was moved with it.
+  // A new key's Find (every create on a mirror) then costs one probe, not two.
+  bool InOld(uint32_t tag) const {
+    return old_.slots && (((tag & old_.mask) - walk_start_) & old_.mask) >= old_.n - walk_left_;
+  }
   // Moves at least `budget` old slots (finishing the cluster it is in).
   void Walk(size_t budget);
   void Grow(size_t slots);
@@ -112,6 +126,8 @@ class KeyIndex {
   Table old_;          // being emptied into now_; slots == nullptr when none
   size_t walk_ = 0;    // the next old slot to move
   size_t walk_left_ = 0;
+  size_t walk_start_ = 0;
+  bool asked_ = false;  // for the table after now_ (PageSupply)
 };
 
 }  // namespace bladesync

@@ -8,18 +8,39 @@
 #include <memory>
 #include <type_traits>
 
+#include "core/page_supply.h"
+
 namespace bladesync {
 
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "chunks are moved with memcpy");
 
+// A full chunk comes ready from the page supply when it has one (faulted in
+// off the sync path), and the next two are asked for; else it is mapped and
+// faulted in here. A fresh mapping is zero, which is what empty records
+// are: it is not written again.
 SessionRecord* RecordSlab::NewChunk(size_t records) {
+  constexpr size_t kChunkBytes = kChunk * sizeof(SessionRecord);
+  static_assert(kChunkBytes % kHugePage == 0, "a full chunk is whole huge pages");
+  if (records == kChunk) {
+    void* ready = PageSupply::Get().Take(kChunkBytes);
+    PageSupply::Get().Want(kChunkBytes, 2);
+    if (ready) return static_cast<SessionRecord*>(ready);
+    void* own = MapHugePages(kChunkBytes);
+    PopulateHugePages(own, kChunkBytes);
+    return static_cast<SessionRecord*>(own);
+  }
   SessionRecord* c = Alloc().allocate(records);
   std::uninitialized_value_construct_n(c, records);
   return c;
 }
 
 void RecordSlab::FreeChunk(SessionRecord* c, size_t records) {
-  if (c != EmptyChunk()) Alloc().deallocate(c, records);
+  if (c == EmptyChunk()) return;
+  if (records == kChunk) {
+    PageSupply::Get().GiveBack(c, kChunk * sizeof(SessionRecord));
+  } else {
+    Alloc().deallocate(c, records);
+  }
 }
 
 // Read-only: a write that skipped Materialize faults at once instead of

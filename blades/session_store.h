@@ -133,7 +133,9 @@ class SessionStore {
   // Starts loading the index slot of `key` into cache: a mirror applying a
   // frame of creates asks a few ahead, so the probes of Find and the insert
   // do not each wait on memory (they dominated bulk sync of a large table).
-  void Prefetch(const SessionKey& key) const { index_.Prefetch(static_cast<uint32_t>(key.Hash())); }
+  [[gnu::always_inline]] void Prefetch(const SessionKey& key) const {
+    index_.Prefetch(static_cast<uint32_t>(key.Hash()));
+  }
 
   // Sets or clears bookkeeping bits that neither the index nor the digest
   // looks at (kDirty), without the cost of Mutate.

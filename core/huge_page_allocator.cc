@@ -4,6 +4,10 @@
 
 #include <cstdint>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 namespace bladesync {
 namespace {
 size_t Rounded(size_t bytes) { return (bytes + kHugePage - 1) & ~(kHugePage - 1); }
@@ -25,5 +29,13 @@ void* MapHugePages(size_t bytes) {
 }
 
 void UnmapHugePages(void* p, size_t bytes) { munmap(p, Rounded(bytes)); }
+
+// One call instead of a fault per page (MADV_POPULATE_WRITE, Linux 5.14);
+// older kernels get a write per page.
+void PopulateHugePages(void* p, size_t bytes) {
+  if (madvise(p, Rounded(bytes), MADV_POPULATE_WRITE) == 0) return;
+  volatile char* c = static_cast<char*>(p);
+  for (size_t i = 0; i < bytes; i += 4096) c[i] = 0;
+}
 
 }  // namespace bladesync

@@ -24,6 +24,8 @@ inline constexpr size_t kHugePage = size_t{2} << 20;
 // The mapping behind one large allocation (defined in huge_page_allocator.cc).
 void* MapHugePages(size_t bytes);
 void UnmapHugePages(void* p, size_t bytes);
+// Faults every page of a fresh mapping in for writing; it stays zero.
+void PopulateHugePages(void* p, size_t bytes);
 
 template <typename T>
 struct HugePageAllocator {

@@ -1,0 +1,88 @@
+// PageSupply: the session tables' next big arrays, mapped and faulted in
+// ahead of need on a thread of their own.
+//
+// A table grown on demand used to take each new 2 MiB chunk of records and
+// each new key-index array from the kernel on the sync path: a fault that
+// zeroes 2 MiB at once, then a pass of writes, while every delta queued
+// behind it waited (sync lag p99 at 1M deltas/s: 25-200 ms grown, against
+// under 1 ms with session-table-reserve). A table now asks for what it will
+// need next (Want) a while before it needs it; this thread maps it and
+// writes it in (MADV_POPULATE_WRITE, or a write per page), and the table
+// takes it ready (Take) when the time comes. When nothing is ready (a burst
+// faster than the thread, or a size nobody asked for) the table maps its
+// own, as before. Old arrays go back here too (GiveBack), so unmapping a
+// large one is not on the sync path either.
+//
+// Memory held ahead is bounded: kMaxReadyBytes in all (a larger array is
+// not prepared; its table maps it on the sync path as before), and a ready
+// mapping nobody took within kKeepReady goes back to the kernel.
+//
+//   PageSupply::Get().Want(kHugePage, 2);
+//   void* p = PageSupply::Get().Take(kHugePage);  // nullptr: map your own
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bladesync {
+
+class PageSupply {
+ public:
+  // Ready mappings, all sizes together, at most this many bytes.
+  static constexpr size_t kMaxReadyBytes = size_t{64} << 20;
+  static constexpr std::chrono::seconds kKeepReady{30};
+
+  // The process's supply (its thread starts at the first Want).
+  static PageSupply& Get();
+
+  // A mapping of `bytes` (a multiple of the huge page size) that is already
+  // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
+  // GiveBack).
+  void* Take(size_t bytes);
+  // Asks for `count` mappings of `bytes` to be ready soon (counting those
+  // ready already; within kMaxReadyBytes). Once: a Take does not ask again.
+  void Want(size_t bytes, size_t count);
+  // Unmaps `p` (a MapHugePages mapping of `bytes`) on the supply's thread.
+  void GiveBack(void* p, size_t bytes);
+
+  // For tests and benchmarks: mappings handed out ready, and asked for
+  // when none was ready.
+  uint64_t taken() const;
+  uint64_t missed() const;
+  // Blocks until the thread has nothing left to do (tests).
+  void WaitIdle();
+
+ private:
+  PageSupply() = default;
+  void Run();
+  size_t ReadyBytesLocked() const;
+  void StartLocked();
+
+  mutable std::mutex mu_;
+  std::condition_variable work_;
+  std::condition_variable idle_;
+  bool started_ = false;
+  bool busy_ = false;
+  struct Wanted {
+    size_t bytes;
+    size_t count;
+  };
+  std::vector<Wanted> wanted_;                      // target ready count per size
+  struct Ready {
+    size_t bytes;
+    void* p;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Ready> ready_;
+  std::deque<std::pair<void*, size_t>> give_back_;  // (mapping, bytes)
+  uint64_t taken_ = 0;
+  uint64_t missed_ = 0;
+};
+
+}  // namespace bladesync

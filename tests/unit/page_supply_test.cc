@@ -1,0 +1,118 @@
+// PageSupply: table memory mapped and faulted in ahead of need, so a table
+// that grows takes its next array ready instead of faulting it in on the
+// sync path.
+#include "core/page_supply.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <cstring>
+
+#include "blades/key_index.h"
+#include "blades/record_slab.h"
+#include "core/huge_page_allocator.h"
+
+namespace bladesync {
+namespace {
+
+long ThreadMinorFaults() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_minflt;
+}
+
+bool AllZero(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < bytes; ++i) {
+    if (c[i]) return false;
+  }
+  return true;
+}
+
+TEST(PageSupply, AWantedMappingComesReadyZeroAndFaultedIn) {
+  PageSupply& s = PageSupply::Get();
+  const size_t bytes = 3 * kHugePage;
+  s.Want(bytes, 1);
+  s.WaitIdle();
+  const uint64_t taken = s.taken();
+  void* p = s.Take(bytes);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(s.taken(), taken + 1);
+  const long faults = ThreadMinorFaults();
+  std::memset(p, 0x5a, bytes);  // writing it takes no fault here: it is in already
+  EXPECT_LE(ThreadMinorFaults() - faults, 2);
+  UnmapHugePages(p, bytes);
+  // Taken once: the want is not renewed by the take.
+  s.WaitIdle();
+  EXPECT_EQ(s.Take(bytes), nullptr);
+}
+
+TEST(PageSupply, FreshMappingsAreZero) {
+  PageSupply& s = PageSupply::Get();
+  s.Want(kHugePage, 1);
+  s.WaitIdle();
+  void* p = s.Take(kHugePage);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(AllZero(p, kHugePage));
+  s.GiveBack(p, kHugePage);
+  s.WaitIdle();
+}
+
+TEST(PageSupply, NothingReadyOfASizeNobodyWanted) {
+  PageSupply& s = PageSupply::Get();
+  const uint64_t missed = s.missed();
+  EXPECT_EQ(s.Take(7 * kHugePage), nullptr);
+  EXPECT_EQ(s.missed(), missed + 1);
+}
+
+TEST(PageSupply, HoldsAtMostItsBoundReady) {
+  PageSupply& s = PageSupply::Get();
+  s.Want(PageSupply::kMaxReadyBytes + kHugePage, 1);  // larger than the bound: never prepared
+  s.Want(5 * kHugePage, 100);                         // more than the bound in all
+  s.WaitIdle();
+  EXPECT_EQ(s.Take(PageSupply::kMaxReadyBytes + kHugePage), nullptr);
+  size_t ready = 0;
+  while (void* p = s.Take(5 * kHugePage)) {
+    ready += 5 * kHugePage;
+    UnmapHugePages(p, 5 * kHugePage);
+  }
+  EXPECT_GT(ready, 0u);
+  EXPECT_LE(ready, PageSupply::kMaxReadyBytes);
+}
+
+// The key index asks for its next table before it is full, and takes it
+// ready when it grows: the inserting thread takes no page faults for it.
+TEST(PageSupply, AGrowingKeyIndexTakesItsNextTableReady) {
+  KeyIndex index;
+  uint32_t id = 0;
+  // Fill to the brink of a growth into a table of 2^20 slots (8 MiB).
+  while (index.size() < (size_t{1} << 19) * 7 / 10 - 1) index.Insert(id, id * 2654435761u), ++id;
+  ASSERT_FALSE(index.growing());
+  PageSupply::Get().WaitIdle();
+  const uint64_t taken = PageSupply::Get().taken();
+  const long faults = ThreadMinorFaults();
+  for (int i = 0; i < 64; ++i) index.Insert(id, id * 2654435761u), ++id;
+  ASSERT_TRUE(index.growing());
+  EXPECT_EQ(PageSupply::Get().taken(), taken + 1) << "the new table was not the one asked for";
+  EXPECT_LE(ThreadMinorFaults() - faults, 2) << "the new table faulted in on the inserting thread";
+}
+
+// A slab takes full chunks ready, and they read as empty records.
+TEST(PageSupply, AGrowingSlabTakesChunksReady) {
+  RecordSlab slab;
+  slab.resize(RecordSlab::kChunk + 1);  // a second chunk: the next two are asked for
+  PageSupply::Get().WaitIdle();
+  const uint64_t taken = PageSupply::Get().taken();
+  const long faults = ThreadMinorFaults();
+  slab.resize(3 * size_t{RecordSlab::kChunk});
+  for (uint32_t id = RecordSlab::kChunk; id < 3 * RecordSlab::kChunk; id += 512) slab[id].version = id;
+  EXPECT_EQ(PageSupply::Get().taken(), taken + 1);
+  EXPECT_LE(ThreadMinorFaults() - faults, 2);
+  for (uint32_t id = 2 * RecordSlab::kChunk + 1; id < 3 * RecordSlab::kChunk; id += 4099) {
+    EXPECT_EQ(slab[id].bits, 0);
+    EXPECT_EQ(slab[id].key.proto, 0);
+  }
+}
+
+}  // namespace
+}  // namespace bladesync
