@@ -218,6 +218,20 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       OnBladeStatus(*st);
       return;
     }
+    case wire::Message::BladeAlive: {
+      const wire::BladeAlive* a = f.value()->msg_as_BladeAlive();
+      if (fabric) return Drop(DropReason::kWrongLink, "blade alive on m1/m2");
+      if (!a->from()) return Drop(DropReason::kMalformed, "blade alive without origin");
+      if (a->from()->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, "blade alive");
+      if (a->from()->chassis() != cfg_.chassis || a->from()->slot() < 1 || a->from()->slot() > cfg_.slots) {
+        return Drop(DropReason::kWrongSender, "blade alive not from a blade of this chassis");
+      }
+      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
+        return Drop(DropReason::kUnauthenticated, "blade alive under another chassis's key");
+      }
+      OnBladeAlive(*a);
+      return;
+    }
     case wire::Message::PacketBatch: {
       // A data port: packets entering this chassis from outside.
       const wire::PacketBatch* pb = f.value()->msg_as_PacketBatch();
@@ -417,6 +431,14 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // What the peer advertises (live blades, readiness, priority) can change
   // with every heartbeat, and so can the election's outcome.
   Evaluate();
+}
+
+// Keeps a live blade live: the incarnation its statuses come from, whose
+// loop is turning though busy. A dead one (or a new incarnation) comes
+// back with its next status, which says what it holds.
+void ChassisManager::OnBladeAlive(const wire::BladeAlive& a) {
+  BladeView& b = blades_[a.from()->slot() - 1];
+  if (b.live && b.epoch == a.from()->epoch()) b.last_seen = loop_.Now();
 }
 
 void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {

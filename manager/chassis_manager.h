@@ -241,6 +241,7 @@ class ChassisManager {
   // Counts a refused frame by reason; logs the 1st, 2nd, 4th, ... of each.
   void Drop(DropReason r, const std::string& what);
   void OnBladeStatus(const wire::BladeStatus& st);
+  void OnBladeAlive(const wire::BladeAlive& a);
   void Evaluate();
   // An operator's command starts a takeover's clock only when it moved the
   // role: one that changed nothing is no start for a later takeover.

@@ -430,6 +430,14 @@ Status ChassisRuntime::Start() {
       BS_LOG(kDebug, "runtime") << "chassis " << int(chassis_) << " slot " << int(slot) << ": blade running";
     });
   }
+  if (!blades_.empty()) {
+    std::vector<BladeBeat::Blade> beating;
+    for (auto& b : blades_) beating.push_back({b->agent->config().slot, epoch_, &b->thread.loop()});
+    const BladeConfig& bc = blades_.front()->agent->config();
+    beat_ = std::make_unique<BladeBeat>(ctx_, book_, curve.value(), bc.group_id, chassis_, std::move(beating),
+                                        bc.status_interval());
+    beat_->Start();
+  }
   started_ = true;
   // Any loop's clock: they all read the one steady clock.
   if (manager_thread_) started_at_ = manager_thread_->loop().Now();
@@ -448,6 +456,7 @@ Status ChassisRuntime::Start() {
 
 void ChassisRuntime::Crash() {
   if (!started_) return;
+  if (beat_) beat_->Stop();
   for (auto& b : blades_) {
     b->thread.Call([&] {
       b->transport->Close();
@@ -478,6 +487,7 @@ void ChassisRuntime::Stop() {
   exposer_.reset();  // no scrape may reach into the threads that stop next
   control_.reset();  // nor a control request
   // Sockets close on their own threads, before the threads and the context go.
+  beat_.reset();  // (it probes the blades' loops)
   for (auto& b : blades_) {
     b->thread.Call([&] {
       b->conntrack.reset();

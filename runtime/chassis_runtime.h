@@ -26,6 +26,7 @@
 #include "fabric/zmq_transport.h"
 #include "manager/chassis_manager.h"
 #include "runtime/address_book.h"
+#include "runtime/blade_beat.h"
 #include "runtime/control_server.h"
 #include "runtime/loop_watchdog.h"
 #include "runtime/role_hook.h"
@@ -163,6 +164,7 @@ class ChassisRuntime {
   void UpdateTrafficAddresses();  // standby-in-kernel: drops mirrored sessions' packets while not primary
   std::string metrics_endpoint_;
   std::vector<std::unique_ptr<Blade>> blades_;
+  std::unique_ptr<BladeBeat> beat_;  // the blades' liveness, from a thread of its own
   std::map<uint8_t, size_t> slot_index_;
   std::atomic<HaRole> role_{HaRole::kUnknown};
   std::atomic<uint8_t> primary_{0};

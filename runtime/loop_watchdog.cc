@@ -30,10 +30,11 @@ void LoopWatchdog::Probe() {
   }
 }
 
+bool LoopWatchdog::Turning(size_t i) const { return NowNs() - states_[i]->last_turn_ns.load() <= stale_after_.count(); }
+
 bool LoopWatchdog::AllTurning(std::string* stuck) const {
-  const int64_t now = NowNs();
   for (size_t i = 0; i < loops_.size(); ++i) {
-    if (now - states_[i]->last_turn_ns.load() > stale_after_.count()) {
+    if (!Turning(i)) {
       if (stuck) *stuck = loops_[i].name;
       return false;
     }

@@ -32,6 +32,8 @@ class LoopWatchdog {
   void Probe();
   // Every loop ran a probe within stale_after; names the first that did not.
   bool AllTurning(std::string* stuck = nullptr) const;
+  // Loop i (in the order given) ran a probe within stale_after.
+  bool Turning(size_t i) const;
 
  private:
   struct State {

@@ -8,11 +8,13 @@
 //   1.2  Linux conntrack creates and updates in a compact form
 //        (ConntrackCreate4, ConntrackUpdate), sent to mirrors whose acks
 //        say their minor version
+//   1.3  BladeAlive on the backplane (a release before it drops them:
+//        only its blades' own statuses count)
 #pragma once
 
 #include <cstdint>
 
 namespace bladesync {
 inline constexpr uint16_t kWireSchemaMajor = 1;
-inline constexpr uint16_t kWireSchemaMinor = 2;
+inline constexpr uint16_t kWireSchemaMinor = 3;
 }  // namespace bladesync
