@@ -7,7 +7,10 @@
 //   embedded_data_plane --config F --chassis 1 --slot 1 --sessions 1000
 //
 // With --sessions N it opens N TCP sessions (SYN, then established) once
-// its chassis is primary and closes every tenth. It prints what it reports
+// its chassis is primary and closes every tenth. With --churn R too it then
+// goes on: it closes its oldest open sessions and opens as many new ones,
+// R per second (a sync load that does not end; bench/false_failover.py
+// runs it for ten minutes). It prints what it reports
 // and what bladesync tells it, one line each, and a status line every
 // second; SIGTERM or SIGINT (or --exit-after seconds) stops it.
 //
@@ -27,6 +30,7 @@
 #include <cstdio>
 #include <thread>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -37,7 +41,7 @@ namespace {
 using namespace bladesync;
 
 constexpr const char* kUsage =
-    "usage: embedded_data_plane --config FILE --chassis N --slot S [--sessions N] [--exit-after SECONDS]\n";
+    "usage: embedded_data_plane --config FILE --chassis N --slot S [--sessions N [--churn PER_SECOND]] [--exit-after SECONDS]\n";
 
 long Number(int& i, int argc, char** argv, long lo, long hi) {
   if (i + 1 >= argc) {
@@ -66,8 +70,13 @@ struct DataPlane {
   static constexpr long kBurst = 4096;
   api::EmbeddedBlade* embedded = nullptr;
   long to_open = 0;
+  long churn = 0;  // sessions replaced per second
+  std::unique_ptr<Timer> churn_timer;
+  Nanos churn_start{0};
+  long churned = 0;
   bool opened = false;
   long next = 0, created = 0, closed = 0;
+  std::deque<api::SessionId> open;  // oldest first (churn)
 
   void Open(api::Blade& blade) {
     if (opened || to_open == 0) return;
@@ -90,6 +99,8 @@ struct DataPlane {
       if (i % 10 == 9) {
         blade.Delete(id, kDeleteClosed);
         ++closed;
+      } else if (churn) {
+        open.push_back(id);
       }
     }
     if (next < to_open) {
@@ -97,6 +108,37 @@ struct DataPlane {
       return;
     }
     std::printf("reported %ld sessions, closed %ld: %ld open\n", created, closed, created - closed);
+    if (churn) {
+      churn_start = blade.loop().Now();
+      churn_timer = blade.loop().CreateTimer([this, &blade] { Churn(blade); });
+      churn_timer->Arm(milliseconds(1));
+    }
+  }
+  // Every millisecond: closes the oldest open sessions and opens as many
+  // new ones as are due (keys go on from where the first ones ended,
+  // wrapping in 2^24), at most kBurst at a time.
+  void Churn(api::Blade& blade) {
+    churn_timer->Arm(milliseconds(1));
+    if (blade.role() != api::Role::kPrimary && blade.role() != api::Role::kStandalone) return;
+    const double elapsed = std::chrono::duration<double>(blade.loop().Now() - churn_start).count();
+    const long due = std::min<long>(kBurst, static_cast<long>(elapsed * churn) - churned);
+    for (long n = 0; n < due && !open.empty(); ++n) {
+      ++churned;
+      blade.Delete(open.front(), kDeleteClosed);
+      open.pop_front();
+      ++closed;
+      const long i = next++ % (1l << 24);
+      api::SessionFacts facts;
+      facts.key = api::SessionKey::V4(0x0a000000u + static_cast<uint32_t>(i), 0xc6336401u,
+                                      static_cast<uint16_t>(20000 + i % 40000), 443, kProtoTcp);
+      facts.srcintf = 1;
+      facts.dstintf = 2;
+      const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+      if (id == api::kNoSession) continue;
+      ++created;
+      blade.Update(id, api::SessionState{kTcpEstablished, 0, 3600});
+      open.push_back(id);
+    }
   }
 };
 
@@ -114,6 +156,7 @@ int main(int argc, char** argv) {
     else if (a == "--chassis") opt.chassis = static_cast<uint8_t>(Number(i, argc, argv, 1, 255));
     else if (a == "--slot") opt.slot = static_cast<uint8_t>(Number(i, argc, argv, 1, 255));
     else if (a == "--sessions") data_plane->to_open = Number(i, argc, argv, 0, 1000000);
+    else if (a == "--churn") data_plane->churn = Number(i, argc, argv, 1, 10000000);
     else if (a == "--exit-after") exit_after = Number(i, argc, argv, 0, 86400);
     else if (a == "--probe") probe = Number(i, argc, argv, 1, 100000);
     else if (a == "--defer-ms") defer_ms = Number(i, argc, argv, 1, 1000);
@@ -224,11 +267,11 @@ int main(int argc, char** argv) {
     const int sig = sigtimedwait(&signals, nullptr, &one_second);
     if (sig > 0) break;
     if (exit_after && ++seconds >= exit_after) break;
-    embedded.Run([](api::Blade& blade) {
+    embedded.Run([data_plane](api::Blade& blade) {
       size_t mirrored = 0;
       blade.ForEachMirrored([&](uint8_t, const api::SessionView&) { ++mirrored; });
-      std::printf("status: role %s, owned %zu, mirrored %zu\n", api::RoleName(blade.role()), blade.owned_sessions(),
-                  mirrored);
+      std::printf("status: role %s, owned %zu, mirrored %zu, opened %ld\n", api::RoleName(blade.role()),
+                  blade.owned_sessions(), mirrored, data_plane->created);
     });
   }
   // Joined once the writer closed its end; still blocked on the FIFO, it is
