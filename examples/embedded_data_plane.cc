@@ -83,20 +83,25 @@ struct DataPlane {
     opened = true;
     OpenSome(blade);
   }
+  // Session i: SYN, then established, then a data packet.
+  api::SessionId OpenOne(api::Blade& blade, long i) {
+    api::SessionFacts facts;
+    facts.key = api::SessionKey::V4(0x0a000000u + static_cast<uint32_t>(i), 0xc6336401u,
+                                    static_cast<uint16_t>(20000 + i % 40000), 443, kProtoTcp);
+    facts.srcintf = 1;
+    facts.dstintf = 2;
+    const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+    if (id == api::kNoSession) return id;
+    ++created;
+    blade.Update(id, api::SessionState{kTcpEstablished, 0, 3600});  // the handshake completed
+    blade.Touch(id);                                                // a data packet
+    return id;
+  }
   void OpenSome(api::Blade& blade) {
     for (const long end = std::min(to_open, next + kBurst); next < end; ++next) {
-      const long i = next;
-      api::SessionFacts facts;
-      facts.key = api::SessionKey::V4(0x0a000000u + static_cast<uint32_t>(i), 0xc6336401u,
-                                      static_cast<uint16_t>(20000 + i % 40000), 443, kProtoTcp);
-      facts.srcintf = 1;
-      facts.dstintf = 2;
-      const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+      const api::SessionId id = OpenOne(blade, next);
       if (id == api::kNoSession) continue;
-      ++created;
-      blade.Update(id, api::SessionState{kTcpEstablished, 0, 3600});  // the handshake completed
-      blade.Touch(id);                                                // a data packet
-      if (i % 10 == 9) {
+      if (next % 10 == 9) {
         blade.Delete(id, kDeleteClosed);
         ++closed;
       } else if (churn) {
@@ -127,16 +132,8 @@ struct DataPlane {
       blade.Delete(open.front(), kDeleteClosed);
       open.pop_front();
       ++closed;
-      const long i = next++ % (1l << 24);
-      api::SessionFacts facts;
-      facts.key = api::SessionKey::V4(0x0a000000u + static_cast<uint32_t>(i), 0xc6336401u,
-                                      static_cast<uint16_t>(20000 + i % 40000), 443, kProtoTcp);
-      facts.srcintf = 1;
-      facts.dstintf = 2;
-      const api::SessionId id = blade.Create(facts, api::SessionState{kTcpSynSent, 0, 120});
+      const api::SessionId id = OpenOne(blade, next++ % (1l << 24));
       if (id == api::kNoSession) continue;
-      ++created;
-      blade.Update(id, api::SessionState{kTcpEstablished, 0, 3600});
       open.push_back(id);
     }
   }

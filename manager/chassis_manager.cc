@@ -510,10 +510,32 @@ void ChassisManager::Halt() {
   for (auto& [id, p] : peers_) p.silence.reset();
 }
 
+// This loop itself was held up (the process not run: a VM's stolen time, an
+// overloaded host): its timers fire late, while what the blades and peers
+// sent meanwhile still waits in the sockets, unread. Silence is judged
+// again one interval later, after that has been read. Ticks come every
+// hb-interval: one later than two intervals, or a grace not yet over, is
+// such a hold-up.
+bool ChassisManager::HeldUp(Nanos now) {
+  if (now < held_up_until_) return true;
+  if (last_tick_ == Nanos(0) || now - last_tick_ <= 2 * cfg_.hb_interval) return false;
+  held_up_until_ = now + cfg_.hb_interval;
+  held_up_.Add();
+  if (LogOccurrence(held_up_.get())) {
+    BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": this manager was held up for "
+                             << (now - last_tick_) / milliseconds(1) << " ms; judging silence after what arrived meanwhile ["
+                             << held_up_.get() << " so far]";
+  }
+  return true;
+}
+
 void ChassisManager::Tick() {
   if (halted_) return;
   const Nanos now = loop_.Now();
+  const bool held_up = HeldUp(now);
+  last_tick_ = now;
   for (BladeView& b : blades_) {
+    if (held_up) break;
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
       b.live = false;
       slot_down_at_ = now;
@@ -615,6 +637,12 @@ uint8_t ChassisManager::Incumbent() const {
 void ChassisManager::CheckPeers() {
   const Nanos now = loop_.Now();
   const Nanos lost_after = PeerLostAfter();
+  if (HeldUp(now)) {
+    for (auto& [id, p] : peers_) {
+      if (p.alive && p.silence && !p.silence->armed()) p.silence->Arm(held_up_until_ - now + Nanos(1));
+    }
+    return;
+  }
   for (auto& [id, p] : peers_) {
     if (!p.alive && !p.partitioned) continue;
     if (LinkUp(p, 0) || LinkUp(p, 1)) continue;

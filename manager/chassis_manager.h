@@ -177,6 +177,9 @@ class ChassisManager {
   bool LinkUp(const PeerView& p, int link) const { return p.links.alive(static_cast<Link>(link), loop_.Now()); }
   uint64_t failovers() const { return failovers_.get(); }
   uint64_t split_brains_averted() const { return split_brains_averted_.get(); }
+  // Times this manager's own loop was held up past two intervals, and
+  // judged silence only after reading what had arrived meanwhile.
+  uint64_t held_up() const { return held_up_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
   uint64_t peer_restarts() const { return peer_restarts_.get(); }
   // Handovers that adopted without every blade past the stepped-down
@@ -331,6 +334,10 @@ class ChassisManager {
   bool manual_failover_ = false;
   Counter failovers_;
   Counter split_brains_averted_;
+  Counter held_up_;
+  Nanos last_tick_{0};
+  Nanos held_up_until_{0};
+  bool HeldUp(Nanos now);
   Counter peer_restarts_;
   Counter handovers_unfenced_;
   Nanos promoted_at_{0};  // when we last became primary (a handover's wait starts no earlier)

@@ -168,6 +168,10 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         MetricType::Gauge, m.last_failover_s, {{"chassis", ch}});
   f.Add("bladesync_split_brains_averted_total", "Silent peers found alive on their check address.", MetricType::Counter,
         static_cast<double>(m.split_brains_averted), {{"chassis", ch}});
+  f.Add("bladesync_manager_held_up_total",
+        "Times the chassis manager's own loop was held up past two hb-intervals (the process not run); silence "
+        "was judged after reading what had arrived meanwhile.",
+        MetricType::Counter, static_cast<double>(m.held_up), {{"chassis", ch}});
   f.Add("bladesync_peer_restarts_total", "Peers back with a new epoch before their loss was declared (taken over).",
         MetricType::Counter, static_cast<double>(m.peer_restarts), {{"chassis", ch}});
   f.Add("bladesync_handovers_unfenced_total",

@@ -752,6 +752,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.failovers = mg.failovers();
       m.last_failover_s = ToSeconds(mg.last_failover_duration());
       m.split_brains_averted = mg.split_brains_averted();
+      m.held_up = mg.held_up();
       m.peer_restarts = mg.peer_restarts();
       m.handovers_unfenced = mg.handovers_unfenced();
       m.ingress_packets = mg.ingress_packets();

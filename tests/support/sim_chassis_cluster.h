@@ -92,9 +92,10 @@ class SimChassisCluster {
     for (int s = 0; s <= n_slots_; ++s) nodes_[{c, s}].loop->Resume();
   }
   bool paused(uint8_t c) { return nodes_[{c, 0}].loop->paused(); }
-  // One blade's loop held up (busy with a long piece of work), not dead.
-  void PauseBlade(uint8_t c, uint8_t s) { nodes_[{c, s}].loop->Pause(); }
-  void ResumeBlade(uint8_t c, uint8_t s) { nodes_[{c, s}].loop->Resume(); }
+  // One node's loop held up (a blade busy with a long piece of work, a
+  // manager whose process was not run), not dead. Slot 0 is the manager.
+  void PauseNode(uint8_t c, uint8_t s) { nodes_[{c, s}].loop->Pause(); }
+  void ResumeNode(uint8_t c, uint8_t s) { nodes_[{c, s}].loop->Resume(); }
   // The chassis's wall clock runs this far ahead (NTP-style offsets, lag).
   void SetSkew(uint8_t c, Nanos skew) {
     skew_[c] = skew;
