@@ -7,10 +7,9 @@
 
 namespace bladesync {
 
-BladeBeat::BladeBeat(FabricContext& ctx, const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis,
+BladeBeat::BladeBeat(const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis,
                      std::vector<Blade> blades, Nanos interval)
-    : ctx_(ctx),
-      book_(book),
+    : book_(book),
       curve_(std::move(curve)),
       group_id_(group_id),
       chassis_(chassis),

@@ -434,7 +434,7 @@ Status ChassisRuntime::Start() {
     std::vector<BladeBeat::Blade> beating;
     for (auto& b : blades_) beating.push_back({b->agent->config().slot, epoch_, &b->thread.loop()});
     const BladeConfig& bc = blades_.front()->agent->config();
-    beat_ = std::make_unique<BladeBeat>(ctx_, book_, curve.value(), bc.group_id, chassis_, std::move(beating),
+    beat_ = std::make_unique<BladeBeat>(book_, curve.value(), bc.group_id, chassis_, std::move(beating),
                                         bc.status_interval());
     beat_->Start();
   }
