@@ -206,30 +206,12 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
     }
     case wire::Message::BladeStatus: {
       const wire::BladeStatus* st = f.value()->msg_as_BladeStatus();
-      if (fabric) return Drop(DropReason::kWrongLink, "blade status on m1/m2");
-      if (!st->from()) return Drop(DropReason::kMalformed, "blade status without origin");
-      if (st->from()->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, "blade status");
-      if (st->from()->chassis() != cfg_.chassis || st->from()->slot() < 1 || st->from()->slot() > cfg_.slots) {
-        return Drop(DropReason::kWrongSender, "blade status not from a blade of this chassis");
-      }
-      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
-        return Drop(DropReason::kUnauthenticated, "blade status under another chassis's key");
-      }
-      OnBladeStatus(*st);
+      if (FromOwnBlade(st->from(), meta, "blade status")) OnBladeStatus(*st);
       return;
     }
     case wire::Message::BladeAlive: {
       const wire::BladeAlive* a = f.value()->msg_as_BladeAlive();
-      if (fabric) return Drop(DropReason::kWrongLink, "blade alive on m1/m2");
-      if (!a->from()) return Drop(DropReason::kMalformed, "blade alive without origin");
-      if (a->from()->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, "blade alive");
-      if (a->from()->chassis() != cfg_.chassis || a->from()->slot() < 1 || a->from()->slot() > cfg_.slots) {
-        return Drop(DropReason::kWrongSender, "blade alive not from a blade of this chassis");
-      }
-      if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
-        return Drop(DropReason::kUnauthenticated, "blade alive under another chassis's key");
-      }
-      OnBladeAlive(*a);
+      if (FromOwnBlade(a->from(), meta, "blade alive")) OnBladeAlive(*a);
       return;
     }
     case wire::Message::PacketBatch: {
@@ -431,6 +413,21 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // What the peer advertises (live blades, readiness, priority) can change
   // with every heartbeat, and so can the election's outcome.
   Evaluate();
+}
+
+// A blade's report or beat comes on the backplane, from a blade of this
+// chassis and cluster; else it is dropped and counted (`what` names it).
+bool ChassisManager::FromOwnBlade(const wire::Origin* from, const FrameMeta& meta, const std::string& what) {
+  if (meta.link != Link::kBackplane) return Drop(DropReason::kWrongLink, what + " on m1/m2"), false;
+  if (!from) return Drop(DropReason::kMalformed, what + " without origin"), false;
+  if (from->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, what), false;
+  if (from->chassis() != cfg_.chassis || from->slot() < 1 || from->slot() > cfg_.slots) {
+    return Drop(DropReason::kWrongSender, what + " not from a blade of this chassis"), false;
+  }
+  if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
+    return Drop(DropReason::kUnauthenticated, what + " under another chassis's key"), false;
+  }
+  return true;
 }
 
 // Keeps a live blade live: the incarnation its statuses come from, whose

@@ -243,9 +243,12 @@ class ChassisManager {
   void OnHeartbeat(const wire::Heartbeat& hb, Link link);
   // Counts a refused frame by reason; logs the 1st, 2nd, 4th, ... of each.
   void Drop(DropReason r, const std::string& what);
+  bool FromOwnBlade(const wire::Origin* from, const FrameMeta& meta, const std::string& what);
   void OnBladeStatus(const wire::BladeStatus& st);
   void OnBladeAlive(const wire::BladeAlive& a);
   void Evaluate();
+  // This loop was held up past two intervals (or its grace is not over).
+  bool HeldUp(Nanos now);
   // An operator's command starts a takeover's clock only when it moved the
   // role: one that changed nothing is no start for a later takeover.
   void EvaluateAfterCommand();
@@ -337,7 +340,6 @@ class ChassisManager {
   Counter held_up_;
   Nanos last_tick_{0};
   Nanos held_up_until_{0};
-  bool HeldUp(Nanos now);
   Counter peer_restarts_;
   Counter handovers_unfenced_;
   Nanos promoted_at_{0};  // when we last became primary (a handover's wait starts no earlier)

@@ -47,7 +47,6 @@ class BladeBeat {
   void Start();
   // Nothing is sent after it returns (Crash and Stop call it first).
   void Stop();
-  uint64_t sent() const { return sent_; }
 
  private:
   void Beat();
@@ -63,7 +62,6 @@ class BladeBeat {
   std::unique_ptr<ZmqTransport> transport_;  // the beat thread's own socket to the manager
   std::unique_ptr<LoopWatchdog> watchdog_;
   std::unique_ptr<PeriodicTask> task_;
-  std::atomic<uint64_t> sent_{0};
   bool started_ = false;
 };
 
