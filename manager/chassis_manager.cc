@@ -50,11 +50,18 @@ bool ChassisManager::ready() const {
   return std::all_of(blades_.begin(), blades_.end(), [](const BladeView& b) { return !b.live || b.ready; });
 }
 
-bool ChassisManager::processes_traffic() const {
-  if (!ready()) return false;  // down-intfs-before-sess-sync: no traffic while bulk-syncing
+bool ChassisManager::TrafficRole() const {
   if (cfg_.mode == HaMode::kActiveActive) return role_ != HaRole::kUnknown;
   return role_ == HaRole::kPrimary || role_ == HaRole::kStandalone;
 }
+
+// down-intfs-before-sess-sync: a chassis that takes a traffic role waits for
+// its bulk syncs. Once caught up in that role it keeps its traffic when a
+// mirror resyncs later (a peer's change log overflowed): what it owns and
+// serves is whole, and stopping would drop every flow for each resync.
+bool ChassisManager::processes_traffic() const { return TrafficRole() && (caught_up_ || ready()); }
+
+void ChassisManager::NoteCaughtUp() { caught_up_ = TrafficRole() && (caught_up_ || ready()); }
 
 bool ChassisManager::TrafficReady() const {
   if (!processes_traffic()) return false;
@@ -443,6 +450,7 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   if (slot < 1 || slot > cfg_.slots) return;
   BladeView& b = blades_[slot - 1];
   const bool was_live = b.live;
+  NoteCaughtUp();  // before a report that says not ready
   b.live = true;
   b.last_seen = loop_.Now();
   b.ready = st.ready();
@@ -544,6 +552,7 @@ void ChassisManager::Tick() {
     }
   }
   RefreshSlots();
+  NoteCaughtUp();
   CheckPeers();
   Evaluate();  // every tick: also ends hello-holddown, and reads monitored interfaces
   commands_.Resend([this](uint8_t s) { return BladeLive(s); });
@@ -699,6 +708,7 @@ void ChassisManager::Evaluate() {
   if (next != role_) {
     const HaRole old = role_;
     role_ = next;
+    NoteCaughtUp();  // kept from one traffic role to another, else caught up anew
     if (next == HaRole::kPrimary || next == HaRole::kStandalone) promoted_at_ = loop_.Now();
     BS_LOG(kInfo, "manager") << "chassis " << int(cfg_.chassis) << ": role " << HaRoleName(old) << " -> "
                              << HaRoleName(next) << " (primary is chassis " << int(winner) << ")";

@@ -157,6 +157,7 @@ class ChassisManager {
   // processes traffic. Batches go out at the end of the loop turn.
   void Ingress(const PacketInfo& p);
   void FlushIngress();
+  // In a traffic role and caught up in it (see NoteCaughtUp).
   bool processes_traffic() const;
   // Processes traffic, and may be sent it: every live blade applied its
   // Adopt and has its adopted sessions where the traffic needs them (the
@@ -249,6 +250,10 @@ class ChassisManager {
   void Evaluate();
   // This loop was held up past two intervals (or its grace is not over).
   bool HeldUp(Nanos now);
+  // Primary or standalone (active-passive); any role but unknown (active-active).
+  bool TrafficRole() const;
+  // Latches caught_up_ while in a traffic role; leaving one clears it.
+  void NoteCaughtUp();
   // An operator's command starts a takeover's clock only when it moved the
   // role: one that changed nothing is no start for a later takeover.
   void EvaluateAfterCommand();
@@ -359,6 +364,7 @@ class ChassisManager {
   flatbuffers::FlatBufferBuilder fbb_{4096};
   std::unique_ptr<PeriodicTask> tick_;
   bool halted_ = false;
+  bool caught_up_ = false;  // ready at some point since taking a traffic role
   std::function<void(HaRole, HaRole)> role_listener_;
 };
 

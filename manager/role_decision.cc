@@ -22,9 +22,20 @@ const Candidate* Find(const std::vector<Candidate>& c, uint8_t chassis) {
 }  // namespace
 
 RoleDecision DecideRole(const RoleInputs& in) {
-  const std::vector<Candidate>& c = in.candidates;
-  uint8_t winner = Elect(c, in.election);
+  std::vector<Candidate> c = in.candidates;
   const uint8_t incumbent = in.incumbent;
+  // An incumbent that is not ready is resyncing a mirror of a peer (a
+  // change log that overflowed, a stream reset): what it owns and serves is
+  // whole. Losing the role for that moved it to the peer and back again
+  // with every resync under load (BENCHMARKS.md, false failovers). Not
+  // ready still keeps a challenger from winning, and counts when two
+  // primaries meet or on reset-uptime, where there is no one incumbent.
+  if (incumbent && !in.two_primaries && !(in.reelect && incumbent == in.self)) {
+    for (Candidate& k : c) {
+      if (k.chassis == incumbent) k.ready = true;
+    }
+  }
+  uint8_t winner = Elect(c, in.election);
   // Failback only under override: without it the incumbent primary keeps the
   // role unless the challenger is strictly better on what FGCP puts before
   // age (readiness, live blades, monitored interfaces). Two primaries (a

@@ -8,6 +8,8 @@
 //     is strictly better on what FGCP ranks before age (readiness, live
 //     blades, monitored interfaces, remote link); with override (or a
 //     manual failover) the plain election decides;
+//   - the incumbent's readiness does not count against it (it is resyncing
+//     a mirror, what it owns is whole); a challenger must be ready to win;
 //   - two primaries (a healed partition) fall back to the plain election;
 //   - a reset-uptime on the incumbent lets the plain election decide once;
 //   - the role moves only to a chassis that holds the incumbent's sessions,
