@@ -239,7 +239,12 @@ Status ChassisRuntime::Start() {
   epoch_ = opt_.epoch ? opt_.epoch : EpochFromWallClock(AsioEventLoop().WallNow());
   if (manager_thread_) {
     AsioEventLoop& loop = manager_thread_->loop();
-    manager_transport_ = std::make_unique<ZmqTransport>(ctx_, loop, NodeId{chassis_, 0}, book_, curve.value());
+    manager_ctx_ = std::make_unique<FabricContext>(1);
+    Result<std::unique_ptr<ZapHandler>> zap = StartFabricSecurity(cfg_, *manager_ctx_, loop, /*warn=*/false);
+    if (!zap.ok()) return zap.status();
+    manager_zap_ = std::move(zap).value();
+    manager_transport_ =
+        std::make_unique<ZmqTransport>(*manager_ctx_, loop, NodeId{chassis_, 0}, book_, curve.value());
     if (Status s = manager_transport_->Bind(); !s.ok()) return s;
     ManagerConfig mc;
     mc.group_id = cfg_.group_id;
@@ -509,6 +514,7 @@ void ChassisRuntime::Stop() {
       traffic_addresses_.clear();
       manager_.reset();
       manager_transport_->Close();
+      if (manager_zap_) manager_zap_->Close();
     });
     manager_thread_->Stop();
   }
@@ -657,9 +663,10 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     cs.notify_failed = role_hook_->failed();
     cs.notify_timed_out = role_hook_->timed_out();
   }
-  if (zap_) {
-    cs.zap_accepted = zap_->accepted();
-    cs.zap_refused = zap_->refused();
+  for (const ZapHandler* z : {zap_, static_cast<const ZapHandler*>(manager_zap_.get())}) {
+    if (!z) continue;
+    cs.zap_accepted += z->accepted();
+    cs.zap_refused += z->refused();
   }
   cs.metrics = metrics_endpoint_;
   return cs;
@@ -835,9 +842,10 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   if (manager_transport_) m.corrupt_frames += manager_transport_->corrupt_frames();
   for (auto& b : blades_) m.corrupt_frames += b->transport->corrupt_frames();
   m.refused_handshakes = RefusedHandshakes();
-  if (zap_) {
-    m.zap_accepted = zap_->accepted();
-    m.zap_refused = zap_->refused();
+  for (const ZapHandler* z : {zap_, static_cast<const ZapHandler*>(manager_zap_.get())}) {
+    if (!z) continue;
+    m.zap_accepted += z->accepted();
+    m.zap_refused += z->refused();
   }
   for (BladeMetrics& b : m.blades) {
     if (!slot_index_.count(b.slot)) continue;

@@ -144,6 +144,11 @@ class ChassisRuntime {
   ConfigAddressBook book_;
   uint32_t epoch_ = 0;
   std::unique_ptr<NodeThread> manager_thread_;
+  // The manager's sockets have a ZeroMQ context, and so an I/O thread, of
+  // their own (and its ZAP handler, on the manager's loop): in the
+  // process's, heartbeats queued behind the blades' sync frames under load.
+  std::unique_ptr<FabricContext> manager_ctx_;
+  std::unique_ptr<ZapHandler> manager_zap_;
   std::unique_ptr<ZmqTransport> manager_transport_;
   std::unique_ptr<ChassisManager> manager_;
   std::unique_ptr<ControlServer> control_;

@@ -64,6 +64,15 @@ def test(make):
                lambda: c.status(1)["fabric"]["refused_handshakes"] > handshakes_before)
     drops_after = {k: v for k, v in c.counter_totals(1).items() if k.startswith("dropped.") and k != "dropped.duplicate"}
     assert drops_after == drops_before, "a frame without CURVE reached a blade: %s -> %s" % (drops_before, drops_after)
+    # 4. The manager's sockets (a ZeroMQ context of their own, with their
+    # own ZAP handler): an unknown key is refused there too, and counted.
+    refused_before = c.status(1)["fabric"]["zap_refused"]
+    manager = common[:]
+    manager[manager.index("--endpoint") + 1] = "tcp://%s:%d" % (c.addresses[1][0], c.port)  # chassis 1, slot 0, M1
+    manager[manager.index("--dest") + 1] = "0"
+    subprocess.run([intruder] + manager + ["--random-key", "--origin-chassis", "2"], check=True, timeout=30)
+    c.wait_for("the manager's refusal to be counted",
+               lambda: c.status(1)["fabric"]["zap_refused"] > refused_before)
     # Nothing of theirs was applied: chassis 1 still mirrors exactly what 2 and 3 own,
     # and 2 and 3 still mirror chassis 1.
     c.wait_mirrors_match()
