@@ -16,7 +16,9 @@ namespace bladesync {
 
 class FabricContext {
  public:
-  explicit FabricContext(int io_threads = 1);
+  // raised: its I/O threads run at nice -20 where the process may raise
+  // threads (core/thread_priority.h), for the HA threads' sockets.
+  explicit FabricContext(int io_threads = 1, bool raised = false);
   ~FabricContext();
   FabricContext(const FabricContext&) = delete;
   FabricContext& operator=(const FabricContext&) = delete;

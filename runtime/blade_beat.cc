@@ -1,8 +1,6 @@
 #include "runtime/blade_beat.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
+#include "core/thread_priority.h"
 #include "schemas/bladesync_generated.h"
 
 namespace bladesync {
@@ -21,7 +19,7 @@ void BladeBeat::Start() {
   started_ = true;
   thread_.Start();
   thread_.Call([&] {
-    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), -10);  // refused without CAP_SYS_NICE: then as it is
+    RaiseThisThread();  // refused without CAP_SYS_NICE: then as it is
     // Send only (nothing binds): its own PUSH socket to the manager's backplane
     // (a CURVE client there as the blades are, when it is TCP).
     transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{chassis_, 0}, book_, curve_);

@@ -51,7 +51,7 @@ class BladeBeat {
  private:
   void Beat();
 
-  FabricContext ctx_{1};  // its own I/O thread
+  FabricContext ctx_{1, /*raised=*/true};  // its own I/O thread, raised too
   const AddressBook& book_;
   CurveKeys curve_;
   uint32_t group_id_;

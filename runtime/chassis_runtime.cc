@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "runtime/fabric_security.h"
+#include "core/thread_priority.h"
 #include "runtime/session_list.h"
 #include "runtime/status_report.h"
 
@@ -239,7 +240,7 @@ Status ChassisRuntime::Start() {
   epoch_ = opt_.epoch ? opt_.epoch : EpochFromWallClock(AsioEventLoop().WallNow());
   if (manager_thread_) {
     AsioEventLoop& loop = manager_thread_->loop();
-    manager_ctx_ = std::make_unique<FabricContext>(1);
+    manager_ctx_ = std::make_unique<FabricContext>(1, /*raised=*/true);
     Result<std::unique_ptr<ZapHandler>> zap = StartFabricSecurity(cfg_, *manager_ctx_, loop, /*warn=*/false);
     if (!zap.ok()) return zap.status();
     manager_zap_ = std::move(zap).value();
@@ -428,7 +429,15 @@ Status ChassisRuntime::Start() {
   running_options_ = cfg_.options;
   config_state_.session_pickup = cfg_.pickup.session_pickup;
   config_state_.connectionless = cfg_.pickup.connectionless;
-  if (manager_thread_) manager_thread_->Start();
+  if (manager_thread_) {
+    manager_thread_->Start();
+    // Heartbeats ahead of sync work (core/thread_priority.h).
+    if (!manager_thread_->Call([] { return RaiseThisThread(); })) {
+      BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << ": the manager and the blades' beats run at the "
+                               << "process's priority (raising them needs CAP_SYS_NICE): on saturated cores "
+                               << "short heartbeat intervals may be missed";
+    }
+  }
   for (auto& b : blades_) {
     b->thread.Start();
     b->thread.loop().Post([this, slot = b->agent->config().slot] {

@@ -19,6 +19,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 
+def thread_nices(pid):
+    """[(thread name, nice)] of a process."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        name = h.read_text("/proc/%d/task/%s/comm" % (pid, tid)).strip()
+        out.append((name, os.getpriority(os.PRIO_PROCESS, int(tid))))
+    return out
+
+
 def test(make):
     c = make(n_chassis=2, slots=2, hb_interval=1, hb_lost=3)
     text = h.read_text(c.config)
@@ -28,6 +37,14 @@ def test(make):
     c.start_chassis(2)
     st = c.wait_settled()
     assert {s["chassis"]: s["role"] for s in st} == {1: "primary", 2: "secondary"}, st
+    # The heartbeat threads run ahead of sync work (core/thread_priority.h):
+    # the manager and the blades' beat at nice -10, their ZeroMQ I/O
+    # threads at -20; the blades and the process's own I/O threads as they were.
+    nices = thread_nices(c.procs[2].pid)
+    print("threads of chassis 2: %s" % sorted(nices))
+    assert ("manager", -10) in nices and ("beat", -10) in nices, nices
+    assert sum(1 for n, v in nices if n.startswith("ZMQbg/IO") and v == -20) == 2, nices
+    assert sum(1 for n, v in nices if n.startswith("ZMQbg/IO") and v == 0) >= 1, nices
     for _ in range(5):
         c.procs[2].send_signal(signal.SIGSTOP)
         time.sleep(0.2)

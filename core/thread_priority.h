@@ -1,0 +1,23 @@
+// ThreadPriority: the HA threads (the chassis manager, the blades' beats,
+// and the ZeroMQ I/O threads of their sockets) run ahead of sync work.
+// With 10 ms heartbeats a peer is lost 33 ms after its last one, and on
+// two cores saturated by sync a thread at the same priority can wait that
+// long for a CPU (BENCHMARKS.md, false failovers).
+//
+// Raising a thread needs CAP_SYS_NICE (the systemd units grant it) or an
+// RLIMIT_NICE that allows it; without, threads stay as they are.
+//
+//   if (RaiseThisThread()) ...;              // nice -10, on the thread itself
+//   FabricContext ctx(1, CanRaiseThreads()); // ZeroMQ's I/O threads too
+#pragma once
+
+namespace bladesync {
+
+// The calling thread to nice -10 (Linux: per thread). False if refused.
+bool RaiseThisThread();
+
+// Whether this process may take a thread to nice -20, what ZeroMQ asks
+// for its I/O threads (and aborts if refused). Tried on a thread of its own.
+bool CanRaiseThreads();
+
+}  // namespace bladesync
