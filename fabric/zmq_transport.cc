@@ -31,8 +31,8 @@ bool NeedsCurve(const CurveKeys& curve, const std::string& endpoint) {
 }  // namespace
 
 ZmqTransport::ZmqTransport(FabricContext& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
-                           CurveKeys curve, ZmqOptions options)
-    : ctx_(ctx.get()), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
+                           CurveKeys curve, ZmqOptions options, FabricContext* inproc)
+    : ctx_(ctx.get()), inproc_ctx_(inproc ? inproc->get() : ctx.get()), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
 
 ZmqTransport::~ZmqTransport() { Close(); }
 
@@ -59,7 +59,7 @@ Status ZmqTransport::Bind() {
   for (Link link : {Link::kM1, Link::kM2, Link::kBackplane}) {
     std::optional<std::string> ep = book_.Endpoint(self_, link);
     if (!ep || ep->empty()) continue;
-    auto in = std::make_unique<Inbound>(ctx_, link);
+    auto in = std::make_unique<Inbound>(ContextFor(*ep), link);
     in->socket.set(zmq::sockopt::linger, 0);
     in->socket.set(zmq::sockopt::rcvhwm, opt_.recv_hwm);
     in->socket.set(zmq::sockopt::maxmsgsize, opt_.max_message_bytes);
@@ -179,7 +179,7 @@ zmq::socket_t* ZmqTransport::Outbound(NodeId to, Link link) {
   if (!*alive_) return nullptr;  // closed: nothing leaves any more
   std::optional<std::string> ep = book_.Endpoint(to, link);
   if (!ep || ep->empty()) return nullptr;
-  auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+  auto s = std::make_unique<zmq::socket_t>(ContextFor(*ep), zmq::socket_type::push);
   s->set(zmq::sockopt::linger, 0);
   s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
   // Do not queue frames for a peer that is not connected: our own

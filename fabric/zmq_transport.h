@@ -96,8 +96,11 @@ struct ZmqOptions {
 
 class ZmqTransport : public Transport {
  public:
+  // `inproc`: the context of the nodes this one reaches in-process (inproc://
+  // endpoints work only within one context), when `ctx` is another: a
+  // manager's or beat's own context beside its blades' (default: ctx).
   ZmqTransport(FabricContext& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book, CurveKeys curve,
-               ZmqOptions options = {});
+               ZmqOptions options = {}, FabricContext* inproc = nullptr);
   ~ZmqTransport() override;
 
   // Binds the PULL sockets for every link the address book gives this node.
@@ -122,6 +125,11 @@ class ZmqTransport : public Transport {
   zmq::socket_t* Outbound(NodeId to, Link link);
 
   zmq::context_t& ctx_;
+  zmq::context_t& inproc_ctx_;
+  // The context a socket on `endpoint` belongs to.
+  zmq::context_t& ContextFor(const std::string& endpoint) {
+    return endpoint.rfind("inproc://", 0) == 0 ? inproc_ctx_ : ctx_;
+  }
   AsioEventLoop& loop_;
   NodeId self_;
   const AddressBook& book_;

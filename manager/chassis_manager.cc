@@ -442,7 +442,10 @@ bool ChassisManager::FromOwnBlade(const wire::Origin* from, const FrameMeta& met
 // back with its next status, which says what it holds.
 void ChassisManager::OnBladeAlive(const wire::BladeAlive& a) {
   BladeView& b = blades_[a.from()->slot() - 1];
-  if (b.live && b.epoch == a.from()->epoch()) b.last_seen = loop_.Now();
+  if (b.live && b.epoch == a.from()->epoch()) {
+    b.last_seen = loop_.Now();
+    blade_alives_.Add();
+  }
 }
 
 void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {

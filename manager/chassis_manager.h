@@ -181,6 +181,8 @@ class ChassisManager {
   // Times this manager's own loop was held up past two intervals, and
   // judged silence only after reading what had arrived meanwhile.
   uint64_t held_up() const { return held_up_.get(); }
+  // BladeAlive beats taken from this chassis's blades (runtime/blade_beat.h).
+  uint64_t blade_alives() const { return blade_alives_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
   uint64_t peer_restarts() const { return peer_restarts_.get(); }
   // Handovers that adopted without every blade past the stepped-down
@@ -343,6 +345,7 @@ class ChassisManager {
   Counter failovers_;
   Counter split_brains_averted_;
   Counter held_up_;
+  Counter blade_alives_;
   Nanos last_tick_{0};
   Nanos held_up_until_{0};
   Counter peer_restarts_;

@@ -5,9 +5,10 @@
 
 namespace bladesync {
 
-BladeBeat::BladeBeat(const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis,
-                     std::vector<Blade> blades, Nanos interval)
-    : book_(book),
+BladeBeat::BladeBeat(FabricContext& blades_ctx, const AddressBook& book, CurveKeys curve, uint32_t group_id,
+                     uint8_t chassis, std::vector<Blade> blades, Nanos interval)
+    : blades_ctx_(blades_ctx),
+      book_(book),
       curve_(std::move(curve)),
       group_id_(group_id),
       chassis_(chassis),
@@ -22,7 +23,8 @@ void BladeBeat::Start() {
     RaiseThisThread();  // refused without CAP_SYS_NICE: then as it is
     // Send only (nothing binds): its own PUSH socket to the manager's backplane
     // (a CURVE client there as the blades are, when it is TCP).
-    transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{chassis_, 0}, book_, curve_);
+    transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{chassis_, 0}, book_, curve_, ZmqOptions{},
+                                                &blades_ctx_);
     std::vector<LoopWatchdog::Watched> loops;
     for (const Blade& b : blades_) loops.push_back({"blade" + std::to_string(b.slot), b.loop});
     watchdog_ = std::make_unique<LoopWatchdog>(std::move(loops), kStallBound);

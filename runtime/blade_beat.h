@@ -17,7 +17,7 @@
 // ZeroMQ I/O thread of its own: in the process's, a beat queued behind the
 // blades' sync frames (a blade was marked dead at 1.2 M sessions a second).
 //
-//   BladeBeat beat(book, curve, group_id, chassis, {{slot, epoch, &loop}}, status_interval);
+//   BladeBeat beat(ctx, book, curve, group_id, chassis, {{slot, epoch, &loop}}, status_interval);
 //   beat.Start();  ...  beat.Stop();  // before the blades' loops go
 #pragma once
 
@@ -41,8 +41,9 @@ class BladeBeat {
     uint32_t epoch;
     EventLoop* loop;
   };
-  BladeBeat(const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis, std::vector<Blade> blades,
-            Nanos interval);
+  // `blades_ctx`: the blades' context, for a manager reached in-process.
+  BladeBeat(FabricContext& blades_ctx, const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis,
+            std::vector<Blade> blades, Nanos interval);
   ~BladeBeat() { Stop(); }
   void Start();
   // Nothing is sent after it returns (Crash and Stop call it first).
@@ -51,6 +52,7 @@ class BladeBeat {
  private:
   void Beat();
 
+  FabricContext& blades_ctx_;
   FabricContext ctx_{1, /*raised=*/true};  // its own I/O thread, raised too
   const AddressBook& book_;
   CurveKeys curve_;

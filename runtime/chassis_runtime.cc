@@ -245,7 +245,7 @@ Status ChassisRuntime::Start() {
     if (!zap.ok()) return zap.status();
     manager_zap_ = std::move(zap).value();
     manager_transport_ =
-        std::make_unique<ZmqTransport>(*manager_ctx_, loop, NodeId{chassis_, 0}, book_, curve.value());
+        std::make_unique<ZmqTransport>(*manager_ctx_, loop, NodeId{chassis_, 0}, book_, curve.value(), ZmqOptions{}, &ctx_);
     if (Status s = manager_transport_->Bind(); !s.ok()) return s;
     ManagerConfig mc;
     mc.group_id = cfg_.group_id;
@@ -448,7 +448,7 @@ Status ChassisRuntime::Start() {
     std::vector<BladeBeat::Blade> beating;
     for (auto& b : blades_) beating.push_back({b->agent->config().slot, epoch_, &b->thread.loop()});
     const BladeConfig& bc = blades_.front()->agent->config();
-    beat_ = std::make_unique<BladeBeat>(book_, curve.value(), bc.group_id, chassis_, std::move(beating),
+    beat_ = std::make_unique<BladeBeat>(ctx_, book_, curve.value(), bc.group_id, chassis_, std::move(beating),
                                         bc.status_interval());
     beat_->Start();
   }

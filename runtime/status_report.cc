@@ -46,6 +46,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("failovers").Uint(m.failovers());
   j.Key("split_brains_averted").Uint(m.split_brains_averted());
   j.Key("held_up").Uint(m.held_up());
+  j.Key("blade_alives").Uint(m.blade_alives());
   j.Key("peer_restarts").Uint(m.peer_restarts());
   j.Key("handovers_unfenced").Uint(m.handovers_unfenced());
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
