@@ -32,7 +32,13 @@ bool NeedsCurve(const CurveKeys& curve, const std::string& endpoint) {
 
 ZmqTransport::ZmqTransport(FabricContext& ctx, AsioEventLoop& loop, NodeId self, const AddressBook& book,
                            CurveKeys curve, ZmqOptions options, FabricContext* inproc)
-    : ctx_(ctx.get()), inproc_ctx_(inproc ? inproc->get() : ctx.get()), loop_(loop), self_(self), book_(book), curve_(std::move(curve)), opt_(options) {}
+    : ctx_(ctx.get()),
+      inproc_ctx_(inproc ? inproc->get() : ctx.get()),
+      loop_(loop),
+      self_(self),
+      book_(book),
+      curve_(std::move(curve)),
+      opt_(options) {}
 
 ZmqTransport::~ZmqTransport() { Close(); }
 

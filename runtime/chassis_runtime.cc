@@ -4,13 +4,14 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <algorithm>
 
 #include "core/json.h"
 #include "core/log.h"
-#include "runtime/fabric_security.h"
 #include "core/thread_priority.h"
+#include "runtime/fabric_security.h"
 #include "runtime/session_list.h"
 #include "runtime/status_report.h"
 
@@ -244,8 +245,8 @@ Status ChassisRuntime::Start() {
     Result<std::unique_ptr<ZapHandler>> zap = StartFabricSecurity(cfg_, *manager_ctx_, loop, /*warn=*/false);
     if (!zap.ok()) return zap.status();
     manager_zap_ = std::move(zap).value();
-    manager_transport_ =
-        std::make_unique<ZmqTransport>(*manager_ctx_, loop, NodeId{chassis_, 0}, book_, curve.value(), ZmqOptions{}, &ctx_);
+    manager_transport_ = std::make_unique<ZmqTransport>(*manager_ctx_, loop, NodeId{chassis_, 0}, book_, curve.value(),
+                                                        ZmqOptions{}, &ctx_);
     if (Status s = manager_transport_->Bind(); !s.ok()) return s;
     ManagerConfig mc;
     mc.group_id = cfg_.group_id;
@@ -672,13 +673,19 @@ ConfigState ChassisRuntime::CurrentConfigState() const {
     cs.notify_failed = role_hook_->failed();
     cs.notify_timed_out = role_hook_->timed_out();
   }
-  for (const ZapHandler* z : {zap_, static_cast<const ZapHandler*>(manager_zap_.get())}) {
-    if (!z) continue;
-    cs.zap_accepted += z->accepted();
-    cs.zap_refused += z->refused();
-  }
+  std::tie(cs.zap_accepted, cs.zap_refused) = ZapCounts();
   cs.metrics = metrics_endpoint_;
   return cs;
+}
+
+std::pair<uint64_t, uint64_t> ChassisRuntime::ZapCounts() const {
+  std::pair<uint64_t, uint64_t> n{0, 0};
+  for (const ZapHandler* z : {zap_, static_cast<const ZapHandler*>(manager_zap_.get())}) {
+    if (!z) continue;
+    n.first += z->accepted();
+    n.second += z->refused();
+  }
+  return n;
 }
 
 uint64_t ChassisRuntime::RefusedHandshakes() const {
@@ -851,11 +858,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   if (manager_transport_) m.corrupt_frames += manager_transport_->corrupt_frames();
   for (auto& b : blades_) m.corrupt_frames += b->transport->corrupt_frames();
   m.refused_handshakes = RefusedHandshakes();
-  for (const ZapHandler* z : {zap_, static_cast<const ZapHandler*>(manager_zap_.get())}) {
-    if (!z) continue;
-    m.zap_accepted += z->accepted();
-    m.zap_refused += z->refused();
-  }
+  std::tie(m.zap_accepted, m.zap_refused) = ZapCounts();
   for (BladeMetrics& b : m.blades) {
     if (!slot_index_.count(b.slot)) continue;
     OnBlade(b.slot, [&](BladeAgent& a) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <mutex>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "api/blade.h"
@@ -126,6 +127,8 @@ class ChassisRuntime {
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
   uint64_t RefusedHandshakes() const;
+  // (accepted, refused) by the process's ZAP handler and the manager's.
+  std::pair<uint64_t, uint64_t> ZapCounts() const;
   ConfigState CurrentConfigState() const;
   std::string ListSessions(const std::vector<std::string>& words, bool text);  // every transport of this process, atomic counters
   std::string HandleControl(const std::string& command);
