@@ -452,6 +452,9 @@ void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   const uint8_t slot = st.from()->slot();
   if (slot < 1 || slot > cfg_.slots) return;
   BladeView& b = blades_[slot - 1];
+  if (b.live && b.epoch != 0 && st.from()->epoch() != b.epoch) BladeRestarted(b, st.from()->epoch());
+  if (RestartHeld(b)) return;
+  b.restarted_at = Nanos(-1);
   const bool was_live = b.live;
   NoteCaughtUp();  // before a report that says not ready
   b.live = true;
@@ -942,6 +945,59 @@ void ChassisManager::PeerBladesLost(const PeerView& p, const std::vector<uint8_t
     commands_.SendTo(slot, {.kind = wire::CommandKind::Adopt, .peer = p.chassis},
                      [this](uint8_t s) { return BladeLive(s); });
   }
+}
+
+// A blade back with a new epoch before it was marked dead (a blade process
+// or a board restarted faster than blade-hb-lost-threshold intervals): its
+// previous incarnation is gone with what it owned, whose copies are at its
+// mirrors. Like a restarted peer chassis, it is dead first, then back: a
+// peer takes those sessions over (in active-passive the role moves, as for
+// any dead blade), and only then is the new, empty incarnation live again.
+void ChassisManager::BladeRestarted(BladeView& b, uint32_t epoch) {
+  const Nanos now = loop_.Now();
+  blade_restarts_.Add();
+  BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot) << " restarted (epoch "
+                           << b.epoch << " -> " << epoch << ") before it was marked dead: taken as dead, then as back";
+  b.live = false;
+  if (b.dead_epoch != b.epoch) b.given_up_takeover = 0;
+  b.dead_epoch = b.epoch;
+  b.epoch = epoch;
+  slot_down_at_ = now;
+  failover_started_ = now;
+  const bool owned_any = cfg_.mode == HaMode::kActiveActive || role_ == HaRole::kPrimary || role_ == HaRole::kStandalone;
+  b.restarted_at = owned_any && PeerMirrorsSlot(b.slot) ? now : Nanos(-1);
+  RefreshSlots();
+  Evaluate();
+  SendHeartbeats();  // the peers learn it now, ahead of its flows' packets
+}
+
+// Kept dead until a peer says it took over the previous incarnation's
+// sessions: in active-active the heir lists the slot's takeover, in
+// active-passive the new primary adopted ours. At least one heartbeat
+// round, at most while the mirrors still keep the previous table.
+bool ChassisManager::RestartHeld(const BladeView& b) const {
+  if (b.restarted_at < Nanos(0)) return false;
+  const Nanos held = loop_.Now() - b.restarted_at;
+  if (held < cfg_.hb_interval) return true;
+  if (held >= kOrphanTakeoverWindow) return false;
+  for (const auto& [id, p] : peers_) {
+    if (!p.alive) continue;
+    if (cfg_.mode == HaMode::kActiveActive) {
+      for (const wire::TakenOverBlade& t : p.took_ours) {
+        if (t.slot() == b.slot && (t.epoch() == b.dead_epoch || t.epoch() == b.epoch)) return false;
+      }
+    } else if (p.role == HaRole::kPrimary && p.adopted_ours) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ChassisManager::PeerMirrorsSlot(uint8_t slot) const {
+  return std::any_of(peers_.begin(), peers_.end(), [&](const auto& kv) {
+    const PeerView& p = kv.second;
+    return p.alive && p.live_slots && std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end();
+  });
 }
 
 // A blade of ours that was only silent (a stall, a blip on the backplane)

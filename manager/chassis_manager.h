@@ -97,6 +97,9 @@ struct BladeView {
   uint32_t epoch = 0;  // its stream's incarnation (its own when it runs as a process of its own)
   uint32_t dead_epoch = 0;         // the incarnation last marked dead here (a peer may take it over)
   uint32_t given_up_takeover = 0;  // the last takeover of dead_epoch it was told to give up
+  // Back with a new epoch before it was marked dead: kept dead from then
+  // until a peer took over what dead_epoch owned (ChassisManager::RestartHeld).
+  Nanos restarted_at{-1};
   std::vector<wire::StandbySummary> standby;
   std::vector<uint8_t> fenced_owners;  // chassis whose fenced stream its mirrors hold up to the fence
   std::map<std::string, uint64_t> counters;  // by name; an absent one is 0
@@ -185,6 +188,8 @@ class ChassisManager {
   uint64_t blade_alives() const { return blade_alives_.get(); }
   // Peers seen with a new epoch before their loss was declared (taken as lost, then back).
   uint64_t peer_restarts() const { return peer_restarts_.get(); }
+  // Blades of this chassis back with a new epoch before they were marked dead.
+  uint64_t blade_restarts() const { return blade_restarts_.get(); }
   // Handovers that adopted without every blade past the stepped-down
   // primary's fence (HandoverWait ran out): what it sent last may be lost.
   uint64_t handovers_unfenced() const { return handovers_unfenced_.get(); }
@@ -274,6 +279,10 @@ class ChassisManager {
   Link PeerLink(uint8_t peer) const;
   void PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before);
   void GiveUpWhatPeersTookOver(const PeerView& p);
+  void BladeRestarted(BladeView& b, uint32_t epoch);
+  bool RestartHeld(const BladeView& b) const;
+  // A live peer's blade of this slot is live: it mirrors ours and can take it over.
+  bool PeerMirrorsSlot(uint8_t slot) const;
   // Whether a session may live on another slot than its flow's home: a slot
   // is down here or at a peer, or was within the longest session lifetime.
   bool SlotsMoved() const;
@@ -349,6 +358,7 @@ class ChassisManager {
   Nanos last_tick_{0};
   Nanos held_up_until_{0};
   Counter peer_restarts_;
+  Counter blade_restarts_;
   Counter handovers_unfenced_;
   Nanos promoted_at_{0};  // when we last became primary (a handover's wait starts no earlier)
   void PeerSilent(uint8_t id, Nanos now);

@@ -174,6 +174,9 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
         MetricType::Counter, static_cast<double>(m.held_up), {{"chassis", ch}});
   f.Add("bladesync_peer_restarts_total", "Peers back with a new epoch before their loss was declared (taken over).",
         MetricType::Counter, static_cast<double>(m.peer_restarts), {{"chassis", ch}});
+  f.Add("bladesync_blade_restarts_total",
+        "Blades of this chassis back with a new epoch before they were marked dead (taken as dead, then as back).",
+        MetricType::Counter, static_cast<double>(m.blade_restarts), {{"chassis", ch}});
   f.Add("bladesync_handovers_unfenced_total",
         "Handovers that adopted before every blade held the stepped-down primary's stream up to its fence (waited out).",
         MetricType::Counter, static_cast<double>(m.handovers_unfenced), {{"chassis", ch}});

@@ -67,6 +67,7 @@ struct ChassisMetrics {
   uint64_t split_brains_averted = 0;
   uint64_t held_up = 0;  // the manager's loop held up past two intervals
   uint64_t peer_restarts = 0;
+  uint64_t blade_restarts = 0;  // blades back with a new epoch before they were marked dead
   uint64_t handovers_unfenced = 0;
   uint64_t ingress_packets = 0;
   uint64_t ingress_dropped = 0;

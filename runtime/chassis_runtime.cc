@@ -777,6 +777,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       m.split_brains_averted = mg.split_brains_averted();
       m.held_up = mg.held_up();
       m.peer_restarts = mg.peer_restarts();
+      m.blade_restarts = mg.blade_restarts();
       m.handovers_unfenced = mg.handovers_unfenced();
       m.ingress_packets = mg.ingress_packets();
       m.ingress_dropped = mg.ingress_dropped();

@@ -48,6 +48,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("held_up").Uint(m.held_up());
   j.Key("blade_alives").Uint(m.blade_alives());
   j.Key("peer_restarts").Uint(m.peer_restarts());
+  j.Key("blade_restarts").Uint(m.blade_restarts());
   j.Key("handovers_unfenced").Uint(m.handovers_unfenced());
   j.Key("last_failover_ms").Double(static_cast<double>(m.last_failover_duration().count()) / 1e6);
   j.Key("last_failover_done_ns").Int(m.last_failover_done_wall().count());
