@@ -207,9 +207,13 @@ int main(int argc, char** argv) {
     auto on_role = [data_plane, &blade](api::Role now) {
       if (now == api::Role::kPrimary || now == api::Role::kStandalone) data_plane->Open(blade);
     };
-    blade.OnRoleChange([on_role](api::Role was, api::Role now) {
-      std::printf("role %s -> %s\n", api::RoleName(was), api::RoleName(now));
-      on_role(now);
+    // On the next turn too, behind an adoption's walk posted before it: the
+    // data plane opens sessions as primary only once it took the adopted ones.
+    blade.OnRoleChange([data_plane, on_role](api::Role was, api::Role now) {
+      data_plane->embedded->Post([on_role, was, now](api::Blade&) {
+        std::printf("role %s -> %s\n", api::RoleName(was), api::RoleName(now));
+        on_role(now);
+      });
     });
     on_role(blade.role());  // told before the listener was there
   });
