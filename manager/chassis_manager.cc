@@ -548,10 +548,7 @@ void ChassisManager::Tick() {
   for (BladeView& b : blades_) {
     if (held_up) break;
     if (b.live && now - b.last_seen > cfg_.hb_interval * cfg_.blade_hb_lost_threshold) {
-      b.live = false;
-      slot_down_at_ = now;
-      if (b.dead_epoch != b.epoch) b.given_up_takeover = 0;
-      b.dead_epoch = b.epoch;
+      MarkDead(b, now);
       failover_started_ = now - cfg_.hb_interval * cfg_.blade_hb_lost_threshold;  // when it went silent
       BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot)
                                << " missed its reports: marked dead";
@@ -958,17 +955,22 @@ void ChassisManager::BladeRestarted(BladeView& b, uint32_t epoch) {
   blade_restarts_.Add();
   BS_LOG(kWarn, "manager") << "chassis " << int(cfg_.chassis) << ": blade in slot " << int(b.slot) << " restarted (epoch "
                            << b.epoch << " -> " << epoch << ") before it was marked dead: taken as dead, then as back";
-  b.live = false;
-  if (b.dead_epoch != b.epoch) b.given_up_takeover = 0;
-  b.dead_epoch = b.epoch;
+  MarkDead(b, now);
   b.epoch = epoch;
-  slot_down_at_ = now;
   failover_started_ = now;
   const bool owned_any = cfg_.mode == HaMode::kActiveActive || role_ == HaRole::kPrimary || role_ == HaRole::kStandalone;
   b.restarted_at = owned_any && PeerMirrorsSlot(b.slot) ? now : Nanos(-1);
   RefreshSlots();
   Evaluate();
   SendHeartbeats();  // the peers learn it now, ahead of its flows' packets
+}
+
+// Its current incarnation is dead here (a peer may take it over).
+void ChassisManager::MarkDead(BladeView& b, Nanos now) {
+  b.live = false;
+  slot_down_at_ = now;
+  if (b.dead_epoch != b.epoch) b.given_up_takeover = 0;
+  b.dead_epoch = b.epoch;
 }
 
 // Kept dead until a peer says it took over the previous incarnation's

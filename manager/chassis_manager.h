@@ -279,6 +279,7 @@ class ChassisManager {
   Link PeerLink(uint8_t peer) const;
   void PeerBladesLost(const PeerView& p, const std::vector<uint8_t>& live_before);
   void GiveUpWhatPeersTookOver(const PeerView& p);
+  void MarkDead(BladeView& b, Nanos now);
   void BladeRestarted(BladeView& b, uint32_t epoch);
   bool RestartHeld(const BladeView& b) const;
   // A live peer's blade of this slot is live: it mirrors ours and can take it over.
