@@ -739,12 +739,12 @@ void ChassisManager::Evaluate() {
         // The primary lost before, when our view of who comes next moved in
         // between: nobody else took the role, so it is ours to adopt. If it
         // is back with a new incarnation, only while our blades still keep
-        // the old one's tables (2 s at least, from about when we noticed):
+        // the old one's tables (OrphanTakeoverWindow, from about when we noticed):
         // later an Adopt would take the live incarnation's.
         if (lost_primary_ && lost_primary_->first != old_primary) {
           auto lp = peers_.find(lost_primary_->first);
           const bool back = lp != peers_.end() && lp->second.alive;
-          if (!back || loop_.Now() - lost_primary_->second < kOrphanTakeoverWindow) AdoptFrom(lost_primary_->first);
+          if (!back || loop_.Now() - lost_primary_->second < OrphanTakeoverWindow()) AdoptFrom(lost_primary_->first);
         }
         lost_primary_.reset();
         CountFailover();
@@ -773,7 +773,7 @@ void ChassisManager::Evaluate() {
 bool ChassisManager::StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const {
   return cfg_.mode == HaMode::kActivePassive && lost_primary_ && lost_primary_->first == id && p.alive &&
          p.epoch != lost_primary_epoch_ && p.role != HaRole::kPrimary && p.role != HaRole::kStandalone &&
-         loop_.Now() - lost_primary_->second < kOrphanTakeoverWindow;
+         loop_.Now() - lost_primary_->second < OrphanTakeoverWindow();
 }
 
 // Adopt before relinquish: a primary that steps down keeps its sessions
@@ -981,7 +981,6 @@ bool ChassisManager::RestartHeld(const BladeView& b) const {
   if (b.restarted_at < Nanos(0)) return false;
   const Nanos held = loop_.Now() - b.restarted_at;
   if (held < cfg_.hb_interval) return true;
-  if (held >= kOrphanTakeoverWindow) return false;
   for (const auto& [id, p] : peers_) {
     if (!p.alive) continue;
     if (cfg_.mode == HaMode::kActiveActive) {
@@ -992,7 +991,7 @@ bool ChassisManager::RestartHeld(const BladeView& b) const {
       return false;
     }
   }
-  return true;
+  return held < OrphanTakeoverWindow();
 }
 
 bool ChassisManager::PeerMirrorsSlot(uint8_t slot) const {

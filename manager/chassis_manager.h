@@ -346,9 +346,10 @@ class ChassisManager {
   std::optional<std::pair<uint8_t, Nanos>> lost_primary_;
   uint32_t lost_primary_epoch_ = 0;
   // How long after that loss a takeover may still adopt the lost primary's
-  // previous incarnation: blades keep its tables at least 2 s
-  // (StandbyTable::DropOrphanIfStale), and half of that leaves a margin.
-  static constexpr Nanos kOrphanTakeoverWindow = std::chrono::seconds(1);
+  // previous incarnation (or a restarted blade's): a handover's wait, one
+  // second at least. Blades keep those tables twice as long
+  // (StandbyTable::OrphanKeptFor), which leaves a margin.
+  Nanos OrphanTakeoverWindow() const { return std::max<Nanos>(std::chrono::seconds(1), HandoverWait()); }
   Nanos failover_done_wall_{0};
   void CheckPeers();
   bool manual_failover_ = false;

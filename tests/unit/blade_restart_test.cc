@@ -23,18 +23,26 @@ struct Case {
   bool active_active;
   Nanos down_for;  // from the blade's death to its new incarnation's start
   uint8_t chassis = 1;  // whose blade in slot 1 restarts (chassis 1 is the primary)
+  Nanos hb = milliseconds(100);  // hb-interval of blades and managers alike
 };
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class BladeRestartTest : public ::testing::TestWithParam<Case> {
  protected:
-  BladeRestartTest() : c_(2, 2, 41, Options(GetParam().active_active)) {}
-  static SimClusterOptions Options(bool aa) {
+  BladeRestartTest() : c_(2, 2, 41, Options(GetParam())) {}
+  static SimClusterOptions Options(const Case& c) {
     SimClusterOptions o;
-    if (aa) {
-      o.blade = [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; };
-      o.manager = [](ManagerConfig& m) { m.mode = HaMode::kActiveActive; };
-    }
+    const HaMode mode = c.active_active ? HaMode::kActiveActive : HaMode::kActivePassive;
+    const Nanos hb = c.hb;
+    o.blade = [mode, hb](BladeConfig& b) {
+      b.pickup.mode = mode;
+      b.hb_interval = hb;
+    };
+    o.manager = [mode, hb](ManagerConfig& m) {
+      m.mode = mode;
+      m.hb_interval = hb;
+      if (hb > milliseconds(100)) m.hb_lost_threshold = 6;
+    };
     return o;
   }
   // How many live blades own key n, and whether one of them is on a chassis
@@ -56,25 +64,27 @@ class BladeRestartTest : public ::testing::TestWithParam<Case> {
 };
 
 TEST_P(BladeRestartTest, ThePreviousIncarnationsSessionsKeepOneOwner) {
-  c_.RunFor(seconds(2));
+  // Times in units of the default 100 ms heartbeat, so slow heartbeats scale them.
+  const auto scaled = [](Nanos t) { return t * (GetParam().hb / milliseconds(100)); };
+  c_.RunFor(scaled(seconds(2)));
   ASSERT_EQ(c_.manager(1)->role(), HaRole::kPrimary);
   for (uint32_t n = 0; n < kSessions; ++n) {
     SessionFacts f;
     f.key = KeyOf(n);
     c_.blade(1, 1)->CreateSession(f, SessionState{kTcpEstablished, 0, 3600u});
   }
-  c_.RunFor(seconds(1));
+  c_.RunFor(scaled(seconds(1)));
   ASSERT_EQ(c_.blade(2, 1)->standby(1)->store().live(), kSessions);
 
   const uint8_t ch = GetParam().chassis;
   c_.KillBlade(ch, 1);
   c_.RunFor(GetParam().down_for);
   c_.RestartBlade(ch, 1, 777);
-  c_.RunFor(seconds(6));  // past the orphans' keeping time (2 s)
+  c_.RunFor(scaled(seconds(6)));  // past the orphans' keeping time
 
   // Its manager took it as dead then back when it came back before its
-  // reports were missed (blade-hb-lost-threshold x hb-interval: 500 ms).
-  const bool fast = GetParam().down_for < milliseconds(500);
+  // reports were missed (blade-hb-lost-threshold x hb-interval).
+  const bool fast = GetParam().down_for < GetParam().hb * 5;
   EXPECT_EQ(c_.manager(ch)->blade_restarts(), fast ? 1u : 0u);
   EXPECT_TRUE(c_.manager(ch)->blades()[0].live) << "the new incarnation is back";
 
@@ -107,7 +117,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"ActiveActiveFasterThanDetection", true, milliseconds(100)},
                       Case{"ActiveActiveAfterDetection", true, seconds(1)},
                       Case{"ActivePassiveSecondaryFasterThanDetection", false, milliseconds(100), 2},
-                      Case{"ActiveActiveOtherChassisFasterThanDetection", true, milliseconds(100), 2}),
+                      Case{"ActiveActiveOtherChassisFasterThanDetection", true, milliseconds(100), 2},
+                      // hb-interval 10 (1 s): a handover takes seconds, longer than the
+                      // one second a restart was once held at most.
+                      Case{"ActivePassiveSlowHeartbeats", false, milliseconds(100), 1, seconds(2)},
+                      Case{"ActiveActiveSlowHeartbeats", true, milliseconds(100), 1, seconds(2)}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 }  // namespace
