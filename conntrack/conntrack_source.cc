@@ -71,6 +71,7 @@ void ConntrackSource::OnReadable() {
   // CPU per frame, spread over more). 1 ms is below the kernel's own event
   // batching noise and far below any session timer.
   if (r.events > 0 && r.events < kGatherBelow) {
+    watch_->Pause();  // else each event of the burst wakes the loop meanwhile
     gather_->Arm(kGatherFor);
     return;
   }

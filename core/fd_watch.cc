@@ -5,9 +5,14 @@
 namespace bladesync {
 
 struct FdWatch::Impl {
-  Impl(AsioEventLoop& loop, int fd, std::function<void()> f) : sd(loop.context()), on_ready(std::move(f)) { sd.assign(fd); }
-  ~Impl() { sd.release(); }  // the descriptor belongs to its socket
+  Impl(AsioEventLoop& loop, int fd, std::function<void()> f) : sd(loop.context()), fd(fd), on_ready(std::move(f)) {
+    sd.assign(fd);
+  }
+  ~Impl() {
+    if (sd.is_open()) sd.release();  // the descriptor belongs to its socket
+  }
   boost::asio::posix::stream_descriptor sd;
+  int fd;
   std::function<void()> on_ready;
 };
 
@@ -18,17 +23,23 @@ FdWatch::~FdWatch() { Close(); }
 
 void FdWatch::Wait() {
   Impl* impl = impl_.get();
+  if (!impl->sd.is_open()) impl->sd.assign(impl->fd);
   impl->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                       [impl, alive = alive_](const boost::system::error_code& ec) {
                         if (!ec && *alive) impl->on_ready();
                       });
 }
 
+void FdWatch::Pause() {
+  // release() takes it out of epoll; a Wait() pending ends as aborted.
+  if (*alive_ && impl_->sd.is_open()) impl_->sd.release();
+}
+
 void FdWatch::Close() {
   if (!*alive_) return;
   *alive_ = false;
   boost::system::error_code ec;
-  impl_->sd.cancel(ec);
+  if (impl_->sd.is_open()) impl_->sd.cancel(ec);
 }
 
 }  // namespace bladesync

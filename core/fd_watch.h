@@ -22,6 +22,11 @@ class FdWatch {
   FdWatch& operator=(const FdWatch&) = delete;
 
   void Wait();
+  // Until the next Wait(), the loop does not wake for this descriptor at all.
+  // Without it every arrival wakes the loop even with no Wait() armed: Asio
+  // keeps a descriptor in epoll, edge-triggered, for as long as it has it
+  // (a netlink event socket in a burst: one wake per event).
+  void Pause();
   void Close();
   // A guard that turns false on Close(): for work posted to the loop.
   std::shared_ptr<const bool> alive() const { return alive_; }
