@@ -15,15 +15,16 @@ namespace bladesync {
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "chunks are moved with memcpy");
 
 // A full chunk comes ready from the page supply when it has one (faulted in
-// off the sync path), and the next two are asked for; else it is mapped and
-// faulted in here. A fresh mapping is zero, which is what empty records
-// are: it is not written again.
+// off the sync path), and one more is asked for in its place, so two stay
+// asked for ahead; else it is mapped and faulted in here. A fresh mapping is
+// zero, which is what empty records are: it is not written again.
 SessionRecord* RecordSlab::NewChunk(size_t records) {
   constexpr size_t kChunkBytes = kChunk * sizeof(SessionRecord);
   static_assert(kChunkBytes % kHugePage == 0, "a full chunk is whole huge pages");
   if (records == kChunk) {
     void* ready = PageSupply::Get().Take(kChunkBytes);
-    PageSupply::Get().Want(kChunkBytes, 2);
+    PageSupply::Get().Want(kChunkBytes, asked_ahead_ ? 1 : 2);
+    asked_ahead_ = true;
     if (ready) return static_cast<SessionRecord*>(ready);
     void* own = MapHugePages(kChunkBytes);
     PopulateHugePages(own, kChunkBytes);

@@ -48,6 +48,7 @@ class RecordSlab {
     std::swap(a.first_capacity_, b.first_capacity_);
     std::swap(a.size_, b.size_);
     std::swap(a.empty_chunks_, b.empty_chunks_);
+    std::swap(a.asked_ahead_, b.asked_ahead_);
   }
 
   size_t size() const { return size_; }
@@ -87,6 +88,7 @@ class RecordSlab {
   size_t first_capacity_ = 0;  // records in chunks_[0]; kChunk once a second chunk exists
   size_t size_ = 0;
   size_t empty_chunks_ = 0;  // chunks_ entries that are EmptyChunk()
+  bool asked_ahead_ = false;  // the page supply has two chunks asked for (NewChunk)
 };
 
 }  // namespace bladesync

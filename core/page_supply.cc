@@ -23,8 +23,15 @@ size_t PageSupply::ReadyBytesLocked() const {
   return sum;
 }
 
+void PageSupply::SettleAskLocked(size_t bytes) {
+  auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
+  if (w == wanted_.end()) return;
+  if (--w->count == 0) wanted_.erase(w);
+}
+
 void* PageSupply::Take(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
+  SettleAskLocked(bytes);
   for (size_t i = 0; i < ready_.size(); ++i) {
     if (ready_[i].bytes != bytes) continue;
     void* p = ready_[i].p;
@@ -38,12 +45,12 @@ void* PageSupply::Take(size_t bytes) {
 
 void PageSupply::Want(size_t bytes, size_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (bytes > kMaxReadyBytes) return;
+  if (bytes > kMaxReadyBytes || count == 0) return;
   auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
   if (w == wanted_.end()) {
     wanted_.push_back(Wanted{bytes, count});
   } else {
-    w->count = std::max(w->count, count);
+    w->count += count;
   }
   StartLocked();
   work_.notify_one();
@@ -56,6 +63,20 @@ void PageSupply::GiveBack(void* p, size_t bytes) {
   work_.notify_one();
 }
 
+// The smallest ask first: a slab's next 2 MiB chunk is needed sooner than
+// a key index's next table, and is faulted in a hundred times faster.
+size_t PageSupply::NextLocked() const {
+  const size_t held = ReadyBytesLocked() + partial_.bytes;
+  size_t next = 0;
+  for (const Wanted& w : wanted_) {
+    const size_t have = static_cast<size_t>(std::count_if(ready_.begin(), ready_.end(),
+                                                          [&](const Ready& r) { return r.bytes == w.bytes; })) +
+                        (partial_.bytes == w.bytes ? 1 : 0);
+    if (have < w.count && held + w.bytes <= kMaxReadyBytes && (next == 0 || w.bytes < next)) next = w.bytes;
+  }
+  return next;
+}
+
 uint64_t PageSupply::taken() const {
   std::lock_guard<std::mutex> lock(mu_);
   return taken_;
@@ -66,9 +87,14 @@ uint64_t PageSupply::missed() const {
   return missed_;
 }
 
+size_t PageSupply::ready_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ReadyBytesLocked();
+}
+
 void PageSupply::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [&] { return !busy_ && wanted_.empty() && give_back_.empty(); });
+  idle_.wait(lock, [&] { return !busy_ && NextLocked() == 0 && !partial_.p && give_back_.empty(); });
 }
 
 void PageSupply::Run() {
@@ -84,30 +110,53 @@ void PageSupply::Run() {
       busy_ = false;
       continue;
     }
-    if (!wanted_.empty()) {
-      const Wanted w = wanted_.front();
-      const size_t have = static_cast<size_t>(
-          std::count_if(ready_.begin(), ready_.end(), [&](const Ready& r) { return r.bytes == w.bytes; }));
-      if (have >= w.count || ReadyBytesLocked() + w.bytes > kMaxReadyBytes) {
-        wanted_.erase(wanted_.begin());
-        continue;
-      }
+    // A large mapping is faulted in a slice at a time, and a smaller ask
+    // that comes meanwhile goes first: faulting in 32 MiB takes 15-60 ms
+    // here, time in which a growing slab would otherwise find no chunk ready.
+    const size_t next = NextLocked();
+    if (partial_.p && (next == 0 || next > kSlice)) {
+      const size_t slice = std::min(kSlice, partial_.bytes - partial_.done);
+      char* at = static_cast<char*>(partial_.p) + partial_.done;
       busy_ = true;
       lock.unlock();
-      void* p = MapHugePages(w.bytes);
-      PopulateHugePages(p, w.bytes);
+      PopulateHugePages(at, slice);
       lock.lock();
       busy_ = false;
-      ready_.push_back(Ready{w.bytes, p, std::chrono::steady_clock::now()});
+      partial_.done += slice;
+      if (partial_.done == partial_.bytes) {
+        ready_.push_back(Ready{partial_.bytes, partial_.p, std::chrono::steady_clock::now()});
+        partial_ = Partial{};
+      }
       continue;
     }
-    // Ready mappings nobody took go back to the kernel after a while.
+    if (next > kSlice) {
+      busy_ = true;
+      lock.unlock();
+      void* p = MapHugePages(next);
+      lock.lock();
+      busy_ = false;
+      partial_ = Partial{p, next, 0};
+      continue;
+    }
+    if (next != 0) {
+      busy_ = true;
+      lock.unlock();
+      void* p = MapHugePages(next);
+      PopulateHugePages(p, next);
+      lock.lock();
+      busy_ = false;
+      ready_.push_back(Ready{next, p, std::chrono::steady_clock::now()});
+      continue;
+    }
+    // Ready mappings nobody took go back to the kernel after a while, with
+    // their asks (else the next round would prepare them again).
     const auto now = std::chrono::steady_clock::now();
     for (size_t i = 0; i < ready_.size();) {
       if (now - ready_[i].since < kKeepReady) {
         ++i;
         continue;
       }
+      SettleAskLocked(ready_[i].bytes);
       give_back_.emplace_back(ready_[i].p, ready_[i].bytes);
       ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     }

@@ -13,9 +13,14 @@
 // own, as before. Old arrays go back here too (GiveBack), so unmapping a
 // large one is not on the sync path either.
 //
+// Each ask is for one Take: two tables asking for the same size at once
+// (an owner's and a mirror's key index, growing at the same session count)
+// get two mappings. A Take settles one ask of its size, ready or not.
+//
 // Memory held ahead is bounded: kMaxReadyBytes in all (a larger array is
 // not prepared; its table maps it on the sync path as before), and a ready
-// mapping nobody took within kKeepReady goes back to the kernel.
+// mapping nobody took within kKeepReady goes back to the kernel, its ask
+// with it.
 //
 //   PageSupply::Get().Want(kHugePage, 2);
 //   void* p = PageSupply::Get().Take(kHugePage);  // nullptr: map your own
@@ -34,8 +39,9 @@ namespace bladesync {
 
 class PageSupply {
  public:
-  // Ready mappings, all sizes together, at most this many bytes.
-  static constexpr size_t kMaxReadyBytes = size_t{64} << 20;
+  // Ready mappings, all sizes together, at most this many bytes: room for
+  // the next key index of two tables of 2-3 million sessions at once.
+  static constexpr size_t kMaxReadyBytes = size_t{192} << 20;
   static constexpr std::chrono::seconds kKeepReady{30};
 
   // The process's supply (its thread starts at the first Want).
@@ -45,8 +51,8 @@ class PageSupply {
   // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
   // GiveBack).
   void* Take(size_t bytes);
-  // Asks for `count` mappings of `bytes` to be ready soon (counting those
-  // ready already; within kMaxReadyBytes). Once: a Take does not ask again.
+  // Asks for `count` more mappings of `bytes` to be ready soon (within
+  // kMaxReadyBytes), one per Take to come: a Take does not ask again.
   void Want(size_t bytes, size_t count);
   // Unmaps `p` (a MapHugePages mapping of `bytes`) on the supply's thread.
   void GiveBack(void* p, size_t bytes);
@@ -55,6 +61,7 @@ class PageSupply {
   // when none was ready.
   uint64_t taken() const;
   uint64_t missed() const;
+  size_t ready_bytes() const;
   // Blocks until the thread has nothing left to do (tests).
   void WaitIdle();
 
@@ -62,6 +69,10 @@ class PageSupply {
   PageSupply() = default;
   void Run();
   size_t ReadyBytesLocked() const;
+  // The size of a mapping to prepare next (an ask not met by one ready,
+  // within the bound), or 0.
+  size_t NextLocked() const;
+  void SettleAskLocked(size_t bytes);
   void StartLocked();
 
   mutable std::mutex mu_;
@@ -73,13 +84,21 @@ class PageSupply {
     size_t bytes;
     size_t count;
   };
-  std::vector<Wanted> wanted_;                      // target ready count per size
+  std::vector<Wanted> wanted_;                      // asks not yet settled, per size
   struct Ready {
     size_t bytes;
     void* p;
     std::chrono::steady_clock::time_point since;
   };
   std::vector<Ready> ready_;
+  // A large mapping being faulted in, kSlice bytes at a time.
+  static constexpr size_t kSlice = size_t{4} << 20;
+  struct Partial {
+    void* p = nullptr;
+    size_t bytes = 0;
+    size_t done = 0;
+  };
+  Partial partial_;
   std::deque<std::pair<void*, size_t>> give_back_;  // (mapping, bytes)
   uint64_t taken_ = 0;
   uint64_t missed_ = 0;
