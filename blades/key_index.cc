@@ -76,7 +76,11 @@ void KeyIndex::Insert(uint32_t id, uint32_t tag) {
   }
 }
 
+// Erases walk too: a table whose inserts stop mid-move (sessions that only
+// expire from then on) would otherwise keep both tables, and probe both on
+// every miss, for as long as it lives.
 void KeyIndex::Erase(uint32_t id, uint32_t tag) {
+  if (old_.slots) Walk(kWalkPerInsert);
   if (now_.Erase(id, tag)) return;
   const bool found = old_.slots && old_.Erase(id, tag);
   assert(found);

@@ -77,6 +77,25 @@ TEST(KeyIndex, GrowsAFewEntriesPerInsertNotAllAtOnce) {
   }
 }
 
+// Inserts that stop mid-move: the erases that follow finish it, so the old
+// table does not stay (its memory, and a second probe on every miss).
+TEST(KeyIndex, ErasesFinishAMoveThatInsertsLeft) {
+  KeyIndex index;
+  uint32_t id = 0;
+  while (!index.growing()) index.Insert(id, id * 2654435761u), ++id;
+  for (int i = 0; i < 8; ++i) index.Insert(id, id * 2654435761u), ++id;
+  ASSERT_TRUE(index.growing());
+  const size_t before = index.MemoryBytes();
+  uint32_t erased = 0;
+  for (; erased < id / 2 && index.growing(); ++erased) index.Erase(erased, erased * 2654435761u);
+  EXPECT_FALSE(index.growing()) << "the old table outlived " << erased << " erases";
+  EXPECT_LT(index.MemoryBytes(), before);
+  for (uint32_t x = 0; x < id; ++x) {
+    const auto found = index.Find(x * 2654435761u, [&](uint32_t y) { return y == x; });
+    EXPECT_EQ(found, x < erased ? std::nullopt : std::optional<uint32_t>(x)) << x;
+  }
+}
+
 TEST(KeyIndex, ReserveMakesRoomAtOnce) {
   KeyIndex index;
   for (uint32_t id = 0; id < 1000; ++id) index.Insert(id, id * 2654435761u);
