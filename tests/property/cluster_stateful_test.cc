@@ -693,8 +693,33 @@ struct ManualFailover : Cmd {
     s.WithoutRandomLoss([&] {
       s.c.manager(t)->SetManualFailover(true);
       s.c.RunFor(seconds(1));
+      // The role has moved (execute ha failover set 1) when another chassis
+      // is as good a candidate but for priority: every blade live, as ours
+      // (a chassis with a dead blade loses on live blades, not priority).
+      if (AllBladesLive(m, s, t) && OtherFullChassis(m, s, t)) {
+        ++s.stats.commands["judged.manual_failover"];
+        const std::vector<uint8_t> now = s.c.TrafficChassis();
+        if (std::find(now.begin(), now.end(), t) != now.end()) {
+          s.Fail("manual failover: chassis " + std::to_string(t) + " still processes traffic 1 s after it was set");
+        }
+      }
       s.c.manager(t)->SetManualFailover(false);
     });
+  }
+  static bool AllBladesLive(const Model& m, Sut& s, uint8_t x) {
+    ChassisManager* mgr = s.c.manager(x);
+    if (!mgr) return false;
+    for (const auto& b : mgr->blades()) {
+      if (!b.live || !b.ready) return false;
+    }
+    return static_cast<int>(mgr->blades().size()) == m.slots;
+  }
+  static bool OtherFullChassis(const Model& m, Sut& s, uint8_t t) {
+    for (int x = 1; x <= m.chassis; ++x) {
+      const uint8_t c = static_cast<uint8_t>(x);
+      if (c != t && s.c.alive(c) && !s.c.paused(c) && AllBladesLive(m, s, c)) return true;
+    }
+    return false;
   }
   void show(std::ostream& os) const override { os << "ExecuteHaFailover"; }
 };
@@ -931,6 +956,10 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
   for (const char* p : {"cases.judged_p6", "cases.with_failover"}) {
     EXPECT_GE(stats.commands[p] * 2, stats.cases) << p << ": " << stats.commands[p] << " of " << stats.cases;
   }
+  // A manual failover is judged (the role moved) when both chassis are whole.
+  EXPECT_GE(stats.commands["judged.manual_failover"] * 4, stats.commands["failover.manual"])
+      << "manual failovers judged: " << stats.commands["judged.manual_failover"] << " of "
+      << stats.commands["failover.manual"];
 }
 
 // Named regressions: cases the soak found with fresh seeds, replayed from
