@@ -10,6 +10,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -163,9 +164,11 @@ struct ControlServer::Impl {
   ControlServer& server;
   asio::io_context io;
   Local::acceptor acceptor;
-  int clients = 0;
+  std::atomic<int> clients{0};  // read by clients() from other threads
   std::thread thread;
 };
+
+int ControlServer::clients() const { return impl_ ? impl_->clients.load() : 0; }
 
 ControlServer::ControlServer(std::string path, Handler handler, ControlLimits limits)
     : path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {}

@@ -44,6 +44,8 @@ class ControlServer {
   const std::string& path() const { return path_; }
   // Connections cut off: another user, too many at once, too long, too slow.
   uint64_t refused() const { return refused_.get(); }
+  // Connections open now (any thread).
+  int clients() const;
 
  private:
   struct Impl;

@@ -23,6 +23,17 @@
 namespace bladesync {
 namespace {
 
+// Polls `done` every 5 ms for up to 5 s: waits on what the server did, not
+// on a time it is expected to have taken.
+template <typename F>
+bool WaitFor(F done) {
+  for (int i = 0; i < 1000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
 class ControlSocket : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -95,7 +106,7 @@ TEST_F(ControlSocket, TooLongTooSlowAndTooManyAreCutOffWithoutHoldingUpOthers) {
   // Too many at once: beyond max_clients a connection is closed unanswered.
   std::vector<int> idle;
   for (int i = 0; i < lim.max_clients; ++i) idle.push_back(Connect());
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(WaitFor([&] { return s.clients() == lim.max_clients; })) << s.clients() << " admitted";
   const uint64_t refused_before = s.refused();
   EXPECT_EQ(ReadAll(Connect()), "");
   EXPECT_EQ(s.refused(), refused_before + 1);
@@ -193,7 +204,10 @@ TEST_F(ControlSocket, UnreadRepliesAndOverlongLinesAreCutOff) {
     hogs.push_back(Connect());
     ASSERT_EQ(write(hogs.back(), "big\n", 4), 4);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  // Neither reads its answer: both are cut off (read_timeout) and their
+  // places are free again.
+  ASSERT_TRUE(WaitFor([&] { return s.clients() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return s.clients() == 0; })) << s.clients() << " still open";
   Result<std::string> r = ControlRequest(path_, "after", 2000);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r.value(), R"({"echo":"after"})");
