@@ -11,13 +11,13 @@ namespace bladesync {
 
 // Big tables are fresh mappings: zero, and faulted in already when the page
 // supply had one ready; small ones are zeroed here.
-KeyIndex::Table KeyIndex::Table::Make(size_t n) {
+KeyIndex::Table KeyIndex::Table::Make(size_t n, bool asked) {
   Table t;
   t.n = n;
   t.mask = n - 1;
   const size_t bytes = n * sizeof(Slot);
   if (bytes >= kHugePage) {
-    void* ready = PageSupply::Get().Take(bytes);
+    void* ready = PageSupply::Get().Take(bytes, asked);
     t.slots = static_cast<Slot*>(ready ? ready : MapHugePages(bytes));
   } else {
     t.slots = static_cast<Slot*>(::operator new(bytes));
@@ -62,7 +62,7 @@ bool KeyIndex::Table::Erase(uint32_t id, uint32_t tag) {
 void KeyIndex::Insert(uint32_t id, uint32_t tag) {
   if (old_.slots) Walk(kWalkPerInsert);
   if (now_.full_after_one_more()) {
-    if (old_.slots) Walk(old_.n);  // not done yet (erases do not walk): finish first
+    if (old_.slots) Walk(old_.n);  // not done yet (many erases, few inserts): finish first
     Grow(now_.n * 2);
   }
   now_.Place(Slot{id + 1, tag});
@@ -90,7 +90,7 @@ void KeyIndex::Erase(uint32_t id, uint32_t tag) {
 // The full table becomes the old one; entries move over as inserts come.
 void KeyIndex::Grow(size_t slots) {
   assert(!old_.slots);
-  old_ = std::exchange(now_, Table::Make(slots));
+  old_ = std::exchange(now_, Table::Make(slots, asked_ && slots * sizeof(Slot) >= kHugePage));
   asked_ = false;
   // Start the walk at an empty slot (a table at most 70% full has one), so
   // no cluster wraps around it.
@@ -127,6 +127,7 @@ void KeyIndex::Reserve(size_t entries) {
   size_t slots = now_.n;
   while (slots * 7 < entries * 10) slots *= 2;
   if (slots == now_.n) return;
+  ForgetAsk();
   if (old_.slots) Walk(old_.n);
   // Once, not once per doubling, and at once: a reserve happens before
   // traffic, so its memory is written now (faulted in), not under load.
@@ -139,7 +140,13 @@ void KeyIndex::Reserve(size_t entries) {
   asked_ = false;
 }
 
+void KeyIndex::ForgetAsk() {
+  if (asked_) PageSupply::Get().Forget(2 * now_.n * sizeof(Slot), 1);
+  asked_ = false;
+}
+
 void KeyIndex::Clear() {
+  ForgetAsk();
   now_.Free();
   old_.Free();
   walk_left_ = 0;

@@ -32,6 +32,7 @@ class KeyIndex {
  public:
   KeyIndex() : now_(Table::Make(kMinSlots)) {}
   ~KeyIndex() {
+    ForgetAsk();
     now_.Free();
     old_.Free();
   }
@@ -92,7 +93,7 @@ class KeyIndex {
     size_t n = 0;
     size_t mask = 0;
     size_t used = 0;
-    static Table Make(size_t n);
+    static Table Make(size_t n, bool asked = false);  // asked: this size was asked of the page supply
     void Free();
     bool full_after_one_more() const { return (used + 1) * 10 > n * 7; }  // at most 70%: short clusters
     void Place(Slot s) {
@@ -121,6 +122,9 @@ class KeyIndex {
   // Moves at least `budget` old slots (finishing the cluster it is in).
   void Walk(size_t budget);
   void Grow(size_t slots);
+  // The successor asked for will not be taken (the index goes, is cleared,
+  // or is reserved to another size).
+  void ForgetAsk();
 
   Table now_;
   Table old_;          // being emptied into now_; slots == nullptr when none

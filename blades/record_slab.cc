@@ -22,7 +22,7 @@ SessionRecord* RecordSlab::NewChunk(size_t records) {
   constexpr size_t kChunkBytes = kChunk * sizeof(SessionRecord);
   static_assert(kChunkBytes % kHugePage == 0, "a full chunk is whole huge pages");
   if (records == kChunk) {
-    void* ready = PageSupply::Get().Take(kChunkBytes);
+    void* ready = PageSupply::Get().Take(kChunkBytes, asked_ahead_);
     PageSupply::Get().Want(kChunkBytes, asked_ahead_ ? 1 : 2);
     asked_ahead_ = true;
     if (ready) return static_cast<SessionRecord*>(ready);
@@ -88,6 +88,8 @@ void RecordSlab::reserve(size_t n) {
 }
 
 void RecordSlab::clear() {
+  if (asked_ahead_) PageSupply::Get().Forget(kChunk * sizeof(SessionRecord), 2);
+  asked_ahead_ = false;
   for (size_t i = 0; i < chunks_.size(); ++i) FreeChunk(chunks_[i], i == 0 ? first_capacity_ : kChunk);
   chunks_.clear();
   chunks_.shrink_to_fit();

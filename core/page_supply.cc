@@ -29,9 +29,17 @@ void PageSupply::SettleAskLocked(size_t bytes) {
   if (--w->count == 0) wanted_.erase(w);
 }
 
-void* PageSupply::Take(size_t bytes) {
+bool PageSupply::StillAskedLocked(size_t bytes) const {
+  auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
+  if (w == wanted_.end()) return false;
+  const size_t ready = static_cast<size_t>(
+      std::count_if(ready_.begin(), ready_.end(), [&](const Ready& r) { return r.bytes == bytes; }));
+  return w->count > ready;
+}
+
+void* PageSupply::Take(size_t bytes, bool asked) {
   std::lock_guard<std::mutex> lock(mu_);
-  SettleAskLocked(bytes);
+  if (asked) SettleAskLocked(bytes);
   for (size_t i = 0; i < ready_.size(); ++i) {
     if (ready_[i].bytes != bytes) continue;
     void* p = ready_[i].p;
@@ -54,6 +62,25 @@ void PageSupply::Want(size_t bytes, size_t count) {
   }
   StartLocked();
   work_.notify_one();
+}
+
+void PageSupply::Forget(size_t bytes, size_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < count; ++i) SettleAskLocked(bytes);
+  // Ready ones beyond the asks left go back now, not in kKeepReady.
+  auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
+  size_t keep = w == wanted_.end() ? 0 : w->count;
+  for (size_t i = 0; i < ready_.size();) {
+    if (ready_[i].bytes != bytes || keep > 0) {
+      keep -= ready_[i].bytes == bytes ? 1 : 0;
+      ++i;
+      continue;
+    }
+    give_back_.emplace_back(ready_[i].p, ready_[i].bytes);
+    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  StartLocked();
+  work_.notify_one();  // (and a mapping being prepared for them is given up)
 }
 
 void PageSupply::GiveBack(void* p, size_t bytes) {
@@ -113,6 +140,13 @@ void PageSupply::Run() {
     // A large mapping is faulted in a slice at a time, and a smaller ask
     // that comes meanwhile goes first: faulting in 32 MiB takes 15-60 ms
     // here, time in which a growing slab would otherwise find no chunk ready.
+    // A large mapping whose ask went meanwhile (its table took its own, or
+    // is gone) is given up, not faulted in for nobody.
+    if (partial_.p && !StillAskedLocked(partial_.bytes)) {
+      give_back_.emplace_back(partial_.p, partial_.bytes);
+      partial_ = Partial{};
+      continue;
+    }
     const size_t next = NextLocked();
     if (partial_.p && (next == 0 || next > kSlice)) {
       const size_t slice = std::min(kSlice, partial_.bytes - partial_.done);

@@ -15,7 +15,9 @@
 //
 // Each ask is for one Take: two tables asking for the same size at once
 // (an owner's and a mirror's key index, growing at the same session count)
-// get two mappings. A Take settles one ask of its size, ready or not.
+// get two mappings. A Take by a table that asked settles one ask of its
+// size, ready or not; a table that goes away with asks open forgets them
+// (Forget), and a mapping whose ask is gone is not prepared further.
 //
 // Memory held ahead is bounded: kMaxReadyBytes in all (a larger array is
 // not prepared; its table maps it on the sync path as before), and a ready
@@ -23,7 +25,7 @@
 // with it.
 //
 //   PageSupply::Get().Want(kHugePage, 2);
-//   void* p = PageSupply::Get().Take(kHugePage);  // nullptr: map your own
+//   void* p = PageSupply::Get().Take(kHugePage, true);  // nullptr: map your own
 #pragma once
 
 #include <chrono>
@@ -49,8 +51,12 @@ class PageSupply {
 
   // A mapping of `bytes` (a multiple of the huge page size) that is already
   // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
-  // GiveBack).
-  void* Take(size_t bytes);
+  // GiveBack). `asked`: the caller asked for it (Want), so one ask of that
+  // size is settled.
+  void* Take(size_t bytes, bool asked);
+  // Settles up to `count` asks of `bytes` nobody will take (their table is
+  // gone, cleared, or grew another way).
+  void Forget(size_t bytes, size_t count);
   // Asks for `count` more mappings of `bytes` to be ready soon (within
   // kMaxReadyBytes), one per Take to come: a Take does not ask again.
   void Want(size_t bytes, size_t count);
@@ -73,6 +79,8 @@ class PageSupply {
   // within the bound), or 0.
   size_t NextLocked() const;
   void SettleAskLocked(size_t bytes);
+  // More asks of this size than mappings ready for them.
+  bool StillAskedLocked(size_t bytes) const;
   void StartLocked();
 
   mutable std::mutex mu_;

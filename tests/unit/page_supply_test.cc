@@ -35,7 +35,7 @@ TEST(PageSupply, AWantedMappingComesReadyZeroAndFaultedIn) {
   s.Want(bytes, 1);
   s.WaitIdle();
   const uint64_t taken = s.taken();
-  void* p = s.Take(bytes);
+  void* p = s.Take(bytes, true);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(s.taken(), taken + 1);
   const long faults = ThreadMinorFaults();
@@ -44,14 +44,14 @@ TEST(PageSupply, AWantedMappingComesReadyZeroAndFaultedIn) {
   UnmapHugePages(p, bytes);
   // Taken once: the want is not renewed by the take.
   s.WaitIdle();
-  EXPECT_EQ(s.Take(bytes), nullptr);
+  EXPECT_EQ(s.Take(bytes, false), nullptr);
 }
 
 TEST(PageSupply, FreshMappingsAreZero) {
   PageSupply& s = PageSupply::Get();
   s.Want(kHugePage, 1);
   s.WaitIdle();
-  void* p = s.Take(kHugePage);
+  void* p = s.Take(kHugePage, true);
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(AllZero(p, kHugePage));
   s.GiveBack(p, kHugePage);
@@ -61,7 +61,7 @@ TEST(PageSupply, FreshMappingsAreZero) {
 TEST(PageSupply, NothingReadyOfASizeNobodyWanted) {
   PageSupply& s = PageSupply::Get();
   const uint64_t missed = s.missed();
-  EXPECT_EQ(s.Take(7 * kHugePage), nullptr);
+  EXPECT_EQ(s.Take(7 * kHugePage, false), nullptr);
   EXPECT_EQ(s.missed(), missed + 1);
 }
 
@@ -70,15 +70,15 @@ TEST(PageSupply, HoldsAtMostItsBoundReady) {
   s.Want(PageSupply::kMaxReadyBytes + kHugePage, 1);  // larger than the bound: never prepared
   s.Want(5 * kHugePage, 100);                         // more than the bound in all
   s.WaitIdle();
-  EXPECT_EQ(s.Take(PageSupply::kMaxReadyBytes + kHugePage), nullptr);
+  EXPECT_EQ(s.Take(PageSupply::kMaxReadyBytes + kHugePage, true), nullptr);
   EXPECT_GT(s.ready_bytes(), PageSupply::kMaxReadyBytes - 5 * kHugePage);
   EXPECT_LE(s.ready_bytes(), PageSupply::kMaxReadyBytes);
   // Each Take settles one of the 100 asks, ready or not.
   for (int i = 0; i < 100; ++i) {
-    if (void* p = s.Take(5 * kHugePage)) UnmapHugePages(p, 5 * kHugePage);
+    if (void* p = s.Take(5 * kHugePage, true)) UnmapHugePages(p, 5 * kHugePage);
   }
   s.WaitIdle();
-  EXPECT_EQ(s.Take(5 * kHugePage), nullptr) << "asks outlived their takes";
+  EXPECT_EQ(s.Take(5 * kHugePage, false), nullptr) << "asks outlived their takes";
 }
 
 // Two tables asking for the same size at once (an owner's and a mirror's
@@ -91,15 +91,40 @@ TEST(PageSupply, TwoAsksForOneSizeGetTwoMappings) {
   s.Want(bytes, 1);
   s.Want(bytes, 1);
   s.WaitIdle();
-  void* a = s.Take(bytes);
-  void* b = s.Take(bytes);
+  void* a = s.Take(bytes, true);
+  void* b = s.Take(bytes, true);
   EXPECT_NE(a, nullptr);
   EXPECT_NE(b, nullptr);
   for (void* p : {a, b}) {
     if (p) UnmapHugePages(p, bytes);
   }
   s.WaitIdle();
-  EXPECT_EQ(s.Take(bytes), nullptr) << "both asks were settled";
+  EXPECT_EQ(s.Take(bytes, false), nullptr) << "both asks were settled";
+}
+
+// A table that goes away with its asks open forgets them: what was made
+// ready for it goes back, and a large mapping being faulted in for it is
+// given up, not finished for nobody.
+TEST(PageSupply, AnIndexDestroyedBeforeItGrewLeavesNothingReady) {
+  {
+    KeyIndex index;
+    uint32_t id = 0;
+    // Past 55% of 2^22 slots: its 64 MiB successor is asked for.
+    while (index.size() < (size_t{1} << 22) * 56 / 100) index.Insert(id, id * 2654435761u), ++id;
+    ASSERT_FALSE(index.growing());
+  }
+  PageSupply::Get().WaitIdle();
+  EXPECT_EQ(PageSupply::Get().ready_bytes(), 0u) << "a mapping was left ready for an index that is gone";
+}
+
+TEST(PageSupply, AForgottenAskIsNotPrepared) {
+  PageSupply& s = PageSupply::Get();
+  const size_t bytes = 32 * kHugePage;  // 64 MiB: faulted in a slice at a time
+  s.Want(bytes, 1);
+  s.Forget(bytes, 1);
+  s.WaitIdle();
+  EXPECT_EQ(s.ready_bytes(), 0u);
+  EXPECT_EQ(s.Take(bytes, false), nullptr);
 }
 
 // Owner and mirror key indexes growing side by side both take their next
