@@ -21,8 +21,9 @@ class FdWatch {
   FdWatch(const FdWatch&) = delete;
   FdWatch& operator=(const FdWatch&) = delete;
 
-  void Wait();
-  // Until the next Wait(), the loop does not wake for this descriptor at all.
+  void Wait();  // after Close(): nothing
+  // Until the next Wait(), the loop does not wake for this descriptor at all,
+  // and a Wait() pending (or answered but not yet run) runs no callback.
   // Without it every arrival wakes the loop even with no Wait() armed: Asio
   // keeps a descriptor in epoll, edge-triggered, for as long as it has it
   // (a netlink event socket in a burst: one wake per event).
