@@ -37,6 +37,7 @@ class BladeRestartTest : public ::testing::TestWithParam<Case> {
     o.blade = [mode, hb](BladeConfig& b) {
       b.pickup.mode = mode;
       b.hb_interval = hb;
+      if (hb > milliseconds(100)) b.hb_lost_threshold = 6;  // as the managers' (one config)
     };
     o.manager = [mode, hb](ManagerConfig& m) {
       m.mode = mode;
@@ -118,8 +119,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"ActiveActiveAfterDetection", true, seconds(1)},
                       Case{"ActivePassiveSecondaryFasterThanDetection", false, milliseconds(100), 2},
                       Case{"ActiveActiveOtherChassisFasterThanDetection", true, milliseconds(100), 2},
-                      // hb-interval 10 (1 s): a handover takes seconds, longer than the
-                      // one second a restart was once held at most.
+                      // hb-interval 20 (2 s), hb-lost-threshold 6: a handover takes
+                      // seconds, longer than the one second a restart was once held at most.
                       Case{"ActivePassiveSlowHeartbeats", false, milliseconds(100), 1, seconds(2)},
                       Case{"ActiveActiveSlowHeartbeats", true, milliseconds(100), 1, seconds(2)}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
