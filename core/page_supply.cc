@@ -124,6 +124,16 @@ void PageSupply::WaitIdle() {
   idle_.wait(lock, [&] { return !busy_ && NextLocked() == 0 && !partial_.p && give_back_.empty(); });
 }
 
+// A mapping faulted in (the lock held): ready if still asked for, else
+// back (its table took its own meanwhile, or is gone).
+void PageSupply::Finished(void* p, size_t bytes) {
+  if (StillAskedLocked(bytes)) {
+    ready_.push_back(Ready{bytes, p, std::chrono::steady_clock::now()});
+  } else {
+    give_back_.emplace_back(p, bytes);
+  }
+}
+
 void PageSupply::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -158,7 +168,7 @@ void PageSupply::Run() {
       busy_ = false;
       partial_.done += slice;
       if (partial_.done == partial_.bytes) {
-        ready_.push_back(Ready{partial_.bytes, partial_.p, std::chrono::steady_clock::now()});
+        Finished(partial_.p, partial_.bytes);
         partial_ = Partial{};
       }
       continue;
@@ -179,7 +189,7 @@ void PageSupply::Run() {
       PopulateHugePages(p, next);
       lock.lock();
       busy_ = false;
-      ready_.push_back(Ready{next, p, std::chrono::steady_clock::now()});
+      Finished(p, next);
       continue;
     }
     // Ready mappings nobody took go back to the kernel after a while, with

@@ -81,6 +81,7 @@ class PageSupply {
   void SettleAskLocked(size_t bytes);
   // More asks of this size than mappings ready for them.
   bool StillAskedLocked(size_t bytes) const;
+  void Finished(void* p, size_t bytes);
   void StartLocked();
 
   mutable std::mutex mu_;

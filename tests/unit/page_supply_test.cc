@@ -106,6 +106,8 @@ TEST(PageSupply, TwoAsksForOneSizeGetTwoMappings) {
 // ready for it goes back, and a large mapping being faulted in for it is
 // given up, not finished for nobody.
 TEST(PageSupply, AnIndexDestroyedBeforeItGrewLeavesNothingReady) {
+  PageSupply::Get().WaitIdle();
+  const size_t before = PageSupply::Get().ready_bytes();  // earlier tests' (the supply is the process's)
   {
     KeyIndex index;
     uint32_t id = 0;
@@ -114,16 +116,18 @@ TEST(PageSupply, AnIndexDestroyedBeforeItGrewLeavesNothingReady) {
     ASSERT_FALSE(index.growing());
   }
   PageSupply::Get().WaitIdle();
-  EXPECT_EQ(PageSupply::Get().ready_bytes(), 0u) << "a mapping was left ready for an index that is gone";
+  EXPECT_LE(PageSupply::Get().ready_bytes(), before) << "a mapping was left ready for an index that is gone";
 }
 
 TEST(PageSupply, AForgottenAskIsNotPrepared) {
   PageSupply& s = PageSupply::Get();
+  s.WaitIdle();
+  const size_t before = s.ready_bytes();
   const size_t bytes = 32 * kHugePage;  // 64 MiB: faulted in a slice at a time
   s.Want(bytes, 1);
   s.Forget(bytes, 1);
   s.WaitIdle();
-  EXPECT_EQ(s.ready_bytes(), 0u);
+  EXPECT_LE(s.ready_bytes(), before);
   EXPECT_EQ(s.Take(bytes, false), nullptr);
 }
 
