@@ -14,7 +14,6 @@ struct FdWatch::Impl {
   boost::asio::posix::stream_descriptor sd;
   int fd;
   std::function<void()> on_ready;
-  bool armed = false;  // a Wait() not yet answered nor paused
 };
 
 FdWatch::FdWatch(AsioEventLoop& loop, int fd, std::function<void()> on_ready)
@@ -26,19 +25,14 @@ void FdWatch::Wait() {
   if (!*alive_) return;
   Impl* impl = impl_.get();
   if (!impl->sd.is_open()) impl->sd.assign(impl->fd);
-  impl->armed = true;
   impl->sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                       [impl, alive = alive_](const boost::system::error_code& ec) {
-                        // (a wait that completed before a Pause() is queued, not aborted)
-                        if (ec || !*alive || !impl->armed) return;
-                        impl->armed = false;
-                        impl->on_ready();
+                        if (!ec && *alive) impl->on_ready();
                       });
 }
 
 void FdWatch::Pause() {
   // release() takes it out of epoll; a Wait() pending ends as aborted.
-  impl_->armed = false;
   if (*alive_ && impl_->sd.is_open()) impl_->sd.release();
 }
 

@@ -23,7 +23,9 @@ class FdWatch {
 
   void Wait();  // after Close(): nothing
   // Until the next Wait(), the loop does not wake for this descriptor at all,
-  // and a Wait() pending (or answered but not yet run) runs no callback.
+  // and a Wait() pending ends without its callback; one already answered
+  // and queued still runs. (Not an armed flag: with two Wait()s in flight
+  // it would drop the second's answer, a lost wakeup.)
   // Without it every arrival wakes the loop even with no Wait() armed: Asio
   // keeps a descriptor in epoll, edge-triggered, for as long as it has it
   // (a netlink event socket in a burst: one wake per event).
