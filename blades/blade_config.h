@@ -22,6 +22,17 @@ struct SessionTimers {
   uint32_t icmp_idle_s = 60;
 };
 
+// How long a new primary waits for the old one's fence before it adopts
+// anyway (ChassisManager::HandoverWait).
+inline Nanos HandoverWaitOf(Nanos hb_interval, int hb_lost_threshold) { return hb_interval * (hb_lost_threshold + 2); }
+// How long after a loss a takeover may still adopt the lost incarnation's
+// tables: a handover's wait, one second at least. The mirrors keep those
+// tables twice as long (StandbyTable::OrphanKeptFor): the manager and the
+// blades read both from one config, so the margin holds.
+inline Nanos OrphanTakeoverWindowOf(Nanos hb_interval, int hb_lost_threshold) {
+  return std::max<Nanos>(std::chrono::seconds(1), HandoverWaitOf(hb_interval, hb_lost_threshold));
+}
+
 struct BladeConfig {
   uint32_t group_id = 0;     // group-id: the cluster's id on every frame
   uint8_t chassis = 1;
@@ -67,6 +78,7 @@ struct BladeConfig {
   bool metrics = true;
 
   Nanos link_lost_after() const { return hb_interval * hb_lost_threshold; }
+  Nanos orphan_takeover_window() const { return OrphanTakeoverWindowOf(hb_interval, hb_lost_threshold); }
   // Three statuses in a row may be missed before the manager declares the
   // blade dead (the fourth arrives with an hb-interval to spare); at least
   // one per hb-interval.

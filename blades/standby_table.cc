@@ -364,11 +364,9 @@ void StandbyTable::KeepOrphan(uint32_t new_epoch, bool complete) {
 
 // Held long enough for the manager to see the new incarnation's heartbeat and
 // decide; not adopted by then means the old incarnation owned nothing that
-// this chassis takes over. Twice the manager's window for a takeover
-// (ChassisManager::OrphanTakeoverWindow: a handover's wait, 1 s at least).
+// this chassis takes over. Twice the manager's window for a takeover.
 Nanos StandbyTable::OrphanKeptFor() const {
-  const Nanos handover_wait = cfg_.hb_interval * (cfg_.hb_lost_threshold + 2);
-  return std::max({Nanos(seconds(2)), cfg_.link_lost_after() * 4, handover_wait * 2});
+  return std::max(cfg_.link_lost_after() * 4, cfg_.orphan_takeover_window() * 2);
 }
 
 void StandbyTable::DropOrphanIfStale(Nanos now) {

@@ -25,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "blades/blade_config.h"
 #include "blades/blade_counters.h"
 #include "blades/packet.h"
 #include "blades/pickup_policy.h"
@@ -315,7 +316,7 @@ class ChassisManager {
   // The longest a handover waits for the fence: a cut M1 noticed, the lost
   // frames resent on M2, and a heartbeat to spare. Well inside the grace
   // the old primary keeps its stream for after relinquishing (BladeAgent::Relinquish).
-  Nanos HandoverWait() const { return cfg_.hb_interval * (cfg_.hb_lost_threshold + 2); }
+  Nanos HandoverWait() const { return HandoverWaitOf(cfg_.hb_interval, cfg_.hb_lost_threshold); }
   // A primary stepped down and we hold the role: adopting its sessions waits for its fence.
   bool HandoverPending() const;
   bool StandsAsideForItsTakeover(uint8_t id, const PeerView& p) const;
@@ -346,10 +347,8 @@ class ChassisManager {
   std::optional<std::pair<uint8_t, Nanos>> lost_primary_;
   uint32_t lost_primary_epoch_ = 0;
   // How long after that loss a takeover may still adopt the lost primary's
-  // previous incarnation (or a restarted blade's): a handover's wait, one
-  // second at least. Blades keep those tables twice as long
-  // (StandbyTable::OrphanKeptFor), which leaves a margin.
-  Nanos OrphanTakeoverWindow() const { return std::max<Nanos>(std::chrono::seconds(1), HandoverWait()); }
+  // previous incarnation (or a restarted blade's): OrphanTakeoverWindowOf.
+  Nanos OrphanTakeoverWindow() const { return OrphanTakeoverWindowOf(cfg_.hb_interval, cfg_.hb_lost_threshold); }
   Nanos failover_done_wall_{0};
   void CheckPeers();
   bool manual_failover_ = false;
