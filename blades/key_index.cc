@@ -90,7 +90,7 @@ void KeyIndex::Erase(uint32_t id, uint32_t tag) {
 // The full table becomes the old one; entries move over as inserts come.
 void KeyIndex::Grow(size_t slots) {
   assert(!old_.slots);
-  old_ = std::exchange(now_, Table::Make(slots, asked_ && slots * sizeof(Slot) >= kHugePage));
+  old_ = std::exchange(now_, Table::Make(slots, asked_));
   asked_ = false;
   // Start the walk at an empty slot (a table at most 70% full has one), so
   // no cluster wraps around it.

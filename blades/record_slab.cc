@@ -13,14 +13,14 @@
 namespace bladesync {
 
 static_assert(std::is_trivially_copyable_v<SessionRecord>, "chunks are moved with memcpy");
+constexpr size_t kChunkBytes = RecordSlab::kChunk * sizeof(SessionRecord);
+static_assert(kChunkBytes % kHugePage == 0, "a full chunk is whole huge pages");
 
 // A full chunk comes ready from the page supply when it has one (faulted in
 // off the sync path), and one more is asked for in its place, so two stay
 // asked for ahead; else it is mapped and faulted in here. A fresh mapping is
 // zero, which is what empty records are: it is not written again.
 SessionRecord* RecordSlab::NewChunk(size_t records) {
-  constexpr size_t kChunkBytes = kChunk * sizeof(SessionRecord);
-  static_assert(kChunkBytes % kHugePage == 0, "a full chunk is whole huge pages");
   if (records == kChunk) {
     void* ready = PageSupply::Get().Take(kChunkBytes, asked_ahead_);
     PageSupply::Get().Want(kChunkBytes, asked_ahead_ ? 1 : 2);
@@ -38,7 +38,7 @@ SessionRecord* RecordSlab::NewChunk(size_t records) {
 void RecordSlab::FreeChunk(SessionRecord* c, size_t records) {
   if (c == EmptyChunk()) return;
   if (records == kChunk) {
-    PageSupply::Get().GiveBack(c, kChunk * sizeof(SessionRecord));
+    PageSupply::Get().GiveBack(c, kChunkBytes);
   } else {
     Alloc().deallocate(c, records);
   }
@@ -88,7 +88,7 @@ void RecordSlab::reserve(size_t n) {
 }
 
 void RecordSlab::clear() {
-  if (asked_ahead_) PageSupply::Get().Forget(kChunk * sizeof(SessionRecord), 2);
+  if (asked_ahead_) PageSupply::Get().Forget(kChunkBytes, 2);
   asked_ahead_ = false;
   for (size_t i = 0; i < chunks_.size(); ++i) FreeChunk(chunks_[i], i == 0 ? first_capacity_ : kChunk);
   chunks_.clear();

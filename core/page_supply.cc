@@ -23,19 +23,24 @@ size_t PageSupply::ReadyBytesLocked() const {
   return sum;
 }
 
+size_t PageSupply::AsksLocked(size_t bytes) const {
+  for (const Wanted& w : wanted_) {
+    if (w.bytes == bytes) return w.count;
+  }
+  return 0;
+}
+
+size_t PageSupply::ReadyCountLocked(size_t bytes) const {
+  return static_cast<size_t>(std::count_if(ready_.begin(), ready_.end(), [&](const Ready& r) { return r.bytes == bytes; }));
+}
+
 void PageSupply::SettleAskLocked(size_t bytes) {
   auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
   if (w == wanted_.end()) return;
   if (--w->count == 0) wanted_.erase(w);
 }
 
-bool PageSupply::StillAskedLocked(size_t bytes) const {
-  auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
-  if (w == wanted_.end()) return false;
-  const size_t ready = static_cast<size_t>(
-      std::count_if(ready_.begin(), ready_.end(), [&](const Ready& r) { return r.bytes == bytes; }));
-  return w->count > ready;
-}
+bool PageSupply::StillAskedLocked(size_t bytes) const { return AsksLocked(bytes) > ReadyCountLocked(bytes); }
 
 void* PageSupply::Take(size_t bytes, bool asked) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -68,16 +73,11 @@ void PageSupply::Forget(size_t bytes, size_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < count; ++i) SettleAskLocked(bytes);
   // Ready ones beyond the asks left go back now, not in kKeepReady.
-  auto w = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& x) { return x.bytes == bytes; });
-  size_t keep = w == wanted_.end() ? 0 : w->count;
-  for (size_t i = 0; i < ready_.size();) {
-    if (ready_[i].bytes != bytes || keep > 0) {
-      keep -= ready_[i].bytes == bytes ? 1 : 0;
-      ++i;
-      continue;
-    }
-    give_back_.emplace_back(ready_[i].p, ready_[i].bytes);
-    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
+  const size_t asks = AsksLocked(bytes);
+  for (size_t ready = ReadyCountLocked(bytes); ready > asks; --ready) {
+    auto r = std::find_if(ready_.begin(), ready_.end(), [&](const Ready& x) { return x.bytes == bytes; });
+    give_back_.emplace_back(r->p, r->bytes);
+    ready_.erase(r);
   }
   StartLocked();
   work_.notify_one();  // (and a mapping being prepared for them is given up)
@@ -96,9 +96,7 @@ size_t PageSupply::NextLocked() const {
   const size_t held = ReadyBytesLocked() + partial_.bytes;
   size_t next = 0;
   for (const Wanted& w : wanted_) {
-    const size_t have = static_cast<size_t>(std::count_if(ready_.begin(), ready_.end(),
-                                                          [&](const Ready& r) { return r.bytes == w.bytes; })) +
-                        (partial_.bytes == w.bytes ? 1 : 0);
+    const size_t have = ReadyCountLocked(w.bytes) + (partial_.bytes == w.bytes ? 1 : 0);
     if (have < w.count && held + w.bytes <= kMaxReadyBytes && (next == 0 || w.bytes < next)) next = w.bytes;
   }
   return next;

@@ -78,6 +78,8 @@ class PageSupply {
   // The size of a mapping to prepare next (an ask not met by one ready,
   // within the bound), or 0.
   size_t NextLocked() const;
+  size_t AsksLocked(size_t bytes) const;
+  size_t ReadyCountLocked(size_t bytes) const;
   void SettleAskLocked(size_t bytes);
   // More asks of this size than mappings ready for them.
   bool StillAskedLocked(size_t bytes) const;
