@@ -1008,6 +1008,16 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
       << stats.commands["failover.manual"];
 }
 
+// A TCP Create of `key`, for cases built command by command (inside
+// InGeneratorContext: its other fields draw from the generators).
+std::shared_ptr<Create> TcpCreate(uint32_t key, bool short_lived) {
+  auto create = std::make_shared<Create>();
+  create->key = key;
+  create->udp = false;
+  create->short_lived = short_lived;
+  return create;
+}
+
 // Runs body once where RapidCheck's generators work (the commands draw
 // their fields from them), for cases built command by command.
 void InGeneratorContext(const std::function<void()>& body) {
@@ -1093,10 +1103,7 @@ TEST(ClusterStatefulRegressions, ASplitUnderHeavyRandomLossIsBeyondTheBudget) {
     s.c.net().faults().drop = 0.6;  // heartbeats lost on both links, three in a row now and then
     for (int i = 0; i < 600 && s.c.TrafficChassis().size() < 2; ++i) s.c.RunFor(milliseconds(50));
     ASSERT_EQ(s.c.TrafficChassis().size(), 2u) << "no split in 30 s of 60% loss";
-    auto create = std::make_shared<Create>();
-    create->key = 0;
-    create->udp = false;
-    create->short_lived = false;
+    auto create = TcpCreate(0, false);
     create->run(m, s);
     create->apply(m);
     Quiesce().run(m, s);
@@ -1186,10 +1193,7 @@ TEST(ClusterStatefulRegressions, ExpiryIsJudgedOnTheClustersClock) {
   InGeneratorContext([&] {
     Model m = StartingModel(2, 1, 0);
     Sut s(m, Variant{});
-    auto create = std::make_shared<Create>();
-    create->key = 0;
-    create->udp = false;
-    create->short_lived = true;
+    auto create = TcpCreate(0, true);
     create->run(m, s);
     create->apply(m);
     s.c.RunFor(milliseconds(2100));  // the cluster's clock only
@@ -1216,11 +1220,7 @@ TEST(ClusterStatefulRegressions, APeerThatOwnsAgainIsAdoptedAgainWhenItStepsDown
   InGeneratorContext([&] {
     Model m = StartingModel(4, 1, 0);
     rc::state::Commands<Cmd> cmds;
-    auto create = std::make_shared<Create>();
-    create->key = 0;
-    create->udp = false;
-    create->short_lived = false;
-    cmds.push_back(create);
+    cmds.push_back(TcpCreate(0, false));
     auto kill_blade = std::make_shared<KillBlade>();
     kill_blade->slot = 1;
     cmds.push_back(kill_blade);
