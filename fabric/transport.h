@@ -24,7 +24,8 @@ inline constexpr int kFabricLinks = 2;
 inline constexpr int kFabricLinksCount = kFabricLinks;
 const char* LinkName(Link link);
 
-// A blade is (chassis, slot >= 1); slot 0 is the chassis manager.
+// A blade is (chassis, slot >= 1); slot 0 is the chassis manager. A blade
+// with several workers (blade-workers) is one node per worker: see WorkerSlots.
 struct NodeId {
   uint8_t chassis = 0;
   uint8_t slot = 0;
@@ -32,6 +33,23 @@ struct NodeId {
   bool is_manager() const { return slot == 0; }
   std::string ToString() const;
 };
+
+// Workers: a blade can run W workers, each owning the sessions of its shard
+// (the same symmetric hash on every chassis) and mirroring the same worker
+// of the blade in the same slot of every peer chassis. The fabric, the
+// streams and the manager address a worker by its worker slot: worker w
+// (0-based) of the blade in slot s is (s - 1) * W + w + 1, so with one
+// worker (the default) a worker slot is the blade's slot.
+struct WorkerSlots {
+  int workers = 1;
+  uint8_t Of(uint8_t blade_slot, int worker) const {
+    return static_cast<uint8_t>((blade_slot - 1) * workers + worker + 1);
+  }
+  uint8_t BladeOf(uint8_t worker_slot) const { return static_cast<uint8_t>((worker_slot - 1) / workers + 1); }
+  int WorkerOf(uint8_t worker_slot) const { return (worker_slot - 1) % workers; }
+};
+// At most this many worker slots per chassis (blades x workers).
+inline constexpr int kMaxWorkerSlots = 64;
 
 struct FrameMeta {
   Link link = Link::kM1;

@@ -46,7 +46,10 @@ struct ManagerConfig {
   uint32_t group_id = 0;     // group-id: the cluster's id on every frame
   uint8_t chassis = 1;
   uint32_t epoch = 1;
-  int slots = 4;
+  int slots = 4;              // blades
+  int workers = 1;            // blade-workers: each blade's workers are nodes of their own
+  // The nodes the manager runs: one per worker of every blade (WorkerSlots).
+  int worker_slots() const { return slots * workers; }
   uint8_t priority = 128;
   std::string serial;
   bool override_ = false;

@@ -29,7 +29,8 @@ std::optional<DistributionMethod> ParseDistributionMethod(const std::string& s) 
   return std::nullopt;
 }
 
-Distributor::Distributor(DistributionOptions options, int slots) : opt_(std::move(options)), slots_(slots) {
+Distributor::Distributor(DistributionOptions options, int slots, int workers)
+    : opt_(std::move(options)), slots_(slots), ws_{std::max(workers, 1)}, worker_slots_(slots * ws_.workers) {
   std::stable_sort(opt_.flow_rules.begin(), opt_.flow_rules.end(), [](const FlowRule& a, const FlowRule& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.id < b.id;
   });
@@ -53,9 +54,23 @@ Oriented Orient(const SessionKey& k) {
 }  // namespace
 
 uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) const {
-  if (slots_ <= 1) return 1;
-  if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived) return opt_.master_slot;
-  return static_cast<uint8_t>(1 + FlowHash(key, method) % static_cast<uint64_t>(slots_));
+  uint8_t blade = 1;
+  if (slots_ <= 1) {
+    blade = 1;
+  } else if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived) {
+    blade = opt_.master_slot;
+  } else {
+    blade = static_cast<uint8_t>(1 + FlowHash(key, method) % static_cast<uint64_t>(slots_));
+  }
+  return WorkerSlotIn(blade, key);
+}
+
+uint8_t Distributor::WorkerSlotIn(uint8_t blade, const SessionKey& key) const {
+  if (ws_.workers <= 1) return blade;
+  // The whole flow, whatever the method: a method keeps related flows on one
+  // blade, and its workers share them out. Other bits than the blade's hash.
+  const uint64_t h = Fmix64(FlowHash(key, DistributionMethod::kSrcDstIpSportDport) ^ 0xc2b2ae3d27d4eb4fULL);
+  return ws_.Of(blade, static_cast<int>(h % static_cast<uint64_t>(ws_.workers)));
 }
 
 // The method's fields hashed, the same for both directions. to-master ranks
@@ -85,7 +100,7 @@ std::vector<uint8_t> Distributor::Ranking(const SessionKey& key, uint8_t home, D
   // the flow and the slot, so a slot going down moves only its own flows.
   const uint64_t h = FlowHash(key, method);
   std::vector<std::pair<uint64_t, uint8_t>> others;
-  for (int s = 1; s <= slots_; ++s) {
+  for (int s = 1; s <= worker_slots_; ++s) {
     if (s != home) others.emplace_back(Fmix64(h ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(s))), static_cast<uint8_t>(s));
   }
   std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -135,8 +150,8 @@ Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t ds
       return v;
     }
     switch (r.target) {
-      case FlowRule::Target::kMaster: v.home = opt_.master_slot; break;
-      case FlowRule::Target::kSlot: v.home = r.slot; break;
+      case FlowRule::Target::kMaster: v.home = WorkerSlotIn(opt_.master_slot, key); break;
+      case FlowRule::Target::kSlot: v.home = WorkerSlotIn(r.slot, key); break;
       case FlowRule::Target::kLoadBalance: v.home = HashSlot(key, opt_.method); break;
     }
     v.method = opt_.method;

@@ -9,6 +9,12 @@
 // load-balance flow-rule) are checked first, in priority order, against both
 // directions of the packet.
 //
+// A blade with several workers (blade-workers) splits its flows among them
+// by a second hash of the whole flow, also symmetric and the same on every
+// chassis, so worker w of blade k of every chassis is a mirror group; the
+// slots below are then worker slots (fabric/transport.h: WorkerSlots), and
+// a flow's home is a worker of its home blade.
+//
 // A slot whose blade is down takes nothing: each flow ranks every slot, its
 // home slot (the hash, or a rule's target) first and the others by a
 // rendezvous hash of the flow, and goes to the first live slot of its
@@ -17,7 +23,7 @@
 // finds no session where it went can try the next live slot of its ranking
 // (`after`): where its session was made while its home slot was down.
 //
-//   Distributor d(options, /*slots=*/4);
+//   Distributor d(options, /*slots=*/4, /*workers=*/2);
 //   Verdict v = d.Classify(key, /*srcintf=*/3, /*dstintf=*/0, live);
 //   if (v.action == Verdict::kForward && v.slot) send to v.slot;
 #pragma once
@@ -29,6 +35,7 @@
 
 #include "blades/pickup_policy.h"
 #include "blades/session.h"
+#include "fabric/transport.h"
 
 namespace bladesync {
 
@@ -68,8 +75,8 @@ struct DistributionOptions {
   std::vector<FlowRule> flow_rules;
 };
 
-// Slots that take packets: bit s - 1 for slot s (at most 16 slots).
-using SlotMask = uint32_t;
+// Worker slots that take packets: bit s - 1 for worker slot s (at most 64).
+using SlotMask = uint64_t;
 inline constexpr SlotMask kAllSlots = ~SlotMask{0};
 inline constexpr SlotMask SlotBit(uint8_t slot) { return SlotMask{1} << (slot - 1); }
 
@@ -83,23 +90,29 @@ struct Verdict {
 
 class Distributor {
  public:
-  Distributor(DistributionOptions options, int slots);
+  // `slots` blades of `workers` workers each.
+  Distributor(DistributionOptions options, int slots, int workers = 1);
   // `after`: a slot this packet already tried (0: none); the verdict's slot
   // is then the next live one of the flow's ranking, or 0 past the last.
   Verdict Classify(const SessionKey& key, uint8_t srcintf = 0, uint8_t dstintf = 0, SlotMask live = kAllSlots,
                    uint8_t after = 0) const;
-  // The load-balancing hash alone (no rules): 1..slots.
+  // The load-balancing hash alone (no rules): the worker slot, 1..slots x workers.
   uint8_t HashSlot(const SessionKey& key, DistributionMethod method) const;
+  // The flow's worker among a blade's: its worker slot in blade slot `blade`.
+  uint8_t WorkerSlotIn(uint8_t blade, const SessionKey& key) const;
   // The flow's slots in the order it takes them: home first.
   std::vector<uint8_t> Ranking(const SessionKey& key, uint8_t home, DistributionMethod method) const;
   int slots() const { return slots_; }
+  int workers() const { return ws_.workers; }
 
  private:
   bool Matches(const FlowRule& r, const SessionKey& k, uint8_t intf) const;
   uint64_t FlowHash(const SessionKey& key, DistributionMethod method) const;
   uint8_t Pick(const SessionKey& key, uint8_t home, DistributionMethod method, SlotMask live, uint8_t after) const;
   DistributionOptions opt_;
-  int slots_;
+  int slots_;            // blades
+  WorkerSlots ws_;
+  int worker_slots_;     // slots_ x workers
 };
 
 }  // namespace bladesync

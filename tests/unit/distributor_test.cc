@@ -253,3 +253,80 @@ TEST(Distributor, FlowRulesByPriorityAndForBothDirections) {
 
 }  // namespace
 }  // namespace bladesync
+
+namespace bladesync {
+namespace {
+
+// blade-workers: a flow's worker slot is a worker of the blade one worker
+// would give it (the same blade for every worker count), the same for both
+// directions and on every chassis; a blade's flows are shared out among
+// its workers; a flow rule's slot and the master slot keep their flows on
+// their blade.
+RC_GTEST_PROP(DistributorWorkers, AWorkerOfTheFlowsBladeForBothDirections, ()) {
+  const int slots = *rc::gen::inRange(1, 5);
+  const int workers = *rc::gen::inRange(1, 17);
+  DistributionOptions o;
+  o.method = *rc::gen::element(DistributionMethod::kToMaster, DistributionMethod::kSrcIp,
+                               DistributionMethod::kSrcDstIpSportDport);
+  o.master_slot = static_cast<uint8_t>(*rc::gen::inRange(1, slots + 1));
+  const Distributor one(o, slots), d(o, slots, workers);
+  const WorkerSlots ws{workers};
+  const SessionKey k = RandomKey();
+  const Verdict v = d.Classify(k, 1, 2);
+  RC_ASSERT(v.slot >= 1 && v.slot <= slots * workers);
+  RC_ASSERT(ws.BladeOf(v.slot) == one.Classify(k, 1, 2).slot);
+  RC_ASSERT(d.Classify(k.Reversed(), 2, 1).slot == v.slot);
+  RC_ASSERT(Distributor(o, slots, workers).Classify(k, 1, 2).slot == v.slot);
+}
+
+TEST(DistributorWorkers, ABladesFlowsAreSharedOutAmongItsWorkers) {
+  DistributionOptions o;
+  FlowRule r;
+  r.id = 1;
+  r.dst_port = PortRange{8080, 8080};
+  r.target = FlowRule::Target::kSlot;
+  r.slot = 3;
+  o.flow_rules.push_back(r);
+  const int workers = 4;
+  const Distributor d(o, 4, workers);
+  const WorkerSlots ws{workers};
+  std::map<uint8_t, int> per_slot, rule_slot;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 40000; ++i) {
+    const SessionKey k = SessionKey::V4(rng(), rng(), static_cast<uint16_t>(1024 + rng() % 60000), 443, kProtoTcp);
+    per_slot[d.Classify(k).slot]++;
+    const SessionKey rk = SessionKey::V4(rng(), rng(), static_cast<uint16_t>(1024 + rng() % 60000), 8080, kProtoTcp);
+    rule_slot[d.Classify(rk).slot]++;
+  }
+  ASSERT_EQ(per_slot.size(), 16u) << "every worker of every blade takes flows";
+  for (auto& [s, n] : per_slot) EXPECT_NEAR(n, 40000 / 16, 40000 / 16 / 5) << "worker slot " << int(s);
+  ASSERT_EQ(rule_slot.size(), static_cast<size_t>(workers)) << "a rule's flows: every worker of its slot";
+  for (auto& [s, n] : rule_slot) EXPECT_EQ(ws.BladeOf(s), 3) << "worker slot " << int(s);
+}
+
+// A dead blade takes its workers with it: their flows spread over every
+// live worker of the other blades, the rest stay.
+TEST(DistributorWorkers, ADeadBladesFlowsGoToTheOtherBladesWorkers) {
+  const int workers = 4;
+  const Distributor d(DistributionOptions{}, 2, workers);
+  const WorkerSlots ws{workers};
+  SlotMask live = 0;
+  for (int w = 0; w < workers; ++w) live |= SlotBit(ws.Of(2, w));  // blade 1 down
+  std::mt19937 rng(9);
+  std::set<uint8_t> took;
+  for (int i = 0; i < 4000; ++i) {
+    const SessionKey k = SessionKey::V4(rng(), rng(), static_cast<uint16_t>(1024 + rng() % 60000), 443, kProtoTcp);
+    const Verdict up = d.Classify(k);
+    const Verdict v = d.Classify(k, 0, 0, live);
+    ASSERT_EQ(ws.BladeOf(v.slot), 2);
+    if (ws.BladeOf(up.slot) == 2) {
+      EXPECT_EQ(v.slot, up.slot);
+    } else {
+      took.insert(v.slot);
+    }
+  }
+  EXPECT_EQ(took.size(), static_cast<size_t>(workers)) << "blade 1's flows spread over every worker of blade 2";
+}
+
+}  // namespace
+}  // namespace bladesync
