@@ -372,8 +372,10 @@ int CheckConfig(const Flags& f) {
     }
     if (bad) return 1;
   }
-  std::printf("%s: ok (%zu chassis x %d slots, session-pickup %s, authentication %s%s)\n", f.words[1].c_str(),
-              c->chassis.size(), c->slots, c->pickup.session_pickup ? "enable" : "disable",
+  std::printf("%s: ok (%zu chassis x %d slots%s, session-pickup %s, authentication %s%s)\n", f.words[1].c_str(),
+              c->chassis.size(), c->slots,
+              c->blade_workers > 1 ? (" x " + std::to_string(c->blade_workers) + " workers").c_str() : "",
+              c->pickup.session_pickup ? "enable" : "disable",
               FabricAuthName(c->fabric_auth()),
               f.chassis_given ? (", chassis " + std::to_string(f.chassis) + "'s addresses are this host's").c_str() : "");
   for (const std::string& w : FabricWarnings(c.value())) std::fprintf(stderr, "warning: %s\n", w.c_str());

@@ -177,8 +177,8 @@ int RunDemo(const DemoOptions& opt) {
   // The crash comes halfway through the new flows, once there is something to lose.
   const int crash_at_s = opt.failover ? std::max(2, static_cast<int>(cfg.traffic.duration_s) / 2) : -1;
 
-  std::printf("bladesync demo: %zu chassis x %d blades, %s, session-pickup %s, traffic %u flows/s for %u s, %s\n",
-              cfg.chassis.size(), cfg.slots, cfg.mode == HaMode::kActiveActive ? "active-active" : "active-passive",
+  std::printf("bladesync demo: %zu chassis x %d blades%s, %s, session-pickup %s, traffic %u flows/s for %u s, %s\n",
+              cfg.chassis.size(), cfg.slots, cfg.blade_workers > 1 ? (" x " + std::to_string(cfg.blade_workers) + " workers").c_str() : "", cfg.mode == HaMode::kActiveActive ? "active-active" : "active-passive",
               cfg.pickup.session_pickup ? "enable" : "disable", cfg.traffic.rate, cfg.traffic.duration_s,
               cfg.source.c_str());
   if (opt.failover) {
@@ -223,7 +223,7 @@ int RunDemo(const DemoOptions& opt) {
         unknown += s.role == HaRole::kUnknown;
         blades += s.live_blades;
       }
-      settled = primaries == 1 && unknown == 0 && blades == cfg.slots * static_cast<int>(rts.size());
+      settled = primaries == 1 && unknown == 0 && blades == cfg.worker_slot_count() * static_cast<int>(rts.size());
     }
     if (!settled) std::printf("warning: the cluster did not settle within 10 s; running anyway\n");
     for (auto& rt : rts) {
@@ -284,7 +284,7 @@ int RunDemo(const DemoOptions& opt) {
       }
       if (watch && !takeover_reported) {
         const TakeoverWatch::Outcome o = watch->outcome();
-        if (o.blades_adopted == cfg.slots) {
+        if (o.blades_adopted == cfg.worker_slot_count()) {
           takeover_reported = true;
           std::printf("[%5.1fs] chassis %d took over after %.2f s: it picked up %llu sessions; traffic goes to it\n",
                       ToSeconds(DriverLoop().Now() - t0), o.adopter, ToSeconds(o.took),
@@ -321,7 +321,7 @@ int RunDemo(const DemoOptions& opt) {
     bool all = false;
     for (int i = 0; i < opt.converge_timeout_s * 10 && !all; ++i) {
       SleepMs(100);
-      checks = CheckMirrors(rts, cfg.slots);
+      checks = CheckMirrors(rts, cfg.worker_slot_count());
       all = std::all_of(checks.begin(), checks.end(), [](const MirrorCheck& c) { return c.match(); });
     }
     bool failover_ok = !opt.failover;
@@ -329,7 +329,7 @@ int RunDemo(const DemoOptions& opt) {
       const TakeoverWatch::Outcome o = watch->outcome();
       uint64_t dropped_after = 0;
       for (auto& rt : rts) dropped_after += CounterTotal(*rt, "packets_dropped");
-      failover_ok = o.blades_adopted == cfg.slots && o.lost == 0 && o.synced > 0;
+      failover_ok = o.blades_adopted == cfg.worker_slot_count() && o.lost == 0 && o.synced > 0;
       std::printf("\n");
       if (o.blades_adopted == 0) {
         std::printf("failover at %.1f s: FAILED: no chassis took over chassis %d's sessions\n", crash_time_s, crashed);
@@ -343,8 +343,8 @@ int RunDemo(const DemoOptions& opt) {
                     "over.)\n",
                     static_cast<unsigned long long>(o.ended),
                     static_cast<unsigned long long>(dropped_after >= dropped_before ? dropped_after - dropped_before : 0));
-        if (o.blades_adopted != cfg.slots) {
-          std::printf("  FAILED: only %d of %d blades of chassis %d adopted\n", o.blades_adopted, cfg.slots, o.adopter);
+        if (o.blades_adopted != cfg.worker_slot_count()) {
+          std::printf("  FAILED: only %d of %d blades of chassis %d adopted\n", o.blades_adopted, cfg.worker_slot_count(), o.adopter);
         }
       }
     }

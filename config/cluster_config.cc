@@ -495,8 +495,13 @@ struct Loader {
     };
     std::vector<Listener> all;
     for (const ChassisConfig& c : cfg.chassis) {
-      for (int slot = 0; slot <= cfg.slots; ++slot) {
-        const std::string node = slot == 0 ? " (manager)" : " (slot " + std::to_string(slot) + ")";
+      for (int slot = 0; slot <= cfg.worker_slot_count(); ++slot) {
+        const WorkerSlots ws = cfg.worker_slots();
+        const uint8_t u = static_cast<uint8_t>(slot);
+        const std::string node = slot == 0              ? " (manager)"
+                                 : ws.workers == 1 ? " (slot " + std::to_string(slot) + ")"
+                                                   : " (slot " + std::to_string(ws.BladeOf(u)) + " worker " +
+                                                         std::to_string(ws.WorkerOf(u)) + ")";
         all.push_back({c.m1, c.sync_port + slot, c.id, "m1" + node, line_of(c.id, "m1")});
         all.push_back({c.m2, c.sync_port + slot, c.id, "m2" + node, line_of(c.id, "m2")});
         if (c.backplane != "inproc") {
@@ -679,6 +684,10 @@ struct Loader {
     r.On("multicast-ttl", r.Int(&p.multicast_ttl, 5, 3600));
     r.On("update-all-session-timer", r.Bool(&p.update_all_session_timer));
     r.On("slots", r.Int(&cfg.slots, 1, 16));
+    r.On("blade-workers", [&](const CliSetting& st) -> Status {
+      cfg.blade_workers_line = st.line;
+      return r.Int(&cfg.blade_workers, 1, 16)(st);
+    });
     r.On("curve", r.Bool(&cfg.curve));
     r.On("password", r.String(&cfg.password));
     r.On("authentication", r.Bool(&cfg.authentication));
@@ -993,6 +1002,15 @@ Result<ClusterConfig> LoadClusterConfig(const std::string& text, const std::stri
                                                     "): its flows would never have their own slot");
     }
   }
+  if (c.worker_slot_count() > kMaxWorkerSlots) {
+    return L.Err(c.blade_workers_line, "option 'blade-workers' in 'config system ha': " + std::to_string(c.slots) +
+                                           " slots x " + std::to_string(c.blade_workers) + " workers is more than " +
+                                           std::to_string(kMaxWorkerSlots) + " workers per chassis");
+  }
+  if (c.blade_workers > 1 && c.conntrack.enabled) {
+    return L.Err(c.blade_workers_line, "option 'blade-workers' in 'config system ha': the kernel's conntrack table "
+                                       "(config system conntrack) is synced by one worker per blade: set blade-workers 1");
+  }
   if (c.distribution.master_slot > c.slots) {
     return L.Err(L.master_slot_line, "option 'master-slot' in 'config load-balance setting': slot " +
                                          std::to_string(c.distribution.master_slot) + " is beyond 'set slots' (" +
@@ -1093,6 +1111,7 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.chassis = chassis_id;
   b.slot = slot;
   b.epoch = epoch;
+  const uint32_t w = static_cast<uint32_t>(blade_workers);
   for (const ChassisConfig& c : chassis) b.peers.push_back(c.id);
   b.pickup = pickup;
   b.timers = timers;
@@ -1101,8 +1120,8 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.blade_hb_lost_threshold = static_cast<int>(blade_hb_lost_threshold);
   b.change_log_capacity = change_log_capacity;
   b.max_batch = max_batch;
-  b.max_sessions = max_sessions;
-  b.table_reserve = table_reserve;
+  b.max_sessions = (max_sessions + w - 1) / w;
+  b.table_reserve = (table_reserve + w - 1) / w;
   b.bulk_sync_timeout = seconds(bulk_sync_timeout_s);
   b.bulk_sync_retries = static_cast<int>(bulk_sync_retries);
   return b;

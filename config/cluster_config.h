@@ -34,6 +34,7 @@
 #include "blades/blade_config.h"
 #include "config/config_options.h"
 #include "conntrack/conntrack_options.h"
+#include "fabric/transport.h"
 #include "core/status.h"
 #include "manager/distributor.h"
 #include "traffic/traffic_generator.h"
@@ -96,6 +97,11 @@ struct ClusterConfig {
   int monitor_line = 0;                // where `set monitor` is (check-config names it)
   int notify_script_line = 0;
   int slots = 4;                       // blades per chassis
+  int blade_workers = 1;               // blade-workers: sync workers (cores) per blade
+  int blade_workers_line = 0;
+  WorkerSlots worker_slots() const { return WorkerSlots{blade_workers}; }
+  // Fabric nodes per chassis besides the manager: every worker of every blade.
+  int worker_slot_count() const { return slots * blade_workers; }
   bool curve = false;                  // CURVE with keys per chassis (set curve enable)
   std::string password;                // HA password: CURVE keys derived from it
   bool authentication = true;          // `set authentication disable`: run unauthenticated, on purpose
@@ -155,7 +161,10 @@ struct ClusterConfig {
   // Every M1, M2 and backplane address is loopback (or in-process).
   bool loopback_only() const;
   const ChassisConfig* FindChassis(uint8_t id) const;
-  BladeConfig ForBlade(uint8_t chassis, uint8_t slot, uint32_t epoch = 1) const;
+  // A worker's config: `worker_slot` as WorkerSlots numbers it (the blade's
+  // slot with one worker). max-sessions and session-table-reserve are per
+  // blade: each worker gets its share.
+  BladeConfig ForBlade(uint8_t chassis, uint8_t worker_slot, uint32_t epoch = 1) const;
   std::optional<std::string> InterfaceName(uint8_t index) const;
   // The Linux device of a configured interface (`set device`, else its name).
   std::string DeviceOf(const std::string& name) const;

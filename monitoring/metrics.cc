@@ -66,13 +66,22 @@ class Families {
   std::vector<MetricFamily> out_;
 };
 
+// A blade's labels: chassis and slot, and the worker when the blade runs
+// several (blade-workers), then `more`.
+std::vector<ClientMetric::Label> Where(const std::string& chassis, const BladeMetrics& b,
+                                       std::initializer_list<ClientMetric::Label> more = {}) {
+  std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", std::to_string(b.slot)}};
+  if (b.worker >= 0) l.push_back({"worker", std::to_string(b.worker)});
+  l.insert(l.end(), more.begin(), more.end());
+  return l;
+}
+
 // Blade counters by their names ("sent.create.m1", "dropped.gap",
 // "frames_sent"): families and help as blades/blade_counters.h declares them.
 void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetrics& b) {
-  const std::string slot = std::to_string(b.slot);
   for (const auto& [name, v] : b.counters) {
     const double value = static_cast<double>(v);
-    std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", slot}};
+    std::vector<ClientMetric::Label> l = Where(chassis, b);
     const size_t dot = name.find('.');
     if (dot == std::string::npos) {
       const char* help = CounterHelp(name);
@@ -98,10 +107,9 @@ void AddBladeCounters(Families& f, const std::string& chassis, const BladeMetric
 }
 
 void AddConntrackCounters(Families& f, const std::string& chassis, const BladeMetrics& b) {
-  const std::string slot = std::to_string(b.slot);
   for (const auto& [name, v] : b.conntrack) {
     const double value = static_cast<double>(v);
-    std::vector<ClientMetric::Label> l{{"chassis", chassis}, {"slot", slot}};
+    std::vector<ClientMetric::Label> l = Where(chassis, b);
     auto after = [&](const char* prefix) { return name.substr(std::string(prefix).size()); };
     if (name.rfind("events.", 0) == 0) {
       l.push_back({"event", after("events.")});
@@ -265,42 +273,41 @@ std::vector<MetricFamily> BuildMetricFamilies(const ChassisMetrics& m) {
           MetricType::Gauge, p.schema_compatible ? 1 : 0, {{"chassis", ch}, {"peer", peer}});
   }
   for (const BladeMetrics& b : m.blades) {
-    const std::string slot = std::to_string(b.slot);
     f.Add("bladesync_blade_up", "1 while the blade reports to its manager.", MetricType::Gauge, b.live ? 1 : 0,
-          {{"chassis", ch}, {"slot", slot}});
+          Where(ch, b));
     if (!b.live) continue;
     f.Add("bladesync_blade_ready", "0 while the blade is bulk-syncing.", MetricType::Gauge, b.ready ? 1 : 0,
-          {{"chassis", ch}, {"slot", slot}});
+          Where(ch, b));
     for (int p = 0; p < 4; ++p) {
       f.Add("bladesync_sessions", "Sessions by role and protocol.", MetricType::Gauge, static_cast<double>(b.owned[p]),
-            {{"chassis", ch}, {"slot", slot}, {"role", "owned"}, {"proto", kProto[p]}});
+            Where(ch, b, {{"role", "owned"}, {"proto", kProto[p]}}));
     }
     for (const StandbyMetrics& s : b.standby) {
       const std::string peer = std::to_string(s.owner);
       for (int p = 0; p < 4; ++p) {
         f.Add("bladesync_sessions", "Sessions by role and protocol.", MetricType::Gauge, static_cast<double>(s.sessions[p]),
-              {{"chassis", ch}, {"slot", slot}, {"role", "standby"}, {"proto", kProto[p]}});
+              Where(ch, b, {{"role", "standby"}, {"proto", kProto[p]}}));
       }
       f.Add("bladesync_standby_in_sync", "1 when the standby table follows the owner's live stream.", MetricType::Gauge,
-            s.in_sync ? 1 : 0, {{"chassis", ch}, {"slot", slot}, {"peer", peer}});
+            s.in_sync ? 1 : 0, Where(ch, b, {{"peer", peer}}));
       for (size_t l = 0; l < s.lag.size(); ++l) {
         f.Histogram("bladesync_sync_lag_seconds",
                     "Time from a change leaving the owner to its apply on this mirror (clock offset corrected).",
-                    s.lag[l], {{"chassis", ch}, {"slot", slot}, {"peer", peer}, {"link", kLink[l]}});
+                    s.lag[l], Where(ch, b, {{"peer", peer}, {"link", kLink[l]}}));
       }
       for (const FixedHistogram& h : s.bulk_durations) {
         f.Histogram("bladesync_bulk_sync_duration_seconds", "Bulk syncs received, from begin to end.", h,
-                    {{"chassis", ch}, {"slot", slot}, {"peer", peer}});
+                    Where(ch, b, {{"peer", peer}}));
       }
     }
     for (const auto& [peer, n] : b.unacked) {
       f.Add("bladesync_sequence_lag_deltas", "Deltas sent to the mirror and not yet acknowledged.", MetricType::Gauge,
-            static_cast<double>(n), {{"chassis", ch}, {"slot", slot}, {"peer", std::to_string(peer)}});
+            static_cast<double>(n), Where(ch, b, {{"peer", std::to_string(peer)}}));
     }
     f.Add("bladesync_change_log_entries", "Changes kept until every mirror acknowledged them.", MetricType::Gauge,
-          static_cast<double>(b.change_log_entries), {{"chassis", ch}, {"slot", slot}});
+          static_cast<double>(b.change_log_entries), Where(ch, b));
     f.Add("bladesync_memory_bytes", "Memory held by the blade's session stores and change log.", MetricType::Gauge,
-          static_cast<double>(b.memory_bytes), {{"chassis", ch}, {"slot", slot}});
+          static_cast<double>(b.memory_bytes), Where(ch, b));
     AddBladeCounters(f, ch, b);
     AddConntrackCounters(f, ch, b);
   }

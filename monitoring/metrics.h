@@ -30,7 +30,9 @@ struct StandbyMetrics {
 };
 
 struct BladeMetrics {
-  uint8_t slot = 0;
+  uint8_t slot = 0;         // the blade's slot
+  int worker = -1;          // its worker (blade-workers > 1), else -1
+  uint8_t worker_slot = 0;  // the worker's node (WorkerSlots): the slot with one worker
   bool live = false;
   bool ready = false;
   std::array<uint64_t, 4> owned{};

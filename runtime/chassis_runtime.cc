@@ -253,6 +253,7 @@ Status ChassisRuntime::Start() {
     mc.chassis = chassis_;
     mc.epoch = epoch_;
     mc.slots = cfg_.slots;
+    mc.workers = cfg_.blade_workers;
     mc.priority = cc->priority;
     mc.serial = cc->serial;
     mc.override_ = cfg_.override_;
@@ -359,8 +360,16 @@ Status ChassisRuntime::Start() {
     manager_->Start();
     if (link_monitors_) link_monitors_->Start();
   }
-  for (uint8_t slot : slots) {
-    auto b = std::make_unique<Blade>(opt_.thread_prefix + "blade" + std::to_string(slot));
+  const WorkerSlots ws = cfg_.worker_slots();
+  std::vector<uint8_t> worker_slots;
+  for (uint8_t blade : slots) {
+    for (int w = 0; w < ws.workers; ++w) worker_slots.push_back(ws.Of(blade, w));
+  }
+  for (uint8_t slot : worker_slots) {
+    const std::string name = ws.workers == 1 ? "blade" + std::to_string(slot)
+                                             : "blade" + std::to_string(ws.BladeOf(slot)) + "w" +
+                                                   std::to_string(ws.WorkerOf(slot));
+    auto b = std::make_unique<Blade>(opt_.thread_prefix + name);
     b->transport = std::make_unique<ZmqTransport>(ctx_, b->thread.loop(), NodeId{chassis_, slot}, book_, curve.value());
     if (Status s = b->transport->Bind(); !s.ok()) return s;
     b->agent = std::make_unique<BladeAgent>(cfg_.ForBlade(chassis_, slot, epoch_), b->thread.loop(), *b->transport);
@@ -582,14 +591,17 @@ std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, 
   std::vector<ListedSession> listed;
   std::vector<uint8_t> not_here;
   size_t matched = 0;
+  const WorkerSlots ws = cfg_.worker_slots();
   for (int s = 1; s <= cfg_.slots; ++s) {
-    const uint8_t slot = static_cast<uint8_t>(s);
-    if (f->slot && *f->slot != slot) continue;
-    if (!slot_index_.count(slot)) {
-      not_here.push_back(slot);
+    const uint8_t blade = static_cast<uint8_t>(s);
+    if (f->slot && *f->slot != blade) continue;
+    if (!slot_index_.count(ws.Of(blade, 0))) {
+      not_here.push_back(blade);
       continue;
     }
-    matched += OnBlade(slot, [&](BladeAgent& b) { return CollectSessions(b, f.value(), f->max, &listed); });
+    for (int w = 0; w < ws.workers; ++w) {
+      matched += OnBlade(ws.Of(blade, w), [&](BladeAgent& b) { return CollectSessions(b, ws, f.value(), f->max, &listed); });
+    }
   }
   return text ? SessionListText(listed, matched, not_here) : SessionListJson(chassis_, listed, matched, not_here);
 }
@@ -762,6 +774,13 @@ int ChassisRuntime::MonitoredUp() const {
   return static_cast<int>(cfg_.monitor.size() - MonitoredDown().size());
 }
 
+void ChassisRuntime::PlaceWorker(uint8_t worker_slot, BladeMetrics* b) const {
+  const WorkerSlots ws = cfg_.worker_slots();
+  b->worker_slot = worker_slot;
+  b->slot = ws.BladeOf(worker_slot);
+  b->worker = ws.workers > 1 ? ws.WorkerOf(worker_slot) : -1;
+}
+
 ChassisMetrics ChassisRuntime::CollectMetrics() {
   ChassisMetrics m;
   m.cluster = cfg_.cluster_label();
@@ -822,7 +841,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       }
       for (const BladeView& v : mg.blades()) {
         BladeMetrics b;
-        b.slot = v.slot;
+        PlaceWorker(v.slot, &b);
         b.live = v.live;
         b.ready = v.ready;
         b.memory_bytes = v.memory_bytes;
@@ -840,7 +859,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
     m.role = "unknown";
     for (auto& [slot, i] : slot_index_) {
       BladeMetrics b;
-      b.slot = slot;
+      PlaceWorker(slot, &b);
       b.live = true;
       OnBlade(slot, [&](BladeAgent& a) {
         b.ready = a.ready();
@@ -861,8 +880,8 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
   m.refused_handshakes = RefusedHandshakes();
   std::tie(m.zap_accepted, m.zap_refused) = ZapCounts();
   for (BladeMetrics& b : m.blades) {
-    if (!slot_index_.count(b.slot)) continue;
-    OnBlade(b.slot, [&](BladeAgent& a) {
+    if (!slot_index_.count(b.worker_slot)) continue;
+    OnBlade(b.worker_slot, [&](BladeAgent& a) {
       for (int p = 0; p < 4; ++p) b.owned[p] = a.owned().live_by_proto(p);
       for (uint8_t c : a.config().peers) {
         const StandbyTable* so = a.standby(c);
@@ -880,7 +899,7 @@ ChassisMetrics ChassisRuntime::CollectMetrics() {
       b.change_log_entries = a.change_log_entries();
       return 0;
     });
-    Blade& blade = *blades_.at(slot_index_.at(b.slot));
+    Blade& blade = *blades_.at(slot_index_.at(b.worker_slot));
     if (blade.conntrack) {
       blade.thread.Call([&] {
         const ConntrackCounters& c = blade.conntrack->counters();

@@ -126,6 +126,8 @@ class ChassisRuntime {
     std::unique_ptr<PacketPath> path;
     std::unique_ptr<ConntrackSource> conntrack;  // config system conntrack: the kernel's table
   };
+  // A worker's node as a blade's slot and worker (what status and metrics show).
+  void PlaceWorker(uint8_t worker_slot, BladeMetrics* b) const;
   uint64_t RefusedHandshakes() const;
   // (accepted, refused) by the process's ZAP handler and the manager's.
   std::pair<uint64_t, uint64_t> ZapCounts() const;

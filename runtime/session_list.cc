@@ -1,5 +1,7 @@
 #include "runtime/session_list.h"
 
+#include <algorithm>
+
 #include <sstream>
 
 #include "blades/extensions.h"
@@ -82,7 +84,8 @@ Result<SessionFilter> ParseSessionFilter(const std::vector<std::string>& w) {
   return f;
 }
 
-size_t CollectSessions(const BladeAgent& blade, const SessionFilter& f, size_t room, std::vector<ListedSession>* out) {
+size_t CollectSessions(const BladeAgent& blade, const WorkerSlots& ws, const SessionFilter& f, size_t room,
+                       std::vector<ListedSession>* out) {
   size_t matched = 0;
   const uint32_t now_ds = blade.NowDs();
   auto scan = [&](const SessionStore& st, uint8_t owner, bool owned) {
@@ -92,8 +95,9 @@ size_t CollectSessions(const BladeAgent& blade, const SessionFilter& f, size_t r
       if (!Matches(f, r.key)) continue;
       ++matched;
       if (out->size() >= room) continue;
-      ListedSession s{blade.config().slot, owner, owned, id, r, std::nullopt,
+      ListedSession s{ws.BladeOf(blade.config().slot), owner, owned, id, r, std::nullopt,
                       r.expires_ds > now_ds ? (r.expires_ds - now_ds) / 10 : 0};
+      if (ws.workers > 1) s.worker = ws.WorkerOf(blade.config().slot);
       if (const NatInfo* n = st.nat(id)) s.nat = *n;
       if (const std::vector<Extension>* xs = st.extensions(id)) {
         for (const Extension& x : *xs) {
@@ -130,6 +134,7 @@ std::string SessionListJson(uint8_t chassis, const std::vector<ListedSession>& s
     const SessionRecord& r = x.rec;
     j.BeginObject();
     j.Key("slot").Uint(x.slot);
+    j.Key("worker").Uint(static_cast<uint64_t>(std::max(x.worker, 0)));
     j.Key("owner_chassis").Uint(x.owner_chassis);
     j.Key("role").String(x.owned ? "owned" : "standby");
     j.Key("id").Uint(x.id);
@@ -171,7 +176,8 @@ std::string SessionListText(const std::vector<ListedSession>& s, size_t matched,
     char st[8];
     std::snprintf(st, sizeof(st), "%02x", r.proto_state);
     o << "session info: proto=" << int(r.key.proto) << " proto_state=" << st << " (" << StateName(r) << ") expire="
-      << x.expire_s << " timeout=" << r.timeout_s << " slot=" << int(x.slot) << " owner=chassis" << int(x.owner_chassis)
+      << x.expire_s << " timeout=" << r.timeout_s << " slot=" << int(x.slot)
+      << (x.worker >= 0 ? " worker=" + std::to_string(x.worker) : std::string()) << " owner=chassis" << int(x.owner_chassis)
       << (x.owned ? " (owned)" : " (standby)") << " version=" << r.version << "\n";
     const std::vector<std::string> flags = FlagNames(r.flags);
     if (!flags.empty()) {

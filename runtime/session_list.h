@@ -38,10 +38,12 @@ struct ListedSession {
   // Kernel conntrack sessions: the helper and its pending expectations.
   std::string helper;
   int expectations = -1;  // -1: no conntrack state
+  int worker = -1;        // the blade's worker (blade-workers > 1), else -1
 };
 
-// Runs on the blade's own thread: appends matches, returns how many matched.
-size_t CollectSessions(const BladeAgent& blade, const SessionFilter& f, size_t room, std::vector<ListedSession>* out);
+// Runs on the worker's own thread: appends matches, returns how many matched.
+size_t CollectSessions(const BladeAgent& blade, const WorkerSlots& ws, const SessionFilter& f, size_t room,
+                       std::vector<ListedSession>* out);
 
 std::string SessionListJson(uint8_t chassis, const std::vector<ListedSession>& s, size_t matched,
                             const std::vector<uint8_t>& not_here);

@@ -11,6 +11,15 @@
 
 namespace bladesync {
 
+namespace {
+// "slot 2", or "slot 2 worker 1" when blades run several workers.
+std::string WorkerName(const ManagerConfig& mc, uint8_t worker_slot) {
+  const WorkerSlots ws{mc.workers};
+  if (ws.workers == 1) return "slot " + std::to_string(worker_slot);
+  return "slot " + std::to_string(ws.BladeOf(worker_slot)) + " worker " + std::to_string(ws.WorkerOf(worker_slot));
+}
+}  // namespace
+
 std::string Hex64(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
@@ -156,10 +165,20 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("refused_handshakes").Uint(cs.refused_handshakes);
   j.Key("public_key").String(cs.public_key);
   j.EndObject();
+  {
+    // Every worker's sessions together: what the chassis holds.
+    uint64_t owned = 0, synced = 0;
+    for (const BladeView& b : m.blades()) owned += b.owned, synced += b.synced;
+    j.Key("blade_workers").Uint(static_cast<uint64_t>(m.config().workers));
+    j.Key("owned").Uint(owned);
+    j.Key("synced").Uint(synced);
+  }
   j.Key("blades").BeginArray();
   for (const BladeView& b : m.blades()) {
+    const WorkerSlots ws{m.config().workers};
     j.BeginObject();
-    j.Key("slot").Uint(b.slot);
+    j.Key("slot").Uint(ws.BladeOf(b.slot));
+    j.Key("worker").Uint(static_cast<uint64_t>(ws.WorkerOf(b.slot)));
     j.Key("live").Bool(b.live);
     j.Key("ready").Bool(b.ready);
     j.Key("owned").Uint(b.owned);
@@ -221,7 +240,7 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
   std::vector<std::string> p;
   if (!m.ready()) p.push_back("not ready: a bulk sync is running");
   for (const BladeView& b : m.blades()) {
-    if (!b.live) p.push_back("blade in slot " + std::to_string(b.slot) + " is down");
+    if (!b.live) p.push_back("blade in " + WorkerName(m.config(), b.slot) + " is down");
   }
   for (const auto& [id, peer] : m.peers()) {
     if (peer.partitioned) {
@@ -235,7 +254,7 @@ std::vector<std::string> HealthProblems(const ChassisManager& m, const ConfigSta
     for (const wire::StandbySummary& s : b.standby) {
       auto it = m.peers().find(s.owner_chassis());
       if (it == m.peers().end() || !it->second.alive || s.in_sync() || s.adopted()) continue;
-      p.push_back("slot " + std::to_string(b.slot) + ": the mirror of chassis " + std::to_string(s.owner_chassis()) +
+      p.push_back(WorkerName(m.config(), b.slot) + ": the mirror of chassis " + std::to_string(s.owner_chassis()) +
                   " is not in sync");
     }
   }
@@ -360,8 +379,10 @@ std::string SessionSyncJson(const ChassisManager& m) {
   j.Key("chassis").Uint(m.config().chassis);
   j.Key("blades").BeginArray();
   for (const BladeView& b : m.blades()) {
+    const WorkerSlots ws{m.config().workers};
     j.BeginObject();
-    j.Key("slot").Uint(b.slot);
+    j.Key("slot").Uint(ws.BladeOf(b.slot));
+    j.Key("worker").Uint(static_cast<uint64_t>(ws.WorkerOf(b.slot)));
     j.Key("live").Bool(b.live);
     j.Key("counters").BeginObject();
     for (const std::string& n : CounterNames()) {
@@ -431,9 +452,16 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
       o << "\n";
     }
   }
-  o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
+  if (mc.workers > 1) {
+    uint64_t owned = 0, synced = 0;
+    for (const BladeView& b : m.blades()) owned += b.owned, synced += b.synced;
+    o << "Blades (" << mc.slots << " x " << mc.workers << " workers, " << m.live_blades() << "/" << mc.worker_slots()
+      << " workers live, owned " << owned << ", synced " << synced << "):\n";
+  } else {
+    o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
+  }
   for (const BladeView& b : m.blades()) {
-    o << "  slot " << int(b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
+    o << "  " << WorkerName(mc, b.slot) << ": " << (b.live ? "live" : "DEAD") << (b.live && !b.ready ? ", not ready" : "")
       << ", owned " << b.owned << ", synced " << b.synced;
     for (const wire::StandbySummary& s : b.standby) {
       auto owner = m.peers().find(s.owner_chassis());
@@ -461,7 +489,7 @@ std::string SessionSyncText(const ChassisManager& m) {
   std::ostringstream o;
   o << "session sync counters, chassis " << int(m.config().chassis) << "\n";
   for (const BladeView& b : m.blades()) {
-    o << "slot " << int(b.slot) << (b.live ? "" : " (DEAD)") << ":\n";
+    o << WorkerName(m.config(), b.slot) << (b.live ? "" : " (DEAD)") << ":\n";
     for (const std::string& n : CounterNames()) {  // in declared order; zeros left out
       auto it = b.counters.find(n);
       if (it == b.counters.end() || it->second == 0) continue;

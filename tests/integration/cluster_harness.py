@@ -101,12 +101,13 @@ CHASSIS = """        edit {id}
 class Cluster:
     def __init__(self, n_chassis=2, slots=4, mode="a-p", rate=2000, duration=3, lifetime=2000,
                  hb_interval=2, hb_lost=6, addresses=None, extra="", netns=None, checks=None,
-                 password="integration-secret"):
+                 password="integration-secret", workers=1):
         self.dir = tempfile.mkdtemp(prefix="bladesync-it-")
         self.bladesync = find_binary("bladesync")
         self.bladesyncd = find_binary("bladesyncd")
         self.n_chassis = n_chassis
         self.slots = slots
+        self.workers = workers  # blade-workers: each blade's workers are fabric nodes of their own
         self.procs = {}
         # netns[c]: the network namespace chassis c runs in (its loopback holds
         # its backplane), or None for this namespace.
@@ -122,7 +123,7 @@ class Cluster:
             port = rng.randrange(20000, 60000, 200)
             needed = []
             for c, (m1, m2, bp) in self.addresses.items():
-                for s in range(0, slots + 1):
+                for s in range(0, slots * workers + 1):
                     needed += [(m1, port + s), (m2, port + s), (bp, port + 100 + s)]
             if not self.netns and not ports_free(needed):
                 continue
@@ -142,7 +143,9 @@ class Cluster:
                                   duration=duration, lifetime=lifetime, seed=rng.randrange(1, 10**6),
                                   # The default (authenticated, keys from the password); None: no
                                   # password, for tests that key the fabric themselves.
-                                  auth=("\n    set password \"%s\"" % password) if password else "") + extra)
+                                  auth=("\n    set password \"%s\"" % password) if password else "")
+                    .replace("    set slots %d\n" % slots, "    set slots %d\n" % slots +
+                             ("    set blade-workers %d\n" % workers if workers > 1 else "")) + extra)
 
     # ---- processes -------------------------------------------------------
     def in_ns(self, c, cmd):
@@ -251,13 +254,13 @@ class Cluster:
         def settled():
             st = [self.status(c) for c in chassis]
             roles = [s["role"] for s in st]
-            ok = all(s["live_blades"] == self.slots and s["ready"] for s in st)
+            ok = all(s["live_blades"] == self.slots * self.workers and s["ready"] for s in st)
             decided = all(r in ("primary", "secondary") for r in roles)  # past hello-holddown
             return ok and decided and roles.count("primary") == 1 and st
         return self.wait_for("the cluster to settle", settled, timeout)
 
     def mirror_report(self, owners=None, mirrors=None):
-        """[(owner, mirror, slot, owner_synced, mirror_sessions, match)] from both chassis' status."""
+        """[(owner, mirror, slot, owner_synced, mirror_sessions, match, worker)] from both chassis' status."""
         owners = owners or list(range(1, self.n_chassis + 1))
         mirrors = mirrors or list(range(1, self.n_chassis + 1))
         st = {c: self.status(c) for c in set(owners) | set(mirrors)}
@@ -267,11 +270,11 @@ class Cluster:
                 if m == o:
                     continue
                 for b in st[o]["blades"]:
-                    mb = next(x for x in st[m]["blades"] if x["slot"] == b["slot"])
+                    mb = next(x for x in st[m]["blades"] if (x["slot"], x.get("worker", 0)) == (b["slot"], b.get("worker", 0)))
                     sb = next((x for x in mb["standby"] if x["owner"] == o), None)
                     match = (sb is not None and sb["in_sync"] and sb["sessions"] == b["synced"]
                              and sb["digest"] == b["synced_digest"])
-                    rows.append((o, m, b["slot"], b["synced"], sb["sessions"] if sb else None, match))
+                    rows.append((o, m, b["slot"], b["synced"], sb["sessions"] if sb else None, match, b.get("worker", 0)))
         return rows
 
     def wait_mirrors_match(self, timeout=30.0, **kw):

@@ -235,6 +235,38 @@ TEST(Config, ErrorsNameFileLineAndOption) {
             "bad.conf:15: option 'master-slot' in 'config load-balance setting': slot 3 is beyond 'set slots' (2)");
 }
 
+// blade-workers: each worker is a fabric node (WorkerSlots) with its share
+// of the blade's max-sessions and session-table-reserve.
+TEST(Config, BladeWorkers) {
+  Result<ClusterConfig> r = LoadClusterConfig(
+      Ha("    set slots 2\n    set blade-workers 4\n    set max-sessions 100000\n    set session-table-reserve 40000\n"),
+      "w.conf");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->blade_workers, 4);
+  EXPECT_EQ(r->worker_slot_count(), 8);
+  const WorkerSlots ws = r->worker_slots();
+  EXPECT_EQ(ws.Of(2, 3), 8);
+  EXPECT_EQ(ws.BladeOf(5), 2);
+  EXPECT_EQ(ws.WorkerOf(5), 0);
+  const BladeConfig b = r->ForBlade(1, ws.Of(2, 1), 1);
+  EXPECT_EQ(b.slot, 6);
+  EXPECT_EQ(b.max_sessions, 25000u);
+  EXPECT_EQ(b.table_reserve, 10000u);
+  EXPECT_EQ(LoadClusterConfig(Ha("    set slots 2\n"), "a.conf")->ForBlade(1, 2, 1).max_sessions,
+            LoadClusterConfig(Ha("    set slots 2\n"), "a.conf")->max_sessions)
+      << "one worker: the blade's own limit";
+  EXPECT_EQ(ErrorOf(Ha("    set blade-workers 17\n")),
+            "bad.conf:2: option 'blade-workers' in 'config system ha': value 17 is out of range 1-16");
+  EXPECT_EQ(ErrorOf(Ha("    set slots 8\n    set blade-workers 9\n")),
+            "bad.conf:3: option 'blade-workers' in 'config system ha': 8 slots x 9 workers is more than 64 workers per chassis");
+  EXPECT_EQ(ErrorOf(Ha("    set blade-workers 2\n") + "config system conntrack\n    set status enable\nend\n"),
+            "bad.conf:2: option 'blade-workers' in 'config system ha': the kernel's conntrack table (config system "
+            "conntrack) is synced by one worker per blade: set blade-workers 1");
+  // Cluster-wide: chassis with different worker counts disagree in diagnose sys ha checksum.
+  EXPECT_NE(r->checksums.all, LoadClusterConfig(Ha("    set slots 2\n    set blade-workers 2\n    set max-sessions 100000\n"
+                                                   "    set session-table-reserve 40000\n"), "w.conf")->checksums.all);
+}
+
 // FortiOS 7's unit for hb-interval: 100ms by default, 10ms for fast
 // detection (hb-interval 1..20 then means 10-200 ms).
 TEST(Config, HeartbeatIntervalInMilliseconds) {

@@ -40,11 +40,11 @@ TEST(CollectSessions, OwnedAndStandbyEitherDirectionUpToTheRoom) {
   c.RunFor(milliseconds(500));
   std::vector<ListedSession> out;
   SessionFilter all;
-  EXPECT_EQ(CollectSessions(c.blade(1, 1), all, 100, &out), 10u);
+  EXPECT_EQ(CollectSessions(c.blade(1, 1), WorkerSlots{}, all, 100, &out), 10u);
   EXPECT_EQ(out.size(), 10u);
   EXPECT_TRUE(out[0].owned);
   out.clear();
-  EXPECT_EQ(CollectSessions(c.blade(2, 1), all, 100, &out), 10u) << "the mirror lists its standby copies";
+  EXPECT_EQ(CollectSessions(c.blade(2, 1), WorkerSlots{}, all, 100, &out), 10u) << "the mirror lists its standby copies";
   ASSERT_FALSE(out.empty());
   EXPECT_FALSE(out[0].owned);
   EXPECT_EQ(out[0].owner_chassis, 1);
@@ -52,15 +52,15 @@ TEST(CollectSessions, OwnedAndStandbyEitherDirectionUpToTheRoom) {
   Result<SessionFilter> by_server = ParseSessionFilter({"src", "198.51.100.1"});
   ASSERT_TRUE(by_server.ok());
   out.clear();
-  EXPECT_EQ(CollectSessions(c.blade(1, 1), by_server.value(), 100, &out), 10u);
+  EXPECT_EQ(CollectSessions(c.blade(1, 1), WorkerSlots{}, by_server.value(), 100, &out), 10u);
   Result<SessionFilter> one = ParseSessionFilter({"sport", "1003", "owned"});
   ASSERT_TRUE(one.ok());
   out.clear();
-  EXPECT_EQ(CollectSessions(c.blade(1, 1), one.value(), 100, &out), 1u);
+  EXPECT_EQ(CollectSessions(c.blade(1, 1), WorkerSlots{}, one.value(), 100, &out), 1u);
   out.clear();
-  EXPECT_EQ(CollectSessions(c.blade(2, 1), one.value(), 100, &out), 0u) << "owned only: the mirror has none";
+  EXPECT_EQ(CollectSessions(c.blade(2, 1), WorkerSlots{}, one.value(), 100, &out), 0u) << "owned only: the mirror has none";
   out.clear();
-  EXPECT_EQ(CollectSessions(c.blade(1, 1), all, 3, &out), 10u) << "every match counted";
+  EXPECT_EQ(CollectSessions(c.blade(1, 1), WorkerSlots{}, all, 3, &out), 10u) << "every match counted";
   EXPECT_EQ(out.size(), 3u) << "only as many listed as there is room";
 }
 
