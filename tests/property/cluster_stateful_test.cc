@@ -56,8 +56,10 @@ struct MSession {
 };
 struct Model {
   int chassis = 2;
-  int slots = 1;
+  int slots = 1;    // blades per chassis
+  int workers = 1;  // blade-workers: the nodes are slots x workers worker slots
   uint64_t seed = 1;
+  int nodes() const { return slots * workers; }
   std::map<uint32_t, MSession> sessions;
   std::set<int> alive;
   bool settled = false;
@@ -87,7 +89,8 @@ struct Sut {
       : c(m.chassis, m.slots, m.seed,
           SimClusterOptions{.blade = [](BladeConfig& b) { b.max_batch = 64; },
                             .make_blade = v.BladeMaker(),
-                            .make_manager = v.ManagerMaker()}) {
+                            .make_manager = v.ManagerMaker(),
+                            .workers = m.workers}) {
     c.RunFor(seconds(2));  // hello-holddown, election, first syncs
   }
   SimChassisCluster c;
@@ -146,7 +149,7 @@ struct Sut {
     }
     return Traffic();
   }
-  static uint8_t SlotOf(const Model& m, uint32_t k) { return static_cast<uint8_t>(1 + k % m.slots); }
+  static uint8_t SlotOf(const Model& m, uint32_t k) { return static_cast<uint8_t>(1 + k % m.nodes()); }
   static SessionKey KeyOf(uint32_t k, bool udp) {
     return SessionKey::V4(0x0a000000 + k, 0xc6336401, static_cast<uint16_t>(1024 + k), udp ? 53 : 443,
                           udp ? kProtoUdp : kProtoTcp);
@@ -156,7 +159,7 @@ struct Sut {
     c.RunFor(milliseconds(5));  // changes are flushed at the end of their loop turn
     for (Nanos spent{0}; spent < budget; spent += milliseconds(50)) {
       bool quiet = true;
-      for (int s = 1; s <= m.slots; ++s) {
+      for (int s = 1; s <= m.nodes(); ++s) {
         BladeAgent* b = c.blade(t, static_cast<uint8_t>(s));
         for (int p = 1; p <= m.chassis; ++p) {  // acknowledged by every live mirror
           if (p != t && c.alive(static_cast<uint8_t>(p))) quiet &= b->outbound(static_cast<uint8_t>(p))->idle();
@@ -391,7 +394,7 @@ struct Hostile : Cmd {
     if (!s.c.alive(to)) return;
     s.stats.commands["fault.malformed"]++;
     uint64_t x = salt;
-    const uint64_t before = s.MalformedDrops(to, m.slots);
+    const uint64_t before = s.MalformedDrops(to, m.nodes());
     const uint64_t manager_before = s.c.manager(to)->dropped(DropReason::kMalformed);
     const uint8_t from = static_cast<uint8_t>(1 + (chassis % m.chassis));
     int open_links = 0;  // a frame on a cut link never arrives; the rest all must be counted
@@ -402,14 +405,14 @@ struct Hostile : Cmd {
       for (size_t j = 0; j < junk.size(); ++j) junk[j] = static_cast<uint8_t>(SplitMix64(x + j));
       if (i % 2) std::copy_n("BSY1", 4, junk.begin() + 4);  // our identifier, junk around it
       for (Link l : {Link::kM1, Link::kM2}) {  // one of them may be cut
-        s.c.net().Inject(NodeId{from, 1}, NodeId{to, static_cast<uint8_t>(1 + i % m.slots)}, l, junk);
+        s.c.net().Inject(NodeId{from, 1}, NodeId{to, static_cast<uint8_t>(1 + i % m.nodes())}, l, junk);
         s.c.net().Inject(NodeId{from, 0}, NodeId{to, 0}, l, junk);
       }
     }
     s.c.RunFor(milliseconds(20));
     // Every one of them, at the blades and at the manager (8 each per open link).
     s.stats.commands["judged.p6_frames"] += 16u * open_links;
-    const uint64_t blades = s.MalformedDrops(to, m.slots) - before;
+    const uint64_t blades = s.MalformedDrops(to, m.nodes()) - before;
     const uint64_t manager = s.c.manager(to)->dropped(DropReason::kMalformed) - manager_before;
     if (blades != 8u * open_links || manager != 8u * open_links) {
       s.Fail("P6: malformed frames were not counted as dropped (" + std::to_string(blades) + " at the blades, " +
@@ -448,7 +451,7 @@ struct Adversary : Cmd {
       return x % n;
     };
     for (int i = 0; i < frames; ++i) {
-      const uint8_t slot = static_cast<uint8_t>(1 + pick(m.slots));
+      const uint8_t slot = static_cast<uint8_t>(1 + pick(m.nodes()));
       // It claims a chassis that is up (the target itself too): one that is
       // down an attacker without a key can impersonate whole, heartbeats and
       // streams, which only authentication (CURVE) stops.
@@ -713,7 +716,7 @@ struct ManualFailover : Cmd {
     for (const auto& b : mgr->blades()) {
       if (!b.live || !b.ready) return false;
     }
-    return static_cast<int>(mgr->blades().size()) == m.slots;
+    return static_cast<int>(mgr->blades().size()) == m.nodes();
   }
   static bool OtherFullChassis(const Model& m, Sut& s, uint8_t t) {
     for (int x = 1; x <= m.chassis; ++x) {
@@ -752,7 +755,7 @@ struct Quiesce : Cmd {
       if (s.c.alive(static_cast<uint8_t>(x))) alive.push_back(static_cast<uint8_t>(x));
     std::string why;
     for (uint8_t o : alive) {
-      for (int sl = 1; sl <= m.slots; ++sl) {
+      for (int sl = 1; sl <= m.nodes(); ++sl) {
         BladeAgent* owner = s.c.blade(o, static_cast<uint8_t>(sl));
         if (!owner->ready()) {
           s.Fail("P1: chassis " + std::to_string(o) + " slot " + std::to_string(sl) + " is not ready");
@@ -788,7 +791,7 @@ struct Quiesce : Cmd {
     // kept every mirror right (P1), so a bulk sync in doubt is a violation.
     if (!s.attacked) {
       for (uint8_t o : alive) {
-        for (int sl = 1; sl <= m.slots; ++sl) {
+        for (int sl = 1; sl <= m.nodes(); ++sl) {
           if (s.c.blade(o, static_cast<uint8_t>(sl))->counters().bulk_syncs_in_doubt.get() > 0) {
             s.Fail("P1: chassis " + std::to_string(o) + " slot " + std::to_string(sl) +
                    " resynced in doubt with no adversary (its stream disagreed with its owner)");
@@ -850,12 +853,18 @@ Model StartingModel(int chassis, int slots, uint64_t seed) {
   return m;
 }
 
+// blade-workers of every case: a parameter of the suite, not drawn (the
+// reproduce strings of one worker stay valid).
+int case_workers = 1;
+
 Model InitialModel() {
   // Drawn in this order (reproduce strings depend on it).
   const int chassis = *rc::gen::inRange(2, 5);
   const int slots = *rc::gen::inRange(1, 3);
   const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  return StartingModel(chassis, slots, seed);
+  Model m = StartingModel(chassis, slots, seed);
+  m.workers = case_workers;
+  return m;
 }
 
 auto CommandGen() {
@@ -890,7 +899,7 @@ void SumCounters(const Model& m, Sut& s) {
         add(std::string("manager_dropped.") + DropReasonName(static_cast<DropReason>(r)), mg->dropped(static_cast<DropReason>(r)));
       }
     }
-    for (int sl = 1; sl <= m.slots; ++sl) {
+    for (int sl = 1; sl <= m.nodes(); ++sl) {
       BladeAgent* b = s.c.blade(c, static_cast<uint8_t>(sl));
       if (!b) continue;
       for (const auto& [name, n] : CounterList(b->counters())) {
@@ -964,7 +973,7 @@ void Case(Variant v, Stats* stats = nullptr) {
   }
   if (!a.violation.empty()) {
     RC_FAIL(a.violation + "\n  " + std::to_string(m0.chassis) + " chassis x " + std::to_string(m0.slots) +
-            " slots, simulator seed " + std::to_string(m0.seed) + "\n  commands: " + Describe(cmds) +
+            " slots x " + std::to_string(m0.workers) + " workers, simulator seed " + std::to_string(m0.seed) + "\n  commands: " + Describe(cmds) +
             "\n  replay: bazel-bin/tests/property/cluster_stateful_test with the RC_PARAMS=\"reproduce=...\" line printed at the end");
   }
   const CaseResult b = RunCase(m0, cmds, v);
@@ -1007,6 +1016,44 @@ TEST(ClusterStateful, PromisesHoldUnderTrafficFaultsAndFailovers) {
       << "manual failovers judged: " << stats.commands["judged.manual_failover"] << " of "
       << stats.commands["failover.manual"];
 }
+
+// Blades with several workers (blade-workers): each worker is a fabric node
+// of its own that owns a shard and mirrors the same worker of the peers'
+// blade in its slot; KillBlade takes every worker of the blade at once.
+// The same promises, fewer cases (a case at 16 workers runs up to 128
+// blade loops), the seed of RC_PARAMS.
+void CheckWithWorkers(int workers, int cases) {
+  rc::detail::TestParams params = rc::detail::configuration().testParams;
+  params.maxSuccess = cases;
+  rc::detail::TestMetadata md;
+  md.id = md.description = "P1-P6 with " + std::to_string(workers) + " workers per blade";
+  Stats stats;
+  case_workers = workers;
+  rc::detail::TestListenerAdapter quiet;
+  const rc::detail::TestResult r =
+      rc::detail::checkTestable([&] { Case(Variant{}, &stats); }, md, params, quiet);
+  case_workers = 1;
+  std::printf("%d workers per blade: %llu cases\n", workers, static_cast<unsigned long long>(stats.cases));
+  for (auto& [k, n] : stats.commands) std::printf("  %-26s %llu\n", k.c_str(), static_cast<unsigned long long>(n));
+  rc::detail::FailureResult failure;
+  if (r.match(failure)) {
+    rc::detail::Configuration replay;
+    replay.reproduce[md.id] = failure.reproduce;
+    ADD_FAILURE() << failure.description << "\n  replay (workers " << workers
+                  << "): RC_PARAMS=\"" << rc::detail::configToMinimalString(replay) << "\"";
+  }
+  rc::detail::SuccessResult success;
+  ASSERT_TRUE(r.match(success) || r.match(failure)) << "the check did not run";
+  EXPECT_GE(stats.cases, static_cast<uint64_t>(cases));
+  // Judged on something: mirrors against owners, sessions after faults,
+  // and blades lost whole.
+  EXPECT_GE(stats.commands["cases.judged_p1"] * 2, stats.cases) << "P1 judged in " << stats.commands["cases.judged_p1"];
+  EXPECT_GE(stats.commands["cases.judged_p2"] * 2, stats.cases) << "P2 judged in " << stats.commands["cases.judged_p2"];
+  EXPECT_GT(stats.commands["failover.kill_blade"], 0u) << "no blade was lost whole";
+}
+
+TEST(ClusterStatefulWorkers, PromisesHoldWithTwoWorkersPerBlade) { CheckWithWorkers(2, 60); }
+TEST(ClusterStatefulWorkers, PromisesHoldWithSixteenWorkersPerBlade) { CheckWithWorkers(16, 20); }
 
 // A TCP Create of `key`, for cases built command by command (inside
 // InGeneratorContext: its other fields draw from the generators).

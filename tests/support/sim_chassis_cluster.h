@@ -7,8 +7,13 @@
 //   c.RunFor(seconds(1));                 // hello-holddown, election
 //   uint8_t p = c.TrafficChassis();       // the one that processes traffic
 //   c.KillChassis(p); c.RunFor(seconds(1));
+//
+// With several workers per blade (options.workers) the nodes of a chassis
+// are its worker slots (fabric/transport.h: WorkerSlots): blade(c, s) and
+// slots() speak of worker slots, KillBlade of a whole blade.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -25,15 +30,17 @@ struct SimClusterOptions {
   std::function<void(ManagerConfig&)> manager;  // tweak each manager's config
   MakeBlade make_blade;                         // default: the production BladeAgent
   MakeManager make_manager;                     // default: the production ChassisManager
+  int workers = 1;                              // blade-workers: each blade's workers are nodes of their own
 };
 
 class SimChassisCluster {
  public:
   SimChassisCluster(int n_chassis, int n_slots, uint64_t seed, SimClusterOptions opt = {})
-      : net_(sched_, seed), n_chassis_(n_chassis), n_slots_(n_slots), opt_(std::move(opt)) {
+      : net_(sched_, seed), n_chassis_(n_chassis), n_blades_(n_slots), n_slots_(n_slots * std::max(opt.workers, 1)),
+        opt_(std::move(opt)) {
     if (!std::getenv("BLADESYNC_TEST_LOG")) SetLogLevel(LogLevel::kError);
     for (int c = 1; c <= n_chassis; ++c) {
-      for (int s = 0; s <= n_slots; ++s) {
+      for (int s = 0; s <= n_slots_; ++s) {
         auto& n = nodes_[{c, s}];
         n.loop = std::make_unique<SimEventLoop>(sched_);
         n.transport = &net_.AddNode(NodeId{static_cast<uint8_t>(c), static_cast<uint8_t>(s)}, *n.loop);
@@ -53,12 +60,18 @@ class SimChassisCluster {
     }
     alive_[c] = false;
   }
-  // One blade dies (kill -9 of its thread, or the board); the chassis runs on
-  // degraded until it is restarted whole (blades share their chassis' epoch).
-  void KillBlade(uint8_t c, uint8_t s) {
-    auto& n = nodes_[{c, s}];
+  // One blade dies (kill -9 of its process, or the board), all its workers
+  // with it; the chassis runs on degraded until it is restarted whole
+  // (blades share their chassis' epoch). `blade`: the blade's slot.
+  void KillBlade(uint8_t c, uint8_t blade) {
+    const WorkerSlots ws{workers()};
+    for (int w = 0; w < ws.workers; ++w) KillWorker(c, ws.Of(blade, w));
+  }
+  // One worker dies (its thread), the blade's others run on.
+  void KillWorker(uint8_t c, uint8_t worker_slot) {
+    auto& n = nodes_[{c, worker_slot}];
     n.loop->Kill();
-    net_.SetDown(NodeId{c, s}, true);
+    net_.SetDown(NodeId{c, worker_slot}, true);
     n.agent.reset();
   }
   // A dead blade comes back on its own (a replaced board, a blade process
@@ -116,7 +129,9 @@ class SimChassisCluster {
   SimScheduler& sched() { return sched_; }
   void RunFor(Nanos d) { sched_.RunFor(d); }
   int chassis() const { return n_chassis_; }
-  int slots() const { return n_slots_; }
+  int slots() const { return n_slots_; }  // worker slots: blades x workers
+  int blades() const { return n_blades_; }
+  int workers() const { return std::max(opt_.workers, 1); }
 
   // The live chassis that process traffic (exactly one when healthy).
   std::vector<uint8_t> TrafficChassis() {
@@ -138,7 +153,8 @@ class SimChassisCluster {
     mc.group_id = 1;  // as TestBladeConfig
     mc.chassis = c;
     mc.epoch = epoch;
-    mc.slots = n_slots_;
+    mc.slots = n_blades_;
+    mc.workers = workers();
     mc.priority = static_cast<uint8_t>(250 - 10 * c);
     mc.serial = "SIM" + std::to_string(c);
     for (int p = 1; p <= n_chassis_; ++p) mc.peers.push_back(static_cast<uint8_t>(p));
@@ -174,7 +190,7 @@ class SimChassisCluster {
   SimScheduler sched_;
   std::vector<std::unique_ptr<SimEventLoop>> retired_loops_;
   SimNetwork net_;
-  int n_chassis_, n_slots_;
+  int n_chassis_, n_blades_, n_slots_;
   SimClusterOptions opt_;
   std::map<std::pair<int, int>, Node> nodes_;
   std::map<int, bool> alive_;
