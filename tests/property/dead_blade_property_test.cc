@@ -14,6 +14,8 @@
 // Each case runs twice from its seed: the outcomes must be equal (replay).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
+#include <rapidcheck/detail/Configuration.h>
+#include <rapidcheck/detail/TestListenerAdapter.h>
 #include <rapidcheck/gtest.h>
 
 #include <map>
@@ -55,7 +57,10 @@ struct Flow {
 
 class Run {
  public:
-  Run(int chassis, int slots, uint64_t seed) : chassis_(chassis), slots_(slots), c_(chassis, slots, seed, Options()) {
+  // `workers` per blade (blade-workers): ops name blades; each blade's
+  // workers die, stall and come back together, as the blade's process.
+  Run(int chassis, int slots, uint64_t seed, int workers = 1)
+      : chassis_(chassis), slots_(slots * workers), ws_{workers}, c_(chassis, slots, seed, Options(workers)) {
     c_.RunFor(seconds(2));
     for (int ch = 1; ch <= chassis; ++ch) Wire(static_cast<uint8_t>(ch));
   }
@@ -96,8 +101,9 @@ class Run {
   }
 
  private:
-  static SimClusterOptions Options() {
+  static SimClusterOptions Options(int workers) {
     SimClusterOptions o;
+    o.workers = workers;
     o.blade = [](BladeConfig& b) { b.pickup.mode = HaMode::kActiveActive; };
     o.manager = [](ManagerConfig& m) { m.mode = HaMode::kActiveActive; };
     return o;
@@ -112,16 +118,17 @@ class Run {
       b->set_packet_handler([path](const wire::PacketBatch& pb, bool fwd) { path->ProcessBatch(pb, fwd); });
     }
   }
-  bool Live(uint8_t ch, uint8_t s) { return c_.blade(ch, s) != nullptr; }
+  // Blade s of chassis ch (its workers live and die together).
+  bool Live(uint8_t ch, uint8_t s) { return c_.blade(ch, ws_.Of(s, 0)) != nullptr; }
   bool AnyLive(uint8_t ch) {
     for (int s = 1; s <= slots_; ++s)
-      if (Live(ch, static_cast<uint8_t>(s))) return true;
+      if (c_.blade(ch, static_cast<uint8_t>(s))) return true;
     return false;
   }
   void Send(uint8_t entry, const SessionKey& k, uint8_t flags, bool reply) {
     c_.manager(entry)->Ingress(PacketInfo{reply ? k.Reversed() : k, flags, 0, uint8_t(reply ? 2 : 1), uint8_t(reply ? 1 : 2)});
   }
-  // Where flow f's session is owned now: (chassis, slot), or (0, 0).
+  // Where flow f's session is owned now: (chassis, worker slot), or (0, 0).
   std::pair<uint8_t, uint8_t> Holder(const SessionKey& k) {
     for (int ch = 1; ch <= chassis_; ++ch) {
       for (int s = 1; s <= slots_; ++s) {
@@ -196,7 +203,8 @@ class Run {
     // A dead blade drops what was in flight to it: the model sends nothing
     // now, so nothing is.
     for (Flow& f : flows_) {
-      if (!f.promised || Holder(f.key) != std::make_pair(ch, s)) continue;
+      const auto [hc, hs] = Holder(f.key);
+      if (!f.promised || hc != ch || ws_.BladeOf(hs) != s) continue;
       bool mirrored = false;
       for (int o = 1; o <= chassis_; ++o) mirrored |= o != ch && Live(static_cast<uint8_t>(o), s);
       f.promised = mirrored;  // else its session died with the blade
@@ -209,19 +217,21 @@ class Run {
   // meanwhile, every one of them is still promised, with one owner.
   void Blip(uint8_t ch, uint8_t s) {
     if (!Live(ch, s)) return;
-    c_.net().SetDown(NodeId{ch, s}, true);
+    for (int w = 0; w < ws_.workers; ++w) c_.net().SetDown(NodeId{ch, ws_.Of(s, w)}, true);
     c_.RunFor(milliseconds(1500));
-    c_.net().SetDown(NodeId{ch, s}, false);
+    for (int w = 0; w < ws_.workers; ++w) c_.net().SetDown(NodeId{ch, ws_.Of(s, w)}, false);
     c_.RunFor(milliseconds(3000));
   }
   void Restart(uint8_t ch, uint8_t s) {
     if (Live(ch, s)) return;
-    c_.RestartBlade(ch, s, ++epoch_);
+    ++epoch_;  // the blade's process: one epoch for its workers
+    for (int w = 0; w < ws_.workers; ++w) c_.RestartBlade(ch, ws_.Of(s, w), epoch_);
     Wire(ch);
     c_.RunFor(milliseconds(1500));  // reports, bulk syncs from every owner
   }
 
-  int chassis_, slots_;
+  int chassis_, slots_;  // slots_: worker slots
+  WorkerSlots ws_;
   SimChassisCluster c_;
   std::map<std::pair<int, int>, std::unique_ptr<PacketPath>> paths_;
   std::vector<Flow> flows_;
@@ -230,22 +240,47 @@ class Run {
   std::string failure_;
 };
 
-RC_GTEST_PROP(DeadBladeProperty, NoAcknowledgedSessionLostNoFlowWithoutASlot, ()) {
+void DeadBladeCase(int workers, uint64_t* takeovers = nullptr) {
   const int chassis = *rc::gen::inRange(2, 4);
   const int slots = *rc::gen::inRange(2, 5);
   const uint64_t seed = *rc::gen::inRange<uint64_t>(1, 1u << 30);
   const auto ops = *rc::gen::resize(20, rc::gen::nonEmpty(rc::gen::container<std::vector<Op>>(GenOp(chassis, slots))));
   std::string trace;
-  Run run(chassis, slots, seed);
+  Run run(chassis, slots, seed, workers);
   const std::string broken = run.Apply(ops, &trace);
   RC_TAG(run.takeovers() > 0 ? "takeover" : "no takeover");
-  if (!broken.empty()) RC_FAIL(broken + "\nafter: " + trace);
+  if (takeovers) *takeovers += run.takeovers();
+  if (!broken.empty()) RC_FAIL(broken + "\nafter: " + trace + "\n(" + std::to_string(workers) + " workers per blade)");
   // Replay: the same seed and ops give the same outcome.
   std::string trace2;
-  Run again(chassis, slots, seed);
+  Run again(chassis, slots, seed, workers);
   RC_ASSERT(again.Apply(ops, &trace2).empty());
   RC_ASSERT(again.Summary() == run.Summary());
 }
+
+RC_GTEST_PROP(DeadBladeProperty, NoAcknowledgedSessionLostNoFlowWithoutASlot, ()) { DeadBladeCase(1); }
+
+// The same with several workers per blade (blade-workers): the manager
+// distributes over every worker of every blade, a dead blade takes its
+// workers with it and their flows go to the other blades' workers (up to
+// 4 x 16 = 64 worker slots). Fewer cases; the seed of RC_PARAMS.
+void CheckWithWorkers(int workers, int cases) {
+  rc::detail::TestParams params = rc::detail::configuration().testParams;
+  params.maxSuccess = cases;
+  rc::detail::TestMetadata md;
+  md.id = md.description = "dead blades with " + std::to_string(workers) + " workers per blade";
+  uint64_t takeovers = 0;
+  rc::detail::TestListenerAdapter quiet;
+  const rc::detail::TestResult r = rc::detail::checkTestable([&] { DeadBladeCase(workers, &takeovers); }, md, params, quiet);
+  rc::detail::FailureResult failure;
+  if (r.match(failure)) ADD_FAILURE() << failure.description;
+  rc::detail::SuccessResult success;
+  ASSERT_TRUE(r.match(success) || r.match(failure)) << "the check did not run";
+  EXPECT_GT(takeovers, 0u) << "no dead blade's sessions were taken over: nothing judged";
+}
+
+TEST(DeadBladeWorkers, NoAcknowledgedSessionLostWithFourWorkersPerBlade) { CheckWithWorkers(4, 30); }
+TEST(DeadBladeWorkers, NoAcknowledgedSessionLostWithSixteenWorkersPerBlade) { CheckWithWorkers(16, 10); }
 
 }  // namespace
 }  // namespace bladesync::testing
