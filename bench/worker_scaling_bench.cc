@@ -203,7 +203,14 @@ int main(int argc, char** argv) {
         cpu[w].push_back(x.cpu_seconds / n * 1e6);
       }
     }
-    const Spread base = SpreadOf(rate[counts.front()]);
+    // Cores kept busy (deltas/s x CPU per delta), run by run: what one
+    // worker leaves idle is what more workers can use.
+    auto busy = [&](int w) {
+      std::vector<double> v;
+      for (size_t i = 0; i < rate[w].size(); ++i) v.push_back(rate[w][i] * cpu[w][i]);
+      return SpreadOf(v);
+    };
+    const double cores = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
     for (int w : counts) {
       const Spread s = SpreadOf(rate[w]), c = SpreadOf(cpu[w]);
       std::vector<double> ratio;
@@ -213,8 +220,9 @@ int main(int argc, char** argv) {
                   "run by run); CPU %.3f us/delta both processes (min %.3f, max %.3f)\n",
                   reserve ? "reserved" : "grown", w, w == 1 ? "" : "s", s.median, s.min, s.max, q.median,
                   counts.front(), counts.front() == 1 ? "" : "s", q.min, q.max, c.median, c.min, c.max);
+      const Spread b = busy(w);
+      std::printf("  cores busy %.2f of %.0f (min %.2f, max %.2f)\n", b.median, cores, b.min, b.max);
     }
-    (void)base;
   }
   return 0;
 }
