@@ -62,14 +62,24 @@ uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) 
   } else {
     blade = static_cast<uint8_t>(1 + FlowHash(key, method) % static_cast<uint64_t>(slots_));
   }
-  return WorkerSlotIn(blade, key);
+  return WorkerSlotIn(blade, key, method);
 }
 
-uint8_t Distributor::WorkerSlotIn(uint8_t blade, const SessionKey& key) const {
+uint8_t Distributor::WorkerSlotIn(uint8_t blade, const SessionKey& key, DistributionMethod method) const {
   if (ws_.workers <= 1) return blade;
-  // The whole flow, whatever the method: a method keeps related flows on one
-  // blade, and its workers share them out. Other bits than the blade's hash.
-  const uint64_t h = Fmix64(FlowHash(key, DistributionMethod::kSrcDstIpSportDport) ^ 0xc2b2ae3d27d4eb4fULL);
+  // The method's own fields, so flows it keeps together on a blade (a GTP
+  // tunnel's control and user plane under src-dst-ip) stay together on a
+  // worker too; to-master (and a rule's master or slot) keeps the flows
+  // between two hosts together.
+  // Both addresses count alike (no orientation: a tunnel's user plane,
+  // equal ports, orients by address where its control plane orients by port).
+  uint64_t h = 0;
+  if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived ||
+      method == DistributionMethod::kSrcDstIp) {
+    h = Fmix64(AddrHash(key.src) + AddrHash(key.dst));
+  } else {
+    h = Fmix64(FlowHash(key, method) ^ 0xc2b2ae3d27d4eb4fULL);
+  }
   return ws_.Of(blade, static_cast<int>(h % static_cast<uint64_t>(ws_.workers)));
 }
 
@@ -150,8 +160,8 @@ Verdict Distributor::Classify(const SessionKey& key, uint8_t srcintf, uint8_t ds
       return v;
     }
     switch (r.target) {
-      case FlowRule::Target::kMaster: v.home = WorkerSlotIn(opt_.master_slot, key); break;
-      case FlowRule::Target::kSlot: v.home = WorkerSlotIn(r.slot, key); break;
+      case FlowRule::Target::kMaster: v.home = WorkerSlotIn(opt_.master_slot, key, DistributionMethod::kToMaster); break;
+      case FlowRule::Target::kSlot: v.home = WorkerSlotIn(r.slot, key, DistributionMethod::kToMaster); break;
       case FlowRule::Target::kLoadBalance: v.home = HashSlot(key, opt_.method); break;
     }
     v.method = opt_.method;

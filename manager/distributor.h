@@ -10,8 +10,10 @@
 // directions of the packet.
 //
 // A blade with several workers (blade-workers) splits its flows among them
-// by a second hash of the whole flow, also symmetric and the same on every
-// chassis, so worker w of blade k of every chassis is a mirror group; the
+// by a second hash of the method's fields (both addresses for to-master and
+// a flow rule's slot), also symmetric and the same on every chassis, so
+// flows kept together on a blade stay together on a worker and worker w of
+// blade k of every chassis is a mirror group; the
 // slots below are then worker slots (fabric/transport.h: WorkerSlots), and
 // a flow's home is a worker of its home blade.
 //
@@ -98,8 +100,9 @@ class Distributor {
                    uint8_t after = 0) const;
   // The load-balancing hash alone (no rules): the worker slot, 1..slots x workers.
   uint8_t HashSlot(const SessionKey& key, DistributionMethod method) const;
-  // The flow's worker among a blade's: its worker slot in blade slot `blade`.
-  uint8_t WorkerSlotIn(uint8_t blade, const SessionKey& key) const;
+  // The flow's worker among a blade's: its worker slot in blade slot `blade`,
+  // by the fields `method` hashes (to-master: both addresses).
+  uint8_t WorkerSlotIn(uint8_t blade, const SessionKey& key, DistributionMethod method) const;
   // The flow's slots in the order it takes them: home first.
   std::vector<uint8_t> Ranking(const SessionKey& key, uint8_t home, DistributionMethod method) const;
   int slots() const { return slots_; }

@@ -304,6 +304,42 @@ TEST(DistributorWorkers, ABladesFlowsAreSharedOutAmongItsWorkers) {
   for (auto& [s, n] : rule_slot) EXPECT_EQ(ws.BladeOf(s), 3) << "worker slot " << int(s);
 }
 
+// Flows a method (or a rule to the master) keeps together on a blade stay
+// together on a worker: a GTP tunnel's control (2123) and user plane (2152)
+// between the same two hosts, whose user plane is found by the tunnel its
+// control plane made on that worker's table (PacketPath).
+TEST(DistributorWorkers, RelatedFlowsKeptTogetherOnABladeShareAWorker) {
+  std::mt19937 rng(11);
+  DistributionOptions by_hosts;
+  by_hosts.method = DistributionMethod::kSrcDstIp;
+  DistributionOptions to_master;
+  FlowRule gtp;
+  gtp.id = 1;
+  gtp.protocol = kProtoUdp;
+  gtp.dst_port = PortRange{2123, 2152};
+  gtp.target = FlowRule::Target::kMaster;
+  to_master.flow_rules.push_back(gtp);
+  std::set<uint8_t> workers_used;
+  for (const DistributionOptions& o : {by_hosts, to_master}) {
+    const Distributor d(o, 4, 8);
+    for (int i = 0; i < 2000; ++i) {
+      const uint32_t a = rng(), b = rng();
+      const SessionKey c = SessionKey::V4(a, b, static_cast<uint16_t>(1024 + rng() % 60000), 2123, kProtoUdp);
+      const SessionKey u = SessionKey::V4(a, b, 2152, 2152, kProtoUdp);
+      const uint8_t at = d.Classify(c).slot, ut = d.Classify(u).slot;
+      const WorkerSlots ws{8};
+      // src-dst-ip orients a flow before hashing, so a tunnel's two planes
+      // may land on two blades (one worker or many alike); on one blade
+      // they share its worker.
+      if (ws.BladeOf(at) == ws.BladeOf(ut)) {
+        ASSERT_EQ(ut, at) << "GTP-C and GTP-U of " << c.ToString() << " on different workers";
+      }
+      workers_used.insert(at);
+    }
+  }
+  EXPECT_EQ(workers_used.size(), 32u) << "the tunnels are still shared out among every worker";
+}
+
 // A dead blade takes its workers with it: their flows spread over every
 // live worker of the other blades, the rest stay.
 TEST(DistributorWorkers, ADeadBladesFlowsGoToTheOtherBladesWorkers) {
