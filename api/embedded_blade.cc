@@ -31,6 +31,12 @@ Result<std::unique_ptr<EmbeddedBlade>> EmbeddedBlade::Start(const EmbedOptions& 
     return InvalidArgument(o.config + ": slot " + std::to_string(o.slot) + " is not one of the chassis's " +
                            std::to_string(cfg->slots) + " slots (set slots)");
   }
+  if (cfg->blade_workers > 1) {
+    // The embedder's data path is one thread handing sessions to one agent;
+    // with workers the manager would send each worker its own flows.
+    return InvalidArgument(o.config + ": 'set blade-workers " + std::to_string(cfg->blade_workers) +
+                           "' (config system ha): an embedded blade runs one worker: set blade-workers 1");
+  }
   auto parts = std::make_unique<Parts>(std::move(cfg).value());
   parts->slot = o.slot;
   Result<std::unique_ptr<ZapHandler>> zap = StartFabricSecurity(parts->cfg, parts->ctx, parts->zap_thread.loop());

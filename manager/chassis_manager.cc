@@ -332,11 +332,12 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
                     });
   std::optional<std::vector<uint8_t>> live_before = std::move(p.live_slots);
   p.live_slots.reset();
-  if (hb.live_slots() && hb.live_slots()->size() <= 64) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
+  if (hb.live_slots() && hb.live_slots()->size() <= static_cast<size_t>(kMaxWorkerSlots)) p.live_slots.emplace(hb.live_slots()->begin(), hb.live_slots()->end());
   if (same_incarnation && live_before && p.live_slots) PeerBladesLost(p, *live_before);
   RefreshSlots();
   p.took_ours.clear();
-  if (hb.adopted_blades() && hb.adopted_blades()->size() <= 64) {
+  // At most every worker slot of every other chassis (4 chassis).
+  if (hb.adopted_blades() && hb.adopted_blades()->size() <= static_cast<size_t>(3 * kMaxWorkerSlots)) {
     for (const wire::TakenOverBlade* t : *hb.adopted_blades()) {
       if (t->chassis() == cfg_.chassis && t->slot() >= 1 && t->slot() <= cfg_.worker_slots()) p.took_ours.push_back(*t);
     }

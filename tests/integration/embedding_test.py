@@ -37,6 +37,13 @@ def test(make):
     r = subprocess.run([example, "--config", c.config, "--chassis", "1", "--slot", "3"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "slot 3" in r.stderr, (r.returncode, r.stderr)
+    # One worker per embedded blade: blade-workers is refused, not half run.
+    workers_conf = os.path.join(c.dir, "workers.conf")
+    with open(workers_conf, "w") as f:
+        f.write(open(c.config).read().replace("    set slots 1\n", "    set slots 1\n    set blade-workers 2\n"))
+    r = subprocess.run([example, "--config", workers_conf, "--chassis", "1", "--slot", "1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "blade-workers" in r.stderr, (r.returncode, r.stderr)
 
     for ch in (1, 2):
         c.start_chassis(ch, ["--no-blades"])
