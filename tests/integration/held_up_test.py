@@ -45,14 +45,20 @@ def test(make):
     assert ("manager", -10) in nices and ("beat", -10) in nices, nices
     assert sum(1 for n, v in nices if n.startswith("ZMQbg/IO") and v == -20) == 2, nices
     assert sum(1 for n, v in nices if n.startswith("ZMQbg/IO") and v == 0) >= 1, nices
+    # Only what the hold-ups did counts: a start-up on a busy machine may
+    # have lost the peer once before the cluster settled.
+    log_before = len(h.read_text(os.path.join(c.dir, "chassis2.log")))
+    failovers_before = c.status(2)["failovers"]
     for _ in range(5):
         c.procs[2].send_signal(signal.SIGSTOP)
         time.sleep(0.2)
         c.procs[2].send_signal(signal.SIGCONT)
         time.sleep(0.5)
     s1, s2 = c.status(1), c.status(2)
-    assert s2["failovers"] == 0, "the held-up secondary took over %d times:\n%s" % (s2["failovers"], c.log(2))
-    assert "lost peer" not in h.read_text(os.path.join(c.dir, "chassis2.log")), c.log(2)
+    assert s2["failovers"] == failovers_before, "the held-up secondary took over %d times:\n%s" % (
+        s2["failovers"] - failovers_before, c.log(2))
+    during = h.read_text(os.path.join(c.dir, "chassis2.log"))[log_before:]
+    assert "lost peer" not in during, during
     assert (s1["role"], s2["role"]) == ("primary", "secondary"), (s1["role"], s2["role"])
     assert s2["held_up"] >= 5, s2["held_up"]
     print("chassis 2 held up 5 x 200 ms: counted %d hold-ups, no failover, still secondary" % s2["held_up"])
