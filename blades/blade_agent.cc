@@ -62,6 +62,7 @@ BladeAgent::BladeAgent(BladeConfig cfg, EventLoop& loop, Transport& transport, B
       clock_{&loop_, loop_.CoarseNow()},
       stream_opts_(StreamOptionsOf(cfg_)) {
   if (cfg_.table_reserve) owned_.Reserve(cfg_.table_reserve);
+  encoder_.set_blade_workers(cfg_.workers);
   peer_index_.fill(-1);
   const OutboundStream::Parts out_parts{cfg_, stream_opts_, loop_, transport_, counters_, owned_, log_, encoder_, self_};
   const StandbyTable::Parts in_parts{cfg_, stream_opts_, loop_, transport_, counters_, scratch_fbb_, self_, clock_};
@@ -605,6 +606,10 @@ void BladeAgent::HandleFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       if (!check_origin(b->from(), true)) return;
       if (b->dest_chassis() != cfg_.chassis) return DropFrame(DropReason::kWrongChassis, "for another chassis");
       if (b->schema_major() != kWireSchemaMajor) return DropFrame(DropReason::kIncompatibleSchema, "deltas of another wire schema major version");
+      if (b->blade_workers() != cfg_.workers) {
+        return DropFrame(DropReason::kWrongSlot,
+                         "deltas of a blade with another number of workers: set blade-workers alike on every chassis");
+      }
       FindPeer(b->from()->chassis())->standby->OnBatch(*b, meta.link, bytes);
       return;
     }

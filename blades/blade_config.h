@@ -36,7 +36,8 @@ inline Nanos OrphanTakeoverWindowOf(Nanos hb_interval, int hb_lost_threshold) {
 struct BladeConfig {
   uint32_t group_id = 0;     // group-id: the cluster's id on every frame
   uint8_t chassis = 1;
-  uint8_t slot = 1;
+  uint8_t slot = 1;           // the worker slot (fabric/transport.h: WorkerSlots)
+  uint8_t workers = 1;        // blade-workers: the workers of this blade
   uint32_t epoch = 1;
   std::vector<uint8_t> peers;       // the other chassis: mirrors of ours, owners of what we mirror
   PickupOptions pickup;

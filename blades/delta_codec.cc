@@ -206,6 +206,7 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_dest_chassis(h.dest_chassis);
   b.add_schema_major(kWireSchemaMajor);  // 1 costs nothing: the default is not sent
   if (h.bulk_sync_slots) b.add_bulk_sync_slots(h.bulk_sync_slots);
+  if (blade_workers_ != 1) b.add_blade_workers(blade_workers_);
   if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);
   if (h.owner_digest) b.add_owner_digest(h.owner_digest);
   if (!deletes.IsNull()) b.add_deletes(deletes);

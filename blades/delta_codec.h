@@ -47,6 +47,8 @@ class DeltaEncoder {
   // Linux conntrack entries go in their compact form (ConntrackCreate4,
   // ConntrackUpdate; wire schema 1.2) while on: only to a mirror that reads it.
   void set_compact_conntrack(bool on) { compact_conntrack_ = on; }
+  // The sending blade's blade-workers, on every batch (1 is not sent).
+  void set_blade_workers(uint8_t w) { blade_workers_ = w; }
   size_t approx_bytes() const { return approx_bytes_; }
   // What approx_bytes() starts at, and what AddCreate adds to it for this
   // session: a frame can be sized without encoding it.
@@ -64,6 +66,7 @@ class DeltaEncoder {
   std::vector<wire::ConntrackCreate4> conntrack_creates4_;
   std::vector<wire::ConntrackUpdate> conntrack_updates_;
   bool compact_conntrack_ = false;
+  uint8_t blade_workers_ = 1;
   std::vector<wire::Nat4> nat4_;
   std::vector<wire::Nat6> nat6_;
   std::vector<std::pair<uint32_t, const Extension*>> ext_;

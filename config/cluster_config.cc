@@ -1110,6 +1110,7 @@ BladeConfig ClusterConfig::ForBlade(uint8_t chassis_id, uint8_t slot, uint32_t e
   b.group_id = group_id;
   b.chassis = chassis_id;
   b.slot = slot;
+  b.workers = static_cast<uint8_t>(blade_workers);
   b.epoch = epoch;
   const uint32_t w = static_cast<uint32_t>(blade_workers);
   for (const ChassisConfig& c : chassis) b.peers.push_back(c.id);

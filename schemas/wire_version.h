@@ -10,11 +10,15 @@
 //        say their minor version
 //   1.3  BladeAlive on the backplane (a release before it drops them:
 //        only its blades' own statuses count)
+//   1.4  deltas say the owner's blade-workers when more than one; a
+//        mirror of another count drops them (a release before 1.4 has
+//        one worker per blade and cannot tell: mix no such release with
+//        blade-workers above 1)
 #pragma once
 
 #include <cstdint>
 
 namespace bladesync {
 inline constexpr uint16_t kWireSchemaMajor = 1;
-inline constexpr uint16_t kWireSchemaMinor = 3;
+inline constexpr uint16_t kWireSchemaMinor = 4;
 }  // namespace bladesync

@@ -397,3 +397,35 @@ TEST(BladeSync, SessionTableReserveSizesEveryTableAtStart) {
 
 }  // namespace
 }  // namespace bladesync::testing
+
+namespace bladesync::testing {
+namespace {
+
+// Chassis whose blades run different blade-workers counts (a config that
+// differs, or a change rolled out one chassis at a time) do not mirror
+// each other: worker slot 2 of a two-worker blade is another shard than
+// slot 2 of a one-worker chassis. The mirror drops such deltas (counted,
+// not in sync) instead of holding sessions it would adopt on the wrong
+// blade; alike counts sync.
+TEST(BladeSync, BladesOfAnotherWorkerCountAreNotMirrored) {
+  for (const uint8_t mirror_workers : {uint8_t{2}, uint8_t{1}}) {
+    SimBlades c(2, 1, 5, [&](BladeConfig& b) { b.workers = b.chassis == 1 ? 2 : mirror_workers; });
+    c.RunFor(milliseconds(300));
+    BladeAgent& a = c.blade(1, 1);
+    for (uint32_t i = 0; i < 100; ++i) a.CreateSession(TcpFacts(i), SessionState{kTcpSynSent, 0, 10});
+    c.RunFor(milliseconds(500));
+    const StandbyTable* so = c.blade(2, 1).standby(1);
+    const uint64_t dropped = c.blade(2, 1).counters().dropped[static_cast<int>(DropReason::kWrongSlot)].get();
+    if (mirror_workers == 2) {
+      EXPECT_EQ(so->store().live(), 100u);
+      EXPECT_EQ(dropped, 0u);
+    } else {
+      EXPECT_EQ(so->store().live(), 0u) << "a one-worker blade mirrored a two-worker blade's worker";
+      EXPECT_FALSE(so->in_sync());
+      EXPECT_GT(dropped, 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bladesync::testing
