@@ -228,7 +228,8 @@ int RunDemo(const DemoOptions& opt) {
     if (!settled) std::printf("warning: the cluster did not settle within 10 s; running anyway\n");
     for (auto& rt : rts) {
       ChassisState s = rt->State();
-      std::printf("chassis %d: %s, %d blades live\n", rt->chassis(), HaRoleName(s.role), s.live_blades);
+      std::printf("chassis %d: %s, %d %s live\n", rt->chassis(), HaRoleName(s.role), s.live_blades,
+                  cfg.blade_workers > 1 ? "workers" : "blades");
     }
     TrafficSource source(cfg, ctx, [&cluster] { return cluster.ProcessingTraffic(); });
     if (Status s = source.Start(); !s.ok()) {
@@ -344,7 +345,8 @@ int RunDemo(const DemoOptions& opt) {
                     static_cast<unsigned long long>(o.ended),
                     static_cast<unsigned long long>(dropped_after >= dropped_before ? dropped_after - dropped_before : 0));
         if (o.blades_adopted != cfg.worker_slot_count()) {
-          std::printf("  FAILED: only %d of %d blades of chassis %d adopted\n", o.blades_adopted, cfg.worker_slot_count(), o.adopter);
+          std::printf("  FAILED: only %d of %d %s of chassis %d adopted\n", o.blades_adopted, cfg.worker_slot_count(),
+                      cfg.blade_workers > 1 ? "workers" : "blades", o.adopter);
         }
       }
     }

@@ -26,7 +26,7 @@ void BladeBeat::Start() {
     transport_ = std::make_unique<ZmqTransport>(ctx_, thread_.loop(), NodeId{chassis_, 0}, book_, curve_, ZmqOptions{},
                                                 &blades_ctx_);
     std::vector<LoopWatchdog::Watched> loops;
-    for (const Blade& b : blades_) loops.push_back({"blade" + std::to_string(b.slot), b.loop});
+    for (const Blade& b : blades_) loops.push_back({b.name, b.loop});
     watchdog_ = std::make_unique<LoopWatchdog>(std::move(loops), kStallBound);
     task_ = std::make_unique<PeriodicTask>(thread_.loop(), interval_, [this] { Beat(); });
   });

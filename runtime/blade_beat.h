@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/event_loop.h"
@@ -37,9 +38,10 @@ class BladeBeat {
   // A blade loop that has not turned for this long is not vouched for.
   static constexpr Nanos kStallBound = seconds(1);
   struct Blade {
-    uint8_t slot;
+    uint8_t slot;      // the worker slot
     uint32_t epoch;
     EventLoop* loop;
+    std::string name;  // its thread's, as the watchdog reports a stall ("blade2", "blade2w1")
   };
   // `blades_ctx`: the blades' context, for a manager reached in-process.
   BladeBeat(FabricContext& blades_ctx, const AddressBook& book, CurveKeys curve, uint32_t group_id, uint8_t chassis,

@@ -209,7 +209,10 @@ std::string ChassisRuntime::ServiceStatus() const {
   std::string s = "chassis " + std::to_string(chassis_);
   if (!manager_) {
     s += ": blades";
-    for (uint8_t slot : slots()) s += " " + std::to_string(slot);
+    const WorkerSlots ws = cfg_.worker_slots();
+    for (uint8_t slot : slots()) {
+      if (ws.WorkerOf(slot) == 0) s += " " + std::to_string(ws.BladeOf(slot));
+    }
     return s + " (no manager in this process)";
   }
   const HaRole r = role_.load();
@@ -456,7 +459,7 @@ Status ChassisRuntime::Start() {
   }
   if (!blades_.empty()) {
     std::vector<BladeBeat::Blade> beating;
-    for (auto& b : blades_) beating.push_back({b->agent->config().slot, epoch_, &b->thread.loop()});
+    for (auto& b : blades_) beating.push_back({b->agent->config().slot, epoch_, &b->thread.loop(), b->thread.name()});
     const BladeConfig& bc = blades_.front()->agent->config();
     beat_ = std::make_unique<BladeBeat>(ctx_, book_, curve.value(), bc.group_id, chassis_, std::move(beating),
                                         bc.status_interval());
@@ -473,8 +476,10 @@ Status ChassisRuntime::Start() {
       return s;
     }
   }
-  BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << " up: " << (manager_ ? "manager + " : "") << blades_.size()
-                           << " blade(s), epoch " << epoch_;
+  BS_LOG(kInfo, "runtime") << "chassis " << int(chassis_) << " up: " << (manager_ ? "manager + " : "")
+                           << blades_.size() / static_cast<size_t>(cfg_.blade_workers) << " blade(s)"
+                           << (cfg_.blade_workers > 1 ? " x " + std::to_string(cfg_.blade_workers) + " workers" : "")
+                           << ", epoch " << epoch_;
   return Status::Ok();
 }
 

@@ -273,7 +273,12 @@ void CheckWithWorkers(int workers, int cases) {
   rc::detail::TestListenerAdapter quiet;
   const rc::detail::TestResult r = rc::detail::checkTestable([&] { DeadBladeCase(workers, &takeovers); }, md, params, quiet);
   rc::detail::FailureResult failure;
-  if (r.match(failure)) ADD_FAILURE() << failure.description;
+  if (r.match(failure)) {
+    rc::detail::Configuration replay;
+    replay.reproduce[md.id] = failure.reproduce;
+    ADD_FAILURE() << failure.description << "\n  replay: the case of RC_PARAMS=\"" << rc::detail::configToMinimalString(replay)
+                  << "\" with " << workers << " workers per blade";
+  }
   rc::detail::SuccessResult success;
   ASSERT_TRUE(r.match(success) || r.match(failure)) << "the check did not run";
   EXPECT_GT(takeovers, 0u) << "no dead blade's sessions were taken over: nothing judged";
