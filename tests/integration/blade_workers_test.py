@@ -15,6 +15,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_harness as h  # noqa: E402
 
 WORKERS = 2
+GTP_RULES = """
+config load-balance flow-rule
+    edit 1
+        set protocol udp
+        set dst-l4port 2123-2123
+        set forward-slot master
+    next
+    edit 2
+        set protocol udp
+        set dst-l4port 2152-2152
+        set forward-slot master
+    next
+end
+"""
 
 
 def test(make):
@@ -24,7 +38,11 @@ def test(make):
     # Only sessions that fail over (as failover_test): proxy-inspected and
     # management sessions restart after a failover by design.
     text = text.replace("config traffic-generator\n", "config traffic-generator\n    set proxy-inspected-percent 0\n"
-                        "    set local-percent 0\n")
+                        "    set local-percent 0\n    set gtp-percent 2\n")
+    # GTP as the demo routes it: both planes of a tunnel to the master slot,
+    # where the user plane must find the tunnel its control plane made: on
+    # the same worker too.
+    text += GTP_RULES
     open(c.config, "w").write(text)
     c.start_chassis(1)
     c.start_chassis(2)
@@ -37,6 +55,9 @@ def test(make):
     traffic = c.traffic(background=True, max_unroutable=40)
     time.sleep(3.0)  # two seconds of new flows, then one to sync them all
     st = c.status(1)
+    t1 = c.counter_totals(1)
+    assert t1.get("skipped.gtp_user_plane", 0) > 0, "no GTP-U met its tunnel: the case tests nothing"
+    assert t1["gtp_no_tunnel"] == 0, "GTP-U found no tunnel on its worker: %d" % t1["gtp_no_tunnel"]
     per_worker = {(b["slot"], b["worker"]): b["owned"] for b in st["blades"]}
     # The second hash shares each blade's flows out: every worker owns some.
     assert all(n > 0 for n in per_worker.values()), per_worker
