@@ -496,12 +496,8 @@ struct Loader {
     std::vector<Listener> all;
     for (const ChassisConfig& c : cfg.chassis) {
       for (int slot = 0; slot <= cfg.worker_slot_count(); ++slot) {
-        const WorkerSlots ws = cfg.worker_slots();
-        const uint8_t u = static_cast<uint8_t>(slot);
-        const std::string node = slot == 0              ? " (manager)"
-                                 : ws.workers == 1 ? " (slot " + std::to_string(slot) + ")"
-                                                   : " (slot " + std::to_string(ws.BladeOf(u)) + " worker " +
-                                                         std::to_string(ws.WorkerOf(u)) + ")";
+        const std::string node =
+            slot == 0 ? " (manager)" : " (" + cfg.worker_slots().Name(static_cast<uint8_t>(slot)) + ")";
         all.push_back({c.m1, c.sync_port + slot, c.id, "m1" + node, line_of(c.id, "m1")});
         all.push_back({c.m2, c.sync_port + slot, c.id, "m2" + node, line_of(c.id, "m2")});
         if (c.backplane != "inproc") {

@@ -47,6 +47,11 @@ struct WorkerSlots {
   }
   uint8_t BladeOf(uint8_t worker_slot) const { return static_cast<uint8_t>((worker_slot - 1) / workers + 1); }
   int WorkerOf(uint8_t worker_slot) const { return (worker_slot - 1) % workers; }
+  // What people read: "slot 2", or "slot 2 worker 1" with several workers.
+  std::string Name(uint8_t worker_slot) const {
+    if (workers == 1) return "slot " + std::to_string(worker_slot);
+    return "slot " + std::to_string(BladeOf(worker_slot)) + " worker " + std::to_string(WorkerOf(worker_slot));
+  }
 };
 // At most this many worker slots per chassis (blades x workers).
 inline constexpr int kMaxWorkerSlots = 64;

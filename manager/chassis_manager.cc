@@ -17,12 +17,12 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
       distributor_(cfg_.distribution, cfg_.slots, cfg_.workers),
       start_(loop.Now()),
       uptime_base_(start_),
-      blades_(static_cast<size_t>(cfg_.worker_slots())),
-      commands_(transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.worker_slots(),
+      blades_(static_cast<size_t>(cfg_.worker_slot_count())),
+      commands_(transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.worker_slot_count(),
                 10 * cfg_.blade_hb_lost_threshold),
-      ingress_(loop_, transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.worker_slots(),
+      ingress_(loop_, transport_, wire::Origin(cfg_.group_id, cfg_.epoch, cfg_.chassis, 0), cfg_.worker_slot_count(),
                cfg_.ingress_batch) {
-  for (int s = 1; s <= cfg_.worker_slots(); ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
+  for (int s = 1; s <= cfg_.worker_slot_count(); ++s) blades_[s - 1].slot = static_cast<uint8_t>(s);
   for (uint8_t p : cfg_.peers) {
     if (p != cfg_.chassis) peers_[p].chassis = p;
   }
@@ -31,7 +31,7 @@ ChassisManager::ChassisManager(ManagerConfig cfg, EventLoop& loop, Transport& tr
 
 void ChassisManager::Start() {
   transport_.SetReceiver([this](const FrameMeta& m, std::span<const uint8_t> b) { OnFrame(m, b); });
-  for (int s = 1; s <= cfg_.worker_slots(); ++s) transport_.Prepare(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane);
+  for (int s = 1; s <= cfg_.worker_slot_count(); ++s) transport_.Prepare(NodeId{cfg_.chassis, static_cast<uint8_t>(s)}, Link::kBackplane);
   for (auto& [id, p] : peers_) {
     transport_.Prepare(NodeId{id, 0}, Link::kM1);
     transport_.Prepare(NodeId{id, 0}, Link::kM2);
@@ -237,7 +237,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
         // Only from a peer with a dead blade (its heartbeat, sent first, said
         // so) or one whose dead blade we took over.
         const PeerView& sender = peers_.at(from);
-        const bool lost_a_blade = sender.live_slots && sender.live_slots->size() < static_cast<size_t>(cfg_.worker_slots());
+        const bool lost_a_blade = sender.live_slots && sender.live_slots->size() < static_cast<size_t>(cfg_.worker_slot_count());
         if (!lost_a_blade &&
             std::none_of(adopted_blades_.begin(), adopted_blades_.end(), [&](const wire::TakenOverBlade& t) { return t.chassis() == from; })) {
           return Drop(DropReason::kImplausible, "packets from a peer that lost no blade");
@@ -260,7 +260,7 @@ void ChassisManager::OnFrame(const FrameMeta& meta, std::span<const uint8_t> byt
       // A blade of ours hands back packets it has no session for: they go
       // on to the next live slot of their flow (see Distributor).
       uint8_t after = 0;
-      if (pb->from()->chassis() == cfg_.chassis && pb->from()->slot() >= 1 && pb->from()->slot() <= cfg_.worker_slots()) {
+      if (pb->from()->chassis() == cfg_.chassis && pb->from()->slot() >= 1 && pb->from()->slot() <= cfg_.worker_slot_count()) {
         if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
           return Drop(DropReason::kUnauthenticated, "packets handed back under another chassis's key");
         }
@@ -339,7 +339,7 @@ void ChassisManager::OnHeartbeat(const wire::Heartbeat& hb, Link link) {
   // At most every worker slot of every other chassis (4 chassis).
   if (hb.adopted_blades() && hb.adopted_blades()->size() <= static_cast<size_t>(3 * kMaxWorkerSlots)) {
     for (const wire::TakenOverBlade* t : *hb.adopted_blades()) {
-      if (t->chassis() == cfg_.chassis && t->slot() >= 1 && t->slot() <= cfg_.worker_slots()) p.took_ours.push_back(*t);
+      if (t->chassis() == cfg_.chassis && t->slot() >= 1 && t->slot() <= cfg_.worker_slot_count()) p.took_ours.push_back(*t);
     }
   }
   GiveUpWhatPeersTookOver(p);
@@ -429,7 +429,7 @@ bool ChassisManager::FromOwnBlade(const wire::Origin* from, const FrameMeta& met
   if (meta.link != Link::kBackplane) return Drop(DropReason::kWrongLink, what + " on m1/m2"), false;
   if (!from) return Drop(DropReason::kMalformed, what + " without origin"), false;
   if (from->group_id() != cfg_.group_id) return Drop(DropReason::kWrongCluster, what), false;
-  if (from->chassis() != cfg_.chassis || from->slot() < 1 || from->slot() > cfg_.worker_slots()) {
+  if (from->chassis() != cfg_.chassis || from->slot() < 1 || from->slot() > cfg_.worker_slot_count()) {
     return Drop(DropReason::kWrongSender, what + " not from a blade of this chassis"), false;
   }
   if (meta.authenticated_chassis >= 0 && meta.authenticated_chassis != cfg_.chassis) {
@@ -451,7 +451,7 @@ void ChassisManager::OnBladeAlive(const wire::BladeAlive& a) {
 
 void ChassisManager::OnBladeStatus(const wire::BladeStatus& st) {
   const uint8_t slot = st.from()->slot();
-  if (slot < 1 || slot > cfg_.worker_slots()) return;
+  if (slot < 1 || slot > cfg_.worker_slot_count()) return;
   BladeView& b = blades_[slot - 1];
   if (b.live && b.epoch != 0 && st.from()->epoch() != b.epoch) BladeRestarted(b, st.from()->epoch());
   if (RestartHeld(b)) return;
@@ -891,7 +891,7 @@ void ChassisManager::Ingress(const PacketInfo& p, const WirePacket& w, uint8_t a
 // Active-active: the live peer whose blade of `slot` took over our dead
 // blade's sessions (its heartbeat lists the slot), or 0.
 uint8_t ChassisManager::PeerHoldingSlot(uint8_t slot) const {
-  if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.worker_slots() || BladeLive(slot)) return 0;
+  if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.worker_slot_count() || BladeLive(slot)) return 0;
   // It adopts when it hears of the death: from our heartbeat of the same
   // tick, sent before anything we hand it.
   const uint8_t heir = BladeHeir(cfg_.chassis, slot);
@@ -928,7 +928,7 @@ void ChassisManager::PeerBladesLost(const PeerView& p, const std::vector<uint8_t
   for (uint8_t slot : live_before) {
     if (std::find(p.live_slots->begin(), p.live_slots->end(), slot) != p.live_slots->end()) continue;
     slot_down_at_ = loop_.Now();
-    if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.worker_slots()) continue;
+    if (cfg_.mode != HaMode::kActiveActive || slot < 1 || slot > cfg_.worker_slot_count()) continue;
     if (BladeHeir(p.chassis, slot) != cfg_.chassis) continue;  // another chassis takes them
     // The dead blade's incarnation, as our blade of that slot follows it.
     uint32_t epoch = 0;
@@ -1036,10 +1036,10 @@ SlotMask ChassisManager::LiveSlots() const {
 }
 
 bool ChassisManager::SlotsMoved() const {
-  const SlotMask all = cfg_.worker_slots() >= 64 ? kAllSlots : (SlotMask{1} << cfg_.worker_slots()) - 1;
+  const SlotMask all = cfg_.worker_slot_count() >= kMaxWorkerSlots ? kAllSlots : (SlotMask{1} << cfg_.worker_slot_count()) - 1;
   if (LiveSlots() != all) return true;
   for (const auto& [id, p] : peers_) {
-    if (p.alive && p.live_slots && p.live_slots->size() < static_cast<size_t>(cfg_.worker_slots())) return true;
+    if (p.alive && p.live_slots && p.live_slots->size() < static_cast<size_t>(cfg_.worker_slot_count())) return true;
   }
   return slot_down_at_ >= Nanos(0) && loop_.Now() - slot_down_at_ < cfg_.moved_sessions_live;
 }

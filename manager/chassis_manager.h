@@ -49,7 +49,7 @@ struct ManagerConfig {
   int slots = 4;              // blades
   int workers = 1;            // blade-workers: each blade's workers are nodes of their own
   // The nodes the manager runs: one per worker of every blade (WorkerSlots).
-  int worker_slots() const { return slots * workers; }
+  int worker_slot_count() const { return slots * workers; }
   uint8_t priority = 128;
   std::string serial;
   bool override_ = false;

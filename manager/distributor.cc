@@ -30,7 +30,7 @@ std::optional<DistributionMethod> ParseDistributionMethod(const std::string& s) 
 }
 
 Distributor::Distributor(DistributionOptions options, int slots, int workers)
-    : opt_(std::move(options)), slots_(slots), ws_{std::max(workers, 1)}, worker_slots_(slots * ws_.workers) {
+    : opt_(std::move(options)), slots_(slots), ws_{std::max(workers, 1)} {
   std::stable_sort(opt_.flow_rules.begin(), opt_.flow_rules.end(), [](const FlowRule& a, const FlowRule& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.id < b.id;
   });
@@ -55,11 +55,9 @@ Oriented Orient(const SessionKey& k) {
 
 uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) const {
   uint8_t blade = 1;
-  if (slots_ <= 1) {
-    blade = 1;
-  } else if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived) {
+  if (slots_ > 1 && (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived)) {
     blade = opt_.master_slot;
-  } else {
+  } else if (slots_ > 1) {
     blade = static_cast<uint8_t>(1 + FlowHash(key, method) % static_cast<uint64_t>(slots_));
   }
   return WorkerSlotIn(blade, key, method);
@@ -67,12 +65,11 @@ uint8_t Distributor::HashSlot(const SessionKey& key, DistributionMethod method) 
 
 uint8_t Distributor::WorkerSlotIn(uint8_t blade, const SessionKey& key, DistributionMethod method) const {
   if (ws_.workers <= 1) return blade;
-  // The method's own fields, so flows it keeps together on a blade (a GTP
-  // tunnel's control and user plane under src-dst-ip) stay together on a
-  // worker too; to-master (and a rule's master or slot) keeps the flows
-  // between two hosts together.
-  // Both addresses count alike (no orientation: a tunnel's user plane,
-  // equal ports, orients by address where its control plane orients by port).
+  // The method's own fields, so flows it keeps together on a blade stay
+  // together on a worker; to-master (and a rule's master or slot) and
+  // src-dst-ip by both addresses counted alike, unoriented: a GTP tunnel's
+  // user plane (equal ports) orients by address where its control plane
+  // orients by port.
   uint64_t h = 0;
   if (method == DistributionMethod::kToMaster || method == DistributionMethod::kDerived ||
       method == DistributionMethod::kSrcDstIp) {
@@ -110,7 +107,7 @@ std::vector<uint8_t> Distributor::Ranking(const SessionKey& key, uint8_t home, D
   // the flow and the slot, so a slot going down moves only its own flows.
   const uint64_t h = FlowHash(key, method);
   std::vector<std::pair<uint64_t, uint8_t>> others;
-  for (int s = 1; s <= worker_slots_; ++s) {
+  for (int s = 1; s <= slots_ * ws_.workers; ++s) {
     if (s != home) others.emplace_back(Fmix64(h ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(s))), static_cast<uint8_t>(s));
   }
   std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

@@ -113,9 +113,8 @@ class Distributor {
   uint64_t FlowHash(const SessionKey& key, DistributionMethod method) const;
   uint8_t Pick(const SessionKey& key, uint8_t home, DistributionMethod method, SlotMask live, uint8_t after) const;
   DistributionOptions opt_;
-  int slots_;            // blades
+  int slots_;  // blades
   WorkerSlots ws_;
-  int worker_slots_;     // slots_ x workers
 };
 
 }  // namespace bladesync

@@ -12,11 +12,13 @@
 namespace bladesync {
 
 namespace {
-// "slot 2", or "slot 2 worker 1" when blades run several workers.
-std::string WorkerName(const ManagerConfig& mc, uint8_t worker_slot) {
-  const WorkerSlots ws{mc.workers};
-  if (ws.workers == 1) return "slot " + std::to_string(worker_slot);
-  return "slot " + std::to_string(ws.BladeOf(worker_slot)) + " worker " + std::to_string(ws.WorkerOf(worker_slot));
+std::string WorkerName(const ManagerConfig& mc, uint8_t worker_slot) { return WorkerSlots{mc.workers}.Name(worker_slot); }
+
+// Every worker's sessions together: what the chassis holds.
+std::pair<uint64_t, uint64_t> OwnedAndSynced(const ChassisManager& m) {
+  uint64_t owned = 0, synced = 0;
+  for (const BladeView& b : m.blades()) owned += b.owned, synced += b.synced;
+  return {owned, synced};
 }
 }  // namespace
 
@@ -166,9 +168,7 @@ std::string HaStatusJson(const ChassisManager& m, const ClusterConfig& cfg, cons
   j.Key("public_key").String(cs.public_key);
   j.EndObject();
   {
-    // Every worker's sessions together: what the chassis holds.
-    uint64_t owned = 0, synced = 0;
-    for (const BladeView& b : m.blades()) owned += b.owned, synced += b.synced;
+    const auto [owned, synced] = OwnedAndSynced(m);
     j.Key("blade_workers").Uint(static_cast<uint64_t>(m.config().workers));
     j.Key("owned").Uint(owned);
     j.Key("synced").Uint(synced);
@@ -453,9 +453,8 @@ std::string HaStatusText(const ChassisManager& m, const ClusterConfig& cfg, cons
     }
   }
   if (mc.workers > 1) {
-    uint64_t owned = 0, synced = 0;
-    for (const BladeView& b : m.blades()) owned += b.owned, synced += b.synced;
-    o << "Blades (" << mc.slots << " x " << mc.workers << " workers, " << m.live_blades() << "/" << mc.worker_slots()
+    const auto [owned, synced] = OwnedAndSynced(m);
+    o << "Blades (" << mc.slots << " x " << mc.workers << " workers, " << m.live_blades() << "/" << mc.worker_slot_count()
       << " workers live, owned " << owned << ", synced " << synced << "):\n";
   } else {
     o << "Blades (" << m.live_blades() << "/" << mc.slots << " live):\n";
