@@ -3,7 +3,8 @@
 
 Every query is limited to the clusters and instances picked at the top of
 the dashboard ($cluster, $instance), and legends name the cluster: one
-Prometheus may watch several clusters."""
+Prometheus may watch several clusters. Per-blade panels sum a blade's
+workers (blade-workers), so each blade is one line whatever its workers."""
 import json
 import os
 
@@ -37,7 +38,8 @@ panels = [
             "s", 12, 0, kind="heatmap"), options={"calculate": False, "yAxis": {"unit": "s"}}),
     ts("Sessions per blade and role", [("sum by (cluster, chassis, slot, role) (%s)" % m("bladesync_sessions"),
                                         who + " slot{{slot}} {{role}}")], "short", 0, 8),
-    ts("Sequence lag (sent, not acknowledged)", [(m("bladesync_sequence_lag_deltas"), who + " slot{{slot}} -> {{peer}}")],
+    ts("Sequence lag (sent, not acknowledged)", [("sum by (cluster, chassis, slot, peer) (%s)" % m("bladesync_sequence_lag_deltas"),
+                                                  who + " slot{{slot}} -> {{peer}}")],
        "short", 12, 8),
     dict(ts("Links M1 / M2", [(m("bladesync_link_up"), who + " -> {{peer}} {{link}}")], "bool_on_off", 0, 16,
             kind="state-timeline")),
@@ -45,8 +47,9 @@ panels = [
     ts("Failovers and how long the last one took", [
         ("increase(%s[1h])" % m("bladesync_failovers_total"), "failovers %s (1h)" % who),
         (m("bladesync_last_failover_duration_seconds"), "last took (s) " + who)], "short", 0, 24),
-    ts("Change log and bulk syncs", [(m("bladesync_change_log_entries"), "change log %s slot{{slot}}" % who),
-                                       ("increase(%s[5m])" % m("bladesync_bulk_syncs_started_total"),
+    ts("Change log and bulk syncs", [("sum by (cluster, chassis, slot) (%s)" % m("bladesync_change_log_entries"),
+                                       "change log %s slot{{slot}}" % who),
+                                       ("sum by (cluster, chassis, slot) (increase(%s[5m]))" % m("bladesync_bulk_syncs_started_total"),
                                         "bulk syncs %s slot{{slot}}" % who)], "short", 12, 24),
     ts("Drops by reason", [("sum by (cluster, chassis, reason) (rate(%s[1m]))" % m("bladesync_dropped_total"),
                             who + " {{reason}}")], "ops", 0, 32),
