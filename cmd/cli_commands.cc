@@ -59,7 +59,7 @@ constexpr const char* kUsage = R"(usage: bladesync <command> [options]
         of the packets found no chassis to take them
   get system ha status                      roles, blades, links, sync state
   diagnose sys session sync                 sync counters per blade and link
-  diagnose sys session list [src A] [dst A] [sport N] [dport N] [proto P] [slot N] [owned|standby] [max N]
+  diagnose sys session list [src A] [dst A] [sport N] [dport N] [proto P] [slot N] [worker N] [owned|standby] [max N]
                                             sessions, owned and standby, filtered
   execute ha failover set|unset             make this chassis step down / undo
   execute ha upgrade --restart-command CMD [--timeout S]

@@ -593,10 +593,15 @@ std::string ErrorReply(const std::string& msg, bool text) {
 std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, bool text) {
   Result<SessionFilter> f = ParseSessionFilter(words);
   if (!f.ok()) return ErrorReply(f.status().message(), text);
+  const WorkerSlots ws = cfg_.worker_slots();
+  if (f->worker && *f->worker >= ws.workers) {
+    return ErrorReply("no worker " + std::to_string(*f->worker) + ": blades here run " + std::to_string(ws.workers) +
+                          (ws.workers == 1 ? " worker (0)" : " workers (0-" + std::to_string(ws.workers - 1) + ")"),
+                      text);
+  }
   std::vector<ListedSession> listed;
   std::vector<uint8_t> not_here;
   size_t matched = 0;
-  const WorkerSlots ws = cfg_.worker_slots();
   for (int s = 1; s <= cfg_.slots; ++s) {
     const uint8_t blade = static_cast<uint8_t>(s);
     if (f->slot && *f->slot != blade) continue;
@@ -605,6 +610,7 @@ std::string ChassisRuntime::ListSessions(const std::vector<std::string>& words, 
       continue;
     }
     for (int w = 0; w < ws.workers; ++w) {
+      if (f->worker && *f->worker != w) continue;
       matched += OnBlade(ws.Of(blade, w), [&](BladeAgent& b) { return CollectSessions(b, ws, f.value(), f->max, &listed); });
     }
   }

@@ -74,11 +74,14 @@ Result<SessionFilter> ParseSessionFilter(const std::vector<std::string>& w) {
     } else if (k == "slot") {
       if (!ParseNumber(v, 1, 16, &n)) return InvalidArgument("'" + v + "' is not a slot");
       f.slot = static_cast<uint8_t>(n);
+    } else if (k == "worker") {
+      if (!ParseNumber(v, 0, 15, &n)) return InvalidArgument("'" + v + "' is not a worker (0-15)");
+      f.worker = static_cast<uint8_t>(n);
     } else if (k == "max") {
       if (!ParseNumber(v, 1, 100000, &n)) return InvalidArgument("'" + v + "' is not a count (1-100000)");
       f.max = static_cast<size_t>(n);
     } else {
-      return InvalidArgument("unknown filter '" + k + "' (src, dst, sport, dport, proto, slot, owned, standby, max)");
+      return InvalidArgument("unknown filter '" + k + "' (src, dst, sport, dport, proto, slot, worker, owned, standby, max)");
     }
   }
   return f;

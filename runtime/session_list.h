@@ -1,8 +1,9 @@
 // diagnose sys session list: the sessions of a chassis's blades, filtered.
 //
 //   diagnose sys session list [src ADDR] [dst ADDR] [sport N] [dport N]
-//                             [proto tcp|udp|icmp|N] [slot N] [owned|standby] [max N]
+//                             [proto tcp|udp|icmp|N] [slot N] [worker N] [owned|standby] [max N]
 //
+// worker N (from 0) picks one worker of each blade (blade-workers).
 // Each address/port filter matches either direction of the session.
 #pragma once
 
@@ -20,6 +21,7 @@ struct SessionFilter {
   std::optional<uint16_t> sport, dport;
   std::optional<uint8_t> proto;
   std::optional<uint8_t> slot;
+  std::optional<uint8_t> worker;
   bool owned = true;
   bool standby = true;
   size_t max = 100;

@@ -87,6 +87,12 @@ def test(make):
     assert listed["matched"] == len(listed["sessions"]) > 0, listed["matched"]
     workers_listed = {(x["slot"], x["worker"]) for x in listed["sessions"]}
     assert workers_listed == set(per_worker), workers_listed
+    # One worker of each blade: only its sessions, and a worker the blades lack is an error.
+    one = c.cli(2, "diagnose", "sys", "session", "list", "owned", "worker", "1", "max", "100000")
+    assert one["matched"] > 0 and {x["worker"] for x in one["sessions"]} == {1}, one["matched"]
+    r = subprocess.run(c.in_ns(2, [c.bladesync, "--connect", c.control[2], "diagnose", "sys", "session", "list",
+                                   "worker", "2"]), capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "no worker 2: blades here run 2 workers (0-1)" in r.stdout + r.stderr, r
     # The operator's view: each worker on a line of its own, and the sum.
     r = subprocess.run(c.in_ns(2, [c.bladesync, "--connect", c.control[2], "get", "system", "ha", "status"]),
                        capture_output=True, text=True, timeout=10)

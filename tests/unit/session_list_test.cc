@@ -20,6 +20,9 @@ TEST(SessionFilterWords, EachWordIsParsedOrNamedInTheError) {
   EXPECT_FALSE(f->owned);
   EXPECT_TRUE(f->standby);
   EXPECT_EQ(f->max, 5u);
+  EXPECT_FALSE(f->worker);
+  EXPECT_EQ(ParseSessionFilter({"worker", "3"})->worker, 3);
+  EXPECT_EQ(ParseSessionFilter({"worker", "16"}).status().message(), "'16' is not a worker (0-15)");
   EXPECT_EQ(ParseSessionFilter({"sport", "70000"}).status().message(), "'70000' is not a port");
   EXPECT_EQ(ParseSessionFilter({"proto", "bogus"}).status().message(), "'bogus' is not a protocol");
   EXPECT_EQ(ParseSessionFilter({"src", "300.1.1.1"}).status().message(), "'300.1.1.1' is not an address");
