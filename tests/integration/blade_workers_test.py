@@ -79,7 +79,14 @@ def test(make):
     time.sleep(2.0)  # the flows keep sending to the new owner
     t2 = c.counter_totals(2, live_only=True)
     assert t2["packets"] - t["packets"] > 1000, "traffic did not move to chassis 2"
-    assert t2["packets_dropped"] == 0, "packets of established flows dropped on the new owner: %d" % t2["packets_dropped"]
+    # GTP-U sessions are not synced: on the new owner a tunnel's user plane
+    # opens again with its first packet in the policy direction, and a
+    # downlink packet that comes first waits for it (dropped and counted, as
+    # the README says). Nothing else of an established flow is dropped.
+    waited = t2.get("gtp_wrong_direction", 0)
+    assert t2["packets_dropped"] == waited, "packets of established flows dropped on the new owner: %d" % (
+        t2["packets_dropped"] - waited)
+    assert waited <= t1["skipped.gtp_user_plane"], (waited, t1["skipped.gtp_user_plane"])
     # After the failover: chassis 2's workers own what they adopted, and
     # each chassis-1 worker's sessions went to the same worker here.
     # Every worker's sessions are listed (short flows end meanwhile: no exact count).
@@ -102,7 +109,7 @@ def test(make):
     assert traffic.returncode == 0, out
     held.expect_adopted()
     print("kill -9 of the primary: every worker of chassis 2 adopted %s, %d of %d mirrored in all, none dropped"
-          % (adopted, held.adopted, held.mirrored))
+          " (%d GTP-U downlink packets waited for their uplink)" % (adopted, held.adopted, held.mirrored, waited))
 
 
 if __name__ == "__main__":
