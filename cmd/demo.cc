@@ -340,8 +340,8 @@ int RunDemo(const DemoOptions& opt) {
                     static_cast<unsigned long long>(o.synced - o.ended), static_cast<unsigned long long>(o.lost));
         std::printf("  (%llu more had ended by their timers before the takeover. The new primary dropped %llu "
                     "packets of flows it never had: their SYN reached no chassis during the outage, they were born "
-                    "in the last moment before the crash, or they are proxy and local sessions, which do not fail "
-                    "over.)\n",
+                    "in the last moment before the crash, they are proxy and local sessions, which do not fail "
+                    "over, or GTP-U downlinks that wait for their tunnel's uplink.)\n",
                     static_cast<unsigned long long>(o.ended),
                     static_cast<unsigned long long>(dropped_after >= dropped_before ? dropped_after - dropped_before : 0));
         if (o.blades_adopted != cfg.worker_slot_count()) {
