@@ -16,7 +16,7 @@ KeyIndex::Table KeyIndex::Table::Make(size_t n, bool asked) {
   t.n = n;
   t.mask = n - 1;
   const size_t bytes = n * sizeof(Slot);
-  if (bytes >= kHugePage) {
+  if (bytes >= PageSupply::kMinBytes) {
     void* ready = PageSupply::Get().Take(bytes, asked);
     t.slots = static_cast<Slot*>(ready ? ready : MapHugePages(bytes));
   } else {
@@ -29,7 +29,7 @@ KeyIndex::Table KeyIndex::Table::Make(size_t n, bool asked) {
 void KeyIndex::Table::Free() {
   if (!slots) return;
   const size_t bytes = n * sizeof(Slot);
-  if (bytes >= kHugePage) {
+  if (bytes >= PageSupply::kMinBytes) {
     PageSupply::Get().GiveBack(slots, bytes);  // (unmapping megabytes takes a while)
   } else {
     ::operator delete(slots);
@@ -70,7 +70,7 @@ void KeyIndex::Insert(uint32_t id, uint32_t tag) {
   // takes long on a VM (about 0.5 ms per 2 MiB here), and the 15% of n
   // inserts between leave it the time. Not earlier: a table that stays
   // just under its growth would hold its successor ready for nothing.
-  if (!asked_ && now_.used * 100 > now_.n * 55 && 2 * now_.n * sizeof(Slot) >= kHugePage) {
+  if (!asked_ && now_.used * 100 > now_.n * 55 && 2 * now_.n * sizeof(Slot) >= PageSupply::kMinBytes) {
     asked_ = true;
     PageSupply::Get().Want(2 * now_.n * sizeof(Slot), 1);
   }

@@ -5,7 +5,8 @@
 // mirror) and kept up to half of it unused (121 bytes per session). Chunks
 // never move and waste at most one chunk. The first chunk grows like a vector
 // up to a full chunk, so the many small stores of tests and idle peers stay
-// small; full chunks are one huge page each (HugePageAllocator).
+// small; full chunks are one huge page each. Every chunk, and each next size
+// of the first, is asked of the page supply ahead of need.
 //
 // A mirror learns ids from its owner, and a forged frame can name any id up
 // to max-sessions: growing to an id leaves the chunks in between unallocated
@@ -49,6 +50,7 @@ class RecordSlab {
     std::swap(a.size_, b.size_);
     std::swap(a.empty_chunks_, b.empty_chunks_);
     std::swap(a.asked_ahead_, b.asked_ahead_);
+    std::swap(a.asked_first_, b.asked_first_);
   }
 
   size_t size() const { return size_; }
@@ -78,17 +80,21 @@ class RecordSlab {
   void clear();
 
  private:
-  using Alloc = HugePageAllocator<SessionRecord>;
   static SessionRecord* EmptyChunk();
   void MaterializeChunk(size_t k);
-  SessionRecord* NewChunk(size_t records);
+  // `asked`: the page supply was asked for this size (Want).
+  SessionRecord* NewChunk(size_t records, bool asked);
+  SessionRecord* NextFullChunk();
+  // Settles the ask for the first chunk's next size: true when it was for `records`.
+  bool TakeFirstAsk(size_t records);
   void FreeChunk(SessionRecord* c, size_t records);
 
   std::vector<SessionRecord*> chunks_;
   size_t first_capacity_ = 0;  // records in chunks_[0]; kChunk once a second chunk exists
   size_t size_ = 0;
   size_t empty_chunks_ = 0;  // chunks_ entries that are EmptyChunk()
-  bool asked_ahead_ = false;  // the page supply has two chunks asked for (NewChunk)
+  bool asked_ahead_ = false;  // the page supply has two full chunks asked for (NextFullChunk)
+  size_t asked_first_ = 0;    // records: the first chunk's next size, asked for (0: none)
 };
 
 }  // namespace bladesync

@@ -10,11 +10,20 @@
 
 namespace bladesync {
 namespace {
-size_t Rounded(size_t bytes) { return (bytes + kHugePage - 1) & ~(kHugePage - 1); }
+constexpr size_t kPage = 4096;
+size_t Rounded(size_t bytes) {
+  if (bytes < kHugePage) return (bytes + kPage - 1) & ~(kPage - 1);
+  return (bytes + kHugePage - 1) & ~(kHugePage - 1);
+}
 }  // namespace
 
 void* MapHugePages(size_t bytes) {
   const size_t size = Rounded(bytes);
+  if (size < kHugePage) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+  }
   // Map one huge page more than needed and trim both ends to 2 MiB alignment.
   void* raw = mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -35,7 +44,7 @@ void UnmapHugePages(void* p, size_t bytes) { munmap(p, Rounded(bytes)); }
 void PopulateHugePages(void* p, size_t bytes) {
   if (madvise(p, Rounded(bytes), MADV_POPULATE_WRITE) == 0) return;
   volatile char* c = static_cast<char*>(p);
-  for (size_t i = 0; i < bytes; i += 4096) c[i] = 0;
+  for (size_t i = 0; i < bytes; i += kPage) c[i] = 0;
 }
 
 }  // namespace bladesync

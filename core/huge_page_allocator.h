@@ -22,6 +22,10 @@ namespace bladesync {
 inline constexpr size_t kHugePage = size_t{2} << 20;
 
 // The mapping behind one large allocation (defined in huge_page_allocator.cc).
+// Below kHugePage a mapping of whole 4 KiB pages, without the advice (a
+// region under 2 MiB cannot hold a huge page, and rounding it up would
+// fault in 2 MiB for a small table): the page supply prepares tables'
+// smaller arrays too.
 void* MapHugePages(size_t bytes);
 void UnmapHugePages(void* p, size_t bytes);
 // Faults every page of a fresh mapping in for writing; it stays zero.

@@ -45,11 +45,16 @@ class PageSupply {
   // the next key index of two tables of 2-3 million sessions at once.
   static constexpr size_t kMaxReadyBytes = size_t{192} << 20;
   static constexpr std::chrono::seconds kKeepReady{30};
+  // Arrays from this size on come from the supply (smaller ones are a few
+  // pages from operator new). Not only huge ones: a table's first growths
+  // (64 KiB to 1 MiB) faulted in on the sync path page by page cost
+  // milliseconds on a VM, where a page fault may fault on the host too.
+  static constexpr size_t kMinBytes = size_t{64} << 10;
 
   // The process's supply (its thread starts at the first Want).
   static PageSupply& Get();
 
-  // A mapping of `bytes` (a multiple of the huge page size) that is already
+  // A mapping of `bytes` (at least kMinBytes, whole pages) that is already
   // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
   // GiveBack). `asked`: the caller asked for it (Want), so one ask of that
   // size is settled.
