@@ -1,6 +1,6 @@
 // Memory per standby session: what a mirror blade's heap grows by to hold N
 // sessions of one owner, measured as resident memory (VmRSS: the tables are
-// mapped and committed by HugePageAllocator, the rest comes from malloc), at
+// mapped and committed by MapHugePages, the rest comes from malloc), at
 // 1,000,000 and 10,000,000 sessions. Two ways in:
 //   live:     the mirror follows the owner's creates as they happen, and
 //   bulk sync: a fresh mirror blade receives the owner's bulk sync.

@@ -1,21 +1,20 @@
-// HugePageAllocator: a std::allocator for the session tables' big arrays
-// that asks the kernel for transparent huge pages.
+// Mappings for the session tables' arrays, on transparent huge pages.
 //
 // A blade's slab and key index are tens of megabytes probed at random: with
 // 4 KiB pages every probe is also a TLB miss and every new page a fault in
-// the middle of traffic. Allocations of 2 MiB and more are mapped 2 MiB
-// aligned and madvise(MADV_HUGEPAGE)d (honoured when
+// the middle of traffic. Mappings of 2 MiB and more are 2 MiB aligned and
+// madvise(MADV_HUGEPAGE)d (honoured when
 // /sys/kernel/mm/transparent_hugepage/enabled is `madvise` or `always`): one
-// fault per 2 MiB, and the tables write their memory when they allocate it
-// (RecordSlab zeroes a chunk, the index is filled empty), so a table sized at
-// start (session-table-reserve) takes no faults later. Smaller ones come from
-// operator new as usual.
+// fault per 2 MiB. A fresh mapping is zero; the page supply
+// (core/page_supply.h) faults mappings in ahead of need, and a table sized at
+// start (session-table-reserve) writes its own then, so neither faults later.
 //
-//   std::vector<Slot, HugePageAllocator<Slot>> index;
+//   void* p = MapHugePages(bytes);
+//   PopulateHugePages(p, bytes);
+//   UnmapHugePages(p, bytes);
 #pragma once
 
 #include <cstddef>
-#include <new>
 
 namespace bladesync {
 
@@ -30,29 +29,5 @@ void* MapHugePages(size_t bytes);
 void UnmapHugePages(void* p, size_t bytes);
 // Faults every page of a fresh mapping in for writing; it stays zero.
 void PopulateHugePages(void* p, size_t bytes);
-
-template <typename T>
-struct HugePageAllocator {
-  using value_type = T;
-  HugePageAllocator() = default;
-  template <typename U>
-  HugePageAllocator(const HugePageAllocator<U>&) {}
-
-  T* allocate(size_t n) {
-    const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) return static_cast<T*>(::operator new(bytes));
-    return static_cast<T*>(MapHugePages(bytes));
-  }
-  void deallocate(T* p, size_t n) {
-    const size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) {
-      ::operator delete(p);
-    } else {
-      UnmapHugePages(p, bytes);
-    }
-  }
-  template <typename U>
-  bool operator==(const HugePageAllocator<U>&) const { return true; }
-};
 
 }  // namespace bladesync

@@ -1,6 +1,6 @@
 // RecordSlab: records keep their place and contents while the slab grows
-// past a chunk, moves and is cleared; HugePageAllocator hands out aligned,
-// zeroed memory for large arrays.
+// past a chunk, moves and is cleared; MapHugePages hands out zeroed memory,
+// 2 MiB aligned for large arrays.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -61,13 +61,18 @@ TEST(RecordSlab, ReserveThenResizeKeepsContentsAndMoveTakesThem) {
   EXPECT_EQ(other[2].version, 0u);
 }
 
-TEST(HugePageAllocator, LargeArraysAreHugePageAlignedAndZeroed) {
-  std::vector<uint64_t, HugePageAllocator<uint64_t>> big(3 * kHugePage / sizeof(uint64_t) + 1);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % kHugePage, 0u);
-  for (size_t i = 0; i < big.size(); i += 4096) ASSERT_EQ(big[i], 0u);
-  big.back() = 7;  // the rounded-up tail is mapped too
-  std::vector<uint64_t, HugePageAllocator<uint64_t>> small(16, 5);
-  EXPECT_EQ(small[15], 5u);
+TEST(MapHugePages, LargeMappingsAreHugePageAlignedSmallOnesWholePagesAllZero) {
+  auto* big = static_cast<uint64_t*>(MapHugePages(3 * kHugePage + 8));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % kHugePage, 0u);
+  for (size_t i = 0; i < 3 * kHugePage / 8; i += 4096) ASSERT_EQ(big[i], 0u);
+  big[3 * kHugePage / 8] = 7;  // the rounded-up tail is mapped too
+  UnmapHugePages(big, 3 * kHugePage + 8);
+  auto* small = static_cast<uint64_t*>(MapHugePages(64 << 10));
+  PopulateHugePages(small, 64 << 10);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 4096, 0u);
+  for (size_t i = 0; i < (64 << 10) / 8; ++i) ASSERT_EQ(small[i], 0u);
+  small[(64 << 10) / 8 - 1] = 5;
+  UnmapHugePages(small, 64 << 10);
 }
 
 }  // namespace
