@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+
 #include "core/huge_page_allocator.h"
+#include "core/thread_priority.h"
 
 namespace bladesync {
 
@@ -14,7 +17,11 @@ PageSupply& PageSupply::Get() {
 void PageSupply::StartLocked() {
   if (started_) return;
   started_ = true;
-  std::thread([this] { Run(); }).detach();
+  std::thread([this] {
+    pthread_setname_np(pthread_self(), "page-supply");  // else it bears the name of the first table's thread
+    LowerThisThread();
+    Run();
+  }).detach();
 }
 
 size_t PageSupply::ReadyBytesLocked() const {

@@ -8,6 +8,7 @@
 // RLIMIT_NICE that allows it; without, threads stay as they are.
 //
 //   if (RaiseThisThread()) ...;              // nice -10, on the thread itself
+//   LowerThisThread();                       // SCHED_IDLE: background work
 //   FabricContext ctx(1, CanRaiseThreads()); // ZeroMQ's I/O threads too
 #pragma once
 
@@ -15,6 +16,11 @@ namespace bladesync {
 
 // The calling thread to nice -10 (Linux: per thread). False if refused.
 bool RaiseThisThread();
+
+// The calling thread to SCHED_IDLE: it runs only on a CPU nothing else
+// wants (needs no privilege). For work done ahead of need (the page
+// supply), which must not take a core from sync work on a busy machine.
+bool LowerThisThread();
 
 // Whether this process may take a thread to nice -20, what ZeroMQ asks
 // for its I/O threads (and aborts if refused). Tried on a thread of its own.

@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <dirent.h>
+#include <sched.h>
+
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "blades/key_index.h"
 #include "blades/record_slab.h"
@@ -227,6 +232,29 @@ TEST(PageSupply, ASlabsFirstChunkTakesEachNextSizeReady) {
   }
   EXPECT_EQ(ready, growths) << "a next size was not ready";
   EXPECT_LE(faults, static_cast<long>(2 * growths)) << "a next size faulted in on the growing thread";
+}
+
+// The supply's thread is named for what it is (top -H, perf) and runs at
+// SCHED_IDLE: faulting in tables ahead of need must not take a core from
+// the sync threads on a busy machine (it held one for milliseconds at a time
+// and the sync lag of tables grown on demand showed it).
+TEST(PageSupply, ItsThreadIsNamedAndRunsOnlyOnIdleCpus) {
+  PageSupply::Get().Want(PageSupply::kMinBytes, 1);
+  PageSupply::Get().WaitIdle();
+  PageSupply::Get().Forget(PageSupply::kMinBytes, 1);
+  int found = 0;
+  DIR* d = opendir("/proc/self/task");
+  ASSERT_NE(d, nullptr);
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string comm;
+    std::getline(std::ifstream(std::string("/proc/self/task/") + e->d_name + "/comm"), comm);
+    if (comm != "page-supply") continue;
+    ++found;
+    EXPECT_EQ(sched_getscheduler(std::stoi(e->d_name)), SCHED_IDLE);
+  }
+  closedir(d);
+  EXPECT_EQ(found, 1);
 }
 
 }  // namespace
