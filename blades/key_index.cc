@@ -26,6 +26,14 @@ KeyIndex::Table KeyIndex::Table::Make(size_t n, bool asked) {
   return t;
 }
 
+KeyIndex::Table KeyIndex::Table::Of(void* slots, size_t n) {
+  Table t;
+  t.n = n;
+  t.mask = n - 1;
+  t.slots = static_cast<Slot*>(slots);
+  return t;
+}
+
 void KeyIndex::Table::Free() {
   if (!slots) return;
   const size_t bytes = n * sizeof(Slot);
@@ -61,10 +69,7 @@ bool KeyIndex::Table::Erase(uint32_t id, uint32_t tag) {
 
 void KeyIndex::Insert(uint32_t id, uint32_t tag) {
   if (old_.slots) Walk(kWalkPerInsert);
-  if (now_.full_after_one_more()) {
-    if (old_.slots) Walk(old_.n);  // not done yet (many erases, few inserts): finish first
-    Grow(now_.n * 2);
-  }
+  if (now_.full_after_one_more()) GrowWhenReady();
   now_.Place(Slot{id + 1, tag});
   // The next table is asked for at 55% (growth comes at 70%): faulting in
   // takes long on a VM (about 0.5 ms per 2 MiB here), and the 15% of n
@@ -87,11 +92,32 @@ void KeyIndex::Erase(uint32_t id, uint32_t tag) {
   (void)found;
 }
 
+// The next table comes ready from the page supply when all goes well. When
+// it is not ready yet (a machine too busy to fault it in ahead), the table
+// fills on to 85% for a while, with longer probes, rather than fault twice
+// its size in on the sync path at once: on a VM that took 50-130 ms at 16-32
+// MiB (sync_lag_bench at 1M/s), far more than the supply needs to finish.
+bool KeyIndex::GrowWhenReady() {
+  if (old_.slots) Walk(old_.n);  // not done yet (many erases, few inserts): finish first
+  const size_t slots = now_.n * 2;
+  if (asked_) {
+    const bool check = waiting_++ % kReadyCheckEvery == 0;
+    if (void* ready = check ? PageSupply::Get().TakeIfReady(slots * sizeof(Slot)) : nullptr) {
+      Grow(Table::Of(ready, slots));
+      return true;
+    }
+    if (!now_.past_wait_limit()) return false;
+  }
+  Grow(Table::Make(slots, asked_));
+  return true;
+}
+
 // The full table becomes the old one; entries move over as inserts come.
-void KeyIndex::Grow(size_t slots) {
+void KeyIndex::Grow(Table next) {
   assert(!old_.slots);
-  old_ = std::exchange(now_, Table::Make(slots, asked_));
+  old_ = std::exchange(now_, next);
   asked_ = false;
+  waiting_ = 0;
   // Start the walk at an empty slot (a table at most 70% full has one), so
   // no cluster wraps around it.
   walk_ = 0;
@@ -138,6 +164,7 @@ void KeyIndex::Reserve(size_t entries) {
   }
   from.Free();
   asked_ = false;
+  waiting_ = 0;
 }
 
 void KeyIndex::ForgetAsk() {
@@ -147,6 +174,7 @@ void KeyIndex::ForgetAsk() {
 
 void KeyIndex::Clear() {
   ForgetAsk();
+  waiting_ = 0;
   now_.Free();
   old_.Free();
   walk_left_ = 0;

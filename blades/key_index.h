@@ -9,7 +9,8 @@
 // time, so the old table is gone long before the new one is full; lookups
 // try the new table, then the old. Empty is all zero bits, so a new table
 // is fresh zero memory the kernel fills in as it is touched, not a pass of
-// writes up front.
+// writes up front. The page supply faults the next table in ahead of need;
+// while it is not ready the table fills past 70%, up to 85%.
 //
 // A cluster (a run of used slots) moves whole: an entry's probe path from
 // its home never crosses an empty slot, so the old table stays searchable
@@ -51,6 +52,7 @@ class KeyIndex {
     std::swap(a.walk_left_, b.walk_left_);
     std::swap(a.walk_start_, b.walk_start_);
     std::swap(a.asked_, b.asked_);
+    std::swap(a.waiting_, b.waiting_);
   }
 
   // `tag` is the low 32 bits of the key's hash; `is_key(id)` compares the
@@ -84,6 +86,9 @@ class KeyIndex {
   // Old slots walked per insert: the old table (half the new one's size)
   // is done after a third of the inserts that would fill the new one.
   static constexpr size_t kWalkPerInsert = 4;
+  // While waiting for its next table, the supply is asked again every this
+  // many inserts (it takes a lock).
+  static constexpr uint32_t kReadyCheckEvery = 64;
   struct Slot {
     uint32_t ref;  // id + 1; 0 is empty
     uint32_t tag;
@@ -94,8 +99,10 @@ class KeyIndex {
     size_t mask = 0;
     size_t used = 0;
     static Table Make(size_t n, bool asked = false);  // asked: this size was asked of the page supply
+    static Table Of(void* slots, size_t n);           // on memory that is ready (zero)
     void Free();
     bool full_after_one_more() const { return (used + 1) * 10 > n * 7; }  // at most 70%: short clusters
+    bool past_wait_limit() const { return (used + 1) * 100 > n * 85; }    // at most 85% while waiting
     void Place(Slot s) {
       size_t i = s.tag & mask;
       while (slots[i].ref) i = (i + 1) & mask;
@@ -121,7 +128,11 @@ class KeyIndex {
   }
   // Moves at least `budget` old slots (finishing the cluster it is in).
   void Walk(size_t budget);
-  void Grow(size_t slots);
+  // Grows into `next` (empty, twice the size) when the current table is full.
+  void Grow(Table next);
+  // At 70%: into the table asked for if it is ready, else into one of its
+  // own only past 85% (true when it grew).
+  bool GrowWhenReady();
   // The successor asked for will not be taken (the index goes, is cleared,
   // or is reserved to another size).
   void ForgetAsk();
@@ -132,6 +143,7 @@ class KeyIndex {
   size_t walk_left_ = 0;
   size_t walk_start_ = 0;
   bool asked_ = false;  // for the table after now_ (PageSupply)
+  uint32_t waiting_ = 0;  // inserts past 70% while the table asked for is not ready
 };
 
 }  // namespace bladesync

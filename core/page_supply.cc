@@ -63,6 +63,19 @@ void* PageSupply::Take(size_t bytes, bool asked) {
   return nullptr;
 }
 
+void* PageSupply::TakeIfReady(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < ready_.size(); ++i) {
+    if (ready_[i].bytes != bytes) continue;
+    void* p = ready_[i].p;
+    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
+    SettleAskLocked(bytes);
+    ++taken_;
+    return p;
+  }
+  return nullptr;
+}
+
 void PageSupply::Want(size_t bytes, size_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > kMaxReadyBytes || count == 0) return;

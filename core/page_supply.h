@@ -59,6 +59,9 @@ class PageSupply {
   // GiveBack). `asked`: the caller asked for it (Want), so one ask of that
   // size is settled.
   void* Take(size_t bytes, bool asked);
+  // A ready mapping of `bytes` if there is one, settling one ask of that
+  // size; else nullptr and the asks stay open (the caller can wait a while).
+  void* TakeIfReady(size_t bytes);
   // Settles up to `count` asks of `bytes` nobody will take (their table is
   // gone, cleared, or grew another way).
   void Forget(size_t bytes, size_t count);

@@ -234,6 +234,47 @@ TEST(PageSupply, ASlabsFirstChunkTakesEachNextSizeReady) {
   EXPECT_LE(faults, static_cast<long>(2 * growths)) << "a next size faulted in on the growing thread";
 }
 
+// A busy machine: the supply cannot have the next table ready in time (here
+// it is held at its bound by mappings nobody takes). The index then fills
+// on past 70% rather than fault twice its size in on the inserting thread
+// at once, takes its table when it comes, and grows by itself only past 85%.
+TEST(PageSupply, AKeyIndexWaitsPast70PercentForItsNextTable) {
+  PageSupply& supply = PageSupply::Get();
+  supply.WaitIdle();
+  const size_t hogs = (PageSupply::kMaxReadyBytes - supply.ready_bytes()) / kHugePage;
+  supply.Want(kHugePage, hogs);
+  supply.WaitIdle();
+  ASSERT_EQ(supply.ready_bytes(), PageSupply::kMaxReadyBytes);
+  constexpr size_t kSlots = size_t{1} << 18;  // 2 MiB; the next one is 4 MiB
+  KeyIndex index;
+  uint32_t id = 0;
+  while (index.size() < kSlots * 80 / 100) index.Insert(id, id * 2654435761u), ++id;
+  EXPECT_FALSE(index.growing()) << "grew at 70% into a table of its own";
+  EXPECT_EQ(index.MemoryBytes(), kSlots * 8);
+  // The bound frees up: the table asked for comes, and is taken ready.
+  for (size_t i = 0; i < hogs; ++i) supply.GiveBack(supply.Take(kHugePage, true), kHugePage);
+  supply.WaitIdle();
+  const uint64_t taken = supply.taken();
+  const long faults = ThreadMinorFaults();
+  for (int i = 0; i < 64; ++i) index.Insert(id, id * 2654435761u), ++id;
+  EXPECT_TRUE(index.growing());
+  EXPECT_EQ(supply.taken(), taken + 1);
+  EXPECT_LE(ThreadMinorFaults() - faults, 2) << "the new table faulted in on the inserting thread";
+  for (uint32_t k = 0; k < id; k += 997) EXPECT_EQ(index.Find(k * 2654435761u, [&](uint32_t x) { return x == k; }), k);
+  // Held at the bound for good: past 85% it grows into one of its own.
+  supply.WaitIdle();
+  const size_t hogs2 = (PageSupply::kMaxReadyBytes - supply.ready_bytes()) / kHugePage;
+  supply.Want(kHugePage, hogs2);
+  supply.WaitIdle();
+  KeyIndex other;
+  id = 0;
+  while (other.size() < kSlots * 85 / 100 - 1) other.Insert(id, id * 40503u), ++id;
+  EXPECT_FALSE(other.growing());
+  for (int i = 0; i < 2; ++i) other.Insert(id, id * 40503u), ++id;
+  EXPECT_TRUE(other.growing());
+  for (size_t i = 0; i < hogs2; ++i) supply.GiveBack(supply.Take(kHugePage, true), kHugePage);
+}
+
 // The supply's thread is named for what it is (top -H, perf) and runs at
 // SCHED_IDLE: faulting in tables ahead of need must not take a core from
 // the sync threads on a busy machine (it held one for milliseconds at a time
