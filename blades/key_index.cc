@@ -93,20 +93,24 @@ void KeyIndex::Erase(uint32_t id, uint32_t tag) {
 }
 
 // The next table comes ready from the page supply when all goes well. When
-// it is not ready yet (a machine too busy to fault it in ahead), the table
-// fills on to 85% for a while, with longer probes, rather than fault twice
-// its size in on the sync path at once: on a VM that took 50-130 ms at 16-32
-// MiB (sync_lag_bench at 1M/s), far more than the supply needs to finish.
+// it is not ready yet but still coming (a machine too busy to fault it in
+// ahead), the table fills on to 85% for a while, with longer probes, rather
+// than fault twice its size in on the sync path at once: on a VM that took
+// 50-130 ms at 16-32 MiB (sync_lag_bench at 1M/s), far more than the supply
+// needs to finish. When none is coming (its ask expired, or was larger
+// than the supply holds) it grows at once.
 bool KeyIndex::GrowWhenReady() {
   if (old_.slots) Walk(old_.n);  // not done yet (many erases, few inserts): finish first
   const size_t slots = now_.n * 2;
   if (asked_) {
-    const bool check = waiting_++ % kReadyCheckEvery == 0;
-    if (void* ready = check ? PageSupply::Get().TakeIfReady(slots * sizeof(Slot)) : nullptr) {
+    if (waiting_++ % kReadyCheckEvery != 0 && !now_.past_wait_limit()) return false;
+    bool coming = false;
+    if (void* ready = PageSupply::Get().TakeIfReady(slots * sizeof(Slot), &coming)) {
       Grow(Table::Of(ready, slots));
       return true;
     }
-    if (!now_.past_wait_limit()) return false;
+    if (coming && !now_.past_wait_limit()) return false;
+    if (!coming) asked_ = false;  // nothing to settle
   }
   Grow(Table::Make(slots, asked_));
   return true;
@@ -118,7 +122,7 @@ void KeyIndex::Grow(Table next) {
   old_ = std::exchange(now_, next);
   asked_ = false;
   waiting_ = 0;
-  // Start the walk at an empty slot (a table at most 70% full has one), so
+  // Start the walk at an empty slot (a table at most 85% full has one), so
   // no cluster wraps around it.
   walk_ = 0;
   while (old_.slots[walk_].ref) ++walk_;

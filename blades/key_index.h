@@ -86,8 +86,8 @@ class KeyIndex {
   // Old slots walked per insert: the old table (half the new one's size)
   // is done after a third of the inserts that would fill the new one.
   static constexpr size_t kWalkPerInsert = 4;
-  // While waiting for its next table, the supply is asked again every this
-  // many inserts (it takes a lock).
+  // While waiting for its next table, whether it is ready is checked every
+  // this many inserts (it takes a lock).
   static constexpr uint32_t kReadyCheckEvery = 64;
   struct Slot {
     uint32_t ref;  // id + 1; 0 is empty
@@ -130,8 +130,8 @@ class KeyIndex {
   void Walk(size_t budget);
   // Grows into `next` (empty, twice the size) when the current table is full.
   void Grow(Table next);
-  // At 70%: into the table asked for if it is ready, else into one of its
-  // own only past 85% (true when it grew).
+  // At 70%: into the table asked for if it is ready; while it is still
+  // coming, into one of its own only past 85% (true when it grew).
   bool GrowWhenReady();
   // The successor asked for will not be taken (the index goes, is cleared,
   // or is reserved to another size).

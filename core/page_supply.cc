@@ -19,7 +19,6 @@ void PageSupply::StartLocked() {
   started_ = true;
   std::thread([this] {
     pthread_setname_np(pthread_self(), "page-supply");  // else it bears the name of the first table's thread
-    LowerThisThread();
     Run();
   }).detach();
 }
@@ -63,8 +62,9 @@ void* PageSupply::Take(size_t bytes, bool asked) {
   return nullptr;
 }
 
-void* PageSupply::TakeIfReady(size_t bytes) {
+void* PageSupply::TakeIfReady(size_t bytes, bool* coming) {
   std::lock_guard<std::mutex> lock(mu_);
+  *coming = AsksLocked(bytes) > 0;
   for (size_t i = 0; i < ready_.size(); ++i) {
     if (ready_[i].bytes != bytes) continue;
     void* p = ready_[i].p;
@@ -104,7 +104,14 @@ void PageSupply::Forget(size_t bytes, size_t count) {
 }
 
 void PageSupply::GiveBack(void* p, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  size_t waiting = bytes;
+  for (const auto& g : give_back_) waiting += g.second;
+  if (waiting > kMaxGiveBackBytes) {
+    lock.unlock();
+    UnmapHugePages(p, bytes);
+    return;
+  }
   give_back_.emplace_back(p, bytes);
   StartLocked();
   work_.notify_one();
@@ -152,6 +159,40 @@ void PageSupply::Finished(void* p, size_t bytes) {
   }
 }
 
+// By a thread of its own at SCHED_IDLE, touching each page: the supply's
+// own thread holds mu_ (which the tables take) and unmaps (which holds
+// mmap_lock for writing), so it runs as the tables' threads do, and a thread
+// at SCHED_IDLE may wait long for a CPU on a busy machine. The toucher holds
+// nothing anyone else waits for: a fault takes no process-wide lock
+// (per-VMA locks; MADV_POPULATE_WRITE would hold mmap_lock), and the
+// mapping is the supply's alone until it is ready. (A thread cannot come
+// back from SCHED_IDLE without CAP_SYS_NICE, so the work moves, not the
+// thread's policy.)
+void PageSupply::FaultIn(void* p, size_t bytes) {
+  std::unique_lock<std::mutex> lock(touch_mu_);
+  if (!toucher_started_) {
+    toucher_started_ = true;
+    std::thread([this] {
+      pthread_setname_np(pthread_self(), "page-toucher");
+      LowerThisThread();
+      std::unique_lock<std::mutex> l(touch_mu_);
+      for (;;) {
+        touch_cv_.wait(l, [&] { return touch_.bytes != 0; });
+        const Partial job = touch_;
+        l.unlock();
+        volatile char* c = static_cast<char*>(job.p);
+        for (size_t i = 0; i < job.bytes; i += 4096) c[i] = 0;
+        l.lock();
+        touch_ = Partial{};
+        touch_cv_.notify_all();
+      }
+    }).detach();
+  }
+  touch_ = Partial{p, bytes, 0};
+  touch_cv_.notify_all();
+  touch_cv_.wait(lock, [&] { return touch_.bytes == 0; });
+}
+
 void PageSupply::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -181,7 +222,7 @@ void PageSupply::Run() {
       char* at = static_cast<char*>(partial_.p) + partial_.done;
       busy_ = true;
       lock.unlock();
-      PopulateHugePages(at, slice);
+      FaultIn(at, slice);
       lock.lock();
       busy_ = false;
       partial_.done += slice;
@@ -204,7 +245,7 @@ void PageSupply::Run() {
       busy_ = true;
       lock.unlock();
       void* p = MapHugePages(next);
-      PopulateHugePages(p, next);
+      FaultIn(p, next);
       lock.lock();
       busy_ = false;
       Finished(p, next);

@@ -54,22 +54,27 @@ class PageSupply {
   // The process's supply (its thread starts at the first Want).
   static PageSupply& Get();
 
-  // A mapping of `bytes` (at least kMinBytes, whole pages) that is already
+  // A mapping of `bytes` (at least kMinBytes; MapHugePages rounds it up) that is already
   // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
   // GiveBack). `asked`: the caller asked for it (Want), so one ask of that
   // size is settled.
   void* Take(size_t bytes, bool asked);
   // A ready mapping of `bytes` if there is one, settling one ask of that
-  // size; else nullptr and the asks stay open (the caller can wait a while).
-  void* TakeIfReady(size_t bytes);
+  // size; else nullptr and the asks stay open. `coming`: whether one may
+  // still come (an ask of that size is open: not refused by the bound, not
+  // expired), so the caller can wait a while.
+  void* TakeIfReady(size_t bytes, bool* coming);
   // Settles up to `count` asks of `bytes` nobody will take (their table is
   // gone, cleared, or grew another way).
   void Forget(size_t bytes, size_t count);
   // Asks for `count` more mappings of `bytes` to be ready soon (within
   // kMaxReadyBytes), one per Take to come: a Take does not ask again.
   void Want(size_t bytes, size_t count);
-  // Unmaps `p` (a MapHugePages mapping of `bytes`) on the supply's thread.
+  // Unmaps `p` (a MapHugePages mapping of `bytes`) on the supply's thread,
+  // or here when kMaxGiveBackBytes wait already (a thread starved of CPU
+  // must not let freed tables pile up).
   void GiveBack(void* p, size_t bytes);
+  static constexpr size_t kMaxGiveBackBytes = size_t{256} << 20;
 
   // For tests and benchmarks: mappings handed out ready, and asked for
   // when none was ready.
@@ -82,6 +87,8 @@ class PageSupply {
  private:
   PageSupply() = default;
   void Run();
+  // Faults [p, p + bytes) in on the toucher thread; returns when done.
+  void FaultIn(void* p, size_t bytes);
   size_t ReadyBytesLocked() const;
   // The size of a mapping to prepare next (an ask not met by one ready,
   // within the bound), or 0.
@@ -121,6 +128,11 @@ class PageSupply {
   std::deque<std::pair<void*, size_t>> give_back_;  // (mapping, bytes)
   uint64_t taken_ = 0;
   uint64_t missed_ = 0;
+  // The toucher: faults in what the supply's thread hands it, at SCHED_IDLE.
+  std::mutex touch_mu_;
+  std::condition_variable touch_cv_;
+  bool toucher_started_ = false;
+  Partial touch_;  // the job (bytes == 0: none)
 };
 
 }  // namespace bladesync
