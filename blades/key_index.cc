@@ -69,7 +69,11 @@ bool KeyIndex::Table::Erase(uint32_t id, uint32_t tag) {
 
 void KeyIndex::Insert(uint32_t id, uint32_t tag) {
   if (old_.slots) Walk(kWalkPerInsert);
-  if (now_.full_after_one_more()) GrowWhenReady();
+  if (now_.full_after_one_more()) {
+    GrowWhenReady();
+  } else {
+    waiting_ = 0;  // (erases took it back under 70%: check at once next time)
+  }
   now_.Place(Slot{id + 1, tag});
   // The next table is asked for at 55% (growth comes at 70%): faulting in
   // takes long on a VM (about 0.5 ms per 2 MiB here), and the 15% of n

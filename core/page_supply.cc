@@ -50,7 +50,12 @@ bool PageSupply::StillAskedLocked(size_t bytes) const { return AsksLocked(bytes)
 
 void* PageSupply::Take(size_t bytes, bool asked) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (asked) SettleAskLocked(bytes);
+  if (asked) {
+    SettleAskLocked(bytes);
+  } else if (ReadyCountLocked(bytes) <= AsksLocked(bytes)) {
+    ++missed_;  // what is ready of this size is another table's, asked for
+    return nullptr;
+  }
   for (size_t i = 0; i < ready_.size(); ++i) {
     if (ready_[i].bytes != bytes) continue;
     void* p = ready_[i].p;

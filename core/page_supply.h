@@ -57,7 +57,8 @@ class PageSupply {
   // A mapping of `bytes` (at least kMinBytes; MapHugePages rounds it up) that is already
   // faulted in and zero, or nullptr. The caller owns it (UnmapHugePages or
   // GiveBack). `asked`: the caller asked for it (Want), so one ask of that
-  // size is settled.
+  // size is settled; a caller that did not ask gets only a mapping beyond
+  // the asks open for its size (the rest are other tables').
   void* Take(size_t bytes, bool asked);
   // A ready mapping of `bytes` if there is one, settling one ask of that
   // size; else nullptr and the asks stay open. `coming`: whether one may
