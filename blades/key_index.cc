@@ -103,21 +103,20 @@ void KeyIndex::Erase(uint32_t id, uint32_t tag) {
 // 50-130 ms at 16-32 MiB (sync_lag_bench at 1M/s), far more than the supply
 // needs to finish. When none is coming (its ask expired, or was larger
 // than the supply holds) it grows at once.
-bool KeyIndex::GrowWhenReady() {
+void KeyIndex::GrowWhenReady() {
   if (old_.slots) Walk(old_.n);  // not done yet (many erases, few inserts): finish first
   const size_t slots = now_.n * 2;
   if (asked_) {
-    if (waiting_++ % kReadyCheckEvery != 0 && !now_.past_wait_limit()) return false;
+    if (waiting_++ % kReadyCheckEvery != 0 && !now_.past_wait_limit()) return;
     bool coming = false;
     if (void* ready = PageSupply::Get().TakeIfReady(slots * sizeof(Slot), &coming)) {
       Grow(Table::Of(ready, slots));
-      return true;
+      return;
     }
-    if (coming && !now_.past_wait_limit()) return false;
+    if (coming && !now_.past_wait_limit()) return;
     if (!coming) asked_ = false;  // nothing to settle
   }
   Grow(Table::Make(slots, asked_));
-  return true;
 }
 
 // The full table becomes the old one; entries move over as inserts come.

@@ -131,8 +131,8 @@ class KeyIndex {
   // Grows into `next` (empty, twice the size) when the current table is full.
   void Grow(Table next);
   // At 70%: into the table asked for if it is ready; while it is still
-  // coming, into one of its own only past 85% (true when it grew).
-  bool GrowWhenReady();
+  // coming, into one of its own only past 85%.
+  void GrowWhenReady();
   // The successor asked for will not be taken (the index goes, is cleared,
   // or is reserved to another size).
   void ForgetAsk();

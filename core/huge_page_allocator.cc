@@ -44,6 +44,10 @@ void UnmapHugePages(void* p, size_t bytes) { munmap(p, Rounded(bytes)); }
 // older kernels get a write per page.
 void PopulateHugePages(void* p, size_t bytes) {
   if (madvise(p, Rounded(bytes), MADV_POPULATE_WRITE) == 0) return;
+  WriteEachPage(p, bytes);
+}
+
+void WriteEachPage(void* p, size_t bytes) {
   volatile char* c = static_cast<char*>(p);
   for (size_t i = 0; i < bytes; i += kPage) c[i] = 0;
 }

@@ -29,5 +29,8 @@ void* MapHugePages(size_t bytes);
 void UnmapHugePages(void* p, size_t bytes);
 // Faults every page of a fresh mapping in for writing; it stays zero.
 void PopulateHugePages(void* p, size_t bytes);
+// The same by a write of zero to each 4 KiB page: a fault at a time, each
+// under its VMA's lock only (MADV_POPULATE_WRITE holds mmap_lock throughout).
+void WriteEachPage(void* p, size_t bytes);
 
 }  // namespace bladesync

@@ -56,6 +56,12 @@ void* PageSupply::Take(size_t bytes, bool asked) {
     ++missed_;  // what is ready of this size is another table's, asked for
     return nullptr;
   }
+  if (void* p = TakeReadyLocked(bytes)) return p;
+  ++missed_;
+  return nullptr;
+}
+
+void* PageSupply::TakeReadyLocked(size_t bytes) {
   for (size_t i = 0; i < ready_.size(); ++i) {
     if (ready_[i].bytes != bytes) continue;
     void* p = ready_[i].p;
@@ -63,22 +69,15 @@ void* PageSupply::Take(size_t bytes, bool asked) {
     ++taken_;
     return p;
   }
-  ++missed_;
   return nullptr;
 }
 
 void* PageSupply::TakeIfReady(size_t bytes, bool* coming) {
   std::lock_guard<std::mutex> lock(mu_);
   *coming = AsksLocked(bytes) > 0;
-  for (size_t i = 0; i < ready_.size(); ++i) {
-    if (ready_[i].bytes != bytes) continue;
-    void* p = ready_[i].p;
-    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
-    SettleAskLocked(bytes);
-    ++taken_;
-    return p;
-  }
-  return nullptr;
+  void* p = TakeReadyLocked(bytes);
+  if (p) SettleAskLocked(bytes);
+  return p;
 }
 
 void PageSupply::Want(size_t bytes, size_t count) {
@@ -185,8 +184,7 @@ void PageSupply::FaultIn(void* p, size_t bytes) {
         touch_cv_.wait(l, [&] { return touch_.bytes != 0; });
         const Partial job = touch_;
         l.unlock();
-        volatile char* c = static_cast<char*>(job.p);
-        for (size_t i = 0; i < job.bytes; i += 4096) c[i] = 0;
+        WriteEachPage(job.p, job.bytes);
         l.lock();
         touch_ = Partial{};
         touch_cv_.notify_all();

@@ -97,6 +97,8 @@ class PageSupply {
   size_t AsksLocked(size_t bytes) const;
   size_t ReadyCountLocked(size_t bytes) const;
   void SettleAskLocked(size_t bytes);
+  // A ready mapping of `bytes` out of ready_ (counted taken), or nullptr.
+  void* TakeReadyLocked(size_t bytes);
   // More asks of this size than mappings ready for them.
   bool StillAskedLocked(size_t bytes) const;
   void Finished(void* p, size_t bytes);
