@@ -19,6 +19,11 @@
 // size, ready or not; a table that goes away with asks open forgets them
 // (Forget), and a mapping whose ask is gone is not prepared further.
 //
+// The faulting in is done by a thread at SCHED_IDLE, so it takes no core
+// the sync threads want; a table that finds its ask not ready hurries the
+// supply, whose own thread then joins in at the tables' priority until it
+// has caught up (HurryLocked).
+//
 // Memory held ahead is bounded: kMaxReadyBytes in all (a larger array is
 // not prepared; its table maps it on the sync path as before), and a ready
 // mapping nobody took within kKeepReady goes back to the kernel, its ask
@@ -81,6 +86,9 @@ class PageSupply {
   // when none was ready.
   uint64_t taken() const;
   uint64_t missed() const;
+  // Times a table found what it asked for not ready while it was coming
+  // (the supply's thread then helped the toucher).
+  uint64_t hurries() const;
   size_t ready_bytes() const;
   // Blocks until the thread has nothing left to do (tests).
   void WaitIdle();
@@ -88,8 +96,14 @@ class PageSupply {
  private:
   PageSupply() = default;
   void Run();
-  // Faults [p, p + bytes) in on the toucher thread; returns when done.
+  // Faults [p, p + bytes) in on the toucher thread, and on this one too
+  // while hurried; returns when done.
   void FaultIn(void* p, size_t bytes);
+  // A table needed what it asked for and it was not ready: the supply's
+  // thread helps the toucher until nothing asked is left to prepare.
+  void HurryLocked();
+  // Writes the next claim of touch_ (touch_mu_ held by `touch`, let go meanwhile).
+  void WriteAClaim(std::unique_lock<std::mutex>& touch);
   size_t ReadyBytesLocked() const;
   // The size of a mapping to prepare next (an ask not met by one ready,
   // within the bound), or 0.
@@ -131,11 +145,20 @@ class PageSupply {
   std::deque<std::pair<void*, size_t>> give_back_;  // (mapping, bytes)
   uint64_t taken_ = 0;
   uint64_t missed_ = 0;
-  // The toucher: faults in what the supply's thread hands it, at SCHED_IDLE.
+  // The toucher: faults in what the supply's thread hands it, at SCHED_IDLE,
+  // a claim of up to kHugePage at a time (so a hurried supply can share it).
   std::mutex touch_mu_;
   std::condition_variable touch_cv_;
   bool toucher_started_ = false;
-  Partial touch_;  // the job (bytes == 0: none)
+  struct TouchJob {
+    char* p = nullptr;
+    size_t bytes = 0;    // 0: none
+    size_t claimed = 0;  // bytes handed to a thread to write
+    size_t written = 0;  // bytes written
+  };
+  TouchJob touch_;
+  bool hurried_ = false;  // under touch_mu_ (set with mu_ held too, so Run reads it either way)
+  uint64_t hurries_ = 0;
 };
 
 }  // namespace bladesync
