@@ -90,14 +90,18 @@ void* PageSupply::TakeIfReady(size_t bytes, bool* coming) {
 // woken sync thread waited for it: p99 1.1 ms against 0.26). So the supply's
 // own thread, which runs as the tables do, joins in only once a table has
 // found its ask not ready, and until the supply has caught up.
+//
+// The flag is set and cleared under mu_ only, never with touch_mu_ taken
+// there: the toucher at SCHED_IDLE holds touch_mu_ now and then, and a
+// table's thread must not wait behind it. The supply's thread, in a job,
+// looks at the flag at least every kHurryCheck, so a notify that misses it
+// costs that much at most. (A slab's miss hurries before its next ask
+// comes: if the supply is idle in between, the hurry ends unused.)
 void PageSupply::HurryLocked() {
-  {
-    std::lock_guard<std::mutex> touch(touch_mu_);
-    if (!hurried_) ++hurries_;
-    hurried_ = true;
-  }
+  if (hurried_.exchange(true, std::memory_order_relaxed)) return;
+  ++hurries_;
   touch_cv_.notify_all();
-  work_.notify_one();
+  work_.notify_one();  // (an idle supply clears it at once)
 }
 
 void PageSupply::Want(size_t bytes, size_t count) {
@@ -175,7 +179,9 @@ size_t PageSupply::ready_bytes() const {
 
 void PageSupply::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [&] { return !busy_ && NextLocked() == 0 && !partial_.p && give_back_.empty(); });
+  idle_.wait(lock, [&] {
+    return !busy_ && NextLocked() == 0 && !partial_.p && give_back_.empty() && !hurried_.load(std::memory_order_relaxed);
+  });
 }
 
 // A mapping faulted in (the lock held): ready if still asked for, else
@@ -206,7 +212,10 @@ void PageSupply::FaultIn(void* p, size_t bytes) {
       LowerThisThread();
       std::unique_lock<std::mutex> l(touch_mu_);
       for (;;) {
-        touch_cv_.wait(l, [&] { return touch_.claimed < touch_.bytes; });
+        // Hurried, the claims left are the supply's own thread's: one
+        // claim of a starved toucher is all it may wait for. (The flag
+        // clears only between jobs, and each job wakes this thread.)
+        touch_cv_.wait(l, [&] { return !hurried_.load(std::memory_order_relaxed) && touch_.claimed < touch_.bytes; });
         WriteAClaim(l);
       }
     }).detach();
@@ -214,8 +223,11 @@ void PageSupply::FaultIn(void* p, size_t bytes) {
   touch_ = TouchJob{static_cast<char*>(p), bytes, 0, 0};
   touch_cv_.notify_all();
   for (;;) {
-    touch_cv_.wait(lock, [&] { return touch_.written == touch_.bytes || (hurried_ && touch_.claimed < touch_.bytes); });
+    touch_cv_.wait_for(lock, kHurryCheck, [&] {
+      return touch_.written == touch_.bytes || (hurried_.load(std::memory_order_relaxed) && touch_.claimed < touch_.bytes);
+    });
     if (touch_.written == touch_.bytes) break;
+    if (!hurried_.load(std::memory_order_relaxed) || touch_.claimed == touch_.bytes) continue;
     WriteAClaim(lock);
   }
   touch_ = TouchJob{};
@@ -305,10 +317,7 @@ void PageSupply::Run() {
       ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     }
     if (!give_back_.empty()) continue;
-    {
-      std::lock_guard<std::mutex> touch(touch_mu_);
-      hurried_ = false;  // caught up
-    }
+    hurried_.store(false, std::memory_order_relaxed);  // caught up
     idle_.notify_all();
     if (ready_.empty()) {
       work_.wait(lock);

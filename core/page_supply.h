@@ -33,6 +33,7 @@
 //   void* p = PageSupply::Get().Take(kHugePage, true);  // nullptr: map your own
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -157,8 +158,10 @@ class PageSupply {
     size_t written = 0;  // bytes written
   };
   TouchJob touch_;
-  bool hurried_ = false;  // under touch_mu_ (set with mu_ held too, so Run reads it either way)
-  uint64_t hurries_ = 0;
+  // Set and cleared under mu_, read under either lock (HurryLocked).
+  std::atomic<bool> hurried_{false};
+  static constexpr std::chrono::milliseconds kHurryCheck{1};
+  uint64_t hurries_ = 0;  // under mu_
 };
 
 }  // namespace bladesync

@@ -350,8 +350,11 @@ TEST(PageSupply, AKeyIndexWaitsPast70PercentForItsNextTable) {
 // key index faulted 32 MiB in on the sync thread.)
 TEST(PageSupply, ALateTakeHurriesTheSupplyUntilItCatchesUp) {
   PageSupply& supply = PageSupply::Get();
-  constexpr size_t kBig = size_t{128} << 20;  // 32 slices: long enough to join in
+  constexpr size_t kBig = size_t{128} << 20;  // 64 claims of a huge page: long enough to join in
+  supply.Want(PageSupply::kMinBytes, 1);  // (the supply's thread exists, whichever test runs first)
+  supply.Forget(PageSupply::kMinBytes, 1);
   supply.WaitIdle();
+  ASSERT_LE(supply.ready_bytes(), PageSupply::kMaxReadyBytes - kBig) << "the bound would refuse the ask";
   const uint64_t hurries = supply.hurries();
   const long faults = MinorFaultsOf("page-supply");
   ASSERT_GE(faults, 0);
@@ -362,14 +365,17 @@ TEST(PageSupply, ALateTakeHurriesTheSupplyUntilItCatchesUp) {
   EXPECT_EQ(supply.hurries(), hurries + 1);
   supply.WaitIdle();
   const long hurried_faults = MinorFaultsOf("page-supply");
-  EXPECT_GT(hurried_faults, faults) << "hurried, the supply's thread faulted nothing in";
+  // Hurried, the toucher finishes at most the claim it holds: the supply's
+  // thread writes most of the 64 (a fault each on huge pages, 512 without).
+  EXPECT_GE(hurried_faults - faults, 32) << "hurried, the supply's thread faulted (next to) nothing in";
   void* big = supply.TakeIfReady(kBig, &coming);
   ASSERT_NE(big, nullptr);
   UnmapHugePages(big, kBig);
-  // Caught up: what is asked next is the toucher's alone again.
+  // Caught up: what is asked next is the toucher's alone again (80 pages;
+  // a fault or two of the supply's own bookkeeping may come with it).
   supply.Want(PageSupply::kMinBytes * 5, 1);
   supply.WaitIdle();
-  EXPECT_EQ(MinorFaultsOf("page-supply"), hurried_faults);
+  EXPECT_LE(MinorFaultsOf("page-supply") - hurried_faults, 4);
   EXPECT_EQ(supply.hurries(), hurries + 1);
   void* small = supply.TakeIfReady(PageSupply::kMinBytes * 5, &coming);
   ASSERT_NE(small, nullptr);
@@ -377,7 +383,7 @@ TEST(PageSupply, ALateTakeHurriesTheSupplyUntilItCatchesUp) {
 }
 
 // Its threads are named for what they are (top -H, perf). Table memory is
-// faulted in at SCHED_IDLE, by a thread that holds nothing the tables'
+// faulted in at SCHED_IDLE (until a table is late: above), by a thread that holds nothing the tables'
 // threads take: work ahead of need must not take a core from the sync
 // threads on a busy machine (at nice 0 it held one for milliseconds at a
 // time, and the sync lag of tables grown on demand showed it). The supply's
