@@ -31,9 +31,9 @@ void SessionStore::EnsureSlot(uint32_t id) {
   slab_.Materialize(id);
 }
 
-uint64_t SessionStore::RecordHash(uint32_t id) const {
+uint64_t SessionStore::RecordHash(uint32_t id, uint64_t key_hash) const {
   const SessionRecord& r = slab_[id];
-  uint64_t h = Fmix64(r.key.Hash() ^ (uint64_t{id} * 0x9e3779b97f4a7c15ULL));
+  uint64_t h = Fmix64(key_hash ^ (uint64_t{id} * 0x9e3779b97f4a7c15ULL));
   h = Fmix64(h ^ (r.version & kVersionMask));
   h = Fmix64(h ^ (uint64_t{r.proto_state} | uint64_t{r.flags} << 8 | uint64_t{r.timeout_s} << 24));
   if (r.bits & kHasNat) {
@@ -97,15 +97,13 @@ void SessionStore::set_extension(uint32_t id, const Extension& e) {
   v.push_back(e);
 }
 
-void SessionStore::Uncount(uint32_t id) {
-  if (!Counts(id)) return;
-  digest_ -= RecordHash(id);
+void SessionStore::Uncount(uint32_t id, uint64_t key_hash) {
+  digest_ -= RecordHash(id, key_hash);
   --counted_;
 }
 
-void SessionStore::Count(uint32_t id) {
-  if (!Counts(id)) return;
-  digest_ += RecordHash(id);
+void SessionStore::Count(uint32_t id, uint64_t key_hash) {
+  digest_ += RecordHash(id, key_hash);
   ++counted_;
 }
 
@@ -170,7 +168,7 @@ std::string SessionStore::CheckConsistency() const {
     }
     if (Counts(id)) {
       ++counted;
-      digest += RecordHash(id);
+      digest += RecordHash(id, r.key.Hash());
     }
   }
   if (live != live_) return "live count " + std::to_string(live_) + " but " + std::to_string(live) + " live records";

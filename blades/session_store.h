@@ -116,16 +116,24 @@ class SessionStore {
     slab_.Materialize(id);
     SessionRecord& r = slab_[id];
     const bool was_live = r.bits & kLive;
+    const bool was_counted = Counts(id);
     const SessionKey old_key = r.key;
-    Uncount(id);
+    // Each key is hashed once: the index and the digest share it (a
+    // mirror's create hashed its key three times here).
+    const uint64_t old_hash = was_live || was_counted ? old_key.Hash() : 0;
+    if (was_counted) Uncount(id, old_hash);
     f(r);
     const bool now_live = r.bits & kLive;
-    if (was_live && (!now_live || !(old_key == r.key))) IndexErase(old_key, id);
-    if (now_live && (!was_live || !(old_key == r.key))) IndexInsert(id);
+    const bool now_counted = Counts(id);
+    const bool same_key = old_key == r.key;
+    const uint64_t new_hash =
+        !now_live && !now_counted ? 0 : (was_live || was_counted) && same_key ? old_hash : r.key.Hash();
+    if (was_live && (!now_live || !same_key)) index_.Erase(id, static_cast<uint32_t>(old_hash));
+    if (now_live && (!was_live || !same_key)) index_.Insert(id, static_cast<uint32_t>(new_hash));
     live_ += static_cast<size_t>(now_live) - static_cast<size_t>(was_live);
     if (was_live) --live_by_proto_[ProtoClass(old_key.proto)];
     if (now_live) ++live_by_proto_[ProtoClass(r.key.proto)];
-    Count(id);
+    if (now_counted) Count(id, new_hash);
     if (hook_) [[unlikely]] hook_(hook_ctx_, *this, id, old_key, was_live);
   }
 
@@ -179,7 +187,7 @@ class SessionStore {
       if (r.bits & kLive) {
         fn(r);
         ++live_;
-        Count(id);
+        if (Counts(id)) Count(id, r.key.Hash());
       } else {
         if (r.bits) r.bits = 0;  // (records of never-written chunks are read-only zeros)
         nat_.erase(id);
@@ -194,8 +202,9 @@ class SessionStore {
   // where the last scan ended (timers and pickup delay walk the slab this way).
   void Scan(uint32_t budget, const std::function<void(uint32_t)>& fn);
 
-  // The hash a record contributes to the digest (same on owner and mirror).
-  uint64_t RecordHash(uint32_t id) const;
+  // The hash a record contributes to the digest (same on owner and mirror);
+  // `key_hash`: its key's Hash().
+  uint64_t RecordHash(uint32_t id, uint64_t key_hash) const;
 
   // Full consistency check (index, live count, digest); O(n), for fuzzers
   // and tests. Returns an empty string when consistent.
@@ -208,10 +217,9 @@ class SessionStore {
   ChangeHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
   bool Counts(uint32_t id) const { return (slab_[id].bits & digest_bits_) == digest_bits_; }
-  void Uncount(uint32_t id);
-  void Count(uint32_t id);
-  void IndexInsert(uint32_t id) { index_.Insert(id, static_cast<uint32_t>(slab_[id].key.Hash())); }
-  void IndexErase(const SessionKey& key, uint32_t id) { index_.Erase(id, static_cast<uint32_t>(key.Hash())); }
+  // The record's part of the digest out or in (it Counts; `key_hash` of its key).
+  void Uncount(uint32_t id, uint64_t key_hash);
+  void Count(uint32_t id, uint64_t key_hash);
 
   uint8_t digest_bits_;
   RecordSlab slab_;
