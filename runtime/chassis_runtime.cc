@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/page_supply.h"
 #include "core/thread_priority.h"
 #include "runtime/fabric_security.h"
 #include "runtime/session_list.h"
@@ -412,6 +413,11 @@ Status ChassisRuntime::Start() {
       std::vector<prometheus::MetricFamily> Collect() const override {
         std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(rt_->CollectMetrics());
         f.push_back(BuildInfoFamily(rt_->cfg_.cluster_label()));
+        const PageSupply& supply = PageSupply::Get();
+        for (prometheus::MetricFamily& t : TableMemoryFamilies(
+                 rt_->cfg_.cluster_label(), TableMemoryCounts{supply.taken(), supply.missed(), supply.hurries()})) {
+          f.push_back(std::move(t));
+        }
         return f;
       }
 

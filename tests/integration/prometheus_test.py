@@ -92,6 +92,10 @@ def test(make):
             helps = re.findall(r"^# HELP (bladesync_\S+) (.*)$", text, re.M)
             vague = [(n, t) for n, t in helps if " " not in t.strip() or t.startswith(("Blade counter", "Conntrack source counter"))]
             assert helps and not vague, vague
+        # The page supply's work for the tables grown on demand (process-wide).
+        table_memory = {"bladesync_table_arrays_ready_total", "bladesync_table_arrays_not_ready_total",
+                        "bladesync_table_memory_late_total"}
+        assert table_memory <= names, sorted(table_memory - names)
         # Every metric the alerts and the dashboard use is exported.
         used = set()
         for rel in ("monitoring/alerts.yml", "monitoring/grafana-dashboard.json"):

@@ -45,6 +45,7 @@ ChassisMetrics Sample() {
 TEST(Metrics, EverySeriesCarriesTheClusterAndEveryHelpSaysWhat) {
   std::vector<prometheus::MetricFamily> families = BuildMetricFamilies(Sample());
   families.push_back(BuildInfoFamily("east"));
+  for (prometheus::MetricFamily& t : TableMemoryFamilies("east", TableMemoryCounts{5, 2, 1})) families.push_back(std::move(t));
   ASSERT_GT(families.size(), 40u);
   for (const prometheus::MetricFamily& f : families) {
     EXPECT_NE(f.help.find(' '), std::string::npos) << f.name << ": HELP '" << f.help << "' is not a sentence";
@@ -66,6 +67,20 @@ TEST(Metrics, BuildInfoCarriesTheVersionAndTheCommit) {
   EXPECT_EQ(labels["version"], kVersion);
   EXPECT_EQ(labels["revision"], kCommit);
   EXPECT_FALSE(labels["revision"].empty());
+}
+
+// The page supply's work shows process-wide: what came ready, what a
+// table had to fault in on its sync thread, and how often one was late.
+TEST(Metrics, TableMemoryShowsReadyNotReadyAndLate) {
+  std::map<std::string, double> value;
+  for (const prometheus::MetricFamily& f : TableMemoryFamilies("east", TableMemoryCounts{5, 2, 1})) {
+    ASSERT_EQ(f.type, prometheus::MetricType::Counter) << f.name;
+    ASSERT_EQ(f.metric.size(), 1u) << f.name;
+    value[f.name] = f.metric[0].counter.value;
+  }
+  EXPECT_EQ(value, (std::map<std::string, double>{{"bladesync_table_arrays_ready_total", 5},
+                                                  {"bladesync_table_arrays_not_ready_total", 2},
+                                                  {"bladesync_table_memory_late_total", 1}}));
 }
 
 // A rolling upgrade shows per peer: its release and wire schema, and
