@@ -83,8 +83,8 @@ class PageSupply {
   void GiveBack(void* p, size_t bytes);
   static constexpr size_t kMaxGiveBackBytes = size_t{256} << 20;
 
-  // For tests and benchmarks: mappings handed out ready, and asked for
-  // when none was ready.
+  // For tests, benchmarks and /metrics: mappings handed out ready, and
+  // asked for when none was ready.
   uint64_t taken() const;
   uint64_t missed() const;
   // Times a table found what it asked for not ready while it was coming

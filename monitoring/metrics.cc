@@ -322,19 +322,17 @@ MetricFamily BuildInfoFamily(const std::string& cluster) {
 }
 
 std::vector<MetricFamily> TableMemoryFamilies(const std::string& cluster, const TableMemoryCounts& c) {
-  auto counter = [&](const char* name, const char* help, uint64_t v) {
-    ClientMetric m;
-    m.label = {{"cluster", cluster}};
-    m.counter.value = static_cast<double>(v);
-    return MetricFamily{name, help, MetricType::Counter, {m}};
-  };
-  return {counter("bladesync_table_arrays_ready_total",
-                  "Session table arrays (key index tables, record chunks) taken ready from the page supply.", c.ready),
-          counter("bladesync_table_arrays_not_ready_total",
-                  "Session table arrays needed before the page supply had them ready: faulted in on a sync thread.",
-                  c.not_ready),
-          counter("bladesync_table_memory_late_total",
-                  "Times a growing session table found its next array not ready and hurried the page supply.", c.late)};
+  Families f(cluster);
+  f.Add("bladesync_table_arrays_ready_total",
+        "Session table arrays (key index tables, record chunks) taken ready from the page supply.",
+        MetricType::Counter, static_cast<double>(c.ready), {});
+  f.Add("bladesync_table_arrays_not_ready_total",
+        "Session table arrays needed before the page supply had them ready: faulted in on a sync thread.",
+        MetricType::Counter, static_cast<double>(c.not_ready), {});
+  f.Add("bladesync_table_memory_late_total",
+        "Times a growing session table found its next array not ready and hurried the page supply.",
+        MetricType::Counter, static_cast<double>(c.late), {});
+  return f.Take();
 }
 
 }  // namespace bladesync
