@@ -30,26 +30,32 @@ long ThreadMinorFaults() {
   return u.ru_minflt;
 }
 
-// Minor faults of this process's thread named `comm` so far (-1: none such).
-long MinorFaultsOf(const std::string& comm) {
+// This process's threads whose names start with `prefix`: name -> tid.
+std::map<std::string, int> ThreadsNamed(const std::string& prefix) {
+  std::map<std::string, int> tids;
   DIR* d = opendir("/proc/self/task");
-  if (!d) return -1;
-  long faults = -1;
+  if (!d) return tids;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    const std::string dir = std::string("/proc/self/task/") + e->d_name;
     std::string name;
-    std::getline(std::ifstream(dir + "/comm"), name);
-    if (name != comm) continue;
-    std::string stat;
-    std::getline(std::ifstream(dir + "/stat"), stat);
-    std::istringstream rest(stat.substr(stat.rfind(')') + 2));  // (the name may hold spaces)
-    std::string field;
-    for (int i = 3; i <= 10; ++i) rest >> field;  // state .. minflt (proc(5): field 10)
-    faults = std::stol(field);
+    std::getline(std::ifstream(std::string("/proc/self/task/") + e->d_name + "/comm"), name);
+    if (name.rfind(prefix, 0) == 0) tids[name] = std::stoi(e->d_name);
   }
   closedir(d);
-  return faults;
+  return tids;
+}
+
+// Minor faults of this process's thread named `comm` so far (-1: none such).
+long MinorFaultsOf(const std::string& comm) {
+  const std::map<std::string, int> tids = ThreadsNamed(comm);
+  const auto t = tids.find(comm);
+  if (t == tids.end()) return -1;
+  std::string stat;
+  std::getline(std::ifstream("/proc/self/task/" + std::to_string(t->second) + "/stat"), stat);
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));  // (the name may hold spaces)
+  std::string field;
+  for (int i = 3; i <= 10; ++i) rest >> field;  // state .. minflt (proc(5): field 10)
+  return std::stol(field);
 }
 
 // Nothing of `bytes` is ready or asked for (a Take without an ask would
@@ -383,9 +389,9 @@ TEST(PageSupply, ALateTakeHurriesTheSupplyUntilItCatchesUp) {
 }
 
 // Its threads are named for what they are (top -H, perf). Table memory is
-// faulted in at SCHED_IDLE (until a table is late: above), by a thread that holds nothing the tables'
-// threads take: work ahead of need must not take a core from the sync
-// threads on a busy machine (at nice 0 it held one for milliseconds at a
+// faulted in at SCHED_IDLE (until a table is late: above), by a thread
+// that holds nothing the tables' threads take: work ahead of need must not
+// take a core from the sync threads on a busy machine (at nice 0 it held one for milliseconds at a
 // time, and the sync lag of tables grown on demand showed it). The supply's
 // own thread, which holds the lock the tables take, runs as they do.
 TEST(PageSupply, ItsThreadsAreNamedAndFaultInAtIdlePriority) {
@@ -394,15 +400,7 @@ TEST(PageSupply, ItsThreadsAreNamedAndFaultInAtIdlePriority) {
   supply.WaitIdle();
   supply.Forget(PageSupply::kMinBytes * 3, 1);
   std::map<std::string, int> policy;
-  DIR* d = opendir("/proc/self/task");
-  ASSERT_NE(d, nullptr);
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::string comm;
-    std::getline(std::ifstream(std::string("/proc/self/task/") + e->d_name + "/comm"), comm);
-    if (comm.rfind("page-", 0) == 0) policy[comm] = sched_getscheduler(std::stoi(e->d_name));
-  }
-  closedir(d);
+  for (const auto& [name, tid] : ThreadsNamed("page-")) policy[name] = sched_getscheduler(tid);
   EXPECT_EQ(policy, (std::map<std::string, int>{{"page-supply", SCHED_OTHER}, {"page-toucher", SCHED_IDLE}}));
 }
 
