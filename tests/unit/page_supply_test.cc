@@ -357,15 +357,21 @@ TEST(PageSupply, AKeyIndexWaitsPast70PercentForItsNextTable) {
 TEST(PageSupply, ALateTakeHurriesTheSupplyUntilItCatchesUp) {
   PageSupply& supply = PageSupply::Get();
   constexpr size_t kBig = size_t{128} << 20;  // 64 claims of a huge page: long enough to join in
-  supply.Want(PageSupply::kMinBytes, 1);  // (the supply's thread exists, whichever test runs first)
-  supply.Forget(PageSupply::kMinBytes, 1);
+  // The supply's thread has run (and named itself), whichever test runs
+  // first: it prepared something. (An ask forgotten at once would leave it
+  // nothing to do, and WaitIdle could return before it ran at all.)
+  supply.Want(PageSupply::kMinBytes, 1);
+  supply.WaitIdle();
+  bool coming = false;
+  void* first = supply.TakeIfReady(PageSupply::kMinBytes, &coming);
+  ASSERT_NE(first, nullptr);
+  UnmapHugePages(first, PageSupply::kMinBytes);
   supply.WaitIdle();
   ASSERT_LE(supply.ready_bytes(), PageSupply::kMaxReadyBytes - kBig) << "the bound would refuse the ask";
   const uint64_t hurries = supply.hurries();
   const long faults = MinorFaultsOf("page-supply");
   ASSERT_GE(faults, 0);
   supply.Want(kBig, 1);
-  bool coming = false;
   ASSERT_EQ(supply.TakeIfReady(kBig, &coming), nullptr) << "128 MiB faulted in within microseconds";
   EXPECT_TRUE(coming);
   EXPECT_EQ(supply.hurries(), hurries + 1);
