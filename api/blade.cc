@@ -46,7 +46,7 @@ uint8_t Blade::slot() const { return agent_.config().slot; }
 EventLoop& Blade::loop() { return agent_.loop(); }
 
 SessionId Blade::Create(const SessionFacts& facts, const SessionState& state, const NatInfo* nat,
-                        const std::vector<Extension>* extensions) {
+                        const ExtensionList* extensions) {
   return agent_.CreateSession(facts, state, nat, extensions);
 }
 void Blade::Update(SessionId id, const SessionState& state) { agent_.ChangeState(id, state); }

@@ -98,7 +98,7 @@ class Blade {
   // A new session; the pickup policy decides whether it is synced. Returns
   // kNoSession (and counts it) when max-sessions is reached.
   SessionId Create(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr,
-                   const std::vector<Extension>* extensions = nullptr);
+                   const ExtensionList* extensions = nullptr);
   // A protocol-state change: synced.
   void Update(SessionId id, const SessionState& state);
   // Sets (replaces) one extension: synced like a state change, when the

@@ -33,6 +33,7 @@ using bladesync::AddrPrefix;
 using bladesync::AppKind;
 using bladesync::DeleteReason;
 using bladesync::Extension;
+using bladesync::ExtensionList;
 using bladesync::IpAddr;
 using bladesync::NatInfo;
 using bladesync::SessionFacts;
@@ -50,7 +51,7 @@ inline constexpr SessionId kNoSession = bladesync::kNoSession;
 struct SessionView {
   const SessionRecord* record = nullptr;
   const NatInfo* nat = nullptr;                     // no NAT: nullptr
-  const std::vector<Extension>* extensions = nullptr;  // none: nullptr
+  const ExtensionList* extensions = nullptr;        // none: nullptr
   const SessionKey& key() const { return record->key; }
   SessionState state() const { return record->state(); }
 };

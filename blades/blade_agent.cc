@@ -139,7 +139,7 @@ uint32_t BladeAgent::TimeoutFor(uint8_t proto, uint8_t st) const {
 // ---------------------------------------------------------------- owner side
 
 uint32_t BladeAgent::CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat,
-                                   const std::vector<Extension>* extensions) {
+                                   const ExtensionList* extensions) {
   if (owned_.live() >= cfg_.max_sessions) {
     counters_.sessions_refused.Add();
     return kNoSession;
@@ -467,7 +467,7 @@ size_t BladeAgent::Adopt(uint8_t chassis) {
     p->standby->MoveInto(owned_, promote);
   } else {
     owned_.Reserve(owned_.live() + p->standby->adoptable().live());
-    p->standby->DrainLive([&](const SessionRecord& src, const NatInfo* nat, const std::vector<Extension>* ext) {
+    p->standby->DrainLive([&](const SessionRecord& src, const NatInfo* nat, const ExtensionList* ext) {
       if (auto existing = owned_.Find(src.key)) {
         if (owned_.rec(*existing).version >= src.version) return;  // ours is newer
         DeleteSession(*existing, kDeleteReplaced);

@@ -63,7 +63,7 @@ class BladeAgent {
   // Creates an owned session; the pickup policy decides whether it syncs.
   // Returns kNoSession (and counts it) when max-sessions is reached.
   uint32_t CreateSession(const SessionFacts& facts, const SessionState& state, const NatInfo* nat = nullptr,
-                         const std::vector<Extension>* extensions = nullptr);
+                         const ExtensionList* extensions = nullptr);
   // Sets (replaces) one extension of a session; synced like a state change.
   void SetExtension(uint32_t id, const Extension& e);
   // New pickup options (a config reload); they apply to sessions created from now on.

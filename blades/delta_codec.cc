@@ -46,7 +46,7 @@ Extension ConntrackExtensionFrom(const C& c) {
 // a linux-conntrack session whose only synced extension is version 1 of
 // its conntrack state, whose flags follow from that state, and whose status
 // and window scales fit the compact fields.
-std::optional<ConntrackState> CompactConntrack(const SessionRecord& r, const std::vector<Extension>* ext) {
+std::optional<ConntrackState> CompactConntrack(const SessionRecord& r, const ExtensionList* ext) {
   if (!ext || ext->size() != 1 || AppOf(r.flags) != AppKind::kLinuxConntrack) return std::nullopt;
   const Extension& e = ext->front();
   if (e.type != static_cast<uint16_t>(ExtensionType::kConntrack) || e.version != 1) return std::nullopt;
@@ -86,7 +86,7 @@ namespace {
 size_t WireBytesOf(const Extension& e) { return 24 + e.data.size(); }
 }  // namespace
 
-size_t DeltaEncoder::CreateBytes(const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext) {
+size_t DeltaEncoder::CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext) {
   size_t n = r.key.is_v4() ? sizeof(wire::Create4) : sizeof(wire::Create6);
   if (nat) n += nat->snat_ip.is_v4() && nat->dnat_ip.is_v4() ? sizeof(wire::Nat4) : sizeof(wire::Nat6);
   if (ext) {
@@ -105,7 +105,7 @@ void DeltaEncoder::AddDelete(uint32_t id, uint64_t version, uint8_t reason) {
   approx_bytes_ += sizeof(wire::Delete);
 }
 
-void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
+void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const ExtensionList* ext) {
   if (!ext) return;
   const AppSpec& app = AppSpecFor(AppOf(r.flags));
   if (app.policy != SyncPolicy::kSynced) return;
@@ -117,7 +117,7 @@ void DeltaEncoder::AddExtensions(uint32_t id, const SessionRecord& r, const std:
 }
 
 void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
-                             const std::vector<Extension>* ext) {
+                             const ExtensionList* ext) {
   const auto vlo = static_cast<uint32_t>(r.version);
   const auto vhi = static_cast<uint16_t>(r.version >> 32);
   std::optional<ConntrackState> ct;
@@ -152,7 +152,7 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
   }
 }
 
-void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext) {
+void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const ExtensionList* ext) {
   if (compact_conntrack_) {
     if (std::optional<ConntrackState> ct = CompactConntrack(r, ext)) {
       conntrack_updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s, ct->timeout_s, ct->mark,

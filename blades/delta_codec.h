@@ -42,8 +42,8 @@ class DeltaEncoder {
   // `ext` is the session's extension state; only what its application
   // declares as synced goes on the wire.
   void AddCreate(uint32_t id, const SessionRecord& r, const NatInfo* nat, bool recreate,
-                 const std::vector<Extension>* ext = nullptr);
-  void AddUpdate(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext = nullptr);
+                 const ExtensionList* ext = nullptr);
+  void AddUpdate(uint32_t id, const SessionRecord& r, const ExtensionList* ext = nullptr);
   // Linux conntrack entries go in their compact form (ConntrackCreate4,
   // ConntrackUpdate; wire schema 1.2) while on: only to a mirror that reads it.
   void set_compact_conntrack(bool on) { compact_conntrack_ = on; }
@@ -53,7 +53,7 @@ class DeltaEncoder {
   // What approx_bytes() starts at, and what AddCreate adds to it for this
   // session: a frame can be sized without encoding it.
   static constexpr size_t kFrameOverhead = 96;
-  static size_t CreateBytes(const SessionRecord& r, const NatInfo* nat, const std::vector<Extension>* ext);
+  static size_t CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext);
   // Builds the frame; the bytes stay valid until the next Reset/Finish.
   std::span<const uint8_t> FinishBatch(const BatchHeader& h);
 
@@ -72,7 +72,7 @@ class DeltaEncoder {
   std::vector<std::pair<uint32_t, const Extension*>> ext_;
   std::vector<flatbuffers::Offset<wire::Extension>> ext_offsets_;
   size_t approx_bytes_ = 0;
-  void AddExtensions(uint32_t id, const SessionRecord& r, const std::vector<Extension>* ext);
+  void AddExtensions(uint32_t id, const SessionRecord& r, const ExtensionList* ext);
 };
 
 struct FrameLimits {

@@ -16,8 +16,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -120,6 +122,95 @@ struct Extension {
   uint16_t version = 0;
   ExtensionBytes data;
   bool operator==(const Extension&) const = default;
+};
+
+// A session's extensions. A session has one at most in practice (its
+// application's), so the first is held inline and any more in one
+// allocation: a conntrack table, where every session has one, costs no
+// allocation per session (a std::vector here was one malloc per new
+// session on both ends, and 88 bytes a session where this is 64).
+class ExtensionList {
+ public:
+  ExtensionList() = default;
+  ExtensionList(std::initializer_list<Extension> xs) {
+    for (const Extension& e : xs) push_back(e);
+  }
+  ExtensionList(const ExtensionList& o) { *this = o; }
+  ExtensionList& operator=(const ExtensionList& o) {
+    if (this == &o) return *this;
+    first_ = o.first_;
+    n_ = o.n_;
+    more_ = o.more_ ? std::make_unique<std::vector<Extension>>(*o.more_) : nullptr;
+    return *this;
+  }
+  ExtensionList(ExtensionList&&) noexcept = default;
+  ExtensionList& operator=(ExtensionList&&) noexcept = default;
+
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const Extension& operator[](size_t i) const { return i == 0 ? first_ : (*more_)[i - 1]; }
+  Extension& operator[](size_t i) { return i == 0 ? first_ : (*more_)[i - 1]; }
+  const Extension& at(size_t i) const {
+    if (i >= n_) throw std::out_of_range("ExtensionList::at");
+    return (*this)[i];
+  }
+  const Extension& front() const { return first_; }
+  void push_back(const Extension& e) {
+    if (n_ == 0) {
+      first_ = e;
+    } else {
+      if (!more_) more_ = std::make_unique<std::vector<Extension>>();
+      more_->push_back(e);
+    }
+    ++n_;
+  }
+  // Keeps the allocation of any more, for the next session of this id.
+  void clear() {
+    n_ = 0;
+    if (more_) more_->clear();
+  }
+  bool operator==(const ExtensionList& o) const {
+    if (n_ != o.n_) return false;
+    for (size_t i = 0; i < n_; ++i)
+      if (!((*this)[i] == o[i])) return false;
+    return true;
+  }
+
+  template <typename List, typename Item>
+  class Iter {
+   public:
+    using value_type = Extension;
+    using difference_type = std::ptrdiff_t;
+    Iter() = default;
+    Iter(List* l, size_t i) : l_(l), i_(i) {}
+    Item& operator*() const { return (*l_)[i_]; }
+    Item* operator->() const { return &(*l_)[i_]; }
+    Iter& operator++() {
+      ++i_;
+      return *this;
+    }
+    Iter operator++(int) {
+      Iter t = *this;
+      ++i_;
+      return t;
+    }
+    bool operator==(const Iter& o) const { return i_ == o.i_; }
+
+   private:
+    List* l_ = nullptr;
+    size_t i_ = 0;
+  };
+  using iterator = Iter<ExtensionList, Extension>;
+  using const_iterator = Iter<const ExtensionList, const Extension>;
+  iterator begin() { return {this, 0}; }
+  iterator end() { return {this, n_}; }
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, n_}; }
+
+ private:
+  Extension first_;
+  std::unique_ptr<std::vector<Extension>> more_;
+  uint32_t n_ = 0;
 };
 
 // SIP call state (FGCP: active-passive only).

@@ -95,13 +95,13 @@ PacketResult PacketPath::Handle(const PacketInfo& p, bool forwarded, bool may_re
       return PacketResult::kDropped;
     }
     const AppKind app = AppOf(p.attrs);
-    std::vector<Extension> ext;
+    ExtensionList ext;
     if (app == AppKind::kGtpU) {
       // GTP-U needs its tunnel, and a packet in the direction a policy accepts.
       SessionKey control = p.key;
       control.sport = control.dport = kGtpControlPort;
       std::optional<uint32_t> tunnel_id = blade_.Lookup(control);
-      const std::vector<Extension>* te = tunnel_id ? blade_.owned().extensions(*tunnel_id) : nullptr;
+      const ExtensionList* te = tunnel_id ? blade_.owned().extensions(*tunnel_id) : nullptr;
       std::optional<GtpTunnel> tunnel;
       if (te) {
         for (const Extension& e : *te) {
@@ -162,7 +162,7 @@ PacketResult PacketPath::Handle(const PacketInfo& p, bool forwarded, bool may_re
     blade_.ChangeState(sid, SessionState{next, r.flags, blade_.TimeoutFor(proto, next)});
     // The answer completes a SIP call's setup.
     if (AppOf(blade_.owned().rec(sid).flags) == AppKind::kSip && next == kReplied) {
-      if (const std::vector<Extension>* ex = blade_.owned().extensions(sid)) {
+      if (const ExtensionList* ex = blade_.owned().extensions(sid)) {
         for (const Extension& e : *ex) {
           if (std::optional<SipCall> call = DecodeSipCall(e)) {
             call->state = SipCall::kEstablished;

@@ -47,7 +47,7 @@ uint64_t SessionStore::RecordHash(uint32_t id, uint64_t key_hash) const {
   // Only extension state that is synced counts: the mirror holds nothing else.
   const AppSpec& app = AppSpecFor(AppOf(r.flags));
   if (app.extension != ExtensionType::kNone && app.policy == SyncPolicy::kSynced) {
-    if (const std::vector<Extension>* exts = extensions(id)) {
+    if (const ExtensionList* exts = extensions(id)) {
       for (const Extension& e : *exts) {
         uint64_t x = Fmix64(uint64_t{e.type} << 16 | e.version);
         for (uint8_t b : e.data) x = Fmix64(x ^ b);
@@ -60,34 +60,40 @@ uint64_t SessionStore::RecordHash(uint32_t id, uint64_t key_hash) const {
 
 ExtensionsById& ExtensionsById::operator=(const ExtensionsById& o) {
   if (this == &o) return *this;
-  chunks_.clear();
-  chunks_.resize(o.chunks_.size());
-  for (size_t c = 0; c < o.chunks_.size(); ++c) {
-    if (o.chunks_[c]) chunks_[c] = std::make_unique<Chunk>(*o.chunks_[c]);
+  refs_.clear();
+  refs_.resize(o.refs_.size());
+  for (size_t c = 0; c < o.refs_.size(); ++c) {
+    if (o.refs_[c]) refs_[c] = std::make_unique<Refs>(*o.refs_[c]);
   }
+  pool_.clear();
+  pool_.resize(o.pool_.size());
+  for (size_t b = 0; b < o.pool_.size(); ++b) pool_[b] = std::make_unique<Block>(*o.pool_[b]);
   made_ = o.made_;
-  buffers_ = o.buffers_;
+  lists_ = o.lists_;
   return *this;
 }
 
-std::vector<Extension>& ExtensionsById::At(uint32_t id) {
+ExtensionList& ExtensionsById::At(uint32_t id) {
   const size_t c = id >> kChunkBits;
-  if (c >= chunks_.size()) chunks_.resize(c + 1);
-  if (!chunks_[c]) {
-    chunks_[c] = std::make_unique<Chunk>();
+  if (c >= refs_.size()) refs_.resize(c + 1);
+  if (!refs_[c]) {
+    refs_[c] = std::make_unique<Refs>();  // (value-initialized: all zero)
     ++made_;
   }
-  std::vector<Extension>& v = (*chunks_[c])[id & kChunkMask];
-  if (v.capacity() == 0) ++buffers_;  // it is about to hold one
-  return v;
+  uint32_t& ref = (*refs_[c])[id & kChunkMask];
+  if (ref == 0) {
+    if ((lists_ >> kChunkBits) >= pool_.size()) pool_.push_back(std::make_unique<Block>());
+    ref = static_cast<uint32_t>(++lists_);
+  }
+  return List(ref);
 }
 
-const std::vector<Extension>* SessionStore::extensions(uint32_t id) const {
+const ExtensionList* SessionStore::extensions(uint32_t id) const {
   return ext_.Find(id);
 }
 
 void SessionStore::set_extension(uint32_t id, const Extension& e) {
-  std::vector<Extension>& v = ext_.At(id);
+  ExtensionList& v = ext_.At(id);
   for (Extension& x : v) {
     if (x.type == e.type) {
       x = e;

@@ -29,10 +29,14 @@
 
 namespace bladesync {
 
-// Sessions' extensions by id, in chunks made on first use: no node or
-// rehash per session (a conntrack table has one for every session), and a
-// high id (a forged frame's may be up to max-sessions) costs one chunk,
-// not a table up to it.
+// Sessions' extensions by id: per id a 4-byte reference, in chunks made on
+// first use, to a list in a pool of lists, in blocks of 1024. No node,
+// rehash or allocation per session (a conntrack table has an extension for
+// every session), a table where few sessions have one pays 4 bytes for
+// the ids near them, and a high id (a forged frame's may be up to
+// max-sessions) costs one chunk, not a table up to it. An id keeps its
+// list for its next session; the pool only grows (to the ids that ever
+// had one) until ClearAll.
 class ExtensionsById {
  public:
   ExtensionsById() = default;
@@ -40,39 +44,49 @@ class ExtensionsById {
   ExtensionsById& operator=(ExtensionsById&&) noexcept = default;
   ExtensionsById(const ExtensionsById& o) { *this = o; }
   ExtensionsById& operator=(const ExtensionsById& o);
-  const std::vector<Extension>* Find(uint32_t id) const {
-    const size_t c = id >> kChunkBits;
-    if (c >= chunks_.size() || !chunks_[c]) return nullptr;
-    const std::vector<Extension>& v = (*chunks_[c])[id & kChunkMask];
-    return v.empty() ? nullptr : &v;
+  const ExtensionList* Find(uint32_t id) const {
+    const uint32_t ref = RefOf(id);
+    if (ref == 0) return nullptr;
+    const ExtensionList& l = List(ref);
+    return l.empty() ? nullptr : &l;
   }
-  // The id's list, its chunk made if need be.
-  std::vector<Extension>& At(uint32_t id);
-  void Clear(uint32_t id) {  // (the buffer stays for the id's next session)
-    const size_t c = id >> kChunkBits;
-    if (c < chunks_.size() && chunks_[c]) (*chunks_[c])[id & kChunkMask].clear();
+  // The id's list, made if need be.
+  ExtensionList& At(uint32_t id);
+  void Clear(uint32_t id) {
+    if (const uint32_t ref = RefOf(id)) List(ref).clear();
   }
   void ClearAll() {
-    chunks_.clear();
-    chunks_.shrink_to_fit();
-    made_ = buffers_ = 0;
+    refs_.clear();
+    refs_.shrink_to_fit();
+    pool_.clear();
+    pool_.shrink_to_fit();
+    made_ = lists_ = 0;
   }
   void swap(ExtensionsById& o) noexcept {
-    chunks_.swap(o.chunks_);
+    refs_.swap(o.refs_);
+    pool_.swap(o.pool_);
     std::swap(made_, o.made_);
-    std::swap(buffers_, o.buffers_);
+    std::swap(lists_, o.lists_);
   }
   size_t MemoryBytes() const {
-    return chunks_.capacity() * sizeof(chunks_[0]) + made_ * sizeof(Chunk) + buffers_ * (sizeof(Extension) + 16);
+    return refs_.capacity() * sizeof(refs_[0]) + made_ * sizeof(Refs) + pool_.capacity() * sizeof(pool_[0]) +
+           pool_.size() * sizeof(Block);
   }
 
  private:
   static constexpr int kChunkBits = 10;
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
-  using Chunk = std::array<std::vector<Extension>, 1u << kChunkBits>;
-  std::vector<std::unique_ptr<Chunk>> chunks_;
-  size_t made_ = 0;     // chunks
-  size_t buffers_ = 0;  // lists that hold (or held) an allocation
+  using Refs = std::array<uint32_t, 1u << kChunkBits>;  // pool index + 1; 0: none
+  using Block = std::array<ExtensionList, 1u << kChunkBits>;
+  uint32_t RefOf(uint32_t id) const {
+    const size_t c = id >> kChunkBits;
+    return c < refs_.size() && refs_[c] ? (*refs_[c])[id & kChunkMask] : 0;
+  }
+  ExtensionList& List(uint32_t ref) const { return (*pool_[(ref - 1) >> kChunkBits])[(ref - 1) & kChunkMask]; }
+  std::vector<std::unique_ptr<Refs>> refs_;
+  std::vector<std::unique_ptr<Block>> pool_;
+  size_t made_ = 0;   // chunks of refs
+  size_t lists_ = 0;  // lists handed out of the pool
 };
 
 class SessionStore {
@@ -160,7 +174,7 @@ class SessionStore {
 
   // Extension state (ALG, tunnel) of sessions that have any; call inside
   // Mutate so the digest follows.
-  const std::vector<Extension>* extensions(uint32_t id) const;
+  const ExtensionList* extensions(uint32_t id) const;
   void set_extension(uint32_t id, const Extension& e);
   void clear_extensions(uint32_t id) { ext_.Clear(id); }
 

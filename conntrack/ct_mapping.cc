@@ -181,7 +181,7 @@ bool PlausibleExpectation(const KernelEntry& m, const CtExpectation& x) {
 }
 
 std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
-                                             const std::vector<Extension>* extensions, size_t* implausible) {
+                                             const ExtensionList* extensions, size_t* implausible) {
   const uint8_t proto = r.key.proto;
   if (proto != kProtoTcp && proto != kProtoUdp && !IsIcmp(proto) && proto != kProtoSctp && proto != kProtoGre) {
     return std::nullopt;

@@ -47,7 +47,7 @@ inline constexpr uint8_t kSipExpectClassMax = 3;  // SIP_EXPECT_MAX: signalling,
 // from the peer otherwise makes the kernel look for a module of that name).
 bool KnownHelper(const std::string& name, uint8_t master_proto, bool v6);
 std::optional<KernelEntry> KernelFromSession(const SessionRecord& r, const NatInfo* nat,
-                                             const std::vector<Extension>* extensions,
+                                             const ExtensionList* extensions,
                                              size_t* implausible = nullptr);
 bool PlausibleExpectation(const KernelEntry& master, const CtExpectation& x);
 

@@ -119,7 +119,8 @@ void KernelSync::Upsert(const KernelEntry& event, bool from_dump) {
   MappedSession m = SessionFromKernel(e, min_timeout);
   if (!id) {
     size_t left_out = 0;
-    new_extensions_.assign(1, EncodeConntrack(m.ct, &left_out));  // (its buffer is reused)
+    new_extensions_.clear();
+    new_extensions_.push_back(EncodeConntrack(m.ct, &left_out));
     counters_.expectations_left_out.Add(left_out);
     const api::SessionId nid = blade_.Create(m.facts, m.state, m.nat ? &*m.nat : nullptr, &new_extensions_);
     if (nid == api::kNoSession) {

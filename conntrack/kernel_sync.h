@@ -145,7 +145,7 @@ class KernelSync {
   ConntrackCounters counters_;
   StandbyKernel* standby_ = nullptr;
   std::vector<uint32_t> seen_;   // per owned id: the resync generation that last saw it
-  std::vector<Extension> new_extensions_;  // a new session's, kept so its buffer is reused
+  ExtensionList new_extensions_;  // a new session's
   uint32_t generation_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

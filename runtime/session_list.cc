@@ -102,7 +102,7 @@ size_t CollectSessions(const BladeAgent& blade, const WorkerSlots& ws, const Ses
                       r.expires_ds > now_ds ? (r.expires_ds - now_ds) / 10 : 0};
       if (ws.workers > 1) s.worker = ws.WorkerOf(blade.config().slot);
       if (const NatInfo* n = st.nat(id)) s.nat = *n;
-      if (const std::vector<Extension>* xs = st.extensions(id)) {
+      if (const ExtensionList* xs = st.extensions(id)) {
         for (const Extension& x : *xs) {
           if (auto c = DecodeConntrack(x)) {
             s.helper = c->extra.helper;

@@ -25,7 +25,7 @@ KernelEntry RoundTrip(const KernelEntry& e) {
   SessionRecord r;
   r.key = m.facts.key;
   r.set_state(m.state);
-  const std::vector<Extension> ext{EncodeConntrack(m.ct)};
+  const ExtensionList ext{EncodeConntrack(m.ct)};
   std::optional<KernelEntry> back = KernelFromSession(r, m.nat ? &*m.nat : nullptr, &ext);
   EXPECT_TRUE(back.has_value());
   return back.value_or(KernelEntry{});
@@ -160,7 +160,7 @@ TEST(ConntrackMapping, AMalformedExtensionIsRefusedAndANewerPartSkipped) {
   SessionRecord r;
   r.key = Tcp(1).key;
   r.proto_state = kTcpEstablished;
-  const std::vector<Extension> xs{bad};
+  const ExtensionList xs{bad};
   EXPECT_FALSE(KernelFromSession(r, nullptr, &xs).has_value());
 }
 
@@ -182,7 +182,7 @@ TEST(ConntrackMapping, AnExpectationNotBetweenTheMastersEndpointsIsLeftOut) {
   SessionRecord r;
   r.key = ftp.key;
   r.proto_state = kTcpEstablished;
-  std::vector<Extension> ext{EncodeConntrack(c)};
+  ExtensionList ext{EncodeConntrack(c)};
   size_t implausible = 0;
   std::optional<KernelEntry> e = KernelFromSession(r, nullptr, &ext, &implausible);
   ASSERT_TRUE(e.has_value());
@@ -742,7 +742,7 @@ TEST(StandbyKernel, ASessionWhoseStateWasDroppedIsNotInstalledWithDefaults) {
   for (uint8_t x : {uint8_t{2}, uint8_t{3}, uint8_t{'f'}, uint8_t{' '}, uint8_t{'p'}}) b.push_back(x);
   ASSERT_TRUE(bad.data.assign(b.begin(), b.end()));
   const MappedSession m = SessionFromKernel(Tcp(1), 0);
-  const std::vector<Extension> xs{bad};
+  const ExtensionList xs{bad};
   ASSERT_NE(p.a1.Create(m.facts, m.state, nullptr, &xs), api::kNoSession);
   p.c.RunFor(milliseconds(300));
   ASSERT_TRUE(p.c.blade(2, 1).standby(1)->store().Find(Tcp(1).key));

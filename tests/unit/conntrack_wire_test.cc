@@ -66,14 +66,14 @@ TEST(ConntrackWire, TheCompactFormCarriesTheEntryExactly) {
   enc.set_compact_conntrack(true);
   ConntrackState c = Established(1);
   c.status |= kSrcNat;
-  const std::vector<Extension> ext{EncodeConntrack(c)};
+  const ExtensionList ext{EncodeConntrack(c)};
   const SessionRecord r = KernelRecord(1, c);
   const NatInfo nat{IpAddr::V4(0x01020304), IpAddr::V4(0), 40000, 0};
   enc.AddCreate(7, r, &nat, false, &ext);
   ConntrackState u = c;
   u.tcp_state = 4;
   u.flags_orig |= 0x04;
-  const std::vector<Extension> uext{EncodeConntrack(u)};
+  const ExtensionList uext{EncodeConntrack(u)};
   SessionRecord ur = r;
   ur.proto_state = kTcpFinWait;
   ur.version += 1;
@@ -135,7 +135,7 @@ TEST(ConntrackWire, WhatTheCompactFormCannotCarryGoesAsBefore) {
     DeltaEncoder enc;
     enc.Reset();
     enc.set_compact_conntrack(k.compact);
-    const std::vector<Extension> ext{EncodeConntrack(k.c)};
+    const ExtensionList ext{EncodeConntrack(k.c)};
     SessionRecord r = KernelRecord(1, k.c, k.v6);
     if (k.change) k.change(r);
     enc.AddCreate(1, r, nullptr, k.recreate, &ext);
@@ -179,7 +179,7 @@ class ConntrackStream : public ::testing::Test {
       const ConntrackState c = Established(i);
       SessionFacts f = TcpFacts(i);
       f.flags = ConntrackSessionFlags(c.status);
-      const std::vector<Extension> ext{EncodeConntrack(c)};
+      const ExtensionList ext{EncodeConntrack(c)};
       ids.push_back(owner().CreateSession(f, SessionState{kTcpEstablished, f.flags, 432000}, nullptr, &ext));
     }
     c_.RunFor(milliseconds(50));

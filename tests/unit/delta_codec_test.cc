@@ -103,13 +103,13 @@ TEST(DeltaCodec, CreateBytesIsWhatAddCreateAdds) {
   v6.key.dst = IpAddr::V6(0x20010db800000000ULL, 2);
   SessionRecord gtp = Rec4(3);
   gtp.flags = WithApp(gtp.flags, AppKind::kGtpC);
-  const std::vector<Extension> ext{EncodeGtpTunnel(GtpTunnel{})};
+  const ExtensionList ext{EncodeGtpTunnel(GtpTunnel{})};
   const NatInfo nat4{IpAddr::V4(0xcb007101), IpAddr::V4(0xc6336402), 1025, 443};
   const NatInfo nat6{IpAddr::V6(0x20010db8ffff0000ULL, 1), IpAddr::V6(0x20010db800000000ULL, 2), 1025, 443};
   struct Case {
     const SessionRecord* r;
     const NatInfo* nat;
-    const std::vector<Extension>* ext;
+    const ExtensionList* ext;
   };
   for (const Case& c : {Case{&v4, nullptr, nullptr}, Case{&v6, nullptr, nullptr}, Case{&v4, &nat4, nullptr},
                         Case{&v6, &nat6, nullptr}, Case{&gtp, nullptr, &ext}, Case{&v4, nullptr, &ext}}) {

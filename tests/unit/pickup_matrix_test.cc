@@ -252,7 +252,7 @@ TEST(PickupBlades, SipCallStateSyncedInActivePassiveOnly) {
       continue;
     }
     ASSERT_TRUE(id);
-    const std::vector<Extension>* ext = m->store().extensions(*id);
+    const ExtensionList* ext = m->store().extensions(*id);
     ASSERT_NE(ext, nullptr);
     std::optional<SipCall> call = DecodeSipCall(ext->at(0));
     ASSERT_TRUE(call);

@@ -4,9 +4,23 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <unordered_map>
 
 #include "blades/session_store.h"
+
+// Every allocation of this test binary, counted (an extension per session
+// must not cost one).
+static std::atomic<size_t> g_allocations{0};
+void* operator new(size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace bladesync {
 namespace {
@@ -175,6 +189,67 @@ TEST(SessionStore, AHighIdsExtensionCostsAChunkNotATableUpToIt) {
   s.Clear();
   EXPECT_LT(s.MemoryBytes(), before + 1024);
   EXPECT_EQ(s.extensions(4194303), nullptr);
+}
+
+Extension Ext(uint16_t type, uint8_t first, size_t bytes) {
+  Extension e{type, 1, {}};
+  for (size_t i = 0; i < bytes; ++i) e.data.push_back(static_cast<uint8_t>(first + i));
+  return e;
+}
+
+// A conntrack table has an extension for every session: setting them costs
+// two allocations per 1024 ids (a block of lists, a chunk of references), not
+// one per session, and at most 72 bytes a session.
+TEST(SessionStore, AnExtensionPerSessionCostsNoAllocationOfItsOwn) {
+  SessionStore s;
+  constexpr uint32_t kIds = 16384;
+  const Extension e = Ext(3, 7, 20);
+  const size_t allocations = g_allocations.load();
+  const size_t memory = s.MemoryBytes();
+  for (uint32_t id = 0; id < kIds; ++id) s.set_extension(id, e);
+  EXPECT_LE(g_allocations.load() - allocations, 2 * kIds / 1024 + 16);  // + the two pointer arrays growing
+  EXPECT_LE((s.MemoryBytes() - memory) / kIds, 72u);
+  for (uint32_t id = 0; id < kIds; id += 997) {
+    ASSERT_NE(s.extensions(id), nullptr);
+    ASSERT_EQ(s.extensions(id)->size(), 1u);
+    EXPECT_EQ(s.extensions(id)->front(), e);
+  }
+  // An id's next session reuses its list: no allocation either.
+  const size_t again = g_allocations.load();
+  for (uint32_t id = 0; id < kIds; ++id) {
+    s.clear_extensions(id);
+    EXPECT_EQ(s.extensions(id), nullptr);
+    s.set_extension(id, Ext(3, 9, 12));
+  }
+  EXPECT_EQ(g_allocations.load(), again);
+  EXPECT_EQ(s.extensions(kIds - 1)->front(), Ext(3, 9, 12));
+}
+
+// More than one type on a session (an embedder's own): kept in order, a
+// type set again replaced in place, copies equal, a clear keeps none.
+TEST(SessionStore, ASessionsExtensionsKeepTheirOrderAndOneOfEachType) {
+  SessionStore s;
+  s.set_extension(5, Ext(1, 0, 3));
+  s.set_extension(5, Ext(2, 10, 30));  // past the inline bytes too
+  s.set_extension(5, Ext(3, 20, 1));
+  s.set_extension(5, Ext(2, 40, 2));
+  const ExtensionList* l = s.extensions(5);
+  ASSERT_NE(l, nullptr);
+  ASSERT_EQ(l->size(), 3u);
+  std::vector<uint16_t> types;
+  for (const Extension& x : *l) types.push_back(x.type);
+  EXPECT_EQ(types, (std::vector<uint16_t>{1, 2, 3}));
+  EXPECT_EQ(l->at(1), Ext(2, 40, 2));
+  EXPECT_THROW(l->at(3), std::out_of_range);
+  ExtensionList copy = *l;
+  EXPECT_EQ(copy, *l);
+  copy.push_back(Ext(4, 0, 1));
+  EXPECT_FALSE(copy == *l);
+  s.clear_extensions(5);
+  EXPECT_EQ(s.extensions(5), nullptr);
+  s.set_extension(5, Ext(3, 1, 1));
+  ASSERT_EQ(s.extensions(5)->size(), 1u);
+  EXPECT_EQ(s.extensions(5)->front(), Ext(3, 1, 1));
 }
 }  // namespace
 }  // namespace bladesync

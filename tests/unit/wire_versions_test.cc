@@ -171,7 +171,7 @@ TEST(WireVersions, AnExtensionOfANewerVersionIsCarried) {
   for (uint8_t m : {2, 3}) {
     const SessionStore& st = c.blade(m, 1).standby(1)->store();
     ASSERT_EQ(st.live(), 1u);
-    const std::vector<Extension>* x = st.extensions(st.Find(owner.owned().rec(id).key).value());
+    const ExtensionList* x = st.extensions(st.Find(owner.owned().rec(id).key).value());
     ASSERT_TRUE(x && x->size() == 1);
     EXPECT_EQ(x->front(), newer);
     EXPECT_EQ(c.blade(m, 1).counters().extensions_newer.get(), 1u);
@@ -183,7 +183,7 @@ TEST(WireVersions, AnExtensionOfANewerVersionIsCarried) {
   c.RunFor(seconds(2));
   const SessionStore& three = c.blade(3, 1).standby(2)->store();
   ASSERT_EQ(three.live(), 1u);
-  const std::vector<Extension>* x = three.extensions(three.Find(owner.owned().rec(id).key).value());
+  const ExtensionList* x = three.extensions(three.Find(owner.owned().rec(id).key).value());
   ASSERT_TRUE(x && x->size() == 1);
   EXPECT_EQ(x->front(), newer);
 }
