@@ -8,7 +8,10 @@ R times per build, alternating builds, in one sitting.
   sudo python3 bench/conntrack_live_cost.py --runs 5 100000 OLD_DIR NEW_DIR
 
 Each DIR holds bazel-bin/cmd/bladesync and bladesyncd (copies of a build).
-Prints each run and, per build, the median, min and max.
+Prints each run and, per build, the median, min and max; CPU also by
+thread (names without their digits: "page-toucher" and "page-supply" are
+the tables' memory faulted in, "blade" the sync threads, "ZMQbg/IO/"
+ZeroMQ's I/O).
 """
 import json
 import os
@@ -47,9 +50,13 @@ def main():
                 r = one(t, n)
                 got[t].append(r)
                 print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")},
-                      flush=True)
+                      r["cpu_us_per_entry_by_thread"], flush=True)
     summary = {t: {k: spread([r[k] for r in rs]) for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")}
                for t, rs in got.items()}
+    for t, rs in got.items():
+        names = sorted({k for r in rs for k in r["cpu_us_per_entry_by_thread"]})
+        summary[t]["cpu_us_per_entry_by_thread"] = {
+            k: spread([r["cpu_us_per_entry_by_thread"].get(k, 0.0) for r in rs]) for k in names}
     print(json.dumps({"n": n, "runs": runs, "summary": summary}, indent=1))
 
 
