@@ -61,7 +61,7 @@ TEST_F(KernelTest, InstalledEntriesComeBackFromADumpAsTheyWere) {
 // back as installed; the expectation lands in the expectation table with
 // the entry as its master.
 TEST_F(KernelTest, HelperLabelsSeqAdjAndExpectationsComeBackAsInstalled) {
-  testing::UseConnLabels();
+  ASSERT_TRUE(testing::UseConnLabels()) << "nft could not add the rule that keeps conntrack labels";
   const KernelEntry ftp = testing::FtpControl();
   const std::vector<KernelEntry> in = {ftp, testing::UdpSnat()};
   const InstallStats st = InstallConntrack(in, {});
@@ -166,7 +166,7 @@ TEST_F(KernelTest, GetReadsOneEntryWhole) {
 // goes in again without its extras, counted, and only what still fails is
 // reported as failed, by index.
 TEST_F(KernelTest, AnEntryRefusedForItsHelperGoesInWithoutIt) {
-  testing::UseConnLabels();
+  ASSERT_TRUE(testing::UseConnLabels()) << "nft could not add the rule that keeps conntrack labels";
   KernelEntry odd = testing::FtpControl();
   odd.extra.helper = "no-such-helper";
   const std::vector<KernelEntry> in = {testing::Tcp(1), odd, testing::UdpSnat()};

@@ -22,9 +22,11 @@ inline std::string EnterConntrackNamespace() {
 
 // The kernel keeps conntrack labels only while something uses them (an
 // nftables rule reading or setting one, as a firewall that labels has).
-inline void UseConnLabels() {
-  std::system("nft add table inet bladesync_test_labels && nft add chain inet bladesync_test_labels c && "
-              "nft add rule inet bladesync_test_labels c ct label set 127");
+// True when the rule is in; a test asserts it, so a missing nft fails with
+// that reason rather than as labels that did not come back.
+[[nodiscard]] inline bool UseConnLabels() {
+  return std::system("nft add table inet bladesync_test_labels && nft add chain inet bladesync_test_labels c && "
+                     "nft add rule inet bladesync_test_labels c ct label set 127") == 0;
 }
 
 }  // namespace bladesync::testing
