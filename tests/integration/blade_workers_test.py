@@ -53,8 +53,7 @@ def test(make):
     assert places == [(s, w) for s in (1, 2) for w in range(WORKERS)], places
 
     traffic = c.traffic(background=True, max_unroutable=40)
-    time.sleep(3.0)  # two seconds of new flows, then one to sync them all
-    st = c.status(1)
+    st = c.wait_flows_synced()[1]
     t1 = c.counter_totals(1)
     assert t1.get("skipped.gtp_user_plane", 0) > 0, "no GTP-U met its tunnel: the case tests nothing"
     assert t1["gtp_no_tunnel"] == 0, "GTP-U found no tunnel on its worker: %d" % t1["gtp_no_tunnel"]

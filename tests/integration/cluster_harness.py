@@ -248,6 +248,28 @@ class Cluster:
             time.sleep(interval)
         raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
+    def wait_flows_synced(self, chassis=(1,), opening_s=2.0, timeout=5.0):
+        """Right after traffic(): waits out the traffic source's opening of
+        new flows (opening_s, its duration) and then until each chassis
+        given has synced what it opened: its blades' synced count no
+        longer growing over two reads 0.6 s apart (blades report every
+        200 ms; up to 2% more, as flows that just changed wait for their
+        next delta; fewer is flows ending), and not 0. A fixed wait was
+        right on an idle machine and short on a busy one. (timeout: well
+        inside the flows' lifetime, which the tests need left after it.)
+        Returns the last status of each chassis, by chassis."""
+        time.sleep(opening_s)
+        last = {}
+
+        def steady():
+            now = {c: self.status(c) for c in chassis}
+            counts = {c: sum(b["synced"] for b in st["blades"] if b.get("live", True)) for c, st in now.items()}
+            before = last.get("counts")
+            last["counts"] = counts
+            return now if before and all(n > 0 and n - before[c] <= max(5, n // 50)
+                                         for c, n in counts.items()) else None
+        return self.wait_for("the flows opened to be synced", steady, timeout, interval=0.6)
+
     def wait_settled(self, chassis=None, timeout=30.0):
         chassis = chassis or list(range(1, self.n_chassis + 1))
 

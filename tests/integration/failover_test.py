@@ -62,10 +62,9 @@ def start_cluster(make, split_blades=False, mode="a-p", override=False):
 def run_traffic_until_established(c):
     # The takeover's gap (hb-lost-threshold x hb-interval) leaves packets without a chassis.
     traffic = c.traffic(background=True, max_unroutable=40)
-    time.sleep(3.0)  # two seconds of new flows, then one to sync them all
-    before = c.status(1)
+    before = c.wait_flows_synced()[1]
     assert synced(before) > 500, before
-    return traffic, c.status(1)
+    return traffic, before
 
 
 def check_new_owner(c, old, new_ch, traffic):
@@ -209,8 +208,8 @@ def failback_with_override(make):
 def kill_active_active(make):
     c = start_cluster(make, mode="a-a")
     traffic = c.traffic(background=True)
-    time.sleep(3.0)
-    st1, st2 = c.status(1), c.status(2)
+    st = c.wait_flows_synced(chassis=(1, 2))
+    st1, st2 = st[1], st[2]
     own1, own2 = owned(st1), owned(st2)
     assert own1 > 200 and own2 > 200, "both chassis process traffic: %d, %d" % (own1, own2)
     c.procs[1].send_signal(signal.SIGKILL)
@@ -242,8 +241,7 @@ def kill_blade_active_active(make):
     established flow is dropped anywhere, none finds no session."""
     c = start_cluster(make, split_blades=True, mode="a-a")
     traffic = c.traffic(background=True)
-    time.sleep(3.0)
-    st1 = c.status(1)
+    st1 = c.wait_flows_synced(chassis=(1, 2))[1]
     on2 = next(b["owned"] for b in st1["blades"] if b["slot"] == 2)
     assert on2 > 100, st1["blades"]
     blade = c.procs.pop("1/2")

@@ -112,8 +112,7 @@ def test(make):
     text = open(c.config).read().replace("    set lifetime 3000\n", "    set lifetime 20000\n")
     open(c.config, "w").write(text)
     traffic = c.traffic(background=True, duration=2, max_unroutable=40)  # the kill's gap
-    time.sleep(3.0)  # two seconds of new flows, then one to sync them all
-    synced = sum(b["synced"] for b in c.status(1)["blades"])
+    synced = sum(b["synced"] for b in c.wait_flows_synced()[1]["blades"])
     assert synced > 1500, synced
     packets_before = c.counter_totals(2)["packets"]
     c.procs[1].send_signal(signal.SIGKILL)

@@ -72,8 +72,7 @@ def mixed(make, old_chassis):
     assert {s["chassis"]: s["role"] for s in st} == {1: "primary", 2: "secondary"}, st
     check_mixed_status(c, new_chassis, old_chassis)
     traffic = c.traffic(background=True, max_unroutable=40)
-    time.sleep(3.0)  # two seconds of new flows, then one to sync them all
-    before = synced(c.status(1))
+    before = synced(c.wait_flows_synced()[1])
     assert before > 300, before
     # Chassis 1's deltas, written by one release and read by the other, hold
     # every synced session: chassis 2 takes them all over.
