@@ -315,6 +315,23 @@ nlmsghdr* PutCtHeader(void* buf, uint16_t msg, uint16_t flags, uint32_t seq, uin
   return PutHeader(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family);
 }
 
+// libmnl's attribute accessors, inline: each was a call through the PLT
+// to do one load, for every attribute of every event (3% of the live sync's
+// blade-thread samples). The walk below has checked each attribute's
+// length against what is left of the message.
+inline uint16_t AttrType(const nlattr* a) { return a->nla_type & NLA_TYPE_MASK; }
+inline const void* AttrPayload(const nlattr* a) { return reinterpret_cast<const char*>(a) + MNL_ATTR_HDRLEN; }
+inline uint16_t AttrPayloadLen(const nlattr* a) { return static_cast<uint16_t>(a->nla_len - MNL_ATTR_HDRLEN); }
+template <typename T>
+T AttrValue(const nlattr* a) {
+  T v{};
+  std::memcpy(&v, AttrPayload(a), std::min<size_t>(sizeof v, AttrPayloadLen(a)));
+  return v;
+}
+inline uint8_t AttrU8(const nlattr* a) { return AttrValue<uint8_t>(a); }
+inline uint16_t AttrU16(const nlattr* a) { return AttrValue<uint16_t>(a); }
+inline uint32_t AttrU32(const nlattr* a) { return AttrValue<uint32_t>(a); }
+
 // Each attribute of a message (after its nfgenmsg) or of a nest, in one
 // pass: fn(type, attr). No table of pointers per level (a 512-byte table
 // zeroed for each of nine levels cost more than the parse itself).
@@ -327,7 +344,7 @@ void ForEachAttrIn(const void* begin, const void* end, F&& fn) {
   while (stop - at >= static_cast<ptrdiff_t>(sizeof(nlattr))) {
     const auto* a = reinterpret_cast<const nlattr*>(at);
     if (a->nla_len < sizeof(nlattr) || a->nla_len > stop - at) return;
-    fn(mnl_attr_get_type(a), a);
+    fn(AttrType(a), a);
     at += MNL_ALIGN(a->nla_len);
   }
 }
@@ -337,7 +354,7 @@ void ForEachAttr(const nlmsghdr* nlh, F&& fn) {
 }
 template <typename F>
 void ForEachNested(const nlattr* nest, F&& fn) {
-  ForEachAttrIn(mnl_attr_get_payload(nest), static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest), fn);
+  ForEachAttrIn(AttrPayload(nest), static_cast<const char*>(AttrPayload(nest)) + AttrPayloadLen(nest), fn);
 }
 
 // A conntrack message parsed with libmnl straight into a KernelEntry: the
@@ -357,25 +374,25 @@ class CtParser {
       switch (type) {
         case CTA_TUPLE_ORIG: orig_attr = a; break;
         case CTA_TUPLE_REPLY: repl_attr = a; break;
-        case CTA_ZONE: e.key.zone = ntohs(mnl_attr_get_u16(a)); break;
-        case CTA_STATUS: e.status = ntohl(mnl_attr_get_u32(a)); break;
-        case CTA_MARK: e.mark = ntohl(mnl_attr_get_u32(a)); break;
-        case CTA_TIMEOUT: e.timeout_s = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_ZONE: e.key.zone = ntohs(AttrU16(a)); break;
+        case CTA_STATUS: e.status = ntohl(AttrU32(a)); break;
+        case CTA_MARK: e.mark = ntohl(AttrU32(a)); break;
+        case CTA_TIMEOUT: e.timeout_s = ntohl(AttrU32(a)); break;
         case CTA_PROTOINFO:
           ParseProtoInfo(a, e);
           e.parts |= KernelEntry::kProtoInfo;
           break;
         case CTA_LABELS: {
           e.parts |= KernelEntry::kLabels;
-          const size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), x.labels.size());
-          std::memcpy(x.labels.data(), mnl_attr_get_payload(a), n);  // bit i: byte i/8 (little endian)
+          const size_t n = std::min<size_t>(AttrPayloadLen(a), x.labels.size());
+          std::memcpy(x.labels.data(), AttrPayload(a), n);  // bit i: byte i/8 (little endian)
           break;
         }
         case CTA_HELP:
           ForEachNested(a, [&](uint16_t k, const nlattr* h) {
             if (k != CTA_HELP_NAME) return;
             const char* name = mnl_attr_get_str(h);
-            x.helper.assign(name, std::min<size_t>(strnlen(name, mnl_attr_get_payload_len(h)), 15));
+            x.helper.assign(name, std::min<size_t>(strnlen(name, AttrPayloadLen(h)), 15));
           });
           break;
         case CTA_SEQ_ADJ_ORIG:
@@ -418,26 +435,26 @@ class CtParser {
     ForEachNested(nest, [&](uint16_t type, const nlattr* a) {
       if (type == CTA_TUPLE_IP) {
         ForEachNested(a, [&](uint16_t k, const nlattr* ip) {
-          if (v6 && (k == CTA_IP_V6_SRC || k == CTA_IP_V6_DST) && mnl_attr_get_payload_len(ip) >= 16) {
-            (k == CTA_IP_V6_SRC ? t.src : t.dst) = V6Bytes(mnl_attr_get_payload(ip));
+          if (v6 && (k == CTA_IP_V6_SRC || k == CTA_IP_V6_DST) && AttrPayloadLen(ip) >= 16) {
+            (k == CTA_IP_V6_SRC ? t.src : t.dst) = V6Bytes(AttrPayload(ip));
             (k == CTA_IP_V6_SRC ? src : dst) = true;
-          } else if (!v6 && (k == CTA_IP_V4_SRC || k == CTA_IP_V4_DST) && mnl_attr_get_payload_len(ip) >= 4) {
-            (k == CTA_IP_V4_SRC ? t.src : t.dst) = V4Net(mnl_attr_get_u32(ip));
+          } else if (!v6 && (k == CTA_IP_V4_SRC || k == CTA_IP_V4_DST) && AttrPayloadLen(ip) >= 4) {
+            (k == CTA_IP_V4_SRC ? t.src : t.dst) = V4Net(AttrU32(ip));
             (k == CTA_IP_V4_SRC ? src : dst) = true;
           }
         });
       } else if (type == CTA_TUPLE_PROTO) {
         ForEachNested(a, [&](uint16_t k, const nlattr* p) {
           switch (k) {
-            case CTA_PROTO_NUM: t.proto = mnl_attr_get_u8(p); proto = true; break;
-            case CTA_PROTO_SRC_PORT: t.sport = ntohs(mnl_attr_get_u16(p)); break;
-            case CTA_PROTO_DST_PORT: t.dport = ntohs(mnl_attr_get_u16(p)); break;
-            case CTA_PROTO_ICMP_ID: icmp_id = ntohs(mnl_attr_get_u16(p)); break;
-            case CTA_PROTO_ICMP_TYPE: icmp_type = mnl_attr_get_u8(p); break;
-            case CTA_PROTO_ICMP_CODE: icmp_code = mnl_attr_get_u8(p); break;
-            case CTA_PROTO_ICMPV6_ID: icmp6_id = ntohs(mnl_attr_get_u16(p)); break;
-            case CTA_PROTO_ICMPV6_TYPE: icmp6_type = mnl_attr_get_u8(p); break;
-            case CTA_PROTO_ICMPV6_CODE: icmp6_code = mnl_attr_get_u8(p); break;
+            case CTA_PROTO_NUM: t.proto = AttrU8(p); proto = true; break;
+            case CTA_PROTO_SRC_PORT: t.sport = ntohs(AttrU16(p)); break;
+            case CTA_PROTO_DST_PORT: t.dport = ntohs(AttrU16(p)); break;
+            case CTA_PROTO_ICMP_ID: icmp_id = ntohs(AttrU16(p)); break;
+            case CTA_PROTO_ICMP_TYPE: icmp_type = AttrU8(p); break;
+            case CTA_PROTO_ICMP_CODE: icmp_code = AttrU8(p); break;
+            case CTA_PROTO_ICMPV6_ID: icmp6_id = ntohs(AttrU16(p)); break;
+            case CTA_PROTO_ICMPV6_TYPE: icmp6_type = AttrU8(p); break;
+            case CTA_PROTO_ICMPV6_CODE: icmp6_code = AttrU8(p); break;
             default: break;
           }
         });
@@ -460,15 +477,15 @@ class CtParser {
       if (type != CTA_PROTOINFO_TCP) return;
       ForEachNested(tcp, [&](uint16_t k, const nlattr* a) {
         switch (k) {
-          case CTA_PROTOINFO_TCP_STATE: e.tcp_state = mnl_attr_get_u8(a); break;
-          case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL: e.wscale_orig = mnl_attr_get_u8(a); break;
-          case CTA_PROTOINFO_TCP_WSCALE_REPLY: e.wscale_repl = mnl_attr_get_u8(a); break;
+          case CTA_PROTOINFO_TCP_STATE: e.tcp_state = AttrU8(a); break;
+          case CTA_PROTOINFO_TCP_WSCALE_ORIGINAL: e.wscale_orig = AttrU8(a); break;
+          case CTA_PROTOINFO_TCP_WSCALE_REPLY: e.wscale_repl = AttrU8(a); break;
           // struct nf_ct_tcp_flags { __u8 flags; __u8 mask; }
           case CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
-            if (mnl_attr_get_payload_len(a) >= 1) e.flags_orig = *static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+            if (AttrPayloadLen(a) >= 1) e.flags_orig = *static_cast<const uint8_t*>(AttrPayload(a));
             break;
           case CTA_PROTOINFO_TCP_FLAGS_REPLY:
-            if (mnl_attr_get_payload_len(a) >= 1) e.flags_repl = *static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+            if (AttrPayloadLen(a) >= 1) e.flags_repl = *static_cast<const uint8_t*>(AttrPayload(a));
             break;
           default: break;
         }
@@ -478,9 +495,9 @@ class CtParser {
   static void ParseSeqAdj(const nlattr* nest, CtSeqAdj& adj) {
     ForEachNested(nest, [&](uint16_t k, const nlattr* a) {
       switch (k) {
-        case CTA_SEQADJ_CORRECTION_POS: adj.correction_pos = ntohl(mnl_attr_get_u32(a)); break;
-        case CTA_SEQADJ_OFFSET_BEFORE: adj.offset_before = ntohl(mnl_attr_get_u32(a)); break;
-        case CTA_SEQADJ_OFFSET_AFTER: adj.offset_after = ntohl(mnl_attr_get_u32(a)); break;
+        case CTA_SEQADJ_CORRECTION_POS: adj.correction_pos = ntohl(AttrU32(a)); break;
+        case CTA_SEQADJ_OFFSET_BEFORE: adj.offset_before = ntohl(AttrU32(a)); break;
+        case CTA_SEQADJ_OFFSET_AFTER: adj.offset_after = ntohl(AttrU32(a)); break;
         default: break;
       }
     });
