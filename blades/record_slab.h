@@ -72,7 +72,11 @@ class RecordSlab {
   void resize_sparse(size_t n);
   // The chunk holding `id` (< size()) gets memory of its own; call before writing it.
   void Materialize(uint32_t id) {
-    if (chunks_[id >> kChunkBits] == EmptyChunk()) [[unlikely]] MaterializeChunk(id >> kChunkBits);
+    // The count first: a table without empty chunks (most) skips the call
+    // to EmptyChunk() and its guard, on every write.
+    if (empty_chunks_ != 0 && chunks_[id >> kChunkBits] == EmptyChunk()) [[unlikely]] {
+      MaterializeChunk(id >> kChunkBits);
+    }
   }
   // Allocates room for n records; new room is zeroed.
   void reserve(size_t n);
