@@ -157,19 +157,9 @@ size_t PageSupply::NextLocked() const {
   return next;
 }
 
-uint64_t PageSupply::taken() const {
+PageSupply::Counts PageSupply::counts() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return taken_;
-}
-
-uint64_t PageSupply::missed() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return missed_;
-}
-
-uint64_t PageSupply::hurries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return hurries_;
+  return {taken_, missed_, hurries_};
 }
 
 size_t PageSupply::ready_bytes() const {

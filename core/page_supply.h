@@ -85,11 +85,18 @@ class PageSupply {
 
   // For tests, benchmarks and /metrics: mappings handed out ready, and
   // asked for when none was ready.
-  uint64_t taken() const;
-  uint64_t missed() const;
-  // Times a table found what it asked for not ready while it was coming
-  // (the supply's thread then helped the toucher).
-  uint64_t hurries() const;
+  // hurries: times a table found what it asked for not ready while it
+  // was coming (the supply's thread then helped the toucher). Read under
+  // one lock, so a scrape sees the three at one moment.
+  struct Counts {
+    uint64_t taken = 0;
+    uint64_t missed = 0;
+    uint64_t hurries = 0;
+  };
+  Counts counts() const;
+  uint64_t taken() const { return counts().taken; }
+  uint64_t missed() const { return counts().missed; }
+  uint64_t hurries() const { return counts().hurries; }
   size_t ready_bytes() const;
   // Blocks until the thread has nothing left to do (tests).
   void WaitIdle();

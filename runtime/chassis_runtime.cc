@@ -413,9 +413,9 @@ Status ChassisRuntime::Start() {
       std::vector<prometheus::MetricFamily> Collect() const override {
         std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(rt_->CollectMetrics());
         f.push_back(BuildInfoFamily(rt_->cfg_.cluster_label()));
-        const PageSupply& supply = PageSupply::Get();
+        const PageSupply::Counts counts = PageSupply::Get().counts();
         for (prometheus::MetricFamily& t : TableMemoryFamilies(
-                 rt_->cfg_.cluster_label(), TableMemoryCounts{supply.taken(), supply.missed(), supply.hurries()})) {
+                 rt_->cfg_.cluster_label(), TableMemoryCounts{counts.taken, counts.missed, counts.hurries})) {
           f.push_back(std::move(t));
         }
         return f;
