@@ -57,6 +57,8 @@ void Blade::WhenSynced(SessionId id, std::chrono::milliseconds bound, std::funct
 }
 void Blade::Delete(SessionId id, DeleteReason reason) { agent_.DeleteSession(id, reason); }
 std::optional<SessionId> Blade::Find(const SessionKey& key) const { return agent_.Lookup(key); }
+
+void Blade::LookAhead(const SessionKey& key) const { agent_.LookAhead(key); }
 std::optional<SessionView> Blade::Get(SessionId id) const {
   if (!agent_.owned().is_live(id)) return std::nullopt;
   return View(agent_.owned(), id);

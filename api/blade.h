@@ -114,6 +114,9 @@ class Blade {
   void Delete(SessionId id, DeleteReason reason);
   // By either direction of the key.
   std::optional<SessionId> Find(const SessionKey& key) const;
+  // A hint: starts fetching what a Find of `key` reads first, so that a
+  // batch of keys looked ahead is then found without waiting on memory.
+  void LookAhead(const SessionKey& key) const;
   // An owned session; nothing when the id is not a live owned session.
   std::optional<SessionView> Get(SessionId id) const;
   // fn(SessionId, const SessionView&) for every live owned session.

@@ -73,6 +73,12 @@ class BladeAgent {
   void DeleteSession(uint32_t id, uint8_t reason);
   // Finds an owned session by either direction of its key.
   std::optional<uint32_t> Lookup(const SessionKey& key) const;
+  // Starts fetching what a Lookup of `key` reads first (both directions'
+  // index slots): a caller with a batch of keys looks them all ahead.
+  [[gnu::always_inline]] void LookAhead(const SessionKey& key) const {
+    owned_.Prefetch(key);
+    owned_.Prefetch(key.Reversed());
+  }
   const SessionStore& owned() const { return owned_; }
 
   // ---- mirror side ----

@@ -47,8 +47,11 @@ void ConntrackSource::OnReadable() {
   const CtEventSocket::ExpectationHandler expectations = [this](CtEvent k, const KernelExpectation& x) {
     sync_.OnExpectation(k, x);
   };
+  // Each batch's keys looked ahead first: the owner's index misses (both
+  // directions of every new key) were 8% of its thread's time.
+  const CtEventSocket::AheadHandler ahead = [this](const KernelEntry& e) { sync_.LookAhead(e); };
   const CtEventSocket::ReadResult r =
-      events_.Read(1024, [this](CtEvent k, const KernelEntry& e) { sync_.OnEvent(k, e); }, &expectations);
+      events_.Read(1024, [this](CtEvent k, const KernelEntry& e) { sync_.OnEvent(k, e); }, &expectations, &ahead);
   if (r.overrun) {
     sync_.counters().overruns.Add();
     const bool grown = events_.Grow(opt_.event_buffer_max);

@@ -99,6 +99,9 @@ class KernelSync {
   ~KernelSync();
 
   void OnEvent(CtEvent kind, const KernelEntry& e);
+  // An event to come (CtEventSocket::Read's look-ahead): its session's
+  // index slots start coming into cache.
+  void LookAhead(const KernelEntry& e) const { blade_.LookAhead(e.key); }
   // An expectation came or went: it travels with its master's session.
   void OnExpectation(CtEvent kind, const KernelExpectation& x);
   // Makes the owned table equal to a dump of the kernel (and, with

@@ -509,7 +509,20 @@ struct ParseCtx {
   const CtEventSocket::Handler* event_fn = nullptr;
   const std::function<void(const KernelExpectation&)>* exp_fn = nullptr;
   const CtEventSocket::ExpectationHandler* exp_event_fn = nullptr;
+  // Events: entries parsed and not yet given to event_fn (parsed[0, pending)).
+  std::vector<std::pair<CtEvent, KernelEntry>>* parsed = nullptr;
+  size_t pending = 0;
+  const CtEventSocket::AheadHandler* ahead = nullptr;
   size_t count = 0;
+
+  // Gives the entries parsed so far to `ahead`, then to event_fn.
+  void Deliver() {
+    if (ahead) {
+      for (size_t i = 0; i < pending; ++i) (*ahead)((*parsed)[i].second);
+    }
+    for (size_t i = 0; i < pending; ++i) (*event_fn)((*parsed)[i].first, (*parsed)[i].second);
+    pending = 0;
+  }
 };
 
 int OnExpMessage(const nlmsghdr* nlh, ParseCtx* c) {
@@ -524,6 +537,7 @@ int OnExpMessage(const nlmsghdr* nlh, ParseCtx* c) {
   if (c->exp_fn) {
     (*c->exp_fn)(k);
   } else if (c->exp_event_fn) {
+    if (c->pending) c->Deliver();  // its master's events first
     const uint16_t type = nlh->nlmsg_type & 0xff;
     (*c->exp_event_fn)(type == IPCTNL_MSG_EXP_DELETE ? CtEvent::kDestroy : CtEvent::kNew, k);
   }
@@ -533,19 +547,23 @@ int OnExpMessage(const nlmsghdr* nlh, ParseCtx* c) {
 int OnCtMessage(const nlmsghdr* nlh, void* data) {
   auto* c = static_cast<ParseCtx*>(data);
   if ((nlh->nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK_EXP) return OnExpMessage(nlh, c);
-  if (!c->entry_fn && !c->event_fn) return MNL_CB_OK;
-  KernelEntry e;
-  if (!CtParser::Parse(nlh, e)) return MNL_CB_OK;  // not a conntrack entry: skip it
-  ++c->count;
   if (c->entry_fn) {
+    KernelEntry e;
+    if (!CtParser::Parse(nlh, e)) return MNL_CB_OK;  // not a conntrack entry: skip it
+    ++c->count;
     e.parts = KernelEntry::kAllParts;  // a dump has every part an entry has
     (*c->entry_fn)(e);
   } else if (c->event_fn) {
+    if (c->pending == c->parsed->size()) c->parsed->emplace_back();
+    auto& [kind, e] = (*c->parsed)[c->pending];
+    e = KernelEntry{};
+    if (!CtParser::Parse(nlh, e)) return MNL_CB_OK;  // not a conntrack entry: skip it
+    ++c->count;
+    ++c->pending;
     const uint16_t type = nlh->nlmsg_type & 0xff;
-    CtEvent kind = CtEvent::kUpdate;
+    kind = CtEvent::kUpdate;
     if (type == IPCTNL_MSG_CT_DELETE) kind = CtEvent::kDestroy;
     else if (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) kind = CtEvent::kNew;
-    (*c->event_fn)(kind, e);
   }
   return MNL_CB_OK;
 }
@@ -582,7 +600,7 @@ bool CtEventSocket::Grow(size_t max_bytes) {
 }
 
 CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler& fn,
-                                              const ExpectationHandler* expectations) {
+                                              const ExpectationHandler* expectations, const AheadHandler* ahead) {
   ReadResult r;
   if (!nl_) return r;
   // Many events per system call: one datagram each, a few hundred bytes.
@@ -593,6 +611,8 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
   ParseCtx ctx;
   ctx.event_fn = &fn;
   ctx.exp_event_fn = expectations;
+  ctx.parsed = &parsed_;
+  ctx.ahead = ahead;
   for (size_t read = 0; read < max_messages;) {
     const size_t want = std::min(kBatch, max_messages - read);
     for (size_t i = 0; i < want; ++i) {
@@ -620,6 +640,7 @@ CtEventSocket::ReadResult CtEventSocket::Read(size_t max_messages, const Handler
       }
       mnl_cb_run(iov[i].iov_base, msgs[i].msg_len, 0, 0, OnCtMessage, &ctx);
     }
+    ctx.Deliver();
     r.events = ctx.count;
     read += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < want) return r;  // drained

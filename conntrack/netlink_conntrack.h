@@ -14,6 +14,7 @@
 #include <optional>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "conntrack/kernel_entry.h"
@@ -50,12 +51,19 @@ class CtEventSocket {
   using Handler = std::function<void(CtEvent, const KernelEntry&)>;
   // Expectation events (kNew, kDestroy) go to `expectations` when given.
   using ExpectationHandler = std::function<void(CtEvent, const KernelExpectation&)>;
-  ReadResult Read(size_t max_messages, const Handler& fn, const ExpectationHandler* expectations = nullptr);
+  // Entries are parsed a system call's worth at a time (up to 64), shown
+  // to `ahead` in that order (to start fetching what fn will need), then
+  // given to fn in the same order; an expectation event waits for the
+  // entries before it.
+  using AheadHandler = std::function<void(const KernelEntry&)>;
+  ReadResult Read(size_t max_messages, const Handler& fn, const ExpectationHandler* expectations = nullptr,
+                  const AheadHandler* ahead = nullptr);
 
  private:
   mnl_socket* nl_ = nullptr;
   size_t buffer_bytes_ = 0;
   std::vector<char> buf_;  // Read's datagram buffers, kept between calls
+  std::vector<std::pair<CtEvent, KernelEntry>> parsed_;  // Read's entries, kept between calls
 };
 
 // Every entry of the kernel table (all families and zones).

@@ -224,6 +224,56 @@ TEST_F(KernelTest, TheEventSocketReportsNewEntriesAndDestroys) {
   EXPECT_EQ(destroyed, in.size());
 }
 
+// Events come a system call's worth at a time: each batch is looked ahead
+// before any of it is handled, every entry in the order the kernel sent
+// it, and an expectation only after the entries before it (its master's).
+TEST_F(KernelTest, EventsAreLookedAheadInBatchesAndHandledInOrder) {
+  CtEventSocket events;
+  ASSERT_TRUE(events.Open(4 << 20).ok());
+  std::vector<KernelEntry> in;
+  for (uint32_t i = 0; i < 300; ++i) in.push_back(testing::Tcp(i));
+  KernelEntry ftp = testing::FtpControl();
+  ftp.extra.labels = {};
+  in.push_back(ftp);
+  in.push_back(testing::Tcp(300));
+  const InstallStats st = InstallConntrack(in, {});
+  ASSERT_EQ(st.installed, in.size()) << "first error " << st.first_error;
+  ASSERT_EQ(st.expectations_installed, 1u) << "first error " << st.first_error;
+  std::vector<std::pair<char, std::string>> log;  // ('a' ahead | 'e' event | 'x' expectation, key)
+  const CtEventSocket::AheadHandler ahead = [&](const KernelEntry& e) { log.emplace_back('a', e.key.ToString()); };
+  const CtEventSocket::ExpectationHandler expectations = [&](CtEvent k, const KernelExpectation& x) {
+    if (k == CtEvent::kNew) log.emplace_back('x', x.master.ToString());
+  };
+  for (int i = 0; i < 20; ++i) {
+    auto r = events.Read(1000, [&](CtEvent k, const KernelEntry& e) {
+      if (k == CtEvent::kNew) log.emplace_back('e', e.key.ToString());
+    }, &expectations, &ahead);
+    ASSERT_FALSE(r.overrun);
+    if (!r.more && r.events == 0) break;
+  }
+  std::vector<std::string> looked, handled;
+  size_t first_event = log.size(), master_at = log.size(), expectation_at = log.size();
+  for (size_t i = 0; i < log.size(); ++i) {
+    const auto& [what, key] = log[i];
+    if (what == 'a') looked.push_back(key);
+    if (what == 'e') {
+      first_event = std::min(first_event, i);
+      handled.push_back(key);
+      // Looked ahead before it was handled.
+      ASSERT_GE(looked.size(), handled.size()) << key;
+      EXPECT_EQ(looked[handled.size() - 1], key);
+      if (key == ftp.key.ToString()) master_at = i;
+    }
+    if (what == 'x' && key == ftp.key.ToString()) expectation_at = i;
+  }
+  EXPECT_EQ(handled.size(), in.size());
+  EXPECT_EQ(looked, handled);
+  EXPECT_GT(first_event, 1u) << "the first batch was handled one entry at a time";
+  ASSERT_LT(master_at, log.size());
+  ASSERT_LT(expectation_at, log.size()) << "no expectation event";
+  EXPECT_GT(expectation_at, master_at);
+}
+
 TEST_F(KernelTest, AnOverrunIsReportedSoTheCallerResyncs) {
   CtEventSocket events;
   ASSERT_TRUE(events.Open(64 * 1024).ok());  // far too small for what follows
