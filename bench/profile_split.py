@@ -19,7 +19,9 @@ PARTS = [
     ("the key index (SessionStore::Find)", "SessionStore::Find"),
     ("the mirror's apply (StandbyTable::ApplyBatch)", "StandbyTable::ApplyBatch"),
     ("the owner's create (BladeAgent::CreateSession)", "BladeAgent::CreateSession"),
-    ("parsing events and the rest of KernelSync::Upsert", "OnCtMessage"),
+    ("the rest of the owner's event handling (KernelSync)", ("KernelSync::OnEvent", "KernelSync::Upsert")),
+    ("looking keys ahead (Blade::LookAhead)", "Blade::LookAhead"),
+    ("parsing events (OnCtMessage)", "OnCtMessage"),
     ("encoding and sending (StreamSender::Pump)", "StreamSender::Pump"),
     ("the owner's flush (BladeAgent::Flush)", "BladeAgent::Flush"),
     ("frames in (ZmqTransport::Drain)", "ZmqTransport::Drain"),
@@ -36,8 +38,8 @@ def main():
             continue
         total += 1
         stack = "\n".join(lines[1:])
-        for name, marker in PARTS:
-            if marker in stack:
+        for name, markers in PARTS:
+            if any(m in stack for m in ((markers,) if isinstance(markers, str) else markers)):
                 counts[name] += 1
                 break
         else:
