@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blades/session.h"
@@ -143,8 +144,15 @@ class ExtensionList {
     more_ = o.more_ ? std::make_unique<std::vector<Extension>>(*o.more_) : nullptr;
     return *this;
   }
-  ExtensionList(ExtensionList&&) noexcept = default;
-  ExtensionList& operator=(ExtensionList&&) noexcept = default;
+  // A moved-from list is empty (not a count over moved-out extensions).
+  ExtensionList(ExtensionList&& o) noexcept
+      : first_(std::move(o.first_)), more_(std::move(o.more_)), n_(std::exchange(o.n_, 0)) {}
+  ExtensionList& operator=(ExtensionList&& o) noexcept {
+    first_ = std::move(o.first_);
+    more_ = std::move(o.more_);
+    n_ = std::exchange(o.n_, 0);
+    return *this;
+  }
 
   size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }

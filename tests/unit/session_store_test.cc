@@ -245,6 +245,10 @@ TEST(SessionStore, ASessionsExtensionsKeepTheirOrderAndOneOfEachType) {
   EXPECT_EQ(copy, *l);
   copy.push_back(Ext(4, 0, 1));
   EXPECT_FALSE(copy == *l);
+  ExtensionList moved = std::move(copy);
+  EXPECT_EQ(moved.size(), 4u);
+  EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): a moved-from list is empty
+  EXPECT_EQ(copy.begin(), copy.end());
   s.clear_extensions(5);
   EXPECT_EQ(s.extensions(5), nullptr);
   s.set_extension(5, Ext(3, 1, 1));
