@@ -142,8 +142,11 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
     approx_bytes_ += sizeof(wire::Create6);
   }
   if (nat) {
-    if (nat->snat_ip.is_v4() && nat->dnat_ip.is_v4()) {
-      nat4_.emplace_back(id, nat->snat_ip.v4(), nat->dnat_ip.v4(), nat->snat_port, nat->dnat_port);
+    // (IpAddr{} is a side left untranslated; 0.0.0.0 stands for it in a Nat4)
+    const auto v4_or_none = [this](const IpAddr& a) { return a.is_v4() || (half_nat4_ && a == IpAddr{}); };
+    if (v4_or_none(nat->snat_ip) && v4_or_none(nat->dnat_ip)) {
+      const auto v4 = [](const IpAddr& a) { return a.is_v4() ? a.v4() : 0u; };
+      nat4_.emplace_back(id, v4(nat->snat_ip), v4(nat->dnat_ip), nat->snat_port, nat->dnat_port);
       approx_bytes_ += sizeof(wire::Nat4);
     } else {
       nat6_.emplace_back(ToWire(nat->snat_ip), ToWire(nat->dnat_ip), id, nat->snat_port, nat->dnat_port);

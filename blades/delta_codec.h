@@ -47,6 +47,9 @@ class DeltaEncoder {
   // Linux conntrack entries go in their compact form (ConntrackCreate4,
   // ConntrackUpdate; wire schema 1.2) while on: only to a mirror that reads it.
   void set_compact_conntrack(bool on) { compact_conntrack_ = on; }
+  // NAT with one side untranslated goes as a Nat4 (0.0.0.0 for that side)
+  // when the other is IPv4 (wire schema 1.5): only to a mirror that reads it.
+  void set_half_nat4(bool on) { half_nat4_ = on; }
   // The sending blade's blade-workers, on every batch (1 is not sent).
   void set_blade_workers(uint8_t w) { blade_workers_ = w; }
   size_t approx_bytes() const { return approx_bytes_; }
@@ -66,6 +69,7 @@ class DeltaEncoder {
   std::vector<wire::ConntrackCreate4> conntrack_creates4_;
   std::vector<wire::ConntrackUpdate> conntrack_updates_;
   bool compact_conntrack_ = false;
+  bool half_nat4_ = false;
   uint8_t blade_workers_ = 1;
   std::vector<wire::Nat4> nat4_;
   std::vector<wire::Nat6> nat6_;

@@ -129,6 +129,7 @@ void OutboundStream::Encode(const FrameCut& cut) {
   DeltaEncoder& enc = encoder_;
   enc.Reset();
   enc.set_compact_conntrack(mirror_schema_minor_ >= 2);
+  enc.set_half_nat4(mirror_schema_minor_ >= 5);
   op_counts_.fill(0);
   if (cut.kind == kBulkSyncCut) {
     for (uint64_t id = cut.begin; id < cut.end && id < owned_.slots(); ++id) {

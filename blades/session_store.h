@@ -169,7 +169,13 @@ class SessionStore {
   }
 
   const NatInfo* nat(uint32_t id) const;
-  void set_nat(uint32_t id, const NatInfo& n) { nat_[id] = n; }
+  // A side at 0.0.0.0 is stored as untranslated (IpAddr{}), as conntrack's
+  // mapping has it: one form, so a Nat4's 0 means the same on both ends.
+  void set_nat(uint32_t id, const NatInfo& n) {
+    NatInfo& x = nat_[id] = n;
+    if (x.snat_ip == IpAddr::V4(0)) x.snat_ip = IpAddr{};
+    if (x.dnat_ip == IpAddr::V4(0)) x.dnat_ip = IpAddr{};
+  }
   void clear_nat(uint32_t id) { nat_.erase(id); }
 
   // Extension state (ALG, tunnel) of sessions that have any; call inside

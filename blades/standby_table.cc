@@ -139,6 +139,7 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   }
   auto apply_nat4 = [&](const wire::Nat4& n) {
     if (!store_.is_live(n.id())) return;
+    // 0.0.0.0: that side untranslated (1.5; set_nat stores it so either way).
     NatInfo info{IpAddr::V4(n.snat_ip()), IpAddr::V4(n.dnat_ip()), n.snat_port(), n.dnat_port()};
     store_.Mutate(n.id(), [&](SessionRecord& r) {
       store_.set_nat(n.id(), info);

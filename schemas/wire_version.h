@@ -14,11 +14,14 @@
 //        mirror of another count drops them (a release before 1.4 has
 //        one worker per blade and cannot tell: mix no such release with
 //        blade-workers above 1)
+//   1.5  NAT with one side untranslated (source NAT only, destination NAT
+//        only) of IPv4 sessions in a Nat4, 0.0.0.0 for that side, to
+//        mirrors of 1.5 or later (a Nat6 before: 40 bytes instead of 16)
 #pragma once
 
 #include <cstdint>
 
 namespace bladesync {
 inline constexpr uint16_t kWireSchemaMajor = 1;
-inline constexpr uint16_t kWireSchemaMinor = 4;
+inline constexpr uint16_t kWireSchemaMinor = 5;
 }  // namespace bladesync

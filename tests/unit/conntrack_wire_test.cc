@@ -171,7 +171,47 @@ class ConntrackStream : public ::testing::Test {
       if (b->conntrack_creates4()) compact_ += b->conntrack_creates4()->size();
       if (b->conntrack_updates()) compact_ += b->conntrack_updates()->size();
       if (b->extensions()) extensions_ += b->extensions()->size();
+      if (b->nat4()) nat4_ += b->nat4()->size();
+      if (b->nat6()) nat6_ += b->nat6()->size();
     });
+  }
+  // The mirror's acks say schema minor `minor` (0: none, as 0.3.0 and older).
+  void MirrorAcksAs(uint16_t minor) {
+    c_.net().set_rewrite([minor](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
+      if (from.chassis != 2) return;
+      const wire::Ack* a = wire::GetFrame(bytes.data())->msg_as_Ack();
+      if (!a || a->schema_minor() == minor) return;
+      flatbuffers::FlatBufferBuilder fbb;
+      std::vector<wire::Query> q;
+      if (a->queries()) for (const wire::Query* x : *a->queries()) q.push_back(*x);
+      auto qv = q.empty() ? 0 : fbb.CreateVectorOfStructs(q);
+      wire::AckBuilder b(fbb);
+      b.add_from(a->from());
+      b.add_owner_chassis(a->owner_chassis());
+      b.add_owner_epoch(a->owner_epoch());
+      b.add_next_seq(a->next_seq());
+      b.add_nack_from(a->nack_from());
+      b.add_nack_to(a->nack_to());
+      b.add_flags(a->flags());
+      b.add_echo_send_time_ns(a->echo_send_time_ns());
+      if (minor) b.add_schema_minor(minor);
+      if (!qv.IsNull()) b.add_queries(qv);
+      bytes = FrameBytes(fbb, wire::Message::Ack, b.Finish());
+    });
+  }
+  // n masqueraded sessions (source NAT only, as conntrack maps them: the
+  // destination side untranslated) and n with destination NAT only.
+  void CreateHalfNat(uint32_t n) {
+    for (uint32_t i = 0; i < 2 * n; ++i) {
+      const ConntrackState c = Established(1000 + i);
+      SessionFacts f = TcpFacts(1000 + i);
+      f.flags = ConntrackSessionFlags(c.status);
+      const ExtensionList ext{EncodeConntrack(c)};
+      const NatInfo nat = i < n ? NatInfo{IpAddr::V4(0xcb007101), IpAddr{}, static_cast<uint16_t>(30000 + i), 0}
+                                : NatInfo{IpAddr{}, IpAddr::V4(0x0a0000fe), 0, 8080};
+      ASSERT_NE(owner().CreateSession(f, SessionState{kTcpEstablished, f.flags, 432000}, &nat, &ext), kNoSession);
+    }
+    c_.RunFor(milliseconds(300));
   }
   void CreateAndChange(uint32_t n) {
     std::vector<uint32_t> ids;
@@ -193,7 +233,7 @@ class ConntrackStream : public ::testing::Test {
   }
   BladeAgent& owner() { return c_.blade(1, 1); }
   SimBlades c_;
-  uint64_t compact_ = 0, extensions_ = 0;
+  uint64_t compact_ = 0, extensions_ = 0, nat4_ = 0, nat6_ = 0;
 };
 
 TEST_F(ConntrackStream, AMirrorOfThisReleaseGetsTheCompactFormAndHoldsTheSameSessions) {
@@ -240,6 +280,47 @@ TEST_F(ConntrackStream, AMirrorOfAnOlderReleaseGetsExtensions) {
 // holding the owner's key would send them): an id past max-sessions is
 // malformed and costs the mirror nothing; an update of a session the mirror
 // lacks is refused; the rest of the table is untouched.
+// NAT with one side untranslated (conntrack's masquerade) goes as a 16-byte
+// Nat4 to a mirror of 1.5 or later, a 40-byte Nat6 to one of 1.4, and the
+// mirror holds the same either way (the digest covers the NAT addresses).
+TEST_F(ConntrackStream, HalfNatGoesAsNat4ToAMirrorThatReadsIt) {
+  c_.RunFor(milliseconds(300));
+  CreateHalfNat(50);
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  EXPECT_EQ(nat4_, 100u);
+  EXPECT_EQ(nat6_, 0u);
+  const StandbyTable* m = c_.blade(2, 1).standby(1);
+  size_t untranslated_dst = 0, untranslated_src = 0;
+  for (uint32_t id = 0; id < m->store().slots(); ++id) {
+    const NatInfo* n = m->store().is_live(id) ? m->store().nat(id) : nullptr;
+    if (!n) continue;
+    untranslated_dst += n->dnat_ip == IpAddr{};
+    untranslated_src += n->snat_ip == IpAddr{};
+  }
+  EXPECT_EQ(untranslated_dst, 50u);
+  EXPECT_EQ(untranslated_src, 50u);
+}
+
+TEST_F(ConntrackStream, HalfNatGoesAsNat6ToAMirrorOfOneDotFour) {
+  MirrorAcksAs(4);
+  c_.RunFor(milliseconds(300));
+  CreateHalfNat(50);
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  EXPECT_EQ(nat4_, 0u);
+  EXPECT_EQ(nat6_, 100u);
+}
+
+// 0.0.0.0 and "untranslated" are one thing in a store, so the owner's digest
+// and a mirror's agree whichever form a NAT side came in.
+TEST(ConntrackWire, AZeroNatSideIsStoredUntranslated) {
+  SessionStore s;
+  s.set_nat(3, NatInfo{IpAddr::V4(0x01020304), IpAddr::V4(0), 40000, 0});
+  EXPECT_EQ(s.nat(3)->dnat_ip, IpAddr{});
+  EXPECT_EQ(s.nat(3)->snat_ip, IpAddr::V4(0x01020304));
+}
+
 TEST_F(ConntrackStream, ForgedCompactDeltasAreRefusedLikeTheirLongForms) {
   c_.RunFor(milliseconds(300));
   CreateAndChange(10);
