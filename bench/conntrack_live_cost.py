@@ -5,9 +5,13 @@ synthetic established entries created in A's kernel in one burst, until B
 holds all N; CPU of both daemons together, bytes on M1+M2 both ways), run
 R times per build, alternating builds, in one sitting.
 
-  sudo python3 bench/conntrack_live_cost.py --runs 5 100000 OLD_DIR NEW_DIR
+  sudo python3 bench/conntrack_live_cost.py [--runs R] [--snat] N OLD_DIR NEW_DIR
 
-Each DIR holds bazel-bin/cmd/bladesync and bladesyncd (copies of a build).
+--snat: the entries are masqueraded (source NAT, as most firewalls have
+every entry), else plain.
+
+Each DIR holds bazel-bin/cmd/bladesync and bladesyncd (copies of a build);
+the entries come from this checkout's bladesync (bazel build //cmd:all).
 Prints each run and, per build, the median, min and max; CPU also by
 thread (names without their digits: "page-toucher" and "page-supply" are
 the tables' memory faulted in, "blade" the sync threads, "ZMQbg/IO/"
@@ -25,12 +29,17 @@ import firewall_topology as fw  # noqa: E402
 from conntrackd_compare import spread  # noqa: E402
 
 
-def one(tree, n):
+# The entries are made by this checkout's `bladesync conntrack install`
+# for every build (it talks to the kernel only), so all get the same ones.
+TOOL = os.path.abspath(os.path.join(HERE, "..", "bazel-bin", "cmd", "bladesync"))
+
+
+def one(tree, n, install_args):
     code = ("import json, sys; sys.path[:0] = [%r, %r]\n"
             "import conntrackd_compare as cc, cluster_harness as h\n"
-            "r = cc.scale_run(cc.Bladesync, %r, %d, h.find_binary('bladesync'))\n"
+            "r = cc.scale_run(cc.Bladesync, %r, %d, %r, %r)\n"
             "print(json.dumps(r))\n") % (HERE, os.path.join(HERE, "..", "tests", "integration"),
-                                         "%04x" % random.randrange(1 << 16), n)
+                                         "%04x" % random.randrange(1 << 16), n, TOOL, tuple(install_args))
     out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
@@ -39,15 +48,18 @@ def one(tree, n):
 
 def main():
     args = sys.argv[1:]
-    runs = 1
-    if args[:1] == ["--runs"]:
-        runs, args = int(args[1]), args[2:]
+    runs, install_args = 1, []
+    while args[:1] in (["--runs"], ["--snat"]):
+        if args[0] == "--runs":
+            runs, args = int(args[1]), args[2:]
+        else:
+            install_args, args = ["snat"], args[1:]
     n, trees = int(args[0]), args[1:]
     got = {t: [] for t in trees}
     with fw.conntrack_max_at_least(2 * n + 100000):
         for run in range(runs):
             for t in trees:
-                r = one(t, n)
+                r = one(t, n, install_args)
                 got[t].append(r)
                 print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")},
                       r["cpu_us_per_entry_by_thread"], flush=True)
@@ -57,7 +69,7 @@ def main():
         names = sorted({k for r in rs for k in r["cpu_us_per_entry_by_thread"]})
         summary[t]["cpu_us_per_entry_by_thread"] = {
             k: spread([r["cpu_us_per_entry_by_thread"].get(k, 0.0) for r in rs]) for k in names}
-    print(json.dumps({"n": n, "runs": runs, "summary": summary}, indent=1))
+    print(json.dumps({"n": n, "runs": runs, "install": install_args, "summary": summary}, indent=1))
 
 
 if __name__ == "__main__":

@@ -329,7 +329,7 @@ def wait_mirrored(sysm, n, interval):
     return got, time.monotonic(), answered
 
 
-def scale_run(system_cls, tag, n, bladesync):
+def scale_run(system_cls, tag, n, bladesync, install_args=()):
     topo = fw.FirewallPair(tag)
     sysm = system_cls(topo)
     try:
@@ -344,7 +344,7 @@ def scale_run(system_cls, tag, n, bladesync):
             time.sleep(0.5)
         threads0, bytes0 = threads_cpu(pids), link_bytes(topo)
         t0 = time.monotonic()
-        r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), "--json"]),
+        r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args, "--json"]),
                            capture_output=True, text=True)
         inject = json.loads(r.stdout)
         got, t1, _ = wait_mirrored(sysm, n, 0.05)

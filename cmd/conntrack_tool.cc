@@ -10,17 +10,18 @@
 namespace bladesync {
 namespace {
 
-constexpr const char* kUsage = R"(usage: bladesync conntrack <dump|count|expect|install N [liberal]|flush> [--json]
+constexpr const char* kUsage = R"(usage: bladesync conntrack <dump|count|expect|install N [liberal] [snat]|flush> [--json]
   dump         every entry of this namespace's kernel table, as bladesync maps it
   expect       every expectation of the kernel's helpers, with its master
   count        how many entries the table holds
   install N    create N synthetic established TCP entries (10.200/16 -> 10.201/16)
-               in batches, and report the rate (a benchmark of the sink)
+               in batches, and report the rate (a benchmark of the sink);
+               snat: masqueraded to 203.0.113.1 (source NAT, as most firewalls)
   flush        remove every entry
 )";
 
 // Established TCP entries with distinct tuples, window scaling on.
-std::vector<KernelEntry> Synthetic(size_t n) {
+std::vector<KernelEntry> Synthetic(size_t n, bool snat) {
   std::vector<KernelEntry> v(n);
   for (size_t i = 0; i < n; ++i) {
     KernelEntry& e = v[i];
@@ -36,6 +37,11 @@ std::vector<KernelEntry> Synthetic(size_t n) {
     e.tcp_state = kCtTcpEstablished;
     e.wscale_orig = e.wscale_repl = 7;
     e.flags_orig = e.flags_repl = kCtTcpWindowScale | kCtTcpSackPerm;
+    if (snat) {  // the reply comes back to the masquerading address, a port of its own
+      e.reply_dst = IpAddr::V4(0xcb007101);
+      e.reply_dport = static_cast<uint16_t>(1024 + (i >> 8) % 64000);  // unique with reply_src up to 16M
+      e.status |= kIpsSrcNat | kIpsSrcNatDone;
+    }
   }
   return v;
 }
@@ -141,8 +147,18 @@ int ConntrackTool(const std::vector<std::string>& words, bool json) {
   if (verb == "install" && words.size() >= 3) {
     const size_t n = std::stoul(words[2]);
     InstallOptions opt;
-    opt.liberal = words.size() > 3 && words[3] == "liberal";
-    const std::vector<KernelEntry> v = Synthetic(n);
+    bool snat = false;
+    for (size_t w = 3; w < words.size(); ++w) {
+      if (words[w] == "liberal") {
+        opt.liberal = true;
+      } else if (words[w] == "snat") {
+        snat = true;
+      } else {
+        std::fprintf(stderr, "bladesync conntrack: install: unknown option %s\n%s", words[w].c_str(), kUsage);
+        return 2;
+      }
+    }
+    const std::vector<KernelEntry> v = Synthetic(n, snat);
     // A benchmark of the sink: wall time around the install alone.
     const Nanos t0 = MonotonicNow();
     const InstallStats st = InstallConntrack(v, opt);

@@ -86,12 +86,20 @@ def with_bladesync(make, topo, standby=False, preload=0):
     c.wait_settled(timeout=30)
     assert c.status(1)["role"] == "primary", c.status(1)
     if preload:
-        r = subprocess.run(topo.exec_args("a", [h.find_binary("bladesync"), "conntrack", "install", str(preload)]),
+        # Masqueraded, as a firewall's entries mostly are: source NAT only
+        # (a Nat4 with the destination side 0.0.0.0 on the wire).
+        r = subprocess.run(topo.exec_args("a", [h.find_binary("bladesync"), "conntrack", "install", str(preload), "snat"]),
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
         c.wait_for("B's kernel to hold A's %d entries" % preload, lambda: topo.kernel_count("b", h.find_binary("bladesync")) >= preload,
                    timeout=60, interval=0.5)
         print("B's kernel holds", topo.kernel_count("b", h.find_binary("bladesync")), "entries")
+        dump = json.loads(subprocess.run(topo.exec_args("b", [h.find_binary("bladesync"), "conntrack", "dump", "--json"]),
+                                         capture_output=True, text=True, check=True).stdout)["entries"]
+        preloaded = [e for e in dump if e["key"].startswith("tcp 10.200.")]
+        assert len(preloaded) == preload, "B's kernel has %d of the %d preloaded entries" % (len(preloaded), preload)
+        wrong = [e for e in preloaded if e["reply_dst"] != "203.0.113.1" or not e["reply_src"].startswith("10.201.")]
+        assert not wrong, "entries not masqueraded as on A (%d), e.g. %s" % (len(wrong), wrong[:2])
     server, client = start_flows(topo, duration=9)
     try:
         # Both flows are in A's kernel, in A's blade, and mirrored on B.
