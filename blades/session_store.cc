@@ -37,11 +37,9 @@ uint64_t SessionStore::RecordHash(uint32_t id, uint64_t key_hash) const {
   h = Fmix64(h ^ (r.version & kVersionMask));
   h = Fmix64(h ^ (uint64_t{r.proto_state} | uint64_t{r.flags} << 8 | uint64_t{r.timeout_s} << 24));
   if (r.bits & kHasNat) {
-    auto it = nat_.find(id);
-    if (it != nat_.end()) {
-      h = Fmix64(h ^ it->second.snat_ip.lo() ^ (it->second.dnat_ip.lo() << 1));
-      h = Fmix64(h ^ it->second.snat_ip.hi() ^ it->second.dnat_ip.hi() ^
-              (uint64_t{it->second.snat_port} << 16 | it->second.dnat_port));
+    if (const NatInfo* n = nat(id)) {
+      h = Fmix64(h ^ n->snat_ip.lo() ^ (n->dnat_ip.lo() << 1));
+      h = Fmix64(h ^ n->snat_ip.hi() ^ n->dnat_ip.hi() ^ (uint64_t{n->snat_port} << 16 | n->dnat_port));
     }
   }
   // Only extension state that is synced counts: the mirror holds nothing else.
@@ -58,38 +56,9 @@ uint64_t SessionStore::RecordHash(uint32_t id, uint64_t key_hash) const {
   return h;
 }
 
-ExtensionsById& ExtensionsById::operator=(const ExtensionsById& o) {
-  if (this == &o) return *this;
-  refs_.clear();
-  refs_.resize(o.refs_.size());
-  for (size_t c = 0; c < o.refs_.size(); ++c) {
-    if (o.refs_[c]) refs_[c] = std::make_unique<Refs>(*o.refs_[c]);
-  }
-  pool_.clear();
-  pool_.resize(o.pool_.size());
-  for (size_t b = 0; b < o.pool_.size(); ++b) pool_[b] = std::make_unique<Block>(*o.pool_[b]);
-  made_ = o.made_;
-  lists_ = o.lists_;
-  return *this;
-}
-
-ExtensionList& ExtensionsById::At(uint32_t id) {
-  const size_t c = id >> kChunkBits;
-  if (c >= refs_.size()) refs_.resize(c + 1);
-  if (!refs_[c]) {
-    refs_[c] = std::make_unique<Refs>();  // (value-initialized: all zero)
-    ++made_;
-  }
-  uint32_t& ref = (*refs_[c])[id & kChunkMask];
-  if (ref == 0) {
-    if ((lists_ >> kChunkBits) >= pool_.size()) pool_.push_back(std::make_unique<Block>());
-    ref = static_cast<uint32_t>(++lists_);
-  }
-  return List(ref);
-}
-
 const ExtensionList* SessionStore::extensions(uint32_t id) const {
-  return ext_.Find(id);
+  const ExtensionList* l = ext_.Peek(id);
+  return l && !l->empty() ? l : nullptr;
 }
 
 void SessionStore::set_extension(uint32_t id, const Extension& e) {
@@ -125,8 +94,8 @@ void SessionStore::Reserve(size_t sessions) {
 }
 
 const NatInfo* SessionStore::nat(uint32_t id) const {
-  auto it = nat_.find(id);
-  return it == nat_.end() ? nullptr : &it->second;
+  const NatSlot* s = nat_.Peek(id);
+  return s && s->set ? &s->nat : nullptr;
 }
 
 void SessionStore::Clear() {
@@ -145,8 +114,8 @@ void SessionStore::Clear() {
   counted_ = 0;
   digest_ = 0;
   sweep_cursor_ = 0;
-  nat_.clear();
-  ext_.ClearAll();
+  nat_.Clear();
+  ext_.Clear();
   for (const auto& [id, key] : gone) hook_(hook_ctx_, *this, id, key, true);
 }
 
@@ -185,7 +154,7 @@ std::string SessionStore::CheckConsistency() const {
 
 size_t SessionStore::MemoryBytes() const {
   return slab_.allocated() * sizeof(SessionRecord) + index_.MemoryBytes() +
-         free_.capacity() * sizeof(uint32_t) + nat_.size() * (sizeof(NatInfo) + 32) +
+         free_.capacity() * sizeof(uint32_t) + nat_.MemoryBytes() +
          ext_.MemoryBytes();
 }
 

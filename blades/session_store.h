@@ -18,75 +18,22 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "blades/extensions.h"
 #include "blades/key_index.h"
+#include "blades/pooled_by_id.h"
 #include "blades/session.h"
 #include "blades/record_slab.h"
 #include "core/huge_page_allocator.h"
 
 namespace bladesync {
 
-// Sessions' extensions by id: per id a 4-byte reference, in chunks made on
-// first use, to a list in a pool of lists, in blocks of 1024. No node,
-// rehash or allocation per session (a conntrack table has an extension for
-// every session), a table where few sessions have one pays 4 bytes for
-// the ids near them, and a high id (a forged frame's may be up to
-// max-sessions) costs one chunk, not a table up to it. An id keeps its
-// list for its next session; the pool only grows (to the ids that ever
-// had one) until ClearAll.
-class ExtensionsById {
- public:
-  ExtensionsById() = default;
-  ExtensionsById(ExtensionsById&&) noexcept = default;
-  ExtensionsById& operator=(ExtensionsById&&) noexcept = default;
-  ExtensionsById(const ExtensionsById& o) { *this = o; }
-  ExtensionsById& operator=(const ExtensionsById& o);
-  const ExtensionList* Find(uint32_t id) const {
-    const uint32_t ref = RefOf(id);
-    if (ref == 0) return nullptr;
-    const ExtensionList& l = List(ref);
-    return l.empty() ? nullptr : &l;
-  }
-  // The id's list, made if need be.
-  ExtensionList& At(uint32_t id);
-  void Clear(uint32_t id) {
-    if (const uint32_t ref = RefOf(id)) List(ref).clear();
-  }
-  void ClearAll() {
-    refs_.clear();
-    refs_.shrink_to_fit();
-    pool_.clear();
-    pool_.shrink_to_fit();
-    made_ = lists_ = 0;
-  }
-  void swap(ExtensionsById& o) noexcept {
-    refs_.swap(o.refs_);
-    pool_.swap(o.pool_);
-    std::swap(made_, o.made_);
-    std::swap(lists_, o.lists_);
-  }
-  size_t MemoryBytes() const {
-    return refs_.capacity() * sizeof(refs_[0]) + made_ * sizeof(Refs) + pool_.capacity() * sizeof(pool_[0]) +
-           pool_.size() * sizeof(Block);
-  }
-
- private:
-  static constexpr int kChunkBits = 10;
-  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
-  using Refs = std::array<uint32_t, 1u << kChunkBits>;  // pool index + 1; 0: none
-  using Block = std::array<ExtensionList, 1u << kChunkBits>;
-  uint32_t RefOf(uint32_t id) const {
-    const size_t c = id >> kChunkBits;
-    return c < refs_.size() && refs_[c] ? (*refs_[c])[id & kChunkMask] : 0;
-  }
-  ExtensionList& List(uint32_t ref) const { return (*pool_[(ref - 1) >> kChunkBits])[(ref - 1) & kChunkMask]; }
-  std::vector<std::unique_ptr<Refs>> refs_;
-  std::vector<std::unique_ptr<Block>> pool_;
-  size_t made_ = 0;   // chunks of refs
-  size_t lists_ = 0;  // lists handed out of the pool
+// A session's NAT in the store (PooledById keeps the slot for the id's
+// next session; `set` says whether this one has NAT).
+struct NatSlot {
+  NatInfo nat;
+  bool set = false;
 };
 
 class SessionStore {
@@ -172,17 +119,23 @@ class SessionStore {
   // A side at 0.0.0.0 is stored as untranslated (IpAddr{}), as conntrack's
   // mapping has it: one form, so a Nat4's 0 means the same on both ends.
   void set_nat(uint32_t id, const NatInfo& n) {
-    NatInfo& x = nat_[id] = n;
-    if (x.snat_ip == IpAddr::V4(0)) x.snat_ip = IpAddr{};
-    if (x.dnat_ip == IpAddr::V4(0)) x.dnat_ip = IpAddr{};
+    NatSlot& s = nat_.At(id);
+    s.nat = n;
+    s.set = true;
+    if (s.nat.snat_ip == IpAddr::V4(0)) s.nat.snat_ip = IpAddr{};
+    if (s.nat.dnat_ip == IpAddr::V4(0)) s.nat.dnat_ip = IpAddr{};
   }
-  void clear_nat(uint32_t id) { nat_.erase(id); }
+  void clear_nat(uint32_t id) {
+    if (NatSlot* s = nat_.Peek(id)) s->set = false;
+  }
 
   // Extension state (ALG, tunnel) of sessions that have any; call inside
   // Mutate so the digest follows.
   const ExtensionList* extensions(uint32_t id) const;
   void set_extension(uint32_t id, const Extension& e);
-  void clear_extensions(uint32_t id) { ext_.Clear(id); }
+  void clear_extensions(uint32_t id) {
+    if (ExtensionList* l = ext_.Peek(id)) l->clear();  // (its allocation, if any, stays for the id's next session)
+  }
 
   // Drops every record (a mirror starting a bulk sync of a new epoch).
   void Clear();
@@ -196,7 +149,7 @@ class SessionStore {
     swap(slab_, from.slab_);
     swap(index_, from.index_);
     live_by_proto_ = from.live_by_proto_;
-    std::swap(nat_, from.nat_);
+    nat_.swap(from.nat_);
     ext_.swap(from.ext_);
     from.Clear();
     free_.clear();
@@ -210,7 +163,7 @@ class SessionStore {
         if (Counts(id)) Count(id, r.key.Hash());
       } else {
         if (r.bits) r.bits = 0;  // (records of never-written chunks are read-only zeros)
-        nat_.erase(id);
+        clear_nat(id);
         clear_extensions(id);
         free_.push_back(id);
       }
@@ -250,8 +203,8 @@ class SessionStore {
   size_t counted_ = 0;
   uint64_t digest_ = 0;
   uint32_t sweep_cursor_ = 0;
-  std::unordered_map<uint32_t, NatInfo> nat_;
-  ExtensionsById ext_;
+  PooledById<NatSlot> nat_;
+  PooledById<ExtensionList> ext_;
 };
 
 }  // namespace bladesync
