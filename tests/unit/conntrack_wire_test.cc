@@ -248,26 +248,7 @@ TEST_F(ConntrackStream, AMirrorOfThisReleaseGetsTheCompactFormAndHoldsTheSameSes
 // A mirror of release 0.3.0 or older (wire schema 1.1) says no minor
 // version in its acks: it gets every entry as a Create4 with its Extension.
 TEST_F(ConntrackStream, AMirrorOfAnOlderReleaseGetsExtensions) {
-  c_.net().set_rewrite([](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
-    if (from.chassis != 2) return;
-    const wire::Ack* a = wire::GetFrame(bytes.data())->msg_as_Ack();
-    if (!a || a->schema_minor() == 0) return;
-    flatbuffers::FlatBufferBuilder fbb;
-    std::vector<wire::Query> q;
-    if (a->queries()) for (const wire::Query* x : *a->queries()) q.push_back(*x);
-    auto qv = q.empty() ? 0 : fbb.CreateVectorOfStructs(q);
-    wire::AckBuilder b(fbb);
-    b.add_from(a->from());
-    b.add_owner_chassis(a->owner_chassis());
-    b.add_owner_epoch(a->owner_epoch());
-    b.add_next_seq(a->next_seq());
-    b.add_nack_from(a->nack_from());
-    b.add_nack_to(a->nack_to());
-    b.add_flags(a->flags());
-    b.add_echo_send_time_ns(a->echo_send_time_ns());
-    if (!qv.IsNull()) b.add_queries(qv);
-    bytes = FrameBytes(fbb, wire::Message::Ack, b.Finish());
-  });
+  MirrorAcksAs(0);
   c_.RunFor(milliseconds(300));
   CreateAndChange(200);
   std::string why;
@@ -276,10 +257,6 @@ TEST_F(ConntrackStream, AMirrorOfAnOlderReleaseGetsExtensions) {
   EXPECT_EQ(extensions_, 300u);
 }
 
-// Forged compact deltas, at the stream's next number (as a hostile peer
-// holding the owner's key would send them): an id past max-sessions is
-// malformed and costs the mirror nothing; an update of a session the mirror
-// lacks is refused; the rest of the table is untouched.
 // NAT with one side untranslated (conntrack's masquerade) goes as a 16-byte
 // Nat4 to a mirror of 1.5 or later, a 40-byte Nat6 to one of 1.4, and the
 // mirror holds the same either way (the digest covers the NAT addresses).
@@ -321,6 +298,10 @@ TEST(ConntrackWire, AZeroNatSideIsStoredUntranslated) {
   EXPECT_EQ(s.nat(3)->snat_ip, IpAddr::V4(0x01020304));
 }
 
+// Forged compact deltas, at the stream's next number (as a hostile peer
+// holding the owner's key would send them): an id past max-sessions is
+// malformed and costs the mirror nothing; an update of a session the mirror
+// lacks is refused; the rest of the table is untouched.
 TEST_F(ConntrackStream, ForgedCompactDeltasAreRefusedLikeTheirLongForms) {
   c_.RunFor(milliseconds(300));
   CreateAndChange(10);
