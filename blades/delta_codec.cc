@@ -77,6 +77,7 @@ void DeltaEncoder::Reset() {
   conntrack_updates_.clear();
   nat4_.clear();
   nat6_.clear();
+  nat4_untranslated_ = false;
   ext_.clear();
   approx_bytes_ = kFrameOverhead;
 }
@@ -86,9 +87,16 @@ namespace {
 size_t WireBytesOf(const Extension& e) { return 24 + e.data.size(); }
 }  // namespace
 
-size_t DeltaEncoder::CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext) {
+bool DeltaEncoder::FitsNat4(const NatInfo& nat, bool half_nat4) {
+  if (!half_nat4) return nat.snat_ip.is_v4() && nat.dnat_ip.is_v4();
+  const auto side = [](const IpAddr& a) { return a == IpAddr{} || (a.is_v4() && a != IpAddr::V4(0)); };
+  return side(nat.snat_ip) && side(nat.dnat_ip);
+}
+
+size_t DeltaEncoder::CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext,
+                                 bool half_nat4) {
   size_t n = r.key.is_v4() ? sizeof(wire::Create4) : sizeof(wire::Create6);
-  if (nat) n += nat->snat_ip.is_v4() && nat->dnat_ip.is_v4() ? sizeof(wire::Nat4) : sizeof(wire::Nat6);
+  if (nat) n += FitsNat4(*nat, half_nat4) ? sizeof(wire::Nat4) : sizeof(wire::Nat6);
   if (ext) {
     const AppSpec& app = AppSpecFor(AppOf(r.flags));
     if (app.policy == SyncPolicy::kSynced) {
@@ -142,10 +150,9 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
     approx_bytes_ += sizeof(wire::Create6);
   }
   if (nat) {
-    // (IpAddr{} is a side left untranslated; 0.0.0.0 stands for it in a Nat4)
-    const auto v4_or_none = [this](const IpAddr& a) { return a.is_v4() || (half_nat4_ && a == IpAddr{}); };
-    if (v4_or_none(nat->snat_ip) && v4_or_none(nat->dnat_ip)) {
-      const auto v4 = [](const IpAddr& a) { return a.is_v4() ? a.v4() : 0u; };
+    if (FitsNat4(*nat, half_nat4_)) {
+      const auto v4 = [](const IpAddr& a) { return a.is_v4() ? a.v4() : 0u; };  // (untranslated: 0.0.0.0)
+      if (!nat->snat_ip.is_v4() || !nat->dnat_ip.is_v4()) nat4_untranslated_ = true;
       nat4_.emplace_back(id, v4(nat->snat_ip), v4(nat->dnat_ip), nat->snat_port, nat->dnat_port);
       approx_bytes_ += sizeof(wire::Nat4);
     } else {
@@ -208,6 +215,9 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_flags(static_cast<wire::BatchFlags>(h.flags));
   b.add_dest_chassis(h.dest_chassis);
   b.add_schema_major(kWireSchemaMajor);  // 1 costs nothing: the default is not sent
+  // A Nat4 with an untranslated side (0.0.0.0) needs the reader told that
+  // this is 1.5 or later; other frames cost nothing more for it.
+  if (nat4_untranslated_) b.add_schema_minor(kWireSchemaMinor);
   if (h.bulk_sync_slots) b.add_bulk_sync_slots(h.bulk_sync_slots);
   if (blade_workers_ != 1) b.add_blade_workers(blade_workers_);
   if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);

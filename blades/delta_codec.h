@@ -56,7 +56,13 @@ class DeltaEncoder {
   // What approx_bytes() starts at, and what AddCreate adds to it for this
   // session: a frame can be sized without encoding it.
   static constexpr size_t kFrameOverhead = 96;
-  static size_t CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext);
+  // `half_nat4`: as set_half_nat4 on the encoder that will send it.
+  static size_t CreateBytes(const SessionRecord& r, const NatInfo* nat, const ExtensionList* ext,
+                            bool half_nat4 = false);
+  // Whether `nat` goes as a Nat4: both sides IPv4; with half_nat4 (1.5) a
+  // side may be untranslated instead (0.0.0.0 stands for it, so a side
+  // that is 0.0.0.0 itself goes as a Nat6).
+  static bool FitsNat4(const NatInfo& nat, bool half_nat4);
   // Builds the frame; the bytes stay valid until the next Reset/Finish.
   std::span<const uint8_t> FinishBatch(const BatchHeader& h);
 
@@ -70,6 +76,7 @@ class DeltaEncoder {
   std::vector<wire::ConntrackUpdate> conntrack_updates_;
   bool compact_conntrack_ = false;
   bool half_nat4_ = false;
+  bool nat4_untranslated_ = false;  // this batch has a Nat4 with a side left untranslated
   uint8_t blade_workers_ = 1;
   std::vector<wire::Nat4> nat4_;
   std::vector<wire::Nat6> nat6_;

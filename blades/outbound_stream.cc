@@ -39,6 +39,9 @@ void OutboundStream::Restart(const char* reason) {
                         << ")";
   counters_.bulk_syncs_started.Add();
   bulk_sync_ = true;
+  // The mirror may be another release now (rolled back): nothing newer
+  // than 1.0 goes to it until its next ack says what it reads.
+  mirror_schema_minor_ = 0;
   snap_cursor_ = 0;
   snap_begin_pending_ = true;
   live_turn_ = false;
@@ -94,7 +97,7 @@ void OutboundStream::CutBulkSync(FrameCut& cut) {
     const SessionRecord& r = owned_.rec(snap_cursor_);
     if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
       bytes += DeltaEncoder::CreateBytes(r, (r.bits & kHasNat) ? owned_.nat(snap_cursor_) : nullptr,
-                                         owned_.extensions(snap_cursor_));
+                                         owned_.extensions(snap_cursor_), mirror_schema_minor_ >= 5);
     }
     ++snap_cursor_;
   }

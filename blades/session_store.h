@@ -116,14 +116,12 @@ class SessionStore {
   }
 
   const NatInfo* nat(uint32_t id) const;
-  // A side at 0.0.0.0 is stored as untranslated (IpAddr{}), as conntrack's
-  // mapping has it: one form, so a Nat4's 0 means the same on both ends.
+  // (IpAddr{} is a side left untranslated; 0.0.0.0 is an address, e.g. a
+  // DHCP client's source with its port translated.)
   void set_nat(uint32_t id, const NatInfo& n) {
     NatSlot& s = nat_.At(id);
     s.nat = n;
     s.set = true;
-    if (s.nat.snat_ip == IpAddr::V4(0)) s.nat.snat_ip = IpAddr{};
-    if (s.nat.dnat_ip == IpAddr::V4(0)) s.nat.dnat_ip = IpAddr{};
   }
   void clear_nat(uint32_t id) {
     if (NatSlot* s = nat_.Peek(id)) s->set = false;

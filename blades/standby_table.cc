@@ -137,10 +137,13 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
     rx[static_cast<int>(SyncOp::kUpdate)][li].Add(b.conntrack_updates()->size());
     for (const wire::ConntrackUpdate* u : *b.conntrack_updates()) ApplyUpdate(*u);
   }
+  // From an owner of 1.5 or later a Nat4's 0.0.0.0 is a side left
+  // untranslated (it sends an address of 0.0.0.0 in a Nat6); before, the address.
+  const bool half_nat4 = b.schema_minor() >= 5;
+  const auto nat4_side = [half_nat4](uint32_t a) { return half_nat4 && a == 0 ? IpAddr{} : IpAddr::V4(a); };
   auto apply_nat4 = [&](const wire::Nat4& n) {
     if (!store_.is_live(n.id())) return;
-    // 0.0.0.0: that side untranslated (1.5; set_nat stores it so either way).
-    NatInfo info{IpAddr::V4(n.snat_ip()), IpAddr::V4(n.dnat_ip()), n.snat_port(), n.dnat_port()};
+    NatInfo info{nat4_side(n.snat_ip()), nat4_side(n.dnat_ip()), n.snat_port(), n.dnat_port()};
     store_.Mutate(n.id(), [&](SessionRecord& r) {
       store_.set_nat(n.id(), info);
       r.bits |= kHasNat;

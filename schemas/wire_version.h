@@ -16,7 +16,10 @@
 //        blade-workers above 1)
 //   1.5  NAT with one side untranslated (source NAT only, destination NAT
 //        only) of IPv4 sessions in a Nat4, 0.0.0.0 for that side, to
-//        mirrors of 1.5 or later (a Nat6 before: 40 bytes instead of 16)
+//        mirrors of 1.5 or later (a Nat6 before: 40 bytes instead of 16);
+//        such a batch says its minor version, so a mirror reads a Nat4's
+//        0.0.0.0 as untranslated only from an owner of 1.5 or later (an
+//        address of 0.0.0.0 goes in a Nat6 from then on)
 #pragma once
 
 #include <cstdint>

@@ -98,7 +98,8 @@ def with_bladesync(make, topo, standby=False, preload=0):
                                          capture_output=True, text=True, check=True).stdout)["entries"]
         preloaded = [e for e in dump if e["key"].startswith("tcp 10.200.")]
         assert len(preloaded) == preload, "B's kernel has %d of the %d preloaded entries" % (len(preloaded), preload)
-        wrong = [e for e in preloaded if e["reply_dst"] != "203.0.113.1" or not e["reply_src"].startswith("10.201.")]
+        wrong = [e for e in preloaded if e["reply_dst"] != "203.0.113.1" or not e["reply_src"].startswith("10.201.")
+                 or e["reply_sport"] != 443 or e["reply_dport"] < 1024]
         assert not wrong, "entries not masqueraded as on A (%d), e.g. %s" % (len(wrong), wrong[:2])
     server, client = start_flows(topo, duration=9)
     try:

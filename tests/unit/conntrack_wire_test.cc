@@ -289,13 +289,30 @@ TEST_F(ConntrackStream, HalfNatGoesAsNat6ToAMirrorOfOneDotFour) {
   EXPECT_EQ(nat6_, 100u);
 }
 
-// 0.0.0.0 and "untranslated" are one thing in a store, so the owner's digest
-// and a mirror's agree whichever form a NAT side came in.
-TEST(ConntrackWire, AZeroNatSideIsStoredUntranslated) {
-  SessionStore s;
-  s.set_nat(3, NatInfo{IpAddr::V4(0x01020304), IpAddr::V4(0), 40000, 0});
-  EXPECT_EQ(s.nat(3)->dnat_ip, IpAddr{});
-  EXPECT_EQ(s.nat(3)->snat_ip, IpAddr::V4(0x01020304));
+// 0.0.0.0 as an address (a DHCP client's source, its port translated) is
+// not a side left untranslated: it goes as a Nat6 and the mirror holds it,
+// port and all.
+TEST_F(ConntrackStream, AZeroNatAddressIsNotTakenForUntranslated) {
+  c_.RunFor(milliseconds(300));
+  const ConntrackState c = Established(3000);
+  SessionFacts f = TcpFacts(3000);
+  f.flags = ConntrackSessionFlags(c.status);
+  const ExtensionList ext{EncodeConntrack(c)};
+  const NatInfo nat{IpAddr::V4(0), IpAddr{}, 1068, 0};
+  const uint32_t id = owner().CreateSession(f, SessionState{kTcpEstablished, f.flags, 432000}, &nat, &ext);
+  ASSERT_NE(id, kNoSession);
+  c_.RunFor(milliseconds(300));
+  std::string why;
+  EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
+  EXPECT_EQ(nat4_, 0u);
+  EXPECT_EQ(nat6_, 1u);
+  const StandbyTable* m = c_.blade(2, 1).standby(1);
+  const std::optional<uint32_t> mid = m->store().Find(f.key);
+  ASSERT_TRUE(mid.has_value());
+  ASSERT_NE(m->store().nat(*mid), nullptr);
+  EXPECT_EQ(m->store().nat(*mid)->snat_ip, IpAddr::V4(0));
+  EXPECT_EQ(m->store().nat(*mid)->snat_port, 1068);
+  EXPECT_EQ(m->store().nat(*mid)->dnat_ip, IpAddr{});
 }
 
 // Forged compact deltas, at the stream's next number (as a hostile peer

@@ -106,19 +106,40 @@ TEST(DeltaCodec, CreateBytesIsWhatAddCreateAdds) {
   const ExtensionList ext{EncodeGtpTunnel(GtpTunnel{})};
   const NatInfo nat4{IpAddr::V4(0xcb007101), IpAddr::V4(0xc6336402), 1025, 443};
   const NatInfo nat6{IpAddr::V6(0x20010db8ffff0000ULL, 1), IpAddr::V6(0x20010db800000000ULL, 2), 1025, 443};
+  const NatInfo snat_only{IpAddr::V4(0xcb007101), IpAddr{}, 1025, 0};
+  const NatInfo zero_address{IpAddr::V4(0), IpAddr{}, 1068, 0};
   struct Case {
     const SessionRecord* r;
     const NatInfo* nat;
     const ExtensionList* ext;
   };
-  for (const Case& c : {Case{&v4, nullptr, nullptr}, Case{&v6, nullptr, nullptr}, Case{&v4, &nat4, nullptr},
-                        Case{&v6, &nat6, nullptr}, Case{&gtp, nullptr, &ext}, Case{&v4, nullptr, &ext}}) {
-    DeltaEncoder enc;
-    enc.Reset();
-    ASSERT_EQ(enc.approx_bytes(), DeltaEncoder::kFrameOverhead);
-    enc.AddCreate(7, *c.r, c.nat, false, c.ext);
-    EXPECT_EQ(enc.approx_bytes() - DeltaEncoder::kFrameOverhead, DeltaEncoder::CreateBytes(*c.r, c.nat, c.ext));
+  for (const bool half_nat4 : {false, true}) {
+    for (const Case& c : {Case{&v4, nullptr, nullptr}, Case{&v6, nullptr, nullptr}, Case{&v4, &nat4, nullptr},
+                          Case{&v6, &nat6, nullptr}, Case{&gtp, nullptr, &ext}, Case{&v4, nullptr, &ext},
+                          Case{&v4, &snat_only, nullptr}, Case{&v4, &zero_address, nullptr}}) {
+      DeltaEncoder enc;
+      enc.Reset();
+      enc.set_half_nat4(half_nat4);
+      ASSERT_EQ(enc.approx_bytes(), DeltaEncoder::kFrameOverhead);
+      enc.AddCreate(7, *c.r, c.nat, false, c.ext);
+      EXPECT_EQ(enc.approx_bytes() - DeltaEncoder::kFrameOverhead,
+                DeltaEncoder::CreateBytes(*c.r, c.nat, c.ext, half_nat4));
+    }
   }
+}
+
+// Which NAT a Nat4 carries: both sides IPv4, or from 1.5 one side left
+// untranslated (0.0.0.0 stands for it, so an address of 0.0.0.0 does not fit).
+TEST(DeltaCodec, ANat4StandsForAnUntranslatedSideOnlyFromOneDotFive) {
+  const IpAddr a = IpAddr::V4(0xcb007101), b = IpAddr::V4(0x0a000001);
+  EXPECT_TRUE(DeltaEncoder::FitsNat4(NatInfo{a, b, 1, 2}, false));
+  EXPECT_TRUE(DeltaEncoder::FitsNat4(NatInfo{a, b, 1, 2}, true));
+  EXPECT_FALSE(DeltaEncoder::FitsNat4(NatInfo{a, IpAddr{}, 1, 0}, false));
+  EXPECT_TRUE(DeltaEncoder::FitsNat4(NatInfo{a, IpAddr{}, 1, 0}, true));
+  EXPECT_TRUE(DeltaEncoder::FitsNat4(NatInfo{IpAddr{}, b, 0, 2}, true));
+  EXPECT_TRUE(DeltaEncoder::FitsNat4(NatInfo{IpAddr::V4(0), b, 68, 2}, false));  // (1.4: 0.0.0.0 is the address)
+  EXPECT_FALSE(DeltaEncoder::FitsNat4(NatInfo{IpAddr::V4(0), IpAddr{}, 1068, 0}, true));
+  EXPECT_FALSE(DeltaEncoder::FitsNat4(NatInfo{IpAddr::V6(0x20010db800000000ULL, 1), IpAddr{}, 1, 0}, true));
 }
 
 TEST(DeltaCodec, RejectsMalformedFrames) {
