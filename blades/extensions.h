@@ -148,6 +148,7 @@ class ExtensionList {
   ExtensionList(ExtensionList&& o) noexcept
       : first_(std::move(o.first_)), more_(std::move(o.more_)), n_(std::exchange(o.n_, 0)) {}
   ExtensionList& operator=(ExtensionList&& o) noexcept {
+    if (this == &o) return *this;
     first_ = std::move(o.first_);
     more_ = std::move(o.more_);
     n_ = std::exchange(o.n_, 0);
@@ -172,9 +173,11 @@ class ExtensionList {
     }
     ++n_;
   }
-  // Keeps the allocation of any more, for the next session of this id.
+  // Keeps the allocation of any more, for the next session of this id;
+  // the first's bytes go (one over the inline size holds 255 bytes).
   void clear() {
     n_ = 0;
+    first_ = Extension{};
     if (more_) more_->clear();
   }
   bool operator==(const ExtensionList& o) const {

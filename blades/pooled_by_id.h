@@ -34,9 +34,12 @@ class PooledById {
   PooledById& operator=(const PooledById&) = delete;
 
   // The id's slot, or nullptr when it never had one.
-  Slot* Peek(uint32_t id) const {
-    const size_t c = id >> kChunkBits;
-    const uint32_t ref = c < refs_.size() && refs_[c] ? (*refs_[c])[id & kChunkMask] : 0;
+  const Slot* Peek(uint32_t id) const {
+    const uint32_t ref = RefOf(id);
+    return ref ? &SlotOf(ref) : nullptr;
+  }
+  Slot* Peek(uint32_t id) {
+    const uint32_t ref = RefOf(id);
     return ref ? &SlotOf(ref) : nullptr;
   }
   // The id's slot, made if need be (a new one is Slot{}).
@@ -77,6 +80,10 @@ class PooledById {
   static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
   using Refs = std::array<uint32_t, 1u << kChunkBits>;  // pool index + 1; 0: none
   using Block = std::array<Slot, 1u << kChunkBits>;
+  uint32_t RefOf(uint32_t id) const {
+    const size_t c = id >> kChunkBits;
+    return c < refs_.size() && refs_[c] ? (*refs_[c])[id & kChunkMask] : 0;
+  }
   Slot& SlotOf(uint32_t ref) const { return (*pool_[(ref - 1) >> kChunkBits])[(ref - 1) & kChunkMask]; }
 
   std::vector<std::unique_ptr<Refs>> refs_;

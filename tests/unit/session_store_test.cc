@@ -275,6 +275,10 @@ TEST(SessionStore, ASessionsExtensionsKeepTheirOrderAndOneOfEachType) {
   EXPECT_FALSE(copy == *l);
   ExtensionList moved = std::move(copy);
   EXPECT_EQ(moved.size(), 4u);
+  ExtensionList& same = moved;
+  moved = std::move(same);  // a self-move keeps the list
+  EXPECT_EQ(moved.size(), 4u);
+  EXPECT_EQ(moved.at(1), Ext(2, 40, 2));
   EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): a moved-from list is empty
   EXPECT_EQ(copy.begin(), copy.end());
   s.clear_extensions(5);
