@@ -12,7 +12,9 @@ every entry), else plain.
 
 Each DIR holds bazel-bin/cmd/bladesync and bladesyncd (copies of a build);
 the entries come from this checkout's bladesync (bazel build //cmd:all).
-Prints each run and, per build, the median, min and max; CPU also by
+Prints each run (with each daemon's resident memory growth over the sync,
+and any thread that exited meanwhile, whose CPU would be missing) and, per
+build, the median, min and max; CPU also by
 thread (names without their digits: "page-toucher" and "page-supply" are
 the tables' memory faulted in, "blade" the sync threads, "ZMQbg/IO/"
 ZeroMQ's I/O).
@@ -61,7 +63,8 @@ def main():
             for t in trees:
                 r = one(t, n, install_args)
                 got[t].append(r)
-                print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")},
+                print("run", run + 1, t, {k: r[k] for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry",
+                                                             "rss_anon_growth_kb", "threads_gone")},
                       r["cpu_us_per_entry_by_thread"], flush=True)
     summary = {t: {k: spread([r[k] for r in rs]) for k in ("entries_per_s", "cpu_us_per_entry", "bytes_per_entry")}
                for t, rs in got.items()}

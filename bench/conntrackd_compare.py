@@ -110,6 +110,27 @@ end
 """
 
 
+def rss_anon_kb(pid):
+    """Resident anonymous memory of pid in KB (0 once it is gone)."""
+    try:
+        for line in open("/proc/%d/status" % pid):
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def thread_ids(pids):
+    out = set()
+    for p in pids:
+        try:
+            out |= {(p, t) for t in os.listdir("/proc/%d/task" % p)}
+        except OSError:
+            pass
+    return out
+
+
 def cpu_by_thread(pid):
     """CPU seconds of each thread of pid alive now, to the nanosecond
     (schedstat's time on CPU), summed by thread name without its trailing
@@ -342,14 +363,21 @@ def scale_run(system_cls, tag, n, bladesync, install_args=()):
                                      "-p", ",".join(map(str, pids))],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
-        threads0, bytes0 = threads_cpu(pids), link_bytes(topo)
+        threads0, bytes0, tids0 = threads_cpu(pids), link_bytes(topo), thread_ids(pids)
+        rss0 = [rss_anon_kb(p) for p in pids]
         t0 = time.monotonic()
         r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args, "--json"]),
                            capture_output=True, text=True)
         inject = json.loads(r.stdout)
         got, t1, _ = wait_mirrored(sysm, n, 0.05)
         time.sleep(0.5)  # acknowledgements and the last stats
-        threads1, bytes1 = threads_cpu(pids), link_bytes(topo)
+        threads1, bytes1, tids1 = threads_cpu(pids), link_bytes(topo), thread_ids(pids)
+        rss1 = [rss_anon_kb(p) for p in pids]
+        # schedstat counts threads alive at each read: one that exited in
+        # between took its CPU with it, so the figure would be short.
+        gone = len(tids0 - tids1)
+        if gone:
+            print("warning: %d threads exited during the sync: their CPU is not counted" % gone, file=sys.stderr)
         cpu0, cpu1 = sum(threads0.values()), sum(threads1.values())
         if perf:
             perf.send_signal(signal.SIGINT)
@@ -371,6 +399,8 @@ def scale_run(system_cls, tag, n, bladesync, install_args=()):
                 "bytes_per_entry": round((bytes1 - bytes0) / max(got, 1), 1),
                 "cpu_us_per_entry_by_thread": {k: round((threads1[k] - threads0.get(k, 0.0)) / max(got, 1) * 1e6, 3)
                                                for k in sorted(threads1)},
+                "threads_gone": gone,
+                "rss_anon_growth_kb": [b - a for a, b in zip(rss0, rss1)],
                 "resynced": rgot, "resync_s": round(rt1 - rt0, 3),
                 "resync_first_answer_s": round((ranswered or rt1) - rt0, 3), "resync_entries_per_s": round(rgot / (rt1 - rt0)),
                 "resync_cpu_us_per_entry": round(rcpu / max(rgot, 1) * 1e6, 2),

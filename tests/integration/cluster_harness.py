@@ -248,15 +248,17 @@ class Cluster:
             time.sleep(interval)
         raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
-    def wait_flows_synced(self, chassis=(1,), opening_s=2.0, timeout=5.0):
+    def wait_flows_synced(self, chassis=(1,), opening_s=2.0, timeout=3.0):
         """Right after traffic(): waits out the traffic source's opening of
         new flows (opening_s, its duration) and then until each chassis
         given has synced what it opened: its blades' synced count no
         longer growing over two reads 0.6 s apart (blades report every
         200 ms; up to 2% more, as flows that just changed wait for their
         next delta; fewer is flows ending), and not 0. A fixed wait was
-        right on an idle machine and short on a busy one. (timeout: well
-        inside the flows' lifetime, which the tests need left after it.)
+        right on an idle machine and short on a busy one. opening_s is the
+        traffic's duration (2 s in every caller); the timeout keeps the
+        return within 5 s of the start, leaving the flows (7 s lifetime in
+        the failover tests) the seconds a kill and takeover need.
         Returns the last status of each chassis, by chassis."""
         time.sleep(opening_s)
         last = {}
