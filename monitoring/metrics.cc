@@ -321,17 +321,17 @@ MetricFamily BuildInfoFamily(const std::string& cluster) {
   return MetricFamily{"bladesync_build_info", "Build of this bladesync process.", MetricType::Gauge, {c}};
 }
 
-std::vector<MetricFamily> TableMemoryFamilies(const std::string& cluster, const TableMemoryCounts& c) {
+std::vector<MetricFamily> TableMemoryFamilies(const std::string& cluster, const PageSupply::Counts& c) {
   Families f(cluster);
   f.Add("bladesync_table_arrays_ready_total",
         "Session table arrays (key index tables, record chunks) taken ready from the page supply.",
-        MetricType::Counter, static_cast<double>(c.ready), {});
+        MetricType::Counter, static_cast<double>(c.taken), {});
   f.Add("bladesync_table_arrays_not_ready_total",
         "Session table arrays needed before the page supply had them ready: faulted in on a sync thread.",
-        MetricType::Counter, static_cast<double>(c.not_ready), {});
+        MetricType::Counter, static_cast<double>(c.missed), {});
   f.Add("bladesync_table_memory_late_total",
         "Times a growing session table found its next array not ready and hurried the page supply.",
-        MetricType::Counter, static_cast<double>(c.late), {});
+        MetricType::Counter, static_cast<double>(c.hurries), {});
   return f.Take();
 }
 

@@ -17,6 +17,7 @@
 #include <prometheus/metric_family.h>
 
 #include "core/histogram.h"
+#include "core/page_supply.h"
 
 namespace bladesync {
 
@@ -104,15 +105,10 @@ std::vector<prometheus::MetricFamily> BuildMetricFamilies(const ChassisMetrics& 
 // bladesync_build_info{version, revision, compiler} 1 (prometheus-cpp 1.0.1 has no BuildInfo).
 prometheus::MetricFamily BuildInfoFamily(const std::string& cluster);
 
-// What the page supply (core/page_supply.h) did for this process's tables:
-// arrays taken ready, arrays asked for and not ready (the table mapped its
-// own and faulted it in on its sync thread), and times a table found its
-// ask late (the supply's thread then helped). Process-wide, not per blade.
-struct TableMemoryCounts {
-  uint64_t ready = 0;
-  uint64_t not_ready = 0;
-  uint64_t late = 0;
-};
-std::vector<prometheus::MetricFamily> TableMemoryFamilies(const std::string& cluster, const TableMemoryCounts& c);
+// What the page supply did for this process's tables (PageSupply::counts():
+// arrays taken ready, arrays asked for and not ready, that is faulted in on
+// a sync thread, and times a table found its ask late and hurried it).
+// Process-wide, not per blade.
+std::vector<prometheus::MetricFamily> TableMemoryFamilies(const std::string& cluster, const PageSupply::Counts& c);
 
 }  // namespace bladesync

@@ -413,9 +413,7 @@ Status ChassisRuntime::Start() {
       std::vector<prometheus::MetricFamily> Collect() const override {
         std::vector<prometheus::MetricFamily> f = BuildMetricFamilies(rt_->CollectMetrics());
         f.push_back(BuildInfoFamily(rt_->cfg_.cluster_label()));
-        const PageSupply::Counts counts = PageSupply::Get().counts();
-        for (prometheus::MetricFamily& t : TableMemoryFamilies(
-                 rt_->cfg_.cluster_label(), TableMemoryCounts{counts.taken, counts.missed, counts.hurries})) {
+        for (prometheus::MetricFamily& t : TableMemoryFamilies(rt_->cfg_.cluster_label(), PageSupply::Get().counts())) {
           f.push_back(std::move(t));
         }
         return f;

@@ -45,7 +45,7 @@ ChassisMetrics Sample() {
 TEST(Metrics, EverySeriesCarriesTheClusterAndEveryHelpSaysWhat) {
   std::vector<prometheus::MetricFamily> families = BuildMetricFamilies(Sample());
   families.push_back(BuildInfoFamily("east"));
-  for (prometheus::MetricFamily& t : TableMemoryFamilies("east", TableMemoryCounts{5, 2, 1})) families.push_back(std::move(t));
+  for (prometheus::MetricFamily& t : TableMemoryFamilies("east", PageSupply::Counts{5, 2, 1})) families.push_back(std::move(t));
   ASSERT_GT(families.size(), 40u);
   for (const prometheus::MetricFamily& f : families) {
     EXPECT_NE(f.help.find(' '), std::string::npos) << f.name << ": HELP '" << f.help << "' is not a sentence";
@@ -73,7 +73,7 @@ TEST(Metrics, BuildInfoCarriesTheVersionAndTheCommit) {
 // table had to fault in on its sync thread, and how often one was late.
 TEST(Metrics, TableMemoryShowsReadyNotReadyAndLate) {
   std::map<std::string, double> value;
-  for (const prometheus::MetricFamily& f : TableMemoryFamilies("east", TableMemoryCounts{5, 2, 1})) {
+  for (const prometheus::MetricFamily& f : TableMemoryFamilies("east", PageSupply::Counts{5, 2, 1})) {
     ASSERT_EQ(f.type, prometheus::MetricType::Counter) << f.name;
     ASSERT_EQ(f.metric.size(), 1u) << f.name;
     value[f.name] = f.metric[0].counter.value;
