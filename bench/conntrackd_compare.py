@@ -121,34 +121,27 @@ def rss_anon_kb(pid):
     return 0
 
 
-def thread_ids(pids):
-    out = set()
-    for p in pids:
-        try:
-            out |= {(p, t) for t in os.listdir("/proc/%d/task" % p)}
-        except OSError:
-            pass
-    return out
-
-
-def cpu_by_thread(pid):
+def cpu_by_thread(pid, tids=None):
     """CPU seconds of each thread of pid alive now, to the nanosecond
     (schedstat's time on CPU), summed by thread name without its trailing
     digits ("blade1" -> "blade", "ZMQbg/IO/0" -> "ZMQbg/IO/"). /proc's
     utime and stime count in ticks of 10 ms: over a 100k-entry sync they
-    moved each figure by up to 0.2 us per entry."""
+    moved each figure by up to 0.2 us per entry. `tids`: a set that gets
+    (pid, tid) of each thread read."""
     out = {}
     try:
-        tids = os.listdir("/proc/%d/task" % pid)
+        listed = os.listdir("/proc/%d/task" % pid)
     except OSError:
         return out
-    for tid in tids:
+    for tid in listed:
         try:
             ns = int(open("/proc/%d/task/%s/schedstat" % (pid, tid)).read().split()[0])
             name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip().rstrip("0123456789")
         except (OSError, ValueError, IndexError):
             continue
         out[name] = out.get(name, 0.0) + ns / 1e9
+        if tids is not None:
+            tids.add((pid, tid))
     return out
 
 
@@ -157,12 +150,13 @@ def cpu_seconds(pid):
 
 
 def threads_cpu(pids):
-    """cpu_by_thread over every pid, summed by name."""
-    out = {}
+    """cpu_by_thread over every pid, summed by name, and the (pid, tid)
+    of every thread read."""
+    out, tids = {}, set()
     for p in pids:
-        for k, v in cpu_by_thread(p).items():
+        for k, v in cpu_by_thread(p, tids).items():
             out[k] = out.get(k, 0.0) + v
-    return out
+    return out, tids
 
 
 def link_bytes(topo):
@@ -363,7 +357,7 @@ def scale_run(system_cls, tag, n, bladesync, install_args=()):
                                      "-p", ",".join(map(str, pids))],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
-        threads0, bytes0, tids0 = threads_cpu(pids), link_bytes(topo), thread_ids(pids)
+        (threads0, tids0), bytes0 = threads_cpu(pids), link_bytes(topo)
         rss0 = [rss_anon_kb(p) for p in pids]
         t0 = time.monotonic()
         r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args, "--json"]),
@@ -371,7 +365,7 @@ def scale_run(system_cls, tag, n, bladesync, install_args=()):
         inject = json.loads(r.stdout)
         got, t1, _ = wait_mirrored(sysm, n, 0.05)
         time.sleep(0.5)  # acknowledgements and the last stats
-        threads1, bytes1, tids1 = threads_cpu(pids), link_bytes(topo), thread_ids(pids)
+        (threads1, tids1), bytes1 = threads_cpu(pids), link_bytes(topo)
         rss1 = [rss_anon_kb(p) for p in pids]
         # schedstat counts threads alive at each read: one that exited in
         # between took its CPU with it, so the figure would be short.
