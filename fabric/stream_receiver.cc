@@ -34,7 +34,7 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
                               << " restarted (epoch " << epoch_ << " -> " << epoch << ")";
         sink_.NewIncarnation(epoch, state_ == State::kInStep || gave_up_);
       }
-      if (epoch != epoch_) gap_to_ = 0;
+      if (epoch != epoch_) gap_to_ = suspect_to_ = 0;
       epoch_ = epoch;
       sink_.BeginReset(f);
       ClearBuffered();
@@ -42,6 +42,7 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
       caught_up_ = now;
       // Live frames dropped while we waited for this reset are NACKed next.
       if (gap_to_ <= seq) gap_to_ = 0;
+      if (suspect_to_ <= seq) suspect_to_ = 0;
       if (state_ != State::kResetting) {
         reset_began_ = now;
         reset_retries_ = 0;
@@ -58,7 +59,7 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
       epoch_ = epoch;
       state_ = State::kNeedReset;
       sink_.Forget();
-      gap_to_ = 0;
+      gap_to_ = suspect_to_ = 0;
     }
     gap_to_ = std::max<uint64_t>(gap_to_, seq + f.h.seq_count);
     if (now - last_reset_request_ >= opts_.retransmit_timeout) {
@@ -69,6 +70,7 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
   }
 
   if (f.h.seq_count == 0) return OnKeepAlive(f, link, now);
+  data_link_ = link;
   if (seq + f.h.seq_count <= next_seq_) {
     Drop(StreamDrop::kDuplicate);
     ++frames_since_ack_;  // ack again so the sender stops resending
@@ -107,6 +109,7 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
     }
     // Nor is a gap past `seq` (a forged keep-alive's): left open, it would
     // be NACKed, and keep the blade awake, for ever.
+    if (suspect_to_ > seq) suspect_to_ = seq;
     if (gap_to_ > seq) {
       if (reorder_.empty()) {
         gap_to_ = seq > next_seq_ ? seq : 0;
@@ -132,7 +135,12 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
       return ResetInDoubt(link, why);
     }
   }
-  if (seq > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2) {
+  if (seq > next_seq_ && data_link_ && link != *data_link_ && gap_to_ <= next_seq_) {
+    // The keep-alive goes on both links: this copy may have overtaken the
+    // frames before it, still queued on the data link (OnTick NACKs if so).
+    if (suspect_to_ <= next_seq_) suspect_since_ = now;
+    suspect_to_ = std::max(suspect_to_, seq);
+  } else if (seq > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2) {
     gap_to_ = seq;
     SendAck(link, false);
   } else if (frames_since_ack_ > 0 ||
@@ -244,7 +252,7 @@ void StreamReceiver::ResetInDoubt(Link link, const std::string& why) {
                         << "); asking for a bulk sync";
   state_ = State::kNeedReset;  // the payload keeps what it holds until the reset replaces it
   ClearBuffered();
-  gap_to_ = 0;
+  gap_to_ = suspect_to_ = 0;
   last_reset_request_ = loop_.Now();
   SendAck(link, true);
 }
@@ -284,7 +292,8 @@ void StreamReceiver::SendAck(Link link, bool reset_request) {
 
 Nanos StreamReceiver::next_due() const {
   if (frames_since_ack_ > 0 || !reorder_.empty() || gap_to_ > next_seq_) return kLongAgo;
-  const Nanos due = sink_.housekeeping_due();
+  Nanos due = sink_.housekeeping_due();
+  if (suspect_to_ > next_seq_) due = std::min(due, suspect_since_ + opts_.retransmit_timeout / 2);
   if (state_ == State::kResetting) {
     // Its frames wake the owner as they come; a reset that stopped coming
     // is asked again at its timeout, and once given up waits for nothing.
@@ -297,6 +306,12 @@ Nanos StreamReceiver::next_due() const {
 void StreamReceiver::OnTick(Nanos now) {
   const bool payload_due = sink_.Housekeeping(now);
   const Link link = links_.active();
+  if (suspect_to_ <= next_seq_) {
+    suspect_to_ = 0;
+  } else if (now - suspect_since_ >= opts_.retransmit_timeout / 2) {
+    gap_to_ = std::max(gap_to_, suspect_to_);  // still open: a real gap
+    suspect_to_ = 0;
+  }
   if (state_ == State::kResetting && now - reset_began_ > opts_.reset_timeout) {
     if (reset_retries_ < opts_.reset_retries) {
       ++reset_retries_;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,12 @@ class StreamReceiver {
   uint32_t epoch_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t gap_to_ = 0;            // a NACK for [next_seq_, gap_to_) is out
+  // A gap only a keep-alive on the other link than the data's showed: its
+  // frames may still be queued on the data link, so it is NACKed once it
+  // stays open for half a retransmit timeout.
+  uint64_t suspect_to_ = 0;
+  Nanos suspect_since_{0};
+  std::optional<Link> data_link_;  // the link of the last data frame
   Nanos heard_{kLongAgo};          // last frame of epoch_ taken
   Nanos caught_up_{0};             // last time the sender's stream was at or past next_seq_
   int summary_mismatches_ = 0;     // idle summaries in a row that differ from what the payload holds
