@@ -217,7 +217,11 @@ std::span<const uint8_t> DeltaEncoder::FinishBatch(const BatchHeader& h) {
   b.add_schema_major(kWireSchemaMajor);  // 1 costs nothing: the default is not sent
   // A Nat4 with an untranslated side (0.0.0.0) needs the reader told that
   // this is 1.5 or later; other frames cost nothing more for it.
-  if (nat4_untranslated_) b.add_schema_minor(kWireSchemaMinor);
+  // So does a summary: its digest is comparable only with a mirror's of
+  // the same kind (1.6).
+  if (nat4_untranslated_ || (h.flags & static_cast<uint8_t>(wire::BatchFlags::Summary))) {
+    b.add_schema_minor(kWireSchemaMinor);
+  }
   if (h.bulk_sync_slots) b.add_bulk_sync_slots(h.bulk_sync_slots);
   if (blade_workers_ != 1) b.add_blade_workers(blade_workers_);
   if (h.owner_sessions) b.add_owner_sessions(h.owner_sessions);

@@ -1,6 +1,7 @@
 #include "blades/outbound_stream.h"
 
 #include "core/log.h"
+#include "schemas/wire_version.h"
 
 namespace bladesync {
 
@@ -197,7 +198,9 @@ std::span<const uint8_t> OutboundStream::Build(const FrameCut& cut, const Stream
 
 std::span<const uint8_t> OutboundStream::BuildKeepAlive(const StreamHeader& h, bool summary) {
   BatchHeader b = Wire(h);
-  if (summary && summaries_) {  // everything synced went out and was acked: the mirror must hold exactly this
+  // Everything synced went out and was acked: the mirror must hold exactly
+  // this. Not to a mirror before 1.6: its digest is of another kind.
+  if (summary && summaries_ && mirror_schema_minor_ >= kDigestSchemaMinor) {
     b.flags |= kStreamSummary;
     b.owner_sessions = owned_.counted();
     b.owner_digest = owned_.digest();

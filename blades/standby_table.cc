@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "core/log.h"
+#include "schemas/wire_version.h"
 
 namespace bladesync {
 
@@ -49,6 +50,7 @@ void StandbyTable::OnBatch(const wire::DeltaBatch& b, Link link, std::span<const
   f.h.send_time_ns = b.send_time_ns();
   f.summary_count = b.owner_sessions();
   f.summary_digest = b.owner_digest();
+  f.summary_has_digest = b.schema_minor() >= kDigestSchemaMinor;
   f.reset_size = b.bulk_sync_slots();
   in_->OnFrame(f, link, frame);
 }
@@ -77,7 +79,8 @@ void StandbyTable::InStep(Nanos took) {
 }
 
 std::string StandbyTable::Mismatch(const StreamFrame& f) {
-  if (store_.live() == f.summary_count && store_.digest() == f.summary_digest) return {};
+  if (store_.live() == f.summary_count && (!f.summary_has_digest || store_.digest() == f.summary_digest)) return {};
+  if (store_.live() == f.summary_count) return "this mirror's digest differs from its owner's";
   return "this mirror holds " + std::to_string(store_.live()) + " sessions, its owner " +
          std::to_string(f.summary_count);
 }

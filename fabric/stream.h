@@ -45,6 +45,7 @@ struct StreamFrame {
   // A summary keep-alive's claim about the sender's payload (opaque here).
   uint64_t summary_count = 0;
   uint64_t summary_digest = 0;
+  bool summary_has_digest = true;  // false: the digest is of another kind, only the count counts
   // A kBegin frame's size hint for the payload (opaque here).
   uint64_t reset_size = 0;
 };

@@ -20,11 +20,18 @@
 //        such a batch says its minor version, so a mirror reads a Nat4's
 //        0.0.0.0 as untranslated only from an owner of 1.5 or later (an
 //        address of 0.0.0.0 goes in a Nat6 from then on)
+//   1.6  the digest mixes a session's extension bytes eight at a time (a
+//        byte at a time before); an owner sends summary keep-alives only
+//        to mirrors of 1.6 or later and says its minor version on them, so
+//        a mirror compares a summary's digest only with an owner's of the
+//        same kind (counts alone across 1.5 and 1.6)
 #pragma once
 
 #include <cstdint>
 
 namespace bladesync {
+// The first minor version whose digest (SessionStore::RecordHash) is this one.
+inline constexpr uint16_t kDigestSchemaMinor = 6;
 inline constexpr uint16_t kWireSchemaMajor = 1;
-inline constexpr uint16_t kWireSchemaMinor = 5;
+inline constexpr uint16_t kWireSchemaMinor = 6;
 }  // namespace bladesync

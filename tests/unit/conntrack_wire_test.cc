@@ -6,6 +6,8 @@
 // same session, extension byte for byte.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "blades/delta_codec.h"
 #include "blades/extensions.h"
 #include "schemas/wire_version.h"
@@ -159,6 +161,32 @@ TEST(ConntrackWire, WhatTheCompactFormCannotCarryGoesAsBefore) {
   }
 }
 
+// The mirror's (chassis 2) acks say schema minor `minor` (0: none, as
+// 0.3.0 and older).
+void RewriteMirrorAcks(SimBlades& c, uint16_t minor) {
+  c.net().set_rewrite([minor](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
+    if (from.chassis != 2) return;
+    const wire::Ack* a = wire::GetFrame(bytes.data())->msg_as_Ack();
+    if (!a || a->schema_minor() == minor) return;
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<wire::Query> q;
+    if (a->queries()) for (const wire::Query* x : *a->queries()) q.push_back(*x);
+    auto qv = q.empty() ? 0 : fbb.CreateVectorOfStructs(q);
+    wire::AckBuilder b(fbb);
+    b.add_from(a->from());
+    b.add_owner_chassis(a->owner_chassis());
+    b.add_owner_epoch(a->owner_epoch());
+    b.add_next_seq(a->next_seq());
+    b.add_nack_from(a->nack_from());
+    b.add_nack_to(a->nack_to());
+    b.add_flags(a->flags());
+    b.add_echo_send_time_ns(a->echo_send_time_ns());
+    if (minor) b.add_schema_minor(minor);
+    if (!qv.IsNull()) b.add_queries(qv);
+    bytes = FrameBytes(fbb, wire::Message::Ack, b.Finish());
+  });
+}
+
 // Two chassis of one blade: the owner's kernel sessions reach the mirror.
 class ConntrackStream : public ::testing::Test {
  protected:
@@ -176,29 +204,7 @@ class ConntrackStream : public ::testing::Test {
     });
   }
   // The mirror's acks say schema minor `minor` (0: none, as 0.3.0 and older).
-  void MirrorAcksAs(uint16_t minor) {
-    c_.net().set_rewrite([minor](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
-      if (from.chassis != 2) return;
-      const wire::Ack* a = wire::GetFrame(bytes.data())->msg_as_Ack();
-      if (!a || a->schema_minor() == minor) return;
-      flatbuffers::FlatBufferBuilder fbb;
-      std::vector<wire::Query> q;
-      if (a->queries()) for (const wire::Query* x : *a->queries()) q.push_back(*x);
-      auto qv = q.empty() ? 0 : fbb.CreateVectorOfStructs(q);
-      wire::AckBuilder b(fbb);
-      b.add_from(a->from());
-      b.add_owner_chassis(a->owner_chassis());
-      b.add_owner_epoch(a->owner_epoch());
-      b.add_next_seq(a->next_seq());
-      b.add_nack_from(a->nack_from());
-      b.add_nack_to(a->nack_to());
-      b.add_flags(a->flags());
-      b.add_echo_send_time_ns(a->echo_send_time_ns());
-      if (minor) b.add_schema_minor(minor);
-      if (!qv.IsNull()) b.add_queries(qv);
-      bytes = FrameBytes(fbb, wire::Message::Ack, b.Finish());
-    });
-  }
+  void MirrorAcksAs(uint16_t minor) { RewriteMirrorAcks(c_, minor); }
   // n masqueraded sessions (source NAT only, as conntrack maps them: the
   // destination side untranslated) and n with destination NAT only.
   void CreateHalfNat(uint32_t n) {
@@ -235,6 +241,76 @@ class ConntrackStream : public ::testing::Test {
   SimBlades c_;
   uint64_t compact_ = 0, extensions_ = 0, nat4_ = 0, nat6_ = 0;
 };
+
+// The owner's (chassis 1) summary keep-alives, their digest and minor
+// version rewritten by `f`.
+void RewriteSummaries(SimBlades& c, std::function<void(uint64_t& digest, uint16_t& minor)> f) {
+  c.net().set_rewrite([f](NodeId from, NodeId, std::vector<uint8_t>& bytes) {
+    if (from.chassis != 1) return;
+    const wire::DeltaBatch* d = wire::GetFrame(bytes.data())->msg_as_DeltaBatch();
+    if (!d || !(static_cast<uint8_t>(d->flags()) & static_cast<uint8_t>(wire::BatchFlags::Summary))) return;
+    uint64_t digest = d->owner_digest();
+    uint16_t minor = d->schema_minor();
+    f(digest, minor);
+    flatbuffers::FlatBufferBuilder fbb;
+    wire::DeltaBatchBuilder b(fbb);
+    b.add_from(d->from());
+    b.add_first_seq(d->first_seq());
+    b.add_seq_count(d->seq_count());
+    b.add_send_time_ns(d->send_time_ns());
+    b.add_flags(d->flags());
+    b.add_dest_chassis(d->dest_chassis());
+    b.add_owner_sessions(d->owner_sessions());
+    b.add_owner_digest(digest);
+    if (minor) b.add_schema_minor(minor);
+    bytes = FrameBytes(fbb, wire::Message::DeltaBatch, b.Finish());
+  });
+}
+
+// Wire 1.6 changed the digest (extension bytes eight at a time): a mirror
+// of 1.5 would find every summary of a 1.6 owner wrong and resync for ever,
+// so it gets none (counts and digests are then checked by status only).
+TEST(SummaryDigest, SummariesGoOnlyToAMirrorWithTheSameDigest) {
+  for (uint16_t minor : {uint16_t{5}, kWireSchemaMinor}) {
+    SimBlades c(2, 1, 43);
+    uint64_t summaries = 0;
+    c.net().set_tap([&](NodeId from, NodeId, Link, std::span<const uint8_t> bytes) {
+      const wire::DeltaBatch* d = wire::GetFrame(bytes.data())->msg_as_DeltaBatch();
+      summaries += from.chassis == 1 && d && (static_cast<uint8_t>(d->flags()) & static_cast<uint8_t>(wire::BatchFlags::Summary));
+    });
+    if (minor != kWireSchemaMinor) RewriteMirrorAcks(c, minor);
+    for (uint32_t i = 0; i < 50; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+    c.RunFor(seconds(2));
+    std::string why;
+    EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
+    if (minor == kWireSchemaMinor) {
+      EXPECT_GT(summaries, 3u);
+    } else {
+      EXPECT_EQ(summaries, 0u) << "a summary went to a mirror of 1." << minor;
+    }
+  }
+}
+
+// A summary that does not say 1.6 (an owner of 1.5, its digest of the old
+// kind) is checked by its count alone; one that says 1.6 by its digest too.
+TEST(SummaryDigest, ComparedOnlyFromAnOwnerOfTheSameKind) {
+  for (bool says_minor : {false, true}) {
+    SimBlades c(2, 1, 44);
+    for (uint32_t i = 0; i < 50; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+    c.RunFor(milliseconds(300));
+    RewriteSummaries(c, [says_minor](uint64_t& digest, uint16_t& minor) {
+      digest ^= 1;  // another kind of digest
+      minor = says_minor ? kWireSchemaMinor : 0;
+    });
+    c.RunFor(seconds(2));
+    const uint64_t in_doubt = c.blade(2, 1).counters().bulk_syncs_in_doubt.get();
+    if (says_minor) {
+      EXPECT_GE(in_doubt, 1u) << "a wrong 1.6 digest went unnoticed";
+    } else {
+      EXPECT_EQ(in_doubt, 0u) << "a 1.5 owner's digest was compared";
+    }
+  }
+}
 
 TEST_F(ConntrackStream, AMirrorOfThisReleaseGetsTheCompactFormAndHoldsTheSameSessions) {
   c_.RunFor(milliseconds(300));  // the stream is open: the mirror acked its version

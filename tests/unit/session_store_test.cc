@@ -255,6 +255,39 @@ TEST(SessionStore, NatPerSessionCostsNoAllocationOfItsOwn) {
 
 // More than one type on a session (an embedder's own): kept in order, a
 // type set again replaced in place, copies equal, a clear keeps none.
+// The digest is on the wire (summaries, status): owner and mirror of one
+// wire version must compute the same on any host. It covers every byte of
+// a synced extension (eight at a time since 1.6) and the extension's
+// length, so a trailing zero is a change too; the pinned value catches a
+// change of the function that wire 1.6 did not announce.
+TEST(SessionStore, TheDigestCoversEachExtensionByteAndLengthAndIsPinned) {
+  auto hash = [](const Extension& e) {
+    SessionStore s(kLive);
+    s.EnsureSlot(3);
+    s.Mutate(3, [&](SessionRecord& r) {
+      r.key = K(3);
+      r.version = 7;
+      r.flags = WithApp(0, AppKind::kLinuxConntrack);
+      r.bits = kLive | kUsed;
+      s.set_extension(3, e);
+    });
+    return s.digest();
+  };
+  const Extension e = Ext(3, 1, 20);
+  EXPECT_EQ(hash(e), 0x03471d0235ce5e5cull) << std::hex << hash(e);
+  for (size_t i = 0; i < e.data.size(); ++i) {
+    Extension x{e.type, e.version, {}};
+    for (size_t j = 0; j < e.data.size(); ++j) x.data.push_back(static_cast<uint8_t>(e.data[j] ^ (i == j)));
+    EXPECT_NE(hash(x), hash(e)) << "byte " << i;
+  }
+  Extension longer = e;
+  longer.data.push_back(0);
+  EXPECT_NE(hash(longer), hash(e));
+  Extension newer = e;
+  newer.version = 2;
+  EXPECT_NE(hash(newer), hash(e));
+}
+
 TEST(SessionStore, ASessionsExtensionsKeepTheirOrderAndOneOfEachType) {
   SessionStore s;
   s.set_extension(5, Ext(1, 0, 3));
