@@ -12,8 +12,7 @@ SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {}
 
 uint32_t SessionStore::Allocate() {
   if (!free_.empty()) {
-    uint32_t id = free_.back();
-    free_.pop_back();
+    const uint32_t id = free_.Take();
     slab_.Materialize(id);  // a promoted mirror's free ids may lie in chunks never written
     return id;
   }
@@ -25,7 +24,7 @@ uint32_t SessionStore::Allocate() {
 
 void SessionStore::Release(uint32_t id) {
   assert(!(slab_[id].bits & kLive));
-  free_.push_back(id);
+  free_.Put(id);
 }
 
 void SessionStore::EnsureSlot(uint32_t id) {
@@ -126,7 +125,7 @@ void SessionStore::Clear() {
     }
   }
   slab_.clear();
-  free_.clear();
+  free_.Clear();
   index_.Clear();
   live_ = 0;
   live_by_proto_ = {};
@@ -173,7 +172,7 @@ std::string SessionStore::CheckConsistency() const {
 
 size_t SessionStore::MemoryBytes() const {
   return slab_.allocated() * sizeof(SessionRecord) + index_.MemoryBytes() +
-         free_.capacity() * sizeof(uint32_t) + nat_.MemoryBytes() +
+         free_.MemoryBytes() + nat_.MemoryBytes() +
          ext_.MemoryBytes();
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "blades/extensions.h"
+#include "blades/free_ids.h"
 #include "blades/key_index.h"
 #include "blades/pooled_by_id.h"
 #include "blades/session.h"
@@ -150,7 +151,7 @@ class SessionStore {
     nat_.swap(from.nat_);
     ext_.swap(from.ext_);
     from.Clear();
-    free_.clear();
+    free_.Clear();
     live_ = counted_ = 0;
     digest_ = 0;
     for (uint32_t id = slots(); id-- > 0;) {
@@ -163,7 +164,7 @@ class SessionStore {
         if (r.bits) r.bits = 0;  // (records of never-written chunks are read-only zeros)
         clear_nat(id);
         clear_extensions(id);
-        free_.push_back(id);
+        free_.Put(id);
       }
     }
   }
@@ -194,7 +195,7 @@ class SessionStore {
 
   uint8_t digest_bits_;
   RecordSlab slab_;
-  std::vector<uint32_t> free_;
+  FreeIds free_;
   KeyIndex index_;
   size_t live_ = 0;
   std::array<size_t, 4> live_by_proto_{};

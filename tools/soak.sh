@@ -3,7 +3,7 @@
 # failovers) with a fresh random seed per batch of cases, for a bounded time,
 # then a report of how many cases, commands and faults of each kind ran.
 # Every batch also runs the smaller properties (pickup convergence, the
-# fabric's exactly-once, election, distributor, session store) with its seed:
+# fabric's exactly-once, election, distributor, session store, free ids) with its seed:
 # CI pins their seeds, so new cases are found here.
 #   bash tools/soak.sh [SECONDS] (default 600)   CASES=200 cases per batch
 # A failure stops the soak and prints the batch's seed and RapidCheck's
@@ -15,7 +15,8 @@ seconds="${1:-600}"
 cases="${CASES:-200}"
 others=(tests/property:pickup_convergence_test tests/property:fabric_exactly_once_test tests/property:stream_exactly_once_test
         tests/property:dead_blade_property_test
-        tests/unit:election_test tests/unit:distributor_test tests/unit:session_store_test)
+        tests/unit:election_test tests/unit:distributor_test tests/unit:session_store_test
+        tests/unit:free_ids_test)
 bazel build //tests/property:cluster_stateful_test "${others[@]/#/\/\/}"
 logs=$(mktemp -d /tmp/bladesync-soak.XXXXXX)
 # A copy of each test with its shared libraries (the runfiles tree): a build
