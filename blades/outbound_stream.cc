@@ -68,9 +68,16 @@ void OutboundStream::OnAck(const wire::Ack& ack, Link link) {
   a.nack_from = ack.nack_from();
   a.nack_to = ack.nack_to();
   a.reset_request = static_cast<uint8_t>(ack.flags()) & static_cast<uint8_t>(wire::AckFlags::SyncRequest);
-  mirror_schema_minor_ = ack.schema_minor();
+  // Believed only from an ack the stream takes (Acked): a forged one
+  // saying an older minor would otherwise stop the summaries.
+  ack_schema_minor_ = ack.schema_minor();
   sender_->OnAck(a, link);
 }
+
+// A mirror's minor only rises while the stream lasts: it changes release
+// only by restarting, and its first ack then asks for a bulk sync, which
+// forgets what it read (Restart).
+void OutboundStream::Acked(Link) { mirror_schema_minor_ = std::max(mirror_schema_minor_, ack_schema_minor_); }
 
 // Alternates bulk sync chunks with live deltas so live lag stays low.
 bool OutboundStream::Cut(uint32_t budget, FrameCut& cut) {

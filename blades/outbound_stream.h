@@ -80,6 +80,7 @@ class OutboundStream final : public StreamSource {
   void Restart(const char* reason) override;
   bool drained() const override { return !bulk_sync_ && log_cursor_ == log_.end(); }
   void Dropped(StreamDrop why) override;
+  void Acked(Link link) override;
 
   enum CutKind : uint8_t { kBulkSyncCut = 0, kLiveCut = 1 };
   bool CutLive(uint32_t budget, FrameCut& cut);
@@ -101,7 +102,8 @@ class OutboundStream final : public StreamSource {
   bool snap_begin_pending_ = true;
   bool live_turn_ = false;       // during a bulk sync, a live frame goes next
   uint32_t snap_cursor_ = 0;
-  uint16_t mirror_schema_minor_ = 0;  // from its newest ack: what it reads (0 until it acked)
+  uint16_t mirror_schema_minor_ = 0;  // from its acks taken: what it reads (0 until it acked)
+  uint16_t ack_schema_minor_ = 0;     // the ack being handled says so
   uint64_t log_cursor_ = 0;      // next log entry not yet cut
   std::array<uint32_t, kOps> op_counts_{};  // deltas by op in the frame just built
   std::unique_ptr<StreamSender> sender_;

@@ -34,7 +34,10 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
                               << " restarted (epoch " << epoch_ << " -> " << epoch << ")";
         sink_.NewIncarnation(epoch, state_ == State::kInStep || gave_up_);
       }
-      if (epoch != epoch_) gap_to_ = suspect_to_ = 0;
+      if (epoch != epoch_) {
+        gap_to_ = suspect_to_ = 0;
+        data_link_.reset();
+      }
       epoch_ = epoch;
       sink_.BeginReset(f);
       ClearBuffered();
@@ -60,6 +63,7 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
       state_ = State::kNeedReset;
       sink_.Forget();
       gap_to_ = suspect_to_ = 0;
+      data_link_.reset();
     }
     gap_to_ = std::max<uint64_t>(gap_to_, seq + f.h.seq_count);
     if (now - last_reset_request_ >= opts_.retransmit_timeout) {
@@ -70,7 +74,6 @@ void StreamReceiver::OnFrame(const StreamFrame& f, Link link, std::span<const ui
   }
 
   if (f.h.seq_count == 0) return OnKeepAlive(f, link, now);
-  data_link_ = link;
   if (seq + f.h.seq_count <= next_seq_) {
     Drop(StreamDrop::kDuplicate);
     ++frames_since_ack_;  // ack again so the sender stops resending
@@ -135,12 +138,19 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
       return ResetInDoubt(link, why);
     }
   }
-  if (seq > next_seq_ && data_link_ && link != *data_link_ && gap_to_ <= next_seq_) {
+  const bool other_link = seq > next_seq_ && data_link_ && link != *data_link_ && gap_to_ <= next_seq_;
+  if (other_link) {
     // The keep-alive goes on both links: this copy may have overtaken the
     // frames before it, still queued on the data link (OnTick NACKs if so).
-    if (suspect_to_ <= next_seq_) suspect_since_ = now;
+    // Timed from when our position first went unexplained, so a replayed
+    // keep-alive that clears the suspicion cannot put the NACK off.
+    if (suspect_to_ <= next_seq_ && suspect_at_ != next_seq_) {
+      suspect_since_ = now;
+      suspect_at_ = next_seq_;
+    }
     suspect_to_ = std::max(suspect_to_, seq);
-  } else if (seq > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2) {
+  }
+  if (!other_link && seq > next_seq_ && now - last_nack_ >= opts_.retransmit_timeout / 2) {
     gap_to_ = seq;
     SendAck(link, false);
   } else if (frames_since_ack_ > 0 ||
@@ -153,6 +163,7 @@ void StreamReceiver::OnKeepAlive(const StreamFrame& f, Link link, Nanos now) {
 
 void StreamReceiver::OnAhead(const StreamFrame& f, Link link, std::span<const uint8_t> frame) {
   Buffer(f, frame);
+  data_link_ = link;
   gap_to_ = reorder_.empty() ? std::max(gap_to_, f.h.first_seq) : reorder_.begin()->first;
   if (loop_.Now() - last_nack_ >= opts_.retransmit_timeout / 2) SendAck(link, false);
 }
@@ -164,6 +175,7 @@ void StreamReceiver::ApplyInOrder(const StreamFrame& f, std::span<const uint8_t>
 
 void StreamReceiver::ApplyOne(const StreamFrame& f, std::span<const uint8_t> frame, Link link) {
   sink_.Apply(f, frame, link);
+  data_link_ = link;
   next_seq_ = f.h.first_seq + f.h.seq_count;
   const Nanos now = loop_.Now();
   caught_up_ = now;

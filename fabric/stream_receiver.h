@@ -138,7 +138,8 @@ class StreamReceiver {
   // stays open for half a retransmit timeout.
   uint64_t suspect_to_ = 0;
   Nanos suspect_since_{0};
-  std::optional<Link> data_link_;  // the link of the last data frame
+  uint64_t suspect_at_ = UINT64_MAX;  // next_seq_ when suspect_since_ was set
+  std::optional<Link> data_link_;     // the link of the last data frame applied or buffered
   Nanos heard_{kLongAgo};          // last frame of epoch_ taken
   Nanos caught_up_{0};             // last time the sender's stream was at or past next_seq_
   int summary_mismatches_ = 0;     // idle summaries in a row that differ from what the payload holds

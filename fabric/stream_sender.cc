@@ -103,6 +103,7 @@ void StreamSender::OnAck(const StreamAck& ack, Link link) {
     return;
   }
   links_.OnReceive(link, now);
+  source_.Acked(link);
   if (ack.next_seq >= acked_) doubt_since_ = Nanos(0);
   if (ack.next_seq > acked_) acked_ = ack.next_seq;
   while (!in_flight_.empty() && in_flight_.front().first_seq + in_flight_.front().cut.seq_count <= acked_) {

@@ -45,6 +45,10 @@ class StreamSource {
   virtual bool drained() const = 0;
   // An ack that cannot be true was dropped.
   virtual void Dropped(StreamDrop why) {}
+  // An ack was taken (of this stream's epoch, its position plausible),
+  // before the frames it lets go are cut: what the receiver's ack says
+  // about itself may be believed from here on.
+  virtual void Acked(Link link) {}
 };
 
 class StreamSender {

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "blades/packet_path.h"
+#include "schemas/wire_version.h"
 #include "tests/support/forged_frames.h"
 #include "tests/support/sim_chassis_cluster.h"
 
@@ -157,6 +158,57 @@ TEST_F(ForgedDeltas, ForgedAckCannotLoseUnappliedDeltas) {
   std::string why;
   EXPECT_TRUE(c_.MirrorsMatch(&why)) << why;
   EXPECT_EQ(mirror().standby(1)->store().live(), 400u);
+}
+
+// An ack saying the mirror reads an older wire minor (1.5) stopped the
+// owner's summaries (1.6 sends them only to mirrors of its digest), and
+// with them the mirror's check of what it holds: forged, of another epoch
+// (which the stream refuses) or of the stream's own (an attacker reads it
+// off the wire), it changes nothing now.
+std::vector<uint8_t> AckOfMinor(wire::Origin from, uint32_t owner_epoch, uint64_t next_seq, uint16_t minor) {
+  flatbuffers::FlatBufferBuilder fbb;
+  wire::AckBuilder b(fbb);
+  b.add_from(&from);
+  b.add_owner_chassis(1);
+  b.add_owner_epoch(owner_epoch);
+  b.add_next_seq(next_seq);
+  b.add_schema_major(kWireSchemaMajor);
+  b.add_schema_minor(minor);
+  return FrameBytes(fbb, wire::Message::Ack, b.Finish());
+}
+
+TEST_F(ForgedDeltas, AnAckSayingAnOlderMinorDoesNotStopSummaries) {
+  uint64_t summaries = 0;
+  c_.net().set_tap([&](NodeId from, NodeId, Link, std::span<const uint8_t> bytes) {
+    const wire::DeltaBatch* d = wire::GetFrame(bytes.data())->msg_as_DeltaBatch();
+    summaries += from.chassis == 1 && d && (static_cast<uint8_t>(d->flags()) & static_cast<uint8_t>(wire::BatchFlags::Summary));
+  });
+  for (int i = 0; i < 250; ++i) {
+    ToOwner(AckOfMinor(Mirror(), 0xdeadbeef, 0, 5));
+    ToOwner(AckOfMinor(Mirror(), owner().config().epoch, 0, 5), Link::kM2);
+    c_.RunFor(milliseconds(20));
+  }
+  EXPECT_GT(summaries, 10u) << "forged acks stopped the owner's summaries";
+  ExpectMirrorFollows();
+}
+
+// A gap that only the other link's keep-alive shows is NACKed after half a
+// retransmit timeout; a keep-alive at the mirror's own position, replayed
+// more often than that, must not keep putting the NACK off.
+TEST_F(ForgedDeltas, AReplayedKeepAliveDoesNotPutAGapsNackOff) {
+  c_.net().faults().jitter = Nanos(0);
+  c_.net().faults().drop = 1.0;  // the next frames are lost, keep-alives too
+  for (uint32_t i = 1000; i < 1100; ++i) owner().CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
+  c_.RunFor(milliseconds(5));
+  c_.net().faults().drop = 0.0;
+  c_.net().Cut(1, 2, Link::kM1);  // only M2's keep-alives get through
+  const uint64_t nacks = mirror().counters().nacks_sent.get();
+  const StandbyTable* so = mirror().standby(1);
+  for (int t = 0; t < 450; ++t) {
+    if (t % 10 == 0) ToMirror(ForgedBatch(Owner(so->epoch()), 2, so->next_seq(), 0), Link::kM2);
+    c_.RunFor(milliseconds(1));
+  }
+  EXPECT_GT(mirror().counters().nacks_sent.get(), nacks);
 }
 
 // Point 6 (acks): sync requests are honoured at a bounded rate per mirror.
