@@ -5,16 +5,17 @@
 
 namespace bladesync {
 
-void FreeIds::Put(uint32_t id) {
+bool FreeIds::Put(uint32_t id) {
   const size_t w = id / 64;
   if (w >= bits_.size()) {
     bits_.resize(w + 1);
     summary_.resize(bits_.size() / 64 + 1);
   }
-  assert(!(bits_[w] >> (id % 64) & 1));
+  if (bits_[w] >> (id % 64) & 1) return false;
   bits_[w] |= uint64_t{1} << (id % 64);
   summary_[w / 64] |= uint64_t{1} << (w % 64);
   ++count_;
+  return true;
 }
 
 size_t FreeIds::WordFrom(size_t w) const {

@@ -26,8 +26,8 @@ class FreeIds {
  public:
   bool empty() const { return count_ == 0; }
   size_t size() const { return count_; }
-  // `id` becomes free (it must not be already).
-  void Put(uint32_t id);
+  // `id` becomes free; false (and nothing changes) if it was already.
+  bool Put(uint32_t id);
   // The first free id at or after the one after the last taken, else the
   // first free id; it is no longer free. Not on an empty set.
   uint32_t Take();

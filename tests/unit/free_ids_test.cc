@@ -55,6 +55,22 @@ TEST(FreeIds, WrapsAroundAndClears) {
   EXPECT_FALSE(f.contains(9));
   f.Put(3);
   EXPECT_EQ(f.Take(), 3u);
+  // Taken, given back at once: the next one after it comes first.
+  f.Put(3);
+  f.Put(8);
+  EXPECT_EQ(f.Take(), 8u);
+  EXPECT_EQ(f.Take(), 3u);
+}
+
+// Putting an id that is free already changes nothing (a release build
+// has no assert: counting it twice would make a later Take abort).
+TEST(FreeIds, PuttingAFreeIdAgainChangesNothing) {
+  FreeIds f;
+  EXPECT_TRUE(f.Put(4));
+  EXPECT_FALSE(f.Put(4));
+  EXPECT_EQ(f.size(), 1u);
+  EXPECT_EQ(f.Take(), 4u);
+  EXPECT_TRUE(f.empty());
 }
 
 }  // namespace
