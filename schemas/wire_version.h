@@ -24,7 +24,10 @@
 //        byte at a time before); an owner sends summary keep-alives only
 //        to mirrors of 1.6 or later and says its minor version on them, so
 //        a mirror compares a summary's digest only with an owner's of the
-//        same kind (counts alone across 1.5 and 1.6)
+//        same kind (a release that changes the digest again raises
+//        kDigestSchemaMinor to its own minor: its owners then send
+//        summaries only to mirrors as new, and its mirrors compare only
+//        digests of owners as new)
 #pragma once
 
 #include <cstdint>

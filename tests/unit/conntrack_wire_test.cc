@@ -273,10 +273,12 @@ void RewriteSummaries(SimBlades& c, std::function<void(uint64_t& digest, uint16_
 TEST(SummaryDigest, SummariesGoOnlyToAMirrorWithTheSameDigest) {
   for (uint16_t minor : {uint16_t{5}, kWireSchemaMinor}) {
     SimBlades c(2, 1, 43);
-    uint64_t summaries = 0;
+    uint64_t summaries = 0, saying_minor = 0;
     c.net().set_tap([&](NodeId from, NodeId, Link, std::span<const uint8_t> bytes) {
       const wire::DeltaBatch* d = wire::GetFrame(bytes.data())->msg_as_DeltaBatch();
-      summaries += from.chassis == 1 && d && (static_cast<uint8_t>(d->flags()) & static_cast<uint8_t>(wire::BatchFlags::Summary));
+      if (from.chassis != 1 || !d || !(static_cast<uint8_t>(d->flags()) & static_cast<uint8_t>(wire::BatchFlags::Summary))) return;
+      ++summaries;
+      saying_minor += d->schema_minor() == kWireSchemaMinor;  // else a 1.6 mirror compares no digest
     });
     if (minor != kWireSchemaMinor) RewriteMirrorAcks(c, minor);
     for (uint32_t i = 0; i < 50; ++i) c.blade(1, 1).CreateSession(TcpFacts(i), SessionState{kTcpEstablished, 0, 3600});
@@ -285,6 +287,7 @@ TEST(SummaryDigest, SummariesGoOnlyToAMirrorWithTheSameDigest) {
     EXPECT_TRUE(c.MirrorsMatch(&why)) << why;
     if (minor == kWireSchemaMinor) {
       EXPECT_GT(summaries, 3u);
+      EXPECT_EQ(saying_minor, summaries);
     } else {
       EXPECT_EQ(summaries, 0u) << "a summary went to a mirror of 1." << minor;
     }

@@ -253,8 +253,6 @@ TEST(SessionStore, NatPerSessionCostsNoAllocationOfItsOwn) {
   EXPECT_EQ(s.nat(5)->snat_ip, IpAddr{});
 }
 
-// More than one type on a session (an embedder's own): kept in order, a
-// type set again replaced in place, copies equal, a clear keeps none.
 // The digest is on the wire (summaries, status): owner and mirror of one
 // wire version must compute the same on any host. It covers every byte of
 // a synced extension (eight at a time since 1.6) and the extension's
@@ -288,6 +286,8 @@ TEST(SessionStore, TheDigestCoversEachExtensionByteAndLengthAndIsPinned) {
   EXPECT_NE(hash(newer), hash(e));
 }
 
+// More than one type on a session (an embedder's own): kept in order, a
+// type set again replaced in place, copies equal, a clear keeps none.
 TEST(SessionStore, ASessionsExtensionsKeepTheirOrderAndOneOfEachType) {
   SessionStore s;
   s.set_extension(5, Ext(1, 0, 3));
