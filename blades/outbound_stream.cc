@@ -105,7 +105,7 @@ void OutboundStream::CutBulkSync(FrameCut& cut) {
     const SessionRecord& r = owned_.rec(snap_cursor_);
     if ((r.bits & (kLive | kSynced)) == (kLive | kSynced)) {
       bytes += DeltaEncoder::CreateBytes(r, (r.bits & kHasNat) ? owned_.nat(snap_cursor_) : nullptr,
-                                         owned_.extensions(snap_cursor_), mirror_schema_minor_ >= 5);
+                                         owned_.extensions(snap_cursor_), mirror_schema_minor_ >= kHalfNat4SchemaMinor);
     }
     ++snap_cursor_;
   }
@@ -139,8 +139,8 @@ bool OutboundStream::CutLive(uint32_t budget, FrameCut& cut) {
 void OutboundStream::Encode(const FrameCut& cut) {
   DeltaEncoder& enc = encoder_;
   enc.Reset();
-  enc.set_compact_conntrack(mirror_schema_minor_ >= 2);
-  enc.set_half_nat4(mirror_schema_minor_ >= 5);
+  enc.set_compact_conntrack(mirror_schema_minor_ >= kCompactConntrackSchemaMinor);
+  enc.set_half_nat4(mirror_schema_minor_ >= kHalfNat4SchemaMinor);
   op_counts_.fill(0);
   if (cut.kind == kBulkSyncCut) {
     for (uint64_t id = cut.begin; id < cut.end && id < owned_.slots(); ++id) {

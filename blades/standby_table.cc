@@ -142,7 +142,7 @@ void StandbyTable::ApplyBatch(const wire::DeltaBatch& b, Link link) {
   }
   // From an owner of 1.5 or later a Nat4's 0.0.0.0 is a side left
   // untranslated (it sends an address of 0.0.0.0 in a Nat6); before, the address.
-  const bool half_nat4 = b.schema_minor() >= 5;
+  const bool half_nat4 = b.schema_minor() >= kHalfNat4SchemaMinor;
   const auto nat4_side = [half_nat4](uint32_t a) { return half_nat4 && a == 0 ? IpAddr{} : IpAddr::V4(a); };
   auto apply_nat4 = [&](const wire::Nat4& n) {
     if (!store_.is_live(n.id())) return;

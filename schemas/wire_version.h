@@ -33,6 +33,11 @@
 #include <cstdint>
 
 namespace bladesync {
+// The first minor version that reads each addition (what a mirror's acks
+// must say before an owner sends it, and what an owner's batch must say
+// before a mirror reads it so).
+inline constexpr uint16_t kCompactConntrackSchemaMinor = 2;
+inline constexpr uint16_t kHalfNat4SchemaMinor = 5;
 // The first minor version whose digest (SessionStore::RecordHash) is this one.
 inline constexpr uint16_t kDigestSchemaMinor = 6;
 inline constexpr uint16_t kWireSchemaMajor = 1;
