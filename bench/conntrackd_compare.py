@@ -354,9 +354,11 @@ def scale_run(system_cls, tag, n, bladesync, install_args=(), warm=False):
     try:
         sysm.start()
         pids = sysm.pids()
+        def install():
+            return subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args,
+                                                       "--json"]), capture_output=True, text=True)
         if warm:
-            subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args, "--json"]),
-                           capture_output=True, text=True, check=True)
+            install().check_returncode()
             wait_mirrored(sysm, n, 0.05)
             subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "flush"]), capture_output=True, check=True)
             deadline = time.monotonic() + 120
@@ -373,9 +375,7 @@ def scale_run(system_cls, tag, n, bladesync, install_args=(), warm=False):
         (threads0, tids0), bytes0 = threads_cpu(pids), link_bytes(topo)
         rss0 = [rss_anon_kb(p) for p in pids]
         t0 = time.monotonic()
-        r = subprocess.run(topo.exec_args("a", [bladesync, "conntrack", "install", str(n), *install_args, "--json"]),
-                           capture_output=True, text=True)
-        inject = json.loads(r.stdout)
+        inject = json.loads(install().stdout)
         got, t1, _ = wait_mirrored(sysm, n, 0.05)
         time.sleep(0.5)  # acknowledgements and the last stats
         (threads1, tids1), bytes1 = threads_cpu(pids), link_bytes(topo)
