@@ -9,7 +9,8 @@
 // as bladesyncd runs them. Each process has one ZeroMQ I/O thread of its
 // own. Nothing is pinned: the kernel's scheduler shares the machine's cores
 // among both processes' threads, as it would two daemons on one host.
-// Every owner worker creates sessions/W sessions at once; the clock runs
+// Every owner worker creates sessions/W sessions in bursts of 1024, as
+// bladesyncd's event path hands them over (RunInBursts); the clock runs
 // from the start signal until the mirror process holds them all, in sync.
 // CPU: both processes' CPU time over that interval, per delta. The worker
 // counts alternate run by run (side by side on the same noisy machine).
@@ -107,14 +108,14 @@ void RunChild(uint8_t chassis, int workers, uint32_t per_worker, bool reserve, i
     WriteLine(out, "t0 " + std::to_string(MonotonicNs()));
     for (int w = 0; w < workers; ++w) {
       BladeAgent& a = *agents[w];
-      threads[w]->loop().Post([&a, w, per_worker] {
-        const uint32_t base = static_cast<uint32_t>(w) * per_worker;
-        for (uint32_t i = 0; i < per_worker; ++i) {
-          if (i + 8 < per_worker) a.owned().Prefetch(BenchSession(base + i + 8).key);
-          a.CreateSession(BenchSession(base + i), SessionState{kTcpSynSent, 0, 3600});
-        }
-        a.Flush();
-      });
+      const uint32_t base = static_cast<uint32_t>(w) * per_worker, end = base + per_worker;
+      RunInBursts(
+          threads[w]->loop(), a, base, end,
+          [&a, end](uint32_t i) {
+            if (i + 8 < end) a.owned().Prefetch(BenchSession(i + 8).key);
+            a.CreateSession(BenchSession(i), SessionState{kTcpSynSent, 0, 3600});
+          },
+          [] {});
     }
   } else {
     while (!all([&](BladeAgent& a) {

@@ -5,7 +5,8 @@
 //
 // (`limit` runs the single-core limit loops alone, e.g. for a profile)
 //
-// bladesync: the owner creates N sessions (or a create/update/delete mix);
+// bladesync: the owner creates N sessions (or a create/update/delete mix)
+// in bursts of 1024, going back to its loop between them as bladesyncd does;
 // the clock stops when the mirror has applied the last one. Each workload
 // runs with tables grown on demand (the default) and with
 // session-table-reserve set to N on both blades (a blade sized for its load:
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -48,16 +50,18 @@ PairResult RunPair(uint32_t n, bool mix, bool reserve) {
   const uint64_t bytes0 = p.OnOwner([&] { return a.counters().bytes_sent.get(); });
   const double cpu0 = ProcessCpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
-  // The owner's loop creates sessions in chunks, letting the loop flush.
-  p.OnOwner([&] {
-    for (uint32_t i = 0; i < n; ++i) {
-      if (i + kPrefetchAhead < n) a.owned().Prefetch(BenchSession(i + kPrefetchAhead).key);
-      const uint32_t id = a.CreateSession(BenchSession(i), SessionState{kTcpSynSent, 0, 3600});
-      if (mix && i % 3 == 1) a.ChangeState(id, SessionState{kTcpEstablished, 0, 3600});
-      if (mix && i % 3 == 2) a.DeleteSession(id, kDeleteClosed);
-    }
-    a.Flush();
-  });
+  // The owner works in bursts as bladesyncd's does (RunInBursts).
+  std::promise<void> done;
+  RunInBursts(
+      p.owner_loop(), a, 0, n,
+      [&](uint32_t i) {
+        if (i + kPrefetchAhead < n) a.owned().Prefetch(BenchSession(i + kPrefetchAhead).key);
+        const uint32_t id = a.CreateSession(BenchSession(i), SessionState{kTcpSynSent, 0, 3600});
+        if (mix && i % 3 == 1) a.ChangeState(id, SessionState{kTcpEstablished, 0, 3600});
+        if (mix && i % 3 == 2) a.DeleteSession(id, kDeleteClosed);
+      },
+      [&] { done.set_value(); });
+  done.get_future().wait();
   p.WaitMirror(mix ? n - n / 3 : n);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = ProcessCpuSeconds() - cpu0;
