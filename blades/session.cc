@@ -87,21 +87,6 @@ SessionKey SessionKey::Reversed() const {
 }
 
 
-// wyhash's shape: the addresses, read as machine words, are multiplied in
-// parallel, then folded with the ports, zone and protocol. A key's hash is
-// taken several times per synced change (index, digest, prefetch) on both
-// ends. It is the same in every process of one build, which is all the
-// index, the digests and the mirrors need.
-uint64_t SessionKey::Hash() const {
-  uint64_t w[4];
-  std::memcpy(&w[0], src.b.data(), 16);
-  std::memcpy(&w[2], dst.b.data(), 16);
-  const uint64_t rest = uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{zone} << 32 | uint64_t{proto} << 48;
-  const uint64_t a = Mum(w[0] ^ 0xa0761d6478bd642fULL, w[1] ^ 0xe7037ed1a0b428dbULL);
-  const uint64_t b = Mum(w[2] ^ 0x8ebc6af09c88c6e3ULL, w[3] ^ 0x589965cc75374cc3ULL);
-  return Mum(a ^ rest ^ 0x1d8e4e27c47d124fULL, b ^ 0xa0761d6478bd642fULL);
-}
-
 std::string SessionKey::ToString() const {
   std::ostringstream o;
   o << ProtoName(proto) << " " << src.ToString() << ":" << sport << "->" << dst.ToString() << ":"
