@@ -87,9 +87,8 @@ class SessionStore {
     f(r);
     const bool now_live = r.bits & kLive;
     const bool now_counted = Counts(id);
-    const bool same_key = old_key == r.key;
-    const uint64_t new_hash =
-        !now_live && !now_counted ? 0 : (was_live || was_counted) && same_key ? old_hash : r.key.Hash();
+    const bool same_key = (was_live || was_counted) && old_key == r.key;  // (no old key to keep otherwise)
+    const uint64_t new_hash = !now_live && !now_counted ? 0 : same_key ? old_hash : r.key.Hash();
     if (was_live && (!now_live || !same_key)) index_.Erase(id, static_cast<uint32_t>(old_hash));
     if (now_live && (!was_live || !same_key)) index_.Insert(id, static_cast<uint32_t>(new_hash));
     live_ += static_cast<size_t>(now_live) - static_cast<size_t>(was_live);
