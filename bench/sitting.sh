@@ -4,7 +4,7 @@
 # idle cost) and the Linux ones against conntrackd and keepalived. Each
 # result goes to bench/results/sitting-<date>/<name>.txt headed by its
 # command, the machine and the commit; times.txt says how long each took.
-#   sudo bash bench/sitting.sh          (about 80 minutes on 2 cores)
+#   sudo bash bench/sitting.sh          (about 45 minutes on 2 cores)
 # Needs root (network namespaces, the kernel's conntrack table) and nothing
 # else running: the figures share the machine with nobody.
 set -euo pipefail

@@ -83,6 +83,7 @@ class ZmqBladePair {
   BladeAgent& owner() { return *owner_; }
   BladeAgent& mirror() { return *mirror_; }
   AsioEventLoop& owner_loop() { return owner_thread_.loop(); }
+  Nanos link_lost_after() const { return owner_cfg_.link_lost_after(); }
 
   // What the mirror holds of the owner (call from any thread).
   size_t MirrorLive() { return OnMirror([&] { return mirror_->standby(1)->store().live(); }); }
