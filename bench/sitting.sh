@@ -21,30 +21,35 @@ bazel build -c opt //bench:all
 bins=$(mktemp -d /tmp/bladesync-sitting-bench.XXXXXX)
 find bazel-bin/bench -maxdepth 1 -type f -name '*_bench' -exec cp {} "$bins/" \;
 bazel build //cmd:all //examples:all
+bazel shutdown  # (its server would share the machine with the figures)
 rev=$(git rev-parse --short HEAD)
 [[ -z $(git status --porcelain --untracked-files=no) ]] || rev="$rev+changes"
 out=bench/results/sitting-$(date +%Y%m%d)
 mkdir -p "$out"
 # The Linux comparisons take each build's binaries from a directory of
 # their own (bazel-bin/cmd/ inside it): this commit's, copied.
-live=$(mktemp -d /tmp/bladesync-sitting.XXXXXX)
+live=/tmp/bladesync-sitting-$rev
+rm -rf "$live"
 mkdir -p "$live/bazel-bin/cmd"
 cp bazel-bin/cmd/bladesync bazel-bin/cmd/bladesyncd "$live/bazel-bin/cmd/"
 : > "$out/times.txt"
+# What each header's command needs first. The daemons are built as the
+# tests build them (.bazelrc: -O2, asserts on), as run_all.sh does.
+built="after: bazel build //cmd:all //examples:all; $live/bazel-bin/cmd/ holds copies of its bladesync and bladesyncd"
 
 step() {
   local name=$1; shift
   local file="$out/$name.txt" t0=$SECONDS
   {
     echo "\$ ${shown:-$*}"
-    echo "# commit $rev; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r), $(date -u +%FT%TZ)"
+    echo "# $built; commit $rev; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r), $(date -u +%FT%TZ)"
     "$@" 2>&1 || echo "# exit status $?"
   } > "$file"
   echo "$name $((SECONDS - t0)) s" | tee -a "$out/times.txt"
 }
 bench() {
   local name=$1; shift
-  shown="bazel run -c opt //bench:$name -- $*" step "$name" "$bins/$name" "$@"
+  built="built with bazel build -c opt //bench:$name" shown="bazel run -c opt //bench:$name -- $*" step "$name" "$bins/$name" "$@"
 }
 
 # In one process (bazel run -c opt //bench:NAME -- ARGS).
@@ -71,5 +76,5 @@ step conntrack_live_cost python3 bench/conntrack_live_cost.py --runs 5 100000 "$
 step conntrack_live_cost_warm python3 bench/conntrack_live_cost.py --runs 5 --warm 100000 "$live"
 step keepalived_compare python3 bench/keepalived_compare.py --runs 5 100000
 step keepalived_compare_fast python3 bench/keepalived_compare.py --runs 5 --fast 100000
-rm -rf "$live" "$bins"
+rm -rf "$bins"  # ($live stays: the conntrack steps name it)
 echo "sitting done: $out"
