@@ -2,8 +2,8 @@
 // mirror blade is replaced by a fresh one (a new process in the same slot),
 // which asks for a bulk sync; the clock runs from the new blade's start until
 // it holds all N and is in sync. Replacements are a link-loss interval
-// apart (1.2 s here), as the owner allows one mirror-asked resync per interval. Real ZeroMQ TCP on 127.0.0.1, each blade on
-// its own thread. The anchor, in the same run: raw ZeroMQ moving the same
+// apart (1.2 s here), as the owner allows one mirror-asked resync per
+// interval. Real ZeroMQ TCP on 127.0.0.1, each blade on its own thread. The anchor, in the same run: raw ZeroMQ moving the same
 // number of frames of the same size.
 //
 //   bazel run -c opt //bench:bulk_sync_bench -- [sessions] [runs]

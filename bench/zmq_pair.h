@@ -118,8 +118,9 @@ class ZmqBladePair {
 // An owner's work in bursts, as bladesyncd's owner meets it: the kernel
 // event path hands it up to 1024 events a wake (conntrack_source.cc), the
 // manager a packet batch of up to 512 (ingress_batch), and it goes back to
-// its loop, where the stream's acks and ZeroMQ's traffic are served. Runs fn(i) for every i in [from, to) on `loop`, kBurst at a time,
-// flushing `agent` after each burst; then `done` on the loop. (One loop
+// its loop, where the stream's acks and ZeroMQ's traffic are served. Runs
+// fn(i) for every i in [from, to) on `loop`, kBurst at a time, flushing
+// `agent` after each burst; then `done` on the loop. (One loop
 // turn for a million creates stalled the stream at its window until the
 // turn ended, so owner and mirror took turns instead of overlapping.)
 inline constexpr uint32_t kBurst = 1024;
