@@ -279,7 +279,7 @@ void BladeAgent::Flush() {
     }
     const bool was_synced = r.bits & kSynced;
     if (!was_synced) {
-      owned_.Mutate(id, [](SessionRecord& rr) { rr.bits |= kSynced; });
+      owned_.SetDigestBits(id, kSynced, 0);
       counters_.synced_sessions.Add();
     }
     Append(ChangeEntry{r.version, id, static_cast<uint8_t>(was_synced ? kOpUpdate : kOpCreate), kAllPeers, 0});
@@ -290,7 +290,7 @@ void BladeAgent::Flush() {
     const SessionRecord& r = owned_.rec(id);
     if (r.bits & kSynced) {
       Append(ChangeEntry{r.version, id, kOpDelete, kAllPeers, reason});
-      owned_.Mutate(id, [](SessionRecord& rr) { rr.bits &= static_cast<uint8_t>(~kSynced); });
+      owned_.SetDigestBits(id, 0, kSynced);
     }
     owned_.clear_nat(id);
     owned_.clear_extensions(id);

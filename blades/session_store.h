@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -96,6 +97,26 @@ class SessionStore {
     if (now_live) ++live_by_proto_[ProtoClass(r.key.proto)];
     if (now_counted) Count(id, new_hash);
     if (hook_) [[unlikely]] hook_(hook_ctx_, *this, id, old_key, was_live);
+  }
+
+  // Sets or clears bits that change neither the key nor liveness but may
+  // change whether the record counts in the digest (an owner's kSynced once
+  // its create is logged): the digest and the hook follow, without Mutate's
+  // work for the index and the live counts (an owner did that twice a create).
+  void SetDigestBits(uint32_t id, uint8_t set, uint8_t clear) {
+    SessionRecord& r = slab_[id];
+    assert(!((set | clear) & kLive));
+    const bool was_counted = Counts(id);
+    const bool now_counted = ((static_cast<uint8_t>((r.bits & ~clear) | set)) & digest_bits_) == digest_bits_;
+    if (was_counted != now_counted) {
+      const uint64_t hash = r.key.Hash();
+      if (was_counted) Uncount(id, hash);
+      r.bits = static_cast<uint8_t>((r.bits & ~clear) | set);
+      if (now_counted) Count(id, hash);
+    } else {
+      r.bits = static_cast<uint8_t>((r.bits & ~clear) | set);
+    }
+    if (hook_) [[unlikely]] hook_(hook_ctx_, *this, id, r.key, r.bits & kLive);
   }
 
   std::optional<uint32_t> Find(const SessionKey& key) const;

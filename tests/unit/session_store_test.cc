@@ -95,6 +95,44 @@ TEST(SessionStore, DigestOnlyCountsRecordsWithAllDigestBits) {
   EXPECT_EQ(s.counted(), 1u);
 }
 
+// An owner marks a logged create kSynced without Mutate: the digest and the
+// count must come out as Mutate's would, and go back out when it is cleared.
+TEST(SessionStore, SetDigestBitsCountsAsMutateWould) {
+  SessionStore by_mutate(kLive | kSynced), by_bits(kLive | kSynced);
+  NatInfo nat;
+  nat.snat_ip = IpAddr::V4(0xc0a80001);
+  nat.snat_port = 40000;
+  for (SessionStore* s : {&by_mutate, &by_bits}) {
+    for (uint32_t i = 0; i < 3; ++i) {
+      const uint32_t id = s->Allocate();
+      s->Mutate(id, [&](SessionRecord& r) {
+        r.key = K(i);
+        r.version = 10 + i;
+        r.bits = kLive | kUsed;
+        if (i == 1) {
+          s->set_nat(id, nat);
+          r.bits |= kHasNat;
+        }
+      });
+    }
+  }
+  for (uint32_t id = 0; id < 3; ++id) {
+    by_mutate.Mutate(id, [](SessionRecord& r) { r.bits |= kSynced; });
+    by_bits.SetDigestBits(id, kSynced, 0);
+  }
+  EXPECT_NE(by_bits.digest(), 0u);
+  EXPECT_EQ(by_bits.digest(), by_mutate.digest());
+  EXPECT_EQ(by_bits.counted(), 3u);
+  EXPECT_EQ(by_bits.CheckConsistency(), "");
+  by_bits.SetDigestBits(1, kSynced, 0);  // already counted: counted once
+  EXPECT_EQ(by_bits.digest(), by_mutate.digest());
+  for (uint32_t id = 0; id < 3; ++id) by_bits.SetDigestBits(id, 0, kSynced);
+  EXPECT_EQ(by_bits.digest(), 0u);
+  EXPECT_EQ(by_bits.counted(), 0u);
+  EXPECT_EQ(by_bits.live(), 3u);
+  EXPECT_EQ(by_bits.CheckConsistency(), "");
+}
+
 TEST(SessionStore, ScanVisitsEveryLiveRecordOnceAroundTheSlab) {
   SessionStore s(kLive);
   for (uint32_t i = 0; i < 1000; ++i) {
