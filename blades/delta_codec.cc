@@ -128,8 +128,8 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
                              const ExtensionList* ext) {
   const auto vlo = static_cast<uint32_t>(r.version);
   const auto vhi = static_cast<uint16_t>(r.version >> 32);
-  std::optional<ConntrackState> ct;
-  if (compact_conntrack_ && !recreate && r.key.is_v4()) ct = CompactConntrack(r, ext);
+  std::optional<ConntrackState> ct;  // (only with extensions: most sessions have none)
+  if (ext && compact_conntrack_ && !recreate && r.key.is_v4()) ct = CompactConntrack(r, ext);
   if (ct) {
     conntrack_creates4_.emplace_back(id, vlo, r.key.src.v4(), r.key.dst.v4(), r.timeout_s, ct->timeout_s, ct->mark,
                                      r.key.sport, r.key.dport, vhi, r.key.zone, static_cast<uint16_t>(ct->status),
@@ -163,7 +163,7 @@ void DeltaEncoder::AddCreate(uint32_t id, const SessionRecord& r, const NatInfo*
 }
 
 void DeltaEncoder::AddUpdate(uint32_t id, const SessionRecord& r, const ExtensionList* ext) {
-  if (compact_conntrack_) {
+  if (ext && compact_conntrack_) {
     if (std::optional<ConntrackState> ct = CompactConntrack(r, ext)) {
       conntrack_updates_.emplace_back(id, static_cast<uint32_t>(r.version), r.timeout_s, ct->timeout_s, ct->mark,
                                       static_cast<uint16_t>(r.version >> 32), static_cast<uint16_t>(ct->status),
