@@ -125,5 +125,30 @@ TEST(Crc32c, KnownAnswer) {
   EXPECT_EQ(Crc32c({reinterpret_cast<const uint8_t*>(s.data()), s.size()}), 0xe3069283u);
 }
 
+// Frames run as three lanes joined by a shift: every length around the lane
+// blocks (768 bytes) and their remainders must give the bitwise answer.
+TEST(Crc32c, LanesAgreeWithTheBitwiseDefinition) {
+  auto bitwise = [](const uint8_t* p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; ++i) {
+      c ^= p[i];
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    return ~c;
+  };
+  std::vector<uint8_t> data(3 * 768 + 24);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (uint8_t& b : data) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b = static_cast<uint8_t>(x);
+  }
+  for (size_t n : {0, 1, 7, 8, 9, 767, 768, 769, 775, 776, 1535, 1536, 1537, 2304, 2324}) {
+    for (size_t off : {0, 1, 3}) {
+      ASSERT_LE(off + n, data.size());
+      EXPECT_EQ(Crc32c({data.data() + off, n}), bitwise(data.data() + off, n)) << "length " << n << " offset " << off;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bladesync
