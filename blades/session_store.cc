@@ -10,15 +10,22 @@ namespace bladesync {
 
 SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {}
 
+// Ids are mostly taken in order (fresh slots, or free ones from a moving
+// cursor), and each record written after its Allocate missed cache: the
+// record a few ids on is asked for now, while this one is created.
+constexpr uint32_t kAllocateAhead = 4;
+
 uint32_t SessionStore::Allocate() {
   if (!free_.empty()) {
     const uint32_t id = free_.Take();
     slab_.Materialize(id);  // a promoted mirror's free ids may lie in chunks never written
+    slab_.PrefetchForWrite(id + kAllocateAhead);
     return id;
   }
   slab_.push_back();
   const auto id = static_cast<uint32_t>(slab_.size() - 1);
   slab_.Materialize(id);
+  slab_.PrefetchForWrite(id + kAllocateAhead);
   return id;
 }
 
