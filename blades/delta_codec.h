@@ -84,6 +84,8 @@ class DeltaEncoder {
   std::vector<flatbuffers::Offset<wire::Extension>> ext_offsets_;
   size_t approx_bytes_ = 0;
   void AddExtensions(uint32_t id, const SessionRecord& r, const ExtensionList* ext);
+  // A Linux conntrack create in its compact form, if it has one.
+  bool AddCompactCreate(uint32_t id, const SessionRecord& r, const ExtensionList& ext);
 };
 
 struct FrameLimits {
