@@ -245,19 +245,16 @@ void BladeAgent::MarkDirty(uint32_t id) {
   }
 }
 
-void BladeAgent::Append(const ChangeEntry& e) {
+// The log is full: streams that still need the oldest entry give up their
+// place and resync from a bulk sync; the others are not held back by them.
+void BladeAgent::MakeLogRoom() {
+  ReleaseLog();
   if (log_.full()) {
-    // Streams that still need the oldest entry give up their place and
-    // resync from a bulk sync; the others are not held back by them.
-    ReleaseLog();
-    if (log_.full()) {
-      for (auto& p : peers_) {
-        if (p->out.retain_from() <= log_.begin()) p->out.GiveUpLogPlace();
-      }
-      ReleaseLog();
+    for (auto& p : peers_) {
+      if (p->out.retain_from() <= log_.begin()) p->out.GiveUpLogPlace();
     }
+    ReleaseLog();
   }
-  log_.Append(e);
 }
 
 void BladeAgent::ReleaseLog() {

@@ -204,7 +204,14 @@ class BladeAgent {
   uint64_t NextVersion() { return version_ = (version_ + 1) & kVersionMask; }
   void MarkDirty(uint32_t id);
   void PostFlush();
-  void Append(const ChangeEntry& e);
+  // Small so that Flush inlines it: the entry goes to the ring from
+  // registers (passed on the stack, its overlapping 8-byte copy waited on the
+  // caller's byte stores: two thirds of Append's samples).
+  void Append(const ChangeEntry& e) {
+    if (log_.full()) [[unlikely]] MakeLogRoom();
+    log_.Append(e);
+  }
+  void MakeLogRoom();
   void HandleFrame(const FrameMeta& meta, std::span<const uint8_t> bytes);
   void Tick();
   Nanos NextDue(Nanos now) const;
