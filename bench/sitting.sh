@@ -2,7 +2,7 @@
 # Every figure of BENCHMARKS.md in one sitting, on one commit: the
 # in-process benchmarks, the real-process ones (failover, false failovers,
 # idle cost) and the Linux ones against conntrackd and keepalived. Each
-# result goes to bench/results/sitting-<date>/<name>.txt headed by its
+# result goes to bench/results/sitting-<date>-<commit>/<name>.txt headed by its
 # command, the machine and the commit; times.txt says how long each took.
 #   sudo bash bench/sitting.sh          (about 45 minutes on 2 cores)
 # Needs root (network namespaces, the kernel's conntrack table) and nothing
@@ -24,7 +24,7 @@ bazel build //cmd:all //examples:all
 bazel shutdown  # (its server would share the machine with the figures)
 rev=$(git rev-parse --short HEAD)
 [[ -z $(git status --porcelain --untracked-files=no) ]] || rev="$rev+changes"
-out=bench/results/sitting-$(date +%Y%m%d)
+out=bench/results/sitting-$(date +%Y%m%d)-$rev  # (two sittings in a day keep both)
 mkdir -p "$out"
 # The Linux comparisons take each build's binaries from a directory of
 # their own (bazel-bin/cmd/ inside it): this commit's, copied.
