@@ -104,8 +104,9 @@ class SessionStore {
   // its create is logged): the digest and the hook follow, without Mutate's
   // work for the index and the live counts (an owner did that twice a create).
   void SetDigestBits(uint32_t id, uint8_t set, uint8_t clear) {
+    assert(!((set | clear) & (kLive | kHasNat)));  // (the index and the record hash read those)
+    slab_.Materialize(id);
     SessionRecord& r = slab_[id];
-    assert(!((set | clear) & kLive));
     const bool was_counted = Counts(id);
     const bool now_counted = ((static_cast<uint8_t>((r.bits & ~clear) | set)) & digest_bits_) == digest_bits_;
     if (was_counted != now_counted) {

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "blades/session_store.h"
 
@@ -130,6 +132,47 @@ TEST(SessionStore, SetDigestBitsCountsAsMutateWould) {
   EXPECT_EQ(by_bits.digest(), 0u);
   EXPECT_EQ(by_bits.counted(), 0u);
   EXPECT_EQ(by_bits.live(), 3u);
+  EXPECT_EQ(by_bits.CheckConsistency(), "");
+}
+
+// The hook hears of SetDigestBits as of Mutate (standby-in-kernel follows a
+// table by it), and a deleted record's kSynced clears without counting:
+// what an owner's Flush does for a create, then for its delete.
+TEST(SessionStore, SetDigestBitsTellsTheHookAsMutateWould) {
+  using Heard = std::vector<std::tuple<uint32_t, SessionKey, bool, uint8_t>>;
+  static constexpr SessionStore::ChangeHook kRecord = [](void* ctx, const SessionStore& st, uint32_t id,
+                                                        const SessionKey& old_key, bool was_live) {
+    static_cast<Heard*>(ctx)->emplace_back(id, old_key, was_live, st.rec(id).bits);
+  };
+  Heard heard_mutate, heard_bits;
+  SessionStore by_mutate(kLive | kSynced), by_bits(kLive | kSynced);
+  for (SessionStore* s : {&by_mutate, &by_bits}) {
+    const uint32_t id = s->Allocate();
+    s->Mutate(id, [&](SessionRecord& r) {
+      r.key = K(7);
+      r.version = 3;
+      r.bits = kLive | kUsed;
+    });
+  }
+  by_mutate.set_change_hook(kRecord, &heard_mutate);
+  by_bits.set_change_hook(kRecord, &heard_bits);
+  by_mutate.Mutate(0, [](SessionRecord& r) { r.bits |= kSynced; });
+  by_bits.SetDigestBits(0, kSynced, 0);
+  for (SessionStore* s : {&by_mutate, &by_bits}) {
+    s->Mutate(0, [](SessionRecord& r) {  // the owner's delete: no longer live, still kSynced
+      r.version = 4;
+      r.bits = static_cast<uint8_t>(r.bits & ~kLive);
+    });
+  }
+  EXPECT_EQ(by_bits.counted(), 0u);
+  by_mutate.Mutate(0, [](SessionRecord& r) { r.bits &= static_cast<uint8_t>(~kSynced); });
+  by_bits.SetDigestBits(0, 0, kSynced);
+  EXPECT_EQ(heard_bits, heard_mutate);
+  ASSERT_EQ(heard_bits.size(), 3u);
+  EXPECT_EQ(std::get<3>(heard_bits.back()), kUsed);
+  EXPECT_EQ(by_bits.digest(), 0u);
+  EXPECT_EQ(by_bits.counted(), 0u);
+  EXPECT_EQ(by_bits.live(), 0u);
   EXPECT_EQ(by_bits.CheckConsistency(), "");
 }
 
