@@ -24,7 +24,8 @@ bazel build //cmd:all //examples:all
 bazel shutdown  # (its server would share the machine with the figures)
 rev=$(git rev-parse --short HEAD)
 [[ -z $(git status --porcelain --untracked-files=no) ]] || rev="$rev+changes"
-out=bench/results/sitting-$(date +%Y%m%d)-$rev  # (two sittings in a day keep both)
+out=bench/results/sitting-$(date +%Y%m%d)-$rev
+[[ ! -e $out ]] || out="$out-$(date +%H%M)"  # (a second sitting of one commit keeps the first)
 mkdir -p "$out"
 # The Linux comparisons take each build's binaries from a directory of
 # their own (bazel-bin/cmd/ inside it): this commit's, copied.
