@@ -107,16 +107,13 @@ class SessionStore {
     assert(!((set | clear) & (kLive | kHasNat)));  // (the index and the record hash read those)
     slab_.Materialize(id);
     SessionRecord& r = slab_[id];
+    const uint8_t bits = static_cast<uint8_t>((r.bits & ~clear) | set);
     const bool was_counted = Counts(id);
-    const bool now_counted = ((static_cast<uint8_t>((r.bits & ~clear) | set)) & digest_bits_) == digest_bits_;
-    if (was_counted != now_counted) {
-      const uint64_t hash = r.key.Hash();
-      if (was_counted) Uncount(id, hash);
-      r.bits = static_cast<uint8_t>((r.bits & ~clear) | set);
-      if (now_counted) Count(id, hash);
-    } else {
-      r.bits = static_cast<uint8_t>((r.bits & ~clear) | set);
-    }
+    const bool now_counted = (bits & digest_bits_) == digest_bits_;
+    const uint64_t hash = was_counted != now_counted ? r.key.Hash() : 0;  // (hashed only when the digest changes)
+    if (was_counted && !now_counted) Uncount(id, hash);
+    r.bits = bits;
+    if (now_counted && !was_counted) Count(id, hash);
     if (hook_) [[unlikely]] hook_(hook_ctx_, *this, id, r.key, r.bits & kLive);
   }
 
