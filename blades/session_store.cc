@@ -16,14 +16,13 @@ SessionStore::SessionStore(uint8_t digest_bits) : digest_bits_(digest_bits) {}
 constexpr uint32_t kAllocateAhead = 4;
 
 uint32_t SessionStore::Allocate() {
+  uint32_t id;
   if (!free_.empty()) {
-    const uint32_t id = free_.Take();
-    slab_.Materialize(id);  // a promoted mirror's free ids may lie in chunks never written
-    slab_.PrefetchForWrite(id + kAllocateAhead);
-    return id;
+    id = free_.Take();  // (a promoted mirror's free ids may lie in chunks never written)
+  } else {
+    slab_.push_back();
+    id = static_cast<uint32_t>(slab_.size() - 1);
   }
-  slab_.push_back();
-  const auto id = static_cast<uint32_t>(slab_.size() - 1);
   slab_.Materialize(id);
   slab_.PrefetchForWrite(id + kAllocateAhead);
   return id;
